@@ -1,0 +1,278 @@
+//! Who is calling: a session cookie or an `Authorization: Bearer` access JWT.
+//!
+//! Verified tokens are cached (bounded) with their identity headers already formatted, so a
+//! request carrying a token seen before costs a hash lookup, an expiry check and a session
+//! liveness check. A malformed cookie or token is simply no identity: never an error that
+//! lets a request through.
+
+use crate::policy::{AuthLevel, Subject};
+use crate::tokens::{jwt::now_secs, AccessClaims, Tokens};
+use quick_cache::sync::Cache;
+use std::sync::Arc;
+
+/// A signed-in caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub user_id: String,
+    /// `Remote-User`: the username, else the e-mail.
+    pub user: String,
+    pub email: String,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub scopes: Vec<String>,
+    pub tenant: String,
+    pub session_id: String,
+    pub amr: Vec<String>,
+    pub level: AuthLevel,
+    /// Unix seconds after which this identity is void.
+    pub expires_at: u64,
+    pub groups_header: String,
+    pub scopes_header: String,
+    /// The access token it came from, for `pass_access_token` routes.
+    pub access_token: Option<String>,
+}
+
+/// Second factors that, with a first factor, make a two-factor sign-in.
+pub fn level_of(amr: &[String]) -> AuthLevel {
+    let mut distinct: Vec<&str> = amr.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.contains(&"mfa") || distinct.len() >= 2 {
+        AuthLevel::TwoFactor
+    } else {
+        AuthLevel::OneFactor
+    }
+}
+
+impl Identity {
+    pub fn from_claims(c: AccessClaims, token: Option<String>) -> Identity {
+        let email = c.email.unwrap_or_default();
+        let user = c
+            .preferred_username
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| email.clone());
+        Identity {
+            level: level_of(&c.amr),
+            groups_header: c.groups.join(","),
+            scopes_header: c.scopes.join(","),
+            user_id: c.sub,
+            user,
+            email,
+            name: c.name.unwrap_or_default(),
+            groups: c.groups,
+            scopes: c.scopes,
+            tenant: c.tid,
+            session_id: c.sid,
+            amr: c.amr,
+            expires_at: c.exp,
+            access_token: token,
+        }
+    }
+
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            user: &self.user,
+            groups: &self.groups,
+            scopes: &self.scopes,
+            level: self.level,
+        }
+    }
+}
+
+/// What the session store says about a session.
+#[derive(Debug, Clone)]
+pub enum SessionState {
+    Active(Arc<Identity>),
+    Unknown,
+    /// The store cannot answer: protected routes fail closed.
+    Unavailable,
+}
+
+/// The session side of identity, implemented by the store. Both calls are on the hot path and
+/// must not block.
+pub trait SessionLookup: Send + Sync {
+    /// The session behind a cookie value, for `tenant`.
+    fn by_cookie(&self, cookie: &str, tenant: &str) -> SessionState;
+    /// Whether the session an access token names is still alive (logout, revocation);
+    /// `None` when the store cannot tell.
+    fn token_session_alive(&self, sid: &str) -> Option<bool>;
+}
+
+/// Before sessions exist in the store: no cookie is a session; tokens live until they expire.
+pub struct NoSessions;
+
+impl SessionLookup for NoSessions {
+    fn by_cookie(&self, _cookie: &str, _tenant: &str) -> SessionState {
+        SessionState::Unknown
+    }
+    fn token_session_alive(&self, _sid: &str) -> Option<bool> {
+        Some(true)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    Known(Arc<Identity>),
+    /// A credential was presented but the store could not be asked about it.
+    Unverifiable,
+}
+
+pub struct IdentityResolver {
+    pub tokens: Arc<Tokens>,
+    pub sessions: Arc<dyn SessionLookup>,
+    cache: Cache<String, Arc<Identity>>,
+}
+
+/// The value of `Authorization: Bearer <token>`, if that is what the header holds.
+pub fn bearer(value: &[u8]) -> Option<&str> {
+    let v = std::str::from_utf8(value).ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    let ok = !token.is_empty()
+        && token.len() <= 8192
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then_some(token)
+}
+
+/// The value of cookie `name` in a `Cookie` header, if present and well-formed.
+pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a str> {
+    let v = std::str::from_utf8(header).ok()?;
+    v.split(';')
+        .find_map(|pair| {
+            let (k, val) = pair.trim().split_once('=')?;
+            (k == name).then_some(val.trim_matches('"'))
+        })
+        .filter(|val| {
+            !val.is_empty()
+                && val.len() <= 256
+                && val
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        })
+}
+
+impl IdentityResolver {
+    pub fn new(
+        tokens: Arc<Tokens>,
+        sessions: Arc<dyn SessionLookup>,
+        capacity: usize,
+    ) -> IdentityResolver {
+        IdentityResolver {
+            tokens,
+            sessions,
+            cache: Cache::new(capacity),
+        }
+    }
+
+    /// Resolves the caller from a bearer token, else a session cookie.
+    pub fn resolve(
+        &self,
+        bearer_token: Option<&str>,
+        session_cookie: Option<&str>,
+        tenant: &str,
+    ) -> Caller {
+        if let Some(token) = bearer_token {
+            let caller = self.resolve_token(token, tenant);
+            if !matches!(caller, Caller::Anonymous) || session_cookie.is_none() {
+                return caller;
+            }
+        }
+        match session_cookie {
+            None => Caller::Anonymous,
+            Some(c) => match self.sessions.by_cookie(c, tenant) {
+                SessionState::Active(id) if id.tenant == tenant => Caller::Known(id),
+                SessionState::Active(_) | SessionState::Unknown => Caller::Anonymous,
+                SessionState::Unavailable => Caller::Unverifiable,
+            },
+        }
+    }
+
+    fn resolve_token(&self, token: &str, tenant: &str) -> Caller {
+        let id = match self.cache.get(token) {
+            Some(id) => id,
+            None => match self.tokens.verify(token, tenant) {
+                Ok(claims) => {
+                    let id = Arc::new(Identity::from_claims(claims, Some(token.to_string())));
+                    self.cache.insert(token.to_string(), id.clone());
+                    id
+                }
+                Err(_) => return Caller::Anonymous,
+            },
+        };
+        if id.tenant != tenant || id.expires_at < now_secs() {
+            return Caller::Anonymous;
+        }
+        match self.sessions.token_session_alive(&id.session_id) {
+            Some(true) => Caller::Known(id),
+            Some(false) => Caller::Anonymous,
+            None => Caller::Unverifiable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::SigningKey;
+
+    fn resolver() -> IdentityResolver {
+        let tokens = Arc::new(Tokens::new("http://issuer", SigningKey::ephemeral()));
+        IdentityResolver::new(tokens, Arc::new(NoSessions), 100)
+    }
+
+    #[test]
+    fn bearer_and_cookie_parsing() {
+        assert_eq!(bearer(b"Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(bearer(b"bearer  abc"), Some("abc"));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bearer a b"), None);
+        assert_eq!(bearer(b"Bearer "), None);
+        assert_eq!(cookie(b"a=1; gh=xyz_-9; b=2", "gh"), Some("xyz_-9"));
+        assert_eq!(cookie(b"gh=bad value", "gh"), None);
+        assert_eq!(cookie(b"xgh=1", "gh"), None);
+    }
+
+    #[test]
+    fn tokens_resolve_and_are_cached_per_tenant() {
+        let r = resolver();
+        let mut c = r.tokens.claims_for("u1", "default", "s1", 60);
+        c.email = Some("a@example.com".into());
+        c.groups = vec!["staff".into(), "admins".into()];
+        c.amr = vec!["pwd".into(), "totp".into()];
+        let jwt = r.tokens.sign(&c).unwrap();
+        for _ in 0..2 {
+            let Caller::Known(id) = r.resolve(Some(&jwt), None, "default") else {
+                panic!("no identity")
+            };
+            assert_eq!(id.user, "a@example.com");
+            assert_eq!(id.groups_header, "staff,admins");
+            assert_eq!(id.level, AuthLevel::TwoFactor);
+        }
+        assert!(matches!(
+            r.resolve(Some(&jwt), None, "other"),
+            Caller::Anonymous
+        ));
+        assert!(matches!(
+            r.resolve(Some("x.y.z"), None, "default"),
+            Caller::Anonymous
+        ));
+        assert!(matches!(
+            r.resolve(None, Some("abc"), "default"),
+            Caller::Anonymous
+        ));
+    }
+
+    #[test]
+    fn levels() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(level_of(&s(&["pwd"])), AuthLevel::OneFactor);
+        assert_eq!(level_of(&s(&["otp", "otp"])), AuthLevel::OneFactor);
+        assert_eq!(level_of(&s(&["pwd", "otp"])), AuthLevel::TwoFactor);
+    }
+}

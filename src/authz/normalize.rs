@@ -1,0 +1,240 @@
+//! Path normalisation, done once: the policy judges the result and the gateway forwards exactly
+//! that. RFC 3986 §6.2.2 plus what proxies have been bitten by:
+//!
+//! * `%XX` of an unreserved character is decoded (`%41` → `A`, `%2e` → `.`); other escapes are
+//!   kept, with upper-case hex;
+//! * an encoded `/`, `\` or NUL, a double encoding (`%25XX`), an invalid escape, a raw `\`,
+//!   control or non-ASCII byte is refused;
+//! * `;parameters` are removed from every segment (`/admin;x/` is `/admin/`);
+//! * repeated `/` are merged, `.` and `..` segments removed (never above the root).
+
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    NotAbsolute,
+    EncodedSeparator,
+    EncodedNul,
+    DoubleEncoding,
+    BadEscape,
+    BadByte,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::NotAbsolute => "the path must start with `/`",
+            PathError::EncodedSeparator => "the path holds an encoded `/` or `\\`",
+            PathError::EncodedNul => "the path holds an encoded NUL",
+            PathError::DoubleEncoding => "the path holds a double-encoded escape (`%25XX`)",
+            PathError::BadEscape => "the path holds an invalid percent escape",
+            PathError::BadByte => "the path holds a backslash, control or non-ASCII character",
+        })
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Whether the path is certainly already normal: only safe characters, no `//`, no dot
+/// segment. The common case costs one pass and no allocation.
+fn already_normal(p: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for (i, &b) in p.iter().enumerate() {
+        match b {
+            b'%' | b';' | b'\\' => return false,
+            b'/' if prev == b'/' => return false,
+            b'.' if prev == b'/' => {
+                let next = p.get(i + 1).copied();
+                if matches!(next, None | Some(b'/') | Some(b'.')) {
+                    return false;
+                }
+            }
+            0..=0x20 | 0x7f..=0xff => return false,
+            _ => {}
+        }
+        prev = b;
+    }
+    true
+}
+
+/// Normalises the path of a request target (the part before `?`).
+pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
+    let p = raw.as_bytes();
+    if p.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    if already_normal(p) {
+        return Ok(Cow::Borrowed(raw));
+    }
+
+    // 1. Decode unreserved escapes, refuse dangerous ones, drop `;params`.
+    let mut decoded: Vec<u8> = Vec::with_capacity(p.len());
+    let mut i = 0;
+    let mut in_params = false;
+    while i < p.len() {
+        let b = p[i];
+        match b {
+            b'%' => {
+                let (Some(h), Some(l)) = (
+                    p.get(i + 1).and_then(|&c| hex(c)),
+                    p.get(i + 2).and_then(|&c| hex(c)),
+                ) else {
+                    return Err(PathError::BadEscape);
+                };
+                let v = h * 16 + l;
+                match v {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    0 => return Err(PathError::EncodedNul),
+                    b'%' if p.get(i + 3).and_then(|&c| hex(c)).is_some()
+                        && p.get(i + 4).and_then(|&c| hex(c)).is_some() =>
+                    {
+                        return Err(PathError::DoubleEncoding)
+                    }
+                    _ => {}
+                }
+                if !in_params {
+                    if unreserved(v) {
+                        decoded.push(v);
+                    } else {
+                        decoded.push(b'%');
+                        decoded.push(p[i + 1].to_ascii_uppercase());
+                        decoded.push(p[i + 2].to_ascii_uppercase());
+                    }
+                }
+                i += 3;
+                continue;
+            }
+            b'\\' | 0..=0x20 | 0x7f..=0xff => return Err(PathError::BadByte),
+            b';' => in_params = true,
+            b'/' => {
+                in_params = false;
+                decoded.push(b'/');
+            }
+            _ if in_params => {}
+            _ => decoded.push(b),
+        }
+        i += 1;
+    }
+
+    // 2. Merge slashes and remove dot segments, segment by segment.
+    let mut out: Vec<&[u8]> = Vec::new();
+    let trailing = decoded.ends_with(b"/") || decoded.ends_with(b"/.") || decoded.ends_with(b"/..");
+    for seg in decoded.split(|&b| b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut s = String::with_capacity(decoded.len());
+    for seg in &out {
+        s.push('/');
+        // Only ASCII reaches here.
+        s.push_str(std::str::from_utf8(seg).map_err(|_| PathError::BadByte)?);
+    }
+    if s.is_empty() || trailing {
+        s.push('/');
+    }
+    Ok(Cow::Owned(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(p: &str) -> Result<String, PathError> {
+        normalize_path(p).map(|c| c.into_owned())
+    }
+
+    #[test]
+    fn ordinary_paths_are_borrowed() {
+        assert!(matches!(
+            normalize_path("/wiki/page-1.html").unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(normalize_path("/").unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_path("/a/.hidden").unwrap(),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn dot_segments() {
+        assert_eq!(n("/public/../admin").unwrap(), "/admin");
+        assert_eq!(n("/public/./x").unwrap(), "/public/x");
+        assert_eq!(n("/../../etc/passwd").unwrap(), "/etc/passwd");
+        assert_eq!(n("/a/b/..").unwrap(), "/a/");
+        assert_eq!(n("/a/.").unwrap(), "/a/");
+        assert_eq!(n("/a/...").unwrap(), "/a/...");
+    }
+
+    #[test]
+    fn encoded_dots_are_dots() {
+        assert_eq!(n("/public/%2e%2e/admin").unwrap(), "/admin");
+        assert_eq!(n("/public/%2E%2E/admin").unwrap(), "/admin");
+        assert_eq!(n("/public/.%2e/admin").unwrap(), "/admin");
+        assert_eq!(n("/%61dmin").unwrap(), "/admin");
+    }
+
+    #[test]
+    fn repeated_slashes() {
+        assert_eq!(n("//admin").unwrap(), "/admin");
+        assert_eq!(n("/public//..//admin").unwrap(), "/admin");
+        assert_eq!(n("/a///b/").unwrap(), "/a/b/");
+    }
+
+    #[test]
+    fn refused() {
+        assert_eq!(n("/public%2f..%2fadmin"), Err(PathError::EncodedSeparator));
+        assert_eq!(n("/public%2F..%2Fadmin"), Err(PathError::EncodedSeparator));
+        assert_eq!(n("/public%5c..%5cadmin"), Err(PathError::EncodedSeparator));
+        assert_eq!(n("/public\\..\\admin"), Err(PathError::BadByte));
+        assert_eq!(n("/a%00b"), Err(PathError::EncodedNul));
+        assert_eq!(n("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(n("/a%2"), Err(PathError::BadEscape));
+        assert_eq!(
+            n("/public/%252e%252e/admin"),
+            Err(PathError::DoubleEncoding)
+        );
+        assert_eq!(n("/a b"), Err(PathError::BadByte));
+        assert_eq!(n("admin"), Err(PathError::NotAbsolute));
+        assert_eq!(n(""), Err(PathError::NotAbsolute));
+        assert_eq!(n("/caf\u{e9}"), Err(PathError::BadByte));
+    }
+
+    #[test]
+    fn parameters_are_removed() {
+        assert_eq!(n("/admin;jsessionid=1").unwrap(), "/admin");
+        assert_eq!(n("/public;/../admin").unwrap(), "/admin");
+        assert_eq!(n("/public/..;/admin").unwrap(), "/admin");
+        assert_eq!(n("/a;x=1/b;y").unwrap(), "/a/b");
+    }
+
+    #[test]
+    fn other_escapes_kept_upper_case() {
+        assert_eq!(n("/a%20b").unwrap(), "/a%20b");
+        assert_eq!(n("/a%3fb").unwrap(), "/a%3Fb");
+        assert_eq!(n("/100%25").unwrap(), "/100%25");
+    }
+
+    #[test]
+    fn case_is_kept() {
+        // Paths are case-sensitive (RFC 3986); policies use `(?i)` for case-insensitive apps.
+        assert_eq!(n("/ADMIN/./x").unwrap(), "/ADMIN/x");
+    }
+}

@@ -1,0 +1,258 @@
+//! The command line (API.md §1).
+
+use crate::config::Config;
+use crate::policy::cases::{self, Probe};
+use crate::routes::RouteTable;
+use crate::tokens::{SigningKey, Tokens};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Identity gateway: reverse proxy and forward-auth target"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "./config.yaml",
+        env = "GATEHOUSE_CONFIG"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// Validate the configuration and policies; exit 1 with `file:line: problem` on errors.
+    Check,
+    /// Explain or test access policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Access tokens signed with this server's key (for scripts and tests).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Print the decision for one request and the rule (file:line) that made it.
+    Explain(ExplainArgs),
+    /// Run the cases in policies/*.test.yaml; exit 1 if any fails.
+    Test,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Signed-in user; anonymous when absent.
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Scopes; by default the union of the groups' scopes from access_groups.
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// one_factor or two_factor.
+    #[arg(long)]
+    pub level: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print an access token signed with tokens.signing_key.
+    Issue(IssueArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IssueArgs {
+    /// User id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Authentication methods, e.g. pwd,totp.
+    #[arg(long, value_delimiter = ',', default_value = "pwd")]
+    pub amr: Vec<String>,
+    /// Lifetime, e.g. 15m or 1h.
+    #[arg(long, default_value = "15m")]
+    pub ttl: String,
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })
+}
+
+pub fn check(path: &std::path::Path) -> ExitCode {
+    let cfg = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut failed = false;
+    if let Err(errors) = RouteTable::build(&cfg, None) {
+        for e in errors {
+            eprintln!("{e}");
+        }
+        failed = true;
+    }
+    match crate::policy::load_dir(&cfg.policies_dir) {
+        Ok(p) if !failed => {
+            let routes: usize = cfg.apps.iter().map(|a| a.routes.len()).sum();
+            println!(
+                "{}: OK ({} apps, {} routes, {} policy rules, default {})",
+                path.display(),
+                cfg.apps.len(),
+                routes,
+                p.rules.len(),
+                p.default_level.as_str()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn policy(path: &std::path::Path, cmd: &PolicyCommand) -> ExitCode {
+    let cfg = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let policy = match crate::policy::load_dir(&cfg.policies_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cmd {
+        PolicyCommand::Explain(a) => {
+            let probe = Probe {
+                url: a.url.clone(),
+                method: a.method.clone(),
+                user: a.user.clone(),
+                groups: a.groups.clone(),
+                scopes: a.scopes.clone(),
+                ip: a.ip.clone(),
+                level: a.level.clone(),
+            };
+            match cases::judge(&policy, &probe, &cfg.access_groups) {
+                Ok(j) => {
+                    println!("{}", cases::explain(&j));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        PolicyCommand::Test => {
+            match cases::run_tests(&policy, &cfg.policies_dir, &cfg.access_groups) {
+                Ok(report) => {
+                    for f in &report.failed {
+                        println!("FAIL {f}");
+                    }
+                    println!(
+                        "policy: {} passed, {} failed",
+                        report.passed,
+                        report.failed.len()
+                    );
+                    if report.failed.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+pub fn token(path: &std::path::Path, cmd: &TokenCommand) -> ExitCode {
+    let cfg = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let TokenCommand::Issue(a) = cmd;
+    let ttl = match crate::config::units::Dur::parse(&a.ttl) {
+        Ok(d) => d.0,
+        Err(e) => {
+            eprintln!("--ttl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg.tenants.iter().all(|t| t.id != a.tenant) {
+        eprintln!(
+            "unknown tenant `{}`; the config defines: {}",
+            a.tenant,
+            cfg.tenants
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let key = match SigningKey::load_or_create(&cfg.tokens.signing_key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let tokens = Tokens::new(&cfg.tokens.issuer, key);
+    let mut c = tokens.claims_for(
+        &a.sub,
+        &a.tenant,
+        &uuid::Uuid::new_v4().to_string(),
+        ttl.as_secs(),
+    );
+    c.email = a.email.clone();
+    c.preferred_username = a.username.clone();
+    c.name = a.name.clone();
+    c.scopes = cases::scopes_of(&a.groups, &cfg.access_groups);
+    c.groups = a.groups.clone();
+    c.amr = a.amr.clone();
+    match tokens.sign(&c) {
+        Ok(t) => {
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The file format of `config.yaml` (API.md §7). Every struct refuses unknown keys so a misspelt
+//! key is an error, never a feature that silently does not run. `config::Config` is built from
+//! this after validation; nothing else in the program reads these structs.
+
+use super::units::{Dur, OneOrMany, Rate};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub storage: Storage,
+    #[serde(default)]
+    pub tokens: Tokens,
+    #[serde(default)]
+    pub session: Session,
+    #[serde(default)]
+    pub password: Password,
+    #[serde(default)]
+    pub otp: Otp,
+    #[serde(default)]
+    pub totp: Totp,
+    #[serde(default)]
+    pub regulation: Regulation,
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    #[serde(default)]
+    pub notifiers: Notifiers,
+    #[serde(default = "default_tenants")]
+    pub tenants: Vec<Tenant>,
+    #[serde(default)]
+    pub access_groups: BTreeMap<String, AccessGroup>,
+    #[serde(default)]
+    pub apps: Vec<App>,
+    #[serde(default = "default_policies_dir")]
+    pub policies_dir: String,
+}
+
+fn default_policies_dir() -> String {
+    "./policies".into()
+}
+
+fn default_tenants() -> Vec<Tenant> {
+    vec![Tenant {
+        id: "default".into(),
+        name: Some("Default".into()),
+        hosts: vec!["*".into()],
+        self_registration: true,
+        require_mfa: false,
+    }]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: String,
+    pub ops_listen: String,
+    pub public_url: String,
+    pub trusted_proxies: Vec<String>,
+    pub workers: usize,
+    pub control_socket: String,
+    /// Seconds a graceful stop waits for in-flight requests.
+    pub grace_period: Dur,
+    /// Largest request body Gatehouse itself reads (the `/auth` API); larger is 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:8080".into(),
+            ops_listen: "127.0.0.1:9100".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            workers: 2,
+            control_socket: "./data/gatehouse.sock".into(),
+            grace_period: Dur(std::time::Duration::from_secs(5)),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub path: String,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            path: "./data/gatehouse.redb".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokens {
+    pub issuer: Option<String>,
+    pub access_ttl: Dur,
+    pub refresh_ttl: Dur,
+    pub signing_key: String,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens {
+            issuer: None,
+            access_ttl: Dur(std::time::Duration::from_secs(900)),
+            refresh_ttl: Dur(std::time::Duration::from_secs(30 * 86_400)),
+            signing_key: "./data/signing-key.pem".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Session {
+    pub cookie_name: String,
+    pub domains: Vec<String>,
+    pub secure: bool,
+    pub inactivity: Dur,
+    pub expiration: Dur,
+    pub allowed_redirect_domains: Vec<String>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            cookie_name: "gatehouse_session".into(),
+            domains: vec![],
+            secure: false,
+            inactivity: Dur(std::time::Duration::from_secs(3600)),
+            expiration: Dur(std::time::Duration::from_secs(12 * 3600)),
+            allowed_redirect_domains: vec!["127.0.0.1".into(), "localhost".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Password {
+    pub min_length: usize,
+    pub argon2: Argon2,
+}
+
+impl Default for Password {
+    fn default() -> Self {
+        Password {
+            min_length: 10,
+            argon2: Argon2::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2 {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2 {
+    fn default() -> Self {
+        Argon2 {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Otp {
+    pub length: usize,
+    pub ttl: Dur,
+    pub max_attempts: u32,
+    pub dev_show_codes: bool,
+}
+
+impl Default for Otp {
+    fn default() -> Self {
+        Otp {
+            length: 6,
+            ttl: Dur(std::time::Duration::from_secs(300)),
+            max_attempts: 5,
+            dev_show_codes: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Totp {
+    pub issuer: String,
+    pub digits: u32,
+    pub period: u64,
+    pub skew: u64,
+    pub algorithm: String,
+}
+
+impl Default for Totp {
+    fn default() -> Self {
+        Totp {
+            issuer: "Gatehouse".into(),
+            digits: 6,
+            period: 30,
+            skew: 1,
+            algorithm: "SHA1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Regulation {
+    pub modes: Vec<String>,
+    pub max_retries: u32,
+    pub find_time: Dur,
+    pub ban_time: Dur,
+}
+
+impl Default for Regulation {
+    fn default() -> Self {
+        Regulation {
+            modes: vec!["user".into(), "ip".into()],
+            max_retries: 5,
+            find_time: Dur(std::time::Duration::from_secs(120)),
+            ban_time: Dur(std::time::Duration::from_secs(900)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per: String,
+    pub rate: Rate,
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub global: Option<RateLimit>,
+    pub login: Option<RateLimit>,
+    pub otp_send: Option<RateLimit>,
+    /// Most keys (IPs, users …) one limiter remembers; the idle ones are evicted first.
+    pub max_keys: usize,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            global: None,
+            login: None,
+            otp_send: None,
+            max_keys: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notifiers {
+    pub email: Option<Email>,
+    pub sms: Vec<SmsProvider>,
+    pub webhooks: Vec<WebhookProvider>,
+    pub log: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    pub smtp: Smtp,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    #[serde(default = "default_tls")]
+    pub tls: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_tls() -> String {
+    "none".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsProvider {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookProvider {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub self_registration: bool,
+    #[serde(default)]
+    pub require_mfa: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessGroup {
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub id: String,
+    #[serde(default = "default_tenant_id")]
+    pub tenant: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+fn default_tenant_id() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub hosts: OneOrMany<String>,
+    pub upstream: OneOrMany<String>,
+    #[serde(default)]
+    pub client_networks: Vec<String>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    pub pass_access_token: bool,
+}

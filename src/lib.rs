@@ -1,0 +1,18 @@
+//! Gatehouse: an identity gateway on Pingora. See README.md for the tour; a request's journey
+//! is `proxy` → `authz` (client IP, path, limits, identity) → `policy`.
+
+pub mod api;
+pub mod authz;
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod net;
+pub mod ops;
+pub mod policy;
+pub mod proxy;
+pub mod ratelimit;
+pub mod redirect;
+pub mod routes;
+pub mod runtime;
+pub mod server;
+pub mod tokens;

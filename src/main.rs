@@ -1,0 +1,26 @@
+use clap::Parser;
+use gatehouse::cli::{self, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Cli::parse();
+    match args.command.as_ref().unwrap_or(&Command::Serve) {
+        Command::Serve => match gatehouse::server::serve(&args.config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Check => cli::check(&args.config),
+        Command::Policy(p) => cli::policy(&args.config, p),
+        Command::Token(t) => cli::token(&args.config, t),
+    }
+}

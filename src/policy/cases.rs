@@ -1,0 +1,236 @@
+//! `gatehouse policy explain` and `gatehouse policy test`: a request described on the command
+//! line or in `policies/*.test.yaml`, judged by the compiled policy.
+
+use super::file::{TestCase, TestFile};
+use super::*;
+use crate::authz::normalize::normalize_path;
+use crate::config::{parse_yaml, ConfigError, ConfigErrors, Reporter};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Address assumed when a case names none: a documentation address, inside no private network.
+pub const DEFAULT_IP: &str = "192.0.2.10";
+
+/// A caller and request to judge, as written by a person.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    pub url: String,
+    pub method: String,
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+    pub scopes: Vec<String>,
+    pub ip: Option<String>,
+    pub level: Option<String>,
+}
+
+/// The judged probe: decision plus what it was made from.
+#[derive(Debug)]
+pub struct Judged {
+    pub decision: Decision,
+    pub origin: String,
+    pub host: String,
+    pub path: String,
+    pub ip: IpAddr,
+}
+
+/// Scopes of a user in these groups: the union of the groups' scopes.
+pub fn scopes_of(groups: &[String], access_groups: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut v: Vec<String> = groups
+        .iter()
+        .filter_map(|g| access_groups.get(g))
+        .flatten()
+        .cloned()
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub fn judge(
+    policy: &Policy,
+    probe: &Probe,
+    access_groups: &BTreeMap<String, Vec<String>>,
+) -> Result<Judged, String> {
+    let url = url::Url::parse(&probe.url).map_err(|e| {
+        format!(
+            "`{}` is not a URL ({e}): write e.g. https://wiki.example.com/page",
+            probe.url
+        )
+    })?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("`{}` has no host", probe.url))?
+        .to_ascii_lowercase();
+    let path = normalize_path(url.path())
+        .map_err(|e| format!("the path of `{}` would be refused: {e}", probe.url))?;
+    let method = Method::from_bytes(probe.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("`{}` is not an HTTP method", probe.method))?;
+    let ip: IpAddr = probe
+        .ip
+        .as_deref()
+        .unwrap_or(DEFAULT_IP)
+        .parse()
+        .map_err(|_| {
+            format!(
+                "`{}` is not an IP address",
+                probe.ip.as_deref().unwrap_or("")
+            )
+        })?;
+    let level = match probe.level.as_deref() {
+        None | Some("one_factor") => AuthLevel::OneFactor,
+        Some("two_factor") => AuthLevel::TwoFactor,
+        Some(other) => {
+            return Err(format!(
+                "unknown level `{other}`; use one_factor or two_factor"
+            ))
+        }
+    };
+    let scopes = if probe.scopes.is_empty() {
+        scopes_of(&probe.groups, access_groups)
+    } else {
+        probe.scopes.clone()
+    };
+    let subject = probe.user.as_deref().map(|user| Subject {
+        user,
+        groups: &probe.groups,
+        scopes: &scopes,
+        level,
+    });
+    let input = Input {
+        host: &host,
+        path: &path,
+        query: url.query(),
+        method: &method,
+        ip,
+        subject,
+    };
+    let decision = policy.decide(&input);
+    Ok(Judged {
+        origin: policy.origin_of(&decision),
+        decision,
+        host,
+        path: path.into_owned(),
+        ip,
+    })
+}
+
+/// One line per probe, for `policy explain`.
+pub fn explain(j: &Judged) -> String {
+    format!(
+        "{} (policy {}) by {}\n  host {} path {} ip {}",
+        j.decision.verdict.as_str(),
+        j.decision.level.as_str(),
+        j.origin,
+        j.host,
+        j.path,
+        j.ip
+    )
+}
+
+/// Outcome of `policy test` over every `*.test.yaml` file.
+#[derive(Debug, Default)]
+pub struct TestReport {
+    pub passed: usize,
+    pub failed: Vec<String>,
+}
+
+pub fn test_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: dir.into(),
+            line: None,
+            message: format!("cannot read the policies directory ({e})"),
+        }])
+    })?;
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+pub fn run_tests(
+    policy: &Policy,
+    dir: &Path,
+    access_groups: &BTreeMap<String, Vec<String>>,
+) -> Result<TestReport, ConfigErrors> {
+    let mut report = TestReport::default();
+    let mut errors = vec![];
+    for path in test_files(dir)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.clone(),
+                line: None,
+                message: e.to_string(),
+            }])
+        })?;
+        let file: TestFile = match parse_yaml(&path, &text) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.extend(e.0);
+                continue;
+            }
+        };
+        let r = Reporter::new(&path, &text);
+        for (i, case) in file.cases.iter().enumerate() {
+            let at = format!(
+                "{}:{}",
+                path.display(),
+                r.line_of(&format!("cases[{i}]")).unwrap_or(1)
+            );
+            match run_case(policy, case, access_groups) {
+                Ok(None) => report.passed += 1,
+                Ok(Some(why)) => report.failed.push(format!("{at}: {why}")),
+                Err(e) => report.failed.push(format!("{at}: {e}")),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// `Ok(None)` when the case holds, `Ok(Some(why))` when it does not.
+fn run_case(
+    policy: &Policy,
+    c: &TestCase,
+    groups: &BTreeMap<String, Vec<String>>,
+) -> Result<Option<String>, String> {
+    if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up") {
+        return Err(format!(
+            "unknown expect `{}`; use allow, deny, sign_in or step_up",
+            c.expect
+        ));
+    }
+    let probe = Probe {
+        url: c.url.clone(),
+        method: c.method.clone(),
+        user: c.user.clone(),
+        groups: c.groups.clone(),
+        scopes: c.scopes.clone(),
+        ip: c.ip.clone(),
+        level: c.level.clone(),
+    };
+    let j = judge(policy, &probe, groups)?;
+    let got = j.decision.verdict.as_str();
+    if got == c.expect {
+        Ok(None)
+    } else {
+        let who = c
+            .user
+            .as_deref()
+            .map(|u| format!("user {u}"))
+            .unwrap_or_else(|| "anonymous".into());
+        Ok(Some(format!(
+            "{} {} as {who}: expected {}, got {} by {}",
+            c.method, c.url, c.expect, got, j.origin
+        )))
+    }
+}

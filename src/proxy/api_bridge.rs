@@ -1,0 +1,106 @@
+//! Runs the `/auth` API (an axum `Router`) in-process for a Pingora session: the request body is
+//! read with a size limit (413 beyond it), the router is called with `oneshot`, the answer is
+//! written back with keep-alive.
+
+use super::respond::Reply;
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+use std::net::IpAddr;
+use tower::ServiceExt;
+
+/// The TCP peer, for handlers (they resolve the effective IP themselves).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub IpAddr);
+
+/// Largest answer the API may produce.
+const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+
+pub async fn serve(
+    session: &mut Session,
+    router: &axum::Router,
+    path: &str,
+    peer: IpAddr,
+    max_body: usize,
+) -> Result<()> {
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        session.set_keepalive(None);
+        return Reply::error(
+            413,
+            "body_too_large",
+            &format!("The request body is larger than {max_body} bytes."),
+        )
+        .send(session)
+        .await;
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > max_body {
+            session.set_keepalive(None);
+            return Reply::error(
+                413,
+                "body_too_large",
+                &format!("The request body is larger than {max_body} bytes."),
+            )
+            .send(session)
+            .await;
+        }
+        body.extend_from_slice(&chunk);
+    }
+
+    let req = session.req_header();
+    let mut builder = http::Request::builder().method(req.method.clone());
+    let pq = match req.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    builder = builder.uri(pq);
+    for (k, v) in req.headers.iter() {
+        builder = builder.header(k, v);
+    }
+    let Ok(request) = builder
+        .extension(PeerAddr(peer))
+        .body(Body::from(body.freeze()))
+    else {
+        return Reply::error(400, "bad_request", "The request could not be read.")
+            .send(session)
+            .await;
+    };
+    let response = match router.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
+    let bytes: Bytes = match http_body_util::Limited::new(body, MAX_RESPONSE)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Reply::error(500, "internal", "The answer could not be produced.")
+                .send(session)
+                .await
+        }
+    };
+    let mut h = ResponseHeader::build(parts.status, Some(parts.headers.len() + 2))?;
+    for (k, v) in parts.headers.iter() {
+        h.append_header(k.clone(), v.clone())?;
+    }
+    h.insert_header("content-length", bytes.len().to_string())?;
+    let head_only = session.req_header().method == http::Method::HEAD;
+    if bytes.is_empty() || head_only {
+        session.write_response_header(Box::new(h), true).await
+    } else {
+        session.write_response_header(Box::new(h), false).await?;
+        session.write_response_body(Some(bytes), true).await
+    }
+}

@@ -1,0 +1,337 @@
+//! The forward-auth endpoints (API.md §3): the same decision as gateway mode, judged on the
+//! URL a trusted proxy forwards in its own header set, answered without proxying anything.
+//!
+//! | endpoint                     | reads                                                  |
+//! |------------------------------|--------------------------------------------------------|
+//! | `/auth/authz/forward-auth`   | `X-Forwarded-Method/-Proto/-Host/-Uri/-For`            |
+//! | `/auth/authz/auth-request`   | `X-Original-URL` (or `X-Original-URI` + `Host`), `X-Original-Method`, `X-Forwarded-For` |
+
+use super::respond::Reply;
+use super::{portal_url, unauthenticated_api, wants_html, Endpoint};
+use crate::authz::{client_ip::effective_ip, decide, identity, Facts, Outcome};
+use crate::net::normalize_host;
+use crate::proxy::headers::{identity_values, IDENTITY_HEADERS};
+use crate::runtime::Runtime;
+use http::{HeaderMap, Method};
+use std::net::IpAddr;
+
+/// The original request, as the proxy described it.
+#[derive(Debug, PartialEq)]
+pub struct Target<'a> {
+    pub method: Method,
+    pub scheme: &'a str,
+    /// As sent (may hold a port): used to rebuild the URL for `rd`.
+    pub raw_host: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// Exactly one value of header `name`, as text. Two values are ambiguous: refused.
+fn single<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, &'static str> {
+    let mut it = h.get_all(name).iter();
+    let Some(first) = it.next() else {
+        return Ok(None);
+    };
+    if it.next().is_some() {
+        return Err("a forwarded header appears twice");
+    }
+    first
+        .to_str()
+        .map(|s| Some(s.trim()))
+        .map_err(|_| "a forwarded header is not text")
+}
+
+fn method(s: Option<&str>) -> Result<Method, &'static str> {
+    let s = s.ok_or("the forwarded method is missing")?;
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err("the forwarded method is malformed");
+    }
+    Method::from_bytes(s.as_bytes()).map_err(|_| "the forwarded method is malformed")
+}
+
+/// Splits `/path?query`, refusing what is not an origin-form request target.
+fn split_uri(uri: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if !uri.starts_with('/') || uri.contains('#') || uri.bytes().any(|b| b <= 0x20 || b >= 0x7f) {
+        return Err("the forwarded URI is malformed");
+    }
+    Ok(match uri.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (uri, None),
+    })
+}
+
+fn scheme(s: Option<&str>) -> Result<&str, &'static str> {
+    match s {
+        None => Ok("http"),
+        Some(s) if s.eq_ignore_ascii_case("https") => Ok("https"),
+        Some(s) if s.eq_ignore_ascii_case("http") => Ok("http"),
+        Some(_) => Err("the forwarded protocol is malformed"),
+    }
+}
+
+/// Traefik / Caddy: `X-Forwarded-*`.
+pub fn forward_auth_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
+    let method = method(single(h, "x-forwarded-method")?)?;
+    let scheme = scheme(single(h, "x-forwarded-proto")?)?;
+    let raw_host = single(h, "x-forwarded-host")?
+        .filter(|s| !s.is_empty())
+        .ok_or("the forwarded host is missing")?;
+    let uri = single(h, "x-forwarded-uri")?.ok_or("the forwarded URI is missing")?;
+    let (path, query) = split_uri(uri)?;
+    Ok(Target {
+        method,
+        scheme,
+        raw_host,
+        path,
+        query,
+    })
+}
+
+/// nginx: `X-Original-URL`, or `X-Original-URI` with `Host`; `X-Original-Method`.
+pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
+    let method = method(single(h, "x-original-method")?)?;
+    if let Some(url) = single(h, "x-original-url")? {
+        // Split by hand: a URL library would already normalise the path we must judge.
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or("the original URL is malformed")?;
+        let scheme = self::scheme(Some(scheme))?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (raw_host, target) = rest.split_at(end);
+        if raw_host.is_empty() || raw_host.contains('@') {
+            return Err("the original URL has no usable host");
+        }
+        let target = if target.is_empty() { "/" } else { target };
+        let target = if target.starts_with('?') {
+            return Err("the original URL is malformed");
+        } else {
+            target
+        };
+        let (path, query) = split_uri(target)?;
+        return Ok(Target {
+            method,
+            scheme,
+            raw_host,
+            path,
+            query,
+        });
+    }
+    let uri =
+        single(h, "x-original-uri")?.ok_or("neither X-Original-URL nor X-Original-URI is set")?;
+    let raw_host = single(h, "host")?
+        .filter(|s| !s.is_empty())
+        .ok_or("the original host is missing")?;
+    let scheme = scheme(single(h, "x-forwarded-proto")?)?;
+    let (path, query) = split_uri(uri)?;
+    Ok(Target {
+        method,
+        scheme,
+        raw_host,
+        path,
+        query,
+    })
+}
+
+/// Decides a forward-auth request from `peer` and builds the answer.
+pub fn answer(
+    rt: &Runtime,
+    endpoint: Endpoint,
+    h: &HeaderMap,
+    peer: IpAddr,
+) -> (Reply, crate::metrics::Outcome) {
+    use crate::metrics::Outcome as L;
+    let cfg = &rt.config;
+    if !cfg.server.trusted_proxies.contains(peer) {
+        return (
+            Reply::error(
+                403,
+                "untrusted_proxy",
+                "Forward-auth requests are accepted only from server.trusted_proxies.",
+            ),
+            L::Deny,
+        );
+    }
+    let target = match endpoint {
+        Endpoint::ForwardAuth => forward_auth_target(h),
+        Endpoint::AuthRequest => auth_request_target(h),
+    };
+    let bad = |msg: &str| {
+        (
+            Reply::error(400, "bad_forwarded_request", msg),
+            L::BadRequest,
+        )
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(msg) => return bad(msg),
+    };
+    let Some(host) = normalize_host(target.raw_host) else {
+        return bad("the forwarded host is malformed");
+    };
+    let ip = match effective_ip(
+        peer,
+        h.get_all("x-forwarded-for").iter().map(|v| v.as_bytes()),
+        &cfg.server.trusted_proxies,
+    ) {
+        Ok(ip) => ip,
+        Err(_) => return bad("X-Forwarded-For is malformed"),
+    };
+    let facts = Facts {
+        method: &target.method,
+        host: &host,
+        path: target.path,
+        query: target.query,
+        ip,
+        bearer: h
+            .get("authorization")
+            .and_then(|v| identity::bearer(v.as_bytes())),
+        cookie: h
+            .get_all("cookie")
+            .iter()
+            .find_map(|v| identity::cookie(v.as_bytes(), &cfg.session.cookie_name)),
+    };
+    let route = rt.routes.lookup(&host);
+    let j = decide(rt, &facts, route.map(|r| &**r));
+    let label = j.outcome.label();
+    let reply = match j.outcome {
+        Outcome::Allow => {
+            let mut r = Reply::new(200);
+            for (name, value) in IDENTITY_HEADERS
+                .iter()
+                .zip(identity_values(j.identity.as_deref()))
+            {
+                r = r.header(name, value);
+            }
+            r
+        }
+        Outcome::SignIn | Outcome::StepUp => {
+            let original = format!(
+                "{}://{}{}",
+                target.scheme,
+                target.raw_host,
+                match target.query {
+                    Some(q) => format!("{}?{}", target.path, q),
+                    None => target.path.to_string(),
+                }
+            );
+            let location = portal_url(cfg, &original, j.outcome == Outcome::StepUp);
+            let step_up = j.outcome == Outcome::StepUp;
+            match endpoint {
+                Endpoint::AuthRequest => unauthenticated_api(step_up).header("location", location),
+                Endpoint::ForwardAuth if wants_html(h) => {
+                    let status =
+                        if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                            302
+                        } else {
+                            303
+                        };
+                    Reply::new(status).header("location", location)
+                }
+                Endpoint::ForwardAuth => unauthenticated_api(step_up),
+            }
+        }
+        other => super::refusal(&other),
+    };
+    (reply, label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forward_auth_headers() {
+        let h = headers(&[
+            ("x-forwarded-method", "POST"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "Wiki.Test"),
+            ("x-forwarded-uri", "/a/b?c=d"),
+        ]);
+        let t = forward_auth_target(&h).unwrap();
+        assert_eq!(
+            (t.method, t.scheme, t.raw_host, t.path, t.query),
+            (Method::POST, "https", "Wiki.Test", "/a/b", Some("c=d"))
+        );
+        assert!(forward_auth_target(&headers(&[
+            ("x-forwarded-host", "a"),
+            ("x-forwarded-uri", "/")
+        ]))
+        .is_err());
+        assert!(forward_auth_target(&headers(&[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-uri", "/")
+        ]))
+        .is_err());
+        assert!(forward_auth_target(&headers(&[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-host", "a"),
+            ("x-forwarded-uri", "http://x/")
+        ]))
+        .is_err());
+        assert!(forward_auth_target(&headers(&[
+            ("x-forwarded-method", "get me"),
+            ("x-forwarded-host", "a"),
+            ("x-forwarded-uri", "/")
+        ]))
+        .is_err());
+        assert!(forward_auth_target(&headers(&[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-host", "a"),
+            ("x-forwarded-host", "b"),
+            ("x-forwarded-uri", "/")
+        ]))
+        .is_err());
+        assert!(forward_auth_target(&headers(&[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "gopher"),
+            ("x-forwarded-host", "a"),
+            ("x-forwarded-uri", "/")
+        ]))
+        .is_err());
+    }
+
+    #[test]
+    fn auth_request_headers() {
+        let h = headers(&[
+            ("x-original-method", "GET"),
+            ("x-original-url", "https://wiki.test:8443/p/%2e%2e/x?q=1"),
+        ]);
+        let t = auth_request_target(&h).unwrap();
+        assert_eq!(
+            (t.scheme, t.raw_host, t.path, t.query),
+            ("https", "wiki.test:8443", "/p/%2e%2e/x", Some("q=1"))
+        );
+        let h = headers(&[
+            ("x-original-method", "GET"),
+            ("x-original-url", "https://wiki.test"),
+        ]);
+        assert_eq!(auth_request_target(&h).unwrap().path, "/");
+        let h = headers(&[
+            ("x-original-method", "GET"),
+            ("x-original-uri", "/x"),
+            ("host", "wiki.test"),
+        ]);
+        assert_eq!(auth_request_target(&h).unwrap().raw_host, "wiki.test");
+        assert!(auth_request_target(&headers(&[
+            ("x-original-method", "GET"),
+            ("x-original-url", "https://user@evil/")
+        ]))
+        .is_err());
+        assert!(auth_request_target(&headers(&[
+            ("x-original-method", "GET"),
+            ("x-original-url", "wiki.test/x")
+        ]))
+        .is_err());
+        assert!(
+            auth_request_target(&headers(&[("x-original-url", "https://wiki.test/")])).is_err()
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! Headers between the client and an app: what Gatehouse removes (client-sent identity and
+//! forwarding headers it cannot vouch for, hop-by-hop tricks) and what it adds (identity).
+
+use crate::authz::identity::Identity;
+use http::header::HeaderName;
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+use std::net::IpAddr;
+
+/// Identity headers, in the order they are written.
+pub const IDENTITY_HEADERS: [&str; 7] = [
+    "remote-user",
+    "remote-email",
+    "remote-name",
+    "remote-groups",
+    "remote-scopes",
+    "remote-user-id",
+    "remote-tenant",
+];
+
+/// The values of [`IDENTITY_HEADERS`] for `id` (all empty when unknown).
+pub fn identity_values(id: Option<&Identity>) -> [&str; 7] {
+    match id {
+        Some(i) => [
+            &i.user,
+            &i.email,
+            &i.name,
+            &i.groups_header,
+            &i.scopes_header,
+            &i.user_id,
+            &i.tenant,
+        ],
+        None => [""; 7],
+    }
+}
+
+/// `Remote-*` in any case, and the `Remote_*` spelling some servers fold into it.
+pub fn is_identity_header(name: &HeaderName) -> bool {
+    let n = name.as_str().as_bytes();
+    n.len() > 7 && n[..6].eq_ignore_ascii_case(b"remote") && (n[6] == b'-' || n[6] == b'_')
+}
+
+/// What the gateway knows about the client when it forwards.
+pub struct Forwarding {
+    pub client_ip: IpAddr,
+    pub peer_trusted: bool,
+    pub peer: IpAddr,
+}
+
+/// Prepares a request for the upstream: path as judged, identity headers set, spoofable
+/// headers replaced, hop-by-hop tricks disarmed.
+pub fn prepare_upstream(
+    req: &mut RequestHeader,
+    judged_path: Option<&str>,
+    identity: Option<&Identity>,
+    pass_access_token: bool,
+    fwd: &Forwarding,
+) -> pingora::Result<()> {
+    if let Some(path) = judged_path {
+        let pq = match req.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        if let Ok(uri) = http::Uri::builder().path_and_query(pq).build() {
+            req.set_uri(uri);
+        }
+    }
+
+    // A client's `Connection: X` must not make anyone drop header X; keep only an upgrade.
+    let upgrade = req.headers.get("upgrade").is_some()
+        && req.headers.get_all("connection").iter().any(|v| {
+            v.to_str().is_ok_and(|s| {
+                s.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+        });
+    req.remove_header("connection");
+    for h in ["keep-alive", "proxy-connection", "proxy-authorization"] {
+        req.remove_header(h);
+    }
+    if upgrade {
+        req.insert_header("connection", "upgrade")?;
+    } else {
+        req.remove_header("upgrade");
+    }
+
+    let spoofed: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|n| is_identity_header(n))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        req.remove_header(&name);
+    }
+    for (name, value) in IDENTITY_HEADERS.iter().zip(identity_values(identity)) {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            req.insert_header(*name, v)?;
+        }
+    }
+    if pass_access_token {
+        if let Some(token) = identity.and_then(|i| i.access_token.as_deref()) {
+            req.insert_header("authorization", format!("Bearer {token}"))?;
+        }
+    }
+
+    // Forwarding headers: extended from a trusted proxy, replaced for anyone else.
+    let xff = if fwd.peer_trusted {
+        let prior: Vec<&str> = req
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if prior.is_empty() {
+            fwd.peer.to_string()
+        } else {
+            format!("{}, {}", prior.join(", "), fwd.peer)
+        }
+    } else {
+        for h in [
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "forwarded",
+        ] {
+            req.remove_header(h);
+        }
+        fwd.peer.to_string()
+    };
+    req.insert_header("x-forwarded-for", xff)?;
+    req.insert_header("x-real-ip", fwd.client_ip.to_string())?;
+    if req.headers.get("x-forwarded-proto").is_none() {
+        req.insert_header("x-forwarded-proto", "http")?;
+    }
+    if req.headers.get("x-forwarded-host").is_none() {
+        if let Some(host) = req.headers.get("host").cloned() {
+            req.insert_header("x-forwarded-host", host)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/a/../b?x=1", None).unwrap();
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    fn fwd(trusted: bool) -> Forwarding {
+        Forwarding {
+            client_ip: "203.0.113.9".parse().unwrap(),
+            peer_trusted: trusted,
+            peer: "127.0.0.1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn spoofed_identity_headers_are_removed_in_any_spelling() {
+        let mut r = req(&[
+            ("Remote-User", "admin"),
+            ("REMOTE-GROUPS", "admins"),
+            ("remote_user", "admin"),
+            ("Remote_Email", "x"),
+            ("remotely", "ok"),
+        ]);
+        prepare_upstream(&mut r, Some("/b"), None, false, &fwd(false)).unwrap();
+        assert_eq!(r.headers.get("remote-user").unwrap(), "");
+        assert_eq!(r.headers.get("remote-groups").unwrap(), "");
+        assert!(r.headers.get("remote_user").is_none());
+        assert!(r.headers.get("remote_email").is_none());
+        assert_eq!(r.headers.get("remotely").unwrap(), "ok");
+        assert_eq!(r.uri.to_string(), "/b?x=1");
+    }
+
+    #[test]
+    fn connection_cannot_remove_added_headers() {
+        let mut r = req(&[("Connection", "close, Remote-User, X-Forwarded-For")]);
+        prepare_upstream(&mut r, None, None, false, &fwd(false)).unwrap();
+        assert!(r.headers.get("connection").is_none());
+        assert!(r.headers.get("remote-user").is_some());
+        assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "127.0.0.1");
+    }
+
+    #[test]
+    fn forwarding_headers_from_untrusted_peers_are_replaced() {
+        let mut r = req(&[
+            ("Host", "wiki.test"),
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Forwarded-Host", "evil"),
+            ("Forwarded", "for=6.6.6.6"),
+        ]);
+        prepare_upstream(&mut r, None, None, false, &fwd(false)).unwrap();
+        assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "127.0.0.1");
+        assert_eq!(r.headers.get("x-forwarded-host").unwrap(), "wiki.test");
+        assert!(r.headers.get("forwarded").is_none());
+        let mut r = req(&[("X-Forwarded-For", "203.0.113.9")]);
+        prepare_upstream(&mut r, None, None, false, &fwd(true)).unwrap();
+        assert_eq!(
+            r.headers.get("x-forwarded-for").unwrap(),
+            "203.0.113.9, 127.0.0.1"
+        );
+        assert_eq!(r.headers.get("x-real-ip").unwrap(), "203.0.113.9");
+    }
+
+    #[test]
+    fn websocket_upgrade_survives() {
+        let mut r = req(&[("Connection", "Upgrade"), ("Upgrade", "websocket")]);
+        prepare_upstream(&mut r, None, None, false, &fwd(false)).unwrap();
+        assert_eq!(r.headers.get("connection").unwrap(), "upgrade");
+        assert_eq!(r.headers.get("upgrade").unwrap(), "websocket");
+    }
+}

@@ -1,0 +1,402 @@
+//! Pingora hooks only. Each hook is a table of contents: the decision lives in `authz`, the
+//! forward-auth endpoints in `forward_auth`, the `/auth` API in `api` (through `api_bridge`).
+
+pub mod api_bridge;
+pub mod forward_auth;
+pub mod headers;
+pub mod respond;
+pub mod whoami;
+
+use crate::authz::identity::{self, Identity};
+use crate::authz::{client_ip::effective_ip, decide, normalize::normalize_path, Facts, Outcome};
+use crate::config::Config;
+use crate::metrics::{metrics, Outcome as Label};
+use crate::net::normalize_host;
+use crate::routes::Route;
+use crate::runtime::Runtime;
+use crate::server::Shared;
+use async_trait::async_trait;
+use headers::Forwarding;
+use http::HeaderMap;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::Result;
+use respond::Reply;
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use crate::redirect::portal_url;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    ForwardAuth,
+    AuthRequest,
+}
+
+/// Which counters a request is counted under.
+#[derive(Clone, Copy, Debug, Default)]
+enum Counted {
+    #[default]
+    Unrouted,
+    Route,
+    ForwardAuth,
+    AuthRequest,
+    AuthApi,
+}
+
+/// Per-request state, set in `request_filter` and read by the later hooks.
+#[derive(Default)]
+pub struct Ctx {
+    rt: Option<Arc<Runtime>>,
+    route: Option<Arc<Route>>,
+    identity: Option<Arc<Identity>>,
+    /// Set when normalisation changed the path: the upstream gets exactly what was judged.
+    judged_path: Option<String>,
+    client_ip: Option<IpAddr>,
+    peer: Option<IpAddr>,
+    peer_trusted: bool,
+    counted: Counted,
+    label: Option<Label>,
+}
+
+pub struct Gateway {
+    shared: Arc<Shared>,
+    api: axum::Router,
+}
+
+impl Gateway {
+    pub fn new(shared: Arc<Shared>) -> Gateway {
+        Gateway {
+            api: crate::api::router(shared.clone()),
+            shared,
+        }
+    }
+}
+
+/// GET/HEAD from a browser that wants a page (not XHR).
+pub fn wants_html(h: &HeaderMap) -> bool {
+    let html = h
+        .get_all("accept")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("text/html")));
+    let xhr = h
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+    html && !xhr
+}
+
+/// 401 for API callers.
+pub fn unauthenticated_api(step_up: bool) -> Reply {
+    if step_up {
+        Reply::error(
+            401,
+            "mfa_required",
+            "This resource needs a second factor: complete the MFA step and retry.",
+        )
+        .header(
+            "www-authenticate",
+            r#"Bearer error="insufficient_user_authentication""#,
+        )
+    } else {
+        Reply::error(
+            401,
+            "unauthenticated",
+            "Sign in first: send a session cookie or an access token.",
+        )
+        .header("www-authenticate", "Bearer")
+    }
+}
+
+/// Refusals other than "sign in first".
+pub fn refusal(o: &Outcome) -> Reply {
+    match o {
+        Outcome::Forbidden(why) => Reply::error(403, "forbidden", why),
+        Outcome::RateLimited(wait) => {
+            Reply::error(429, "rate_limited", "Too many requests: retry later.").header(
+                "retry-after",
+                crate::ratelimit::retry_after_secs(*wait).to_string(),
+            )
+        }
+        Outcome::BadPath(e) => Reply::error(400, "bad_path", &e.to_string()),
+        Outcome::Unavailable => Reply::error(
+            503,
+            "unavailable",
+            "Sign-in state cannot be checked right now; retry shortly.",
+        ),
+        Outcome::Allow | Outcome::SignIn | Outcome::StepUp => {
+            Reply::error(500, "internal", "unexpected decision")
+        }
+    }
+}
+
+fn peer_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| crate::net::canonical_ip(a.ip()))
+}
+
+/// The request's host: from an absolute URI (HTTP/2 `:authority`) or `Host`.
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    match req.uri.host() {
+        Some(_) => req.uri.authority().map(|a| a.as_str()),
+        None => req.headers.get("host").and_then(|v| v.to_str().ok()),
+    }
+}
+
+fn is_auth_path(raw: &str) -> bool {
+    // Judge the normalised path, so `/x/../auth/…` is the auth API too; a path that does not
+    // normalise is refused later with 400.
+    match normalize_path(raw) {
+        Ok(p) => p == "/auth" || p.starts_with("/auth/"),
+        Err(_) => false,
+    }
+}
+
+fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_up: bool) -> Reply {
+    let browser =
+        matches!(req.method, http::Method::GET | http::Method::HEAD) && wants_html(&req.headers);
+    if !browser {
+        return unauthenticated_api(step_up);
+    }
+    let original = format!(
+        "http://{host}{}",
+        req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    Reply::new(302).header("location", portal_url(cfg, &original, step_up))
+}
+
+impl Gateway {
+    /// The decision for a proxied request: `None` to proxy, or the answer to send.
+    fn judge(&self, rt: &Runtime, session: &Session, ctx: &mut Ctx, peer: IpAddr) -> Option<Reply> {
+        let req = session.req_header();
+        let cfg = &rt.config;
+        let Some(raw_host) = request_host(req) else {
+            return Some(Reply::error(
+                400,
+                "bad_host",
+                "The request has no Host header.",
+            ));
+        };
+        let Some(host) = normalize_host(raw_host) else {
+            return Some(Reply::error(
+                400,
+                "bad_host",
+                "The Host header is malformed.",
+            ));
+        };
+        let Some(route) = rt.routes.lookup(&host) else {
+            ctx.label = Some(Label::NotFound);
+            return Some(Reply::error(
+                404,
+                "unknown_host",
+                "No application is configured for this host.",
+            ));
+        };
+        ctx.route = Some(route.clone());
+        ctx.counted = Counted::Route;
+        ctx.peer_trusted = cfg.server.trusted_proxies.contains(peer);
+        let ip = match effective_ip(
+            peer,
+            req.headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|v| v.as_bytes()),
+            &cfg.server.trusted_proxies,
+        ) {
+            Ok(ip) => ip,
+            Err(_) => {
+                ctx.label = Some(Label::BadRequest);
+                return Some(Reply::error(
+                    400,
+                    "bad_forwarded_for",
+                    "X-Forwarded-For is malformed.",
+                ));
+            }
+        };
+        ctx.client_ip = Some(ip);
+        let facts = Facts {
+            method: &req.method,
+            host: &host,
+            path: req.uri.path(),
+            query: req.uri.query(),
+            ip,
+            bearer: req
+                .headers
+                .get("authorization")
+                .and_then(|v| identity::bearer(v.as_bytes())),
+            cookie: req
+                .headers
+                .get_all("cookie")
+                .iter()
+                .find_map(|v| identity::cookie(v.as_bytes(), &cfg.session.cookie_name)),
+        };
+        let j = decide(rt, &facts, Some(route));
+        ctx.label = Some(j.outcome.label());
+        match j.outcome {
+            Outcome::Allow => {
+                ctx.identity = j.identity;
+                if let Cow::Owned(p) = j.path {
+                    ctx.judged_path = Some(p);
+                }
+                None
+            }
+            Outcome::SignIn => Some(unauthenticated_gateway(cfg, req, raw_host, false)),
+            Outcome::StepUp => Some(unauthenticated_gateway(cfg, req, raw_host, true)),
+            other => Some(refusal(&other)),
+        }
+    }
+
+    fn forwarding(&self, ctx: &Ctx) -> Forwarding {
+        let peer = ctx.peer.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Forwarding {
+            client_ip: ctx.client_ip.unwrap_or(peer),
+            peer_trusted: ctx.peer_trusted,
+            peer,
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let started = Instant::now();
+        let rt = self.shared.runtime.load_full();
+        let Some(peer) = peer_ip(session) else {
+            Reply::error(400, "bad_peer", "Only TCP clients are served.")
+                .send(session)
+                .await?;
+            return Ok(true);
+        };
+        ctx.peer = Some(peer);
+
+        if is_auth_path(session.req_header().uri.path()) {
+            let path = normalize_path(session.req_header().uri.path())
+                .map(Cow::into_owned)
+                .unwrap_or_default();
+            let endpoint = match path.as_str() {
+                "/auth/authz/forward-auth" => Some(Endpoint::ForwardAuth),
+                "/auth/authz/auth-request" => Some(Endpoint::AuthRequest),
+                _ => None,
+            };
+            ctx.rt = Some(rt.clone());
+            if let Some(endpoint) = endpoint {
+                ctx.counted = match endpoint {
+                    Endpoint::ForwardAuth => Counted::ForwardAuth,
+                    Endpoint::AuthRequest => Counted::AuthRequest,
+                };
+                let (reply, label) =
+                    forward_auth::answer(&rt, endpoint, &session.req_header().headers, peer);
+                ctx.label = Some(label);
+                metrics()
+                    .decision_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                reply.send(session).await?;
+            } else {
+                ctx.counted = Counted::AuthApi;
+                ctx.label = Some(Label::AuthApi);
+                api_bridge::serve(
+                    session,
+                    &self.api,
+                    &path,
+                    peer,
+                    rt.config.server.max_body_bytes,
+                )
+                .await?;
+            }
+            return Ok(true);
+        }
+
+        let refused = self.judge(&rt, session, ctx, peer);
+        metrics()
+            .decision_seconds
+            .observe(started.elapsed().as_secs_f64());
+        ctx.rt = Some(rt);
+        if let Some(reply) = refused {
+            reply.send(session).await?;
+            return Ok(true);
+        }
+        if ctx.route.as_ref().is_some_and(|r| r.is_whoami()) {
+            let mut req = session.req_header().clone();
+            let pass = ctx.route.as_ref().is_some_and(|r| r.pass_access_token);
+            headers::prepare_upstream(
+                &mut req,
+                ctx.judged_path.as_deref(),
+                ctx.identity.as_deref(),
+                pass,
+                &self.forwarding(ctx),
+            )?;
+            whoami::reply(&req, ctx.client_ip, ctx.peer)
+                .send(session)
+                .await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let addr = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.next_addr())
+            .ok_or_else(|| {
+                pingora::Error::explain(
+                    pingora::ErrorType::InternalError,
+                    "route without an upstream address",
+                )
+            })?;
+        Ok(Box::new(HttpPeer::new(addr, false, String::new())))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let pass = ctx.route.as_ref().is_some_and(|r| r.pass_access_token);
+        headers::prepare_upstream(
+            upstream,
+            ctx.judged_path.as_deref(),
+            ctx.identity.as_deref(),
+            pass,
+            &self.forwarding(ctx),
+        )
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        metrics().upstream_status(resp.status.as_u16());
+        Ok(())
+    }
+
+    async fn logging(&self, _session: &mut Session, _e: Option<&pingora::Error>, ctx: &mut Ctx) {
+        let (Some(rt), Some(label)) = (ctx.rt.as_ref(), ctx.label) else {
+            return;
+        };
+        match ctx.counted {
+            Counted::Route => {
+                if let Some(r) = &ctx.route {
+                    r.counters.inc(label)
+                }
+            }
+            Counted::ForwardAuth => rt.forward_auth_counters.inc(label),
+            Counted::AuthRequest => rt.auth_request_counters.inc(label),
+            Counted::AuthApi => rt.auth_api_counters.inc(label),
+            Counted::Unrouted => rt.unrouted_counters.inc(label),
+        }
+    }
+}

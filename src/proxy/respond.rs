@@ -1,0 +1,72 @@
+//! Answers Gatehouse writes itself. Header and body are written separately (not
+//! `respond_error_with_body`, which closes the connection) so keep-alive survives.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+/// An answer: status, extra headers, body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn new(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: vec![],
+            content_type: "",
+            body: Bytes::new(),
+        }
+    }
+
+    /// `{"error": code, "message": message}`, the error shape of API.md.
+    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+        let body = serde_json::json!({ "error": code, "message": message }).to_string();
+        Reply {
+            status,
+            headers: vec![],
+            content_type: "application/json",
+            body: Bytes::from(body),
+        }
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![],
+            content_type: "application/json",
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub async fn send(self, session: &mut Session) -> Result<()> {
+        let mut h = ResponseHeader::build(self.status, Some(4 + self.headers.len()))?;
+        if !self.content_type.is_empty() {
+            h.insert_header("content-type", self.content_type)?;
+        }
+        h.insert_header("content-length", self.body.len().to_string())?;
+        h.insert_header("cache-control", "no-store")?;
+        for (k, v) in self.headers {
+            h.append_header(k, v)?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session.set_keepalive(Some(60));
+        if self.body.is_empty() || head_only {
+            session.write_response_header(Box::new(h), true).await
+        } else {
+            session.write_response_header(Box::new(h), false).await?;
+            session.write_response_body(Some(self.body), true).await
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Everything a request needs, built from one configuration: compiled policy, route table,
+//! limiters, identity resolver. Swapped atomically on reload; a request keeps the snapshot it
+//! started with.
+
+use crate::authz::identity::{IdentityResolver, SessionLookup};
+use crate::config::{Config, ConfigErrors};
+use crate::metrics::{metrics, RouteCounters};
+use crate::policy::Policy;
+use crate::ratelimit::Limiter;
+use crate::routes::RouteTable;
+use crate::tokens::{SigningKey, Tokens};
+use std::sync::Arc;
+
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub policy: Policy,
+    pub routes: RouteTable,
+    pub global_limit: Option<Arc<Limiter>>,
+    pub identity: IdentityResolver,
+    pub forward_auth_counters: RouteCounters,
+    pub auth_request_counters: RouteCounters,
+    pub unrouted_counters: RouteCounters,
+    pub auth_api_counters: RouteCounters,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("routes", &self.routes.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verified-token cache size.
+const TOKEN_CACHE: usize = 100_000;
+
+impl Runtime {
+    /// Loads config, policies and the signing key; `previous` keeps limiter state across reloads.
+    pub fn load(
+        path: &std::path::Path,
+        sessions: Arc<dyn SessionLookup>,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, ConfigErrors> {
+        let config = Config::load(path)?;
+        let policy = crate::policy::load_dir(&config.policies_dir)?;
+        let key = SigningKey::load_or_create(&config.tokens.signing_key).map_err(|m| {
+            ConfigErrors(vec![crate::config::ConfigError {
+                file: config.path.clone(),
+                line: None,
+                message: m,
+            }])
+        })?;
+        Self::build(config, policy, key, sessions, previous)
+    }
+
+    pub fn build(
+        config: Config,
+        policy: Policy,
+        key: SigningKey,
+        sessions: Arc<dyn SessionLookup>,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, ConfigErrors> {
+        let routes =
+            RouteTable::build(&config, previous.map(|p| &p.routes)).map_err(ConfigErrors)?;
+        let global_limit = config.rate_limits.global.as_ref().map(|spec| {
+            previous
+                .and_then(|p| p.global_limit.clone())
+                .filter(|l| &l.spec == spec)
+                .unwrap_or_else(|| Arc::new(Limiter::new(spec, config.rate_limits.max_keys)))
+        });
+        let tokens = Arc::new(Tokens::new(&config.tokens.issuer, key));
+        let m = metrics();
+        Ok(Runtime {
+            identity: IdentityResolver::new(tokens, sessions, TOKEN_CACHE),
+            config: Arc::new(config),
+            policy,
+            routes,
+            global_limit,
+            forward_auth_counters: m.route("forward-auth"),
+            auth_request_counters: m.route("auth-request"),
+            unrouted_counters: m.route("unrouted"),
+            auth_api_counters: m.route("auth-api"),
+        })
+    }
+
+    pub fn tokens(&self) -> &Arc<Tokens> {
+        &self.identity.tokens
+    }
+
+    /// Every limiter, for the periodic sweep.
+    pub fn limiters(&self) -> impl Iterator<Item = &Arc<Limiter>> {
+        self.global_limit
+            .iter()
+            .chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
+    }
+}

@@ -1,0 +1,230 @@
+//! Signing and verifying access JWTs. The verifier fixes the algorithm (EdDSA) and the type
+//! (`at+jwt`), looks the key up by `kid` among our own keys only (never `jku`/`x5u`), and
+//! requires `iss`, `aud`, `exp` and `sub`.
+
+use super::keys::SigningKey;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const ACCESS_TYP: &str = "at+jwt";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub nbf: u64,
+    pub jti: String,
+    pub sid: String,
+    pub tid: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's type or algorithm is not an access token's")]
+    WrongType,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token's signature or claims are invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token belongs to another tenant")]
+    WrongTenant,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Signs with the current key and verifies with any of ours.
+pub struct Tokens {
+    pub issuer: String,
+    keys: Vec<SigningKey>,
+    validation: Validation,
+}
+
+impl Tokens {
+    pub fn new(issuer: &str, key: SigningKey) -> Tokens {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+        validation.validate_nbf = true;
+        // The audience is the tenant, which depends on the request: checked by `verify`.
+        validation.validate_aud = false;
+        validation.leeway = 5;
+        Tokens {
+            issuer: issuer.to_string(),
+            keys: vec![key],
+            validation,
+        }
+    }
+
+    pub fn current(&self) -> &SigningKey {
+        &self.keys[0]
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        let key = self.current();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TYP.into());
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|_| TokenError::Invalid)
+    }
+
+    /// Verifies signature, type, issuer, times, and that the token is for `tenant`.
+    pub fn verify(&self, token: &str, tenant: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TYP) {
+            return Err(TokenError::WrongType);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })?;
+        let c = data.claims;
+        if c.aud != tenant || c.tid != tenant {
+            return Err(TokenError::WrongTenant);
+        }
+        Ok(c)
+    }
+
+    /// Claims for a new access token (the sign-in flows fill in the user).
+    pub fn claims_for(
+        &self,
+        user_id: &str,
+        tenant: &str,
+        session_id: &str,
+        ttl_secs: u64,
+    ) -> AccessClaims {
+        let now = now_secs();
+        AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user_id.to_string(),
+            aud: tenant.to_string(),
+            exp: now + ttl_secs,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: session_id.to_string(),
+            tid: tenant.to_string(),
+            groups: vec![],
+            scopes: vec![],
+            amr: vec![],
+            email: None,
+            name: None,
+            preferred_username: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+
+    fn tokens() -> Tokens {
+        Tokens::new("http://issuer", SigningKey::ephemeral())
+    }
+
+    #[test]
+    fn round_trip() {
+        let t = tokens();
+        let mut c = t.claims_for("u1", "default", "s1", 60);
+        c.groups = vec!["admins".into()];
+        let jwt = t.sign(&c).unwrap();
+        assert_eq!(t.verify(&jwt, "default").unwrap(), c);
+        assert_eq!(t.verify(&jwt, "other"), Err(TokenError::WrongTenant));
+    }
+
+    #[test]
+    fn refuses_foreign_keys_expiry_and_tampering() {
+        let t = tokens();
+        let other = tokens();
+        let c = t.claims_for("u1", "default", "s1", 60);
+        assert_eq!(
+            t.verify(&other.sign(&c).unwrap(), "default"),
+            Err(TokenError::UnknownKey)
+        );
+        let mut old = c.clone();
+        old.exp = now_secs() - 100;
+        assert_eq!(
+            t.verify(&t.sign(&old).unwrap(), "default"),
+            Err(TokenError::Expired)
+        );
+        let mut wrong_iss = c.clone();
+        wrong_iss.iss = "http://evil".into();
+        assert_eq!(
+            t.verify(&t.sign(&wrong_iss).unwrap(), "default"),
+            Err(TokenError::Invalid)
+        );
+        // Tamper with the payload: the signature no longer matches.
+        let jwt = t.sign(&c).unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+        payload["groups"] = serde_json::json!(["admins"]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(payload.to_string()),
+            parts[2]
+        );
+        assert_eq!(t.verify(&forged, "default"), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn refuses_alg_none_and_wrong_typ() {
+        let t = tokens();
+        let c = t.claims_for("u1", "default", "s1", 60);
+        let kid = t.current().kid.clone();
+        let none_header = B64.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
+        let body = B64.encode(serde_json::to_string(&c).unwrap());
+        assert!(t
+            .verify(&format!("{none_header}.{body}."), "default")
+            .is_err());
+        let hs_header = B64.encode(format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#));
+        assert_eq!(
+            t.verify(&format!("{hs_header}.{body}.AAAA"), "default"),
+            Err(TokenError::WrongType)
+        );
+        let jwt_header = B64.encode(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#));
+        assert_eq!(
+            t.verify(&format!("{jwt_header}.{body}.AAAA"), "default"),
+            Err(TokenError::WrongType)
+        );
+        assert_eq!(t.verify("garbage", "default"), Err(TokenError::Malformed));
+    }
+}

@@ -1,0 +1,125 @@
+//! The access-token signing key: Ed25519, PKCS#8 PEM on disk (mode 0600), created on first
+//! start. Its `kid` is derived from the public key, so the same file always yields the same kid.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    /// Raw public key, for the JWKS.
+    pub public: [u8; 32],
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<SigningKey, String> {
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| format!("cannot encode the signing key: {e}"))?;
+        let public = key.verifying_key().to_bytes();
+        let kid = B64.encode(&Sha256::digest(public)[..12]);
+        Ok(SigningKey {
+            kid,
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            decoding: DecodingKey::from_ed_der(&public),
+            public,
+        })
+    }
+
+    /// A key that lives only in memory (tests, benchmarks).
+    pub fn ephemeral() -> SigningKey {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        Self::from_dalek(&key).expect("a fresh key encodes")
+    }
+
+    /// Loads the PEM at `path`, or creates it (and its directory) when missing.
+    pub fn load_or_create(path: &Path) -> Result<SigningKey, String> {
+        match std::fs::read_to_string(path) {
+            Ok(pem) => {
+                let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                    format!("{}: not an Ed25519 PKCS#8 PEM key ({e}); remove it to have a new one created", path.display())
+                })?;
+                Self::from_dalek(&key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path),
+            Err(e) => Err(format!(
+                "{}: cannot read the signing key ({e})",
+                path.display()
+            )),
+        }
+    }
+
+    fn create(path: &Path) -> Result<SigningKey, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+        }
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let pem = key
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| format!("cannot encode the signing key: {e}"))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(path) {
+            Ok(mut f) => {
+                f.write_all(pem.as_bytes())
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+                tracing::info!(path = %path.display(), "created a new access-token signing key");
+                Self::from_dalek(&key)
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
+            Err(e) => Err(format!("cannot create {} ({e})", path.display())),
+        }
+    }
+
+    /// The JWK of the public key.
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": self.kid, "x": B64.encode(self.public),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_loaded_with_the_same_kid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/key.pem");
+        let a = SigningKey::load_or_create(&path).unwrap();
+        let b = SigningKey::load_or_create(&path).unwrap();
+        assert_eq!(a.kid, b.kid);
+        assert_eq!(a.public, b.public);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        std::fs::write(&path, "junk").unwrap();
+        assert!(SigningKey::load_or_create(&path)
+            .unwrap_err()
+            .contains("not an Ed25519"));
+    }
+}
