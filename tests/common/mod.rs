@@ -1,0 +1,319 @@
+//! Test harness: writes a config, starts the real `gatehouse` binary on free ports, and starts
+//! real peers (an echo upstream, nginx, Caddy) around it. Everything listens on 127.0.0.1 and is
+//! stopped when its handle drops.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until something accepts connections on `port`.
+pub fn wait_port(port: u16, what: &str, child: Option<&mut Child>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let mut out = String::new();
+    if let Some(c) = child {
+        let _ = c.kill();
+        if let Some(mut e) = c.stderr.take() {
+            let _ = e.read_to_string(&mut out);
+        }
+    }
+    panic!("{what} did not start listening on {port}:\n{out}");
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A client whose connections come from 127.0.0.2: not a trusted proxy in the test configs.
+pub fn untrusted_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+pub struct Gatehouse {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub ops_port: u16,
+    child: Child,
+}
+
+impl Gatehouse {
+    /// Starts Gatehouse with `config` (where `{listen}`, `{ops}` and `{dir}` are replaced) and
+    /// the given policy files.
+    pub fn start(config: &str, policies: &[(&str, &str)]) -> Gatehouse {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let ops_port = free_port();
+        let text = config
+            .replace("{listen}", &format!("127.0.0.1:{port}"))
+            .replace("{ops}", &format!("127.0.0.1:{ops_port}"))
+            .replace("{dir}", dir.path().to_str().unwrap());
+        std::fs::write(dir.path().join("config.yaml"), text).unwrap();
+        std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+        for (name, body) in policies {
+            std::fs::write(dir.path().join("policies").join(name), body).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("-c")
+            .arg(dir.path().join("config.yaml"))
+            .arg("serve")
+            .env("GATEHOUSE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_port(port, "gatehouse", Some(&mut child));
+        wait_port(ops_port, "gatehouse ops", Some(&mut child));
+        Gatehouse {
+            dir,
+            port,
+            ops_port,
+            child,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    pub fn policy_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join("policies").join(name)
+    }
+
+    /// Runs a CLI command against this instance's config.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("-c")
+            .arg(self.config_path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// An access token signed with this instance's key.
+    pub fn token(&self, sub: &str, username: &str, groups: &[&str], amr: &str) -> String {
+        let groups = groups.join(",");
+        let mut args = vec![
+            "token",
+            "issue",
+            "--sub",
+            sub,
+            "--username",
+            username,
+            "--amr",
+            amr,
+        ];
+        let email = format!("{username}@example.com");
+        args.extend(["--email", &email]);
+        if !groups.is_empty() {
+            args.extend(["--groups", &groups]);
+        }
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+}
+
+impl Drop for Gatehouse {
+    fn drop(&mut self) {
+        self.signal(libc::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real HTTP upstream that answers every request with JSON describing it.
+pub struct Upstream {
+    pub port: u16,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+                    let mut headers = serde_json::Map::new();
+                    for (k, v) in req.headers() {
+                        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                        match headers.get_mut(k.as_str()) {
+                            Some(serde_json::Value::String(prev)) => {
+                                prev.push_str(", ");
+                                prev.push_str(&v);
+                            }
+                            _ => {
+                                headers
+                                    .insert(k.as_str().to_string(), serde_json::Value::String(v));
+                            }
+                        }
+                    }
+                    axum::Json(serde_json::json!({
+                        "upstream": true,
+                        "method": req.method().as_str(),
+                        "uri": req.uri().to_string(),
+                        "headers": headers,
+                    }))
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        wait_port(port, "echo upstream", None);
+        Upstream { port, _stop: tx }
+    }
+}
+
+/// A child process (nginx, Caddy) stopped on drop.
+pub struct Peer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn need(bin: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = Path::new(dir).join(bin);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("`{bin}` is not installed: run scripts/test, which installs it");
+}
+
+/// nginx with `auth_request` to Gatehouse in front of `upstream`.
+pub fn nginx(gatehouse_port: u16, upstream_port: u16) -> Peer {
+    let bin = need("nginx");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let root = unsafe { libc::geteuid() } == 0;
+    let conf = include_str!("../peers/nginx.conf.template")
+        .replace("{user}", if root { "user root;" } else { "" })
+        .replace("{prefix}", dir.path().to_str().unwrap())
+        .replace("{listen}", &format!("127.0.0.1:{port}"))
+        .replace("{gatehouse}", &format!("127.0.0.1:{gatehouse_port}"))
+        .replace("{upstream}", &format!("127.0.0.1:{upstream_port}"));
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut child = Command::new(bin)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg("stderr")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_port(port, "nginx", Some(&mut child));
+    Peer {
+        port,
+        child,
+        _dir: dir,
+    }
+}
+
+/// Caddy with `forward_auth` to Gatehouse in front of `upstream`.
+pub fn caddy(gatehouse_port: u16, upstream_port: u16) -> Peer {
+    let bin = need("caddy");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = include_str!("../peers/Caddyfile.template")
+        .replace("{storage}", dir.path().to_str().unwrap())
+        .replace("{listen}", &format!("127.0.0.1:{port}"))
+        .replace("{gatehouse}", &format!("127.0.0.1:{gatehouse_port}"))
+        .replace("{upstream}", &format!("127.0.0.1:{upstream_port}"));
+    let conf_path = dir.path().join("Caddyfile");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut child = Command::new(bin)
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&conf_path)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_port(port, "caddy", Some(&mut child));
+    Peer {
+        port,
+        child,
+        _dir: dir,
+    }
+}
+
+pub fn json(resp: reqwest::blocking::Response) -> serde_json::Value {
+    let status = resp.status();
+    let text = resp.text().unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, not JSON: {text}"))
+}
+
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}

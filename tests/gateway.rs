@@ -1,0 +1,473 @@
+//! Gateway mode against a real Gatehouse process and a real upstream.
+
+mod common;
+use common::*;
+
+pub fn config(upstream: u16) -> String {
+    format!(
+        r#"
+server:
+  listen: "{{listen}}"
+  ops_listen: "{{ops}}"
+  public_url: http://auth.test:8080
+  trusted_proxies: [127.0.0.1/32]
+storage: {{path: "{{dir}}/data/gatehouse.redb"}}
+tokens: {{issuer: http://auth.test:8080, signing_key: "{{dir}}/data/key.pem"}}
+session: {{allowed_redirect_domains: [test]}}
+rate_limits:
+  global: {{per: ip, rate: 1000/s, burst: 1000}}
+access_groups:
+  admins: {{scopes: ["*"]}}
+  staff: {{scopes: ["app:read"]}}
+apps:
+  - id: app
+    routes:
+      - hosts: [app.test]
+        upstream: 127.0.0.1:{upstream}
+      - hosts: [token.test]
+        upstream: [127.0.0.1:{upstream}, 127.0.0.1:{upstream}]
+        pass_access_token: true
+      - hosts: [who.test]
+        upstream: builtin:whoami
+      - hosts: [internal.test]
+        upstream: 127.0.0.1:{upstream}
+        client_networks: [10.0.0.0/8]
+      - hosts: [limited.test]
+        upstream: 127.0.0.1:{upstream}
+        rate_limit: {{per: ip, rate: 1/min, burst: 2}}
+"#
+    )
+}
+
+pub const POLICY: &str = r#"
+default_policy: deny
+rules:
+  - domain: ["*.test"]
+    resources: ["^/public(/.*)?$"]
+    policy: bypass
+  - domain: ["*.test"]
+    resources: ["^/admin(/.*)?$"]
+    subject: ["group:admins"]
+    policy: one_factor
+  - domain: ["*.test"]
+    resources: ["^/admin(/.*)?$"]
+    policy: deny
+  - domain: ["*.test"]
+    resources: ["^/mfa(/.*)?$"]
+    policy: two_factor
+  - domain: ["*.test"]
+    policy: one_factor
+"#;
+
+fn start() -> (Gatehouse, Upstream) {
+    let up = Upstream::start();
+    let gh = Gatehouse::start(&config(up.port), &[("10-test.yaml", POLICY)]);
+    (gh, up)
+}
+
+#[test]
+fn bypass_reaches_the_upstream_without_identity_and_spoofed_headers_are_dropped() {
+    let (gh, _up) = start();
+    let r = client()
+        .get(gh.url("/public/page?x=1"))
+        .header("Host", "app.test")
+        .header("Remote-User", "admin")
+        .header("REMOTE-GROUPS", "admins")
+        .header("Remote_Email", "boss@example.com")
+        .header("Connection", "close, Remote-User")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = json(r);
+    assert_eq!(body["upstream"], true);
+    assert_eq!(body["uri"], "/public/page?x=1");
+    let h = &body["headers"];
+    assert_eq!(h["remote-user"], "", "{h}");
+    assert_eq!(h["remote-groups"], "");
+    assert!(h.get("remote_email").is_none(), "{h}");
+    assert_eq!(h["x-real-ip"], "127.0.0.1");
+}
+
+#[test]
+fn unknown_host_is_404_json() {
+    let (gh, _up) = start();
+    let r = client()
+        .get(gh.url("/"))
+        .header("Host", "nowhere.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(json(r)["error"], "unknown_host");
+}
+
+#[test]
+fn anonymous_browsers_are_redirected_and_apis_get_401() {
+    let (gh, _up) = start();
+    let r = client()
+        .get(gh.url("/page?a=b"))
+        .header("Host", "app.test")
+        .header("Accept", "text/html,*/*")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()["location"],
+        "http://auth.test:8080/auth/login?rd=http%3A%2F%2Fapp.test%2Fpage%3Fa%3Db"
+    );
+    let r = client()
+        .get(gh.url("/page"))
+        .header("Host", "app.test")
+        .header("Accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_eq!(json(r)["error"], "unauthenticated");
+    // POST from a browser is not redirected.
+    let r = client()
+        .post(gh.url("/page"))
+        .header("Host", "app.test")
+        .header("Accept", "text/html")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A forged or foreign token is no identity.
+    let r = client()
+        .get(gh.url("/page"))
+        .header("Host", "app.test")
+        .bearer_auth("eyJhbGciOiJub25lIn0.e30.")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn a_valid_jwt_reaches_the_upstream_with_identity_headers() {
+    let (gh, _up) = start();
+    let t = gh.token("u-1", "alice", &["staff"], "pwd");
+    let r = client()
+        .get(gh.url("/page"))
+        .header("Host", "app.test")
+        .bearer_auth(&t)
+        .header("Remote-User", "mallory")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = json(r)["headers"].clone();
+    assert_eq!(h["remote-user"], "alice");
+    assert_eq!(h["remote-email"], "alice@example.com");
+    assert_eq!(h["remote-groups"], "staff");
+    assert_eq!(h["remote-scopes"], "app:read");
+    assert_eq!(h["remote-user-id"], "u-1");
+    assert_eq!(h["remote-tenant"], "default");
+
+    // pass_access_token routes get the token upstream.
+    let r = client()
+        .get(gh.url("/page"))
+        .header("Host", "token.test")
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(json(r)["headers"]["authorization"], format!("Bearer {t}"));
+
+    // Forbidden when signed in but not allowed.
+    let r = client()
+        .get(gh.url("/admin"))
+        .header("Host", "app.test")
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(json(r)["error"], "forbidden");
+
+    // One factor on a two-factor route: step up.
+    let r = client()
+        .get(gh.url("/mfa"))
+        .header("Host", "app.test")
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "mfa_required");
+    let t2 = gh.token("u-1", "alice", &["staff"], "pwd,totp");
+    let r = client()
+        .get(gh.url("/mfa"))
+        .header("Host", "app.test")
+        .bearer_auth(&t2)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn the_upstream_receives_exactly_the_judged_path() {
+    let (gh, _up) = start();
+    // Encoded dot segments climb out of /public: judged (and forwarded) as /secret.
+    let r = client()
+        .get(gh.url("/public/%2e%2e/secret"))
+        .header("Host", "app.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client()
+        .get(gh.url("/public/..;/secret"))
+        .header("Host", "app.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Encoded separators are refused.
+    for p in [
+        "/public%2f..%2fsecret",
+        "/public/%5c../secret",
+        "/a%00b",
+        "/a%zz",
+        "/public/%252e%252e/secret",
+    ] {
+        let r = client()
+            .get(gh.url(p))
+            .header("Host", "app.test")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "{p}");
+        assert_eq!(json(r)["error"], "bad_path");
+    }
+    // A query never satisfies a path rule.
+    let r = client()
+        .get(gh.url("/secret?/public/x"))
+        .header("Host", "app.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Normalised forms are what the upstream sees.
+    let r = client()
+        .get(gh.url("/public//a/./b/../c?q=%2F"))
+        .header("Host", "app.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r)["uri"], "/public/a/c?q=%2F");
+}
+
+#[test]
+fn client_networks_and_rate_limits() {
+    let (gh, _up) = start();
+    let r = client()
+        .get(gh.url("/public/"))
+        .header("Host", "internal.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    for _ in 0..2 {
+        let r = client()
+            .get(gh.url("/public/"))
+            .header("Host", "limited.test")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = client()
+        .get(gh.url("/public/"))
+        .header("Host", "limited.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(json(r)["error"], "rate_limited");
+    // The refusal is counted.
+    let m = client()
+        .get(format!("http://127.0.0.1:{}/metrics", gh.ops_port))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.contains(r#"gatehouse_rate_limited_total{limit="route"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"gatehouse_requests_total{decision="rate_limited",route="app#4"} 1"#),
+        "{m}"
+    );
+}
+
+#[test]
+fn forwarded_headers_count_only_from_trusted_proxies() {
+    let (gh, _up) = start();
+    // From a trusted peer (127.0.0.1): the right-most untrusted address.
+    let r = client()
+        .get(gh.url("/public/"))
+        .header("Host", "who.test")
+        .header("X-Forwarded-For", "6.6.6.6, 203.0.113.7")
+        .send()
+        .unwrap();
+    assert_eq!(json(r)["client_ip"], "203.0.113.7");
+    // From an untrusted peer (127.0.0.2): ignored and replaced.
+    let r = untrusted_client()
+        .get(gh.url("/public/"))
+        .header("Host", "who.test")
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-Forwarded-Host", "evil.test")
+        .send()
+        .unwrap();
+    let body = json(r);
+    assert_eq!(body["client_ip"], "127.0.0.2");
+    assert_eq!(body["headers"]["x-forwarded-for"], "127.0.0.2");
+    assert_eq!(body["headers"]["x-forwarded-host"], "who.test");
+    // Malformed from a trusted peer: fail closed.
+    let r = client()
+        .get(gh.url("/public/"))
+        .header("Host", "who.test")
+        .header("X-Forwarded-For", "not-an-ip")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[test]
+fn whoami_echoes_the_identity_headers() {
+    let (gh, _up) = start();
+    let t = gh.token("u-2", "bob", &["admins"], "pwd");
+    let r = client()
+        .get(gh.url("/x?y=1"))
+        .header("Host", "who.test")
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = json(r);
+    assert_eq!(body["method"], "GET");
+    assert_eq!(body["url"], "/x?y=1");
+    assert_eq!(body["headers"]["remote-user"], "bob");
+    assert_eq!(body["headers"]["remote-groups"], "admins");
+}
+
+#[test]
+fn ops_listener_and_jwks() {
+    let (gh, _up) = start();
+    let ops = |p: &str| {
+        client()
+            .get(format!("http://127.0.0.1:{}{}", gh.ops_port, p))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(ops("/healthz").status(), 200);
+    assert_eq!(ops("/readyz").status(), 200);
+    let _ = client()
+        .get(gh.url("/public/"))
+        .header("Host", "app.test")
+        .send()
+        .unwrap();
+    let m = ops("/metrics").text().unwrap();
+    assert!(
+        m.contains(r#"gatehouse_requests_total{decision="allow",route="app"} 1"#),
+        "{m}"
+    );
+    assert!(m.contains("gatehouse_decision_seconds_count"), "{m}");
+    assert!(
+        m.contains(r#"gatehouse_upstream_responses_total{class="2xx"} 1"#),
+        "{m}"
+    );
+
+    let jwks = json(
+        client()
+            .get(gh.url("/auth/.well-known/jwks.json"))
+            .header("Host", "app.test")
+            .send()
+            .unwrap(),
+    );
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    let oidc = json(
+        client()
+            .get(gh.url("/auth/.well-known/openid-configuration"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(oidc["issuer"], "http://auth.test:8080");
+    assert_eq!(
+        oidc["jwks_uri"],
+        "http://auth.test:8080/auth/.well-known/jwks.json"
+    );
+    // /auth is reserved on every host, also through dot segments.
+    let r = client()
+        .get(gh.url("/x/../auth/nothing"))
+        .header("Host", "app.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(json(r)["error"], "not_found");
+}
+
+#[test]
+fn sighup_reloads_and_a_broken_reload_keeps_the_running_config() {
+    let (gh, _up) = start();
+    let get = || {
+        client()
+            .get(gh.url("/page"))
+            .header("Host", "app.test")
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(get(), 401);
+    std::fs::write(
+        gh.policy_path("10-test.yaml"),
+        "rules: [{domain: app.test, policy: bypass}]\n",
+    )
+    .unwrap();
+    gh.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while get() != 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(get(), 200);
+    // A broken policy: refused, the previous one keeps serving.
+    std::fs::write(
+        gh.policy_path("10-test.yaml"),
+        "rules: [{domain: app.test, policy: sometimes}]\n",
+    )
+    .unwrap();
+    gh.signal(libc::SIGHUP);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(get(), 200);
+    let m = client()
+        .get(format!("http://127.0.0.1:{}/metrics", gh.ops_port))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.contains(r#"gatehouse_config_reloads_total{result="error"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"gatehouse_config_reloads_total{result="ok"} 1"#),
+        "{m}"
+    );
+}
+
+#[test]
+fn keep_alive_survives_refusals() {
+    let (gh, _up) = start();
+    // One client, one connection: a 401 must not close it.
+    let c = client();
+    for _ in 0..5 {
+        let r = c
+            .get(gh.url("/page"))
+            .header("Host", "app.test")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_ne!(
+            r.headers().get("connection").map(|v| v.to_str().unwrap()),
+            Some("close")
+        );
+    }
+}
