@@ -108,9 +108,12 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 }
 
 pub fn check(path: &std::path::Path) -> ExitCode {
-    let cfg = match load_config(path) {
+    let cfg = match Config::load_unresolved(path) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
     };
     let mut failed = false;
     if let Err(errors) = RouteTable::build(&cfg, None) {

@@ -80,8 +80,9 @@ impl<'a> Reporter<'a> {
     }
 }
 
-/// Replaces `${NAME}` with the environment variable NAME. A missing variable is an error naming
-/// the line; `$${` writes a literal `${`.
+/// Replaces `${NAME}` with the environment variable NAME, or `${NAME:-default}` with the default
+/// when NAME is unset or empty. A missing variable without default is an error naming the line;
+/// `$${` writes a literal `${`. Comments are left alone.
 pub fn substitute_env(file: &Path, text: &str) -> Result<String, ConfigErrors> {
     let mut out = String::with_capacity(text.len());
     let mut errors = vec![];
@@ -107,8 +108,11 @@ pub fn substitute_env(file: &Path, text: &str) -> Result<String, ConfigErrors> {
                 rest = "";
                 break;
             };
-            let name = &after[..end];
-            match std::env::var(name) {
+            let (name, default) = match after[..end].split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (&after[..end], None),
+            };
+            match std::env::var(name).ok().filter(|v| !v.is_empty()).or(default.map(str::to_string)).ok_or(()) {
                 Ok(v) if !v.contains('\n') => out.push_str(&v),
                 Ok(_) => errors.push(ConfigError {
                     file: file.into(),
@@ -288,16 +292,33 @@ impl Config {
                 message: format!("cannot read the configuration ({e}); pass another with -c FILE"),
             }])
         })?;
-        Self::from_str(path, &raw)
+        Self::parse(path, &raw, true)
+    }
+
+    /// Like [`Config::load`] without resolving upstream host names (for `gatehouse check` of
+    /// configs meant for other machines, e.g. Docker service names).
+    pub fn load_unresolved(path: &Path) -> Result<Config, ConfigErrors> {
+        let raw = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.into(),
+                line: None,
+                message: format!("cannot read the configuration ({e}); pass another with -c FILE"),
+            }])
+        })?;
+        Self::parse(path, &raw, false)
     }
 
     /// Like [`Config::load`] with the text given; `path` names the file in errors and anchors
     /// relative paths.
     pub fn from_str(path: &Path, raw: &str) -> Result<Config, ConfigErrors> {
+        Self::parse(path, raw, true)
+    }
+
+    fn parse(path: &Path, raw: &str, resolve: bool) -> Result<Config, ConfigErrors> {
         let text = substitute_env(path, raw)?;
         let f: file::File = parse_yaml(path, &text)?;
         let mut r = Reporter::new(path, &text);
-        let cfg = validate(path, f, &mut r);
+        let cfg = validate(path, f, &mut r, resolve);
         if r.errors.is_empty() {
             Ok(cfg)
         } else {
@@ -379,7 +400,7 @@ fn listen_addr(r: &mut Reporter, path: &str, s: &str) {
     }
 }
 
-fn validate(path: &Path, f: file::File, r: &mut Reporter) -> Config {
+fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Config {
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -629,7 +650,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter) -> Config {
             if hosts.is_empty() {
                 r.error(&format!("{at}.hosts"), "a route needs at least one host");
             }
-            let upstreams = upstreams(r, &format!("{at}.upstream"), &rt.upstream.0);
+            let upstreams = upstreams(r, &format!("{at}.upstream"), &rt.upstream.0, resolve);
             let client_networks = if rt.client_networks.is_empty() {
                 None
             } else {
@@ -708,7 +729,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter) -> Config {
     }
 }
 
-fn upstreams(r: &mut Reporter, at: &str, items: &[String]) -> Upstreams {
+fn upstreams(r: &mut Reporter, at: &str, items: &[String], resolve: bool) -> Upstreams {
     if items.len() == 1 && items[0] == "builtin:whoami" {
         return Upstreams::Whoami;
     }
@@ -733,6 +754,18 @@ fn upstreams(r: &mut Reporter, at: &str, items: &[String]) -> Upstreams {
             continue;
         }
         let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        if !resolve {
+            match hostport
+                .rsplit_once(':')
+                .map(|(h, p)| (h, p.parse::<u16>()))
+            {
+                Some((h, Ok(port))) if !h.is_empty() => {
+                    addrs.push(SocketAddr::from(([0, 0, 0, 0], port)))
+                }
+                _ => r.error(&path, format!("`{s}` is not `host:port`")),
+            }
+            continue;
+        }
         match hostport.to_socket_addrs() {
             Ok(mut it) => match it.next() {
                 Some(a) => addrs.push(a),
