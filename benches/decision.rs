@@ -50,12 +50,29 @@ fn bench(c: &mut Criterion) {
         claims.amr = vec!["pwd".into()];
         let token = rt.tokens().sign(&claims).expect("token");
         let get = http::Method::GET;
-        let anon = Facts { method: &get, host: "app.example.com", path: "/public/index.html", query: None, ip: "203.0.113.7".parse().unwrap(), bearer: None, cookie: None };
-        let jwt = Facts { path: "/docs/page", query: Some("v=2"), bearer: Some(&token), ..anon };
+        let anon = Facts {
+            method: &get,
+            host: "app.example.com",
+            path: "/public/index.html",
+            query: None,
+            ip: "203.0.113.7".parse().unwrap(),
+            bearer: None,
+            cookie: None,
+        };
+        let jwt = Facts {
+            path: "/docs/page",
+            query: Some("v=2"),
+            bearer: Some(&token),
+            ..anon
+        };
         assert_eq!(decide(&rt, &anon, Some(&route)).outcome, Outcome::Allow);
         assert_eq!(decide(&rt, &jwt, Some(&route)).outcome, Outcome::Allow);
-        g.bench_with_input(BenchmarkId::new("bypass", rules), &anon, |b, f| b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome)));
-        g.bench_with_input(BenchmarkId::new("jwt_one_factor", rules), &jwt, |b, f| b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome)));
+        g.bench_with_input(BenchmarkId::new("bypass", rules), &anon, |b, f| {
+            b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
+        });
+        g.bench_with_input(BenchmarkId::new("jwt_one_factor", rules), &jwt, |b, f| {
+            b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
+        });
     }
     g.finish();
 }

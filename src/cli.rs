@@ -177,29 +177,23 @@ pub fn policy(path: &std::path::Path, cmd: &PolicyCommand) -> ExitCode {
                 }
             }
         }
-        PolicyCommand::Test => {
-            match cases::run_tests(&policy, &cfg.policies_dir, &cfg.access_groups) {
-                Ok(report) => {
-                    for f in &report.failed {
-                        println!("FAIL {f}");
-                    }
-                    println!(
-                        "policy: {} passed, {} failed",
-                        report.passed,
-                        report.failed.len()
-                    );
-                    if report.failed.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
+        PolicyCommand::Test => match cases::run_tests(&policy, &cfg.policies_dir, &cfg.access_groups) {
+            Ok(report) => {
+                for f in &report.failed {
+                    println!("FAIL {f}");
                 }
-                Err(e) => {
-                    eprintln!("{e}");
+                println!("policy: {} passed, {} failed", report.passed, report.failed.len());
+                if report.failed.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
                     ExitCode::from(1)
                 }
             }
-        }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
@@ -220,11 +214,7 @@ pub fn token(path: &std::path::Path, cmd: &TokenCommand) -> ExitCode {
         eprintln!(
             "unknown tenant `{}`; the config defines: {}",
             a.tenant,
-            cfg.tenants
-                .iter()
-                .map(|t| t.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            cfg.tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
         );
         return ExitCode::from(2);
     }
@@ -236,12 +226,7 @@ pub fn token(path: &std::path::Path, cmd: &TokenCommand) -> ExitCode {
         }
     };
     let tokens = Tokens::new(&cfg.tokens.issuer, key);
-    let mut c = tokens.claims_for(
-        &a.sub,
-        &a.tenant,
-        &uuid::Uuid::new_v4().to_string(),
-        ttl.as_secs(),
-    );
+    let mut c = tokens.claims_for(&a.sub, &a.tenant, &uuid::Uuid::new_v4().to_string(), ttl.as_secs());
     c.email = a.email.clone();
     c.preferred_username = a.username.clone();
     c.name = a.name.clone();

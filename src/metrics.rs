@@ -1,9 +1,7 @@
 //! Prometheus metrics. Label sets are resolved once per route when the runtime is built, so the
 //! hot path only increments counters it already holds.
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use std::sync::OnceLock;
 
 /// Every outcome a request can have, as a metric label.
@@ -70,8 +68,7 @@ impl RouteCounters {
 pub fn metrics() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
-        let registry =
-            Registry::new_custom(Some("gatehouse".into()), None).expect("static registry");
+        let registry = Registry::new_custom(Some("gatehouse".into()), None).expect("static registry");
         let requests = IntCounterVec::new(
             Opts::new("requests_total", "Requests by route and decision"),
             &["route", "decision"],
@@ -82,16 +79,11 @@ pub fn metrics() -> &'static Metrics {
                 "decision_seconds",
                 "Time to decide a request (IP, path, limits, identity, policy)",
             )
-            .buckets(vec![
-                1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2,
-            ]),
+            .buckets(vec![1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2]),
         )
         .expect("static metric");
         let upstream = IntCounterVec::new(
-            Opts::new(
-                "upstream_responses_total",
-                "Upstream responses by status class",
-            ),
+            Opts::new("upstream_responses_total", "Upstream responses by status class"),
             &["class"],
         )
         .expect("static metric");
@@ -106,15 +98,12 @@ pub fn metrics() -> &'static Metrics {
         )
         .expect("static metric");
         for c in [&requests, &upstream, &ratelimited, &reloads] {
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
         }
         registry
             .register(Box::new(decision_seconds.clone()))
             .expect("unique metric");
-        let upstream =
-            ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|c| upstream.with_label_values(&[c]));
+        let upstream = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|c| upstream.with_label_values(&[c]));
         Metrics {
             registry,
             requests,

@@ -31,9 +31,9 @@ impl IpSet {
         if let Ok(n) = s.parse::<IpNet>() {
             return Ok(n.trunc());
         }
-        s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-            format!("`{s}` is not an IP network: write e.g. `10.0.0.0/8` or `127.0.0.1`")
-        })
+        s.parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("`{s}` is not an IP network: write e.g. `10.0.0.0/8` or `127.0.0.1`"))
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -72,11 +72,9 @@ impl HostPattern {
             None => (false, s.as_str()),
         };
         let valid = !name.is_empty()
-            && name.split('.').all(|l| {
-                !l.is_empty()
-                    && l.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
+            && name
+                .split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         if !valid {
             return Err(format!(
                 "`{s}` is not a host name: write `wiki.example.com`, `*.example.com` or `*`"
@@ -120,9 +118,9 @@ pub fn normalize_host(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     };
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty()
-        || !host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':')
-        })
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'))
     {
         return None;
     }
@@ -167,14 +165,8 @@ mod tests {
 
     #[test]
     fn host_normalisation() {
-        assert_eq!(
-            normalize_host("Wiki.Example.COM:8080").unwrap(),
-            "wiki.example.com"
-        );
-        assert_eq!(
-            normalize_host("wiki.example.com.").unwrap(),
-            "wiki.example.com"
-        );
+        assert_eq!(normalize_host("Wiki.Example.COM:8080").unwrap(), "wiki.example.com");
+        assert_eq!(normalize_host("wiki.example.com.").unwrap(), "wiki.example.com");
         assert_eq!(normalize_host("[::1]:80").unwrap(), "[::1]");
         assert!(normalize_host("").is_none());
         assert!(normalize_host("a b").is_none());

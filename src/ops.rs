@@ -36,8 +36,7 @@ impl ServeHttp for Ops {
                     text(
                         503,
                         "application/json",
-                        br#"{"error":"not_ready","message":"the policies directory is gone"}"#
-                            .to_vec(),
+                        br#"{"error":"not_ready","message":"the policies directory is gone"}"#.to_vec(),
                     )
                 }
             }
@@ -45,8 +44,7 @@ impl ServeHttp for Ops {
             _ => text(
                 404,
                 "application/json",
-                br#"{"error":"not_found","message":"ops paths: /healthz /readyz /metrics"}"#
-                    .to_vec(),
+                br#"{"error":"not_found","message":"ops paths: /healthz /readyz /metrics"}"#.to_vec(),
             ),
         }
     }

@@ -68,8 +68,7 @@ impl Limiter {
                 max = self.max_keys,
                 "rate limiter holds too many keys; starting afresh"
             );
-            self.inner
-                .store(std::sync::Arc::new(RateLimiter::keyed(self.quota)));
+            self.inner.store(std::sync::Arc::new(RateLimiter::keyed(self.quota)));
         } else {
             inner.shrink_to_fit();
         }

@@ -11,10 +11,7 @@ pub fn allowed(cfg: &Config, rd: &str) -> bool {
     let Ok(url) = url::Url::parse(rd) else {
         return false;
     };
-    if !matches!(url.scheme(), "http" | "https")
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
         return false;
     }
     let Some(host) = url.host_str() else {

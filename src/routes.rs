@@ -28,9 +28,7 @@ impl Route {
     /// Round robin over the route's addresses; `None` for built-in upstreams.
     pub fn next_addr(&self) -> Option<SocketAddr> {
         match &self.upstreams {
-            Upstreams::Addrs(a) if !a.is_empty() => {
-                Some(a[self.next.fetch_add(1, Ordering::Relaxed) % a.len()])
-            }
+            Upstreams::Addrs(a) if !a.is_empty() => Some(a[self.next.fetch_add(1, Ordering::Relaxed) % a.len()]),
             _ => None,
         }
     }
@@ -54,10 +52,7 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// `previous` lends its limiters (and their state) to routes whose limit did not change.
-    pub fn build(
-        cfg: &Config,
-        previous: Option<&RouteTable>,
-    ) -> Result<RouteTable, Vec<ConfigError>> {
+    pub fn build(cfg: &Config, previous: Option<&RouteTable>) -> Result<RouteTable, Vec<ConfigError>> {
         let mut t = RouteTable::default();
         let mut errors = vec![];
         for app in &cfg.apps {
@@ -88,19 +83,18 @@ impl RouteTable {
                 }));
                 for h in &r.hosts {
                     let clash = match h {
-                        HostPattern::Exact(name) => {
-                            t.exact.insert(name.clone(), idx).map(|_| name.clone())
-                        }
-                        HostPattern::Suffix(s) => {
-                            t.suffix.insert(s.clone(), idx).map(|_| format!("*{s}"))
-                        }
+                        HostPattern::Exact(name) => t.exact.insert(name.clone(), idx).map(|_| name.clone()),
+                        HostPattern::Suffix(s) => t.suffix.insert(s.clone(), idx).map(|_| format!("*{s}")),
                         HostPattern::Any => t.any.replace(idx).map(|_| "*".to_string()),
                     };
                     if let Some(host) = clash {
                         errors.push(ConfigError {
                             file: cfg.path.clone(),
                             line: None,
-                            message: format!("host `{host}` is routed twice (again by app `{}`); give each host one route", app.id),
+                            message: format!(
+                                "host `{host}` is routed twice (again by app `{}`); give each host one route",
+                                app.id
+                            ),
                         });
                     }
                 }

@@ -60,8 +60,7 @@ impl Runtime {
         sessions: Arc<dyn SessionLookup>,
         previous: Option<&Runtime>,
     ) -> Result<Runtime, ConfigErrors> {
-        let routes =
-            RouteTable::build(&config, previous.map(|p| &p.routes)).map_err(ConfigErrors)?;
+        let routes = RouteTable::build(&config, previous.map(|p| &p.routes)).map_err(ConfigErrors)?;
         let global_limit = config.rate_limits.global.as_ref().map(|spec| {
             previous
                 .and_then(|p| p.global_limit.clone())

@@ -43,9 +43,7 @@ impl Shared {
                 if rt.config.server.listen != current.config.server.listen
                     || rt.config.server.ops_listen != current.config.server.ops_listen
                 {
-                    tracing::warn!(
-                        "listen addresses changed: they take effect at the next restart"
-                    );
+                    tracing::warn!("listen addresses changed: they take effect at the next restart");
                 }
                 self.runtime.store(Arc::new(rt));
                 metrics().reloads.with_label_values(&["ok"]).inc();
@@ -95,9 +93,9 @@ impl BackgroundService for Housekeeping {
 
 /// Refuses early, with a clear message, when a listen address is taken.
 fn check_bindable(what: &str, addr: &str) -> anyhow::Result<()> {
-    std::net::TcpListener::bind(addr)
-        .map(drop)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}; stop what uses it or change {what} in the config"))
+    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr} ({what}): {e}; stop what uses it or change {what} in the config")
+    })
 }
 
 /// Runs the gateway until a signal stops it (SIGTERM graceful, SIGINT fast, SIGHUP reload).
@@ -108,7 +106,13 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     check_bindable("server.ops_listen", &cfg.server.ops_listen)?;
 
     let grace = cfg.server.grace_period.as_secs().max(1);
+    // Pingora's pid file and upgrade socket live beside the store, not in a shared /tmp.
+    let data_dir = cfg.storage_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {} ({e}); check storage.path", data_dir.display()))?;
     let conf = ServerConf {
+        pid_file: data_dir.join("gatehouse.pid").to_string_lossy().into_owned(),
+        upgrade_sock: data_dir.join("gatehouse-upgrade.sock").to_string_lossy().into_owned(),
         threads: cfg.server.workers,
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(grace),
@@ -118,19 +122,12 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut gateway = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(shared.clone()),
-        "gateway",
-    );
+    let mut gateway =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "gateway");
     gateway.add_tcp(&cfg.server.listen);
-    let mut ops = Service::new(
-        "ops".to_string(),
-        Ops {
-            shared: shared.clone(),
-        },
-    );
+    let mut ops = Service::new("ops".to_string(), Ops { shared: shared.clone() });
     ops.add_tcp(&cfg.server.ops_listen);
+    ops.threads = Some(1);
     server.add_service(gateway);
     server.add_service(ops);
     server.add_service(background_service("housekeeping", Housekeeping { shared }));

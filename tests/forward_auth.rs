@@ -61,11 +61,7 @@ fn forward_auth_statuses() {
         "remote-user-id",
         "remote-tenant",
     ] {
-        assert_eq!(
-            r.headers().get(h).map(|v| v.to_str().unwrap()),
-            Some(""),
-            "{h}"
-        );
+        assert_eq!(r.headers().get(h).map(|v| v.to_str().unwrap()), Some(""), "{h}");
     }
     // Browser: 302 for GET, 303 for POST, with the original URL as rd.
     let r = fa(&gh, "GET", "app.test", "/page?a=1")
@@ -94,17 +90,11 @@ fn forward_auth_statuses() {
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     // A token: 200 with identity; forbidden: 403.
     let t = gh.token("u-9", "carol", &["staff"], "pwd");
-    let r = fa(&gh, "GET", "app.test", "/page")
-        .bearer_auth(&t)
-        .send()
-        .unwrap();
+    let r = fa(&gh, "GET", "app.test", "/page").bearer_auth(&t).send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["remote-user"], "carol");
     assert_eq!(r.headers()["remote-groups"], "staff");
-    let r = fa(&gh, "GET", "app.test", "/admin")
-        .bearer_auth(&t)
-        .send()
-        .unwrap();
+    let r = fa(&gh, "GET", "app.test", "/admin").bearer_auth(&t).send().unwrap();
     assert_eq!(r.status(), 403);
     // The auth request's own query string is ignored (Caddy appends the client's).
     let r = client()
@@ -116,9 +106,7 @@ fn forward_auth_statuses() {
         .unwrap();
     assert_eq!(r.status(), 401);
     // Path tricks in the forwarded URI are judged normalised.
-    let r = fa(&gh, "GET", "app.test", "/public/%2e%2e/page")
-        .send()
-        .unwrap();
+    let r = fa(&gh, "GET", "app.test", "/public/%2e%2e/page").send().unwrap();
     assert_eq!(r.status(), 401);
     let r = fa(&gh, "GET", "app.test", "/public%2fx").send().unwrap();
     assert_eq!(r.status(), 400);
@@ -130,17 +118,11 @@ fn malformed_forwarded_headers_fail_closed() {
     let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
         (
             "no host",
-            vec![
-                ("X-Forwarded-Method", "GET"),
-                ("X-Forwarded-Uri", "/public/"),
-            ],
+            vec![("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/public/")],
         ),
         (
             "no method",
-            vec![
-                ("X-Forwarded-Host", "app.test"),
-                ("X-Forwarded-Uri", "/public/"),
-            ],
+            vec![("X-Forwarded-Host", "app.test"), ("X-Forwarded-Uri", "/public/")],
         ),
         (
             "bad method",
@@ -152,10 +134,7 @@ fn malformed_forwarded_headers_fail_closed() {
         ),
         (
             "no uri",
-            vec![
-                ("X-Forwarded-Method", "GET"),
-                ("X-Forwarded-Host", "app.test"),
-            ],
+            vec![("X-Forwarded-Method", "GET"), ("X-Forwarded-Host", "app.test")],
         ),
         (
             "bad uri",
@@ -260,21 +239,14 @@ fn auth_request_always_401_with_location() {
 }
 
 /// What a request through `proxy_port` gets: status, location, and the upstream's view.
-fn through(
-    proxy_port: u16,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Option<String>, Option<serde_json::Value>) {
+fn through(proxy_port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, Option<String>, Option<serde_json::Value>) {
     let mut r = client().get(format!("http://127.0.0.1:{proxy_port}{path}"));
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
     let r = r.send().unwrap();
     let status = r.status().as_u16();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string());
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
     let text = r.text().unwrap();
     let body = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
@@ -318,8 +290,7 @@ fn proxy_contract(proxy_port: u16, gh: &Gatehouse, name: &str) {
     let expected_rd = format!("rd=http%3A%2F%2F127.0.0.1%3A{proxy_port}%2Fpage%3Fx%3D1");
     let location = location.expect("a Location");
     assert!(
-        location.starts_with("http://auth.test:8080/auth/login?")
-            && location.contains(&expected_rd),
+        location.starts_with("http://auth.test:8080/auth/login?") && location.contains(&expected_rd),
         "{name}: {location}"
     );
 

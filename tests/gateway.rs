@@ -223,11 +223,7 @@ fn the_upstream_receives_exactly_the_judged_path() {
         "/a%zz",
         "/public/%252e%252e/secret",
     ] {
-        let r = client()
-            .get(gh.url(p))
-            .header("Host", "app.test")
-            .send()
-            .unwrap();
+        let r = client().get(gh.url(p)).header("Host", "app.test").send().unwrap();
         assert_eq!(r.status(), 400, "{p}");
         assert_eq!(json(r)["error"], "bad_path");
     }
@@ -271,11 +267,7 @@ fn client_networks_and_rate_limits() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 429);
-    let wait: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(json(r)["error"], "rate_limited");
     // The refusal is counted.
@@ -285,10 +277,7 @@ fn client_networks_and_rate_limits() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(
-        m.contains(r#"gatehouse_rate_limited_total{limit="route"} 1"#),
-        "{m}"
-    );
+    assert!(m.contains(r#"gatehouse_rate_limited_total{limit="route"} 1"#), "{m}");
     assert!(
         m.contains(r#"gatehouse_requests_total{decision="rate_limited",route="app#4"} 1"#),
         "{m}"
@@ -391,10 +380,7 @@ fn ops_listener_and_jwks() {
             .unwrap(),
     );
     assert_eq!(oidc["issuer"], "http://auth.test:8080");
-    assert_eq!(
-        oidc["jwks_uri"],
-        "http://auth.test:8080/auth/.well-known/jwks.json"
-    );
+    assert_eq!(oidc["jwks_uri"], "http://auth.test:8080/auth/.well-known/jwks.json");
     // /auth is reserved on every host, also through dot segments.
     let r = client()
         .get(gh.url("/x/../auth/nothing"))
@@ -443,14 +429,8 @@ fn sighup_reloads_and_a_broken_reload_keeps_the_running_config() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(
-        m.contains(r#"gatehouse_config_reloads_total{result="error"} 1"#),
-        "{m}"
-    );
-    assert!(
-        m.contains(r#"gatehouse_config_reloads_total{result="ok"} 1"#),
-        "{m}"
-    );
+    assert!(m.contains(r#"gatehouse_config_reloads_total{result="error"} 1"#), "{m}");
+    assert!(m.contains(r#"gatehouse_config_reloads_total{result="ok"} 1"#), "{m}");
 }
 
 #[test]
@@ -459,11 +439,7 @@ fn keep_alive_survives_refusals() {
     // One client, one connection: a 401 must not close it.
     let c = client();
     for _ in 0..5 {
-        let r = c
-            .get(gh.url("/page"))
-            .header("Host", "app.test")
-            .send()
-            .unwrap();
+        let r = c.get(gh.url("/page")).header("Host", "app.test").send().unwrap();
         assert_eq!(r.status(), 401);
         assert_ne!(
             r.headers().get("connection").map(|v| v.to_str().unwrap()),

@@ -37,10 +37,7 @@ impl IntoResponse for ApiError {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/auth/.well-known/jwks.json", get(jwks))
-        .route(
-            "/auth/.well-known/openid-configuration",
-            get(openid_configuration),
-        )
+        .route("/auth/.well-known/openid-configuration", get(openid_configuration))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -56,13 +53,7 @@ async fn jwks(State(s): State<Arc<Shared>>) -> Response {
 
 async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {
     let rt = s.runtime.load();
-    let base = rt
-        .config
-        .server
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_string();
+    let base = rt.config.server.public_url.as_str().trim_end_matches('/').to_string();
     let body = serde_json::json!({
         "issuer": rt.tokens().issuer,
         "jwks_uri": format!("{base}/auth/.well-known/jwks.json"),
@@ -79,9 +70,5 @@ async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "There is no such /auth endpoint.",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such /auth endpoint.")
 }

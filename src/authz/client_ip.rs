@@ -16,11 +16,7 @@ fn parse_entry(s: &str) -> Option<IpAddr> {
     }
     if let Some(rest) = s.strip_prefix('[') {
         let (ip, after) = rest.split_once(']')?;
-        if !(after.is_empty()
-            || after
-                .strip_prefix(':')
-                .is_some_and(|p| p.parse::<u16>().is_ok()))
-        {
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok())) {
             return None;
         }
         return ip.parse::<IpAddr>().ok().map(canonical_ip);
@@ -71,12 +67,7 @@ mod tests {
     }
 
     fn eff(peer: &str, xff: &[&str]) -> Result<String, BadForwardedFor> {
-        effective_ip(
-            peer.parse().unwrap(),
-            xff.iter().map(|s| s.as_bytes()),
-            &trusted(),
-        )
-        .map(|i| i.to_string())
+        effective_ip(peer.parse().unwrap(), xff.iter().map(|s| s.as_bytes()), &trusted()).map(|i| i.to_string())
     }
 
     #[test]
@@ -87,53 +78,32 @@ mod tests {
 
     #[test]
     fn right_most_untrusted_wins() {
-        assert_eq!(
-            eff("127.0.0.1", &["6.6.6.6, 203.0.113.5"]).unwrap(),
-            "203.0.113.5"
-        );
+        assert_eq!(eff("127.0.0.1", &["6.6.6.6, 203.0.113.5"]).unwrap(), "203.0.113.5");
         assert_eq!(
             eff("127.0.0.1", &["6.6.6.6, 203.0.113.5, 10.1.1.1"]).unwrap(),
             "203.0.113.5"
         );
-        assert_eq!(
-            eff("127.0.0.1", &["6.6.6.6", "203.0.113.5"]).unwrap(),
-            "203.0.113.5"
-        );
-        assert_eq!(
-            eff("::ffff:127.0.0.1", &["203.0.113.5"]).unwrap(),
-            "203.0.113.5"
-        );
+        assert_eq!(eff("127.0.0.1", &["6.6.6.6", "203.0.113.5"]).unwrap(), "203.0.113.5");
+        assert_eq!(eff("::ffff:127.0.0.1", &["203.0.113.5"]).unwrap(), "203.0.113.5");
     }
 
     #[test]
     fn ports_and_brackets() {
-        assert_eq!(
-            eff("127.0.0.1", &["203.0.113.5:4711"]).unwrap(),
-            "203.0.113.5"
-        );
-        assert_eq!(
-            eff("127.0.0.1", &["[2001:db8::1]:443"]).unwrap(),
-            "2001:db8::1"
-        );
+        assert_eq!(eff("127.0.0.1", &["203.0.113.5:4711"]).unwrap(), "203.0.113.5");
+        assert_eq!(eff("127.0.0.1", &["[2001:db8::1]:443"]).unwrap(), "2001:db8::1");
         assert_eq!(eff("127.0.0.1", &["2001:db8::1"]).unwrap(), "2001:db8::1");
     }
 
     #[test]
     fn all_trusted_or_absent() {
         assert_eq!(eff("127.0.0.1", &[]).unwrap(), "127.0.0.1");
-        assert_eq!(
-            eff("127.0.0.1", &["10.0.0.2, 10.0.0.3"]).unwrap(),
-            "10.0.0.2"
-        );
+        assert_eq!(eff("127.0.0.1", &["10.0.0.2, 10.0.0.3"]).unwrap(), "10.0.0.2");
     }
 
     #[test]
     fn malformed_from_a_trusted_peer_fails_closed() {
         assert_eq!(eff("127.0.0.1", &["not-an-ip"]), Err(BadForwardedFor));
-        assert_eq!(
-            eff("127.0.0.1", &["203.0.113.5, unknown"]),
-            Err(BadForwardedFor)
-        );
+        assert_eq!(eff("127.0.0.1", &["203.0.113.5, unknown"]), Err(BadForwardedFor));
         assert_eq!(eff("127.0.0.1", &["1.2.3.4:99999"]), Err(BadForwardedFor));
     }
 }

@@ -30,6 +30,8 @@ pub struct Identity {
     pub scopes_header: String,
     /// The access token it came from, for `pass_access_token` routes.
     pub access_token: Option<String>,
+    /// The identity headers' values, built once (see `proxy::headers::IDENTITY_HEADERS`).
+    pub header_values: [http::HeaderValue; 7],
 }
 
 /// Second factors that, with a first factor, make a two-factor sign-in.
@@ -51,14 +53,28 @@ impl Identity {
             .preferred_username
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| email.clone());
+        let name = c.name.unwrap_or_default();
+        let groups_header = c.groups.join(",");
+        let scopes_header = c.scopes.join(",");
+        let hv = |s: &str| http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        let header_values = [
+            hv(&user),
+            hv(&email),
+            hv(&name),
+            hv(&groups_header),
+            hv(&scopes_header),
+            hv(&c.sub),
+            hv(&c.tid),
+        ];
         Identity {
+            header_values,
             level: level_of(&c.amr),
-            groups_header: c.groups.join(","),
-            scopes_header: c.scopes.join(","),
+            groups_header,
+            scopes_header,
             user_id: c.sub,
             user,
             email,
-            name: c.name.unwrap_or_default(),
+            name,
             groups: c.groups,
             scopes: c.scopes,
             tenant: c.tid,
@@ -158,11 +174,7 @@ pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a str> {
 }
 
 impl IdentityResolver {
-    pub fn new(
-        tokens: Arc<Tokens>,
-        sessions: Arc<dyn SessionLookup>,
-        capacity: usize,
-    ) -> IdentityResolver {
+    pub fn new(tokens: Arc<Tokens>, sessions: Arc<dyn SessionLookup>, capacity: usize) -> IdentityResolver {
         IdentityResolver {
             tokens,
             sessions,
@@ -171,12 +183,7 @@ impl IdentityResolver {
     }
 
     /// Resolves the caller from a bearer token, else a session cookie.
-    pub fn resolve(
-        &self,
-        bearer_token: Option<&str>,
-        session_cookie: Option<&str>,
-        tenant: &str,
-    ) -> Caller {
+    pub fn resolve(&self, bearer_token: Option<&str>, session_cookie: Option<&str>, tenant: &str) -> Caller {
         if let Some(token) = bearer_token {
             let caller = self.resolve_token(token, tenant);
             if !matches!(caller, Caller::Anonymous) || session_cookie.is_none() {
@@ -254,18 +261,9 @@ mod tests {
             assert_eq!(id.groups_header, "staff,admins");
             assert_eq!(id.level, AuthLevel::TwoFactor);
         }
-        assert!(matches!(
-            r.resolve(Some(&jwt), None, "other"),
-            Caller::Anonymous
-        ));
-        assert!(matches!(
-            r.resolve(Some("x.y.z"), None, "default"),
-            Caller::Anonymous
-        ));
-        assert!(matches!(
-            r.resolve(None, Some("abc"), "default"),
-            Caller::Anonymous
-        ));
+        assert!(matches!(r.resolve(Some(&jwt), None, "other"), Caller::Anonymous));
+        assert!(matches!(r.resolve(Some("x.y.z"), None, "default"), Caller::Anonymous));
+        assert!(matches!(r.resolve(None, Some("abc"), "default"), Caller::Anonymous));
     }
 
     #[test]

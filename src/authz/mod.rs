@@ -88,10 +88,7 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
     };
     if let Some(nets) = route.and_then(|r| r.client_networks.as_ref()) {
         if !nets.contains(f.ip) {
-            return refuse(
-                path,
-                Outcome::Forbidden("client network not allowed on this route"),
-            );
+            return refuse(path, Outcome::Forbidden("client network not allowed on this route"));
         }
     }
     if let Some(l) = &rt.global_limit {
@@ -113,11 +110,7 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
 
     let tenant = match route {
         Some(r) => r.tenant.as_str(),
-        None => rt
-            .config
-            .tenant_for_host(f.host)
-            .map(|t| t.id.as_str())
-            .unwrap_or(""),
+        None => rt.config.tenant_for_host(f.host).map(|t| t.id.as_str()).unwrap_or(""),
     };
     let caller = if f.bearer.is_none() && f.cookie.is_none() {
         Caller::Anonymous
@@ -155,11 +148,7 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
         Verdict::StepUp => Outcome::StepUp,
         Verdict::Forbidden => Outcome::Forbidden("access denied by policy"),
     };
-    let identity = if outcome == Outcome::Allow {
-        identity
-    } else {
-        None
-    };
+    let identity = if outcome == Outcome::Allow { identity } else { None };
     Judgement {
         outcome,
         path,

@@ -87,10 +87,8 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
         let b = p[i];
         match b {
             b'%' => {
-                let (Some(h), Some(l)) = (
-                    p.get(i + 1).and_then(|&c| hex(c)),
-                    p.get(i + 2).and_then(|&c| hex(c)),
-                ) else {
+                let (Some(h), Some(l)) = (p.get(i + 1).and_then(|&c| hex(c)), p.get(i + 2).and_then(|&c| hex(c)))
+                else {
                     return Err(PathError::BadEscape);
                 };
                 let v = h * 16 + l;
@@ -162,15 +160,9 @@ mod tests {
 
     #[test]
     fn ordinary_paths_are_borrowed() {
-        assert!(matches!(
-            normalize_path("/wiki/page-1.html").unwrap(),
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(normalize_path("/wiki/page-1.html").unwrap(), Cow::Borrowed(_)));
         assert!(matches!(normalize_path("/").unwrap(), Cow::Borrowed(_)));
-        assert!(matches!(
-            normalize_path("/a/.hidden").unwrap(),
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(normalize_path("/a/.hidden").unwrap(), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -207,10 +199,7 @@ mod tests {
         assert_eq!(n("/a%00b"), Err(PathError::EncodedNul));
         assert_eq!(n("/a%zz"), Err(PathError::BadEscape));
         assert_eq!(n("/a%2"), Err(PathError::BadEscape));
-        assert_eq!(
-            n("/public/%252e%252e/admin"),
-            Err(PathError::DoubleEncoding)
-        );
+        assert_eq!(n("/public/%252e%252e/admin"), Err(PathError::DoubleEncoding));
         assert_eq!(n("/a b"), Err(PathError::BadByte));
         assert_eq!(n("admin"), Err(PathError::NotAbsolute));
         assert_eq!(n(""), Err(PathError::NotAbsolute));

@@ -112,7 +112,12 @@ pub fn substitute_env(file: &Path, text: &str) -> Result<String, ConfigErrors> {
                 Some((n, d)) => (n, Some(d)),
                 None => (&after[..end], None),
             };
-            match std::env::var(name).ok().filter(|v| !v.is_empty()).or(default.map(str::to_string)).ok_or(()) {
+            match std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or(default.map(str::to_string))
+                .ok_or(())
+            {
                 Ok(v) if !v.contains('\n') => out.push_str(&v),
                 Ok(_) => errors.push(ConfigError {
                     file: file.into(),
@@ -155,10 +160,7 @@ fn comment_start(line: &str) -> usize {
 }
 
 /// Parses YAML into `T`, turning a parse error into `file:line: message`.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(
-    file: &Path,
-    text: &str,
-) -> Result<T, ConfigErrors> {
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigErrors> {
     serde_norway::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         let mut message = e.to_string();
@@ -327,9 +329,7 @@ impl Config {
     }
 
     pub fn tenant_for_host(&self, host: &str) -> Option<&TenantConfig> {
-        self.tenants
-            .iter()
-            .find(|t| t.hosts.iter().any(|h| h.matches(host)))
+        self.tenants.iter().find(|t| t.hosts.iter().any(|h| h.matches(host)))
     }
 }
 
@@ -409,10 +409,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
     listen_addr(r, "server.listen", &f.server.listen);
     listen_addr(r, "server.ops_listen", &f.server.ops_listen);
     if f.server.listen == f.server.ops_listen {
-        r.error(
-            "server.ops_listen",
-            "server.ops_listen must differ from server.listen",
-        );
+        r.error("server.ops_listen", "server.ops_listen must differ from server.listen");
     }
     let public_url = match url::Url::parse(&f.server.public_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
@@ -428,16 +425,10 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
         }
     };
     if f.server.workers == 0 || f.server.workers > 1024 {
-        r.error(
-            "server.workers",
-            "server.workers must be between 1 and 1024",
-        );
+        r.error("server.workers", "server.workers must be between 1 and 1024");
     }
     if f.server.max_body_bytes < 1024 {
-        r.error(
-            "server.max_body_bytes",
-            "server.max_body_bytes must be at least 1024",
-        );
+        r.error("server.max_body_bytes", "server.max_body_bytes must be at least 1024");
     }
     let trusted_proxies = ip_set(r, "server.trusted_proxies", &f.server.trusted_proxies);
 
@@ -460,10 +451,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
         );
     }
     if f.tokens.access_ttl.0.is_zero() || f.tokens.access_ttl.0 > Duration::from_secs(86_400) {
-        r.error(
-            "tokens.access_ttl",
-            "tokens.access_ttl must be between 1s and 24h",
-        );
+        r.error("tokens.access_ttl", "tokens.access_ttl must be between 1s and 24h");
     }
     if f.password.min_length < 8 {
         r.error(
@@ -471,10 +459,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
             "password.min_length must be at least 8 (NIST SP 800-63B)",
         );
     }
-    if f.password.argon2.memory_kib < 19_456
-        || f.password.argon2.iterations < 2
-        || f.password.argon2.parallelism < 1
-    {
+    if f.password.argon2.memory_kib < 19_456 || f.password.argon2.iterations < 2 || f.password.argon2.parallelism < 1 {
         r.error(
             "password.argon2",
             "argon2 parameters below OWASP's floor (memory_kib 19456, iterations 2, parallelism 1)",
@@ -484,25 +469,16 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
         r.error("otp.length", "otp.length must be between 4 and 10");
     }
     if f.otp.ttl.0 > Duration::from_secs(600) || f.otp.ttl.0.is_zero() {
-        r.error(
-            "otp.ttl",
-            "otp.ttl must be between 1s and 10m (NIST SP 800-63B)",
-        );
+        r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");
     }
     if !(6..=8).contains(&f.totp.digits) {
         r.error("totp.digits", "totp.digits must be 6, 7 or 8");
     }
     if f.totp.skew > 1 {
-        r.error(
-            "totp.skew",
-            "totp.skew may be 0 or 1 (RFC 6238 allows one step)",
-        );
+        r.error("totp.skew", "totp.skew may be 0 or 1 (RFC 6238 allows one step)");
     }
     if !matches!(f.totp.algorithm.as_str(), "SHA1" | "SHA256" | "SHA512") {
-        r.error(
-            "totp.algorithm",
-            "totp.algorithm must be SHA1, SHA256 or SHA512",
-        );
+        r.error("totp.algorithm", "totp.algorithm must be SHA1, SHA256 or SHA512");
     }
     for (i, m) in f.regulation.modes.iter().enumerate() {
         if !matches!(m.as_str(), "user" | "ip") {
@@ -520,19 +496,14 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
     }
     if let Some(e) = &f.notifiers.email {
         if !matches!(e.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-            r.error(
-                "notifiers.email.smtp.tls",
-                "smtp.tls must be none, starttls or tls",
-            );
+            r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
         }
     }
     for (i, p) in f.notifiers.sms.iter().enumerate() {
         let at = format!("notifiers.sms[{i}]");
         match p.kind.as_str() {
             "http" if p.url.is_none() => r.error(&at, "an http SMS provider needs `url`"),
-            "email_gateway" if p.domain.is_none() => {
-                r.error(&at, "an email_gateway SMS provider needs `domain`")
-            }
+            "email_gateway" if p.domain.is_none() => r.error(&at, "an email_gateway SMS provider needs `domain`"),
             "http" | "email_gateway" => {}
             other => r.error(
                 &format!("{at}.kind"),
@@ -576,10 +547,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
             );
         }
         if !tenant_ids.insert(t.id.clone()) {
-            r.error(
-                &format!("{at}.id"),
-                format!("tenant `{}` is defined twice", t.id),
-            );
+            r.error(&format!("{at}.id"), format!("tenant `{}` is defined twice", t.id));
         }
         let mut hosts = vec![];
         for (j, h) in t.hosts.iter().enumerate() {
@@ -625,10 +593,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
             );
         }
         if !app_ids.insert(a.id.clone()) {
-            r.error(
-                &format!("{at}.id"),
-                format!("app `{}` is defined twice", a.id),
-            );
+            r.error(&format!("{at}.id"), format!("app `{}` is defined twice", a.id));
         }
         if !tenant_ids.contains(&a.tenant) {
             r.error(
@@ -654,11 +619,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
             let client_networks = if rt.client_networks.is_empty() {
                 None
             } else {
-                Some(ip_set(
-                    r,
-                    &format!("{at}.client_networks"),
-                    &rt.client_networks,
-                ))
+                Some(ip_set(r, &format!("{at}.client_networks"), &rt.client_networks))
             };
             let rate_limit = rt
                 .rate_limit
@@ -755,13 +716,8 @@ fn upstreams(r: &mut Reporter, at: &str, items: &[String], resolve: bool) -> Ups
         }
         let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
         if !resolve {
-            match hostport
-                .rsplit_once(':')
-                .map(|(h, p)| (h, p.parse::<u16>()))
-            {
-                Some((h, Ok(port))) if !h.is_empty() => {
-                    addrs.push(SocketAddr::from(([0, 0, 0, 0], port)))
-                }
+            match hostport.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+                Some((h, Ok(port))) if !h.is_empty() => addrs.push(SocketAddr::from(([0, 0, 0, 0], port))),
                 _ => r.error(&path, format!("`{s}` is not `host:port`")),
             }
             continue;
@@ -806,7 +762,8 @@ mod tests {
         let text = "apps:\n  - id: wiki\n    routes:\n      - hosts: [wiki.localhost]\n        upstream: builtin:nope\n        rate_limit: {per: ip, rate: 10/fortnight}\n";
         let e = load(text).unwrap_err().to_string();
         assert!(e.contains("test.yaml:6:"), "{e}");
-        let text = "apps:\n  - id: wiki\n    routes:\n      - hosts: [wiki.localhost]\n        upstream: builtin:nope\n";
+        let text =
+            "apps:\n  - id: wiki\n    routes:\n      - hosts: [wiki.localhost]\n        upstream: builtin:nope\n";
         let e = load(text).unwrap_err().to_string();
         assert!(e.starts_with("test.yaml:5: unknown built-in"), "{e}");
     }
@@ -818,15 +775,11 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:9999");
         let e = load("a: 1\nserver: {listen: \"${GATEHOUSE_TEST_MISSING_VAR}\"}").unwrap_err();
         assert!(
-            e.to_string().starts_with(
-                "test.yaml:2: environment variable GATEHOUSE_TEST_MISSING_VAR is not set"
-            ),
+            e.to_string()
+                .starts_with("test.yaml:2: environment variable GATEHOUSE_TEST_MISSING_VAR is not set"),
             "{e}"
         );
-        assert_eq!(
-            substitute_env(Path::new("x"), "a: $${KEEP}").unwrap(),
-            "a: ${KEEP}"
-        );
+        assert_eq!(substitute_env(Path::new("x"), "a: $${KEEP}").unwrap(), "a: ${KEEP}");
         assert_eq!(
             substitute_env(Path::new("x"), "# ${NOPE}\na: 1 # ${NOPE}\n").unwrap(),
             "# ${NOPE}\na: 1 # ${NOPE}\n"

@@ -25,11 +25,7 @@ impl Dur {
             "m" => n.saturating_mul(60),
             "h" => n.saturating_mul(3600),
             "d" => n.saturating_mul(86_400),
-            _ => {
-                return Err(format!(
-                    "`{s}`: unknown unit `{unit}`; use ms, s, m, h or d"
-                ))
-            }
+            _ => return Err(format!("`{s}`: unknown unit `{unit}`; use ms, s, m, h or d")),
         };
         Ok(Dur(Duration::from_secs(secs)))
     }
@@ -51,11 +47,7 @@ pub struct Rate {
 
 impl Rate {
     pub fn parse(s: &str) -> Result<Rate, String> {
-        let bad = || {
-            format!(
-                "`{s}` is not a rate: write `<count>/<period>`, e.g. `10/min`, `200/s`, `3/10m`"
-            )
-        };
+        let bad = || format!("`{s}` is not a rate: write `<count>/<period>`, e.g. `10/min`, `200/s`, `3/10m`");
         let (count, period) = s.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         if count == 0 {
@@ -139,10 +131,7 @@ mod tests {
         assert_eq!((r.count, r.period), (10, Duration::from_secs(60)));
         let r = Rate::parse("3/10m").unwrap();
         assert_eq!((r.count, r.period), (3, Duration::from_secs(600)));
-        assert_eq!(
-            Rate::parse("200/s").unwrap().interval(),
-            Duration::from_millis(5)
-        );
+        assert_eq!(Rate::parse("200/s").unwrap().interval(), Duration::from_millis(5));
         assert!(Rate::parse("0/s").is_err());
         assert!(Rate::parse("ten/s").is_err());
         assert!(Rate::parse("10").is_err());

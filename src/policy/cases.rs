@@ -46,11 +46,7 @@ pub fn scopes_of(groups: &[String], access_groups: &BTreeMap<String, Vec<String>
     v
 }
 
-pub fn judge(
-    policy: &Policy,
-    probe: &Probe,
-    access_groups: &BTreeMap<String, Vec<String>>,
-) -> Result<Judged, String> {
+pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Vec<String>>) -> Result<Judged, String> {
     let url = url::Url::parse(&probe.url).map_err(|e| {
         format!(
             "`{}` is not a URL ({e}): write e.g. https://wiki.example.com/page",
@@ -61,8 +57,7 @@ pub fn judge(
         .host_str()
         .ok_or_else(|| format!("`{}` has no host", probe.url))?
         .to_ascii_lowercase();
-    let path = normalize_path(url.path())
-        .map_err(|e| format!("the path of `{}` would be refused: {e}", probe.url))?;
+    let path = normalize_path(url.path()).map_err(|e| format!("the path of `{}` would be refused: {e}", probe.url))?;
     let method = Method::from_bytes(probe.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", probe.method))?;
     let ip: IpAddr = probe
@@ -70,20 +65,11 @@ pub fn judge(
         .as_deref()
         .unwrap_or(DEFAULT_IP)
         .parse()
-        .map_err(|_| {
-            format!(
-                "`{}` is not an IP address",
-                probe.ip.as_deref().unwrap_or("")
-            )
-        })?;
+        .map_err(|_| format!("`{}` is not an IP address", probe.ip.as_deref().unwrap_or("")))?;
     let level = match probe.level.as_deref() {
         None | Some("one_factor") => AuthLevel::OneFactor,
         Some("two_factor") => AuthLevel::TwoFactor,
-        Some(other) => {
-            return Err(format!(
-                "unknown level `{other}`; use one_factor or two_factor"
-            ))
-        }
+        Some(other) => return Err(format!("unknown level `{other}`; use one_factor or two_factor")),
     };
     let scopes = if probe.scopes.is_empty() {
         scopes_of(&probe.groups, access_groups)
@@ -178,11 +164,7 @@ pub fn run_tests(
         };
         let r = Reporter::new(&path, &text);
         for (i, case) in file.cases.iter().enumerate() {
-            let at = format!(
-                "{}:{}",
-                path.display(),
-                r.line_of(&format!("cases[{i}]")).unwrap_or(1)
-            );
+            let at = format!("{}:{}", path.display(), r.line_of(&format!("cases[{i}]")).unwrap_or(1));
             match run_case(policy, case, access_groups) {
                 Ok(None) => report.passed += 1,
                 Ok(Some(why)) => report.failed.push(format!("{at}: {why}")),
@@ -198,11 +180,7 @@ pub fn run_tests(
 }
 
 /// `Ok(None)` when the case holds, `Ok(Some(why))` when it does not.
-fn run_case(
-    policy: &Policy,
-    c: &TestCase,
-    groups: &BTreeMap<String, Vec<String>>,
-) -> Result<Option<String>, String> {
+fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>>) -> Result<Option<String>, String> {
     if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up") {
         return Err(format!(
             "unknown expect `{}`; use allow, deny, sign_in or step_up",

@@ -13,9 +13,7 @@ pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
         ConfigErrors(vec![ConfigError {
             file: dir.into(),
             line: None,
-            message: format!(
-                "cannot read the policies directory ({e}); create it or set `policies_dir`"
-            ),
+            message: format!("cannot read the policies directory ({e}); create it or set `policies_dir`"),
         }])
     })?;
     let mut files: Vec<PathBuf> = entries
@@ -135,11 +133,7 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
     Ok(compile_rules(rules, level, origin))
 }
 
-pub(crate) fn compile_rules(
-    rules: Vec<Rule>,
-    default_level: Level,
-    default_origin: Option<Origin>,
-) -> Policy {
+pub(crate) fn compile_rules(rules: Vec<Rule>, default_level: Level, default_origin: Option<Origin>) -> Policy {
     let mut index = HostIndex::default();
     for (i, r) in rules.iter().enumerate() {
         index.add(i as u32, &r.domains, !r.domain_regex.is_empty());
@@ -197,17 +191,10 @@ fn compile_rule(
                     group_group,
                 });
             }
-            Err(e) => r.error(
-                &format!("{at}.domain_regex[{i}]"),
-                format!("invalid regex: {e}"),
-            ),
+            Err(e) => r.error(&format!("{at}.domain_regex[{i}]"), format!("invalid regex: {e}")),
         }
     }
-    if rf.domain.is_some()
-        && domains.is_empty()
-        && domain_regex.is_empty()
-        && r.errors.len() == errors_before
-    {
+    if rf.domain.is_some() && domains.is_empty() && domain_regex.is_empty() && r.errors.len() == errors_before {
         r.error(
             &format!("{at}.domain"),
             "an empty `domain` list matches nothing; remove it to match every host",
@@ -218,10 +205,7 @@ fn compile_rule(
     let mut with_query = vec![];
     for (i, res) in rf.resources.iter().flat_map(|d| d.0.iter()).enumerate() {
         if let Err(e) = Regex::new(res) {
-            r.error(
-                &format!("{at}.resources[{i}]"),
-                format!("invalid regex: {e}"),
-            );
+            r.error(&format!("{at}.resources[{i}]"), format!("invalid regex: {e}"));
             continue;
         }
         // A regex only sees the query when it asks for one: a query string never satisfies a
@@ -249,10 +233,7 @@ fn compile_rule(
                 match Method::from_bytes(up.as_bytes()) {
                     Ok(m) if up.bytes().all(|b| b.is_ascii_uppercase()) => Some(m),
                     _ => {
-                        r.error(
-                            &format!("{at}.methods[{i}]"),
-                            format!("`{s}` is not an HTTP method"),
-                        );
+                        r.error(&format!("{at}.methods[{i}]"), format!("`{s}` is not an HTTP method"));
                         None
                     }
                 }
@@ -304,7 +285,10 @@ fn compile_rule(
             .collect::<Vec<_>>()
     });
     if level == Level::Bypass && (subject.is_some() || rf.scopes.is_some()) {
-        r.error(&format!("{at}.subject"), "`bypass` cannot be combined with `subject` or `scopes`: bypass never identifies the caller");
+        r.error(
+            &format!("{at}.subject"),
+            "`bypass` cannot be combined with `subject` or `scopes`: bypass never identifies the caller",
+        );
     }
     if level == Level::Bypass
         && domain_regex

@@ -129,9 +129,6 @@ mod tests {
         assert_eq!(candidates(&idx, "b.example.com"), vec![1, 2, 3, 4, 5]);
         assert_eq!(candidates(&idx, "example.com"), vec![2, 4, 5]);
         assert_eq!(candidates(&idx, "other.org"), vec![2, 5]);
-        assert_eq!(
-            candidates(&idx, "a.b.c.d.e.f.g.h.i.j.example.com"),
-            vec![1, 2, 4, 5]
-        );
+        assert_eq!(candidates(&idx, "a.b.c.d.e.f.g.h.i.j.example.com"), vec![1, 2, 4, 5]);
     }
 }

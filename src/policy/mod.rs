@@ -234,27 +234,18 @@ impl Rule {
             }
         }
         if self.resources.is_some() || self.resources_with_query.is_some() {
-            let by_path = self
-                .resources
-                .as_ref()
-                .is_some_and(|r| r.is_match(input.path));
+            let by_path = self.resources.as_ref().is_some_and(|r| r.is_match(input.path));
             let by_query = !by_path
-                && self
-                    .resources_with_query
-                    .as_ref()
-                    .is_some_and(|r| match input.query {
-                        Some(q) => r.is_match(&format!("{}?{}", input.path, q)),
-                        None => r.is_match(input.path),
-                    });
+                && self.resources_with_query.as_ref().is_some_and(|r| match input.query {
+                    Some(q) => r.is_match(&format!("{}?{}", input.path, q)),
+                    None => r.is_match(input.path),
+                });
             if !by_path && !by_query {
                 return false;
             }
         }
         if let Some(any_of) = &self.query {
-            if !any_of
-                .iter()
-                .any(|all| all.iter().all(|c| c.matches(input.query)))
-            {
+            if !any_of.iter().any(|all| all.iter().all(|c| c.matches(input.query))) {
                 return false;
             }
         }
@@ -311,9 +302,7 @@ impl QueryCond {
         match &self.op {
             QueryOp::Present => values().next().is_some(),
             QueryOp::Absent => values().next().is_none(),
-            QueryOp::Equal(want) => {
-                values().next().is_some() && values().all(|v| v == want.as_str())
-            }
+            QueryOp::Equal(want) => values().next().is_some() && values().all(|v| v == want.as_str()),
             QueryOp::NotEqual(want) => values().all(|v| v != want.as_str()),
             QueryOp::Pattern(re) => values().next().is_some() && values().all(|v| re.is_match(&v)),
             QueryOp::NotPattern(re) => values().all(|v| !re.is_match(&v)),
@@ -330,11 +319,7 @@ fn apply(level: Level, subject: Option<&Subject>, rule: Option<usize>) -> Decisi
         (Level::TwoFactor, Some(s)) if s.level >= AuthLevel::TwoFactor => Verdict::Allow,
         (Level::TwoFactor, Some(_)) => Verdict::StepUp,
     };
-    Decision {
-        verdict,
-        level,
-        rule,
-    }
+    Decision { verdict, level, rule }
 }
 
 impl Policy {

@@ -49,11 +49,7 @@ fn req(host: &'static str, path: &'static str) -> Req {
     }
 }
 
-fn decide(
-    p: &Policy,
-    r: &Req,
-    who: Option<(&str, &[&str], &[&str], AuthLevel)>,
-) -> (Verdict, Option<usize>) {
+fn decide(p: &Policy, r: &Req, who: Option<(&str, &[&str], &[&str], AuthLevel)>) -> (Verdict, Option<usize>) {
     let groups: Vec<String> = who
         .map(|w| w.1.iter().map(|s| s.to_string()).collect())
         .unwrap_or_default();
@@ -88,10 +84,7 @@ fn bypass_and_first_match() {
         decide(&p, &req("wiki.localhost", "/page"), None),
         (Verdict::SignIn, Some(4))
     );
-    assert_eq!(
-        decide(&p, &req("other.test", "/"), None),
-        (Verdict::Forbidden, None)
-    );
+    assert_eq!(decide(&p, &req("other.test", "/"), None), (Verdict::Forbidden, None));
 }
 
 #[test]
@@ -111,28 +104,13 @@ fn subject_or_of_ands_scopes_and_levels() {
     assert_eq!(decide(&p, &r, admin2).0, Verdict::Allow);
     let admin1 = Some(("bob", &["admins"][..], &["*"][..], AuthLevel::OneFactor));
     assert_eq!(decide(&p, &r, admin1).0, Verdict::StepUp);
-    let alice_staff = Some((
-        "alice",
-        &["staff"][..],
-        &["wiki:write"][..],
-        AuthLevel::TwoFactor,
-    ));
+    let alice_staff = Some(("alice", &["staff"][..], &["wiki:write"][..], AuthLevel::TwoFactor));
     assert_eq!(decide(&p, &r, alice_staff).0, Verdict::Allow);
     // staff but not alice: the AND fails, falls through to the later one_factor rule for the host.
-    let carol_staff = Some((
-        "carol",
-        &["staff"][..],
-        &["wiki:write"][..],
-        AuthLevel::TwoFactor,
-    ));
+    let carol_staff = Some(("carol", &["staff"][..], &["wiki:write"][..], AuthLevel::TwoFactor));
     assert_eq!(decide(&p, &r, carol_staff), (Verdict::Allow, Some(4)));
     // Missing scope: subject does not match.
-    let no_scope = Some((
-        "bob",
-        &["admins"][..],
-        &["wiki:read"][..],
-        AuthLevel::TwoFactor,
-    ));
+    let no_scope = Some(("bob", &["admins"][..], &["wiki:read"][..], AuthLevel::TwoFactor));
     assert_eq!(decide(&p, &r, no_scope).1, Some(4));
     // On another host under *.localhost, nothing later matches: default deny.
     let r2 = req("app.localhost", "/admin");
@@ -157,11 +135,7 @@ fn methods_and_networks() {
 fn domain_regex_captures_and_query() {
     let p = policy();
     let mut r = req("alice.home.localhost", "/");
-    assert_eq!(
-        decide(&p, &r, None).1,
-        None,
-        "no token: the query criterion fails"
-    );
+    assert_eq!(decide(&p, &r, None).1, None, "no token: the query criterion fails");
     r.query = Some("token=1");
     assert_eq!(decide(&p, &r, None), (Verdict::SignIn, Some(2)));
     let alice = Some(("alice", &[][..], &[][..], AuthLevel::OneFactor));
@@ -210,12 +184,9 @@ rules:
 
 #[test]
 fn errors_name_file_and_line() {
-    let e = from_str(
-        "bad.yaml",
-        "rules:\n  - domain: a.test\n    policy: maybe\n",
-    )
-    .unwrap_err()
-    .to_string();
+    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    policy: maybe\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("bad.yaml:3: unknown policy `maybe`"), "{e}");
     let e = from_str(
         "bad.yaml",
@@ -223,10 +194,7 @@ fn errors_name_file_and_line() {
     )
     .unwrap_err()
     .to_string();
-    assert!(
-        e.starts_with("bad.yaml:3:") && e.contains("invalid regex"),
-        "{e}"
-    );
+    assert!(e.starts_with("bad.yaml:3:") && e.contains("invalid regex"), "{e}");
     let e = from_str(
         "bad.yaml",
         "rules:\n  - domain: a.test\n    subject: [group:x]\n    policy: bypass\n",
@@ -273,8 +241,5 @@ fn many_rules_for_other_hosts_are_not_candidates() {
         true
     });
     assert_eq!(n, 1);
-    assert_eq!(
-        decide(&p, &req("target.test", "/"), None),
-        (Verdict::Allow, Some(2000))
-    );
+    assert_eq!(decide(&p, &req("target.test", "/"), None), (Verdict::Allow, Some(2000)));
 }

@@ -67,10 +67,7 @@ pub async fn serve(
     for (k, v) in req.headers.iter() {
         builder = builder.header(k, v);
     }
-    let Ok(request) = builder
-        .extension(PeerAddr(peer))
-        .body(Body::from(body.freeze()))
-    else {
+    let Ok(request) = builder.extension(PeerAddr(peer)).body(Body::from(body.freeze())) else {
         return Reply::error(400, "bad_request", "The request could not be read.")
             .send(session)
             .await;
@@ -80,10 +77,7 @@ pub async fn serve(
         Err(never) => match never {},
     };
     let (parts, body) = response.into_parts();
-    let bytes: Bytes = match http_body_util::Limited::new(body, MAX_RESPONSE)
-        .collect()
-        .await
-    {
+    let bytes: Bytes = match http_body_util::Limited::new(body, MAX_RESPONSE).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
             return Reply::error(500, "internal", "The answer could not be produced.")

@@ -92,9 +92,7 @@ pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
     let method = method(single(h, "x-original-method")?)?;
     if let Some(url) = single(h, "x-original-url")? {
         // Split by hand: a URL library would already normalise the path we must judge.
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("the original URL is malformed")?;
+        let (scheme, rest) = url.split_once("://").ok_or("the original URL is malformed")?;
         let scheme = self::scheme(Some(scheme))?;
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (raw_host, target) = rest.split_at(end);
@@ -116,8 +114,7 @@ pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
             query,
         });
     }
-    let uri =
-        single(h, "x-original-uri")?.ok_or("neither X-Original-URL nor X-Original-URI is set")?;
+    let uri = single(h, "x-original-uri")?.ok_or("neither X-Original-URL nor X-Original-URI is set")?;
     let raw_host = single(h, "host")?
         .filter(|s| !s.is_empty())
         .ok_or("the original host is missing")?;
@@ -133,12 +130,7 @@ pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
 }
 
 /// Decides a forward-auth request from `peer` and builds the answer.
-pub fn answer(
-    rt: &Runtime,
-    endpoint: Endpoint,
-    h: &HeaderMap,
-    peer: IpAddr,
-) -> (Reply, crate::metrics::Outcome) {
+pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> (Reply, crate::metrics::Outcome) {
     use crate::metrics::Outcome as L;
     let cfg = &rt.config;
     if !cfg.server.trusted_proxies.contains(peer) {
@@ -155,12 +147,7 @@ pub fn answer(
         Endpoint::ForwardAuth => forward_auth_target(h),
         Endpoint::AuthRequest => auth_request_target(h),
     };
-    let bad = |msg: &str| {
-        (
-            Reply::error(400, "bad_forwarded_request", msg),
-            L::BadRequest,
-        )
-    };
+    let bad = |msg: &str| (Reply::error(400, "bad_forwarded_request", msg), L::BadRequest);
     let target = match target {
         Ok(t) => t,
         Err(msg) => return bad(msg),
@@ -182,9 +169,7 @@ pub fn answer(
         path: target.path,
         query: target.query,
         ip,
-        bearer: h
-            .get("authorization")
-            .and_then(|v| identity::bearer(v.as_bytes())),
+        bearer: h.get("authorization").and_then(|v| identity::bearer(v.as_bytes())),
         cookie: h
             .get_all("cookie")
             .iter()
@@ -196,12 +181,7 @@ pub fn answer(
     let reply = match j.outcome {
         Outcome::Allow => {
             let mut r = Reply::new(200);
-            for (name, value) in IDENTITY_HEADERS
-                .iter()
-                .zip(identity_values(j.identity.as_deref()))
-            {
-                r = r.header(name, value);
-            }
+            r.headers.extend(IDENTITY_HEADERS.iter().copied().zip(identity_values(j.identity.as_deref())));
             r
         }
         Outcome::SignIn | Outcome::StepUp => {
@@ -219,12 +199,11 @@ pub fn answer(
             match endpoint {
                 Endpoint::AuthRequest => unauthenticated_api(step_up).header("location", location),
                 Endpoint::ForwardAuth if wants_html(h) => {
-                    let status =
-                        if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                            302
-                        } else {
-                            303
-                        };
+                    let status = if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                        302
+                    } else {
+                        303
+                    };
                     Reply::new(status).header("location", location)
                 }
                 Endpoint::ForwardAuth => unauthenticated_api(step_up),
@@ -260,16 +239,8 @@ mod tests {
             (t.method, t.scheme, t.raw_host, t.path, t.query),
             (Method::POST, "https", "Wiki.Test", "/a/b", Some("c=d"))
         );
-        assert!(forward_auth_target(&headers(&[
-            ("x-forwarded-host", "a"),
-            ("x-forwarded-uri", "/")
-        ]))
-        .is_err());
-        assert!(forward_auth_target(&headers(&[
-            ("x-forwarded-method", "GET"),
-            ("x-forwarded-uri", "/")
-        ]))
-        .is_err());
+        assert!(forward_auth_target(&headers(&[("x-forwarded-host", "a"), ("x-forwarded-uri", "/")])).is_err());
+        assert!(forward_auth_target(&headers(&[("x-forwarded-method", "GET"), ("x-forwarded-uri", "/")])).is_err());
         assert!(forward_auth_target(&headers(&[
             ("x-forwarded-method", "GET"),
             ("x-forwarded-host", "a"),
@@ -309,10 +280,7 @@ mod tests {
             (t.scheme, t.raw_host, t.path, t.query),
             ("https", "wiki.test:8443", "/p/%2e%2e/x", Some("q=1"))
         );
-        let h = headers(&[
-            ("x-original-method", "GET"),
-            ("x-original-url", "https://wiki.test"),
-        ]);
+        let h = headers(&[("x-original-method", "GET"), ("x-original-url", "https://wiki.test")]);
         assert_eq!(auth_request_target(&h).unwrap().path, "/");
         let h = headers(&[
             ("x-original-method", "GET"),
@@ -330,8 +298,6 @@ mod tests {
             ("x-original-url", "wiki.test/x")
         ]))
         .is_err());
-        assert!(
-            auth_request_target(&headers(&[("x-original-url", "https://wiki.test/")])).is_err()
-        );
+        assert!(auth_request_target(&headers(&[("x-original-url", "https://wiki.test/")])).is_err());
     }
 }

@@ -96,10 +96,7 @@ pub fn unauthenticated_api(step_up: bool) -> Reply {
             "mfa_required",
             "This resource needs a second factor: complete the MFA step and retry.",
         )
-        .header(
-            "www-authenticate",
-            r#"Bearer error="insufficient_user_authentication""#,
-        )
+        .header("www-authenticate", r#"Bearer error="insufficient_user_authentication""#)
     } else {
         Reply::error(
             401,
@@ -114,21 +111,15 @@ pub fn unauthenticated_api(step_up: bool) -> Reply {
 pub fn refusal(o: &Outcome) -> Reply {
     match o {
         Outcome::Forbidden(why) => Reply::error(403, "forbidden", why),
-        Outcome::RateLimited(wait) => {
-            Reply::error(429, "rate_limited", "Too many requests: retry later.").header(
-                "retry-after",
-                crate::ratelimit::retry_after_secs(*wait).to_string(),
-            )
-        }
+        Outcome::RateLimited(wait) => Reply::error(429, "rate_limited", "Too many requests: retry later.")
+            .header("retry-after", crate::ratelimit::retry_after_secs(*wait).to_string()),
         Outcome::BadPath(e) => Reply::error(400, "bad_path", &e.to_string()),
         Outcome::Unavailable => Reply::error(
             503,
             "unavailable",
             "Sign-in state cannot be checked right now; retry shortly.",
         ),
-        Outcome::Allow | Outcome::SignIn | Outcome::StepUp => {
-            Reply::error(500, "internal", "unexpected decision")
-        }
+        Outcome::Allow | Outcome::SignIn | Outcome::StepUp => Reply::error(500, "internal", "unexpected decision"),
     }
 }
 
@@ -147,18 +138,18 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
     }
 }
 
-fn is_auth_path(raw: &str) -> bool {
-    // Judge the normalised path, so `/x/../auth/…` is the auth API too; a path that does not
-    // normalise is refused later with 400.
-    match normalize_path(raw) {
-        Ok(p) => p == "/auth" || p.starts_with("/auth/"),
-        Err(_) => false,
+/// The normalised path when it is under the reserved `/auth`. Judged normalised, so
+/// `/x/../auth/…` is the auth API too; a path that does not normalise is refused later (400).
+fn auth_path(raw: &str) -> Option<Cow<'_, str>> {
+    // Cheap exit for the common case: no `/auth` anywhere, no escapes or dot segments.
+    if !raw.contains("auth") && !raw.contains('%') {
+        return None;
     }
+    normalize_path(raw).ok().filter(|p| p == "/auth" || p.starts_with("/auth/"))
 }
 
 fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_up: bool) -> Reply {
-    let browser =
-        matches!(req.method, http::Method::GET | http::Method::HEAD) && wants_html(&req.headers);
+    let browser = matches!(req.method, http::Method::GET | http::Method::HEAD) && wants_html(&req.headers);
     if !browser {
         return unauthenticated_api(step_up);
     }
@@ -175,18 +166,10 @@ impl Gateway {
         let req = session.req_header();
         let cfg = &rt.config;
         let Some(raw_host) = request_host(req) else {
-            return Some(Reply::error(
-                400,
-                "bad_host",
-                "The request has no Host header.",
-            ));
+            return Some(Reply::error(400, "bad_host", "The request has no Host header."));
         };
         let Some(host) = normalize_host(raw_host) else {
-            return Some(Reply::error(
-                400,
-                "bad_host",
-                "The Host header is malformed.",
-            ));
+            return Some(Reply::error(400, "bad_host", "The Host header is malformed."));
         };
         let Some(route) = rt.routes.lookup(&host) else {
             ctx.label = Some(Label::NotFound);
@@ -201,20 +184,13 @@ impl Gateway {
         ctx.peer_trusted = cfg.server.trusted_proxies.contains(peer);
         let ip = match effective_ip(
             peer,
-            req.headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(|v| v.as_bytes()),
+            req.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes()),
             &cfg.server.trusted_proxies,
         ) {
             Ok(ip) => ip,
             Err(_) => {
                 ctx.label = Some(Label::BadRequest);
-                return Some(Reply::error(
-                    400,
-                    "bad_forwarded_for",
-                    "X-Forwarded-For is malformed.",
-                ));
+                return Some(Reply::error(400, "bad_forwarded_for", "X-Forwarded-For is malformed."));
             }
         };
         ctx.client_ip = Some(ip);
@@ -268,6 +244,15 @@ impl ProxyHttp for Gateway {
         Ctx::default()
     }
 
+    /// No downstream modules: Gatehouse does not compress, and an empty module chain is
+    /// cheaper on every request than a disabled one.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
+    /// A client that hangs up is not an error worth a log line per request.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &pingora::Error) -> bool {
+        error.esource() == &pingora::ErrorSource::Downstream
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let started = Instant::now();
         let rt = self.shared.runtime.load_full();
@@ -279,47 +264,33 @@ impl ProxyHttp for Gateway {
         };
         ctx.peer = Some(peer);
 
-        if is_auth_path(session.req_header().uri.path()) {
-            let path = normalize_path(session.req_header().uri.path())
-                .map(Cow::into_owned)
-                .unwrap_or_default();
-            let endpoint = match path.as_str() {
+        if let Some(path) = auth_path(session.req_header().uri.path()) {
+            ctx.rt = Some(rt.clone());
+            let endpoint = match &*path {
                 "/auth/authz/forward-auth" => Some(Endpoint::ForwardAuth),
                 "/auth/authz/auth-request" => Some(Endpoint::AuthRequest),
                 _ => None,
             };
-            ctx.rt = Some(rt.clone());
             if let Some(endpoint) = endpoint {
                 ctx.counted = match endpoint {
                     Endpoint::ForwardAuth => Counted::ForwardAuth,
                     Endpoint::AuthRequest => Counted::AuthRequest,
                 };
-                let (reply, label) =
-                    forward_auth::answer(&rt, endpoint, &session.req_header().headers, peer);
+                let (reply, label) = forward_auth::answer(&rt, endpoint, &session.req_header().headers, peer);
                 ctx.label = Some(label);
-                metrics()
-                    .decision_seconds
-                    .observe(started.elapsed().as_secs_f64());
+                metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
                 reply.send(session).await?;
             } else {
                 ctx.counted = Counted::AuthApi;
                 ctx.label = Some(Label::AuthApi);
-                api_bridge::serve(
-                    session,
-                    &self.api,
-                    &path,
-                    peer,
-                    rt.config.server.max_body_bytes,
-                )
-                .await?;
+                let path = path.into_owned();
+                api_bridge::serve(session, &self.api, &path, peer, rt.config.server.max_body_bytes).await?;
             }
             return Ok(true);
         }
 
         let refused = self.judge(&rt, session, ctx, peer);
-        metrics()
-            .decision_seconds
-            .observe(started.elapsed().as_secs_f64());
+        metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
         ctx.rt = Some(rt);
         if let Some(reply) = refused {
             reply.send(session).await?;
@@ -335,25 +306,16 @@ impl ProxyHttp for Gateway {
                 pass,
                 &self.forwarding(ctx),
             )?;
-            whoami::reply(&req, ctx.client_ip, ctx.peer)
-                .send(session)
-                .await?;
+            whoami::reply(&req, ctx.client_ip, ctx.peer).send(session).await?;
             return Ok(true);
         }
         Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let addr = ctx
-            .route
-            .as_ref()
-            .and_then(|r| r.next_addr())
-            .ok_or_else(|| {
-                pingora::Error::explain(
-                    pingora::ErrorType::InternalError,
-                    "route without an upstream address",
-                )
-            })?;
+        let addr = ctx.route.as_ref().and_then(|r| r.next_addr()).ok_or_else(|| {
+            pingora::Error::explain(pingora::ErrorType::InternalError, "route without an upstream address")
+        })?;
         Ok(Box::new(HttpPeer::new(addr, false, String::new())))
     }
 

@@ -10,7 +10,7 @@ use pingora::Result;
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, http::HeaderValue)>,
     pub content_type: &'static str,
     pub body: Bytes,
 }
@@ -45,17 +45,20 @@ impl Reply {
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
-        self.headers.push((name, value.into()));
+    /// Adds a header; a value that is not a valid header value is dropped.
+    pub fn header(mut self, name: &'static str, value: impl TryInto<http::HeaderValue>) -> Reply {
+        if let Ok(v) = value.try_into() {
+            self.headers.push((name, v));
+        }
         self
     }
 
     pub async fn send(self, session: &mut Session) -> Result<()> {
-        let mut h = ResponseHeader::build(self.status, Some(4 + self.headers.len()))?;
+        let mut h = ResponseHeader::build_no_case(self.status, Some(4 + self.headers.len()))?;
         if !self.content_type.is_empty() {
             h.insert_header("content-type", self.content_type)?;
         }
-        h.insert_header("content-length", self.body.len().to_string())?;
+        h.insert_header("content-length", self.body.len())?;
         h.insert_header("cache-control", "no-store")?;
         for (k, v) in self.headers {
             h.append_header(k, v)?;

@@ -103,16 +103,13 @@ impl Tokens {
             return Err(TokenError::WrongType);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
         let c = data.claims;
         if c.aud != tenant || c.tid != tenant {
             return Err(TokenError::WrongTenant);
@@ -121,13 +118,7 @@ impl Tokens {
     }
 
     /// Claims for a new access token (the sign-in flows fill in the user).
-    pub fn claims_for(
-        &self,
-        user_id: &str,
-        tenant: &str,
-        session_id: &str,
-        ttl_secs: u64,
-    ) -> AccessClaims {
+    pub fn claims_for(&self, user_id: &str, tenant: &str, session_id: &str, ttl_secs: u64) -> AccessClaims {
         let now = now_secs();
         AccessClaims {
             iss: self.issuer.clone(),
@@ -180,10 +171,7 @@ mod tests {
         );
         let mut old = c.clone();
         old.exp = now_secs() - 100;
-        assert_eq!(
-            t.verify(&t.sign(&old).unwrap(), "default"),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(t.verify(&t.sign(&old).unwrap(), "default"), Err(TokenError::Expired));
         let mut wrong_iss = c.clone();
         wrong_iss.iss = "http://evil".into();
         assert_eq!(
@@ -193,15 +181,9 @@ mod tests {
         // Tamper with the payload: the signature no longer matches.
         let jwt = t.sign(&c).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
-        let mut payload: serde_json::Value =
-            serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+        let mut payload: serde_json::Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
         payload["groups"] = serde_json::json!(["admins"]);
-        let forged = format!(
-            "{}.{}.{}",
-            parts[0],
-            B64.encode(payload.to_string()),
-            parts[2]
-        );
+        let forged = format!("{}.{}.{}", parts[0], B64.encode(payload.to_string()), parts[2]);
         assert_eq!(t.verify(&forged, "default"), Err(TokenError::Invalid));
     }
 
@@ -212,9 +194,7 @@ mod tests {
         let kid = t.current().kid.clone();
         let none_header = B64.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
         let body = B64.encode(serde_json::to_string(&c).unwrap());
-        assert!(t
-            .verify(&format!("{none_header}.{body}."), "default")
-            .is_err());
+        assert!(t.verify(&format!("{none_header}.{body}."), "default").is_err());
         let hs_header = B64.encode(format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#));
         assert_eq!(
             t.verify(&format!("{hs_header}.{body}.AAAA"), "default"),

@@ -51,22 +51,21 @@ impl SigningKey {
         match std::fs::read_to_string(path) {
             Ok(pem) => {
                 let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-                    format!("{}: not an Ed25519 PKCS#8 PEM key ({e}); remove it to have a new one created", path.display())
+                    format!(
+                        "{}: not an Ed25519 PKCS#8 PEM key ({e}); remove it to have a new one created",
+                        path.display()
+                    )
                 })?;
                 Self::from_dalek(&key)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path),
-            Err(e) => Err(format!(
-                "{}: cannot read the signing key ({e})",
-                path.display()
-            )),
+            Err(e) => Err(format!("{}: cannot read the signing key ({e})", path.display())),
         }
     }
 
     fn create(path: &Path) -> Result<SigningKey, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
         }
         let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
         let pem = key

@@ -10,11 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Waits (bounded) until something accepts connections on `port`.
@@ -121,27 +117,14 @@ impl Gatehouse {
     /// An access token signed with this instance's key.
     pub fn token(&self, sub: &str, username: &str, groups: &[&str], amr: &str) -> String {
         let groups = groups.join(",");
-        let mut args = vec![
-            "token",
-            "issue",
-            "--sub",
-            sub,
-            "--username",
-            username,
-            "--amr",
-            amr,
-        ];
+        let mut args = vec!["token", "issue", "--sub", sub, "--username", username, "--amr", amr];
         let email = format!("{username}@example.com");
         args.extend(["--email", &email]);
         if !groups.is_empty() {
             args.extend(["--groups", &groups]);
         }
         let out = self.cli(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -196,8 +179,7 @@ impl Upstream {
                                 prev.push_str(&v);
                             }
                             _ => {
-                                headers
-                                    .insert(k.as_str().to_string(), serde_json::Value::String(v));
+                                headers.insert(k.as_str().to_string(), serde_json::Value::String(v));
                             }
                         }
                     }
@@ -271,11 +253,7 @@ pub fn nginx(gatehouse_port: u16, upstream_port: u16) -> Peer {
         .spawn()
         .unwrap();
     wait_port(port, "nginx", Some(&mut child));
-    Peer {
-        port,
-        child,
-        _dir: dir,
-    }
+    Peer { port, child, _dir: dir }
 }
 
 /// Caddy with `forward_auth` to Gatehouse in front of `upstream`.
@@ -301,11 +279,7 @@ pub fn caddy(gatehouse_port: u16, upstream_port: u16) -> Peer {
         .spawn()
         .unwrap();
     wait_port(port, "caddy", Some(&mut child));
-    Peer {
-        port,
-        child,
-        _dir: dir,
-    }
+    Peer { port, child, _dir: dir }
 }
 
 pub fn json(resp: reqwest::blocking::Response) -> serde_json::Value {
