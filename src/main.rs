@@ -2,6 +2,11 @@ use clap::Parser;
 use gatehouse::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
+/// mimalloc: measurably cheaper than glibc malloc for the many small per-request allocations
+/// of the proxy path (scripts/bench).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

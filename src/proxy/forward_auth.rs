@@ -181,7 +181,12 @@ pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> 
     let reply = match j.outcome {
         Outcome::Allow => {
             let mut r = Reply::new(200);
-            r.headers.extend(IDENTITY_HEADERS.iter().copied().zip(identity_values(j.identity.as_deref())));
+            r.headers.extend(
+                IDENTITY_HEADERS
+                    .iter()
+                    .copied()
+                    .zip(identity_values(j.identity.as_deref())),
+            );
             r
         }
         Outcome::SignIn | Outcome::StepUp => {

@@ -145,7 +145,9 @@ fn auth_path(raw: &str) -> Option<Cow<'_, str>> {
     if !raw.contains("auth") && !raw.contains('%') {
         return None;
     }
-    normalize_path(raw).ok().filter(|p| p == "/auth" || p.starts_with("/auth/"))
+    normalize_path(raw)
+        .ok()
+        .filter(|p| p == "/auth" || p.starts_with("/auth/"))
 }
 
 fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_up: bool) -> Reply {
