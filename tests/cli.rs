@@ -1,0 +1,104 @@
+//! The command line: `check`, `policy explain`, `policy test`, exit codes and messages.
+
+use std::path::Path;
+use std::process::Command;
+
+fn gatehouse(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn setup(config: &str, policy: &str, tests: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/10.yaml"), policy).unwrap();
+    if let Some(t) = tests {
+        std::fs::write(dir.path().join("policies/10.test.yaml"), t).unwrap();
+    }
+    dir
+}
+
+const POLICY: &str = "default_policy: deny\nrules:\n  - domain: a.test\n    resources: ['^/public']\n    policy: bypass\n  - domain: a.test\n    policy: one_factor\n";
+
+#[test]
+fn shipped_config_checks_and_its_policy_tests_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = gatehouse(&root.join("config.yaml"), &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OK"), "{out}");
+    let (code, out, err) = gatehouse(&root.join("config.yaml"), &["policy", "test"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 failed"), "{out}");
+}
+
+#[test]
+fn check_reports_every_problem_with_file_and_line() {
+    let dir = setup(
+        "server:\n  listen: nowhere\napps:\n  - id: a\n    tenant: ghost\n",
+        "rules:\n  - domain: a.test\n    policy: perhaps\n",
+        None,
+    );
+    let cfg = dir.path().join("config.yaml");
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1);
+    let file = cfg.display().to_string();
+    assert!(err.contains(&format!("{file}:2: `nowhere` is not an address")), "{err}");
+    assert!(err.contains(&format!("{file}:5: unknown tenant `ghost`")), "{err}");
+
+    // With a valid config, policy errors are reported with their own file and line.
+    std::fs::write(&cfg, "{}\n").unwrap();
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("policies/10.yaml:3: unknown policy `perhaps`"), "{err}");
+}
+
+#[test]
+fn explain_names_the_deciding_rule() {
+    let dir = setup("{}\n", POLICY, None);
+    let cfg = dir.path().join("config.yaml");
+    let (code, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://a.test/public/x"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("allow (policy bypass) by ") && out.contains("policies/10.yaml:3"),
+        "{out}"
+    );
+    let (_, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://a.test/private"]);
+    assert!(
+        out.starts_with("sign_in (policy one_factor)") && out.contains("policies/10.yaml:6"),
+        "{out}"
+    );
+    let (_, out, _) = gatehouse(
+        &cfg,
+        &["policy", "explain", "--url", "http://a.test/private", "--user", "u"],
+    );
+    assert!(out.starts_with("allow"), "{out}");
+    let (_, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://b.test/"]);
+    assert!(out.starts_with("deny (policy deny) by default_policy"), "{out}");
+    let (code, _, err) = gatehouse(&cfg, &["policy", "explain", "--url", "not a url"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a URL"), "{err}");
+}
+
+#[test]
+fn policy_test_fails_on_a_wrong_case() {
+    let cases =
+        "cases:\n  - {url: 'http://a.test/public/', expect: allow}\n  - {url: 'http://a.test/x', expect: allow}\n";
+    let dir = setup("{}\n", POLICY, Some(cases));
+    let (code, out, _) = gatehouse(&dir.path().join("config.yaml"), &["policy", "test"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+    assert!(
+        out.contains("10.test.yaml:3: GET http://a.test/x as anonymous: expected allow, got sign_in"),
+        "{out}"
+    );
+}
