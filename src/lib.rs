@@ -2,9 +2,12 @@
 //! is `proxy` → `authz` (client IP, path, limits, identity) → `policy`.
 
 pub mod api;
+pub mod audit;
 pub mod authz;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod flows;
 pub mod metrics;
 pub mod net;
 pub mod ops;
@@ -15,4 +18,6 @@ pub mod redirect;
 pub mod routes;
 pub mod runtime;
 pub mod server;
+pub mod sessions;
+pub mod store;
 pub mod tokens;

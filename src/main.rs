@@ -31,5 +31,19 @@ fn main() -> ExitCode {
         Command::Check => cli::check(&args.config),
         Command::Policy(p) => cli::policy(&args.config, p),
         Command::Token(t) => cli::token(&args.config, t),
+        Command::HashPassword => {
+            cli::directory::hash_password(gatehouse::config::Config::load(&args.config).ok().as_ref())
+        }
+        Command::User(c) => with_config(&args.config, |cfg| cli::directory::user(cfg, c)),
+        Command::Admin(c) => with_config(&args.config, |cfg| cli::directory::admin(cfg, c)),
+        Command::Bans(c) => with_config(&args.config, |cfg| cli::directory::bans(cfg, c)),
+        Command::Sessions(c) => with_config(&args.config, |cfg| cli::directory::sessions(cfg, c)),
+    }
+}
+
+fn with_config(path: &std::path::Path, f: impl FnOnce(&gatehouse::config::Config) -> ExitCode) -> ExitCode {
+    match cli::load_config(path) {
+        Ok(cfg) => f(&cfg),
+        Err(code) => code,
     }
 }

@@ -16,6 +16,8 @@ pub struct Runtime {
     pub policy: Policy,
     pub routes: RouteTable,
     pub global_limit: Option<Arc<Limiter>>,
+    /// `rate_limits.login`: password, OTP and MFA verification attempts per IP.
+    pub login_limit: Option<Arc<Limiter>>,
     pub identity: IdentityResolver,
     pub forward_auth_counters: RouteCounters,
     pub auth_request_counters: RouteCounters,
@@ -67,6 +69,12 @@ impl Runtime {
                 .filter(|l| &l.spec == spec)
                 .unwrap_or_else(|| Arc::new(Limiter::new(spec, config.rate_limits.max_keys)))
         });
+        let login_limit = config.rate_limits.login.as_ref().map(|spec| {
+            previous
+                .and_then(|p| p.login_limit.clone())
+                .filter(|l| &l.spec == spec)
+                .unwrap_or_else(|| Arc::new(Limiter::new(spec, config.rate_limits.max_keys)))
+        });
         let tokens = Arc::new(Tokens::new(&config.tokens.issuer, key));
         let m = metrics();
         Ok(Runtime {
@@ -75,11 +83,17 @@ impl Runtime {
             policy,
             routes,
             global_limit,
+            login_limit,
             forward_auth_counters: m.route("forward-auth"),
             auth_request_counters: m.route("auth-request"),
             unrouted_counters: m.route("unrouted"),
             auth_api_counters: m.route("auth-api"),
         })
+    }
+
+    /// A user's scopes: the union of their groups' `access_groups` scopes.
+    pub fn scopes_of(&self, groups: &[String]) -> Vec<String> {
+        crate::policy::cases::scopes_of(groups, &self.config.access_groups)
     }
 
     pub fn tokens(&self) -> &Arc<Tokens> {

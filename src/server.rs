@@ -1,12 +1,17 @@
 //! Assembles the running server: the gateway listener, the ops listener, and a background task
 //! that reloads configuration on SIGHUP and sweeps rate-limiter state.
 
-use crate::authz::identity::{NoSessions, SessionLookup};
-use crate::config::ConfigErrors;
+use crate::audit::Audit;
+use crate::authz::identity::SessionLookup;
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::flows::passwords::Hasher;
+use crate::flows::signin::Services;
 use crate::metrics::metrics;
 use crate::ops::Ops;
 use crate::proxy::Gateway;
 use crate::runtime::Runtime;
+use crate::sessions::Sessions;
+use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
@@ -20,17 +25,59 @@ use std::time::Duration;
 /// State shared by every request and every background task.
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
-    pub sessions: Arc<dyn SessionLookup>,
+    pub services: Arc<Services>,
     pub config_path: PathBuf,
+}
+
+/// Argon2 hashes waiting for a slot beyond which sign-ins get 503 at once.
+const MAX_WAITING_HASHES: usize = 64;
+
+fn store_error(cfg: &Config, e: StoreError) -> ConfigErrors {
+    let message = match e {
+        StoreError::Locked(_) => format!(
+            "the store {} is in use by another process: is a Gatehouse server already running with it?",
+            cfg.storage_path.display()
+        ),
+        other => format!("{}: {other}", cfg.storage_path.display()),
+    };
+    ConfigErrors(vec![ConfigError {
+        file: cfg.path.clone(),
+        line: None,
+        message,
+    }])
 }
 
 impl Shared {
     pub fn load(config_path: &Path) -> Result<Arc<Shared>, ConfigErrors> {
-        let sessions: Arc<dyn SessionLookup> = Arc::new(NoSessions);
-        let rt = Runtime::load(config_path, sessions.clone(), None)?;
+        let cfg = Config::load(config_path)?;
+        let store = Arc::new(Store::open(&cfg.storage_path).map_err(|e| store_error(&cfg, e))?);
+        let groups = cfg.access_groups.clone();
+        let sessions = Arc::new(
+            Sessions::load(store.clone(), cfg.session.inactivity.as_secs(), |g| {
+                crate::policy::cases::scopes_of(g, &groups)
+            })
+            .map_err(|e| store_error(&cfg, e))?,
+        );
+        let lookup: Arc<dyn SessionLookup> = sessions.clone();
+        let rt = Runtime::load(config_path, lookup, None)?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let hasher = Hasher::new(&cfg.password.argon2, cores, MAX_WAITING_HASHES).map_err(|m| {
+            ConfigErrors(vec![ConfigError {
+                file: cfg.path.clone(),
+                line: None,
+                message: m,
+            }])
+        })?;
+        let audit = Audit::start(store.clone());
+        let services = Arc::new(Services {
+            store,
+            sessions,
+            hasher,
+            audit,
+        });
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(rt),
-            sessions,
+            services,
             config_path: config_path.to_path_buf(),
         }))
     }
@@ -38,8 +85,12 @@ impl Shared {
     /// Builds a new runtime from the files; on any error the running one stays.
     pub fn reload(&self) -> Result<(), ConfigErrors> {
         let current = self.runtime.load_full();
-        match Runtime::load(&self.config_path, self.sessions.clone(), Some(&current)) {
+        let lookup: Arc<dyn SessionLookup> = self.services.sessions.clone();
+        match Runtime::load(&self.config_path, lookup, Some(&current)) {
             Ok(rt) => {
+                self.services
+                    .sessions
+                    .set_inactivity(rt.config.session.inactivity.as_secs());
                 if rt.config.server.listen != current.config.server.listen
                     || rt.config.server.ops_listen != current.config.server.ops_listen
                 {
@@ -74,6 +125,7 @@ impl BackgroundService for Housekeeping {
             }
         };
         let mut sweep = tokio::time::interval(Duration::from_secs(10));
+        let mut sessions = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = hup.recv() => {
@@ -84,6 +136,15 @@ impl BackgroundService for Housekeeping {
                     for l in self.shared.runtime.load().limiters() {
                         l.sweep();
                     }
+                }
+                _ = sessions.tick() => {
+                    let services = self.shared.services.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = services.sessions.housekeeping() {
+                            tracing::error!("session housekeeping: {e}");
+                        }
+                    })
+                    .await;
                 }
                 _ = shutdown.changed() => return,
             }
@@ -104,6 +165,22 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let cfg = shared.runtime.load().config.clone();
     check_bindable("server.listen", &cfg.server.listen)?;
     check_bindable("server.ops_listen", &cfg.server.ops_listen)?;
+
+    let services = shared.services.clone();
+    crate::control::serve(&cfg.server.control_socket, move |op| {
+        let ctx = crate::control::Ctx {
+            store: &services.store,
+            sessions: Some(&services.sessions),
+            audit: Some(&services.audit),
+        };
+        crate::control::execute(&ctx, op)
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the control socket {} ({e}); check server.control_socket",
+            cfg.server.control_socket.display()
+        )
+    })?;
 
     let grace = cfg.server.grace_period.as_secs().max(1);
     // Pingora's pid file and upgrade socket live beside the store, not in a shared /tmp.

@@ -1,12 +1,20 @@
 //! The `/auth` HTTP API: an axum `Router`, called in-process from the gateway
 //! (`proxy::api_bridge`), testable without a socket with `tower::ServiceExt::oneshot`.
 
+pub mod auth;
+
+use crate::audit::Origin;
+use crate::authz::client_ip::effective_ip;
+use crate::net::normalize_host;
+use crate::proxy::api_bridge::PeerAddr;
 use crate::server::Shared;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// An error in the shape of API.md: `{"error", "message"}` with a fitting status.
@@ -15,6 +23,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -23,14 +32,141 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            headers: vec![],
         }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> ApiError {
+        self.headers.push((header::RETRY_AFTER, HeaderValue::from(secs)));
+        self
+    }
+
+    pub fn www_authenticate(mut self) -> ApiError {
+        self.headers
+            .push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
-        (self.status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
+        let mut resp = (self.status, [(header::CACHE_CONTROL, "no-store")], body).into_response();
+        for (k, v) in self.headers {
+            resp.headers_mut().append(k, v);
+        }
+        resp
+    }
+}
+
+/// A JSON body whose rejection is answered in the API's error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as application/json.",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
+        match serde_json::from_slice::<T>(&bytes) {
+            Ok(v) => Ok(JsonBody(v)),
+            Err(e) if e.is_data() => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{e}"),
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("The body is not valid JSON: {e}"),
+            )),
+        }
+    }
+}
+
+/// Who is calling, as the handlers need it: effective IP (through trusted proxies), peer,
+/// forwarded chain, host and tenant.
+pub struct ReqInfo {
+    pub ip: IpAddr,
+    pub peer: IpAddr,
+    pub forwarded: Option<String>,
+    pub host: String,
+    pub tenant: String,
+}
+
+impl ReqInfo {
+    pub fn origin(&self) -> Origin {
+        Origin {
+            tenant: Some(self.tenant.clone()),
+            ip: Some(self.ip.to_string()),
+            forwarded: self.forwarded.clone(),
+            remote: Some(self.peer.to_string()),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for ReqInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
+        let rt = s.runtime.load();
+        let peer = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|p| p.0)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let xff = parts.headers.get_all("x-forwarded-for");
+        let ip = effective_ip(
+            peer,
+            xff.iter().map(|v| v.as_bytes()),
+            &rt.config.server.trusted_proxies,
+        )
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_forwarded_for",
+                "X-Forwarded-For is malformed.",
+            )
+        })?;
+        let forwarded = {
+            let v: Vec<&str> = xff.iter().filter_map(|v| v.to_str().ok()).collect();
+            (!v.is_empty()).then(|| v.join(", "))
+        };
+        let raw_host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let host = normalize_host(raw_host).map(|h| h.into_owned()).unwrap_or_default();
+        let tenant = rt
+            .config
+            .tenant_for_host(&host)
+            .map(|t| t.id.clone())
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_tenant", "No tenant serves this host."))?;
+        Ok(ReqInfo {
+            ip,
+            peer,
+            forwarded,
+            host,
+            tenant,
+        })
     }
 }
 
@@ -38,6 +174,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/auth/.well-known/jwks.json", get(jwks))
         .route("/auth/.well-known/openid-configuration", get(openid_configuration))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/session", get(auth::session))
+        .route("/auth/token/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
         .fallback(not_found)
         .with_state(shared)
 }

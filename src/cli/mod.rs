@@ -1,5 +1,7 @@
 //! The command line (API.md §1).
 
+pub mod directory;
+
 use crate::config::Config;
 use crate::policy::cases::{self, Probe};
 use crate::routes::RouteTable;
@@ -40,6 +42,20 @@ pub enum Command {
     /// Access tokens signed with this server's key (for scripts and tests).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users of the directory.
+    #[command(subcommand)]
+    User(directory::UserCommand),
+    /// Administrators of the admin console.
+    #[command(subcommand)]
+    Admin(directory::AdminCommand),
+    /// Read a password on standard input, print its argon2id PHC string.
+    HashPassword,
+    /// Regulation bans (failed sign-ins) in the store.
+    #[command(subcommand)]
+    Bans(directory::BansCommand),
+    /// Sessions in the store.
+    #[command(subcommand)]
+    Sessions(directory::SessionsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,7 +116,7 @@ pub struct IssueArgs {
     pub ttl: String,
 }
 
-fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+pub fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(1)

@@ -1,0 +1,250 @@
+//! `/auth` sign-in endpoints (API.md §4): thin HTTP over `flows::signin`.
+
+use super::{ApiError, ReqInfo};
+use crate::authz::identity::{self, Caller};
+use crate::flows::signin::{self, FlowError, SignedIn};
+use crate::server::Shared;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The identifier or the password is wrong.",
+            ),
+            FlowError::TooManyFailures { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                "Too many failed attempts from this address; retry later.",
+            )
+            .retry_after(retry_after),
+            FlowError::RateLimited(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many sign-in attempts; retry later.",
+            )
+            .retry_after(crate::ratelimit::retry_after_secs(wait)),
+            FlowError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many sign-ins at once; retry in a moment.",
+            )
+            .retry_after(1),
+            FlowError::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
+            FlowError::Store(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The store cannot be reached; retry shortly.",
+            ),
+        }
+    }
+}
+
+/// `Set-Cookie` values for the session cookie, one per configured domain (host-only when none).
+pub fn session_cookies(s: &Shared, value: &str, max_age: u64) -> Vec<HeaderValue> {
+    let rt = s.runtime.load();
+    let c = &rt.config.session;
+    let secure = if c.secure { "; Secure" } else { "" };
+    let base = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        c.cookie_name
+    );
+    let list: Vec<String> = if c.domains.is_empty() {
+        vec![base]
+    } else {
+        c.domains.iter().map(|d| format!("{base}; Domain={d}")).collect()
+    };
+    list.into_iter()
+        .filter_map(|v| HeaderValue::from_str(&v).ok())
+        .collect()
+}
+
+pub fn signed_in_response(s: &Shared, signed: SignedIn, set_cookie: bool) -> Response {
+    let mut resp = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signed.body)).into_response();
+    if set_cookie {
+        let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
+        for c in session_cookies(s, &signed.cookie, max_age) {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    identifier: String,
+    password: String,
+    #[serde(default)]
+    set_cookie: bool,
+}
+
+fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    if v.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("`{name}` is required."),
+        ));
+    }
+    if v.len() > max {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("`{name}` is too long."),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn login(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    body: super::JsonBody<LoginBody>,
+) -> Result<Response, ApiError> {
+    let b = body.0;
+    field("identifier", &b.identifier, 320)?;
+    field("password", &b.password, 1024)?;
+    let rt = s.runtime.load_full();
+    let signed = signin::password_login(
+        &rt,
+        &s.services,
+        &info.tenant,
+        b.identifier.trim(),
+        &b.password,
+        info.ip,
+        &info.origin(),
+    )
+    .await?;
+    Ok(signed_in_response(&s, signed, b.set_cookie))
+}
+
+/// The caller's session from a bearer token or the session cookie.
+pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
+    let rt = s.runtime.load();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| identity::bearer(v.as_bytes()));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(|v| identity::cookie(v.as_bytes(), &rt.config.session.cookie_name));
+    rt.identity.resolve(bearer, cookie, tenant)
+}
+
+pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Caller::Known(id) = caller(&s, &headers, &info.tenant) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Sign in first: send a session cookie or an access token.",
+        )
+        .www_authenticate());
+    };
+    let Some((sess, _)) = s.services.sessions.get(&id.session_id) else {
+        return Err(
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate(),
+        );
+    };
+    let user = s
+        .services
+        .store
+        .user(&id.user_id)
+        .map_err(FlowError::from)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
+        })?;
+    let rt = s.runtime.load();
+    Ok(Json(json!({
+        "user": signin::user_json(&user, &rt.scopes_of(&user.groups)),
+        "session": {"id": sess.id, "created_at": sess.created_at, "expires_at": sess.expires_at, "amr": sess.amr},
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+pub async fn refresh(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    body: super::JsonBody<RefreshBody>,
+) -> Result<Response, ApiError> {
+    field("refresh_token", &body.0.refresh_token, 256)?;
+    let rt = s.runtime.load_full();
+    let services = s.services.clone();
+    let origin = info.origin();
+    let token = body.0.refresh_token;
+    // One redb write transaction: keep it off the async workers.
+    let out = tokio::task::spawn_blocking(move || signin::refresh(&rt, &services, &token, &origin))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
+    Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(out)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+pub async fn logout(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: LogoutBody = if body.is_empty() {
+        LogoutBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("The body is not valid JSON: {e}"),
+            )
+        })?
+    };
+    let (sid, user) = match caller(&s, &headers, &info.tenant) {
+        Caller::Known(id) => (Some(id.session_id.clone()), Some(id.user_id.clone())),
+        _ => match body
+            .refresh_token
+            .as_deref()
+            .map(|t| s.services.store.refresh(&crate::sessions::digest_hex(t)))
+        {
+            Some(Ok(Some(r))) => (Some(r.session_id), Some(r.user_id)),
+            Some(Err(e)) => return Err(FlowError::from(e).into()),
+            _ => (None, None),
+        },
+    };
+    let Some(sid) = sid else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Send the session cookie, an access token or a refresh token.",
+        )
+        .www_authenticate());
+    };
+    let services = s.services.clone();
+    let origin = info.origin();
+    tokio::task::spawn_blocking(move || signin::logout(&services, &sid, user.as_deref(), &origin))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    for c in session_cookies(&s, "", 0) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,396 @@
+//! Directory commands: `user add|import`, `admin create`, `hash-password`, `bans`, `sessions`.
+//! Each runs through the control socket when a server is running, else on the store.
+
+use crate::config::Config;
+use crate::control::{self, Op, UserSpec};
+use crate::flows::passwords::{check_new_password, hash_blocking, params};
+use clap::{Args, Subcommand};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user.
+    Add(UserAddArgs),
+    /// Create or update users from a CSV file (header: name,email,mobile,emp_id,groups,apps,password_hash).
+    Import { file: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct UserAddArgs {
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub mobile: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub apps: Vec<String>,
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Read the password from standard input (one line).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an administrator of the admin console.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// A user (email, mobile, username or id).
+    #[arg(long, conflicts_with = "ip")]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BansCommand {
+    /// List active bans.
+    List,
+    /// Ban a user or an IP.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        /// How long, e.g. 15m or 2h.
+        #[arg(long, default_value = "15m")]
+        duration: String,
+        #[arg(long, default_value = "banned by an administrator")]
+        reason: String,
+    },
+    /// Lift a ban.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// End every session of a user, at once, everywhere.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn new_password_hash(cfg: &Config) -> Result<String, String> {
+    let pw = read_password()?;
+    check_new_password(&pw, cfg.password.min_length)?;
+    hash_blocking(&params(&cfg.password.argon2)?, &pw)
+}
+
+fn run(cfg: &Config, op: Op) -> Result<serde_json::Value, String> {
+    let (v, via_server) = control::run(cfg, op)?;
+    if via_server {
+        eprintln!(
+            "(done by the running server through {})",
+            cfg.server.control_socket.display()
+        );
+    }
+    Ok(v)
+}
+
+fn print(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+pub fn hash_password(cfg: Option<&Config>) -> ExitCode {
+    let p = cfg.map(|c| c.password.argon2.clone()).unwrap_or_default();
+    match read_password().and_then(|pw| {
+        if pw.is_empty() {
+            return Err("the password is empty".into());
+        }
+        hash_blocking(&params(&p)?, &pw)
+    }) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
+    match cmd {
+        UserCommand::Add(a) => {
+            let password_hash = if a.password_stdin {
+                match new_password_hash(cfg) {
+                    Ok(h) => Some(h),
+                    Err(e) => return fail(e),
+                }
+            } else {
+                None
+            };
+            let spec = UserSpec {
+                tenant: a.tenant.clone(),
+                email: a.email.clone(),
+                mobile: a.mobile.clone(),
+                username: a.username.clone(),
+                name: a.name.clone(),
+                groups: a.groups.clone(),
+                apps: a.apps.clone(),
+                password_hash,
+                ..Default::default()
+            };
+            match run(cfg, Op::UserAdd { user: spec }) {
+                Ok(v) => {
+                    print(&v);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        UserCommand::Import { file } => import(cfg, file),
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split([',', ';', '|'])
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+fn opt(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn import(cfg: &Config, file: &PathBuf) -> ExitCode {
+    let mut reader = match csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(file)
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+    };
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return fail(format!("{}: no header row ({e})", file.display())),
+    };
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    if col("email").is_none() && col("mobile").is_none() {
+        return fail(format!("{}: the header row needs an `email` or `mobile` column (name,email,mobile,emp_id,groups,apps,password_hash)", file.display()));
+    }
+    let known = ["name", "email", "mobile", "emp_id", "groups", "apps", "password_hash"];
+    if let Some(h) = headers
+        .iter()
+        .find(|h| !known.iter().any(|k| h.eq_ignore_ascii_case(k)))
+    {
+        return fail(format!(
+            "{}: unknown column `{h}`; the columns are {}",
+            file.display(),
+            known.join(",")
+        ));
+    }
+    let mut rows = vec![];
+    let mut rejected: Vec<(usize, String)> = vec![];
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        match rec {
+            Ok(r) => {
+                let get = |name: &str| col(name).and_then(|c| r.get(c));
+                rows.push((
+                    line,
+                    UserSpec {
+                        tenant: "default".into(),
+                        name: opt(get("name")),
+                        email: opt(get("email")),
+                        mobile: opt(get("mobile")),
+                        emp_id: opt(get("emp_id")),
+                        groups: get("groups").map(split_list).unwrap_or_default(),
+                        apps: get("apps").map(split_list).unwrap_or_default(),
+                        password_hash: opt(get("password_hash")),
+                        ..Default::default()
+                    },
+                ));
+            }
+            Err(e) => rejected.push((line, format!("unreadable row: {e}"))),
+        }
+    }
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut created, mut updated) = (0, 0);
+    for chunk in rows.chunks(200) {
+        match run(cfg, Op::UserUpsert { rows: chunk.to_vec() }) {
+            Ok(serde_json::Value::Array(results)) => {
+                for r in results {
+                    let line = r["line"].as_u64().unwrap_or(0) as usize;
+                    match r["result"].as_str() {
+                        Some("created") => created += 1,
+                        Some("updated") => updated += 1,
+                        _ => rejected.push((line, r["reason"].as_str().unwrap_or("rejected").to_string())),
+                    }
+                }
+            }
+            Ok(other) => return fail(format!("unexpected answer: {other}")),
+            Err(e) => {
+                bar.abandon();
+                return fail(e);
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    rejected.sort();
+    println!(
+        "{}: {created} created, {updated} updated, {} rejected",
+        file.display(),
+        rejected.len()
+    );
+    for (line, why) in &rejected {
+        println!("  line {line}: {why}");
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn admin(cfg: &Config, cmd: &AdminCommand) -> ExitCode {
+    let AdminCommand::Create {
+        email,
+        tenant,
+        password_stdin,
+    } = cmd;
+    if !password_stdin {
+        return fail("an administrator needs a password: pass --password-stdin and type it");
+    }
+    let hash = match new_password_hash(cfg) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let spec = UserSpec {
+        tenant: tenant.clone(),
+        email: Some(email.clone()),
+        password_hash: Some(hash),
+        admin: true,
+        ..Default::default()
+    };
+    match run(cfg, Op::UserAdd { user: spec }) {
+        Ok(v) => {
+            print(&v);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn ban_key(cfg: &Config, t: &Target) -> Result<String, String> {
+    match (&t.user, &t.ip) {
+        (Some(u), None) => {
+            let v = run(
+                cfg,
+                Op::UserId {
+                    tenant: t.tenant.clone(),
+                    user: u.clone(),
+                },
+            )?;
+            Ok(crate::flows::regulation::user_key(
+                &t.tenant,
+                v["id"].as_str().unwrap_or_default(),
+            ))
+        }
+        (None, Some(ip)) => Ok(crate::flows::regulation::ip_key(*ip)),
+        _ => Err("name one of --user or --ip".into()),
+    }
+}
+
+pub fn bans(cfg: &Config, cmd: &BansCommand) -> ExitCode {
+    let result = match cmd {
+        BansCommand::List => run(cfg, Op::BansList).map(|v| {
+            let list = v.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no active bans");
+            }
+            for b in list {
+                println!(
+                    "{}  until {}  {}",
+                    b["key"].as_str().unwrap_or(""),
+                    b["until"],
+                    b["reason"].as_str().unwrap_or("")
+                );
+            }
+        }),
+        BansCommand::Add {
+            target,
+            duration,
+            reason,
+        } => crate::config::units::Dur::parse(duration)
+            .and_then(|d| {
+                let key = ban_key(cfg, target)?;
+                run(
+                    cfg,
+                    Op::BansAdd {
+                        key,
+                        seconds: d.0.as_secs(),
+                        reason: reason.clone(),
+                    },
+                )
+            })
+            .map(|v| println!("banned {} until {}", v["key"].as_str().unwrap_or(""), v["until"])),
+        BansCommand::Revoke { target } => ban_key(cfg, target)
+            .and_then(|key| run(cfg, Op::BansRevoke { key }))
+            .map(|v| println!("lifted the ban on {}", v["revoked"].as_str().unwrap_or(""))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+pub fn sessions(cfg: &Config, cmd: &SessionsCommand) -> ExitCode {
+    let SessionsCommand::Revoke { user, tenant } = cmd;
+    match run(
+        cfg,
+        Op::SessionsRevoke {
+            tenant: tenant.clone(),
+            user: user.clone(),
+        },
+    ) {
+        Ok(v) => {
+            println!(
+                "ended {} session(s) of {}",
+                v["revoked"],
+                v["user"].as_str().unwrap_or("")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}

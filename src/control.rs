@@ -1,0 +1,489 @@
+//! Directory operations shared by the CLI and the control socket.
+//!
+//! redb lets one process open the store. With no server running, the CLI opens the store and
+//! runs an [`Op`] itself; with a server running, it sends the same [`Op`] as one JSON line over
+//! `server.control_socket` (a Unix socket, mode 0600) and the server runs it — so "the store is
+//! locked" is never the answer a user sees.
+
+use crate::audit::{Audit, Origin};
+use crate::config::Config;
+use crate::sessions::Sessions;
+use crate::store::{Ban, Store, StoreError, User};
+use crate::tokens::jwt::now_secs;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// A user to create or update (the password already hashed).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct UserSpec {
+    pub tenant: String,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub emp_id: Option<String>,
+    pub groups: Vec<String>,
+    pub apps: Vec<String>,
+    pub password_hash: Option<String>,
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Creates a user; refuses one that exists.
+    UserAdd {
+        user: UserSpec,
+    },
+    /// Creates or updates users by e-mail (else mobile); each row answered separately.
+    UserUpsert {
+        rows: Vec<(usize, UserSpec)>,
+    },
+    BansList,
+    BansAdd {
+        key: String,
+        seconds: u64,
+        reason: String,
+    },
+    BansRevoke {
+        key: String,
+    },
+    /// Ends every session of a user (identifier or id) of a tenant.
+    SessionsRevoke {
+        tenant: String,
+        user: String,
+    },
+    /// Finds a user's id for `bans` (`user:<tenant>:<id>` keys).
+    UserId {
+        tenant: String,
+        user: String,
+    },
+}
+
+/// What an operation can touch.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub sessions: Option<&'a Sessions>,
+    pub audit: Option<&'a Audit>,
+}
+
+fn valid_email(e: &str) -> bool {
+    let e = e.trim();
+    e.len() <= 320
+        && !e.contains(char::is_whitespace)
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+}
+
+fn valid_mobile(m: &str) -> bool {
+    let digits = m.strip_prefix('+').unwrap_or("");
+    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks a spec; `Err` says what is wrong.
+pub fn validate(u: &UserSpec) -> Result<(), String> {
+    if u.email.is_none() && u.mobile.is_none() && u.username.is_none() {
+        return Err("an email, a mobile or a username is required".into());
+    }
+    if let Some(e) = &u.email {
+        if !valid_email(e) {
+            return Err(format!("`{e}` is not an e-mail address"));
+        }
+    }
+    if let Some(m) = &u.mobile {
+        if !valid_mobile(m) {
+            return Err(format!(
+                "`{m}` is not a mobile number in international form (+15551234567)"
+            ));
+        }
+    }
+    if let Some(h) = &u.password_hash {
+        if !h.starts_with("$argon2") {
+            return Err("password_hash must be an argon2 PHC string ($argon2id$…)".into());
+        }
+    }
+    for g in u.groups.iter().chain(u.apps.iter()) {
+        if g.is_empty()
+            || !g
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
+        {
+            return Err(format!("`{g}` is not a valid group or app name"));
+        }
+    }
+    Ok(())
+}
+
+fn to_user(spec: &UserSpec, existing: Option<User>) -> User {
+    let now = now_secs();
+    let mut u = existing.unwrap_or_else(|| User {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: spec.tenant.clone(),
+        status: "active".into(),
+        created_at: now,
+        ..Default::default()
+    });
+    u.email = spec.email.clone().map(|e| e.trim().to_string()).or(u.email);
+    u.mobile = spec.mobile.clone().or(u.mobile);
+    u.username = spec.username.clone().or(u.username);
+    u.name = spec.name.clone().or(u.name);
+    u.emp_id = spec.emp_id.clone().or(u.emp_id);
+    if !spec.groups.is_empty() {
+        u.groups = spec.groups.clone();
+    }
+    if !spec.apps.is_empty() {
+        u.apps = spec.apps.clone();
+    }
+    if spec.password_hash.is_some() {
+        u.password_hash = spec.password_hash.clone();
+    }
+    u.admin |= spec.admin;
+    u.updated_at = now;
+    u
+}
+
+/// A user as shown to administrators: never the password hash.
+pub fn public_user(u: &User) -> Value {
+    json!({
+        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
+        "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "apps": u.apps, "admin": u.admin,
+        "status": u.status, "has_password": u.password_hash.is_some(),
+    })
+}
+
+fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
+    for id in [&spec.email, &spec.mobile, &spec.username].into_iter().flatten() {
+        if let Some(u) = store.find_user(&spec.tenant, id)? {
+            return Ok(Some(u));
+        }
+    }
+    Ok(None)
+}
+
+fn admin_event(ctx: &Ctx, event: &str, tenant: Option<&str>, user: Option<&str>, detail: Value) -> Result<(), String> {
+    if let Some(a) = ctx.audit {
+        let origin = Origin {
+            tenant: tenant.map(str::to_string),
+            remote: Some("control socket".into()),
+            ..Default::default()
+        };
+        a.record_now(Audit::event(event, &origin, user, detail))
+            .map_err(|e| e.to_string())?;
+    } else {
+        let mut e = Audit::event(
+            event,
+            &Origin {
+                tenant: tenant.map(str::to_string),
+                remote: Some("cli".into()),
+                ..Default::default()
+            },
+            user,
+            detail,
+        );
+        ctx.store
+            .append_audit(std::slice::from_mut(&mut e))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Runs one operation against the store.
+pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
+    let s = ctx.store;
+    match op {
+        Op::UserAdd { user } => {
+            validate(&user)?;
+            if find(s, &user).map_err(|e| e.to_string())?.is_some() {
+                return Err("a user with this email, mobile or username already exists in the tenant".into());
+            }
+            let u = to_user(&user, None);
+            s.put_user(&u).map_err(|e| e.to_string())?;
+            admin_event(
+                ctx,
+                if user.admin { "admin_created" } else { "user_created" },
+                Some(&u.tenant),
+                Some(&u.id),
+                json!({}),
+            )?;
+            Ok(public_user(&u))
+        }
+        Op::UserUpsert { rows } => {
+            let mut results = vec![];
+            for (line, spec) in rows {
+                let r = validate(&spec).and_then(|_| {
+                    let existing = find(s, &spec).map_err(|e| e.to_string())?;
+                    let created = existing.is_none();
+                    let u = to_user(&spec, existing);
+                    s.put_user(&u).map_err(|e| e.to_string())?;
+                    Ok(if created { "created" } else { "updated" })
+                });
+                results.push(match r {
+                    Ok(what) => json!({"line": line, "result": what}),
+                    Err(why) => json!({"line": line, "result": "rejected", "reason": why}),
+                });
+            }
+            admin_event(ctx, "users_imported", None, None, json!({"rows": results.len()}))?;
+            Ok(Value::Array(results))
+        }
+        Op::BansList => {
+            let bans = s.bans(now_secs()).map_err(|e| e.to_string())?;
+            Ok(json!(bans))
+        }
+        Op::BansAdd { key, seconds, reason } => {
+            let now = now_secs();
+            let ban = Ban {
+                key: key.clone(),
+                until: now + seconds,
+                reason,
+                created_at: now,
+            };
+            s.ban(&ban).map_err(|e| e.to_string())?;
+            admin_event(ctx, "ban_added", None, None, json!({"key": key, "until": ban.until}))?;
+            Ok(json!(ban))
+        }
+        Op::BansRevoke { key } => {
+            let existed = s.revoke_ban(&key).map_err(|e| e.to_string())?;
+            if !existed {
+                return Err(format!("there is no ban on {key}"));
+            }
+            admin_event(ctx, "ban_revoked", None, None, json!({"key": key}))?;
+            Ok(json!({"revoked": key}))
+        }
+        Op::SessionsRevoke { tenant, user } => {
+            let u = s
+                .find_user(&tenant, &user)
+                .map_err(|e| e.to_string())?
+                .or(s.user(&user).map_err(|e| e.to_string())?);
+            let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
+            let id = u.id.clone();
+            let n = match ctx.sessions {
+                Some(live) => live.revoke(|x| x.user_id == id),
+                None => s.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
+            }
+            .map_err(|e| e.to_string())?;
+            admin_event(
+                ctx,
+                "sessions_revoked",
+                Some(&u.tenant),
+                Some(&u.id),
+                json!({"sessions": n}),
+            )?;
+            Ok(json!({"user": u.id, "revoked": n}))
+        }
+        Op::UserId { tenant, user } => {
+            let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
+            let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
+            Ok(json!({"id": u.id}))
+        }
+    }
+}
+
+/// Runs `op` through the running server's control socket, else on the store directly.
+/// Returns the answer and whether the server ran it.
+pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), String> {
+    if let Ok(mut stream) = UnixStream::connect(&cfg.server.control_socket) {
+        stream.set_read_timeout(Some(Duration::from_secs(300))).ok();
+        let mut line = serde_json::to_string(&op).map_err(|e| e.to_string())?;
+        line.push('\n');
+        stream
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("control socket: {e}"))?;
+        let mut answer = String::new();
+        BufReader::new(stream)
+            .read_line(&mut answer)
+            .map_err(|e| format!("control socket: {e}"))?;
+        let v: Value = serde_json::from_str(&answer).map_err(|e| format!("control socket answered garbage: {e}"))?;
+        return match v.get("error").and_then(|e| e.as_str()) {
+            Some(e) => Err(e.to_string()),
+            None => Ok((v.get("ok").cloned().unwrap_or(Value::Null), true)),
+        };
+    }
+    let store = Store::open(&cfg.storage_path).map_err(|e| match e {
+        StoreError::Locked(_) => format!(
+            "the store {} is in use by a running server, but its control socket {} does not answer: check server.control_socket",
+            cfg.storage_path.display(),
+            cfg.server.control_socket.display()
+        ),
+        other => other.to_string(),
+    })?;
+    execute(
+        &Ctx {
+            store: &store,
+            sessions: None,
+            audit: None,
+        },
+        op,
+    )
+    .map(|v| (v, false))
+}
+
+/// Serves the control socket until the process ends (runs on its own thread).
+pub fn serve(path: &Path, handle: impl Fn(Op) -> Result<Value, String> + Send + Sync + 'static) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let handle = std::sync::Arc::new(handle);
+    std::thread::Builder::new()
+        .name("gatehouse-control".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let handle = handle.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(match conn.try_clone() {
+                        Ok(c) => c,
+                        Err(_) => return,
+                    });
+                    let mut line = String::new();
+                    // One operation of at most 64 MiB (an import chunk).
+                    if (&mut reader).take(64 << 20).read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let answer = match serde_json::from_str::<Op>(&line) {
+                        Ok(op) => match handle(op) {
+                            Ok(v) => json!({"ok": v}),
+                            Err(e) => json!({"error": e}),
+                        },
+                        Err(e) => json!({"error": format!("not an operation: {e}")}),
+                    };
+                    let mut conn = conn;
+                    let _ = writeln!(conn, "{answer}");
+                });
+            }
+        })?;
+    Ok(())
+}
+
+use std::io::Read;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        let ok = UserSpec {
+            tenant: "default".into(),
+            email: Some("a@example.com".into()),
+            ..Default::default()
+        };
+        assert!(validate(&ok).is_ok());
+        assert!(validate(&UserSpec {
+            tenant: "d".into(),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(validate(&UserSpec {
+            email: Some("nope".into()),
+            ..ok.clone()
+        })
+        .is_err());
+        assert!(validate(&UserSpec {
+            mobile: Some("12345".into()),
+            ..ok.clone()
+        })
+        .is_err());
+        assert!(validate(&UserSpec {
+            mobile: Some("+15551234567".into()),
+            ..ok.clone()
+        })
+        .is_ok());
+        assert!(validate(&UserSpec {
+            password_hash: Some("plain".into()),
+            ..ok.clone()
+        })
+        .is_err());
+        assert!(validate(&UserSpec {
+            groups: vec!["bad group".into()],
+            ..ok
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn add_upsert_and_uniqueness() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.redb")).unwrap();
+        let ctx = Ctx {
+            store: &store,
+            sessions: None,
+            audit: None,
+        };
+        let spec = UserSpec {
+            tenant: "default".into(),
+            email: Some("A@Example.com".into()),
+            ..Default::default()
+        };
+        execute(&ctx, Op::UserAdd { user: spec.clone() }).unwrap();
+        let lower = UserSpec {
+            email: Some("a@example.com".into()),
+            ..spec.clone()
+        };
+        assert!(execute(&ctx, Op::UserAdd { user: lower.clone() })
+            .unwrap_err()
+            .contains("already exists"));
+        // Another tenant may hold the same address.
+        execute(
+            &ctx,
+            Op::UserAdd {
+                user: UserSpec {
+                    tenant: "other".into(),
+                    ..lower.clone()
+                },
+            },
+        )
+        .unwrap();
+        let out = execute(
+            &ctx,
+            Op::UserUpsert {
+                rows: vec![
+                    (
+                        2,
+                        UserSpec {
+                            name: Some("Alice".into()),
+                            ..lower
+                        },
+                    ),
+                    (
+                        3,
+                        UserSpec {
+                            tenant: "default".into(),
+                            email: Some("b@example.com".into()),
+                            ..Default::default()
+                        },
+                    ),
+                    (
+                        4,
+                        UserSpec {
+                            tenant: "default".into(),
+                            email: Some("broken".into()),
+                            ..Default::default()
+                        },
+                    ),
+                ],
+            },
+        )
+        .unwrap();
+        assert_eq!(out[0]["result"], "updated");
+        assert_eq!(out[1]["result"], "created");
+        assert_eq!(out[2]["result"], "rejected");
+        assert_eq!(
+            store
+                .find_user("default", "a@example.com")
+                .unwrap()
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("Alice")
+        );
+        assert_eq!(store.audit(10).unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,255 @@
+//! Password sign-in, token issue, refresh rotation and logout: the state machines behind the
+//! `/auth` handlers, independent of HTTP. Time comes in as an argument where it decides.
+//!
+//! ```text
+//! password sign-in:
+//!   login limit (per IP) ─429─►
+//!   find user (unknown, disabled or pending ⇒ no user)
+//!   IP banned ─429─►            user banned ⇒ answered exactly like a wrong password
+//!   argon2id verify (dummy hash when no user; pool full ─503─►)
+//!   wrong ─► failure counted (user + IP), maybe banned ─401 invalid_credentials─►
+//!   right ─► rehash if weaker; failures cleared; new session (new id) ─► tokens
+//! refresh: token hash ─► unknown/expired ─401─► ; already used ─► session revoked (reuse) ─401─►
+//!          fresh ─► marked used, successor stored, new access token
+//! ```
+
+use crate::audit::{Audit, Origin};
+use crate::flows::passwords::{Busy, Hasher};
+use crate::flows::regulation::{user_key, Regulation};
+use crate::runtime::Runtime;
+use crate::sessions::{digest_hex, new_secret, Sessions};
+use crate::store::{RefreshOutcome, RefreshRecord, Session, Store, StoreError, User};
+use crate::tokens::jwt::now_secs;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the flows need besides the runtime configuration.
+pub struct Services {
+    pub store: Arc<Store>,
+    pub sessions: Arc<Sessions>,
+    pub hasher: Hasher,
+    pub audit: Audit,
+}
+
+#[derive(Debug)]
+pub enum FlowError {
+    InvalidCredentials,
+    TooManyFailures { retry_after: u64 },
+    RateLimited(Duration),
+    Busy,
+    Unauthenticated(&'static str),
+    Store(String),
+}
+
+impl From<StoreError> for FlowError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        FlowError::Store(e.to_string())
+    }
+}
+
+impl From<Busy> for FlowError {
+    fn from(_: Busy) -> Self {
+        FlowError::Busy
+    }
+}
+
+/// A completed sign-in.
+pub struct SignedIn {
+    pub body: Value,
+    /// The session cookie secret.
+    pub cookie: String,
+    pub session: Session,
+}
+
+pub fn user_json(u: &User, scopes: &[String]) -> Value {
+    json!({
+        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
+        "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "scopes": scopes,
+        "mfa": {"totp": false},
+    })
+}
+
+fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String]) -> Result<String, FlowError> {
+    let ttl = rt.config.tokens.access_ttl.as_secs();
+    let mut c = rt.tokens().claims_for(&user.id, &user.tenant, &session.id, ttl);
+    c.groups = user.groups.clone();
+    c.scopes = scopes.to_vec();
+    c.amr = session.amr.clone();
+    c.email = user.email.clone();
+    c.name = user.name.clone();
+    c.preferred_username = user.username.clone();
+    rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
+}
+
+fn token_body(
+    rt: &Runtime,
+    user: &User,
+    session: &Session,
+    scopes: &[String],
+    refresh: &str,
+) -> Result<Value, FlowError> {
+    Ok(json!({
+        "access_token": access_token(rt, user, session, scopes)?,
+        "token_type": "Bearer",
+        "expires_in": rt.config.tokens.access_ttl.as_secs(),
+        "refresh_token": refresh,
+        "session_id": session.id,
+        "user": user_json(user, scopes),
+    }))
+}
+
+/// Starts a session for a user who proved `amr`, and issues its tokens.
+pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
+    let scopes = rt.scopes_of(&user.groups);
+    let (cookie, session, _) =
+        svc.sessions
+            .create(user, amr, scopes.clone(), rt.config.session.expiration.as_secs())?;
+    let refresh = new_secret();
+    let now = now_secs();
+    svc.store.put_refresh(
+        &digest_hex(&refresh),
+        &RefreshRecord {
+            session_id: session.id.clone(),
+            family: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            tenant: user.tenant.clone(),
+            used: false,
+            expires_at: (now + rt.config.tokens.refresh_ttl.as_secs()).min(session.expires_at),
+        },
+    )?;
+    let body = token_body(rt, user, &session, &scopes, &refresh)?;
+    Ok(SignedIn { body, cookie, session })
+}
+
+/// The tenant's user for `identifier`, when it may sign in.
+fn usable_user(store: &Store, tenant: &str, identifier: &str) -> Result<Option<User>, FlowError> {
+    Ok(store.find_user(tenant, identifier)?.filter(|u| u.is_active()))
+}
+
+pub async fn password_login(
+    rt: &Runtime,
+    svc: &Services,
+    tenant: &str,
+    identifier: &str,
+    password: &str,
+    ip: IpAddr,
+    origin: &Origin,
+) -> Result<SignedIn, FlowError> {
+    if let Some(l) = &rt.login_limit {
+        if let Err(wait) = l.check(&ip) {
+            crate::metrics::metrics().rate_limited("login");
+            return Err(FlowError::RateLimited(wait));
+        }
+    }
+    let now = now_secs();
+    let user = usable_user(&svc.store, tenant, identifier)?;
+    let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
+    let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+    let ban = regulation.banned(ukey.as_deref(), ip, now)?;
+    if let Some(b) = &ban {
+        if b.key.starts_with("ip:") {
+            return Err(FlowError::TooManyFailures {
+                retry_after: b.until.saturating_sub(now).max(1),
+            });
+        }
+    }
+    let checked = svc
+        .hasher
+        .verify(
+            password.to_string(),
+            user.as_ref().and_then(|u| u.password_hash.clone()),
+        )
+        .await?;
+    let who = user.as_ref().map(|u| u.id.as_str());
+    if !checked.ok || ban.is_some() {
+        let bans = if ban.is_none() {
+            regulation.failed(ukey.as_deref(), ip, now)?
+        } else {
+            vec![]
+        };
+        svc.audit.record(Audit::event(
+            "login_failed",
+            origin,
+            who,
+            json!({"method": "password", "reason": if ban.is_some() { "banned" } else { "invalid_credentials" }}),
+        ));
+        for b in bans {
+            svc.audit.record(Audit::event(
+                "ban",
+                origin,
+                who,
+                json!({"key": b.key, "until": b.until, "reason": b.reason}),
+            ));
+        }
+        return Err(FlowError::InvalidCredentials);
+    }
+    let Some(mut user) = user else {
+        return Err(FlowError::InvalidCredentials);
+    };
+    if let Some(k) = &ukey {
+        regulation.succeeded(k)?;
+    }
+    if checked.needs_rehash {
+        if let Ok(Ok(phc)) = svc.hasher.hash(password.to_string()).await {
+            user.password_hash = Some(phc);
+            user.updated_at = now;
+            svc.store.put_user(&user)?;
+        }
+    }
+    let signed = issue(rt, svc, &user, vec!["pwd".into()])?;
+    svc.audit.record(Audit::event(
+        "login_ok",
+        origin,
+        Some(&user.id),
+        json!({"method": "password", "session": signed.session.id}),
+    ));
+    Ok(signed)
+}
+
+/// Exchanges a refresh token for a new pair; a reused token revokes its session.
+pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Result<Value, FlowError> {
+    let next = new_secret();
+    match svc
+        .store
+        .rotate_refresh(&digest_hex(token), now_secs(), &digest_hex(&next))?
+    {
+        RefreshOutcome::Unknown | RefreshOutcome::Expired => {
+            Err(FlowError::Unauthenticated("The refresh token is not valid."))
+        }
+        RefreshOutcome::Reused(r) => {
+            svc.sessions.revoke(|s| s.id == r.session_id)?;
+            svc.audit.record(Audit::event(
+                "refresh_reuse",
+                origin,
+                Some(&r.user_id),
+                json!({"session": r.session_id, "family": r.family}),
+            ));
+            Err(FlowError::Unauthenticated(
+                "The refresh token was already used; the session has been ended.",
+            ))
+        }
+        RefreshOutcome::Rotated(r) => {
+            let Some((session, _)) = svc.sessions.get(&r.session_id) else {
+                return Err(FlowError::Unauthenticated("The session has ended."));
+            };
+            let user = svc
+                .store
+                .user(&r.user_id)?
+                .filter(|u| u.is_active())
+                .ok_or(FlowError::Unauthenticated("The session has ended."))?;
+            let scopes = rt.scopes_of(&user.groups);
+            token_body(rt, &user, &session, &scopes, &next)
+        }
+    }
+}
+
+/// Ends the session with public id `sid`.
+pub fn logout(svc: &Services, sid: &str, user: Option<&str>, origin: &Origin) -> Result<(), FlowError> {
+    svc.sessions.revoke(|s| s.id == sid)?;
+    svc.audit
+        .record(Audit::event("logout", origin, user, json!({"session": sid})));
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! Live sessions: the store holds them durably; this keeps them in memory too, indexed by the
+//! SHA-256 of the cookie secret and by public id, so the gateway's per-request check is a hash
+//! and a map lookup, and a revocation is visible on the very next request.
+//!
+//! The cookie value is a 256-bit random secret shown only to the browser; the store and this
+//! map hold its digest. The public id (`sid` in tokens) is not a credential.
+
+use crate::authz::identity::{level_of, Identity, SessionLookup, SessionState};
+use crate::store::{Session, Store, StoreError, User};
+use crate::tokens::jwt::now_secs;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+type Digest32 = [u8; 32];
+
+pub fn digest(secret: &str) -> Digest32 {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+pub fn digest_hex(secret: &str) -> String {
+    digest(secret).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 256 random bits, URL-safe base64 (43 characters).
+pub fn new_secret() -> String {
+    B64.encode(rand::random::<[u8; 32]>())
+}
+
+struct Live {
+    session: Session,
+    identity: Arc<Identity>,
+    last_seen: AtomicU64,
+    persisted_seen: AtomicU64,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_secret: HashMap<Digest32, Arc<Live>>,
+    by_id: HashMap<String, (Digest32, Arc<Live>)>,
+}
+
+pub struct Sessions {
+    store: Arc<Store>,
+    maps: RwLock<Maps>,
+    inactivity: AtomicU64,
+}
+
+/// The identity a session carries, with the user's scopes from `access_groups`.
+pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Identity {
+    let user_name = user.display_user();
+    let email = user.email.clone().unwrap_or_default();
+    let name = user.name.clone().unwrap_or_default();
+    let groups_header = user.groups.join(",");
+    let scopes_header = scopes.join(",");
+    let hv = |s: &str| http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+    Identity {
+        header_values: [
+            hv(&user_name),
+            hv(&email),
+            hv(&name),
+            hv(&groups_header),
+            hv(&scopes_header),
+            hv(&user.id),
+            hv(&user.tenant),
+        ],
+        user_id: user.id.clone(),
+        user: user_name,
+        email,
+        name,
+        groups: user.groups.clone(),
+        scopes,
+        tenant: user.tenant.clone(),
+        session_id: session.id.clone(),
+        level: level_of(&session.amr),
+        amr: session.amr.clone(),
+        expires_at: session.expires_at,
+        groups_header,
+        scopes_header,
+        access_token: None,
+    }
+}
+
+impl Sessions {
+    /// Loads the stored sessions that are still valid. `scopes_of` maps a user's groups to scopes.
+    pub fn load(
+        store: Arc<Store>,
+        inactivity_secs: u64,
+        scopes_of: impl Fn(&[String]) -> Vec<String>,
+    ) -> Result<Sessions, StoreError> {
+        let s = Sessions {
+            store,
+            maps: RwLock::new(Maps::default()),
+            inactivity: AtomicU64::new(inactivity_secs),
+        };
+        let now = now_secs();
+        for (hash_hex, session) in s.store.sessions()? {
+            let Some(digest) = from_hex(&hash_hex) else { continue };
+            if session.expires_at <= now || now.saturating_sub(session.last_seen) > inactivity_secs {
+                continue;
+            }
+            let Some(user) = s.store.user(&session.user_id)? else {
+                continue;
+            };
+            if !user.is_active() {
+                continue;
+            }
+            let id = identity_for(&user, &session, scopes_of(&user.groups));
+            s.insert(digest, session, id);
+        }
+        Ok(s)
+    }
+
+    pub fn set_inactivity(&self, secs: u64) {
+        self.inactivity.store(secs, Ordering::Relaxed);
+    }
+
+    fn insert(&self, digest: Digest32, session: Session, identity: Identity) {
+        let live = Arc::new(Live {
+            last_seen: AtomicU64::new(session.last_seen),
+            persisted_seen: AtomicU64::new(session.last_seen),
+            identity: Arc::new(identity),
+            session,
+        });
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        m.by_id.insert(live.session.id.clone(), (digest, live.clone()));
+        m.by_secret.insert(digest, live);
+    }
+
+    /// Starts a session for `user` (a new id at every sign-in); returns the cookie secret.
+    pub fn create(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        scopes: Vec<String>,
+        expiration_secs: u64,
+    ) -> Result<(String, Session, Arc<Identity>), StoreError> {
+        let now = now_secs();
+        let secret = new_secret();
+        let session = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            tenant: user.tenant.clone(),
+            amr,
+            created_at: now,
+            last_seen: now,
+            expires_at: now + expiration_secs,
+        };
+        self.store.put_session(&digest_hex(&secret), &session)?;
+        let identity = identity_for(user, &session, scopes);
+        self.insert(digest(&secret), session.clone(), identity);
+        let id = self
+            .by_public_id(&session.id)
+            .map(|(_, i)| i)
+            .ok_or_else(|| StoreError::Db("session vanished".into()))?;
+        Ok((secret, session, id))
+    }
+
+    fn by_public_id(&self, id: &str) -> Option<(Session, Arc<Identity>)> {
+        let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        m.by_id.get(id).map(|(_, l)| (l.session.clone(), l.identity.clone()))
+    }
+
+    /// The live session with public id `id`, if still valid.
+    pub fn get(&self, id: &str) -> Option<(Session, Arc<Identity>)> {
+        let live = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_id.get(id).map(|(_, l)| l.clone())?
+        };
+        self.valid(&live, now_secs())
+            .then(|| (live.session.clone(), live.identity.clone()))
+    }
+
+    /// The session behind a cookie secret, if valid (touches its inactivity clock).
+    pub fn by_secret(&self, secret: &str) -> Option<(Session, Arc<Identity>)> {
+        let d = digest(secret);
+        let live = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_secret.get(&d).cloned()?
+        };
+        let now = now_secs();
+        if !self.valid(&live, now) {
+            return None;
+        }
+        live.last_seen.fetch_max(now, Ordering::Relaxed);
+        Some((live.session.clone(), live.identity.clone()))
+    }
+
+    fn valid(&self, live: &Live, now: u64) -> bool {
+        live.session.expires_at > now
+            && now.saturating_sub(live.last_seen.load(Ordering::Relaxed)) <= self.inactivity.load(Ordering::Relaxed)
+    }
+
+    /// Ends the sessions matching `pred`, in the store and here, with their refresh tokens.
+    pub fn revoke(&self, pred: impl Fn(&Session) -> bool) -> Result<usize, StoreError> {
+        let gone = self.store.delete_sessions(&pred)?;
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        let ids: Vec<String> = m
+            .by_id
+            .values()
+            .filter(|(_, l)| pred(&l.session))
+            .map(|(_, l)| l.session.id.clone())
+            .collect();
+        for id in &ids {
+            if let Some((d, _)) = m.by_id.remove(id) {
+                m.by_secret.remove(&d);
+            }
+        }
+        Ok(gone.len().max(ids.len()))
+    }
+
+    /// Writes advanced inactivity clocks to the store and forgets expired sessions.
+    pub fn housekeeping(&self) -> Result<(), StoreError> {
+        let now = now_secs();
+        let inactivity = self.inactivity.load(Ordering::Relaxed);
+        let lives: Vec<(Digest32, Arc<Live>)> = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_id.values().map(|(d, l)| (*d, l.clone())).collect()
+        };
+        for (d, l) in &lives {
+            let seen = l.last_seen.load(Ordering::Relaxed);
+            if seen > l.persisted_seen.load(Ordering::Relaxed) + 30 && self.valid(l, now) {
+                let mut s = l.session.clone();
+                s.last_seen = seen;
+                self.store.put_session(&hex(d), &s)?;
+                l.persisted_seen.store(seen, Ordering::Relaxed);
+            }
+        }
+        self.revoke(|s| s.expires_at <= now)?;
+        let stale: Vec<String> = lives
+            .iter()
+            .filter(|(_, l)| now.saturating_sub(l.last_seen.load(Ordering::Relaxed)) > inactivity)
+            .map(|(_, l)| l.session.id.clone())
+            .collect();
+        if !stale.is_empty() {
+            self.revoke(|s| stale.contains(&s.id))?;
+        }
+        Ok(())
+    }
+
+    pub fn count(&self) -> usize {
+        self.maps.read().unwrap_or_else(|e| e.into_inner()).by_id.len()
+    }
+}
+
+fn hex(d: &Digest32) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Digest32> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl SessionLookup for Sessions {
+    fn by_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
+        match self.by_secret(cookie) {
+            Some((s, id)) if s.tenant == tenant => SessionState::Active(id),
+            _ => SessionState::Unknown,
+        }
+    }
+
+    fn token_session_alive(&self, sid: &str) -> Option<bool> {
+        Some(self.get(sid).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: "u1".into(),
+            tenant: "default".into(),
+            email: Some("a@example.com".into()),
+            status: "active".into(),
+            groups: vec!["staff".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn create_lookup_revoke_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user()).unwrap();
+        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
+        let (secret, s, _) = sessions
+            .create(&user(), vec!["pwd".into()], vec!["x".into()], 600)
+            .unwrap();
+        assert_eq!(secret.len(), 43);
+        assert!(matches!(sessions.by_cookie(&secret, "default"), SessionState::Active(i) if i.user == "a@example.com"));
+        assert!(matches!(sessions.by_cookie(&secret, "other"), SessionState::Unknown));
+        assert!(matches!(sessions.by_cookie("forged", "default"), SessionState::Unknown));
+        assert_eq!(sessions.token_session_alive(&s.id), Some(true));
+        // The store holds only the digest.
+        let stored = store.sessions().unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_ne!(stored[0].0, secret);
+        // A restart finds it again.
+        let again = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
+        assert!(again.by_secret(&secret).is_some());
+        assert_eq!(sessions.revoke(|x| x.user_id == "u1").unwrap(), 1);
+        assert!(sessions.by_secret(&secret).is_none());
+        assert_eq!(sessions.token_session_alive(&s.id), Some(false));
+        assert!(Sessions::load(store, 3600, |_| vec![])
+            .unwrap()
+            .by_secret(&secret)
+            .is_none());
+    }
+}

@@ -1,0 +1,185 @@
+//! Sign-in state: sessions, refresh-token families, failure counters and bans, audit events.
+
+use super::*;
+
+impl Store {
+    pub fn put_session(&self, secret_hash: &str, s: &Session) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(SESSIONS)?.insert(secret_hash, encode(s).as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored session with the hash of its secret (loaded into memory at start).
+    pub fn sessions(&self) -> Result<Vec<(String, Session)>> {
+        self.all_json(SESSIONS)
+    }
+
+    /// Deletes sessions matching `pred` and the refresh tokens of those sessions; returns them.
+    pub fn delete_sessions(&self, pred: impl Fn(&Session) -> bool) -> Result<Vec<(String, Session)>> {
+        let tx = self.db.begin_write()?;
+        let mut gone = vec![];
+        {
+            let mut sessions = tx.open_table(SESSIONS)?;
+            for row in sessions.iter()? {
+                let (k, v) = row?;
+                let s: Session = decode(v.value())?;
+                if pred(&s) {
+                    gone.push((k.value().to_string(), s));
+                }
+            }
+            for (k, _) in &gone {
+                sessions.remove(k.as_str())?;
+            }
+            let ids: std::collections::HashSet<&str> = gone.iter().map(|(_, s)| s.id.as_str()).collect();
+            let mut refresh = tx.open_table(REFRESH)?;
+            let mut dead = vec![];
+            for row in refresh.iter()? {
+                let (k, v) = row?;
+                let r: RefreshRecord = decode(v.value())?;
+                if ids.contains(r.session_id.as_str()) {
+                    dead.push(k.value().to_string());
+                }
+            }
+            for k in dead {
+                refresh.remove(k.as_str())?;
+            }
+        }
+        tx.commit()?;
+        Ok(gone)
+    }
+
+    pub fn put_refresh(&self, token_hash: &str, r: &RefreshRecord) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(REFRESH)?.insert(token_hash, encode(r).as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Exchanges a refresh token atomically: a fresh one is marked used and `next` is stored
+    /// under `next_hash`; one already used is reported as reuse (the caller revokes the
+    /// session). redb serialises write transactions, so two concurrent exchanges of one token
+    /// yield one successor and one reuse.
+    pub fn rotate_refresh(&self, token_hash: &str, now: u64, next_hash: &str) -> Result<RefreshOutcome> {
+        let tx = self.db.begin_write()?;
+        let outcome = {
+            let mut t = tx.open_table(REFRESH)?;
+            let rec: Option<RefreshRecord> = t.get(token_hash)?.map(|v| decode(v.value())).transpose()?;
+            match rec {
+                None => RefreshOutcome::Unknown,
+                Some(r) if r.used => RefreshOutcome::Reused(r),
+                Some(r) if r.expires_at <= now => RefreshOutcome::Expired,
+                Some(mut r) => {
+                    r.used = true;
+                    t.insert(token_hash, encode(&r).as_slice())?;
+                    let next = RefreshRecord {
+                        used: false,
+                        ..r.clone()
+                    };
+                    t.insert(next_hash, encode(&next).as_slice())?;
+                    RefreshOutcome::Rotated(r)
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    pub fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>> {
+        self.get_json(REFRESH, token_hash)
+    }
+
+    pub fn ban(&self, b: &Ban) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(BANS)?.insert(b.key.as_str(), encode(b).as_slice())?;
+        tx.open_table(FAILURES)?.remove(b.key.as_str())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The active ban on `key`, if any.
+    pub fn active_ban(&self, key: &str, now: u64) -> Result<Option<Ban>> {
+        Ok(self.get_json::<Ban>(BANS, key)?.filter(|b| b.until > now))
+    }
+
+    pub fn bans(&self, now: u64) -> Result<Vec<Ban>> {
+        Ok(self
+            .all_json::<Ban>(BANS)?
+            .into_iter()
+            .map(|(_, b)| b)
+            .filter(|b| b.until > now)
+            .collect())
+    }
+
+    /// Removes a ban and its failure history; false when there was none.
+    pub fn revoke_ban(&self, key: &str) -> Result<bool> {
+        let tx = self.db.begin_write()?;
+        let existed = tx.open_table(BANS)?.remove(key)?.is_some();
+        tx.open_table(FAILURES)?.remove(key)?;
+        tx.commit()?;
+        Ok(existed)
+    }
+
+    /// Records a failure for `key` at `now` and returns how many happened since `since`.
+    pub fn record_failure(&self, key: &str, now: u64, since: u64) -> Result<usize> {
+        let tx = self.db.begin_write()?;
+        let n = {
+            let mut t = tx.open_table(FAILURES)?;
+            let mut times: Vec<u64> = t.get(key)?.map(|v| decode(v.value())).transpose()?.unwrap_or_default();
+            times.retain(|&t| t >= since);
+            times.push(now);
+            // Bounded: NIST's ceiling is 100 attempts.
+            if times.len() > 128 {
+                let cut = times.len() - 128;
+                times.drain(..cut);
+            }
+            t.insert(key, encode(&times).as_slice())?;
+            times.len()
+        };
+        tx.commit()?;
+        Ok(n)
+    }
+
+    pub fn clear_failures(&self, key: &str) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(FAILURES)?.remove(key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Appends audit events in one transaction; returns their sequence numbers.
+    pub fn append_audit(&self, events: &mut [AuditEvent]) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(AUDIT)?;
+            let first = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            for (seq, e) in (first..).zip(events.iter_mut()) {
+                e.seq = seq;
+                t.insert(seq, encode(e).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit events, newest first.
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(AUDIT)?;
+        let mut out = vec![];
+        for row in t.iter()?.rev().take(limit) {
+            let (_, v) = row?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+}
+
+/// What exchanging a refresh token found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshOutcome {
+    Rotated(RefreshRecord),
+    Reused(RefreshRecord),
+    Expired,
+    Unknown,
+}

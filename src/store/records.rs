@@ -1,0 +1,108 @@
+//! What the store holds. Secrets are never stored in the clear: passwords as argon2id PHC
+//! strings, session secrets and refresh tokens as SHA-256 digests (they are 256-bit random, so
+//! a fast hash is enough).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct User {
+    pub id: String,
+    pub tenant: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub emp_id: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub apps: Vec<String>,
+    /// argon2id PHC string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+    /// `active`, `pending` or `disabled`.
+    pub status: String,
+    #[serde(default)]
+    pub email_verified: bool,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl User {
+    /// `Remote-User`: the username, else the e-mail, else the mobile.
+    pub fn display_user(&self) -> String {
+        self.username
+            .clone()
+            .or_else(|| self.email.clone())
+            .or_else(|| self.mobile.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Session {
+    /// Public id: the JWT `sid`, `session_id` in answers. Not a credential.
+    pub id: String,
+    pub user_id: String,
+    pub tenant: String,
+    pub amr: Vec<String>,
+    pub created_at: u64,
+    pub last_seen: u64,
+    /// Absolute expiry.
+    pub expires_at: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RefreshRecord {
+    pub session_id: String,
+    /// Every token rotated from one sign-in shares a family.
+    pub family: String,
+    pub user_id: String,
+    pub tenant: String,
+    /// Set when the token was exchanged; presenting it again is reuse.
+    pub used: bool,
+    pub expires_at: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Ban {
+    pub key: String,
+    pub until: u64,
+    pub reason: String,
+    pub created_at: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub time: u64,
+    pub event: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub app: Option<String>,
+    /// Effective client IP.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `X-Forwarded-For` as received.
+    #[serde(default)]
+    pub forwarded: Option<String>,
+    /// TCP peer.
+    #[serde(default)]
+    pub remote: Option<String>,
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}

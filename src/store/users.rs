@@ -1,0 +1,79 @@
+//! Users: unique email, mobile and username per tenant (case-insensitive), enforced by an
+//! index table updated in the same transaction as the user.
+
+use super::*;
+
+fn index_key(tenant: &str, kind: &str, value: &str) -> String {
+    format!("{tenant}\0{kind}\0{}", value.trim().to_lowercase())
+}
+
+fn index_entries(u: &User) -> Vec<(&'static str, String)> {
+    let mut v = vec![];
+    if let Some(e) = u.email.as_deref().filter(|s| !s.is_empty()) {
+        v.push(("email", index_key(&u.tenant, "email", e)));
+    }
+    if let Some(m) = u.mobile.as_deref().filter(|s| !s.is_empty()) {
+        v.push(("mobile", index_key(&u.tenant, "mobile", m)));
+    }
+    if let Some(n) = u.username.as_deref().filter(|s| !s.is_empty()) {
+        v.push(("username", index_key(&u.tenant, "username", n)));
+    }
+    v
+}
+
+impl Store {
+    /// Inserts or replaces `user`; refuses an email, mobile or username another user of the
+    /// tenant holds.
+    pub fn put_user(&self, user: &User) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut users = tx.open_table(USERS)?;
+            let mut index = tx.open_table(USER_INDEX)?;
+            for (kind, key) in index_entries(user) {
+                if let Some(owner) = index.get(key.as_str())? {
+                    if owner.value() != user.id {
+                        return Err(StoreError::Conflict(format!(
+                            "another user of tenant {} has this {kind}",
+                            user.tenant
+                        )));
+                    }
+                }
+            }
+            let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
+            if let Some(p) = previous {
+                for (_, key) in index_entries(&p) {
+                    index.remove(key.as_str())?;
+                }
+            }
+            for (_, key) in index_entries(user) {
+                index.insert(key.as_str(), user.id.as_str())?;
+            }
+            users.insert(user.id.as_str(), encode(user).as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn user(&self, id: &str) -> Result<Option<User>> {
+        self.get_json(USERS, id)
+    }
+
+    /// Finds a user of `tenant` by email, mobile or username.
+    pub fn find_user(&self, tenant: &str, identifier: &str) -> Result<Option<User>> {
+        let tx = self.db.begin_read()?;
+        let index = tx.open_table(USER_INDEX)?;
+        let users = tx.open_table(USERS)?;
+        for kind in ["email", "mobile", "username"] {
+            if let Some(id) = index.get(index_key(tenant, kind, identifier).as_str())? {
+                if let Some(u) = users.get(id.value())? {
+                    return Ok(Some(decode(u.value())?));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        Ok(self.all_json::<User>(USERS)?.into_iter().map(|(_, u)| u).collect())
+    }
+}
