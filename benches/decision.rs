@@ -59,12 +59,7 @@ fn bench(c: &mut Criterion) {
             bearer: None,
             cookie: None,
         };
-        let jwt = Facts {
-            path: "/docs/page",
-            query: Some("v=2"),
-            bearer: Some(&token),
-            ..anon
-        };
+        let jwt = Facts { path: "/docs/page", query: Some("v=2"), bearer: Some(&token), ..anon };
         assert_eq!(decide(&rt, &anon, Some(&route)).outcome, Outcome::Allow);
         assert_eq!(decide(&rt, &jwt, Some(&route)).outcome, Outcome::Allow);
         g.bench_with_input(BenchmarkId::new("bypass", rules), &anon, |b, f| {

@@ -62,6 +62,13 @@ pub enum Op {
         tenant: String,
         user: String,
     },
+    /// Starts a session for a user and returns an access token for it (scripts, tests).
+    TokenIssue {
+        tenant: String,
+        user: String,
+        amr: Vec<String>,
+        ttl_secs: u64,
+    },
 }
 
 /// What an operation can touch.
@@ -69,6 +76,8 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
     pub sessions: Option<&'a Sessions>,
     pub audit: Option<&'a Audit>,
+    pub config: &'a Config,
+    pub tokens: &'a crate::tokens::Tokens,
 }
 
 fn valid_email(e: &str) -> bool {
@@ -96,9 +105,7 @@ pub fn validate(u: &UserSpec) -> Result<(), String> {
     }
     if let Some(m) = &u.mobile {
         if !valid_mobile(m) {
-            return Err(format!(
-                "`{m}` is not a mobile number in international form (+15551234567)"
-            ));
+            return Err(format!("`{m}` is not a mobile number in international form (+15551234567)"));
         }
     }
     if let Some(h) = &u.password_hash {
@@ -107,11 +114,7 @@ pub fn validate(u: &UserSpec) -> Result<(), String> {
         }
     }
     for g in u.groups.iter().chain(u.apps.iter()) {
-        if g.is_empty()
-            || !g
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
-        {
+        if g.is_empty() || !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.')) {
             return Err(format!("`{g}` is not a valid group or app name"));
         }
     }
@@ -166,27 +169,17 @@ fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
 
 fn admin_event(ctx: &Ctx, event: &str, tenant: Option<&str>, user: Option<&str>, detail: Value) -> Result<(), String> {
     if let Some(a) = ctx.audit {
-        let origin = Origin {
-            tenant: tenant.map(str::to_string),
-            remote: Some("control socket".into()),
-            ..Default::default()
-        };
-        a.record_now(Audit::event(event, &origin, user, detail))
-            .map_err(|e| e.to_string())?;
+        let origin =
+            Origin { tenant: tenant.map(str::to_string), remote: Some("control socket".into()), ..Default::default() };
+        a.record_now(Audit::event(event, &origin, user, detail)).map_err(|e| e.to_string())?;
     } else {
         let mut e = Audit::event(
             event,
-            &Origin {
-                tenant: tenant.map(str::to_string),
-                remote: Some("cli".into()),
-                ..Default::default()
-            },
+            &Origin { tenant: tenant.map(str::to_string), remote: Some("cli".into()), ..Default::default() },
             user,
             detail,
         );
-        ctx.store
-            .append_audit(std::slice::from_mut(&mut e))
-            .map_err(|e| e.to_string())?;
+        ctx.store.append_audit(std::slice::from_mut(&mut e)).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -235,12 +228,7 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
         }
         Op::BansAdd { key, seconds, reason } => {
             let now = now_secs();
-            let ban = Ban {
-                key: key.clone(),
-                until: now + seconds,
-                reason,
-                created_at: now,
-            };
+            let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
             s.ban(&ban).map_err(|e| e.to_string())?;
             admin_event(ctx, "ban_added", None, None, json!({"key": key, "until": ban.until}))?;
             Ok(json!(ban))
@@ -254,10 +242,8 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             Ok(json!({"revoked": key}))
         }
         Op::SessionsRevoke { tenant, user } => {
-            let u = s
-                .find_user(&tenant, &user)
-                .map_err(|e| e.to_string())?
-                .or(s.user(&user).map_err(|e| e.to_string())?);
+            let u =
+                s.find_user(&tenant, &user).map_err(|e| e.to_string())?.or(s.user(&user).map_err(|e| e.to_string())?);
             let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
             let id = u.id.clone();
             let n = match ctx.sessions {
@@ -265,14 +251,44 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
                 None => s.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
             }
             .map_err(|e| e.to_string())?;
-            admin_event(
-                ctx,
-                "sessions_revoked",
-                Some(&u.tenant),
-                Some(&u.id),
-                json!({"sessions": n}),
-            )?;
+            admin_event(ctx, "sessions_revoked", Some(&u.tenant), Some(&u.id), json!({"sessions": n}))?;
             Ok(json!({"user": u.id, "revoked": n}))
+        }
+        Op::TokenIssue { tenant, user, amr, ttl_secs } => {
+            let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?.filter(|u| u.is_active());
+            let u = u.ok_or_else(|| {
+                format!("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")
+            })?;
+            let scopes = crate::policy::cases::scopes_of(&u.groups, &ctx.config.access_groups);
+            let expiration = ctx.config.session.expiration.as_secs();
+            let session = match ctx.sessions {
+                Some(live) => live.create(&u, amr, scopes.clone(), expiration).map_err(|e| e.to_string())?.1,
+                None => {
+                    let now = now_secs();
+                    let session = crate::store::Session {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        user_id: u.id.clone(),
+                        tenant: u.tenant.clone(),
+                        amr,
+                        created_at: now,
+                        last_seen: now,
+                        expires_at: now + expiration,
+                    };
+                    let secret = crate::sessions::new_secret();
+                    s.put_session(&crate::sessions::digest_hex(&secret), &session).map_err(|e| e.to_string())?;
+                    session
+                }
+            };
+            let mut c = ctx.tokens.claims_for(&u.id, &u.tenant, &session.id, ttl_secs.min(expiration));
+            c.groups = u.groups.clone();
+            c.scopes = scopes;
+            c.amr = session.amr.clone();
+            c.email = u.email.clone();
+            c.name = u.name.clone();
+            c.preferred_username = u.username.clone();
+            let token = ctx.tokens.sign(&c).map_err(|e| e.to_string())?;
+            admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
+            Ok(json!({"access_token": token, "session_id": session.id}))
         }
         Op::UserId { tenant, user } => {
             let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
@@ -289,13 +305,9 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), String> {
         stream.set_read_timeout(Some(Duration::from_secs(300))).ok();
         let mut line = serde_json::to_string(&op).map_err(|e| e.to_string())?;
         line.push('\n');
-        stream
-            .write_all(line.as_bytes())
-            .map_err(|e| format!("control socket: {e}"))?;
+        stream.write_all(line.as_bytes()).map_err(|e| format!("control socket: {e}"))?;
         let mut answer = String::new();
-        BufReader::new(stream)
-            .read_line(&mut answer)
-            .map_err(|e| format!("control socket: {e}"))?;
+        BufReader::new(stream).read_line(&mut answer).map_err(|e| format!("control socket: {e}"))?;
         let v: Value = serde_json::from_str(&answer).map_err(|e| format!("control socket answered garbage: {e}"))?;
         return match v.get("error").and_then(|e| e.as_str()) {
             Some(e) => Err(e.to_string()),
@@ -310,15 +322,9 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), String> {
         ),
         other => other.to_string(),
     })?;
-    execute(
-        &Ctx {
-            store: &store,
-            sessions: None,
-            audit: None,
-        },
-        op,
-    )
-    .map(|v| (v, false))
+    let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key)?;
+    let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
+    execute(&Ctx { store: &store, sessions: None, audit: None, config: cfg, tokens: &tokens }, op).map(|v| (v, false))
 }
 
 /// Serves the control socket until the process ends (runs on its own thread).
@@ -331,34 +337,32 @@ pub fn serve(path: &Path, handle: impl Fn(Op) -> Result<Value, String> + Send + 
     let listener = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     let handle = std::sync::Arc::new(handle);
-    std::thread::Builder::new()
-        .name("gatehouse-control".into())
-        .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let handle = handle.clone();
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(match conn.try_clone() {
-                        Ok(c) => c,
-                        Err(_) => return,
-                    });
-                    let mut line = String::new();
-                    // One operation of at most 64 MiB (an import chunk).
-                    if (&mut reader).take(64 << 20).read_line(&mut line).is_err() {
-                        return;
-                    }
-                    let answer = match serde_json::from_str::<Op>(&line) {
-                        Ok(op) => match handle(op) {
-                            Ok(v) => json!({"ok": v}),
-                            Err(e) => json!({"error": e}),
-                        },
-                        Err(e) => json!({"error": format!("not an operation: {e}")}),
-                    };
-                    let mut conn = conn;
-                    let _ = writeln!(conn, "{answer}");
+    std::thread::Builder::new().name("gatehouse-control".into()).spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(match conn.try_clone() {
+                    Ok(c) => c,
+                    Err(_) => return,
                 });
-            }
-        })?;
+                let mut line = String::new();
+                // One operation of at most 64 MiB (an import chunk).
+                if (&mut reader).take(64 << 20).read_line(&mut line).is_err() {
+                    return;
+                }
+                let answer = match serde_json::from_str::<Op>(&line) {
+                    Ok(op) => match handle(op) {
+                        Ok(v) => json!({"ok": v}),
+                        Err(e) => json!({"error": e}),
+                    },
+                    Err(e) => json!({"error": format!("not an operation: {e}")}),
+                };
+                let mut conn = conn;
+                let _ = writeln!(conn, "{answer}");
+            });
+        }
+    })?;
     Ok(())
 }
 
@@ -370,88 +374,34 @@ mod tests {
 
     #[test]
     fn validation() {
-        let ok = UserSpec {
-            tenant: "default".into(),
-            email: Some("a@example.com".into()),
-            ..Default::default()
-        };
+        let ok = UserSpec { tenant: "default".into(), email: Some("a@example.com".into()), ..Default::default() };
         assert!(validate(&ok).is_ok());
-        assert!(validate(&UserSpec {
-            tenant: "d".into(),
-            ..Default::default()
-        })
-        .is_err());
-        assert!(validate(&UserSpec {
-            email: Some("nope".into()),
-            ..ok.clone()
-        })
-        .is_err());
-        assert!(validate(&UserSpec {
-            mobile: Some("12345".into()),
-            ..ok.clone()
-        })
-        .is_err());
-        assert!(validate(&UserSpec {
-            mobile: Some("+15551234567".into()),
-            ..ok.clone()
-        })
-        .is_ok());
-        assert!(validate(&UserSpec {
-            password_hash: Some("plain".into()),
-            ..ok.clone()
-        })
-        .is_err());
-        assert!(validate(&UserSpec {
-            groups: vec!["bad group".into()],
-            ..ok
-        })
-        .is_err());
+        assert!(validate(&UserSpec { tenant: "d".into(), ..Default::default() }).is_err());
+        assert!(validate(&UserSpec { email: Some("nope".into()), ..ok.clone() }).is_err());
+        assert!(validate(&UserSpec { mobile: Some("12345".into()), ..ok.clone() }).is_err());
+        assert!(validate(&UserSpec { mobile: Some("+15551234567".into()), ..ok.clone() }).is_ok());
+        assert!(validate(&UserSpec { password_hash: Some("plain".into()), ..ok.clone() }).is_err());
+        assert!(validate(&UserSpec { groups: vec!["bad group".into()], ..ok }).is_err());
     }
 
     #[test]
     fn add_upsert_and_uniqueness() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("c.redb")).unwrap();
-        let ctx = Ctx {
-            store: &store,
-            sessions: None,
-            audit: None,
-        };
-        let spec = UserSpec {
-            tenant: "default".into(),
-            email: Some("A@Example.com".into()),
-            ..Default::default()
-        };
+        let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
+        let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
+        let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+        let spec = UserSpec { tenant: "default".into(), email: Some("A@Example.com".into()), ..Default::default() };
         execute(&ctx, Op::UserAdd { user: spec.clone() }).unwrap();
-        let lower = UserSpec {
-            email: Some("a@example.com".into()),
-            ..spec.clone()
-        };
-        assert!(execute(&ctx, Op::UserAdd { user: lower.clone() })
-            .unwrap_err()
-            .contains("already exists"));
+        let lower = UserSpec { email: Some("a@example.com".into()), ..spec.clone() };
+        assert!(execute(&ctx, Op::UserAdd { user: lower.clone() }).unwrap_err().contains("already exists"));
         // Another tenant may hold the same address.
-        execute(
-            &ctx,
-            Op::UserAdd {
-                user: UserSpec {
-                    tenant: "other".into(),
-                    ..lower.clone()
-                },
-            },
-        )
-        .unwrap();
+        execute(&ctx, Op::UserAdd { user: UserSpec { tenant: "other".into(), ..lower.clone() } }).unwrap();
         let out = execute(
             &ctx,
             Op::UserUpsert {
                 rows: vec![
-                    (
-                        2,
-                        UserSpec {
-                            name: Some("Alice".into()),
-                            ..lower
-                        },
-                    ),
+                    (2, UserSpec { name: Some("Alice".into()), ..lower }),
                     (
                         3,
                         UserSpec {
@@ -460,14 +410,7 @@ mod tests {
                             ..Default::default()
                         },
                     ),
-                    (
-                        4,
-                        UserSpec {
-                            tenant: "default".into(),
-                            email: Some("broken".into()),
-                            ..Default::default()
-                        },
-                    ),
+                    (4, UserSpec { tenant: "default".into(), email: Some("broken".into()), ..Default::default() }),
                 ],
             },
         )
@@ -475,15 +418,7 @@ mod tests {
         assert_eq!(out[0]["result"], "updated");
         assert_eq!(out[1]["result"], "created");
         assert_eq!(out[2]["result"], "rejected");
-        assert_eq!(
-            store
-                .find_user("default", "a@example.com")
-                .unwrap()
-                .unwrap()
-                .name
-                .as_deref(),
-            Some("Alice")
-        );
+        assert_eq!(store.find_user("default", "a@example.com").unwrap().unwrap().name.as_deref(), Some("Alice"));
         assert_eq!(store.audit(10).unwrap().len(), 3);
     }
 }

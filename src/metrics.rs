@@ -69,49 +69,29 @@ pub fn metrics() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
         let registry = Registry::new_custom(Some("gatehouse".into()), None).expect("static registry");
-        let requests = IntCounterVec::new(
-            Opts::new("requests_total", "Requests by route and decision"),
-            &["route", "decision"],
-        )
-        .expect("static metric");
+        let requests =
+            IntCounterVec::new(Opts::new("requests_total", "Requests by route and decision"), &["route", "decision"])
+                .expect("static metric");
         let decision_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "decision_seconds",
-                "Time to decide a request (IP, path, limits, identity, policy)",
-            )
-            .buckets(vec![1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2]),
+            HistogramOpts::new("decision_seconds", "Time to decide a request (IP, path, limits, identity, policy)")
+                .buckets(vec![1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2]),
         )
         .expect("static metric");
-        let upstream = IntCounterVec::new(
-            Opts::new("upstream_responses_total", "Upstream responses by status class"),
-            &["class"],
-        )
-        .expect("static metric");
-        let ratelimited = IntCounterVec::new(
-            Opts::new("rate_limited_total", "Requests refused by a rate limit"),
-            &["limit"],
-        )
-        .expect("static metric");
-        let reloads = IntCounterVec::new(
-            Opts::new("config_reloads_total", "Configuration reloads by result"),
-            &["result"],
-        )
-        .expect("static metric");
+        let upstream =
+            IntCounterVec::new(Opts::new("upstream_responses_total", "Upstream responses by status class"), &["class"])
+                .expect("static metric");
+        let ratelimited =
+            IntCounterVec::new(Opts::new("rate_limited_total", "Requests refused by a rate limit"), &["limit"])
+                .expect("static metric");
+        let reloads =
+            IntCounterVec::new(Opts::new("config_reloads_total", "Configuration reloads by result"), &["result"])
+                .expect("static metric");
         for c in [&requests, &upstream, &ratelimited, &reloads] {
             registry.register(Box::new(c.clone())).expect("unique metric");
         }
-        registry
-            .register(Box::new(decision_seconds.clone()))
-            .expect("unique metric");
+        registry.register(Box::new(decision_seconds.clone())).expect("unique metric");
         let upstream = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|c| upstream.with_label_values(&[c]));
-        Metrics {
-            registry,
-            requests,
-            decision_seconds,
-            upstream,
-            ratelimited,
-            reloads,
-        }
+        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads }
     })
 }
 

@@ -76,15 +76,9 @@ impl HostPattern {
                 .split('.')
                 .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         if !valid {
-            return Err(format!(
-                "`{s}` is not a host name: write `wiki.example.com`, `*.example.com` or `*`"
-            ));
+            return Err(format!("`{s}` is not a host name: write `wiki.example.com`, `*.example.com` or `*`"));
         }
-        Ok(if wild {
-            HostPattern::Suffix(format!(".{name}"))
-        } else {
-            HostPattern::Exact(name.to_string())
-        })
+        Ok(if wild { HostPattern::Suffix(format!(".{name}")) } else { HostPattern::Exact(name.to_string()) })
     }
 
     /// `host` must already be normalised (see [`normalize_host`]).
@@ -118,9 +112,7 @@ pub fn normalize_host(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     };
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty()
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'))
+        || !host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'))
     {
         return None;
     }
@@ -141,10 +133,7 @@ mod tests {
 
     #[test]
     fn ip_sets() {
-        let set = IpSet::new(vec![
-            IpSet::parse_net("10.0.0.0/8").unwrap(),
-            IpSet::parse_net("127.0.0.1").unwrap(),
-        ]);
+        let set = IpSet::new(vec![IpSet::parse_net("10.0.0.0/8").unwrap(), IpSet::parse_net("127.0.0.1").unwrap()]);
         assert!(set.contains("10.1.2.3".parse().unwrap()));
         assert!(set.contains("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!set.contains("127.0.0.2".parse().unwrap()));

@@ -22,9 +22,7 @@ pub struct Limiter {
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limiter")
-            .field("spec", &self.spec)
-            .finish_non_exhaustive()
+        f.debug_struct("Limiter").field("spec", &self.spec).finish_non_exhaustive()
     }
 }
 
@@ -32,9 +30,8 @@ impl Limiter {
     pub fn new(spec: &LimitSpec, max_keys: usize) -> Limiter {
         let interval = spec.rate.interval().max(Duration::from_nanos(1));
         let burst = NonZeroU32::new(spec.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(interval)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
+        let quota =
+            Quota::with_period(interval).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
         Limiter {
             spec: spec.clone(),
             quota,
@@ -52,10 +49,7 @@ impl Limiter {
     /// `Ok` when a request for `key` may pass now, else how long until one may.
     pub fn check<K: Hash + ?Sized>(&self, key: &K) -> Result<(), Duration> {
         let k = self.hasher.hash_one(key);
-        self.inner
-            .load()
-            .check_key(&k)
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.inner.load().check_key(&k).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     /// Forgets idle keys; keeps the key count bounded.
@@ -94,11 +88,7 @@ mod tests {
     use crate::config::Rate;
 
     fn spec(rate: &str, burst: u32) -> LimitSpec {
-        LimitSpec {
-            per: LimitKey::Ip,
-            rate: Rate::parse(rate).unwrap(),
-            burst,
-        }
+        LimitSpec { per: LimitKey::Ip, rate: Rate::parse(rate).unwrap(), burst }
     }
 
     #[test]
@@ -108,10 +98,7 @@ mod tests {
             assert!(l.check("1.2.3.4").is_ok());
         }
         let wait = l.check("1.2.3.4").unwrap_err();
-        assert!(
-            wait > Duration::from_secs(1) && wait <= Duration::from_secs(6),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(6), "{wait:?}");
         // Other keys have their own bucket.
         assert!(l.check("5.6.7.8").is_ok());
     }

@@ -50,11 +50,7 @@ mod tests {
     use std::path::Path;
 
     fn cfg() -> Config {
-        Config::from_str(
-            Path::new("t.yaml"),
-            "session: {allowed_redirect_domains: [example.com, localhost]}",
-        )
-        .unwrap()
+        Config::from_str(Path::new("t.yaml"), "session: {allowed_redirect_domains: [example.com, localhost]}").unwrap()
     }
 
     #[test]
@@ -79,10 +75,7 @@ mod tests {
             portal_url(&c, "https://wiki.example.com/a?b=c", false),
             "http://127.0.0.1:8080/auth/login?rd=https%3A%2F%2Fwiki.example.com%2Fa%3Fb%3Dc"
         );
-        assert_eq!(
-            portal_url(&c, "https://evil.net/", false),
-            "http://127.0.0.1:8080/auth/login"
-        );
+        assert_eq!(portal_url(&c, "https://evil.net/", false), "http://127.0.0.1:8080/auth/login");
         assert!(portal_url(&c, "https://example.com/", true).ends_with("&step=mfa"));
     }
 }

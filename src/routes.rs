@@ -57,11 +57,7 @@ impl RouteTable {
         let mut errors = vec![];
         for app in &cfg.apps {
             for (i, r) in app.routes.iter().enumerate() {
-                let id = if i == 0 {
-                    app.id.clone()
-                } else {
-                    format!("{}#{}", app.id, i)
-                };
+                let id = if i == 0 { app.id.clone() } else { format!("{}#{}", app.id, i) };
                 let limiter = r.rate_limit.as_ref().map(|spec| {
                     previous
                         .and_then(|p| p.routes.iter().find(|o| o.id == id))

@@ -27,9 +27,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("routes", &self.routes.routes.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Runtime").field("routes", &self.routes.routes.len()).finish_non_exhaustive()
     }
 }
 
@@ -46,11 +44,7 @@ impl Runtime {
         let config = Config::load(path)?;
         let policy = crate::policy::load_dir(&config.policies_dir)?;
         let key = SigningKey::load_or_create(&config.tokens.signing_key).map_err(|m| {
-            ConfigErrors(vec![crate::config::ConfigError {
-                file: config.path.clone(),
-                line: None,
-                message: m,
-            }])
+            ConfigErrors(vec![crate::config::ConfigError { file: config.path.clone(), line: None, message: m }])
         })?;
         Self::build(config, policy, key, sessions, previous)
     }
@@ -102,8 +96,6 @@ impl Runtime {
 
     /// Every limiter, for the periodic sweep.
     pub fn limiters(&self) -> impl Iterator<Item = &Arc<Limiter>> {
-        self.global_limit
-            .iter()
-            .chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
+        self.global_limit.iter().chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
     }
 }

@@ -40,11 +40,7 @@ fn store_error(cfg: &Config, e: StoreError) -> ConfigErrors {
         ),
         other => format!("{}: {other}", cfg.storage_path.display()),
     };
-    ConfigErrors(vec![ConfigError {
-        file: cfg.path.clone(),
-        line: None,
-        message,
-    }])
+    ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message }])
 }
 
 impl Shared {
@@ -61,25 +57,11 @@ impl Shared {
         let lookup: Arc<dyn SessionLookup> = sessions.clone();
         let rt = Runtime::load(config_path, lookup, None)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let hasher = Hasher::new(&cfg.password.argon2, cores, MAX_WAITING_HASHES).map_err(|m| {
-            ConfigErrors(vec![ConfigError {
-                file: cfg.path.clone(),
-                line: None,
-                message: m,
-            }])
-        })?;
+        let hasher = Hasher::new(&cfg.password.argon2, cores, MAX_WAITING_HASHES)
+            .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
-        let services = Arc::new(Services {
-            store,
-            sessions,
-            hasher,
-            audit,
-        });
-        Ok(Arc::new(Shared {
-            runtime: ArcSwap::from_pointee(rt),
-            services,
-            config_path: config_path.to_path_buf(),
-        }))
+        let services = Arc::new(Services { store, sessions, hasher, audit });
+        Ok(Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() }))
     }
 
     /// Builds a new runtime from the files; on any error the running one stays.
@@ -88,9 +70,7 @@ impl Shared {
         let lookup: Arc<dyn SessionLookup> = self.services.sessions.clone();
         match Runtime::load(&self.config_path, lookup, Some(&current)) {
             Ok(rt) => {
-                self.services
-                    .sessions
-                    .set_inactivity(rt.config.session.inactivity.as_secs());
+                self.services.sessions.set_inactivity(rt.config.session.inactivity.as_secs());
                 if rt.config.server.listen != current.config.server.listen
                     || rt.config.server.ops_listen != current.config.server.ops_listen
                 {
@@ -167,11 +147,15 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     check_bindable("server.ops_listen", &cfg.server.ops_listen)?;
 
     let services = shared.services.clone();
+    let services_rt = shared.clone();
     crate::control::serve(&cfg.server.control_socket, move |op| {
+        let rt = services_rt.runtime.load_full();
         let ctx = crate::control::Ctx {
             store: &services.store,
             sessions: Some(&services.sessions),
             audit: Some(&services.audit),
+            config: &rt.config,
+            tokens: rt.tokens(),
         };
         crate::control::execute(&ctx, op)
     })

@@ -91,11 +91,7 @@ impl Sessions {
         inactivity_secs: u64,
         scopes_of: impl Fn(&[String]) -> Vec<String>,
     ) -> Result<Sessions, StoreError> {
-        let s = Sessions {
-            store,
-            maps: RwLock::new(Maps::default()),
-            inactivity: AtomicU64::new(inactivity_secs),
-        };
+        let s = Sessions { store, maps: RwLock::new(Maps::default()), inactivity: AtomicU64::new(inactivity_secs) };
         let now = now_secs();
         for (hash_hex, session) in s.store.sessions()? {
             let Some(digest) = from_hex(&hash_hex) else { continue };
@@ -152,10 +148,8 @@ impl Sessions {
         self.store.put_session(&digest_hex(&secret), &session)?;
         let identity = identity_for(user, &session, scopes);
         self.insert(digest(&secret), session.clone(), identity);
-        let id = self
-            .by_public_id(&session.id)
-            .map(|(_, i)| i)
-            .ok_or_else(|| StoreError::Db("session vanished".into()))?;
+        let id =
+            self.by_public_id(&session.id).map(|(_, i)| i).ok_or_else(|| StoreError::Db("session vanished".into()))?;
         Ok((secret, session, id))
     }
 
@@ -170,8 +164,7 @@ impl Sessions {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
             m.by_id.get(id).map(|(_, l)| l.clone())?
         };
-        self.valid(&live, now_secs())
-            .then(|| (live.session.clone(), live.identity.clone()))
+        self.valid(&live, now_secs()).then(|| (live.session.clone(), live.identity.clone()))
     }
 
     /// The session behind a cookie secret, if valid (touches its inactivity clock).
@@ -198,12 +191,8 @@ impl Sessions {
     pub fn revoke(&self, pred: impl Fn(&Session) -> bool) -> Result<usize, StoreError> {
         let gone = self.store.delete_sessions(&pred)?;
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
-        let ids: Vec<String> = m
-            .by_id
-            .values()
-            .filter(|(_, l)| pred(&l.session))
-            .map(|(_, l)| l.session.id.clone())
-            .collect();
+        let ids: Vec<String> =
+            m.by_id.values().filter(|(_, l)| pred(&l.session)).map(|(_, l)| l.session.id.clone()).collect();
         for id in &ids {
             if let Some((d, _)) = m.by_id.remove(id) {
                 m.by_secret.remove(&d);
@@ -295,9 +284,7 @@ mod tests {
         let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
         store.put_user(&user()).unwrap();
         let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        let (secret, s, _) = sessions
-            .create(&user(), vec!["pwd".into()], vec!["x".into()], 600)
-            .unwrap();
+        let (secret, s, _) = sessions.create(&user(), vec!["pwd".into()], vec!["x".into()], 600).unwrap();
         assert_eq!(secret.len(), 43);
         assert!(matches!(sessions.by_cookie(&secret, "default"), SessionState::Active(i) if i.user == "a@example.com"));
         assert!(matches!(sessions.by_cookie(&secret, "other"), SessionState::Unknown));
@@ -313,9 +300,6 @@ mod tests {
         assert_eq!(sessions.revoke(|x| x.user_id == "u1").unwrap(), 1);
         assert!(sessions.by_secret(&secret).is_none());
         assert_eq!(sessions.token_session_alive(&s.id), Some(false));
-        assert!(Sessions::load(store, 3600, |_| vec![])
-            .unwrap()
-            .by_secret(&secret)
-            .is_none());
+        assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
     }
 }

@@ -4,12 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn gatehouse(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse")).arg("-c").arg(config).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -68,19 +63,10 @@ fn explain_names_the_deciding_rule() {
     let cfg = dir.path().join("config.yaml");
     let (code, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://a.test/public/x"]);
     assert_eq!(code, 0);
-    assert!(
-        out.starts_with("allow (policy bypass) by ") && out.contains("policies/10.yaml:3"),
-        "{out}"
-    );
+    assert!(out.starts_with("allow (policy bypass) by ") && out.contains("policies/10.yaml:3"), "{out}");
     let (_, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://a.test/private"]);
-    assert!(
-        out.starts_with("sign_in (policy one_factor)") && out.contains("policies/10.yaml:6"),
-        "{out}"
-    );
-    let (_, out, _) = gatehouse(
-        &cfg,
-        &["policy", "explain", "--url", "http://a.test/private", "--user", "u"],
-    );
+    assert!(out.starts_with("sign_in (policy one_factor)") && out.contains("policies/10.yaml:6"), "{out}");
+    let (_, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://a.test/private", "--user", "u"]);
     assert!(out.starts_with("allow"), "{out}");
     let (_, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://b.test/"]);
     assert!(out.starts_with("deny (policy deny) by default_policy"), "{out}");
@@ -97,8 +83,5 @@ fn policy_test_fails_on_a_wrong_case() {
     let (code, out, _) = gatehouse(&dir.path().join("config.yaml"), &["policy", "test"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("1 passed, 1 failed"), "{out}");
-    assert!(
-        out.contains("10.test.yaml:3: GET http://a.test/x as anonymous: expected allow, got sign_in"),
-        "{out}"
-    );
+    assert!(out.contains("10.test.yaml:3: GET http://a.test/x as anonymous: expected allow, got sign_in"), "{out}");
 }

@@ -26,18 +26,14 @@ impl From<FlowError> for ApiError {
                 "Too many failed attempts from this address; retry later.",
             )
             .retry_after(retry_after),
-            FlowError::RateLimited(wait) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many sign-in attempts; retry later.",
-            )
-            .retry_after(crate::ratelimit::retry_after_secs(wait)),
-            FlowError::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "Too many sign-ins at once; retry in a moment.",
-            )
-            .retry_after(1),
+            FlowError::RateLimited(wait) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many sign-in attempts; retry later.")
+                    .retry_after(crate::ratelimit::retry_after_secs(wait))
+            }
+            FlowError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many sign-ins at once; retry in a moment.")
+                    .retry_after(1)
+            }
             FlowError::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
             FlowError::Store(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -53,18 +49,13 @@ pub fn session_cookies(s: &Shared, value: &str, max_age: u64) -> Vec<HeaderValue
     let rt = s.runtime.load();
     let c = &rt.config.session;
     let secure = if c.secure { "; Secure" } else { "" };
-    let base = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        c.cookie_name
-    );
+    let base = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", c.cookie_name);
     let list: Vec<String> = if c.domains.is_empty() {
         vec![base]
     } else {
         c.domains.iter().map(|d| format!("{base}; Domain={d}")).collect()
     };
-    list.into_iter()
-        .filter_map(|v| HeaderValue::from_str(&v).ok())
-        .collect()
+    list.into_iter().filter_map(|v| HeaderValue::from_str(&v).ok()).collect()
 }
 
 pub fn signed_in_response(s: &Shared, signed: SignedIn, set_cookie: bool) -> Response {
@@ -89,18 +80,10 @@ pub struct LoginBody {
 
 fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("`{name}` is required."),
-        ));
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("`{name}` is required.")));
     }
     if v.len() > max {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("`{name}` is too long."),
-        ));
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("`{name}` is too long.")));
     }
     Ok(())
 }
@@ -130,9 +113,7 @@ pub async fn login(
 /// The caller's session from a bearer token or the session cookie.
 pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
     let rt = s.runtime.load();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| identity::bearer(v.as_bytes()));
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
     let cookie = headers
         .get_all(header::COOKIE)
         .iter()
@@ -151,17 +132,12 @@ pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: Heade
     };
     let Some((sess, _)) = s.services.sessions.get(&id.session_id) else {
         return Err(
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate(),
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
         );
     };
-    let user = s
-        .services
-        .store
-        .user(&id.user_id)
-        .map_err(FlowError::from)?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
-        })?;
+    let user = s.services.store.user(&id.user_id).map_err(FlowError::from)?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
+    })?;
     let rt = s.runtime.load();
     Ok(Json(json!({
         "user": signin::user_json(&user, &rt.scopes_of(&user.groups)),
@@ -210,20 +186,12 @@ pub async fn logout(
         LogoutBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("The body is not valid JSON: {e}"),
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {e}"))
         })?
     };
     let (sid, user) = match caller(&s, &headers, &info.tenant) {
         Caller::Known(id) => (Some(id.session_id.clone()), Some(id.user_id.clone())),
-        _ => match body
-            .refresh_token
-            .as_deref()
-            .map(|t| s.services.store.refresh(&crate::sessions::digest_hex(t)))
-        {
+        _ => match body.refresh_token.as_deref().map(|t| s.services.store.refresh(&crate::sessions::digest_hex(t))) {
             Some(Ok(Some(r))) => (Some(r.session_id), Some(r.user_id)),
             Some(Err(e)) => return Err(FlowError::from(e).into()),
             _ => (None, None),

@@ -28,12 +28,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            headers: vec![],
-        }
+        ApiError { status, code, message: message.into(), headers: vec![] }
     }
 
     pub fn retry_after(mut self, secs: u64) -> ApiError {
@@ -42,8 +37,7 @@ impl ApiError {
     }
 
     pub fn www_authenticate(mut self) -> ApiError {
-        self.headers
-            .push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        self.headers.push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         self
     }
 }
@@ -66,14 +60,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        let is_json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
             });
         if !is_json {
             return Err(ApiError::new(
@@ -87,11 +76,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
             .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
         match serde_json::from_slice::<T>(&bytes) {
             Ok(v) => Ok(JsonBody(v)),
-            Err(e) if e.is_data() => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                format!("{e}"),
-            )),
+            Err(e) if e.is_data() => {
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}")))
+            }
             Err(e) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
@@ -127,46 +114,24 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
         let rt = s.runtime.load();
-        let peer = parts
-            .extensions
-            .get::<PeerAddr>()
-            .map(|p| p.0)
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let xff = parts.headers.get_all("x-forwarded-for");
-        let ip = effective_ip(
-            peer,
-            xff.iter().map(|v| v.as_bytes()),
-            &rt.config.server.trusted_proxies,
-        )
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_forwarded_for",
-                "X-Forwarded-For is malformed.",
-            )
-        })?;
+        let ip =
+            effective_ip(peer, xff.iter().map(|v| v.as_bytes()), &rt.config.server.trusted_proxies).map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_forwarded_for", "X-Forwarded-For is malformed.")
+            })?;
         let forwarded = {
             let v: Vec<&str> = xff.iter().filter_map(|v| v.to_str().ok()).collect();
             (!v.is_empty()).then(|| v.join(", "))
         };
-        let raw_host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let raw_host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
         let host = normalize_host(raw_host).map(|h| h.into_owned()).unwrap_or_default();
         let tenant = rt
             .config
             .tenant_for_host(&host)
             .map(|t| t.id.clone())
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_tenant", "No tenant serves this host."))?;
-        Ok(ReqInfo {
-            ip,
-            peer,
-            forwarded,
-            host,
-            tenant,
-        })
+        Ok(ReqInfo { ip, peer, forwarded, host, tenant })
     }
 }
 
@@ -184,11 +149,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 async fn jwks(State(s): State<Arc<Shared>>) -> Response {
     let rt = s.runtime.load();
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(rt.tokens().jwks()),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(rt.tokens().jwks())).into_response()
 }
 
 async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {

@@ -60,10 +60,7 @@ mod tests {
     use super::*;
 
     fn trusted() -> IpSet {
-        IpSet::new(vec![
-            IpSet::parse_net("127.0.0.1/32").unwrap(),
-            IpSet::parse_net("10.0.0.0/8").unwrap(),
-        ])
+        IpSet::new(vec![IpSet::parse_net("127.0.0.1/32").unwrap(), IpSet::parse_net("10.0.0.0/8").unwrap()])
     }
 
     fn eff(peer: &str, xff: &[&str]) -> Result<String, BadForwardedFor> {
@@ -79,10 +76,7 @@ mod tests {
     #[test]
     fn right_most_untrusted_wins() {
         assert_eq!(eff("127.0.0.1", &["6.6.6.6, 203.0.113.5"]).unwrap(), "203.0.113.5");
-        assert_eq!(
-            eff("127.0.0.1", &["6.6.6.6, 203.0.113.5, 10.1.1.1"]).unwrap(),
-            "203.0.113.5"
-        );
+        assert_eq!(eff("127.0.0.1", &["6.6.6.6, 203.0.113.5, 10.1.1.1"]).unwrap(), "203.0.113.5");
         assert_eq!(eff("127.0.0.1", &["6.6.6.6", "203.0.113.5"]).unwrap(), "203.0.113.5");
         assert_eq!(eff("::ffff:127.0.0.1", &["203.0.113.5"]).unwrap(), "203.0.113.5");
     }

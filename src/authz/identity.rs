@@ -49,23 +49,13 @@ pub fn level_of(amr: &[String]) -> AuthLevel {
 impl Identity {
     pub fn from_claims(c: AccessClaims, token: Option<String>) -> Identity {
         let email = c.email.unwrap_or_default();
-        let user = c
-            .preferred_username
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| email.clone());
+        let user = c.preferred_username.filter(|u| !u.is_empty()).unwrap_or_else(|| email.clone());
         let name = c.name.unwrap_or_default();
         let groups_header = c.groups.join(",");
         let scopes_header = c.scopes.join(",");
         let hv = |s: &str| http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""));
-        let header_values = [
-            hv(&user),
-            hv(&email),
-            hv(&name),
-            hv(&groups_header),
-            hv(&scopes_header),
-            hv(&c.sub),
-            hv(&c.tid),
-        ];
+        let header_values =
+            [hv(&user), hv(&email), hv(&name), hv(&groups_header), hv(&scopes_header), hv(&c.sub), hv(&c.tid)];
         Identity {
             header_values,
             level: level_of(&c.amr),
@@ -86,12 +76,7 @@ impl Identity {
     }
 
     pub fn subject(&self) -> Subject<'_> {
-        Subject {
-            user: &self.user,
-            groups: &self.groups,
-            scopes: &self.scopes,
-            level: self.level,
-        }
+        Subject { user: &self.user, groups: &self.groups, scopes: &self.scopes, level: self.level }
     }
 }
 
@@ -165,19 +150,13 @@ pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a str> {
         .filter(|val| {
             !val.is_empty()
                 && val.len() <= 256
-                && val
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                && val.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         })
 }
 
 impl IdentityResolver {
     pub fn new(tokens: Arc<Tokens>, sessions: Arc<dyn SessionLookup>, capacity: usize) -> IdentityResolver {
-        IdentityResolver {
-            tokens,
-            sessions,
-            cache: Cache::new(capacity),
-        }
+        IdentityResolver { tokens, sessions, cache: Cache::new(capacity) }
     }
 
     /// Resolves the caller from a bearer token, else a session cookie.
@@ -252,9 +231,7 @@ mod tests {
         c.amr = vec!["pwd".into(), "totp".into()];
         let jwt = r.tokens.sign(&c).unwrap();
         for _ in 0..2 {
-            let Caller::Known(id) = r.resolve(Some(&jwt), None, "default") else {
-                panic!("no identity")
-            };
+            let Caller::Known(id) = r.resolve(Some(&jwt), None, "default") else { panic!("no identity") };
             assert_eq!(id.user, "a@example.com");
             assert_eq!(id.groups_header, "staff,admins");
             assert_eq!(id.level, AuthLevel::TwoFactor);

@@ -75,12 +75,7 @@ fn limited(rt_label: &str, wait: Duration) -> Outcome {
 
 /// Decides one request. `route` is the app route serving the host, when there is one.
 pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgement<'a> {
-    let refuse = |path: Cow<'a, str>, outcome| Judgement {
-        outcome,
-        path,
-        identity: None,
-        rule: None,
-    };
+    let refuse = |path: Cow<'a, str>, outcome| Judgement { outcome, path, identity: None, rule: None };
 
     let path = match normalize::normalize_path(f.path) {
         Ok(p) => p,
@@ -149,10 +144,5 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
         Verdict::Forbidden => Outcome::Forbidden("access denied by policy"),
     };
     let identity = if outcome == Outcome::Allow { identity } else { None };
-    Judgement {
-        outcome,
-        path,
-        identity,
-        rule: d.rule,
-    }
+    Judgement { outcome, path, identity, rule: d.rule }
 }

@@ -101,10 +101,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn read_password() -> Result<String, String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password: {e}"))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
@@ -117,10 +114,7 @@ fn new_password_hash(cfg: &Config) -> Result<String, String> {
 fn run(cfg: &Config, op: Op) -> Result<serde_json::Value, String> {
     let (v, via_server) = control::run(cfg, op)?;
     if via_server {
-        eprintln!(
-            "(done by the running server through {})",
-            cfg.server.control_socket.display()
-        );
+        eprintln!("(done by the running server through {})", cfg.server.control_socket.display());
     }
     Ok(v)
 }
@@ -180,10 +174,7 @@ pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split([',', ';', '|'])
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect()
+    s.split([',', ';', '|']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
 }
 
 fn opt(s: Option<&str>) -> Option<String> {
@@ -191,11 +182,7 @@ fn opt(s: Option<&str>) -> Option<String> {
 }
 
 fn import(cfg: &Config, file: &PathBuf) -> ExitCode {
-    let mut reader = match csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(file)
-    {
+    let mut reader = match csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(file) {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
     };
@@ -208,15 +195,8 @@ fn import(cfg: &Config, file: &PathBuf) -> ExitCode {
         return fail(format!("{}: the header row needs an `email` or `mobile` column (name,email,mobile,emp_id,groups,apps,password_hash)", file.display()));
     }
     let known = ["name", "email", "mobile", "emp_id", "groups", "apps", "password_hash"];
-    if let Some(h) = headers
-        .iter()
-        .find(|h| !known.iter().any(|k| h.eq_ignore_ascii_case(k)))
-    {
-        return fail(format!(
-            "{}: unknown column `{h}`; the columns are {}",
-            file.display(),
-            known.join(",")
-        ));
+    if let Some(h) = headers.iter().find(|h| !known.iter().any(|k| h.eq_ignore_ascii_case(k))) {
+        return fail(format!("{}: unknown column `{h}`; the columns are {}", file.display(), known.join(",")));
     }
     let mut rows = vec![];
     let mut rejected: Vec<(usize, String)> = vec![];
@@ -271,11 +251,7 @@ fn import(cfg: &Config, file: &PathBuf) -> ExitCode {
     }
     bar.finish_and_clear();
     rejected.sort();
-    println!(
-        "{}: {created} created, {updated} updated, {} rejected",
-        file.display(),
-        rejected.len()
-    );
+    println!("{}: {created} created, {updated} updated, {} rejected", file.display(), rejected.len());
     for (line, why) in &rejected {
         println!("  line {line}: {why}");
     }
@@ -283,11 +259,7 @@ fn import(cfg: &Config, file: &PathBuf) -> ExitCode {
 }
 
 pub fn admin(cfg: &Config, cmd: &AdminCommand) -> ExitCode {
-    let AdminCommand::Create {
-        email,
-        tenant,
-        password_stdin,
-    } = cmd;
+    let AdminCommand::Create { email, tenant, password_stdin } = cmd;
     if !password_stdin {
         return fail("an administrator needs a password: pass --password-stdin and type it");
     }
@@ -314,17 +286,8 @@ pub fn admin(cfg: &Config, cmd: &AdminCommand) -> ExitCode {
 fn ban_key(cfg: &Config, t: &Target) -> Result<String, String> {
     match (&t.user, &t.ip) {
         (Some(u), None) => {
-            let v = run(
-                cfg,
-                Op::UserId {
-                    tenant: t.tenant.clone(),
-                    user: u.clone(),
-                },
-            )?;
-            Ok(crate::flows::regulation::user_key(
-                &t.tenant,
-                v["id"].as_str().unwrap_or_default(),
-            ))
+            let v = run(cfg, Op::UserId { tenant: t.tenant.clone(), user: u.clone() })?;
+            Ok(crate::flows::regulation::user_key(&t.tenant, v["id"].as_str().unwrap_or_default()))
         }
         (None, Some(ip)) => Ok(crate::flows::regulation::ip_key(*ip)),
         _ => Err("name one of --user or --ip".into()),
@@ -347,21 +310,10 @@ pub fn bans(cfg: &Config, cmd: &BansCommand) -> ExitCode {
                 );
             }
         }),
-        BansCommand::Add {
-            target,
-            duration,
-            reason,
-        } => crate::config::units::Dur::parse(duration)
+        BansCommand::Add { target, duration, reason } => crate::config::units::Dur::parse(duration)
             .and_then(|d| {
                 let key = ban_key(cfg, target)?;
-                run(
-                    cfg,
-                    Op::BansAdd {
-                        key,
-                        seconds: d.0.as_secs(),
-                        reason: reason.clone(),
-                    },
-                )
+                run(cfg, Op::BansAdd { key, seconds: d.0.as_secs(), reason: reason.clone() })
             })
             .map(|v| println!("banned {} until {}", v["key"].as_str().unwrap_or(""), v["until"])),
         BansCommand::Revoke { target } => ban_key(cfg, target)
@@ -376,19 +328,9 @@ pub fn bans(cfg: &Config, cmd: &BansCommand) -> ExitCode {
 
 pub fn sessions(cfg: &Config, cmd: &SessionsCommand) -> ExitCode {
     let SessionsCommand::Revoke { user, tenant } = cmd;
-    match run(
-        cfg,
-        Op::SessionsRevoke {
-            tenant: tenant.clone(),
-            user: user.clone(),
-        },
-    ) {
+    match run(cfg, Op::SessionsRevoke { tenant: tenant.clone(), user: user.clone() }) {
         Ok(v) => {
-            println!(
-                "ended {} session(s) of {}",
-                v["revoked"],
-                v["user"].as_str().unwrap_or("")
-            );
+            println!("ended {} session(s) of {}", v["revoked"], v["user"].as_str().unwrap_or(""));
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

@@ -5,26 +5,16 @@ pub mod directory;
 use crate::config::Config;
 use crate::policy::cases::{self, Probe};
 use crate::routes::RouteTable;
-use crate::tokens::{SigningKey, Tokens};
+
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "gatehouse",
-    version,
-    about = "Identity gateway: reverse proxy and forward-auth target"
-)]
+#[command(name = "gatehouse", version, about = "Identity gateway: reverse proxy and forward-auth target")]
 pub struct Cli {
     /// Configuration file.
-    #[arg(
-        short,
-        long,
-        global = true,
-        default_value = "./config.yaml",
-        env = "GATEHOUSE_CONFIG"
-    )]
+    #[arg(short, long, global = true, default_value = "./config.yaml", env = "GATEHOUSE_CONFIG")]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -89,23 +79,15 @@ pub struct ExplainArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
-    /// Print an access token signed with tokens.signing_key.
+    /// Start a session for an existing user and print an access token for it.
     Issue(IssueArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct IssueArgs {
-    /// User id (`sub`).
+    /// The user: email, mobile or username.
     #[arg(long)]
-    pub sub: String,
-    #[arg(long)]
-    pub email: Option<String>,
-    #[arg(long)]
-    pub username: Option<String>,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long, value_delimiter = ',')]
-    pub groups: Vec<String>,
+    pub user: String,
     #[arg(long, default_value = "default")]
     pub tenant: String,
     /// Authentication methods, e.g. pwd,totp.
@@ -226,36 +208,19 @@ pub fn token(path: &std::path::Path, cmd: &TokenCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if cfg.tenants.iter().all(|t| t.id != a.tenant) {
-        eprintln!(
-            "unknown tenant `{}`; the config defines: {}",
-            a.tenant,
-            cfg.tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
-        );
-        return ExitCode::from(2);
-    }
-    let key = match SigningKey::load_or_create(&cfg.tokens.signing_key) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+    let op = crate::control::Op::TokenIssue {
+        tenant: a.tenant.clone(),
+        user: a.user.clone(),
+        amr: a.amr.clone(),
+        ttl_secs: ttl.as_secs(),
     };
-    let tokens = Tokens::new(&cfg.tokens.issuer, key);
-    let mut c = tokens.claims_for(&a.sub, &a.tenant, &uuid::Uuid::new_v4().to_string(), ttl.as_secs());
-    c.email = a.email.clone();
-    c.preferred_username = a.username.clone();
-    c.name = a.name.clone();
-    c.scopes = cases::scopes_of(&a.groups, &cfg.access_groups);
-    c.groups = a.groups.clone();
-    c.amr = a.amr.clone();
-    match tokens.sign(&c) {
-        Ok(t) => {
-            println!("{t}");
+    match crate::control::run(&cfg, op) {
+        Ok((v, _)) => {
+            println!("{}", v["access_token"].as_str().unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("error: {e}");
             ExitCode::from(1)
         }
     }

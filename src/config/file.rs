@@ -91,9 +91,7 @@ pub struct Storage {
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage {
-            path: "./data/gatehouse.redb".into(),
-        }
+        Storage { path: "./data/gatehouse.redb".into() }
     }
 }
 
@@ -150,10 +148,7 @@ pub struct Password {
 
 impl Default for Password {
     fn default() -> Self {
-        Password {
-            min_length: 10,
-            argon2: Argon2::default(),
-        }
+        Password { min_length: 10, argon2: Argon2::default() }
     }
 }
 
@@ -167,11 +162,7 @@ pub struct Argon2 {
 
 impl Default for Argon2 {
     fn default() -> Self {
-        Argon2 {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Argon2 { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -186,12 +177,7 @@ pub struct Otp {
 
 impl Default for Otp {
     fn default() -> Self {
-        Otp {
-            length: 6,
-            ttl: Dur(std::time::Duration::from_secs(300)),
-            max_attempts: 5,
-            dev_show_codes: false,
-        }
+        Otp { length: 6, ttl: Dur(std::time::Duration::from_secs(300)), max_attempts: 5, dev_show_codes: false }
     }
 }
 
@@ -207,13 +193,7 @@ pub struct Totp {
 
 impl Default for Totp {
     fn default() -> Self {
-        Totp {
-            issuer: "Gatehouse".into(),
-            digits: 6,
-            period: 30,
-            skew: 1,
-            algorithm: "SHA1".into(),
-        }
+        Totp { issuer: "Gatehouse".into(), digits: 6, period: 30, skew: 1, algorithm: "SHA1".into() }
     }
 }
 
@@ -257,12 +237,7 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits {
-            global: None,
-            login: None,
-            otp_send: None,
-            max_keys: 100_000,
-        }
+        RateLimits { global: None, login: None, otp_send: None, max_keys: 100_000 }
     }
 }
 

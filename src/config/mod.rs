@@ -60,11 +60,7 @@ pub struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     pub fn new(file: &'a Path, text: &str) -> Self {
-        Reporter {
-            file,
-            index: LineIndex::build(text),
-            errors: vec![],
-        }
+        Reporter { file, index: LineIndex::build(text), errors: vec![] }
     }
 
     pub fn error(&mut self, path: &str, message: impl Into<String>) {
@@ -112,12 +108,7 @@ pub fn substitute_env(file: &Path, text: &str) -> Result<String, ConfigErrors> {
                 Some((n, d)) => (n, Some(d)),
                 None => (&after[..end], None),
             };
-            match std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or(default.map(str::to_string))
-                .ok_or(())
-            {
+            match std::env::var(name).ok().filter(|v| !v.is_empty()).or(default.map(str::to_string)).ok_or(()) {
                 Ok(v) if !v.contains('\n') => out.push_str(&v),
                 Ok(_) => errors.push(ConfigError {
                     file: file.into(),
@@ -168,11 +159,7 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Re
         if let Some(cut) = message.find(" at line ") {
             message.truncate(cut);
         }
-        ConfigErrors(vec![ConfigError {
-            file: file.into(),
-            line,
-            message,
-        }])
+        ConfigErrors(vec![ConfigError { file: file.into(), line, message }])
     })
 }
 
@@ -361,21 +348,14 @@ fn limit(r: &mut Reporter, path: &str, l: &file::RateLimit, allowed: &[&str]) ->
         "app" => LimitKey::App,
         "identifier" => LimitKey::Identifier,
         other => {
-            r.error(
-                &format!("{path}.per"),
-                format!("unknown `per: {other}`; use one of {}", allowed.join(", ")),
-            );
+            r.error(&format!("{path}.per"), format!("unknown `per: {other}`; use one of {}", allowed.join(", ")));
             return None;
         }
     };
     if !allowed.contains(&l.per.as_str()) {
         r.error(
             &format!("{path}.per"),
-            format!(
-                "`per: {}` is not possible here; use one of {}",
-                l.per,
-                allowed.join(", ")
-            ),
+            format!("`per: {}` is not possible here; use one of {}", l.per, allowed.join(", ")),
         );
         return None;
     }
@@ -384,27 +364,17 @@ fn limit(r: &mut Reporter, path: &str, l: &file::RateLimit, allowed: &[&str]) ->
         r.error(&format!("{path}.burst"), "burst must be at least 1");
         return None;
     }
-    Some(LimitSpec {
-        per,
-        rate: l.rate,
-        burst,
-    })
+    Some(LimitSpec { per, rate: l.rate, burst })
 }
 
 fn listen_addr(r: &mut Reporter, path: &str, s: &str) {
     if s.parse::<SocketAddr>().is_err() {
-        r.error(
-            path,
-            format!("`{s}` is not an address to listen on: write `127.0.0.1:8080` or `[::1]:8080`"),
-        );
+        r.error(path, format!("`{s}` is not an address to listen on: write `127.0.0.1:8080` or `[::1]:8080`"));
     }
 }
 
 fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Config {
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
 
     listen_addr(r, "server.listen", &f.server.listen);
     listen_addr(r, "server.ops_listen", &f.server.ops_listen);
@@ -416,10 +386,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
         _ => {
             r.error(
                 "server.public_url",
-                format!(
-                    "`{}` is not an http(s) URL: write e.g. `https://auth.example.com`",
-                    f.server.public_url
-                ),
+                format!("`{}` is not an http(s) URL: write e.g. `https://auth.example.com`", f.server.public_url),
             );
             url::Url::parse("http://127.0.0.1:8080").expect("static URL")
         }
@@ -433,31 +400,18 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
     let trusted_proxies = ip_set(r, "server.trusted_proxies", &f.server.trusted_proxies);
 
     if f.session.cookie_name.is_empty()
-        || !f
-            .session
-            .cookie_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || !f.session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        r.error(
-            "session.cookie_name",
-            "session.cookie_name may hold only letters, digits, `_` and `-`",
-        );
+        r.error("session.cookie_name", "session.cookie_name may hold only letters, digits, `_` and `-`");
     }
     if f.session.inactivity.0 > f.session.expiration.0 {
-        r.error(
-            "session.inactivity",
-            "session.inactivity cannot be longer than session.expiration",
-        );
+        r.error("session.inactivity", "session.inactivity cannot be longer than session.expiration");
     }
     if f.tokens.access_ttl.0.is_zero() || f.tokens.access_ttl.0 > Duration::from_secs(86_400) {
         r.error("tokens.access_ttl", "tokens.access_ttl must be between 1s and 24h");
     }
     if f.password.min_length < 8 {
-        r.error(
-            "password.min_length",
-            "password.min_length must be at least 8 (NIST SP 800-63B)",
-        );
+        r.error("password.min_length", "password.min_length must be at least 8 (NIST SP 800-63B)");
     }
     if f.password.argon2.memory_kib < 19_456 || f.password.argon2.iterations < 2 || f.password.argon2.parallelism < 1 {
         r.error(
@@ -482,17 +436,11 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
     }
     for (i, m) in f.regulation.modes.iter().enumerate() {
         if !matches!(m.as_str(), "user" | "ip") {
-            r.error(
-                &format!("regulation.modes[{i}]"),
-                format!("unknown mode `{m}`; use user and/or ip"),
-            );
+            r.error(&format!("regulation.modes[{i}]"), format!("unknown mode `{m}`; use user and/or ip"));
         }
     }
     if f.regulation.max_retries > 100 {
-        r.error(
-            "regulation.max_retries",
-            "regulation.max_retries may be at most 100 (NIST SP 800-63B)",
-        );
+        r.error("regulation.max_retries", "regulation.max_retries may be at most 100 (NIST SP 800-63B)");
     }
     if let Some(e) = &f.notifiers.email {
         if !matches!(e.smtp.tls.as_str(), "none" | "starttls" | "tls") {
@@ -505,24 +453,13 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
             "http" if p.url.is_none() => r.error(&at, "an http SMS provider needs `url`"),
             "email_gateway" if p.domain.is_none() => r.error(&at, "an email_gateway SMS provider needs `domain`"),
             "http" | "email_gateway" => {}
-            other => r.error(
-                &format!("{at}.kind"),
-                format!("unknown kind `{other}`; use http or email_gateway"),
-            ),
+            other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
         }
     }
 
     let rate_limits = RateLimitsConfig {
-        global: f
-            .rate_limits
-            .global
-            .as_ref()
-            .and_then(|l| limit(r, "rate_limits.global", l, &["ip"])),
-        login: f
-            .rate_limits
-            .login
-            .as_ref()
-            .and_then(|l| limit(r, "rate_limits.login", l, &["ip"])),
+        global: f.rate_limits.global.as_ref().and_then(|l| limit(r, "rate_limits.global", l, &["ip"])),
+        login: f.rate_limits.login.as_ref().and_then(|l| limit(r, "rate_limits.login", l, &["ip"])),
         otp_send: f
             .rate_limits
             .otp_send
@@ -535,16 +472,8 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
     let mut tenant_ids = std::collections::HashSet::new();
     for (i, t) in f.tenants.iter().enumerate() {
         let at = format!("tenants[{i}]");
-        if t.id.is_empty()
-            || !t
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            r.error(
-                &format!("{at}.id"),
-                "a tenant id may hold only letters, digits, `-` and `_`",
-            );
+        if t.id.is_empty() || !t.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            r.error(&format!("{at}.id"), "a tenant id may hold only letters, digits, `-` and `_`");
         }
         if !tenant_ids.insert(t.id.clone()) {
             r.error(&format!("{at}.id"), format!("tenant `{}` is defined twice", t.id));
@@ -565,41 +494,23 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
         });
     }
     if tenants.is_empty() {
-        r.error(
-            "tenants",
-            "at least one tenant is needed, e.g. `- {id: default, hosts: [\"*\"]}`",
-        );
+        r.error("tenants", "at least one tenant is needed, e.g. `- {id: default, hosts: [\"*\"]}`");
     }
 
-    let access_groups = f
-        .access_groups
-        .iter()
-        .map(|(k, v)| (k.clone(), v.scopes.clone()))
-        .collect();
+    let access_groups = f.access_groups.iter().map(|(k, v)| (k.clone(), v.scopes.clone())).collect();
 
     let mut apps = vec![];
     let mut app_ids = std::collections::HashSet::new();
     for (i, a) in f.apps.iter().enumerate() {
         let at = format!("apps[{i}]");
-        if a.id.is_empty()
-            || !a
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            r.error(
-                &format!("{at}.id"),
-                "an app id may hold only letters, digits, `-` and `_`",
-            );
+        if a.id.is_empty() || !a.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            r.error(&format!("{at}.id"), "an app id may hold only letters, digits, `-` and `_`");
         }
         if !app_ids.insert(a.id.clone()) {
             r.error(&format!("{at}.id"), format!("app `{}` is defined twice", a.id));
         }
         if !tenant_ids.contains(&a.tenant) {
-            r.error(
-                &format!("{at}.tenant"),
-                format!("unknown tenant `{}`; define it under `tenants`", a.tenant),
-            );
+            r.error(&format!("{at}.tenant"), format!("unknown tenant `{}`; define it under `tenants`", a.tenant));
         }
         let allowed_ips = ip_set(r, &format!("{at}.allowed_ips"), &a.allowed_ips);
         let mut routes = vec![];
@@ -621,10 +532,8 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
             } else {
                 Some(ip_set(r, &format!("{at}.client_networks"), &rt.client_networks))
             };
-            let rate_limit = rt
-                .rate_limit
-                .as_ref()
-                .and_then(|l| limit(r, &format!("{at}.rate_limit"), l, &["ip", "user", "app"]));
+            let rate_limit =
+                rt.rate_limit.as_ref().and_then(|l| limit(r, &format!("{at}.rate_limit"), l, &["ip", "user", "app"]));
             routes.push(RouteConfig {
                 hosts,
                 upstreams,
@@ -656,10 +565,7 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
         },
         storage_path: resolve_path(base, &f.storage.path),
         tokens: TokenConfig {
-            issuer: f
-                .tokens
-                .issuer
-                .unwrap_or_else(|| public_url.as_str().trim_end_matches('/').to_string()),
+            issuer: f.tokens.issuer.unwrap_or_else(|| public_url.as_str().trim_end_matches('/').to_string()),
             access_ttl: f.tokens.access_ttl.0,
             refresh_ttl: f.tokens.refresh_ttl.0,
             signing_key: resolve_path(base, &f.tokens.signing_key),
@@ -695,23 +601,13 @@ fn upstreams(r: &mut Reporter, at: &str, items: &[String], resolve: bool) -> Ups
         return Upstreams::Whoami;
     }
     if items.is_empty() {
-        r.error(
-            at,
-            "a route needs an upstream: `host:port`, a list of them, or `builtin:whoami`",
-        );
+        r.error(at, "a route needs an upstream: `host:port`, a list of them, or `builtin:whoami`");
     }
     let mut addrs = vec![];
     for (i, s) in items.iter().enumerate() {
-        let path = if items.len() == 1 {
-            at.to_string()
-        } else {
-            format!("{at}[{i}]")
-        };
+        let path = if items.len() == 1 { at.to_string() } else { format!("{at}[{i}]") };
         if s.starts_with("builtin:") {
-            r.error(
-                &path,
-                format!("unknown built-in `{s}`; the only one is `builtin:whoami`, alone"),
-            );
+            r.error(&path, format!("unknown built-in `{s}`; the only one is `builtin:whoami`, alone"));
             continue;
         }
         let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
@@ -775,8 +671,7 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:9999");
         let e = load("a: 1\nserver: {listen: \"${GATEHOUSE_TEST_MISSING_VAR}\"}").unwrap_err();
         assert!(
-            e.to_string()
-                .starts_with("test.yaml:2: environment variable GATEHOUSE_TEST_MISSING_VAR is not set"),
+            e.to_string().starts_with("test.yaml:2: environment variable GATEHOUSE_TEST_MISSING_VAR is not set"),
             "{e}"
         );
         assert_eq!(substitute_env(Path::new("x"), "a: $${KEEP}").unwrap(), "a: ${KEEP}");

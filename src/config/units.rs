@@ -16,9 +16,7 @@ impl Dur {
             .find(|c: char| !c.is_ascii_digit())
             .ok_or_else(|| format!("`{s}` has no unit: write e.g. `90s`, `15m`, `12h` or `30d`"))?;
         let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration: write e.g. `90s`, `15m`, `12h`"))?;
+        let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration: write e.g. `90s`, `15m`, `12h`"))?;
         let secs = match unit {
             "ms" => return Ok(Dur(Duration::from_millis(n))),
             "s" => n,

@@ -39,28 +39,19 @@ fn argon(params: &Params) -> Argon2<'static> {
 /// Hashes synchronously (CLI, tests). Prefer [`Hasher::hash`] on a server.
 pub fn hash_blocking(params: &Params, password: &str) -> Result<String, String> {
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
-    argon(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    argon(params).hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
 fn verify_blocking(params: &Params, password: &str, phc: &str) -> Checked {
     let Ok(parsed) = PasswordHash::new(phc) else {
-        return Checked {
-            ok: false,
-            needs_rehash: false,
-        };
+        return Checked { ok: false, needs_rehash: false };
     };
     let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
     let weaker = parsed.algorithm.as_str() != "argon2id"
         || Params::try_from(&parsed).map_or(true, |p| {
             p.m_cost() < params.m_cost() || p.t_cost() < params.t_cost() || p.p_cost() < params.p_cost()
         });
-    Checked {
-        ok,
-        needs_rehash: ok && weaker,
-    }
+    Checked { ok, needs_rehash: ok && weaker }
 }
 
 pub fn params(p: &Argon2Params) -> Result<Params, String> {
@@ -108,14 +99,7 @@ impl Hasher {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.clone());
         let checked = self.run(move |p| verify_blocking(&p, &password, &phc)).await?;
-        Ok(if known {
-            checked
-        } else {
-            Checked {
-                ok: false,
-                needs_rehash: false,
-            }
-        })
+        Ok(if known { checked } else { Checked { ok: false, needs_rehash: false } })
     }
 }
 
@@ -157,21 +141,9 @@ mod tests {
         let phc = hash_blocking(&cheap(), "correct horse battery").unwrap();
         assert!(phc.starts_with("$argon2id$"));
         let c = verify_blocking(&strong, "correct horse battery", &phc);
-        assert_eq!(
-            c,
-            Checked {
-                ok: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!(c, Checked { ok: true, needs_rehash: true });
         let c = verify_blocking(&cheap(), "correct horse battery", &phc);
-        assert_eq!(
-            c,
-            Checked {
-                ok: true,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(c, Checked { ok: true, needs_rehash: false });
         assert!(!verify_blocking(&cheap(), "wrong", &phc).ok);
         assert!(!verify_blocking(&cheap(), "x", "not a hash").ok);
     }
@@ -189,24 +161,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_refuses_beyond_its_queue() {
-        let h = Arc::new(
-            Hasher::new(
-                &Argon2Params {
-                    memory_kib: 19_456,
-                    iterations: 2,
-                    parallelism: 1,
-                },
-                1,
-                1,
-            )
-            .unwrap(),
-        );
+        let h =
+            Arc::new(Hasher::new(&Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 }, 1, 1).unwrap());
         let mut tasks = vec![];
         for _ in 0..6 {
             let h = h.clone();
-            tasks.push(tokio::spawn(async move {
-                h.hash("some long password".into()).await.is_err()
-            }));
+            tasks.push(tokio::spawn(async move { h.hash("some long password".into()).await.is_err() }));
         }
         let mut busy = 0;
         for t in tasks {

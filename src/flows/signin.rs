@@ -105,8 +105,7 @@ fn token_body(
 pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
     let scopes = rt.scopes_of(&user.groups);
     let (cookie, session, _) =
-        svc.sessions
-            .create(user, amr, scopes.clone(), rt.config.session.expiration.as_secs())?;
+        svc.sessions.create(user, amr, scopes.clone(), rt.config.session.expiration.as_secs())?;
     let refresh = new_secret();
     let now = now_secs();
     svc.store.put_refresh(
@@ -151,25 +150,13 @@ pub async fn password_login(
     let ban = regulation.banned(ukey.as_deref(), ip, now)?;
     if let Some(b) = &ban {
         if b.key.starts_with("ip:") {
-            return Err(FlowError::TooManyFailures {
-                retry_after: b.until.saturating_sub(now).max(1),
-            });
+            return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
     }
-    let checked = svc
-        .hasher
-        .verify(
-            password.to_string(),
-            user.as_ref().and_then(|u| u.password_hash.clone()),
-        )
-        .await?;
+    let checked = svc.hasher.verify(password.to_string(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
     let who = user.as_ref().map(|u| u.id.as_str());
     if !checked.ok || ban.is_some() {
-        let bans = if ban.is_none() {
-            regulation.failed(ukey.as_deref(), ip, now)?
-        } else {
-            vec![]
-        };
+        let bans = if ban.is_none() { regulation.failed(ukey.as_deref(), ip, now)? } else { vec![] };
         svc.audit.record(Audit::event(
             "login_failed",
             origin,
@@ -212,10 +199,7 @@ pub async fn password_login(
 /// Exchanges a refresh token for a new pair; a reused token revokes its session.
 pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Result<Value, FlowError> {
     let next = new_secret();
-    match svc
-        .store
-        .rotate_refresh(&digest_hex(token), now_secs(), &digest_hex(&next))?
-    {
+    match svc.store.rotate_refresh(&digest_hex(token), now_secs(), &digest_hex(&next))? {
         RefreshOutcome::Unknown | RefreshOutcome::Expired => {
             Err(FlowError::Unauthenticated("The refresh token is not valid."))
         }
@@ -227,9 +211,7 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Re
                 Some(&r.user_id),
                 json!({"session": r.session_id, "family": r.family}),
             ));
-            Err(FlowError::Unauthenticated(
-                "The refresh token was already used; the session has been ended.",
-            ))
+            Err(FlowError::Unauthenticated("The refresh token was already used; the session has been ended."))
         }
         RefreshOutcome::Rotated(r) => {
             let Some((session, _)) = svc.sessions.get(&r.session_id) else {
@@ -249,7 +231,6 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Re
 /// Ends the session with public id `sid`.
 pub fn logout(svc: &Services, sid: &str, user: Option<&str>, origin: &Origin) -> Result<(), FlowError> {
     svc.sessions.revoke(|s| s.id == sid)?;
-    svc.audit
-        .record(Audit::event("logout", origin, user, json!({"session": sid})));
+    svc.audit.record(Audit::event("logout", origin, user, json!({"session": sid})));
     Ok(())
 }

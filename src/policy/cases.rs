@@ -35,28 +35,16 @@ pub struct Judged {
 
 /// Scopes of a user in these groups: the union of the groups' scopes.
 pub fn scopes_of(groups: &[String], access_groups: &BTreeMap<String, Vec<String>>) -> Vec<String> {
-    let mut v: Vec<String> = groups
-        .iter()
-        .filter_map(|g| access_groups.get(g))
-        .flatten()
-        .cloned()
-        .collect();
+    let mut v: Vec<String> = groups.iter().filter_map(|g| access_groups.get(g)).flatten().cloned().collect();
     v.sort();
     v.dedup();
     v
 }
 
 pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Vec<String>>) -> Result<Judged, String> {
-    let url = url::Url::parse(&probe.url).map_err(|e| {
-        format!(
-            "`{}` is not a URL ({e}): write e.g. https://wiki.example.com/page",
-            probe.url
-        )
-    })?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("`{}` has no host", probe.url))?
-        .to_ascii_lowercase();
+    let url = url::Url::parse(&probe.url)
+        .map_err(|e| format!("`{}` is not a URL ({e}): write e.g. https://wiki.example.com/page", probe.url))?;
+    let host = url.host_str().ok_or_else(|| format!("`{}` has no host", probe.url))?.to_ascii_lowercase();
     let path = normalize_path(url.path()).map_err(|e| format!("the path of `{}` would be refused: {e}", probe.url))?;
     let method = Method::from_bytes(probe.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", probe.method))?;
@@ -71,33 +59,11 @@ pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Ve
         Some("two_factor") => AuthLevel::TwoFactor,
         Some(other) => return Err(format!("unknown level `{other}`; use one_factor or two_factor")),
     };
-    let scopes = if probe.scopes.is_empty() {
-        scopes_of(&probe.groups, access_groups)
-    } else {
-        probe.scopes.clone()
-    };
-    let subject = probe.user.as_deref().map(|user| Subject {
-        user,
-        groups: &probe.groups,
-        scopes: &scopes,
-        level,
-    });
-    let input = Input {
-        host: &host,
-        path: &path,
-        query: url.query(),
-        method: &method,
-        ip,
-        subject,
-    };
+    let scopes = if probe.scopes.is_empty() { scopes_of(&probe.groups, access_groups) } else { probe.scopes.clone() };
+    let subject = probe.user.as_deref().map(|user| Subject { user, groups: &probe.groups, scopes: &scopes, level });
+    let input = Input { host: &host, path: &path, query: url.query(), method: &method, ip, subject };
     let decision = policy.decide(&input);
-    Ok(Judged {
-        origin: policy.origin_of(&decision),
-        decision,
-        host,
-        path: path.into_owned(),
-        ip,
-    })
+    Ok(Judged { origin: policy.origin_of(&decision), decision, host, path: path.into_owned(), ip })
 }
 
 /// One line per probe, for `policy explain`.
@@ -148,13 +114,8 @@ pub fn run_tests(
     let mut report = TestReport::default();
     let mut errors = vec![];
     for path in test_files(dir)? {
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: path.clone(),
-                line: None,
-                message: e.to_string(),
-            }])
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigErrors(vec![ConfigError { file: path.clone(), line: None, message: e.to_string() }]))?;
         let file: TestFile = match parse_yaml(&path, &text) {
             Ok(f) => f,
             Err(e) => {
@@ -182,10 +143,7 @@ pub fn run_tests(
 /// `Ok(None)` when the case holds, `Ok(Some(why))` when it does not.
 fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>>) -> Result<Option<String>, String> {
     if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up") {
-        return Err(format!(
-            "unknown expect `{}`; use allow, deny, sign_in or step_up",
-            c.expect
-        ));
+        return Err(format!("unknown expect `{}`; use allow, deny, sign_in or step_up", c.expect));
     }
     let probe = Probe {
         url: c.url.clone(),
@@ -201,14 +159,7 @@ fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>
     if got == c.expect {
         Ok(None)
     } else {
-        let who = c
-            .user
-            .as_deref()
-            .map(|u| format!("user {u}"))
-            .unwrap_or_else(|| "anonymous".into());
-        Ok(Some(format!(
-            "{} {} as {who}: expected {}, got {} by {}",
-            c.method, c.url, c.expect, got, j.origin
-        )))
+        let who = c.user.as_deref().map(|u| format!("user {u}")).unwrap_or_else(|| "anonymous".into());
+        Ok(Some(format!("{} {} as {who}: expected {}, got {} by {}", c.method, c.url, c.expect, got, j.origin)))
     }
 }

@@ -76,10 +76,7 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
                 }
             }
             if definitions.insert(name.clone(), IpSet::new(v)).is_some() {
-                r.error(
-                    &format!("definitions.networks.{name}"),
-                    format!("network `{name}` is defined twice"),
-                );
+                r.error(&format!("definitions.networks.{name}"), format!("network `{name}` is defined twice"));
             }
         }
         errors.extend(r.errors);
@@ -91,10 +88,7 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
         let file = Arc::new(path.clone());
         let mut r = Reporter::new(&path, &text);
         if let Some(d) = &f.default_policy {
-            let origin = Origin {
-                file: file.clone(),
-                line: r.line_of("default_policy").unwrap_or(1),
-            };
+            let origin = Origin { file: file.clone(), line: r.line_of("default_policy").unwrap_or(1) };
             match Level::parse(d) {
                 Some(l) => {
                     if let Some((_, prev)) = &default {
@@ -113,10 +107,7 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
         }
         for (i, rf) in f.rules.iter().enumerate() {
             let at = format!("rules[{i}]");
-            let origin = Origin {
-                file: file.clone(),
-                line: r.line_of(&at).unwrap_or(1),
-            };
+            let origin = Origin { file: file.clone(), line: r.line_of(&at).unwrap_or(1) };
             if let Some(rule) = compile_rule(rf, &at, origin, &definitions, &mut r) {
                 rules.push(rule);
             }
@@ -138,12 +129,7 @@ pub(crate) fn compile_rules(rules: Vec<Rule>, default_level: Level, default_orig
     for (i, r) in rules.iter().enumerate() {
         index.add(i as u32, &r.domains, !r.domain_regex.is_empty());
     }
-    Policy {
-        rules,
-        default_level,
-        default_origin,
-        index,
-    }
+    Policy { rules, default_level, default_origin, index }
 }
 
 fn compile_rule(
@@ -157,10 +143,7 @@ fn compile_rule(
     let Some(level) = Level::parse(&rf.policy) else {
         r.error(
             &format!("{at}.policy"),
-            format!(
-                "unknown policy `{}`; use bypass, one_factor, two_factor or deny",
-                rf.policy
-            ),
+            format!("unknown policy `{}`; use bypass, one_factor, two_factor or deny", rf.policy),
         );
         return None;
     };
@@ -185,20 +168,13 @@ fn compile_rule(
                         _ => {}
                     }
                 }
-                domain_regex.push(DomainRegex {
-                    re,
-                    user_group,
-                    group_group,
-                });
+                domain_regex.push(DomainRegex { re, user_group, group_group });
             }
             Err(e) => r.error(&format!("{at}.domain_regex[{i}]"), format!("invalid regex: {e}")),
         }
     }
     if rf.domain.is_some() && domains.is_empty() && domain_regex.is_empty() && r.errors.len() == errors_before {
-        r.error(
-            &format!("{at}.domain"),
-            "an empty `domain` list matches nothing; remove it to match every host",
-        );
+        r.error(&format!("{at}.domain"), "an empty `domain` list matches nothing; remove it to match every host");
     }
 
     let mut path_only = vec![];
@@ -290,15 +266,8 @@ fn compile_rule(
             "`bypass` cannot be combined with `subject` or `scopes`: bypass never identifies the caller",
         );
     }
-    if level == Level::Bypass
-        && domain_regex
-            .iter()
-            .any(|d| d.user_group.is_some() || d.group_group.is_some())
-    {
-        r.error(
-            &format!("{at}.domain_regex"),
-            "`bypass` cannot be combined with User/Group captures",
-        );
+    if level == Level::Bypass && domain_regex.iter().any(|d| d.user_group.is_some() || d.group_group.is_some()) {
+        r.error(&format!("{at}.domain_regex"), "`bypass` cannot be combined with User/Group captures");
     }
 
     let query = rf.query.as_ref().map(|any_of| {

@@ -64,11 +64,7 @@ impl HostIndex {
         push(&self.global);
         if !overflow.is_empty() {
             // Hosts with very many labels: merge the slow way.
-            let mut all: Vec<u32> = lists[..n]
-                .iter()
-                .chain(overflow.iter())
-                .flat_map(|l| l.iter().copied())
-                .collect();
+            let mut all: Vec<u32> = lists[..n].iter().chain(overflow.iter()).flat_map(|l| l.iter().copied()).collect();
             all.sort_unstable();
             all.dedup();
             for r in all {

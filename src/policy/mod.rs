@@ -287,8 +287,7 @@ pub fn has_scope(granted: &[String], need: &str) -> bool {
     granted.iter().any(|g| {
         g == need
             || g == "*"
-            || g.strip_suffix('*')
-                .is_some_and(|prefix| prefix.ends_with(':') && need.starts_with(prefix))
+            || g.strip_suffix('*').is_some_and(|prefix| prefix.ends_with(':') && need.starts_with(prefix))
     })
 }
 
@@ -337,11 +336,7 @@ impl Policy {
             if rule.needs_subject(&cap) {
                 match &input.subject {
                     None => {
-                        found = Some(Decision {
-                            verdict: Verdict::SignIn,
-                            level: rule.level,
-                            rule: Some(i as usize),
-                        });
+                        found = Some(Decision { verdict: Verdict::SignIn, level: rule.level, rule: Some(i as usize) });
                         return false;
                     }
                     Some(s) if !rule.subject_matches(s, &cap) => return true,

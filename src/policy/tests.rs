@@ -40,28 +40,13 @@ struct Req {
 }
 
 fn req(host: &'static str, path: &'static str) -> Req {
-    Req {
-        host,
-        path,
-        query: None,
-        method: Method::GET,
-        ip: "127.0.0.1",
-    }
+    Req { host, path, query: None, method: Method::GET, ip: "127.0.0.1" }
 }
 
 fn decide(p: &Policy, r: &Req, who: Option<(&str, &[&str], &[&str], AuthLevel)>) -> (Verdict, Option<usize>) {
-    let groups: Vec<String> = who
-        .map(|w| w.1.iter().map(|s| s.to_string()).collect())
-        .unwrap_or_default();
-    let scopes: Vec<String> = who
-        .map(|w| w.2.iter().map(|s| s.to_string()).collect())
-        .unwrap_or_default();
-    let subject = who.map(|w| Subject {
-        user: w.0,
-        groups: &groups,
-        scopes: &scopes,
-        level: w.3,
-    });
+    let groups: Vec<String> = who.map(|w| w.1.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
+    let scopes: Vec<String> = who.map(|w| w.2.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
+    let subject = who.map(|w| Subject { user: w.0, groups: &groups, scopes: &scopes, level: w.3 });
     let d = p.decide(&Input {
         host: r.host,
         path: r.path,
@@ -76,24 +61,15 @@ fn decide(p: &Policy, r: &Req, who: Option<(&str, &[&str], &[&str], AuthLevel)>)
 #[test]
 fn bypass_and_first_match() {
     let p = policy();
-    assert_eq!(
-        decide(&p, &req("wiki.localhost", "/public/x"), None),
-        (Verdict::Allow, Some(0))
-    );
-    assert_eq!(
-        decide(&p, &req("wiki.localhost", "/page"), None),
-        (Verdict::SignIn, Some(4))
-    );
+    assert_eq!(decide(&p, &req("wiki.localhost", "/public/x"), None), (Verdict::Allow, Some(0)));
+    assert_eq!(decide(&p, &req("wiki.localhost", "/page"), None), (Verdict::SignIn, Some(4)));
     assert_eq!(decide(&p, &req("other.test", "/"), None), (Verdict::Forbidden, None));
 }
 
 #[test]
 fn anonymous_matching_all_but_subject_is_sent_to_sign_in() {
     let p = policy();
-    assert_eq!(
-        decide(&p, &req("wiki.localhost", "/admin"), None),
-        (Verdict::SignIn, Some(1))
-    );
+    assert_eq!(decide(&p, &req("wiki.localhost", "/admin"), None), (Verdict::SignIn, Some(1)));
 }
 
 #[test]
@@ -184,38 +160,22 @@ rules:
 
 #[test]
 fn errors_name_file_and_line() {
-    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    policy: maybe\n")
-        .unwrap_err()
-        .to_string();
+    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    policy: maybe\n").unwrap_err().to_string();
     assert!(e.starts_with("bad.yaml:3: unknown policy `maybe`"), "{e}");
-    let e = from_str(
-        "bad.yaml",
-        "rules:\n  - domain: a.test\n    resources: ['(']\n    policy: deny\n",
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.starts_with("bad.yaml:3:") && e.contains("invalid regex"), "{e}");
-    let e = from_str(
-        "bad.yaml",
-        "rules:\n  - domain: a.test\n    subject: [group:x]\n    policy: bypass\n",
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("`bypass` cannot be combined"), "{e}");
-    let e = from_str(
-        "bad.yaml",
-        "rules:\n  - domain: a.test\n    networks: [nowhere]\n    policy: deny\n",
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.starts_with("bad.yaml:3:") && e.contains("nowhere"), "{e}");
-    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    polcy: deny\n")
+    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    resources: ['(']\n    policy: deny\n")
         .unwrap_err()
         .to_string();
-    assert!(
-        e.starts_with("bad.yaml:3:") && e.contains("unknown field `polcy`"),
-        "{e}"
-    );
+    assert!(e.starts_with("bad.yaml:3:") && e.contains("invalid regex"), "{e}");
+    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    subject: [group:x]\n    policy: bypass\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`bypass` cannot be combined"), "{e}");
+    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    networks: [nowhere]\n    policy: deny\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("bad.yaml:3:") && e.contains("nowhere"), "{e}");
+    let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    polcy: deny\n").unwrap_err().to_string();
+    assert!(e.starts_with("bad.yaml:3:") && e.contains("unknown field `polcy`"), "{e}");
 }
 
 #[test]

@@ -35,10 +35,7 @@ fn single<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, &'static 
     if it.next().is_some() {
         return Err("a forwarded header appears twice");
     }
-    first
-        .to_str()
-        .map(|s| Some(s.trim()))
-        .map_err(|_| "a forwarded header is not text")
+    first.to_str().map(|s| Some(s.trim())).map_err(|_| "a forwarded header is not text")
 }
 
 fn method(s: Option<&str>) -> Result<Method, &'static str> {
@@ -73,18 +70,10 @@ fn scheme(s: Option<&str>) -> Result<&str, &'static str> {
 pub fn forward_auth_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
     let method = method(single(h, "x-forwarded-method")?)?;
     let scheme = scheme(single(h, "x-forwarded-proto")?)?;
-    let raw_host = single(h, "x-forwarded-host")?
-        .filter(|s| !s.is_empty())
-        .ok_or("the forwarded host is missing")?;
+    let raw_host = single(h, "x-forwarded-host")?.filter(|s| !s.is_empty()).ok_or("the forwarded host is missing")?;
     let uri = single(h, "x-forwarded-uri")?.ok_or("the forwarded URI is missing")?;
     let (path, query) = split_uri(uri)?;
-    Ok(Target {
-        method,
-        scheme,
-        raw_host,
-        path,
-        query,
-    })
+    Ok(Target { method, scheme, raw_host, path, query })
 }
 
 /// nginx: `X-Original-URL`, or `X-Original-URI` with `Host`; `X-Original-Method`.
@@ -106,27 +95,13 @@ pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
             target
         };
         let (path, query) = split_uri(target)?;
-        return Ok(Target {
-            method,
-            scheme,
-            raw_host,
-            path,
-            query,
-        });
+        return Ok(Target { method, scheme, raw_host, path, query });
     }
     let uri = single(h, "x-original-uri")?.ok_or("neither X-Original-URL nor X-Original-URI is set")?;
-    let raw_host = single(h, "host")?
-        .filter(|s| !s.is_empty())
-        .ok_or("the original host is missing")?;
+    let raw_host = single(h, "host")?.filter(|s| !s.is_empty()).ok_or("the original host is missing")?;
     let scheme = scheme(single(h, "x-forwarded-proto")?)?;
     let (path, query) = split_uri(uri)?;
-    Ok(Target {
-        method,
-        scheme,
-        raw_host,
-        path,
-        query,
-    })
+    Ok(Target { method, scheme, raw_host, path, query })
 }
 
 /// Decides a forward-auth request from `peer` and builds the answer.
@@ -170,10 +145,7 @@ pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> 
         query: target.query,
         ip,
         bearer: h.get("authorization").and_then(|v| identity::bearer(v.as_bytes())),
-        cookie: h
-            .get_all("cookie")
-            .iter()
-            .find_map(|v| identity::cookie(v.as_bytes(), &cfg.session.cookie_name)),
+        cookie: h.get_all("cookie").iter().find_map(|v| identity::cookie(v.as_bytes(), &cfg.session.cookie_name)),
     };
     let route = rt.routes.lookup(&host);
     let j = decide(rt, &facts, route.map(|r| &**r));
@@ -181,12 +153,7 @@ pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> 
     let reply = match j.outcome {
         Outcome::Allow => {
             let mut r = Reply::new(200);
-            r.headers.extend(
-                IDENTITY_HEADERS
-                    .iter()
-                    .copied()
-                    .zip(identity_values(j.identity.as_deref())),
-            );
+            r.headers.extend(IDENTITY_HEADERS.iter().copied().zip(identity_values(j.identity.as_deref())));
             r
         }
         Outcome::SignIn | Outcome::StepUp => {
@@ -204,11 +171,8 @@ pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> 
             match endpoint {
                 Endpoint::AuthRequest => unauthenticated_api(step_up).header("location", location),
                 Endpoint::ForwardAuth if wants_html(h) => {
-                    let status = if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                        302
-                    } else {
-                        303
-                    };
+                    let status =
+                        if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) { 302 } else { 303 };
                     Reply::new(status).header("location", location)
                 }
                 Endpoint::ForwardAuth => unauthenticated_api(step_up),
@@ -276,33 +240,21 @@ mod tests {
 
     #[test]
     fn auth_request_headers() {
-        let h = headers(&[
-            ("x-original-method", "GET"),
-            ("x-original-url", "https://wiki.test:8443/p/%2e%2e/x?q=1"),
-        ]);
+        let h = headers(&[("x-original-method", "GET"), ("x-original-url", "https://wiki.test:8443/p/%2e%2e/x?q=1")]);
         let t = auth_request_target(&h).unwrap();
-        assert_eq!(
-            (t.scheme, t.raw_host, t.path, t.query),
-            ("https", "wiki.test:8443", "/p/%2e%2e/x", Some("q=1"))
-        );
+        assert_eq!((t.scheme, t.raw_host, t.path, t.query), ("https", "wiki.test:8443", "/p/%2e%2e/x", Some("q=1")));
         let h = headers(&[("x-original-method", "GET"), ("x-original-url", "https://wiki.test")]);
         assert_eq!(auth_request_target(&h).unwrap().path, "/");
-        let h = headers(&[
-            ("x-original-method", "GET"),
-            ("x-original-uri", "/x"),
-            ("host", "wiki.test"),
-        ]);
+        let h = headers(&[("x-original-method", "GET"), ("x-original-uri", "/x"), ("host", "wiki.test")]);
         assert_eq!(auth_request_target(&h).unwrap().raw_host, "wiki.test");
         assert!(auth_request_target(&headers(&[
             ("x-original-method", "GET"),
             ("x-original-url", "https://user@evil/")
         ]))
         .is_err());
-        assert!(auth_request_target(&headers(&[
-            ("x-original-method", "GET"),
-            ("x-original-url", "wiki.test/x")
-        ]))
-        .is_err());
+        assert!(
+            auth_request_target(&headers(&[("x-original-method", "GET"), ("x-original-url", "wiki.test/x")])).is_err()
+        );
         assert!(auth_request_target(&headers(&[("x-original-url", "https://wiki.test/")])).is_err());
     }
 }

@@ -8,15 +8,8 @@ use pingora::http::RequestHeader;
 use std::net::IpAddr;
 
 /// Identity headers, in the order they are written.
-pub const IDENTITY_HEADERS: [&str; 7] = [
-    "remote-user",
-    "remote-email",
-    "remote-name",
-    "remote-groups",
-    "remote-scopes",
-    "remote-user-id",
-    "remote-tenant",
-];
+pub const IDENTITY_HEADERS: [&str; 7] =
+    ["remote-user", "remote-email", "remote-name", "remote-groups", "remote-scopes", "remote-user-id", "remote-tenant"];
 
 /// The values of [`IDENTITY_HEADERS`] for `id` (all empty when unknown). Cheap: the values
 /// were built when the identity was.
@@ -61,10 +54,11 @@ pub fn prepare_upstream(
 
     // A client's `Connection: X` must not make anyone drop header X; keep only an upgrade.
     let upgrade = req.headers.get("upgrade").is_some()
-        && req.headers.get_all("connection").iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
-        });
+        && req
+            .headers
+            .get_all("connection")
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))));
     req.remove_header("connection");
     for h in ["keep-alive", "proxy-connection", "proxy-authorization"] {
         req.remove_header(h);
@@ -90,25 +84,14 @@ pub fn prepare_upstream(
 
     // Forwarding headers: extended from a trusted proxy, replaced for anyone else.
     let xff = if fwd.peer_trusted {
-        let prior: Vec<&str> = req
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let prior: Vec<&str> = req.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
         if prior.is_empty() {
             fwd.peer.to_string()
         } else {
             format!("{}, {}", prior.join(", "), fwd.peer)
         }
     } else {
-        for h in [
-            "x-forwarded-proto",
-            "x-forwarded-host",
-            "x-forwarded-port",
-            "x-forwarded-prefix",
-            "forwarded",
-        ] {
+        for h in ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "forwarded"] {
             req.remove_header(h);
         }
         fwd.peer.to_string()

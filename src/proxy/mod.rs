@@ -69,41 +69,25 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(shared: Arc<Shared>) -> Gateway {
-        Gateway {
-            api: crate::api::router(shared.clone()),
-            shared,
-        }
+        Gateway { api: crate::api::router(shared.clone()), shared }
     }
 }
 
 /// GET/HEAD from a browser that wants a page (not XHR).
 pub fn wants_html(h: &HeaderMap) -> bool {
-    let html = h
-        .get_all("accept")
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|s| s.contains("text/html")));
-    let xhr = h
-        .get("x-requested-with")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+    let html = h.get_all("accept").iter().any(|v| v.to_str().is_ok_and(|s| s.contains("text/html")));
+    let xhr = h.get("x-requested-with").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
     html && !xhr
 }
 
 /// 401 for API callers.
 pub fn unauthenticated_api(step_up: bool) -> Reply {
     if step_up {
-        Reply::error(
-            401,
-            "mfa_required",
-            "This resource needs a second factor: complete the MFA step and retry.",
-        )
-        .header("www-authenticate", r#"Bearer error="insufficient_user_authentication""#)
+        Reply::error(401, "mfa_required", "This resource needs a second factor: complete the MFA step and retry.")
+            .header("www-authenticate", r#"Bearer error="insufficient_user_authentication""#)
     } else {
-        Reply::error(
-            401,
-            "unauthenticated",
-            "Sign in first: send a session cookie or an access token.",
-        )
-        .header("www-authenticate", "Bearer")
+        Reply::error(401, "unauthenticated", "Sign in first: send a session cookie or an access token.")
+            .header("www-authenticate", "Bearer")
     }
 }
 
@@ -114,20 +98,15 @@ pub fn refusal(o: &Outcome) -> Reply {
         Outcome::RateLimited(wait) => Reply::error(429, "rate_limited", "Too many requests: retry later.")
             .header("retry-after", crate::ratelimit::retry_after_secs(*wait).to_string()),
         Outcome::BadPath(e) => Reply::error(400, "bad_path", &e.to_string()),
-        Outcome::Unavailable => Reply::error(
-            503,
-            "unavailable",
-            "Sign-in state cannot be checked right now; retry shortly.",
-        ),
+        Outcome::Unavailable => {
+            Reply::error(503, "unavailable", "Sign-in state cannot be checked right now; retry shortly.")
+        }
         Outcome::Allow | Outcome::SignIn | Outcome::StepUp => Reply::error(500, "internal", "unexpected decision"),
     }
 }
 
 fn peer_ip(session: &Session) -> Option<IpAddr> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| crate::net::canonical_ip(a.ip()))
+    session.client_addr().and_then(|a| a.as_inet()).map(|a| crate::net::canonical_ip(a.ip()))
 }
 
 /// The request's host: from an absolute URI (HTTP/2 `:authority`) or `Host`.
@@ -145,9 +124,7 @@ fn auth_path(raw: &str) -> Option<Cow<'_, str>> {
     if !raw.contains("auth") && !raw.contains('%') {
         return None;
     }
-    normalize_path(raw)
-        .ok()
-        .filter(|p| p == "/auth" || p.starts_with("/auth/"))
+    normalize_path(raw).ok().filter(|p| p == "/auth" || p.starts_with("/auth/"))
 }
 
 fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_up: bool) -> Reply {
@@ -155,10 +132,7 @@ fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_u
     if !browser {
         return unauthenticated_api(step_up);
     }
-    let original = format!(
-        "http://{host}{}",
-        req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
+    let original = format!("http://{host}{}", req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     Reply::new(302).header("location", portal_url(cfg, &original, step_up))
 }
 
@@ -175,11 +149,7 @@ impl Gateway {
         };
         let Some(route) = rt.routes.lookup(&host) else {
             ctx.label = Some(Label::NotFound);
-            return Some(Reply::error(
-                404,
-                "unknown_host",
-                "No application is configured for this host.",
-            ));
+            return Some(Reply::error(404, "unknown_host", "No application is configured for this host."));
         };
         ctx.route = Some(route.clone());
         ctx.counted = Counted::Route;
@@ -202,10 +172,7 @@ impl Gateway {
             path: req.uri.path(),
             query: req.uri.query(),
             ip,
-            bearer: req
-                .headers
-                .get("authorization")
-                .and_then(|v| identity::bearer(v.as_bytes())),
+            bearer: req.headers.get("authorization").and_then(|v| identity::bearer(v.as_bytes())),
             cookie: req
                 .headers
                 .get_all("cookie")
@@ -230,11 +197,7 @@ impl Gateway {
 
     fn forwarding(&self, ctx: &Ctx) -> Forwarding {
         let peer = ctx.peer.unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Forwarding {
-            client_ip: ctx.client_ip.unwrap_or(peer),
-            peer_trusted: ctx.peer_trusted,
-            peer,
-        }
+        Forwarding { client_ip: ctx.client_ip.unwrap_or(peer), peer_trusted: ctx.peer_trusted, peer }
     }
 }
 
@@ -259,9 +222,7 @@ impl ProxyHttp for Gateway {
         let started = Instant::now();
         let rt = self.shared.runtime.load_full();
         let Some(peer) = peer_ip(session) else {
-            Reply::error(400, "bad_peer", "Only TCP clients are served.")
-                .send(session)
-                .await?;
+            Reply::error(400, "bad_peer", "Only TCP clients are served.").send(session).await?;
             return Ok(true);
         };
         ctx.peer = Some(peer);

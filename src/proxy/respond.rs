@@ -17,32 +17,17 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: vec![],
-            content_type: "",
-            body: Bytes::new(),
-        }
+        Reply { status, headers: vec![], content_type: "", body: Bytes::new() }
     }
 
     /// `{"error": code, "message": message}`, the error shape of API.md.
     pub fn error(status: u16, code: &str, message: &str) -> Reply {
         let body = serde_json::json!({ "error": code, "message": message }).to_string();
-        Reply {
-            status,
-            headers: vec![],
-            content_type: "application/json",
-            body: Bytes::from(body),
-        }
+        Reply { status, headers: vec![], content_type: "application/json", body: Bytes::from(body) }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Reply {
-        Reply {
-            status,
-            headers: vec![],
-            content_type: "application/json",
-            body: Bytes::from(value.to_string()),
-        }
+        Reply { status, headers: vec![], content_type: "application/json", body: Bytes::from(value.to_string()) }
     }
 
     /// Adds a header; a value that is not a valid header value is dropped.

@@ -72,10 +72,7 @@ impl Store {
                 Some(mut r) => {
                     r.used = true;
                     t.insert(token_hash, encode(&r).as_slice())?;
-                    let next = RefreshRecord {
-                        used: false,
-                        ..r.clone()
-                    };
+                    let next = RefreshRecord { used: false, ..r.clone() };
                     t.insert(next_hash, encode(&next).as_slice())?;
                     RefreshOutcome::Rotated(r)
                 }
@@ -103,12 +100,7 @@ impl Store {
     }
 
     pub fn bans(&self, now: u64) -> Result<Vec<Ban>> {
-        Ok(self
-            .all_json::<Ban>(BANS)?
-            .into_iter()
-            .map(|(_, b)| b)
-            .filter(|b| b.until > now)
-            .collect())
+        Ok(self.all_json::<Ban>(BANS)?.into_iter().map(|(_, b)| b).filter(|b| b.until > now).collect())
     }
 
     /// Removes a ban and its failure history; false when there was none.

@@ -38,11 +38,7 @@ pub struct User {
 impl User {
     /// `Remote-User`: the username, else the e-mail, else the mobile.
     pub fn display_user(&self) -> String {
-        self.username
-            .clone()
-            .or_else(|| self.email.clone())
-            .or_else(|| self.mobile.clone())
-            .unwrap_or_default()
+        self.username.clone().or_else(|| self.email.clone()).or_else(|| self.mobile.clone()).unwrap_or_default()
     }
 
     pub fn is_active(&self) -> bool {

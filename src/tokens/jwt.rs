@@ -51,10 +51,7 @@ pub enum TokenError {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Signs with the current key and verifies with any of ours.
@@ -73,11 +70,7 @@ impl Tokens {
         // The audience is the tenant, which depends on the request: checked by `verify`.
         validation.validate_aud = false;
         validation.leeway = 5;
-        Tokens {
-            issuer: issuer.to_string(),
-            keys: vec![key],
-            validation,
-        }
+        Tokens { issuer: issuer.to_string(), keys: vec![key], validation }
     }
 
     pub fn current(&self) -> &SigningKey {
@@ -165,19 +158,13 @@ mod tests {
         let t = tokens();
         let other = tokens();
         let c = t.claims_for("u1", "default", "s1", 60);
-        assert_eq!(
-            t.verify(&other.sign(&c).unwrap(), "default"),
-            Err(TokenError::UnknownKey)
-        );
+        assert_eq!(t.verify(&other.sign(&c).unwrap(), "default"), Err(TokenError::UnknownKey));
         let mut old = c.clone();
         old.exp = now_secs() - 100;
         assert_eq!(t.verify(&t.sign(&old).unwrap(), "default"), Err(TokenError::Expired));
         let mut wrong_iss = c.clone();
         wrong_iss.iss = "http://evil".into();
-        assert_eq!(
-            t.verify(&t.sign(&wrong_iss).unwrap(), "default"),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(t.verify(&t.sign(&wrong_iss).unwrap(), "default"), Err(TokenError::Invalid));
         // Tamper with the payload: the signature no longer matches.
         let jwt = t.sign(&c).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
@@ -196,15 +183,9 @@ mod tests {
         let body = B64.encode(serde_json::to_string(&c).unwrap());
         assert!(t.verify(&format!("{none_header}.{body}."), "default").is_err());
         let hs_header = B64.encode(format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#));
-        assert_eq!(
-            t.verify(&format!("{hs_header}.{body}.AAAA"), "default"),
-            Err(TokenError::WrongType)
-        );
+        assert_eq!(t.verify(&format!("{hs_header}.{body}.AAAA"), "default"), Err(TokenError::WrongType));
         let jwt_header = B64.encode(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#));
-        assert_eq!(
-            t.verify(&format!("{jwt_header}.{body}.AAAA"), "default"),
-            Err(TokenError::WrongType)
-        );
+        assert_eq!(t.verify(&format!("{jwt_header}.{body}.AAAA"), "default"), Err(TokenError::WrongType));
         assert_eq!(t.verify("garbage", "default"), Err(TokenError::Malformed));
     }
 }

@@ -19,17 +19,13 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
     fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<SigningKey, String> {
-        let der = key
-            .to_pkcs8_der()
-            .map_err(|e| format!("cannot encode the signing key: {e}"))?;
+        let der = key.to_pkcs8_der().map_err(|e| format!("cannot encode the signing key: {e}"))?;
         let public = key.verifying_key().to_bytes();
         let kid = B64.encode(&Sha256::digest(public)[..12]);
         Ok(SigningKey {
@@ -117,8 +113,6 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         std::fs::write(&path, "junk").unwrap();
-        assert!(SigningKey::load_or_create(&path)
-            .unwrap_err()
-            .contains("not an Ed25519"));
+        assert!(SigningKey::load_or_create(&path).unwrap_err().contains("not an Ed25519"));
     }
 }

@@ -84,12 +84,7 @@ impl Gatehouse {
             .unwrap();
         wait_port(port, "gatehouse", Some(&mut child));
         wait_port(ops_port, "gatehouse ops", Some(&mut child));
-        Gatehouse {
-            dir,
-            port,
-            ops_port,
-            child,
-        }
+        Gatehouse { dir, port, ops_port, child }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -106,24 +101,48 @@ impl Gatehouse {
 
     /// Runs a CLI command against this instance's config.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("-c")
-            .arg(self.config_path())
-            .args(args)
-            .output()
-            .unwrap()
+        Command::new(env!("CARGO_BIN_EXE_gatehouse")).arg("-c").arg(self.config_path()).args(args).output().unwrap()
     }
 
-    /// An access token signed with this instance's key.
-    pub fn token(&self, sub: &str, username: &str, groups: &[&str], amr: &str) -> String {
-        let groups = groups.join(",");
-        let mut args = vec!["token", "issue", "--sub", sub, "--username", username, "--amr", amr];
+    /// Creates user `username` (email `username@example.com`) with `groups` unless it exists.
+    pub fn user(&self, username: &str, groups: &[&str], password: Option<&str>) {
         let email = format!("{username}@example.com");
-        args.extend(["--email", &email]);
+        let groups = groups.join(",");
+        let mut args = vec!["user", "add", "--email", &email, "--username", username];
         if !groups.is_empty() {
             args.extend(["--groups", &groups]);
         }
-        let out = self.cli(&args);
+        let out = match password {
+            Some(pw) => {
+                args.push("--password-stdin");
+                self.cli_stdin(&args, &format!("{pw}\n"))
+            }
+            None => self.cli(&args),
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || err.contains("already exists"), "{err}");
+    }
+
+    /// Runs a CLI command with `input` on its standard input.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("-c")
+            .arg(self.config_path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// An access token for a session of user `username` (created with `groups` if needed).
+    pub fn token(&self, username: &str, groups: &[&str], amr: &str) -> String {
+        self.user(username, groups, None);
+        let out = self.cli(&["token", "issue", "--user", username, "--amr", amr]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
@@ -163,10 +182,7 @@ impl Upstream {
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
