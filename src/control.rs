@@ -62,6 +62,10 @@ pub enum Op {
         tenant: String,
         user: String,
     },
+    /// The newest audit events, newest first.
+    AuditList {
+        limit: usize,
+    },
     /// Starts a session for a user and returns an access token for it (scripts, tests).
     TokenIssue {
         tenant: String,
@@ -290,6 +294,7 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
             Ok(json!({"access_token": token, "session_id": session.id}))
         }
+        Op::AuditList { limit } => Ok(json!(s.audit(limit.min(10_000)).map_err(|e| e.to_string())?)),
         Op::UserId { tenant, user } => {
             let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
             let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;

@@ -84,6 +84,15 @@ pub enum BansCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the newest events, newest first: `seq event user ip time detail`.
+    List {
+        #[arg(long, default_value = "50")]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum SessionsCommand {
     /// End every session of a user, at once, everywhere.
     Revoke {
@@ -322,6 +331,28 @@ pub fn bans(cfg: &Config, cmd: &BansCommand) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+pub fn audit(cfg: &Config, cmd: &AuditCommand) -> ExitCode {
+    let AuditCommand::List { limit } = cmd;
+    match run(cfg, Op::AuditList { limit: *limit }) {
+        Ok(v) => {
+            for e in v.as_array().cloned().unwrap_or_default() {
+                let s = |k: &str| e[k].as_str().unwrap_or("-").to_string();
+                println!(
+                    "{} {} user={} ip={} time={} {}",
+                    e["seq"],
+                    s("event"),
+                    s("user"),
+                    s("ip"),
+                    e["time"],
+                    e["detail"]
+                );
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => fail(e),
     }
 }

@@ -46,6 +46,9 @@ pub enum Command {
     /// Sessions in the store.
     #[command(subcommand)]
     Sessions(directory::SessionsCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(directory::AuditCommand),
 }
 
 #[derive(Subcommand, Debug)]

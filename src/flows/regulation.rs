@@ -48,9 +48,12 @@ impl Regulation {
         keys
     }
 
-    /// The ban that applies to this attempt, if any.
+    /// The ban that applies to this attempt, if any; an address's ban first (it is answered
+    /// differently: it reveals nothing about the account).
     pub fn banned(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Option<Ban>, StoreError> {
-        for k in self.keys(user, ip) {
+        let mut keys = self.keys(user, ip);
+        keys.sort_by_key(|k| !k.starts_with("ip:"));
+        for k in keys {
             if let Some(b) = self.store.active_ban(&k, now)? {
                 return Ok(Some(b));
             }

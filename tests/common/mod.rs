@@ -147,6 +147,19 @@ impl Gatehouse {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Event names in the audit log, newest first (read through the control socket is not
+    /// offered yet: read the store after a stop would race; so ask the ops-free CLI path).
+    pub fn audit_events(&self) -> Vec<String> {
+        // Events are written by a background writer in small batches.
+        std::thread::sleep(Duration::from_millis(100));
+        let out = self.cli(&["audit", "list", "--limit", "200"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect()
+    }
+
     pub fn signal(&self, sig: i32) {
         unsafe {
             libc::kill(self.child.id() as i32, sig);

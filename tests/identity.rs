@@ -1,0 +1,399 @@
+//! Sign-in, sessions, tokens, logout, regulation and the directory CLI, over HTTP against a
+//! real Gatehouse process.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+const CONFIG: &str = r#"
+server:
+  listen: "{listen}"
+  ops_listen: "{ops}"
+  public_url: http://auth.test:8080
+  trusted_proxies: [127.0.0.1/32]
+  control_socket: "{dir}/data/gatehouse.sock"
+storage: {path: "{dir}/data/gatehouse.redb"}
+tokens: {issuer: http://auth.test:8080, signing_key: "{dir}/data/key.pem"}
+session: {allowed_redirect_domains: [test]}
+regulation: {modes: [user, ip], max_retries: 3, find_time: 2m, ban_time: 15m}
+tenants:
+  - {id: default, hosts: ["*.test", "127.0.0.1"]}
+  - {id: other, hosts: ["*.other"]}
+access_groups:
+  staff: {scopes: ["app:read"]}
+apps:
+  - id: app
+    routes:
+      - {hosts: [app.test], upstream: builtin:whoami}
+  - id: other
+    tenant: other
+    routes:
+      - {hosts: [app.other], upstream: builtin:whoami}
+"#;
+
+const POLICY: &str = "default_policy: deny\nrules:\n  - {domain: ['*.test', '*.other'], policy: one_factor}\n";
+
+const PASSWORD: &str = "violet-tractor-42";
+
+fn start() -> Gatehouse {
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
+    gh.user("alice", &["staff"], Some(PASSWORD));
+    gh
+}
+
+fn login(gh: &Gatehouse, identifier: &str, password: &str, set_cookie: bool) -> reqwest::blocking::Response {
+    client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .json(&json!({"identifier": identifier, "password": password, "set_cookie": set_cookie}))
+        .send()
+        .unwrap()
+}
+
+fn whoami(gh: &Gatehouse, host: &str, auth: Option<(&str, &str)>) -> reqwest::blocking::Response {
+    let mut r = client().get(gh.url("/whoami")).header("Host", host);
+    if let Some((k, v)) = auth {
+        r = r.header(k, v);
+    }
+    r.send().unwrap()
+}
+
+#[test]
+fn password_sign_in_issues_tokens_that_an_independent_verifier_accepts() {
+    let gh = start();
+    let r = login(&gh, "alice@example.com", PASSWORD, false);
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("set-cookie").is_none(), "no cookie unless asked");
+    let body = json(r);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["user"]["email"], "alice@example.com");
+    assert_eq!(body["user"]["groups"], json!(["staff"]));
+    assert_eq!(body["user"]["scopes"], json!(["app:read"]));
+    assert_eq!(body["user"]["mfa"]["totp"], false);
+    let token = body["access_token"].as_str().unwrap();
+    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 43));
+
+    // PyJWT, reading our JWKS over HTTP, verifies the token.
+    let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
+    let out = std::process::Command::new("python3")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_jwt.py"),
+            &jwks,
+            token,
+            "http://auth.test:8080",
+            "default",
+        ])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "PyJWT refused the token: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["header"]["typ"], "at+jwt");
+    assert_eq!(v["header"]["alg"], "EdDSA");
+    assert_eq!(v["claims"]["sid"], body["session_id"]);
+    assert_eq!(v["claims"]["tid"], "default");
+    assert_eq!(v["claims"]["amr"], json!(["pwd"]));
+    assert_eq!(v["claims"]["preferred_username"], "alice");
+
+    // The token works at the gateway, on its own tenant only.
+    let auth = format!("Bearer {token}");
+    let r = whoami(&gh, "app.test", Some(("Authorization", &auth)));
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r)["headers"]["remote-user"], "alice");
+    assert_eq!(whoami(&gh, "app.other", Some(("Authorization", &auth))).status(), 401);
+
+    // Sign-in by username and by any case of the email works too.
+    assert_eq!(login(&gh, "alice", PASSWORD, false).status(), 200);
+    assert_eq!(login(&gh, "ALICE@example.com", PASSWORD, false).status(), 200);
+}
+
+#[test]
+fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
+    let gh = start();
+    let r = login(&gh, "alice@example.com", PASSWORD, true);
+    assert_eq!(r.status(), 200);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax") && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let body = json(r);
+    let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
+
+    assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
+    // Forward-auth recognises the cookie as well.
+    let r = client()
+        .get(gh.url("/auth/authz/forward-auth"))
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Host", "app.test")
+        .header("X-Forwarded-Uri", "/")
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["remote-user"], "alice");
+
+    let s = json(
+        client().get(gh.url("/auth/session")).header("Host", "app.test").header("Cookie", &cookie).send().unwrap(),
+    );
+    assert_eq!(s["user"]["email"], "alice@example.com");
+    assert_eq!(s["session"]["id"], body["session_id"]);
+    assert_eq!(s["session"]["amr"], json!(["pwd"]));
+
+    let r = client().post(gh.url("/auth/logout")).header("Host", "app.test").header("Cookie", &cookie).send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    // The very next request: cookie and access token of that session are dead.
+    assert_eq!(whoami(&gh, "app.test", Some(("Cookie", &cookie))).status(), 401);
+    assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &bearer))).status(), 401);
+    let r = client()
+        .post(gh.url("/auth/token/refresh"))
+        .header("Host", "app.test")
+        .json(&json!({"refresh_token": body["refresh_token"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        client()
+            .get(gh.url("/auth/session"))
+            .header("Host", "app.test")
+            .header("Cookie", &cookie)
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[test]
+fn refresh_rotates_and_reuse_revokes_the_session() {
+    let gh = start();
+    let body = json(login(&gh, "alice", PASSWORD, false));
+    let refresh = |t: &serde_json::Value| {
+        client()
+            .post(gh.url("/auth/token/refresh"))
+            .header("Host", "app.test")
+            .json(&json!({"refresh_token": t}))
+            .send()
+            .unwrap()
+    };
+    let r1 = refresh(&body["refresh_token"]);
+    assert_eq!(r1.status(), 200);
+    let next = json(r1);
+    assert_ne!(next["refresh_token"], body["refresh_token"]);
+    assert_eq!(next["session_id"], body["session_id"]);
+    let access = format!("Bearer {}", next["access_token"].as_str().unwrap());
+    assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &access))).status(), 200);
+
+    // The old token again: reuse. The whole session dies, the successor too.
+    let r = refresh(&body["refresh_token"]);
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "unauthenticated");
+    assert_eq!(refresh(&next["refresh_token"]).status(), 401);
+    assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &access))).status(), 401);
+
+    // Two concurrent refreshes of one token: at most one successor.
+    let body = json(login(&gh, "alice", PASSWORD, false));
+    let token = body["refresh_token"].clone();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = gh.url("/auth/token/refresh");
+            let token = token.clone();
+            std::thread::spawn(move || {
+                client()
+                    .post(url)
+                    .header("Host", "app.test")
+                    .json(&json!({"refresh_token": token}))
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
+
+    // The audit log saw the reuse.
+    let events = gh.audit_events();
+    assert!(events.iter().any(|e| e == "refresh_reuse"), "{events:?}");
+}
+
+fn login_from(gh: &Gatehouse, ip: &str, identifier: &str, password: &str) -> reqwest::blocking::Response {
+    client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .header("X-Forwarded-For", ip)
+        .json(&json!({"identifier": identifier, "password": password}))
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn unknown_user_and_wrong_password_answer_alike_and_the_budget_bans() {
+    let gh = start();
+    let wrong = login_from(&gh, "203.0.113.1", "alice@example.com", "not-the-password");
+    let unknown = login_from(&gh, "203.0.113.2", "nobody@example.com", "not-the-password");
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong.text().unwrap(), unknown.text().unwrap());
+
+    // The account's budget (3) is shared whatever the address: the third failure bans alice,
+    // and then even the right password is refused, with the same answer as a wrong one.
+    let _ = login_from(&gh, "203.0.113.3", "alice@example.com", "still-wrong-1");
+    let _ = login_from(&gh, "203.0.113.4", "alice", "still-wrong-2");
+    let r = login_from(&gh, "203.0.113.5", "alice@example.com", PASSWORD);
+    assert_eq!(r.status(), 401, "banned accounts are refused");
+    assert_eq!(json(r)["error"], "invalid_credentials");
+
+    // An address has its own budget.
+    for user in ["x@example.com", "y@example.com", "z@example.com"] {
+        assert_eq!(login_from(&gh, "198.51.100.7", user, "guess-guess").status(), 401);
+    }
+    let r = login_from(&gh, "198.51.100.7", "alice", PASSWORD);
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(json(r)["error"], "too_many_failures");
+
+    let out = gh.cli(&["bans", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
+    assert!(listed.contains("ip:198.51.100.7"), "{listed}");
+
+    // Lift the account's ban: sign-in works again.
+    let out = gh.cli(&["bans", "revoke", "--user", "alice@example.com"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(login_from(&gh, "203.0.113.5", "alice@example.com", PASSWORD).status(), 200);
+    let out = gh.cli(&["bans", "revoke", "--ip", "198.51.100.7"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(login_from(&gh, "198.51.100.7", "alice", PASSWORD).status(), 200);
+
+    let events = gh.audit_events();
+    for e in ["ban", "login_failed", "login_ok", "ban_revoked"] {
+        assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
+    }
+}
+
+#[test]
+fn admin_revocation_takes_effect_on_the_next_request() {
+    let gh = start();
+    let body = json(login(&gh, "alice", PASSWORD, true));
+    let access = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &access))).status(), 200);
+    let out = gh.cli(&["sessions", "revoke", "--user", "alice"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ended 1 session"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running server"), "went through the control socket");
+    assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &access))).status(), 401);
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let gh = start();
+    let post = |body: &str, ct: &str| {
+        client()
+            .post(gh.url("/auth/login"))
+            .header("Host", "app.test")
+            .header("Content-Type", ct)
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let r = post("{not json", "application/json");
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r)["error"], "malformed_json");
+    let r = post(r#"{"identifier": 5, "password": "x"}"#, "application/json");
+    assert_eq!(r.status(), 422);
+    let r = post(r#"{"identifier": "", "password": "x"}"#, "application/json");
+    assert_eq!(r.status(), 422);
+    assert_eq!(json(r)["error"], "invalid_field");
+    let r = post(r#"{"identifier": "a", "password": "x", "extra": 1}"#, "application/json");
+    assert_eq!(r.status(), 422);
+    let r = post("identifier=a", "text/plain");
+    assert_eq!(r.status(), 415);
+    let big = format!(r#"{{"identifier": "{}", "password": "x"}}"#, "a".repeat(70_000));
+    let r = post(&big, "application/json");
+    assert_eq!(r.status(), 413);
+    assert_eq!(json(r)["error"], "body_too_large");
+    let r = client()
+        .post(gh.url("/auth/token/refresh"))
+        .header("Host", "app.test")
+        .json(&json!({"refresh_token": "nope"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client().post(gh.url("/auth/logout")).header("Host", "app.test").send().unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn directory_cli_without_and_with_a_server() {
+    // Without a server: the CLI opens the store itself.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, format!("storage: {{path: \"{0}/g.redb\"}}\nserver: {{control_socket: \"{0}/g.sock\"}}\ntokens: {{signing_key: \"{0}/k.pem\"}}\npolicies_dir: \"{0}\"\n", dir.path().display())).unwrap();
+    let csv = dir.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "name,email,mobile,emp_id,groups,apps,password_hash\n\
+         Ann,ann@example.com,+15551230001,E1,\"staff,admins\",wiki,\n\
+         Bob,bob@example.com,,E2,staff,,\n\
+         Bad,not-an-email,,E3,,,\n\
+         Dup,ann@example.com,,E4,staff,,\n\
+         Hash,hash@example.com,,E5,,,plaintext\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse")).arg("-c").arg(&cfg).args(args).output().unwrap()
+    };
+    let out = run(&["user", "import", csv.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("2 created, 1 updated, 2 rejected"), "{text}");
+    assert!(text.contains("line 4: `not-an-email` is not an e-mail address"), "{text}");
+    assert!(text.contains("line 6: password_hash must be an argon2 PHC string"), "{text}");
+    // hash-password prints a PHC string that user import accepts.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"violet-tractor-42\n").unwrap();
+    let phc = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    // A weak password is refused with the reason.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-c")
+        .arg(&cfg)
+        .args(["user", "add", "--email", "c@example.com", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"password123\n").unwrap();
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("most common"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn login_rate_limit() {
+    let config = CONFIG.replace(
+        "regulation: {modes: [user, ip], max_retries: 3,",
+        "rate_limits: {login: {per: ip, rate: 2/min, burst: 2}}\nregulation: {modes: [user, ip], max_retries: 0,",
+    );
+    let gh = Gatehouse::start(&config, &[("10.yaml", POLICY)]);
+    gh.user("alice", &[], Some(PASSWORD));
+    assert_eq!(login(&gh, "alice", PASSWORD, false).status(), 200);
+    assert_eq!(login(&gh, "alice", "wrong-wrong", false).status(), 401);
+    let r = login(&gh, "alice", PASSWORD, false);
+    assert_eq!(r.status(), 429);
+    assert_eq!(json(r)["error"], "rate_limited");
+}
