@@ -149,6 +149,18 @@ fn a_valid_jwt_reaches_the_upstream_with_identity_headers() {
     let r = client().get(gh.url("/admin")).header("Host", "app.test").bearer_auth(&t).send().unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(json(r)["error"], "forbidden");
+    // The refusal is in the audit log, with where it came from, and no token in it.
+    let mut log = String::new();
+    for _ in 0..40 {
+        log = String::from_utf8_lossy(&gh.cli(&["audit", "list"]).stdout).to_string();
+        if log.contains("request_denied") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let line = log.lines().find(|l| l.contains("request_denied")).unwrap_or_else(|| panic!("no denial in {log}"));
+    assert!(line.contains("ip=127.0.0.1") && line.contains("\"path\":\"/admin\""), "{line}");
+    assert!(!log.contains(&t), "a token leaked into the audit log");
 
     // One factor on a two-factor route: step up.
     let r = client().get(gh.url("/mfa")).header("Host", "app.test").bearer_auth(&t).send().unwrap();

@@ -105,7 +105,13 @@ pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
 }
 
 /// Decides a forward-auth request from `peer` and builds the answer.
-pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> (Reply, crate::metrics::Outcome) {
+pub fn answer(
+    rt: &Runtime,
+    audit: &crate::audit::Audit,
+    endpoint: Endpoint,
+    h: &HeaderMap,
+    peer: IpAddr,
+) -> (Reply, crate::metrics::Outcome) {
     use crate::metrics::Outcome as L;
     let cfg = &rt.config;
     if !cfg.server.trusted_proxies.contains(peer) {
@@ -177,6 +183,15 @@ pub fn answer(rt: &Runtime, endpoint: Endpoint, h: &HeaderMap, peer: IpAddr) -> 
                 }
                 Endpoint::ForwardAuth => unauthenticated_api(step_up),
             }
+        }
+        Outcome::Forbidden(reason) => {
+            let xff = h.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let mode = match endpoint {
+                Endpoint::ForwardAuth => "forward-auth",
+                Endpoint::AuthRequest => "auth-request",
+            };
+            super::audit_denied(audit, mode, &host, target.path, target.method.as_str(), ip, peer, xff, reason);
+            super::refusal(&j.outcome)
         }
         other => super::refusal(&other),
     };

@@ -105,6 +105,30 @@ pub fn refusal(o: &Outcome) -> Reply {
     }
 }
 
+/// An audit event for a request refused by policy or network (not for sign-in prompts or rate
+/// limits, which are counted in metrics).
+#[allow(clippy::too_many_arguments)]
+pub fn audit_denied(
+    audit: &crate::audit::Audit,
+    mode: &str,
+    host: &str,
+    path: &str,
+    method: &str,
+    ip: IpAddr,
+    peer: IpAddr,
+    forwarded: Option<&str>,
+    reason: &str,
+) {
+    let origin = crate::audit::Origin {
+        tenant: None,
+        ip: Some(ip.to_string()),
+        forwarded: forwarded.map(str::to_string),
+        remote: Some(peer.to_string()),
+    };
+    let detail = serde_json::json!({"mode": mode, "host": host, "path": path, "method": method, "reason": reason});
+    audit.record(crate::audit::Audit::event("request_denied", &origin, None, detail));
+}
+
 fn peer_ip(session: &Session) -> Option<IpAddr> {
     session.client_addr().and_then(|a| a.as_inet()).map(|a| crate::net::canonical_ip(a.ip()))
 }
@@ -191,6 +215,21 @@ impl Gateway {
             }
             Outcome::SignIn => Some(unauthenticated_gateway(cfg, req, raw_host, false)),
             Outcome::StepUp => Some(unauthenticated_gateway(cfg, req, raw_host, true)),
+            Outcome::Forbidden(reason) => {
+                let xff = req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+                audit_denied(
+                    &self.shared.services.audit,
+                    "gateway",
+                    &host,
+                    req.uri.path(),
+                    req.method.as_str(),
+                    ip,
+                    peer,
+                    xff,
+                    reason,
+                );
+                Some(refusal(&j.outcome))
+            }
             other => Some(refusal(&other)),
         }
     }
@@ -239,7 +278,13 @@ impl ProxyHttp for Gateway {
                     Endpoint::ForwardAuth => Counted::ForwardAuth,
                     Endpoint::AuthRequest => Counted::AuthRequest,
                 };
-                let (reply, label) = forward_auth::answer(&rt, endpoint, &session.req_header().headers, peer);
+                let (reply, label) = forward_auth::answer(
+                    &rt,
+                    &self.shared.services.audit,
+                    endpoint,
+                    &session.req_header().headers,
+                    peer,
+                );
                 ctx.label = Some(label);
                 metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
                 reply.send(session).await?;
