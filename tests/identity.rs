@@ -397,3 +397,78 @@ fn login_rate_limit() {
     assert_eq!(r.status(), 429);
     assert_eq!(json(r)["error"], "rate_limited");
 }
+
+/// The portal's hidden fields and CSRF cookie, from `GET /auth/login?…`.
+fn portal(gh: &Gatehouse, query: &str) -> (String, String, String) {
+    let r = client().get(gh.url(&format!("/auth/login{query}"))).header("Host", "app.test").send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("gatehouse_csrf="));
+    let html = r.text().unwrap();
+    assert!(html.contains(r#"<label for="password">"#), "accessible labels");
+    let token = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    (cookie, token, html)
+}
+
+fn submit(gh: &Gatehouse, cookie: &str, fields: &[(&str, &str)], origin: Option<&str>) -> reqwest::blocking::Response {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let mut r = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Cookie", cookie)
+        .body(body);
+    if let Some(o) = origin {
+        r = r.header("Origin", o);
+    }
+    r.send().unwrap()
+}
+
+#[test]
+fn portal_form_sign_in_with_csrf_and_redirect_allow_list() {
+    let gh = start();
+    let (cookie, csrf, html) = portal(&gh, "?rd=http%3A%2F%2Fapp.test%2Fx%3Fy%3D1");
+    assert!(html.contains(r#"name="rd" value="http://app.test/x?y=1""#), "{html}");
+
+    // No or a wrong CSRF token, or a foreign Origin: refused, nothing signed in.
+    let base = [("identifier", "alice"), ("password", PASSWORD), ("rd", "http://app.test/x?y=1")];
+    assert_eq!(submit(&gh, "", &[base[0], base[1], base[2], ("csrf", &csrf)], None).status(), 403);
+    assert_eq!(submit(&gh, &cookie, &[base[0], base[1], base[2], ("csrf", "forged")], None).status(), 403);
+    let r = submit(&gh, &cookie, &[base[0], base[1], base[2], ("csrf", &csrf)], Some("https://evil.example"));
+    assert_eq!(r.status(), 403);
+
+    // A wrong password: the form again, with the error, and no session.
+    let r = submit(
+        &gh,
+        &cookie,
+        &[base[0], ("password", "wrong-password"), base[2], ("csrf", &csrf)],
+        Some("http://app.test"),
+    );
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("gatehouse_session=")));
+    assert!(r.text().unwrap().contains("The identifier or the password is wrong."));
+
+    // Right: 303 back to rd with the session cookie, which the gateway honours.
+    let r = submit(&gh, &cookie, &[base[0], base[1], base[2], ("csrf", &csrf)], Some("http://app.test"));
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "http://app.test/x?y=1");
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("gatehouse_session="))
+        .expect("a session cookie");
+    assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &session))))["headers"]["remote-user"], "alice");
+
+    // An rd outside the allow-list is dropped: no open redirect, the browser lands on the portal.
+    for bad in ["https://evil.example/", "//evil.example/", "https://app.test@evil.example/", "javascript:alert(1)"] {
+        let q = format!("?rd={}", url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>());
+        let (cookie, csrf, html) = portal(&gh, &q);
+        assert!(!html.contains("evil.example") && !html.contains("javascript:"), "{bad}");
+        let r = submit(&gh, &cookie, &[base[0], base[1], ("rd", bad), ("csrf", &csrf)], None);
+        assert_eq!(r.status(), 303, "{bad}");
+        assert_eq!(r.headers()["location"], "/auth/login", "{bad}");
+    }
+}

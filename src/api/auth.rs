@@ -88,12 +88,25 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `POST /auth/login`: JSON from API clients, or the portal's form.
 pub async fn login(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
-    body: super::JsonBody<LoginBody>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let b = body.0;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        return Ok(super::portal::submit(s, info, headers, &body).await);
+    }
+    if !ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as application/json.",
+        ));
+    }
+    let b: LoginBody = super::parse_json(&body)?;
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
     let rt = s.runtime.load_full();

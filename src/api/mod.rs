@@ -2,6 +2,7 @@
 //! (`proxy::api_bridge`), testable without a socket with `tower::ServiceExt::oneshot`.
 
 pub mod auth;
+pub mod portal;
 
 use crate::audit::Origin;
 use crate::authz::client_ip::effective_ip;
@@ -74,8 +75,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
-        match serde_json::from_slice::<T>(&bytes) {
-            Ok(v) => Ok(JsonBody(v)),
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON body into `T`: 400 when it is not JSON, 422 when a field is wrong.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    {
+        match serde_json::from_slice::<T>(bytes) {
+            Ok(v) => Ok(v),
             Err(e) if e.is_data() => {
                 Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}")))
             }
@@ -139,7 +147,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/auth/.well-known/jwks.json", get(jwks))
         .route("/auth/.well-known/openid-configuration", get(openid_configuration))
-        .route("/auth/login", post(auth::login))
+        .route("/auth/login", get(portal::show).post(auth::login))
         .route("/auth/session", get(auth::session))
         .route("/auth/token/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))

@@ -1,0 +1,220 @@
+//! The sign-in portal: a small server-rendered page with no external assets, built as steps
+//! (password now; one-time-code and TOTP steps join with their flows). Forms carry a CSRF token
+//! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
+//! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
+
+use super::{auth, ReqInfo};
+use crate::authz::identity::Caller;
+use crate::flows::signin::{self, FlowError};
+use crate::server::Shared;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+const CSRF_COOKIE: &str = "gatehouse_csrf";
+
+#[derive(Default)]
+struct PortalQuery {
+    rd: Option<String>,
+    step: Option<String>,
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Gatehouse</title>
+<style>
+  body {{ font: 16px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330; margin: 0; }}
+  main {{ max-width: 22rem; margin: 10vh auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 4px #0002; }}
+  h1 {{ font-size: 1.4rem; margin: 0 0 1rem; }}
+  label {{ display: block; margin: 1rem 0 .25rem; font-weight: 600; }}
+  input {{ width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border: 1px solid #8a94a6; border-radius: 4px; }}
+  input:focus, button:focus {{ outline: 3px solid #3b82f6; outline-offset: 1px; }}
+  button {{ margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 4px; background: #1d4ed8; color: #fff; cursor: pointer; }}
+  .error {{ background: #fde8e8; color: #8a1c1c; padding: .6rem; border-radius: 4px; }}
+</style>
+</head>
+<body>
+<main>
+{body}
+</main>
+</body>
+</html>
+"#
+    )
+}
+
+fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(token) = csrf {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={token}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600"
+        )) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
+    let rd = rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default();
+    format!(
+        r#"<h1>Sign in</h1>
+{error}
+<form method="post" action="/auth/login">
+  <input type="hidden" name="csrf" value="{csrf}">
+  {rd}
+  <label for="identifier">Email, mobile or username</label>
+  <input id="identifier" name="identifier" autocomplete="username" required value="{identifier}" autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit">Sign in</button>
+</form>"#,
+        identifier = escape(identifier),
+    )
+}
+
+fn allowed_rd(s: &Shared, rd: Option<&str>) -> Option<String> {
+    let rt = s.runtime.load();
+    rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
+}
+
+/// `GET /auth/login`.
+pub async fn show(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let fields = form_fields(raw.unwrap_or_default().as_bytes());
+    let q = PortalQuery { rd: fields.get("rd").cloned(), step: fields.get("step").cloned() };
+    let rd = allowed_rd(&s, q.rd.as_deref());
+    if let Caller::Known(id) = auth::caller(&s, &headers, &info.tenant) {
+        if q.step.is_none() {
+            let cont =
+                rd.as_deref().map(|r| format!(r#"<p><a href="{}">Continue</a></p>"#, escape(r))).unwrap_or_default();
+            let body = format!(
+                "<h1>Signed in</h1>\n<p>You are signed in as <strong>{}</strong>.</p>\n{cont}",
+                escape(&id.user)
+            );
+            return html(StatusCode::OK, page("Signed in", &body), None);
+        }
+    }
+    let csrf = crate::sessions::new_secret();
+    html(StatusCode::OK, page("Sign in", &password_form(rd.as_deref(), &csrf, "", None)), Some(&csrf))
+}
+
+fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
+/// public URL's host.
+fn same_origin(s: &Shared, headers: &HeaderMap, host: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let Ok(u) = url::Url::parse(origin) else { return false };
+    let Some(oh) = u.host_str() else { return false };
+    let rt = s.runtime.load();
+    oh.eq_ignore_ascii_case(host) || rt.config.server.public_url.host_str().is_some_and(|p| p.eq_ignore_ascii_case(oh))
+}
+
+/// `POST /auth/login` from the portal's form.
+pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let f = form_fields(body);
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    let rt = s.runtime.load_full();
+    let cookie_csrf = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(|v| crate::authz::identity::cookie(v.as_bytes(), CSRF_COOKIE))
+        .unwrap_or("");
+    let form_csrf = get("csrf");
+    let csrf_ok = !form_csrf.is_empty() && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()));
+    if !csrf_ok || !same_origin(&s, &headers, &info.host) {
+        let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
+        return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
+    }
+    let rd = allowed_rd(&s, Some(get("rd")));
+    let identifier = get("identifier").trim();
+    let password = get("password");
+    let retry = |status: StatusCode, msg: &str| {
+        let csrf = crate::sessions::new_secret();
+        html(status, page("Sign in", &password_form(rd.as_deref(), &csrf, identifier, Some(msg))), Some(&csrf))
+    };
+    if identifier.is_empty() || password.is_empty() || identifier.len() > 320 || password.len() > 1024 {
+        return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your identifier and your password.");
+    }
+    match signin::password_login(&rt, &s.services, &info.tenant, identifier, password, info.ip, &info.origin()).await {
+        Ok(signed) => {
+            let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
+            let target = rd.unwrap_or_else(|| "/auth/login".to_string());
+            let mut resp = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&target) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            for c in auth::session_cookies(&s, &signed.cookie, max_age) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Err(FlowError::InvalidCredentials) => {
+            retry(StatusCode::UNAUTHORIZED, "The identifier or the password is wrong.")
+        }
+        Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
+            retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
+        }
+        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn the_form_escapes_what_it_echoes() {
+        let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"));
+        assert!(!f.contains("<script>") && !f.contains("<b>") && !f.contains("<i>"));
+        assert!(f.contains(r#"name="csrf" value="tok""#));
+    }
+}
