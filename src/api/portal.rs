@@ -77,7 +77,8 @@ fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it browsers send `Origin: null` on the form post.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if let Some(token) = csrf {
         if let Ok(v) = HeaderValue::from_str(&format!(
@@ -134,8 +135,18 @@ pub async fn show(
             return html(StatusCode::OK, page("Signed in", &body), None);
         }
     }
-    let csrf = crate::sessions::new_secret();
+    // Reuse the browser's token: a second load of the page (another tab, or the browser's own
+    // favicon request bounced to the portal) must not void the form already shown.
+    let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     html(StatusCode::OK, page("Sign in", &password_form(rd.as_deref(), &csrf, "", None)), Some(&csrf))
+}
+
+fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(|v| crate::authz::identity::cookie(v.as_bytes(), CSRF_COOKIE))
+        .filter(|t| t.len() == 43)
 }
 
 fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
@@ -157,11 +168,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     let f = form_fields(body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
     let rt = s.runtime.load_full();
-    let cookie_csrf = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .find_map(|v| crate::authz::identity::cookie(v.as_bytes(), CSRF_COOKIE))
-        .unwrap_or("");
+    let cookie_csrf = existing_csrf(&headers).unwrap_or("");
     let form_csrf = get("csrf");
     let csrf_ok = !form_csrf.is_empty() && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()));
     if !csrf_ok || !same_origin(&s, &headers, &info.host) {
@@ -172,8 +179,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     let identifier = get("identifier").trim();
     let password = get("password");
     let retry = |status: StatusCode, msg: &str| {
-        let csrf = crate::sessions::new_secret();
-        html(status, page("Sign in", &password_form(rd.as_deref(), &csrf, identifier, Some(msg))), Some(&csrf))
+        html(status, page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg))), None)
     };
     if identifier.is_empty() || password.is_empty() || identifier.len() > 320 || password.len() > 1024 {
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your identifier and your password.");

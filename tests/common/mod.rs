@@ -258,9 +258,13 @@ fn need(bin: &str) -> PathBuf {
 
 /// nginx with `auth_request` to Gatehouse in front of `upstream`.
 pub fn nginx(gatehouse_port: u16, upstream_port: u16) -> Peer {
+    nginx_on(free_port(), gatehouse_port, upstream_port)
+}
+
+/// Like [`nginx`] on a port chosen beforehand (when Gatehouse's `public_url` must name it).
+pub fn nginx_on(port: u16, gatehouse_port: u16, upstream_port: u16) -> Peer {
     let bin = need("nginx");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let root = unsafe { libc::geteuid() } == 0;
     let conf = include_str!("../peers/nginx.conf.template")
         .replace("{user}", if root { "user root;" } else { "" })
