@@ -3,10 +3,12 @@
 //! as in a real deployment. Target: 10,000 rules cost at most 2× the decision time of 10.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use gatehouse::authz::identity::NoSessions;
+use gatehouse::authz::identity::SessionLookup;
 use gatehouse::authz::{decide, Facts, Outcome};
 use gatehouse::config::Config;
 use gatehouse::runtime::Runtime;
+use gatehouse::sessions::Sessions;
+use gatehouse::store::{Store, User};
 use gatehouse::tokens::SigningKey;
 use std::hint::black_box;
 use std::path::Path;
@@ -23,7 +25,25 @@ fn host_rules(host: &str) -> String {
     )
 }
 
-fn runtime(rules: usize) -> Runtime {
+/// A store with one user and one live session; returns the sessions and the cookie secret.
+fn sessions(dir: &Path) -> (Arc<Sessions>, String, String) {
+    let store = Arc::new(Store::open(&dir.join("bench.redb")).expect("bench store"));
+    let user = User {
+        id: "u1".into(),
+        tenant: "default".into(),
+        email: Some("bench@example.com".into()),
+        groups: vec!["staff".into()],
+        status: "active".into(),
+        ..Default::default()
+    };
+    store.put_user(&user).expect("bench user");
+    let sessions = Arc::new(Sessions::load(store, 3600, |_| vec![]).expect("bench sessions"));
+    let (secret, session, _) =
+        sessions.create(&user, vec!["pwd".into()], vec!["app:read".into()], 3600).expect("bench session");
+    (sessions, secret, session.id)
+}
+
+fn runtime(rules: usize, lookup: Arc<dyn SessionLookup>) -> Runtime {
     let mut text = String::from("default_policy: deny\nrules:\n");
     for i in 0..(rules - 5) / 5 {
         text.push_str(&host_rules(&format!("h{i}.example.com")));
@@ -36,15 +56,17 @@ fn runtime(rules: usize) -> Runtime {
         "rate_limits: {global: {per: ip, rate: 1000000/s, burst: 1000000}}\naccess_groups: {staff: {scopes: [\"app:read\"]}}\napps:\n  - id: app\n    routes: [{hosts: [app.example.com], upstream: builtin:whoami}]\n",
     )
     .expect("bench config");
-    Runtime::build(cfg, policy, SigningKey::ephemeral(), Arc::new(NoSessions), None).expect("bench runtime")
+    Runtime::build(cfg, policy, SigningKey::ephemeral(), lookup, None).expect("bench runtime")
 }
 
 fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (live, secret, sid) = sessions(dir.path());
     let mut g = c.benchmark_group("decision");
     for rules in [10, 1_000, 10_000] {
-        let rt = runtime(rules);
+        let rt = runtime(rules, live.clone());
         let route = rt.routes.lookup("app.example.com").expect("route").clone();
-        let mut claims = rt.tokens().claims_for("u1", "default", "s1", 3600);
+        let mut claims = rt.tokens().claims_for("u1", "default", &sid, 3600);
         claims.groups = vec!["staff".into()];
         claims.scopes = vec!["app:read".into()];
         claims.amr = vec!["pwd".into()];
@@ -62,7 +84,12 @@ fn bench(c: &mut Criterion) {
         let jwt = Facts { path: "/docs/page", query: Some("v=2"), bearer: Some(&token), ..anon };
         assert_eq!(decide(&rt, &anon, Some(&route)).outcome, Outcome::Allow);
         assert_eq!(decide(&rt, &jwt, Some(&route)).outcome, Outcome::Allow);
+        let cookie = Facts { path: "/docs/page", query: Some("v=2"), cookie: Some(&secret), ..anon };
+        assert_eq!(decide(&rt, &cookie, Some(&route)).outcome, Outcome::Allow);
         g.bench_with_input(BenchmarkId::new("bypass", rules), &anon, |b, f| {
+            b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
+        });
+        g.bench_with_input(BenchmarkId::new("session_cookie_one_factor", rules), &cookie, |b, f| {
             b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
         });
         g.bench_with_input(BenchmarkId::new("jwt_one_factor", rules), &jwt, |b, f| {
