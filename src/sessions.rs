@@ -17,6 +17,9 @@ use std::sync::{Arc, RwLock};
 
 type Digest32 = [u8; 32];
 
+/// A session's first refresh token: its digest and how to build its record from the session.
+pub type FirstRefresh<'a> = (&'a str, &'a dyn Fn(&Session) -> crate::store::RefreshRecord);
+
 pub fn digest(secret: &str) -> Digest32 {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -115,10 +118,14 @@ impl Sessions {
     }
 
     fn insert(&self, digest: Digest32, session: Session, identity: Identity) {
+        self.insert_arc(digest, session, Arc::new(identity))
+    }
+
+    fn insert_arc(&self, digest: Digest32, session: Session, identity: Arc<Identity>) {
         let live = Arc::new(Live {
             last_seen: AtomicU64::new(session.last_seen),
             persisted_seen: AtomicU64::new(session.last_seen),
-            identity: Arc::new(identity),
+            identity,
             session,
         });
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
@@ -134,6 +141,19 @@ impl Sessions {
         scopes: Vec<String>,
         expiration_secs: u64,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
+        self.create_with_refresh(user, amr, scopes, expiration_secs, None)
+    }
+
+    /// Like [`Sessions::create`], storing the session's first refresh token (made from the
+    /// session by `refresh`) in the same write: one disk sync per sign-in.
+    pub fn create_with_refresh(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        scopes: Vec<String>,
+        expiration_secs: u64,
+        refresh: Option<FirstRefresh<'_>>,
+    ) -> Result<(String, Session, Arc<Identity>), StoreError> {
         let now = now_secs();
         let secret = new_secret();
         let session = Session {
@@ -145,17 +165,11 @@ impl Sessions {
             last_seen: now,
             expires_at: now + expiration_secs,
         };
-        self.store.put_session(&digest_hex(&secret), &session)?;
-        let identity = identity_for(user, &session, scopes);
-        self.insert(digest(&secret), session.clone(), identity);
-        let id =
-            self.by_public_id(&session.id).map(|(_, i)| i).ok_or_else(|| StoreError::Db("session vanished".into()))?;
-        Ok((secret, session, id))
-    }
-
-    fn by_public_id(&self, id: &str) -> Option<(Session, Arc<Identity>)> {
-        let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        m.by_id.get(id).map(|(_, l)| (l.session.clone(), l.identity.clone()))
+        let record = refresh.map(|(hash, make)| (hash, make(&session)));
+        self.store.put_session_with_refresh(&digest_hex(&secret), &session, record.as_ref().map(|(h, r)| (*h, r)))?;
+        let identity = Arc::new(identity_for(user, &session, scopes));
+        self.insert_arc(digest(&secret), session.clone(), identity.clone());
+        Ok((secret, session, identity))
     }
 
     /// The live session with public id `id`, if still valid.

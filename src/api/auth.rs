@@ -110,16 +110,10 @@ pub async fn login(
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
     let rt = s.runtime.load_full();
-    let signed = signin::password_login(
-        &rt,
-        &s.services,
-        &info.tenant,
-        b.identifier.trim(),
-        &b.password,
-        info.ip,
-        &info.origin(),
-    )
-    .await?;
+    let origin = info.origin();
+    let identifier = b.identifier.trim().to_string();
+    let signed =
+        signin::password_login(rt, s.services.clone(), info.tenant, identifier, b.password, info.ip, origin).await?;
     Ok(signed_in_response(&s, signed, b.set_cookie))
 }
 

@@ -184,7 +184,17 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     if identifier.is_empty() || password.is_empty() || identifier.len() > 320 || password.len() > 1024 {
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your identifier and your password.");
     }
-    match signin::password_login(&rt, &s.services, &info.tenant, identifier, password, info.ip, &info.origin()).await {
+    let origin = info.origin();
+    let attempt = signin::password_login(
+        rt,
+        s.services.clone(),
+        info.tenant.clone(),
+        identifier.to_string(),
+        password.to_string(),
+        info.ip,
+        origin,
+    );
+    match attempt.await {
         Ok(signed) => {
             let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
             let target = rd.unwrap_or_else(|| "/auth/login".to_string());

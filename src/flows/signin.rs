@@ -101,26 +101,37 @@ fn token_body(
     }))
 }
 
-/// Starts a session for a user who proved `amr`, and issues its tokens.
+/// Starts a session for a user who proved `amr`, and issues its tokens. Blocking (one store
+/// write): call it from the blocking pool.
 pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
     let scopes = rt.scopes_of(&user.groups);
-    let (cookie, session, _) =
-        svc.sessions.create(user, amr, scopes.clone(), rt.config.session.expiration.as_secs())?;
     let refresh = new_secret();
-    let now = now_secs();
-    svc.store.put_refresh(
-        &digest_hex(&refresh),
-        &RefreshRecord {
-            session_id: session.id.clone(),
-            family: uuid::Uuid::new_v4().to_string(),
-            user_id: user.id.clone(),
-            tenant: user.tenant.clone(),
-            used: false,
-            expires_at: (now + rt.config.tokens.refresh_ttl.as_secs()).min(session.expires_at),
-        },
+    let refresh_hash = digest_hex(&refresh);
+    let refresh_ttl = rt.config.tokens.refresh_ttl.as_secs();
+    let make = |s: &Session| RefreshRecord {
+        session_id: s.id.clone(),
+        family: uuid::Uuid::new_v4().to_string(),
+        user_id: s.user_id.clone(),
+        tenant: s.tenant.clone(),
+        used: false,
+        expires_at: (s.created_at + refresh_ttl).min(s.expires_at),
+    };
+    let (cookie, session, _) = svc.sessions.create_with_refresh(
+        user,
+        amr,
+        scopes.clone(),
+        rt.config.session.expiration.as_secs(),
+        Some((&refresh_hash, &make)),
     )?;
     let body = token_body(rt, user, &session, &scopes, &refresh)?;
     Ok(SignedIn { body, cookie, session })
+}
+
+/// Runs store work on the blocking pool: redb commits wait for the disk.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FlowError> + Send + 'static,
+) -> Result<T, FlowError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| FlowError::Store("a store task failed".into()))?
 }
 
 /// The tenant's user for `identifier`, when it may sign in.
@@ -129,13 +140,13 @@ fn usable_user(store: &Store, tenant: &str, identifier: &str) -> Result<Option<U
 }
 
 pub async fn password_login(
-    rt: &Runtime,
-    svc: &Services,
-    tenant: &str,
-    identifier: &str,
-    password: &str,
+    rt: Arc<Runtime>,
+    svc: Arc<Services>,
+    tenant: String,
+    identifier: String,
+    password: String,
     ip: IpAddr,
-    origin: &Origin,
+    origin: Origin,
 ) -> Result<SignedIn, FlowError> {
     if let Some(l) = &rt.login_limit {
         if let Err(wait) = l.check(&ip) {
@@ -144,56 +155,62 @@ pub async fn password_login(
         }
     }
     let now = now_secs();
-    let user = usable_user(&svc.store, tenant, identifier)?;
-    let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
-    let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
-    let ban = regulation.banned(ukey.as_deref(), ip, now)?;
+    let (user, ban) = {
+        let (rt, svc) = (rt.clone(), svc.clone());
+        blocking(move || {
+            let user = usable_user(&svc.store, &tenant, &identifier)?;
+            let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
+            let ban =
+                Regulation::new(svc.store.clone(), rt.config.regulation.clone()).banned(ukey.as_deref(), ip, now)?;
+            Ok((user, ban))
+        })
+        .await?
+    };
     if let Some(b) = &ban {
         if b.key.starts_with("ip:") {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
     }
-    let checked = svc.hasher.verify(password.to_string(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
-    let who = user.as_ref().map(|u| u.id.as_str());
-    if !checked.ok || ban.is_some() {
-        let bans = if ban.is_none() { regulation.failed(ukey.as_deref(), ip, now)? } else { vec![] };
-        svc.audit.record(Audit::event(
-            "login_failed",
-            origin,
-            who,
-            json!({"method": "password", "reason": if ban.is_some() { "banned" } else { "invalid_credentials" }}),
-        ));
-        for b in bans {
-            svc.audit.record(Audit::event(
-                "ban",
-                origin,
-                who,
-                json!({"key": b.key, "until": b.until, "reason": b.reason}),
-            ));
-        }
-        return Err(FlowError::InvalidCredentials);
-    }
-    let Some(mut user) = user else {
-        return Err(FlowError::InvalidCredentials);
+    let checked = svc.hasher.verify(password.clone(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+    let rehashed = if checked.ok && checked.needs_rehash && ban.is_none() {
+        svc.hasher.hash(password).await.ok().and_then(Result::ok)
+    } else {
+        None
     };
-    if let Some(k) = &ukey {
-        regulation.succeeded(k)?;
-    }
-    if checked.needs_rehash {
-        if let Ok(Ok(phc)) = svc.hasher.hash(password.to_string()).await {
+    blocking(move || {
+        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
+        let who = user.as_ref().map(|u| u.id.clone());
+        if !checked.ok || ban.is_some() {
+            let bans = if ban.is_none() { regulation.failed(ukey.as_deref(), ip, now)? } else { vec![] };
+            let reason = if ban.is_some() { "banned" } else { "invalid_credentials" };
+            svc.audit.record(Audit::event(
+                "login_failed",
+                &origin,
+                who.as_deref(),
+                json!({"method": "password", "reason": reason}),
+            ));
+            for b in bans {
+                let detail = json!({"key": b.key, "until": b.until, "reason": b.reason});
+                svc.audit.record(Audit::event("ban", &origin, who.as_deref(), detail));
+            }
+            return Err(FlowError::InvalidCredentials);
+        }
+        let Some(mut user) = user else { return Err(FlowError::InvalidCredentials) };
+        if let Some(k) = &ukey {
+            regulation.succeeded(k)?;
+        }
+        if let Some(phc) = rehashed {
             user.password_hash = Some(phc);
             user.updated_at = now;
             svc.store.put_user(&user)?;
         }
-    }
-    let signed = issue(rt, svc, &user, vec!["pwd".into()])?;
-    svc.audit.record(Audit::event(
-        "login_ok",
-        origin,
-        Some(&user.id),
-        json!({"method": "password", "session": signed.session.id}),
-    ));
-    Ok(signed)
+        let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
+        let detail = json!({"method": "password", "session": signed.session.id});
+        svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
+        Ok(signed)
+    })
+    .await
 }
 
 /// Exchanges a refresh token for a new pair; a reused token revokes its session.

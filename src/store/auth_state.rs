@@ -4,8 +4,21 @@ use super::*;
 
 impl Store {
     pub fn put_session(&self, secret_hash: &str, s: &Session) -> Result<()> {
+        self.put_session_with_refresh(secret_hash, s, None)
+    }
+
+    /// Stores a new session and, in the same transaction (one disk sync), its first refresh token.
+    pub fn put_session_with_refresh(
+        &self,
+        secret_hash: &str,
+        s: &Session,
+        refresh: Option<(&str, &RefreshRecord)>,
+    ) -> Result<()> {
         let tx = self.db.begin_write()?;
         tx.open_table(SESSIONS)?.insert(secret_hash, encode(s).as_slice())?;
+        if let Some((hash, r)) = refresh {
+            tx.open_table(REFRESH)?.insert(hash, encode(r).as_slice())?;
+        }
         tx.commit()?;
         Ok(())
     }
