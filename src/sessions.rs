@@ -181,8 +181,9 @@ impl Sessions {
         self.valid(&live, now_secs()).then(|| (live.session.clone(), live.identity.clone()))
     }
 
-    /// The session behind a cookie secret, if valid (touches its inactivity clock).
-    pub fn by_secret(&self, secret: &str) -> Option<(Session, Arc<Identity>)> {
+    /// The identity of the session behind a cookie secret, if valid (touches its inactivity
+    /// clock). The per-request path: a digest, a map lookup, no allocation.
+    pub fn by_secret(&self, secret: &str) -> Option<Arc<Identity>> {
         let d = digest(secret);
         let live = {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
@@ -192,8 +193,11 @@ impl Sessions {
         if !self.valid(&live, now) {
             return None;
         }
-        live.last_seen.fetch_max(now, Ordering::Relaxed);
-        Some((live.session.clone(), live.identity.clone()))
+        // Written only when the second changes: no cache-line ping-pong between workers.
+        if live.last_seen.load(Ordering::Relaxed) < now {
+            live.last_seen.fetch_max(now, Ordering::Relaxed);
+        }
+        Some(live.identity.clone())
     }
 
     fn valid(&self, live: &Live, now: u64) -> bool {
@@ -267,7 +271,7 @@ fn from_hex(s: &str) -> Option<Digest32> {
 impl SessionLookup for Sessions {
     fn by_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
         match self.by_secret(cookie) {
-            Some((s, id)) if s.tenant == tenant => SessionState::Active(id),
+            Some(id) if id.tenant == tenant => SessionState::Active(id),
             _ => SessionState::Unknown,
         }
     }
