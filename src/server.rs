@@ -56,8 +56,12 @@ impl Shared {
         );
         let lookup: Arc<dyn SessionLookup> = sessions.clone();
         let rt = Runtime::load(config_path, lookup, None)?;
+        // Argon2id is memory-hard: each hash sweeps 19 MiB, evicting the proxy's working set
+        // from shared caches. Measured on 2 cores (scripts/bench): 2 hash threads double
+        // sign-ins/s but put proxied p99 at ~4× during a login storm; 1 keeps it under 1.5×.
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let hasher = Hasher::new(&cfg.password.argon2, cores, MAX_WAITING_HASHES)
+        let threads = cfg.password.hash_threads.unwrap_or(cores.saturating_sub(1).max(1));
+        let hasher = Hasher::new(&cfg.password.argon2, threads, MAX_WAITING_HASHES)
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
         let services = Arc::new(Services { store, sessions, hasher, audit });

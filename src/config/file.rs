@@ -144,11 +144,14 @@ impl Default for Session {
 pub struct Password {
     pub min_length: usize,
     pub argon2: Argon2,
+    /// Password hashes computed at once; unset: one core less than the machine has (at least 1),
+    /// leaving a core to proxied traffic during a login storm.
+    pub hash_threads: Option<usize>,
 }
 
 impl Default for Password {
     fn default() -> Self {
-        Password { min_length: 10, argon2: Argon2::default() }
+        Password { min_length: 10, argon2: Argon2::default(), hash_threads: None }
     }
 }
 

@@ -410,6 +410,9 @@ fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Conf
     if f.tokens.access_ttl.0.is_zero() || f.tokens.access_ttl.0 > Duration::from_secs(86_400) {
         r.error("tokens.access_ttl", "tokens.access_ttl must be between 1s and 24h");
     }
+    if f.password.hash_threads.is_some_and(|n| n == 0 || n > 256) {
+        r.error("password.hash_threads", "password.hash_threads must be between 1 and 256");
+    }
     if f.password.min_length < 8 {
         r.error("password.min_length", "password.min_length must be at least 8 (NIST SP 800-63B)");
     }

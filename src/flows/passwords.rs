@@ -2,7 +2,7 @@
 //!
 //! At most `permits` hashes run at once (each needs `memory_kib` of memory) and at most
 //! `max_waiting` wait for a slot; beyond that a caller gets [`Busy`] at once, so a login storm
-//! cannot exhaust memory. Hashes run on dedicated threads at the lowest CPU priority (nice 19):
+//! cannot exhaust memory. Hashes run on dedicated threads at the lowest CPU priority (SCHED_IDLE):
 //! they use every idle cycle, but the gateway's workers always come first, so a login storm
 //! does not stall proxied traffic (measured in scripts/bench).
 
@@ -54,13 +54,17 @@ impl Pool {
     }
 }
 
-/// nice 19 for the calling thread (Linux threads carry their own nice value).
+/// Lowest CPU priority for the calling thread: `SCHED_IDLE` (runs only when nothing else
+/// wants the CPU, and is preempted at once when a gateway worker wakes up), else nice 19.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls about the calling thread; no memory is shared.
+    // SAFETY: plain syscalls about the calling thread; `param` outlives the call.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
     }
 }
 
