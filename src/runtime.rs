@@ -57,18 +57,16 @@ impl Runtime {
         previous: Option<&Runtime>,
     ) -> Result<Runtime, ConfigErrors> {
         let routes = RouteTable::build(&config, previous.map(|p| &p.routes)).map_err(ConfigErrors)?;
-        let global_limit = config.rate_limits.global.as_ref().map(|spec| {
-            previous
-                .and_then(|p| p.global_limit.clone())
-                .filter(|l| &l.spec == spec)
-                .unwrap_or_else(|| Arc::new(Limiter::new(spec, config.rate_limits.max_keys)))
-        });
-        let login_limit = config.rate_limits.login.as_ref().map(|spec| {
-            previous
-                .and_then(|p| p.login_limit.clone())
-                .filter(|l| &l.spec == spec)
-                .unwrap_or_else(|| Arc::new(Limiter::new(spec, config.rate_limits.max_keys)))
-        });
+        // A limiter whose limit did not change keeps its state across a reload.
+        let limiter = |spec: Option<&crate::config::LimitSpec>, old: Option<&Arc<Limiter>>| {
+            spec.map(|spec| {
+                old.filter(|l| &l.spec == spec)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Limiter::new(spec, config.rate_limits.max_keys)))
+            })
+        };
+        let global_limit = limiter(config.rate_limits.global.as_ref(), previous.and_then(|p| p.global_limit.as_ref()));
+        let login_limit = limiter(config.rate_limits.login.as_ref(), previous.and_then(|p| p.login_limit.as_ref()));
         let tokens = Arc::new(Tokens::new(&config.tokens.issuer, key));
         let m = metrics();
         Ok(Runtime {

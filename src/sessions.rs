@@ -5,7 +5,7 @@
 //! The cookie value is a 256-bit random secret shown only to the browser; the store and this
 //! map hold its digest. The public id (`sid` in tokens) is not a credential.
 
-use crate::authz::identity::{level_of, Identity, SessionLookup, SessionState};
+use crate::authz::identity::{Identity, SessionLookup, SessionState};
 use crate::store::{Session, Store, StoreError, User};
 use crate::tokens::jwt::now_secs;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -54,37 +54,19 @@ pub struct Sessions {
 
 /// The identity a session carries, with the user's scopes from `access_groups`.
 pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Identity {
-    let user_name = user.display_user();
-    let email = user.email.clone().unwrap_or_default();
-    let name = user.name.clone().unwrap_or_default();
-    let groups_header = user.groups.join(",");
-    let scopes_header = scopes.join(",");
-    let hv = |s: &str| http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""));
-    Identity {
-        header_values: [
-            hv(&user_name),
-            hv(&email),
-            hv(&name),
-            hv(&groups_header),
-            hv(&scopes_header),
-            hv(&user.id),
-            hv(&user.tenant),
-        ],
-        user_id: user.id.clone(),
-        user: user_name,
-        email,
-        name,
-        groups: user.groups.clone(),
+    Identity::new(
+        user.id.clone(),
+        user.display_user(),
+        user.email.clone().unwrap_or_default(),
+        user.name.clone().unwrap_or_default(),
+        user.groups.clone(),
         scopes,
-        tenant: user.tenant.clone(),
-        session_id: session.id.clone(),
-        level: level_of(&session.amr),
-        amr: session.amr.clone(),
-        expires_at: session.expires_at,
-        groups_header,
-        scopes_header,
-        access_token: None,
-    }
+        user.tenant.clone(),
+        session.id.clone(),
+        session.amr.clone(),
+        session.expires_at,
+        None,
+    )
 }
 
 impl Sessions {

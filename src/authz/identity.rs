@@ -47,32 +47,51 @@ pub fn level_of(amr: &[String]) -> AuthLevel {
 }
 
 impl Identity {
+    /// The one place an identity is assembled; its header values are formatted here, once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        user_id: String,
+        user: String,
+        email: String,
+        name: String,
+        groups: Vec<String>,
+        scopes: Vec<String>,
+        tenant: String,
+        session_id: String,
+        amr: Vec<String>,
+        expires_at: u64,
+        access_token: Option<String>,
+    ) -> Identity {
+        let groups_header = groups.join(",");
+        let scopes_header = scopes.join(",");
+        let hv = |s: &str| http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        // In the order of `proxy::headers::IDENTITY_HEADERS`.
+        let header_values =
+            [hv(&user), hv(&email), hv(&name), hv(&groups_header), hv(&scopes_header), hv(&user_id), hv(&tenant)];
+        Identity {
+            header_values,
+            level: level_of(&amr),
+            groups_header,
+            scopes_header,
+            user_id,
+            user,
+            email,
+            name,
+            groups,
+            scopes,
+            tenant,
+            session_id,
+            amr,
+            expires_at,
+            access_token,
+        }
+    }
+
     pub fn from_claims(c: AccessClaims, token: Option<String>) -> Identity {
         let email = c.email.unwrap_or_default();
         let user = c.preferred_username.filter(|u| !u.is_empty()).unwrap_or_else(|| email.clone());
         let name = c.name.unwrap_or_default();
-        let groups_header = c.groups.join(",");
-        let scopes_header = c.scopes.join(",");
-        let hv = |s: &str| http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""));
-        let header_values =
-            [hv(&user), hv(&email), hv(&name), hv(&groups_header), hv(&scopes_header), hv(&c.sub), hv(&c.tid)];
-        Identity {
-            header_values,
-            level: level_of(&c.amr),
-            groups_header,
-            scopes_header,
-            user_id: c.sub,
-            user,
-            email,
-            name,
-            groups: c.groups,
-            scopes: c.scopes,
-            tenant: c.tid,
-            session_id: c.sid,
-            amr: c.amr,
-            expires_at: c.exp,
-            access_token: token,
-        }
+        Identity::new(c.sub, user, email, name, c.groups, c.scopes, c.tid, c.sid, c.amr, c.exp, token)
     }
 
     pub fn subject(&self) -> Subject<'_> {

@@ -274,27 +274,23 @@ pub struct RouteConfig {
 impl Config {
     /// Reads, substitutes, parses and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let raw = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: path.into(),
-                line: None,
-                message: format!("cannot read the configuration ({e}); pass another with -c FILE"),
-            }])
-        })?;
-        Self::parse(path, &raw, true)
+        Self::parse(path, &Self::read(path)?, true)
     }
 
     /// Like [`Config::load`] without resolving upstream host names (for `gatehouse check` of
     /// configs meant for other machines, e.g. Docker service names).
     pub fn load_unresolved(path: &Path) -> Result<Config, ConfigErrors> {
-        let raw = std::fs::read_to_string(path).map_err(|e| {
+        Self::parse(path, &Self::read(path)?, false)
+    }
+
+    fn read(path: &Path) -> Result<String, ConfigErrors> {
+        std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.into(),
                 line: None,
                 message: format!("cannot read the configuration ({e}); pass another with -c FILE"),
             }])
-        })?;
-        Self::parse(path, &raw, false)
+        })
     }
 
     /// Like [`Config::load`] with the text given; `path` names the file in errors and anchors
