@@ -108,6 +108,24 @@ fn anonymous_browsers_are_redirected_and_apis_get_401() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     assert_eq!(json(r)["error"], "unauthenticated");
+    // Behind a TLS-terminating trusted proxy, the original URL is https.
+    let r = client()
+        .get(gh.url("/page"))
+        .header("Host", "app.test")
+        .header("Accept", "text/html")
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["location"], "http://auth.test:8080/auth/login?rd=https%3A%2F%2Fapp.test%2Fpage");
+    // From an untrusted peer the header is not believed.
+    let r = untrusted_client()
+        .get(gh.url("/page"))
+        .header("Host", "app.test")
+        .header("Accept", "text/html")
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["location"], "http://auth.test:8080/auth/login?rd=http%3A%2F%2Fapp.test%2Fpage");
     // POST from a browser is not redirected.
     let r = client().post(gh.url("/page")).header("Host", "app.test").header("Accept", "text/html").send().unwrap();
     assert_eq!(r.status(), 401);

@@ -151,12 +151,16 @@ fn auth_path(raw: &str) -> Option<Cow<'_, str>> {
     normalize_path(raw).ok().filter(|p| p == "/auth" || p.starts_with("/auth/"))
 }
 
-fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_up: bool) -> Reply {
+fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_up: bool, peer_trusted: bool) -> Reply {
     let browser = matches!(req.method, http::Method::GET | http::Method::HEAD) && wants_html(&req.headers);
     if !browser {
         return unauthenticated_api(step_up);
     }
-    let original = format!("http://{host}{}", req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    // Behind a TLS-terminating trusted proxy the original URL was https.
+    let https = peer_trusted
+        && req.headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let scheme = if https { "https" } else { "http" };
+    let original = format!("{scheme}://{host}{}", req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     Reply::new(302).header("location", portal_url(cfg, &original, step_up))
 }
 
@@ -213,8 +217,8 @@ impl Gateway {
                 }
                 None
             }
-            Outcome::SignIn => Some(unauthenticated_gateway(cfg, req, raw_host, false)),
-            Outcome::StepUp => Some(unauthenticated_gateway(cfg, req, raw_host, true)),
+            Outcome::SignIn => Some(unauthenticated_gateway(cfg, req, raw_host, false, ctx.peer_trusted)),
+            Outcome::StepUp => Some(unauthenticated_gateway(cfg, req, raw_host, true, ctx.peer_trusted)),
             Outcome::Forbidden(reason) => {
                 let xff = req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
                 audit_denied(
