@@ -1,4 +1,4 @@
-//! The ops listener: `/healthz` (process up), `/readyz` (configuration usable), `/metrics`.
+//! The ops listener: `/healthz` (process up), `/readyz` (store and configuration usable), `/metrics`.
 
 use crate::metrics::metrics;
 use crate::server::Shared;
@@ -29,15 +29,20 @@ impl ServeHttp for Ops {
             "/healthz" => text(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => {
                 let rt = self.shared.runtime.load();
-                let policies_dir_ok = rt.config.policies_dir.is_dir();
-                if policies_dir_ok {
-                    text(200, "application/json", br#"{"status":"ready"}"#.to_vec())
-                } else {
-                    text(
+                if !rt.config.policies_dir.is_dir() {
+                    return text(
                         503,
                         "application/json",
                         br#"{"error":"not_ready","message":"the policies directory is gone"}"#.to_vec(),
-                    )
+                    );
+                }
+                match self.shared.services.store.ping() {
+                    Ok(()) => text(200, "application/json", br#"{"status":"ready"}"#.to_vec()),
+                    Err(_) => text(
+                        503,
+                        "application/json",
+                        br#"{"error":"not_ready","message":"the store does not answer"}"#.to_vec(),
+                    ),
                 }
             }
             "/metrics" => text(200, "text/plain; version=0.0.4", metrics().render()),
