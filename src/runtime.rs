@@ -2,12 +2,13 @@
 //! limiters, identity resolver. Swapped atomically on reload; a request keeps the snapshot it
 //! started with.
 
-use crate::authz::identity::{IdentityResolver, SessionLookup};
+use crate::authz::identity::{Identity, IdentityResolver, SessionLookup};
 use crate::config::{Config, ConfigErrors};
 use crate::metrics::{metrics, RouteCounters};
 use crate::policy::Policy;
 use crate::ratelimit::Limiter;
 use crate::routes::RouteTable;
+use crate::tokens::jwt::now_secs;
 use crate::tokens::{SigningKey, Tokens};
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub struct Runtime {
     pub auth_request_counters: RouteCounters,
     pub unrouted_counters: RouteCounters,
     pub auth_api_counters: RouteCounters,
+    /// Access tokens minted for sessions on `pass_access_token` routes, by session id.
+    minted: quick_cache::sync::Cache<String, (Arc<str>, u64)>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -80,12 +83,38 @@ impl Runtime {
             auth_request_counters: m.route("auth-request"),
             unrouted_counters: m.route("unrouted"),
             auth_api_counters: m.route("auth-api"),
+            minted: quick_cache::sync::Cache::new(10_000),
         })
     }
 
     /// A user's scopes: the union of their groups' `access_groups` scopes.
     pub fn scopes_of(&self, groups: &[String]) -> Vec<String> {
         crate::policy::cases::scopes_of(groups, &self.config.access_groups)
+    }
+
+    /// An access token for `id` to pass upstream: the one the caller presented, else one
+    /// minted for their session (cached per session until shortly before it expires).
+    pub fn access_token_for(&self, id: &Identity) -> Option<Arc<str>> {
+        if let Some(t) = &id.access_token {
+            return Some(Arc::from(t.as_str()));
+        }
+        let now = now_secs();
+        if let Some((token, exp)) = self.minted.get(id.session_id.as_str()) {
+            if exp > now + 30 {
+                return Some(token);
+            }
+        }
+        let ttl = self.config.tokens.access_ttl.as_secs().min(id.expires_at.saturating_sub(now));
+        let mut c = self.tokens().claims_for(&id.user_id, &id.tenant, &id.session_id, ttl);
+        c.groups = id.groups.clone();
+        c.scopes = id.scopes.clone();
+        c.amr = id.amr.clone();
+        c.email = Some(id.email.clone()).filter(|e| !e.is_empty());
+        c.name = Some(id.name.clone()).filter(|n| !n.is_empty());
+        c.preferred_username = Some(id.user.clone()).filter(|u| !u.is_empty() && *u != id.email);
+        let token: Arc<str> = Arc::from(self.tokens().sign(&c).ok()?.as_str());
+        self.minted.insert(id.session_id.clone(), (token.clone(), c.exp));
+        Some(token)
     }
 
     pub fn tokens(&self) -> &Arc<Tokens> {

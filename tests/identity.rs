@@ -25,6 +25,7 @@ apps:
   - id: app
     routes:
       - {hosts: [app.test], upstream: builtin:whoami}
+      - {hosts: [token.test], upstream: builtin:whoami, pass_access_token: true}
   - id: other
     tenant: other
     routes:
@@ -471,4 +472,38 @@ fn portal_form_sign_in_with_csrf_and_redirect_allow_list() {
         assert_eq!(r.status(), 303, "{bad}");
         assert_eq!(r.headers()["location"], "/auth/login", "{bad}");
     }
+}
+
+#[test]
+fn a_session_cookie_on_a_pass_access_token_route_sends_a_verifiable_token_upstream() {
+    let gh = start();
+    let r = login(&gh, "alice", PASSWORD, true);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let sid = json(r)["session_id"].as_str().unwrap().to_string();
+    let upstream_auth = || {
+        json(whoami(&gh, "token.test", Some(("Cookie", &cookie))))["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = upstream_auth();
+    assert_eq!(first, upstream_auth(), "minted once per session, then reused");
+    let token = first.strip_prefix("Bearer ").expect("a bearer token");
+    let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
+    let out = std::process::Command::new("python3")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_jwt.py"),
+            &jwks,
+            token,
+            "http://auth.test:8080",
+            "default",
+        ])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "PyJWT refused the minted token: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["claims"]["sid"], sid.as_str());
+    assert_eq!(v["claims"]["email"], "alice@example.com");
+    // Routes without pass_access_token never see one.
+    assert!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"].get("authorization").is_none());
 }

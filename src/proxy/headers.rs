@@ -39,7 +39,7 @@ pub fn prepare_upstream(
     req: &mut RequestHeader,
     judged_path: Option<&str>,
     identity: Option<&Identity>,
-    pass_access_token: bool,
+    access_token: Option<&str>,
     fwd: &Forwarding,
 ) -> pingora::Result<()> {
     if let Some(path) = judged_path {
@@ -76,10 +76,8 @@ pub fn prepare_upstream(
     for (name, value) in IDENTITY_HEADERS.iter().zip(identity_values(identity)) {
         req.insert_header(*name, value)?;
     }
-    if pass_access_token {
-        if let Some(token) = identity.and_then(|i| i.access_token.as_deref()) {
-            req.insert_header("authorization", format!("Bearer {token}"))?;
-        }
+    if let Some(token) = access_token {
+        req.insert_header("authorization", format!("Bearer {token}"))?;
     }
 
     // Forwarding headers: extended from a trusted proxy, replaced for anyone else.
@@ -138,7 +136,7 @@ mod tests {
             ("Remote_Email", "x"),
             ("remotely", "ok"),
         ]);
-        prepare_upstream(&mut r, Some("/b"), None, false, &fwd(false)).unwrap();
+        prepare_upstream(&mut r, Some("/b"), None, None, &fwd(false)).unwrap();
         assert_eq!(r.headers.get("remote-user").unwrap(), "");
         assert_eq!(r.headers.get("remote-groups").unwrap(), "");
         assert!(r.headers.get("remote_user").is_none());
@@ -150,7 +148,7 @@ mod tests {
     #[test]
     fn connection_cannot_remove_added_headers() {
         let mut r = req(&[("Connection", "close, Remote-User, X-Forwarded-For")]);
-        prepare_upstream(&mut r, None, None, false, &fwd(false)).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
         assert!(r.headers.get("connection").is_none());
         assert!(r.headers.get("remote-user").is_some());
         assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "127.0.0.1");
@@ -164,12 +162,12 @@ mod tests {
             ("X-Forwarded-Host", "evil"),
             ("Forwarded", "for=6.6.6.6"),
         ]);
-        prepare_upstream(&mut r, None, None, false, &fwd(false)).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
         assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "127.0.0.1");
         assert_eq!(r.headers.get("x-forwarded-host").unwrap(), "wiki.test");
         assert!(r.headers.get("forwarded").is_none());
         let mut r = req(&[("X-Forwarded-For", "203.0.113.9")]);
-        prepare_upstream(&mut r, None, None, false, &fwd(true)).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(true)).unwrap();
         assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 127.0.0.1");
         assert_eq!(r.headers.get("x-real-ip").unwrap(), "203.0.113.9");
     }
@@ -177,7 +175,7 @@ mod tests {
     #[test]
     fn websocket_upgrade_survives() {
         let mut r = req(&[("Connection", "Upgrade"), ("Upgrade", "websocket")]);
-        prepare_upstream(&mut r, None, None, false, &fwd(false)).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
         assert_eq!(r.headers.get("connection").unwrap(), "upgrade");
         assert_eq!(r.headers.get("upgrade").unwrap(), "websocket");
     }

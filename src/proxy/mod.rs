@@ -53,6 +53,9 @@ pub struct Ctx {
     rt: Option<Arc<Runtime>>,
     route: Option<Arc<Route>>,
     identity: Option<Arc<Identity>>,
+    /// The access token for `pass_access_token` routes: the caller's own, or one minted for
+    /// their session.
+    pass_token: Option<Arc<str>>,
     /// Set when normalisation changed the path: the upstream gets exactly what was judged.
     judged_path: Option<String>,
     client_ip: Option<IpAddr>,
@@ -211,6 +214,9 @@ impl Gateway {
         ctx.label = Some(j.outcome.label());
         match j.outcome {
             Outcome::Allow => {
+                if route.pass_access_token {
+                    ctx.pass_token = j.identity.as_deref().and_then(|id| rt.access_token_for(id));
+                }
                 ctx.identity = j.identity;
                 if let Cow::Owned(p) = j.path {
                     ctx.judged_path = Some(p);
@@ -310,12 +316,11 @@ impl ProxyHttp for Gateway {
         }
         if ctx.route.as_ref().is_some_and(|r| r.is_whoami()) {
             let mut req = session.req_header().clone();
-            let pass = ctx.route.as_ref().is_some_and(|r| r.pass_access_token);
             headers::prepare_upstream(
                 &mut req,
                 ctx.judged_path.as_deref(),
                 ctx.identity.as_deref(),
-                pass,
+                ctx.pass_token.as_deref(),
                 &self.forwarding(ctx),
             )?;
             whoami::reply(&req, ctx.client_ip, ctx.peer).send(session).await?;
@@ -337,12 +342,11 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let pass = ctx.route.as_ref().is_some_and(|r| r.pass_access_token);
         headers::prepare_upstream(
             upstream,
             ctx.judged_path.as_deref(),
             ctx.identity.as_deref(),
-            pass,
+            ctx.pass_token.as_deref(),
             &self.forwarding(ctx),
         )
     }
