@@ -507,3 +507,38 @@ fn a_session_cookie_on_a_pass_access_token_route_sends_a_verifiable_token_upstre
     // Routes without pass_access_token never see one.
     assert!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"].get("authorization").is_none());
 }
+
+#[test]
+fn what_was_acknowledged_survives_kill_minus_nine() {
+    let mut gh = start();
+    let r = login(&gh, "alice", PASSWORD, true);
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let body = json(r);
+    // Rotate once: the new refresh token was acknowledged, the old one consumed.
+    let rotated = json(
+        client()
+            .post(gh.url("/auth/token/refresh"))
+            .header("Host", "app.test")
+            .json(&json!({"refresh_token": body["refresh_token"]}))
+            .send()
+            .unwrap(),
+    );
+    gh.user("bob", &[], Some(PASSWORD));
+    gh.crash_and_restart();
+    // The session, the user created through the control socket, and the rotation are all there.
+    assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
+    assert_eq!(login(&gh, "bob", PASSWORD, false).status(), 200);
+    let refresh = |t: &serde_json::Value| {
+        client()
+            .post(gh.url("/auth/token/refresh"))
+            .header("Host", "app.test")
+            .json(&json!({"refresh_token": t}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(refresh(&rotated["refresh_token"]).status(), 200, "the acknowledged successor works");
+    // No token is both consumed and still usable: the first one is reuse.
+    assert_eq!(refresh(&body["refresh_token"]).status(), 401);
+    assert_eq!(whoami(&gh, "app.test", Some(("Cookie", &cookie))).status(), 401, "reuse ended the session");
+}

@@ -73,9 +73,14 @@ impl Gatehouse {
         for (name, body) in policies {
             std::fs::write(dir.path().join("policies").join(name), body).unwrap();
         }
+        let child = Self::spawn(&dir.path().join("config.yaml"), port, ops_port);
+        Gatehouse { dir, port, ops_port, child }
+    }
+
+    fn spawn(config: &Path, port: u16, ops_port: u16) -> Child {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .arg("-c")
-            .arg(dir.path().join("config.yaml"))
+            .arg(config)
             .arg("serve")
             .env("GATEHOUSE_LOG", "warn")
             .stdout(Stdio::null())
@@ -84,7 +89,19 @@ impl Gatehouse {
             .unwrap();
         wait_port(port, "gatehouse", Some(&mut child));
         wait_port(ops_port, "gatehouse ops", Some(&mut child));
-        Gatehouse { dir, port, ops_port, child }
+        child
+    }
+
+    /// `kill -9`, then a new process on the same files and ports.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The listening sockets are closed with the process; wait until the ports are free.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Self::spawn(&self.config_path(), self.port, self.ops_port);
     }
 
     pub fn url(&self, path: &str) -> String {
