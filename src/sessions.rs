@@ -302,4 +302,29 @@ mod tests {
         assert_eq!(sessions.token_session_alive(&s.id), Some(false));
         assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
     }
+
+    #[test]
+    fn inactivity_and_absolute_expiry_are_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user()).unwrap();
+        let sessions = Sessions::load(store.clone(), 60, |_| vec![]).unwrap();
+        let (idle, s1, _) = sessions.create(&user(), vec!["pwd".into()], vec![], 3600).unwrap();
+        let (old, s2, _) = sessions.create(&user(), vec!["pwd".into()], vec![], 3600).unwrap();
+        let now = now_secs();
+        {
+            let m = sessions.maps.read().unwrap();
+            // Idle for longer than `inactivity`.
+            m.by_id[&s1.id].1.last_seen.store(now - 61, Ordering::Relaxed);
+        }
+        assert!(sessions.by_secret(&idle).is_none(), "inactive too long");
+        assert!(sessions.by_secret(&old).is_some());
+        // Past its absolute expiry, however active.
+        let mut expired = s2.clone();
+        expired.expires_at = now - 1;
+        store.put_session(&digest_hex(&old), &expired).unwrap();
+        let reloaded = Sessions::load(store, 60, |_| vec![]).unwrap();
+        assert!(reloaded.by_secret(&old).is_none(), "expired sessions are not loaded");
+        assert_eq!(reloaded.token_session_alive(&s2.id), Some(false));
+    }
 }
