@@ -4,3 +4,4 @@
 pub mod passwords;
 pub mod regulation;
 pub mod signin;
+pub mod totp;
