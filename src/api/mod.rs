@@ -2,6 +2,7 @@
 //! (`proxy::api_bridge`), testable without a socket with `tower::ServiceExt::oneshot`.
 
 pub mod auth;
+pub mod mfa;
 pub mod portal;
 
 use crate::audit::Origin;
@@ -151,6 +152,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/session", get(auth::session))
         .route("/auth/token/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/mfa/totp/setup", post(mfa::setup))
+        .route("/auth/mfa/totp/confirm", post(mfa::confirm))
+        .route("/auth/mfa/totp/remove", post(mfa::remove))
         .fallback(not_found)
         .with_state(shared)
 }

@@ -68,7 +68,7 @@ pub fn user_json(u: &User, scopes: &[String]) -> Value {
     json!({
         "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
         "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "scopes": scopes,
-        "mfa": {"totp": false},
+        "mfa": {"totp": u.totp.as_ref().is_some_and(|t| t.confirmed)},
     })
 }
 

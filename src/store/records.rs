@@ -31,8 +31,25 @@ pub struct User {
     pub status: String,
     #[serde(default)]
     pub email_verified: bool,
+    /// The authenticator app, once set up. Its secret must be readable to check codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpState>,
+    /// SHA-256 (hex) of the unused recovery codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_codes: Vec<String>,
     pub created_at: u64,
     pub updated_at: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TotpState {
+    /// Base32 secret.
+    pub secret: String,
+    /// False between setup and the first correct code.
+    pub confirmed: bool,
+    /// The last time step accepted: it and every earlier step are refused.
+    #[serde(default)]
+    pub last_step: Option<u64>,
 }
 
 impl User {

@@ -54,6 +54,35 @@ impl Store {
         Ok(())
     }
 
+    /// Reads, changes and writes one user in a single write transaction, so concurrent changes
+    /// (two uses of one code) are serialised. `f` may refuse (its error is returned, nothing is
+    /// written). Index fields (email, mobile, username) must not be changed here.
+    pub fn update_user<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut User) -> std::result::Result<T, String>,
+    ) -> Result<std::result::Result<T, String>> {
+        let tx = self.db.begin_write()?;
+        let out = {
+            let mut users = tx.open_table(USERS)?;
+            let current: Option<User> = users.get(id)?.map(|v| decode(v.value())).transpose()?;
+            let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
+            match f(&mut user) {
+                Ok(v) => {
+                    users.insert(id, encode(&user).as_slice())?;
+                    Ok(v)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        if out.is_ok() {
+            tx.commit()?;
+        } else {
+            tx.abort()?;
+        }
+        Ok(out)
+    }
+
     pub fn user(&self, id: &str) -> Result<Option<User>> {
         self.get_json(USERS, id)
     }

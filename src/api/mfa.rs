@@ -1,0 +1,164 @@
+//! Authenticator-app enrolment (API.md §4): setup → confirm with a first code (and receive ten
+//! recovery codes, shown once, stored hashed) → remove with a code. Every call needs a signed-in
+//! caller (bearer token or session cookie).
+
+use super::auth::caller;
+use super::{ApiError, JsonBody, ReqInfo};
+use crate::audit::Audit;
+use crate::authz::identity::{Caller, Identity};
+use crate::flows::signin::{blocking, FlowError};
+use crate::flows::totp::{new_secret, Algorithm, Totp};
+use crate::server::Shared;
+use crate::sessions::digest_hex;
+use crate::store::TotpState;
+use crate::tokens::jwt::now_secs;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use data_encoding::BASE32_NOPAD;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+fn signed_in(s: &Shared, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
+    match caller(s, headers, &info.tenant) {
+        Caller::Known(id) => Ok(id),
+        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Sign in first.").www_authenticate()),
+    }
+}
+
+/// The configured TOTP shape with this secret.
+pub fn totp_for(s: &Shared, secret_b32: &str) -> Option<Totp> {
+    let rt = s.runtime.load();
+    let c = &rt.config.totp;
+    let secret = BASE32_NOPAD.decode(secret_b32.as_bytes()).ok()?;
+    Some(Totp::new(secret, c.digits, c.period, Algorithm::parse(&c.algorithm).unwrap_or(Algorithm::Sha1)))
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", "The code is wrong or was already used.")
+}
+
+/// Ten recovery codes: 50 random bits each, `xxxxx-xxxxx` in lower-case base32.
+pub fn new_recovery_codes() -> Vec<String> {
+    (0..10)
+        .map(|_| {
+            let raw = BASE32_NOPAD.encode(&rand::random::<[u8; 8]>()).to_lowercase();
+            format!("{}-{}", &raw[..5], &raw[5..10])
+        })
+        .collect()
+}
+
+pub async fn setup(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {
+    let id = signed_in(&s, &headers, &info)?;
+    let secret = BASE32_NOPAD.encode(&new_secret());
+    let store = s.services.store.clone();
+    let user_id = id.user_id.clone();
+    let stored = secret.clone();
+    let res = blocking(move || {
+        Ok(store.update_user(&user_id, |u| {
+            if u.totp.as_ref().is_some_and(|t| t.confirmed) {
+                return Err("An authenticator app is already set up: remove it first.".to_string());
+            }
+            u.totp = Some(TotpState { secret: stored, confirmed: false, last_step: None });
+            Ok(())
+        })?)
+    })
+    .await?;
+    res.map_err(|m| ApiError::new(StatusCode::CONFLICT, "already_enabled", m))?;
+    let rt = s.runtime.load();
+    let totp = totp_for(&s, &secret)
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad secret"))?;
+    let account = if id.email.is_empty() { id.user.clone() } else { id.email.clone() };
+    let uri = totp.otpauth_uri(&rt.config.totp.issuer, &account);
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map(|c| c.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
+        .unwrap_or_default();
+    Ok(Json(json!({"secret": secret, "otpauth_uri": uri, "qr_svg": qr})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    code: String,
+}
+
+pub async fn confirm(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: JsonBody<CodeBody>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&s, &headers, &info)?;
+    let code = body.0.code;
+    let skew = s.runtime.load().config.totp.skew;
+    let codes = new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
+    let (s2, user_id) = (s.clone(), id.user_id.clone());
+    let res = blocking(move || {
+        Ok(s2.services.store.update_user(&user_id, |u| {
+            let Some(t) = u.totp.as_mut().filter(|t| !t.confirmed) else {
+                return Err("nothing to confirm".to_string());
+            };
+            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
+            let step = totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
+            t.confirmed = true;
+            t.last_step = Some(step);
+            u.recovery_codes = hashes;
+            Ok(())
+        })?)
+    })
+    .await?;
+    match res {
+        Ok(()) => {
+            s.services.audit.record(Audit::event("totp_enabled", &info.origin(), Some(&id.user_id), json!({})));
+            Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
+        }
+        Err(m) if m == "nothing to confirm" => {
+            Err(ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup."))
+        }
+        Err(_) => Err(invalid_code()),
+    }
+}
+
+pub async fn remove(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: JsonBody<CodeBody>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&s, &headers, &info)?;
+    let code = body.0.code;
+    let skew = s.runtime.load().config.totp.skew;
+    let (s2, user_id) = (s.clone(), id.user_id.clone());
+    let res = blocking(move || {
+        Ok(s2.services.store.update_user(&user_id, |u| {
+            let Some(t) = u.totp.as_ref().filter(|t| t.confirmed) else {
+                return Err("not enabled".to_string());
+            };
+            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
+            totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
+            u.totp = None;
+            u.recovery_codes.clear();
+            Ok(())
+        })?)
+    })
+    .await?;
+    match res {
+        Ok(()) => {
+            s.services.audit.record(Audit::event("totp_removed", &info.origin(), Some(&id.user_id), json!({})));
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(m) if m == "not enabled" => {
+            Err(ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."))
+        }
+        Err(_) => Err(invalid_code()),
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        FlowError::from(e).into()
+    }
+}
