@@ -64,7 +64,7 @@ impl Shared {
         let hasher = Hasher::new(&cfg.password.argon2, threads, MAX_WAITING_HASHES)
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
-        let services = Arc::new(Services { store, sessions, hasher, audit });
+        let services = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default() });
         Ok(Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() }))
     }
 

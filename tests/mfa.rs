@@ -78,3 +78,87 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert_eq!(r.status(), 204);
     assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 60)})).status(), 409);
 }
+
+fn login(gh: &Gatehouse) -> serde_json::Value {
+    json(
+        client()
+            .post(gh.url("/auth/login"))
+            .header("Host", "app.test")
+            .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
+            .send()
+            .unwrap(),
+    )
+}
+
+fn verify(gh: &Gatehouse, token: &serde_json::Value, method: &str, code: &str) -> reqwest::blocking::Response {
+    client()
+        .post(gh.url("/auth/mfa/verify"))
+        .header("Host", "app.test")
+        .json(&json!({"mfa_token": token, "method": method, "code": code}))
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
+    let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 2m, ban_time: 15m}}\napps:\n  - id: app\n    routes: [{{hosts: [app.test], upstream: builtin:whoami}}]\n");
+    let policy = "rules:\n  - {domain: app.test, resources: ['^/secure'], policy: two_factor}\n  - {domain: app.test, policy: one_factor}\n";
+    let gh = Gatehouse::start(&config, &[("10.yaml", policy)]);
+    gh.user("alice", &[], Some("violet-tractor-42"));
+    let first = login(&gh);
+    let bearer = first["access_token"].as_str().unwrap().to_string();
+    let one_factor = format!("Bearer {bearer}");
+    let r =
+        client().get(gh.url("/secure")).header("Host", "app.test").header("Authorization", &one_factor).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "mfa_required", "one factor on a two_factor route: step up");
+
+    let secret = json(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})))["secret"].as_str().unwrap().to_string();
+    let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": oathtool(&secret, 0)})));
+    let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_string();
+
+    // Now the password alone is not enough.
+    let step = login(&gh);
+    assert_eq!(step["mfa_required"], true);
+    assert!(step.get("access_token").is_none());
+    assert_eq!(step["methods"], json!(["totp", "recovery_code"]));
+    let r = verify(&gh, &step["mfa_token"], "totp", "000000");
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "invalid_code");
+    let r = verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30));
+    assert_eq!(r.status(), 200);
+    let done = json(r);
+    let two = format!("Bearer {}", done["access_token"].as_str().unwrap());
+    let r = client().get(gh.url("/secure")).header("Host", "app.test").header("Authorization", &two).send().unwrap();
+    assert_eq!(r.status(), 200, "two factors pass a two_factor route");
+    let s = json(
+        client().get(gh.url("/auth/session")).header("Host", "app.test").header("Authorization", &two).send().unwrap(),
+    );
+    assert_eq!(s["session"]["amr"], json!(["pwd", "totp"]));
+    assert_ne!(s["session"]["id"], first["session_id"], "a new session id");
+    // The step is used up; the same code is refused on a new step too.
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)).status(), 401);
+    let step = login(&gh);
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)).status(), 401, "replay");
+
+    // A recovery code works once.
+    let step = login(&gh);
+    assert_eq!(verify(&gh, &step["mfa_token"], "recovery_code", &recovery).status(), 200);
+    let step = login(&gh);
+    assert_eq!(verify(&gh, &step["mfa_token"], "recovery_code", &recovery).status(), 401);
+
+    // Wrong codes draw on the account's budget (a success clears it; 3 failures: the reused
+    // recovery code and two more); the ban ends the pending step and the next sign-in.
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "111111").status(), 401);
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "222222").status(), 401);
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 60)).status(), 401, "the pending step died");
+    let r = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "banned");
+}

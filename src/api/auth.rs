@@ -15,6 +15,9 @@ use std::sync::Arc;
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
         match e {
+            FlowError::InvalidCode => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_code", "The code is wrong or was already used.")
+            }
             FlowError::InvalidCredentials => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -112,9 +115,70 @@ pub async fn login(
     let rt = s.runtime.load_full();
     let origin = info.origin();
     let identifier = b.identifier.trim().to_string();
-    let signed =
-        signin::password_login(rt, s.services.clone(), info.tenant, identifier, b.password, info.ip, origin).await?;
-    Ok(signed_in_response(&s, signed, b.set_cookie))
+    let signed = signin::password_login(
+        rt,
+        s.services.clone(),
+        info.tenant,
+        identifier,
+        b.password,
+        info.ip,
+        origin,
+        b.set_cookie,
+    )
+    .await?;
+    Ok(match signed {
+        signin::Outcome::SignedIn(signed) => signed_in_response(&s, signed, b.set_cookie),
+        signin::Outcome::MfaRequired { mfa_token } => {
+            (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signin::Outcome::mfa_body(&mfa_token)))
+                .into_response()
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaBody {
+    mfa_token: String,
+    method: String,
+    code: String,
+}
+
+/// `POST /auth/mfa/verify`: JSON, or the portal's code form.
+pub async fn mfa_verify(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        return Ok(super::portal::submit_code(s, info, headers, &body).await);
+    }
+    let b: MfaBody = super::parse_json(&body)?;
+    field("mfa_token", &b.mfa_token, 256)?;
+    field("method", &b.method, 32)?;
+    field("code", &b.code, 64)?;
+    let (signed, set_cookie) = mfa_attempt(&s, &info, b.mfa_token, b.method, b.code).await?;
+    Ok(signed_in_response(&s, signed, set_cookie))
+}
+
+/// Runs the second-factor check off the async workers (it writes the store).
+pub async fn mfa_attempt(
+    s: &Arc<Shared>,
+    info: &ReqInfo,
+    token: String,
+    method: String,
+    code: String,
+) -> Result<(SignedIn, bool), FlowError> {
+    if let Some(l) = &s.runtime.load().login_limit {
+        if let Err(wait) = l.check(&info.ip) {
+            return Err(FlowError::RateLimited(wait));
+        }
+    }
+    let rt = s.runtime.load_full();
+    let services = s.services.clone();
+    let (ip, origin) = (info.ip, info.origin());
+    signin::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin)).await
 }
 
 /// The caller's session from a bearer token or the session cookie.

@@ -152,6 +152,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/session", get(auth::session))
         .route("/auth/token/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/mfa/verify", post(auth::mfa_verify))
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))

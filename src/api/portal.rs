@@ -193,20 +193,12 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
         password.to_string(),
         info.ip,
         origin,
+        true,
     );
     match attempt.await {
-        Ok(signed) => {
-            let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
-            let target = rd.unwrap_or_else(|| "/auth/login".to_string());
-            let mut resp = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&target) {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            for c in auth::session_cookies(&s, &signed.cookie, max_age) {
-                resp.headers_mut().append(header::SET_COOKIE, c);
-            }
-            resp
+        Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
+        Ok(signin::Outcome::MfaRequired { mfa_token }) => {
+            html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &mfa_token, None)), None)
         }
         Err(FlowError::InvalidCredentials) => {
             retry(StatusCode::UNAUTHORIZED, "The identifier or the password is wrong.")
@@ -215,6 +207,77 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
             retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
         }
         Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
+    }
+}
+
+/// 303 to `rd` (or the portal) with the session cookie.
+fn signed_in_redirect(s: &Shared, signed: signin::SignedIn, rd: Option<String>) -> Response {
+    let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
+    let target = rd.unwrap_or_else(|| "/auth/login".to_string());
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in auth::session_cookies(s, &signed.cookie, max_age) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn code_form(rd: Option<&str>, csrf: &str, mfa_token: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
+    let rd = rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default();
+    format!(
+        r#"<h1>Second factor</h1>
+{error}
+<form method="post" action="/auth/mfa/verify">
+  <input type="hidden" name="csrf" value="{csrf}">
+  <input type="hidden" name="mfa_token" value="{token}">
+  {rd}
+  <label for="method">Method</label>
+  <select id="method" name="method">
+    <option value="totp">Code from your authenticator app</option>
+    <option value="recovery_code">Recovery code</option>
+  </select>
+  <label for="code">Code</label>
+  <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
+  <button type="submit">Verify</button>
+</form>"#,
+        csrf = escape(csrf),
+        token = escape(mfa_token),
+    )
+}
+
+/// `POST /auth/mfa/verify` from the portal's code form.
+pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let f = form_fields(body);
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    let cookie_csrf = existing_csrf(&headers).unwrap_or("");
+    let form_csrf = get("csrf");
+    let csrf_ok = !form_csrf.is_empty() && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()));
+    if !csrf_ok || !same_origin(&s, &headers, &info.host) {
+        let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
+        return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
+    }
+    let rd = allowed_rd(&s, Some(get("rd")));
+    let token = get("mfa_token").to_string();
+    let attempt =
+        auth::mfa_attempt(&s, &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
+    match attempt.await {
+        Ok((signed, _)) => signed_in_redirect(&s, signed, rd),
+        Err(FlowError::InvalidCode) => html(
+            StatusCode::UNAUTHORIZED,
+            page(
+                "Second factor",
+                &code_form(rd.as_deref(), form_csrf, &token, Some("The code is wrong or was already used.")),
+            ),
+            None,
+        ),
+        Err(_) => {
+            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This sign-in cannot continue. <a href=\"/auth/login\">Sign in again</a>.</p>";
+            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+        }
     }
 }
 

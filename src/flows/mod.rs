@@ -1,6 +1,7 @@
 //! Sign-in flows: password checking on a bounded pool, regulation (failure budget and bans),
 //! and the password sign-in itself.
 
+pub mod mfa;
 pub mod passwords;
 pub mod regulation;
 pub mod signin;

@@ -31,11 +31,29 @@ pub struct Services {
     pub sessions: Arc<Sessions>,
     pub hasher: Hasher,
     pub audit: Audit,
+    pub mfa: crate::flows::mfa::MfaPending,
+}
+
+/// What a first factor leads to.
+pub enum Outcome {
+    SignedIn(SignedIn),
+    /// The user has a second factor: present it with this token to `/auth/mfa/verify`.
+    MfaRequired {
+        mfa_token: String,
+    },
+}
+
+impl Outcome {
+    /// The JSON answer of API.md §4 for the MFA case.
+    pub fn mfa_body(token: &str) -> Value {
+        json!({"mfa_required": true, "mfa_token": token, "methods": ["totp", "recovery_code"]})
+    }
 }
 
 #[derive(Debug)]
 pub enum FlowError {
     InvalidCredentials,
+    InvalidCode,
     TooManyFailures { retry_after: u64 },
     RateLimited(Duration),
     Busy,
@@ -139,6 +157,7 @@ fn usable_user(store: &Store, tenant: &str, identifier: &str) -> Result<Option<U
     Ok(store.find_user(tenant, identifier)?.filter(|u| u.is_active()))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn password_login(
     rt: Arc<Runtime>,
     svc: Arc<Services>,
@@ -147,7 +166,8 @@ pub async fn password_login(
     password: String,
     ip: IpAddr,
     origin: Origin,
-) -> Result<SignedIn, FlowError> {
+    set_cookie: bool,
+) -> Result<Outcome, FlowError> {
     if let Some(l) = &rt.login_limit {
         if let Err(wait) = l.check(&ip) {
             crate::metrics::metrics().rate_limited("login");
@@ -205,12 +225,107 @@ pub async fn password_login(
             user.updated_at = now;
             svc.store.put_user(&user)?;
         }
+        if user.totp.as_ref().is_some_and(|t| t.confirmed) {
+            let mfa_token = svc.mfa.start(&user.id, &user.tenant, vec!["pwd".into()], set_cookie);
+            svc.audit.record(Audit::event("mfa_required", &origin, Some(&user.id), json!({"method": "password"})));
+            return Ok(Outcome::MfaRequired { mfa_token });
+        }
         let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
         let detail = json!({"method": "password", "session": signed.session.id});
         svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
-        Ok(signed)
+        Ok(Outcome::SignedIn(signed))
     })
     .await
+}
+
+/// The second factor of a pending sign-in: `totp` or `recovery_code`. Failures draw on the
+/// account's (and the address's) regulation budget; a ban ends the pending step.
+pub fn verify_mfa(
+    rt: &Runtime,
+    svc: &Services,
+    token: &str,
+    method: &str,
+    code: &str,
+    ip: IpAddr,
+    origin: &Origin,
+) -> Result<(SignedIn, bool), FlowError> {
+    let Some(p) = svc.mfa.get(token) else {
+        return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
+    };
+    let now = now_secs();
+    let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+    let ukey = user_key(&p.tenant, &p.user_id);
+    if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
+        svc.mfa.drop_user(&p.user_id);
+        if b.key.starts_with("ip:") {
+            return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
+        }
+        return Err(FlowError::InvalidCode);
+    }
+    let skew = rt.config.totp.skew;
+    let (digits, period) = (rt.config.totp.digits, rt.config.totp.period);
+    let alg =
+        crate::flows::totp::Algorithm::parse(&rt.config.totp.algorithm).unwrap_or(crate::flows::totp::Algorithm::Sha1);
+    let amr_method = match method {
+        "totp" => "totp",
+        "recovery_code" => "recovery",
+        _ => return Err(FlowError::Unauthenticated("Unknown method: use totp or recovery_code.")),
+    };
+    let checked = svc.store.update_user(&p.user_id, |u| {
+        if !u.is_active() {
+            return Err("inactive".to_string());
+        }
+        match method {
+            "totp" => {
+                let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
+                let secret = data_encoding::BASE32_NOPAD.decode(t.secret.as_bytes()).map_err(|_| "bad secret")?;
+                let totp = crate::flows::totp::Totp::new(secret, digits, period, alg);
+                let step = totp.verify(code, now, skew, t.last_step).ok_or("wrong code")?;
+                t.last_step = Some(step);
+            }
+            _ => {
+                let d = digest_hex(code.trim().to_lowercase().as_str());
+                let pos = u
+                    .recovery_codes
+                    .iter()
+                    .position(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_bytes(), d.as_bytes())));
+                let pos = pos.ok_or("wrong code")?;
+                u.recovery_codes.remove(pos);
+            }
+        }
+        Ok(())
+    })?;
+    if checked.is_err() {
+        let bans = regulation.failed(Some(&ukey), ip, now)?;
+        svc.audit.record(Audit::event("mfa_failed", origin, Some(&p.user_id), json!({"method": method})));
+        for b in &bans {
+            svc.audit.record(Audit::event(
+                "ban",
+                origin,
+                Some(&p.user_id),
+                json!({"key": b.key, "until": b.until, "reason": b.reason}),
+            ));
+        }
+        if bans.iter().any(|b| b.key == ukey) {
+            svc.mfa.drop_user(&p.user_id);
+        }
+        return Err(FlowError::InvalidCode);
+    }
+    let Some(p) = svc.mfa.finish(token) else {
+        return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
+    };
+    regulation.succeeded(&ukey)?;
+    let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
+    let mut amr = p.amr.clone();
+    amr.push(amr_method.into());
+    let signed = issue(rt, svc, &user, amr)?;
+    svc.audit.record(Audit::event(
+        "login_ok",
+        origin,
+        Some(&user.id),
+        json!({"method": method, "session": signed.session.id}),
+    ));
+    Ok((signed, p.set_cookie))
 }
 
 /// Exchanges a refresh token for a new pair; a reused token revokes its session.
