@@ -66,6 +66,11 @@ pub enum Op {
     AuditList {
         limit: usize,
     },
+    /// Removes a user's second factors (authenticator app, recovery codes).
+    ResetMfa {
+        tenant: String,
+        user: String,
+    },
     /// Starts a session for a user and returns an access token for it (scripts, tests).
     TokenIssue {
         tenant: String,
@@ -293,6 +298,21 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             let token = ctx.tokens.sign(&c).map_err(|e| e.to_string())?;
             admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
             Ok(json!({"access_token": token, "session_id": session.id}))
+        }
+        Op::ResetMfa { tenant, user } => {
+            let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
+            let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
+            let had = s
+                .update_user(&u.id, |x| {
+                    let had = x.totp.is_some() || !x.recovery_codes.is_empty();
+                    x.totp = None;
+                    x.recovery_codes.clear();
+                    x.updated_at = now_secs();
+                    Ok(had)
+                })
+                .map_err(|e| e.to_string())??;
+            admin_event(ctx, "mfa_reset", Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
+            Ok(json!({"user": u.id, "reset": had}))
         }
         Op::AuditList { limit } => Ok(json!(s.audit(limit.min(10_000)).map_err(|e| e.to_string())?)),
         Op::UserId { tenant, user } => {

@@ -161,4 +161,14 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 401, "banned");
+
+    // An administrator resets the second factor and lifts the ban: the password alone works again.
+    let out = gh.cli(&["user", "reset-mfa", "alice"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed the second factors"), "{out:?}");
+    assert!(gh.cli(&["bans", "revoke", "--user", "alice"]).status.success());
+    let after = login(&gh);
+    assert!(after["access_token"].is_string(), "{after}");
+    assert_eq!(after["user"]["mfa"]["totp"], false);
+    let events = gh.audit_events();
+    assert!(events.iter().any(|e| e == "mfa_reset"), "{events:?}");
 }

@@ -13,6 +13,13 @@ use std::process::ExitCode;
 pub enum UserCommand {
     /// Create a user.
     Add(UserAddArgs),
+    /// Remove a user's second factors (authenticator app and recovery codes); audited.
+    ResetMfa {
+        /// The user: email, mobile or username.
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
     /// Create or update users from a CSV file (header: name,email,mobile,emp_id,groups,apps,password_hash).
     Import { file: PathBuf },
 }
@@ -179,6 +186,20 @@ pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
             }
         }
         UserCommand::Import { file } => import(cfg, file),
+        UserCommand::ResetMfa { user, tenant } => {
+            match run(cfg, Op::ResetMfa { tenant: tenant.clone(), user: user.clone() }) {
+                Ok(v) => {
+                    let what = if v["reset"] == true {
+                        "removed the second factors of"
+                    } else {
+                        "no second factor to remove for"
+                    };
+                    println!("{what} {}", v["user"].as_str().unwrap_or(""));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
     }
 }
 
