@@ -172,3 +172,37 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     let events = gh.audit_events();
     assert!(events.iter().any(|e| e == "mfa_reset"), "{events:?}");
 }
+
+#[test]
+fn through_real_caddy_a_two_factor_route_needs_both_factors() {
+    let policy = "rules:\n  - {domain: 127.0.0.1, resources: ['^/vault'], policy: two_factor}\n  - {domain: 127.0.0.1, policy: one_factor}\n";
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", policy)]);
+    gh.user("alice", &[], Some("violet-tractor-42"));
+    let up = Upstream::start();
+    let caddy = caddy(gh.port, up.port);
+    let through = |auth: &str| {
+        client().get(format!("http://127.0.0.1:{}/vault/x", caddy.port)).header("Authorization", auth).send().unwrap()
+    };
+
+    let first = login(&gh);
+    let bearer = first["access_token"].as_str().unwrap().to_string();
+    let r = through(&format!("Bearer {bearer}"));
+    assert_eq!(r.status(), 401, "one factor is not enough behind Caddy either");
+
+    let secret = json(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": oathtool(&secret, 0)})).status(), 200);
+    let step = login(&gh);
+    let done = json(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)));
+    let r = through(&format!("Bearer {}", done["access_token"].as_str().unwrap()));
+    assert_eq!(r.status(), 200);
+    let body = json(r);
+    assert_eq!(body["upstream"], true);
+    assert_eq!(body["headers"]["remote-user"], "alice");
+    // The token Caddy's client used carries both factors.
+    let claims = done["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], json!(["pwd", "totp"]));
+}
