@@ -1,9 +1,10 @@
 // A person signing in: open a protected page through nginx, land on the portal, type the
 // credentials, press the button, and end up back on the page with the app seeing the user.
-// usage: node login.mjs PROTECTED_URL USER PASSWORD SCREENSHOT_ON_FAILURE
+// With a fifth argument, the authenticator code, the second-factor step is expected too.
+// usage: node login.mjs PROTECTED_URL USER PASSWORD SCREENSHOT_ON_FAILURE [CODE]
 import { chromium } from 'playwright-core';
 
-const [url, user, password, shot] = process.argv.slice(2);
+const [url, user, password, shot, code] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -17,7 +18,14 @@ try {
   if (!page.url().includes('/auth/login')) throw new Error(`not sent to the portal: ${page.url()}`);
   await page.getByLabel('Email, mobile or username').fill(user);
   await page.getByLabel('Password').fill(password);
-  await Promise.all([page.waitForURL(url), page.getByRole('button', { name: 'Sign in' }).click()]);
+  if (code) {
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Second factor' }).waitFor();
+    await page.getByLabel('Code', { exact: true }).fill(code);
+    await Promise.all([page.waitForURL(url), page.getByRole('button', { name: 'Verify' }).click()]);
+  } else {
+    await Promise.all([page.waitForURL(url), page.getByRole('button', { name: 'Sign in' }).click()]);
+  }
   const body = JSON.parse(await page.locator('body').innerText());
   console.log(JSON.stringify({ url: page.url(), remote_user: body.headers['remote-user'] }));
 } catch (e) {
