@@ -174,6 +174,21 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
 }
 
 #[test]
+fn a_tenant_can_require_a_second_factor_of_everyone() {
+    let config = format!("{CONFIG}tenants:\n  - {{id: default, hosts: ['*'], require_mfa: true}}\napps:\n  - id: app\n    routes: [{{hosts: [app.test], upstream: builtin:whoami}}]\n");
+    let gh = Gatehouse::start(&config, &[("10.yaml", "rules:\n  - {domain: app.test, resources: ['^/public'], policy: bypass}\n  - {domain: app.test, policy: one_factor}\n")]);
+    let one = gh.token("alice", &[], "pwd");
+    let get =
+        |path: &str, t: &str| client().get(gh.url(path)).header("Host", "app.test").bearer_auth(t).send().unwrap();
+    let r = get("/page", &one);
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "mfa_required");
+    assert_eq!(get("/public/x", &one).status(), 200, "bypass stays open");
+    let two = gh.token("alice", &[], "pwd,totp");
+    assert_eq!(get("/page", &two).status(), 200);
+}
+
+#[test]
 fn through_real_caddy_a_two_factor_route_needs_both_factors() {
     let policy = "rules:\n  - {domain: 127.0.0.1, resources: ['^/vault'], policy: two_factor}\n  - {domain: 127.0.0.1, policy: one_factor}\n";
     let gh = Gatehouse::start(CONFIG, &[("10.yaml", policy)]);

@@ -8,7 +8,7 @@ pub mod normalize;
 
 use crate::config::LimitKey;
 use crate::metrics::{metrics, Outcome as Label};
-use crate::policy::{Input, Verdict};
+use crate::policy::{AuthLevel, Input, Level, Verdict};
 use crate::routes::Route;
 use crate::runtime::Runtime;
 use http::Method;
@@ -137,6 +137,14 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
     };
     let d = rt.policy.decide(&input);
     let outcome = match d.verdict {
+        // A tenant may require a second factor of everyone, whatever the route asks.
+        Verdict::Allow
+            if d.level != Level::Bypass
+                && identity.as_ref().is_some_and(|id| id.level == AuthLevel::OneFactor)
+                && rt.config.tenants.iter().any(|t| t.id == tenant && t.require_mfa) =>
+        {
+            Outcome::StepUp
+        }
         Verdict::Allow => Outcome::Allow,
         Verdict::SignIn if matches!(caller, Caller::Unverifiable) => Outcome::Unavailable,
         Verdict::SignIn => Outcome::SignIn,
