@@ -221,3 +221,48 @@ fn through_real_caddy_a_two_factor_route_needs_both_factors() {
     .unwrap();
     assert_eq!(claims["amr"], json!(["pwd", "totp"]));
 }
+
+#[test]
+fn the_portal_enrolment_page_sets_up_an_authenticator() {
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
+    gh.user("alice", &[], Some("violet-tractor-42"));
+    let r = client().get(gh.url("/auth/mfa/totp")).header("Host", "app.test").send().unwrap();
+    assert_eq!(r.status(), 303, "signed-out visitors are sent to sign in");
+    let r = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .json(&json!({"identifier": "alice", "password": "violet-tractor-42", "set_cookie": true}))
+        .send()
+        .unwrap();
+    let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let r =
+        client().get(gh.url("/auth/mfa/totp")).header("Host", "app.test").header("Cookie", &session).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let csrf_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let html = r.text().unwrap();
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let cookies = format!("{session}; {csrf_cookie}");
+    let form = |path: &str, fields: &[(&str, &str)]| {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        client()
+            .post(gh.url(path))
+            .header("Host", "app.test")
+            .header("Cookie", &cookies)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    // Without the CSRF token: refused.
+    assert_eq!(form("/auth/mfa/totp/setup", &[("csrf", "forged")]).status(), 403);
+    let r = form("/auth/mfa/totp/setup", &[("csrf", &csrf)]);
+    assert_eq!(r.status(), 200);
+    let page = r.text().unwrap();
+    assert!(page.contains("<svg"), "a QR code");
+    let secret = page.split("<code>").nth(1).unwrap().split("</code>").next().unwrap().to_string();
+    let r = form("/auth/mfa/totp/confirm", &[("csrf", &csrf), ("code", &oathtool(&secret, 0))]);
+    assert_eq!(r.status(), 200);
+    let page = r.text().unwrap();
+    assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes: {page}");
+    assert_eq!(login(&gh)["mfa_required"], true, "the next sign-in asks for the second factor");
+}

@@ -50,8 +50,8 @@ pub fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-pub async fn setup(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {
-    let id = signed_in(&s, &headers, &info)?;
+/// A new, unconfirmed authenticator for the caller: secret, `otpauth://` URI, QR code (SVG).
+pub async fn start_setup(s: &Arc<Shared>, id: &Identity) -> Result<(String, String, String), ApiError> {
     let secret = BASE32_NOPAD.encode(&new_secret());
     let store = s.services.store.clone();
     let user_id = id.user_id.clone();
@@ -68,30 +68,23 @@ pub async fn setup(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderM
     .await?;
     res.map_err(|m| ApiError::new(StatusCode::CONFLICT, "already_enabled", m))?;
     let rt = s.runtime.load();
-    let totp = totp_for(&s, &secret)
+    let totp = totp_for(s, &secret)
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad secret"))?;
     let account = if id.email.is_empty() { id.user.clone() } else { id.email.clone() };
     let uri = totp.otpauth_uri(&rt.config.totp.issuer, &account);
     let qr = qrcode::QrCode::new(uri.as_bytes())
         .map(|c| c.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
         .unwrap_or_default();
-    Ok(Json(json!({"secret": secret, "otpauth_uri": uri, "qr_svg": qr})).into_response())
+    Ok((secret, uri, qr))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CodeBody {
+/// Confirms the caller's pending authenticator with a first code; returns the recovery codes.
+pub async fn finish_setup(
+    s: &Arc<Shared>,
+    info: &ReqInfo,
+    id: &Identity,
     code: String,
-}
-
-pub async fn confirm(
-    State(s): State<Arc<Shared>>,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: JsonBody<CodeBody>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&s, &headers, &info)?;
-    let code = body.0.code;
+) -> Result<Vec<String>, ApiError> {
     let skew = s.runtime.load().config.totp.skew;
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
@@ -113,13 +106,55 @@ pub async fn confirm(
     match res {
         Ok(()) => {
             s.services.audit.record(Audit::event("totp_enabled", &info.origin(), Some(&id.user_id), json!({})));
-            Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
+            Ok(codes)
         }
         Err(m) if m == "nothing to confirm" => {
             Err(ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup."))
         }
         Err(_) => Err(invalid_code()),
     }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+pub async fn setup(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if is_form(&headers) {
+        return Ok(super::portal::enrol_setup(s, info, headers, &body).await);
+    }
+    let id = signed_in(&s, &headers, &info)?;
+    let (secret, uri, qr) = start_setup(&s, &id).await?;
+    Ok(Json(json!({"secret": secret, "otpauth_uri": uri, "qr_svg": qr})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    code: String,
+}
+
+pub async fn confirm(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if is_form(&headers) {
+        return Ok(super::portal::enrol_confirm(s, info, headers, &body).await);
+    }
+    let id = signed_in(&s, &headers, &info)?;
+    let b: CodeBody = super::parse_json(&body)?;
+    let codes = finish_setup(&s, &info, &id, b.code).await?;
+    Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
 }
 
 pub async fn remove(

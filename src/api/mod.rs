@@ -153,6 +153,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/token/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/mfa/verify", post(auth::mfa_verify))
+        .route("/auth/mfa/totp", get(portal::enrol_page))
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))
