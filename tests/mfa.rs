@@ -11,6 +11,17 @@ tokens: {issuer: "http://auth.test:8080", signing_key: "{dir}/k.pem"}
 totp: {issuer: Gatehouse, digits: 6, period: 30, skew: 1}
 "#;
 
+fn login_alice(gh: &Gatehouse) -> serde_json::Value {
+    json(
+        client()
+            .post(gh.url("/auth/login"))
+            .header("Host", "app.test")
+            .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
+            .send()
+            .unwrap(),
+    )
+}
+
 /// The code `oathtool` computes for `secret` at `offset` seconds from now.
 fn oathtool(secret: &str, offset: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -59,7 +70,9 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert_eq!(r.status(), 400);
     assert_eq!(json(r)["error"], "invalid_code");
 
-    let code = oathtool(&secret, 0);
+    // Three codes are used below (confirm, regenerate, remove): the previous, current and next
+    // step, all inside the ±1 step window.
+    let code = oathtool(&secret, -30);
     let r = post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": code}));
     assert_eq!(r.status(), 200);
     let confirmed = json(r);
@@ -68,15 +81,42 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert_eq!(codes.len(), 10);
     assert!(codes.iter().all(|c| c.as_str().unwrap().len() == 11));
 
+    // Regenerating the recovery codes (with a current code) voids the old set.
+    let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, 0)}));
+    assert_eq!(r.status(), 200);
+    let fresh = json(r)["recovery_codes"].as_array().unwrap().clone();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|c| !codes.contains(c)));
+    let old = codes[0].as_str().unwrap().to_string();
+    let step = login_alice(&gh);
+    assert_eq!(
+        client()
+            .post(gh.url("/auth/mfa/verify"))
+            .header("Host", "app.test")
+            .json(&json!({"mfa_token": step["mfa_token"], "method": "recovery_code", "code": old}))
+            .send()
+            .unwrap()
+            .status(),
+        401,
+        "an old recovery code no longer works"
+    );
+    let r = client()
+        .post(gh.url("/auth/mfa/verify"))
+        .header("Host", "app.test")
+        .json(&json!({"mfa_token": step["mfa_token"], "method": "recovery_code", "code": fresh[0]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "a new one does");
+
     // Set up twice: refused while one is active.
     assert_eq!(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})).status(), 409);
-    // The code used to confirm cannot be used again (replay), nor an earlier one.
+    // Codes already used (confirm, regenerate) cannot be used again, nor earlier ones.
     assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": code})).status(), 400);
-    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, -30)})).status(), 400);
-    // The next step's code (within the ±1 step window) removes it.
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 0)})).status(), 400);
+    // The next step's code removes it.
     let r = post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 30)}));
     assert_eq!(r.status(), 204);
-    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 60)})).status(), 409);
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 30)})).status(), 409);
 }
 
 fn login(gh: &Gatehouse) -> serde_json::Value {

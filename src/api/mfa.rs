@@ -197,3 +197,47 @@ impl From<crate::store::StoreError> for ApiError {
         FlowError::from(e).into()
     }
 }
+
+/// `POST /auth/mfa/recovery-codes/regenerate {code}`: a new set of ten recovery codes (the old
+/// set stops working), authorised by a current authenticator code.
+pub async fn regenerate(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: JsonBody<CodeBody>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&s, &headers, &info)?;
+    let code = body.0.code;
+    let skew = s.runtime.load().config.totp.skew;
+    let codes = new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
+    let (s2, user_id) = (s.clone(), id.user_id.clone());
+    let res = blocking(move || {
+        Ok(s2.services.store.update_user(&user_id, |u| {
+            let Some(t) = u.totp.as_mut().filter(|t| t.confirmed) else {
+                return Err("not enabled".to_string());
+            };
+            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
+            let step = totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
+            t.last_step = Some(step);
+            u.recovery_codes = hashes;
+            Ok(())
+        })?)
+    })
+    .await?;
+    match res {
+        Ok(()) => {
+            s.services.audit.record(Audit::event(
+                "recovery_codes_regenerated",
+                &info.origin(),
+                Some(&id.user_id),
+                json!({}),
+            ));
+            Ok(Json(json!({"recovery_codes": codes})).into_response())
+        }
+        Err(m) if m == "not enabled" => {
+            Err(ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."))
+        }
+        Err(_) => Err(invalid_code()),
+    }
+}

@@ -157,6 +157,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))
+        .route("/auth/mfa/recovery-codes/regenerate", post(mfa::regenerate))
         .fallback(not_found)
         .with_state(shared)
 }
