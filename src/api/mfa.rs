@@ -78,6 +78,38 @@ pub async fn start_setup(s: &Arc<Shared>, id: &Identity) -> Result<(String, Stri
     Ok((secret, uri, qr))
 }
 
+/// Checks `code` against the caller's authenticator (`confirmed`: the active one, else the one
+/// awaiting confirmation), records its time step (no replay) and applies `then`: one store write.
+async fn with_code(
+    s: &Arc<Shared>,
+    user_id: &str,
+    code: String,
+    confirmed: bool,
+    then: impl FnOnce(&mut crate::store::User) + Send + 'static,
+) -> Result<(), ApiError> {
+    let skew = s.runtime.load().config.totp.skew;
+    let (s2, user_id) = (s.clone(), user_id.to_string());
+    let res = blocking(move || {
+        Ok(s2.services.store.update_user(&user_id, |u| {
+            let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or("absent")?;
+            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
+            let step = totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
+            t.confirmed = true;
+            t.last_step = Some(step);
+            then(u);
+            Ok(())
+        })?)
+    })
+    .await?;
+    res.map_err(|m| match (m.as_str(), confirmed) {
+        ("absent", true) => ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."),
+        ("absent", false) => {
+            ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup.")
+        }
+        _ => invalid_code(),
+    })
+}
+
 /// Confirms the caller's pending authenticator with a first code; returns the recovery codes.
 pub async fn finish_setup(
     s: &Arc<Shared>,
@@ -85,34 +117,11 @@ pub async fn finish_setup(
     id: &Identity,
     code: String,
 ) -> Result<Vec<String>, ApiError> {
-    let skew = s.runtime.load().config.totp.skew;
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
-    let (s2, user_id) = (s.clone(), id.user_id.clone());
-    let res = blocking(move || {
-        Ok(s2.services.store.update_user(&user_id, |u| {
-            let Some(t) = u.totp.as_mut().filter(|t| !t.confirmed) else {
-                return Err("nothing to confirm".to_string());
-            };
-            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
-            let step = totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
-            t.confirmed = true;
-            t.last_step = Some(step);
-            u.recovery_codes = hashes;
-            Ok(())
-        })?)
-    })
-    .await?;
-    match res {
-        Ok(()) => {
-            s.services.audit.record(Audit::event("totp_enabled", &info.origin(), Some(&id.user_id), json!({})));
-            Ok(codes)
-        }
-        Err(m) if m == "nothing to confirm" => {
-            Err(ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup."))
-        }
-        Err(_) => Err(invalid_code()),
-    }
+    with_code(s, &id.user_id, code, false, move |u| u.recovery_codes = hashes).await?;
+    s.services.audit.record(Audit::event("totp_enabled", &info.origin(), Some(&id.user_id), json!({})));
+    Ok(codes)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -164,32 +173,13 @@ pub async fn remove(
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let id = signed_in(&s, &headers, &info)?;
-    let code = body.0.code;
-    let skew = s.runtime.load().config.totp.skew;
-    let (s2, user_id) = (s.clone(), id.user_id.clone());
-    let res = blocking(move || {
-        Ok(s2.services.store.update_user(&user_id, |u| {
-            let Some(t) = u.totp.as_ref().filter(|t| t.confirmed) else {
-                return Err("not enabled".to_string());
-            };
-            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
-            totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
-            u.totp = None;
-            u.recovery_codes.clear();
-            Ok(())
-        })?)
+    with_code(&s, &id.user_id, body.0.code, true, |u| {
+        u.totp = None;
+        u.recovery_codes.clear();
     })
     .await?;
-    match res {
-        Ok(()) => {
-            s.services.audit.record(Audit::event("totp_removed", &info.origin(), Some(&id.user_id), json!({})));
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        Err(m) if m == "not enabled" => {
-            Err(ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."))
-        }
-        Err(_) => Err(invalid_code()),
-    }
+    s.services.audit.record(Audit::event("totp_removed", &info.origin(), Some(&id.user_id), json!({})));
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -207,37 +197,9 @@ pub async fn regenerate(
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let id = signed_in(&s, &headers, &info)?;
-    let code = body.0.code;
-    let skew = s.runtime.load().config.totp.skew;
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
-    let (s2, user_id) = (s.clone(), id.user_id.clone());
-    let res = blocking(move || {
-        Ok(s2.services.store.update_user(&user_id, |u| {
-            let Some(t) = u.totp.as_mut().filter(|t| t.confirmed) else {
-                return Err("not enabled".to_string());
-            };
-            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
-            let step = totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
-            t.last_step = Some(step);
-            u.recovery_codes = hashes;
-            Ok(())
-        })?)
-    })
-    .await?;
-    match res {
-        Ok(()) => {
-            s.services.audit.record(Audit::event(
-                "recovery_codes_regenerated",
-                &info.origin(),
-                Some(&id.user_id),
-                json!({}),
-            ));
-            Ok(Json(json!({"recovery_codes": codes})).into_response())
-        }
-        Err(m) if m == "not enabled" => {
-            Err(ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."))
-        }
-        Err(_) => Err(invalid_code()),
-    }
+    with_code(&s, &id.user_id, body.0.code, true, move |u| u.recovery_codes = hashes).await?;
+    s.services.audit.record(Audit::event("recovery_codes_regenerated", &info.origin(), Some(&id.user_id), json!({})));
+    Ok(Json(json!({"recovery_codes": codes})).into_response())
 }
