@@ -3,16 +3,19 @@
 
 mod common;
 use common::*;
-use std::path::Path;
+use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn a_person_signs_in_through_nginx_and_returns_to_the_page() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        here.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Debian's chromium and playwright-core: run scripts/test, which installs both"
-    );
+/// Gatehouse behind nginx, whose portal is reached through nginx too, with user alice.
+struct Site {
+    gh: Gatehouse,
+    nginx_port: u16,
+    _up: Upstream,
+    _nginx: Peer,
+}
+
+fn site(policy: &str) -> Site {
     let nginx_port = free_port();
     let config = format!(
         r#"
@@ -22,79 +25,60 @@ tokens: {{signing_key: "{{dir}}/k.pem"}}
 session: {{allowed_redirect_domains: [127.0.0.1]}}
 "#
     );
-    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: 127.0.0.1, policy: one_factor}]\n")]);
+    let gh = Gatehouse::start(&config, &[("10.yaml", policy)]);
     gh.user("alice", &["staff"], Some("violet-tractor-42"));
     let up = Upstream::start();
-    let _nginx = nginx_on(nginx_port, gh.port, up.port);
+    let nginx = nginx_on(nginx_port, gh.port, up.port);
+    Site { gh, nginx_port, _up: up, _nginx: nginx }
+}
 
-    let url = format!("http://127.0.0.1:{nginx_port}/reports/q3?view=full");
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-login-failure.png");
-    let out = Command::new("node")
-        .current_dir(&here)
-        .args(["login.mjs", &url, "alice@example.com", "violet-tractor-42", shot.to_str().unwrap()])
-        .output()
-        .expect("node");
+fn browser_dir() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        here.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Debian's chromium and playwright-core: run scripts/test, which installs both"
+    );
+    here
+}
+
+/// Opens `url` in Chromium and signs in as the portal asks (with `code` for a second factor);
+/// returns where the browser ended and the user the app saw. A failure leaves a screenshot.
+fn sign_in(url: &str, user: &str, code: Option<&str>, shot: &str) -> serde_json::Value {
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shot);
+    let mut args = vec!["login.mjs", url, user, "violet-tractor-42", shot.to_str().unwrap()];
+    args.extend(code);
+    let out = Command::new("node").current_dir(browser_dir()).args(&args).output().expect("node");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_person_signs_in_through_nginx_and_returns_to_the_page() {
+    let s = site("rules: [{domain: 127.0.0.1, policy: one_factor}]\n");
+    let url = format!("http://127.0.0.1:{}/reports/q3?view=full", s.nginx_port);
+    let v = sign_in(&url, "alice@example.com", None, "browser-login-failure.png");
     assert_eq!(v["url"], url);
     assert_eq!(v["remote_user"], "alice");
 }
 
 #[test]
 fn a_person_with_an_authenticator_app_passes_the_second_factor_step() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let nginx_port = free_port();
-    let config = format!(
-        r#"
-server: {{listen: "{{listen}}", ops_listen: "{{ops}}", public_url: "http://127.0.0.1:{nginx_port}", trusted_proxies: [127.0.0.1/32]}}
-storage: {{path: "{{dir}}/g.redb"}}
-tokens: {{signing_key: "{{dir}}/k.pem"}}
-session: {{allowed_redirect_domains: [127.0.0.1]}}
-"#
-    );
-    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: 127.0.0.1, policy: two_factor}]\n")]);
-    gh.user("alice", &[], Some("violet-tractor-42"));
-    // Enrol through the API (as the enrolment page will), confirming with oathtool.
-    let c = client();
-    let login = json(
-        c.post(gh.url("/auth/login"))
-            .header("Host", "127.0.0.1")
-            .json(&serde_json::json!({"identifier": "alice", "password": "violet-tractor-42"}))
-            .send()
-            .unwrap(),
-    );
-    let bearer = login["access_token"].as_str().unwrap();
-    let setup =
-        json(c.post(gh.url("/auth/mfa/totp/setup")).header("Host", "127.0.0.1").bearer_auth(bearer).send().unwrap());
-    let secret = setup["secret"].as_str().unwrap();
-    let oath = |offset: i64| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let out = Command::new("oathtool")
-            .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let s = site("rules: [{domain: 127.0.0.1, policy: two_factor}]\n");
+    // Enrol through the API, confirming with a code from oathtool.
+    let api = |path: &str, bearer: Option<&str>, body: serde_json::Value| {
+        let mut r = client().post(s.gh.url(path)).header("Host", "127.0.0.1").json(&body);
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        r.send().unwrap()
     };
-    let r = c
-        .post(gh.url("/auth/mfa/totp/confirm"))
-        .header("Host", "127.0.0.1")
-        .bearer_auth(bearer)
-        .json(&serde_json::json!({"code": oath(0)}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let up = Upstream::start();
-    let _nginx = nginx_on(nginx_port, gh.port, up.port);
+    let login = json(api("/auth/login", None, json!({"identifier": "alice", "password": "violet-tractor-42"})));
+    let bearer = login["access_token"].as_str().unwrap();
+    let secret = json(api("/auth/mfa/totp/setup", Some(bearer), json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(api("/auth/mfa/totp/confirm", Some(bearer), json!({"code": oathtool(&secret, 0)})).status(), 200);
 
-    let url = format!("http://127.0.0.1:{nginx_port}/vault?item=1");
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-mfa-failure.png");
-    let out = Command::new("node")
-        .current_dir(&here)
-        .args(["login.mjs", &url, "alice", "violet-tractor-42", shot.to_str().unwrap(), &oath(30)])
-        .output()
-        .expect("node");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = format!("http://127.0.0.1:{}/vault?item=1", s.nginx_port);
+    let v = sign_in(&url, "alice", Some(&oathtool(&secret, 30)), "browser-mfa-failure.png");
     assert_eq!(v["url"], url);
     assert_eq!(v["remote_user"], "alice");
 }

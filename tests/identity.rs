@@ -36,6 +36,24 @@ const POLICY: &str = "default_policy: deny\nrules:\n  - {domain: ['*.test', '*.o
 
 const PASSWORD: &str = "violet-tractor-42";
 
+/// PyJWT, reading our JWKS over HTTP, verifies `token` (issuer and audience checked); returns
+/// its header and claims.
+fn pyjwt_verify(gh: &Gatehouse, token: &str) -> serde_json::Value {
+    let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
+    let out = std::process::Command::new("python3")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_jwt.py"),
+            &jwks,
+            token,
+            "http://auth.test:8080",
+            "default",
+        ])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "PyJWT refused the token: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn start() -> Gatehouse {
     let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
     gh.user("alice", &["staff"], Some(PASSWORD));
@@ -75,20 +93,7 @@ fn password_sign_in_issues_tokens_that_an_independent_verifier_accepts() {
     let token = body["access_token"].as_str().unwrap();
     assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 43));
 
-    // PyJWT, reading our JWKS over HTTP, verifies the token.
-    let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
-    let out = std::process::Command::new("python3")
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_jwt.py"),
-            &jwks,
-            token,
-            "http://auth.test:8080",
-            "default",
-        ])
-        .output()
-        .expect("python3");
-    assert!(out.status.success(), "PyJWT refused the token: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = pyjwt_verify(&gh, token);
     assert_eq!(v["header"]["typ"], "at+jwt");
     assert_eq!(v["header"]["alg"], "EdDSA");
     assert_eq!(v["claims"]["sid"], body["session_id"]);
@@ -489,19 +494,7 @@ fn a_session_cookie_on_a_pass_access_token_route_sends_a_verifiable_token_upstre
     let first = upstream_auth();
     assert_eq!(first, upstream_auth(), "minted once per session, then reused");
     let token = first.strip_prefix("Bearer ").expect("a bearer token");
-    let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
-    let out = std::process::Command::new("python3")
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_jwt.py"),
-            &jwks,
-            token,
-            "http://auth.test:8080",
-            "default",
-        ])
-        .output()
-        .expect("python3");
-    assert!(out.status.success(), "PyJWT refused the minted token: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = pyjwt_verify(&gh, token);
     assert_eq!(v["claims"]["sid"], sid.as_str());
     assert_eq!(v["claims"]["email"], "alice@example.com");
     // Routes without pass_access_token never see one.

@@ -11,27 +11,6 @@ tokens: {issuer: "http://auth.test:8080", signing_key: "{dir}/k.pem"}
 totp: {issuer: Gatehouse, digits: 6, period: 30, skew: 1}
 "#;
 
-fn login_alice(gh: &Gatehouse) -> serde_json::Value {
-    json(
-        client()
-            .post(gh.url("/auth/login"))
-            .header("Host", "app.test")
-            .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
-            .send()
-            .unwrap(),
-    )
-}
-
-/// The code `oathtool` computes for `secret` at `offset` seconds from now.
-fn oathtool(secret: &str, offset: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let out = std::process::Command::new("oathtool")
-        .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
-        .output()
-        .expect("oathtool is not installed: run scripts/test, which installs it");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn post(gh: &Gatehouse, path: &str, bearer: &str, body: serde_json::Value) -> reqwest::blocking::Response {
     client().post(gh.url(path)).header("Host", "app.test").bearer_auth(bearer).json(&body).send().unwrap()
 }
@@ -40,16 +19,9 @@ fn post(gh: &Gatehouse, path: &str, bearer: &str, body: serde_json::Value) -> re
 fn enrol_confirm_and_remove_with_oathtool_codes() {
     let gh = Gatehouse::start(CONFIG, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
     gh.user("alice", &[], Some("violet-tractor-42"));
-    let login = json(
-        client()
-            .post(gh.url("/auth/login"))
-            .header("Host", "app.test")
-            .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
-            .send()
-            .unwrap(),
-    );
-    assert_eq!(login["user"]["mfa"]["totp"], false);
-    let bearer = login["access_token"].as_str().unwrap().to_string();
+    let first = login(&gh);
+    assert_eq!(first["user"]["mfa"]["totp"], false);
+    let bearer = first["access_token"].as_str().unwrap().to_string();
 
     // Anonymous callers cannot enrol.
     let r = client().post(gh.url("/auth/mfa/totp/setup")).header("Host", "app.test").send().unwrap();
@@ -88,7 +60,7 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert_eq!(fresh.len(), 10);
     assert!(fresh.iter().all(|c| !codes.contains(c)));
     let old = codes[0].as_str().unwrap().to_string();
-    let step = login_alice(&gh);
+    let step = login(&gh);
     assert_eq!(
         client()
             .post(gh.url("/auth/mfa/verify"))

@@ -55,6 +55,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn media_type(headers: &axum::http::HeaderMap) -> &str {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    ct.split(';').next().unwrap_or("").trim()
+}
+
+/// A form post (the portal's pages).
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    media_type(headers).eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+/// A JSON body.
+pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    media_type(headers).eq_ignore_ascii_case("application/json")
+}
+
 /// A JSON body whose rejection is answered in the API's error shape.
 pub struct JsonBody<T>(pub T);
 
@@ -62,11 +77,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json =
-            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !is_json {
+        if !is_json(req.headers()) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -341,3 +341,14 @@ pub fn json(resp: reqwest::blocking::Response) -> serde_json::Value {
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// The TOTP code `oathtool` computes for the base32 `secret` at `offset` seconds from now.
+pub fn oathtool(secret: &str, offset: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
+        .output()
+        .expect("oathtool is not installed: run scripts/test, which installs it");
+    assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
