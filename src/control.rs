@@ -71,6 +71,17 @@ pub enum Op {
         tenant: String,
         user: String,
     },
+    /// Creates an API key for an app; the answer holds the secret, once.
+    AppKeyCreate {
+        app: String,
+    },
+    AppKeyList {
+        app: String,
+    },
+    AppKeyDelete {
+        app: String,
+        id: String,
+    },
     /// Starts a session for a user and returns an access token for it (scripts, tests).
     TokenIssue {
         tenant: String,
@@ -315,12 +326,45 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             Ok(json!({"user": u.id, "reset": had}))
         }
         Op::AuditList { limit } => Ok(json!(s.audit(limit.min(10_000)).map_err(|e| e.to_string())?)),
+        Op::AppKeyCreate { app } => {
+            let a = known_app(ctx, &app)?;
+            let (rec, secret) = crate::appkeys::create(&a.id);
+            s.put_app_key(&rec).map_err(|e| e.to_string())?;
+            admin_event(ctx, "app_key_created", Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
+            Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
+        }
+        Op::AppKeyList { app } => {
+            let a = known_app(ctx, &app)?;
+            let keys = s.app_keys(&a.id).map_err(|e| e.to_string())?;
+            Ok(json!(keys
+                .iter()
+                .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
+                .collect::<Vec<_>>()))
+        }
+        Op::AppKeyDelete { app, id } => {
+            let a = known_app(ctx, &app)?;
+            if !s.delete_app_key(&a.id, &id).map_err(|e| e.to_string())? {
+                return Err(format!("app {} has no key {id}; `gatehouse app key list {}` shows its keys", a.id, a.id));
+            }
+            admin_event(ctx, "app_key_deleted", Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
+            Ok(json!({"deleted": id}))
+        }
         Op::UserId { tenant, user } => {
             let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
             let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
             Ok(json!({"id": u.id}))
         }
     }
+}
+
+fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, String> {
+    ctx.config.app(app).ok_or_else(|| {
+        let known: Vec<&str> = ctx.config.apps.iter().map(|a| a.id.as_str()).collect();
+        format!(
+            "no app `{app}` in the configuration (apps: {})",
+            if known.is_empty() { "none".into() } else { known.join(", ") }
+        )
+    })
 }
 
 /// Runs `op` through the running server's control socket, else on the store directly.

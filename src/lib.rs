@@ -2,6 +2,7 @@
 //! is `proxy` → `authz` (client IP, path, limits, identity) → `policy`.
 
 pub mod api;
+pub mod appkeys;
 pub mod audit;
 pub mod authz;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod control;
 pub mod flows;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod ops;
 pub mod policy;
 pub mod proxy;

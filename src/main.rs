@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Admin(c) => with_config(&args.config, |cfg| cli::directory::admin(cfg, c)),
         Command::Bans(c) => with_config(&args.config, |cfg| cli::directory::bans(cfg, c)),
         Command::Sessions(c) => with_config(&args.config, |cfg| cli::directory::sessions(cfg, c)),
+        Command::App(c) => with_config(&args.config, |cfg| cli::directory::app(cfg, c)),
         Command::Audit(c) => with_config(&args.config, |cfg| cli::directory::audit(cfg, c)),
     }
 }

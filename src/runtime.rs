@@ -19,6 +19,8 @@ pub struct Runtime {
     pub global_limit: Option<Arc<Limiter>>,
     /// `rate_limits.login`: password, OTP and MFA verification attempts per IP.
     pub login_limit: Option<Arc<Limiter>>,
+    /// `rate_limits.otp_send`: codes sent per identifier (or per IP).
+    pub otp_send_limit: Option<Arc<Limiter>>,
     pub identity: IdentityResolver,
     pub forward_auth_counters: RouteCounters,
     pub auth_request_counters: RouteCounters,
@@ -70,6 +72,8 @@ impl Runtime {
         };
         let global_limit = limiter(config.rate_limits.global.as_ref(), previous.and_then(|p| p.global_limit.as_ref()));
         let login_limit = limiter(config.rate_limits.login.as_ref(), previous.and_then(|p| p.login_limit.as_ref()));
+        let otp_send_limit =
+            limiter(config.rate_limits.otp_send.as_ref(), previous.and_then(|p| p.otp_send_limit.as_ref()));
         let tokens = Arc::new(Tokens::new(&config.tokens.issuer, key));
         let m = metrics();
         Ok(Runtime {
@@ -79,6 +83,7 @@ impl Runtime {
             routes,
             global_limit,
             login_limit,
+            otp_send_limit,
             forward_auth_counters: m.route("forward-auth"),
             auth_request_counters: m.route("auth-request"),
             unrouted_counters: m.route("unrouted"),
@@ -123,6 +128,10 @@ impl Runtime {
 
     /// Every limiter, for the periodic sweep.
     pub fn limiters(&self) -> impl Iterator<Item = &Arc<Limiter>> {
-        self.global_limit.iter().chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
+        self.global_limit
+            .iter()
+            .chain(self.login_limit.iter())
+            .chain(self.otp_send_limit.iter())
+            .chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
     }
 }

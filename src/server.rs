@@ -64,8 +64,12 @@ impl Shared {
         let hasher = Hasher::new(&cfg.password.argon2, threads, MAX_WAITING_HASHES)
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
-        let services = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default() });
-        Ok(Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() }))
+        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let services = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default(), outbox });
+        let shared =
+            Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
+        crate::notify::outbox::spawn(shared.clone(), wake);
+        Ok(shared)
     }
 
     /// Builds a new runtime from the files; on any error the running one stays.
@@ -126,6 +130,9 @@ impl BackgroundService for Housekeeping {
                     let _ = tokio::task::spawn_blocking(move || {
                         if let Err(e) = services.sessions.housekeeping() {
                             tracing::error!("session housekeeping: {e}");
+                        }
+                        if let Err(e) = services.store.purge_codes(crate::tokens::jwt::now_secs()) {
+                            tracing::error!("code housekeeping: {e}");
                         }
                     })
                     .await;

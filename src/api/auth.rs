@@ -38,6 +38,22 @@ impl From<FlowError> for ApiError {
                     .retry_after(1)
             }
             FlowError::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
+            FlowError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", m),
+            FlowError::NotInDirectory => {
+                ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "User not in the directory service.")
+            }
+            FlowError::NotAssigned => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_assigned",
+                "You are not allowed to access this application. Contact Administrator.",
+            ),
+            FlowError::CodeLocked => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many wrong codes; request a new code.",
+            )
+            .retry_after(1),
+            FlowError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             FlowError::Store(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -128,10 +144,7 @@ pub async fn login(
     .await?;
     Ok(match signed {
         signin::Outcome::SignedIn(signed) => signed_in_response(&s, signed, b.set_cookie),
-        signin::Outcome::MfaRequired { mfa_token } => {
-            (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signin::Outcome::mfa_body(&mfa_token)))
-                .into_response()
-        }
+        signin::Outcome::MfaRequired { mfa_token, methods } => mfa_required_response(&mfa_token, &methods),
     })
 }
 
@@ -286,4 +299,9 @@ pub async fn logout(
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(resp)
+}
+
+pub fn mfa_required_response(token: &str, methods: &[&str]) -> Response {
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signin::Outcome::mfa_body(token, methods)))
+        .into_response()
 }

@@ -1,8 +1,10 @@
 //! The `/auth` HTTP API: an axum `Router`, called in-process from the gateway
 //! (`proxy::api_bridge`), testable without a socket with `tower::ServiceExt::oneshot`.
 
+pub mod appauth;
 pub mod auth;
 pub mod mfa;
+pub mod otp;
 pub mod portal;
 
 use crate::audit::Origin;
@@ -164,6 +166,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/token/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/mfa/verify", post(auth::mfa_verify))
+        .route("/auth/mfa/otp", post(otp::mfa_send))
+        .route("/auth/otp/request", post(otp::request))
+        .route("/auth/otp/verify", post(otp::verify))
+        .route("/auth/register", post(otp::register))
+        .route("/auth/register/confirm", post(otp::register_confirm))
         .route("/auth/mfa/totp", get(portal::enrol_page))
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))

@@ -198,7 +198,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     );
     match attempt.await {
         Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
-        Ok(signin::Outcome::MfaRequired { mfa_token }) => {
+        Ok(signin::Outcome::MfaRequired { mfa_token, .. }) => {
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &mfa_token, None)), None)
         }
         Err(FlowError::InvalidCredentials) => {

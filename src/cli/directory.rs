@@ -110,6 +110,72 @@ pub enum SessionsCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// API keys of an app (`X-Auth-Service-Key`).
+    #[command(subcommand)]
+    Key(AppKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppKeyCommand {
+    /// Create a key; its secret is printed once and never again.
+    Create { app: String },
+    /// The app's keys: id, created, last used (never the secret).
+    List { app: String },
+    /// Delete a key: calls with it are refused at once.
+    Delete { app: String, key_id: String },
+}
+
+fn fmt_time(t: Option<u64>) -> String {
+    match t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok()) {
+        Some(d) => d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        None => "never".into(),
+    }
+}
+
+pub fn app(cfg: &Config, cmd: &AppCommand) -> ExitCode {
+    let AppCommand::Key(k) = cmd;
+    let op = match k {
+        AppKeyCommand::Create { app } => Op::AppKeyCreate { app: app.clone() },
+        AppKeyCommand::List { app } => Op::AppKeyList { app: app.clone() },
+        AppKeyCommand::Delete { app, key_id } => Op::AppKeyDelete { app: app.clone(), id: key_id.clone() },
+    };
+    match (k, run(cfg, op)) {
+        (AppKeyCommand::Create { .. }, Ok(v)) => {
+            eprintln!(
+                "key {} created for app {}; store it now, it is not shown again:",
+                v["id"].as_str().unwrap_or(""),
+                v["app"].as_str().unwrap_or("")
+            );
+            println!("{}", v["key"].as_str().unwrap_or(""));
+            ExitCode::SUCCESS
+        }
+        (AppKeyCommand::List { app }, Ok(v)) => {
+            let keys = v.as_array().cloned().unwrap_or_default();
+            if keys.is_empty() {
+                println!("app {app} has no keys; create one with `gatehouse app key create {app}`");
+            } else {
+                println!("{:<14} {:<22} LAST USED", "ID", "CREATED");
+                for k in keys {
+                    println!(
+                        "{:<14} {:<22} {}",
+                        k["id"].as_str().unwrap_or(""),
+                        fmt_time(k["created_at"].as_u64()),
+                        fmt_time(k["last_used"].as_u64())
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        (AppKeyCommand::Delete { .. }, Ok(v)) => {
+            println!("deleted key {}", v["deleted"].as_str().unwrap_or(""));
+            ExitCode::SUCCESS
+        }
+        (_, Err(e)) => fail(e),
+    }
+}
+
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(1)
@@ -363,11 +429,14 @@ pub fn audit(cfg: &Config, cmd: &AuditCommand) -> ExitCode {
             for e in v.as_array().cloned().unwrap_or_default() {
                 let s = |k: &str| e[k].as_str().unwrap_or("-").to_string();
                 println!(
-                    "{} {} user={} ip={} time={} {}",
+                    "{} {} user={} app={} ip={} forwarded={} remote={} time={} {}",
                     e["seq"],
                     s("event"),
                     s("user"),
+                    s("app"),
                     s("ip"),
+                    s("forwarded").replace(' ', ""),
+                    s("remote"),
                     e["time"],
                     e["detail"]
                 );

@@ -49,6 +49,9 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(directory::AuditCommand),
+    /// Applications: their API keys.
+    #[command(subcommand)]
+    App(directory::AppCommand),
 }
 
 #[derive(Subcommand, Debug)]

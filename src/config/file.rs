@@ -50,6 +50,8 @@ fn default_tenants() -> Vec<Tenant> {
         hosts: vec!["*".into()],
         self_registration: true,
         require_mfa: false,
+        templates: BTreeMap::new(),
+        validation_sources: vec![],
     }]
 }
 
@@ -251,6 +253,19 @@ pub struct Notifiers {
     pub sms: Vec<SmsProvider>,
     pub webhooks: Vec<WebhookProvider>,
     pub log: bool,
+    /// Message texts by purpose (`login`, `register`, `verify`, `mfa`); built-in defaults.
+    pub templates: BTreeMap<String, Template>,
+    /// Delivery attempts of one message before it is given up (and audited as failed).
+    pub max_attempts: Option<u32>,
+}
+
+/// A message text; `{{code}}`, `{{minutes}}`, `{{app}}`, `{{tenant}}` are replaced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -292,6 +307,9 @@ pub struct SmsProvider {
     pub body: Option<String>,
     #[serde(default)]
     pub domain: Option<String>,
+    /// `Content-Type` of an http provider's body; guessed from the body (JSON or form) when unset.
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -314,6 +332,12 @@ pub struct Tenant {
     pub self_registration: bool,
     #[serde(default)]
     pub require_mfa: bool,
+    /// Message texts that replace `notifiers.templates` for this tenant.
+    #[serde(default)]
+    pub templates: BTreeMap<String, Template>,
+    /// Sources a self-registration confirms when the request names none (`email`, `mobile`).
+    #[serde(default)]
+    pub validation_sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -335,6 +359,10 @@ pub struct App {
     pub allowed_ips: Vec<String>,
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Origins (`https://app.example`) whose pages may open the hosted verification page as a
+    /// modal; by default the origins of the app's route hosts.
+    #[serde(default)]
+    pub frame_origins: Vec<String>,
 }
 
 fn default_tenant_id() -> String {

@@ -175,7 +175,7 @@ pub struct Config {
     pub otp: file::Otp,
     pub totp: file::Totp,
     pub regulation: file::Regulation,
-    pub notifiers_log: bool,
+    pub notifiers: file::Notifiers,
     pub rate_limits: RateLimitsConfig,
     pub tenants: Vec<TenantConfig>,
     pub access_groups: BTreeMap<String, Vec<String>>,
@@ -244,6 +244,8 @@ pub struct TenantConfig {
     pub hosts: Vec<HostPattern>,
     pub self_registration: bool,
     pub require_mfa: bool,
+    pub templates: BTreeMap<String, file::Template>,
+    pub validation_sources: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +255,8 @@ pub struct AppConfig {
     pub name: String,
     pub allowed_ips: IpSet,
     pub routes: Vec<RouteConfig>,
+    /// Origins that may frame the hosted verification page.
+    pub frame_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -310,6 +314,14 @@ impl Config {
         } else {
             Err(ConfigErrors(r.errors))
         }
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+
+    pub fn app(&self, id: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.id == id)
     }
 
     pub fn tenant_for_host(&self, host: &str) -> Option<&TenantConfig> {

@@ -133,6 +133,46 @@ pub(super) fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bo
             r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
         }
     }
+    templates(r, "notifiers.templates", &f.notifiers.templates);
+    if f.notifiers.max_attempts.is_some_and(|n| n == 0 || n > 100) {
+        r.error("notifiers.max_attempts", "notifiers.max_attempts must be between 1 and 100");
+    }
+    let mut channels: std::collections::HashSet<&str> = ["email", "sms", "log"].into_iter().collect();
+    for (i, p) in f.notifiers.sms.iter().enumerate() {
+        if !channels.insert(p.name.as_str()) || !valid_channel_name(&p.name) {
+            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms or log", p.name));
+        }
+        if let Some(u) = &p.url {
+            if url::Url::parse(&u.replace("{{", "").replace("}}", "")).is_err() {
+                r.error(&format!("notifiers.sms[{i}].url"), format!("`{u}` is not a URL"));
+            }
+        }
+        if p.kind == "email_gateway" && f.notifiers.email.is_none() {
+            r.error(
+                &format!("notifiers.sms[{i}]"),
+                "an email_gateway provider sends through notifiers.email: configure it",
+            );
+        }
+    }
+    for (i, w) in f.notifiers.webhooks.iter().enumerate() {
+        if !channels.insert(w.name.as_str()) || !valid_channel_name(&w.name) {
+            r.error(
+                &format!("notifiers.webhooks[{i}].name"),
+                format!("provider name `{}` is taken or invalid", w.name),
+            );
+        }
+        if url::Url::parse(&w.url).is_err() {
+            r.error(&format!("notifiers.webhooks[{i}].url"), format!("`{}` is not a URL", w.url));
+        }
+    }
+    if let Some(e) = &f.notifiers.email {
+        if e.from.parse::<lettre::message::Mailbox>().is_err() {
+            r.error(
+                "notifiers.email.from",
+                format!("`{}` is not a mailbox; write \"Name <addr@example.com>\"", e.from),
+            );
+        }
+    }
     for (i, p) in f.notifiers.sms.iter().enumerate() {
         let at = format!("notifiers.sms[{i}]");
         match p.kind.as_str() {
@@ -177,7 +217,18 @@ pub(super) fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bo
             hosts,
             self_registration: t.self_registration,
             require_mfa: t.require_mfa,
+            templates: t.templates.clone(),
+            validation_sources: t.validation_sources.clone(),
         });
+        templates(r, &format!("{at}.templates"), &t.templates);
+        for (j, s) in t.validation_sources.iter().enumerate() {
+            if !matches!(s.as_str(), "email" | "mobile") {
+                r.error(
+                    &format!("{at}.validation_sources[{j}]"),
+                    format!("unknown source `{s}`; use email and/or mobile"),
+                );
+            }
+        }
     }
     if tenants.is_empty() {
         r.error("tenants", "at least one tenant is needed, e.g. `- {id: default, hosts: [\"*\"]}`");
@@ -228,12 +279,35 @@ pub(super) fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bo
                 pass_access_token: rt.pass_access_token,
             });
         }
+        let mut frame_origins = vec![];
+        for (j, o) in a.frame_origins.iter().enumerate() {
+            match url::Url::parse(o) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" => {
+                    frame_origins.push(u.origin().ascii_serialization())
+                }
+                _ => r.error(
+                    &format!("{at}.frame_origins[{j}]"),
+                    format!("`{o}` is not an origin; write scheme://host[:port], e.g. https://app.example.com"),
+                ),
+            }
+        }
+        if a.frame_origins.is_empty() {
+            for rt in &routes {
+                for h in &rt.hosts {
+                    if let crate::net::HostPattern::Exact(h) = h {
+                        frame_origins.push(format!("http://{h}"));
+                        frame_origins.push(format!("https://{h}"));
+                    }
+                }
+            }
+        }
         apps.push(AppConfig {
             id: a.id.clone(),
             tenant: a.tenant.clone(),
             name: a.name.clone().unwrap_or_else(|| a.id.clone()),
             allowed_ips,
             routes,
+            frame_origins,
         });
     }
 
@@ -273,12 +347,30 @@ pub(super) fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bo
         otp: f.otp,
         totp: f.totp,
         regulation: f.regulation,
-        notifiers_log: f.notifiers.log,
+        notifiers: f.notifiers,
         rate_limits,
         tenants,
         access_groups,
         apps,
         policies_dir: resolve_path(base, &f.policies_dir),
+    }
+}
+
+fn valid_channel_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Purposes a message template may be written for.
+pub const TEMPLATE_PURPOSES: [&str; 4] = ["login", "register", "verify", "mfa"];
+
+fn templates(r: &mut Reporter, at: &str, t: &BTreeMap<String, crate::config::file::Template>) {
+    for k in t.keys() {
+        if !TEMPLATE_PURPOSES.contains(&k.as_str()) {
+            r.error(
+                &format!("{at}.{k}"),
+                format!("unknown purpose `{k}`; templates exist for login, register, verify and mfa"),
+            );
+        }
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Pending {
     pub amr: Vec<String>,
     pub set_cookie: bool,
     pub expires: u64,
+    /// The kind of address a first-factor code went to; a code as second factor must use
+    /// another.
+    pub used: Option<crate::notify::AddressKind>,
 }
 
 #[derive(Default)]
@@ -29,11 +32,24 @@ pub struct MfaPending {
 
 impl MfaPending {
     /// Starts a pending step; returns its token.
-    pub fn start(&self, user_id: &str, tenant: &str, amr: Vec<String>, set_cookie: bool) -> String {
+    pub fn start(
+        &self,
+        user_id: &str,
+        tenant: &str,
+        amr: Vec<String>,
+        set_cookie: bool,
+        used: Option<crate::notify::AddressKind>,
+    ) -> String {
         let token = new_secret();
         let now = now_secs();
-        let p =
-            Pending { user_id: user_id.into(), tenant: tenant.into(), amr, set_cookie, expires: now + MFA_TTL_SECS };
+        let p = Pending {
+            user_id: user_id.into(),
+            tenant: tenant.into(),
+            amr,
+            set_cookie,
+            expires: now + MFA_TTL_SECS,
+            used,
+        };
         let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= MAX_PENDING {
             m.retain(|_, p| p.expires > now);

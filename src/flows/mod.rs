@@ -2,7 +2,10 @@
 //! and the password sign-in itself.
 
 pub mod mfa;
+pub mod otp;
+pub mod passwordless;
 pub mod passwords;
+pub mod register;
 pub mod regulation;
 pub mod signin;
 pub mod totp;

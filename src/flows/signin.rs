@@ -32,6 +32,7 @@ pub struct Services {
     pub hasher: Hasher,
     pub audit: Audit,
     pub mfa: crate::flows::mfa::MfaPending,
+    pub outbox: crate::notify::outbox::OutboxHandle,
 }
 
 /// What a first factor leads to.
@@ -40,25 +41,69 @@ pub enum Outcome {
     /// The user has a second factor: present it with this token to `/auth/mfa/verify`.
     MfaRequired {
         mfa_token: String,
+        methods: Vec<&'static str>,
     },
 }
 
 impl Outcome {
     /// The JSON answer of API.md §4 for the MFA case.
-    pub fn mfa_body(token: &str) -> Value {
-        json!({"mfa_required": true, "mfa_token": token, "methods": ["totp", "recovery_code"]})
+    pub fn mfa_body(token: &str, methods: &[&str]) -> Value {
+        json!({"mfa_required": true, "mfa_token": token, "methods": methods})
     }
+}
+
+/// Whether `user` must present a second factor after their first.
+pub fn needs_second_factor(user: &User) -> bool {
+    user.totp.as_ref().is_some_and(|t| t.confirmed)
+}
+
+/// Starts the MFA step after a first factor (`amr`, by a code on `used` when it was one).
+pub fn start_mfa(
+    rt: &Runtime,
+    svc: &Services,
+    user: &User,
+    amr: Vec<String>,
+    used: Option<crate::notify::AddressKind>,
+    set_cookie: bool,
+    origin: &Origin,
+) -> Outcome {
+    let mut methods = vec![];
+    if needs_second_factor(user) {
+        methods.push("totp");
+    }
+    if !user.recovery_codes.is_empty() {
+        methods.push("recovery_code");
+    }
+    if crate::notify::user_channel(&rt.config, user.email.as_deref(), user.mobile.as_deref(), used).is_some() {
+        methods.push("otp");
+    }
+    let first = amr.first().cloned().unwrap_or_default();
+    let mfa_token = svc.mfa.start(&user.id, &user.tenant, amr, set_cookie, used);
+    svc.audit.record(Audit::event("mfa_required", origin, Some(&user.id), json!({"method": first})));
+    Outcome::MfaRequired { mfa_token, methods }
 }
 
 #[derive(Debug)]
 pub enum FlowError {
     InvalidCredentials,
     InvalidCode,
-    TooManyFailures { retry_after: u64 },
+    TooManyFailures {
+        retry_after: u64,
+    },
     RateLimited(Duration),
     Busy,
     Unauthenticated(&'static str),
     Store(String),
+    /// A field is missing or wrong (422).
+    Invalid(String),
+    /// App-key callers only: the user is not in the directory (404).
+    NotInDirectory,
+    /// App-key callers only: the user is not assigned to the app (403).
+    NotAssigned,
+    /// Too many wrong codes: only a new code helps (429).
+    CodeLocked,
+    /// The tenant does not allow this (403).
+    Forbidden(&'static str),
 }
 
 impl From<StoreError> for FlowError {
@@ -225,10 +270,8 @@ pub async fn password_login(
             user.updated_at = now;
             svc.store.put_user(&user)?;
         }
-        if user.totp.as_ref().is_some_and(|t| t.confirmed) {
-            let mfa_token = svc.mfa.start(&user.id, &user.tenant, vec!["pwd".into()], set_cookie);
-            svc.audit.record(Audit::event("mfa_required", &origin, Some(&user.id), json!({"method": "password"})));
-            return Ok(Outcome::MfaRequired { mfa_token });
+        if needs_second_factor(&user) {
+            return Ok(start_mfa(&rt, &svc, &user, vec!["pwd".into()], None, set_cookie, &origin));
         }
         let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
         let detail = json!({"method": "password", "session": signed.session.id});
@@ -269,32 +312,41 @@ pub fn verify_mfa(
     let amr_method = match method {
         "totp" => "totp",
         "recovery_code" => "recovery",
-        _ => return Err(FlowError::Unauthenticated("Unknown method: use totp or recovery_code.")),
+        "otp" => "otp",
+        _ => return Err(FlowError::Invalid("method must be totp, recovery_code or otp".into())),
     };
-    let checked = svc.store.update_user(&p.user_id, |u| {
-        if !u.is_active() {
-            return Err("inactive".to_string());
+    let checked = if method == "otp" {
+        let user = svc.store.user(&p.user_id)?.filter(User::is_active);
+        match user {
+            Some(u) if crate::flows::passwordless::check_mfa_code(rt, svc, &u, code)? => Ok(Ok(())),
+            _ => Ok(Err("wrong code".to_string())),
         }
-        match method {
-            "totp" => {
-                let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
-                let secret = data_encoding::BASE32_NOPAD.decode(t.secret.as_bytes()).map_err(|_| "bad secret")?;
-                let totp = crate::flows::totp::Totp::new(secret, digits, period, alg);
-                let step = totp.verify(code, now, skew, t.last_step).ok_or("wrong code")?;
-                t.last_step = Some(step);
+    } else {
+        svc.store.update_user(&p.user_id, |u| {
+            if !u.is_active() {
+                return Err("inactive".to_string());
             }
-            _ => {
-                let d = digest_hex(code.trim().to_lowercase().as_str());
-                let pos = u
-                    .recovery_codes
-                    .iter()
-                    .position(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_bytes(), d.as_bytes())));
-                let pos = pos.ok_or("wrong code")?;
-                u.recovery_codes.remove(pos);
+            match method {
+                "totp" => {
+                    let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
+                    let secret = data_encoding::BASE32_NOPAD.decode(t.secret.as_bytes()).map_err(|_| "bad secret")?;
+                    let totp = crate::flows::totp::Totp::new(secret, digits, period, alg);
+                    let step = totp.verify(code, now, skew, t.last_step).ok_or("wrong code")?;
+                    t.last_step = Some(step);
+                }
+                _ => {
+                    let d = digest_hex(code.trim().to_lowercase().as_str());
+                    let pos = u
+                        .recovery_codes
+                        .iter()
+                        .position(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_bytes(), d.as_bytes())));
+                    let pos = pos.ok_or("wrong code")?;
+                    u.recovery_codes.remove(pos);
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })
+    }?;
     if checked.is_err() {
         let bans = regulation.failed(Some(&ukey), ip, now)?;
         svc.audit.record(Audit::event("mfa_failed", origin, Some(&p.user_id), json!({"method": method})));

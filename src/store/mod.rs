@@ -28,6 +28,14 @@ pub(crate) const BANS: TableDefinition<&str, &[u8]> = TableDefinition::new("bans
 pub(crate) const FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("failures");
 /// Sequence number → audit event.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// `purpose \0 tenant \0 app \0 identifier` → pending one-time code (hashed).
+pub(crate) const CODES: TableDefinition<&str, &[u8]> = TableDefinition::new("codes");
+/// Sequence number → message waiting for delivery.
+pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Key id → application API key (hashed).
+pub(crate) const APP_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("app_keys");
+/// `app \0 id` → address verification.
+pub(crate) const VERIFICATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("verifications");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -117,6 +125,10 @@ impl Store {
             tx.open_table(BANS)?;
             tx.open_table(FAILURES)?;
             tx.open_table(AUDIT)?;
+            tx.open_table(CODES)?;
+            tx.open_table(OUTBOX)?;
+            tx.open_table(APP_KEYS)?;
+            tx.open_table(VERIFICATIONS)?;
         }
         tx.commit()?;
         Ok(())
@@ -160,3 +172,6 @@ mod users;
 
 mod auth_state;
 pub use auth_state::*;
+
+mod codes;
+pub use codes::*;

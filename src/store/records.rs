@@ -31,6 +31,11 @@ pub struct User {
     pub status: String,
     #[serde(default)]
     pub email_verified: bool,
+    #[serde(default)]
+    pub mobile_verified: bool,
+    /// While `status` is `pending`: the sources (`email`, `mobile`) still to be confirmed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_sources: Vec<String>,
     /// The authenticator app, once set up. Its secret must be readable to check codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<TotpState>,

@@ -15,6 +15,9 @@ pub struct SigningKey {
     pub decoding: DecodingKey,
     /// Raw public key, for the JWKS.
     pub public: [u8; 32],
+    /// Key of the HMACs one-time codes are stored as, derived from the private key: a stolen
+    /// store alone does not let anyone test the (few) possible codes.
+    pub code_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -28,11 +31,16 @@ impl SigningKey {
         let der = key.to_pkcs8_der().map_err(|e| format!("cannot encode the signing key: {e}"))?;
         let public = key.verifying_key().to_bytes();
         let kid = B64.encode(&Sha256::digest(public)[..12]);
+        let mut h = Sha256::new();
+        h.update(b"gatehouse one-time code key v1\0");
+        h.update(key.to_bytes());
+        let code_key: [u8; 32] = h.finalize().into();
         Ok(SigningKey {
             kid,
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             decoding: DecodingKey::from_ed_der(&public),
             public,
+            code_key,
         })
     }
 

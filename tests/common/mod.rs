@@ -352,3 +352,179 @@ pub fn oathtool(secret: &str, offset: i64) -> String {
     assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// A real SMTP server: Debian's aiosmtpd with its Maildir handler. Messages are read from the
+/// Maildir it writes.
+pub struct Smtp {
+    pub port: u16,
+    pub maildir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Smtp {
+    pub fn start() -> Smtp {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Smtp {
+        let maildir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("/usr/bin/aiosmtpd")
+            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aiosmtpd (Debian python3-aiosmtpd; scripts/test installs it)");
+        wait_port(port, "aiosmtpd", Some(&mut child));
+        Smtp { port, maildir, child }
+    }
+
+    /// Every message received so far (raw RFC 5322 text), oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = ["new", "cur"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(self.maildir.path().join("mail").join(d)).ok())
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.path()))
+            .collect();
+        files.sort();
+        files.into_iter().filter_map(|(_, p)| std::fs::read_to_string(p).ok()).collect()
+    }
+
+    /// Waits (bounded) for the `n`-th message to `to` and returns it.
+    pub fn wait_for(&self, to: &str, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mine: Vec<String> = self.messages().into_iter().filter(|m| m.contains(&format!("To: {to}"))).collect();
+            if mine.len() >= n {
+                return mine[n - 1].clone();
+            }
+            assert!(Instant::now() < deadline, "no message #{n} to {to} arrived; got {:?}", self.messages());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The code in the `n`-th message to `to`.
+    pub fn code(&self, to: &str, n: usize) -> String {
+        code_in(&self.wait_for(to, n))
+    }
+}
+
+/// The first run of 4–10 digits standing alone in a text.
+pub fn code_in(text: &str) -> String {
+    let body = text.split("\n\n").skip(1).collect::<Vec<_>>().join("\n\n");
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|w| (4..=10).contains(&w.len()))
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .to_string()
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a [`Recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// A local HTTP server that records every request (SMS APIs, webhooks) and answers 200, or 500
+/// to the first `fail_first` requests.
+pub struct Recorder {
+    pub port: u16,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+    pub fail_first: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        use std::sync::{atomic::AtomicUsize, Arc, Mutex};
+        let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let fail_first = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (s2, f2) = (seen.clone(), fail_first.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let (seen, fail) = (s2.clone(), f2.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default().to_vec();
+                        let headers = parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        seen.lock().unwrap().push(Recorded {
+                            method: parts.method.to_string(),
+                            uri: parts.uri.to_string(),
+                            headers,
+                            body,
+                        });
+                        let failing = fail
+                            .fetch_update(
+                                std::sync::atomic::Ordering::SeqCst,
+                                std::sync::atomic::Ordering::SeqCst,
+                                |n| n.checked_sub(1),
+                            )
+                            .is_ok();
+                        if failing {
+                            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again")
+                        } else {
+                            (axum::http::StatusCode::OK, "{\"ok\":true}")
+                        }
+                    }
+                });
+                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Recorder { port, seen, fail_first, _stop: tx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Waits (bounded) until `n` requests arrived; returns them all.
+    pub fn wait(&self, n: usize) -> Vec<Recorded> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.seen.lock().unwrap().clone();
+            if v.len() >= n {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "expected {n} requests, got {}: {v:?}", v.len());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `X-Auth-Service-Key`: which app is calling (API.md §5). The key must be valid and the
+//! effective client IP inside the app's `allowed_ips` (none configured: every call refused);
+//! refusals are audited with the effective, forwarded and remote address.
+
+use super::{ApiError, ReqInfo};
+use crate::audit::Audit;
+use crate::server::Shared;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde_json::json;
+use std::sync::Arc;
+
+/// An authenticated application caller.
+#[derive(Debug, Clone)]
+pub struct AppCaller {
+    pub app: String,
+    pub tenant: String,
+    pub key_id: String,
+}
+
+/// The app caller when the request carries a key (`None` without one).
+pub struct MaybeApp(pub Option<AppCaller>);
+
+impl FromRequestParts<Arc<Shared>> for MaybeApp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
+        let Some(v) = parts.headers.get(crate::appkeys::HEADER) else { return Ok(MaybeApp(None)) };
+        let presented = v.to_str().unwrap_or("").trim().to_string();
+        let info = ReqInfo::from_request_parts(parts, s).await?;
+        authenticate(s, &info, presented).await.map(|a| MaybeApp(Some(a)))
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for AppCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
+        MaybeApp::from_request_parts(parts, s).await?.0.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "api_key_required",
+                "Send the application's key in X-Auth-Service-Key (create one with `gatehouse app key create APP`).",
+            )
+        })
+    }
+}
+
+async fn authenticate(s: &Arc<Shared>, info: &ReqInfo, presented: String) -> Result<AppCaller, ApiError> {
+    let store = s.services.store.clone();
+    let key = tokio::task::spawn_blocking(move || crate::appkeys::check(&store, &presented))
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|e| {
+            tracing::error!("store: {e}");
+            unavailable()
+        })?;
+    let rt = s.runtime.load();
+    let origin = info.origin();
+    let app = key.as_ref().and_then(|k| rt.config.app(&k.app));
+    let (Some(key), Some(app)) = (key, app) else {
+        s.services.audit.record(Audit::event("app_key_invalid", &origin, None, json!({})));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "The X-Auth-Service-Key is not valid."));
+    };
+    if !app.allowed_ips.contains(info.ip) {
+        let mut e = Audit::event("app_ip_refused", &origin, None, json!({"key": key.id}));
+        e.app = Some(app.id.clone());
+        s.services.audit.record(e);
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            format!("{} may not call from {}: add it to the app's allowed_ips.", app.id, info.ip),
+        ));
+    }
+    Ok(AppCaller { app: app.id.clone(), tenant: app.tenant.clone(), key_id: key.id })
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The store cannot be reached; retry shortly.")
+}

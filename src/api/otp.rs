@@ -1,0 +1,172 @@
+//! `/auth/otp/*`, `/auth/register*` and the code of an MFA step (API.md §4): thin HTTP over
+//! `flows::passwordless` and `flows::register`.
+
+use super::appauth::MaybeApp;
+use super::auth::{mfa_required_response, signed_in_response};
+use super::{ApiError, JsonBody, ReqInfo};
+use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
+use crate::flows::register::{self, Confirmation, Registration};
+use crate::flows::signin::{self, Outcome};
+use crate::server::Shared;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// 202 `{"message": "OTP sent", "expires_in"}`; `channel` only where the caller already
+/// knows the user (an MFA step), never to anonymous callers.
+fn sent(s: Sent, show_channel: bool) -> Response {
+    let mut body = json!({"message": "OTP sent", "expires_in": s.expires_in});
+    if let Some(c) = s.dev_code {
+        body["dev_code"] = json!(c);
+    }
+    if let (true, Some(c)) = (show_channel, s.channel) {
+        body["channel"] = json!(c);
+    }
+    (StatusCode::ACCEPTED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// The tenant a call acts in: the app's for app-key callers, else the host's.
+fn tenant(info: &ReqInfo, app: &MaybeApp) -> String {
+    app.0.as_ref().map(|a| a.tenant.clone()).unwrap_or_else(|| info.tenant.clone())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    identifier: String,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+pub async fn request(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    app: MaybeApp,
+    JsonBody(b): JsonBody<RequestBody>,
+) -> Result<Response, ApiError> {
+    let req = CodeRequest {
+        tenant: tenant(&info, &app),
+        app: app.0.map(|a| a.app),
+        identifier: b.identifier,
+        channel: b.channel,
+    };
+    let out = passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await?;
+    Ok(sent(out, false))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    identifier: String,
+    otp: String,
+    #[serde(default)]
+    set_cookie: bool,
+}
+
+pub fn outcome_response(s: &Shared, o: Outcome, set_cookie: bool) -> Response {
+    match o {
+        Outcome::SignedIn(signed) => signed_in_response(s, signed, set_cookie),
+        Outcome::MfaRequired { mfa_token, methods } => mfa_required_response(&mfa_token, &methods),
+    }
+}
+
+pub async fn verify(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    app: MaybeApp,
+    JsonBody(b): JsonBody<VerifyBody>,
+) -> Result<Response, ApiError> {
+    let req = CodeSignIn {
+        tenant: tenant(&info, &app),
+        app: app.0.map(|a| a.app),
+        identifier: b.identifier,
+        code: b.otp,
+        set_cookie: b.set_cookie,
+    };
+    let o = passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await?;
+    Ok(outcome_response(&s, o, b.set_cookie))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    mobile: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default, alias = "validationSources")]
+    validation_sources: Option<Vec<String>>,
+}
+
+pub async fn register(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    app: MaybeApp,
+    JsonBody(b): JsonBody<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let r = Registration {
+        tenant: tenant(&info, &app),
+        email: b.email,
+        mobile: b.mobile,
+        username: b.username,
+        name: b.name,
+        password: b.password,
+        validation_sources: b.validation_sources,
+    };
+    let out = register::register(s.runtime.load_full(), s.services.clone(), r, info.ip, info.origin()).await?;
+    Ok(sent(out, false))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    #[serde(rename = "type")]
+    kind: String,
+    identifier: String,
+    otp: String,
+}
+
+pub async fn register_confirm(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    app: MaybeApp,
+    JsonBody(b): JsonBody<ConfirmBody>,
+) -> Result<Response, ApiError> {
+    let c = Confirmation { tenant: tenant(&info, &app), source: b.kind, identifier: b.identifier, code: b.otp };
+    let body = register::confirm(s.runtime.load_full(), s.services.clone(), c, info.ip, info.origin()).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaOtpBody {
+    mfa_token: String,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+/// `POST /auth/mfa/otp`: sends the code of a pending MFA step (method `otp`).
+pub async fn mfa_send(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    JsonBody(b): JsonBody<MfaOtpBody>,
+) -> Result<Response, ApiError> {
+    let rt = s.runtime.load_full();
+    let svc = s.services.clone();
+    let (ip, origin) = (info.ip, info.origin());
+    let out = signin::blocking(move || {
+        passwordless::send_mfa_code(&rt, &svc, &b.mfa_token, b.channel.as_deref(), ip, &origin)
+    })
+    .await?;
+    Ok(sent(out, true))
+}

@@ -1,0 +1,317 @@
+//! Sign-in with a one-time code (API.md §4 `/auth/otp/*`) and a code as second factor.
+//!
+//! ```text
+//! request: limits (login per IP, otp_send per identifier) ─429─►
+//!          find active user ─ none: decoy code stored, nothing sent (anonymous) / 404 (app key)
+//!          app key and user not assigned ─403─►
+//!          code + message committed together ─► 202 (the same answer whether or not the user exists)
+//! verify:  login limit ─429─► ; banned IP ─429─► ; check code (wrong: attempt counted, failure
+//!          on the account's budget) ─401─► ; right ─► MFA step or session (amr: otp)
+//! ```
+
+use crate::audit::{Audit, Origin};
+use crate::flows::otp::{self, Send};
+use crate::flows::regulation::{user_key, Regulation};
+use crate::flows::signin::{self, blocking, FlowError, Outcome, Services};
+use crate::notify::{self, AddressKind};
+use crate::runtime::Runtime;
+use crate::store::{CodeCheck, User};
+use crate::tokens::jwt::now_secs;
+use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// A code was (or, for an unknown identifier, seemed to be) sent.
+pub struct Sent {
+    pub expires_in: u64,
+    /// Only with `otp.dev_show_codes: true`.
+    pub dev_code: Option<String>,
+    pub channel: Option<String>,
+}
+
+/// The key a user's codes are bound to; an identifier nobody has gets its own.
+pub fn subject(user: Option<&User>, identifier: &str) -> String {
+    match user {
+        Some(u) => format!("user:{}", u.id),
+        None => format!("id:{}", identifier.trim().to_lowercase()),
+    }
+}
+
+pub(crate) fn check_limits(
+    rt: &Runtime,
+    tenant: &str,
+    identifier: &str,
+    ip: IpAddr,
+    send: bool,
+) -> Result<(), FlowError> {
+    if let Some(l) = &rt.login_limit {
+        if let Err(wait) = l.check(&ip) {
+            crate::metrics::metrics().rate_limited("login");
+            return Err(FlowError::RateLimited(wait));
+        }
+    }
+    if let (true, Some(l)) = (send, &rt.otp_send_limit) {
+        let r = match l.spec.per {
+            crate::config::LimitKey::Ip => l.check(&ip),
+            _ => l.check(&format!("{tenant}\0{}", identifier.trim().to_lowercase())),
+        };
+        if let Err(wait) = r {
+            crate::metrics::metrics().rate_limited("otp_send");
+            return Err(FlowError::RateLimited(wait));
+        }
+    }
+    Ok(())
+}
+
+/// The channel and address to send a user's code to: the named channel, else the kind of
+/// address they typed, else whatever reaches them.
+pub fn target(
+    rt: &Runtime,
+    u: &User,
+    channel: Option<&str>,
+    typed: &str,
+    avoid: Option<AddressKind>,
+) -> Option<(String, String)> {
+    let cfg = &rt.config;
+    if let Some(c) = channel {
+        let p = notify::provider(cfg, c)?;
+        let kind = p.address_kind();
+        if avoid.is_some_and(|a| a == kind) {
+            return None;
+        }
+        let to = match kind {
+            AddressKind::Email => u.email.clone()?,
+            AddressKind::Phone => u.mobile.clone()?,
+            AddressKind::Any => u.mobile.clone().or(u.email.clone())?,
+        };
+        return Some((c.to_string(), to));
+    }
+    let typed_mobile = u.mobile.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(typed.trim()));
+    if typed_mobile && avoid != Some(AddressKind::Phone) && !cfg.notifiers.sms.is_empty() {
+        return Some(("sms".into(), u.mobile.clone()?));
+    }
+    notify::user_channel(cfg, u.email.as_deref(), u.mobile.as_deref(), avoid)
+}
+
+/// Refuses app-key callers for users outside the directory or not assigned to the app.
+pub(crate) fn app_gate(user: Option<&User>, app: Option<&str>) -> Result<(), FlowError> {
+    if let Some(app) = app {
+        let u = user.ok_or(FlowError::NotInDirectory)?;
+        if !u.apps.iter().any(|a| a == app) {
+            return Err(FlowError::NotAssigned);
+        }
+    }
+    Ok(())
+}
+
+pub struct CodeRequest {
+    pub tenant: String,
+    /// The app of an `X-Auth-Service-Key` caller.
+    pub app: Option<String>,
+    pub identifier: String,
+    pub channel: Option<String>,
+}
+
+pub async fn request(
+    rt: Arc<Runtime>,
+    svc: Arc<Services>,
+    req: CodeRequest,
+    ip: IpAddr,
+    origin: Origin,
+) -> Result<Sent, FlowError> {
+    let identifier = req.identifier.trim().to_string();
+    if identifier.is_empty() || identifier.len() > 320 || identifier.chars().any(char::is_control) {
+        return Err(FlowError::Invalid("identifier must be an e-mail address, a mobile number or a username".into()));
+    }
+    if let Some(c) = &req.channel {
+        if notify::provider(&rt.config, c).is_none() {
+            return Err(FlowError::Invalid(format!(
+                "unknown channel `{c}`; GET /auth/providers lists the configured ones"
+            )));
+        }
+    }
+    check_limits(&rt, &req.tenant, &identifier, ip, true)?;
+    blocking(move || {
+        let now = now_secs();
+        let user = svc.store.find_user(&req.tenant, &identifier)?.filter(User::is_active);
+        app_gate(user.as_ref(), req.app.as_deref())?;
+        let app = req.app.as_deref().unwrap_or("");
+        let ttl = rt.config.otp.ttl.0.as_secs();
+        let subj = subject(user.as_ref(), &identifier);
+        let dest = user.as_ref().and_then(|u| target(&rt, u, req.channel.as_deref(), &identifier, None));
+        let who = user.as_ref().map(|u| u.id.as_str());
+        let (Some(_), Some((channel, to))) = (&user, dest) else {
+            if req.app.is_some() {
+                return Err(FlowError::Invalid("the user has no address on a configured channel".into()));
+            }
+            otp::store_decoy(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), now)?;
+            let reason = if user.is_some() { "no_channel" } else { "unknown_identifier" };
+            svc.audit.record(Audit::event("otp_not_sent", &origin, who, json!({"purpose": "login", "reason": reason})));
+            return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
+        };
+        let send = Send {
+            purpose: "login",
+            tenant: &req.tenant,
+            app,
+            identifier: &subj,
+            channel: &channel,
+            to: &to,
+            ttl,
+            max_attempts: rt.config.otp.max_attempts,
+            extra: serde_json::Value::Null,
+        };
+        let code = otp::send_code(&rt, &svc, &send, now)?;
+        let mut e = Audit::event("otp_sent", &origin, who, json!({"purpose": "login", "channel": channel}));
+        e.app = req.app.clone();
+        svc.audit.record(e);
+        Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
+    })
+    .await
+}
+
+pub struct CodeSignIn {
+    pub tenant: String,
+    pub app: Option<String>,
+    pub identifier: String,
+    pub code: String,
+    pub set_cookie: bool,
+}
+
+/// Records a failed code for the account (when known) and the address; bans are audited.
+pub(crate) fn failed(
+    svc: &Services,
+    regulation: &Regulation,
+    user: Option<&User>,
+    ip: IpAddr,
+    now: u64,
+    origin: &Origin,
+    detail: serde_json::Value,
+) -> Result<Vec<crate::store::Ban>, FlowError> {
+    let ukey = user.map(|u| user_key(&u.tenant, &u.id));
+    let who = user.map(|u| u.id.as_str());
+    let bans = regulation.failed(ukey.as_deref(), ip, now)?;
+    svc.audit.record(Audit::event("login_failed", origin, who, detail));
+    for b in &bans {
+        svc.audit.record(Audit::event("ban", origin, who, json!({"key": b.key, "until": b.until, "reason": b.reason})));
+    }
+    Ok(bans)
+}
+
+pub async fn verify(
+    rt: Arc<Runtime>,
+    svc: Arc<Services>,
+    req: CodeSignIn,
+    ip: IpAddr,
+    origin: Origin,
+) -> Result<Outcome, FlowError> {
+    if req.identifier.trim().is_empty() || req.code.trim().is_empty() || req.code.len() > 64 {
+        return Err(FlowError::Invalid("identifier and otp are required".into()));
+    }
+    check_limits(&rt, &req.tenant, &req.identifier, ip, false)?;
+    blocking(move || {
+        let now = now_secs();
+        let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
+        app_gate(user.as_ref(), req.app.as_deref())?;
+        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
+        let ban = regulation.banned(ukey.as_deref(), ip, now)?;
+        if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
+            return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
+        }
+        let app = req.app.as_deref().unwrap_or("");
+        let subj = subject(user.as_ref(), &req.identifier);
+        let checked = if ban.is_some() {
+            CodeCheck::Missing
+        } else {
+            otp::check_code(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), &req.code, now)?
+        };
+        let (user, rec) = match (user, checked) {
+            (Some(u), CodeCheck::Accepted(rec)) => (u, rec),
+            (user, checked) => {
+                let reason = match (&ban, &checked) {
+                    (Some(_), _) => "banned",
+                    (_, CodeCheck::Locked) => "locked",
+                    (_, CodeCheck::Missing) => "no_code",
+                    _ => "invalid_code",
+                };
+                if ban.is_none() {
+                    failed(
+                        &svc,
+                        &regulation,
+                        user.as_ref(),
+                        ip,
+                        now,
+                        &origin,
+                        json!({"method": "otp", "reason": reason}),
+                    )?;
+                }
+                return Err(if matches!(checked, CodeCheck::Locked) {
+                    FlowError::CodeLocked
+                } else {
+                    FlowError::InvalidCode
+                });
+            }
+        };
+        if let Some(k) = &ukey {
+            regulation.succeeded(k)?;
+        }
+        let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
+        if signin::needs_second_factor(&user) {
+            return Ok(signin::start_mfa(&rt, &svc, &user, vec!["otp".into()], used, req.set_cookie, &origin));
+        }
+        let signed = signin::issue(&rt, &svc, &user, vec!["otp".into()])?;
+        let mut e = Audit::event(
+            "login_ok",
+            &origin,
+            Some(&user.id),
+            json!({"method": "otp", "channel": rec.channel, "session": signed.session.id}),
+        );
+        e.app = req.app.clone();
+        svc.audit.record(e);
+        Ok(Outcome::SignedIn(signed))
+    })
+    .await
+}
+
+/// Sends the code of a pending MFA step (method `otp`) on a channel other than the one a
+/// first-factor code used. Blocking.
+pub fn send_mfa_code(
+    rt: &Runtime,
+    svc: &Services,
+    token: &str,
+    channel: Option<&str>,
+    ip: IpAddr,
+    origin: &Origin,
+) -> Result<Sent, FlowError> {
+    let p = svc
+        .mfa
+        .get(token)
+        .ok_or(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."))?;
+    check_limits(rt, &p.tenant, &p.user_id, ip, true)?;
+    let user = svc.store.user(&p.user_id)?.filter(User::is_active).ok_or(FlowError::InvalidCode)?;
+    let (channel, to) = target(rt, &user, channel, "", p.used)
+        .ok_or_else(|| FlowError::Invalid("no channel other than the first factor's reaches this user".into()))?;
+    let now = now_secs();
+    let ttl = rt.config.otp.ttl.0.as_secs();
+    let send = Send {
+        purpose: "mfa",
+        tenant: &user.tenant,
+        app: "",
+        identifier: &subject(Some(&user), ""),
+        channel: &channel,
+        to: &to,
+        ttl,
+        max_attempts: rt.config.otp.max_attempts,
+        extra: serde_json::Value::Null,
+    };
+    let code = otp::send_code(rt, svc, &send, now)?;
+    svc.audit.record(Audit::event("otp_sent", origin, Some(&user.id), json!({"purpose": "mfa", "channel": channel})));
+    Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
+}
+
+/// Checks the code of a pending MFA step. Blocking.
+pub fn check_mfa_code(rt: &Runtime, svc: &Services, user: &User, code: &str) -> Result<bool, FlowError> {
+    let key = otp::code_key("mfa", &user.tenant, "", &subject(Some(user), ""));
+    let c = otp::check_code(rt, svc, &key, code, now_secs())?;
+    Ok(matches!(c, CodeCheck::Accepted(_)))
+}

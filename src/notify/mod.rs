@@ -1,0 +1,186 @@
+//! Delivery of one-time codes: providers from `notifiers` (API.md §7), message texts from
+//! templates, and a durable outbox worker (`outbox`) that delivers with retries.
+//!
+//! Providers by name: `email` (SMTP), each `notifiers.sms[].name` (`http` templates or an
+//! `email_gateway` that mails `number@domain`), each `notifiers.webhooks[].name` (a signed JSON
+//! POST), and `log` (development only, when `notifiers.log: true`). `sms` names the first SMS
+//! provider.
+
+pub mod http;
+pub mod outbox;
+pub mod smtp;
+
+use crate::config::file::{SmsProvider, Template, WebhookProvider};
+use crate::config::Config;
+use crate::store::OutboxMessage;
+
+/// What kind of address a channel delivers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressKind {
+    Email,
+    Phone,
+    /// Webhooks and the log: any string.
+    Any,
+}
+
+/// A configured provider, looked up by name.
+pub enum Provider<'a> {
+    Email,
+    Sms(&'a SmsProvider),
+    Webhook(&'a WebhookProvider),
+    Log,
+}
+
+impl Provider<'_> {
+    pub fn address_kind(&self) -> AddressKind {
+        match self {
+            Provider::Email => AddressKind::Email,
+            Provider::Sms(_) => AddressKind::Phone,
+            Provider::Webhook(_) | Provider::Log => AddressKind::Any,
+        }
+    }
+}
+
+/// The provider called `name` (`sms` is the first SMS provider), if configured.
+pub fn provider<'a>(cfg: &'a Config, name: &str) -> Option<Provider<'a>> {
+    let n = &cfg.notifiers;
+    match name {
+        "email" => n.email.as_ref().map(|_| Provider::Email),
+        "sms" => n.sms.first().map(Provider::Sms),
+        "log" => n.log.then_some(Provider::Log),
+        other => n
+            .sms
+            .iter()
+            .find(|p| p.name == other)
+            .map(Provider::Sms)
+            .or_else(|| n.webhooks.iter().find(|w| w.name == other).map(Provider::Webhook)),
+    }
+}
+
+/// Names of every configured channel, for `GET /auth/providers`.
+pub fn channel_names(cfg: &Config) -> Vec<String> {
+    let n = &cfg.notifiers;
+    let mut v = vec![];
+    if n.email.is_some() {
+        v.push("email".to_string());
+    }
+    if !n.sms.is_empty() {
+        v.push("sms".to_string());
+    }
+    v.extend(n.sms.iter().map(|p| p.name.clone()));
+    v.extend(n.webhooks.iter().map(|w| w.name.clone()));
+    if n.log {
+        v.push("log".to_string());
+    }
+    v
+}
+
+/// A channel to reach a user on: e-mail when they have an address and e-mail is set up, else
+/// SMS, else the development log. `avoid` skips a channel kind already used (a second factor).
+pub fn user_channel(
+    cfg: &Config,
+    email: Option<&str>,
+    mobile: Option<&str>,
+    avoid: Option<AddressKind>,
+) -> Option<(String, String)> {
+    let mut options = vec![];
+    if let Some(e) = email.filter(|_| cfg.notifiers.email.is_some()) {
+        options.push(("email", e, AddressKind::Email));
+    }
+    if let Some(m) = mobile.filter(|_| !cfg.notifiers.sms.is_empty()) {
+        options.push(("sms", m, AddressKind::Phone));
+    }
+    if let Some((c, to, _)) = options.into_iter().find(|o| Some(o.2) != avoid) {
+        return Some((c.to_string(), to.to_string()));
+    }
+    let to = email.or(mobile)?;
+    (cfg.notifiers.log && avoid.is_none()).then(|| ("log".to_string(), to.to_string()))
+}
+
+fn default_template(purpose: &str) -> (&'static str, &'static str) {
+    match purpose {
+        "register" => (
+            "Confirm your registration",
+            "Your confirmation code is {{code}}. It expires in {{minutes}} minutes. If you did not register, ignore this message.",
+        ),
+        "verify" => (
+            "Your verification code",
+            "Your verification code for {{app}} is {{code}}. It expires in {{minutes}} minutes.",
+        ),
+        "mfa" => (
+            "Your second-factor code",
+            "Your second-factor code is {{code}}. It expires in {{minutes}} minutes. If you are not signing in, change your password.",
+        ),
+        _ => (
+            "Your sign-in code",
+            "Your sign-in code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
+        ),
+    }
+}
+
+/// Replaces `{{name}}` placeholders; unknown ones are left as they are.
+pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    out
+}
+
+/// The subject and text of a message for `purpose`: the tenant's template, else
+/// `notifiers.templates`, else the built-in one.
+pub fn compose(cfg: &Config, tenant: &str, purpose: &str, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
+    let from_cfg: Option<&Template> =
+        cfg.tenant(tenant).and_then(|t| t.templates.get(purpose)).or_else(|| cfg.notifiers.templates.get(purpose));
+    let (ds, dt) = default_template(purpose);
+    let subject = from_cfg.and_then(|t| t.subject.as_deref()).unwrap_or(ds);
+    let text = from_cfg.map(|t| t.text.as_str()).unwrap_or(dt);
+    let minutes = ttl_secs.div_ceil(60).max(1).to_string();
+    let tenant_name = cfg.tenant(tenant).map(|t| t.name.as_str()).unwrap_or(tenant);
+    let app_name = cfg.app(app).map(|a| a.name.as_str()).unwrap_or(app);
+    let vars = [("code", code), ("minutes", minutes.as_str()), ("app", app_name), ("tenant", tenant_name)];
+    (render(subject, &vars), render(text, &vars))
+}
+
+/// Delivers one message now (the outbox worker calls this); `Err` says why it failed.
+pub fn deliver(cfg: &Config, client: &reqwest::blocking::Client, m: &OutboxMessage) -> Result<(), String> {
+    match provider(cfg, &m.channel) {
+        None => Err(format!("provider `{}` is not configured (any more)", m.channel)),
+        Some(Provider::Email) => smtp::send(cfg, &m.to, m.subject.as_deref().unwrap_or(""), &m.text),
+        Some(Provider::Sms(p)) => match p.kind.as_str() {
+            "email_gateway" => {
+                let digits: String = m.to.chars().filter(char::is_ascii_digit).collect();
+                let domain = p.domain.as_deref().unwrap_or_default();
+                smtp::send(cfg, &format!("{digits}@{domain}"), m.subject.as_deref().unwrap_or(""), &m.text)
+            }
+            _ => http::send_sms(client, p, m),
+        },
+        Some(Provider::Webhook(w)) => http::send_webhook(client, w, m),
+        Some(Provider::Log) => {
+            tracing::warn!(to = %m.to, channel = "log", "development delivery (notifiers.log): {}", m.text.escape_debug());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_replaces_known_placeholders() {
+        assert_eq!(render("a {{code}} b {{x}}", &[("code", "123")]), "a 123 b {{x}}");
+    }
+
+    #[test]
+    fn tenant_templates_override() {
+        let cfg = Config::from_str(
+            std::path::Path::new("t.yaml"),
+            "notifiers:\n  templates: {login: {text: 'global {{code}}'}}\ntenants:\n  - id: default\n    hosts: ['*']\n    templates: {register: {subject: 'S', text: 'tenant {{code}} {{minutes}}'}}\n",
+        )
+        .unwrap();
+        assert_eq!(compose(&cfg, "default", "login", "42", 300, "").1, "global 42");
+        assert_eq!(compose(&cfg, "default", "register", "42", 61, ""), ("S".into(), "tenant 42 2".into()));
+        assert!(compose(&cfg, "default", "mfa", "42", 300, "").1.contains("42"));
+    }
+}

@@ -1,0 +1,123 @@
+//! The durable outbox. A message is committed to the store (with the code it carries) before
+//! the request that caused it is answered; this worker delivers it, retries failures with
+//! exponential backoff (1 s, 2 s, 4 s … at most 5 min) up to `notifiers.max_attempts`, and
+//! records every outcome in the audit log. After a crash or restart every waiting message is
+//! tried again at once.
+
+use crate::audit::{Audit, Origin};
+use crate::server::Shared;
+use crate::store::OutboxMessage;
+use crate::tokens::jwt::now_secs;
+use serde_json::json;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Delivery attempts of one message unless `notifiers.max_attempts` says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// Wakes the worker when a message was queued.
+pub struct OutboxHandle {
+    wake: SyncSender<()>,
+}
+
+impl OutboxHandle {
+    pub fn new() -> (OutboxHandle, Receiver<()>) {
+        let (wake, rx) = sync_channel(1);
+        (OutboxHandle { wake }, rx)
+    }
+
+    pub fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+}
+
+fn backoff(attempts: u32) -> u64 {
+    1u64 << attempts.saturating_sub(1).min(8).min(63)
+}
+
+/// Starts the worker thread.
+pub fn spawn(shared: Arc<Shared>, wake: Receiver<()>) {
+    let spawned = std::thread::Builder::new().name("gatehouse-outbox".into()).spawn(move || run(shared, wake));
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the outbox worker ({e}); messages wait in the store");
+    }
+}
+
+fn event(name: &str, m: &OutboxMessage, detail: serde_json::Value) -> crate::store::AuditEvent {
+    let origin = Origin { tenant: m.tenant.clone(), ..Origin::default() };
+    let mut e = Audit::event(name, &origin, None, detail);
+    e.app = m.app.clone();
+    e
+}
+
+fn run(shared: Arc<Shared>, wake: Receiver<()>) {
+    let client = match reqwest::blocking::Client::builder().timeout(Duration::from_secs(15)).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot build the HTTP client for delivery ({e}); messages wait in the store");
+            return;
+        }
+    };
+    let store = shared.services.store.clone();
+    // Messages that survived a restart are due at once.
+    if let Err(e) = store.outbox_make_due() {
+        tracing::error!("outbox: {e}");
+    }
+    loop {
+        let now = now_secs();
+        let due = match store.outbox_due(now, 16) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("outbox: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let worked = !due.is_empty();
+        for (seq, mut m) in due {
+            let cfg = shared.runtime.load().config.clone();
+            let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+            m.attempts += 1;
+            let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
+            let result = crate::notify::deliver(&cfg, &client, &m);
+            let audit = &shared.services.audit;
+            let stored = match result {
+                Ok(()) => {
+                    audit.record(event("message_sent", &m, base));
+                    store.outbox_remove(seq)
+                }
+                Err(why) if m.attempts >= max => {
+                    tracing::error!(message = %m.id, channel = %m.channel, "delivery abandoned after {} attempts: {why}", m.attempts);
+                    let mut d = base;
+                    d["error"] = json!(why);
+                    audit.record(event("message_failed", &m, d));
+                    store.outbox_remove(seq)
+                }
+                Err(why) => {
+                    tracing::warn!(message = %m.id, channel = %m.channel, attempt = m.attempts, "delivery failed, will retry: {why}");
+                    m.next_attempt = now_secs() + backoff(m.attempts);
+                    store.outbox_update(seq, &m)
+                }
+            };
+            if let Err(e) = stored {
+                tracing::error!("outbox: {e}");
+            }
+        }
+        if !worked {
+            match wake.recv_timeout(Duration::from_secs(1)) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!((1..=4).map(super::backoff).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
+        assert_eq!(super::backoff(50), 256);
+    }
+}

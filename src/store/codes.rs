@@ -1,0 +1,344 @@
+//! One-time codes, the delivery outbox, application keys and address verifications.
+//!
+//! A code is stored only as an HMAC bound to its purpose, tenant, app and identifier (see
+//! `flows::otp`); checking one is a single write transaction, so two guesses at once are
+//! counted twice and a code is consumed once.
+
+use super::*;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// A pending one-time code.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CodeRecord {
+    /// Hex HMAC-SHA256 of the code, keyed by the server's code key, bound to the record's key.
+    pub hash: String,
+    pub expires_at: u64,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub created_at: u64,
+    pub channel: String,
+}
+
+/// What checking a code found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeCheck {
+    /// Right: the code is consumed.
+    Accepted(CodeRecord),
+    Wrong {
+        attempts_left: u32,
+    },
+    /// Too many wrong guesses: only a new code helps.
+    Locked,
+    /// No code, or it expired.
+    Missing,
+}
+
+/// A message waiting to be delivered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct OutboxMessage {
+    pub id: String,
+    /// Provider name: `email`, an SMS or webhook provider, or `log`.
+    pub channel: String,
+    pub to: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub text: String,
+    /// The code alone, for webhook providers (the text holds it too).
+    #[serde(default)]
+    pub code: Option<String>,
+    pub purpose: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub extra: serde_json::Value,
+    pub attempts: u32,
+    pub next_attempt: u64,
+    pub created_at: u64,
+}
+
+/// An application's API key (the secret itself is never stored).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AppKey {
+    pub id: String,
+    pub app: String,
+    /// SHA-256 (hex) of the whole key; the key holds 256 random bits.
+    pub hash: String,
+    pub created_at: u64,
+    #[serde(default)]
+    pub last_used: Option<u64>,
+}
+
+/// An address verification requested by an app (API.md §5).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct Verification {
+    pub id: String,
+    pub app: String,
+    pub tenant: String,
+    pub channel: String,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Hex HMAC of the code; empty until a code was sent.
+    #[serde(default)]
+    pub hash: String,
+    pub ttl: u64,
+    pub expires_at: u64,
+    pub max_attempts: u32,
+    pub attempts: u32,
+    pub closed: bool,
+    #[serde(default)]
+    pub extra: serde_json::Value,
+    #[serde(default)]
+    pub skip_delete: bool,
+    #[serde(default)]
+    pub channel_description: Option<String>,
+    #[serde(default)]
+    pub address_description: Option<String>,
+    /// The app supplied its own code (kept as its hash like any other).
+    #[serde(default)]
+    pub app_code: bool,
+    pub created_at: u64,
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+impl Store {
+    /// Stores a code under `key` (superseding any earlier one) and, in the same transaction,
+    /// the message that delivers it: once this returns, the message survives a crash.
+    pub fn put_code(&self, key: &str, rec: &CodeRecord, message: Option<&OutboxMessage>) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(CODES)?.insert(key, encode(rec).as_slice())?;
+            if let Some(m) = message {
+                enqueue(&tx, m)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Checks a code against the record under `key` (`hash` is the candidate's HMAC). A wrong
+    /// code counts an attempt; the last allowed wrong attempt locks the record.
+    pub fn check_code(&self, key: &str, hash: &str, now: u64) -> Result<CodeCheck> {
+        let tx = self.db.begin_write()?;
+        let out = {
+            let mut t = tx.open_table(CODES)?;
+            let rec: Option<CodeRecord> = t.get(key)?.map(|v| decode(v.value())).transpose()?;
+            match rec {
+                None => CodeCheck::Missing,
+                Some(r) if r.expires_at <= now => {
+                    t.remove(key)?;
+                    CodeCheck::Missing
+                }
+                Some(r) if r.attempts >= r.max_attempts => CodeCheck::Locked,
+                Some(r) if ct_eq(&r.hash, hash) => {
+                    t.remove(key)?;
+                    CodeCheck::Accepted(r)
+                }
+                Some(mut r) => {
+                    r.attempts += 1;
+                    t.insert(key, encode(&r).as_slice())?;
+                    if r.attempts >= r.max_attempts {
+                        CodeCheck::Locked
+                    } else {
+                        CodeCheck::Wrong { attempts_left: r.max_attempts - r.attempts }
+                    }
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn code(&self, key: &str) -> Result<Option<CodeRecord>> {
+        self.get_json(CODES, key)
+    }
+
+    /// Queues a message on its own.
+    pub fn enqueue(&self, m: &OutboxMessage) -> Result<u64> {
+        let tx = self.db.begin_write()?;
+        let seq = enqueue(&tx, m)?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// Messages whose next attempt is due, oldest first.
+    pub fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<(u64, OutboxMessage)>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(OUTBOX)?;
+        let mut out = vec![];
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let m: OutboxMessage = decode(v.value())?;
+            if m.next_attempt <= now {
+                out.push((k.value(), m));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes every waiting message due now (at start: they waited through a restart).
+    pub fn outbox_make_due(&self) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(OUTBOX)?;
+            let mut all = vec![];
+            for row in t.iter()? {
+                let (k, v) = row?;
+                all.push((k.value(), decode::<OutboxMessage>(v.value())?));
+            }
+            for (k, mut m) in all {
+                m.next_attempt = 0;
+                t.insert(k, encode(&m).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a delivered (or abandoned) message.
+    pub fn outbox_remove(&self, seq: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(OUTBOX)?.remove(seq)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores a message's attempt count and next attempt time.
+    pub fn outbox_update(&self, seq: u64, m: &OutboxMessage) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(OUTBOX)?;
+            if t.get(seq)?.is_some() {
+                t.insert(seq, encode(m).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Drops expired codes and verifications past their expiry (plus a grace for status reads).
+    pub fn purge_codes(&self, now: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(CODES)?;
+            t.retain(|_, v| decode::<CodeRecord>(v).is_ok_and(|r| r.expires_at > now))?;
+            let mut t = tx.open_table(VERIFICATIONS)?;
+            t.retain(|_, v| decode::<Verification>(v).is_ok_and(|r| r.expires_at + 3600 > now))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn put_app_key(&self, k: &AppKey) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(APP_KEYS)?.insert(k.id.as_str(), encode(k).as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn app_key(&self, id: &str) -> Result<Option<AppKey>> {
+        self.get_json(APP_KEYS, id)
+    }
+
+    pub fn app_keys(&self, app: &str) -> Result<Vec<AppKey>> {
+        let mut v: Vec<AppKey> =
+            self.all_json::<AppKey>(APP_KEYS)?.into_iter().map(|(_, k)| k).filter(|k| k.app == app).collect();
+        v.sort_by_key(|k| k.created_at);
+        Ok(v)
+    }
+
+    /// Deletes key `id` of `app`; false when there is none.
+    pub fn delete_app_key(&self, app: &str, id: &str) -> Result<bool> {
+        let tx = self.db.begin_write()?;
+        let found = {
+            let mut t = tx.open_table(APP_KEYS)?;
+            let k: Option<AppKey> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+            match k {
+                Some(k) if k.app == app => {
+                    t.remove(id)?;
+                    true
+                }
+                _ => false,
+            }
+        };
+        tx.commit()?;
+        Ok(found)
+    }
+
+    /// Records a key's use (called at most once a minute per key).
+    pub fn touch_app_key(&self, id: &str, now: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(APP_KEYS)?;
+            let k: Option<AppKey> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+            if let Some(mut k) = k {
+                k.last_used = Some(now);
+                t.insert(id, encode(&k).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn verification(&self, app: &str, id: &str) -> Result<Option<Verification>> {
+        self.get_json(VERIFICATIONS, &format!("{app}\0{id}"))
+    }
+
+    /// Stores a verification and, in the same transaction, the message carrying its code.
+    pub fn put_verification(&self, v: &Verification, message: Option<&OutboxMessage>) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(VERIFICATIONS)?.insert(format!("{}\0{}", v.app, v.id).as_str(), encode(v).as_slice())?;
+            if let Some(m) = message {
+                enqueue(&tx, m)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Reads, changes and writes one verification atomically; `f` answers what the caller
+    /// sees. `None` from `f` deletes the record.
+    pub fn update_verification<T>(
+        &self,
+        app: &str,
+        id: &str,
+        f: impl FnOnce(&mut Verification) -> (T, bool),
+    ) -> Result<Option<T>> {
+        let key = format!("{app}\0{id}");
+        let tx = self.db.begin_write()?;
+        let out = {
+            let mut t = tx.open_table(VERIFICATIONS)?;
+            let v: Option<Verification> = t.get(key.as_str())?.map(|v| decode(v.value())).transpose()?;
+            match v {
+                None => None,
+                Some(mut v) => {
+                    let (out, keep) = f(&mut v);
+                    if keep {
+                        t.insert(key.as_str(), encode(&v).as_slice())?;
+                    } else {
+                        t.remove(key.as_str())?;
+                    }
+                    Some(out)
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn enqueue(tx: &redb::WriteTransaction, m: &OutboxMessage) -> Result<u64> {
+    let mut t = tx.open_table(OUTBOX)?;
+    let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+    t.insert(seq, encode(m).as_slice())?;
+    Ok(seq)
+}
