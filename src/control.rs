@@ -100,7 +100,7 @@ pub struct Ctx<'a> {
     pub tokens: &'a crate::tokens::Tokens,
 }
 
-fn valid_email(e: &str) -> bool {
+pub fn valid_email(e: &str) -> bool {
     let e = e.trim();
     e.len() <= 320
         && !e.contains(char::is_whitespace)
@@ -108,7 +108,7 @@ fn valid_email(e: &str) -> bool {
             .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
 }
 
-fn valid_mobile(m: &str) -> bool {
+pub fn valid_mobile(m: &str) -> bool {
     let digits = m.strip_prefix('+').unwrap_or("");
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }

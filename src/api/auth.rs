@@ -54,6 +54,9 @@ impl From<FlowError> for ApiError {
             )
             .retry_after(1),
             FlowError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            FlowError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such verification, or it expired.")
+            }
             FlowError::Store(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod mfa;
 pub mod otp;
 pub mod portal;
+pub mod verify;
 
 use crate::audit::Origin;
 use crate::authz::client_ip::effective_ip;
@@ -171,6 +172,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/otp/verify", post(otp::verify))
         .route("/auth/register", post(otp::register))
         .route("/auth/register/confirm", post(otp::register_confirm))
+        .route("/auth/providers", get(verify::providers))
+        .route("/auth/verifications", post(verify::create))
+        .route("/auth/verifications/{id}", get(verify::status))
+        .route("/auth/verifications/{id}/check", post(verify::check))
+        .route("/auth/v/{app}/{id}", get(verify::page))
+        .route("/auth/v/{app}/{id}/address", post(verify::page_address))
+        .route("/auth/v/{app}/{id}/check", post(verify::page_check))
+        .route("/auth/static/verify.js", get(verify::verify_js))
+        .route("/auth/static/verify-page.js", get(verify::page_js))
         .route("/auth/mfa/totp", get(portal::enrol_page))
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))

@@ -9,3 +9,4 @@ pub mod register;
 pub mod regulation;
 pub mod signin;
 pub mod totp;
+pub mod verification;

@@ -104,6 +104,8 @@ pub enum FlowError {
     CodeLocked,
     /// The tenant does not allow this (403).
     Forbidden(&'static str),
+    /// No such record, or it expired (404).
+    NotFound,
 }
 
 impl From<StoreError> for FlowError {

@@ -528,3 +528,38 @@ impl Recorder {
         }
     }
 }
+
+/// A local web server answering every GET with the HTML in `page` (set it after start).
+pub struct HtmlSite {
+    pub port: u16,
+    pub page: std::sync::Arc<std::sync::Mutex<String>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HtmlSite {
+    pub fn start() -> HtmlSite {
+        let page: std::sync::Arc<std::sync::Mutex<String>> = Default::default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let p2 = page.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().fallback(move || {
+                    let html = p2.lock().unwrap().clone();
+                    async move { axum::response::Html(html) }
+                });
+                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        HtmlSite { port, page, _stop: tx }
+    }
+}
