@@ -155,6 +155,9 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let shared = Shared::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cfg = shared.runtime.load().config.clone();
     check_bindable("server.listen", &cfg.server.listen)?;
+    if cfg.notifiers.log {
+        tracing::warn!("notifiers.log is on: one-time codes are written to this log; turn it off in production");
+    }
     check_bindable("server.ops_listen", &cfg.server.ops_listen)?;
 
     let services = shared.services.clone();

@@ -16,6 +16,10 @@ struct Site {
 }
 
 fn site(policy: &str) -> Site {
+    site_with(policy, "")
+}
+
+fn site_with(policy: &str, extra: &str) -> Site {
     let nginx_port = free_port();
     let config = format!(
         r#"
@@ -23,6 +27,7 @@ server: {{listen: "{{listen}}", ops_listen: "{{ops}}", public_url: "http://127.0
 storage: {{path: "{{dir}}/g.redb"}}
 tokens: {{signing_key: "{{dir}}/k.pem"}}
 session: {{allowed_redirect_domains: [127.0.0.1]}}
+{extra}
 "#
     );
     let gh = Gatehouse::start(&config, &[("10.yaml", policy)]);
@@ -79,6 +84,28 @@ fn a_person_with_an_authenticator_app_passes_the_second_factor_step() {
 
     let url = format!("http://127.0.0.1:{}/vault?item=1", s.nginx_port);
     let v = sign_in(&url, "alice", Some(&oathtool(&secret, 30)), "browser-mfa-failure.png");
+    assert_eq!(v["url"], url);
+    assert_eq!(v["remote_user"], "alice");
+}
+
+#[test]
+fn a_person_signs_in_with_an_emailed_code() {
+    let smtp = Smtp::start();
+    let notifiers = format!(
+        "notifiers: {{email: {{smtp: {{host: 127.0.0.1, port: {}}}, from: \"Gatehouse <no-reply@example.com>\"}}}}",
+        smtp.port
+    );
+    let s = site_with("rules: [{domain: 127.0.0.1, policy: one_factor}]\n", &notifiers);
+    let url = format!("http://127.0.0.1:{}/inbox?folder=2", s.nginx_port);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-code-failure.png");
+    let maildir = smtp.maildir.path().join("mail");
+    let out = Command::new("node")
+        .current_dir(browser_dir())
+        .args(["code-login.mjs", &url, "alice@example.com", maildir.to_str().unwrap(), shot.to_str().unwrap()])
+        .output()
+        .expect("node");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["url"], url);
     assert_eq!(v["remote_user"], "alice");
 }

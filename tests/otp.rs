@@ -397,3 +397,57 @@ fn application_keys_and_their_answers() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(call(&key, "in@example.com").status(), 401);
 }
+
+#[test]
+fn a_code_by_another_channel_is_a_second_factor() {
+    let smtp = Smtp::start();
+    let rec = Recorder::start();
+    let gh = Gatehouse::start(&config(smtp.port, rec.port, ""), &[]);
+    let out = gh.cli_stdin(
+        &["user", "add", "--email", "mo@example.com", "--mobile", "+15550000010", "--password-stdin"],
+        "violet-tractor-42\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let login =
+        json(post(&gh, "/auth/login", json!({"identifier": "mo@example.com", "password": "violet-tractor-42"})));
+    let bearer = login["access_token"].as_str().unwrap().to_string();
+    let authed = |path: &str, body: Value| {
+        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
+    };
+    let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
+
+    // Password first: the code may come by e-mail.
+    let step = json(post(&gh, "/auth/login", json!({"identifier": "mo@example.com", "password": "violet-tractor-42"})));
+    assert_eq!(step["mfa_required"], true);
+    assert_eq!(step["methods"], json!(["totp", "recovery_code", "otp"]));
+    let r = post(&gh, "/auth/mfa/otp", json!({"mfa_token": step["mfa_token"]}));
+    assert_eq!(r.status(), 202);
+    assert_eq!(json(r)["channel"], "email");
+    let code = smtp.code("mo@example.com", 1);
+    let r = post(&gh, "/auth/mfa/verify", json!({"mfa_token": step["mfa_token"], "method": "otp", "code": "999999x"}));
+    assert_eq!(r.status(), 401);
+    let r = post(&gh, "/auth/mfa/verify", json!({"mfa_token": step["mfa_token"], "method": "otp", "code": code}));
+    assert_eq!(r.status(), 200);
+    let signed = json(r);
+    assert_eq!(session_amr(&gh, signed["access_token"].as_str().unwrap()), json!(["pwd", "otp"]));
+
+    // A code by SMS first: the second code must come another way (e-mail), never SMS again.
+    assert_eq!(post(&gh, "/auth/otp/request", json!({"identifier": "+15550000010"})).status(), 202);
+    let sms = rec.wait(1);
+    let first = code_in(&format!("\n\n{}", sms[0].json()["text"].as_str().unwrap()));
+    let step = json(post(&gh, "/auth/otp/verify", json!({"identifier": "+15550000010", "otp": first})));
+    assert_eq!(step["mfa_required"], true);
+    let r = post(&gh, "/auth/mfa/otp", json!({"mfa_token": step["mfa_token"], "channel": "fast"}));
+    assert_eq!(r.status(), 422, "the first factor's channel kind is refused");
+    let r = post(&gh, "/auth/mfa/otp", json!({"mfa_token": step["mfa_token"]}));
+    assert_eq!(json(r)["channel"], "email");
+    let code = smtp.code("mo@example.com", 2);
+    let r = post(&gh, "/auth/mfa/verify", json!({"mfa_token": step["mfa_token"], "method": "otp", "code": code}));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        session_amr(&gh, json(r)["access_token"].as_str().unwrap()),
+        json!(["sms", "otp"]),
+        "two distinct factors"
+    );
+}

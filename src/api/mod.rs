@@ -6,6 +6,7 @@ pub mod auth;
 pub mod mfa;
 pub mod otp;
 pub mod portal;
+pub mod portal_code;
 pub mod verify;
 
 use crate::audit::Origin;

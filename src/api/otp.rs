@@ -8,8 +8,9 @@ use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::signin::{self, Outcome};
 use crate::server::Shared;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -42,12 +43,29 @@ pub struct RequestBody {
     channel: Option<String>,
 }
 
+/// Form posts come from the portal; everything else is the JSON API.
+async fn json_or_form<T: serde::de::DeserializeOwned>(req: Request) -> Result<Result<T, (HeaderMap, Bytes)>, ApiError> {
+    if super::is_form(req.headers()) {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
+        return Ok(Err((parts.headers, bytes)));
+    }
+    let JsonBody(b) = JsonBody::<T>::from_request(req, &()).await?;
+    Ok(Ok(b))
+}
+
 pub async fn request(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     app: MaybeApp,
-    JsonBody(b): JsonBody<RequestBody>,
+    req: Request,
 ) -> Result<Response, ApiError> {
+    let b: RequestBody = match json_or_form(req).await? {
+        Ok(b) => b,
+        Err((headers, body)) => return Ok(super::portal_code::submit_request(s, info, headers, &body).await),
+    };
     let req = CodeRequest {
         tenant: tenant(&info, &app),
         app: app.0.map(|a| a.app),
@@ -78,8 +96,12 @@ pub async fn verify(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     app: MaybeApp,
-    JsonBody(b): JsonBody<VerifyBody>,
+    req: Request,
 ) -> Result<Response, ApiError> {
+    let b: VerifyBody = match json_or_form(req).await? {
+        Ok(b) => b,
+        Err((headers, body)) => return Ok(super::portal_code::submit_verify(s, info, headers, &body).await),
+    };
     let req = CodeSignIn {
         tenant: tenant(&info, &app),
         app: app.0.map(|a| a.app),
@@ -156,11 +178,11 @@ pub struct MfaOtpBody {
 }
 
 /// `POST /auth/mfa/otp`: sends the code of a pending MFA step (method `otp`).
-pub async fn mfa_send(
-    State(s): State<Arc<Shared>>,
-    info: ReqInfo,
-    JsonBody(b): JsonBody<MfaOtpBody>,
-) -> Result<Response, ApiError> {
+pub async fn mfa_send(State(s): State<Arc<Shared>>, info: ReqInfo, req: Request) -> Result<Response, ApiError> {
+    let b: MfaOtpBody = match json_or_form(req).await? {
+        Ok(b) => b,
+        Err((headers, body)) => return Ok(super::portal_code::submit_mfa_send(s, info, headers, &body).await),
+    };
     let rt = s.runtime.load_full();
     let svc = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());

@@ -20,6 +20,7 @@ const CSRF_COOKIE: &str = "gatehouse_csrf";
 struct PortalQuery {
     rd: Option<String>,
     step: Option<String>,
+    method: Option<String>,
 }
 
 pub fn escape(s: &str) -> String {
@@ -66,7 +67,7 @@ pub(crate) fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
+pub(super) fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -91,9 +92,49 @@ fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
     resp
 }
 
-fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
-    let rd = rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default();
+pub(super) fn error_html(error: Option<&str>) -> String {
+    error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
+}
+
+pub(super) fn rd_input(rd: Option<&str>) -> String {
+    rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default()
+}
+
+/// The portal URL of the one-time-code step, keeping `rd`.
+fn code_link(rd: Option<&str>) -> String {
+    let mut u = "/auth/login?method=code".to_string();
+    if let Some(r) = rd {
+        u.push_str("&rd=");
+        u.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
+    }
+    u
+}
+
+fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>, codes: bool) -> String {
+    let link = if codes {
+        format!(r#"<p><a href="{}">Sign in with a one-time code instead</a></p>"#, escape(&code_link(rd)))
+    } else {
+        String::new()
+    };
+    password_form_inner(rd, csrf, identifier, error) + &link
+}
+
+/// Whether codes can be sent at all (a provider is configured).
+pub(super) fn codes_enabled(s: &Shared) -> bool {
+    !crate::notify::channel_names(&s.runtime.load().config).is_empty()
+}
+
+/// The double-submit CSRF check and the same-origin check of a portal form post.
+pub(super) fn form_ok(s: &Shared, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
+    let cookie_csrf = existing_csrf(headers).unwrap_or("");
+    !form_csrf.is_empty()
+        && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()))
+        && same_origin(s, headers, &info.host)
+}
+
+fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
+    let error = error_html(error);
+    let rd = rd_input(rd);
     format!(
         r#"<h1>Sign in</h1>
 {error}
@@ -110,7 +151,7 @@ fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&
     )
 }
 
-fn allowed_rd(s: &Shared, rd: Option<&str>) -> Option<String> {
+pub(super) fn allowed_rd(s: &Shared, rd: Option<&str>) -> Option<String> {
     let rt = s.runtime.load();
     rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
 }
@@ -123,7 +164,11 @@ pub async fn show(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let fields = form_fields(raw.unwrap_or_default().as_bytes());
-    let q = PortalQuery { rd: fields.get("rd").cloned(), step: fields.get("step").cloned() };
+    let q = PortalQuery {
+        rd: fields.get("rd").cloned(),
+        step: fields.get("step").cloned(),
+        method: fields.get("method").cloned(),
+    };
     let rd = allowed_rd(&s, q.rd.as_deref());
     if let Caller::Known(id) = auth::caller(&s, &headers, &info.tenant) {
         if q.step.is_none() {
@@ -139,10 +184,18 @@ pub async fn show(
     // Reuse the browser's token: a second load of the page (another tab, or the browser's own
     // favicon request bounced to the portal) must not void the form already shown.
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
-    html(StatusCode::OK, page("Sign in", &password_form(rd.as_deref(), &csrf, "", None)), Some(&csrf))
+    if q.method.as_deref() == Some("code") {
+        let body = super::portal_code::request_form(rd.as_deref(), &csrf, "", None);
+        return html(StatusCode::OK, page("Sign in with a code", &body), Some(&csrf));
+    }
+    html(
+        StatusCode::OK,
+        page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&s))),
+        Some(&csrf),
+    )
 }
 
-fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -150,13 +203,13 @@ fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| t.len() == 43)
 }
 
-fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+pub(super) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
 /// public URL's host.
-fn same_origin(s: &Shared, headers: &HeaderMap, host: &str) -> bool {
+pub(super) fn same_origin(s: &Shared, headers: &HeaderMap, host: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let Ok(u) = url::Url::parse(origin) else { return false };
     let Some(oh) = u.host_str() else { return false };
@@ -180,7 +233,11 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     let identifier = get("identifier").trim();
     let password = get("password");
     let retry = |status: StatusCode, msg: &str| {
-        html(status, page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg))), None)
+        html(
+            status,
+            page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg), codes_enabled(&s))),
+            None,
+        )
     };
     if identifier.is_empty() || password.is_empty() || identifier.len() > 320 || password.len() > 1024 {
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your identifier and your password.");
@@ -198,8 +255,9 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     );
     match attempt.await {
         Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
-        Ok(signin::Outcome::MfaRequired { mfa_token, .. }) => {
-            html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &mfa_token, None)), None)
+        Ok(signin::Outcome::MfaRequired { mfa_token, methods }) => {
+            let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
+            html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, None)), None)
         }
         Err(FlowError::InvalidCredentials) => {
             retry(StatusCode::UNAUTHORIZED, "The identifier or the password is wrong.")
@@ -212,7 +270,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
 }
 
 /// 303 to `rd` (or the portal) with the session cookie.
-fn signed_in_redirect(s: &Shared, signed: signin::SignedIn, rd: Option<String>) -> Response {
+pub(super) fn signed_in_redirect(s: &Shared, signed: signin::SignedIn, rd: Option<String>) -> Response {
     let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
     let target = rd.unwrap_or_else(|| "/auth/login".to_string());
     let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -226,27 +284,72 @@ fn signed_in_redirect(s: &Shared, signed: signin::SignedIn, rd: Option<String>) 
     resp
 }
 
-fn code_form(rd: Option<&str>, csrf: &str, mfa_token: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
-    let rd = rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default();
+/// A pending MFA step as the portal shows it: its token, the methods offered (comma-separated,
+/// echoed through the forms) and a notice (a code was sent).
+pub(super) struct MfaStep<'a> {
+    pub token: &'a str,
+    pub methods: &'a str,
+    pub notice: Option<&'a str>,
+}
+
+pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
+    let error = error_html(error);
+    let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, escape(n))).unwrap_or_default();
+    let rd_field = rd_input(rd);
+    let offered: Vec<&str> = step.methods.split(',').filter(|m| !m.is_empty()).collect();
+    let otp_first = step.notice.is_some();
+    let mut options = vec![];
+    for (m, label) in [
+        ("otp", "Code sent to you by e-mail or SMS"),
+        ("totp", "Code from your authenticator app"),
+        ("recovery_code", "Recovery code"),
+    ] {
+        if offered.contains(&m) || (offered.is_empty() && m != "otp") {
+            let selected = if otp_first && m == "otp" { " selected" } else { "" };
+            options.push(format!(r#"<option value="{m}"{selected}>{label}</option>"#));
+        }
+    }
+    if !otp_first {
+        // The authenticator app first when there is one.
+        options.sort_by_key(|o| !o.contains("\"totp\""));
+    }
+    let send = if offered.contains(&"otp") {
+        format!(
+            r#"<form method="post" action="/auth/mfa/otp">
+  <input type="hidden" name="csrf" value="{csrf}">
+  <input type="hidden" name="mfa_token" value="{token}">
+  <input type="hidden" name="methods" value="{methods}">
+  {rd_field}
+  <button type="submit" style="background:#6b7280">Send me a code instead</button>
+</form>"#,
+            csrf = escape(csrf),
+            token = escape(step.token),
+            methods = escape(step.methods),
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"<h1>Second factor</h1>
-{error}
+{error}{notice}
 <form method="post" action="/auth/mfa/verify">
   <input type="hidden" name="csrf" value="{csrf}">
   <input type="hidden" name="mfa_token" value="{token}">
-  {rd}
+  <input type="hidden" name="methods" value="{methods}">
+  {rd_field}
   <label for="method">Method</label>
   <select id="method" name="method">
-    <option value="totp">Code from your authenticator app</option>
-    <option value="recovery_code">Recovery code</option>
+    {options}
   </select>
   <label for="code">Code</label>
   <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
   <button type="submit">Verify</button>
-</form>"#,
+</form>
+{send}"#,
         csrf = escape(csrf),
-        token = escape(mfa_token),
+        token = escape(step.token),
+        methods = escape(step.methods),
+        options = options.join("\n    "),
     )
 }
 
@@ -263,6 +366,7 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
     }
     let rd = allowed_rd(&s, Some(get("rd")));
     let token = get("mfa_token").to_string();
+    let step = MfaStep { token: &token, methods: get("methods"), notice: None };
     let attempt =
         auth::mfa_attempt(&s, &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
     match attempt.await {
@@ -271,7 +375,7 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
             StatusCode::UNAUTHORIZED,
             page(
                 "Second factor",
-                &code_form(rd.as_deref(), form_csrf, &token, Some("The code is wrong or was already used.")),
+                &code_form(rd.as_deref(), form_csrf, &step, Some("The code is wrong or was already used.")),
             ),
             None,
         ),
@@ -406,7 +510,7 @@ mod tests {
 
     #[test]
     fn the_form_escapes_what_it_echoes() {
-        let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"));
+        let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"), true);
         assert!(!f.contains("<script>") && !f.contains("<b>") && !f.contains("<i>"));
         assert!(f.contains(r#"name="csrf" value="tok""#));
     }

@@ -256,10 +256,11 @@ pub async fn verify(
             regulation.succeeded(k)?;
         }
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
+        let amr = vec![amr_for(&rt, &rec.channel).to_string()];
         if signin::needs_second_factor(&user) {
-            return Ok(signin::start_mfa(&rt, &svc, &user, vec!["otp".into()], used, req.set_cookie, &origin));
+            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin));
         }
-        let signed = signin::issue(&rt, &svc, &user, vec!["otp".into()])?;
+        let signed = signin::issue(&rt, &svc, &user, amr)?;
         let mut e = Audit::event(
             "login_ok",
             &origin,
@@ -309,9 +310,26 @@ pub fn send_mfa_code(
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }
 
-/// Checks the code of a pending MFA step. Blocking.
-pub fn check_mfa_code(rt: &Runtime, svc: &Services, user: &User, code: &str) -> Result<bool, FlowError> {
+/// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone,
+/// `otp` for the rest (e-mail, webhooks).
+pub fn amr_for(rt: &Runtime, channel: &str) -> &'static str {
+    match notify::provider(&rt.config, channel).map(|p| p.address_kind()) {
+        Some(AddressKind::Phone) => "sms",
+        _ => "otp",
+    }
+}
+
+/// Checks the code of a pending MFA step; `Some(amr)` when right. Blocking.
+pub fn check_mfa_code(
+    rt: &Runtime,
+    svc: &Services,
+    user: &User,
+    code: &str,
+) -> Result<Option<&'static str>, FlowError> {
     let key = otp::code_key("mfa", &user.tenant, "", &subject(Some(user), ""));
     let c = otp::check_code(rt, svc, &key, code, now_secs())?;
-    Ok(matches!(c, CodeCheck::Accepted(_)))
+    Ok(match c {
+        CodeCheck::Accepted(rec) => Some(amr_for(rt, &rec.channel)),
+        _ => None,
+    })
 }

@@ -311,7 +311,7 @@ pub fn verify_mfa(
     let (digits, period) = (rt.config.totp.digits, rt.config.totp.period);
     let alg =
         crate::flows::totp::Algorithm::parse(&rt.config.totp.algorithm).unwrap_or(crate::flows::totp::Algorithm::Sha1);
-    let amr_method = match method {
+    let mut amr_method = match method {
         "totp" => "totp",
         "recovery_code" => "recovery",
         "otp" => "otp",
@@ -319,9 +319,16 @@ pub fn verify_mfa(
     };
     let checked = if method == "otp" {
         let user = svc.store.user(&p.user_id)?.filter(User::is_active);
-        match user {
-            Some(u) if crate::flows::passwordless::check_mfa_code(rt, svc, &u, code)? => Ok(Ok(())),
-            _ => Ok(Err("wrong code".to_string())),
+        let amr = match user {
+            Some(u) => crate::flows::passwordless::check_mfa_code(rt, svc, &u, code)?,
+            None => None,
+        };
+        match amr {
+            Some(a) => {
+                amr_method = a;
+                Ok(Ok(()))
+            }
+            None => Ok(Err("wrong code".to_string())),
         }
     } else {
         svc.store.update_user(&p.user_id, |u| {

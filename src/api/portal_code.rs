@@ -1,0 +1,165 @@
+//! The portal's one-time-code steps: ask for a code (`/auth/otp/request` as a form), type it
+//! (`/auth/otp/verify` as a form), and, in the MFA step, have a code sent as second factor
+//! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
+
+use super::portal::{
+    allowed_rd, code_form, error_html, escape, form_fields, form_ok, html, page, rd_input, signed_in_redirect, MfaStep,
+};
+use super::ReqInfo;
+use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
+use crate::flows::signin::{self, FlowError, Outcome};
+use crate::server::Shared;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use std::sync::Arc;
+
+pub fn request_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
+    format!(
+        r#"<h1>Sign in with a code</h1>
+{error}
+<form method="post" action="/auth/otp/request">
+  <input type="hidden" name="csrf" value="{csrf}">
+  {rd}
+  <label for="identifier">Email or mobile</label>
+  <input id="identifier" name="identifier" autocomplete="username" required value="{identifier}" autofocus>
+  <button type="submit">Send code</button>
+</form>
+<p><a href="/auth/login">Sign in with a password instead</a></p>"#,
+        error = error_html(error),
+        csrf = escape(csrf),
+        rd = rd_input(rd),
+        identifier = escape(identifier),
+    )
+}
+
+fn entry_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
+    format!(
+        r#"<h1>Enter your code</h1>
+{error}
+<p role="status">If <strong>{identifier}</strong> belongs to an account, a code is on its way.</p>
+<form method="post" action="/auth/otp/verify">
+  <input type="hidden" name="csrf" value="{csrf}">
+  <input type="hidden" name="identifier" value="{identifier}">
+  {rd}
+  <label for="otp">Code</label>
+  <input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" required autofocus>
+  <button type="submit">Sign in</button>
+</form>"#,
+        error = error_html(error),
+        csrf = escape(csrf),
+        rd = rd_input(rd),
+        identifier = escape(identifier),
+    )
+}
+
+fn expired() -> Response {
+    let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
+    html(StatusCode::FORBIDDEN, page("Sign in", body), None)
+}
+
+/// `POST /auth/otp/request` from the portal.
+pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let f = form_fields(body);
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    let csrf = get("csrf");
+    if !form_ok(&s, &info, &headers, csrf) {
+        return expired();
+    }
+    let rd = allowed_rd(&s, Some(get("rd")));
+    let identifier = get("identifier").trim().to_string();
+    let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
+    let retry = |status, msg: &str| {
+        html(status, page("Sign in with a code", &request_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
+    };
+    match passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await {
+        Ok(_) => {
+            html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
+        }
+        Err(FlowError::Invalid(_)) => {
+            retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your e-mail address or mobile number.")
+        }
+        Err(FlowError::RateLimited(_)) => {
+            retry(StatusCode::TOO_MANY_REQUESTS, "Too many codes were asked for. Wait a few minutes and try again.")
+        }
+        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Codes cannot be sent right now. Try again shortly."),
+    }
+}
+
+/// `POST /auth/otp/verify` from the portal.
+pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let f = form_fields(body);
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    let csrf = get("csrf");
+    if !form_ok(&s, &info, &headers, csrf) {
+        return expired();
+    }
+    let rd = allowed_rd(&s, Some(get("rd")));
+    let identifier = get("identifier").trim().to_string();
+    let req = CodeSignIn {
+        tenant: info.tenant.clone(),
+        app: None,
+        identifier: identifier.clone(),
+        code: get("otp").trim().to_string(),
+        set_cookie: true,
+    };
+    let retry = |status, msg: &str| {
+        html(status, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
+    };
+    match passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await {
+        Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
+        Ok(Outcome::MfaRequired { mfa_token, methods }) => {
+            let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
+            html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), csrf, &step, None)), None)
+        }
+        Err(FlowError::InvalidCode) | Err(FlowError::Invalid(_)) => {
+            retry(StatusCode::UNAUTHORIZED, "The code is wrong or has expired.")
+        }
+        Err(FlowError::CodeLocked) => {
+            let body =
+                request_form(rd.as_deref(), csrf, &identifier, Some("Too many wrong codes. Ask for a new code."));
+            html(StatusCode::TOO_MANY_REQUESTS, page("Sign in with a code", &body), None)
+        }
+        Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
+            retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
+        }
+        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
+    }
+}
+
+/// `POST /auth/mfa/otp` from the portal's second-factor step.
+pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let f = form_fields(body);
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    let csrf = get("csrf");
+    if !form_ok(&s, &info, &headers, csrf) {
+        return expired();
+    }
+    let rd = allowed_rd(&s, Some(get("rd")));
+    let token = get("mfa_token").to_string();
+    let methods = get("methods").to_string();
+    let (rt, svc, ip, origin) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin());
+    let t2 = token.clone();
+    let sent = signin::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin)).await;
+    let (notice, error) = match &sent {
+        Ok(out) => (
+            Some(match out.channel.as_deref() {
+                Some("email") => "We sent a code to your e-mail address.",
+                Some("sms") => "We sent a code to your mobile phone.",
+                _ => "We sent you a code.",
+            }),
+            None,
+        ),
+        Err(FlowError::RateLimited(_)) => (None, Some("Too many codes were asked for. Wait a few minutes.")),
+        Err(FlowError::Unauthenticated(m)) => {
+            let body = format!(
+                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
+                escape(m)
+            );
+            return html(StatusCode::UNAUTHORIZED, page("Sign in", &body), None);
+        }
+        Err(_) => (None, Some("A code cannot be sent right now; use another method.")),
+    };
+    let step = MfaStep { token: &token, methods: &methods, notice };
+    let status = if error.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    html(status, page("Second factor", &code_form(rd.as_deref(), csrf, &step, error)), None)
+}
