@@ -451,3 +451,35 @@ fn a_code_by_another_channel_is_a_second_factor() {
         "two distinct factors"
     );
 }
+
+#[test]
+fn smtp_with_starttls_and_with_implicit_tls() {
+    for mode in ["starttls", "tls"] {
+        let smtp = Smtp::start_tls(mode);
+        let ca = smtp.maildir.path().join("ca.pem");
+        let cfg = format!(
+            r#"
+server: {{listen: "{{listen}}", ops_listen: "{{ops}}"}}
+storage: {{path: "{{dir}}/g.redb"}}
+tokens: {{signing_key: "{{dir}}/k.pem"}}
+notifiers:
+  email: {{smtp: {{host: 127.0.0.1, port: {}, tls: {mode}, ca_file: "{}"}}, from: "Gatehouse <no-reply@example.com>"}}
+"#,
+            smtp.port,
+            ca.display()
+        );
+        let gh = Gatehouse::start(&cfg, &[]);
+        add_user(&gh, "tls@example.com", "+15550000011", "");
+        assert_eq!(post(&gh, "/auth/otp/request", json!({"identifier": "tls@example.com"})).status(), 202);
+        let code = smtp.code("tls@example.com", 1);
+        let r = post(&gh, "/auth/otp/verify", json!({"identifier": "tls@example.com", "otp": code}));
+        assert_eq!(r.status(), 200, "{mode}");
+        drop(gh);
+        // Without the private CA the server's certificate is not trusted: nothing is sent.
+        let gh = Gatehouse::start(&cfg.replace(&format!(", ca_file: \"{}\"", ca.display()), ""), &[]);
+        add_user(&gh, "tls@example.com", "+15550000011", "");
+        assert_eq!(post(&gh, "/auth/otp/request", json!({"identifier": "tls@example.com"})).status(), 202);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert_eq!(smtp.messages().len(), 1, "{mode}: an untrusted certificate must not get the message");
+    }
+}

@@ -286,6 +286,9 @@ pub struct Smtp {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// PEM file of a CA to trust besides the public ones (a private mail relay).
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 fn default_tls() -> String {

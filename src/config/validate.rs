@@ -56,7 +56,7 @@ fn listen_addr(r: &mut Reporter, path: &str, s: &str) {
     }
 }
 
-pub(super) fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bool) -> Config {
+pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve: bool) -> Config {
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
 
     listen_addr(r, "server.listen", &f.server.listen);
@@ -131,6 +131,20 @@ pub(super) fn validate(path: &Path, f: file::File, r: &mut Reporter, resolve: bo
     if let Some(e) = &f.notifiers.email {
         if !matches!(e.smtp.tls.as_str(), "none" | "starttls" | "tls") {
             r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
+        }
+        if e.smtp.username.is_some() != e.smtp.password.is_some() {
+            r.error("notifiers.email.smtp", "smtp.username and smtp.password go together");
+        }
+    }
+    if let Some(e) = f.notifiers.email.as_mut() {
+        if let Some(ca) = e.smtp.ca_file.as_mut() {
+            let p = resolve_path(base, ca);
+            match std::fs::read(&p) {
+                Ok(pem) if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_ok() => {}
+                Ok(_) => r.error("notifiers.email.smtp.ca_file", format!("{} holds no PEM certificate", p.display())),
+                Err(err) => r.error("notifiers.email.smtp.ca_file", format!("cannot read {} ({err})", p.display())),
+            }
+            *ca = p.to_string_lossy().into_owned();
         }
     }
     templates(r, "notifiers.templates", &f.notifiers.templates);

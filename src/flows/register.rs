@@ -117,7 +117,10 @@ pub async fn register(
             [] => None,
             [u] if u.status == "pending" => Some(u.clone()),
             _ => {
-                // Someone holds (part of) these details: answer as if sent, send nothing.
+                // Someone holds (part of) these details: answer as if sent, send nothing (a decoy
+                // code costs the commit a real registration costs).
+                let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
+                otp::store_decoy(&rt, &svc, &decoy, now)?;
                 let who = holders.first().map(|u| u.id.clone());
                 svc.audit.record(Audit::event(
                     "register_refused",

@@ -80,7 +80,11 @@ fn run(shared: Arc<Shared>, wake: Receiver<()>) {
             let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
             m.attempts += 1;
             let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
-            let result = crate::notify::deliver(&cfg, &client, &m);
+            // A provider's error may echo the request: never let the code into logs or audit.
+            let result = crate::notify::deliver(&cfg, &client, &m).map_err(|why| match m.code.as_deref() {
+                Some(code) if !code.is_empty() => why.replace(code, "[code]"),
+                _ => why,
+            });
             let audit = &shared.services.audit;
             let stored = match result {
                 Ok(()) => {

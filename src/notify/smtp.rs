@@ -5,6 +5,7 @@ use crate::config::Config;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use std::time::Duration;
 
@@ -20,12 +21,16 @@ pub fn send(cfg: &Config, to: &str, subject: &str, text: &str) -> Result<(), Str
         .body(text.to_string())
         .map_err(|err| format!("cannot build the message: {err}"))?;
     let s = &e.smtp;
-    let builder = match s.tls.as_str() {
-        "tls" => SmtpTransport::relay(&s.host).map_err(|err| err.to_string())?,
-        "starttls" => SmtpTransport::starttls_relay(&s.host).map_err(|err| err.to_string())?,
-        _ => SmtpTransport::builder_dangerous(&s.host),
-    };
-    let mut builder = builder.port(s.port).timeout(Some(Duration::from_secs(15)));
+    let mut builder = SmtpTransport::builder_dangerous(&s.host).port(s.port).timeout(Some(Duration::from_secs(15)));
+    if s.tls != "none" {
+        let mut params = TlsParameters::builder(s.host.clone());
+        if let Some(path) = &s.ca_file {
+            let pem = std::fs::read(path).map_err(|err| format!("smtp.ca_file {path}: {err}"))?;
+            params = params.add_root_certificate(Certificate::from_pem(&pem).map_err(|err| err.to_string())?);
+        }
+        let params = params.build_rustls().map_err(|err| format!("TLS settings: {err}"))?;
+        builder = builder.tls(if s.tls == "tls" { Tls::Wrapper(params) } else { Tls::Required(params) });
+    }
     if let (Some(u), Some(p)) = (&s.username, &s.password) {
         builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
     }

@@ -367,9 +367,79 @@ impl Smtp {
     }
 
     pub fn start_on(port: u16) -> Smtp {
-        let maildir = tempfile::tempdir().unwrap();
+        Self::spawn(port, tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// With TLS: `starttls` (STARTTLS required) or `tls` (implicit TLS), with a certificate for
+    /// 127.0.0.1 made by openssl; its PEM is `ca.pem` in the returned server's maildir.
+    pub fn start_tls(mode: &str) -> Smtp {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(p("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+        // A private CA and a server certificate it signed (webpki refuses a CA as end entity).
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=Test CA",
+                "-keyout",
+                &p("ca.key"),
+                "-out",
+                &p("ca.pem"),
+            ],
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &p("key.pem"),
+                "-out",
+                &p("leaf.csr"),
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &p("leaf.csr"),
+                "-CA",
+                &p("ca.pem"),
+                "-CAkey",
+                &p("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &p("leaf.ext"),
+                "-out",
+                &p("cert.pem"),
+            ],
+        ] {
+            let out = Command::new("openssl").args(&args).output().expect("openssl");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let (c, k) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
+        let args: Vec<String> = match mode {
+            "tls" => vec!["--smtpscert".into(), c, "--smtpskey".into(), k],
+            _ => vec!["--tlscert".into(), c, "--tlskey".into(), k],
+        };
+        Self::spawn(free_port(), dir, &args)
+    }
+
+    fn spawn(port: u16, maildir: tempfile::TempDir, extra: &[String]) -> Smtp {
         let mut child = Command::new("/usr/bin/aiosmtpd")
-            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(maildir.path().join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
