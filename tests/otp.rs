@@ -483,3 +483,100 @@ notifiers:
         assert_eq!(smtp.messages().len(), 1, "{mode}: an untrusted certificate must not get the message");
     }
 }
+
+/// The portal's forms: the CSRF cookie and field of a fresh sign-in page.
+fn portal_csrf(gh: &Gatehouse) -> String {
+    let r = client().get(gh.url("/auth/login")).header("Host", "app.test").send().unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    cookie.split(';').next().unwrap().trim_start_matches("gatehouse_csrf=").to_string()
+}
+
+fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
+    let mut body = format!("csrf={csrf}");
+    for (k, v) in fields {
+        body.push_str(&format!("&{k}={}", v.replace('+', "%2B").replace('@', "%40")));
+    }
+    client()
+        .post(gh.url(path))
+        .header("Host", "app.test")
+        .header("Cookie", format!("gatehouse_csrf={csrf}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let at = html.find(&format!(r#"name="{name}" value=""#)).unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[test]
+fn the_portal_sends_a_code_as_second_factor() {
+    let smtp = Smtp::start();
+    let gh = Gatehouse::start(&config(smtp.port, free_port(), ""), &[]);
+    let out = gh.cli_stdin(&["user", "add", "--email", "pat@example.com", "--password-stdin"], "violet-tractor-42\n");
+    assert!(out.status.success());
+    let login =
+        json(post(&gh, "/auth/login", json!({"identifier": "pat@example.com", "password": "violet-tractor-42"})));
+    let bearer = login["access_token"].as_str().unwrap().to_string();
+    let authed = |path: &str, body: Value| {
+        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
+    };
+    let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
+
+    let csrf = portal_csrf(&gh);
+    let page = form(&gh, "/auth/login", &csrf, &[("identifier", "pat@example.com"), ("password", "violet-tractor-42")])
+        .text()
+        .unwrap();
+    assert!(page.contains("Send me a code instead"), "{page}");
+    let token = hidden(&page, "mfa_token");
+    let methods = hidden(&page, "methods");
+    let r = form(&gh, "/auth/mfa/otp", &csrf, &[("mfa_token", &token), ("methods", &methods)]);
+    assert_eq!(r.status(), 200);
+    let page = r.text().unwrap();
+    assert!(page.contains("We sent a code to your e-mail address."), "{page}");
+    assert!(page.contains(r#"<option value="otp" selected>"#), "{page}");
+    let code = smtp.code("pat@example.com", 1);
+    let r = form(
+        &gh,
+        "/auth/mfa/verify",
+        &csrf,
+        &[("mfa_token", &token), ("methods", &methods), ("method", "otp"), ("code", &code)],
+    );
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("gatehouse_session="));
+    // Without the CSRF cookie the form is refused.
+    let r = client()
+        .post(gh.url("/auth/otp/request"))
+        .header("Host", "app.test")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("csrf=abc&identifier=pat%40example.com")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[test]
+fn development_delivery_to_the_log_and_dev_codes() {
+    let cfg = r#"
+server: {listen: "{listen}", ops_listen: "{ops}"}
+storage: {path: "{dir}/g.redb"}
+tokens: {signing_key: "{dir}/k.pem"}
+otp: {dev_show_codes: true}
+notifiers: {log: true}
+"#;
+    let gh = Gatehouse::start(cfg, &[]);
+    add_user(&gh, "dev@example.com", "+15550000012", "");
+    let r = post(&gh, "/auth/otp/request", json!({"identifier": "dev@example.com"}));
+    assert_eq!(r.status(), 202);
+    let code = json(r)["dev_code"].as_str().expect("dev_code with otp.dev_show_codes").to_string();
+    let r = post(&gh, "/auth/otp/verify", json!({"identifier": "dev@example.com", "otp": code}));
+    assert_eq!(r.status(), 200);
+    // Unknown identifiers get no code, still the same 202.
+    let r = post(&gh, "/auth/otp/request", json!({"identifier": "ghost@example.com"}));
+    assert_eq!(r.status(), 202);
+    assert!(json(r).get("dev_code").is_none());
+}

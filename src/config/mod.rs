@@ -386,6 +386,23 @@ mod tests {
     }
 
     #[test]
+    fn notifier_mistakes_name_their_line() {
+        let text = "notifiers:\n  sms:\n    - {name: email, kind: http, url: 'https://x.example/send'}\n    - {name: carrier, kind: email_gateway, domain: t.example}\n  webhooks:\n    - {name: hook, url: 'not a url'}\n  templates:\n    lgoin: {text: x}\n";
+        let e = load(text).unwrap_err().to_string();
+        assert!(e.contains("test.yaml:3: provider name `email` is taken"), "{e}");
+        assert!(e.contains("test.yaml:4: an email_gateway provider sends through notifiers.email"), "{e}");
+        assert!(e.contains("test.yaml:6:") && e.contains("`not a url` is not a URL"), "{e}");
+        assert!(e.contains("unknown purpose `lgoin`"), "{e}");
+        let e = load("notifiers:\n  email: {smtp: {host: h, port: 25, username: u}, from: 'not a mailbox'}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("username and smtp.password go together"), "{e}");
+        assert!(e.contains("is not a mailbox"), "{e}");
+        let e = load("apps:\n  - {id: a, frame_origins: ['https://a.example/path']}\n").unwrap_err().to_string();
+        assert!(e.contains("is not an origin"), "{e}");
+    }
+
+    #[test]
     fn routes_parse() {
         let c = load("apps:\n  - id: w\n    routes:\n      - hosts: '*.example.com'\n        upstream: [127.0.0.1:1, 127.0.0.1:2]\n        client_networks: [10.0.0.0/8]\n").unwrap();
         let r = &c.apps[0].routes[0];
