@@ -52,6 +52,28 @@ fn entry_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str
     )
 }
 
+/// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
+struct Form {
+    fields: std::collections::HashMap<String, String>,
+    rd: Option<String>,
+}
+
+impl Form {
+    fn checked(s: &Shared, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
+        let fields = form_fields(body);
+        let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+        if !form_ok(s, info, headers, csrf) {
+            return None;
+        }
+        let rd = allowed_rd(s, fields.get("rd").map(String::as_str));
+        Some(Form { fields, rd })
+    }
+
+    fn get(&self, k: &str) -> &str {
+        self.fields.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
 fn expired() -> Response {
     let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
     html(StatusCode::FORBIDDEN, page("Sign in", body), None)
@@ -59,13 +81,8 @@ fn expired() -> Response {
 
 /// `POST /auth/otp/request` from the portal.
 pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    let csrf = get("csrf");
-    if !form_ok(&s, &info, &headers, csrf) {
-        return expired();
-    }
-    let rd = allowed_rd(&s, Some(get("rd")));
+    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+    let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
     let retry = |status, msg: &str| {
@@ -87,13 +104,8 @@ pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, b
 
 /// `POST /auth/otp/verify` from the portal.
 pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    let csrf = get("csrf");
-    if !form_ok(&s, &info, &headers, csrf) {
-        return expired();
-    }
-    let rd = allowed_rd(&s, Some(get("rd")));
+    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+    let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeSignIn {
         tenant: info.tenant.clone(),
@@ -128,13 +140,8 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
 
 /// `POST /auth/mfa/otp` from the portal's second-factor step.
 pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    let csrf = get("csrf");
-    if !form_ok(&s, &info, &headers, csrf) {
-        return expired();
-    }
-    let rd = allowed_rd(&s, Some(get("rd")));
+    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+    let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();
     let (rt, svc, ip, origin) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin());

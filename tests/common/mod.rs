@@ -531,54 +531,38 @@ impl Recorder {
         use std::sync::{atomic::AtomicUsize, Arc, Mutex};
         let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let fail_first = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let (s2, f2) = (seen.clone(), fail_first.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                    let (seen, fail) = (s2.clone(), f2.clone());
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default().to_vec();
-                        let headers = parts
-                            .headers
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect();
-                        seen.lock().unwrap().push(Recorded {
-                            method: parts.method.to_string(),
-                            uri: parts.uri.to_string(),
-                            headers,
-                            body,
-                        });
-                        let failing = fail
-                            .fetch_update(
-                                std::sync::atomic::Ordering::SeqCst,
-                                std::sync::atomic::Ordering::SeqCst,
-                                |n| n.checked_sub(1),
-                            )
-                            .is_ok();
-                        if failing {
-                            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again")
-                        } else {
-                            (axum::http::StatusCode::OK, "{\"ok\":true}")
-                        }
+        let (port, stop) = serve_router(move || {
+            axum::Router::new().fallback(move |req: axum::extract::Request| {
+                let (seen, fail) = (s2.clone(), f2.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default().to_vec();
+                    let headers = parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                        .collect();
+                    seen.lock().unwrap().push(Recorded {
+                        method: parts.method.to_string(),
+                        uri: parts.uri.to_string(),
+                        headers,
+                        body,
+                    });
+                    let failing = fail
+                        .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                            n.checked_sub(1)
+                        })
+                        .is_ok();
+                    if failing {
+                        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again")
+                    } else {
+                        (axum::http::StatusCode::OK, "{\"ok\":true}")
                     }
-                });
-                let l = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+                }
+            })
         });
-        Recorder { port, seen, fail_first, _stop: tx }
+        Recorder { port, seen, fail_first, _stop: stop }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -609,27 +593,35 @@ pub struct HtmlSite {
 impl HtmlSite {
     pub fn start() -> HtmlSite {
         let page: std::sync::Arc<std::sync::Mutex<String>> = Default::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let p2 = page.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new().fallback(move || {
-                    let html = p2.lock().unwrap().clone();
-                    async move { axum::response::Html(html) }
-                });
-                let l = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let (port, stop) = serve_router(move || {
+            axum::Router::new().fallback(move || {
+                let html = p2.lock().unwrap().clone();
+                async move { axum::response::Html(html) }
+            })
         });
-        HtmlSite { port, page, _stop: tx }
+        HtmlSite { port, page, _stop: stop }
     }
+}
+
+/// Serves the router `make` builds on 127.0.0.1 (a free port) on its own thread until the
+/// returned sender is dropped.
+fn serve_router(make: impl FnOnce() -> axum::Router + Send + 'static) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(l, make())
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+    });
+    (port, tx)
 }
