@@ -53,6 +53,8 @@ pub struct Metrics {
     upstream: [IntCounter; 5],
     ratelimited: IntCounterVec,
     pub reloads: IntCounterVec,
+    /// Delivery attempts of one-time-code messages by channel and result (sent, retry, failed).
+    pub deliveries: IntCounterVec,
 }
 
 /// Counters of one route (or pseudo-route such as `forward-auth`), one per outcome.
@@ -86,12 +88,17 @@ pub fn metrics() -> &'static Metrics {
         let reloads =
             IntCounterVec::new(Opts::new("config_reloads_total", "Configuration reloads by result"), &["result"])
                 .expect("static metric");
-        for c in [&requests, &upstream, &ratelimited, &reloads] {
+        let deliveries = IntCounterVec::new(
+            Opts::new("deliveries_total", "Message delivery attempts by channel and result (sent, retry, failed)"),
+            &["channel", "result"],
+        )
+        .expect("static metric");
+        for c in [&requests, &upstream, &ratelimited, &reloads, &deliveries] {
             registry.register(Box::new(c.clone())).expect("unique metric");
         }
         registry.register(Box::new(decision_seconds.clone())).expect("unique metric");
         let upstream = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|c| upstream.with_label_values(&[c]));
-        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads }
+        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads, deliveries }
     })
 }
 

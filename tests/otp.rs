@@ -239,6 +239,9 @@ fn failed_deliveries_are_retried() {
     assert_eq!(rec.seen.lock().unwrap().len(), 3, "a delivered message is not sent again");
     let audit = audit_text(&gh);
     assert!(audit.contains("message_sent"), "{audit}");
+    let metrics = client().get(format!("http://127.0.0.1:{}/metrics", gh.ops_port)).send().unwrap().text().unwrap();
+    assert!(metrics.contains(r#"gatehouse_deliveries_total{channel="fast",result="retry"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"gatehouse_deliveries_total{channel="fast",result="sent"} 1"#), "{metrics}");
 }
 
 #[test]

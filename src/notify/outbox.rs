@@ -88,10 +88,12 @@ fn run(shared: Arc<Shared>, wake: Receiver<()>) {
             let audit = &shared.services.audit;
             let stored = match result {
                 Ok(()) => {
+                    crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "sent"]).inc();
                     audit.record(event("message_sent", &m, base));
                     store.outbox_remove(seq)
                 }
                 Err(why) if m.attempts >= max => {
+                    crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "failed"]).inc();
                     tracing::error!(message = %m.id, channel = %m.channel, "delivery abandoned after {} attempts: {why}", m.attempts);
                     let mut d = base;
                     d["error"] = json!(why);
@@ -99,6 +101,7 @@ fn run(shared: Arc<Shared>, wake: Receiver<()>) {
                     store.outbox_remove(seq)
                 }
                 Err(why) => {
+                    crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "retry"]).inc();
                     tracing::warn!(message = %m.id, channel = %m.channel, attempt = m.attempts, "delivery failed, will retry: {why}");
                     m.next_attempt = now_secs() + backoff(m.attempts);
                     store.outbox_update(seq, &m)
