@@ -92,16 +92,17 @@ pub async fn register(
             targets.push((s.clone(), to, channel));
         }
     }
-    let password_hash = match r.password.filter(|p| !p.is_empty()) {
-        Some(p) => {
-            crate::flows::passwords::check_new_password(&p, rt.config.password.min_length)
-                .map_err(FlowError::Invalid)?;
-            Some(svc.hasher.hash(p).await?.map_err(FlowError::Store)?)
-        }
-        None => None,
-    };
+    let password = r.password.filter(|p| !p.is_empty());
+    if let Some(p) = &password {
+        crate::flows::passwords::check_new_password(p, rt.config.password.min_length).map_err(FlowError::Invalid)?;
+    }
+    // Limits before the hash: a refused request costs no argon2 work.
     let first = spec.email.clone().or(spec.mobile.clone()).unwrap_or_default();
     check_limits(&rt, &spec.tenant, &first, ip, true)?;
+    let password_hash = match password {
+        Some(p) => Some(svc.hasher.hash(p).await?.map_err(FlowError::Store)?),
+        None => None,
+    };
     blocking(move || {
         let now = now_secs();
         let ttl = rt.config.otp.ttl.0.as_secs();
