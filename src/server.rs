@@ -98,6 +98,9 @@ impl Shared {
     }
 }
 
+/// How long an unconfirmed registration is kept.
+const PENDING_REGISTRATION_SECS: u64 = 86_400;
+
 struct Housekeeping {
     shared: Arc<Shared>,
 }
@@ -131,8 +134,14 @@ impl BackgroundService for Housekeeping {
                         if let Err(e) = services.sessions.housekeeping() {
                             tracing::error!("session housekeeping: {e}");
                         }
-                        if let Err(e) = services.store.purge_codes(crate::tokens::jwt::now_secs()) {
+                        let now = crate::tokens::jwt::now_secs();
+                        if let Err(e) = services.store.purge_codes(now) {
                             tracing::error!("code housekeeping: {e}");
+                        }
+                        match services.store.purge_pending(now.saturating_sub(PENDING_REGISTRATION_SECS)) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!("removed {n} registration(s) left unconfirmed for a day"),
+                            Err(e) => tracing::error!("registration housekeeping: {e}"),
                         }
                     })
                     .await;

@@ -583,3 +583,33 @@ notifiers: {log: true}
     assert_eq!(r.status(), 202);
     assert!(json(r).get("dev_code").is_none());
 }
+
+#[test]
+fn smtp_authentication() {
+    let smtp = Smtp::start_auth("mailer", "s3cret-pass");
+    let cfg = |password: &str| {
+        format!(
+            r#"
+server: {{listen: "{{listen}}", ops_listen: "{{ops}}"}}
+storage: {{path: "{{dir}}/g.redb"}}
+tokens: {{signing_key: "{{dir}}/k.pem"}}
+notifiers:
+  email: {{smtp: {{host: 127.0.0.1, port: {}, username: mailer, password: "{password}"}}, from: "Gatehouse <no-reply@example.com>"}}
+"#,
+            smtp.port
+        )
+    };
+    // A wrong password: the server refuses, nothing arrives.
+    let gh = Gatehouse::start(&cfg("wrong"), &[]);
+    add_user(&gh, "auth@example.com", "+15550000013", "");
+    assert_eq!(post(&gh, "/auth/otp/request", json!({"identifier": "auth@example.com"})).status(), 202);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(smtp.messages().is_empty());
+    drop(gh);
+    // The right one: delivered.
+    let gh = Gatehouse::start(&cfg("s3cret-pass"), &[]);
+    add_user(&gh, "auth@example.com", "+15550000013", "");
+    assert_eq!(post(&gh, "/auth/otp/request", json!({"identifier": "auth@example.com"})).status(), 202);
+    let code = smtp.code("auth@example.com", 1);
+    assert_eq!(post(&gh, "/auth/otp/verify", json!({"identifier": "auth@example.com", "otp": code})).status(), 200);
+}

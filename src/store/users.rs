@@ -102,7 +102,62 @@ impl Store {
         Ok(None)
     }
 
+    /// Deletes registrations still `pending` whose last change is before `before` (their codes
+    /// expired long ago); returns how many.
+    pub fn purge_pending(&self, before: u64) -> Result<usize> {
+        let tx = self.db.begin_write()?;
+        let mut gone = vec![];
+        {
+            let mut users = tx.open_table(USERS)?;
+            let mut index = tx.open_table(USER_INDEX)?;
+            for row in users.iter()? {
+                let (k, v) = row?;
+                let u: User = decode(v.value())?;
+                if u.status == "pending" && u.updated_at < before {
+                    gone.push((k.value().to_string(), u));
+                }
+            }
+            for (id, u) in &gone {
+                for (_, key) in index_entries(u) {
+                    index.remove(key.as_str())?;
+                }
+                users.remove(id.as_str())?;
+            }
+        }
+        tx.commit()?;
+        Ok(gone.len())
+    }
+
     pub fn users(&self) -> Result<Vec<User>> {
         Ok(self.all_json::<User>(USERS)?.into_iter().map(|(_, u)| u).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_pending_registrations_are_purged_with_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let user = |id: &str, email: &str, status: &str, at: u64| User {
+            id: id.into(),
+            tenant: "t".into(),
+            email: Some(email.into()),
+            status: status.into(),
+            created_at: at,
+            updated_at: at,
+            ..Default::default()
+        };
+        store.put_user(&user("old", "old@example.com", "pending", 100)).unwrap();
+        store.put_user(&user("new", "new@example.com", "pending", 900)).unwrap();
+        store.put_user(&user("act", "act@example.com", "active", 100)).unwrap();
+        assert_eq!(store.purge_pending(500).unwrap(), 1);
+        assert!(store.find_user("t", "old@example.com").unwrap().is_none());
+        assert!(store.find_user("t", "new@example.com").unwrap().is_some());
+        assert!(store.find_user("t", "act@example.com").unwrap().is_some());
+        // The address is free again.
+        store.put_user(&user("again", "old@example.com", "pending", 1000)).unwrap();
     }
 }

@@ -435,6 +435,24 @@ impl Smtp {
         Self::spawn(free_port(), dir, &args)
     }
 
+    /// Requiring AUTH with `user` and `password` (tests/peers/smtp_auth.py, on aiosmtpd).
+    pub fn start_auth(user: &str, password: &str) -> Smtp {
+        let maildir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/smtp_auth.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(maildir.path().join("mail"))
+            .args([user, password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd");
+        wait_port(port, "aiosmtpd (auth)", Some(&mut child));
+        Smtp { port, maildir, child }
+    }
+
     fn spawn(port: u16, maildir: tempfile::TempDir, extra: &[String]) -> Smtp {
         let mut child = Command::new("/usr/bin/aiosmtpd")
             .args(["-n", "-l", &format!("127.0.0.1:{port}")])
