@@ -138,7 +138,7 @@ pub async fn setup(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if is_form(&headers) {
-        return Ok(super::portal::enrol_setup(s, info, headers, &body).await);
+        return Ok(super::portal_enrol::enrol_setup(s, info, headers, &body).await);
     }
     let id = signed_in(&s, &headers, &info)?;
     let (secret, uri, qr) = start_setup(&s, &id).await?;
@@ -158,7 +158,7 @@ pub async fn confirm(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if is_form(&headers) {
-        return Ok(super::portal::enrol_confirm(s, info, headers, &body).await);
+        return Ok(super::portal_enrol::enrol_confirm(s, info, headers, &body).await);
     }
     let id = signed_in(&s, &headers, &info)?;
     let b: CodeBody = super::parse_json(&body)?;

@@ -7,6 +7,7 @@ pub mod mfa;
 pub mod otp;
 pub mod portal;
 pub mod portal_code;
+pub mod portal_enrol;
 pub mod verify;
 
 use crate::audit::Origin;
@@ -182,7 +183,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/v/{app}/{id}/check", post(verify::page_check))
         .route("/auth/static/verify.js", get(verify::verify_js))
         .route("/auth/static/verify-page.js", get(verify::page_js))
-        .route("/auth/mfa/totp", get(portal::enrol_page))
+        .route("/auth/mfa/totp", get(portal_enrol::enrol_page))
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))

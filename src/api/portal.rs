@@ -222,10 +222,8 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     let f = form_fields(body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
     let rt = s.runtime.load_full();
-    let cookie_csrf = existing_csrf(&headers).unwrap_or("");
     let form_csrf = get("csrf");
-    let csrf_ok = !form_csrf.is_empty() && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()));
-    if !csrf_ok || !same_origin(&s, &headers, &info.host) {
+    if !form_ok(&s, &info, &headers, form_csrf) {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     }
@@ -357,10 +355,8 @@ pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
 pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
     let f = form_fields(body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    let cookie_csrf = existing_csrf(&headers).unwrap_or("");
     let form_csrf = get("csrf");
-    let csrf_ok = !form_csrf.is_empty() && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()));
-    if !csrf_ok || !same_origin(&s, &headers, &info.host) {
+    if !form_ok(&s, &info, &headers, form_csrf) {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     }
@@ -383,119 +379,6 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
             let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This sign-in cannot continue. <a href=\"/auth/login\">Sign in again</a>.</p>";
             html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
         }
-    }
-}
-
-/// The portal's checks for a signed-in form post: CSRF token and same origin; the caller.
-/// (The refusal is a ready page; it is built once per refused post.)
-#[allow(clippy::result_large_err)]
-fn form_caller(
-    s: &Shared,
-    info: &ReqInfo,
-    headers: &HeaderMap,
-    form_csrf: &str,
-) -> Result<Arc<crate::authz::identity::Identity>, Response> {
-    let cookie_csrf = existing_csrf(headers).unwrap_or("");
-    let csrf_ok = !form_csrf.is_empty() && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()));
-    if !csrf_ok || !same_origin(s, headers, &info.host) {
-        let body = "<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/mfa/totp\">Start again</a>.</p>";
-        return Err(html(StatusCode::FORBIDDEN, page("Authenticator app", body), None));
-    }
-    match auth::caller(s, headers, &info.tenant) {
-        Caller::Known(id) => Ok(id),
-        _ => Err(html(
-            StatusCode::UNAUTHORIZED,
-            page("Sign in", "<h1>Sign in</h1>\n<p><a href=\"/auth/login\">Sign in</a> first.</p>"),
-            None,
-        )),
-    }
-}
-
-/// `GET /auth/mfa/totp`: the enrolment page of a signed-in user (state changes only by POST).
-pub async fn enrol_page(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Response {
-    let Caller::Known(id) = auth::caller(&s, &headers, &info.tenant) else {
-        let mut resp = StatusCode::SEE_OTHER.into_response();
-        resp.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/auth/login"));
-        return resp;
-    };
-    let enabled =
-        s.services.store.user(&id.user_id).ok().flatten().is_some_and(|u| u.totp.is_some_and(|t| t.confirmed));
-    let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
-    let body = if enabled {
-        "<h1>Authenticator app</h1>\n<p>An authenticator app protects your account.</p>".to_string()
-    } else {
-        format!(
-            r#"<h1>Authenticator app</h1>
-<p>Signed in as <strong>{}</strong>. Add a second factor: an app such as FreeOTP or Aegis shows a new code every 30 seconds.</p>
-<form method="post" action="/auth/mfa/totp/setup">
-  <input type="hidden" name="csrf" value="{}">
-  <button type="submit">Set up an authenticator app</button>
-</form>"#,
-            escape(&id.user),
-            escape(&csrf)
-        )
-    };
-    html(StatusCode::OK, page("Authenticator app", &body), Some(&csrf))
-}
-
-fn confirm_form(csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
-    format!(
-        r#"<h1>Scan this code</h1>
-{error}
-<div role="img" aria-label="QR code of the authenticator secret">{qr_svg}</div>
-<p>Or type the key: <code>{secret}</code></p>
-<form method="post" action="/auth/mfa/totp/confirm">
-  <input type="hidden" name="csrf" value="{csrf}">
-  <label for="code">Code shown by the app</label>
-  <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
-  <button type="submit">Confirm</button>
-</form>"#,
-        secret = escape(secret),
-        csrf = escape(csrf),
-    )
-}
-
-/// `POST /auth/mfa/totp/setup` from the enrolment page.
-pub async fn enrol_setup(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let csrf = f.get("csrf").cloned().unwrap_or_default();
-    let id = match form_caller(&s, &info, &headers, &csrf) {
-        Ok(id) => id,
-        Err(resp) => return resp,
-    };
-    match super::mfa::start_setup(&s, &id).await {
-        // The SVG is generated by the qrcode crate from our own URI: no user input in it.
-        Ok((secret, _uri, qr)) => {
-            html(StatusCode::OK, page("Authenticator app", &confirm_form(&csrf, &secret, &qr, None)), None)
-        }
-        Err(e) => html(
-            e.status,
-            page(
-                "Authenticator app",
-                &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message)),
-            ),
-            None,
-        ),
-    }
-}
-
-/// `POST /auth/mfa/totp/confirm` from the enrolment page: shows the recovery codes once.
-pub async fn enrol_confirm(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let csrf = f.get("csrf").cloned().unwrap_or_default();
-    let id = match form_caller(&s, &info, &headers, &csrf) {
-        Ok(id) => id,
-        Err(resp) => return resp,
-    };
-    let code = f.get("code").map(|c| c.trim().to_string()).unwrap_or_default();
-    match super::mfa::finish_setup(&s, &info, &id, code).await {
-        Ok(codes) => {
-            let items: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", escape(c))).collect();
-            let body = format!("<h1>Authenticator app added</h1>\n<p>Keep these recovery codes somewhere safe. Each works once, and they are shown only now.</p>\n<ul>{items}</ul>");
-            html(StatusCode::OK, page("Authenticator app", &body), None)
-        }
-        Err(e) => html(e.status, page("Authenticator app", &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">Start again</a>.</p>", escape(&e.message))), None),
     }
 }
 
