@@ -130,19 +130,7 @@ fn a_code_by_another_channel_is_a_second_factor() {
     let smtp = Smtp::start();
     let rec = Recorder::start();
     let gh = Gatehouse::start(&code_config(smtp.port, rec.port, ""), &[]);
-    let out = gh.cli_stdin(
-        &["user", "add", "--email", "mo@example.com", "--mobile", "+15550000010", "--password-stdin"],
-        "violet-tractor-42\n",
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let login =
-        json(post_json(&gh, "/auth/login", json!({"identifier": "mo@example.com", "password": "violet-tractor-42"})));
-    let bearer = login["access_token"].as_str().unwrap().to_string();
-    let authed = |path: &str, body: Value| {
-        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
-    };
-    let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
-    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
+    with_authenticator(&gh, &["--email", "mo@example.com", "--mobile", "+15550000010"]);
 
     // Password first: the code may come by e-mail.
     let step =
@@ -202,6 +190,20 @@ fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> reqw
         .unwrap()
 }
 
+/// Creates a user (`user add` with `args`, password violet-tractor-42) who then sets up an
+/// authenticator app, confirmed with a code from oathtool.
+fn with_authenticator(gh: &Gatehouse, args: &[&str]) {
+    let out = gh.cli_stdin(&[&["user", "add"], args, &["--password-stdin"]].concat(), "violet-tractor-42\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let login = json(post_json(gh, "/auth/login", json!({"identifier": args[1], "password": "violet-tractor-42"})));
+    let bearer = login["access_token"].as_str().unwrap().to_string();
+    let authed = |path: &str, body: Value| {
+        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
+    };
+    let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let at = html.find(&format!(r#"name="{name}" value=""#)).unwrap_or_else(|| panic!("no {name} in {html}"));
     let rest = &html[at + name.len() + 15..];
@@ -212,16 +214,7 @@ fn hidden(html: &str, name: &str) -> String {
 fn the_portal_sends_a_code_as_second_factor() {
     let smtp = Smtp::start();
     let gh = Gatehouse::start(&code_config(smtp.port, free_port(), ""), &[]);
-    let out = gh.cli_stdin(&["user", "add", "--email", "pat@example.com", "--password-stdin"], "violet-tractor-42\n");
-    assert!(out.status.success());
-    let login =
-        json(post_json(&gh, "/auth/login", json!({"identifier": "pat@example.com", "password": "violet-tractor-42"})));
-    let bearer = login["access_token"].as_str().unwrap().to_string();
-    let authed = |path: &str, body: Value| {
-        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
-    };
-    let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
-    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
+    with_authenticator(&gh, &["--email", "pat@example.com"]);
 
     let csrf = portal_csrf(&gh);
     let page = form(&gh, "/auth/login", &csrf, &[("identifier", "pat@example.com"), ("password", "violet-tractor-42")])
