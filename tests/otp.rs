@@ -247,3 +247,74 @@ fn the_portal_sends_a_code_as_second_factor() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[test]
+fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
+    let smtp = Smtp::start();
+    let rec = Recorder::start();
+    let extra = "session: {allowed_redirect_domains: [app.test]}\napps:\n  - {id: vault, routes: [{hosts: [app.test], upstream: 'builtin:whoami'}]}";
+    let cfg = code_config(smtp.port, rec.port, "").replace("apps:\n", &format!("{extra}\n"));
+    let policy = "rules:\n  - {domain: app.test, resources: ['^/vault'], policy: two_factor}\n  - {domain: app.test, policy: one_factor}\n";
+    let gh = Gatehouse::start(&cfg, &[("10.yaml", policy)]);
+    let out = gh.cli_stdin(
+        &["user", "add", "--email", "sue@example.com", "--mobile", "+15550000014", "--password-stdin"],
+        "violet-tractor-42\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Signed in with the password alone (no authenticator app): one factor.
+    let r = post_json(
+        &gh,
+        "/auth/login",
+        json!({"identifier": "sue@example.com", "password": "violet-tractor-42", "set_cookie": true}),
+    );
+    let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let get = |path: &str, cookies: &str| {
+        client()
+            .get(gh.url(path))
+            .header("Host", "app.test")
+            .header("Accept", "text/html")
+            .header("Cookie", cookies)
+            .send()
+            .unwrap()
+    };
+    let r = get("/vault/doc", &session);
+    assert_eq!(r.status(), 302);
+    assert!(r.headers()["location"].to_str().unwrap().contains("step=mfa"));
+
+    // The portal's step-up: straight to the second factor; a code by e-mail or SMS is offered.
+    let r = get("/auth/login?step=mfa&rd=http%3A%2F%2Fapp.test%2Fvault%2Fdoc", &session);
+    assert_eq!(r.status(), 200);
+    let csrf = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("gatehouse_csrf=")
+        .to_string();
+    let page = r.text().unwrap();
+    assert!(page.contains("Send me a code instead") && !page.contains(r#"value="totp""#), "{page}");
+    let (token, methods) = (hidden(&page, "mfa_token"), hidden(&page, "methods"));
+    let r = form(
+        &gh,
+        "/auth/mfa/otp",
+        &csrf,
+        &[("mfa_token", &token), ("methods", &methods), ("rd", "http://app.test/vault/doc")],
+    );
+    assert!(r.text().unwrap().contains("We sent a code to your e-mail address."));
+    let code = smtp.code("sue@example.com", 1);
+    let r = form(
+        &gh,
+        "/auth/mfa/verify",
+        &csrf,
+        &[("mfa_token", &token), ("method", "otp"), ("code", &code), ("rd", "http://app.test/vault/doc")],
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "http://app.test/vault/doc");
+    let stepped = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(stepped, session, "a step-up starts a new session");
+    let r = get("/vault/doc", &stepped);
+    assert_eq!(r.status(), 200);
+    let r = client().get(gh.url("/auth/session")).header("Host", "app.test").header("Cookie", &stepped).send().unwrap();
+    assert_eq!(json(r)["session"]["amr"], json!(["pwd", "otp"]));
+}

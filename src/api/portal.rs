@@ -170,7 +170,15 @@ pub async fn show(
         method: fields.get("method").cloned(),
     };
     let rd = allowed_rd(&s, q.rd.as_deref());
-    if let Caller::Known(id) = auth::caller(&s, &headers, &info.tenant) {
+    let known = match auth::caller(&s, &headers, &info.tenant) {
+        Caller::Known(id) => Some(id),
+        _ => None,
+    };
+    if let Some(id) = &known {
+        let one_factor = crate::authz::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
+        if q.step.as_deref() == Some("mfa") && one_factor {
+            return step_up_page(&s, &headers, id, rd).await;
+        }
         if q.step.is_none() {
             let cont =
                 rd.as_deref().map(|r| format!(r#"<p><a href="{}">Continue</a></p>"#, escape(r))).unwrap_or_default();
@@ -193,6 +201,50 @@ pub async fn show(
         page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&s))),
         Some(&csrf),
     )
+}
+
+/// The step-up of a signed-in, one-factor caller: the second-factor step right away (no second
+/// password); success starts a new two-factor session. Without any second factor, the way to
+/// set one up.
+async fn step_up_page(
+    s: &Arc<Shared>,
+    headers: &HeaderMap,
+    id: &crate::authz::identity::Identity,
+    rd: Option<String>,
+) -> Response {
+    let (rt, svc, user_id) = (s.runtime.load_full(), s.services.clone(), id.user_id.clone());
+    let amr = id.amr.clone();
+    // A session from a code: the second code must take another kind of channel.
+    let used = if amr.iter().any(|a| a == "sms") {
+        Some(crate::notify::AddressKind::Phone)
+    } else if amr.iter().any(|a| a == "otp") {
+        Some(crate::notify::AddressKind::Email)
+    } else {
+        None
+    };
+    let started = signin::blocking(move || {
+        let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
+        let methods = signin::mfa_methods(&rt, &user, used);
+        let token = (!methods.is_empty()).then(|| svc.mfa.start(&user.id, &user.tenant, amr, true, used));
+        Ok((token, methods.join(",")))
+    })
+    .await;
+    let csrf = existing_csrf(headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
+    match started {
+        Ok((Some(token), methods)) => {
+            let step = MfaStep { token: &token, methods: &methods, notice: None };
+            let body = code_form(rd.as_deref(), &csrf, &step, None);
+            html(StatusCode::OK, page("Second factor", &body), Some(&csrf))
+        }
+        Ok((None, _)) => {
+            let body = "<h1>Second factor needed</h1>\n<p>This page needs a second factor and your account has none yet.</p>\n<p><a href=\"/auth/mfa/totp\">Set up an authenticator app</a>, then open the page again.</p>";
+            html(StatusCode::FORBIDDEN, page("Second factor", body), None)
+        }
+        Err(_) => {
+            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">Your session cannot be stepped up. <a href=\"/auth/login\">Sign in again</a>.</p>";
+            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+        }
+    }
 }
 
 pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {

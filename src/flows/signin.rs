@@ -57,16 +57,9 @@ pub fn needs_second_factor(user: &User) -> bool {
     user.totp.as_ref().is_some_and(|t| t.confirmed)
 }
 
-/// Starts the MFA step after a first factor (`amr`, by a code on `used` when it was one).
-pub fn start_mfa(
-    rt: &Runtime,
-    svc: &Services,
-    user: &User,
-    amr: Vec<String>,
-    used: Option<crate::notify::AddressKind>,
-    set_cookie: bool,
-    origin: &Origin,
-) -> Outcome {
+/// The second factors `user` can present: an authenticator app, recovery codes, a code on a
+/// channel of another kind than `used`.
+pub fn mfa_methods(rt: &Runtime, user: &User, used: Option<crate::notify::AddressKind>) -> Vec<&'static str> {
     let mut methods = vec![];
     if needs_second_factor(user) {
         methods.push("totp");
@@ -77,6 +70,20 @@ pub fn start_mfa(
     if crate::notify::user_channel(&rt.config, user.email.as_deref(), user.mobile.as_deref(), used).is_some() {
         methods.push("otp");
     }
+    methods
+}
+
+/// Starts the MFA step after a first factor (`amr`, by a code on `used` when it was one).
+pub fn start_mfa(
+    rt: &Runtime,
+    svc: &Services,
+    user: &User,
+    amr: Vec<String>,
+    used: Option<crate::notify::AddressKind>,
+    set_cookie: bool,
+    origin: &Origin,
+) -> Outcome {
+    let methods = mfa_methods(rt, user, used);
     let first = amr.first().cloned().unwrap_or_default();
     let mfa_token = svc.mfa.start(&user.id, &user.tenant, amr, set_cookie, used);
     svc.audit.record(Audit::event("mfa_required", origin, Some(&user.id), json!({"method": first})));
