@@ -46,8 +46,29 @@ pub fn session_amr(gh: &Gatehouse, token: &str) -> Value {
     json(r)["session"]["amr"].clone()
 }
 
-pub fn audit_text(gh: &Gatehouse) -> String {
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let out = gh.cli(&["audit", "list", "--limit", "500"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Waits (at most 10 s) until the ops listener's `/metrics` holds `needle`; false if it never did.
+pub fn metric_appears(gh: &Gatehouse, needle: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let url = format!("http://127.0.0.1:{}/metrics", gh.ops_port);
+        if client().get(url).send().and_then(|r| r.text()).is_ok_and(|t| t.contains(needle)) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// The audit log as `gatehouse audit list` prints it, once `ready` holds for it (events are
+/// written in the background: waits at most 10 s, then returns what is there).
+pub fn audit_when(gh: &Gatehouse, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = gh.cli(&["audit", "list", "--limit", "500"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if ready(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

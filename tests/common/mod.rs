@@ -178,14 +178,26 @@ impl Gatehouse {
     /// Event names in the audit log, newest first (read through the control socket is not
     /// offered yet: read the store after a stop would race; so ask the ops-free CLI path).
     pub fn audit_events(&self) -> Vec<String> {
-        // Events are written by a background writer in small batches.
-        std::thread::sleep(Duration::from_millis(100));
-        let out = self.cli(&["audit", "list", "--limit", "200"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-            .collect()
+        // Events are written by a background writer in small batches: read until two reads
+        // 150 ms apart agree (at most 5 s).
+        let read = || {
+            let out = self.cli(&["audit", "list", "--limit", "200"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+                .collect::<Vec<String>>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let now = read();
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     pub fn signal(&self, sig: i32) {
