@@ -111,6 +111,18 @@ fn attempts_supersession_throttle_and_bad_input() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(json(r)["error"], "malformed_json");
+    // Every endpoint that takes the portal's forms takes JSON only otherwise.
+    for path in ["/auth/otp/verify", "/auth/mfa/verify", "/auth/mfa/otp", "/auth/login"] {
+        let r = client()
+            .post(gh.url(path))
+            .header("Host", "app.test")
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 415, "{path}");
+        assert_eq!(json(r)["error"], "unsupported_media_type");
+    }
 }
 
 #[test]

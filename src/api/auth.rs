@@ -1,6 +1,6 @@
 //! `/auth` sign-in endpoints (API.md §4): thin HTTP over `flows::signin`.
 
-use super::{ApiError, ReqInfo};
+use super::{ApiError, Body, ReqInfo};
 use crate::authz::identity::{self, Caller};
 use crate::flows::signin::{self, FlowError, SignedIn};
 use crate::server::Shared;
@@ -115,20 +115,12 @@ pub async fn login(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.starts_with("application/x-www-form-urlencoded") {
-        return Ok(super::portal::submit(s, info, headers, &body).await);
-    }
-    if !ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as application/json.",
-        ));
-    }
-    let b: LoginBody = super::parse_json(&body)?;
+    let b = match body {
+        Body::Json(b) => b,
+        Body::Form(form) => return Ok(super::portal::submit(s, info, headers, &form).await),
+    };
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
     let rt = s.runtime.load_full();
@@ -164,13 +156,12 @@ pub async fn mfa_verify(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body<MfaBody>,
 ) -> Result<Response, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.starts_with("application/x-www-form-urlencoded") {
-        return Ok(super::portal::submit_code(s, info, headers, &body).await);
-    }
-    let b: MfaBody = super::parse_json(&body)?;
+    let b = match body {
+        Body::Json(b) => b,
+        Body::Form(form) => return Ok(super::portal::submit_code(s, info, headers, &form).await),
+    };
     field("mfa_token", &b.mfa_token, 256)?;
     field("method", &b.method, 32)?;
     field("code", &b.code, 64)?;

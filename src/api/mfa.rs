@@ -3,7 +3,7 @@
 //! caller (bearer token or session cookie).
 
 use super::auth::caller;
-use super::{ApiError, JsonBody, ReqInfo};
+use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::audit::Audit;
 use crate::authz::identity::{Caller, Identity};
 use crate::flows::signin::{blocking, FlowError};
@@ -124,20 +124,13 @@ pub async fn finish_setup(
     Ok(codes)
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
-
 pub async fn setup(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if is_form(&headers) {
+    if super::is_form(&headers) {
         return Ok(super::portal_enrol::enrol_setup(s, info, headers, &body).await);
     }
     let id = signed_in(&s, &headers, &info)?;
@@ -155,13 +148,13 @@ pub async fn confirm(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body<CodeBody>,
 ) -> Result<Response, ApiError> {
-    if is_form(&headers) {
-        return Ok(super::portal_enrol::enrol_confirm(s, info, headers, &body).await);
-    }
+    let b = match body {
+        Body::Json(b) => b,
+        Body::Form(form) => return Ok(super::portal_enrol::enrol_confirm(s, info, headers, &form).await),
+    };
     let id = signed_in(&s, &headers, &info)?;
-    let b: CodeBody = super::parse_json(&body)?;
     let codes = finish_setup(&s, &info, &id, b.code).await?;
     Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
 }

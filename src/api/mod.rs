@@ -96,6 +96,27 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     }
 }
 
+/// A body that is either the portal's form (handed on as bytes) or the API's JSON (parsed
+/// like [`JsonBody`]): the one place the endpoints shared by both tell them apart.
+pub enum Body<T> {
+    Json(T),
+    Form(axum::body::Bytes),
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if is_form(req.headers()) {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
+            return Ok(Body::Form(bytes));
+        }
+        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(b)| Body::Json(b))
+    }
+}
+
 /// Parses a JSON body into `T`: 400 when it is not JSON, 422 when a field is wrong.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     {

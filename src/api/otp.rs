@@ -3,13 +3,12 @@
 
 use super::appauth::MaybeApp;
 use super::auth::{mfa_required_response, signed_in_response};
-use super::{ApiError, JsonBody, ReqInfo};
+use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::signin::{self, Outcome};
 use crate::server::Shared;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -43,28 +42,16 @@ pub struct RequestBody {
     channel: Option<String>,
 }
 
-/// Form posts come from the portal; everything else is the JSON API.
-async fn json_or_form<T: serde::de::DeserializeOwned>(req: Request) -> Result<Result<T, (HeaderMap, Bytes)>, ApiError> {
-    if super::is_form(req.headers()) {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
-        return Ok(Err((parts.headers, bytes)));
-    }
-    let JsonBody(b) = JsonBody::<T>::from_request(req, &()).await?;
-    Ok(Ok(b))
-}
-
 pub async fn request(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     app: MaybeApp,
-    req: Request,
+    headers: HeaderMap,
+    body: Body<RequestBody>,
 ) -> Result<Response, ApiError> {
-    let b: RequestBody = match json_or_form(req).await? {
-        Ok(b) => b,
-        Err((headers, body)) => return Ok(super::portal_code::submit_request(s, info, headers, &body).await),
+    let b = match body {
+        Body::Json(b) => b,
+        Body::Form(form) => return Ok(super::portal_code::submit_request(s, info, headers, &form).await),
     };
     let req = CodeRequest {
         tenant: tenant(&info, &app),
@@ -96,11 +83,12 @@ pub async fn verify(
     State(s): State<Arc<Shared>>,
     info: ReqInfo,
     app: MaybeApp,
-    req: Request,
+    headers: HeaderMap,
+    body: Body<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let b: VerifyBody = match json_or_form(req).await? {
-        Ok(b) => b,
-        Err((headers, body)) => return Ok(super::portal_code::submit_verify(s, info, headers, &body).await),
+    let b = match body {
+        Body::Json(b) => b,
+        Body::Form(form) => return Ok(super::portal_code::submit_verify(s, info, headers, &form).await),
     };
     let req = CodeSignIn {
         tenant: tenant(&info, &app),
@@ -178,10 +166,15 @@ pub struct MfaOtpBody {
 }
 
 /// `POST /auth/mfa/otp`: sends the code of a pending MFA step (method `otp`).
-pub async fn mfa_send(State(s): State<Arc<Shared>>, info: ReqInfo, req: Request) -> Result<Response, ApiError> {
-    let b: MfaOtpBody = match json_or_form(req).await? {
-        Ok(b) => b,
-        Err((headers, body)) => return Ok(super::portal_code::submit_mfa_send(s, info, headers, &body).await),
+pub async fn mfa_send(
+    State(s): State<Arc<Shared>>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Body<MfaOtpBody>,
+) -> Result<Response, ApiError> {
+    let b = match body {
+        Body::Json(b) => b,
+        Body::Form(form) => return Ok(super::portal_code::submit_mfa_send(s, info, headers, &form).await),
     };
     let rt = s.runtime.load_full();
     let svc = s.services.clone();
