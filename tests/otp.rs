@@ -331,3 +331,27 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
     let r = client().get(gh.url("/auth/session")).header("Host", "app.test").header("Cookie", &stepped).send().unwrap();
     assert_eq!(json(r)["session"]["amr"], json!(["pwd", "otp"]));
 }
+
+#[test]
+fn wrong_codes_and_wrong_passwords_share_one_budget() {
+    let smtp = Smtp::start();
+    let cfg = code_config(smtp.port, free_port(), "")
+        .replace("regulation: {max_retries: 20", "regulation: {modes: [user], max_retries: 3");
+    let gh = Gatehouse::start(&cfg, &[]);
+    let out = gh.cli_stdin(&["user", "add", "--email", "vic@example.com", "--password-stdin"], "violet-tractor-42\n");
+    assert!(out.status.success());
+    let password =
+        |pw: &str| post_json(&gh, "/auth/login", json!({"identifier": "vic@example.com", "password": pw})).status();
+    assert_eq!(password("wrong-one-1"), 401);
+    assert_eq!(password("wrong-one-2"), 401);
+    assert_eq!(post_json(&gh, "/auth/otp/request", json!({"identifier": "vic@example.com"})).status(), 202);
+    let code = smtp.code("vic@example.com", 1);
+    // The third failure, a wrong code, bans the account: then neither the right password nor the
+    // right code signs in.
+    assert_eq!(post_json(&gh, "/auth/otp/verify", json!({"identifier": "vic@example.com", "otp": "0"})).status(), 401);
+    assert_eq!(password("violet-tractor-42"), 401);
+    assert_eq!(post_json(&gh, "/auth/otp/verify", json!({"identifier": "vic@example.com", "otp": code})).status(), 401);
+    let audit = audit_when(&gh, |a| a.contains(" ban "));
+    let ban = audit.lines().find(|l| l.contains(" ban ")).expect("a ban event");
+    assert!(ban.contains("\"reason\""), "{ban}");
+}

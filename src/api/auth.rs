@@ -177,12 +177,8 @@ pub async fn mfa_attempt(
     method: String,
     code: String,
 ) -> Result<(SignedIn, bool), FlowError> {
-    if let Some(l) = &s.runtime.load().login_limit {
-        if let Err(wait) = l.check(&info.ip) {
-            return Err(FlowError::RateLimited(wait));
-        }
-    }
     let rt = s.runtime.load_full();
+    signin::login_limited(&rt, info.ip)?;
     let services = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());
     signin::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin)).await

@@ -204,9 +204,7 @@ pub async fn page_check(
     Path((app, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<CheckBody>,
 ) -> Result<Response, ApiError> {
-    if let Some(l) = &s.runtime.load().login_limit {
-        l.check(&info.ip).map_err(FlowError::RateLimited)?;
-    }
+    crate::flows::signin::login_limited(&s.runtime.load(), info.ip)?;
     match run_check(&s, app, id, b.otp, false).await? {
         Checked::Closed(_) => Ok(no_store(StatusCode::OK, json!({"closed": true}))),
         other => checked_response(&s, other),

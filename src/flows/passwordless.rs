@@ -44,12 +44,7 @@ pub(crate) fn check_limits(
     ip: IpAddr,
     send: bool,
 ) -> Result<(), FlowError> {
-    if let Some(l) = &rt.login_limit {
-        if let Err(wait) = l.check(&ip) {
-            crate::metrics::metrics().rate_limited("login");
-            return Err(FlowError::RateLimited(wait));
-        }
-    }
+    signin::login_limited(rt, ip)?;
     if let (true, Some(l)) = (send, &rt.otp_send_limit) {
         let r = match l.spec.per {
             crate::config::LimitKey::Ip => l.check(&ip),
@@ -177,26 +172,6 @@ pub struct CodeSignIn {
     pub set_cookie: bool,
 }
 
-/// Records a failed code for the account (when known) and the address; bans are audited.
-pub(crate) fn failed(
-    svc: &Services,
-    regulation: &Regulation,
-    user: Option<&User>,
-    ip: IpAddr,
-    now: u64,
-    origin: &Origin,
-    detail: serde_json::Value,
-) -> Result<Vec<crate::store::Ban>, FlowError> {
-    let ukey = user.map(|u| user_key(&u.tenant, &u.id));
-    let who = user.map(|u| u.id.as_str());
-    let bans = regulation.failed(ukey.as_deref(), ip, now)?;
-    svc.audit.record(Audit::event("login_failed", origin, who, detail));
-    for b in &bans {
-        svc.audit.record(Audit::event("ban", origin, who, json!({"key": b.key, "until": b.until, "reason": b.reason})));
-    }
-    Ok(bans)
-}
-
 pub async fn verify(
     rt: Arc<Runtime>,
     svc: Arc<Services>,
@@ -234,16 +209,12 @@ pub async fn verify(
                     (_, CodeCheck::Missing) => "no_code",
                     _ => "invalid_code",
                 };
-                if ban.is_none() {
-                    failed(
-                        &svc,
-                        &regulation,
-                        user.as_ref(),
-                        ip,
-                        now,
-                        &origin,
-                        json!({"method": "otp", "reason": reason}),
-                    )?;
+                let who = user.as_ref().map(|u| u.id.as_str());
+                let event = Audit::event("login_failed", &origin, who, json!({"method": "otp", "reason": reason}));
+                if ban.is_some() {
+                    svc.audit.record(event);
+                } else {
+                    signin::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
                 }
                 return Err(if matches!(checked, CodeCheck::Locked) {
                     FlowError::CodeLocked

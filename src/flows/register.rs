@@ -9,9 +9,9 @@
 use crate::audit::{Audit, Origin};
 use crate::control::{validate, UserSpec};
 use crate::flows::otp::{self, Send};
-use crate::flows::passwordless::{check_limits, failed, Sent};
+use crate::flows::passwordless::{check_limits, Sent};
 use crate::flows::regulation::{user_key, Regulation};
-use crate::flows::signin::{blocking, user_json, FlowError, Services};
+use crate::flows::signin::{self, blocking, user_json, FlowError, Services};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, User};
 use crate::tokens::jwt::now_secs;
@@ -217,8 +217,9 @@ pub async fn confirm(
         let checked = otp::check_code(&rt, &svc, &otp::code_key("register", &c.tenant, "", &subj), &c.code, now)?;
         let accepted = matches!(checked, CodeCheck::Accepted(_));
         let Some(user) = user.as_ref().filter(|_| accepted) else {
-            let detail = json!({"method": "register", "source": c.source});
-            failed(&svc, &regulation, user.as_ref(), ip, now, &origin, detail)?;
+            let who = user.as_ref().map(|u| u.id.as_str());
+            let event = Audit::event("login_failed", &origin, who, json!({"method": "register", "source": c.source}));
+            signin::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
             return Err(if checked == CodeCheck::Locked { FlowError::CodeLocked } else { FlowError::InvalidCode });
         };
         let source = c.source.clone();

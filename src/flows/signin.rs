@@ -199,6 +199,45 @@ pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Res
     Ok(SignedIn { body, cookie, session })
 }
 
+/// `rate_limits.login`: sign-in attempts of every kind (passwords, codes, second factors) per IP.
+pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
+    match rt.login_limit.as_ref().map(|l| l.check(&ip)) {
+        Some(Err(wait)) => {
+            crate::metrics::metrics().rate_limited("login");
+            Err(FlowError::RateLimited(wait))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Counts a failed attempt against the account `ukey` (when known) and the address, and records
+/// `event` and every ban it caused (with the event's origin and user). Every pathway — password,
+/// code, second factor, registration — fails through here, so they share one budget.
+pub fn record_failure(
+    svc: &Services,
+    regulation: &Regulation,
+    ukey: Option<&str>,
+    ip: IpAddr,
+    now: u64,
+    event: crate::store::AuditEvent,
+) -> Result<Vec<crate::store::Ban>, FlowError> {
+    let bans = regulation.failed(ukey, ip, now)?;
+    let ban_events: Vec<_> = bans
+        .iter()
+        .map(|b| {
+            let mut e = event.clone();
+            e.event = "ban".into();
+            e.detail = json!({"key": b.key, "until": b.until, "reason": b.reason});
+            e
+        })
+        .collect();
+    svc.audit.record(event);
+    for e in ban_events {
+        svc.audit.record(e);
+    }
+    Ok(bans)
+}
+
 /// Runs store work on the blocking pool: redb commits wait for the disk.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FlowError> + Send + 'static,
@@ -222,12 +261,7 @@ pub async fn password_login(
     origin: Origin,
     set_cookie: bool,
 ) -> Result<Outcome, FlowError> {
-    if let Some(l) = &rt.login_limit {
-        if let Err(wait) = l.check(&ip) {
-            crate::metrics::metrics().rate_limited("login");
-            return Err(FlowError::RateLimited(wait));
-        }
-    }
+    login_limited(&rt, ip)?;
     let now = now_secs();
     let (user, ban) = {
         let (rt, svc) = (rt.clone(), svc.clone());
@@ -256,17 +290,13 @@ pub async fn password_login(
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
-            let bans = if ban.is_none() { regulation.failed(ukey.as_deref(), ip, now)? } else { vec![] };
             let reason = if ban.is_some() { "banned" } else { "invalid_credentials" };
-            svc.audit.record(Audit::event(
-                "login_failed",
-                &origin,
-                who.as_deref(),
-                json!({"method": "password", "reason": reason}),
-            ));
-            for b in bans {
-                let detail = json!({"key": b.key, "until": b.until, "reason": b.reason});
-                svc.audit.record(Audit::event("ban", &origin, who.as_deref(), detail));
+            let event =
+                Audit::event("login_failed", &origin, who.as_deref(), json!({"method": "password", "reason": reason}));
+            if ban.is_some() {
+                svc.audit.record(event);
+            } else {
+                record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
             }
             return Err(FlowError::InvalidCredentials);
         }
@@ -364,16 +394,8 @@ pub fn verify_mfa(
         })
     }?;
     if checked.is_err() {
-        let bans = regulation.failed(Some(&ukey), ip, now)?;
-        svc.audit.record(Audit::event("mfa_failed", origin, Some(&p.user_id), json!({"method": method})));
-        for b in &bans {
-            svc.audit.record(Audit::event(
-                "ban",
-                origin,
-                Some(&p.user_id),
-                json!({"key": b.key, "until": b.until, "reason": b.reason}),
-            ));
-        }
+        let event = Audit::event("mfa_failed", origin, Some(&p.user_id), json!({"method": method}));
+        let bans = record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
         if bans.iter().any(|b| b.key == ukey) {
             svc.mfa.drop_user(&p.user_id);
         }
