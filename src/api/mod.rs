@@ -135,7 +135,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
 }
 
 /// Who is calling, as the handlers need it: effective IP (through trusted proxies), peer,
-/// forwarded chain, host and tenant.
+/// forwarded chain, host and tenant. Worked out once per request (kept in its extensions for
+/// the other extractors that need it, such as the app-key check).
+#[derive(Clone)]
 pub struct ReqInfo {
     pub ip: IpAddr,
     pub peer: IpAddr,
@@ -159,6 +161,9 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
+        if let Some(done) = parts.extensions.get::<ReqInfo>() {
+            return Ok(done.clone());
+        }
         let rt = s.runtime.load();
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let xff = parts.headers.get_all("x-forwarded-for");
@@ -177,7 +182,9 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
             .tenant_for_host(&host)
             .map(|t| t.id.clone())
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_tenant", "No tenant serves this host."))?;
-        Ok(ReqInfo { ip, peer, forwarded, host, tenant })
+        let info = ReqInfo { ip, peer, forwarded, host, tenant };
+        parts.extensions.insert(info.clone());
+        Ok(info)
     }
 }
 

@@ -124,6 +124,28 @@ pub(super) fn codes_enabled(s: &Shared) -> bool {
     !crate::notify::channel_names(&s.runtime.load().config).is_empty()
 }
 
+/// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
+pub(super) struct Form {
+    fields: std::collections::HashMap<String, String>,
+    pub rd: Option<String>,
+}
+
+impl Form {
+    pub(super) fn checked(s: &Shared, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
+        let fields = form_fields(body);
+        let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+        if !form_ok(s, info, headers, csrf) {
+            return None;
+        }
+        let rd = allowed_rd(s, fields.get("rd").map(String::as_str));
+        Some(Form { fields, rd })
+    }
+
+    pub(super) fn get(&self, k: &str) -> &str {
+        self.fields.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
 /// The double-submit CSRF check and the same-origin check of a portal form post.
 pub(super) fn form_ok(s: &Shared, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
     let cookie_csrf = existing_csrf(headers).unwrap_or("");
@@ -271,15 +293,12 @@ pub(super) fn same_origin(s: &Shared, headers: &HeaderMap, host: &str) -> bool {
 
 /// `POST /auth/login` from the portal's form.
 pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    let rt = s.runtime.load_full();
-    let form_csrf = get("csrf");
-    if !form_ok(&s, &info, &headers, form_csrf) {
+    let Some(f) = Form::checked(&s, &info, &headers, body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
-    }
-    let rd = allowed_rd(&s, Some(get("rd")));
+    };
+    let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
+    let rt = s.runtime.load_full();
     let identifier = get("identifier").trim();
     let password = get("password");
     let retry = |status: StatusCode, msg: &str| {
@@ -405,14 +424,11 @@ pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
 
 /// `POST /auth/mfa/verify` from the portal's code form.
 pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let f = form_fields(body);
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    let form_csrf = get("csrf");
-    if !form_ok(&s, &info, &headers, form_csrf) {
+    let Some(f) = Form::checked(&s, &info, &headers, body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
-    }
-    let rd = allowed_rd(&s, Some(get("rd")));
+    };
+    let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let step = MfaStep { token: &token, methods: get("methods"), notice: None };
     let attempt =

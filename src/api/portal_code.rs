@@ -2,9 +2,7 @@
 //! (`/auth/otp/verify` as a form), and, in the MFA step, have a code sent as second factor
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
-use super::portal::{
-    allowed_rd, code_form, error_html, escape, form_fields, form_ok, html, page, rd_input, signed_in_redirect, MfaStep,
-};
+use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
 use super::ReqInfo;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::signin::{self, FlowError, Outcome};
@@ -50,28 +48,6 @@ fn entry_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str
         rd = rd_input(rd),
         identifier = escape(identifier),
     )
-}
-
-/// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
-struct Form {
-    fields: std::collections::HashMap<String, String>,
-    rd: Option<String>,
-}
-
-impl Form {
-    fn checked(s: &Shared, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
-        let fields = form_fields(body);
-        let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
-        if !form_ok(s, info, headers, csrf) {
-            return None;
-        }
-        let rd = allowed_rd(s, fields.get("rd").map(String::as_str));
-        Some(Form { fields, rd })
-    }
-
-    fn get(&self, k: &str) -> &str {
-        self.fields.get(k).map(String::as_str).unwrap_or("")
-    }
 }
 
 fn expired() -> Response {
