@@ -12,25 +12,8 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
-/// What a code is for; part of what its hash is bound to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Login,
-    Register,
-    Mfa,
-}
-
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Login => "login",
-            Purpose::Register => "register",
-            Purpose::Mfa => "mfa",
-        }
-    }
-}
-
-/// The store key of a code: purpose, tenant, app and identifier (lower case).
+/// The store key of a code: purpose (`login`, `register`, `mfa`, `verify`), tenant, app and
+/// identifier (lower case); the code's hash is bound to it.
 pub fn code_key(purpose: &str, tenant: &str, app: &str, identifier: &str) -> String {
     format!("{purpose}\0{tenant}\0{app}\0{}", identifier.trim().to_lowercase())
 }

@@ -320,7 +320,8 @@ pub async fn password_login(
     .await
 }
 
-/// The second factor of a pending sign-in: `totp` or `recovery_code`. Failures draw on the
+/// The second factor of a pending sign-in: `totp`, `recovery_code` or `otp` (a code sent with
+/// `POST /auth/mfa/otp`). Failures draw on the
 /// account's (and the address's) regulation budget; a ban ends the pending step.
 pub fn verify_mfa(
     rt: &Runtime,

@@ -146,7 +146,6 @@ pub fn create(rt: &Runtime, svc: &Services, c: Create, now: u64) -> Result<Verif
         skip_delete: c.skip_delete,
         channel_description: text("channel_description", c.channel_description, 500)?,
         address_description: text("address_description", c.address_description, 500)?,
-        app_code: own.is_some(),
         created_at: now,
     };
     if v.to.is_some() {

@@ -96,9 +96,6 @@ pub struct Verification {
     pub channel_description: Option<String>,
     #[serde(default)]
     pub address_description: Option<String>,
-    /// The app supplied its own code (kept as its hash like any other).
-    #[serde(default)]
-    pub app_code: bool,
     pub created_at: u64,
 }
 
