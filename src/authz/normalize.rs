@@ -3,10 +3,15 @@
 //!
 //! * `%XX` of an unreserved character is decoded (`%41` → `A`, `%2e` → `.`); other escapes are
 //!   kept, with upper-case hex;
-//! * an encoded `/`, `\` or NUL, a double encoding (`%25XX`), an invalid escape, a raw `\`,
-//!   control or non-ASCII byte is refused;
+//! * an encoded `/`, `\` or NUL, a double encoding (`%25XX`, also when the `XX` only appears
+//!   after decoding, as in `%25%32%65`), an invalid escape, a raw `\`, control or non-ASCII byte
+//!   is refused;
 //! * `;parameters` are removed from every segment (`/admin;x/` is `/admin/`);
 //! * repeated `/` are merged, `.` and `..` segments removed (never above the root).
+//!
+//! The result is a fixed point: normalising it again changes nothing. Forward-auth mode, where
+//! the proxy and not Gatehouse forwards the request, accepts only paths that are already normal
+//! ([`require_normal`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -19,6 +24,8 @@ pub enum PathError {
     DoubleEncoding,
     BadEscape,
     BadByte,
+    /// Forward-auth only: normalisation would change the path.
+    NotNormal,
 }
 
 impl fmt::Display for PathError {
@@ -30,6 +37,10 @@ impl fmt::Display for PathError {
             PathError::DoubleEncoding => "the path holds a double-encoded escape (`%25XX`)",
             PathError::BadEscape => "the path holds an invalid percent escape",
             PathError::BadByte => "the path holds a backslash, control or non-ASCII character",
+            PathError::NotNormal => {
+                "the path is not in normal form (dot segments, `//`, `;` parameters, needless or \
+                 lower-case escapes): the proxy forwards it as sent, so request the normal form"
+            }
         })
     }
 }
@@ -126,6 +137,12 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
         i += 1;
     }
 
+    // Decoding may not create an escape: `%25` followed by what decoded to two hex digits
+    // (`%25%32%65` → `%252e`) would decode differently the next time.
+    if decoded.windows(5).any(|w| w[..3] == *b"%25" && hex(w[3]).is_some() && hex(w[4]).is_some()) {
+        return Err(PathError::DoubleEncoding);
+    }
+
     // 2. Merge slashes and remove dot segments, segment by segment.
     let mut out: Vec<&[u8]> = Vec::new();
     let trailing = decoded.ends_with(b"/") || decoded.ends_with(b"/.") || decoded.ends_with(b"/..");
@@ -148,6 +165,16 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
         s.push('/');
     }
     Ok(Cow::Owned(s))
+}
+
+/// For forward-auth mode, where the proxy forwards the raw path: accepted only when
+/// normalisation leaves it unchanged, so that what is judged is what the app receives.
+pub fn require_normal(raw: &str) -> Result<(), PathError> {
+    if normalize_path(raw)? == raw {
+        Ok(())
+    } else {
+        Err(PathError::NotNormal)
+    }
 }
 
 #[cfg(test)]
@@ -225,5 +252,83 @@ mod tests {
     fn case_is_kept() {
         // Paths are case-sensitive (RFC 3986); policies use `(?i)` for case-insensitive apps.
         assert_eq!(n("/ADMIN/./x").unwrap(), "/ADMIN/x");
+    }
+
+    #[test]
+    fn decoding_never_creates_an_escape() {
+        assert_eq!(n("/%25%32%65"), Err(PathError::DoubleEncoding));
+        assert_eq!(n("/a/%25%32%65%25%32%65/b"), Err(PathError::DoubleEncoding));
+        assert_eq!(n("/%25%34%31"), Err(PathError::DoubleEncoding));
+        assert_eq!(n("/%252e"), Err(PathError::DoubleEncoding));
+        // A `%25` not followed by two hex digits after decoding stays.
+        assert_eq!(n("/%25%7e").unwrap(), "/%25~");
+        assert_eq!(n("/%25%3f").unwrap(), "/%25%3F");
+    }
+
+    /// Tokens that exercise every rule: dots raw and encoded, separators, parameters,
+    /// escapes of every kind and case, and the pieces of a double encoding.
+    const TOKENS: [&str; 28] = [
+        "/", "//", ".", "..", "%2e", "%2E", "%2e%2e", ";", ";x=1", "a", "B", "2", "e", "F", "%", "%25", "%32", "%65",
+        "%41", "%3f", "%3F", "%20", "%7e", "~", "%2f", "%5c", "%00", "%zz",
+    ];
+
+    fn check_fixed_point(raw: &str) {
+        if let Ok(once) = normalize_path(raw) {
+            let twice = normalize_path(&once);
+            assert_eq!(twice.as_deref(), Ok(&*once), "not idempotent: {raw:?} → {once:?} → {twice:?}");
+            assert_eq!(require_normal(&once), Ok(()), "{raw:?} → {once:?}");
+        }
+    }
+
+    #[test]
+    fn normalisation_is_idempotent() {
+        // Every sequence of up to three tokens after a leading `/`...
+        for a in TOKENS {
+            for b in TOKENS {
+                for c in TOKENS {
+                    check_fixed_point(&format!("/{a}{b}{c}"));
+                }
+            }
+        }
+        // ...and many longer ones from a fixed-seed generator (deterministic).
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for _ in 0..50_000 {
+            let len = 4 + next() % 9;
+            let mut raw = String::from("/");
+            for _ in 0..len {
+                raw.push_str(TOKENS[next() % TOKENS.len()]);
+            }
+            check_fixed_point(&raw);
+        }
+    }
+
+    #[test]
+    fn forward_auth_accepts_only_normal_paths() {
+        for ok in ["/", "/public/x", "/a/.hidden", "/a%20b", "/a%3Fb", "/100%25", "/a/...", "/a/b/"] {
+            assert_eq!(require_normal(ok), Ok(()), "{ok}");
+        }
+        for changed in [
+            "/admin/..;/public/x",
+            "/admin/../public/x",
+            "/admin/%2e%2e/public/x",
+            "/admin/%2E%2E/public/x",
+            "/admin//../public/x",
+            "//public/x",
+            "/public/./x",
+            "/public/x/.",
+            "/public;x=1/y",
+            "/public/%78",
+            "/%7epublic",
+            "/a%3fb",
+        ] {
+            assert_eq!(require_normal(changed), Err(PathError::NotNormal), "{changed}");
+        }
+        // What normalisation refuses is refused with its own reason.
+        assert_eq!(require_normal("/public%2f..%2fadmin"), Err(PathError::EncodedSeparator));
+        assert_eq!(require_normal("public"), Err(PathError::NotAbsolute));
     }
 }
