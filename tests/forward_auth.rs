@@ -96,11 +96,68 @@ fn forward_auth_statuses() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 401);
-    // Path tricks in the forwarded URI are judged normalised.
+    // Path tricks in the forwarded URI are refused: the proxy forwards them as sent.
     let r = fa(&gh, "GET", "app.test", "/public/%2e%2e/page").send().unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
     let r = fa(&gh, "GET", "app.test", "/public%2fx").send().unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// Paths that normalisation would change, each of which a bypass rule on `/public` would
+/// allow if it were judged normalised while the proxy forwards it raw.
+const CHANGED_PATHS: [&str; 10] = [
+    "/admin/..;/public/x",
+    "/admin/../public/x",
+    "/admin/%2e%2e/public/x",
+    "/admin/%2E%2E/public/x",
+    "/admin//../public/x",
+    "/admin/.%2e/public/x",
+    "//public/x",
+    "/public/./x",
+    "/public;x=1/y",
+    "/%70ublic/x",
+];
+
+#[test]
+fn both_endpoints_refuse_paths_that_normalisation_would_change() {
+    let gh = gatehouse();
+    for path in CHANGED_PATHS.iter().copied().chain(["/admin/%25%32%65%25%32%65/public/x", "/a%3fb"]) {
+        let r = fa(&gh, "GET", "app.test", path).send().unwrap();
+        assert_eq!(r.status(), 400, "forward-auth {path}");
+        assert_eq!(json(r)["error"], "bad_path", "forward-auth {path}");
+        for (name, value) in
+            [("X-Original-URL", format!("https://app.test{path}")), ("X-Original-URI", path.to_string())]
+        {
+            let r = client()
+                .get(gh.url("/auth/authz/auth-request"))
+                .header("X-Original-Method", "GET")
+                .header("Host", "app.test")
+                .header(name, value)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 400, "auth-request {name} {path}");
+            assert_eq!(json(r)["error"], "bad_path", "auth-request {name} {path}");
+        }
+    }
+    // Normal paths, also with escapes that must stay escaped, are judged as before.
+    for (path, status) in [("/public/x", 200), ("/public/a%20b", 200), ("/public/100%25", 200), ("/page", 401)] {
+        assert_eq!(fa(&gh, "GET", "app.test", path).send().unwrap().status(), status, "{path}");
+    }
+}
+
+#[test]
+fn auth_request_refuses_a_client_url_beside_the_operators_uri() {
+    let gh = gatehouse();
+    let r = client()
+        .get(gh.url("/auth/authz/auth-request"))
+        .header("X-Original-Method", "GET")
+        .header("X-Original-URI", "/page")
+        .header("Host", "app.test")
+        .header("X-Original-URL", "http://app.test/public/x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r)["error"], "bad_forwarded_request");
 }
 
 #[test]
@@ -286,4 +343,97 @@ fn real_caddy_forward_auth() {
     let up = Upstream::start();
     let caddy = caddy(gh.port, up.port);
     proxy_contract(caddy.port, &gh, "caddy");
+}
+
+/// Through real nginx (`auth_request`) and real Caddy (`forward_auth`), sent raw so the client
+/// normalises nothing: a path that would be judged as `/public/x` once normalised never reaches
+/// the app, which receives the raw target. The bypass path itself still does.
+#[test]
+fn path_tricks_never_reach_the_app_through_real_nginx_and_caddy() {
+    let gh = gatehouse();
+    let up = RawUpstream::start();
+    let nginx = nginx(gh.port, up.port);
+    let caddy = caddy(gh.port, up.port);
+    for (name, port) in [("nginx", nginx.port), ("caddy", caddy.port)] {
+        let host = format!("127.0.0.1:{port}");
+        let before = up.request_lines().len();
+        let (status, answer) = raw_get(port, &host, "/public/x", &[]);
+        assert_eq!(status, 200, "{name}: {answer}");
+        let lines = up.wait_lines(before + 1);
+        assert_eq!(lines.get(before).map(String::as_str), Some("GET /public/x HTTP/1.1"), "{name}");
+        for path in CHANGED_PATHS {
+            let (status, answer) = raw_get(port, &host, path, &[]);
+            // Gatehouse answers 400 bad_path: Caddy passes it on; nginx turns any status other
+            // than 2xx/401/403 from the auth sub-request into 500.
+            let expected = if name == "nginx" { 500 } else { 400 };
+            assert_eq!(status, expected, "{name} {path}: {answer}");
+            assert_eq!(
+                up.request_lines().len(),
+                before + 1,
+                "{name}: {path} reached the app: {:?}",
+                up.request_lines()
+            );
+        }
+    }
+}
+
+/// nginx configured the other documented way (`X-Original-URI` + `Host`): a client-sent
+/// `X-Original-URL`, which nginx passes to the sub-request, is refused instead of judged.
+#[test]
+fn a_client_x_original_url_cannot_steer_nginx_with_x_original_uri() {
+    let gh = gatehouse();
+    let up = RawUpstream::start();
+    let conf = r#"
+{user}
+daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log stderr error;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {
+        listen {listen};
+        location / {
+            auth_request /internal/gatehouse;
+            auth_request_set $user $upstream_http_remote_user;
+            proxy_set_header Remote-User $user;
+            proxy_http_version 1.1;
+            proxy_pass http://{upstream};
+        }
+        location = /internal/gatehouse {
+            internal;
+            proxy_pass http://{gatehouse}/auth/authz/auth-request;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_http_version 1.1;
+        }
+    }
+}
+"#
+    .replace("{gatehouse}", &format!("127.0.0.1:{}", gh.port))
+    .replace("{upstream}", &format!("127.0.0.1:{}", up.port));
+    let nginx = nginx_with_conf(&conf);
+    let host = format!("127.0.0.1:{}", nginx.port);
+    let (status, answer) = raw_get(nginx.port, &host, "/public/x", &[]);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(up.wait_lines(1), ["GET /public/x HTTP/1.1"]);
+    let (status, _) = raw_get(nginx.port, &host, "/page", &[]);
+    assert_eq!(status, 401);
+    for url in ["http://127.0.0.1/public/x", &format!("http://{host}/public/x")] {
+        let (status, answer) = raw_get(nginx.port, &host, "/page", &[("X-Original-URL", url)]);
+        assert_eq!(status, 500, "{answer}");
+    }
+    assert_eq!(up.request_lines().len(), 1, "{:?}", up.request_lines());
 }

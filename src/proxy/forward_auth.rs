@@ -1,13 +1,22 @@
 //! The forward-auth endpoints (API.md §3): the same decision as gateway mode, judged on the
 //! URL a trusted proxy forwards in its own header set, answered without proxying anything.
 //!
-//! | endpoint                     | reads                                                  |
+//! The proxy must set (overwrite) every header it is read from: nginx passes the client's own
+//! headers to the sub-request, and a header the proxy leaves alone is the client's choice.
+//!
+//! | endpoint                     | the proxy must set                                     |
 //! |------------------------------|--------------------------------------------------------|
-//! | `/auth/authz/forward-auth`   | `X-Forwarded-Method/-Proto/-Host/-Uri/-For`            |
-//! | `/auth/authz/auth-request`   | `X-Original-URL` (or `X-Original-URI` + `Host`), `X-Original-Method`, `X-Forwarded-For` |
+//! | `/auth/authz/forward-auth`   | `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`, `-For` |
+//! | `/auth/authz/auth-request`   | `X-Original-Method`, `X-Forwarded-For`, and either `X-Original-URL` or `X-Original-URI` + `Host` (+ `X-Forwarded-Proto`) |
+//!
+//! Both `X-Original-URL` and `X-Original-URI` present is ambiguous (one of them came from the
+//! client) and refused with 400. The proxy forwards the raw target to the app, so a path that
+//! normalisation would change is refused with 400 `bad_path` ([`require_normal`]): what is
+//! judged is then exactly what the app receives.
 
 use super::respond::Reply;
 use super::{portal_url, unauthenticated_api, wants_html, Endpoint};
+use crate::authz::normalize::require_normal;
 use crate::authz::{client_ip::effective_ip, decide, identity, Facts, Outcome};
 use crate::net::normalize_host;
 use crate::proxy::headers::{identity_values, IDENTITY_HEADERS};
@@ -79,6 +88,10 @@ pub fn forward_auth_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
 /// nginx: `X-Original-URL`, or `X-Original-URI` with `Host`; `X-Original-Method`.
 pub fn auth_request_target(h: &HeaderMap) -> Result<Target<'_>, &'static str> {
     let method = method(single(h, "x-original-method")?)?;
+    if h.contains_key("x-original-url") && h.contains_key("x-original-uri") {
+        // nginx passes client headers to the sub-request: one of the two is the client's.
+        return Err("both X-Original-URL and X-Original-URI are set: the proxy must set exactly one");
+    }
     if let Some(url) = single(h, "x-original-url")? {
         // Split by hand: a URL library would already normalise the path we must judge.
         let (scheme, rest) = url.split_once("://").ok_or("the original URL is malformed")?;
@@ -133,6 +146,10 @@ pub fn answer(
         Ok(t) => t,
         Err(msg) => return bad(msg),
     };
+    // The proxy forwards the raw target: only a path that is already normal can be judged.
+    if let Err(e) = require_normal(target.path) {
+        return (super::refusal(&Outcome::BadPath(e)), L::BadRequest);
+    }
     let Some(host) = normalize_host(target.raw_host) else {
         return bad("the forwarded host is malformed");
     };
@@ -271,5 +288,21 @@ mod tests {
             auth_request_target(&headers(&[("x-original-method", "GET"), ("x-original-url", "wiki.test/x")])).is_err()
         );
         assert!(auth_request_target(&headers(&[("x-original-url", "https://wiki.test/")])).is_err());
+    }
+
+    #[test]
+    fn auth_request_refuses_both_url_headers() {
+        // The operator sets X-Original-URI + Host; a client-sent X-Original-URL must not win.
+        for order in [
+            [("x-original-uri", "/admin"), ("x-original-url", "https://wiki.test/public/")],
+            [("x-original-url", "https://wiki.test/public/"), ("x-original-uri", "/admin")],
+        ] {
+            let mut pairs = vec![("x-original-method", "GET"), ("host", "wiki.test")];
+            pairs.extend(order);
+            assert!(auth_request_target(&headers(&pairs)).is_err(), "{pairs:?}");
+        }
+        // Either one alone is fine.
+        let h = headers(&[("x-original-method", "GET"), ("x-original-uri", "/admin"), ("host", "wiki.test")]);
+        assert_eq!(auth_request_target(&h).unwrap().path, "/admin");
     }
 }

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 mod codes;
 mod mail;
+mod raw;
 mod web;
 // Each test binary uses a part of the harness.
 #[allow(unused_imports)]
 pub use codes::*;
 #[allow(unused_imports)]
 pub use mail::*;
+#[allow(unused_imports)]
+pub use raw::*;
 #[allow(unused_imports)]
 pub use web::*;
 
