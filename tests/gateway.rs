@@ -337,3 +337,47 @@ fn keep_alive_survives_refusals() {
         assert_ne!(r.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
     }
 }
+
+/// Raw request targets against a recording upstream: only origin-form targets are served, and
+/// the upstream receives exactly the target that was judged, never the client's raw bytes.
+#[test]
+fn only_origin_form_targets_reach_the_upstream_and_exactly_as_judged() {
+    let up = RawUpstream::start();
+    let gh = Gatehouse::start(&config(up.port), &[("10-test.yaml", POLICY)]);
+    // A signed-in staff member: allowed everywhere but /admin, so a target judged as `/` would
+    // be proxied.
+    let t = gh.token("carol", &["staff"], "pwd");
+    let auth = format!("Bearer {t}");
+    for target in [
+        "x:/admin",
+        "admin",
+        "foo/bar",
+        "*",
+        "?x=1",
+        "http://app.test/admin",
+        "http://app.test/page",
+        "x:/auth/authz/forward-auth",
+    ] {
+        let (status, answer) = raw_get(gh.port, "app.test", target, &[("Authorization", &auth)]);
+        assert_eq!(status, 400, "{target}: {answer}");
+        assert!(answer.contains(r#""error":"bad_target""#), "{target}: {answer}");
+    }
+    let answer = raw_exchange(gh.port, b"OPTIONS * HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+    assert_eq!(up.request_lines(), Vec::<String>::new(), "a refused target reached the upstream");
+
+    let cases = [
+        ("/page?q=1", "/page?q=1"),
+        ("/public/%2e%2e/page", "/page"),
+        ("/public//a/./b/../c;p=1?q=%2F&r", "/public/a/c?q=%2F&r"),
+        ("/public/%7e%41", "/public/~A"),
+        ("/public/a%3fb", "/public/a%3Fb"),
+        ("/public/a%20b?x", "/public/a%20b?x"),
+    ];
+    for (i, (sent, judged)) in cases.iter().enumerate() {
+        let (status, answer) = raw_get(gh.port, "app.test", sent, &[("Authorization", &auth)]);
+        assert_eq!(status, 200, "{sent}: {answer}");
+        let lines = up.wait_lines(i + 1);
+        assert_eq!(lines.get(i).map(String::as_str), Some(&*format!("GET {judged} HTTP/1.1")), "{sent}");
+    }
+}

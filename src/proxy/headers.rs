@@ -35,6 +35,11 @@ pub struct Forwarding {
 
 /// Prepares a request for the upstream: path as judged, identity headers set, spoofable
 /// headers replaced, hop-by-hop tricks disarmed.
+///
+/// `judged_path` is the normalised path when normalisation changed it; `None` when the URI's
+/// own path was judged unchanged. The target is always rebuilt from it and the URI's query,
+/// so Pingora's raw target bytes are never written upstream; a target that cannot be built
+/// is an error (500), never a fallback to the raw one.
 pub fn prepare_upstream(
     req: &mut RequestHeader,
     judged_path: Option<&str>,
@@ -42,15 +47,15 @@ pub fn prepare_upstream(
     access_token: Option<&str>,
     fwd: &Forwarding,
 ) -> pingora::Result<()> {
-    if let Some(path) = judged_path {
-        let pq = match req.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
-        };
-        if let Ok(uri) = http::Uri::builder().path_and_query(pq).build() {
-            req.set_uri(uri);
-        }
-    }
+    let path = judged_path.unwrap_or(req.uri.path());
+    let pq = match req.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let uri = http::Uri::builder().path_and_query(pq).build().map_err(|e| {
+        pingora::Error::because(pingora::ErrorType::HTTPStatus(500), "the judged request target cannot be built", e)
+    })?;
+    req.set_uri(uri);
 
     // A client's `Connection: X` must not make anyone drop header X; keep only an upgrade.
     let upgrade = req.headers.get("upgrade").is_some()
@@ -170,6 +175,24 @@ mod tests {
         prepare_upstream(&mut r, None, None, None, &fwd(true)).unwrap();
         assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 127.0.0.1");
         assert_eq!(r.headers.get("x-real-ip").unwrap(), "203.0.113.9");
+    }
+
+    #[test]
+    fn the_upstream_target_is_always_rebuilt_from_the_judged_path() {
+        // Pingora keeps a non-origin-form target's raw bytes for the wire; they never go out.
+        let mut r = RequestHeader::build("GET", b"http://evil.test/x?y=1", None).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+        assert_eq!(r.raw_path(), b"/x?y=1");
+        let mut r = RequestHeader::build("GET", b"x:/admin", None).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+        assert_eq!(r.raw_path(), b"/");
+        let mut r = req(&[]);
+        prepare_upstream(&mut r, Some("/b"), None, None, &fwd(false)).unwrap();
+        assert_eq!(r.raw_path(), b"/b?x=1");
+        // A judged target that cannot be built is an error, not the raw target.
+        let mut r = req(&[]);
+        let e = prepare_upstream(&mut r, Some("/a b"), None, None, &fwd(false)).unwrap_err();
+        assert_eq!(e.etype(), &pingora::ErrorType::HTTPStatus(500));
     }
 
     #[test]

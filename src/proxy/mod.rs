@@ -144,6 +144,15 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
     }
 }
 
+/// Whether the request target is origin-form (`/path?query`) and the URI holds exactly those
+/// bytes. Pingora parses other forms (`x:/admin`, `admin`, `*`, absolute-form) into a URI of
+/// `/` or of a part of the target while keeping the raw bytes for the wire: judging the URI
+/// would then judge something other than what was asked for.
+fn origin_form(req: &RequestHeader) -> bool {
+    let raw = req.raw_path();
+    raw.first() == Some(&b'/') && req.uri.path_and_query().is_some_and(|pq| pq.as_str().as_bytes() == raw)
+}
+
 /// The normalised path when it is under the reserved `/auth`. Judged normalised, so
 /// `/x/../auth/…` is the auth API too; a path that does not normalise is refused later (400).
 fn auth_path(raw: &str) -> Option<Cow<'_, str>> {
@@ -276,6 +285,19 @@ impl ProxyHttp for Gateway {
         };
         ctx.peer = Some(peer);
 
+        if !origin_form(session.req_header()) {
+            ctx.rt = Some(rt);
+            ctx.label = Some(Label::BadRequest);
+            Reply::error(
+                400,
+                "bad_target",
+                "The request target must be a path starting with `/`: absolute-form, `*` and relative targets are refused.",
+            )
+            .send(session)
+            .await?;
+            return Ok(true);
+        }
+
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
             let endpoint = match &*path {
@@ -375,6 +397,32 @@ impl ProxyHttp for Gateway {
             Counted::AuthRequest => rt.auth_request_counters.inc(label),
             Counted::AuthApi => rt.auth_api_counters.inc(label),
             Counted::Unrouted => rt.unrouted_counters.inc(label),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_origin_form_targets_are_accepted() {
+        let form = |t: &[u8]| origin_form(&RequestHeader::build("GET", t, None).unwrap());
+        for ok in [&b"/"[..], b"/a/b?c=d", b"//x", b"/a/../b", b"/?q"] {
+            assert!(form(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for refused in [
+            &b"x:/admin"[..],
+            b"admin",
+            b"foo/bar",
+            b"*",
+            b"?x=1",
+            b"http://app.test/admin",
+            b"http://app.test",
+            b"//evil.test:80/x\xff",
+            b"/caf\xc3",
+        ] {
+            assert!(!form(refused), "{}", String::from_utf8_lossy(refused));
         }
     }
 }
