@@ -328,3 +328,24 @@ fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
     let events = gh.audit_events();
     assert!(events.iter().filter(|e| *e == "mfa_failed").count() >= 2, "{events:?}");
 }
+
+#[test]
+fn a_correct_first_factor_does_not_reset_the_second_factors_budget() {
+    let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
+    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
+    gh.user("alice", &[], Some("violet-tractor-42"));
+    let one = login(&gh)["access_token"].as_str().unwrap().to_string();
+    let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, 0)})).status(), 200);
+    // Two wrong codes, then the (known) password again: the count stays, so the third wrong
+    // code bans. Before, the right password cleared it and the guessing could go on forever.
+    let step = login(&gh);
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "111111").status(), 401);
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "222222").status(), 401);
+    let step = login(&gh);
+    assert_eq!(step["mfa_required"], true, "the password is still right");
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "333333").status(), 401);
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)).status(), 401, "banned");
+}
