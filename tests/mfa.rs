@@ -53,6 +53,14 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert_eq!(codes.len(), 10);
     assert!(codes.iter().all(|c| c.as_str().unwrap().len() == 11));
 
+    // Replacing or removing the second factor needs a session with both factors.
+    let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, 0)}));
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "mfa_required");
+    let step = login(&gh);
+    let two = json(verify(&gh, &step["mfa_token"], "recovery_code", codes[9].as_str().unwrap()));
+    let bearer = two["access_token"].as_str().unwrap().to_string();
+
     // Regenerating the recovery codes (with a current code) voids the old set.
     let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, 0)}));
     assert_eq!(r.status(), 200);
@@ -277,4 +285,67 @@ fn the_portal_enrolment_page_sets_up_an_authenticator() {
     let page = r.text().unwrap();
     assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes: {page}");
     assert_eq!(login(&gh)["mfa_required"], true, "the next sign-in asks for the second factor");
+}
+
+#[test]
+fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
+    let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
+    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
+    gh.user("alice", &[], Some("violet-tractor-42"));
+    let one = login(&gh)["access_token"].as_str().unwrap().to_string();
+    let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
+    let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, 0)})));
+    let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_string();
+
+    // A one-factor session (a stolen password) cannot strip the second factor, even with a code.
+    for path in ["/auth/mfa/totp/remove", "/auth/mfa/recovery-codes/regenerate"] {
+        let r = post(&gh, path, &one, json!({"code": oathtool(&secret, 30)}));
+        assert_eq!(r.status(), 401, "{path}");
+        assert_eq!(json(r)["error"], "mfa_required", "{path}");
+    }
+
+    let step = login(&gh);
+    let two = json(verify(&gh, &step["mfa_token"], "recovery_code", &recovery));
+    let two = two["access_token"].as_str().unwrap().to_string();
+    // One wrong password and two wrong codes on remove: one budget of three, then a ban.
+    let r = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .json(&json!({"identifier": "alice", "password": "wrong-password-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": "000000"})).status(), 400);
+    assert_eq!(post(&gh, "/auth/mfa/recovery-codes/regenerate", &two, json!({"code": "111111"})).status(), 400);
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
+    // The ban stops even the right code; lifted, the same code works (it was never looked at).
+    let r = post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": oathtool(&secret, 30)}));
+    assert_eq!(r.status(), 429);
+    assert_eq!(json(r)["error"], "too_many_failures");
+    assert!(gh.cli(&["bans", "revoke", "--user", "alice"]).status.success());
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": oathtool(&secret, 30)})).status(), 204);
+    let events = gh.audit_events();
+    assert!(events.iter().filter(|e| *e == "mfa_failed").count() >= 2, "{events:?}");
+}
+
+#[test]
+fn a_correct_first_factor_does_not_reset_the_second_factors_budget() {
+    let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
+    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
+    gh.user("alice", &[], Some("violet-tractor-42"));
+    let one = login(&gh)["access_token"].as_str().unwrap().to_string();
+    let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
+    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, 0)})).status(), 200);
+    // Two wrong codes, then the (known) password again: the count stays, so the third wrong
+    // code bans. Before, the right password cleared it and the guessing could go on forever.
+    let step = login(&gh);
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "111111").status(), 401);
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "222222").status(), 401);
+    let step = login(&gh);
+    assert_eq!(step["mfa_required"], true, "the password is still right");
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", "333333").status(), 401);
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)).status(), 401, "banned");
 }

@@ -6,7 +6,8 @@ use super::auth::caller;
 use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::audit::Audit;
 use crate::authz::identity::{Caller, Identity};
-use crate::flows::signin::{blocking, FlowError};
+use crate::flows::regulation::{user_key, Regulation};
+use crate::flows::signin::{self, blocking, FlowError};
 use crate::flows::totp::{new_secret, Algorithm, Totp};
 use crate::server::Shared;
 use crate::sessions::digest_hex;
@@ -78,36 +79,84 @@ pub async fn start_setup(s: &Arc<Shared>, id: &Identity) -> Result<(String, Stri
     Ok((secret, uri, qr))
 }
 
+/// The session must carry two factors to remove or replace them: a one-factor session (a
+/// stolen password) cannot strip the second factor it lacks.
+fn two_factor(id: &Identity) -> Result<(), ApiError> {
+    if id.level == crate::policy::AuthLevel::TwoFactor {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "mfa_required",
+        "This needs a session with both factors: complete the MFA step (or step up at /auth/login?step=mfa) and retry.",
+    )
+    .www_authenticate())
+}
+
 /// Checks `code` against the caller's authenticator (`confirmed`: the active one, else the one
 /// awaiting confirmation), records its time step (no replay) and applies `then`: one store write.
+/// Like every code check it honours the per-IP login limit and bans, and a wrong code draws on
+/// the account's (and the address's) regulation budget through `signin::record_failure`.
 async fn with_code(
     s: &Arc<Shared>,
-    user_id: &str,
+    info: &ReqInfo,
+    id: &Identity,
     code: String,
     confirmed: bool,
+    action: &'static str,
     then: impl FnOnce(&mut crate::store::User) + Send + 'static,
 ) -> Result<(), ApiError> {
-    let skew = s.runtime.load().config.totp.skew;
-    let (s2, user_id) = (s.clone(), user_id.to_string());
+    let rt = s.runtime.load_full();
+    signin::login_limited(&rt, info.ip)?;
+    let skew = rt.config.totp.skew;
+    let (s2, user_id, tenant, ip, origin) = (s.clone(), id.user_id.clone(), id.tenant.clone(), info.ip, info.origin());
     let res = blocking(move || {
-        Ok(s2.services.store.update_user(&user_id, |u| {
+        let now = now_secs();
+        let svc = &s2.services;
+        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let ukey = user_key(&tenant, &user_id);
+        if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
+            return Ok(Err(Refused::Banned(b.until.saturating_sub(now).max(1))));
+        }
+        let res = svc.store.update_user(&user_id, |u| {
             let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or("absent")?;
             let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
-            let step = totp.verify(&code, now_secs(), skew, t.last_step).ok_or("wrong code")?;
+            let step = totp.verify(&code, now, skew, t.last_step).ok_or("wrong code")?;
             t.confirmed = true;
             t.last_step = Some(step);
             then(u);
             Ok(())
-        })?)
+        })?;
+        if res.as_ref().is_err_and(|m| m == "wrong code") {
+            let event =
+                Audit::event("mfa_failed", &origin, Some(&user_id), json!({"method": "totp", "action": action}));
+            signin::record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
+        }
+        Ok(res.map_err(Refused::Code))
     })
     .await?;
-    res.map_err(|m| match (m.as_str(), confirmed) {
-        ("absent", true) => ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."),
-        ("absent", false) => {
-            ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup.")
-        }
-        _ => invalid_code(),
+    res.map_err(|r| match r {
+        Refused::Banned(secs) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "Too many failed attempts for this account or from this address; retry later.",
+        )
+        .retry_after(secs),
+        Refused::Code(m) => match (m.as_str(), confirmed) {
+            ("absent", true) => ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."),
+            ("absent", false) => {
+                ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup.")
+            }
+            _ => invalid_code(),
+        },
     })
+}
+
+/// Why a code was not checked or not accepted.
+enum Refused {
+    /// The account or the address is banned: seconds to wait.
+    Banned(u64),
+    Code(String),
 }
 
 /// Confirms the caller's pending authenticator with a first code; returns the recovery codes.
@@ -119,7 +168,7 @@ pub async fn finish_setup(
 ) -> Result<Vec<String>, ApiError> {
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
-    with_code(s, &id.user_id, code, false, move |u| u.recovery_codes = hashes).await?;
+    with_code(s, info, id, code, false, "confirm", move |u| u.recovery_codes = hashes).await?;
     s.services.audit.record(Audit::event("totp_enabled", &info.origin(), Some(&id.user_id), json!({})));
     Ok(codes)
 }
@@ -166,7 +215,8 @@ pub async fn remove(
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let id = signed_in(&s, &headers, &info)?;
-    with_code(&s, &id.user_id, body.0.code, true, |u| {
+    two_factor(&id)?;
+    with_code(&s, &info, &id, body.0.code, true, "remove", |u| {
         u.totp = None;
         u.recovery_codes.clear();
     })
@@ -190,9 +240,10 @@ pub async fn regenerate(
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let id = signed_in(&s, &headers, &info)?;
+    two_factor(&id)?;
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
-    with_code(&s, &id.user_id, body.0.code, true, move |u| u.recovery_codes = hashes).await?;
+    with_code(&s, &info, &id, body.0.code, true, "regenerate", move |u| u.recovery_codes = hashes).await?;
     s.services.audit.record(Audit::event("recovery_codes_regenerated", &info.origin(), Some(&id.user_id), json!({})));
     Ok(Json(json!({"recovery_codes": codes})).into_response())
 }

@@ -205,19 +205,26 @@ impl Default for Totp {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Regulation {
+    /// Regulation is off only with an explicit `enabled: false`.
+    pub enabled: bool,
     pub modes: Vec<String>,
     pub max_retries: u32,
     pub find_time: Dur,
     pub ban_time: Dur,
+    /// Consecutive failures of one account, however slow, before it is locked until an
+    /// administrator lifts the ban; only a completed sign-in resets the count (NIST: ≤ 100).
+    pub max_consecutive: u32,
 }
 
 impl Default for Regulation {
     fn default() -> Self {
         Regulation {
+            enabled: true,
             modes: vec!["user".into(), "ip".into()],
             max_retries: 5,
             find_time: Dur(std::time::Duration::from_secs(120)),
             ban_time: Dur(std::time::Duration::from_secs(900)),
+            max_consecutive: 100,
         }
     }
 }

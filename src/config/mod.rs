@@ -346,6 +346,20 @@ mod tests {
     }
 
     #[test]
+    fn regulation_is_off_only_when_disabled_explicitly() {
+        let e = load("storage: {path: x.redb}\nregulation: {max_retries: 0}\n").unwrap_err().to_string();
+        assert!(e.contains("test.yaml:2:") && e.contains("regulation.enabled: false"), "{e}");
+        let c = load("regulation: {enabled: false, max_retries: 0}\n").unwrap();
+        assert!(!c.regulation.enabled);
+        let c = load("{}").unwrap();
+        assert!(c.regulation.enabled && c.regulation.max_consecutive == 100);
+        for bad in ["0", "101"] {
+            let e = load(&format!("regulation: {{max_consecutive: {bad}}}\n")).unwrap_err().to_string();
+            assert!(e.contains("max_consecutive must be between 1 and 100"), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_name_file_and_line() {
         let e = load("server:\n  listen: 127.0.0.1:8080\n  lisen: x\n").unwrap_err();
         let s = e.to_string();

@@ -128,6 +128,15 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     if f.regulation.max_retries > 100 {
         r.error("regulation.max_retries", "regulation.max_retries may be at most 100 (NIST SP 800-63B)");
     }
+    if f.regulation.max_retries == 0 && f.regulation.enabled {
+        r.error(
+            "regulation.max_retries",
+            "regulation.max_retries: 0 would allow unlimited guesses; set it to 1..100, or turn regulation off explicitly with regulation.enabled: false",
+        );
+    }
+    if !(1..=100).contains(&f.regulation.max_consecutive) {
+        r.error("regulation.max_consecutive", "regulation.max_consecutive must be between 1 and 100 (NIST SP 800-63B)");
+    }
     if let Some(e) = &f.notifiers.email {
         if !matches!(e.smtp.tls.as_str(), "none" | "starttls" | "tls") {
             r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");

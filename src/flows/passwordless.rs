@@ -223,15 +223,13 @@ pub async fn verify(
                 });
             }
         };
-        if let Some(k) = &ukey {
-            regulation.succeeded(k)?;
-        }
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
         let amr = vec![amr_for(&rt, &rec.channel).to_string()];
         if signin::needs_second_factor(&user) {
             return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin));
         }
         let signed = signin::issue(&rt, &svc, &user, amr)?;
+        regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
             "login_ok",
             &origin,

@@ -243,9 +243,6 @@ pub async fn confirm(
             Some(&updated.id),
             json!({"source": c.source}),
         ));
-        if let Some(k) = &ukey {
-            regulation.succeeded(k)?;
-        }
         let scopes = rt.scopes_of(&updated.groups);
         let message = if active {
             format!("User registration verified for {}", c.source)

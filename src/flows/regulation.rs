@@ -4,10 +4,14 @@
 //!   failure ─► count failures of the key within find_time (stored)
 //!                 └─ count ≥ max_retries ─► ban the key for ban_time (stored, listed and
 //!                                           revocable with `gatehouse bans`)
+//!             ─► count the account's consecutive failures (stored, never reset by time)
+//!                 └─ run ≥ max_consecutive ─► lock the account until an administrator
+//!                                             revokes the ban (NIST SP 800-63B: ≤ 100)
 //!   attempt ─► key banned? ─► refused without looking at the credential's validity
-//!   success ─► the account's failure count is cleared
+//!   success ─► only a completed sign-in (a session issued) clears the account's counts; a
+//!              correct first factor before a second one clears nothing
 //! ```
-//! `max_retries: 0` turns regulation off.
+//! Regulation is off only with `enabled: false` (`max_retries: 0` without it is refused).
 
 use crate::config::file::Regulation as Cfg;
 use crate::store::{Ban, Store, StoreError};
@@ -34,7 +38,7 @@ impl Regulation {
 
     fn keys(&self, user: Option<&str>, ip: IpAddr) -> Vec<String> {
         let mut keys = vec![];
-        if self.cfg.max_retries == 0 {
+        if !self.cfg.enabled || self.cfg.max_retries == 0 {
             return keys;
         }
         if self.cfg.modes.iter().any(|m| m == "user") {
@@ -63,17 +67,24 @@ impl Regulation {
 
     /// Records a failure; returns the bans it caused.
     pub fn failed(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Vec<Ban>, StoreError> {
-        let since = now.saturating_sub(self.cfg.find_time.0.as_secs());
+        let find_time = self.cfg.find_time.0.as_secs();
+        let since = now.saturating_sub(find_time);
         let mut bans = vec![];
         for k in self.keys(user, ip) {
-            let n = self.store.record_failure(&k, now, since)?;
-            if n >= self.cfg.max_retries as usize {
-                let ban = Ban {
-                    key: k,
-                    until: now + self.cfg.ban_time.0.as_secs(),
-                    reason: format!("{n} failed attempts within {}s", self.cfg.find_time.0.as_secs()),
-                    created_at: now,
-                };
+            let account = Some(k.as_str()) == user;
+            let (n, run) = self.store.record_failure(&k, now, since, account)?;
+            let ban = if account && run >= u64::from(self.cfg.max_consecutive) {
+                Some((
+                    LOCKED,
+                    format!("{run} consecutive failed attempts: locked until an administrator revokes the ban"),
+                ))
+            } else if n >= self.cfg.max_retries as usize {
+                Some((now + self.cfg.ban_time.0.as_secs(), format!("{n} failed attempts within {find_time}s")))
+            } else {
+                None
+            };
+            if let Some((until, reason)) = ban {
+                let ban = Ban { key: k, until, reason, created_at: now };
                 self.store.ban(&ban)?;
                 bans.push(ban);
             }
@@ -81,10 +92,15 @@ impl Regulation {
         Ok(bans)
     }
 
-    pub fn succeeded(&self, user: &str) -> Result<(), StoreError> {
+    /// A whole sign-in completed (a session was issued): the account's failures, the
+    /// consecutive count included, are forgotten. Never call it after a first factor alone.
+    pub fn signed_in(&self, user: &str) -> Result<(), StoreError> {
         self.store.clear_failures(user)
     }
 }
+
+/// `until` of an account locked by `max_consecutive`: only `gatehouse bans revoke` lifts it.
+pub const LOCKED: u64 = u64::MAX;
 
 #[cfg(test)]
 mod tests {
@@ -92,17 +108,69 @@ mod tests {
     use crate::config::units::Dur;
     use std::time::Duration;
 
+    fn cfg(max_retries: u32, max_consecutive: u32) -> Cfg {
+        Cfg {
+            enabled: true,
+            modes: vec!["user".into(), "ip".into()],
+            max_retries,
+            find_time: Dur(Duration::from_secs(60)),
+            ban_time: Dur(Duration::from_secs(600)),
+            max_consecutive,
+        }
+    }
+
+    /// With a fixed clock: failures spaced beyond `find_time` never fill the window, yet the
+    /// account is locked at `max_consecutive` and stays locked (time does not lift it); only a
+    /// completed sign-in resets the run, and the address's key has no run at all.
+    #[test]
+    fn slow_guessing_is_capped_by_the_consecutive_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::new(store.clone(), cfg(5, 10));
+        let u = user_key("default", "u1");
+        let mut now = 1_000;
+        // A completed sign-in after 9 slow failures starts the run afresh.
+        for _ in 0..9 {
+            assert!(r.failed(Some(&u), "203.0.113.1".parse().unwrap(), now).unwrap().is_empty());
+            now += 61;
+        }
+        assert_eq!(store.failure_streak(&u).unwrap(), 9);
+        r.signed_in(&u).unwrap();
+        assert_eq!(store.failure_streak(&u).unwrap(), 0);
+        // Ten slow failures (4 per window at most, from ten addresses): locked at the tenth.
+        for i in 0..9u8 {
+            let ip = IpAddr::from([198, 51, 100, i]);
+            assert!(r.failed(Some(&u), ip, now).unwrap().is_empty(), "failure {i}");
+            assert!(r.banned(Some(&u), ip, now + 1).unwrap().is_none());
+            now += 61;
+        }
+        let bans = r.failed(Some(&u), IpAddr::from([198, 51, 100, 9]), now).unwrap();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!((bans[0].key.as_str(), bans[0].until), (u.as_str(), LOCKED));
+        let later = now + 10 * 365 * 86_400;
+        assert!(r.banned(Some(&u), "192.0.2.1".parse().unwrap(), later).unwrap().is_some(), "time does not lift it");
+        assert_eq!(store.failure_streak(&ip_key("198.51.100.1".parse().unwrap())).unwrap(), 0, "no run for an IP");
+        // An administrator's revocation lifts the lock and the run.
+        assert!(store.revoke_ban(&u).unwrap());
+        assert_eq!(store.failure_streak(&u).unwrap(), 0);
+        assert!(r.banned(Some(&u), "192.0.2.1".parse().unwrap(), later).unwrap().is_none());
+    }
+
+    #[test]
+    fn off_only_when_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::new(store.clone(), Cfg { enabled: false, ..cfg(1, 1) });
+        let u = user_key("default", "u1");
+        assert!(r.failed(Some(&u), "203.0.113.1".parse().unwrap(), 1).unwrap().is_empty());
+        assert_eq!(store.failure_streak(&u).unwrap(), 0);
+    }
+
     #[test]
     fn budget_then_ban_then_revoke() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
-        let cfg = Cfg {
-            modes: vec!["user".into(), "ip".into()],
-            max_retries: 3,
-            find_time: Dur(Duration::from_secs(60)),
-            ban_time: Dur(Duration::from_secs(600)),
-        };
-        let r = Regulation::new(store.clone(), cfg);
+        let r = Regulation::new(store.clone(), cfg(3, 100));
         let ip: IpAddr = "203.0.113.1".parse().unwrap();
         let u = user_key("default", "u1");
         assert!(r.failed(Some(&u), ip, 1000).unwrap().is_empty());

@@ -8,7 +8,8 @@
 //!   IP banned ─429─►            user banned ⇒ answered exactly like a wrong password
 //!   argon2id verify (dummy hash when no user; pool full ─503─►)
 //!   wrong ─► failure counted (user + IP), maybe banned ─401 invalid_credentials─►
-//!   right ─► rehash if weaker; failures cleared; new session (new id) ─► tokens
+//!   right ─► rehash if weaker; second factor? ─► MFA step (failures NOT cleared)
+//!            else new session (new id) ─► tokens; only then the account's failures cleared
 //! refresh: token hash ─► unknown/expired ─401─► ; already used ─► session revoked (reuse) ─401─►
 //!          fresh ─► marked used, successor stored, new access token
 //! ```
@@ -301,9 +302,6 @@ pub async fn password_login(
             return Err(FlowError::InvalidCredentials);
         }
         let Some(mut user) = user else { return Err(FlowError::InvalidCredentials) };
-        if let Some(k) = &ukey {
-            regulation.succeeded(k)?;
-        }
         if let Some(phc) = rehashed {
             user.password_hash = Some(phc);
             user.updated_at = now;
@@ -313,6 +311,7 @@ pub async fn password_login(
             return Ok(start_mfa(&rt, &svc, &user, vec!["pwd".into()], None, set_cookie, &origin));
         }
         let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
+        regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let detail = json!({"method": "password", "session": signed.session.id});
         svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
         Ok(Outcome::SignedIn(signed))
@@ -405,11 +404,11 @@ pub fn verify_mfa(
     let Some(p) = svc.mfa.finish(token) else {
         return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
     };
-    regulation.succeeded(&ukey)?;
     let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
     let mut amr = p.amr.clone();
     amr.push(amr_method.into());
     let signed = issue(rt, svc, &user, amr)?;
+    regulation.signed_in(&ukey)?;
     svc.audit.record(Audit::event(
         "login_ok",
         origin,

@@ -116,19 +116,23 @@ impl Store {
         Ok(self.all_json::<Ban>(BANS)?.into_iter().map(|(_, b)| b).filter(|b| b.until > now).collect())
     }
 
-    /// Removes a ban and its failure history; false when there was none.
+    /// Removes a ban and its failure history (the consecutive count too: an administrator
+    /// vouched for the account); false when there was none.
     pub fn revoke_ban(&self, key: &str) -> Result<bool> {
         let tx = self.db.begin_write()?;
         let existed = tx.open_table(BANS)?.remove(key)?.is_some();
         tx.open_table(FAILURES)?.remove(key)?;
+        tx.open_table(STREAKS)?.remove(key)?;
         tx.commit()?;
         Ok(existed)
     }
 
-    /// Records a failure for `key` at `now` and returns how many happened since `since`.
-    pub fn record_failure(&self, key: &str, now: u64, since: u64) -> Result<usize> {
+    /// Records a failure for `key` at `now` in one write: returns how many happened since
+    /// `since` and, when `streak` (an account's key), how many in a row since the last
+    /// completed sign-in (time does not reset that count).
+    pub fn record_failure(&self, key: &str, now: u64, since: u64, streak: bool) -> Result<(usize, u64)> {
         let tx = self.db.begin_write()?;
-        let n = {
+        let counts = {
             let mut t = tx.open_table(FAILURES)?;
             let mut times: Vec<u64> = t.get(key)?.map(|v| decode(v.value())).transpose()?.unwrap_or_default();
             times.retain(|&t| t >= since);
@@ -139,15 +143,41 @@ impl Store {
                 times.drain(..cut);
             }
             t.insert(key, encode(&times).as_slice())?;
-            times.len()
+            let mut streaks = tx.open_table(STREAKS)?;
+            let run = if streak {
+                let run = streaks.get(key)?.map(|v| v.value()).unwrap_or(0).saturating_add(1);
+                streaks.insert(key, run)?;
+                run
+            } else {
+                0
+            };
+            (times.len(), run)
         };
         tx.commit()?;
-        Ok(n)
+        Ok(counts)
     }
 
+    /// The consecutive failures recorded for `key`.
+    pub fn failure_streak(&self, key: &str) -> Result<u64> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(STREAKS)?;
+        let v = t.get(key)?.map(|v| v.value()).unwrap_or(0);
+        Ok(v)
+    }
+
+    /// Forgets `key`'s failures, the consecutive count included (a completed sign-in). Writes
+    /// only when there is something to forget.
     pub fn clear_failures(&self, key: &str) -> Result<()> {
+        {
+            let tx = self.db.begin_read()?;
+            let none = tx.open_table(FAILURES)?.get(key)?.is_none() && tx.open_table(STREAKS)?.get(key)?.is_none();
+            if none {
+                return Ok(());
+            }
+        }
         let tx = self.db.begin_write()?;
         tx.open_table(FAILURES)?.remove(key)?;
+        tx.open_table(STREAKS)?.remove(key)?;
         tx.commit()?;
         Ok(())
     }

@@ -26,6 +26,8 @@ pub(crate) const REFRESH: TableDefinition<&str, &[u8]> = TableDefinition::new("r
 pub(crate) const BANS: TableDefinition<&str, &[u8]> = TableDefinition::new("bans");
 /// Same keys as bans → recent failure times.
 pub(crate) const FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("failures");
+/// Account keys (as bans) → consecutive failures since the last completed sign-in.
+pub(crate) const STREAKS: TableDefinition<&str, u64> = TableDefinition::new("failure_streaks");
 /// Sequence number → audit event.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// `purpose \0 tenant \0 app \0 identifier` → pending one-time code (hashed).
@@ -124,6 +126,7 @@ impl Store {
             tx.open_table(REFRESH)?;
             tx.open_table(BANS)?;
             tx.open_table(FAILURES)?;
+            tx.open_table(STREAKS)?;
             tx.open_table(AUDIT)?;
             tx.open_table(CODES)?;
             tx.open_table(OUTBOX)?;
