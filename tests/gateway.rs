@@ -381,3 +381,60 @@ fn only_origin_form_targets_reach_the_upstream_and_exactly_as_judged() {
         assert_eq!(lines.get(i).map(String::as_str), Some(&*format!("GET {judged} HTTP/1.1")), "{sent}");
     }
 }
+
+/// Ambiguous framing (RFC 9112 §6.3) is refused with 400 and never reaches the upstream, on a
+/// route that would let the request through (bypass).
+#[test]
+fn ambiguous_framing_is_refused_and_never_reaches_the_upstream() {
+    let up = RawUpstream::start();
+    let gh = Gatehouse::start(&config(up.port), &[("10-test.yaml", POLICY)]);
+    let head = "POST /public/x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n";
+    let cases = [
+        ("CL and TE", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("TE and CL", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"),
+        ("CL and TE, other case", "content-length: 0\r\nTRANSFER-ENCODING: chunked\r\n\r\n0\r\n\r\n"),
+        ("duplicate CL", "Content-Length: 0\r\nContent-Length: 0\r\n\r\n"),
+        ("CL list", "Content-Length: 0, 0\r\n\r\n"),
+        ("conflicting CL", "Content-Length: 1\r\nContent-Length: 0\r\n\r\nx"),
+        ("obs-fold", "X-Note: a\r\n folded\r\nContent-Length: 0\r\n\r\n"),
+        ("obs-fold with tab", "X-Note: a\r\n\tfolded\r\nContent-Length: 0\r\n\r\n"),
+        ("obs-fold of TE", "X-Note: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"),
+        ("TE not chunked last", "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
+        ("TE twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    ];
+    let mut wrong = Vec::new();
+    for (what, rest) in cases {
+        let answer = raw_exchange(gh.port, format!("{head}{rest}").as_bytes());
+        if raw_status(&answer) != 400 {
+            wrong.push(format!("{what}: {answer}"));
+        }
+    }
+    let answer = raw_exchange(
+        gh.port,
+        b"POST /public/x HTTP/1.0\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    if raw_status(&answer) != 400 {
+        wrong.push(format!("TE on HTTP/1.0: {answer}"));
+    }
+    assert!(wrong.is_empty(), "not refused with 400:\n{}", wrong.join("\n"));
+    // On a kept-alive connection, what follows an ambiguous request is never read as another.
+    let answer = raw_exchange(
+        gh.port,
+        b"POST /public/x HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0\r\n\r\nGET /public/smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n",
+    );
+    assert_eq!((raw_status(&answer), answer.matches("HTTP/1.1 ").count()), (400, 1), "{answer}");
+    let answer = raw_exchange(
+        gh.port,
+        b"POST /auth/api/x HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+    assert_eq!(up.request_lines(), Vec::<String>::new(), "an ambiguous request reached the upstream");
+    // The same route with unambiguous framing is served.
+    let answer = raw_exchange(gh.port, format!("{head}Content-Length: 2\r\n\r\nok").as_bytes());
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    let answer =
+        raw_exchange(gh.port, format!("{head}Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n").as_bytes());
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    assert_eq!(up.wait_lines(2).len(), 2);
+}
