@@ -4,6 +4,7 @@
 pub mod api_bridge;
 pub mod forward_auth;
 pub mod framing;
+pub mod guard;
 pub mod headers;
 pub mod respond;
 pub mod whoami;
