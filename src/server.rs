@@ -8,6 +8,7 @@ use crate::flows::passwords::Hasher;
 use crate::flows::signin::Services;
 use crate::metrics::metrics;
 use crate::ops::Ops;
+use crate::proxy::guard::Guarded;
 use crate::proxy::Gateway;
 use crate::runtime::Runtime;
 use crate::sessions::Sessions;
@@ -209,8 +210,10 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut gateway =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "gateway");
+    // The proxy behind a guard: a cap on open connections and a deadline per request head.
+    let proxy = pingora::proxy::http_proxy(&server.configuration, Gateway::new(shared.clone()));
+    let guarded = Guarded::new(proxy, cfg.server.max_connections, cfg.server.header_timeout);
+    let mut gateway = Service::new("gateway".to_string(), guarded);
     gateway.add_tcp(&cfg.server.listen);
     let mut ops = Service::new("ops".to_string(), Ops { shared: shared.clone() });
     ops.add_tcp(&cfg.server.ops_listen);

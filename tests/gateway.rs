@@ -381,3 +381,144 @@ fn only_origin_form_targets_reach_the_upstream_and_exactly_as_judged() {
         assert_eq!(lines.get(i).map(String::as_str), Some(&*format!("GET {judged} HTTP/1.1")), "{sent}");
     }
 }
+
+/// Ambiguous framing (RFC 9112 §6.3) is refused with 400 and never reaches the upstream, on a
+/// route that would let the request through (bypass).
+#[test]
+fn ambiguous_framing_is_refused_and_never_reaches_the_upstream() {
+    let up = RawUpstream::start();
+    let gh = Gatehouse::start(&config(up.port), &[("10-test.yaml", POLICY)]);
+    let head = "POST /public/x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n";
+    let cases = [
+        ("CL and TE", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("TE and CL", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"),
+        ("CL and TE, other case", "content-length: 0\r\nTRANSFER-ENCODING: chunked\r\n\r\n0\r\n\r\n"),
+        ("duplicate CL", "Content-Length: 0\r\nContent-Length: 0\r\n\r\n"),
+        ("CL list", "Content-Length: 0, 0\r\n\r\n"),
+        ("conflicting CL", "Content-Length: 1\r\nContent-Length: 0\r\n\r\nx"),
+        ("obs-fold", "X-Note: a\r\n folded\r\nContent-Length: 0\r\n\r\n"),
+        ("obs-fold with tab", "X-Note: a\r\n\tfolded\r\nContent-Length: 0\r\n\r\n"),
+        ("obs-fold of TE", "X-Note: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"),
+        ("TE not chunked last", "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
+        ("TE twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    ];
+    let mut wrong = Vec::new();
+    for (what, rest) in cases {
+        let answer = raw_exchange(gh.port, format!("{head}{rest}").as_bytes());
+        if raw_status(&answer) != 400 {
+            wrong.push(format!("{what}: {answer}"));
+        }
+    }
+    let answer = raw_exchange(
+        gh.port,
+        b"POST /public/x HTTP/1.0\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    if raw_status(&answer) != 400 {
+        wrong.push(format!("TE on HTTP/1.0: {answer}"));
+    }
+    assert!(wrong.is_empty(), "not refused with 400:\n{}", wrong.join("\n"));
+    // On a kept-alive connection, what follows an ambiguous request is never read as another.
+    let answer = raw_exchange(
+        gh.port,
+        b"POST /public/x HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0\r\n\r\nGET /public/smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n",
+    );
+    assert_eq!((raw_status(&answer), answer.matches("HTTP/1.1 ").count()), (400, 1), "{answer}");
+    let answer = raw_exchange(
+        gh.port,
+        b"POST /auth/api/x HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+    assert_eq!(up.request_lines(), Vec::<String>::new(), "an ambiguous request reached the upstream");
+    // The same route with unambiguous framing is served.
+    let answer = raw_exchange(gh.port, format!("{head}Content-Length: 2\r\n\r\nok").as_bytes());
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    let answer =
+        raw_exchange(gh.port, format!("{head}Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n").as_bytes());
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    assert_eq!(up.wait_lines(2).len(), 2);
+}
+
+/// Slowloris: a request head trickled in, a byte now and then, is cut off with 408 once
+/// `server.header_timeout` has passed, and never reaches the upstream; a connection that sends
+/// nothing is closed; a kept-alive connection may idle longer than the header timeout between
+/// requests. At most `server.max_connections` connections are open; one more gets 503.
+#[test]
+fn slow_request_heads_are_cut_off_and_connections_are_capped() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let up = RawUpstream::start();
+    let cfg = config(up.port).replace(
+        "  trusted_proxies: [127.0.0.1/32]\n",
+        "  trusted_proxies: [127.0.0.1/32]\n  header_timeout: 1s\n  max_connections: 4\n",
+    );
+    let gh = Gatehouse::start(&cfg, &[("10-test.yaml", POLICY)]);
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", gh.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    let read_all = |mut s: &TcpStream| {
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+
+    // A head trickled in, one header line every 100 ms for up to 8 s.
+    let s = connect();
+    let mut w = s.try_clone().unwrap();
+    let started = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        let _ = w.write_all(b"GET /public/x HTTP/1.1\r\nHost: app.test\r\n");
+        for i in 0..80 {
+            std::thread::sleep(Duration::from_millis(100));
+            if w.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let answer = read_all(&s);
+    let took = started.elapsed();
+    assert_eq!(raw_status(&answer), 408, "{answer}");
+    assert!(took < Duration::from_secs(4), "cut off only after {took:?}");
+    drop(s);
+    trickle.join().unwrap();
+
+    // Nothing sent at all: closed without an answer.
+    let started = Instant::now();
+    assert_eq!(read_all(&connect()), "");
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    // Keep-alive: a pause between requests longer than the header timeout is fine.
+    let s = connect();
+    let req = b"GET /public/x HTTP/1.1\r\nHost: app.test\r\n\r\n";
+    (&s).write_all(req).unwrap();
+    let mut first = [0u8; 12];
+    (&s).read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    std::thread::sleep(Duration::from_millis(1300));
+    (&s).write_all(b"GET /public/y HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n").unwrap();
+    let rest = read_all(&s);
+    assert!(rest.contains("HTTP/1.1 200"), "{rest}");
+    assert_eq!(up.wait_lines(2), ["GET /public/x HTTP/1.1", "GET /public/y HTTP/1.1"]);
+
+    // Five connections at once: exactly one is refused with 503.
+    let conns: Vec<TcpStream> = (0..5).map(|_| connect()).collect();
+    let answers: Vec<String> = conns.iter().map(read_all).collect();
+    let refused = answers.iter().filter(|a| raw_status(a) == 503).count();
+    assert_eq!(refused, 1, "{answers:?}");
+    assert!(answers.iter().all(|a| a.is_empty() || raw_status(a) == 503), "{answers:?}");
+    drop(conns);
+    // The slots are free again once those connections are gone (polled, bounded).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = raw_get(gh.port, "app.test", "/public/z", &[]);
+        if status == 200 || Instant::now() > deadline {
+            assert_eq!(status, 200);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(up.request_lines().len(), 3, "{:?}", up.request_lines());
+}

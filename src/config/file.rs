@@ -68,6 +68,10 @@ pub struct Server {
     pub grace_period: Dur,
     /// Largest request body Gatehouse itself reads (the `/auth` API); larger is 413.
     pub max_body_bytes: usize,
+    /// Time a client has to send a whole request head (slowloris); then 408 and closed.
+    pub header_timeout: Dur,
+    /// Open connections the gateway listener holds at most; beyond, 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for Server {
@@ -81,6 +85,8 @@ impl Default for Server {
             control_socket: "./data/gatehouse.sock".into(),
             grace_period: Dur(std::time::Duration::from_secs(5)),
             max_body_bytes: 64 * 1024,
+            header_timeout: Dur(std::time::Duration::from_secs(10)),
+            max_connections: 4096,
         }
     }
 }

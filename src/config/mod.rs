@@ -193,6 +193,8 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     pub grace_period: Duration,
     pub max_body_bytes: usize,
+    pub header_timeout: Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -356,6 +358,18 @@ mod tests {
         for bad in ["0", "101"] {
             let e = load(&format!("regulation: {{max_consecutive: {bad}}}\n")).unwrap_err().to_string();
             assert!(e.contains("max_consecutive must be between 1 and 100"), "{e}");
+        }
+    }
+
+    #[test]
+    fn listener_limits() {
+        let c = load("{}").unwrap();
+        assert_eq!((c.server.header_timeout, c.server.max_connections), (Duration::from_secs(10), 4096));
+        let c = load("server: {header_timeout: 2s, max_connections: 10}").unwrap();
+        assert_eq!((c.server.header_timeout, c.server.max_connections), (Duration::from_secs(2), 10));
+        for bad in ["server: {header_timeout: 0s}", "server: {header_timeout: 1h}", "server: {max_connections: 0}"] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains("server.header_timeout") || e.contains("server.max_connections"), "{bad}: {e}");
         }
     }
 

@@ -80,6 +80,12 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     if f.server.max_body_bytes < 1024 {
         r.error("server.max_body_bytes", "server.max_body_bytes must be at least 1024");
     }
+    if f.server.header_timeout.0 < Duration::from_millis(100) || f.server.header_timeout.0 > Duration::from_secs(300) {
+        r.error("server.header_timeout", "server.header_timeout must be between 100ms and 300s (e.g. `10s`)");
+    }
+    if f.server.max_connections == 0 {
+        r.error("server.max_connections", "server.max_connections must be at least 1");
+    }
     let trusted_proxies = ip_set(r, "server.trusted_proxies", &f.server.trusted_proxies);
 
     if f.session.cookie_name.is_empty()
@@ -344,6 +350,8 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             control_socket: resolve_path(base, &f.server.control_socket),
             grace_period: f.server.grace_period.0,
             max_body_bytes: f.server.max_body_bytes,
+            header_timeout: f.server.header_timeout.0,
+            max_connections: f.server.max_connections,
             public_url: public_url.clone(),
         },
         storage_path: resolve_path(base, &f.storage.path),

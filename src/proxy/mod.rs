@@ -3,6 +3,8 @@
 
 pub mod api_bridge;
 pub mod forward_auth;
+pub mod framing;
+pub mod guard;
 pub mod headers;
 pub mod respond;
 pub mod whoami;
@@ -285,6 +287,14 @@ impl ProxyHttp for Gateway {
         };
         ctx.peer = Some(peer);
 
+        let req = session.req_header();
+        let raw_head = || session.as_downstream().as_http1().map(|s| s.get_headers_raw_bytes());
+        if let Some(why) = framing::ambiguous(&req.headers, raw_head) {
+            ctx.rt = Some(rt);
+            ctx.label = Some(Label::BadRequest);
+            Reply::error(400, "bad_framing", why).send_and_close(session).await?;
+            return Ok(true);
+        }
         if !origin_form(session.req_header()) {
             ctx.rt = Some(rt);
             ctx.label = Some(Label::BadRequest);

@@ -39,6 +39,16 @@ impl Reply {
     }
 
     pub async fn send(self, session: &mut Session) -> Result<()> {
+        self.write(session, Some(60)).await
+    }
+
+    /// Sends the answer and closes the connection after it (`Connection: close`): for requests
+    /// whose framing cannot be trusted, so nothing after them is read as another request.
+    pub async fn send_and_close(self, session: &mut Session) -> Result<()> {
+        self.write(session, None).await
+    }
+
+    async fn write(self, session: &mut Session, keepalive: Option<u64>) -> Result<()> {
         let mut h = ResponseHeader::build_no_case(self.status, Some(4 + self.headers.len()))?;
         if !self.content_type.is_empty() {
             h.insert_header("content-type", self.content_type)?;
@@ -49,7 +59,7 @@ impl Reply {
             h.append_header(k, v)?;
         }
         let head_only = session.req_header().method == http::Method::HEAD;
-        session.set_keepalive(Some(60));
+        session.set_keepalive(keepalive);
         if self.body.is_empty() || head_only {
             session.write_response_header(Box::new(h), true).await
         } else {

@@ -1,0 +1,217 @@
+//! The gateway listener's guard against slow and numerous connections.
+//!
+//! Pingora bounds each *read* of a request head (60 s), not the whole head, and keeps an idle
+//! HTTP/1.1 connection for as long as the client likes: one byte a minute holds a connection
+//! forever (slowloris). The guard sits between the listener and the proxy:
+//!
+//! * at most `server.max_connections` connections are open; one more is answered 503 and closed;
+//! * each request head must arrive whole within `server.header_timeout`, counted from the
+//!   connection's start for the first request and from its first byte for later ones; else 408;
+//! * a kept-alive connection waits at most [`IDLE_TIMEOUT`] for the next request; a head larger
+//!   than [`MAX_HEAD_BYTES`] is 431.
+//!
+//! The guard reads the head itself and hands the bytes to Pingora as the session's first bytes
+//! (`set_pipelined_prefix`), so Pingora parses exactly what the guard read, and nothing more
+//! arrives for it to wait on. Only HTTP/1 over TCP is served on this listener.
+
+use bytes::BytesMut;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+use tokio::time::{timeout_at, Instant};
+
+/// How long a kept-alive connection may wait for its next request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest request head read (request line and headers).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+pub struct Guarded<A> {
+    app: Arc<A>,
+    slots: Arc<Semaphore>,
+    header_timeout: Duration,
+}
+
+impl<A> Guarded<A> {
+    pub fn new(app: A, max_connections: usize, header_timeout: Duration) -> Guarded<A> {
+        Guarded { app: Arc::new(app), slots: Arc::new(Semaphore::new(max_connections)), header_timeout }
+    }
+}
+
+/// Tracks where a request head ends in a buffer that only grows, scanning each byte once.
+#[derive(Default)]
+struct HeadScan {
+    /// The first byte of the request line (empty lines before it are skipped, RFC 9112 §2.2).
+    start: Option<usize>,
+    scanned: usize,
+}
+
+impl HeadScan {
+    /// Whether `buf` now holds a whole head: an empty line (`\n\n` or `\n\r\n`) after the
+    /// request line, as the parser reads it.
+    fn complete(&mut self, buf: &[u8]) -> bool {
+        while self.start.is_none() && self.scanned < buf.len() {
+            if matches!(buf[self.scanned], b'\r' | b'\n') {
+                self.scanned += 1;
+            } else {
+                self.start = Some(self.scanned);
+            }
+        }
+        let Some(start) = self.start else {
+            return false;
+        };
+        let tail = &buf[self.scanned.saturating_sub(2).max(start)..];
+        self.scanned = buf.len();
+        tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+    }
+}
+
+enum Head {
+    /// A whole head (and perhaps more) is in the buffer.
+    Ready(BytesMut),
+    /// The client closed, or stayed idle between requests: close quietly.
+    Gone,
+    /// Too slow (408) or too large (431): answer and close.
+    Refused(u16),
+}
+
+/// Reads one request head from `stream`. `first` is the connection's first request: its
+/// deadline runs from now; a later request's runs from its first byte, after an idle wait.
+async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, shutdown: &ShutdownWatch) -> Head {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut scan = HeadScan::default();
+    let mut started = first;
+    let mut deadline = Instant::now() + if first { header_timeout } else { IDLE_TIMEOUT };
+    let mut shutdown = shutdown.clone();
+    loop {
+        let read = tokio::select! {
+            r = timeout_at(deadline, stream.read_buf(&mut buf)) => r,
+            // A stopping server does not wait for the next request on an idle connection.
+            _ = shutdown.changed(), if buf.is_empty() => return Head::Gone,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return Head::Gone,
+            Ok(Ok(_)) => {}
+            // Nothing was sent at all: an idle connection, closed without an answer.
+            Err(_) if buf.is_empty() => return Head::Gone,
+            Err(_) => return Head::Refused(408),
+        }
+        if !started {
+            // The next request began: from now on its head has `header_timeout`.
+            started = true;
+            deadline = Instant::now() + header_timeout;
+        }
+        if scan.complete(&buf) {
+            return Head::Ready(buf);
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            return Head::Refused(431);
+        }
+    }
+}
+
+/// A minimal JSON error, written straight to the socket (there is no session yet); the
+/// connection is closed after it.
+async fn refuse(mut stream: Stream, status: u16) {
+    let (reason, code, message) = match status {
+        408 => ("Request Timeout", "header_timeout", "The request head did not arrive in time: send it at once."),
+        431 => ("Request Header Fields Too Large", "header_too_large", "The request head is too large."),
+        _ => ("Service Unavailable", "too_many_connections", "Too many open connections: retry shortly."),
+    };
+    let body = serde_json::json!({ "error": code, "message": message }).to_string();
+    let answer = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         cache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+#[async_trait::async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
+    async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            refuse(stream, 503).await;
+            return None;
+        };
+        let mut settings: Option<HttpPersistentSettings> = None;
+        let mut first = true;
+        loop {
+            let head = match read_head(&mut stream, first, self.header_timeout, shutdown).await {
+                Head::Ready(head) => head,
+                Head::Gone => return None,
+                Head::Refused(status) => {
+                    refuse(stream, status).await;
+                    return None;
+                }
+            };
+            let mut session = ServerSession::new_http1(stream);
+            match settings.take() {
+                Some(s) => s.apply_to_session(&mut session),
+                // Pingora's own default for a new connection.
+                None if first => session.set_keepalive(Some(IDLE_TIMEOUT.as_secs())),
+                None => {}
+            }
+            if *shutdown.borrow() {
+                session.set_keepalive(None);
+            }
+            session.set_pipelined_prefix(head);
+            first = false;
+            let (next, next_settings) = self.app.process_new_http(session, shutdown).await?.consume();
+            stream = next;
+            settings = next_settings;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.app.http_cleanup().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(chunks: &[&[u8]]) -> bool {
+        let mut scan = HeadScan::default();
+        let mut buf = Vec::new();
+        let mut done = false;
+        for c in chunks {
+            buf.extend_from_slice(c);
+            done = scan.complete(&buf);
+        }
+        done
+    }
+
+    #[test]
+    fn a_head_ends_at_the_first_empty_line() {
+        assert!(complete(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"]));
+        assert!(complete(&[b"GET / HTTP/1.1\nHost: a\n\n"]));
+        assert!(complete(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"]));
+        // Split anywhere, byte by byte.
+        let whole = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert!(complete(&bytes));
+        assert!(complete(&[b"GET / HTTP/1.1\r\nHost: a\r", b"\n", b"\r", b"\n"]));
+        assert!(!complete(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]));
+        assert!(!complete(&[b"GET / HTTP/1.1\r\n", b"Host: a\r\n", b"X: y\r\n"]));
+    }
+
+    #[test]
+    fn empty_lines_before_the_request_line_do_not_end_a_head() {
+        // The parser skips them, so they must not count as a head's end.
+        assert!(!complete(&[b"\r\n\r\n\r\n"]));
+        assert!(!complete(&[b"\r\n\r\n", b"GET / HTTP/1.1\r\n"]));
+        assert!(!complete(&[b"\n\n", b"\n", b"GET / HTTP/1.1\r\n"]));
+        assert!(complete(&[b"\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n"]));
+    }
+}
