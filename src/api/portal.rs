@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// The portal's CSRF cookie (double submit); never passed to apps.
+pub const CSRF_COOKIE: &str = "gatehouse_csrf";
 
 #[derive(Default)]
 struct PortalQuery {
@@ -270,10 +271,7 @@ async fn step_up_page(
 }
 
 pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .find_map(|v| crate::authz::identity::cookie(v.as_bytes(), CSRF_COOKIE))
+    crate::authz::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), CSRF_COOKIE)
         .filter(|t| t.len() == 43)
 }
 
