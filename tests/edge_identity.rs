@@ -271,3 +271,56 @@ fn a_token_minted_for_one_app_is_no_identity_anywhere_else() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+// ---- Cross-site requests and the session cookie ----
+
+#[test]
+fn logout_refuses_cross_site_requests_and_the_session_cookie_can_be_host_prefixed() {
+    let up = Upstream::start();
+    let config = gateway_config(up.port).replace(
+        "session: {allowed_redirect_domains: [test]}",
+        "session: {allowed_redirect_domains: [test], cookie_name: __Host-gatehouse, secure: true}",
+    );
+    let gh = Gatehouse::start(&config, &[("10.yaml", POLICY.replace("127.0.0.1", "auth.test").as_str())]);
+    gh.user("alice", &["admins"], Some(PASSWORD));
+    let login = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "beta.test")
+        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let set = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.starts_with("__Host-gatehouse=") && set.contains("; Secure") && set.contains("Path=/"), "{set}");
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    let session = set.split(';').next().unwrap().to_string();
+    assert_eq!(seen(get(&gh, "beta.test", "/page", &[("Cookie", &session)]))["remote-user"], "alice");
+    // The portal's CSRF cookie is Secure like the session's.
+    let r = get(&gh, "beta.test", "/auth/login", &[]);
+    let csrf = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(csrf.starts_with("gatehouse_csrf=") && csrf.contains("; Secure"), "{csrf}");
+
+    let logout = |headers: &[(&str, &str)], body: &str| {
+        let mut r = client().post(gh.url("/auth/logout")).header("Host", "beta.test").header("Cookie", &session);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(body.to_string()).send().unwrap()
+    };
+    // From another site, or a sibling subdomain, or not JSON: refused, and the session lives.
+    for headers in [
+        vec![("Origin", "http://evil.example"), ("Content-Type", "application/json")],
+        vec![("Origin", "http://evil.beta.test"), ("Content-Type", "application/json")],
+        vec![("Content-Type", "text/plain")],
+        vec![("Origin", "http://beta.test"), ("Content-Type", "application/x-www-form-urlencoded")],
+    ] {
+        let r = logout(&headers, "");
+        assert_eq!(r.status(), 403, "{headers:?}");
+        assert_eq!(json(r)["error"], "cross_site_request");
+    }
+    assert_eq!(seen(get(&gh, "beta.test", "/page", &[("Cookie", &session)]))["remote-user"], "alice");
+    // JSON from this site: the session ends.
+    let r = logout(&[("Origin", "http://beta.test"), ("Content-Type", "application/json")], "{}");
+    assert_eq!(r.status(), 204);
+    assert_eq!(get(&gh, "beta.test", "/page", &[("Cookie", &session)]).status(), 401);
+}

@@ -153,7 +153,14 @@ fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
     assert_eq!(s["session"]["id"], body["session_id"]);
     assert_eq!(s["session"]["amr"], json!(["pwd"]));
 
-    let r = client().post(gh.url("/auth/logout")).header("Host", "app.test").header("Cookie", &cookie).send().unwrap();
+    // A cookie-authenticated POST is JSON from this site (the cross-site guard).
+    let r = client()
+        .post(gh.url("/auth/logout"))
+        .header("Host", "app.test")
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/json")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     // The very next request: cookie and access token of that session are dead.
