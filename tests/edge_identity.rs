@@ -212,6 +212,22 @@ fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
     let tossed = format!("gatehouse_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; {session}");
     let r = get(&gh, "beta.test", "/page", &[("Cookie", &tossed)]);
     assert_eq!(r.status(), 401);
+    // The same at forward-auth, and in /auth.
+    let fa = |cookie: &str| {
+        client()
+            .get(gh.url("/auth/authz/forward-auth"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Host", "beta.test")
+            .header("X-Forwarded-Uri", "/page")
+            .header("Cookie", cookie)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(fa(&session), 200);
+    assert_eq!(fa(&tossed), 401);
+    assert_eq!(get(&gh, "beta.test", "/auth/session", &[("Cookie", &session)]).status(), 200);
+    assert_eq!(get(&gh, "beta.test", "/auth/session", &[("Cookie", &tossed)]).status(), 401);
 }
 
 #[test]
