@@ -26,8 +26,8 @@ pub struct Runtime {
     pub auth_request_counters: RouteCounters,
     pub unrouted_counters: RouteCounters,
     pub auth_api_counters: RouteCounters,
-    /// Access tokens minted for sessions on `pass_access_token` routes, by session id.
-    minted: quick_cache::sync::Cache<String, (Arc<str>, u64)>,
+    /// Access tokens minted for sessions on `pass_access_token` routes, by session id and app.
+    minted: quick_cache::sync::Cache<(String, String), (Arc<str>, u64)>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -97,20 +97,25 @@ impl Runtime {
         crate::policy::cases::scopes_of(groups, &self.config.access_groups)
     }
 
-    /// An access token for `id` to pass upstream: the one the caller presented, else one
-    /// minted for their session (cached per session until shortly before it expires).
-    pub fn access_token_for(&self, id: &Identity) -> Option<Arc<str>> {
-        if let Some(t) = &id.access_token {
-            return Some(Arc::from(t.as_str()));
+    /// An access token for `id` to pass to `app` (a `pass_access_token` route): one whose
+    /// `aud` names that app, so the app cannot replay it as the user anywhere else. The caller's
+    /// own token when it already is one for this app, else one minted for their session
+    /// (cached per session and app until shortly before it expires).
+    pub fn access_token_for(&self, id: &Identity, app: &str) -> Option<Arc<str>> {
+        if let (Some(t), Some(a)) = (&id.access_token, &id.app) {
+            if a == app {
+                return Some(Arc::from(t.as_str()));
+            }
         }
         let now = now_secs();
-        if let Some((token, exp)) = self.minted.get(id.session_id.as_str()) {
+        let key = (id.session_id.clone(), app.to_string());
+        if let Some((token, exp)) = self.minted.get(&key) {
             if exp > now + 30 {
                 return Some(token);
             }
         }
         let ttl = self.config.tokens.access_ttl.as_secs().min(id.expires_at.saturating_sub(now));
-        let mut c = self.tokens().claims_for(&id.user_id, &id.tenant, &id.session_id, ttl);
+        let mut c = self.tokens().claims_for_app(&id.user_id, &id.tenant, &id.session_id, app, ttl);
         c.groups = id.groups.clone();
         c.scopes = id.scopes.clone();
         c.amr = id.amr.clone();
@@ -118,7 +123,7 @@ impl Runtime {
         c.name = Some(id.name.clone()).filter(|n| !n.is_empty());
         c.preferred_username = Some(id.user.clone()).filter(|u| !u.is_empty() && *u != id.email);
         let token: Arc<str> = Arc::from(self.tokens().sign(&c).ok()?.as_str());
-        self.minted.insert(id.session_id.clone(), (token.clone(), c.exp));
+        self.minted.insert(key, (token.clone(), c.exp));
         Some(token)
     }
 

@@ -125,3 +125,218 @@ fn real_caddy_passes_only_gatehouse_identity() {
     let caddy = caddy(gh.port, up.port);
     identity_contract(caddy.port, &gh, "caddy");
 }
+
+// ---- Gateway mode: only verified credentials reach an app ----
+
+fn gateway_config(upstream: u16) -> String {
+    format!(
+        r#"
+server:
+  listen: "{{listen}}"
+  ops_listen: "{{ops}}"
+  public_url: http://auth.test:8080
+  trusted_proxies: [127.0.0.1/32]
+storage: {{path: "{{dir}}/data/gatehouse.redb"}}
+tokens: {{issuer: http://auth.test:8080, signing_key: "{{dir}}/data/key.pem"}}
+session: {{allowed_redirect_domains: [test]}}
+access_groups: {{admins: {{scopes: ["*"]}}}}
+apps:
+  - id: alpha
+    routes:
+      - {{hosts: [alpha.test], upstream: "127.0.0.1:{upstream}", pass_access_token: true}}
+  - id: beta
+    routes:
+      - {{hosts: [beta.test], upstream: "127.0.0.1:{upstream}"}}
+"#
+    )
+}
+
+const PASSWORD: &str = "violet-tractor-42";
+
+fn gateway() -> (Gatehouse, Upstream) {
+    let up = Upstream::start();
+    let gh =
+        Gatehouse::start(&gateway_config(up.port), &[("10.yaml", POLICY.replace("127.0.0.1", "auth.test").as_str())]);
+    gh.user("alice", &["admins"], Some(PASSWORD));
+    (gh, up)
+}
+
+fn get(gh: &Gatehouse, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::blocking::Response {
+    let mut r = client().get(gh.url(path)).header("Host", host);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().unwrap()
+}
+
+/// The headers the upstream saw.
+fn seen(r: reqwest::blocking::Response) -> serde_json::Value {
+    assert_eq!(r.status(), 200);
+    let body = json(r);
+    assert_eq!(body["upstream"], true, "{body}");
+    body["headers"].clone()
+}
+
+#[test]
+fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
+    let (gh, _up) = gateway();
+    let login = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "beta.test")
+        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let bearer = json(login)["access_token"].as_str().unwrap().to_string();
+
+    // Anonymous on a bypass route: a Basic header or an unverifiable bearer is dropped.
+    for auth in ["Basic YWxpY2U6cHc=", "Bearer not.a.token", "Bearer eyJhbGciOiJub25lIn0.e30."] {
+        let h = seen(get(&gh, "beta.test", "/public/x", &[("Authorization", auth)]));
+        assert!(h.get("authorization").is_none(), "{auth} reached the app: {h}");
+    }
+    // Signed in by cookie: the cookie identifies, the Basic header beside it is dropped, and
+    // Gatehouse's cookies go while the app's stay.
+    let cookies = format!("app_pref=1; {session}; gatehouse_csrf=abc; theme=dark");
+    let h = seen(get(&gh, "beta.test", "/page", &[("Cookie", &cookies), ("Authorization", "Basic eDp5")]));
+    assert_eq!(h["remote-user"], "alice");
+    assert!(h.get("authorization").is_none(), "{h}");
+    assert_eq!(h["cookie"], "app_pref=1; theme=dark");
+    // Only Gatehouse's cookies: no Cookie header at all.
+    let h = seen(get(&gh, "beta.test", "/page", &[("Cookie", &session)]));
+    assert!(h.get("cookie").is_none(), "{h}");
+    // The bearer token that was verified reaches the app as sent.
+    let h = seen(get(&gh, "beta.test", "/page", &[("Authorization", &format!("Bearer {bearer}"))]));
+    assert_eq!(h["authorization"], format!("Bearer {bearer}"));
+    // Two different session cookies (one tossed from a sibling subdomain): no identity.
+    let tossed = format!("gatehouse_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; {session}");
+    let r = get(&gh, "beta.test", "/page", &[("Cookie", &tossed)]);
+    assert_eq!(r.status(), 401);
+    // The same at forward-auth, and in /auth.
+    let fa = |cookie: &str| {
+        client()
+            .get(gh.url("/auth/authz/forward-auth"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Host", "beta.test")
+            .header("X-Forwarded-Uri", "/page")
+            .header("Cookie", cookie)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(fa(&session), 200);
+    assert_eq!(fa(&tossed), 401);
+    assert_eq!(get(&gh, "beta.test", "/auth/session", &[("Cookie", &session)]).status(), 200);
+    assert_eq!(get(&gh, "beta.test", "/auth/session", &[("Cookie", &tossed)]).status(), 401);
+}
+
+#[test]
+fn a_token_minted_for_one_app_is_no_identity_anywhere_else() {
+    let (gh, _up) = gateway();
+    let login = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "beta.test")
+        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
+        .send()
+        .unwrap();
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let bearer = json(login)["access_token"].as_str().unwrap().to_string();
+
+    // alpha's route passes a token whose audience is alpha, for the cookie and for a bearer.
+    let h = seen(get(&gh, "alpha.test", "/page", &[("Cookie", &session)]));
+    let minted = h["authorization"].as_str().unwrap().strip_prefix("Bearer ").unwrap().to_string();
+    let claims = minted.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "alpha");
+    let h = seen(get(&gh, "alpha.test", "/page", &[("Authorization", &format!("Bearer {bearer}"))]));
+    assert_ne!(h["authorization"], format!("Bearer {bearer}"), "the caller's own token was handed to alpha");
+
+    // alpha replays it: an identity on alpha's routes only.
+    let as_alpha = format!("Bearer {minted}");
+    assert_eq!(seen(get(&gh, "alpha.test", "/page", &[("Authorization", &as_alpha)]))["remote-user"], "alice");
+    let r = get(&gh, "beta.test", "/page", &[("Authorization", &as_alpha)]);
+    assert_eq!(r.status(), 401, "a token minted for alpha opened beta");
+    for path in ["/auth/session", "/auth/account"] {
+        let r = get(&gh, "beta.test", path, &[("Authorization", &as_alpha)]);
+        assert!(r.status() == 401 || r.status() == 404, "{path}: {}", r.status());
+    }
+    for path in ["/auth/mfa/totp/setup", "/auth/logout"] {
+        let r = client()
+            .post(gh.url(path))
+            .header("Host", "alpha.test")
+            .header("Authorization", &as_alpha)
+            .json(&serde_json::json!({}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    // The session it names is still alive: the sign-in's own token still works.
+    let r = get(&gh, "beta.test", "/auth/session", &[("Authorization", &format!("Bearer {bearer}"))]);
+    assert_eq!(r.status(), 200);
+    // Forward-auth judges a host no app route serves: the alpha token is no identity there.
+    let r = client()
+        .get(gh.url("/auth/authz/forward-auth"))
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Host", "other.test")
+        .header("X-Forwarded-Uri", "/page")
+        .header("Authorization", &as_alpha)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+// ---- Cross-site requests and the session cookie ----
+
+#[test]
+fn logout_refuses_cross_site_requests_and_the_session_cookie_can_be_host_prefixed() {
+    let up = Upstream::start();
+    let config = gateway_config(up.port).replace(
+        "session: {allowed_redirect_domains: [test]}",
+        "session: {allowed_redirect_domains: [test], cookie_name: __Host-gatehouse, secure: true}",
+    );
+    let gh = Gatehouse::start(&config, &[("10.yaml", POLICY.replace("127.0.0.1", "auth.test").as_str())]);
+    gh.user("alice", &["admins"], Some(PASSWORD));
+    let login = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "beta.test")
+        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let set = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.starts_with("__Host-gatehouse=") && set.contains("; Secure") && set.contains("Path=/"), "{set}");
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    let session = set.split(';').next().unwrap().to_string();
+    assert_eq!(seen(get(&gh, "beta.test", "/page", &[("Cookie", &session)]))["remote-user"], "alice");
+    // The portal's CSRF cookie is Secure like the session's.
+    let r = get(&gh, "beta.test", "/auth/login", &[]);
+    let csrf = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(csrf.starts_with("gatehouse_csrf=") && csrf.contains("; Secure"), "{csrf}");
+
+    let logout = |headers: &[(&str, &str)], body: &str| {
+        let mut r = client().post(gh.url("/auth/logout")).header("Host", "beta.test").header("Cookie", &session);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(body.to_string()).send().unwrap()
+    };
+    // From another site, or a sibling subdomain, or not JSON: refused, and the session lives.
+    for headers in [
+        vec![("Origin", "http://evil.example"), ("Content-Type", "application/json")],
+        vec![("Origin", "http://evil.beta.test"), ("Content-Type", "application/json")],
+        vec![("Content-Type", "text/plain")],
+        vec![("Origin", "http://beta.test"), ("Content-Type", "application/x-www-form-urlencoded")],
+    ] {
+        let r = logout(&headers, "");
+        assert_eq!(r.status(), 403, "{headers:?}");
+        assert_eq!(json(r)["error"], "cross_site_request");
+    }
+    assert_eq!(seen(get(&gh, "beta.test", "/page", &[("Cookie", &session)]))["remote-user"], "alice");
+    // JSON from this site: the session ends.
+    let r = logout(&[("Origin", "http://beta.test"), ("Content-Type", "application/json")], "{}");
+    assert_eq!(r.status(), 204);
+    assert_eq!(get(&gh, "beta.test", "/page", &[("Cookie", &session)]).status(), 401);
+}

@@ -39,6 +39,12 @@ const PASSWORD: &str = "violet-tractor-42";
 /// PyJWT, reading our JWKS over HTTP, verifies `token` (issuer and audience checked); returns
 /// its header and claims.
 fn pyjwt_verify(gh: &Gatehouse, token: &str) -> serde_json::Value {
+    pyjwt_verify_for(gh, token, "default")
+}
+
+/// Like [`pyjwt_verify`] for a token whose audience is `audience` (an app's id for tokens minted
+/// on `pass_access_token` routes).
+fn pyjwt_verify_for(gh: &Gatehouse, token: &str, audience: &str) -> serde_json::Value {
     let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
     let out = std::process::Command::new("python3")
         .args([
@@ -46,7 +52,7 @@ fn pyjwt_verify(gh: &Gatehouse, token: &str) -> serde_json::Value {
             &jwks,
             token,
             "http://auth.test:8080",
-            "default",
+            audience,
         ])
         .output()
         .expect("python3");
@@ -147,7 +153,14 @@ fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
     assert_eq!(s["session"]["id"], body["session_id"]);
     assert_eq!(s["session"]["amr"], json!(["pwd"]));
 
-    let r = client().post(gh.url("/auth/logout")).header("Host", "app.test").header("Cookie", &cookie).send().unwrap();
+    // A cookie-authenticated POST is JSON from this site (the cross-site guard).
+    let r = client()
+        .post(gh.url("/auth/logout"))
+        .header("Host", "app.test")
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/json")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     // The very next request: cookie and access token of that session are dead.
@@ -494,7 +507,9 @@ fn a_session_cookie_on_a_pass_access_token_route_sends_a_verifiable_token_upstre
     let first = upstream_auth();
     assert_eq!(first, upstream_auth(), "minted once per session, then reused");
     let token = first.strip_prefix("Bearer ").expect("a bearer token");
-    let v = pyjwt_verify(&gh, token);
+    // Minted for the app that route belongs to: its audience names that app.
+    let v = pyjwt_verify_for(&gh, token, "app");
+    assert_eq!(v["claims"]["aud"], "app");
     assert_eq!(v["claims"]["sid"], sid.as_str());
     assert_eq!(v["claims"]["email"], "alice@example.com");
     // Routes without pass_access_token never see one.

@@ -184,15 +184,16 @@ pub async fn mfa_attempt(
     signin::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin)).await
 }
 
-/// The caller's session from a bearer token or the session cookie.
+/// The caller's session from a bearer token or the session cookie. A token minted for one app
+/// (`pass_access_token`) is no identity here: `/auth` belongs to no app.
 pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
     let rt = s.runtime.load();
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .find_map(|v| identity::cookie(v.as_bytes(), &rt.config.session.cookie_name));
-    rt.identity.resolve(bearer, cookie, tenant)
+    let cookie = identity::cookie_in(
+        headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
+        &rt.config.session.cookie_name,
+    );
+    rt.identity.resolve(bearer, cookie, tenant, None)
 }
 
 pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -3,6 +3,7 @@
 
 pub mod appauth;
 pub mod auth;
+pub mod csrf;
 pub mod mfa;
 pub mod otp;
 pub mod portal;
@@ -217,6 +218,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/mfa/totp/remove", post(mfa::remove))
         .route("/auth/mfa/recovery-codes/regenerate", post(mfa::regenerate))
         .fallback(not_found)
+        // Every state-changing request with Gatehouse's cookies: same site and JSON, or a
+        // portal form with its CSRF token (see `csrf`).
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), csrf::guard))
         .with_state(shared)
 }
 

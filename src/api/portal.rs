@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// The portal's CSRF cookie (double submit); never passed to apps.
+pub const CSRF_COOKIE: &str = "gatehouse_csrf";
 
 #[derive(Default)]
 struct PortalQuery {
@@ -67,7 +68,29 @@ pub(crate) fn page(title: &str, body: &str) -> String {
     )
 }
 
-pub(super) fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
+/// The portal's CSRF token to set as a cookie with a page: `Secure` whenever session cookies are.
+pub(super) struct Csrf<'a> {
+    pub token: &'a str,
+    pub secure: bool,
+}
+
+impl<'a> Csrf<'a> {
+    pub(super) fn new(s: &Shared, token: &'a str) -> Csrf<'a> {
+        Csrf { token, secure: s.runtime.load().config.session.secure }
+    }
+}
+
+/// The `Set-Cookie` value of the CSRF cookie.
+pub(super) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
+    let secure = if c.secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        c.token
+    ))
+    .ok()
+}
+
+pub(super) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -82,12 +105,8 @@ pub(super) fn html(status: StatusCode, body: String, csrf: Option<&str>) -> Resp
     // Not `no-referrer`: with it browsers send `Origin: null` on the form post.
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if let Some(token) = csrf {
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={token}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600"
-        )) {
-            h.append(header::SET_COOKIE, v);
-        }
+    if let Some(v) = csrf.as_ref().and_then(csrf_cookie) {
+        h.append(header::SET_COOKIE, v);
     }
     resp
 }
@@ -216,12 +235,12 @@ pub async fn show(
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     if q.method.as_deref() == Some("code") {
         let body = super::portal_code::request_form(rd.as_deref(), &csrf, "", None);
-        return html(StatusCode::OK, page("Sign in with a code", &body), Some(&csrf));
+        return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&s, &csrf)));
     }
     html(
         StatusCode::OK,
         page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&s))),
-        Some(&csrf),
+        Some(Csrf::new(&s, &csrf)),
     )
 }
 
@@ -256,7 +275,7 @@ async fn step_up_page(
         Ok((Some(token), methods)) => {
             let step = MfaStep { token: &token, methods: &methods, notice: None };
             let body = code_form(rd.as_deref(), &csrf, &step, None);
-            html(StatusCode::OK, page("Second factor", &body), Some(&csrf))
+            html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(s, &csrf)))
         }
         Ok((None, _)) => {
             let body = "<h1>Second factor needed</h1>\n<p>This page needs a second factor and your account has none yet.</p>\n<p><a href=\"/auth/mfa/totp\">Set up an authenticator app</a>, then open the page again.</p>";
@@ -270,10 +289,7 @@ async fn step_up_page(
 }
 
 pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .find_map(|v| crate::authz::identity::cookie(v.as_bytes(), CSRF_COOKIE))
+    crate::authz::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), CSRF_COOKIE)
         .filter(|t| t.len() == 43)
 }
 

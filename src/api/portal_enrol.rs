@@ -58,7 +58,7 @@ pub async fn enrol_page(State(s): State<Arc<Shared>>, info: ReqInfo, headers: He
             escape(&csrf)
         )
     };
-    html(StatusCode::OK, page("Authenticator app", &body), Some(&csrf))
+    html(StatusCode::OK, page("Authenticator app", &body), Some(super::portal::Csrf::new(&s, &csrf)))
 }
 
 fn confirm_form(csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> String {

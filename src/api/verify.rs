@@ -224,7 +224,9 @@ fn html_response(status: StatusCode, body: String, frame_origins: &[String]) -> 
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it the page's own fetch() posts send `Origin: null`, which the
+    // cross-site guard refuses when a session cookie rides along.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
 }

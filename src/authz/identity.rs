@@ -30,6 +30,9 @@ pub struct Identity {
     pub scopes_header: String,
     /// The access token it came from, for `pass_access_token` routes.
     pub access_token: Option<String>,
+    /// Set when that token was minted for one app (`aud` names it): the identity then counts
+    /// on that app's routes only.
+    pub app: Option<String>,
     /// The identity headers' values, built once (see `proxy::headers::IDENTITY_HEADERS`).
     pub header_values: [http::HeaderValue; 7],
 }
@@ -84,6 +87,7 @@ impl Identity {
             amr,
             expires_at,
             access_token,
+            app: None,
         }
     }
 
@@ -91,7 +95,10 @@ impl Identity {
         let email = c.email.unwrap_or_default();
         let user = c.preferred_username.filter(|u| !u.is_empty()).unwrap_or_else(|| email.clone());
         let name = c.name.unwrap_or_default();
-        Identity::new(c.sub, user, email, name, c.groups, c.scopes, c.tid, c.sid, c.amr, c.exp, token)
+        let app = c.app.clone();
+        let mut id = Identity::new(c.sub, user, email, name, c.groups, c.scopes, c.tid, c.sid, c.amr, c.exp, token);
+        id.app = app;
+        id
     }
 
     pub fn subject(&self) -> Subject<'_> {
@@ -158,19 +165,39 @@ pub fn bearer(value: &[u8]) -> Option<&str> {
     ok.then_some(token)
 }
 
-/// The value of cookie `name` in a `Cookie` header, if present and well-formed.
+/// The value of cookie `name` in a `Cookie` header, if present and well-formed (see
+/// [`cookie_in`] for a whole request, which is what identity must use).
 pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a str> {
-    let v = std::str::from_utf8(header).ok()?;
-    v.split(';')
-        .find_map(|pair| {
-            let (k, val) = pair.trim().split_once('=')?;
-            (k == name).then_some(val.trim_matches('"'))
-        })
-        .filter(|val| {
-            !val.is_empty()
-                && val.len() <= 256
-                && val.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-        })
+    cookie_in(std::iter::once(header), name)
+}
+
+/// The one value of cookie `name` across all of a request's `Cookie` headers, when it is
+/// well-formed. Two different values (a sibling subdomain can set a cookie of the same name for
+/// the parent domain: cookie tossing) are no value at all, never "the first one wins"; the same
+/// value twice (one cookie per configured domain) is that value.
+pub fn cookie_in<'a>(headers: impl IntoIterator<Item = &'a [u8]>, name: &str) -> Option<&'a str> {
+    let mut first: Option<&'a str> = None;
+    for h in headers {
+        // A header that is not text could hide a second value: no value at all.
+        let Ok(text) = std::str::from_utf8(h) else { return None };
+        for pair in text.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else { continue };
+            if k.trim() != name {
+                continue;
+            }
+            let v = v.trim().trim_matches('"');
+            match first {
+                None => first = Some(v),
+                Some(f) if f != v => return None,
+                Some(_) => {}
+            }
+        }
+    }
+    let first = first?;
+    let ok = !first.is_empty()
+        && first.len() <= 256
+        && first.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    ok.then_some(first)
 }
 
 impl IdentityResolver {
@@ -178,10 +205,18 @@ impl IdentityResolver {
         IdentityResolver { tokens, sessions, cache: Cache::new(capacity) }
     }
 
-    /// Resolves the caller from a bearer token, else a session cookie.
-    pub fn resolve(&self, bearer_token: Option<&str>, session_cookie: Option<&str>, tenant: &str) -> Caller {
+    /// Resolves the caller from a bearer token, else a session cookie. `app` is the app whose
+    /// route is being served (`None`: `/auth`, or a host no app route serves): a token minted
+    /// for one app is an identity on that app's routes only.
+    pub fn resolve(
+        &self,
+        bearer_token: Option<&str>,
+        session_cookie: Option<&str>,
+        tenant: &str,
+        app: Option<&str>,
+    ) -> Caller {
         if let Some(token) = bearer_token {
-            let caller = self.resolve_token(token, tenant);
+            let caller = self.resolve_token(token, tenant, app);
             if !matches!(caller, Caller::Anonymous) || session_cookie.is_none() {
                 return caller;
             }
@@ -196,7 +231,7 @@ impl IdentityResolver {
         }
     }
 
-    fn resolve_token(&self, token: &str, tenant: &str) -> Caller {
+    fn resolve_token(&self, token: &str, tenant: &str, app: Option<&str>) -> Caller {
         let id = match self.cache.get(token) {
             Some(id) => id,
             None => match self.tokens.verify(token, tenant) {
@@ -209,6 +244,9 @@ impl IdentityResolver {
             },
         };
         if id.tenant != tenant || id.expires_at < now_secs() {
+            return Caller::Anonymous;
+        }
+        if id.app.is_some() && id.app.as_deref() != app {
             return Caller::Anonymous;
         }
         match self.sessions.token_session_alive(&id.session_id) {
@@ -250,14 +288,49 @@ mod tests {
         c.amr = vec!["pwd".into(), "totp".into()];
         let jwt = r.tokens.sign(&c).unwrap();
         for _ in 0..2 {
-            let Caller::Known(id) = r.resolve(Some(&jwt), None, "default") else { panic!("no identity") };
+            let Caller::Known(id) = r.resolve(Some(&jwt), None, "default", None) else { panic!("no identity") };
             assert_eq!(id.user, "a@example.com");
             assert_eq!(id.groups_header, "staff,admins");
             assert_eq!(id.level, AuthLevel::TwoFactor);
         }
-        assert!(matches!(r.resolve(Some(&jwt), None, "other"), Caller::Anonymous));
-        assert!(matches!(r.resolve(Some("x.y.z"), None, "default"), Caller::Anonymous));
-        assert!(matches!(r.resolve(None, Some("abc"), "default"), Caller::Anonymous));
+        assert!(matches!(r.resolve(Some(&jwt), None, "other", None), Caller::Anonymous));
+        assert!(matches!(r.resolve(Some("x.y.z"), None, "default", None), Caller::Anonymous));
+        assert!(matches!(r.resolve(None, Some("abc"), "default", None), Caller::Anonymous));
+    }
+
+    #[test]
+    fn two_different_session_cookies_are_no_cookie() {
+        fn one<'a>(h: &[&'a [u8]]) -> Option<&'a str> {
+            cookie_in(h.iter().copied(), "gh")
+        }
+        assert_eq!(one(&[b"gh=abc"]), Some("abc"));
+        // The same value twice (one cookie per configured domain): that value.
+        assert_eq!(one(&[b"gh=abc; x=1; gh=abc"]), Some("abc"));
+        assert_eq!(one(&[b"gh=abc", b"gh=abc"]), Some("abc"));
+        // Cookie tossing: a sibling subdomain's cookie of the same name beside ours.
+        assert_eq!(one(&[b"gh=attacker; gh=victim"]), None);
+        assert_eq!(one(&[b"gh=victim; gh=attacker"]), None);
+        assert_eq!(one(&[b"gh=victim", b"x=1; gh=attacker"]), None);
+        assert_eq!(one(&[b"gh=victim; gh=%%%"]), None);
+        assert_eq!(one(&[b"gh=victim", b"gh=\xff"]), None);
+        assert_eq!(one(&[b"gh=victim", &[b'g', b'h', b'=', 0xff]]), None);
+        assert_eq!(one(&[b"a=1"]), None);
+    }
+
+    #[test]
+    fn an_app_token_is_an_identity_on_its_app_only() {
+        let r = resolver();
+        let c = r.tokens.claims_for_app("u1", "default", "s1", "wiki", 60);
+        let jwt = r.tokens.sign(&c).unwrap();
+        for _ in 0..2 {
+            assert!(matches!(r.resolve(Some(&jwt), None, "default", Some("wiki")), Caller::Known(_)));
+            assert!(matches!(r.resolve(Some(&jwt), None, "default", Some("blog")), Caller::Anonymous));
+            assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Anonymous));
+        }
+        // A sign-in's token (audience: the tenant) counts on every app of the tenant and in /auth.
+        let plain = r.tokens.sign(&r.tokens.claims_for("u1", "default", "s1", 60)).unwrap();
+        assert!(matches!(r.resolve(Some(&plain), None, "default", Some("blog")), Caller::Known(_)));
+        assert!(matches!(r.resolve(Some(&plain), None, "default", None), Caller::Known(_)));
     }
 
     #[test]

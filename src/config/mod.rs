@@ -431,6 +431,20 @@ mod tests {
     }
 
     #[test]
+    fn host_prefixed_session_cookies_need_secure_and_no_domain() {
+        let ok = load("session: {cookie_name: __Host-gatehouse, secure: true}").unwrap();
+        assert_eq!(ok.session.cookie_name, "__Host-gatehouse");
+        let e = load("session: {cookie_name: __Host-gatehouse}").unwrap_err().to_string();
+        assert!(e.contains("session.secure: true"), "{e}");
+        let e =
+            load("session: {cookie_name: __Host-gh, secure: true, domains: [example.com]}").unwrap_err().to_string();
+        assert!(e.contains("cannot have a Domain"), "{e}");
+        let e = load("session: {cookie_name: __Secure-gh}").unwrap_err().to_string();
+        assert!(e.contains("session.secure: true"), "{e}");
+        assert!(load("session: {cookie_name: gatehouse_csrf}").is_err());
+    }
+
+    #[test]
     fn routes_parse() {
         let c = load("apps:\n  - id: w\n    routes:\n      - hosts: '*.example.com'\n        upstream: [127.0.0.1:1, 127.0.0.1:2]\n        client_networks: [10.0.0.0/8]\n").unwrap();
         let r = &c.apps[0].routes[0];

@@ -93,6 +93,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     {
         r.error("session.cookie_name", "session.cookie_name may hold only letters, digits, `_` and `-`");
     }
+    session_cookie_prefix(r, &f.session.cookie_name, f.session.secure, &f.session.domains);
     if f.session.inactivity.0 > f.session.expiration.0 {
         r.error("session.inactivity", "session.inactivity cannot be longer than session.expiration");
     }
@@ -436,4 +437,23 @@ fn upstreams(r: &mut Reporter, at: &str, items: &[String], resolve: bool) -> Ups
         }
     }
     Upstreams::Addrs(addrs)
+}
+
+/// Cookie-name prefixes the browser enforces (RFC 6265bis §4.1.3): `__Host-` needs `Secure`, no
+/// `Domain` and `Path=/` (the session cookie's path is always `/`), so a sibling subdomain cannot
+/// set or shadow it; `__Secure-` needs `Secure`. A configuration the browser would drop fails.
+fn session_cookie_prefix(r: &mut Reporter, name: &str, secure: bool, domains: &[String]) {
+    let has = |p: &str| name.get(..p.len()).is_some_and(|n| n.eq_ignore_ascii_case(p));
+    if (has("__Host-") || has("__Secure-")) && !secure {
+        r.error("session.cookie_name", "a `__Host-` or `__Secure-` session cookie needs `session.secure: true`");
+    }
+    if has("__Host-") && !domains.is_empty() {
+        r.error(
+            "session.cookie_name",
+            "a `__Host-` session cookie cannot have a Domain: remove `session.domains` (host-only cookies)",
+        );
+    }
+    if name == crate::api::portal::CSRF_COOKIE {
+        r.error("session.cookie_name", "session.cookie_name cannot be the portal's CSRF cookie `gatehouse_csrf`");
+    }
 }

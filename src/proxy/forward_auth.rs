@@ -168,7 +168,7 @@ pub fn answer(
         query: target.query,
         ip,
         bearer: h.get("authorization").and_then(|v| identity::bearer(v.as_bytes())),
-        cookie: h.get_all("cookie").iter().find_map(|v| identity::cookie(v.as_bytes(), &cfg.session.cookie_name)),
+        cookie: identity::cookie_in(h.get_all("cookie").iter().map(|v| v.as_bytes()), &cfg.session.cookie_name),
     };
     let route = rt.routes.lookup(&host);
     let j = decide(rt, &facts, route.map(|r| &**r));

@@ -26,6 +26,60 @@ pub fn is_identity_header(name: &HeaderName) -> bool {
     n.len() > 7 && n[..6].eq_ignore_ascii_case(b"remote") && (n[6] == b'-' || n[6] == b'_')
 }
 
+/// Removes the credentials an app must not receive, before the identity headers (and a
+/// `pass_access_token` token) are added:
+/// * every `Authorization` header, unless the request carries exactly one and it is the bearer
+///   token Gatehouse verified for this request (`verified_bearer`): a Basic header, an expired or
+///   foreign token, or a second header beside the verified one never reaches the app;
+/// * Gatehouse's own cookies (`cookie_names`: the session cookie and the portal's CSRF cookie),
+///   every occurrence in every `Cookie` header; the app's other cookies stay as sent.
+pub fn strip_credentials(req: &mut RequestHeader, verified_bearer: Option<&str>, cookie_names: &[&str]) {
+    let keep_authorization = verified_bearer.is_some_and(|t| {
+        let mut all = req.headers.get_all("authorization").iter();
+        match (all.next(), all.next()) {
+            (Some(v), None) => crate::authz::identity::bearer(v.as_bytes()) == Some(t),
+            _ => false,
+        }
+    });
+    if !keep_authorization {
+        req.remove_header("authorization");
+    }
+
+    if !req.headers.get_all("cookie").iter().any(|v| has_cookie(v.as_bytes(), cookie_names)) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = req
+        .headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| {
+            let text = std::str::from_utf8(v.as_bytes()).ok()?;
+            let rest: Vec<&str> = text
+                .split(';')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty() && !cookie_names.contains(&cookie_name(pair)))
+                .collect();
+            HeaderValue::from_str(&rest.join("; ")).ok().filter(|v| !v.is_empty())
+        })
+        .collect();
+    req.remove_header("cookie");
+    for v in kept {
+        // Cannot fail: the name is valid and the value came from a header.
+        let _ = req.append_header("cookie", v);
+    }
+}
+
+/// The name of one `name=value` pair of a `Cookie` header (the whole pair when it has no `=`).
+fn cookie_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(k, _)| k).trim()
+}
+
+fn has_cookie(header: &[u8], names: &[&str]) -> bool {
+    // Not text: cannot be read, so it cannot be shown to hold none of ours; rebuilt (dropped).
+    let Ok(text) = std::str::from_utf8(header) else { return true };
+    text.split(';').any(|pair| names.contains(&cookie_name(pair)))
+}
+
 /// What the gateway knows about the client when it forwards.
 pub struct Forwarding {
     pub client_ip: IpAddr,
@@ -193,6 +247,44 @@ mod tests {
         let mut r = req(&[]);
         let e = prepare_upstream(&mut r, Some("/a b"), None, None, &fwd(false)).unwrap_err();
         assert_eq!(e.etype(), &pingora::ErrorType::HTTPStatus(500));
+    }
+
+    #[test]
+    fn only_the_verified_bearer_reaches_the_app() {
+        let names = ["gh_session", "gatehouse_csrf"];
+        // The verified token, alone: kept.
+        let mut r = req(&[("Authorization", "Bearer tok.en.one")]);
+        strip_credentials(&mut r, Some("tok.en.one"), &names);
+        assert_eq!(r.headers.get("authorization").unwrap(), "Bearer tok.en.one");
+        // No verified token (cookie identity, anonymous bypass, expired token): removed.
+        for (verified, headers) in [
+            (None, vec![("Authorization", "Basic YWxpY2U6cHc=")]),
+            (None, vec![("Authorization", "Bearer expired.or.foreign")]),
+            (Some("tok.en.one"), vec![("Authorization", "Bearer other.to.ken")]),
+            (Some("tok.en.one"), vec![("Authorization", "Bearer tok.en.one"), ("Authorization", "Basic eA==")]),
+            (Some("tok.en.one"), vec![("Authorization", "Basic eA=="), ("Authorization", "Bearer tok.en.one")]),
+        ] {
+            let mut r = req(&headers);
+            strip_credentials(&mut r, verified, &names);
+            assert!(r.headers.get("authorization").is_none(), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn gatehouse_cookies_are_removed_and_the_apps_kept() {
+        let names = ["gh_session", "gatehouse_csrf"];
+        let mut r = req(&[
+            ("Cookie", "app=1; gh_session=secret1; theme=dark; gh_session=secret2"),
+            ("Cookie", "gatehouse_csrf=tok"),
+            ("Cookie", " gh_session = x ;lang=en"),
+        ]);
+        strip_credentials(&mut r, None, &names);
+        let all: Vec<&str> = r.headers.get_all("cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(all, ["app=1; theme=dark", "lang=en"]);
+        // Nothing of ours: the header is left exactly as sent.
+        let mut r = req(&[("Cookie", "a=1;b=2;gh_session_x=3")]);
+        strip_credentials(&mut r, None, &names);
+        assert_eq!(r.headers.get("cookie").unwrap(), "a=1;b=2;gh_session_x=3");
     }
 
     #[test]

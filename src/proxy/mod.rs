@@ -215,18 +215,17 @@ impl Gateway {
             query: req.uri.query(),
             ip,
             bearer: req.headers.get("authorization").and_then(|v| identity::bearer(v.as_bytes())),
-            cookie: req
-                .headers
-                .get_all("cookie")
-                .iter()
-                .find_map(|v| identity::cookie(v.as_bytes(), &cfg.session.cookie_name)),
+            cookie: identity::cookie_in(
+                req.headers.get_all("cookie").iter().map(|v| v.as_bytes()),
+                &cfg.session.cookie_name,
+            ),
         };
         let j = decide(rt, &facts, Some(route));
         ctx.label = Some(j.outcome.label());
         match j.outcome {
             Outcome::Allow => {
                 if route.pass_access_token {
-                    ctx.pass_token = j.identity.as_deref().and_then(|id| rt.access_token_for(id));
+                    ctx.pass_token = j.identity.as_deref().and_then(|id| rt.access_token_for(id, &route.app));
                 }
                 ctx.identity = j.identity;
                 if let Cow::Owned(p) = j.path {
@@ -253,6 +252,14 @@ impl Gateway {
             }
             other => Some(refusal(&other)),
         }
+    }
+
+    /// The app receives no credential Gatehouse did not verify, and none of Gatehouse's cookies.
+    fn strip_credentials(&self, req: &mut RequestHeader, ctx: &Ctx) {
+        let verified = ctx.identity.as_deref().and_then(|id| id.access_token.as_deref());
+        let session_cookie = ctx.rt.as_ref().map(|rt| rt.config.session.cookie_name.as_str());
+        let names: [&str; 2] = [session_cookie.unwrap_or("gatehouse_session"), crate::api::portal::CSRF_COOKIE];
+        headers::strip_credentials(req, verified, &names);
     }
 
     fn forwarding(&self, ctx: &Ctx) -> Forwarding {
@@ -348,6 +355,7 @@ impl ProxyHttp for Gateway {
         }
         if ctx.route.as_ref().is_some_and(|r| r.is_whoami()) {
             let mut req = session.req_header().clone();
+            self.strip_credentials(&mut req, ctx);
             headers::prepare_upstream(
                 &mut req,
                 ctx.judged_path.as_deref(),
@@ -374,6 +382,7 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        self.strip_credentials(upstream, ctx);
         headers::prepare_upstream(
             upstream,
             ctx.judged_path.as_deref(),

@@ -1,6 +1,10 @@
 //! Signing and verifying access JWTs. The verifier fixes the algorithm (EdDSA) and the type
 //! (`at+jwt`), looks the key up by `kid` among our own keys only (never `jku`/`x5u`), and
 //! requires `iss`, `aud`, `exp` and `sub`.
+//!
+//! Two audiences: a sign-in's token names its tenant (`aud` = `tid`); a token minted for one
+//! app on a `pass_access_token` route names that app (`aud` = `app` = the app's id), so the app
+//! cannot replay it as the user anywhere else (the resolver accepts it on that app's routes only).
 
 use super::keys::SigningKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -32,6 +36,9 @@ pub struct AccessClaims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// The app this token was minted for (then `aud` is the same id); absent on a sign-in's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -48,6 +55,8 @@ pub enum TokenError {
     Expired,
     #[error("the token belongs to another tenant")]
     WrongTenant,
+    #[error("the token's audience is not its tenant or the app it names")]
+    WrongAudience,
 }
 
 pub fn now_secs() -> u64 {
@@ -104,8 +113,15 @@ impl Tokens {
             _ => TokenError::Invalid,
         })?;
         let c = data.claims;
-        if c.aud != tenant || c.tid != tenant {
+        if c.tid != tenant {
             return Err(TokenError::WrongTenant);
+        }
+        let audience_ok = match &c.app {
+            None => c.aud == tenant,
+            Some(app) => !app.is_empty() && c.aud == *app,
+        };
+        if !audience_ok {
+            return Err(TokenError::WrongAudience);
         }
         Ok(c)
     }
@@ -129,7 +145,23 @@ impl Tokens {
             email: None,
             name: None,
             preferred_username: None,
+            app: None,
         }
+    }
+
+    /// Claims for a token minted for one app: `aud` names the app (see the module docs).
+    pub fn claims_for_app(
+        &self,
+        user_id: &str,
+        tenant: &str,
+        session_id: &str,
+        app: &str,
+        ttl_secs: u64,
+    ) -> AccessClaims {
+        let mut c = self.claims_for(user_id, tenant, session_id, ttl_secs);
+        c.aud = app.to_string();
+        c.app = Some(app.to_string());
+        c
     }
 }
 
@@ -151,6 +183,22 @@ mod tests {
         let jwt = t.sign(&c).unwrap();
         assert_eq!(t.verify(&jwt, "default").unwrap(), c);
         assert_eq!(t.verify(&jwt, "other"), Err(TokenError::WrongTenant));
+    }
+
+    #[test]
+    fn an_app_token_names_its_app_and_no_other_audience_passes() {
+        let t = tokens();
+        let c = t.claims_for_app("u1", "default", "s1", "wiki", 60);
+        assert_eq!((c.aud.as_str(), c.app.as_deref(), c.tid.as_str()), ("wiki", Some("wiki"), "default"));
+        let verified = t.verify(&t.sign(&c).unwrap(), "default").unwrap();
+        assert_eq!(verified.app.as_deref(), Some("wiki"));
+        // `aud` must be the app it names, or (no app) the tenant.
+        let mut other = c.clone();
+        other.aud = "default".into();
+        assert_eq!(t.verify(&t.sign(&other).unwrap(), "default"), Err(TokenError::WrongAudience));
+        let mut plain = t.claims_for("u1", "default", "s1", 60);
+        plain.aud = "wiki".into();
+        assert_eq!(t.verify(&t.sign(&plain).unwrap(), "default"), Err(TokenError::WrongAudience));
     }
 
     #[test]
