@@ -392,6 +392,7 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), String> {
         other => other.to_string(),
     })?;
     let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key)?;
+    store.set_seed_key(key.seed_key).map_err(|e| e.to_string())?;
     let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
     execute(&Ctx { store: &store, sessions: None, audit: None, config: cfg, tokens: &tokens }, op).map(|v| (v, false))
 }
