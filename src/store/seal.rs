@@ -162,7 +162,13 @@ mod tests {
         // New seeds are sealed when written, through every write path, and read back in the clear.
         store.put_user(&with_seed("new", "GEZDGNBVGY3TQOJQ")).unwrap();
         assert!(raw_secret(&store, "new").starts_with("sealed1:"));
-        store.update_user("new", |u| Ok::<_, String>(u.totp.as_mut().unwrap().last_step = Some(5))).unwrap().unwrap();
+        store
+            .update_user("new", |u| {
+                u.totp.as_mut().unwrap().last_step = Some(5);
+                Ok::<_, String>(())
+            })
+            .unwrap()
+            .unwrap();
         assert!(raw_secret(&store, "new").starts_with("sealed1:"));
         let u = store.find_user("t", "new@example.com").unwrap().unwrap();
         assert_eq!(u.totp.unwrap().secret, "GEZDGNBVGY3TQOJQ");
