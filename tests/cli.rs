@@ -133,3 +133,34 @@ fn check_refuses_unknown_named_groups_and_warns_on_unanchored_resources() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("warning: ") && err.contains("policies/10.yaml:3: `/admin` has no leading `^`"), "{err}");
 }
+
+#[test]
+fn check_refuses_one_time_codes_shorter_than_six_digits() {
+    let dir = setup("otp: {length: 5}\n", POLICY, None);
+    let cfg = dir.path().join("config.yaml");
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(":1: otp.length must be between 6 and 10"), "{err}");
+    std::fs::write(&cfg, "otp: {length: 6}\n").unwrap();
+    let (code, out, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn the_docker_image_ships_the_production_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY examples/production/config.yaml /etc/gatehouse/config.yaml"), "{dockerfile}");
+    assert!(!dockerfile.contains("COPY config.yaml"), "the demo config is not shipped");
+    assert!(!dockerfile.contains("GATEHOUSE_OPS_LISTEN=0.0.0.0"), "{dockerfile}");
+    let path = root.join("examples/production/config.yaml");
+    let (code, out, err) = gatehouse(&path, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cfg = gatehouse::config::Config::load(&path).unwrap();
+    assert!(!cfg.notifiers.log, "no log channel for codes");
+    assert!(cfg.tenants.iter().all(|t| !t.self_registration), "no self-registration");
+    assert!(cfg.session.secure);
+    let ops: std::net::SocketAddr = cfg.server.ops_listen.parse().unwrap();
+    assert!(ops.ip().is_loopback(), "{ops}");
+    assert!(cfg.otp.length >= 6 && !cfg.otp.dev_show_codes);
+}
