@@ -10,14 +10,17 @@ RUN cargo build --release --locked --bin gatehouse
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /var/lib/gatehouse gatehouse \
-    && mkdir -p /etc/gatehouse /var/lib/gatehouse && chown gatehouse /var/lib/gatehouse
+    && mkdir -p /etc/gatehouse /var/lib/gatehouse && chown gatehouse /var/lib/gatehouse && chmod 0700 /var/lib/gatehouse
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
-COPY config.yaml /etc/gatehouse/config.yaml
-COPY policies /etc/gatehouse/policies
+# The production configuration (examples/production), not the demo config.yaml: no log channel
+# for codes, no self-registration, secure cookies, ops listener on loopback, everything denied
+# until policies say otherwise. Mount your own config and policies over these.
+COPY examples/production/config.yaml /etc/gatehouse/config.yaml
+COPY examples/production/policies /etc/gatehouse/policies
 USER gatehouse
 WORKDIR /var/lib/gatehouse
-ENV GATEHOUSE_LISTEN=0.0.0.0:8080 GATEHOUSE_OPS_LISTEN=0.0.0.0:9100 GATEHOUSE_DATA=/var/lib/gatehouse
-EXPOSE 8080 9100
+ENV GATEHOUSE_LISTEN=0.0.0.0:8080 GATEHOUSE_DATA=/var/lib/gatehouse
+EXPOSE 8080
 VOLUME /var/lib/gatehouse
 ENTRYPOINT ["/usr/local/bin/gatehouse", "-c", "/etc/gatehouse/config.yaml"]
 CMD ["serve"]

@@ -392,11 +392,17 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), String> {
         other => other.to_string(),
     })?;
     let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key)?;
+    store.set_seed_key(key.seed_key).map_err(|e| e.to_string())?;
     let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
     execute(&Ctx { store: &store, sessions: None, audit: None, config: cfg, tokens: &tokens }, op).map(|v| (v, false))
 }
 
-/// Serves the control socket until the process ends (runs on its own thread).
+/// The longest request line the control socket reads (a 200-row import chunk is far below).
+pub const MAX_LINE: usize = 4 << 20;
+
+/// Serves the control socket until the process ends (runs on its own thread). Only the server's
+/// own user (and root) may use it: the socket is 0600 and every connection's peer credentials are
+/// checked before anything is read.
 pub fn serve(path: &Path, handle: impl Fn(Op) -> Result<Value, String> + Send + Sync + 'static) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -410,29 +416,76 @@ pub fn serve(path: &Path, handle: impl Fn(Op) -> Result<Value, String> + Send + 
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
             let handle = handle.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(match conn.try_clone() {
-                    Ok(c) => c,
-                    Err(_) => return,
-                });
-                let mut line = String::new();
-                // One operation of at most 64 MiB (an import chunk).
-                if (&mut reader).take(64 << 20).read_line(&mut line).is_err() {
-                    return;
-                }
-                let answer = match serde_json::from_str::<Op>(&line) {
-                    Ok(op) => match handle(op) {
-                        Ok(v) => json!({"ok": v}),
-                        Err(e) => json!({"error": e}),
-                    },
-                    Err(e) => json!({"error": format!("not an operation: {e}")}),
-                };
-                let mut conn = conn;
-                let _ = writeln!(conn, "{answer}");
-            });
+            std::thread::spawn(move || serve_one(conn, &*handle));
         }
     })?;
     Ok(())
+}
+
+fn serve_one(mut conn: UnixStream, handle: &dyn Fn(Op) -> Result<Value, String>) {
+    let uid = peer_uid(&conn);
+    if !uid.is_some_and(peer_allowed) {
+        tracing::warn!(uid = ?uid, "control socket: refused a connection from another local user");
+        let _ = writeln!(conn, "{}", json!({"error": "the control socket serves only the server's own user"}));
+        return;
+    }
+    conn.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let answer = match read_request(&conn) {
+        Ok(line) => match serde_json::from_str::<Op>(&line) {
+            Ok(op) => match handle(op) {
+                Ok(v) => json!({"ok": v}),
+                Err(e) => json!({"error": e}),
+            },
+            Err(e) => json!({"error": format!("not an operation: {e}")}),
+        },
+        Err(e) => json!({"error": e}),
+    };
+    let _ = writeln!(conn, "{answer}");
+}
+
+/// One request line of at most [`MAX_LINE`] bytes; a longer one is refused, never buffered.
+fn read_request(conn: &UnixStream) -> Result<String, String> {
+    let mut line = String::new();
+    let mut reader = BufReader::new(conn).take(MAX_LINE as u64 + 1);
+    reader.read_line(&mut line).map_err(|e| format!("cannot read the request: {e}"))?;
+    if line.len() > MAX_LINE {
+        return Err(format!("the request line is longer than {MAX_LINE} bytes"));
+    }
+    Ok(line)
+}
+
+/// The user id of the process at the other end.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_uid(conn: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given; the fd is open.
+    let rc = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_uid(conn: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: `uid` and `gid` are valid for writes; the fd is open.
+    let rc = unsafe { libc::getpeereid(conn.as_raw_fd(), &mut uid, &mut gid) };
+    (rc == 0).then_some(uid)
+}
+
+/// The server's own user, or root (who can read the store anyway).
+fn peer_allowed(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    uid == unsafe { libc::geteuid() } || uid == 0
 }
 
 use std::io::Read;
@@ -489,5 +542,68 @@ mod tests {
         assert_eq!(out[2]["result"], "rejected");
         assert_eq!(store.find_user("default", "a@example.com").unwrap().unwrap().name.as_deref(), Some("Alice"));
         assert_eq!(store.audit(10).unwrap().len(), 3);
+    }
+
+    fn serve_counting(dir: &Path) -> (std::path::PathBuf, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let path = dir.join("c.sock");
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = calls.clone();
+        serve(&path, move |_| {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(json!("done"))
+        })
+        .unwrap();
+        (path, calls)
+    }
+
+    fn ask(path: &Path, line: &[u8]) -> String {
+        let mut s = UnixStream::connect(path).unwrap();
+        // The server may answer and close before the whole line is written.
+        let _ = s.write_all(line);
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn control_socket_refuses_request_lines_over_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, calls) = serve_counting(dir.path());
+        assert!(ask(&path, b"{\"op\":\"bans_list\"}\n").contains("done"));
+        let mut long = vec![b' '; MAX_LINE + 10];
+        long.extend_from_slice(b"{\"op\":\"bans_list\"}\n");
+        let answer = ask(&path, &long);
+        assert!(answer.contains("longer than"), "{answer}");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn control_socket_refuses_other_local_users() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        assert!(peer_allowed(me) && peer_allowed(0) && (me == 0 || !peer_allowed(me + 1)));
+        if me != 0 {
+            eprintln!("not root: cannot connect as another user; only the uid rule was checked");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (path, calls) = serve_counting(dir.path());
+        // Even if the socket's mode were loosened, another user is refused by its credentials.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let client = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntry:\n    s.sendall(b'{\"op\":\"bans_list\"}\\n')\nexcept OSError:\n    pass\nprint(s.makefile().readline())";
+        let out = std::process::Command::new("python3")
+            .args(["-c", client])
+            .arg(&path)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out.stdout);
+        assert!(answer.contains("only the server's own user"), "{answer} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(ask(&path, b"{\"op\":\"bans_list\"}\n").contains("done"), "the owner still may");
     }
 }

@@ -48,6 +48,9 @@ impl Runtime {
     ) -> Result<Runtime, ConfigErrors> {
         let config = Config::load(path)?;
         let policy = crate::policy::load_dir(&config.policies_dir)?;
+        for w in &policy.warnings {
+            tracing::warn!("policy: {w}");
+        }
         let key = SigningKey::load_or_create(&config.tokens.signing_key).map_err(|m| {
             ConfigErrors(vec![crate::config::ConfigError { file: config.path.clone(), line: None, message: m }])
         })?;

@@ -57,6 +57,7 @@ impl Shared {
         );
         let lookup: Arc<dyn SessionLookup> = sessions.clone();
         let rt = Runtime::load(config_path, lookup, None)?;
+        store.set_seed_key(rt.tokens().current().seed_key).map_err(|e| store_error(&cfg, e))?;
         // Argon2id is memory-hard: each hash sweeps 19 MiB, evicting the proxy's working set
         // from shared caches. Measured on 2 cores (scripts/bench): 2 hash threads double
         // sign-ins/s but put proxied p99 at ~4× during a login storm; 1 keeps it under 1.5×.

@@ -85,3 +85,82 @@ fn policy_test_fails_on_a_wrong_case() {
     assert!(out.contains("1 passed, 1 failed"), "{out}");
     assert!(out.contains("10.test.yaml:3: GET http://a.test/x as anonymous: expected allow, got sign_in"), "{out}");
 }
+
+#[test]
+fn policy_test_applies_user_captures_and_sees_raw_paths() {
+    let policy = "default_policy: deny\nrules:\n  - domain: a.test\n    resources: ['^/public(/.*)?$']\n    policy: bypass\n  - domain: a.test\n    resources: ['^/(?P<User>\\w+)/personal(/.*)?$']\n    policy: one_factor\n";
+    let cases = "cases:
+  - {url: 'http://a.test/alice/personal/x', user: alice, expect: allow}
+  - {url: 'http://a.test/alice/personal/x', user: Alice, expect: allow}
+  - {url: 'http://a.test/alice/personal/x', user: bob, expect: deny}
+  - {url: 'http://a.test/alice/personal/x', expect: sign_in}
+  - {url: 'http://a.test/public/../alice/personal/x', user: bob, expect: deny}
+  - {url: 'http://a.test/public/%2e%2e/alice/personal/x', user: bob, expect: deny}
+  - {url: 'http://a.test/public\\..\\alice/personal/x', expect: bad_path}
+  - {url: 'http://a.test/public\\..\\alice/personal/x', expect: allow}
+";
+    let dir = setup("{}\n", policy, Some(cases));
+    let cfg = dir.path().join("config.yaml");
+    let (code, out, _) = gatehouse(&cfg, &["policy", "test"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("7 passed, 1 failed"), "{out}");
+    assert!(
+        out.contains("10.test.yaml:9: GET http://a.test/public\\..\\alice/personal/x: expected allow, got bad_path"),
+        "{out}"
+    );
+    let (code, out, _) = gatehouse(&cfg, &["policy", "explain", "--url", "http://a.test/public/..%2fadmin"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("bad_path (400"), "{out}");
+}
+
+#[test]
+fn check_refuses_unknown_named_groups_and_warns_on_unanchored_resources() {
+    let dir = setup(
+        "{}\n",
+        "rules:\n  - domain: a.test\n    resources: ['^/(?P<Owner>\\w+)/x']\n    policy: one_factor\n",
+        None,
+    );
+    let cfg = dir.path().join("config.yaml");
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("policies/10.yaml:3: named group `Owner` is not understood"), "{err}");
+    std::fs::write(
+        dir.path().join("policies/10.yaml"),
+        "rules:\n  - domain: a.test\n    resources: ['/admin']\n    policy: deny\n",
+    )
+    .unwrap();
+    let (code, out, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("warning: ") && err.contains("policies/10.yaml:3: `/admin` has no leading `^`"), "{err}");
+}
+
+#[test]
+fn check_refuses_one_time_codes_shorter_than_six_digits() {
+    let dir = setup("otp: {length: 5}\n", POLICY, None);
+    let cfg = dir.path().join("config.yaml");
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(":1: otp.length must be between 6 and 10"), "{err}");
+    std::fs::write(&cfg, "otp: {length: 6}\n").unwrap();
+    let (code, out, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn the_docker_image_ships_the_production_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY examples/production/config.yaml /etc/gatehouse/config.yaml"), "{dockerfile}");
+    assert!(!dockerfile.contains("COPY config.yaml"), "the demo config is not shipped");
+    assert!(!dockerfile.contains("GATEHOUSE_OPS_LISTEN=0.0.0.0"), "{dockerfile}");
+    let path = root.join("examples/production/config.yaml");
+    let (code, out, err) = gatehouse(&path, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cfg = gatehouse::config::Config::load(&path).unwrap();
+    assert!(!cfg.notifiers.log, "no log channel for codes");
+    assert!(cfg.tenants.iter().all(|t| !t.self_registration), "no self-registration");
+    assert!(cfg.session.secure);
+    let ops: std::net::SocketAddr = cfg.server.ops_listen.parse().unwrap();
+    assert!(ops.ip().is_loopback(), "{ops}");
+    assert!(cfg.otp.length >= 6 && !cfg.otp.dev_show_codes);
+}

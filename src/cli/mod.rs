@@ -126,7 +126,11 @@ pub fn check(path: &std::path::Path) -> ExitCode {
         }
         failed = true;
     }
-    match crate::policy::load_dir(&cfg.policies_dir) {
+    let loaded = crate::policy::load_dir(&cfg.policies_dir);
+    for w in loaded.iter().flat_map(|p| p.warnings.iter()) {
+        eprintln!("warning: {w}");
+    }
+    match loaded {
         Ok(p) if !failed => {
             let routes: usize = cfg.apps.iter().map(|a| a.routes.len()).sum();
             println!(
@@ -170,6 +174,17 @@ pub fn policy(path: &std::path::Path, cmd: &PolicyCommand) -> ExitCode {
                 ip: a.ip.clone(),
                 level: a.level.clone(),
             };
+            match cases::refused_path(&a.url) {
+                Ok(Some(e)) => {
+                    println!("bad_path (400, before any rule): {e}");
+                    return ExitCode::SUCCESS;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
             match cases::judge(&policy, &probe, &cfg.access_groups) {
                 Ok(j) => {
                     println!("{}", cases::explain(&j));

@@ -112,8 +112,11 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             "argon2 parameters below OWASP's floor (memory_kib 19456, iterations 2, parallelism 1)",
         );
     }
-    if !(4..=10).contains(&f.otp.length) {
-        r.error("otp.length", "otp.length must be between 4 and 10");
+    if !(6..=10).contains(&f.otp.length) {
+        r.error(
+            "otp.length",
+            "otp.length must be between 6 and 10: shorter codes are guessed too easily (NIST SP 800-63B asks for 6 digits at least)",
+        );
     }
     if f.otp.ttl.0 > Duration::from_secs(600) || f.otp.ttl.0.is_zero() {
         r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");

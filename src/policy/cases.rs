@@ -3,8 +3,9 @@
 
 use super::file::{TestCase, TestFile};
 use super::*;
-use crate::authz::normalize::normalize_path;
+use crate::authz::normalize::{normalize_path, PathError};
 use crate::config::{parse_yaml, ConfigError, ConfigErrors, Reporter};
+use crate::net::normalize_host;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -41,11 +42,49 @@ pub fn scopes_of(groups: &[String], access_groups: &BTreeMap<String, Vec<String>
     v
 }
 
+/// A URL split by hand into what the gateway sees: the host, the raw path and the query, none
+/// of them cleaned by a URL parser (which would resolve `..`, `%2e` or `\` before the gateway's
+/// own normaliser could see them).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target<'u> {
+    pub host: String,
+    pub raw_path: &'u str,
+    pub query: Option<&'u str>,
+}
+
+pub fn target(url: &str) -> Result<Target<'_>, String> {
+    let not_url = || format!("`{url}` is not a URL: write e.g. https://wiki.example.com/page");
+    let (scheme, rest) = url.split_once("://").ok_or_else(not_url)?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(not_url());
+    }
+    // A fragment never reaches a server.
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(end);
+    let host = normalize_host(authority)
+        .ok_or_else(|| format!("`{url}` has no valid host (the gateway answers 400 bad_host)"))?
+        .into_owned();
+    let (raw_path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    // `http://h` and `http://h?q` are sent as `/` and `/?q`.
+    let raw_path = if raw_path.is_empty() { "/" } else { raw_path };
+    Ok(Target { host, raw_path, query })
+}
+
+/// Why the gateway would refuse this URL's path with 400 `bad_path` before any rule, if it would.
+pub fn refused_path(url: &str) -> Result<Option<PathError>, String> {
+    let t = target(url)?;
+    Ok(normalize_path(t.raw_path).err())
+}
+
+/// Judges the probe as the gateway would: the raw path through the gateway's normaliser.
 pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Vec<String>>) -> Result<Judged, String> {
-    let url = url::Url::parse(&probe.url)
-        .map_err(|e| format!("`{}` is not a URL ({e}): write e.g. https://wiki.example.com/page", probe.url))?;
-    let host = url.host_str().ok_or_else(|| format!("`{}` has no host", probe.url))?.to_ascii_lowercase();
-    let path = normalize_path(url.path()).map_err(|e| format!("the path of `{}` would be refused: {e}", probe.url))?;
+    let t = target(&probe.url)?;
+    let path = normalize_path(t.raw_path)
+        .map_err(|e| format!("the gateway refuses the path of `{}` (400 bad_path): {e}", probe.url))?;
     let method = Method::from_bytes(probe.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", probe.method))?;
     let ip: IpAddr = probe
@@ -61,9 +100,9 @@ pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Ve
     };
     let scopes = if probe.scopes.is_empty() { scopes_of(&probe.groups, access_groups) } else { probe.scopes.clone() };
     let subject = probe.user.as_deref().map(|user| Subject { user, groups: &probe.groups, scopes: &scopes, level });
-    let input = Input { host: &host, path: &path, query: url.query(), method: &method, ip, subject };
+    let input = Input { host: &t.host, path: &path, query: t.query, method: &method, ip, subject };
     let decision = policy.decide(&input);
-    Ok(Judged { origin: policy.origin_of(&decision), decision, host, path: path.into_owned(), ip })
+    Ok(Judged { origin: policy.origin_of(&decision), decision, path: path.into_owned(), host: t.host, ip })
 }
 
 /// One line per probe, for `policy explain`.
@@ -142,8 +181,13 @@ pub fn run_tests(
 
 /// `Ok(None)` when the case holds, `Ok(Some(why))` when it does not.
 fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>>) -> Result<Option<String>, String> {
-    if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up") {
-        return Err(format!("unknown expect `{}`; use allow, deny, sign_in or step_up", c.expect));
+    if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up" | "bad_path") {
+        return Err(format!("unknown expect `{}`; use allow, deny, sign_in, step_up or bad_path", c.expect));
+    }
+    if let Some(e) = refused_path(&c.url)? {
+        return Ok((c.expect != "bad_path").then(|| {
+            format!("{} {}: expected {}, got bad_path (the gateway refuses it: {e})", c.method, c.url, c.expect)
+        }));
     }
     let probe = Probe {
         url: c.url.clone(),

@@ -83,6 +83,7 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
     }
 
     let mut rules = vec![];
+    let mut warnings = vec![];
     let mut default: Option<(Level, Origin)> = None;
     for (path, text, f) in parsed {
         let file = Arc::new(path.clone());
@@ -108,7 +109,7 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
         for (i, rf) in f.rules.iter().enumerate() {
             let at = format!("rules[{i}]");
             let origin = Origin { file: file.clone(), line: r.line_of(&at).unwrap_or(1) };
-            if let Some(rule) = compile_rule(rf, &at, origin, &definitions, &mut r) {
+            if let Some(rule) = compile_rule(rf, &at, origin, &definitions, &mut r, &mut warnings) {
                 rules.push(rule);
             }
         }
@@ -121,7 +122,9 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, ConfigErr
         Some((l, o)) => (l, Some(o)),
         None => (Level::Deny, None),
     };
-    Ok(compile_rules(rules, level, origin))
+    let mut policy = compile_rules(rules, level, origin);
+    policy.warnings = warnings;
+    Ok(policy)
 }
 
 pub(crate) fn compile_rules(rules: Vec<Rule>, default_level: Level, default_origin: Option<Origin>) -> Policy {
@@ -129,7 +132,109 @@ pub(crate) fn compile_rules(rules: Vec<Rule>, default_level: Level, default_orig
     for (i, r) in rules.iter().enumerate() {
         index.add(i as u32, &r.domains, !r.domain_regex.is_empty());
     }
-    Policy { rules, default_level, default_origin, index }
+    Policy { rules, default_level, default_origin, warnings: vec![], index }
+}
+
+/// The `resources` of a rule: path-only and `path?query` regex sets, and the regexes with
+/// `User`/`Group` captures (matched one by one, against the subject).
+fn compile_resources(
+    rf: &RuleFile,
+    at: &str,
+    file: &Path,
+    r: &mut Reporter,
+    warnings: &mut Vec<ConfigError>,
+) -> (Option<RegexSet>, Option<RegexSet>, Vec<CaptureRegex>) {
+    let mut path_only = vec![];
+    let mut with_query = vec![];
+    let mut resources_captured = vec![];
+    for (i, res) in rf.resources.iter().flat_map(|d| d.0.iter()).enumerate() {
+        // A regex only sees the query when it asks for one: a query string never satisfies a
+        // path rule by accident.
+        let asks_query = res.contains("\\?") || res.contains("[?]");
+        let Some(re) = capture_regex(res, asks_query, &format!("{at}.resources[{i}]"), r) else {
+            continue;
+        };
+        if !anchored(res) {
+            let line = r.line_of(&format!("{at}.resources[{i}]"));
+            warnings.push(ConfigError {
+                file: file.to_path_buf(),
+                line,
+                message: format!(
+                    "`{res}` has no leading `^`: it matches anywhere in the path (`/x/admin` too for `/admin`); \
+                     anchor it, e.g. `^/admin(/.*)?$`"
+                ),
+            });
+        }
+        if re.has_captures() {
+            resources_captured.push(re);
+        } else if asks_query {
+            with_query.push(res.clone());
+        } else {
+            path_only.push(res.clone());
+        }
+    }
+    // A set that cannot be built (e.g. over the size limit) fails the load: it must never be
+    // read as "no resources", which would match every path.
+    let mut set = |v: Vec<String>| {
+        if v.is_empty() {
+            return None;
+        }
+        match RegexSet::new(v) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                r.error(
+                    &format!("{at}.resources"),
+                    format!("the rule's resources cannot be compiled together ({e}); split the rule or simplify its regexes"),
+                );
+                None
+            }
+        }
+    };
+    (set(path_only), set(with_query), resources_captured)
+}
+
+/// Compiles a `domain_regex` or `resources` regex. The named groups `User` and `Group` are
+/// applied to the subject; any other named group is refused: a rule feature that would not run
+/// must not load.
+fn capture_regex(pattern: &str, with_query: bool, at: &str, r: &mut Reporter) -> Option<CaptureRegex> {
+    let re = match Regex::new(pattern) {
+        Ok(re) => re,
+        Err(e) => {
+            r.error(at, format!("invalid regex: {e}"));
+            return None;
+        }
+    };
+    let (mut user_group, mut group_group) = (None, None);
+    for (idx, name) in re.capture_names().enumerate() {
+        match name {
+            None => {}
+            Some("User") => user_group = Some(idx),
+            Some("Group") => group_group = Some(idx),
+            Some(other) => {
+                r.error(
+                    at,
+                    format!(
+                        "named group `{other}` is not understood: only `User` (the signed-in user) and `Group` \
+                         (one of their groups) are applied; rename it or use `(?:...)`"
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    Some(CaptureRegex { re, user_group, group_group, with_query })
+}
+
+/// Whether a regex can only match from the start of the text (`^` or `\A`, after inline flags).
+fn anchored(pattern: &str) -> bool {
+    let mut p = pattern;
+    while let Some(rest) = p.strip_prefix("(?") {
+        match rest.find(')') {
+            Some(end) if rest[..end].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') => p = &rest[end + 1..],
+            _ => break,
+        }
+    }
+    p.starts_with('^') || p.starts_with("\\A")
 }
 
 fn compile_rule(
@@ -138,6 +243,7 @@ fn compile_rule(
     origin: Origin,
     definitions: &BTreeMap<String, IpSet>,
     r: &mut Reporter,
+    warnings: &mut Vec<ConfigError>,
 ) -> Option<Rule> {
     let errors_before = r.errors.len();
     let Some(level) = Level::parse(&rf.policy) else {
@@ -157,49 +263,15 @@ fn compile_rule(
     }
     let mut domain_regex = vec![];
     for (i, d) in rf.domain_regex.iter().flat_map(|d| d.0.iter()).enumerate() {
-        match Regex::new(&format!("(?i){d}")) {
-            Ok(re) => {
-                let mut user_group = None;
-                let mut group_group = None;
-                for (idx, name) in re.capture_names().enumerate() {
-                    match name {
-                        Some("User") => user_group = Some(idx),
-                        Some("Group") => group_group = Some(idx),
-                        _ => {}
-                    }
-                }
-                domain_regex.push(DomainRegex { re, user_group, group_group });
-            }
-            Err(e) => r.error(&format!("{at}.domain_regex[{i}]"), format!("invalid regex: {e}")),
+        if let Some(re) = capture_regex(&format!("(?i){d}"), false, &format!("{at}.domain_regex[{i}]"), r) {
+            domain_regex.push(re);
         }
     }
     if rf.domain.is_some() && domains.is_empty() && domain_regex.is_empty() && r.errors.len() == errors_before {
         r.error(&format!("{at}.domain"), "an empty `domain` list matches nothing; remove it to match every host");
     }
 
-    let mut path_only = vec![];
-    let mut with_query = vec![];
-    for (i, res) in rf.resources.iter().flat_map(|d| d.0.iter()).enumerate() {
-        if let Err(e) = Regex::new(res) {
-            r.error(&format!("{at}.resources[{i}]"), format!("invalid regex: {e}"));
-            continue;
-        }
-        // A regex only sees the query when it asks for one: a query string never satisfies a
-        // path rule by accident.
-        if res.contains("\\?") || res.contains("[?]") {
-            with_query.push(res.clone());
-        } else {
-            path_only.push(res.clone());
-        }
-    }
-    let set = |v: Vec<String>| {
-        if v.is_empty() {
-            None
-        } else {
-            RegexSet::new(v).ok()
-        }
-    };
-    let (resources, resources_with_query) = (set(path_only), set(with_query));
+    let (resources, resources_with_query, resources_captured) = compile_resources(rf, at, &origin.file, r, warnings);
 
     let methods = rf.methods.as_ref().map(|m| {
         m.0.iter()
@@ -266,8 +338,11 @@ fn compile_rule(
             "`bypass` cannot be combined with `subject` or `scopes`: bypass never identifies the caller",
         );
     }
-    if level == Level::Bypass && domain_regex.iter().any(|d| d.user_group.is_some() || d.group_group.is_some()) {
+    if level == Level::Bypass && domain_regex.iter().any(|d| d.has_captures()) {
         r.error(&format!("{at}.domain_regex"), "`bypass` cannot be combined with User/Group captures");
+    }
+    if level == Level::Bypass && !resources_captured.is_empty() {
+        r.error(&format!("{at}.resources"), "`bypass` cannot be combined with User/Group captures");
     }
 
     let query = rf.query.as_ref().map(|any_of| {
@@ -282,7 +357,13 @@ fn compile_rule(
                             c.value.clone().ok_or_else(|| format!("operator `{}` needs a `value`", c.operator))
                         };
                         let pattern = || {
-                            value().and_then(|v| Regex::new(&v).map_err(|e| format!("invalid regex: {e}")))
+                            let re = value().and_then(|v| Regex::new(&v).map_err(|e| format!("invalid regex: {e}")))?;
+                            match re.capture_names().flatten().next() {
+                                Some(name) => Err(format!(
+                                    "named group `{name}` in a query pattern is not understood; use an unnamed group"
+                                )),
+                                None => Ok(re),
+                            }
                         };
                         let op = match c.operator.as_str() {
                             "equal" => value().map(QueryOp::Equal),
@@ -318,6 +399,7 @@ fn compile_rule(
         domain_regex,
         resources,
         resources_with_query,
+        resources_captured,
         methods,
         networks,
         subject,

@@ -150,11 +150,36 @@ pub(crate) struct QueryCond {
     op: QueryOp,
 }
 
+/// A `domain_regex` or `resources` regex. With `User`/`Group` named captures it matches only a
+/// subject the captures name (as in Authelia): `User` equal to the username, `Group` one of the
+/// subject's groups, both case-insensitively. No other named group loads (see `compile`).
 #[derive(Debug)]
-pub(crate) struct DomainRegex {
+pub(crate) struct CaptureRegex {
     re: Regex,
     user_group: Option<usize>,
     group_group: Option<usize>,
+    /// A `resources` regex that asks for the query: matched over `path?query`.
+    with_query: bool,
+}
+
+impl CaptureRegex {
+    fn has_captures(&self) -> bool {
+        self.user_group.is_some() || self.group_group.is_some()
+    }
+
+    /// Whether the text matches and what was captured names this subject. A capture that took
+    /// no part in the match names nobody.
+    fn matches_subject(&self, text: &str, s: &Subject) -> bool {
+        let Some(c) = self.re.captures(text) else {
+            return false;
+        };
+        let captured = |i: Option<usize>, ok: &dyn Fn(&str) -> bool| match i {
+            None => true,
+            Some(i) => c.get(i).is_some_and(|m| ok(m.as_str())),
+        };
+        captured(self.user_group, &|u| s.user.eq_ignore_ascii_case(u))
+            && captured(self.group_group, &|g| s.groups.iter().any(|x| x.eq_ignore_ascii_case(g)))
+    }
 }
 
 /// One compiled rule.
@@ -163,11 +188,13 @@ pub struct Rule {
     pub origin: Origin,
     pub level: Level,
     pub(crate) domains: Vec<HostPattern>,
-    pub(crate) domain_regex: Vec<DomainRegex>,
+    pub(crate) domain_regex: Vec<CaptureRegex>,
     /// Regexes over the path alone.
     pub(crate) resources: Option<RegexSet>,
     /// Regexes that mention `?` explicitly: matched over `path?query`.
     pub(crate) resources_with_query: Option<RegexSet>,
+    /// `resources` regexes with `User`/`Group` captures.
+    pub(crate) resources_captured: Vec<CaptureRegex>,
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) networks: Option<IpSet>,
     pub(crate) subject: Option<Vec<Vec<SubjectTerm>>>,
@@ -181,92 +208,85 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     pub default_level: Level,
     pub default_origin: Option<Origin>,
+    /// `file:line: what may be wrong` for rules that load but look unintended (`check` prints them).
+    pub warnings: Vec<crate::config::ConfigError>,
     index: index::HostIndex,
 }
 
-/// Result of matching everything but the subject.
-enum Capture<'h> {
-    None,
-    User(&'h str),
-    Group(&'h str),
-    UserAndGroup(&'h str, &'h str),
+/// Which parts of a rule matched only subject-dependently (through `User`/`Group` captures):
+/// those are checked again against the subject.
+#[derive(Clone, Copy)]
+struct Captured {
+    host: bool,
+    path: bool,
 }
 
 impl Rule {
-    /// The host matched (through the index or a regex); returns what the regex captured.
-    fn host_match<'h>(&self, host: &'h str) -> Option<Capture<'h>> {
+    /// The host matched (through the index or a regex); `Some(true)` when only regexes with
+    /// captures matched it.
+    fn host_match(&self, host: &str) -> Option<bool> {
         if self.domain_regex.is_empty() {
-            return Some(Capture::None);
+            return Some(false);
         }
         if !self.domains.is_empty() && self.domains.iter().any(|d| d.matches(host)) {
-            return Some(Capture::None);
+            return Some(false);
         }
-        for d in &self.domain_regex {
-            if d.user_group.is_none() && d.group_group.is_none() {
-                if d.re.is_match(host) {
-                    return Some(Capture::None);
-                }
-                continue;
-            }
-            if let Some(c) = d.re.captures(host) {
-                let user = d.user_group.and_then(|i| c.get(i)).map(|m| m.as_str());
-                let group = d.group_group.and_then(|i| c.get(i)).map(|m| m.as_str());
-                return Some(match (user, group) {
-                    (Some(u), Some(g)) => Capture::UserAndGroup(u, g),
-                    (Some(u), None) => Capture::User(u),
-                    (None, Some(g)) => Capture::Group(g),
-                    (None, None) => Capture::None,
-                });
-            }
+        if self.domain_regex.iter().any(|d| !d.has_captures() && d.re.is_match(host)) {
+            return Some(false);
+        }
+        if self.domain_regex.iter().any(|d| d.has_captures() && d.re.is_match(host)) {
+            return Some(true);
         }
         None
     }
 
-    fn request_matches(&self, input: &Input) -> bool {
+    /// Everything but host and subject matched; `Some(true)` when the path matched only
+    /// through regexes with captures.
+    fn request_matches(&self, input: &Input) -> Option<bool> {
         if let Some(m) = &self.methods {
             if !m.iter().any(|m| m == input.method) {
-                return false;
+                return None;
             }
         }
         if let Some(n) = &self.networks {
             if !n.contains(input.ip) {
-                return false;
-            }
-        }
-        if self.resources.is_some() || self.resources_with_query.is_some() {
-            let by_path = self.resources.as_ref().is_some_and(|r| r.is_match(input.path));
-            let by_query = !by_path
-                && self.resources_with_query.as_ref().is_some_and(|r| match input.query {
-                    Some(q) => r.is_match(&format!("{}?{}", input.path, q)),
-                    None => r.is_match(input.path),
-                });
-            if !by_path && !by_query {
-                return false;
+                return None;
             }
         }
         if let Some(any_of) = &self.query {
             if !any_of.iter().any(|all| all.iter().all(|c| c.matches(input.query))) {
-                return false;
+                return None;
             }
         }
-        true
+        if self.resources.is_none() && self.resources_with_query.is_none() && self.resources_captured.is_empty() {
+            return Some(false);
+        }
+        if self.resources.as_ref().is_some_and(|r| r.is_match(input.path)) {
+            return Some(false);
+        }
+        if self.resources_with_query.as_ref().is_some_and(|r| r.is_match(&resource_text(input, true))) {
+            return Some(false);
+        }
+        if self.resources_captured.iter().any(|c| c.re.is_match(&resource_text(input, c.with_query))) {
+            return Some(true);
+        }
+        None
     }
 
-    fn needs_subject(&self, cap: &Capture) -> bool {
-        self.subject.is_some() || !self.scopes.is_empty() || !matches!(cap, Capture::None)
+    fn needs_subject(&self, cap: Captured) -> bool {
+        self.subject.is_some() || !self.scopes.is_empty() || cap.host || cap.path
     }
 
-    fn subject_matches(&self, s: &Subject, cap: &Capture) -> bool {
-        let in_group = |g: &str| s.groups.iter().any(|x| x == g);
-        let cap_ok = match cap {
-            Capture::None => true,
-            Capture::User(u) => s.user.eq_ignore_ascii_case(u),
-            Capture::Group(g) => in_group(g),
-            Capture::UserAndGroup(u, g) => s.user.eq_ignore_ascii_case(u) && in_group(g),
-        };
-        if !cap_ok {
+    fn subject_matches(&self, s: &Subject, cap: Captured, input: &Input) -> bool {
+        if cap.host && !self.domain_regex.iter().any(|d| d.has_captures() && d.matches_subject(input.host, s)) {
             return false;
         }
+        if cap.path
+            && !self.resources_captured.iter().any(|c| c.matches_subject(&resource_text(input, c.with_query), s))
+        {
+            return false;
+        }
+        let in_group = |g: &str| s.groups.iter().any(|x| x == g);
         if let Some(any_of) = &self.subject {
             let ok = any_of.iter().any(|all| {
                 all.iter().all(|t| match t {
@@ -279,6 +299,14 @@ impl Rule {
             }
         }
         self.scopes.iter().all(|need| has_scope(s.scopes, need))
+    }
+}
+
+/// What `resources` regexes see: the path, or `path?query` for those that ask for the query.
+fn resource_text<'a>(input: &Input<'a>, with_query: bool) -> std::borrow::Cow<'a, str> {
+    match (with_query, input.query) {
+        (true, Some(q)) => std::borrow::Cow::Owned(format!("{}?{}", input.path, q)),
+        _ => std::borrow::Cow::Borrowed(input.path),
     }
 }
 
@@ -327,19 +355,20 @@ impl Policy {
         let mut found = None;
         self.index.for_each_candidate(input.host, |i| {
             let rule = &self.rules[i as usize];
-            let Some(cap) = rule.host_match(input.host) else {
+            let Some(host) = rule.host_match(input.host) else {
                 return true;
             };
-            if !rule.request_matches(input) {
+            let Some(path) = rule.request_matches(input) else {
                 return true;
-            }
-            if rule.needs_subject(&cap) {
+            };
+            let cap = Captured { host, path };
+            if rule.needs_subject(cap) {
                 match &input.subject {
                     None => {
                         found = Some(Decision { verdict: Verdict::SignIn, level: rule.level, rule: Some(i as usize) });
                         return false;
                     }
-                    Some(s) if !rule.subject_matches(s, &cap) => return true,
+                    Some(s) if !rule.subject_matches(s, cap, input) => return true,
                     Some(_) => {}
                 }
             }

@@ -203,3 +203,135 @@ fn many_rules_for_other_hosts_are_not_candidates() {
     assert_eq!(n, 1);
     assert_eq!(decide(&p, &req("target.test", "/"), None), (Verdict::Allow, Some(2000)));
 }
+
+const PER_USER: &str = r#"
+default_policy: deny
+rules:
+  - domain: files.test
+    resources: ['^/(?P<User>\w+)/personal(/.*)?$']
+    policy: one_factor
+  - domain: files.test
+    resources: ['^/teams/(?P<Group>\w+)(/.*)?$', '^/people/(?P<User>\w+)/(?P<Group>\w+)$']
+    policy: one_factor
+  - domain: files.test
+    resources: ['^/shared\?team=(?P<Group>\w+)$']
+    policy: one_factor
+"#;
+
+#[test]
+fn user_capture_in_resources_gives_each_user_only_their_pages() {
+    let p = from_str("u.yaml", PER_USER).unwrap();
+    let r = req("files.test", "/alice/personal/diary");
+    let alice = Some(("alice", &[][..], &[][..], AuthLevel::OneFactor));
+    let shouting_alice = Some(("ALICE", &[][..], &[][..], AuthLevel::OneFactor));
+    let bob = Some(("bob", &[][..], &[][..], AuthLevel::OneFactor));
+    assert_eq!(decide(&p, &r, alice), (Verdict::Allow, Some(0)));
+    assert_eq!(decide(&p, &r, shouting_alice), (Verdict::Allow, Some(0)), "case-insensitive, as in Authelia");
+    assert_eq!(decide(&p, &r, bob), (Verdict::Forbidden, None), "another user's pages are not bob's");
+    assert_eq!(decide(&p, &r, None), (Verdict::SignIn, Some(0)), "anonymous: sign in first");
+}
+
+#[test]
+fn group_capture_in_resources_needs_the_group_case_insensitively() {
+    let p = from_str("u.yaml", PER_USER).unwrap();
+    let r = req("files.test", "/teams/ops/runbook");
+    let ops = Some(("carol", &["OPS"][..], &[][..], AuthLevel::OneFactor));
+    let dev = Some(("dave", &["dev"][..], &[][..], AuthLevel::OneFactor));
+    assert_eq!(decide(&p, &r, ops), (Verdict::Allow, Some(1)));
+    assert_eq!(decide(&p, &r, dev), (Verdict::Forbidden, None));
+    // Any of the rule's regexes may grant: the second needs both user and group.
+    let r = req("files.test", "/people/carol/ops");
+    assert_eq!(decide(&p, &r, ops), (Verdict::Allow, Some(1)));
+    let eve_ops = Some(("eve", &["ops"][..], &[][..], AuthLevel::OneFactor));
+    assert_eq!(decide(&p, &r, eve_ops), (Verdict::Forbidden, None));
+    // Captures over `path?query` for regexes that ask for the query.
+    let mut r = req("files.test", "/shared");
+    r.query = Some("team=ops");
+    assert_eq!(decide(&p, &r, ops), (Verdict::Allow, Some(2)));
+    assert_eq!(decide(&p, &r, dev), (Verdict::Forbidden, None));
+}
+
+#[test]
+fn group_capture_in_domain_regex_is_case_insensitive() {
+    let p = from_str("g.yaml", "rules:\n  - domain_regex: '^(?P<Group>\\w+)\\.team\\.test$'\n    policy: one_factor\n")
+        .unwrap();
+    let r = req("ops.team.test", "/");
+    let ops = Some(("carol", &["Ops"][..], &[][..], AuthLevel::OneFactor));
+    let dev = Some(("dave", &["dev"][..], &[][..], AuthLevel::OneFactor));
+    assert_eq!(decide(&p, &r, ops), (Verdict::Allow, Some(0)));
+    assert_eq!(decide(&p, &r, dev), (Verdict::Forbidden, None));
+}
+
+#[test]
+fn named_groups_the_engine_does_not_apply_never_load() {
+    let bad = [
+        ("    resources: ['^/(?P<user>\\w+)/personal$']\n", "named group `user`"),
+        ("    resources: ['^/(?P<Owner>\\w+)$']\n", "named group `Owner`"),
+        ("    domain_regex: '^(?P<Tenant>\\w+)\\.test$'\n", "named group `Tenant`"),
+        ("    query: [{key: id, operator: pattern, value: '(?P<User>.*)'}]\n", "named group `User`"),
+    ];
+    for (line, want) in bad {
+        let text = format!("rules:\n  - domain: a.test\n{line}    policy: one_factor\n");
+        let e = from_str("bad.yaml", &text).unwrap_err().to_string();
+        assert!(e.starts_with("bad.yaml:3:") && e.contains(want), "{line}: {e}");
+    }
+    let e = from_str("bad.yaml", "rules:\n  - resources: ['^/(?P<User>\\w+)$']\n    policy: bypass\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`bypass` cannot be combined with User/Group captures"), "{e}");
+}
+
+#[test]
+fn a_resource_set_that_cannot_be_built_fails_the_load() {
+    // Each regex compiles alone; together they exceed the regex size limit.
+    let res: Vec<String> = (0..40).map(|i| format!("'^/p{i}/\\w{{100}}$'")).collect();
+    let text = format!("rules:\n  - domain: a.test\n    resources: [{}]\n    policy: deny\n", res.join(", "));
+    let e = from_str("big.yaml", &text).unwrap_err().to_string();
+    assert!(e.starts_with("big.yaml:3:") && e.contains("cannot be compiled together"), "{e}");
+}
+
+#[test]
+fn unanchored_resources_warn() {
+    let p = from_str(
+        "w.yaml",
+        "rules:\n  - domain: a.test\n    resources: ['/admin', '^/ok', '(?i)^/fine', '\\A/also']\n    policy: deny\n",
+    )
+    .unwrap();
+    let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("w.yaml:3:") && w[0].contains("`/admin` has no leading `^`"), "{w:?}");
+}
+
+#[test]
+fn urls_are_split_by_hand_not_cleaned() {
+    let t = cases::target("http://Wiki.Localhost:8080/a/../b;x/%2e?q=/public#frag").unwrap();
+    assert_eq!(t, cases::Target { host: "wiki.localhost".into(), raw_path: "/a/../b;x/%2e", query: Some("q=/public") });
+    let t = cases::target("https://a.test?x=1").unwrap();
+    assert_eq!((t.raw_path, t.query), ("/", Some("x=1")));
+    assert!(cases::target("a.test/x").unwrap_err().contains("is not a URL"));
+    assert!(cases::target("ftp://a.test/x").unwrap_err().contains("is not a URL"));
+    assert!(cases::target("http://user@a.test/x").unwrap_err().contains("bad_host"));
+}
+
+#[test]
+fn probes_judge_the_raw_path_through_the_gateway_normaliser() {
+    let p = policy();
+    let groups = std::collections::BTreeMap::new();
+    let probe = |url: &str| cases::Probe { url: url.into(), method: "GET".into(), ..Default::default() };
+    // The gateway refuses these with 400; a URL parser would have cleaned them into /x or /public/x.
+    for url in [
+        "http://wiki.localhost/public\\..\\x",
+        "http://wiki.localhost/pub\tlic/x",
+        "http://wiki.localhost/public/caf\u{e9}",
+    ] {
+        let e = cases::judge(&p, &probe(url), &groups).unwrap_err();
+        assert!(e.contains("400 bad_path"), "{url}: {e}");
+        assert!(cases::refused_path(url).unwrap().is_some(), "{url}");
+    }
+    // Dot segments (raw or encoded) and `;params` are resolved by the gateway's own normaliser.
+    let j = cases::judge(&p, &probe("http://wiki.localhost/public/..;/admin"), &groups).unwrap();
+    assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/admin", Verdict::SignIn, Some(4)));
+    let j = cases::judge(&p, &probe("http://Wiki.Localhost:8080/public/%2e%2e/search?q=secret#f"), &groups).unwrap();
+    assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/search", Verdict::Forbidden, Some(3)));
+    assert_eq!(cases::refused_path("http://wiki.localhost/public/%2e%2e/x").unwrap(), None);
+}

@@ -7,6 +7,7 @@
 
 mod records;
 pub use records::*;
+pub mod seal;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
@@ -79,6 +80,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
     pub(crate) db: Database,
+    /// Seals authenticator seeds at rest once set (see `seal`).
+    seed_key: std::sync::RwLock<Option<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -86,6 +89,33 @@ impl std::fmt::Debug for Store {
         f.write_str("Store")
     }
 }
+
+/// Removes group and other permissions from `path` when it has any. A directory shared by other
+/// users (sticky, like /tmp) or owned by someone else is left alone, with a warning.
+#[cfg(unix)]
+fn private(path: &Path, mode: u32) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    let current = meta.permissions().mode() & 0o7777;
+    if current & 0o077 == 0 {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me || current & 0o1000 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{current:o}"), "the store's directory is open to other users and not ours to tighten: move the store into a directory of its own");
+        return;
+    }
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "tightened the store's permissions")
+        }
+        Err(e) => tracing::warn!(path = %path.display(), "cannot tighten the store's permissions: {e}"),
+    }
+}
+
+#[cfg(not(unix))]
+fn private(_: &Path, _: u32) {}
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
@@ -96,14 +126,26 @@ pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, creating its directory.
+    /// Opens (or creates) the store at `path`, creating its directory. The file is kept 0600
+    /// and its directory 0700: created so, and tightened (with a log line) when found looser.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir).map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
+            private(dir, 0o700);
         }
+        // Created 0600 before redb opens it (redb initialises an empty file).
+        let mut opts = std::fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
+        private(path, 0o600);
         let db = Database::create(path)?;
-        let store = Store { db };
+        let store = Store { db, seed_key: Default::default() };
         store.init()?;
         Ok(store)
     }
@@ -178,3 +220,35 @@ pub use auth_state::*;
 
 mod codes;
 pub use codes::*;
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn store_file_0600_and_directory_0700_created_so_and_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let path = data.join("s.redb");
+        drop(Store::open(&path).unwrap());
+        assert_eq!((mode(&path), mode(&data)), (0o600, 0o700));
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(Store::open(&path).unwrap());
+        assert_eq!((mode(&path), mode(&data)), (0o600, 0o700));
+
+        // A shared sticky directory (like /tmp) is not ours to tighten; the file still is.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        drop(Store::open(&shared.join("s.redb")).unwrap());
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(mode(&shared.join("s.redb")), 0o600);
+    }
+}

@@ -48,7 +48,7 @@ impl Store {
             for (_, key) in index_entries(user) {
                 index.insert(key.as_str(), user.id.as_str())?;
             }
-            users.insert(user.id.as_str(), encode(user).as_slice())?;
+            users.insert(user.id.as_str(), self.encode_user(user).as_slice())?;
         }
         tx.commit()?;
         Ok(())
@@ -65,11 +65,11 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut users = tx.open_table(USERS)?;
-            let current: Option<User> = users.get(id)?.map(|v| decode(v.value())).transpose()?;
+            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
             let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
             match f(&mut user) {
                 Ok(v) => {
-                    users.insert(id, encode(&user).as_slice())?;
+                    users.insert(id, self.encode_user(&user).as_slice())?;
                     Ok(v)
                 }
                 Err(e) => Err(e),
@@ -84,7 +84,7 @@ impl Store {
     }
 
     pub fn user(&self, id: &str) -> Result<Option<User>> {
-        self.get_json(USERS, id)
+        Ok(self.get_json(USERS, id)?.map(|u| self.open_user(u)))
     }
 
     /// Finds a user of `tenant` by email, mobile or username.
@@ -95,7 +95,7 @@ impl Store {
         for kind in ["email", "mobile", "username"] {
             if let Some(id) = index.get(index_key(tenant, kind, identifier).as_str())? {
                 if let Some(u) = users.get(id.value())? {
-                    return Ok(Some(decode(u.value())?));
+                    return Ok(Some(self.decode_user(u.value())?));
                 }
             }
         }
@@ -129,7 +129,7 @@ impl Store {
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
-        Ok(self.all_json::<User>(USERS)?.into_iter().map(|(_, u)| u).collect())
+        Ok(self.all_json::<User>(USERS)?.into_iter().map(|(_, u)| self.open_user(u)).collect())
     }
 }
 

@@ -1,5 +1,8 @@
 //! The access-token signing key: Ed25519, PKCS#8 PEM on disk (mode 0600), created on first
 //! start. Its `kid` is derived from the public key, so the same file always yields the same kid.
+//! New keys are written in the PKCS#8 v1 form `openssl genpkey -algorithm ed25519` writes (no
+//! public key attached), which every common library reads; v2 files (RFC 8410 with the public
+//! key) still load.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -18,6 +21,8 @@ pub struct SigningKey {
     /// Key of the HMACs one-time codes are stored as, derived from the private key: a stolen
     /// store alone does not let anyone test the (few) possible codes.
     pub code_key: [u8; 32],
+    /// Key that seals authenticator (TOTP) seeds in the store (HKDF-SHA256 of the private key).
+    pub seed_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -35,12 +40,17 @@ impl SigningKey {
         h.update(b"gatehouse one-time code key v1\0");
         h.update(key.to_bytes());
         let code_key: [u8; 32] = h.finalize().into();
+        let mut seed_key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(Some(b"gatehouse"), &key.to_bytes())
+            .expand(b"gatehouse totp seed key v1", &mut seed_key)
+            .map_err(|e| format!("cannot derive the seed key: {e}"))?;
         Ok(SigningKey {
             kid,
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             decoding: DecodingKey::from_ed_der(&public),
             public,
             code_key,
+            seed_key,
         })
     }
 
@@ -72,9 +82,7 @@ impl SigningKey {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
         }
         let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-        let pem = key
-            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .map_err(|e| format!("cannot encode the signing key: {e}"))?;
+        let pem = v1_pem(&key)?;
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -102,6 +110,14 @@ impl SigningKey {
     }
 }
 
+/// PKCS#8 v1 PEM (RFC 5958 version 0, no public key): what `openssl genpkey` writes.
+fn v1_pem(key: &ed25519_dalek::SigningKey) -> Result<zeroize::Zeroizing<String>, String> {
+    let bytes = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+    bytes
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| format!("cannot encode the signing key: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +138,30 @@ mod tests {
         }
         std::fs::write(&path, "junk").unwrap();
         assert!(SigningKey::load_or_create(&path).unwrap_err().contains("not an Ed25519"));
+    }
+
+    #[test]
+    fn written_as_pkcs8_v1_that_openssl_reads_and_v2_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        let a = SigningKey::load_or_create(&path).unwrap();
+        let pem = std::fs::read_to_string(&path).unwrap();
+        // v1: SEQUENCE of 46 bytes, version 0, no [1] public key.
+        let der = ed25519_dalek::pkcs8::spki::der::pem::decode_vec(pem.as_bytes()).unwrap().1;
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00], "{pem}");
+        assert_eq!(der.len(), 48);
+        let out = std::process::Command::new("openssl").args(["pkey", "-noout", "-in"]).arg(&path).output();
+        let out = out.expect("openssl is installed (scripts/test installs it)");
+        assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+
+        // A v2 file (with the public key), as earlier versions wrote, still loads.
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let v2 = key.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF).unwrap();
+        let v2_path = dir.path().join("v2.pem");
+        std::fs::write(&v2_path, v2.as_bytes()).unwrap();
+        let b = SigningKey::load_or_create(&v2_path).unwrap();
+        assert_eq!(b.public, key.verifying_key().to_bytes());
+        assert_ne!(a.seed_key, b.seed_key);
+        assert_ne!(a.seed_key, a.code_key);
     }
 }
