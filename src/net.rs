@@ -14,6 +14,20 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key of a client address in every per-IP limit, failure counter and ban: an IPv4
+/// address (IPv4-mapped IPv6 included) as it is, an IPv6 address as its network of
+/// `v6_prefix` bits (`server.ipv6_prefix`, default 64: one host commonly holds a whole /64).
+pub fn ip_bucket(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u32::from(v6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
 /// A list of networks; a lone address is a /32 (or /128).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IpSet {
@@ -130,6 +144,21 @@ fn valid_port(p: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_bucket(a, 64), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(ip_bucket(a, 64), ip_bucket(b, 64));
+        assert_ne!(ip_bucket(a, 64), ip_bucket(other, 64));
+        assert_eq!(ip_bucket(a, 48), ip_bucket(other, 48));
+        assert_eq!(ip_bucket(a, 128), a);
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(ip_bucket(v4, 64), v4);
+        assert_eq!(ip_bucket("::ffff:203.0.113.7".parse().unwrap(), 64), v4, "mapped IPv4 is IPv4");
+    }
 
     #[test]
     fn ip_sets() {

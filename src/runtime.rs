@@ -21,6 +21,10 @@ pub struct Runtime {
     pub login_limit: Option<Arc<Limiter>>,
     /// `rate_limits.otp_send`: codes sent per identifier (or per IP).
     pub otp_send_limit: Option<Arc<Limiter>>,
+    /// `rate_limits.auth`: every `/auth` API request per IP.
+    pub auth_limit: Option<Arc<Limiter>>,
+    /// `rate_limits.verify_page`: the hosted verification page, per existing verification.
+    pub verify_page_limit: Option<Arc<Limiter>>,
     pub identity: IdentityResolver,
     pub forward_auth_counters: RouteCounters,
     pub auth_request_counters: RouteCounters,
@@ -77,6 +81,9 @@ impl Runtime {
         let login_limit = limiter(config.rate_limits.login.as_ref(), previous.and_then(|p| p.login_limit.as_ref()));
         let otp_send_limit =
             limiter(config.rate_limits.otp_send.as_ref(), previous.and_then(|p| p.otp_send_limit.as_ref()));
+        let auth_limit = limiter(config.rate_limits.auth.as_ref(), previous.and_then(|p| p.auth_limit.as_ref()));
+        let verify_page_limit =
+            limiter(config.rate_limits.verify_page.as_ref(), previous.and_then(|p| p.verify_page_limit.as_ref()));
         let tokens = Arc::new(Tokens::new(&config.tokens.issuer, key));
         let m = metrics();
         Ok(Runtime {
@@ -87,6 +94,8 @@ impl Runtime {
             global_limit,
             login_limit,
             otp_send_limit,
+            auth_limit,
+            verify_page_limit,
             forward_auth_counters: m.route("forward-auth"),
             auth_request_counters: m.route("auth-request"),
             unrouted_counters: m.route("unrouted"),
@@ -140,6 +149,8 @@ impl Runtime {
             .iter()
             .chain(self.login_limit.iter())
             .chain(self.otp_send_limit.iter())
+            .chain(self.auth_limit.iter())
+            .chain(self.verify_page_limit.iter())
             .chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
     }
 }

@@ -113,7 +113,7 @@ async fn with_code(
     let res = blocking(move || {
         let now = now_secs();
         let svc = &s2.services;
-        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user_key(&tenant, &user_id);
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
             return Ok(Err(Refused::Banned(b.until.saturating_sub(now).max(1))));

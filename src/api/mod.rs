@@ -221,7 +221,36 @@ pub fn router(shared: Arc<Shared>) -> Router {
         // Every state-changing request with Gatehouse's cookies: same site and JSON, or a
         // portal form with its CSRF token (see `csrf`).
         .layer(axum::middleware::from_fn_with_state(shared.clone(), csrf::guard))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), per_ip_limit))
         .with_state(shared)
+}
+
+/// `rate_limits.auth`: every `/auth` API request, known path or not, passes a per-IP limit
+/// (an IPv6 client keyed by its network) before any handler runs.
+async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::middleware::Next) -> Response {
+    {
+        let rt = s.runtime.load();
+        if let Some(l) = &rt.auth_limit {
+            let peer = req.extensions().get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+            let xff = req.headers().get_all("x-forwarded-for");
+            let trusted = &rt.config.server.trusted_proxies;
+            let Ok(ip) = effective_ip(peer, xff.iter().map(|v| v.as_bytes()), trusted) else {
+                return ApiError::new(StatusCode::BAD_REQUEST, "bad_forwarded_for", "X-Forwarded-For is malformed.")
+                    .into_response();
+            };
+            if let Err(wait) = l.check_ip(ip, rt.config.server.ipv6_prefix) {
+                crate::metrics::metrics().rate_limited("auth");
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many requests from this address; retry later.",
+                )
+                .retry_after(crate::ratelimit::retry_after_secs(wait))
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 async fn jwks(State(s): State<Arc<Shared>>) -> Response {

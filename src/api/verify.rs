@@ -183,13 +183,39 @@ pub struct AddressBody {
     to: String,
 }
 
+/// The hosted page's own throttle (`rate_limits.verify_page`, per verification), counted only
+/// once the verification is known to exist and be open: calls naming unknown ids neither spend a
+/// real verification's budget nor fill the limiter (and a real one's calls touch no other
+/// limiter's keys).
+async fn page_throttle(s: &Arc<Shared>, app: &str, id: &str) -> Result<(), ApiError> {
+    let found = verification::valid_id(id) && {
+        let (svc, a, i) = (s.services.clone(), app.to_string(), id.to_string());
+        blocking(move || Ok(svc.store.verification(&a, &i)?.is_some_and(|v| v.expires_at > now_secs()))).await?
+    };
+    if !found {
+        return Err(FlowError::NotFound.into());
+    }
+    if let Some(l) = &s.runtime.load().verify_page_limit {
+        if let Err(wait) = l.check(&(app, id)) {
+            crate::metrics::metrics().rate_limited("verify_page");
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many tries for this verification; wait a moment and retry.",
+            )
+            .retry_after(crate::ratelimit::retry_after_secs(wait)));
+        }
+    }
+    Ok(())
+}
+
 /// The hosted page's address step.
 pub async fn page_address(
     State(s): State<Arc<Shared>>,
     Path((app, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<AddressBody>,
 ) -> Result<Response, ApiError> {
-    throttle(&s, &app, &id)?;
+    page_throttle(&s, &app, &id).await?;
     let rt = s.runtime.load_full();
     let svc = s.services.clone();
     let v = blocking(move || verification::set_address(&rt, &svc, &app, &id, &b.to, now_secs())).await?;
@@ -205,6 +231,7 @@ pub async fn page_check(
     JsonBody(b): JsonBody<CheckBody>,
 ) -> Result<Response, ApiError> {
     crate::flows::signin::login_limited(&s.runtime.load(), info.ip)?;
+    page_throttle(&s, &app, &id).await?;
     match run_check(&s, app, id, b.otp, false).await? {
         Checked::Closed(_) => Ok(no_store(StatusCode::OK, json!({"closed": true}))),
         other => checked_response(&s, other),

@@ -87,14 +87,14 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
         }
     }
     if let Some(l) = &rt.global_limit {
-        if let Err(wait) = l.check(&f.ip) {
+        if let Err(wait) = l.check_ip(f.ip, rt.config.server.ipv6_prefix) {
             return refuse(path, limited("global", wait));
         }
     }
     let route_limit = route.and_then(|r| r.limiter.as_ref().map(|l| (r, l)));
     if let Some((r, l)) = route_limit {
         let checked = match l.per() {
-            LimitKey::Ip => Some(l.check(&f.ip)),
+            LimitKey::Ip => Some(l.check_ip(f.ip, rt.config.server.ipv6_prefix)),
             LimitKey::App => Some(l.check(r.app.as_str())),
             _ => None,
         };
@@ -120,7 +120,7 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
     if let Some((_, l)) = route_limit.filter(|(_, l)| l.per() == LimitKey::User) {
         let res = match &identity {
             Some(id) => l.check(id.user_id.as_str()),
-            None => l.check(&f.ip),
+            None => l.check_ip(f.ip, rt.config.server.ipv6_prefix),
         };
         if let Err(wait) = res {
             return refuse(path, limited("route", wait));

@@ -385,7 +385,7 @@ fn ban_key(cfg: &Config, t: &Target) -> Result<String, String> {
             let v = run(cfg, Op::UserId { tenant: t.tenant.clone(), user: u.clone() })?;
             Ok(crate::flows::regulation::user_key(&t.tenant, v["id"].as_str().unwrap_or_default()))
         }
-        (None, Some(ip)) => Ok(crate::flows::regulation::ip_key(*ip)),
+        (None, Some(ip)) => Ok(crate::flows::regulation::ip_key(*ip, cfg.server.ipv6_prefix)),
         _ => Err("name one of --user or --ip".into()),
     }
 }

@@ -72,6 +72,9 @@ pub struct Server {
     pub header_timeout: Dur,
     /// Open connections the gateway listener holds at most; beyond, 503 and closed.
     pub max_connections: usize,
+    /// IPv6 clients are keyed by their network of this many bits in every per-IP limit,
+    /// failure counter and ban.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for Server {
@@ -87,6 +90,7 @@ impl Default for Server {
             max_body_bytes: 64 * 1024,
             header_timeout: Dur(std::time::Duration::from_secs(10)),
             max_connections: 4096,
+            ipv6_prefix: 64,
         }
     }
 }
@@ -249,13 +253,29 @@ pub struct RateLimits {
     pub global: Option<RateLimit>,
     pub login: Option<RateLimit>,
     pub otp_send: Option<RateLimit>,
-    /// Most keys (IPs, users …) one limiter remembers; the idle ones are evicted first.
+    /// Every `/auth` API request, per IP (on by default, generous; `null` turns it off).
+    pub auth: Option<RateLimit>,
+    /// The hosted verification page's calls per verification, counted only for one that exists.
+    pub verify_page: Option<RateLimit>,
+    /// Most keys (IPs, users …) one limiter remembers; the least recently used are evicted first.
     pub max_keys: usize,
+}
+
+fn default_limit(per: &str, count: u32, secs: u64, burst: u32) -> Option<RateLimit> {
+    let rate = Rate { count, period: std::time::Duration::from_secs(secs) };
+    Some(RateLimit { per: per.into(), rate, burst: Some(burst) })
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { global: None, login: None, otp_send: None, max_keys: 100_000 }
+        RateLimits {
+            global: None,
+            login: None,
+            otp_send: None,
+            auth: default_limit("ip", 600, 60, 200),
+            verify_page: default_limit("identifier", 5, 60, 5),
+            max_keys: 100_000,
+        }
     }
 }
 

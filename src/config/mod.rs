@@ -195,6 +195,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub header_timeout: Duration,
     pub max_connections: usize,
+    /// Bits of an IPv6 client address that key its limits, counters and bans.
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,10 @@ pub struct RateLimitsConfig {
     pub global: Option<LimitSpec>,
     pub login: Option<LimitSpec>,
     pub otp_send: Option<LimitSpec>,
+    /// Every `/auth` API request, per IP.
+    pub auth: Option<LimitSpec>,
+    /// The hosted verification page's calls, per existing verification.
+    pub verify_page: Option<LimitSpec>,
     pub max_keys: usize,
 }
 

@@ -77,6 +77,9 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     if f.server.workers == 0 || f.server.workers > 1024 {
         r.error("server.workers", "server.workers must be between 1 and 1024");
     }
+    if !(32..=128).contains(&f.server.ipv6_prefix) {
+        r.error("server.ipv6_prefix", "server.ipv6_prefix must be between 32 and 128 (64 keys a client by its /64)");
+    }
     if f.server.max_body_bytes < 1024 {
         r.error("server.max_body_bytes", "server.max_body_bytes must be at least 1024");
     }
@@ -224,6 +227,12 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             .otp_send
             .as_ref()
             .and_then(|l| limit(r, "rate_limits.otp_send", l, &["identifier", "ip"])),
+        auth: f.rate_limits.auth.as_ref().and_then(|l| limit(r, "rate_limits.auth", l, &["ip"])),
+        verify_page: f
+            .rate_limits
+            .verify_page
+            .as_ref()
+            .and_then(|l| limit(r, "rate_limits.verify_page", l, &["identifier"])),
         max_keys: f.rate_limits.max_keys.max(1024),
     };
 
@@ -356,6 +365,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             max_body_bytes: f.server.max_body_bytes,
             header_timeout: f.server.header_timeout.0,
             max_connections: f.server.max_connections,
+            ipv6_prefix: f.server.ipv6_prefix,
             public_url: public_url.clone(),
         },
         storage_path: resolve_path(base, &f.storage.path),

@@ -47,7 +47,7 @@ pub(crate) fn check_limits(
     signin::login_limited(rt, ip)?;
     if let (true, Some(l)) = (send, &rt.otp_send_limit) {
         let r = match l.spec.per {
-            crate::config::LimitKey::Ip => l.check(&ip),
+            crate::config::LimitKey::Ip => l.check_ip(ip, rt.config.server.ipv6_prefix),
             _ => l.check(&format!("{tenant}\0{}", identifier.trim().to_lowercase())),
         };
         if let Err(wait) = r {
@@ -187,7 +187,7 @@ pub async fn verify(
         let now = now_secs();
         let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
         app_gate(user.as_ref(), req.app.as_deref())?;
-        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         let ban = regulation.banned(ukey.as_deref(), ip, now)?;
         if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {

@@ -202,7 +202,7 @@ pub async fn confirm(
     blocking(move || {
         let now = now_secs();
         let user = svc.store.find_user(&c.tenant, &c.identifier)?.filter(|u| u.status == "pending");
-        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         if let Some(b) = regulation.banned(ukey.as_deref(), ip, now)? {
             if b.key.starts_with("ip:") {

@@ -21,19 +21,26 @@ use std::sync::Arc;
 pub struct Regulation {
     store: Arc<Store>,
     cfg: Cfg,
+    /// `server.ipv6_prefix`: an IPv6 client's failures and bans are its network's.
+    v6_prefix: u8,
 }
 
 pub fn user_key(tenant: &str, user_id: &str) -> String {
     format!("user:{tenant}:{user_id}")
 }
 
-pub fn ip_key(ip: IpAddr) -> String {
-    format!("ip:{ip}")
+/// The key of an address's failures and bans: an IPv6 client's network of `v6_prefix` bits.
+pub fn ip_key(ip: IpAddr, v6_prefix: u8) -> String {
+    format!("ip:{}", crate::net::ip_bucket(ip, v6_prefix))
 }
 
 impl Regulation {
-    pub fn new(store: Arc<Store>, cfg: Cfg) -> Regulation {
-        Regulation { store, cfg }
+    pub fn new(store: Arc<Store>, config: &crate::config::Config) -> Regulation {
+        Regulation::with(store, config.regulation.clone(), config.server.ipv6_prefix)
+    }
+
+    pub fn with(store: Arc<Store>, cfg: Cfg, v6_prefix: u8) -> Regulation {
+        Regulation { store, cfg, v6_prefix }
     }
 
     fn keys(&self, user: Option<&str>, ip: IpAddr) -> Vec<String> {
@@ -47,7 +54,7 @@ impl Regulation {
             }
         }
         if self.cfg.modes.iter().any(|m| m == "ip") {
-            keys.push(ip_key(ip));
+            keys.push(ip_key(ip, self.v6_prefix));
         }
         keys
     }
@@ -126,7 +133,7 @@ mod tests {
     fn slow_guessing_is_capped_by_the_consecutive_limit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
-        let r = Regulation::new(store.clone(), cfg(5, 10));
+        let r = Regulation::with(store.clone(), cfg(5, 10), 64);
         let u = user_key("default", "u1");
         let mut now = 1_000;
         // A completed sign-in after 9 slow failures starts the run afresh.
@@ -149,7 +156,7 @@ mod tests {
         assert_eq!((bans[0].key.as_str(), bans[0].until), (u.as_str(), LOCKED));
         let later = now + 10 * 365 * 86_400;
         assert!(r.banned(Some(&u), "192.0.2.1".parse().unwrap(), later).unwrap().is_some(), "time does not lift it");
-        assert_eq!(store.failure_streak(&ip_key("198.51.100.1".parse().unwrap())).unwrap(), 0, "no run for an IP");
+        assert_eq!(store.failure_streak(&ip_key("198.51.100.1".parse().unwrap(), 64)).unwrap(), 0, "no run for an IP");
         // An administrator's revocation lifts the lock and the run.
         assert!(store.revoke_ban(&u).unwrap());
         assert_eq!(store.failure_streak(&u).unwrap(), 0);
@@ -157,10 +164,23 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_clients_failures_and_bans_are_its_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::with(store.clone(), cfg(2, 100), 64);
+        assert!(r.failed(None, "2001:db8:1:2::1".parse().unwrap(), 10).unwrap().is_empty());
+        let bans = r.failed(None, "2001:db8:1:2:ffff::2".parse().unwrap(), 11).unwrap();
+        assert_eq!(bans.len(), 1);
+        assert_eq!(bans[0].key, "ip:2001:db8:1:2::");
+        assert!(r.banned(None, "2001:db8:1:2::9".parse().unwrap(), 12).unwrap().is_some());
+        assert!(r.banned(None, "2001:db8:1:3::1".parse().unwrap(), 12).unwrap().is_none());
+    }
+
+    #[test]
     fn off_only_when_disabled() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
-        let r = Regulation::new(store.clone(), Cfg { enabled: false, ..cfg(1, 1) });
+        let r = Regulation::with(store.clone(), Cfg { enabled: false, ..cfg(1, 1) }, 64);
         let u = user_key("default", "u1");
         assert!(r.failed(Some(&u), "203.0.113.1".parse().unwrap(), 1).unwrap().is_empty());
         assert_eq!(store.failure_streak(&u).unwrap(), 0);
@@ -170,7 +190,7 @@ mod tests {
     fn budget_then_ban_then_revoke() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
-        let r = Regulation::new(store.clone(), cfg(3, 100));
+        let r = Regulation::with(store.clone(), cfg(3, 100), 64);
         let ip: IpAddr = "203.0.113.1".parse().unwrap();
         let u = user_key("default", "u1");
         assert!(r.failed(Some(&u), ip, 1000).unwrap().is_empty());

@@ -202,7 +202,7 @@ pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Res
 
 /// `rate_limits.login`: sign-in attempts of every kind (passwords, codes, second factors) per IP.
 pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
-    match rt.login_limit.as_ref().map(|l| l.check(&ip)) {
+    match rt.login_limit.as_ref().map(|l| l.check_ip(ip, rt.config.server.ipv6_prefix)) {
         Some(Err(wait)) => {
             crate::metrics::metrics().rate_limited("login");
             Err(FlowError::RateLimited(wait))
@@ -269,8 +269,7 @@ pub async fn password_login(
         blocking(move || {
             let user = usable_user(&svc.store, &tenant, &identifier)?;
             let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
-            let ban =
-                Regulation::new(svc.store.clone(), rt.config.regulation.clone()).banned(ukey.as_deref(), ip, now)?;
+            let ban = Regulation::new(svc.store.clone(), &rt.config).banned(ukey.as_deref(), ip, now)?;
             Ok((user, ban))
         })
         .await?
@@ -287,7 +286,7 @@ pub async fn password_login(
         None
     };
     blocking(move || {
-        let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+        let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
@@ -335,7 +334,7 @@ pub fn verify_mfa(
         return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
     };
     let now = now_secs();
-    let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
+    let regulation = Regulation::new(svc.store.clone(), &rt.config);
     let ukey = user_key(&p.tenant, &p.user_id);
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
         svc.mfa.drop_user(&p.user_id);
