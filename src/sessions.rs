@@ -57,7 +57,7 @@ pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Iden
     Identity::new(
         user.id.clone(),
         user.display_user(),
-        user.email.clone().unwrap_or_default(),
+        user.verified_email().unwrap_or_default().to_string(),
         user.name.clone().unwrap_or_default(),
         user.groups.clone(),
         scopes,

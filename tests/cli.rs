@@ -85,3 +85,18 @@ fn policy_test_fails_on_a_wrong_case() {
     assert!(out.contains("1 passed, 1 failed"), "{out}");
     assert!(out.contains("10.test.yaml:3: GET http://a.test/x as anonymous: expected allow, got sign_in"), "{out}");
 }
+
+#[test]
+fn check_refuses_an_sms_provider_that_sends_codes_to_a_fixed_receiver() {
+    // An http "SMS" provider that never addresses the user's number hands every sign-in code to
+    // one receiver: a webhook in disguise. Sign-in codes go only to the user's own channels.
+    let config = "notifiers:\n  sms:\n    - {name: ok, kind: http, url: 'https://sms.example/send', body: '{\"to\":\"{{to}}\",\"text\":\"{{message}}\"}'}\n    - {name: collector, kind: http, url: 'https://hooks.example/codes', body: '{\"text\":\"{{message}}\"}'}\n";
+    let dir = setup(config, POLICY, None);
+    let cfg = dir.path().join("config.yaml");
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1, "{err}");
+    let file = cfg.display().to_string();
+    assert!(err.contains(&format!("{file}:4: an http SMS provider must send to the user's number")), "{err}");
+    assert!(err.contains("webhook"), "{err}");
+    assert!(!err.contains(&format!("{file}:3:")), "{err}");
+}

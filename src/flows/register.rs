@@ -1,19 +1,28 @@
 //! Self-registration with confirmation codes (API.md §4 `/auth/register*`, seed 003).
 //!
-//! The account is created `pending` with the sources to confirm (`email`, `mobile` or both);
-//! each gets a code; it becomes `active` once every source is confirmed. A registration for an
-//! address that already belongs to an active account answers exactly like a new one and sends
-//! nothing, so anonymous callers cannot learn who is registered. A pending account registered
-//! again is replaced (new details, new codes), so nobody can squat an address they cannot read.
+//! The server, never the client, decides what is proved: every address a registration gives
+//! (`email`, `mobile`) gets a code, and the account becomes `active` only once every one is
+//! confirmed; the tenant's `validation_sources` names the addresses a registration must give.
+//! Until then the account is `pending` and its addresses are unproved: held (nobody else can
+//! register them) but never emitted to apps or matched at sign-in.
+//!
+//! A registration for an address, mobile or username another account holds — active, or
+//! pending with codes still valid — answers exactly like a new one and changes nothing: no code
+//! is sent, the first registrant's password and codes stay. So anonymous callers cannot learn
+//! who is registered, and a second registrant can neither take over nor re-key a pending
+//! account. A pending registration whose codes expired (`otp.ttl`) holds nothing any more: a new
+//! registration replaces it under a new id (its codes could never be used again). Both answers
+//! cost one store commit (the new account with its codes and messages, or a decoy code).
 
 use crate::audit::{Audit, Origin};
-use crate::control::{validate, UserSpec};
+use crate::config::TenantConfig;
+use crate::control::{validate, UserSpec, RESERVED_USERNAMES};
 use crate::flows::otp::{self, Send};
 use crate::flows::passwordless::{check_limits, Sent};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, user_json, FlowError, Services};
 use crate::runtime::Runtime;
-use crate::store::{CodeCheck, User};
+use crate::store::{CodeCheck, Store, StoreError, User};
 use crate::tokens::jwt::now_secs;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -26,6 +35,8 @@ pub struct Registration {
     pub username: Option<String>,
     pub name: Option<String>,
     pub password: Option<String>,
+    /// Accepted for API.md's sake: it may only name addresses the registration gives, and it
+    /// cannot leave one of them unconfirmed.
     pub validation_sources: Option<Vec<String>>,
 }
 
@@ -44,10 +55,84 @@ fn code_subject(source: &str, user_id: &str) -> String {
     format!("{source}:{user_id}")
 }
 
+/// What a registration confirms: `(source, address, channel)` for every address it gives.
+fn sources(
+    rt: &Runtime,
+    tenant: &TenantConfig,
+    spec: &UserSpec,
+    asked: Option<Vec<String>>,
+) -> Result<Vec<(&'static str, String, &'static str)>, FlowError> {
+    let given = |s: &str| match s {
+        "email" => Ok(spec.email.is_some()),
+        "mobile" => Ok(spec.mobile.is_some()),
+        other => Err(FlowError::Invalid(format!("unknown validation source `{other}`; use email and/or mobile"))),
+    };
+    for s in &tenant.validation_sources {
+        if !given(s)? {
+            return Err(FlowError::Invalid(format!(
+                "this service confirms a `{s}` at registration: give the `{s}` field"
+            )));
+        }
+    }
+    for s in asked.unwrap_or_default() {
+        if !given(&s)? {
+            return Err(FlowError::Invalid(format!("validation source `{s}` needs the `{s}` field")));
+        }
+    }
+    let mut targets = vec![];
+    for (source, to) in [("email", &spec.email), ("mobile", &spec.mobile)] {
+        if let Some(to) = to {
+            let channel = channel_for(rt, source).ok_or_else(|| {
+                FlowError::Invalid(format!(
+                    "this service cannot confirm a `{source}` (no delivery channel): leave it out"
+                ))
+            })?;
+            targets.push((source, to.clone(), channel));
+        }
+    }
+    Ok(targets)
+}
+
+/// The checked, normalised details of a registration.
+fn spec_of(r: &mut Registration) -> Result<UserSpec, FlowError> {
+    let blank = |v: &mut Option<String>| v.take().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let mut spec = UserSpec {
+        tenant: r.tenant.clone(),
+        email: blank(&mut r.email),
+        mobile: blank(&mut r.mobile),
+        username: blank(&mut r.username),
+        name: blank(&mut r.name),
+        ..Default::default()
+    };
+    if spec.email.is_none() && spec.mobile.is_none() {
+        return Err(FlowError::Invalid("an email or a mobile number is required".into()));
+    }
+    validate(&mut spec).map_err(FlowError::Invalid)?;
+    if let Some(n) = spec.username.as_deref().filter(|n| RESERVED_USERNAMES.contains(n)) {
+        return Err(FlowError::Invalid(format!("the username `{n}` is reserved; choose another")));
+    }
+    Ok(spec)
+}
+
+/// The distinct accounts holding any of the spec's addresses or its username.
+fn holders(store: &Store, spec: &UserSpec) -> Result<Vec<User>, StoreError> {
+    let mut out: Vec<User> = vec![];
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        if let Some(v) = value {
+            if let Some(u) = store.address_holder(&spec.tenant, kind, v)? {
+                if !out.iter().any(|h| h.id == u.id) {
+                    out.push(u);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub async fn register(
     rt: Arc<Runtime>,
     svc: Arc<Services>,
-    r: Registration,
+    mut r: Registration,
     ip: IpAddr,
     origin: Origin,
 ) -> Result<Sent, FlowError> {
@@ -55,43 +140,8 @@ pub async fn register(
     if !tenant.self_registration {
         return Err(FlowError::Forbidden("This service does not allow self-registration; ask an administrator."));
     }
-    let blank = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let spec = UserSpec {
-        tenant: r.tenant.clone(),
-        email: blank(r.email),
-        mobile: blank(r.mobile),
-        username: blank(r.username),
-        name: blank(r.name),
-        ..Default::default()
-    };
-    if spec.email.is_none() && spec.mobile.is_none() {
-        return Err(FlowError::Invalid("an email or a mobile number is required".into()));
-    }
-    validate(&spec).map_err(FlowError::Invalid)?;
-    if spec.name.as_ref().is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
-        return Err(FlowError::Invalid("name may have at most 200 characters and no control characters".into()));
-    }
-    let sources: Vec<String> = match r.validation_sources.filter(|s| !s.is_empty()) {
-        Some(s) => s,
-        None if !tenant.validation_sources.is_empty() => tenant.validation_sources.clone(),
-        None => vec![if spec.email.is_some() { "email" } else { "mobile" }.to_string()],
-    };
-    let mut targets = vec![];
-    for s in &sources {
-        let to = match s.as_str() {
-            "email" => spec.email.clone(),
-            "mobile" => spec.mobile.clone(),
-            other => {
-                return Err(FlowError::Invalid(format!("unknown validation source `{other}`; use email and/or mobile")))
-            }
-        };
-        let to = to.ok_or_else(|| FlowError::Invalid(format!("validation source `{s}` needs the `{s}` field")))?;
-        let channel = channel_for(&rt, s)
-            .ok_or_else(|| FlowError::Invalid(format!("no delivery channel is configured for `{s}`")))?;
-        if !targets.iter().any(|(src, _, _): &(String, String, &str)| src == s) {
-            targets.push((s.clone(), to, channel));
-        }
-    }
+    let spec = spec_of(&mut r)?;
+    let targets = sources(&rt, tenant, &spec, r.validation_sources.take())?;
     let password = r.password.filter(|p| !p.is_empty());
     if let Some(p) = &password {
         crate::flows::passwords::check_new_password(p, rt.config.password.min_length).map_err(FlowError::Invalid)?;
@@ -106,72 +156,67 @@ pub async fn register(
     blocking(move || {
         let now = now_secs();
         let ttl = rt.config.otp.ttl.0.as_secs();
-        let mut holders = vec![];
-        for id in [&spec.email, &spec.mobile, &spec.username].into_iter().flatten() {
-            if let Some(u) = svc.store.find_user(&spec.tenant, id)? {
-                if !holders.iter().any(|h: &User| h.id == u.id) {
-                    holders.push(u);
-                }
-            }
-        }
-        let existing = match holders.as_slice() {
-            [] => None,
-            [u] if u.status == "pending" => Some(u.clone()),
-            _ => {
-                // Someone holds (part of) these details: answer as if sent, send nothing (a decoy
-                // code costs the commit a real registration costs).
-                let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
-                otp::store_decoy(&rt, &svc, &decoy, now)?;
-                let who = holders.first().map(|u| u.id.clone());
-                svc.audit.record(Audit::event(
-                    "register_refused",
-                    &origin,
-                    who.as_deref(),
-                    json!({"reason": "exists"}),
-                ));
-                return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
-            }
-        };
-        let mut user = existing.unwrap_or_else(|| User {
-            id: uuid::Uuid::new_v4().to_string(),
-            tenant: spec.tenant.clone(),
-            created_at: now,
-            ..Default::default()
-        });
-        user.status = "pending".into();
-        user.email = spec.email.clone();
-        user.mobile = spec.mobile.clone();
-        user.username = spec.username.clone();
-        user.name = spec.name.clone();
-        user.password_hash = password_hash;
-        user.email_verified = false;
-        user.mobile_verified = false;
-        user.pending_sources = targets.iter().map(|t| t.0.clone()).collect();
-        user.updated_at = now;
-        svc.store.put_user(&user)?;
-        let mut dev = vec![];
-        for (source, to, channel) in &targets {
-            let send = Send {
-                purpose: "register",
-                tenant: &user.tenant,
-                app: "",
-                identifier: &code_subject(source, &user.id),
-                channel,
-                to,
-                ttl,
-                max_attempts: rt.config.otp.max_attempts,
-                extra: Value::Null,
+        let held = holders(&svc.store, &spec)?;
+        // A pending registration whose codes expired can never be confirmed: it holds nothing.
+        if held.iter().all(|u| u.status == "pending" && u.created_at.saturating_add(ttl) <= now) {
+            let user = User {
+                id: uuid::Uuid::new_v4().to_string(),
+                tenant: spec.tenant.clone(),
+                status: "pending".into(),
+                email: spec.email.clone(),
+                mobile: spec.mobile.clone(),
+                username: spec.username.clone(),
+                name: spec.name.clone(),
+                password_hash,
+                pending_sources: targets.iter().map(|t| t.0.to_string()).collect(),
+                created_at: now,
+                updated_at: now,
+                ..Default::default()
             };
-            dev.push(otp::send_code(&rt, &svc, &send, now)?);
+            let codes: Vec<otp::Prepared> = targets
+                .iter()
+                .map(|(source, to, channel)| {
+                    let send = Send {
+                        purpose: "register",
+                        tenant: &user.tenant,
+                        app: "",
+                        identifier: &code_subject(source, &user.id),
+                        channel,
+                        to,
+                        ttl,
+                        max_attempts: rt.config.otp.max_attempts,
+                        extra: Value::Null,
+                    };
+                    otp::prepare_code(&rt, &send, now)
+                })
+                .collect();
+            let rows: Vec<_> = codes.iter().map(|p| (p.key.clone(), p.record.clone(), p.message.clone())).collect();
+            let replaces: Vec<String> = held.iter().map(|u| u.id.clone()).collect();
+            match svc.store.put_registration(&user, &replaces, &rows) {
+                Ok(()) => {
+                    svc.outbox.wake();
+                    svc.audit.record(Audit::event(
+                        "register_started",
+                        &origin,
+                        Some(&user.id),
+                        json!({"sources": user.pending_sources, "replaced_expired": replaces.len()}),
+                    ));
+                    let dev: Vec<String> = codes.into_iter().map(|p| p.code).collect();
+                    let dev_code = rt.config.otp.dev_show_codes.then(|| dev.join(","));
+                    return Ok(Sent { expires_in: ttl, dev_code, channel: None });
+                }
+                // Another registration took an address in the meantime: answered like a taken one.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        svc.audit.record(Audit::event(
-            "register_started",
-            &origin,
-            Some(&user.id),
-            json!({"sources": user.pending_sources}),
-        ));
-        let dev_code = rt.config.otp.dev_show_codes.then(|| dev.join(","));
-        Ok(Sent { expires_in: ttl, dev_code, channel: None })
+        // Someone holds (part of) these details: answer as if sent, change nothing and send
+        // nothing (a decoy code costs the one commit a real registration costs).
+        let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
+        otp::store_decoy(&rt, &svc, &decoy, now)?;
+        let who = held.first().map(|u| u.id.clone());
+        svc.audit.record(Audit::event("register_refused", &origin, who.as_deref(), json!({"reason": "exists"})));
+        Ok(Sent { expires_in: ttl, dev_code: None, channel: None })
     })
     .await
 }
@@ -201,7 +246,8 @@ pub async fn confirm(
     check_limits(&rt, &c.tenant, &c.identifier, ip, false)?;
     blocking(move || {
         let now = now_secs();
-        let user = svc.store.find_user(&c.tenant, &c.identifier)?.filter(|u| u.status == "pending");
+        // The pending account holding this address (unproved: `find_user` would not match it).
+        let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == "pending");
         let regulation = Regulation::new(svc.store.clone(), rt.config.regulation.clone());
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         if let Some(b) = regulation.banned(ukey.as_deref(), ip, now)? {

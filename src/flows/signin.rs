@@ -67,7 +67,7 @@ pub fn mfa_methods(rt: &Runtime, user: &User, used: Option<crate::notify::Addres
     if !user.recovery_codes.is_empty() {
         methods.push("recovery_code");
     }
-    if crate::notify::user_channel(&rt.config, user.email.as_deref(), user.mobile.as_deref(), used).is_some() {
+    if crate::notify::user_channel(&rt.config, user.verified_email(), user.verified_mobile(), used).is_some() {
         methods.push("otp");
     }
     methods
@@ -150,9 +150,9 @@ fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String])
     c.groups = user.groups.clone();
     c.scopes = scopes.to_vec();
     c.amr = session.amr.clone();
-    c.email = user.email.clone();
+    c.email = user.verified_email().map(str::to_string);
     c.name = user.name.clone();
-    c.preferred_username = user.username.clone();
+    c.preferred_username = Some(user.display_user());
     rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
 }
 

@@ -103,6 +103,7 @@ impl Store {
         let db = Database::create(path)?;
         let store = Store { db };
         store.init()?;
+        store.migrate_address_flags()?;
         Ok(store)
     }
 
