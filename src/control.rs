@@ -727,6 +727,57 @@ mod tests {
     }
 
     #[test]
+    fn an_unproved_address_reaches_no_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.redb")).unwrap();
+        let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
+        let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
+        let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+        // Signed up with someone else's e-mail (never proved) and a mobile of their own.
+        let user = User {
+            id: "u1".into(),
+            tenant: "default".into(),
+            email: Some("victim@example.com".into()),
+            mobile: Some("+15550000041".into()),
+            mobile_verified: true,
+            status: "active".into(),
+            ..Default::default()
+        };
+        store.put_user(&user).unwrap();
+        let session = crate::store::Session {
+            id: "s1".into(),
+            user_id: "u1".into(),
+            tenant: "default".into(),
+            amr: vec!["pwd".into()],
+            created_at: 0,
+            last_seen: 0,
+            expires_at: u64::MAX,
+        };
+        let id = crate::sessions::identity_for(&user, &session, vec![]);
+        assert_eq!((id.user.as_str(), id.email.as_str()), ("+15550000041", ""));
+        assert_eq!(id.header_values[0], "+15550000041");
+        assert_eq!(id.header_values[1], "");
+        let v = execute(
+            &ctx,
+            Op::TokenIssue { tenant: "default".into(), user: "+15550000041".into(), amr: vec![], ttl_secs: 60 },
+        )
+        .unwrap();
+        let claims = tokens.verify(v["access_token"].as_str().unwrap(), "default").unwrap();
+        assert_eq!(claims.email, None);
+        assert_eq!(claims.preferred_username.as_deref(), Some("+15550000041"));
+        let from_token = crate::authz::identity::Identity::from_claims(claims, None);
+        assert_eq!((from_token.user.as_str(), from_token.email.as_str()), ("+15550000041", ""));
+        // Nor does it match an account.
+        let none =
+            Op::TokenIssue { tenant: "default".into(), user: "victim@example.com".into(), amr: vec![], ttl_secs: 60 };
+        assert!(execute(&ctx, none).is_err());
+        // Proved, it is emitted.
+        let proved = User { email_verified: true, ..user };
+        let id = crate::sessions::identity_for(&proved, &session, vec![]);
+        assert_eq!((id.user.as_str(), id.email.as_str()), ("victim@example.com", "victim@example.com"));
+    }
+
+    #[test]
     fn add_upsert_and_uniqueness() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("c.redb")).unwrap();

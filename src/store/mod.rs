@@ -107,6 +107,15 @@ impl Store {
         Ok(store)
     }
 
+    /// A store on another redb backend (tests count its disk syncs).
+    #[cfg(test)]
+    pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
+        let store = Store { db: Database::builder().create_with_backend(backend)? };
+        store.init()?;
+        store.migrate_address_flags()?;
+        Ok(store)
+    }
+
     fn init(&self) -> Result<()> {
         let tx = self.db.begin_write()?;
         {

@@ -234,6 +234,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stores_from_before_address_proofs_count_operators_addresses_as_proved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let user = |id: &str, status: &str, email_verified: bool, mobile_verified: bool| User {
+            id: id.into(),
+            tenant: "t".into(),
+            email: Some(format!("{id}@example.com")),
+            mobile: Some(format!("+1555000{:04}", id.len())),
+            status: status.into(),
+            email_verified,
+            mobile_verified,
+            ..Default::default()
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            // As an older build left them: the marker absent.
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().remove("address_flags_v1").unwrap();
+            tx.commit().unwrap();
+            store.put_user(&user("op", "active", false, false)).unwrap();
+            store.put_user(&user("selfreg", "active", false, true)).unwrap();
+            store.put_user(&user("pend", "pending", false, false)).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let get = |id: &str| store.user(id).unwrap().unwrap();
+        assert!(get("op").email_verified && get("op").mobile_verified);
+        assert!(!get("selfreg").email_verified && get("selfreg").mobile_verified);
+        assert!(!get("pend").email_verified && !get("pend").mobile_verified);
+        // Once only: a later unproved address stays unproved.
+        store.put_user(&user("later", "active", false, false)).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(!store.user("later").unwrap().unwrap().email_verified);
+    }
+
+    #[test]
     fn stale_pending_registrations_are_purged_with_their_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
