@@ -465,6 +465,7 @@ mod tests {
         let v = w.confirm("mobile", "+15550000033", &codes[1]).await.unwrap();
         assert_eq!(v["active"], false);
         assert_eq!(v["pending"], json!(["email"]));
+        assert_eq!((&v["user"]["email"], &v["user"]["mobile"]), (&Value::Null, &json!("+15550000033")));
         // Pending and unproved: matched at sign-in by neither address.
         assert!(w.svc.store.find_user("default", "both@example.com").unwrap().is_none());
         let v = w.confirm("email", "both@example.com", &codes[0]).await.unwrap();

@@ -136,9 +136,10 @@ pub struct SignedIn {
     pub session: Session,
 }
 
+/// A user as answered to the user and the apps they sign in to: only proved addresses.
 pub fn user_json(u: &User, scopes: &[String]) -> Value {
     json!({
-        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
+        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.verified_email(), "mobile": u.verified_mobile(),
         "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "scopes": scopes,
         "mfa": {"totp": u.totp.as_ref().is_some_and(|t| t.confirmed)},
     })
