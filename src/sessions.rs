@@ -272,6 +272,7 @@ mod tests {
             id: "u1".into(),
             tenant: "default".into(),
             email: Some("a@example.com".into()),
+            email_verified: true,
             status: "active".into(),
             groups: vec!["staff".into()],
             ..Default::default()
