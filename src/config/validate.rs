@@ -198,6 +198,11 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
                 "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
             ),
             "email_gateway" if p.domain.is_none() => r.error(&at, "an email_gateway SMS provider needs `domain`"),
+            "email_gateway"
+                if p.domain.as_deref().is_some_and(|d| crate::control::normalize_email(&format!("0@{d}")).is_err()) =>
+            {
+                r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
+            }
             "http" | "email_gateway" => {}
             other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
         }
