@@ -159,55 +159,9 @@ pub async fn register(
         let held = holders(&svc.store, &spec)?;
         // A pending registration whose codes expired can never be confirmed: it holds nothing.
         if held.iter().all(|u| u.status == "pending" && u.created_at.saturating_add(ttl) <= now) {
-            let user = User {
-                id: uuid::Uuid::new_v4().to_string(),
-                tenant: spec.tenant.clone(),
-                status: "pending".into(),
-                email: spec.email.clone(),
-                mobile: spec.mobile.clone(),
-                username: spec.username.clone(),
-                name: spec.name.clone(),
-                password_hash,
-                pending_sources: targets.iter().map(|t| t.0.to_string()).collect(),
-                created_at: now,
-                updated_at: now,
-                ..Default::default()
-            };
-            let codes: Vec<otp::Prepared> = targets
-                .iter()
-                .map(|(source, to, channel)| {
-                    let send = Send {
-                        purpose: "register",
-                        tenant: &user.tenant,
-                        app: "",
-                        identifier: &code_subject(source, &user.id),
-                        channel,
-                        to,
-                        ttl,
-                        max_attempts: rt.config.otp.max_attempts,
-                        extra: Value::Null,
-                    };
-                    otp::prepare_code(&rt, &send, now)
-                })
-                .collect();
-            let rows: Vec<_> = codes.iter().map(|p| (p.key.clone(), p.record.clone(), p.message.clone())).collect();
-            let replaces: Vec<String> = held.iter().map(|u| u.id.clone()).collect();
-            match svc.store.put_registration(&user, &replaces, &rows) {
-                Ok(()) => {
-                    svc.outbox.wake();
-                    svc.audit.record(Audit::event(
-                        "register_started",
-                        &origin,
-                        Some(&user.id),
-                        json!({"sources": user.pending_sources, "replaced_expired": replaces.len()}),
-                    ));
-                    let dev: Vec<String> = codes.into_iter().map(|p| p.code).collect();
-                    let dev_code = rt.config.otp.dev_show_codes.then(|| dev.join(","));
-                    return Ok(Sent { expires_in: ttl, dev_code, channel: None });
-                }
-                // Another registration took an address in the meantime: answered like a taken one.
-                Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
+            let pending = Pending { spec: &spec, targets: &targets, password_hash, replaces: &held };
+            if let Some(sent) = start_pending(&rt, &svc, pending, &origin, now)? {
+                return Ok(sent);
             }
         }
         // Someone holds (part of) these details: answer as if sent, change nothing and send
@@ -219,6 +173,76 @@ pub async fn register(
         Ok(Sent { expires_in: ttl, dev_code: None, channel: None })
     })
     .await
+}
+
+/// A new pending registration, before it is stored.
+struct Pending<'a> {
+    spec: &'a UserSpec,
+    targets: &'a [(&'static str, String, &'static str)],
+    password_hash: Option<String>,
+    /// Expired pending registrations holding its details, replaced by it.
+    replaces: &'a [User],
+}
+
+/// Stores a new pending account with its codes and messages in one commit; `None` when
+/// another registration took one of its details in the meantime. Blocking.
+fn start_pending(
+    rt: &Runtime,
+    svc: &Services,
+    p: Pending,
+    origin: &Origin,
+    now: u64,
+) -> Result<Option<Sent>, FlowError> {
+    let ttl = rt.config.otp.ttl.0.as_secs();
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: p.spec.tenant.clone(),
+        status: "pending".into(),
+        email: p.spec.email.clone(),
+        mobile: p.spec.mobile.clone(),
+        username: p.spec.username.clone(),
+        name: p.spec.name.clone(),
+        password_hash: p.password_hash,
+        pending_sources: p.targets.iter().map(|t| t.0.to_string()).collect(),
+        created_at: now,
+        updated_at: now,
+        ..Default::default()
+    };
+    let codes: Vec<otp::Prepared> = p
+        .targets
+        .iter()
+        .map(|(source, to, channel)| {
+            let send = Send {
+                purpose: "register",
+                tenant: &user.tenant,
+                app: "",
+                identifier: &code_subject(source, &user.id),
+                channel,
+                to,
+                ttl,
+                max_attempts: rt.config.otp.max_attempts,
+                extra: Value::Null,
+            };
+            otp::prepare_code(rt, &send, now)
+        })
+        .collect();
+    let rows: Vec<_> = codes.iter().map(|c| (c.key.clone(), c.record.clone(), c.message.clone())).collect();
+    let replaces: Vec<String> = p.replaces.iter().map(|u| u.id.clone()).collect();
+    match svc.store.put_registration(&user, &replaces, &rows) {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    svc.outbox.wake();
+    svc.audit.record(Audit::event(
+        "register_started",
+        origin,
+        Some(&user.id),
+        json!({"sources": user.pending_sources, "replaced_expired": replaces.len()}),
+    ));
+    let dev: Vec<String> = codes.into_iter().map(|c| c.code).collect();
+    let dev_code = rt.config.otp.dev_show_codes.then(|| dev.join(","));
+    Ok(Some(Sent { expires_in: ttl, dev_code, channel: None }))
 }
 
 pub struct Confirmation {
