@@ -100,12 +100,57 @@ pub struct Ctx<'a> {
     pub tokens: &'a crate::tokens::Tokens,
 }
 
-pub fn valid_email(e: &str) -> bool {
+/// Longest e-mail address accepted (RFC 5321's path limit less the angle brackets).
+const EMAIL_MAX: usize = 254;
+
+/// RFC 5322 `atext`: what a dot-atom local part may hold besides single dots.
+fn atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+}
+
+/// An ASCII DNS name: at least two labels of letters, digits and inner hyphens (1–63 each, at
+/// most 253 in all), the last not all digits (no address literals).
+fn valid_domain(d: &str) -> bool {
+    let labels: Vec<&str> = d.split('.').collect();
+    d.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels.last().is_some_and(|t| !t.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The one check of an e-mail address (registration, CLI, import, control socket, app
+/// verifications, delivery): a plain addr-spec `local@domain` and nothing else — no display
+/// name, quotes, comments, whitespace, `<`, `>`, `,`, control or non-ASCII characters, address
+/// literal or second `@`. The local part is a dot-atom of at most 64 characters; the domain an
+/// ASCII DNS name (an international domain in its `xn--` form). Answers the address normalised:
+/// surrounding whitespace trimmed, the domain lower-cased (the local part is kept as typed).
+pub fn normalize_email(e: &str) -> Result<String, String> {
     let e = e.trim();
-    e.len() <= 320
-        && !e.contains(char::is_whitespace)
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+    let bad = || {
+        format!(
+            "`{}` is not an e-mail address: write a plain address, like name@example.com (no name, quotes or brackets)",
+            e.escape_debug()
+        )
+    };
+    if e.len() > EMAIL_MAX || !e.is_ascii() {
+        return Err(bad());
+    }
+    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
+    let local_ok =
+        (1..=64).contains(&local.len()) && local.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(atext));
+    if !local_ok || !valid_domain(domain) {
+        return Err(bad());
+    }
+    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+}
+
+pub fn valid_email(e: &str) -> bool {
+    normalize_email(e).is_ok()
 }
 
 pub fn valid_mobile(m: &str) -> bool {
@@ -113,19 +158,79 @@ pub fn valid_mobile(m: &str) -> bool {
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Checks a spec; `Err` says what is wrong.
-pub fn validate(u: &UserSpec) -> Result<(), String> {
+/// The one check of a username: 1–64 of `a-z 0-9 . _ -`, starting with a letter or a digit,
+/// holding at least one letter, and not shaped like a user id (a UUID); upper case is folded to
+/// lower case. So a username can never look like an e-mail address (`@`), a mobile number (`+`,
+/// digits only) or another account's id, and `Remote-User` names one account only.
+pub fn normalize_username(n: &str) -> Result<String, String> {
+    let n = n.trim().to_ascii_lowercase();
+    let uuid_like = n.len() == 36 && n.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    let ok = (1..=64).contains(&n.len())
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes().any(|b| b.is_ascii_lowercase())
+        && !uuid_like;
+    if !ok {
+        return Err(format!(
+            "`{}` is not a username: use 1 to 64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit and holding a letter",
+            n.escape_debug()
+        ));
+    }
+    Ok(n)
+}
+
+/// Usernames self-registration may not take (an operator may): names apps and people read as
+/// the system, its administrators or nobody in particular.
+pub const RESERVED_USERNAMES: &[&str] = &[
+    "abuse",
+    "admin",
+    "administrator",
+    "anonymous",
+    "everyone",
+    "gatehouse",
+    "guest",
+    "hostmaster",
+    "mailer-daemon",
+    "no-reply",
+    "nobody",
+    "none",
+    "noreply",
+    "null",
+    "operator",
+    "postmaster",
+    "root",
+    "security",
+    "superuser",
+    "support",
+    "sysadmin",
+    "system",
+    "undefined",
+    "unknown",
+    "webmaster",
+];
+
+/// Checks a spec and normalises it in place (see [`normalize_email`], [`normalize_username`]);
+/// `Err` says what is wrong. Registration, `user add`, `user import` and the control socket all
+/// come through here.
+pub fn validate(u: &mut UserSpec) -> Result<(), String> {
     if u.email.is_none() && u.mobile.is_none() && u.username.is_none() {
         return Err("an email, a mobile or a username is required".into());
     }
-    if let Some(e) = &u.email {
-        if !valid_email(e) {
-            return Err(format!("`{e}` is not an e-mail address"));
+    if let Some(e) = u.email.as_mut() {
+        *e = normalize_email(e)?;
+    }
+    if let Some(m) = u.mobile.as_mut() {
+        *m = m.trim().to_string();
+        if !valid_mobile(m) {
+            return Err(format!("`{}` is not a mobile number in international form (+15551234567)", m.escape_debug()));
         }
     }
-    if let Some(m) = &u.mobile {
-        if !valid_mobile(m) {
-            return Err(format!("`{m}` is not a mobile number in international form (+15551234567)"));
+    if let Some(n) = u.username.as_mut() {
+        *n = normalize_username(n)?;
+    }
+    if let Some(name) = &u.name {
+        if name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err("name may have at most 200 characters and no control characters".into());
         }
     }
     if let Some(h) = &u.password_hash {
@@ -150,8 +255,15 @@ fn to_user(spec: &UserSpec, existing: Option<User>) -> User {
         created_at: now,
         ..Default::default()
     });
-    u.email = spec.email.clone().map(|e| e.trim().to_string()).or(u.email);
-    u.mobile = spec.mobile.clone().or(u.mobile);
+    // An address an operator sets counts as verified: they vouch for it.
+    if let Some(e) = &spec.email {
+        u.email = Some(e.clone());
+        u.email_verified = true;
+    }
+    if let Some(m) = &spec.mobile {
+        u.mobile = Some(m.clone());
+        u.mobile_verified = true;
+    }
     u.username = spec.username.clone().or(u.username);
     u.name = spec.name.clone().or(u.name);
     u.emp_id = spec.emp_id.clone().or(u.emp_id);
@@ -178,13 +290,45 @@ pub fn public_user(u: &User) -> Value {
     })
 }
 
+/// Whoever holds any of the spec's addresses or its username, proved or not.
 fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
-    for id in [&spec.email, &spec.mobile, &spec.username].into_iter().flatten() {
-        if let Some(u) = store.find_user(&spec.tenant, id)? {
-            return Ok(Some(u));
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        if let Some(v) = value {
+            if let Some(u) = store.address_holder(&spec.tenant, kind, v)? {
+                return Ok(Some(u));
+            }
         }
     }
     Ok(None)
+}
+
+/// The account a `user import` row updates: the holder of its e-mail, mobile or username,
+/// which must be one account. A row is refused, never merged, when that account has not proved
+/// the address the row matched on (a pending self-registration, say): whoever typed someone
+/// else's address into a registration form must not receive that person's groups and apps.
+fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, String> {
+    let mut target: Option<User> = None;
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        let Some(v) = value else { continue };
+        let Some(u) = store.address_holder(&spec.tenant, kind, v).map_err(|e| e.to_string())? else { continue };
+        let proved = match kind {
+            "email" => u.email_verified,
+            "mobile" => u.mobile_verified,
+            _ => true,
+        };
+        if u.status == "pending" || !proved {
+            return Err(format!(
+                "the {kind} `{v}` belongs to an account that has not verified it (a pending self-registration?); not merged"
+            ));
+        }
+        match &target {
+            Some(t) if t.id != u.id => {
+                return Err(format!("the row's addresses belong to different accounts ({kind} `{v}` is another's)"))
+            }
+            _ => target = Some(u),
+        }
+    }
+    Ok(target)
 }
 
 fn admin_event(ctx: &Ctx, event: &str, tenant: Option<&str>, user: Option<&str>, detail: Value) -> Result<(), String> {
@@ -208,8 +352,8 @@ fn admin_event(ctx: &Ctx, event: &str, tenant: Option<&str>, user: Option<&str>,
 pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
     let s = ctx.store;
     match op {
-        Op::UserAdd { user } => {
-            validate(&user)?;
+        Op::UserAdd { mut user } => {
+            validate(&mut user)?;
             if find(s, &user).map_err(|e| e.to_string())?.is_some() {
                 return Err("a user with this email, mobile or username already exists in the tenant".into());
             }
@@ -226,9 +370,9 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
         }
         Op::UserUpsert { rows } => {
             let mut results = vec![];
-            for (line, spec) in rows {
-                let r = validate(&spec).and_then(|_| {
-                    let existing = find(s, &spec).map_err(|e| e.to_string())?;
+            for (line, mut spec) in rows {
+                let r = validate(&mut spec).and_then(|_| {
+                    let existing = import_target(s, &spec)?;
                     let created = existing.is_none();
                     let u = to_user(&spec, existing);
                     s.put_user(&u).map_err(|e| e.to_string())?;
@@ -303,9 +447,9 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             c.groups = u.groups.clone();
             c.scopes = scopes;
             c.amr = session.amr.clone();
-            c.email = u.email.clone();
+            c.email = u.verified_email().map(str::to_string);
             c.name = u.name.clone();
-            c.preferred_username = u.username.clone();
+            c.preferred_username = Some(u.display_user());
             let token = ctx.tokens.sign(&c).map_err(|e| e.to_string())?;
             admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
             Ok(json!({"access_token": token, "session_id": session.id}))
@@ -497,13 +641,193 @@ mod tests {
     #[test]
     fn validation() {
         let ok = UserSpec { tenant: "default".into(), email: Some("a@example.com".into()), ..Default::default() };
-        assert!(validate(&ok).is_ok());
-        assert!(validate(&UserSpec { tenant: "d".into(), ..Default::default() }).is_err());
-        assert!(validate(&UserSpec { email: Some("nope".into()), ..ok.clone() }).is_err());
-        assert!(validate(&UserSpec { mobile: Some("12345".into()), ..ok.clone() }).is_err());
-        assert!(validate(&UserSpec { mobile: Some("+15551234567".into()), ..ok.clone() }).is_ok());
-        assert!(validate(&UserSpec { password_hash: Some("plain".into()), ..ok.clone() }).is_err());
-        assert!(validate(&UserSpec { groups: vec!["bad group".into()], ..ok }).is_err());
+        assert!(validate(&mut ok.clone()).is_ok());
+        assert!(validate(&mut UserSpec { tenant: "d".into(), ..Default::default() }).is_err());
+        assert!(validate(&mut UserSpec { email: Some("nope".into()), ..ok.clone() }).is_err());
+        assert!(validate(&mut UserSpec { mobile: Some("12345".into()), ..ok.clone() }).is_err());
+        assert!(validate(&mut UserSpec { mobile: Some("+15551234567".into()), ..ok.clone() }).is_ok());
+        assert!(validate(&mut UserSpec { password_hash: Some("plain".into()), ..ok.clone() }).is_err());
+        assert!(validate(&mut UserSpec { groups: vec!["bad group".into()], ..ok.clone() }).is_err());
+        // Normalised in place: the domain and the username in lower case.
+        let mut spec = UserSpec { email: Some(" Bob.Smith@Example.COM ".into()), username: Some("Bob_1".into()), ..ok };
+        validate(&mut spec).unwrap();
+        assert_eq!(spec.email.as_deref(), Some("Bob.Smith@example.com"));
+        assert_eq!(spec.username.as_deref(), Some("bob_1"));
+    }
+
+    #[test]
+    fn only_plain_addr_specs_are_email_addresses() {
+        for good in ["a@example.com", "o'brien+tag@mail.example.co.uk", "x_y-z.w@xn--bcher-kva.example", "1@a.io"] {
+            assert!(normalize_email(good).is_ok(), "{good}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let long_all = format!("a@{}.com", ["b".repeat(63), "c".repeat(63), "d".repeat(63), "e".repeat(63)].join("."));
+        for bad in [
+            "Alice <alice@example.com>",
+            "<alice@example.com>",
+            "alice@example.com>",
+            "alice@example.com, mallory@evil.example",
+            "\"alice\"@example.com",
+            "\"a@b\"@example.com",
+            "alice smith@example.com",
+            "alice@exa mple.com",
+            "alice@example.com\r\nBcc: m@evil.example",
+            "alice\u{0}@example.com",
+            "a@b@example.com",
+            "alice(comment)@example.com",
+            "alice@[127.0.0.1]",
+            "alice@127.0.0.1",
+            "alice@localhost",
+            ".alice@example.com",
+            "alice.@example.com",
+            "al..ice@example.com",
+            "alice@-example.com",
+            "alice@example-.com",
+            "alice@example..com",
+            "alice@bücher.example",
+            "ålice@example.com",
+            "@example.com",
+            "alice@",
+            &long_local,
+            &long_all,
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_cannot_look_like_addresses_or_ids() {
+        assert_eq!(normalize_username("Alice.B-2_x").unwrap(), "alice.b-2_x");
+        assert!(normalize_username(&"a".repeat(64)).is_ok());
+        for bad in [
+            "",
+            "alice@example.com",
+            "+15551234567",
+            "15551234567",
+            "555-1234",
+            "-alice",
+            ".alice",
+            "al ice",
+            "ali\nce",
+            "alice,bob",
+            "älice",
+            "550e8400-e29b-41d4-a716-446655440000",
+            &"a".repeat(65),
+        ] {
+            assert!(normalize_username(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.redb")).unwrap();
+        let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
+        let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
+        let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+        let spec = |email: &str| UserSpec {
+            tenant: "default".into(),
+            email: Some(email.into()),
+            mobile: None,
+            ..Default::default()
+        };
+        execute(&ctx, Op::UserAdd { user: UserSpec { mobile: Some("+15550000001".into()), ..spec("op@example.com") } })
+            .unwrap();
+        let op = store.find_user("default", "op@example.com").unwrap().unwrap();
+        assert!(op.email_verified && op.mobile_verified);
+        assert_eq!(op.verified_email(), Some("op@example.com"));
+        // A pending self-registration holds victim@ unproved; another's account holds +1555…2.
+        let pending = User {
+            id: "p".into(),
+            tenant: "default".into(),
+            email: Some("victim@example.com".into()),
+            status: "pending".into(),
+            ..Default::default()
+        };
+        store.put_user(&pending).unwrap();
+        let unproved = User {
+            id: "u".into(),
+            tenant: "default".into(),
+            email: Some("half@example.com".into()),
+            mobile: Some("+15550000002".into()),
+            mobile_verified: true,
+            status: "active".into(),
+            ..Default::default()
+        };
+        store.put_user(&unproved).unwrap();
+        assert!(store.find_user("default", "victim@example.com").unwrap().is_none());
+        assert!(store.find_user("default", "half@example.com").unwrap().is_none());
+        assert_eq!(store.find_user("default", "+15550000002").unwrap().unwrap().id, "u");
+        let rows = vec![
+            (2, UserSpec { groups: vec!["admins".into()], ..spec("victim@example.com") }),
+            (3, UserSpec { groups: vec!["admins".into()], ..spec("half@example.com") }),
+            (4, UserSpec { mobile: Some("+15550000002".into()), ..spec("op@example.com") }),
+            (5, UserSpec { name: Some("Op".into()), ..spec("OP@Example.com") }),
+        ];
+        let out = execute(&ctx, Op::UserUpsert { rows }).unwrap();
+        assert_eq!(out[0]["result"], "rejected", "{out}");
+        assert!(out[0]["reason"].as_str().unwrap().contains("has not verified it"), "{out}");
+        assert_eq!(out[1]["result"], "rejected", "{out}");
+        assert_eq!(out[2]["result"], "rejected", "{out}");
+        assert!(out[2]["reason"].as_str().unwrap().contains("different accounts"), "{out}");
+        assert_eq!(out[3]["result"], "updated", "{out}");
+        assert!(store.user("p").unwrap().unwrap().groups.is_empty());
+        assert!(store.user("u").unwrap().unwrap().groups.is_empty());
+        // `user add` refuses whatever anyone holds, proved or not.
+        assert!(execute(&ctx, Op::UserAdd { user: spec("Victim@EXAMPLE.com") })
+            .unwrap_err()
+            .contains("already exists"));
+    }
+
+    #[test]
+    fn an_unproved_address_reaches_no_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.redb")).unwrap();
+        let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
+        let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
+        let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+        // Signed up with someone else's e-mail (never proved) and a mobile of their own.
+        let user = User {
+            id: "u1".into(),
+            tenant: "default".into(),
+            email: Some("victim@example.com".into()),
+            mobile: Some("+15550000041".into()),
+            mobile_verified: true,
+            status: "active".into(),
+            ..Default::default()
+        };
+        store.put_user(&user).unwrap();
+        let session = crate::store::Session {
+            id: "s1".into(),
+            user_id: "u1".into(),
+            tenant: "default".into(),
+            amr: vec!["pwd".into()],
+            created_at: 0,
+            last_seen: 0,
+            expires_at: u64::MAX,
+        };
+        let id = crate::sessions::identity_for(&user, &session, vec![]);
+        assert_eq!((id.user.as_str(), id.email.as_str()), ("+15550000041", ""));
+        assert_eq!(id.header_values[0], "+15550000041");
+        assert_eq!(id.header_values[1], "");
+        let v = execute(
+            &ctx,
+            Op::TokenIssue { tenant: "default".into(), user: "+15550000041".into(), amr: vec![], ttl_secs: 60 },
+        )
+        .unwrap();
+        let claims = tokens.verify(v["access_token"].as_str().unwrap(), "default").unwrap();
+        assert_eq!(claims.email, None);
+        assert_eq!(claims.preferred_username.as_deref(), Some("+15550000041"));
+        let from_token = crate::authz::identity::Identity::from_claims(claims, None);
+        assert_eq!((from_token.user.as_str(), from_token.email.as_str()), ("+15550000041", ""));
+        // Nor does it match an account.
+        let none =
+            Op::TokenIssue { tenant: "default".into(), user: "victim@example.com".into(), amr: vec![], ttl_secs: 60 };
+        assert!(execute(&ctx, none).is_err());
+        // Proved, it is emitted.
+        let proved = User { email_verified: true, ..user };
+        let id = crate::sessions::identity_for(&proved, &session, vec![]);
+        assert_eq!((id.user.as_str(), id.email.as_str()), ("victim@example.com", "victim@example.com"));
     }
 
     #[test]

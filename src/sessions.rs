@@ -57,7 +57,7 @@ pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Iden
     Identity::new(
         user.id.clone(),
         user.display_user(),
-        user.email.clone().unwrap_or_default(),
+        user.verified_email().unwrap_or_default().to_string(),
         user.name.clone().unwrap_or_default(),
         user.groups.clone(),
         scopes,
@@ -272,6 +272,7 @@ mod tests {
             id: "u1".into(),
             tenant: "default".into(),
             email: Some("a@example.com".into()),
+            email_verified: true,
             status: "active".into(),
             groups: vec!["staff".into()],
             ..Default::default()

@@ -35,10 +35,29 @@ fn sms_api_email_gateway_and_signed_webhook() {
     let code = code_in(&mail);
     assert_eq!(post_json(&gh, "/auth/otp/verify", json!({"identifier": "sam@example.com", "otp": code})).status(), 200);
 
-    // A webhook: JSON of to, code, message, channel, app and extra, signed with HMAC-SHA256.
+    // A webhook never carries a sign-in or second-factor code (whoever receives one can sign
+    // in): asked for one, the answer says so and nothing is delivered.
     let r = post_json(&gh, "/auth/otp/request", json!({"identifier": "sam@example.com", "channel": "hook"}));
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 422);
+    let v = json(r);
+    assert!(v["message"].as_str().unwrap().contains("webhook"), "{v}");
+
+    // Webhooks serve app verifications: JSON of to, code, message, channel, app and extra,
+    // signed with HMAC-SHA256.
+    let out = gh.cli(&["app", "key", "create", "crm"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let r = client()
+        .post(gh.url("/auth/verifications"))
+        .header("Host", "app.test")
+        .header("X-Auth-Service-Key", &key)
+        .json(&json!({"to": "+15550000004", "channel": "hook"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = json(r)["id"].as_str().unwrap().to_string();
     let got = rec.wait(2);
+    assert_eq!(got.len(), 2, "the refused sign-in code was not delivered");
     let hook = &got[1];
     assert_eq!(hook.uri, "/hook");
     let sig = hook.header("x-gatehouse-signature").expect("signature header").to_string();
@@ -50,10 +69,18 @@ fn sms_api_email_gateway_and_signed_webhook() {
     let body = hook.json();
     assert_eq!(body["to"], "+15550000004");
     assert_eq!(body["channel"], "hook");
-    assert_eq!(body["purpose"], "login");
+    assert_eq!(body["purpose"], "verify");
+    assert_eq!(body["app"], "crm");
     let code = body["code"].as_str().unwrap().to_string();
     assert!(body["message"].as_str().unwrap().contains(&code));
-    assert_eq!(post_json(&gh, "/auth/otp/verify", json!({"identifier": "sam@example.com", "otp": code})).status(), 200);
+    let r = client()
+        .post(gh.url(&format!("/auth/verifications/{id}/check")))
+        .header("Host", "app.test")
+        .header("X-Auth-Service-Key", &key)
+        .json(&json!({"otp": code}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[test]

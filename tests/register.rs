@@ -153,3 +153,45 @@ fn application_keys_and_their_answers() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(call(&key, "in@example.com").status(), 401);
 }
+
+#[test]
+fn a_pending_registration_cannot_be_taken_over_by_registering_it_again() {
+    let smtp = Smtp::start();
+    let rec = Recorder::start();
+    let extra = "tenants:\n  - {id: default, hosts: ['app.test'], self_registration: true}";
+    let gh = Gatehouse::start(&code_config(smtp.port, rec.port, extra), &[]);
+    // The owner registers; before they confirm, an attacker registers the same address with a
+    // password and a mobile of their own.
+    let owner = json!({"email": "owner@example.com", "password": "orange-kettle-77"});
+    let r = post_json(&gh, "/auth/register", owner);
+    assert_eq!(r.status(), 202);
+    let first = json(r);
+    let code = smtp.code("owner@example.com", 1);
+    let attacker = json!({"email": "owner@example.com", "mobile": "+15550000051", "password": "attacker-pass-99",
+                          "validation_sources": ["mobile"]});
+    let r = post_json(&gh, "/auth/register", attacker);
+    assert_eq!(r.status(), 202);
+    assert_eq!(json(r), first, "the same answer");
+    let audit = audit_when(&gh, |a| a.contains("register_refused"));
+    assert!(audit.contains("register_refused"), "{audit}");
+    assert_eq!(smtp.messages().len(), 1, "no new code went out");
+    assert!(rec.seen.lock().unwrap().is_empty(), "no SMS to the attacker's mobile");
+    // The attacker's mobile confirms nothing; the owner's code still confirms the owner's account.
+    let r =
+        post_json(&gh, "/auth/register/confirm", json!({"type": "mobile", "identifier": "+15550000051", "otp": code}));
+    assert_eq!(r.status(), 401);
+    let r = post_json(
+        &gh,
+        "/auth/register/confirm",
+        json!({"type": "email", "identifier": "owner@example.com", "otp": code}),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r)["active"], true);
+    let login = |pw: &str| post_json(&gh, "/auth/login", json!({"identifier": "owner@example.com", "password": pw}));
+    assert_eq!(login("orange-kettle-77").status(), 200);
+    assert_eq!(login("attacker-pass-99").status(), 401);
+    assert_eq!(
+        post_json(&gh, "/auth/login", json!({"identifier": "+15550000051", "password": "attacker-pass-99"})).status(),
+        401
+    );
+}

@@ -371,7 +371,8 @@ pub struct Tenant {
     /// Message texts that replace `notifiers.templates` for this tenant.
     #[serde(default)]
     pub templates: BTreeMap<String, Template>,
-    /// Sources a self-registration confirms when the request names none (`email`, `mobile`).
+    /// Addresses a self-registration must give (`email`, `mobile`); every address given is
+    /// confirmed, whatever the request asks.
     #[serde(default)]
     pub validation_sources: Vec<String>,
 }

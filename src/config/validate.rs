@@ -213,7 +213,18 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
         let at = format!("notifiers.sms[{i}]");
         match p.kind.as_str() {
             "http" if p.url.is_none() => r.error(&at, "an http SMS provider needs `url`"),
+            // Sign-in codes go to SMS providers: one that does not send to the user's number
+            // hands every code to a fixed receiver, which is a webhook.
+            "http" if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
+                &at,
+                "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
+            ),
             "email_gateway" if p.domain.is_none() => r.error(&at, "an email_gateway SMS provider needs `domain`"),
+            "email_gateway"
+                if p.domain.as_deref().is_some_and(|d| crate::control::normalize_email(&format!("0@{d}")).is_err()) =>
+            {
+                r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
+            }
             "http" | "email_gateway" => {}
             other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
         }

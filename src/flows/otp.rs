@@ -47,12 +47,20 @@ pub struct Send<'a> {
     pub extra: serde_json::Value,
 }
 
-/// Makes a code, stores its hash and queues the message; returns the code (for
-/// `otp.dev_show_codes`). Blocking (one store commit).
-pub fn send_code(rt: &Runtime, svc: &Services, s: &Send, now: u64) -> Result<String, FlowError> {
+/// A code made for `s`: the store key, the record (its hash) and the message that carries it,
+/// plus the code itself (for `otp.dev_show_codes`). Nothing is stored yet.
+pub struct Prepared {
+    pub key: String,
+    pub record: CodeRecord,
+    pub message: OutboxMessage,
+    pub code: String,
+}
+
+/// Makes a code for `s` without storing it (see [`send_code`]).
+pub fn prepare_code(rt: &Runtime, s: &Send, now: u64) -> Prepared {
     let code = new_code(rt.config.otp.length);
     let key = code_key(s.purpose, s.tenant, s.app, s.identifier);
-    let rec = CodeRecord {
+    let record = CodeRecord {
         hash: code_hash(&rt.tokens().current().code_key, &key, &code),
         expires_at: now + s.ttl,
         attempts: 0,
@@ -61,9 +69,16 @@ pub fn send_code(rt: &Runtime, svc: &Services, s: &Send, now: u64) -> Result<Str
         channel: s.channel.to_string(),
     };
     let message = message(rt, s, &code, now);
-    svc.store.put_code(&key, &rec, Some(&message))?;
+    Prepared { key, record, message, code }
+}
+
+/// Makes a code, stores its hash and queues the message; returns the code (for
+/// `otp.dev_show_codes`). Blocking (one store commit).
+pub fn send_code(rt: &Runtime, svc: &Services, s: &Send, now: u64) -> Result<String, FlowError> {
+    let p = prepare_code(rt, s, now);
+    svc.store.put_code(&p.key, &p.record, Some(&p.message))?;
     svc.outbox.wake();
-    Ok(code)
+    Ok(p.code)
 }
 
 /// The outbox message for a code.

@@ -58,8 +58,22 @@ pub(crate) fn check_limits(
     Ok(())
 }
 
+/// Refuses a channel that is not the user's own for a sign-in or second-factor code: webhooks
+/// (and any other provider that is not e-mail, SMS or the development log) serve app
+/// verifications only, since whoever receives a sign-in code can sign in.
+pub fn sign_in_channel(rt: &Runtime, channel: &str) -> Result<(), FlowError> {
+    match notify::provider(&rt.config, channel) {
+        None => Err(FlowError::Invalid(format!("unknown channel `{channel}`; GET /auth/providers lists the configured ones"))),
+        Some(p) if !p.serves_sign_in() => Err(FlowError::Invalid(format!(
+            "channel `{channel}` is a webhook, which serves app verifications (/auth/verifications) only; sign-in codes go to the user's e-mail or mobile: use email or an SMS channel"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The channel and address to send a user's code to: the named channel, else the kind of
-/// address they typed, else whatever reaches them.
+/// address they typed, else whatever reaches them. Only the user's own, proved addresses on
+/// their own channels (never a webhook).
 pub fn target(
     rt: &Runtime,
     u: &User,
@@ -68,24 +82,25 @@ pub fn target(
     avoid: Option<AddressKind>,
 ) -> Option<(String, String)> {
     let cfg = &rt.config;
+    let (email, mobile) = (u.verified_email().map(str::to_string), u.verified_mobile().map(str::to_string));
     if let Some(c) = channel {
-        let p = notify::provider(cfg, c)?;
+        let p = notify::provider(cfg, c).filter(|p| p.serves_sign_in())?;
         let kind = p.address_kind();
         if avoid.is_some_and(|a| a == kind) {
             return None;
         }
         let to = match kind {
-            AddressKind::Email => u.email.clone()?,
-            AddressKind::Phone => u.mobile.clone()?,
-            AddressKind::Any => u.mobile.clone().or(u.email.clone())?,
+            AddressKind::Email => email?,
+            AddressKind::Phone => mobile?,
+            AddressKind::Any => mobile.or(email)?,
         };
         return Some((c.to_string(), to));
     }
-    let typed_mobile = u.mobile.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(typed.trim()));
+    let typed_mobile = mobile.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(typed.trim()));
     if typed_mobile && avoid != Some(AddressKind::Phone) && !cfg.notifiers.sms.is_empty() {
-        return Some(("sms".into(), u.mobile.clone()?));
+        return Some(("sms".into(), mobile?));
     }
-    notify::user_channel(cfg, u.email.as_deref(), u.mobile.as_deref(), avoid)
+    notify::user_channel(cfg, email.as_deref(), mobile.as_deref(), avoid)
 }
 
 /// Refuses app-key callers for users outside the directory or not assigned to the app.
@@ -119,11 +134,7 @@ pub async fn request(
         return Err(FlowError::Invalid("identifier must be an e-mail address, a mobile number or a username".into()));
     }
     if let Some(c) = &req.channel {
-        if notify::provider(&rt.config, c).is_none() {
-            return Err(FlowError::Invalid(format!(
-                "unknown channel `{c}`; GET /auth/providers lists the configured ones"
-            )));
-        }
+        sign_in_channel(&rt, c)?;
     }
     check_limits(&rt, &req.tenant, &identifier, ip, true)?;
     blocking(move || {
@@ -257,6 +268,9 @@ pub fn send_mfa_code(
         .mfa
         .get(token)
         .ok_or(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."))?;
+    if let Some(c) = channel {
+        sign_in_channel(rt, c)?;
+    }
     check_limits(rt, &p.tenant, &p.user_id, ip, true)?;
     let user = svc.store.user(&p.user_id)?.filter(User::is_active).ok_or(FlowError::InvalidCode)?;
     let (channel, to) = target(rt, &user, channel, "", p.used)

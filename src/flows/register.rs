@@ -1,19 +1,28 @@
 //! Self-registration with confirmation codes (API.md §4 `/auth/register*`, seed 003).
 //!
-//! The account is created `pending` with the sources to confirm (`email`, `mobile` or both);
-//! each gets a code; it becomes `active` once every source is confirmed. A registration for an
-//! address that already belongs to an active account answers exactly like a new one and sends
-//! nothing, so anonymous callers cannot learn who is registered. A pending account registered
-//! again is replaced (new details, new codes), so nobody can squat an address they cannot read.
+//! The server, never the client, decides what is proved: every address a registration gives
+//! (`email`, `mobile`) gets a code, and the account becomes `active` only once every one is
+//! confirmed; the tenant's `validation_sources` names the addresses a registration must give.
+//! Until then the account is `pending` and its addresses are unproved: held (nobody else can
+//! register them) but never emitted to apps or matched at sign-in.
+//!
+//! A registration for an address, mobile or username another account holds — active, or
+//! pending with codes still valid — answers exactly like a new one and changes nothing: no code
+//! is sent, the first registrant's password and codes stay. So anonymous callers cannot learn
+//! who is registered, and a second registrant can neither take over nor re-key a pending
+//! account. A pending registration whose codes expired (`otp.ttl`) holds nothing any more: a new
+//! registration replaces it under a new id (its codes could never be used again). Both answers
+//! cost one store commit (the new account with its codes and messages, or a decoy code).
 
 use crate::audit::{Audit, Origin};
-use crate::control::{validate, UserSpec};
+use crate::config::TenantConfig;
+use crate::control::{validate, UserSpec, RESERVED_USERNAMES};
 use crate::flows::otp::{self, Send};
 use crate::flows::passwordless::{check_limits, Sent};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, user_json, FlowError, Services};
 use crate::runtime::Runtime;
-use crate::store::{CodeCheck, User};
+use crate::store::{CodeCheck, Store, StoreError, User};
 use crate::tokens::jwt::now_secs;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -26,6 +35,8 @@ pub struct Registration {
     pub username: Option<String>,
     pub name: Option<String>,
     pub password: Option<String>,
+    /// Accepted for API.md's sake: it may only name addresses the registration gives, and it
+    /// cannot leave one of them unconfirmed.
     pub validation_sources: Option<Vec<String>>,
 }
 
@@ -44,10 +55,84 @@ fn code_subject(source: &str, user_id: &str) -> String {
     format!("{source}:{user_id}")
 }
 
+/// What a registration confirms: `(source, address, channel)` for every address it gives.
+fn sources(
+    rt: &Runtime,
+    tenant: &TenantConfig,
+    spec: &UserSpec,
+    asked: Option<Vec<String>>,
+) -> Result<Vec<(&'static str, String, &'static str)>, FlowError> {
+    let given = |s: &str| match s {
+        "email" => Ok(spec.email.is_some()),
+        "mobile" => Ok(spec.mobile.is_some()),
+        other => Err(FlowError::Invalid(format!("unknown validation source `{other}`; use email and/or mobile"))),
+    };
+    for s in &tenant.validation_sources {
+        if !given(s)? {
+            return Err(FlowError::Invalid(format!(
+                "this service confirms a `{s}` at registration: give the `{s}` field"
+            )));
+        }
+    }
+    for s in asked.unwrap_or_default() {
+        if !given(&s)? {
+            return Err(FlowError::Invalid(format!("validation source `{s}` needs the `{s}` field")));
+        }
+    }
+    let mut targets = vec![];
+    for (source, to) in [("email", &spec.email), ("mobile", &spec.mobile)] {
+        if let Some(to) = to {
+            let channel = channel_for(rt, source).ok_or_else(|| {
+                FlowError::Invalid(format!(
+                    "this service cannot confirm a `{source}` (no delivery channel): leave it out"
+                ))
+            })?;
+            targets.push((source, to.clone(), channel));
+        }
+    }
+    Ok(targets)
+}
+
+/// The checked, normalised details of a registration.
+fn spec_of(r: &mut Registration) -> Result<UserSpec, FlowError> {
+    let blank = |v: &mut Option<String>| v.take().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let mut spec = UserSpec {
+        tenant: r.tenant.clone(),
+        email: blank(&mut r.email),
+        mobile: blank(&mut r.mobile),
+        username: blank(&mut r.username),
+        name: blank(&mut r.name),
+        ..Default::default()
+    };
+    if spec.email.is_none() && spec.mobile.is_none() {
+        return Err(FlowError::Invalid("an email or a mobile number is required".into()));
+    }
+    validate(&mut spec).map_err(FlowError::Invalid)?;
+    if let Some(n) = spec.username.as_deref().filter(|n| RESERVED_USERNAMES.contains(n)) {
+        return Err(FlowError::Invalid(format!("the username `{n}` is reserved; choose another")));
+    }
+    Ok(spec)
+}
+
+/// The distinct accounts holding any of the spec's addresses or its username.
+fn holders(store: &Store, spec: &UserSpec) -> Result<Vec<User>, StoreError> {
+    let mut out: Vec<User> = vec![];
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        if let Some(v) = value {
+            if let Some(u) = store.address_holder(&spec.tenant, kind, v)? {
+                if !out.iter().any(|h| h.id == u.id) {
+                    out.push(u);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub async fn register(
     rt: Arc<Runtime>,
     svc: Arc<Services>,
-    r: Registration,
+    mut r: Registration,
     ip: IpAddr,
     origin: Origin,
 ) -> Result<Sent, FlowError> {
@@ -55,43 +140,8 @@ pub async fn register(
     if !tenant.self_registration {
         return Err(FlowError::Forbidden("This service does not allow self-registration; ask an administrator."));
     }
-    let blank = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let spec = UserSpec {
-        tenant: r.tenant.clone(),
-        email: blank(r.email),
-        mobile: blank(r.mobile),
-        username: blank(r.username),
-        name: blank(r.name),
-        ..Default::default()
-    };
-    if spec.email.is_none() && spec.mobile.is_none() {
-        return Err(FlowError::Invalid("an email or a mobile number is required".into()));
-    }
-    validate(&spec).map_err(FlowError::Invalid)?;
-    if spec.name.as_ref().is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
-        return Err(FlowError::Invalid("name may have at most 200 characters and no control characters".into()));
-    }
-    let sources: Vec<String> = match r.validation_sources.filter(|s| !s.is_empty()) {
-        Some(s) => s,
-        None if !tenant.validation_sources.is_empty() => tenant.validation_sources.clone(),
-        None => vec![if spec.email.is_some() { "email" } else { "mobile" }.to_string()],
-    };
-    let mut targets = vec![];
-    for s in &sources {
-        let to = match s.as_str() {
-            "email" => spec.email.clone(),
-            "mobile" => spec.mobile.clone(),
-            other => {
-                return Err(FlowError::Invalid(format!("unknown validation source `{other}`; use email and/or mobile")))
-            }
-        };
-        let to = to.ok_or_else(|| FlowError::Invalid(format!("validation source `{s}` needs the `{s}` field")))?;
-        let channel = channel_for(&rt, s)
-            .ok_or_else(|| FlowError::Invalid(format!("no delivery channel is configured for `{s}`")))?;
-        if !targets.iter().any(|(src, _, _): &(String, String, &str)| src == s) {
-            targets.push((s.clone(), to, channel));
-        }
-    }
+    let spec = spec_of(&mut r)?;
+    let targets = sources(&rt, tenant, &spec, r.validation_sources.take())?;
     let password = r.password.filter(|p| !p.is_empty());
     if let Some(p) = &password {
         crate::flows::passwords::check_new_password(p, rt.config.password.min_length).map_err(FlowError::Invalid)?;
@@ -106,51 +156,62 @@ pub async fn register(
     blocking(move || {
         let now = now_secs();
         let ttl = rt.config.otp.ttl.0.as_secs();
-        let mut holders = vec![];
-        for id in [&spec.email, &spec.mobile, &spec.username].into_iter().flatten() {
-            if let Some(u) = svc.store.find_user(&spec.tenant, id)? {
-                if !holders.iter().any(|h: &User| h.id == u.id) {
-                    holders.push(u);
-                }
+        let held = holders(&svc.store, &spec)?;
+        // A pending registration whose codes expired can never be confirmed: it holds nothing.
+        if held.iter().all(|u| u.status == "pending" && u.created_at.saturating_add(ttl) <= now) {
+            let pending = Pending { spec: &spec, targets: &targets, password_hash, replaces: &held };
+            if let Some(sent) = start_pending(&rt, &svc, pending, &origin, now)? {
+                return Ok(sent);
             }
         }
-        let existing = match holders.as_slice() {
-            [] => None,
-            [u] if u.status == "pending" => Some(u.clone()),
-            _ => {
-                // Someone holds (part of) these details: answer as if sent, send nothing (a decoy
-                // code costs the commit a real registration costs).
-                let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
-                otp::store_decoy(&rt, &svc, &decoy, now)?;
-                let who = holders.first().map(|u| u.id.clone());
-                svc.audit.record(Audit::event(
-                    "register_refused",
-                    &origin,
-                    who.as_deref(),
-                    json!({"reason": "exists"}),
-                ));
-                return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
-            }
-        };
-        let mut user = existing.unwrap_or_else(|| User {
-            id: uuid::Uuid::new_v4().to_string(),
-            tenant: spec.tenant.clone(),
-            created_at: now,
-            ..Default::default()
-        });
-        user.status = "pending".into();
-        user.email = spec.email.clone();
-        user.mobile = spec.mobile.clone();
-        user.username = spec.username.clone();
-        user.name = spec.name.clone();
-        user.password_hash = password_hash;
-        user.email_verified = false;
-        user.mobile_verified = false;
-        user.pending_sources = targets.iter().map(|t| t.0.clone()).collect();
-        user.updated_at = now;
-        svc.store.put_user(&user)?;
-        let mut dev = vec![];
-        for (source, to, channel) in &targets {
+        // Someone holds (part of) these details: answer as if sent, change nothing and send
+        // nothing (a decoy code costs the one commit a real registration costs).
+        let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
+        otp::store_decoy(&rt, &svc, &decoy, now)?;
+        let who = held.first().map(|u| u.id.clone());
+        svc.audit.record(Audit::event("register_refused", &origin, who.as_deref(), json!({"reason": "exists"})));
+        Ok(Sent { expires_in: ttl, dev_code: None, channel: None })
+    })
+    .await
+}
+
+/// A new pending registration, before it is stored.
+struct Pending<'a> {
+    spec: &'a UserSpec,
+    targets: &'a [(&'static str, String, &'static str)],
+    password_hash: Option<String>,
+    /// Expired pending registrations holding its details, replaced by it.
+    replaces: &'a [User],
+}
+
+/// Stores a new pending account with its codes and messages in one commit; `None` when
+/// another registration took one of its details in the meantime. Blocking.
+fn start_pending(
+    rt: &Runtime,
+    svc: &Services,
+    p: Pending,
+    origin: &Origin,
+    now: u64,
+) -> Result<Option<Sent>, FlowError> {
+    let ttl = rt.config.otp.ttl.0.as_secs();
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: p.spec.tenant.clone(),
+        status: "pending".into(),
+        email: p.spec.email.clone(),
+        mobile: p.spec.mobile.clone(),
+        username: p.spec.username.clone(),
+        name: p.spec.name.clone(),
+        password_hash: p.password_hash,
+        pending_sources: p.targets.iter().map(|t| t.0.to_string()).collect(),
+        created_at: now,
+        updated_at: now,
+        ..Default::default()
+    };
+    let codes: Vec<otp::Prepared> = p
+        .targets
+        .iter()
+        .map(|(source, to, channel)| {
             let send = Send {
                 purpose: "register",
                 tenant: &user.tenant,
@@ -162,18 +223,26 @@ pub async fn register(
                 max_attempts: rt.config.otp.max_attempts,
                 extra: Value::Null,
             };
-            dev.push(otp::send_code(&rt, &svc, &send, now)?);
-        }
-        svc.audit.record(Audit::event(
-            "register_started",
-            &origin,
-            Some(&user.id),
-            json!({"sources": user.pending_sources}),
-        ));
-        let dev_code = rt.config.otp.dev_show_codes.then(|| dev.join(","));
-        Ok(Sent { expires_in: ttl, dev_code, channel: None })
-    })
-    .await
+            otp::prepare_code(rt, &send, now)
+        })
+        .collect();
+    let rows: Vec<_> = codes.iter().map(|c| (c.key.clone(), c.record.clone(), c.message.clone())).collect();
+    let replaces: Vec<String> = p.replaces.iter().map(|u| u.id.clone()).collect();
+    match svc.store.put_registration(&user, &replaces, &rows) {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    svc.outbox.wake();
+    svc.audit.record(Audit::event(
+        "register_started",
+        origin,
+        Some(&user.id),
+        json!({"sources": user.pending_sources, "replaced_expired": replaces.len()}),
+    ));
+    let dev: Vec<String> = codes.into_iter().map(|c| c.code).collect();
+    let dev_code = rt.config.otp.dev_show_codes.then(|| dev.join(","));
+    Ok(Some(Sent { expires_in: ttl, dev_code, channel: None }))
 }
 
 pub struct Confirmation {
@@ -201,7 +270,8 @@ pub async fn confirm(
     check_limits(&rt, &c.tenant, &c.identifier, ip, false)?;
     blocking(move || {
         let now = now_secs();
-        let user = svc.store.find_user(&c.tenant, &c.identifier)?.filter(|u| u.status == "pending");
+        // The pending account holding this address (unproved: `find_user` would not match it).
+        let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == "pending");
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         if let Some(b) = regulation.banned(ukey.as_deref(), ip, now)? {
@@ -252,4 +322,221 @@ pub async fn confirm(
         Ok(json!({"active": active, "pending": updated.pending_sources, "message": message, "user": user_json(&updated, &scopes)}))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::identity::NoSessions;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// redb's in-memory backend, counting durable commits: the syncs that make a commit
+    /// durable, leaving out the one redb makes right after growing the file (growth depends on
+    /// the bytes written, not on the number of transactions).
+    #[derive(Debug)]
+    struct Counting {
+        inner: redb::backends::InMemoryBackend,
+        syncs: Arc<AtomicU64>,
+        grew: std::sync::atomic::AtomicBool,
+    }
+
+    impl redb::StorageBackend for Counting {
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.grew.store(true, Ordering::SeqCst);
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            if !self.grew.swap(false, Ordering::SeqCst) {
+                self.syncs.fetch_add(1, Ordering::SeqCst);
+            }
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.inner.write(offset, data)
+        }
+    }
+
+    struct World {
+        rt: Arc<Runtime>,
+        svc: Arc<Services>,
+        syncs: Arc<AtomicU64>,
+        _dir: tempfile::TempDir,
+        _wake: std::sync::mpsc::Receiver<()>,
+    }
+
+    fn world(extra: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        let cfg = format!(
+            "tokens: {{signing_key: \"{d}/k.pem\"}}\npolicies_dir: \"{d}/policies\"\notp: {{dev_show_codes: true}}\nnotifiers: {{log: true}}\ntenants:\n  - {{id: default, hosts: ['*'], self_registration: true}}\n{extra}"
+        );
+        std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+        let rt = Arc::new(Runtime::load(&dir.path().join("config.yaml"), Arc::new(NoSessions), None).unwrap());
+        let syncs = Arc::new(AtomicU64::new(0));
+        let backend =
+            Counting { inner: redb::backends::InMemoryBackend::new(), syncs: syncs.clone(), grew: Default::default() };
+        let store = Arc::new(Store::with_backend(backend).unwrap());
+        let sessions = Arc::new(crate::sessions::Sessions::load(store.clone(), 3600, |_| vec![]).unwrap());
+        let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
+        let audit = crate::audit::Audit::start(store.clone());
+        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let svc = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default(), outbox });
+        World { rt, svc, syncs, _dir: dir, _wake: wake }
+    }
+
+    fn reg(email: &str, mobile: Option<&str>, password: &str, sources: Option<&[&str]>) -> Registration {
+        Registration {
+            tenant: "default".into(),
+            email: Some(email.into()),
+            mobile: mobile.map(str::to_string),
+            username: None,
+            name: None,
+            password: Some(password.into()),
+            validation_sources: sources.map(|s| s.iter().map(|x| x.to_string()).collect()),
+        }
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    impl World {
+        async fn register(&self, r: Registration) -> Sent {
+            register(self.rt.clone(), self.svc.clone(), r, IP, Origin::default()).await.unwrap()
+        }
+
+        async fn confirm(&self, source: &str, identifier: &str, code: &str) -> Result<Value, FlowError> {
+            let c = Confirmation {
+                tenant: "default".into(),
+                source: source.into(),
+                identifier: identifier.into(),
+                code: code.into(),
+            };
+            confirm(self.rt.clone(), self.svc.clone(), c, IP, Origin::default()).await
+        }
+
+        /// Waits (bounded) until the audit writer has committed `n` events.
+        fn audited(&self, n: usize) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while self.svc.store.audit(100).unwrap().len() < n {
+                assert!(std::time::Instant::now() < deadline, "the audit writer did not write");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+
+        /// Durable syncs caused by `f` and the audit event it records.
+        async fn syncs_of(&self, events_before: usize, f: impl std::future::Future<Output = Sent>) -> (u64, Sent) {
+            let before = self.syncs.load(Ordering::SeqCst);
+            let sent = f.await;
+            self.audited(events_before + 1);
+            (self.syncs.load(Ordering::SeqCst) - before, sent)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_taken_and_a_new_address_cost_the_same_durable_writes_and_answer() {
+        let w = world("");
+        // One address, then two (e-mail and mobile: two codes, two messages).
+        let (new1, a) = w.syncs_of(0, w.register(reg("new@example.com", None, "orange-kettle-77", None))).await;
+        let (taken1, b) = w.syncs_of(1, w.register(reg("new@example.com", None, "orange-kettle-78", None))).await;
+        assert_eq!(new1, taken1, "a new address: {new1} syncs, a taken one: {taken1}");
+        let both = |e| reg(e, Some("+15550000031"), "orange-kettle-77", None);
+        let (new2, c) = w.syncs_of(2, w.register(both("two@example.com"))).await;
+        let (taken2, d) = w.syncs_of(3, w.register(both("two@example.com"))).await;
+        assert_eq!(new2, taken2, "a new registration: {new2} syncs, a taken one: {taken2}");
+        assert!(new1 > 0 && new2 == new1, "one commit either way ({new1}, {new2})");
+        for (x, y) in [(&a, &b), (&c, &d)] {
+            assert_eq!((x.expires_in, &x.channel), (y.expires_in, &y.channel));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_registration_of_a_pending_address_changes_nothing() {
+        let w = world("");
+        let first = w.register(reg("victim@example.com", None, "orange-kettle-77", None)).await;
+        let before = w.svc.store.address_holder("default", "email", "victim@example.com").unwrap().unwrap();
+        // The attacker registers the same address with their password (and a mobile of theirs).
+        let second = w.register(reg("victim@example.com", Some("+15550000032"), "attacker-pass-99", None)).await;
+        assert_eq!((second.expires_in, second.channel), (first.expires_in, first.channel));
+        assert_eq!(second.dev_code, None, "no code goes out for the second registration");
+        let after = w.svc.store.address_holder("default", "email", "victim@example.com").unwrap().unwrap();
+        assert_eq!(before, after, "the pending account is untouched (password, codes, id)");
+        assert!(w.svc.store.address_holder("default", "mobile", "+15550000032").unwrap().is_none());
+        // The first registrant's code still confirms their own account.
+        let v = w.confirm("email", "victim@example.com", &first.dev_code.unwrap()).await.unwrap();
+        assert_eq!(v["active"], true);
+        let user = w.svc.store.find_user("default", "victim@example.com").unwrap().unwrap();
+        assert_eq!(user.password_hash, before.password_hash);
+        assert!(user.email_verified);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_server_not_the_client_decides_what_is_confirmed() {
+        let w = world("");
+        // The client asks to confirm only its mobile: the e-mail is confirmed as well.
+        let sent =
+            w.register(reg("both@example.com", Some("+15550000033"), "orange-kettle-77", Some(&["mobile"]))).await;
+        let codes: Vec<String> = sent.dev_code.unwrap().split(',').map(str::to_string).collect();
+        assert_eq!(codes.len(), 2, "a code for each address given");
+        let v = w.confirm("mobile", "+15550000033", &codes[1]).await.unwrap();
+        assert_eq!(v["active"], false);
+        assert_eq!(v["pending"], json!(["email"]));
+        assert_eq!((&v["user"]["email"], &v["user"]["mobile"]), (&Value::Null, &json!("+15550000033")));
+        // Pending and unproved: matched at sign-in by neither address.
+        assert!(w.svc.store.find_user("default", "both@example.com").unwrap().is_none());
+        let v = w.confirm("email", "both@example.com", &codes[0]).await.unwrap();
+        assert_eq!(v["active"], true);
+        assert_eq!(v["user"]["email"], "both@example.com");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tenant_names_the_addresses_a_registration_must_give() {
+        let w = world(
+            "  - {id: strict, hosts: ['strict.test'], self_registration: true, validation_sources: [email, mobile]}\n",
+        );
+        let mut r = reg("s@example.com", None, "orange-kettle-77", None);
+        r.tenant = "strict".into();
+        let e = register(w.rt.clone(), w.svc.clone(), r, IP, Origin::default()).await.err().unwrap();
+        assert!(matches!(&e, FlowError::Invalid(m) if m.contains("`mobile`")), "{e:?}");
+        // Reserved and look-alike usernames are refused at registration.
+        for name in ["admin", "root", "x@example.com", "+15550000034", "15550000034"] {
+            let mut r = reg("u@example.com", None, "orange-kettle-77", None);
+            r.username = Some(name.into());
+            let e = register(w.rt.clone(), w.svc.clone(), r, IP, Origin::default()).await.err().unwrap();
+            assert!(matches!(e, FlowError::Invalid(_)), "{name}: {e:?}");
+        }
+        for bad in ["Eve <victim@example.com>", "victim@example.com, eve@evil.example", "\"v\"@example.com"] {
+            let r = reg(bad, None, "orange-kettle-77", None);
+            let e = register(w.rt.clone(), w.svc.clone(), r, IP, Origin::default()).await.err().unwrap();
+            assert!(matches!(e, FlowError::Invalid(_)), "{bad}: {e:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_pending_registration_is_replaced_under_a_new_id() {
+        let w = world("");
+        let stale = User {
+            id: "stale".into(),
+            tenant: "default".into(),
+            email: Some("slow@example.com".into()),
+            username: Some("slowpoke".into()),
+            status: "pending".into(),
+            pending_sources: vec!["email".into()],
+            created_at: now_secs() - 3600,
+            updated_at: now_secs() - 3600,
+            ..Default::default()
+        };
+        w.svc.store.put_user(&stale).unwrap();
+        let sent = w.register(reg("slow@example.com", None, "orange-kettle-77", None)).await;
+        assert!(sent.dev_code.is_some(), "a real registration, with a code");
+        let now = w.svc.store.address_holder("default", "email", "slow@example.com").unwrap().unwrap();
+        assert_ne!(now.id, "stale");
+        assert!(w.svc.store.user("stale").unwrap().is_none());
+        assert!(w.svc.store.address_holder("default", "username", "slowpoke").unwrap().is_none());
+    }
 }

@@ -68,7 +68,7 @@ pub fn mfa_methods(rt: &Runtime, user: &User, used: Option<crate::notify::Addres
     if !user.recovery_codes.is_empty() {
         methods.push("recovery_code");
     }
-    if crate::notify::user_channel(&rt.config, user.email.as_deref(), user.mobile.as_deref(), used).is_some() {
+    if crate::notify::user_channel(&rt.config, user.verified_email(), user.verified_mobile(), used).is_some() {
         methods.push("otp");
     }
     methods
@@ -137,9 +137,10 @@ pub struct SignedIn {
     pub session: Session,
 }
 
+/// A user as answered to the user and the apps they sign in to: only proved addresses.
 pub fn user_json(u: &User, scopes: &[String]) -> Value {
     json!({
-        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
+        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.verified_email(), "mobile": u.verified_mobile(),
         "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "scopes": scopes,
         "mfa": {"totp": u.totp.as_ref().is_some_and(|t| t.confirmed)},
     })
@@ -151,9 +152,9 @@ fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String])
     c.groups = user.groups.clone();
     c.scopes = scopes.to_vec();
     c.amr = session.amr.clone();
-    c.email = user.email.clone();
+    c.email = user.verified_email().map(str::to_string);
     c.name = user.name.clone();
-    c.preferred_username = user.username.clone();
+    c.preferred_username = Some(user.display_user());
     rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
 }
 

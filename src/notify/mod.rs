@@ -32,6 +32,13 @@ pub enum Provider<'a> {
 }
 
 impl Provider<'_> {
+    /// Whether sign-in and second-factor codes may go out on it: only the user's own channels
+    /// (e-mail, SMS, an e-mail-to-SMS gateway, and the development log). A webhook hands the
+    /// code to a third party, who could sign in with it: it serves app verifications only.
+    pub fn serves_sign_in(&self) -> bool {
+        !matches!(self, Provider::Webhook(_))
+    }
+
     pub fn address_kind(&self) -> AddressKind {
         match self {
             Provider::Email => AddressKind::Email,

@@ -333,7 +333,7 @@ impl Store {
     }
 }
 
-fn enqueue(tx: &redb::WriteTransaction, m: &OutboxMessage) -> Result<u64> {
+pub(super) fn enqueue(tx: &redb::WriteTransaction, m: &OutboxMessage) -> Result<u64> {
     let mut t = tx.open_table(OUTBOX)?;
     let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
     t.insert(seq, encode(m).as_slice())?;

@@ -147,6 +147,16 @@ impl Store {
         let db = Database::create(path)?;
         let store = Store { db, seed_key: Default::default() };
         store.init()?;
+        store.migrate_address_flags()?;
+        Ok(store)
+    }
+
+    /// A store on another redb backend (tests count its disk syncs).
+    #[cfg(test)]
+    pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
+        let store = Store { db: Database::builder().create_with_backend(backend)? };
+        store.init()?;
+        store.migrate_address_flags()?;
         Ok(store)
     }
 

@@ -29,6 +29,9 @@ pub struct User {
     pub admin: bool,
     /// `active`, `pending` or `disabled`.
     pub status: String,
+    /// Whether `email` was proved by its owner (a code or link sent to it) or set by an
+    /// operator (`user add`, `user import`). Unproved addresses are held (unique) but never
+    /// emitted, matched at sign-in or sent codes.
     #[serde(default)]
     pub email_verified: bool,
     #[serde(default)]
@@ -58,9 +61,22 @@ pub struct TotpState {
 }
 
 impl User {
-    /// `Remote-User`: the username, else the e-mail, else the mobile.
+    /// `Remote-User` (and the JWT's `preferred_username`): the username, else the verified
+    /// e-mail, else the verified mobile, else the user id. Usernames can look like none of the
+    /// others, and each is unique in the tenant, so no two accounts produce the same value.
     pub fn display_user(&self) -> String {
-        self.username.clone().or_else(|| self.email.clone()).or_else(|| self.mobile.clone()).unwrap_or_default()
+        self.username.as_deref().or(self.verified_email()).or(self.verified_mobile()).unwrap_or(&self.id).to_string()
+    }
+
+    /// The e-mail address, once its owner proved it (or an operator set it): the only one that
+    /// is emitted to apps (`Remote-Email`, the JWT's `email`) or that codes are sent to.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|_| self.email_verified)
+    }
+
+    /// The mobile number, once proved (or set by an operator).
+    pub fn verified_mobile(&self) -> Option<&str> {
+        self.mobile.as_deref().filter(|_| self.mobile_verified)
     }
 
     pub fn is_active(&self) -> bool {

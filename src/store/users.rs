@@ -87,19 +87,115 @@ impl Store {
         Ok(self.get_json(USERS, id)?.map(|u| self.open_user(u)))
     }
 
-    /// Finds a user of `tenant` by email, mobile or username.
-    pub fn find_user(&self, tenant: &str, identifier: &str) -> Result<Option<User>> {
+    /// The user holding `value` as its `kind` (`email`, `mobile`, `username`), whether or not
+    /// they proved the address: for uniqueness, registration and `user import` to see who holds
+    /// it. Never for signing in (see [`Store::find_user`]).
+    pub fn address_holder(&self, tenant: &str, kind: &str, value: &str) -> Result<Option<User>> {
         let tx = self.db.begin_read()?;
         let index = tx.open_table(USER_INDEX)?;
         let users = tx.open_table(USERS)?;
+        let Some(id) = index.get(index_key(tenant, kind, value).as_str())? else { return Ok(None) };
+        let user = users.get(id.value())?;
+        user.map(|u| self.decode_user(u.value())).transpose()
+    }
+
+    /// Finds a user of `tenant` by username, or by an e-mail or mobile the user proved: an
+    /// address nobody verified never matches an account.
+    pub fn find_user(&self, tenant: &str, identifier: &str) -> Result<Option<User>> {
         for kind in ["email", "mobile", "username"] {
-            if let Some(id) = index.get(index_key(tenant, kind, identifier).as_str())? {
-                if let Some(u) = users.get(id.value())? {
-                    return Ok(Some(self.decode_user(u.value())?));
+            if let Some(u) = self.address_holder(tenant, kind, identifier)? {
+                let proved = match kind {
+                    "email" => u.email_verified,
+                    "mobile" => u.mobile_verified,
+                    _ => true,
+                };
+                if proved {
+                    return Ok(Some(u));
                 }
             }
         }
         Ok(None)
+    }
+
+    /// Stores a new pending registration in ONE write transaction, so a registration costs
+    /// the same single commit whether its address is new or taken (a decoy code): removes the
+    /// stale pending registrations `replaces` (and their index entries), stores `user` (refusing
+    /// an address, mobile or username another user holds) and its codes with their messages.
+    pub fn put_registration(
+        &self,
+        user: &User,
+        replaces: &[String],
+        codes: &[(String, CodeRecord, OutboxMessage)],
+    ) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut users = tx.open_table(USERS)?;
+            let mut index = tx.open_table(USER_INDEX)?;
+            for id in replaces {
+                let old: Option<User> = users.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let Some(old) = old else { continue };
+                if old.status != "pending" {
+                    return Err(StoreError::Conflict(format!("user {id} is no longer a pending registration")));
+                }
+                for (_, key) in index_entries(&old) {
+                    index.remove(key.as_str())?;
+                }
+                users.remove(id.as_str())?;
+            }
+            for (kind, key) in index_entries(user) {
+                if index.get(key.as_str())?.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "another user of tenant {} has this {kind}",
+                        user.tenant
+                    )));
+                }
+            }
+            for (_, key) in index_entries(user) {
+                index.insert(key.as_str(), user.id.as_str())?;
+            }
+            users.insert(user.id.as_str(), encode(user).as_slice())?;
+            let mut table = tx.open_table(CODES)?;
+            for (key, rec, _) in codes {
+                table.insert(key.as_str(), encode(rec).as_slice())?;
+            }
+            drop(table);
+            for (_, _, m) in codes {
+                super::codes::enqueue(&tx, m)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Once per store: users written before addresses carried a proof. An account with neither
+    /// flag set was created by an operator (a self-registration always proved one source to
+    /// become active), so its addresses count as verified, as operators' addresses do now.
+    pub(crate) fn migrate_address_flags(&self) -> Result<()> {
+        const DONE: &str = "address_flags_v1";
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            if meta.get(DONE)?.is_some() {
+                return Ok(());
+            }
+            let mut users = tx.open_table(USERS)?;
+            let mut fixed = vec![];
+            for row in users.iter()? {
+                let (_, v) = row?;
+                let mut u: User = decode(v.value())?;
+                if u.status != "pending" && !u.email_verified && !u.mobile_verified {
+                    u.email_verified = u.email.is_some();
+                    u.mobile_verified = u.mobile.is_some();
+                    fixed.push(u);
+                }
+            }
+            for u in &fixed {
+                users.insert(u.id.as_str(), encode(u).as_slice())?;
+            }
+            meta.insert(DONE, 1)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Deletes registrations still `pending` whose last change is before `before` (their codes
@@ -138,6 +234,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stores_from_before_address_proofs_count_operators_addresses_as_proved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let user = |id: &str, status: &str, email_verified: bool, mobile_verified: bool| User {
+            id: id.into(),
+            tenant: "t".into(),
+            email: Some(format!("{id}@example.com")),
+            mobile: Some(format!("+1555000{:04}", id.len())),
+            status: status.into(),
+            email_verified,
+            mobile_verified,
+            ..Default::default()
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            // As an older build left them: the marker absent.
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().remove("address_flags_v1").unwrap();
+            tx.commit().unwrap();
+            store.put_user(&user("op", "active", false, false)).unwrap();
+            store.put_user(&user("selfreg", "active", false, true)).unwrap();
+            store.put_user(&user("pend", "pending", false, false)).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let get = |id: &str| store.user(id).unwrap().unwrap();
+        assert!(get("op").email_verified && get("op").mobile_verified);
+        assert!(!get("selfreg").email_verified && get("selfreg").mobile_verified);
+        assert!(!get("pend").email_verified && !get("pend").mobile_verified);
+        // Once only: a later unproved address stays unproved.
+        store.put_user(&user("later", "active", false, false)).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(!store.user("later").unwrap().unwrap().email_verified);
+    }
+
+    #[test]
     fn stale_pending_registrations_are_purged_with_their_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
@@ -154,9 +286,9 @@ mod tests {
         store.put_user(&user("new", "new@example.com", "pending", 900)).unwrap();
         store.put_user(&user("act", "act@example.com", "active", 100)).unwrap();
         assert_eq!(store.purge_pending(500).unwrap(), 1);
-        assert!(store.find_user("t", "old@example.com").unwrap().is_none());
-        assert!(store.find_user("t", "new@example.com").unwrap().is_some());
-        assert!(store.find_user("t", "act@example.com").unwrap().is_some());
+        assert!(store.address_holder("t", "email", "old@example.com").unwrap().is_none());
+        assert!(store.address_holder("t", "email", "new@example.com").unwrap().is_some());
+        assert!(store.address_holder("t", "email", "act@example.com").unwrap().is_some());
         // The address is free again.
         store.put_user(&user("again", "old@example.com", "pending", 1000)).unwrap();
     }
