@@ -154,7 +154,7 @@ impl Store {
     /// A store on another redb backend (tests count its disk syncs).
     #[cfg(test)]
     pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
-        let store = Store { db: Database::builder().create_with_backend(backend)? };
+        let store = Store { db: Database::builder().create_with_backend(backend)?, seed_key: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         Ok(store)

@@ -132,6 +132,7 @@ mod tests {
             id: id.into(),
             tenant: "t".into(),
             email: Some(format!("{id}@example.com")),
+            email_verified: true,
             status: "active".into(),
             totp: Some(TotpState { secret: secret.into(), confirmed: true, last_step: None }),
             ..Default::default()
