@@ -402,6 +402,12 @@ fn ambiguous_framing_is_refused_and_never_reaches_the_upstream() {
         ("obs-fold of TE", "X-Note: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"),
         ("TE not chunked last", "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
         ("TE twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("TE chunked twice", "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
+        ("space before colon", "Content-Length: 0\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"),
+        ("TE after tab, and CL", "Transfer-Encoding:\tchunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
+        ("signed CL", "Content-Length: +0\r\n\r\n"),
+        ("TE xchunked", "Transfer-Encoding: xchunked\r\n\r\n"),
+        ("bare LF lines, CL and TE", "Content-Length: 3\nTransfer-Encoding: chunked\n\n0\r\n\r\n"),
     ];
     let mut wrong = Vec::new();
     for (what, rest) in cases {

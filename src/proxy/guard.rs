@@ -86,6 +86,9 @@ async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, s
     let mut scan = HeadScan::default();
     let mut started = first;
     let mut deadline = Instant::now() + if first { header_timeout } else { IDLE_TIMEOUT };
+    if !first && *shutdown.borrow() {
+        return Head::Gone;
+    }
     let mut shutdown = shutdown.clone();
     loop {
         let read = tokio::select! {
