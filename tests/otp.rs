@@ -305,6 +305,18 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
         .unwrap()
         .trim_start_matches("gatehouse_csrf=")
         .to_string();
+    // The GET creates nothing: it offers a button; the step starts with the POST.
+    let page = r.text().unwrap();
+    assert!(!page.contains("mfa_token") && page.contains(r#"name="step" value="mfa""#), "{page}");
+    let r = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .header("Cookie", format!("{session}; gatehouse_csrf={csrf}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&step=mfa&rd=http%3A%2F%2Fapp.test%2Fvault%2Fdoc"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let page = r.text().unwrap();
     assert!(page.contains("Send me a code instead") && !page.contains(r#"value="totp""#), "{page}");
     let (token, methods) = (hidden(&page, "mfa_token"), hidden(&page, "methods"));

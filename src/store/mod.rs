@@ -78,7 +78,28 @@ impl From<redb::DatabaseError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
-    pub(crate) db: Database,
+    pub(crate) db: Db,
+}
+
+/// The database, counting its write transactions (tests prove with it that an anonymous
+/// request writes nothing, and that answers which must look alike cost alike).
+pub(crate) struct Db {
+    inner: Database,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl Db {
+    pub(crate) fn begin_write(&self) -> std::result::Result<redb::WriteTransaction, redb::TransactionError> {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.begin_write()
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.inner
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -103,7 +124,7 @@ impl Store {
                 .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
         }
         let db = Database::create(path)?;
-        let store = Store { db };
+        let store = Store { db: Db { inner: db, writes: Default::default() } };
         store.init()?;
         Ok(store)
     }
@@ -135,6 +156,11 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Write transactions begun since the store was opened.
+    pub fn write_transactions(&self) -> u64 {
+        self.db.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A read that proves the store answers (for `/readyz`).
