@@ -367,3 +367,31 @@ fn wrong_codes_and_wrong_passwords_share_one_budget() {
     let ban = audit.lines().find(|l| l.contains(" ban ")).expect("a ban event");
     assert!(ban.contains("\"reason\""), "{ban}");
 }
+
+#[test]
+fn a_correct_code_as_first_factor_does_not_reset_the_second_factors_budget() {
+    let smtp = Smtp::start();
+    let cfg = code_config(smtp.port, free_port(), "")
+        .replace("regulation: {max_retries: 20", "regulation: {modes: [user], max_retries: 3");
+    let gh = Gatehouse::start(&cfg, &[]);
+    with_authenticator(&gh, &["--email", "kim@example.com"]);
+    let first_factor = |n: usize| {
+        assert_eq!(post_json(&gh, "/auth/otp/request", json!({"identifier": "kim@example.com"})).status(), 202);
+        let code = smtp.code("kim@example.com", n);
+        json(post_json(&gh, "/auth/otp/verify", json!({"identifier": "kim@example.com", "otp": code})))
+    };
+    let totp = |step: &Value, code: &str| {
+        post_json(&gh, "/auth/mfa/verify", json!({"mfa_token": step["mfa_token"], "method": "totp", "code": code}))
+            .status()
+    };
+    let step = first_factor(1);
+    assert_eq!(step["mfa_required"], true);
+    assert_eq!(totp(&step, "111111"), 401);
+    assert_eq!(totp(&step, "222222"), 401);
+    // A right code again: the count stays, and the third wrong second factor bans.
+    let step = first_factor(2);
+    assert_eq!(step["mfa_required"], true, "the code is right");
+    assert_eq!(totp(&step, "333333"), 401);
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
+}
