@@ -305,6 +305,18 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
         .unwrap()
         .trim_start_matches("gatehouse_csrf=")
         .to_string();
+    // The GET creates nothing: it offers a button; the step starts with the POST.
+    let page = r.text().unwrap();
+    assert!(!page.contains("mfa_token") && page.contains(r#"name="step" value="mfa""#), "{page}");
+    let r = client()
+        .post(gh.url("/auth/login"))
+        .header("Host", "app.test")
+        .header("Cookie", format!("{session}; gatehouse_csrf={csrf}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&step=mfa&rd=http%3A%2F%2Fapp.test%2Fvault%2Fdoc"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let page = r.text().unwrap();
     assert!(page.contains("Send me a code instead") && !page.contains(r#"value="totp""#), "{page}");
     let (token, methods) = (hidden(&page, "mfa_token"), hidden(&page, "methods"));
@@ -354,4 +366,32 @@ fn wrong_codes_and_wrong_passwords_share_one_budget() {
     let audit = audit_when(&gh, |a| a.contains(" ban "));
     let ban = audit.lines().find(|l| l.contains(" ban ")).expect("a ban event");
     assert!(ban.contains("\"reason\""), "{ban}");
+}
+
+#[test]
+fn a_correct_code_as_first_factor_does_not_reset_the_second_factors_budget() {
+    let smtp = Smtp::start();
+    let cfg = code_config(smtp.port, free_port(), "")
+        .replace("regulation: {max_retries: 20", "regulation: {modes: [user], max_retries: 3");
+    let gh = Gatehouse::start(&cfg, &[]);
+    with_authenticator(&gh, &["--email", "kim@example.com"]);
+    let first_factor = |n: usize| {
+        assert_eq!(post_json(&gh, "/auth/otp/request", json!({"identifier": "kim@example.com"})).status(), 202);
+        let code = smtp.code("kim@example.com", n);
+        json(post_json(&gh, "/auth/otp/verify", json!({"identifier": "kim@example.com", "otp": code})))
+    };
+    let totp = |step: &Value, code: &str| {
+        post_json(&gh, "/auth/mfa/verify", json!({"mfa_token": step["mfa_token"], "method": "totp", "code": code}))
+            .status()
+    };
+    let step = first_factor(1);
+    assert_eq!(step["mfa_required"], true);
+    assert_eq!(totp(&step, "111111"), 401);
+    assert_eq!(totp(&step, "222222"), 401);
+    // A right code again: the count stays, and the third wrong second factor bans.
+    let step = first_factor(2);
+    assert_eq!(step["mfa_required"], true, "the code is right");
+    assert_eq!(totp(&step, "333333"), 401);
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:"), "{listed}");
 }

@@ -279,3 +279,117 @@ async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such /auth endpoint.")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::User;
+    use axum::body::Body as HttpBody;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A whole server state (store, sessions, audit writer) on a temporary directory.
+    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        std::fs::create_dir_all(dir.join("policies")).unwrap();
+        std::fs::write(dir.join("config.yaml"), "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\n").unwrap();
+        Shared::load(&dir.join("config.yaml")).unwrap()
+    }
+
+    async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, json: Option<&str>) -> StatusCode {
+        let mut req = axum::http::Request::builder().method(method).uri(uri).header("host", "auth.test");
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        let body = match json {
+            Some(j) => {
+                req = req.header("content-type", "application/json");
+                HttpBody::from(j.to_string())
+            }
+            None => HttpBody::empty(),
+        };
+        router(s.clone()).oneshot(req.body(body).unwrap()).await.unwrap().status()
+    }
+
+    /// Waits (bounded) until the audit writer has committed `n` events.
+    async fn audited(s: &Shared, n: usize) {
+        for _ in 0..400 {
+            if s.services.store.audit(1000).unwrap().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("{n} audit events were not written");
+    }
+
+    async fn add_user(s: &Shared, name: &str, password: &str) -> User {
+        let hash = s.services.hasher.hash(password.to_string()).await.unwrap().unwrap();
+        let u = User {
+            id: format!("id-{name}"),
+            tenant: "default".into(),
+            username: Some(name.into()),
+            email: Some(format!("{name}@example.com")),
+            status: "active".into(),
+            password_hash: Some(hash),
+            ..Default::default()
+        };
+        s.services.store.put_user(&u).unwrap();
+        u
+    }
+
+    /// No anonymous GET, and no refresh with an unknown token, makes the store write; a
+    /// signed-in GET of the step-up page starts no pending MFA step either.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn anonymous_callers_and_gets_create_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let store = s.services.store.clone();
+        let before = store.write_transactions();
+        for path in [
+            "/auth/login",
+            "/auth/login?step=mfa",
+            "/auth/login?method=code",
+            "/auth/session",
+            "/auth/mfa/totp",
+            "/auth/.well-known/jwks.json",
+            "/auth/.well-known/openid-configuration",
+            "/auth/v/shop/abc",
+            "/auth/static/verify.js",
+            "/auth/no-such-thing",
+        ] {
+            call(&s, "GET", path, "", None).await;
+        }
+        let unknown = r#"{"refresh_token": "nobody-has-this-refresh-token"}"#;
+        assert_eq!(call(&s, "POST", "/auth/token/refresh", "", Some(unknown)).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(store.write_transactions(), before, "anonymous requests wrote to the store");
+
+        let mut user = add_user(&s, "alice", "violet-tractor-42").await;
+        user.recovery_codes = vec![crate::sessions::digest_hex("abcde-fghij")];
+        store.put_user(&user).unwrap();
+        let (secret, _, _) = s.services.sessions.create(&user, vec!["pwd".into()], vec![], 600).unwrap();
+        let cookie = format!("gatehouse_session={secret}");
+        let before = store.write_transactions();
+        assert_eq!(call(&s, "GET", "/auth/login?step=mfa", &cookie, None).await, StatusCode::OK);
+        assert_eq!(call(&s, "GET", "/auth/mfa/totp", &cookie, None).await, StatusCode::OK);
+        assert_eq!(call(&s, "GET", "/auth/session", &cookie, None).await, StatusCode::OK);
+        assert!(s.services.mfa.is_empty(), "a GET started an MFA step");
+        assert_eq!(store.write_transactions(), before);
+    }
+
+    /// A wrong password costs the same write transactions whether or not the account exists.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_password_costs_the_same_writes_for_known_and_unknown_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let store = s.services.store.clone();
+        add_user(&s, "alice", "violet-tractor-42").await;
+        let mut costs = vec![];
+        for (i, who) in ["alice", "nobody-at-all", "alice", "someone-else"].iter().enumerate() {
+            let before = store.write_transactions();
+            let body = format!(r#"{{"identifier": "{who}", "password": "wrong-password-{i}"}}"#);
+            assert_eq!(call(&s, "POST", "/auth/login", "", Some(&body)).await, StatusCode::UNAUTHORIZED);
+            audited(&s, i + 1).await;
+            costs.push(store.write_transactions() - before);
+        }
+        assert_eq!(costs, vec![costs[0]; 4], "known, unknown, known, unknown");
+    }
+}

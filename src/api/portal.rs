@@ -218,7 +218,7 @@ pub async fn show(
     if let Some(id) = &known {
         let one_factor = crate::authz::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
         if q.step.as_deref() == Some("mfa") && one_factor {
-            return step_up_page(&s, &headers, id, rd).await;
+            return step_up_offer(&s, &headers, rd.as_deref());
         }
         if q.step.is_none() {
             let cont =
@@ -242,6 +242,38 @@ pub async fn show(
         page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&s))),
         Some(Csrf::new(&s, &csrf)),
     )
+}
+
+/// `GET /auth/login?step=mfa` of a one-factor caller: a button that starts the step-up by POST
+/// (a GET never creates state, not even a pending MFA step).
+fn step_up_offer(s: &Shared, headers: &HeaderMap, rd: Option<&str>) -> Response {
+    let csrf = existing_csrf(headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
+    let body = format!(
+        r#"<h1>Second factor needed</h1>
+<p>This page needs a second factor.</p>
+<form method="post" action="/auth/login">
+  <input type="hidden" name="csrf" value="{}">
+  <input type="hidden" name="step" value="mfa">
+  {}
+  <button type="submit" autofocus>Continue</button>
+</form>"#,
+        escape(&csrf),
+        rd_input(rd)
+    );
+    html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(s, &csrf)))
+}
+
+/// `POST /auth/login` with `step=mfa` (a checked portal form): the step-up starts.
+async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: Option<String>) -> Response {
+    match auth::caller(s, headers, &info.tenant) {
+        Caller::Known(id) if crate::authz::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
+            step_up_page(s, headers, &id, rd).await
+        }
+        _ => {
+            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">There is no one-factor session to step up. <a href=\"/auth/login\">Sign in</a>.</p>";
+            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+        }
+    }
 }
 
 /// The step-up of a signed-in, one-factor caller: the second-factor step right away (no second
@@ -313,6 +345,9 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
+    if f.get("step") == "mfa" {
+        return step_up_post(&s, &info, &headers, f.rd.clone()).await;
+    }
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let rt = s.runtime.load_full();
     let identifier = get("identifier").trim();

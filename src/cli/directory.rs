@@ -398,12 +398,11 @@ pub fn bans(cfg: &Config, cmd: &BansCommand) -> ExitCode {
                 println!("no active bans");
             }
             for b in list {
-                println!(
-                    "{}  until {}  {}",
-                    b["key"].as_str().unwrap_or(""),
-                    b["until"],
-                    b["reason"].as_str().unwrap_or("")
-                );
+                let until = match b["until"].as_u64() {
+                    Some(crate::flows::regulation::LOCKED) => "revoked".to_string(),
+                    _ => b["until"].to_string(),
+                };
+                println!("{}  until {until}  {}", b["key"].as_str().unwrap_or(""), b["reason"].as_str().unwrap_or(""));
             }
         }),
         BansCommand::Add { target, duration, reason } => crate::config::units::Dur::parse(duration)

@@ -11,6 +11,8 @@ use std::sync::Mutex;
 pub const MFA_TTL_SECS: u64 = 300;
 /// Most pending steps held at once; the oldest are dropped beyond it.
 const MAX_PENDING: usize = 100_000;
+/// Most pending steps of one user; a new one ends the user's oldest beyond it.
+pub const MAX_PER_USER: usize = 5;
 
 #[derive(Clone, Debug)]
 pub struct Pending {
@@ -25,13 +27,64 @@ pub struct Pending {
     pub used: Option<crate::notify::AddressKind>,
 }
 
+type Key = [u8; 32];
+
 #[derive(Default)]
 pub struct MfaPending {
-    map: Mutex<HashMap<[u8; 32], Pending>>,
+    inner: Mutex<Inner>,
+}
+
+/// The steps by token digest, and each user's steps, oldest first.
+#[derive(Default)]
+struct Inner {
+    map: HashMap<Key, Pending>,
+    by_user: HashMap<String, Vec<Key>>,
+}
+
+impl Inner {
+    fn remove(&mut self, k: &Key) -> Option<Pending> {
+        let p = self.map.remove(k)?;
+        if let Some(keys) = self.by_user.get_mut(&p.user_id) {
+            keys.retain(|x| x != k);
+            if keys.is_empty() {
+                self.by_user.remove(&p.user_id);
+            }
+        }
+        Some(p)
+    }
+
+    fn insert(&mut self, k: Key, p: Pending, now: u64) {
+        if self.map.len() >= MAX_PENDING {
+            let dead: Vec<Key> = self.map.iter().filter(|(_, p)| p.expires <= now).map(|(k, _)| *k).collect();
+            for k in &dead {
+                self.remove(k);
+            }
+            if self.map.len() >= MAX_PENDING {
+                if let Some(k) = self.map.iter().min_by_key(|(_, p)| p.expires).map(|(k, _)| *k) {
+                    self.remove(&k);
+                }
+            }
+        }
+        // The user's expired steps go, then the oldest live ones beyond the cap.
+        let mine = self.by_user.get(&p.user_id).cloned().unwrap_or_default();
+        let (alive, dead): (Vec<Key>, Vec<Key>) =
+            mine.into_iter().partition(|k| self.map.get(k).is_some_and(|p| p.expires > now));
+        let excess = (alive.len() + 1).saturating_sub(MAX_PER_USER);
+        for k in dead.iter().chain(alive.iter().take(excess)) {
+            self.remove(k);
+        }
+        self.by_user.entry(p.user_id.clone()).or_default().push(k);
+        self.map.insert(k, p);
+    }
 }
 
 impl MfaPending {
-    /// Starts a pending step; returns its token.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a pending step; returns its token. A user holds at most [`MAX_PER_USER`] steps:
+    /// the oldest ends when a new one starts.
     pub fn start(
         &self,
         user_id: &str,
@@ -50,33 +103,55 @@ impl MfaPending {
             expires: now + MFA_TTL_SECS,
             used,
         };
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= MAX_PENDING {
-            m.retain(|_, p| p.expires > now);
-            if m.len() >= MAX_PENDING {
-                if let Some(k) = m.iter().min_by_key(|(_, p)| p.expires).map(|(k, _)| *k) {
-                    m.remove(&k);
-                }
-            }
-        }
-        m.insert(digest(&token), p);
+        self.lock().insert(digest(&token), p, now);
         token
     }
 
     /// The pending step behind `token`, if alive.
     pub fn get(&self, token: &str) -> Option<Pending> {
-        let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&digest(token)).filter(|p| p.expires > now_secs()).cloned()
+        self.lock().map.get(&digest(token)).filter(|p| p.expires > now_secs()).cloned()
     }
 
     /// Consumes the step; `None` when it was already used or has expired.
     pub fn finish(&self, token: &str) -> Option<Pending> {
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        m.remove(&digest(token)).filter(|p| p.expires > now_secs())
+        self.lock().remove(&digest(token)).filter(|p| p.expires > now_secs())
     }
 
     /// Ends every pending step of a user (lock-out).
     pub fn drop_user(&self, user_id: &str) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, p| p.user_id != user_id);
+        let mut inner = self.lock();
+        for k in inner.by_user.get(user_id).cloned().unwrap_or_default() {
+            inner.remove(&k);
+        }
+    }
+
+    /// Pending steps held (live or not yet swept).
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_holds_at_most_five_pending_steps_the_oldest_ends() {
+        let m = MfaPending::default();
+        let tokens: Vec<String> = (0..8).map(|_| m.start("u1", "t", vec!["pwd".into()], false, None)).collect();
+        let other = m.start("u2", "t", vec!["pwd".into()], false, None);
+        assert_eq!(m.len(), MAX_PER_USER + 1);
+        assert!(tokens[..3].iter().all(|t| m.get(t).is_none()), "the three oldest ended");
+        assert!(tokens[3..].iter().all(|t| m.get(t).is_some()));
+        assert!(m.get(&other).is_some(), "another user's step is untouched");
+        assert!(m.finish(&tokens[7]).is_some());
+        assert!(m.finish(&tokens[7]).is_none(), "one use");
+        m.drop_user("u1");
+        assert_eq!(m.len(), 1);
+        assert!(!m.lock().by_user.contains_key("u1"), "no index left behind");
     }
 }

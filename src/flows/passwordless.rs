@@ -199,7 +199,7 @@ pub async fn verify(
         let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
-        let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
+        let ukey = Some(signin::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
         let ban = regulation.banned(ukey.as_deref(), ip, now)?;
         if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });

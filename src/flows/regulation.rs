@@ -29,6 +29,15 @@ pub fn user_key(tenant: &str, user_id: &str) -> String {
     format!("user:{tenant}:{user_id}")
 }
 
+/// The budget key of an identifier no usable account has: a keyed hash (the store never holds
+/// what was typed, which is sometimes a password), so that a wrong password costs the same
+/// writes — an account's count and the address's — whether or not the account exists.
+pub fn unknown_key(secret: &[u8; 32], tenant: &str, identifier: &str) -> String {
+    let record = format!("regulation\0{tenant}");
+    let mac = crate::flows::otp::code_hash(secret, &record, &identifier.trim().to_lowercase());
+    format!("user:{tenant}:?{}", &mac[..32])
+}
+
 /// The key of an address's failures and bans: an IPv6 client's network of `v6_prefix` bits.
 pub fn ip_key(ip: IpAddr, v6_prefix: u8) -> String {
     format!("ip:{}", crate::net::ip_bucket(ip, v6_prefix))

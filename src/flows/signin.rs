@@ -201,6 +201,15 @@ pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Res
     Ok(SignedIn { body, cookie, session })
 }
 
+/// The budget key of a sign-in attempt naming `identifier`: the account's, or for an identifier
+/// no usable account has, a keyed hash of it (so both cost the same writes).
+pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: &str) -> String {
+    match user {
+        Some(u) => user_key(&u.tenant, &u.id),
+        None => crate::flows::regulation::unknown_key(&rt.tokens().current().code_key, tenant, identifier),
+    }
+}
+
 /// `rate_limits.login`: sign-in attempts of every kind (passwords, codes, second factors) per IP.
 pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
     match rt.login_limit.as_ref().map(|l| l.check_ip(ip, rt.config.server.ipv6_prefix)) {
@@ -265,13 +274,13 @@ pub async fn password_login(
 ) -> Result<Outcome, FlowError> {
     login_limited(&rt, ip)?;
     let now = now_secs();
-    let (user, ban) = {
+    let (user, ban, ukey) = {
         let (rt, svc) = (rt.clone(), svc.clone());
         blocking(move || {
             let user = usable_user(&svc.store, &tenant, &identifier)?;
-            let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
-            let ban = Regulation::new(svc.store.clone(), &rt.config).banned(ukey.as_deref(), ip, now)?;
-            Ok((user, ban))
+            let ukey = account_key(&rt, user.as_ref(), &tenant, &identifier);
+            let ban = Regulation::new(svc.store.clone(), &rt.config).banned(Some(&ukey), ip, now)?;
+            Ok((user, ban, ukey))
         })
         .await?
     };
@@ -288,7 +297,6 @@ pub async fn password_login(
     };
     blocking(move || {
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
-        let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
             let reason = if ban.is_some() { "banned" } else { "invalid_credentials" };
@@ -297,7 +305,7 @@ pub async fn password_login(
             if ban.is_some() {
                 svc.audit.record(event);
             } else {
-                record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
+                record_failure(&svc, &regulation, Some(&ukey), ip, now, event)?;
             }
             return Err(FlowError::InvalidCredentials);
         }

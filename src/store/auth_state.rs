@@ -74,6 +74,13 @@ impl Store {
     /// session). redb serialises write transactions, so two concurrent exchanges of one token
     /// yield one successor and one reuse.
     pub fn rotate_refresh(&self, token_hash: &str, now: u64, next_hash: &str) -> Result<RefreshOutcome> {
+        // An unknown or expired token (anyone can send one) is answered from a read: it never
+        // costs a write transaction.
+        match self.refresh(token_hash)? {
+            None => return Ok(RefreshOutcome::Unknown),
+            Some(r) if !r.used && r.expires_at <= now => return Ok(RefreshOutcome::Expired),
+            Some(_) => {}
+        }
         let tx = self.db.begin_write()?;
         let outcome = {
             let mut t = tx.open_table(REFRESH)?;
@@ -207,6 +214,35 @@ impl Store {
             out.push(decode(v.value())?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_or_expired_refresh_token_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let rec = RefreshRecord {
+            session_id: "s1".into(),
+            family: "f".into(),
+            user_id: "u1".into(),
+            tenant: "t".into(),
+            used: false,
+            expires_at: 100,
+        };
+        store.put_refresh("old", &rec).unwrap();
+        let before = store.write_transactions();
+        assert_eq!(store.rotate_refresh("nope", 50, "next").unwrap(), RefreshOutcome::Unknown);
+        assert_eq!(store.rotate_refresh("old", 100, "next").unwrap(), RefreshOutcome::Expired);
+        assert_eq!(store.write_transactions(), before, "no write transaction");
+        assert!(store.refresh("next").unwrap().is_none());
+        // A live one rotates (one write), and is reuse afterwards.
+        assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
+        assert_eq!(store.write_transactions(), before + 1);
+        assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
     }
 }
 

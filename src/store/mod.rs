@@ -79,9 +79,30 @@ impl From<redb::DatabaseError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
-    pub(crate) db: Database,
+    pub(crate) db: Db,
     /// Seals authenticator seeds at rest once set (see `seal`).
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
+}
+
+/// The database, counting its write transactions (tests prove with it that an anonymous
+/// request writes nothing, and that answers which must look alike cost alike).
+pub(crate) struct Db {
+    inner: Database,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl Db {
+    pub(crate) fn begin_write(&self) -> std::result::Result<redb::WriteTransaction, redb::TransactionError> {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.begin_write()
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.inner
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -145,7 +166,7 @@ impl Store {
         opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         private(path, 0o600);
         let db = Database::create(path)?;
-        let store = Store { db, seed_key: Default::default() };
+        let store = Store { db: Db { inner: db, writes: Default::default() }, seed_key: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         Ok(store)
@@ -154,7 +175,8 @@ impl Store {
     /// A store on another redb backend (tests count its disk syncs).
     #[cfg(test)]
     pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
-        let store = Store { db: Database::builder().create_with_backend(backend)?, seed_key: Default::default() };
+        let db = Database::builder().create_with_backend(backend)?;
+        let store = Store { db: Db { inner: db, writes: Default::default() }, seed_key: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         Ok(store)
@@ -187,6 +209,11 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Write transactions begun since the store was opened.
+    pub fn write_transactions(&self) -> u64 {
+        self.db.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A read that proves the store answers (for `/readyz`).
