@@ -169,7 +169,7 @@ fn the_docker_image_ships_the_production_config() {
 fn check_refuses_an_sms_provider_that_sends_codes_to_a_fixed_receiver() {
     // An http "SMS" provider that never addresses the user's number hands every sign-in code to
     // one receiver: a webhook in disguise. Sign-in codes go only to the user's own channels.
-    let config = "notifiers:\n  sms:\n    - {name: ok, kind: http, url: 'https://sms.example/send', body: '{\"to\":\"{{to}}\",\"text\":\"{{message}}\"}'}\n    - {name: collector, kind: http, url: 'https://hooks.example/codes', body: '{\"text\":\"{{message}}\"}'}\n    - {name: carrier, kind: email_gateway, domain: 'txt.example, x@evil.example'}\n";
+    let config = "notifiers:\n  sms:\n    - {name: ok, kind: http, url: 'https://sms.example/send', body: '{\"to\":\"{{to}}\",\"text\":\"{{message}}\"}'}\n    - {name: collector, kind: http, url: 'https://hooks.example/codes', body: '{\"text\":\"{{message}}\"}'}\n    - {name: carrier, kind: email_gateway, domain: 'txt.example, x@evil.example'}\ntenants:\n  - {id: default, hosts: ['*'], self_registration: true, validation_sources: [email]}\n";
     let dir = setup(config, POLICY, None);
     let cfg = dir.path().join("config.yaml");
     let (code, _, err) = gatehouse(&cfg, &["check"]);
@@ -179,4 +179,8 @@ fn check_refuses_an_sms_provider_that_sends_codes_to_a_fixed_receiver() {
     assert!(err.contains("webhook"), "{err}");
     assert!(!err.contains(&format!("{file}:3:")), "{err}");
     assert!(err.contains("an email_gateway domain must be a DNS name"), "{err}");
+    assert!(
+        err.contains("this tenant requires an `email` address at registration, but no channel delivers codes to one"),
+        "{err}"
+    );
 }

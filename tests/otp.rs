@@ -170,6 +170,9 @@ fn a_code_by_another_channel_is_a_second_factor() {
     assert_eq!(step["mfa_required"], true);
     let r = post_json(&gh, "/auth/mfa/otp", json!({"mfa_token": step["mfa_token"], "channel": "fast"}));
     assert_eq!(r.status(), 422, "the first factor's channel kind is refused");
+    let r = post_json(&gh, "/auth/mfa/otp", json!({"mfa_token": step["mfa_token"], "channel": "hook"}));
+    assert_eq!(r.status(), 422, "a second-factor code never goes to a webhook");
+    assert!(json(r)["message"].as_str().unwrap().contains("webhook"));
     let r = post_json(&gh, "/auth/mfa/otp", json!({"mfa_token": step["mfa_token"]}));
     assert_eq!(json(r)["channel"], "email");
     let code = smtp.code("mo@example.com", 2);

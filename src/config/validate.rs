@@ -281,6 +281,20 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
                     format!("unknown source `{s}`; use email and/or mobile"),
                 );
             }
+            // Every address a registration gives is confirmed: a required one needs a channel.
+            let reaches = match s.as_str() {
+                "email" => f.notifiers.email.is_some(),
+                _ => !f.notifiers.sms.is_empty(),
+            };
+            if !reaches && !f.notifiers.log {
+                r.error(
+                    &format!("{at}.validation_sources[{j}]"),
+                    format!(
+                        "this tenant requires an `{s}` address at registration, but no channel delivers codes to one: configure notifiers.{}",
+                        if s == "email" { "email" } else { "sms" }
+                    ),
+                );
+            }
         }
     }
     if tenants.is_empty() {
