@@ -183,6 +183,19 @@ impl Store {
 
     /// Makes every waiting message due now (at start: they waited through a restart).
     pub fn outbox_make_due(&self) -> Result<()> {
+        // Read first: a start with nothing waiting writes nothing.
+        {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(OUTBOX)?;
+            let mut waiting = false;
+            for row in t.iter()? {
+                let (_, v) = row?;
+                waiting |= decode::<OutboxMessage>(v.value())?.next_attempt != 0;
+            }
+            if !waiting {
+                return Ok(());
+            }
+        }
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(OUTBOX)?;
