@@ -75,7 +75,7 @@ impl Store {
                 }
             }
             for (id, u) in clear {
-                users.insert(id.as_str(), self.encode_user(&u).as_slice())?;
+                users.insert(id.as_str(), self.encode_user(&u)?.as_slice())?;
                 sealed += 1;
             }
         }
@@ -87,20 +87,22 @@ impl Store {
     }
 
     /// The record of `u` as stored: its seed sealed when the key is known.
-    pub(crate) fn encode_user(&self, u: &User) -> Vec<u8> {
+    /// Sealing cannot fail with a 32-byte key; if it did, nothing is written (never the seed in
+    /// the clear, never the user without their authenticator).
+    pub(crate) fn encode_user(&self, u: &User) -> Result<Vec<u8>> {
         let (Some(key), Some(t)) = (self.seed_key(), u.totp.as_ref()) else {
-            return encode(u);
+            return Ok(encode(u));
         };
         if is_sealed(&t.secret) {
-            return encode(u);
+            return Ok(encode(u));
         }
+        let sealed = seal_seed(&key, &u.id, &t.secret)
+            .ok_or_else(|| StoreError::Db("cannot seal an authenticator secret".into()))?;
         let mut copy = u.clone();
-        match (seal_seed(&key, &u.id, &t.secret), copy.totp.as_mut()) {
-            (Some(s), Some(ct)) => ct.secret = s,
-            // Sealing cannot fail with a 32-byte key; never write the seed in the clear.
-            _ => copy.totp = None,
+        if let Some(ct) = copy.totp.as_mut() {
+            ct.secret = sealed;
         }
-        encode(&copy)
+        Ok(encode(&copy))
     }
 
     /// `u` as read, its seed opened when the key is known.
