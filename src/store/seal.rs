@@ -66,13 +66,21 @@ impl Store {
         let mut sealed = 0;
         {
             let mut users = tx.open_table(USERS)?;
-            let mut clear = vec![];
+            let (mut clear, mut unreadable) = (vec![], 0);
             for row in users.iter()? {
                 let (k, v) = row?;
                 let u: User = decode(v.value())?;
-                if u.totp.as_ref().is_some_and(|t| !is_sealed(&t.secret)) {
-                    clear.push((k.value().to_string(), u));
+                match u.totp.as_ref() {
+                    Some(t) if !is_sealed(&t.secret) => clear.push((k.value().to_string(), u)),
+                    Some(t) if open_seed(&key, &u.id, &t.secret).is_none() => unreadable += 1,
+                    _ => {}
                 }
+            }
+            if unreadable > 0 {
+                tracing::error!(
+                    unreadable,
+                    "authenticator secrets do not open with this signing key (was it replaced?): those users cannot pass their second factor until `gatehouse user reset-mfa`"
+                );
             }
             for (id, u) in clear {
                 users.insert(id.as_str(), self.encode_user(&u)?.as_slice())?;
