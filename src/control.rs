@@ -66,6 +66,10 @@ pub enum Op {
     AuditList {
         limit: usize,
     },
+    /// Deletes the audit events older than this many seconds.
+    AuditPurge {
+        older_than_secs: u64,
+    },
     /// Removes a user's second factors (authenticator app, recovery codes).
     ResetMfa {
         tenant: String,
@@ -470,6 +474,12 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             Ok(json!({"user": u.id, "reset": had}))
         }
         Op::AuditList { limit } => Ok(json!(s.audit(limit.min(10_000)).map_err(|e| e.to_string())?)),
+        Op::AuditPurge { older_than_secs } => {
+            let n =
+                crate::audit::prune(s, now_secs(), Duration::from_secs(older_than_secs)).map_err(|e| e.to_string())?;
+            admin_event(ctx, "audit_purged", None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+            Ok(json!({"removed": n}))
+        }
         Op::AppKeyCreate { app } => {
             let a = known_app(ctx, &app)?;
             let (rec, secret) = crate::appkeys::create(&a.id);

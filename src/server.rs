@@ -132,11 +132,17 @@ impl BackgroundService for Housekeeping {
                 }
                 _ = sessions.tick() => {
                     let services = self.shared.services.clone();
+                    let retention = self.shared.runtime.load().config.audit.retention.0;
                     let _ = tokio::task::spawn_blocking(move || {
                         if let Err(e) = services.sessions.housekeeping() {
                             tracing::error!("session housekeeping: {e}");
                         }
                         let now = crate::tokens::jwt::now_secs();
+                        match crate::audit::prune(&services.store, now, retention) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!("removed {n} audit event(s) older than audit.retention"),
+                            Err(e) => tracing::error!("audit retention: {e}"),
+                        }
                         if let Err(e) = services.store.purge_codes(now) {
                             tracing::error!("code housekeeping: {e}");
                         }

@@ -184,3 +184,25 @@ fn check_refuses_an_sms_provider_that_sends_codes_to_a_fixed_receiver() {
         "{err}"
     );
 }
+
+#[test]
+fn audit_retention_is_checked_and_purge_is_itself_audited() {
+    let dir = setup("audit: {retention: 1h}\n", POLICY, None);
+    let cfg = dir.path().join("config.yaml");
+    let (code, _, err) = gatehouse(&cfg, &["check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(":1: audit.retention must be at least 1d"), "{err}");
+    std::fs::write(
+        &cfg,
+        "audit: {retention: 30d}\nstorage: {path: ./data/s.redb}\nserver: {control_socket: ./data/c.sock}\ntokens: {signing_key: ./data/k.pem}\n",
+    )
+    .unwrap();
+    let (code, out, err) = gatehouse(&cfg, &["audit", "purge", "--older-than", "30d"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("removed 0 audit event(s) older than 30d"), "{out}");
+    let (code, out, err) = gatehouse(&cfg, &["audit", "list"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit_purged"), "{out}");
+    let (code, _, err) = gatehouse(&cfg, &["audit", "purge", "--older-than", "soon"]);
+    assert_eq!(code, 1, "{err}");
+}

@@ -97,6 +97,11 @@ pub enum AuditCommand {
         #[arg(long, default_value = "50")]
         limit: usize,
     },
+    /// Delete the events older than a duration (e.g. 30d); the purge itself is audited.
+    Purge {
+        #[arg(long)]
+        older_than: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -422,8 +427,23 @@ pub fn bans(cfg: &Config, cmd: &BansCommand) -> ExitCode {
 }
 
 pub fn audit(cfg: &Config, cmd: &AuditCommand) -> ExitCode {
-    let AuditCommand::List { limit } = cmd;
-    match run(cfg, Op::AuditList { limit: *limit }) {
+    let limit = match cmd {
+        AuditCommand::List { limit } => *limit,
+        AuditCommand::Purge { older_than } => {
+            let secs = match crate::config::units::Dur::parse(older_than) {
+                Ok(d) => d.0.as_secs(),
+                Err(e) => return fail(format!("--older-than: {e}")),
+            };
+            return match run(cfg, Op::AuditPurge { older_than_secs: secs }) {
+                Ok(v) => {
+                    println!("removed {} audit event(s) older than {older_than}", v["removed"]);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            };
+        }
+    };
+    match run(cfg, Op::AuditList { limit }) {
         Ok(v) => {
             for e in v.as_array().cloned().unwrap_or_default() {
                 let s = |k: &str| e[k].as_str().unwrap_or("-").to_string();

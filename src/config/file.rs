@@ -24,6 +24,8 @@ pub struct File {
     #[serde(default)]
     pub totp: Totp,
     #[serde(default)]
+    pub audit: AuditLog,
+    #[serde(default)]
     pub regulation: Regulation,
     #[serde(default)]
     pub rate_limits: RateLimits,
@@ -209,6 +211,19 @@ pub struct Totp {
 impl Default for Totp {
     fn default() -> Self {
         Totp { issuer: "Gatehouse".into(), digits: 6, period: 30, skew: 1, algorithm: "SHA1".into() }
+    }
+}
+
+/// `audit`: how long audit events are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditLog {
+    pub retention: Dur,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog { retention: Dur(std::time::Duration::from_secs(90 * 86_400)) }
     }
 }
 

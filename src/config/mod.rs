@@ -174,6 +174,7 @@ pub struct Config {
     pub password: file::Password,
     pub otp: file::Otp,
     pub totp: file::Totp,
+    pub audit: file::AuditLog,
     pub regulation: file::Regulation,
     pub notifiers: file::Notifiers,
     pub rate_limits: RateLimitsConfig,

@@ -124,6 +124,9 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     if f.otp.ttl.0 > Duration::from_secs(600) || f.otp.ttl.0.is_zero() {
         r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");
     }
+    if f.audit.retention.0 < Duration::from_secs(86_400) {
+        r.error("audit.retention", "audit.retention must be at least 1d");
+    }
     if !(6..=8).contains(&f.totp.digits) {
         r.error("totp.digits", "totp.digits must be 6, 7 or 8");
     }
@@ -416,6 +419,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
         password: f.password,
         otp: f.otp,
         totp: f.totp,
+        audit: f.audit,
         regulation: f.regulation,
         notifiers: f.notifiers,
         rate_limits,

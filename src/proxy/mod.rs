@@ -124,14 +124,18 @@ pub fn audit_denied(
     forwarded: Option<&str>,
     reason: &str,
 ) {
+    use crate::audit::clip;
     let origin = crate::audit::Origin {
         tenant: None,
         ip: Some(ip.to_string()),
-        forwarded: forwarded.map(str::to_string),
+        forwarded: forwarded.map(|f| clip(f, 256)),
         remote: Some(peer.to_string()),
     };
-    let detail = serde_json::json!({"mode": mode, "host": host, "path": path, "method": method, "reason": reason});
-    audit.record(crate::audit::Audit::event("request_denied", &origin, None, detail));
+    // Request noise: bounded strings, a budget per minute, never at the expense of security events.
+    let detail = serde_json::json!({
+        "mode": mode, "host": clip(host, 255), "path": clip(path, 512), "method": clip(method, 16), "reason": clip(reason, 128)
+    });
+    audit.record_request(crate::audit::Audit::event("request_denied", &origin, None, detail));
 }
 
 fn peer_ip(session: &Session) -> Option<IpAddr> {

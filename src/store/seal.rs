@@ -66,16 +66,24 @@ impl Store {
         let mut sealed = 0;
         {
             let mut users = tx.open_table(USERS)?;
-            let mut clear = vec![];
+            let (mut clear, mut unreadable) = (vec![], 0);
             for row in users.iter()? {
                 let (k, v) = row?;
                 let u: User = decode(v.value())?;
-                if u.totp.as_ref().is_some_and(|t| !is_sealed(&t.secret)) {
-                    clear.push((k.value().to_string(), u));
+                match u.totp.as_ref() {
+                    Some(t) if !is_sealed(&t.secret) => clear.push((k.value().to_string(), u)),
+                    Some(t) if open_seed(&key, &u.id, &t.secret).is_none() => unreadable += 1,
+                    _ => {}
                 }
             }
+            if unreadable > 0 {
+                tracing::error!(
+                    unreadable,
+                    "authenticator secrets do not open with this signing key (was it replaced?): those users cannot pass their second factor until `gatehouse user reset-mfa`"
+                );
+            }
             for (id, u) in clear {
-                users.insert(id.as_str(), self.encode_user(&u).as_slice())?;
+                users.insert(id.as_str(), self.encode_user(&u)?.as_slice())?;
                 sealed += 1;
             }
         }
@@ -87,20 +95,22 @@ impl Store {
     }
 
     /// The record of `u` as stored: its seed sealed when the key is known.
-    pub(crate) fn encode_user(&self, u: &User) -> Vec<u8> {
+    /// Sealing cannot fail with a 32-byte key; if it did, nothing is written (never the seed in
+    /// the clear, never the user without their authenticator).
+    pub(crate) fn encode_user(&self, u: &User) -> Result<Vec<u8>> {
         let (Some(key), Some(t)) = (self.seed_key(), u.totp.as_ref()) else {
-            return encode(u);
+            return Ok(encode(u));
         };
         if is_sealed(&t.secret) {
-            return encode(u);
+            return Ok(encode(u));
         }
+        let sealed = seal_seed(&key, &u.id, &t.secret)
+            .ok_or_else(|| StoreError::Db("cannot seal an authenticator secret".into()))?;
         let mut copy = u.clone();
-        match (seal_seed(&key, &u.id, &t.secret), copy.totp.as_mut()) {
-            (Some(s), Some(ct)) => ct.secret = s,
-            // Sealing cannot fail with a 32-byte key; never write the seed in the clear.
-            _ => copy.totp = None,
+        if let Some(ct) = copy.totp.as_mut() {
+            ct.secret = sealed;
         }
-        encode(&copy)
+        Ok(encode(&copy))
     }
 
     /// `u` as read, its seed opened when the key is known.

@@ -48,7 +48,7 @@ impl Store {
             for (_, key) in index_entries(user) {
                 index.insert(key.as_str(), user.id.as_str())?;
             }
-            users.insert(user.id.as_str(), self.encode_user(user).as_slice())?;
+            users.insert(user.id.as_str(), self.encode_user(user)?.as_slice())?;
         }
         tx.commit()?;
         Ok(())
@@ -69,7 +69,7 @@ impl Store {
             let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
             match f(&mut user) {
                 Ok(v) => {
-                    users.insert(id, self.encode_user(&user).as_slice())?;
+                    users.insert(id, self.encode_user(&user)?.as_slice())?;
                     Ok(v)
                 }
                 Err(e) => Err(e),
