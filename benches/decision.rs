@@ -99,5 +99,32 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// One rate-limiter check (the per-IP limits of every request): 10,000 clients in turn, and a
+/// flood of new keys beyond `max_keys` (each check evicts the least recently used key).
+fn limiter(c: &mut Criterion) {
+    use gatehouse::config::{LimitKey, LimitSpec, Rate};
+    use gatehouse::ratelimit::Limiter;
+    let spec = LimitSpec { per: LimitKey::Ip, rate: Rate::parse("1000000/s").unwrap(), burst: 1_000_000 };
+    let mut g = c.benchmark_group("limiter");
+    let l = Limiter::new(&spec, 100_000);
+    let ips: Vec<std::net::IpAddr> = (0..10_000u32).map(|i| std::net::IpAddr::from(i.to_be_bytes())).collect();
+    let mut i = 0usize;
+    g.bench_function("check_ip_10k_clients", |b| {
+        b.iter(|| {
+            i = (i + 1) % ips.len();
+            black_box(l.check_ip(ips[i], 64))
+        })
+    });
+    let full = Limiter::new(&spec, 100_000);
+    let mut k = 0u64;
+    g.bench_function("check_new_key_when_full", |b| {
+        b.iter(|| {
+            k += 1;
+            black_box(full.check(&k))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, limiter);
 criterion_main!(benches);

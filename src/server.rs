@@ -133,6 +133,7 @@ impl BackgroundService for Housekeeping {
                 _ = sessions.tick() => {
                     let services = self.shared.services.clone();
                     let retention = self.shared.runtime.load().config.audit.retention.0;
+                    let find_time = self.shared.runtime.load().config.regulation.find_time.0.as_secs();
                     let _ = tokio::task::spawn_blocking(move || {
                         if let Err(e) = services.sessions.housekeeping() {
                             tracing::error!("session housekeeping: {e}");
@@ -145,6 +146,9 @@ impl BackgroundService for Housekeeping {
                         }
                         if let Err(e) = services.store.purge_codes(now) {
                             tracing::error!("code housekeeping: {e}");
+                        }
+                        if let Err(e) = services.store.purge_failures(now.saturating_sub(find_time)) {
+                            tracing::error!("failure-count housekeeping: {e}");
                         }
                         match services.store.purge_pending(now.saturating_sub(PENDING_REGISTRATION_SECS)) {
                             Ok(0) => {}

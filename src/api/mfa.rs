@@ -116,7 +116,8 @@ async fn with_code(
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user_key(&tenant, &user_id);
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
-            return Ok(Err(Refused::Banned(b.until.saturating_sub(now).max(1))));
+            // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
+            return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));
         }
         let res = svc.store.update_user(&user_id, |u| {
             let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or("absent")?;

@@ -292,7 +292,16 @@ mod tests {
     fn shared(dir: &std::path::Path) -> Arc<Shared> {
         std::fs::create_dir_all(dir.join("policies")).unwrap();
         std::fs::write(dir.join("config.yaml"), "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\n").unwrap();
-        Shared::load(&dir.join("config.yaml")).unwrap()
+        let s = Shared::load(&dir.join("config.yaml")).unwrap();
+        // The start's own writes (the schema, the outbox worker's first pass) are done before a
+        // test counts.
+        for _ in 0..1000 {
+            if s.services.store.write_transactions() >= 2 {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("the store's start-up writes did not happen");
     }
 
     async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, json: Option<&str>) -> StatusCode {
@@ -360,6 +369,11 @@ mod tests {
         }
         let unknown = r#"{"refresh_token": "nobody-has-this-refresh-token"}"#;
         assert_eq!(call(&s, "POST", "/auth/token/refresh", "", Some(unknown)).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&s, "POST", "/auth/logout", "", Some(unknown)).await, StatusCode::UNAUTHORIZED);
+        let step = r#"{"mfa_token": "no-such-step", "method": "totp", "code": "123456"}"#;
+        assert_eq!(call(&s, "POST", "/auth/mfa/verify", "", Some(step)).await, StatusCode::UNAUTHORIZED);
+        let send = r#"{"mfa_token": "no-such-step"}"#;
+        assert_eq!(call(&s, "POST", "/auth/mfa/otp", "", Some(send)).await, StatusCode::UNAUTHORIZED);
         assert_eq!(store.write_transactions(), before, "anonymous requests wrote to the store");
 
         let mut user = add_user(&s, "alice", "violet-tractor-42").await;

@@ -87,7 +87,9 @@ impl Regulation {
         let since = now.saturating_sub(find_time);
         let mut bans = vec![];
         for k in self.keys(user, ip) {
-            let account = Some(k.as_str()) == user;
+            // An unknown identifier's key keeps no consecutive count: it would never be reset,
+            // and its window count ages out (`Store::purge_failures`).
+            let account = Some(k.as_str()) == user && !k.contains(":?");
             let (n, run) = self.store.record_failure(&k, now, since, account)?;
             let ban = if account && run >= u64::from(self.cfg.max_consecutive) {
                 Some((
@@ -183,6 +185,29 @@ mod tests {
         assert_eq!(bans[0].key, "ip:2001:db8:1:2::");
         assert!(r.banned(None, "2001:db8:1:2::9".parse().unwrap(), 12).unwrap().is_some());
         assert!(r.banned(None, "2001:db8:1:3::1".parse().unwrap(), 12).unwrap().is_none());
+    }
+
+    #[test]
+    fn stale_failure_records_are_purged_and_runs_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::with(store.clone(), cfg(5, 100), 64);
+        let u = user_key("default", "u1");
+        let nobody = unknown_key(&[3; 32], "default", "Nobody@Example.com ");
+        assert_eq!(nobody, unknown_key(&[3; 32], "default", "nobody@example.com"));
+        assert!(nobody.starts_with("user:default:?") && !nobody.contains("nobody"));
+        r.failed(Some(&u), "203.0.113.1".parse().unwrap(), 100).unwrap();
+        r.failed(Some(&nobody), "203.0.113.1".parse().unwrap(), 100).unwrap();
+        r.failed(Some(&u), "203.0.113.2".parse().unwrap(), 200).unwrap();
+        assert_eq!(store.failure_streak(&nobody).unwrap(), 0, "no run for an unknown identifier");
+        let before = store.write_transactions();
+        assert_eq!(store.purge_failures(50).unwrap(), 0);
+        assert_eq!(store.write_transactions(), before, "nothing to purge: no write");
+        // At 150 the unknown identifier's and the first address's records are stale; u1 has a
+        // failure at 200.
+        assert_eq!(store.purge_failures(150).unwrap(), 2);
+        assert_eq!(store.failure_streak(&u).unwrap(), 2, "the account's run stays");
+        assert_eq!(store.record_failure(&u, 201, 0, true).unwrap(), (2, 3));
     }
 
     #[test]

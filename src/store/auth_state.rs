@@ -164,6 +164,41 @@ impl Store {
         Ok(counts)
     }
 
+    /// Forgets the failure records whose every failure is older than `before` (they count for
+    /// nothing any more); consecutive counts stay. One write, only when there is something to
+    /// forget. Returns how many went.
+    pub fn purge_failures(&self, before: u64) -> Result<usize> {
+        let stale: Vec<String> = {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(FAILURES)?;
+            let mut stale = vec![];
+            for row in t.iter()? {
+                let (k, v) = row?;
+                let times: Vec<u64> = decode(v.value())?;
+                if times.iter().all(|&t| t < before) {
+                    stale.push(k.value().to_string());
+                }
+            }
+            stale
+        };
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(FAILURES)?;
+            for k in &stale {
+                // Re-checked inside the write: a failure may have arrived since the read.
+                let times: Option<Vec<u64>> = t.get(k.as_str())?.map(|v| decode(v.value())).transpose()?;
+                if times.is_some_and(|ts| ts.iter().all(|&t| t < before)) {
+                    t.remove(k.as_str())?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(stale.len())
+    }
+
     /// The consecutive failures recorded for `key`.
     pub fn failure_streak(&self, key: &str) -> Result<u64> {
         let tx = self.db.begin_read()?;
