@@ -1,5 +1,6 @@
-//! Gatehouse: an identity gateway on Pingora. See README.md for the tour; a request's journey
-//! is `proxy` → `authz` (client IP, path, limits, identity) → `policy`.
+//! Gatehouse: an identity gateway on Pingora. See README.md for the tour and docs/ for the
+//! reference; a request's journey is `proxy` → `authz` (client IP, path, limits, identity) →
+//! `policy`.
 
 pub mod api;
 pub mod appkeys;

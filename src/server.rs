@@ -1,5 +1,6 @@
-//! Assembles the running server: the gateway listener, the ops listener, and a background task
-//! that reloads configuration on SIGHUP and sweeps rate-limiter state.
+//! Assembles the running server: the gateway listener, the ops listener, the control socket, the
+//! outbox worker, and a housekeeping task that reloads configuration on SIGHUP, sweeps
+//! rate-limiter state and purges expired audit events, codes, failures and pending registrations.
 
 use crate::audit::Audit;
 use crate::authz::identity::SessionLookup;

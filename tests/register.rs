@@ -1,5 +1,5 @@
 //! Self-registration confirmed by codes on e-mail and mobile, and application keys with their
-//! explicit answers (seed 004).
+//! explicit answers (docs/http-api.md §5 and §8).
 mod common;
 use common::*;
 use serde_json::json;

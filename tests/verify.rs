@@ -1,4 +1,4 @@
-//! Address verification for applications (API.md §5): the JSON API with an app key, and the
+//! Address verification for applications (docs/http-api.md §8): the JSON API with an app key, and the
 //! hosted page opened as a modal by verify.js on the app's own page, in headless Chromium, with
 //! the code read from a real SMTP server's Maildir.
 

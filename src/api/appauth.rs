@@ -1,4 +1,4 @@
-//! `X-Auth-Service-Key`: which app is calling (API.md §5). The key must be valid and the
+//! `X-Auth-Service-Key`: which app is calling (docs/http-api.md §8). The key must be valid and the
 //! effective client IP inside the app's `allowed_ips` (none configured: every call refused);
 //! refusals are audited with the effective, forwarded and remote address.
 

@@ -1,4 +1,4 @@
-//! `/auth` sign-in endpoints (API.md §4): thin HTTP over `flows::signin`.
+//! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
 use super::{ApiError, Body, ReqInfo};
 use crate::authz::identity::{self, Caller};

@@ -1,6 +1,6 @@
-//! Authenticator-app enrolment (API.md §4): setup → confirm with a first code (and receive ten
-//! recovery codes, shown once, stored hashed) → remove with a code. Every call needs a signed-in
-//! caller (bearer token or session cookie).
+//! Authenticator-app enrolment (docs/http-api.md §6): setup → confirm with a first code (and
+//! receive ten recovery codes, shown once, stored hashed) → remove with a code, or regenerate the
+//! recovery codes with one. Every call needs a signed-in caller (bearer token or session cookie).
 
 use super::auth::caller;
 use super::{ApiError, Body, JsonBody, ReqInfo};

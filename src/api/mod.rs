@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// An error in the shape of API.md: `{"error", "message"}` with a fitting status.
+/// An error in the shape of docs/http-api.md §1: `{"error", "message"}` with a fitting status.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

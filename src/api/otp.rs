@@ -1,4 +1,4 @@
-//! `/auth/otp/*`, `/auth/register*` and the code of an MFA step (API.md §4): thin HTTP over
+//! `/auth/otp/*`, `/auth/register*` and the code of an MFA step (docs/http-api.md §5): thin HTTP over
 //! `flows::passwordless` and `flows::register`.
 
 use super::appauth::MaybeApp;

@@ -1,5 +1,6 @@
 //! The sign-in portal: a small server-rendered page with no external assets, built as steps
-//! (password now; one-time-code and TOTP steps join with their flows). Forms carry a CSRF token
+//! (password here; the one-time-code steps in `portal_code`, enrolment in `portal_enrol`; the
+//! second-factor step and the step-up here too). Forms carry a CSRF token
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 

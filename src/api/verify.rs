@@ -1,4 +1,4 @@
-//! Address verification for applications (API.md §5): the app-key JSON API, the hosted page
+//! Address verification for applications (docs/http-api.md §8): the app-key JSON API, the hosted page
 //! `/auth/v/{app}/{id}` and the scripts that open it as a modal on the app's own page.
 //!
 //! The hosted page's own calls (`/auth/v/{app}/{id}/address|check`) take JSON only, which a

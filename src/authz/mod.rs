@@ -1,4 +1,4 @@
-//! The decision on every request (API.md §3), shared by gateway mode and both forward-auth
+//! The decision on every request (docs/http-api.md §3), shared by gateway mode and both forward-auth
 //! endpoints: normalised target → route networks → rate limits → identity → policy.
 //! The callers resolve the effective client IP (`client_ip`) from their own header set.
 

@@ -1,5 +1,6 @@
-//! Directory commands: `user add|import`, `admin create`, `hash-password`, `bans`, `sessions`.
-//! Each runs through the control socket when a server is running, else on the store.
+//! Directory commands: `user add|import|reset-mfa`, `admin create`, `hash-password`, `bans`,
+//! `sessions`, `audit`, `app key` (docs/cli.md). Each runs through the control socket when a
+//! server is running, else on the store (`hash-password` needs neither).
 
 use crate::config::Config;
 use crate::control::{self, Op, UserSpec};

@@ -1,4 +1,4 @@
-//! The command line (API.md §1).
+//! The command line (docs/cli.md).
 
 pub mod directory;
 

@@ -1,4 +1,4 @@
-//! The file format of `config.yaml` (API.md §7). Every struct refuses unknown keys so a misspelt
+//! The file format of `config.yaml` (docs/configuration.md). Every struct refuses unknown keys so a misspelt
 //! key is an error, never a feature that silently does not run. `config::Config` is built from
 //! this after validation; nothing else in the program reads these structs.
 

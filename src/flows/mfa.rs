@@ -1,6 +1,8 @@
-//! The MFA step of a sign-in: after the first factor, a user with an authenticator app gets a
+//! The MFA step of a sign-in: after the first factor (or at a one-factor user's step-up), a user
+//! with a second factor (authenticator app, recovery codes, a code on another channel) gets a
 //! short-lived `mfa_token` (held in memory, stored as a digest) and must present a second factor
-//! with it. The pending step dies after 5 minutes, after use, and when the account is banned.
+//! with it. The pending step dies after 5 minutes, after use, and when the account is banned; a
+//! user holds at most `MAX_PER_USER` of them.
 
 use crate::sessions::{digest, new_secret};
 use crate::tokens::jwt::now_secs;

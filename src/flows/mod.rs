@@ -1,5 +1,6 @@
-//! Sign-in flows: password checking on a bounded pool, regulation (failure budget and bans),
-//! and the password sign-in itself.
+//! Sign-in flows, independent of HTTP: password checking on a bounded pool, regulation (failure
+//! budget and bans), password sign-in, the MFA step, TOTP, one-time codes, sign-in by code,
+//! self-registration and address verification for apps.
 
 pub mod mfa;
 pub mod otp;

@@ -1,4 +1,4 @@
-//! Sign-in with a one-time code (API.md §4 `/auth/otp/*`) and a code as second factor.
+//! Sign-in with a one-time code (docs/http-api.md §5 `/auth/otp/*`) and a code as second factor.
 //!
 //! ```text
 //! request: limits (login per IP, otp_send per identifier) ─429─►

@@ -1,4 +1,4 @@
-//! Self-registration with confirmation codes (API.md §4 `/auth/register*`, seed 003).
+//! Self-registration with confirmation codes (docs/http-api.md §5 `/auth/register*`).
 //!
 //! The server, never the client, decides what is proved: every address a registration gives
 //! (`email`, `mobile`) gets a code, and the account becomes `active` only once every one is
@@ -35,7 +35,7 @@ pub struct Registration {
     pub username: Option<String>,
     pub name: Option<String>,
     pub password: Option<String>,
-    /// Accepted for API.md's sake: it may only name addresses the registration gives, and it
+    /// Accepted for the contract (docs/http-api.md §14): it may only name addresses the registration gives, and it
     /// cannot leave one of them unconfirmed.
     pub validation_sources: Option<Vec<String>>,
 }

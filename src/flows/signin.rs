@@ -47,7 +47,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The JSON answer of API.md §4 for the MFA case.
+    /// The JSON answer of docs/http-api.md §5 for the MFA case.
     pub fn mfa_body(token: &str, methods: &[&str]) -> Value {
         json!({"mfa_required": true, "mfa_token": token, "methods": methods})
     }

@@ -1,10 +1,10 @@
-//! Address verification for applications (API.md §5, the otpgateway seed): an app asks
+//! Address verification for applications (docs/http-api.md §8, after otpgateway): an app asks
 //! Gatehouse to prove that a user can read an address (an e-mail, a phone, any string). The
 //! code goes out through a provider; the user types it on the app's own UI (JSON API) or on
 //! Gatehouse's hosted page; the app's server then reads `closed: true`.
 //!
 //! Codes are stored only as HMACs bound to tenant, app and id, like every other code. Creating
-//! a verification again under the same id (the seed's advice for permanent ids) sends a new
+//! a verification again under the same id (otpgateway's advice for permanent ids) sends a new
 //! code but keeps the attempts already spent, so re-creating is no way around `max_attempts`.
 
 use crate::flows::otp::{code_hash, code_key, new_code, Send};
@@ -239,7 +239,7 @@ pub fn status(svc: &Services, app: &str, id: &str, now: u64) -> Result<Verificat
     out.flatten().ok_or(FlowError::NotFound)
 }
 
-/// The JSON shape of API.md §5.
+/// The JSON shape of docs/http-api.md §8.
 pub fn to_json(rt: &Runtime, v: &Verification, now: u64) -> Value {
     let base = rt.config.server.public_url.as_str().trim_end_matches('/');
     json!({

@@ -1,4 +1,4 @@
-//! Delivery of one-time codes: providers from `notifiers` (API.md §7), message texts from
+//! Delivery of one-time codes: providers from `notifiers` (docs/configuration.md §8), message texts from
 //! templates, and a durable outbox worker (`outbox`) that delivers with retries.
 //!
 //! Providers by name: `email` (SMTP), each `notifiers.sms[].name` (`http` templates or an

@@ -1,4 +1,4 @@
-//! The file formats of `policies/*.yaml` and `policies/*.test.yaml` (API.md §7).
+//! The file formats of `policies/*.yaml` and `policies/*.test.yaml` (docs/policies.md).
 
 use crate::config::units::OneOrMany;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! The forward-auth endpoints (API.md §3): the same decision as gateway mode, judged on the
+//! The forward-auth endpoints (docs/http-api.md §4): the same decision as gateway mode, judged on the
 //! URL a trusted proxy forwards in its own header set, answered without proxying anything.
 //!
 //! The proxy must set (overwrite) every header it is read from: nginx passes the client's own

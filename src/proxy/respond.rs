@@ -20,7 +20,7 @@ impl Reply {
         Reply { status, headers: vec![], content_type: "", body: Bytes::new() }
     }
 
-    /// `{"error": code, "message": message}`, the error shape of API.md.
+    /// `{"error": code, "message": message}`, the error shape of docs/http-api.md §1.
     pub fn error(status: u16, code: &str, message: &str) -> Reply {
         let body = serde_json::json!({ "error": code, "message": message }).to_string();
         Reply { status, headers: vec![], content_type: "application/json", body: Bytes::from(body) }

@@ -71,7 +71,7 @@ pub struct AppKey {
     pub last_used: Option<u64>,
 }
 
-/// An address verification requested by an app (API.md §5).
+/// An address verification requested by an app (docs/http-api.md §8).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct Verification {
     pub id: String,

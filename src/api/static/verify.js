@@ -1,4 +1,4 @@
-/* Gatehouse address verification modal (API.md §5).
+/* Gatehouse address verification modal (docs/http-api.md §8).
  *
  *   <script src="https://auth.example.com/auth/static/verify.js"></script>
  *   Gatehouse.verify(app, id, function onDone(app, id) { ... }, function onCancel(app, id) { ... });
