@@ -3,7 +3,7 @@
 //! enough) and is compared in constant time. Keys are shown once, at creation.
 
 use crate::store::{AppKey, Store, StoreError};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use subtle::ConstantTimeEq;
 
 pub const HEADER: &str = "x-auth-service-key";

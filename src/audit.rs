@@ -11,7 +11,7 @@
 //! from requests are bounded in length and their control characters escaped.
 
 use crate::store::{AuditEvent, Store};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use prometheus::{IntCounterVec, Opts};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -9,7 +9,7 @@ use crate::audit::{Audit, Origin};
 use crate::config::Config;
 use crate::sessions::Sessions;
 use crate::store::{Ban, Store, StoreError, User};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

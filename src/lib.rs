@@ -7,6 +7,7 @@ pub mod appkeys;
 pub mod audit;
 pub mod authz;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod flows;

@@ -8,7 +8,7 @@ use crate::metrics::{metrics, RouteCounters};
 use crate::policy::Policy;
 use crate::ratelimit::Limiter;
 use crate::routes::RouteTable;
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use crate::tokens::{SigningKey, Tokens};
 use std::sync::Arc;
 

@@ -139,7 +139,7 @@ impl BackgroundService for Housekeeping {
                         if let Err(e) = services.sessions.housekeeping() {
                             tracing::error!("session housekeeping: {e}");
                         }
-                        let now = crate::tokens::jwt::now_secs();
+                        let now = crate::clock::now_secs();
                         match crate::audit::prune(&services.store, now, retention) {
                             Ok(0) => {}
                             Ok(n) => tracing::info!("removed {n} audit event(s) older than audit.retention"),

@@ -7,7 +7,7 @@
 
 use crate::authz::identity::{Identity, SessionLookup, SessionState};
 use crate::store::{Session, Store, StoreError, User};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use sha2::{Digest, Sha256};

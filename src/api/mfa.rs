@@ -12,7 +12,7 @@ use crate::flows::totp::{new_secret, Algorithm, Totp};
 use crate::server::Shared;
 use crate::sessions::digest_hex;
 use crate::store::TotpState;
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

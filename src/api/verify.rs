@@ -9,7 +9,7 @@ use super::{ApiError, JsonBody, ReqInfo};
 use crate::flows::signin::{blocking, FlowError};
 use crate::flows::verification::{self, Checked, Create};
 use crate::server::Shared;
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -6,7 +6,8 @@
 //! lets a request through.
 
 use crate::policy::{AuthLevel, Subject};
-use crate::tokens::{jwt::now_secs, AccessClaims, Tokens};
+use crate::clock::now_secs;
+use crate::tokens::{AccessClaims, Tokens};
 use quick_cache::sync::Cache;
 use std::sync::Arc;
 

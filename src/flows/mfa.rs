@@ -5,7 +5,7 @@
 //! user holds at most `MAX_PER_USER` of them.
 
 use crate::sessions::{digest, new_secret};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -16,7 +16,7 @@ use crate::flows::signin::{self, blocking, FlowError, Outcome, Services};
 use crate::notify::{self, AddressKind};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, User};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;

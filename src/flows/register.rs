@@ -23,7 +23,7 @@ use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, user_json, FlowError, Services};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, Store, StoreError, User};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;

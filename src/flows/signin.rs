@@ -20,7 +20,7 @@ use crate::flows::regulation::{user_key, Regulation};
 use crate::runtime::Runtime;
 use crate::sessions::{digest_hex, new_secret, Sessions};
 use crate::store::{RefreshOutcome, RefreshRecord, Session, Store, StoreError, User};
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 use crate::audit::{Audit, Origin};
 use crate::server::Shared;
 use crate::store::OutboxMessage;
-use crate::tokens::jwt::now_secs;
+use crate::clock::now_secs;
 use serde_json::json;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 use super::keys::SigningKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::now_secs;
 
 pub const ACCESS_TYP: &str = "at+jwt";
 
@@ -57,10 +57,6 @@ pub enum TokenError {
     WrongTenant,
     #[error("the token's audience is not its tenant or the app it names")]
     WrongAudience,
-}
-
-pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Signs with the current key and verifies with any of ours.
