@@ -2,8 +2,8 @@
 //! record, the whole key's SHA-256 is what is stored (256 random bits, so a fast hash is
 //! enough) and is compared in constant time. Keys are shown once, at creation.
 
-use crate::store::{AppKey, Store, StoreError};
 use crate::clock::now_secs;
+use crate::store::{AppKey, Store, StoreError};
 use subtle::ConstantTimeEq;
 
 pub const HEADER: &str = "x-auth-service-key";

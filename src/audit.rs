@@ -10,8 +10,8 @@
 //! `gatehouse_audit_dropped_total{kind="request"}` and logged, never written. Strings that come
 //! from requests are bounded in length and their control characters escaped.
 
-use crate::store::{AuditEvent, Store};
 use crate::clock::now_secs;
+use crate::store::{AuditEvent, Store};
 use prometheus::{IntCounterVec, Opts};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};

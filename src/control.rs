@@ -6,10 +6,10 @@
 //! locked" is never the answer a user sees.
 
 use crate::audit::{Audit, Origin};
+use crate::clock::now_secs;
 use crate::config::Config;
 use crate::sessions::Sessions;
 use crate::store::{Ban, Store, StoreError, User};
-use crate::clock::now_secs;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

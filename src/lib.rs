@@ -23,5 +23,6 @@ pub mod routes;
 pub mod runtime;
 pub mod server;
 pub mod sessions;
+pub mod state;
 pub mod store;
 pub mod tokens;

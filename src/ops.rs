@@ -1,7 +1,7 @@
 //! The ops listener: `/healthz` (process up), `/readyz` (store and configuration usable), `/metrics`.
 
 use crate::metrics::metrics;
-use crate::server::Shared;
+use crate::state::Shared;
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;

@@ -3,12 +3,12 @@
 //! started with.
 
 use crate::authz::identity::{Identity, IdentityResolver, SessionLookup};
+use crate::clock::now_secs;
 use crate::config::{Config, ConfigErrors};
 use crate::metrics::{metrics, RouteCounters};
 use crate::policy::Policy;
 use crate::ratelimit::Limiter;
 use crate::routes::RouteTable;
-use crate::clock::now_secs;
 use crate::tokens::{SigningKey, Tokens};
 use std::sync::Arc;
 

@@ -6,8 +6,8 @@
 //! map hold its digest. The public id (`sid` in tokens) is not a credential.
 
 use crate::authz::identity::{Identity, SessionLookup, SessionState};
-use crate::store::{Session, Store, StoreError, User};
 use crate::clock::now_secs;
+use crate::store::{Session, Store, StoreError, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use sha2::{Digest, Sha256};

@@ -4,7 +4,7 @@
 
 use super::{ApiError, ReqInfo};
 use crate::audit::Audit;
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;

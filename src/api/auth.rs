@@ -3,7 +3,7 @@
 use super::{ApiError, Body, ReqInfo};
 use crate::authz::identity::{self, Caller};
 use crate::flows::signin::{self, FlowError, SignedIn};
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

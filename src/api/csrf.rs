@@ -19,7 +19,7 @@
 use super::{is_form, is_json, ApiError};
 use crate::authz::identity::cookie_in;
 use crate::config::Config;
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;

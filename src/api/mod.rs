@@ -15,7 +15,7 @@ use crate::audit::Origin;
 use crate::authz::client_ip::effective_ip;
 use crate::net::normalize_host;
 use crate::proxy::api_bridge::PeerAddr;
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -7,7 +7,7 @@ use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::signin::{self, Outcome};
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -7,7 +7,7 @@
 use super::{auth, ReqInfo};
 use crate::authz::identity::Caller;
 use crate::flows::signin::{self, FlowError};
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::{RawQuery, State};
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -6,7 +6,7 @@ use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_
 use super::ReqInfo;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::signin::{self, FlowError, Outcome};
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 use super::portal::{error_html, escape, existing_csrf, html, page, Form};
 use super::{auth, ReqInfo};
 use crate::authz::identity::Caller;
-use crate::server::Shared;
+use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -6,10 +6,10 @@
 
 use super::appauth::AppCaller;
 use super::{ApiError, JsonBody, ReqInfo};
+use crate::clock::now_secs;
 use crate::flows::signin::{blocking, FlowError};
 use crate::flows::verification::{self, Checked, Create};
-use crate::server::Shared;
-use crate::clock::now_secs;
+use crate::state::Shared;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

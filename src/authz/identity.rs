@@ -5,8 +5,8 @@
 //! liveness check. A malformed cookie or token is simply no identity: never an error that
 //! lets a request through.
 
-use crate::policy::{AuthLevel, Subject};
 use crate::clock::now_secs;
+use crate::policy::{AuthLevel, Subject};
 use crate::tokens::{AccessClaims, Tokens};
 use quick_cache::sync::Cache;
 use std::sync::Arc;

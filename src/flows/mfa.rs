@@ -4,8 +4,8 @@
 //! with it. The pending step dies after 5 minutes, after use, and when the account is banned; a
 //! user holds at most `MAX_PER_USER` of them.
 
-use crate::sessions::{digest, new_secret};
 use crate::clock::now_secs;
+use crate::sessions::{digest, new_secret};
 use std::collections::HashMap;
 use std::sync::Mutex;
 

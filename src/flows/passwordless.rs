@@ -10,13 +10,13 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
+use crate::clock::now_secs;
 use crate::flows::otp::{self, Send};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, FlowError, Outcome, Services};
 use crate::notify::{self, AddressKind};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, User};
-use crate::clock::now_secs;
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;

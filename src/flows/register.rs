@@ -15,6 +15,7 @@
 //! cost one store commit (the new account with its codes and messages, or a decoy code).
 
 use crate::audit::{Audit, Origin};
+use crate::clock::now_secs;
 use crate::config::TenantConfig;
 use crate::control::{validate, UserSpec, RESERVED_USERNAMES};
 use crate::flows::otp::{self, Send};
@@ -23,7 +24,6 @@ use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, user_json, FlowError, Services};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, Store, StoreError, User};
-use crate::clock::now_secs;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;

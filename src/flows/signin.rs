@@ -15,12 +15,12 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
+use crate::clock::now_secs;
 use crate::flows::passwords::{Busy, Hasher};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::runtime::Runtime;
 use crate::sessions::{digest_hex, new_secret, Sessions};
 use crate::store::{RefreshOutcome, RefreshRecord, Session, Store, StoreError, User};
-use crate::clock::now_secs;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -5,9 +5,10 @@
 //! tried again at once.
 
 use crate::audit::{Audit, Origin};
-use crate::server::Shared;
-use crate::store::OutboxMessage;
 use crate::clock::now_secs;
+use crate::config::Config;
+use crate::store::OutboxMessage;
+use crate::store::Store;
 use serde_json::json;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -36,8 +37,16 @@ fn backoff(attempts: u32) -> u64 {
     1u64 << attempts.saturating_sub(1).min(8).min(63)
 }
 
+/// What the worker needs of the running server: the store, the audit log and the
+/// configuration in effect (read again for every message, so a reload applies at once).
+pub trait Deps: Send + Sync + 'static {
+    fn store(&self) -> &Arc<Store>;
+    fn audit(&self) -> &Audit;
+    fn config(&self) -> Arc<Config>;
+}
+
 /// Starts the worker thread.
-pub fn spawn(shared: Arc<Shared>, wake: Receiver<()>) {
+pub fn spawn<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
     let spawned = std::thread::Builder::new().name("gatehouse-outbox".into()).spawn(move || run(shared, wake));
     if let Err(e) = spawned {
         tracing::error!("cannot start the outbox worker ({e}); messages wait in the store");
@@ -51,7 +60,7 @@ fn event(name: &str, m: &OutboxMessage, detail: serde_json::Value) -> crate::sto
     e
 }
 
-fn run(shared: Arc<Shared>, wake: Receiver<()>) {
+fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
     let client = match reqwest::blocking::Client::builder().timeout(Duration::from_secs(15)).build() {
         Ok(c) => c,
         Err(e) => {
@@ -59,7 +68,7 @@ fn run(shared: Arc<Shared>, wake: Receiver<()>) {
             return;
         }
     };
-    let store = shared.services.store.clone();
+    let store = shared.store().clone();
     // Messages that survived a restart are due at once.
     if let Err(e) = store.outbox_make_due() {
         tracing::error!("outbox: {e}");
@@ -76,7 +85,7 @@ fn run(shared: Arc<Shared>, wake: Receiver<()>) {
         };
         let worked = !due.is_empty();
         for (seq, mut m) in due {
-            let cfg = shared.runtime.load().config.clone();
+            let cfg = shared.config();
             let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
             m.attempts += 1;
             let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
@@ -85,7 +94,7 @@ fn run(shared: Arc<Shared>, wake: Receiver<()>) {
                 Some(code) if !code.is_empty() => why.replace(code, "[code]"),
                 _ => why,
             });
-            let audit = &shared.services.audit;
+            let audit = shared.audit();
             let stored = match result {
                 Ok(()) => {
                     crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "sent"]).inc();

@@ -16,7 +16,7 @@ use crate::metrics::{metrics, Outcome as Label};
 use crate::net::normalize_host;
 use crate::routes::Route;
 use crate::runtime::Runtime;
-use crate::server::Shared;
+use crate::state::Shared;
 use async_trait::async_trait;
 use headers::Forwarding;
 use http::HeaderMap;

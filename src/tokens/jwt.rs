@@ -7,9 +7,9 @@
 //! cannot replay it as the user anywhere else (the resolver accepts it on that app's routes only).
 
 use super::keys::SigningKey;
+use crate::clock::now_secs;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use crate::clock::now_secs;
 
 pub const ACCESS_TYP: &str = "at+jwt";
 

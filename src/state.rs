@@ -1,0 +1,105 @@
+//! The state every request and every background task shares: the configuration in effect
+//! (swapped whole on reload) and the services the flows run on. Handlers, Pingora hooks, the ops
+//! listener and the control socket depend on this module, never on the server that assembles it.
+
+use crate::audit::Audit;
+use crate::authz::identity::SessionLookup;
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::flows::passwords::Hasher;
+use crate::flows::signin::Services;
+use crate::metrics::metrics;
+use crate::runtime::Runtime;
+use crate::sessions::Sessions;
+use crate::store::{Store, StoreError};
+use arc_swap::ArcSwap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// State shared by every request and every background task.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub services: Arc<Services>,
+    pub config_path: PathBuf,
+}
+
+/// Argon2 hashes waiting for a slot beyond which sign-ins get 503 at once.
+const MAX_WAITING_HASHES: usize = 64;
+
+fn store_error(cfg: &Config, e: StoreError) -> ConfigErrors {
+    let message = match e {
+        StoreError::Locked(_) => format!(
+            "the store {} is in use by another process: is a Gatehouse server already running with it?",
+            cfg.storage_path.display()
+        ),
+        other => format!("{}: {other}", cfg.storage_path.display()),
+    };
+    ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message }])
+}
+
+impl Shared {
+    pub fn load(config_path: &Path) -> Result<Arc<Shared>, ConfigErrors> {
+        let cfg = Config::load(config_path)?;
+        let store = Arc::new(Store::open(&cfg.storage_path).map_err(|e| store_error(&cfg, e))?);
+        let groups = cfg.access_groups.clone();
+        let sessions = Arc::new(
+            Sessions::load(store.clone(), cfg.session.inactivity.as_secs(), |g| {
+                crate::policy::cases::scopes_of(g, &groups)
+            })
+            .map_err(|e| store_error(&cfg, e))?,
+        );
+        let lookup: Arc<dyn SessionLookup> = sessions.clone();
+        let rt = Runtime::load(config_path, lookup, None)?;
+        store.set_seed_key(rt.tokens().current().seed_key).map_err(|e| store_error(&cfg, e))?;
+        // Argon2id is memory-hard: each hash sweeps 19 MiB, evicting the proxy's working set
+        // from shared caches. Measured on 2 cores (scripts/bench): 2 hash threads double
+        // sign-ins/s but put proxied p99 at ~4× during a login storm; 1 keeps it under 1.5×.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let threads = cfg.password.hash_threads.unwrap_or(cores.saturating_sub(1).max(1));
+        let hasher = Hasher::new(&cfg.password.argon2, threads, MAX_WAITING_HASHES)
+            .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
+        let audit = Audit::start(store.clone());
+        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let services = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default(), outbox });
+        let shared =
+            Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
+        crate::notify::outbox::spawn(shared.clone(), wake);
+        Ok(shared)
+    }
+
+    /// Builds a new runtime from the files; on any error the running one stays.
+    pub fn reload(&self) -> Result<(), ConfigErrors> {
+        let current = self.runtime.load_full();
+        let lookup: Arc<dyn SessionLookup> = self.services.sessions.clone();
+        match Runtime::load(&self.config_path, lookup, Some(&current)) {
+            Ok(rt) => {
+                self.services.sessions.set_inactivity(rt.config.session.inactivity.as_secs());
+                if rt.config.server.listen != current.config.server.listen
+                    || rt.config.server.ops_listen != current.config.server.ops_listen
+                {
+                    tracing::warn!("listen addresses changed: they take effect at the next restart");
+                }
+                self.runtime.store(Arc::new(rt));
+                metrics().reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                metrics().reloads.with_label_values(&["error"]).inc();
+                tracing::error!("reload refused, the running configuration stays:\n{e}");
+                Err(e)
+            }
+        }
+    }
+}
+
+impl crate::notify::outbox::Deps for Shared {
+    fn store(&self) -> &Arc<Store> {
+        &self.services.store
+    }
+    fn audit(&self) -> &Audit {
+        &self.services.audit
+    }
+    fn config(&self) -> Arc<Config> {
+        self.runtime.load().config.clone()
+    }
+}
