@@ -8,6 +8,7 @@
 use crate::audit::{Audit, Origin};
 use crate::clock::now_secs;
 use crate::config::Config;
+use crate::directory::{public_user, to_user, validate, UserSpec};
 use crate::sessions::Sessions;
 use crate::store::{Ban, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
@@ -16,21 +17,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
-
-/// A user to create or update (the password already hashed).
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct UserSpec {
-    pub tenant: String,
-    pub email: Option<String>,
-    pub mobile: Option<String>,
-    pub username: Option<String>,
-    pub name: Option<String>,
-    pub emp_id: Option<String>,
-    pub groups: Vec<String>,
-    pub apps: Vec<String>,
-    pub password_hash: Option<String>,
-    pub admin: bool,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -102,196 +88,6 @@ pub struct Ctx<'a> {
     pub audit: Option<&'a Audit>,
     pub config: &'a Config,
     pub tokens: &'a crate::tokens::Tokens,
-}
-
-/// Longest e-mail address accepted (RFC 5321's path limit less the angle brackets).
-const EMAIL_MAX: usize = 254;
-
-/// RFC 5322 `atext`: what a dot-atom local part may hold besides single dots.
-fn atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
-}
-
-/// An ASCII DNS name: at least two labels of letters, digits and inner hyphens (1–63 each, at
-/// most 253 in all), the last not all digits (no address literals).
-fn valid_domain(d: &str) -> bool {
-    let labels: Vec<&str> = d.split('.').collect();
-    d.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            (1..=63).contains(&l.len())
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-        && labels.last().is_some_and(|t| !t.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The one check of an e-mail address (registration, CLI, import, control socket, app
-/// verifications, delivery): a plain addr-spec `local@domain` and nothing else — no display
-/// name, quotes, comments, whitespace, `<`, `>`, `,`, control or non-ASCII characters, address
-/// literal or second `@`. The local part is a dot-atom of at most 64 characters; the domain an
-/// ASCII DNS name (an international domain in its `xn--` form). Answers the address normalised:
-/// surrounding whitespace trimmed, the domain lower-cased (the local part is kept as typed).
-pub fn normalize_email(e: &str) -> Result<String, String> {
-    let e = e.trim();
-    let bad = || {
-        format!(
-            "`{}` is not an e-mail address: write a plain address, like name@example.com (no name, quotes or brackets)",
-            e.escape_debug()
-        )
-    };
-    if e.len() > EMAIL_MAX || !e.is_ascii() {
-        return Err(bad());
-    }
-    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
-    let local_ok =
-        (1..=64).contains(&local.len()) && local.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(atext));
-    if !local_ok || !valid_domain(domain) {
-        return Err(bad());
-    }
-    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
-}
-
-pub fn valid_email(e: &str) -> bool {
-    normalize_email(e).is_ok()
-}
-
-pub fn valid_mobile(m: &str) -> bool {
-    let digits = m.strip_prefix('+').unwrap_or("");
-    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The one check of a username: 1–64 of `a-z 0-9 . _ -`, starting with a letter or a digit,
-/// holding at least one letter, and not shaped like a user id (a UUID); upper case is folded to
-/// lower case. So a username can never look like an e-mail address (`@`), a mobile number (`+`,
-/// digits only) or another account's id, and `Remote-User` names one account only.
-pub fn normalize_username(n: &str) -> Result<String, String> {
-    let n = n.trim().to_ascii_lowercase();
-    let uuid_like = n.len() == 36 && n.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    let ok = (1..=64).contains(&n.len())
-        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && n.bytes().any(|b| b.is_ascii_lowercase())
-        && !uuid_like;
-    if !ok {
-        return Err(format!(
-            "`{}` is not a username: use 1 to 64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit and holding a letter",
-            n.escape_debug()
-        ));
-    }
-    Ok(n)
-}
-
-/// Usernames self-registration may not take (an operator may): names apps and people read as
-/// the system, its administrators or nobody in particular.
-pub const RESERVED_USERNAMES: &[&str] = &[
-    "abuse",
-    "admin",
-    "administrator",
-    "anonymous",
-    "everyone",
-    "gatehouse",
-    "guest",
-    "hostmaster",
-    "mailer-daemon",
-    "no-reply",
-    "nobody",
-    "none",
-    "noreply",
-    "null",
-    "operator",
-    "postmaster",
-    "root",
-    "security",
-    "superuser",
-    "support",
-    "sysadmin",
-    "system",
-    "undefined",
-    "unknown",
-    "webmaster",
-];
-
-/// Checks a spec and normalises it in place (see [`normalize_email`], [`normalize_username`]);
-/// `Err` says what is wrong. Registration, `user add`, `user import` and the control socket all
-/// come through here.
-pub fn validate(u: &mut UserSpec) -> Result<(), String> {
-    if u.email.is_none() && u.mobile.is_none() && u.username.is_none() {
-        return Err("an email, a mobile or a username is required".into());
-    }
-    if let Some(e) = u.email.as_mut() {
-        *e = normalize_email(e)?;
-    }
-    if let Some(m) = u.mobile.as_mut() {
-        *m = m.trim().to_string();
-        if !valid_mobile(m) {
-            return Err(format!("`{}` is not a mobile number in international form (+15551234567)", m.escape_debug()));
-        }
-    }
-    if let Some(n) = u.username.as_mut() {
-        *n = normalize_username(n)?;
-    }
-    if let Some(name) = &u.name {
-        if name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err("name may have at most 200 characters and no control characters".into());
-        }
-    }
-    if let Some(h) = &u.password_hash {
-        if !h.starts_with("$argon2") {
-            return Err("password_hash must be an argon2 PHC string ($argon2id$…)".into());
-        }
-    }
-    for g in u.groups.iter().chain(u.apps.iter()) {
-        if g.is_empty() || !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.')) {
-            return Err(format!("`{g}` is not a valid group or app name"));
-        }
-    }
-    Ok(())
-}
-
-fn to_user(spec: &UserSpec, existing: Option<User>) -> User {
-    let now = now_secs();
-    let mut u = existing.unwrap_or_else(|| User {
-        id: uuid::Uuid::new_v4().to_string(),
-        tenant: spec.tenant.clone(),
-        status: "active".into(),
-        created_at: now,
-        ..Default::default()
-    });
-    // An address an operator sets counts as verified: they vouch for it.
-    if let Some(e) = &spec.email {
-        u.email = Some(e.clone());
-        u.email_verified = true;
-    }
-    if let Some(m) = &spec.mobile {
-        u.mobile = Some(m.clone());
-        u.mobile_verified = true;
-    }
-    u.username = spec.username.clone().or(u.username);
-    u.name = spec.name.clone().or(u.name);
-    u.emp_id = spec.emp_id.clone().or(u.emp_id);
-    if !spec.groups.is_empty() {
-        u.groups = spec.groups.clone();
-    }
-    if !spec.apps.is_empty() {
-        u.apps = spec.apps.clone();
-    }
-    if spec.password_hash.is_some() {
-        u.password_hash = spec.password_hash.clone();
-    }
-    u.admin |= spec.admin;
-    u.updated_at = now;
-    u
-}
-
-/// A user as shown to administrators: never the password hash.
-pub fn public_user(u: &User) -> Value {
-    json!({
-        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
-        "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "apps": u.apps, "admin": u.admin,
-        "status": u.status, "has_password": u.password_hash.is_some(),
-    })
 }
 
 /// Whoever holds any of the spec's addresses or its username, proved or not.
@@ -647,6 +443,8 @@ use std::io::Read;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::normalize_email;
+    use crate::directory::normalize_username;
 
     #[test]
     fn validation() {

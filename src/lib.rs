@@ -2,6 +2,7 @@
 //! reference; a request's journey is `proxy` → `authz` (client IP, path, limits, identity) →
 //! `policy`.
 
+pub mod address;
 pub mod api;
 pub mod appkeys;
 pub mod audit;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod directory;
 pub mod flows;
 pub mod metrics;
 pub mod net;

@@ -3,7 +3,8 @@
 //! server is running, else on the store (`hash-password` needs neither).
 
 use crate::config::Config;
-use crate::control::{self, Op, UserSpec};
+use crate::control::{self, Op};
+use crate::directory::UserSpec;
 use crate::flows::passwords::{check_new_password, hash_blocking, params};
 use clap::{Args, Subcommand};
 use std::io::BufRead;

@@ -224,7 +224,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             ),
             "email_gateway" if p.domain.is_none() => r.error(&at, "an email_gateway SMS provider needs `domain`"),
             "email_gateway"
-                if p.domain.as_deref().is_some_and(|d| crate::control::normalize_email(&format!("0@{d}")).is_err()) =>
+                if p.domain.as_deref().is_some_and(|d| crate::address::normalize_email(&format!("0@{d}")).is_err()) =>
             {
                 r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
             }

@@ -17,7 +17,7 @@
 use crate::audit::{Audit, Origin};
 use crate::clock::now_secs;
 use crate::config::TenantConfig;
-use crate::control::{validate, UserSpec, RESERVED_USERNAMES};
+use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
 use crate::flows::otp::{self, Send};
 use crate::flows::passwordless::{check_limits, Sent};
 use crate::flows::regulation::{user_key, Regulation};

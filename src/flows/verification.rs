@@ -57,8 +57,8 @@ pub fn check_address(rt: &Runtime, channel: &str, to: &str) -> Result<String, Fl
     let p = notify::provider(&rt.config, channel).ok_or_else(|| invalid(format!("unknown channel `{channel}`")))?;
     let to = to.trim().to_string();
     let ok = match p.address_kind() {
-        AddressKind::Email => crate::control::valid_email(&to),
-        AddressKind::Phone => crate::control::valid_mobile(&to),
+        AddressKind::Email => crate::address::valid_email(&to),
+        AddressKind::Phone => crate::address::valid_mobile(&to),
         AddressKind::Any => !to.is_empty() && to.len() <= 256 && !to.chars().any(char::is_control),
     };
     if !ok {

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// `control::normalize_email`), never parsed as a display-name form, so nothing but the
 /// address itself can choose where a message goes (its domain in lower case).
 pub fn recipient(to: &str) -> Result<Mailbox, String> {
-    let plain = crate::control::normalize_email(to)?;
+    let plain = crate::address::normalize_email(to)?;
     let address: lettre::Address = plain.parse().map_err(|err| format!("`{plain}` is not an e-mail address: {err}"))?;
     Ok(Mailbox::new(None, address))
 }

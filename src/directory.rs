@@ -1,0 +1,156 @@
+//! The directory's rules for a user record: one validation of what registration, `user add`,
+//! `user import` and the control socket write (usernames, addresses, reserved names), how a
+//! spec becomes a stored user, and how a user is shown to administrators.
+
+use crate::address::{normalize_email, valid_mobile};
+use crate::clock::now_secs;
+use crate::store::User;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A user to create or update (the password already hashed).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct UserSpec {
+    pub tenant: String,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub emp_id: Option<String>,
+    pub groups: Vec<String>,
+    pub apps: Vec<String>,
+    pub password_hash: Option<String>,
+    pub admin: bool,
+}
+
+/// The one check of a username: 1–64 of `a-z 0-9 . _ -`, starting with a letter or a digit,
+/// holding at least one letter, and not shaped like a user id (a UUID); upper case is folded to
+/// lower case. So a username can never look like an e-mail address (`@`), a mobile number (`+`,
+/// digits only) or another account's id, and `Remote-User` names one account only.
+pub fn normalize_username(n: &str) -> Result<String, String> {
+    let n = n.trim().to_ascii_lowercase();
+    let uuid_like = n.len() == 36 && n.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    let ok = (1..=64).contains(&n.len())
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes().any(|b| b.is_ascii_lowercase())
+        && !uuid_like;
+    if !ok {
+        return Err(format!(
+            "`{}` is not a username: use 1 to 64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit and holding a letter",
+            n.escape_debug()
+        ));
+    }
+    Ok(n)
+}
+
+/// Usernames self-registration may not take (an operator may): names apps and people read as
+/// the system, its administrators or nobody in particular.
+pub const RESERVED_USERNAMES: &[&str] = &[
+    "abuse",
+    "admin",
+    "administrator",
+    "anonymous",
+    "everyone",
+    "gatehouse",
+    "guest",
+    "hostmaster",
+    "mailer-daemon",
+    "no-reply",
+    "nobody",
+    "none",
+    "noreply",
+    "null",
+    "operator",
+    "postmaster",
+    "root",
+    "security",
+    "superuser",
+    "support",
+    "sysadmin",
+    "system",
+    "undefined",
+    "unknown",
+    "webmaster",
+];
+
+/// Checks a spec and normalises it in place (see [`normalize_email`], [`normalize_username`]);
+/// `Err` says what is wrong. Registration, `user add`, `user import` and the control socket all
+/// come through here.
+pub fn validate(u: &mut UserSpec) -> Result<(), String> {
+    if u.email.is_none() && u.mobile.is_none() && u.username.is_none() {
+        return Err("an email, a mobile or a username is required".into());
+    }
+    if let Some(e) = u.email.as_mut() {
+        *e = normalize_email(e)?;
+    }
+    if let Some(m) = u.mobile.as_mut() {
+        *m = m.trim().to_string();
+        if !valid_mobile(m) {
+            return Err(format!("`{}` is not a mobile number in international form (+15551234567)", m.escape_debug()));
+        }
+    }
+    if let Some(n) = u.username.as_mut() {
+        *n = normalize_username(n)?;
+    }
+    if let Some(name) = &u.name {
+        if name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err("name may have at most 200 characters and no control characters".into());
+        }
+    }
+    if let Some(h) = &u.password_hash {
+        if !h.starts_with("$argon2") {
+            return Err("password_hash must be an argon2 PHC string ($argon2id$…)".into());
+        }
+    }
+    for g in u.groups.iter().chain(u.apps.iter()) {
+        if g.is_empty() || !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.')) {
+            return Err(format!("`{g}` is not a valid group or app name"));
+        }
+    }
+    Ok(())
+}
+
+pub fn to_user(spec: &UserSpec, existing: Option<User>) -> User {
+    let now = now_secs();
+    let mut u = existing.unwrap_or_else(|| User {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: spec.tenant.clone(),
+        status: "active".into(),
+        created_at: now,
+        ..Default::default()
+    });
+    // An address an operator sets counts as verified: they vouch for it.
+    if let Some(e) = &spec.email {
+        u.email = Some(e.clone());
+        u.email_verified = true;
+    }
+    if let Some(m) = &spec.mobile {
+        u.mobile = Some(m.clone());
+        u.mobile_verified = true;
+    }
+    u.username = spec.username.clone().or(u.username);
+    u.name = spec.name.clone().or(u.name);
+    u.emp_id = spec.emp_id.clone().or(u.emp_id);
+    if !spec.groups.is_empty() {
+        u.groups = spec.groups.clone();
+    }
+    if !spec.apps.is_empty() {
+        u.apps = spec.apps.clone();
+    }
+    if spec.password_hash.is_some() {
+        u.password_hash = spec.password_hash.clone();
+    }
+    u.admin |= spec.admin;
+    u.updated_at = now;
+    u
+}
+
+/// A user as shown to administrators: never the password hash.
+pub fn public_user(u: &User) -> Value {
+    json!({
+        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
+        "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "apps": u.apps, "admin": u.admin,
+        "status": u.status, "has_password": u.password_hash.is_some(),
+    })
+}
