@@ -223,7 +223,7 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
             let u = u.ok_or_else(|| {
                 format!("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")
             })?;
-            let scopes = crate::policy::cases::scopes_of(&u.groups, &ctx.config.access_groups);
+            let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
             let expiration = ctx.config.session.expiration.as_secs();
             let session = match ctx.sessions {
                 Some(live) => live.create(&u, amr, scopes.clone(), expiration).map_err(|e| e.to_string())?.1,

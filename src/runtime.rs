@@ -106,7 +106,7 @@ impl Runtime {
 
     /// A user's scopes: the union of their groups' `access_groups` scopes.
     pub fn scopes_of(&self, groups: &[String]) -> Vec<String> {
-        crate::policy::cases::scopes_of(groups, &self.config.access_groups)
+        crate::policy::scopes_of(groups, &self.config.access_groups)
     }
 
     /// An access token for `id` to pass to `app` (a `pass_access_token` route): one whose

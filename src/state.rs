@@ -42,10 +42,8 @@ impl Shared {
         let store = Arc::new(Store::open(&cfg.storage_path).map_err(|e| store_error(&cfg, e))?);
         let groups = cfg.access_groups.clone();
         let sessions = Arc::new(
-            Sessions::load(store.clone(), cfg.session.inactivity.as_secs(), |g| {
-                crate::policy::cases::scopes_of(g, &groups)
-            })
-            .map_err(|e| store_error(&cfg, e))?,
+            Sessions::load(store.clone(), cfg.session.inactivity.as_secs(), |g| crate::policy::scopes_of(g, &groups))
+                .map_err(|e| store_error(&cfg, e))?,
         );
         let lookup: Arc<dyn SessionLookup> = sessions.clone();
         let rt = Runtime::load(config_path, lookup, None)?;

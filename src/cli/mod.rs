@@ -1,10 +1,11 @@
 //! The command line (docs/cli.md).
 
 pub mod directory;
+pub mod policy_probe;
 
 use crate::config::Config;
-use crate::policy::cases::{self, Probe};
 use crate::routes::RouteTable;
+use policy_probe::{self as cases, Probe};
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

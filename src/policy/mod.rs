@@ -14,7 +14,6 @@
 //!          two_factor → anonymous? SignIn : one factor? StepUp : Allow
 //! ```
 
-pub mod cases;
 pub mod compile;
 pub mod file;
 mod index;
@@ -395,5 +394,13 @@ impl Policy {
     }
 }
 
+/// Scopes of a user in these groups: the union of the groups' scopes.
+pub fn scopes_of(groups: &[String], access_groups: &std::collections::BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut v: Vec<String> = groups.iter().filter_map(|g| access_groups.get(g)).flatten().cloned().collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,13 +1,15 @@
 //! `gatehouse policy explain` and `gatehouse policy test`: a request described on the command
 //! line or in `policies/*.test.yaml`, judged by the compiled policy.
 
-use super::file::{TestCase, TestFile};
-use super::*;
 use crate::authz::normalize::{normalize_path, PathError};
 use crate::config::{parse_yaml, ConfigError, ConfigErrors, Reporter};
 use crate::net::normalize_host;
+use crate::policy::file::{TestCase, TestFile};
+use crate::policy::*;
+use http::Method;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 /// Address assumed when a case names none: a documentation address, inside no private network.
 pub const DEFAULT_IP: &str = "192.0.2.10";
@@ -32,14 +34,6 @@ pub struct Judged {
     pub host: String,
     pub path: String,
     pub ip: IpAddr,
-}
-
-/// Scopes of a user in these groups: the union of the groups' scopes.
-pub fn scopes_of(groups: &[String], access_groups: &BTreeMap<String, Vec<String>>) -> Vec<String> {
-    let mut v: Vec<String> = groups.iter().filter_map(|g| access_groups.get(g)).flatten().cloned().collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 /// A URL split by hand into what the gateway sees: the host, the raw path and the query, none
@@ -205,5 +199,45 @@ fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>
     } else {
         let who = c.user.as_deref().map(|u| format!("user {u}")).unwrap_or_else(|| "anonymous".into());
         Ok(Some(format!("{} {} as {who}: expected {}, got {} by {}", c.method, c.url, c.expect, got, j.origin)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::tests::policy;
+
+    #[test]
+    fn urls_are_split_by_hand_not_cleaned() {
+        let t = target("http://Wiki.Localhost:8080/a/../b;x/%2e?q=/public#frag").unwrap();
+        assert_eq!(t, Target { host: "wiki.localhost".into(), raw_path: "/a/../b;x/%2e", query: Some("q=/public") });
+        let t = target("https://a.test?x=1").unwrap();
+        assert_eq!((t.raw_path, t.query), ("/", Some("x=1")));
+        assert!(target("a.test/x").unwrap_err().contains("is not a URL"));
+        assert!(target("ftp://a.test/x").unwrap_err().contains("is not a URL"));
+        assert!(target("http://user@a.test/x").unwrap_err().contains("bad_host"));
+    }
+
+    #[test]
+    fn probes_judge_the_raw_path_through_the_gateway_normaliser() {
+        let p = policy();
+        let groups = std::collections::BTreeMap::new();
+        let probe = |url: &str| Probe { url: url.into(), method: "GET".into(), ..Default::default() };
+        // The gateway refuses these with 400; a URL parser would have cleaned them into /x or /public/x.
+        for url in [
+            "http://wiki.localhost/public\\..\\x",
+            "http://wiki.localhost/pub\tlic/x",
+            "http://wiki.localhost/public/caf\u{e9}",
+        ] {
+            let e = judge(&p, &probe(url), &groups).unwrap_err();
+            assert!(e.contains("400 bad_path"), "{url}: {e}");
+            assert!(refused_path(url).unwrap().is_some(), "{url}");
+        }
+        // Dot segments (raw or encoded) and `;params` are resolved by the gateway's own normaliser.
+        let j = judge(&p, &probe("http://wiki.localhost/public/..;/admin"), &groups).unwrap();
+        assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/admin", Verdict::SignIn, Some(4)));
+        let j = judge(&p, &probe("http://Wiki.Localhost:8080/public/%2e%2e/search?q=secret#f"), &groups).unwrap();
+        assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/search", Verdict::Forbidden, Some(3)));
+        assert_eq!(refused_path("http://wiki.localhost/public/%2e%2e/x").unwrap(), None);
     }
 }
