@@ -46,7 +46,7 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     }
     let (ambient, max_body) = {
         let rt = s.runtime.load();
-        let names = [rt.config.session.cookie_name.as_str(), super::portal::CSRF_COOKIE];
+        let names = [rt.config.session.cookie_name.as_str(), crate::config::CSRF_COOKIE];
         (carries_cookie(req.headers(), &names), rt.config.server.max_body_bytes)
     };
     if !ambient {
@@ -132,7 +132,7 @@ pub fn same_origin(cfg: &Config, headers: &HeaderMap) -> bool {
 /// The double-submit check of a form body: its `csrf` field equals the CSRF cookie.
 fn form_token_ok(headers: &HeaderMap, body: &[u8]) -> bool {
     let Some(cookie) =
-        cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), super::portal::CSRF_COOKIE)
+        cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::CSRF_COOKIE)
     else {
         return false;
     };

@@ -14,7 +14,6 @@ pub mod verify;
 use crate::audit::Origin;
 use crate::authz::client_ip::effective_ip;
 use crate::net::normalize_host;
-use crate::proxy::api_bridge::PeerAddr;
 use crate::state::Shared;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -26,6 +25,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// An error in the shape of docs/http-api.md §1: `{"error", "message"}` with a fitting status.
+
+/// The TCP peer, for handlers (they resolve the effective IP themselves); set by whoever calls
+/// the router (the gateway's bridge, or a test).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub IpAddr);
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

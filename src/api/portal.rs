@@ -10,13 +10,11 @@ use crate::flows::signin::{self, FlowError};
 use crate::state::Shared;
 use axum::extract::{RawQuery, State};
 
+use crate::config::CSRF_COOKIE;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
-
-/// The portal's CSRF cookie (double submit); never passed to apps.
-pub const CSRF_COOKIE: &str = "gatehouse_csrf";
 
 #[derive(Default)]
 struct PortalQuery {
@@ -322,8 +320,11 @@ async fn step_up_page(
 }
 
 pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
-    crate::authz::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), CSRF_COOKIE)
-        .filter(|t| t.len() == 43)
+    crate::authz::identity::cookie_in(
+        headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
+        crate::config::CSRF_COOKIE,
+    )
+    .filter(|t| t.len() == 43)
 }
 
 pub(super) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {

@@ -495,7 +495,7 @@ fn session_cookie_prefix(r: &mut Reporter, name: &str, secure: bool, domains: &[
             "a `__Host-` session cookie cannot have a Domain: remove `session.domains` (host-only cookies)",
         );
     }
-    if name == crate::api::portal::CSRF_COOKIE {
+    if name == crate::config::CSRF_COOKIE {
         r.error("session.cookie_name", "session.cookie_name cannot be the portal's CSRF cookie `gatehouse_csrf`");
     }
 }

@@ -12,10 +12,6 @@ use pingora::Result;
 use std::net::IpAddr;
 use tower::ServiceExt;
 
-/// The TCP peer, for handlers (they resolve the effective IP themselves).
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub IpAddr);
-
 /// Largest answer the API may produce.
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
@@ -59,7 +55,7 @@ pub async fn serve(
     for (k, v) in req.headers.iter() {
         builder = builder.header(k, v);
     }
-    let Ok(request) = builder.extension(PeerAddr(peer)).body(Body::from(body.freeze())) else {
+    let Ok(request) = builder.extension(crate::api::PeerAddr(peer)).body(Body::from(body.freeze())) else {
         return Reply::error(400, "bad_request", "The request could not be read.").send(session).await;
     };
     let response = match router.clone().oneshot(request).await {

@@ -262,7 +262,7 @@ impl Gateway {
     fn strip_credentials(&self, req: &mut RequestHeader, ctx: &Ctx) {
         let verified = ctx.identity.as_deref().and_then(|id| id.access_token.as_deref());
         let session_cookie = ctx.rt.as_ref().map(|rt| rt.config.session.cookie_name.as_str());
-        let names: [&str; 2] = [session_cookie.unwrap_or("gatehouse_session"), crate::api::portal::CSRF_COOKIE];
+        let names: [&str; 2] = [session_cookie.unwrap_or("gatehouse_session"), crate::config::CSRF_COOKIE];
         headers::strip_credentials(req, verified, &names);
     }
 
