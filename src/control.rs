@@ -626,7 +626,7 @@ mod tests {
         let claims = tokens.verify(v["access_token"].as_str().unwrap(), "default").unwrap();
         assert_eq!(claims.email, None);
         assert_eq!(claims.preferred_username.as_deref(), Some("+15550000041"));
-        let from_token = crate::authz::identity::Identity::from_claims(claims, None);
+        let from_token = crate::identity::Identity::from_claims(claims, None);
         assert_eq!((from_token.user.as_str(), from_token.email.as_str()), ("+15550000041", ""));
         // Nor does it match an account.
         let none =

@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod directory;
 pub mod flows;
+pub mod identity;
 pub mod metrics;
 pub mod net;
 pub mod notify;

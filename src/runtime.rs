@@ -2,9 +2,9 @@
 //! limiters, identity resolver. Swapped atomically on reload; a request keeps the snapshot it
 //! started with.
 
-use crate::authz::identity::{Identity, IdentityResolver, SessionLookup};
 use crate::clock::now_secs;
 use crate::config::{Config, ConfigErrors};
+use crate::identity::{Identity, IdentityResolver, SessionLookup};
 use crate::metrics::{metrics, RouteCounters};
 use crate::policy::Policy;
 use crate::ratelimit::Limiter;

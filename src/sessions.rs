@@ -5,8 +5,8 @@
 //! The cookie value is a 256-bit random secret shown only to the browser; the store and this
 //! map hold its digest. The public id (`sid` in tokens) is not a credential.
 
-use crate::authz::identity::{Identity, SessionLookup, SessionState};
 use crate::clock::now_secs;
+use crate::identity::{Identity, SessionLookup, SessionState};
 use crate::store::{Session, Store, StoreError, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;

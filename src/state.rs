@@ -3,10 +3,10 @@
 //! listener and the control socket depend on this module, never on the server that assembles it.
 
 use crate::audit::Audit;
-use crate::authz::identity::SessionLookup;
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::flows::passwords::Hasher;
 use crate::flows::signin::Services;
+use crate::identity::SessionLookup;
 use crate::metrics::metrics;
 use crate::runtime::Runtime;
 use crate::sessions::Sessions;

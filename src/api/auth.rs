@@ -1,8 +1,8 @@
 //! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
 use super::{ApiError, Body, ReqInfo};
-use crate::authz::identity::{self, Caller};
 use crate::flows::signin::{self, FlowError, SignedIn};
+use crate::identity::{self, Caller};
 use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

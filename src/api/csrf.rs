@@ -17,8 +17,8 @@
 //! browser on its own) and are left to the handlers.
 
 use super::{is_form, is_json, ApiError};
-use crate::authz::identity::cookie_in;
 use crate::config::Config;
+use crate::identity::cookie_in;
 use crate::state::Shared;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};

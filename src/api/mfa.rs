@@ -5,11 +5,11 @@
 use super::auth::caller;
 use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::audit::Audit;
-use crate::authz::identity::{Caller, Identity};
 use crate::clock::now_secs;
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, FlowError};
 use crate::flows::totp::{new_secret, Algorithm, Totp};
+use crate::identity::{Caller, Identity};
 use crate::sessions::digest_hex;
 use crate::state::Shared;
 use crate::store::TotpState;

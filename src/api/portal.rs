@@ -5,8 +5,8 @@
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
 use super::{auth, ReqInfo};
-use crate::authz::identity::Caller;
 use crate::flows::signin::{self, FlowError};
+use crate::identity::Caller;
 use crate::state::Shared;
 use axum::extract::{RawQuery, State};
 
@@ -215,7 +215,7 @@ pub async fn show(
         _ => None,
     };
     if let Some(id) = &known {
-        let one_factor = crate::authz::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
+        let one_factor = crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
         if q.step.as_deref() == Some("mfa") && one_factor {
             return step_up_offer(&s, &headers, rd.as_deref());
         }
@@ -265,7 +265,7 @@ fn step_up_offer(s: &Shared, headers: &HeaderMap, rd: Option<&str>) -> Response 
 /// `POST /auth/login` with `step=mfa` (a checked portal form): the step-up starts.
 async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: Option<String>) -> Response {
     match auth::caller(s, headers, &info.tenant) {
-        Caller::Known(id) if crate::authz::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
+        Caller::Known(id) if crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
             step_up_page(s, headers, &id, rd).await
         }
         _ => {
@@ -281,7 +281,7 @@ async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: 
 async fn step_up_page(
     s: &Arc<Shared>,
     headers: &HeaderMap,
-    id: &crate::authz::identity::Identity,
+    id: &crate::identity::Identity,
     rd: Option<String>,
 ) -> Response {
     let (rt, svc, user_id) = (s.runtime.load_full(), s.services.clone(), id.user_id.clone());
@@ -320,11 +320,8 @@ async fn step_up_page(
 }
 
 pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
-    crate::authz::identity::cookie_in(
-        headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
-        crate::config::CSRF_COOKIE,
-    )
-    .filter(|t| t.len() == 43)
+    crate::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::CSRF_COOKIE)
+        .filter(|t| t.len() == 43)
 }
 
 pub(super) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {

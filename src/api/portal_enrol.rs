@@ -4,7 +4,7 @@
 
 use super::portal::{error_html, escape, existing_csrf, html, page, Form};
 use super::{auth, ReqInfo};
-use crate::authz::identity::Caller;
+use crate::identity::Caller;
 use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -19,7 +19,7 @@ fn form_caller(
     info: &ReqInfo,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Arc<crate::authz::identity::Identity>, Form), Response> {
+) -> Result<(Arc<crate::identity::Identity>, Form), Response> {
     let Some(form) = Form::checked(s, info, headers, body) else {
         let body = "<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/mfa/totp\">Start again</a>.</p>";
         return Err(html(StatusCode::FORBIDDEN, page("Authenticator app", body), None));

@@ -3,16 +3,15 @@
 //! The callers resolve the effective client IP (`client_ip`) from their own header set.
 
 pub mod client_ip;
-pub mod identity;
 pub mod normalize;
 
 use crate::config::LimitKey;
+use crate::identity::{Caller, Identity};
 use crate::metrics::{metrics, Outcome as Label};
 use crate::policy::{AuthLevel, Input, Level, Verdict};
 use crate::routes::Route;
 use crate::runtime::Runtime;
 use http::Method;
-use identity::{Caller, Identity};
 use normalize::PathError;
 use std::borrow::Cow;
 use std::net::IpAddr;

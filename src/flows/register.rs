@@ -327,7 +327,7 @@ pub async fn confirm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::identity::NoSessions;
+    use crate::identity::NoSessions;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// redb's in-memory backend, counting durable commits: the syncs that make a commit

@@ -17,7 +17,8 @@
 use super::respond::Reply;
 use super::{portal_url, unauthenticated_api, wants_html, Endpoint};
 use crate::authz::normalize::require_normal;
-use crate::authz::{client_ip::effective_ip, decide, identity, Facts, Outcome};
+use crate::authz::{client_ip::effective_ip, decide, Facts, Outcome};
+use crate::identity;
 use crate::net::normalize_host;
 use crate::proxy::headers::{identity_values, IDENTITY_HEADERS};
 use crate::runtime::Runtime;

@@ -1,7 +1,7 @@
 //! Headers between the client and an app: what Gatehouse removes (client-sent identity and
 //! forwarding headers it cannot vouch for, hop-by-hop tricks) and what it adds (identity).
 
-use crate::authz::identity::Identity;
+use crate::identity::Identity;
 use http::header::HeaderName;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
@@ -37,7 +37,7 @@ pub fn strip_credentials(req: &mut RequestHeader, verified_bearer: Option<&str>,
     let keep_authorization = verified_bearer.is_some_and(|t| {
         let mut all = req.headers.get_all("authorization").iter();
         match (all.next(), all.next()) {
-            (Some(v), None) => crate::authz::identity::bearer(v.as_bytes()) == Some(t),
+            (Some(v), None) => crate::identity::bearer(v.as_bytes()) == Some(t),
             _ => false,
         }
     });

@@ -9,9 +9,9 @@ pub mod headers;
 pub mod respond;
 pub mod whoami;
 
-use crate::authz::identity::{self, Identity};
 use crate::authz::{client_ip::effective_ip, decide, normalize::normalize_path, Facts, Outcome};
 use crate::config::Config;
+use crate::identity::{self, Identity};
 use crate::metrics::{metrics, Outcome as Label};
 use crate::net::normalize_host;
 use crate::routes::Route;
