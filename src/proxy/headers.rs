@@ -80,6 +80,20 @@ fn has_cookie(header: &[u8], names: &[&str]) -> bool {
     text.split(';').any(|pair| names.contains(&cookie_name(pair)))
 }
 
+/// Whether the request asks for a WebSocket and nothing else: exactly one `Upgrade` header,
+/// naming only `websocket`, and `upgrade` among the `Connection` options.
+fn websocket_upgrade(h: &http::HeaderMap) -> bool {
+    let mut up = h.get_all("upgrade").iter();
+    let only_websocket = match (up.next(), up.next()) {
+        (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"),
+        _ => false,
+    };
+    only_websocket
+        && h.get_all("connection")
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+}
+
 /// What the gateway knows about the client when it forwards.
 pub struct Forwarding {
     pub client_ip: IpAddr,
@@ -111,15 +125,12 @@ pub fn prepare_upstream(
     })?;
     req.set_uri(uri);
 
-    // A client's `Connection: X` must not make anyone drop header X; keep only an upgrade.
-    let upgrade = req.headers.get("upgrade").is_some()
-        && req
-            .headers
-            .get_all("connection")
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))));
+    // A client's `Connection: X` must not make anyone drop header X; keep only a WebSocket
+    // upgrade. Any other protocol (`h2c` above all) would turn the connection into a tunnel to
+    // the app in which every later request reaches it unjudged.
+    let upgrade = websocket_upgrade(&req.headers);
     req.remove_header("connection");
-    for h in ["keep-alive", "proxy-connection", "proxy-authorization"] {
+    for h in ["keep-alive", "proxy-connection", "proxy-authorization", "http2-settings"] {
         req.remove_header(h);
     }
     if upgrade {
@@ -285,6 +296,30 @@ mod tests {
         let mut r = req(&[("Cookie", "a=1;b=2;gh_session_x=3")]);
         strip_credentials(&mut r, None, &names);
         assert_eq!(r.headers.get("cookie").unwrap(), "a=1;b=2;gh_session_x=3");
+    }
+
+    /// h2c smuggling: an app that accepts `Upgrade: h2c` answers 101 and then reads HTTP/2
+    /// requests for any path through the tunnel, none of which Gatehouse judges.
+    #[test]
+    fn only_a_websocket_upgrade_reaches_the_app() {
+        for (connection, upgrade) in [
+            ("Upgrade, HTTP2-Settings", "h2c"),
+            ("upgrade", "H2C"),
+            ("Upgrade", "websocket, h2c"),
+            ("Upgrade", "h2c, websocket"),
+            ("Upgrade", "TLS/1.2"),
+        ] {
+            let mut r =
+                req(&[("Connection", connection), ("Upgrade", upgrade), ("HTTP2-Settings", "AAMAAABkAAQAAP__")]);
+            prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+            assert!(r.headers.get("upgrade").is_none(), "{upgrade}");
+            assert!(r.headers.get("connection").is_none(), "{upgrade}");
+            assert!(r.headers.get("http2-settings").is_none(), "{upgrade}");
+        }
+        // Two Upgrade headers, one of them h2c: neither is trusted.
+        let mut r = req(&[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Upgrade", "h2c")]);
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+        assert!(r.headers.get("upgrade").is_none());
     }
 
     #[test]
