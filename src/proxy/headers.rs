@@ -20,6 +20,17 @@ pub fn identity_values(id: Option<&Identity>) -> [HeaderValue; 7] {
     }
 }
 
+/// Request headers some app frameworks read as the "real" path or method of a request: never
+/// passed on, since Gatehouse judged the request line.
+pub const OVERRIDE_HEADERS: [&str; 6] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// `Remote-*` in any case, and the `Remote_*` spelling some servers fold into it.
 pub fn is_identity_header(name: &HeaderName) -> bool {
     let n = name.as_str().as_bytes();
@@ -139,6 +150,12 @@ pub fn prepare_upstream(
         req.remove_header("upgrade");
     }
 
+    // Headers that make some frameworks serve another path (IIS, Symfony, Zend: `X-Original-URL`,
+    // `X-Rewrite-URL`) or another method (`X-HTTP-Method-Override` & co.) than the one judged.
+    for h in OVERRIDE_HEADERS {
+        req.remove_header(h);
+    }
+
     let spoofed: Vec<HeaderName> = req.headers.keys().filter(|n| is_identity_header(n)).cloned().collect();
     for name in spoofed {
         req.remove_header(&name);
@@ -213,6 +230,23 @@ mod tests {
         assert!(r.headers.get("remote_email").is_none());
         assert_eq!(r.headers.get("remotely").unwrap(), "ok");
         assert_eq!(r.uri.to_string(), "/b?x=1");
+    }
+
+    /// Judged as `POST /public/x`, served as `DELETE /admin` by an app that honours these.
+    #[test]
+    fn path_and_method_overrides_never_reach_the_app() {
+        let mut r = req(&[
+            ("X-Original-URL", "/admin"),
+            ("X-Rewrite-URL", "/admin"),
+            ("X-Original-URI", "/admin"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("X-HTTP-Method", "DELETE"),
+            ("X-Method-Override", "DELETE"),
+        ]);
+        prepare_upstream(&mut r, Some("/b"), None, None, &fwd(true)).unwrap();
+        for h in OVERRIDE_HEADERS {
+            assert!(r.headers.get(h).is_none(), "{h}");
+        }
     }
 
     #[test]
