@@ -529,3 +529,21 @@ fn slow_request_heads_are_cut_off_and_connections_are_capped() {
     }
     assert_eq!(up.request_lines().len(), 3, "{:?}", up.request_lines());
 }
+
+/// A request that cannot be proxied (nothing listens at the upstream) is answered in the API's
+/// error shape, not with Pingora's own error page.
+#[test]
+fn an_unreachable_upstream_is_answered_in_the_error_shape() {
+    let down = free_port();
+    let cfg = config(free_port()).replace(
+        "      - hosts: [who.test]\n",
+        &format!("      - hosts: [down.test]\n        upstream: 127.0.0.1:{down}\n      - hosts: [who.test]\n"),
+    );
+    let gh = Gatehouse::start(&cfg, &[("10-test.yaml", POLICY)]);
+    let r = client().get(gh.url("/public/x")).header("Host", "down.test").send().unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let body = json(r);
+    assert_eq!(body["error"], "bad_gateway", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
