@@ -528,6 +528,16 @@ fn slow_request_heads_are_cut_off_and_connections_are_capped() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(up.request_lines().len(), 3, "{:?}", up.request_lines());
+
+    // A head larger than the guard reads: 431.
+    let big = format!("GET /public/x HTTP/1.1\r\nHost: app.test\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    assert_eq!(raw_status(&raw_exchange(gh.port, big.as_bytes())), 431);
+    // Every refusal is counted, though no request reached the proxy.
+    let m = client().get(format!("http://127.0.0.1:{}/metrics", gh.ops_port)).send().unwrap().text().unwrap();
+    for reason in ["header_timeout", "header_too_large", "too_many_connections"] {
+        let line = format!(r#"gatehouse_connections_refused_total{{reason="{reason}"}} 1"#);
+        assert!(m.contains(&line), "{line} in {m}");
+    }
 }
 
 /// A request that cannot be proxied (nothing listens at the upstream) is answered in the API's
