@@ -557,3 +557,36 @@ fn an_unreachable_upstream_is_answered_in_the_error_shape() {
     assert_eq!(body["error"], "bad_gateway", "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
+
+/// A method in lower case is judged as an unknown method, while apps that upper-case it
+/// (Django, Symfony, Laravel) serve the method a rule refused: refused with 400.
+#[test]
+fn a_lower_case_method_is_refused_and_never_reaches_the_upstream() {
+    let up = RawUpstream::start();
+    let policy = r#"
+default_policy: deny
+rules:
+  - domain: app.test
+    resources: ["^/items(/.*)?$"]
+    methods: [DELETE]
+    policy: deny
+  - domain: app.test
+    resources: ["^/items(/.*)?$"]
+    policy: bypass
+"#;
+    let gh = Gatehouse::start(&config(up.port), &[("10-test.yaml", policy)]);
+    let send = |method: &str| {
+        let req = format!("{method} /items/1 HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n");
+        let answer = raw_exchange(gh.port, req.as_bytes());
+        (raw_status(&answer), answer)
+    };
+    assert_eq!(send("DELETE").0, 403);
+    for method in ["delete", "Delete", "dELETE", "get"] {
+        let (status, answer) = send(method);
+        assert_eq!(status, 400, "{method}: {answer}");
+        assert!(answer.contains(r#""error":"bad_method""#), "{method}: {answer}");
+    }
+    assert_eq!(up.request_lines(), Vec::<String>::new(), "a lower-case method reached the upstream");
+    assert_eq!(send("GET").0, 200);
+    assert_eq!(up.wait_lines(1), ["GET /items/1 HTTP/1.1"]);
+}

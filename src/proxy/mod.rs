@@ -319,6 +319,17 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
 
+        if session.req_header().method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+            // Policies name methods in upper case; apps that upper-case the method (Django,
+            // Symfony, Laravel) would serve `delete` as the DELETE that was never judged.
+            ctx.rt = Some(rt);
+            ctx.label = Some(Label::BadRequest);
+            Reply::error(400, "bad_method", "The request method must be upper case (GET, POST, …).")
+                .send(session)
+                .await?;
+            return Ok(true);
+        }
+
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
             let endpoint = match &*path {
