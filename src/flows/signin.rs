@@ -352,10 +352,6 @@ pub fn verify_mfa(
         }
         return Err(FlowError::InvalidCode);
     }
-    let skew = rt.config.totp.skew;
-    let (digits, period) = (rt.config.totp.digits, rt.config.totp.period);
-    let alg =
-        crate::flows::totp::Algorithm::parse(&rt.config.totp.algorithm).unwrap_or(crate::flows::totp::Algorithm::Sha1);
     let mut amr_method = match method {
         "totp" => "totp",
         "recovery_code" => "recovery",
@@ -383,10 +379,7 @@ pub fn verify_mfa(
             match method {
                 "totp" => {
                     let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
-                    let secret = data_encoding::BASE32_NOPAD.decode(t.secret.as_bytes()).map_err(|_| "bad secret")?;
-                    let totp = crate::flows::totp::Totp::new(secret, digits, period, alg);
-                    let step = totp.verify(code, now, skew, t.last_step).ok_or("wrong code")?;
-                    t.last_step = Some(step);
+                    crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| "wrong code")?;
                 }
                 _ => {
                     let d = digest_hex(code.trim().to_lowercase().as_str());
