@@ -329,7 +329,9 @@ pub async fn password_login(
 
 /// The second factor of a pending sign-in: `totp`, `recovery_code` or `otp` (a code sent with
 /// `POST /auth/mfa/otp`). Failures draw on the
-/// account's (and the address's) regulation budget; a ban ends the pending step.
+/// account's (and the address's) regulation budget; a ban ends the pending step. `now` (unix
+/// seconds) is the instant of the attempt.
+#[allow(clippy::too_many_arguments)] // the attempt's facts, its origin and the clock
 pub fn verify_mfa(
     rt: &Runtime,
     svc: &Services,
@@ -338,11 +340,11 @@ pub fn verify_mfa(
     code: &str,
     ip: IpAddr,
     origin: &Origin,
+    now: u64,
 ) -> Result<(SignedIn, bool), FlowError> {
-    let Some(p) = svc.mfa.get(token) else {
+    let Some(p) = svc.mfa.get(token, now) else {
         return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
     };
-    let now = now_secs();
     let regulation = Regulation::new(svc.store.clone(), &rt.config);
     let ukey = user_key(&p.tenant, &p.user_id);
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
@@ -352,10 +354,6 @@ pub fn verify_mfa(
         }
         return Err(FlowError::InvalidCode);
     }
-    let skew = rt.config.totp.skew;
-    let (digits, period) = (rt.config.totp.digits, rt.config.totp.period);
-    let alg =
-        crate::flows::totp::Algorithm::parse(&rt.config.totp.algorithm).unwrap_or(crate::flows::totp::Algorithm::Sha1);
     let mut amr_method = match method {
         "totp" => "totp",
         "recovery_code" => "recovery",
@@ -383,10 +381,7 @@ pub fn verify_mfa(
             match method {
                 "totp" => {
                     let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
-                    let secret = data_encoding::BASE32_NOPAD.decode(t.secret.as_bytes()).map_err(|_| "bad secret")?;
-                    let totp = crate::flows::totp::Totp::new(secret, digits, period, alg);
-                    let step = totp.verify(code, now, skew, t.last_step).ok_or("wrong code")?;
-                    t.last_step = Some(step);
+                    crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| "wrong code")?;
                 }
                 _ => {
                     let d = digest_hex(code.trim().to_lowercase().as_str());
@@ -409,7 +404,7 @@ pub fn verify_mfa(
         }
         return Err(FlowError::InvalidCode);
     }
-    let Some(p) = svc.mfa.finish(token) else {
+    let Some(p) = svc.mfa.finish(token, now) else {
         return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
     };
     let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
