@@ -510,13 +510,24 @@ fn slow_request_heads_are_cut_off_and_connections_are_capped() {
     assert!(rest.contains("HTTP/1.1 200"), "{rest}");
     assert_eq!(up.wait_lines(2), ["GET /public/x HTTP/1.1", "GET /public/y HTTP/1.1"]);
 
-    // Five connections at once: exactly one is refused with 503.
-    let conns: Vec<TcpStream> = (0..5).map(|_| connect()).collect();
-    let answers: Vec<String> = conns.iter().map(read_all).collect();
-    let refused = answers.iter().filter(|a| raw_status(a) == 503).count();
-    assert_eq!(refused, 1, "{answers:?}");
-    assert!(answers.iter().all(|a| a.is_empty() || raw_status(a) == 503), "{answers:?}");
-    drop(conns);
+    // Five connections at once: exactly one is refused with 503. The server frees the slot of
+    // the connection above a moment after it closed, so a second refusal may be that slot:
+    // retried (bounded) until it is free, while more than the cap is never let in.
+    let mut tries = 0;
+    loop {
+        let conns: Vec<TcpStream> = (0..5).map(|_| connect()).collect();
+        let answers: Vec<String> = conns.iter().map(read_all).collect();
+        let refused = answers.iter().filter(|a| raw_status(a) == 503).count();
+        assert!(refused >= 1, "five connections against a cap of four: {answers:?}");
+        assert!(answers.iter().all(|a| a.is_empty() || raw_status(a) == 503), "{answers:?}");
+        drop(conns);
+        tries += 1;
+        if refused == 1 {
+            break;
+        }
+        assert!(tries < 30, "a closed connection's slot was never freed: {answers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // The slots are free again once those connections are gone (polled, bounded).
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
