@@ -406,4 +406,31 @@ mod tests {
         }
         assert_eq!(costs, vec![costs[0]; 4], "known, unknown, known, unknown");
     }
+
+    /// A wrong code costs the same writes for a known and an unknown account, with or without
+    /// a code requested first (the unknown one gets a decoy); naming an identifier with no code
+    /// costs only the failure record and its audit event (no write transaction of its own).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_code_costs_the_same_writes_for_known_and_unknown_accounts() {
+        async fn wrong(s: &Arc<Shared>, who: &str, events: usize) -> u64 {
+            let before = s.services.store.write_transactions();
+            let body = format!(r#"{{"identifier": "{who}", "otp": "000000x"}}"#);
+            assert_eq!(call(s, "POST", "/auth/otp/verify", "", Some(&body)).await, StatusCode::UNAUTHORIZED);
+            audited(s, events).await;
+            s.services.store.write_transactions() - before
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        add_user(&s, "alice", "violet-tractor-42").await;
+        let no_code = [wrong(&s, "alice", 1).await, wrong(&s, "nobody-at-all", 2).await];
+        assert_eq!(no_code[0], no_code[1], "known, unknown without a code");
+        for who in ["alice@example.com", "nobody@example.com"] {
+            let body = format!(r#"{{"identifier": "{who}"}}"#);
+            assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(&body)).await, StatusCode::ACCEPTED);
+        }
+        audited(&s, 4).await;
+        let with_code = [wrong(&s, "alice@example.com", 5).await, wrong(&s, "nobody@example.com", 6).await];
+        assert_eq!(with_code[0], with_code[1], "known, unknown with a code");
+        assert_eq!(no_code[0] + 1, with_code[0], "no code: no write of its own (a guess at a code writes one)");
+    }
 }
