@@ -407,6 +407,39 @@ mod tests {
         assert_eq!(costs, vec![costs[0]; 4], "known, unknown, known, unknown");
     }
 
+    /// Parallel guesses at one account cannot all pass the ban check before the first failure
+    /// is counted: with a budget of 5, twelve wrong passwords sent at once from twelve
+    /// addresses get at most 5 checked (the rest are refused unchecked: 429 or banned).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_guesses_cannot_overrun_the_accounts_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let user = add_user(&s, "alice", "violet-tractor-42").await;
+        let guesses: Vec<_> = (0..12u8)
+            .map(|i| {
+                let (rt, svc) = (s.runtime.load_full(), s.services.clone());
+                let ip = IpAddr::from([198, 51, 100, i]);
+                let origin = crate::audit::Origin { ip: Some(ip.to_string()), ..Default::default() };
+                tokio::spawn(crate::flows::signin::password_login(
+                    rt,
+                    svc,
+                    "default".into(),
+                    "alice".into(),
+                    format!("wrong-password-{i}"),
+                    ip,
+                    origin,
+                    false,
+                ))
+            })
+            .collect();
+        for g in guesses {
+            assert!(g.await.unwrap().is_err());
+        }
+        let key = crate::flows::regulation::user_key(&user.tenant, &user.id);
+        let counted = s.services.store.failure_streak(&key).unwrap();
+        assert!((1..=5).contains(&counted), "{counted} guesses were checked against a budget of 5");
+    }
+
     /// A wrong code costs the same writes for a known and an unknown account, with or without
     /// a code requested first (the unknown one gets a decoy); naming an identifier with no code
     /// costs only the failure record and its audit event (no write transaction of its own).

@@ -110,10 +110,30 @@ impl Regulation {
         Ok(bans)
     }
 
+    /// Claims the account `key` for one attempt, from before its ban check until its failure
+    /// is counted: `None` while another attempt on the same account is in progress. Without it,
+    /// parallel guesses all pass the ban check before the first failure is counted, and the
+    /// budget is overrun by as many guesses as the server runs at once.
+    pub fn attempt(&self, key: &str) -> Option<Attempt> {
+        self.store.begin_attempt(key).then(|| Attempt { store: self.store.clone(), key: key.to_string() })
+    }
+
     /// A whole sign-in completed (a session was issued): the account's failures, the
     /// consecutive count included, are forgotten. Never call it after a first factor alone.
     pub fn signed_in(&self, user: &str) -> Result<(), StoreError> {
         self.store.clear_failures(user)
+    }
+}
+
+/// An attempt in progress on one account (see [`Regulation::attempt`]); dropping it ends it.
+pub struct Attempt {
+    store: Arc<Store>,
+    key: String,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.store.end_attempt(&self.key);
     }
 }
 
@@ -208,6 +228,19 @@ mod tests {
         assert_eq!(store.purge_failures(150).unwrap(), 2);
         assert_eq!(store.failure_streak(&u).unwrap(), 2, "the account's run stays");
         assert_eq!(store.record_failure(&u, 201, 0, true).unwrap(), (2, 3));
+    }
+
+    #[test]
+    fn one_attempt_at_a_time_per_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::with(store, cfg(5, 100), 64);
+        let a = r.attempt("user:t:u1").expect("free");
+        assert!(r.attempt("user:t:u1").is_none(), "a second attempt while the first runs");
+        let b = r.attempt("user:t:u2").expect("another account is not held up");
+        drop(a);
+        assert!(r.attempt("user:t:u1").is_some(), "free again once the first ended");
+        drop(b);
     }
 
     #[test]
