@@ -175,6 +175,7 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.report_legacy_usernames()?;
         Ok(store)
     }
 
