@@ -440,6 +440,46 @@ mod tests {
         assert!((1..=5).contains(&counted), "{counted} guesses were checked against a budget of 5");
     }
 
+    /// The hosted verification page's check (anonymous, given the id) writes nothing when the
+    /// code cannot change the record: unknown, expired, closed, locked or no code sent yet.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_verification_check_that_changes_nothing_writes_nothing() {
+        use crate::flows::signin::FlowError;
+        use crate::flows::verification::{check, Checked};
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let (rt, svc) = (s.runtime.load_full(), s.services.clone());
+        let now = crate::tokens::jwt::now_secs();
+        let v = |id: &str| crate::store::Verification {
+            id: id.into(),
+            app: "shop".into(),
+            tenant: "default".into(),
+            channel: "email".into(),
+            hash: "ab".repeat(32),
+            expires_at: now + 600,
+            max_attempts: 3,
+            ..Default::default()
+        };
+        let put = |r: crate::store::Verification| svc.store.put_verification(&r, None).unwrap();
+        put(crate::store::Verification { closed: true, hash: String::new(), ..v("closed") });
+        put(crate::store::Verification { attempts: 3, ..v("locked") });
+        put(crate::store::Verification { hash: String::new(), ..v("no-code") });
+        put(crate::store::Verification { expires_at: now - 1, ..v("expired") });
+        put(v("open"));
+        let before = svc.store.write_transactions();
+        assert!(matches!(check(&rt, &svc, "shop", "closed", "123456", now, false), Ok(Checked::Closed(_))));
+        assert!(matches!(check(&rt, &svc, "shop", "locked", "123456", now, false), Ok(Checked::Locked)));
+        assert!(matches!(check(&rt, &svc, "shop", "no-code", "123456", now, false), Err(FlowError::Invalid(_))));
+        assert!(matches!(check(&rt, &svc, "shop", "expired", "123456", now, false), Err(FlowError::NotFound)));
+        assert!(matches!(check(&rt, &svc, "shop", "nobody", "123456", now, false), Err(FlowError::NotFound)));
+        assert_eq!(svc.store.write_transactions(), before, "nothing changed, nothing written");
+        assert!(matches!(
+            check(&rt, &svc, "shop", "open", "123456", now, false),
+            Ok(Checked::Wrong { attempts_left: 2 })
+        ));
+        assert_eq!(svc.store.write_transactions(), before + 1, "a guess at an open one is counted");
+    }
+
     /// A wrong code costs the same writes for a known and an unknown account, with or without
     /// a code requested first (the unknown one gets a decoy); naming an identifier with no code
     /// costs only the failure record and its audit event (no write transaction of its own).
