@@ -480,6 +480,28 @@ mod tests {
         assert_eq!(svc.store.write_transactions(), before + 1, "a guess at an open one is counted");
     }
 
+    /// Codes sent to one identifier are limited by default (`rate_limits.otp_send`): nobody can
+    /// have a stream of codes sent to someone's address (mail, paid SMS), known or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codes_to_one_identifier_are_limited_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        add_user(&s, "alice", "violet-tractor-42").await;
+        for who in ["alice@example.com", "nobody@example.com"] {
+            let body = format!(r#"{{"identifier": "{who}"}}"#);
+            for i in 0..5 {
+                let status = call(&s, "POST", "/auth/otp/request", "", Some(&body)).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{who}: request {i}");
+            }
+            assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(&body)).await, StatusCode::TOO_MANY_REQUESTS);
+        }
+        let other = r#"{"identifier": "carol@example.com"}"#;
+        assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(other)).await, StatusCode::ACCEPTED);
+        let off =
+            crate::config::Config::from_str(std::path::Path::new("t.yaml"), "rate_limits: {otp_send: null}\n").unwrap();
+        assert!(off.rate_limits.otp_send.is_none(), "null turns it off");
+    }
+
     /// A wrong code costs the same writes for a known and an unknown account, with or without
     /// a code requested first (the unknown one gets a decoy); naming an identifier with no code
     /// costs only the failure record and its audit event (no write transaction of its own).
