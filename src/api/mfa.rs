@@ -111,6 +111,7 @@ async fn with_code(
         let svc = &s2.services;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user_key(&tenant, &user_id);
+        let _attempt = signin::claim(&regulation, &ukey)?;
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
             // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
             return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));

@@ -200,6 +200,7 @@ pub async fn verify(
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(signin::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
+        let _attempt = signin::claim(&regulation, ukey.as_deref().unwrap_or_default())?;
         let ban = regulation.banned(ukey.as_deref(), ip, now)?;
         if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });

@@ -210,6 +210,16 @@ pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: 
     }
 }
 
+/// One attempt at a time per account (see [`Regulation::attempt`]): a second attempt on the
+/// same account while the first is in progress is refused at once (429), unchecked and
+/// uncounted, so parallel guesses cannot all pass the ban check before one is counted.
+pub fn claim(regulation: &Regulation, key: &str) -> Result<crate::flows::regulation::Attempt, FlowError> {
+    regulation.attempt(key).ok_or_else(|| {
+        crate::metrics::metrics().rate_limited("attempt");
+        FlowError::RateLimited(Duration::from_secs(1))
+    })
+}
+
 /// `rate_limits.login`: sign-in attempts of every kind (passwords, codes, second factors) per IP.
 pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
     match rt.login_limit.as_ref().map(|l| l.check_ip(ip, rt.config.server.ipv6_prefix)) {
@@ -274,13 +284,16 @@ pub async fn password_login(
 ) -> Result<Outcome, FlowError> {
     login_limited(&rt, ip)?;
     let now = now_secs();
-    let (user, ban, ukey) = {
+    let (user, ban, ukey, attempt) = {
         let (rt, svc) = (rt.clone(), svc.clone());
         blocking(move || {
             let user = usable_user(&svc.store, &tenant, &identifier)?;
             let ukey = account_key(&rt, user.as_ref(), &tenant, &identifier);
-            let ban = Regulation::new(svc.store.clone(), &rt.config).banned(Some(&ukey), ip, now)?;
-            Ok((user, ban, ukey))
+            let regulation = Regulation::new(svc.store.clone(), &rt.config);
+            // Held until the failure is counted (or the sign-in is done).
+            let attempt = claim(&regulation, &ukey)?;
+            let ban = regulation.banned(Some(&ukey), ip, now)?;
+            Ok((user, ban, ukey, attempt))
         })
         .await?
     };
@@ -296,6 +309,7 @@ pub async fn password_login(
         None
     };
     blocking(move || {
+        let _attempt = attempt;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
@@ -347,6 +361,7 @@ pub fn verify_mfa(
     };
     let regulation = Regulation::new(svc.store.clone(), &rt.config);
     let ukey = user_key(&p.tenant, &p.user_id);
+    let _attempt = claim(&regulation, &ukey)?;
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
         svc.mfa.drop_user(&p.user_id);
         if b.key.starts_with("ip:") {
