@@ -3,9 +3,9 @@
 //! as in a real deployment. Target: 10,000 rules cost at most 2× the decision time of 10.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use gatehouse::authz::identity::SessionLookup;
 use gatehouse::authz::{decide, Facts, Outcome};
 use gatehouse::config::Config;
+use gatehouse::identity::SessionLookup;
 use gatehouse::runtime::Runtime;
 use gatehouse::sessions::Sessions;
 use gatehouse::store::{Store, User};

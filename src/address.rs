@@ -1,6 +1,6 @@
-//! Address syntax, checked in one place: a plain e-mail addr-spec (stored with its domain in
-//! lower case, and mail goes to exactly it) and an E.164 mobile number. Pure functions, so the
-//! configuration check, the directory and the delivery providers all share them.
+//! Identifier syntax, checked in one place: a plain e-mail addr-spec (stored with its domain in
+//! lower case, and mail goes to exactly it), an E.164 mobile number and a username. Pure
+//! functions, so the configuration check, the store, the directory and delivery all share them.
 
 /// Longest e-mail address accepted (RFC 5321's path limit less the angle brackets).
 const EMAIL_MAX: usize = 254;
@@ -58,4 +58,25 @@ pub fn valid_email(e: &str) -> bool {
 pub fn valid_mobile(m: &str) -> bool {
     let digits = m.strip_prefix('+').unwrap_or("");
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The one check of a username: 1–64 of `a-z 0-9 . _ -`, starting with a letter or a digit,
+/// holding at least one letter, and not shaped like a user id (a UUID); upper case is folded to
+/// lower case. So a username can never look like an e-mail address (`@`), a mobile number (`+`,
+/// digits only) or another account's id, and `Remote-User` names one account only.
+pub fn normalize_username(n: &str) -> Result<String, String> {
+    let n = n.trim().to_ascii_lowercase();
+    let uuid_like = n.len() == 36 && n.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    let ok = (1..=64).contains(&n.len())
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes().any(|b| b.is_ascii_lowercase())
+        && !uuid_like;
+    if !ok {
+        return Err(format!(
+            "`{}` is not a username: use 1 to 64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit and holding a letter",
+            n.escape_debug()
+        ));
+    }
+    Ok(n)
 }

@@ -444,7 +444,7 @@ use std::io::Read;
 mod tests {
     use super::*;
     use crate::address::normalize_email;
-    use crate::directory::normalize_username;
+    use crate::address::normalize_username;
 
     #[test]
     fn validation() {

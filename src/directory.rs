@@ -2,7 +2,7 @@
 //! `user import` and the control socket write (usernames, addresses, reserved names), how a
 //! spec becomes a stored user, and how a user is shown to administrators.
 
-use crate::address::{normalize_email, valid_mobile};
+use crate::address::{normalize_email, normalize_username, valid_mobile};
 use crate::clock::now_secs;
 use crate::store::User;
 use serde::{Deserialize, Serialize};
@@ -21,27 +21,6 @@ pub struct UserSpec {
     pub apps: Vec<String>,
     pub password_hash: Option<String>,
     pub admin: bool,
-}
-
-/// The one check of a username: 1–64 of `a-z 0-9 . _ -`, starting with a letter or a digit,
-/// holding at least one letter, and not shaped like a user id (a UUID); upper case is folded to
-/// lower case. So a username can never look like an e-mail address (`@`), a mobile number (`+`,
-/// digits only) or another account's id, and `Remote-User` names one account only.
-pub fn normalize_username(n: &str) -> Result<String, String> {
-    let n = n.trim().to_ascii_lowercase();
-    let uuid_like = n.len() == 36 && n.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    let ok = (1..=64).contains(&n.len())
-        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && n.bytes().any(|b| b.is_ascii_lowercase())
-        && !uuid_like;
-    if !ok {
-        return Err(format!(
-            "`{}` is not a username: use 1 to 64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit and holding a letter",
-            n.escape_debug()
-        ));
-    }
-    Ok(n)
 }
 
 /// Usernames self-registration may not take (an operator may): names apps and people read as

@@ -437,3 +437,27 @@ http {
     }
     assert_eq!(up.request_lines().len(), 1, "{:?}", up.request_lines());
 }
+
+/// An absolute-form request line names the host nginx serves (RFC 9112 §3.2.2: the Host header
+/// is then ignored), while `$http_host` is still the client's Host header: built from it, the
+/// URL Gatehouse judged named another host than the one served.
+#[test]
+fn an_absolute_form_target_cannot_make_nginx_judge_another_host() {
+    let policy = r#"
+default_policy: deny
+rules:
+  - domain: public.test
+    policy: bypass
+  - domain: "*.test"
+    policy: one_factor
+"#;
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", policy)]);
+    let up = RawUpstream::start();
+    let nginx = nginx(gh.port, up.port);
+    let (status, answer) = raw_get(nginx.port, "public.test", "/x", &[]);
+    assert_eq!(status, 200, "the bypass host itself: {answer}");
+    assert_eq!(up.wait_lines(1).len(), 1);
+    let (status, answer) = raw_get(nginx.port, "public.test", "http://wiki.test/secret", &[]);
+    assert_ne!(status, 200, "{answer}");
+    assert_eq!(up.request_lines().len(), 1, "judged as public.test, served as wiki.test: {:?}", up.heads());
+}

@@ -181,7 +181,8 @@ pub async fn mfa_attempt(
     signin::login_limited(&rt, info.ip)?;
     let services = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());
-    signin::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin)).await
+    let now = crate::clock::now_secs();
+    signin::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin, now)).await
 }
 
 /// The caller's session from a bearer token or the session cookie. A token minted for one app

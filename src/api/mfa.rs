@@ -8,7 +8,7 @@ use crate::audit::Audit;
 use crate::clock::now_secs;
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::signin::{self, blocking, FlowError};
-use crate::flows::totp::{new_secret, Algorithm, Totp};
+use crate::flows::totp::{self, new_secret_base32, Totp};
 use crate::identity::{Caller, Identity};
 use crate::sessions::digest_hex;
 use crate::state::Shared;
@@ -29,14 +29,6 @@ fn signed_in(s: &Shared, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Iden
     }
 }
 
-/// The configured TOTP shape with this secret.
-pub fn totp_for(s: &Shared, secret_b32: &str) -> Option<Totp> {
-    let rt = s.runtime.load();
-    let c = &rt.config.totp;
-    let secret = BASE32_NOPAD.decode(secret_b32.as_bytes()).ok()?;
-    Some(Totp::new(secret, c.digits, c.period, Algorithm::parse(&c.algorithm).unwrap_or(Algorithm::Sha1)))
-}
-
 fn invalid_code() -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", "The code is wrong or was already used.")
 }
@@ -53,7 +45,7 @@ pub fn new_recovery_codes() -> Vec<String> {
 
 /// A new, unconfirmed authenticator for the caller: secret, `otpauth://` URI, QR code (SVG).
 pub async fn start_setup(s: &Arc<Shared>, id: &Identity) -> Result<(String, String, String), ApiError> {
-    let secret = BASE32_NOPAD.encode(&new_secret());
+    let secret = new_secret_base32();
     let store = s.services.store.clone();
     let user_id = id.user_id.clone();
     let stored = secret.clone();
@@ -69,10 +61,16 @@ pub async fn start_setup(s: &Arc<Shared>, id: &Identity) -> Result<(String, Stri
     .await?;
     res.map_err(|m| ApiError::new(StatusCode::CONFLICT, "already_enabled", m))?;
     let rt = s.runtime.load();
-    let totp = totp_for(s, &secret)
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad secret"))?;
     let account = if id.email.is_empty() { id.user.clone() } else { id.email.clone() };
-    let uri = totp.otpauth_uri(&rt.config.totp.issuer, &account);
+    let uri = Totp::from_config(&rt.config.totp, &secret)
+        .and_then(|t| t.otpauth_uri(&rt.config.totp.issuer, &account))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "The authenticator could not be described: check that totp.issuer holds no `:`.",
+            )
+        })?;
     let qr = qrcode::QrCode::new(uri.as_bytes())
         .map(|c| c.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
         .unwrap_or_default();
@@ -94,37 +92,37 @@ fn two_factor(id: &Identity) -> Result<(), ApiError> {
 }
 
 /// Checks `code` against the caller's authenticator (`confirmed`: the active one, else the one
-/// awaiting confirmation), records its time step (no replay) and applies `then`: one store write.
+/// awaiting confirmation) at `now`, records its time step (no replay) and applies `then`: one
+/// store write.
 /// Like every code check it honours the per-IP login limit and bans, and a wrong code draws on
 /// the account's (and the address's) regulation budget through `signin::record_failure`.
 async fn with_code(
     s: &Arc<Shared>,
     info: &ReqInfo,
     id: &Identity,
-    code: String,
-    confirmed: bool,
-    action: &'static str,
+    attempt: Attempt,
     then: impl FnOnce(&mut crate::store::User) + Send + 'static,
 ) -> Result<(), ApiError> {
+    let Attempt { code, now, confirmed, action } = attempt;
     let rt = s.runtime.load_full();
     signin::login_limited(&rt, info.ip)?;
-    let skew = rt.config.totp.skew;
     let (s2, user_id, tenant, ip, origin) = (s.clone(), id.user_id.clone(), id.tenant.clone(), info.ip, info.origin());
     let res = blocking(move || {
-        let now = now_secs();
         let svc = &s2.services;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user_key(&tenant, &user_id);
+        let _attempt = signin::claim(&regulation, &ukey)?;
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
             // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
             return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));
         }
         let res = svc.store.update_user(&user_id, |u| {
             let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or("absent")?;
-            let totp = totp_for(&s2, &t.secret).ok_or("bad secret")?;
-            let step = totp.verify(&code, now, skew, t.last_step).ok_or("wrong code")?;
+            totp::accept(&rt.config.totp, t, &code, now).map_err(|r| match r {
+                totp::Refused::BadSecret => "bad secret",
+                totp::Refused::WrongCode => "wrong code",
+            })?;
             t.confirmed = true;
-            t.last_step = Some(step);
             then(u);
             Ok(())
         })?;
@@ -153,6 +151,15 @@ async fn with_code(
     })
 }
 
+/// A code presented at `now` for the active authenticator (`confirmed`) or the one awaiting
+/// confirmation; `action` names it in the audit.
+struct Attempt {
+    code: String,
+    now: u64,
+    confirmed: bool,
+    action: &'static str,
+}
+
 /// Why a code was not checked or not accepted.
 enum Refused {
     /// The account or the address is banned: seconds to wait.
@@ -160,16 +167,21 @@ enum Refused {
     Code(String),
 }
 
-/// Confirms the caller's pending authenticator with a first code; returns the recovery codes.
+/// Confirms the caller's pending authenticator with a first code at `now`; returns the recovery
+/// codes.
 pub async fn finish_setup(
     s: &Arc<Shared>,
     info: &ReqInfo,
     id: &Identity,
     code: String,
+    now: u64,
 ) -> Result<Vec<String>, ApiError> {
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
-    with_code(s, info, id, code, false, "confirm", move |u| u.recovery_codes = hashes).await?;
+    with_code(s, info, id, Attempt { code, now, confirmed: false, action: "confirm" }, move |u| {
+        u.recovery_codes = hashes
+    })
+    .await?;
     s.services.audit.record(Audit::event("totp_enabled", &info.origin(), Some(&id.user_id), json!({})));
     Ok(codes)
 }
@@ -205,7 +217,7 @@ pub async fn confirm(
         Body::Form(form) => return Ok(super::portal_enrol::enrol_confirm(s, info, headers, &form).await),
     };
     let id = signed_in(&s, &headers, &info)?;
-    let codes = finish_setup(&s, &info, &id, b.code).await?;
+    let codes = finish_setup(&s, &info, &id, b.code, now_secs()).await?;
     Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
 }
 
@@ -217,7 +229,8 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     let id = signed_in(&s, &headers, &info)?;
     two_factor(&id)?;
-    with_code(&s, &info, &id, body.0.code, true, "remove", |u| {
+    let attempt = Attempt { code: body.0.code, now: now_secs(), confirmed: true, action: "remove" };
+    with_code(&s, &info, &id, attempt, |u| {
         u.totp = None;
         u.recovery_codes.clear();
     })
@@ -244,7 +257,8 @@ pub async fn regenerate(
     two_factor(&id)?;
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
-    with_code(&s, &info, &id, body.0.code, true, "regenerate", move |u| u.recovery_codes = hashes).await?;
+    let attempt = Attempt { code: body.0.code, now: now_secs(), confirmed: true, action: "regenerate" };
+    with_code(&s, &info, &id, attempt, move |u| u.recovery_codes = hashes).await?;
     s.services.audit.record(Audit::event("recovery_codes_regenerated", &info.origin(), Some(&id.user_id), json!({})));
     Ok(Json(json!({"recovery_codes": codes})).into_response())
 }

@@ -410,4 +410,126 @@ mod tests {
         }
         assert_eq!(costs, vec![costs[0]; 4], "known, unknown, known, unknown");
     }
+
+    /// Parallel guesses at one account cannot all pass the ban check before the first failure
+    /// is counted: with a budget of 5, twelve wrong passwords sent at once from twelve
+    /// addresses get at most 5 checked (the rest are refused unchecked: 429 or banned).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_guesses_cannot_overrun_the_accounts_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let user = add_user(&s, "alice", "violet-tractor-42").await;
+        let guesses: Vec<_> = (0..12u8)
+            .map(|i| {
+                let (rt, svc) = (s.runtime.load_full(), s.services.clone());
+                let ip = IpAddr::from([198, 51, 100, i]);
+                let origin = crate::audit::Origin { ip: Some(ip.to_string()), ..Default::default() };
+                tokio::spawn(crate::flows::signin::password_login(
+                    rt,
+                    svc,
+                    "default".into(),
+                    "alice".into(),
+                    format!("wrong-password-{i}"),
+                    ip,
+                    origin,
+                    false,
+                ))
+            })
+            .collect();
+        for g in guesses {
+            assert!(g.await.unwrap().is_err());
+        }
+        let key = crate::flows::regulation::user_key(&user.tenant, &user.id);
+        let counted = s.services.store.failure_streak(&key).unwrap();
+        assert!((1..=5).contains(&counted), "{counted} guesses were checked against a budget of 5");
+    }
+
+    /// The hosted verification page's check (anonymous, given the id) writes nothing when the
+    /// code cannot change the record: unknown, expired, closed, locked or no code sent yet.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_verification_check_that_changes_nothing_writes_nothing() {
+        use crate::flows::signin::FlowError;
+        use crate::flows::verification::{check, Checked};
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let (rt, svc) = (s.runtime.load_full(), s.services.clone());
+        let now = crate::clock::now_secs();
+        let v = |id: &str| crate::store::Verification {
+            id: id.into(),
+            app: "shop".into(),
+            tenant: "default".into(),
+            channel: "email".into(),
+            hash: "ab".repeat(32),
+            expires_at: now + 600,
+            max_attempts: 3,
+            ..Default::default()
+        };
+        let put = |r: crate::store::Verification| svc.store.put_verification(&r, None).unwrap();
+        put(crate::store::Verification { closed: true, hash: String::new(), ..v("closed") });
+        put(crate::store::Verification { attempts: 3, ..v("locked") });
+        put(crate::store::Verification { hash: String::new(), ..v("no-code") });
+        put(crate::store::Verification { expires_at: now - 1, ..v("expired") });
+        put(v("open"));
+        let before = svc.store.write_transactions();
+        assert!(matches!(check(&rt, &svc, "shop", "closed", "123456", now, false), Ok(Checked::Closed(_))));
+        assert!(matches!(check(&rt, &svc, "shop", "locked", "123456", now, false), Ok(Checked::Locked)));
+        assert!(matches!(check(&rt, &svc, "shop", "no-code", "123456", now, false), Err(FlowError::Invalid(_))));
+        assert!(matches!(check(&rt, &svc, "shop", "expired", "123456", now, false), Err(FlowError::NotFound)));
+        assert!(matches!(check(&rt, &svc, "shop", "nobody", "123456", now, false), Err(FlowError::NotFound)));
+        assert_eq!(svc.store.write_transactions(), before, "nothing changed, nothing written");
+        assert!(matches!(
+            check(&rt, &svc, "shop", "open", "123456", now, false),
+            Ok(Checked::Wrong { attempts_left: 2 })
+        ));
+        assert_eq!(svc.store.write_transactions(), before + 1, "a guess at an open one is counted");
+    }
+
+    /// Codes sent to one identifier are limited by default (`rate_limits.otp_send`): nobody can
+    /// have a stream of codes sent to someone's address (mail, paid SMS), known or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codes_to_one_identifier_are_limited_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        add_user(&s, "alice", "violet-tractor-42").await;
+        for who in ["alice@example.com", "nobody@example.com"] {
+            let body = format!(r#"{{"identifier": "{who}"}}"#);
+            for i in 0..5 {
+                let status = call(&s, "POST", "/auth/otp/request", "", Some(&body)).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{who}: request {i}");
+            }
+            assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(&body)).await, StatusCode::TOO_MANY_REQUESTS);
+        }
+        let other = r#"{"identifier": "carol@example.com"}"#;
+        assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(other)).await, StatusCode::ACCEPTED);
+        let off =
+            crate::config::Config::from_str(std::path::Path::new("t.yaml"), "rate_limits: {otp_send: null}\n").unwrap();
+        assert!(off.rate_limits.otp_send.is_none(), "null turns it off");
+    }
+
+    /// A wrong code costs the same writes for a known and an unknown account, with or without
+    /// a code requested first (the unknown one gets a decoy); naming an identifier with no code
+    /// costs only the failure record and its audit event (no write transaction of its own).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_code_costs_the_same_writes_for_known_and_unknown_accounts() {
+        async fn wrong(s: &Arc<Shared>, who: &str, events: usize) -> u64 {
+            let before = s.services.store.write_transactions();
+            let body = format!(r#"{{"identifier": "{who}", "otp": "000000x"}}"#);
+            assert_eq!(call(s, "POST", "/auth/otp/verify", "", Some(&body)).await, StatusCode::UNAUTHORIZED);
+            audited(s, events).await;
+            s.services.store.write_transactions() - before
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        add_user(&s, "alice", "violet-tractor-42").await;
+        let no_code = [wrong(&s, "alice", 1).await, wrong(&s, "nobody-at-all", 2).await];
+        assert_eq!(no_code[0], no_code[1], "known, unknown without a code");
+        for who in ["alice@example.com", "nobody@example.com"] {
+            let body = format!(r#"{{"identifier": "{who}"}}"#);
+            assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(&body)).await, StatusCode::ACCEPTED);
+        }
+        audited(&s, 4).await;
+        let with_code = [wrong(&s, "alice@example.com", 5).await, wrong(&s, "nobody@example.com", 6).await];
+        assert_eq!(with_code[0], with_code[1], "known, unknown with a code");
+        assert_eq!(no_code[0] + 1, with_code[0], "no code: no write of its own (a guess at a code writes one)");
+    }
 }

@@ -109,7 +109,7 @@ pub async fn enrol_confirm(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
         Err(resp) => return resp,
     };
     let code = f.get("code").trim().to_string();
-    match super::mfa::finish_setup(&s, &info, &id, code).await {
+    match super::mfa::finish_setup(&s, &info, &id, code, crate::clock::now_secs()).await {
         Ok(codes) => {
             let items: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", escape(c))).collect();
             let body = format!("<h1>Authenticator app added</h1>\n<p>Keep these recovery codes somewhere safe. Each works once, and they are shown only now.</p>\n<ul>{items}</ul>");

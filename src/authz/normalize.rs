@@ -4,8 +4,8 @@
 //! * `%XX` of an unreserved character is decoded (`%41` → `A`, `%2e` → `.`); other escapes are
 //!   kept, with upper-case hex;
 //! * an encoded `/`, `\` or NUL, a double encoding (`%25XX`, also when the `XX` only appears
-//!   after decoding, as in `%25%32%65`), an invalid escape, a raw `\`, control or non-ASCII byte
-//!   is refused;
+//!   after decoding, as in `%25%32%65`), an invalid escape, escaped bytes that are not
+//!   well-formed UTF-8 (overlong `%c0%ae`), a raw `\`, control or non-ASCII byte is refused;
 //! * `;parameters` are removed from every segment (`/admin;x/` is `/admin/`);
 //! * repeated `/` are merged, `.` and `..` segments removed (never above the root).
 //!
@@ -80,6 +80,48 @@ fn already_normal(p: &[u8]) -> bool {
     true
 }
 
+/// Escaped bytes above 0x7f, one run at a time: a run must be well-formed UTF-8. An overlong
+/// form (`%c0%ae` for `.`, `%c0%af` for `/`) or a stray byte is refused, since a lenient
+/// decoder in the app would read a dot or a separator that was never judged as one.
+#[derive(Default)]
+struct Utf8Run {
+    bytes: [u8; 4],
+    len: usize,
+    /// Bytes the sequence begun by `bytes[0]` still needs.
+    needed: usize,
+}
+
+impl Utf8Run {
+    fn push(&mut self, b: u8) -> Result<(), PathError> {
+        if self.len == 0 {
+            self.needed = match b {
+                0xc2..=0xdf => 1,
+                0xe0..=0xef => 2,
+                0xf0..=0xf4 => 3,
+                _ => return Err(PathError::BadEscape),
+            };
+        } else if self.needed == 0 {
+            self.end()?;
+            return self.push(b);
+        } else {
+            self.needed -= 1;
+        }
+        self.bytes[self.len] = b;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), PathError> {
+        let whole = self.len == 0 || std::str::from_utf8(&self.bytes[..self.len]).is_ok();
+        *self = Utf8Run::default();
+        if whole {
+            Ok(())
+        } else {
+            Err(PathError::BadEscape)
+        }
+    }
+}
+
 /// Normalises the path of a request target (the part before `?`).
 pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     let p = raw.as_bytes();
@@ -94,8 +136,13 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     let mut decoded: Vec<u8> = Vec::with_capacity(p.len());
     let mut i = 0;
     let mut in_params = false;
+    // The escaped bytes above 0x7f of the current run of escapes: they must spell UTF-8.
+    let mut high = Utf8Run::default();
     while i < p.len() {
         let b = p[i];
+        if b != b'%' {
+            high.end()?;
+        }
         match b {
             b'%' => {
                 let (Some(h), Some(l)) = (p.get(i + 1).and_then(|&c| hex(c)), p.get(i + 2).and_then(|&c| hex(c)))
@@ -103,6 +150,11 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
                     return Err(PathError::BadEscape);
                 };
                 let v = h * 16 + l;
+                if v >= 0x80 {
+                    high.push(v)?;
+                } else {
+                    high.end()?;
+                }
                 match v {
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     0 => return Err(PathError::EncodedNul),
@@ -136,6 +188,8 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
         }
         i += 1;
     }
+
+    high.end()?;
 
     // Decoding may not create an escape: `%25` followed by what decoded to two hex digits
     // (`%25%32%65` → `%252e`) would decode differently the next time.
@@ -231,6 +285,30 @@ mod tests {
         assert_eq!(n("admin"), Err(PathError::NotAbsolute));
         assert_eq!(n(""), Err(PathError::NotAbsolute));
         assert_eq!(n("/caf\u{e9}"), Err(PathError::BadByte));
+    }
+
+    /// `%c0%ae` is an overlong `.`, `%c0%af` an overlong `/`: decoders that accept them (old
+    /// Tomcat, IIS) would serve `/admin` for a path judged as under `/public`.
+    #[test]
+    fn escapes_above_ascii_must_spell_utf8() {
+        for bad in [
+            "/public/%c0%ae%c0%ae/admin",
+            "/public/%c0%af..%c0%afadmin",
+            "/public/%e0%80%ae",
+            "/a%ff",
+            "/a%80",
+            "/a%c3",
+            "/a%c3/",
+            "/a%c3%a9%a9",
+            "/a%ed%a0%80",
+            "/a%f8%88%80%80%80",
+        ] {
+            assert_eq!(n(bad), Err(PathError::BadEscape), "{bad}");
+        }
+        assert_eq!(n("/caf%c3%a9").unwrap(), "/caf%C3%A9");
+        assert_eq!(n("/%e2%82%ac%e2%82%ac/%F0%9F%98%80").unwrap(), "/%E2%82%AC%E2%82%AC/%F0%9F%98%80");
+        assert_eq!(n("/caf%c3%a9%41").unwrap(), "/caf%C3%A9A");
+        assert_eq!(require_normal("/caf%C3%A9"), Ok(()));
     }
 
     #[test]

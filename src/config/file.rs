@@ -286,7 +286,9 @@ impl Default for RateLimits {
         RateLimits {
             global: None,
             login: None,
-            otp_send: None,
+            // On by default: without it anyone could have codes sent (mail, paid SMS) to any
+            // address as fast as the per-IP `auth` limit lets them, each a store write.
+            otp_send: default_limit("identifier", 5, 600, 5),
             auth: default_limit("ip", 600, 60, 200),
             verify_page: default_limit("identifier", 5, 60, 5),
             max_keys: 100_000,

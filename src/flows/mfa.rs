@@ -85,8 +85,7 @@ impl MfaPending {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts a pending step; returns its token. A user holds at most [`MAX_PER_USER`] steps:
-    /// the oldest ends when a new one starts.
+    /// Starts a pending step now; returns its token (see [`MfaPending::start_at`]).
     pub fn start(
         &self,
         user_id: &str,
@@ -95,8 +94,21 @@ impl MfaPending {
         set_cookie: bool,
         used: Option<crate::notify::AddressKind>,
     ) -> String {
+        self.start_at(user_id, tenant, amr, set_cookie, used, now_secs())
+    }
+
+    /// Starts a pending step at `now`; returns its token. A user holds at most
+    /// [`MAX_PER_USER`] steps: the oldest ends when a new one starts.
+    pub fn start_at(
+        &self,
+        user_id: &str,
+        tenant: &str,
+        amr: Vec<String>,
+        set_cookie: bool,
+        used: Option<crate::notify::AddressKind>,
+        now: u64,
+    ) -> String {
         let token = new_secret();
-        let now = now_secs();
         let p = Pending {
             user_id: user_id.into(),
             tenant: tenant.into(),
@@ -109,14 +121,14 @@ impl MfaPending {
         token
     }
 
-    /// The pending step behind `token`, if alive.
-    pub fn get(&self, token: &str) -> Option<Pending> {
-        self.lock().map.get(&digest(token)).filter(|p| p.expires > now_secs()).cloned()
+    /// The pending step behind `token`, if alive at `now`.
+    pub fn get(&self, token: &str, now: u64) -> Option<Pending> {
+        self.lock().map.get(&digest(token)).filter(|p| p.expires > now).cloned()
     }
 
-    /// Consumes the step; `None` when it was already used or has expired.
-    pub fn finish(&self, token: &str) -> Option<Pending> {
-        self.lock().remove(&digest(token)).filter(|p| p.expires > now_secs())
+    /// Consumes the step; `None` when it was already used or has expired at `now`.
+    pub fn finish(&self, token: &str, now: u64) -> Option<Pending> {
+        self.lock().remove(&digest(token)).filter(|p| p.expires > now)
     }
 
     /// Ends every pending step of a user (lock-out).
@@ -140,20 +152,112 @@ impl MfaPending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Origin;
+    use crate::flows::signin::{verify_mfa, FlowError, Services};
+    use crate::flows::totp::{new_secret_base32, Totp};
+    use crate::runtime::Runtime;
+    use crate::store::{Store, TotpState, User};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+
+    /// A fixed instant: nothing below reads the clock for the checks it makes.
+    const NOW: u64 = 1_700_000_000;
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn start(m: &MfaPending, user: &str, now: u64) -> String {
+        m.start_at(user, "default", vec!["pwd".into()], false, None, now)
+    }
 
     #[test]
     fn a_user_holds_at_most_five_pending_steps_the_oldest_ends() {
         let m = MfaPending::default();
-        let tokens: Vec<String> = (0..8).map(|_| m.start("u1", "t", vec!["pwd".into()], false, None)).collect();
-        let other = m.start("u2", "t", vec!["pwd".into()], false, None);
+        let tokens: Vec<String> = (0..8).map(|_| start(&m, "u1", NOW)).collect();
+        let other = start(&m, "u2", NOW);
         assert_eq!(m.len(), MAX_PER_USER + 1);
-        assert!(tokens[..3].iter().all(|t| m.get(t).is_none()), "the three oldest ended");
-        assert!(tokens[3..].iter().all(|t| m.get(t).is_some()));
-        assert!(m.get(&other).is_some(), "another user's step is untouched");
-        assert!(m.finish(&tokens[7]).is_some());
-        assert!(m.finish(&tokens[7]).is_none(), "one use");
+        assert!(tokens[..3].iter().all(|t| m.get(t, NOW).is_none()), "the three oldest ended");
+        assert!(tokens[3..].iter().all(|t| m.get(t, NOW).is_some()));
+        assert!(m.get(&other, NOW).is_some(), "another user's step is untouched");
+        assert!(m.finish(&tokens[7], NOW).is_some());
+        assert!(m.finish(&tokens[7], NOW).is_none(), "one use");
         m.drop_user("u1");
         assert_eq!(m.len(), 1);
         assert!(!m.lock().by_user.contains_key("u1"), "no index left behind");
+    }
+
+    #[test]
+    fn a_pending_step_lives_exactly_five_minutes() {
+        let m = MfaPending::default();
+        let token = start(&m, "u1", NOW);
+        assert!(m.get(&token, NOW + MFA_TTL_SECS - 1).is_some());
+        assert!(m.get(&token, NOW + MFA_TTL_SECS).is_none());
+        assert!(m.finish(&token, NOW + MFA_TTL_SECS).is_none(), "an expired step does not finish");
+        let token = start(&m, "u1", NOW);
+        assert!(m.finish(&token, NOW + MFA_TTL_SECS - 1).is_some());
+    }
+
+    /// Configuration, an in-memory store and a user with a confirmed authenticator.
+    struct World {
+        rt: Runtime,
+        svc: Services,
+        totp: Totp,
+        _dir: tempfile::TempDir,
+        _wake: std::sync::mpsc::Receiver<()>,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        let cfg = format!("tokens: {{signing_key: \"{d}/k.pem\"}}\npolicies_dir: \"{d}/policies\"\n");
+        std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+        let no_sessions = Arc::new(crate::identity::NoSessions);
+        let rt = Runtime::load(&dir.path().join("config.yaml"), no_sessions, None).unwrap();
+        let store = Arc::new(Store::with_backend(redb::backends::InMemoryBackend::new()).unwrap());
+        let sessions = Arc::new(crate::sessions::Sessions::load(store.clone(), 3600, |_| vec![]).unwrap());
+        let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
+        let audit = crate::audit::Audit::start(store.clone());
+        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let secret = new_secret_base32();
+        let totp = Totp::from_config(&rt.config.totp, &secret).unwrap();
+        let user = User {
+            id: "u1".into(),
+            tenant: "default".into(),
+            username: Some("alice".into()),
+            status: "active".into(),
+            totp: Some(TotpState { secret, confirmed: true, last_step: None }),
+            ..Default::default()
+        };
+        store.put_user(&user).unwrap();
+        let svc = Services { store, sessions, hasher, audit, mfa: Default::default(), outbox };
+        World { rt, svc, totp, _dir: dir, _wake: wake }
+    }
+
+    impl World {
+        /// A new pending step started at `started`, answered with `code` at `now`.
+        fn attempt(&self, code: &str, started: u64, now: u64) -> Result<(), FlowError> {
+            let token = start(&self.svc.mfa, "u1", started);
+            verify_mfa(&self.rt, &self.svc, &token, "totp", code, IP, &Origin::default(), now).map(|_| ())
+        }
+    }
+
+    /// The MFA step's state machine at fixed instants: a code passes once, an earlier step never
+    /// after a later one, the window is one step, and a pending step dies at five minutes.
+    #[test]
+    fn the_totp_step_at_fixed_instants() {
+        let w = world();
+        let code = |at: u64| w.totp.code_at(at);
+        assert!(w.attempt(&code(NOW), NOW, NOW).is_ok());
+        assert!(matches!(w.attempt(&code(NOW), NOW, NOW), Err(FlowError::InvalidCode)), "replay");
+        assert!(matches!(w.attempt(&code(NOW - 30), NOW, NOW), Err(FlowError::InvalidCode)), "an earlier step");
+        assert!(matches!(w.attempt(&code(NOW + 60), NOW, NOW), Err(FlowError::InvalidCode)), "two steps ahead");
+        assert!(w.attempt(&code(NOW + 30), NOW, NOW).is_ok(), "one step ahead, once");
+        let stored = w.svc.store.user("u1").unwrap().unwrap().totp.unwrap().last_step;
+        assert_eq!(stored, Some(w.totp.step_of(NOW) + 1));
+        let later = NOW + 120;
+        assert!(
+            matches!(w.attempt(&code(later), NOW, later + MFA_TTL_SECS), Err(FlowError::Unauthenticated(_))),
+            "the pending step expired"
+        );
+        assert!(w.attempt(&code(later), later, later + 29).is_ok());
     }
 }

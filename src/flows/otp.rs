@@ -148,6 +148,36 @@ mod tests {
         assert_ne!(a, code_hash(&[8u8; 32], &code_key("login", "t", "", "a@x.com"), "123456"));
     }
 
+    /// Anyone can name an identifier: no code, an expired one or a locked one is answered
+    /// without a write transaction; only a live record's check writes.
+    #[test]
+    fn checking_a_missing_expired_or_locked_code_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("s.redb")).unwrap();
+        let k = [1u8; 32];
+        let key = code_key("login", "t", "", "a@x.com");
+        let wrong = code_hash(&k, &key, "222222");
+        let rec = CodeRecord {
+            hash: code_hash(&k, &key, "111111"),
+            expires_at: 1300,
+            attempts: 0,
+            max_attempts: 1,
+            created_at: 1000,
+            channel: "email".into(),
+        };
+        let before = store.write_transactions();
+        assert_eq!(store.check_code(&key, &wrong, 1001).unwrap(), CodeCheck::Missing);
+        assert_eq!(store.write_transactions(), before, "no code: no write");
+        store.put_code(&key, &rec, None).unwrap();
+        let before = store.write_transactions();
+        assert_eq!(store.check_code(&key, &wrong, 1300).unwrap(), CodeCheck::Missing);
+        assert_eq!(store.write_transactions(), before, "expired: no write");
+        assert_eq!(store.check_code(&key, &wrong, 1001).unwrap(), CodeCheck::Locked);
+        assert_eq!(store.write_transactions(), before + 1, "a live record's guess is counted");
+        assert_eq!(store.check_code(&key, &wrong, 1001).unwrap(), CodeCheck::Locked);
+        assert_eq!(store.write_transactions(), before + 1, "locked: no write");
+    }
+
     #[test]
     fn store_checks_expiry_attempts_and_single_use() {
         let dir = tempfile::tempdir().unwrap();

@@ -200,6 +200,7 @@ pub async fn verify(
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(signin::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
+        let _attempt = signin::claim(&regulation, ukey.as_deref().unwrap_or_default())?;
         let ban = regulation.banned(ukey.as_deref(), ip, now)?;
         if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
@@ -264,9 +265,10 @@ pub fn send_mfa_code(
     ip: IpAddr,
     origin: &Origin,
 ) -> Result<Sent, FlowError> {
+    let now = now_secs();
     let p = svc
         .mfa
-        .get(token)
+        .get(token, now)
         .ok_or(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."))?;
     if let Some(c) = channel {
         sign_in_channel(rt, c)?;
@@ -275,7 +277,6 @@ pub fn send_mfa_code(
     let user = svc.store.user(&p.user_id)?.filter(User::is_active).ok_or(FlowError::InvalidCode)?;
     let (channel, to) = target(rt, &user, channel, "", p.used)
         .ok_or_else(|| FlowError::Invalid("no channel other than the first factor's reaches this user".into()))?;
-    let now = now_secs();
     let ttl = rt.config.otp.ttl.0.as_secs();
     let send = Send {
         purpose: "mfa",

@@ -274,6 +274,9 @@ pub async fn confirm(
         let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == "pending");
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
+        // One confirmation at a time per pending account (an unknown address: per address).
+        let gate = ukey.clone().unwrap_or_else(|| format!("register:{}:{}", c.tenant, c.identifier.trim().to_lowercase()));
+        let _attempt = signin::claim(&regulation, &gate)?;
         if let Some(b) = regulation.banned(ukey.as_deref(), ip, now)? {
             if b.key.starts_with("ip:") {
                 return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });

@@ -68,10 +68,20 @@ impl Regulation {
         keys
     }
 
+    /// The account key whose consecutive failures count although `modes` leaves `user` out:
+    /// the NIST SP 800-63B ceiling (`max_consecutive`) is the account's whatever the modes say,
+    /// and a ban on the account (that lock, or an administrator's) is honoured. An unknown
+    /// identifier's key is counted the same way (no run, no ban), so both cost the same writes.
+    fn account_only<'a>(&self, user: Option<&'a str>) -> Option<&'a str> {
+        let on = self.cfg.enabled && self.cfg.max_retries > 0;
+        user.filter(|_| on && !self.cfg.modes.iter().any(|m| m == "user"))
+    }
+
     /// The ban that applies to this attempt, if any; an address's ban first (it is answered
     /// differently: it reveals nothing about the account).
     pub fn banned(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Option<Ban>, StoreError> {
         let mut keys = self.keys(user, ip);
+        keys.extend(self.account_only(user).map(str::to_string));
         keys.sort_by_key(|k| !k.starts_with("ip:"));
         for k in keys {
             if let Some(b) = self.store.active_ban(&k, now)? {
@@ -86,7 +96,8 @@ impl Regulation {
         let find_time = self.cfg.find_time.0.as_secs();
         let since = now.saturating_sub(find_time);
         let mut bans = vec![];
-        for k in self.keys(user, ip) {
+        let keys = self.keys(user, ip).into_iter().map(|k| (k, true));
+        for (k, window) in keys.chain(self.account_only(user).map(|u| (u.to_string(), false))) {
             // An unknown identifier's key keeps no consecutive count: it would never be reset,
             // and its window count ages out (`Store::purge_failures`).
             let account = Some(k.as_str()) == user && !k.contains(":?");
@@ -96,7 +107,7 @@ impl Regulation {
                     LOCKED,
                     format!("{run} consecutive failed attempts: locked until an administrator revokes the ban"),
                 ))
-            } else if n >= self.cfg.max_retries as usize {
+            } else if window && n >= self.cfg.max_retries as usize {
                 Some((now + self.cfg.ban_time.0.as_secs(), format!("{n} failed attempts within {find_time}s")))
             } else {
                 None
@@ -110,10 +121,30 @@ impl Regulation {
         Ok(bans)
     }
 
+    /// Claims the account `key` for one attempt, from before its ban check until its failure
+    /// is counted: `None` while another attempt on the same account is in progress. Without it,
+    /// parallel guesses all pass the ban check before the first failure is counted, and the
+    /// budget is overrun by as many guesses as the server runs at once.
+    pub fn attempt(&self, key: &str) -> Option<Attempt> {
+        self.store.begin_attempt(key).then(|| Attempt { store: self.store.clone(), key: key.to_string() })
+    }
+
     /// A whole sign-in completed (a session was issued): the account's failures, the
     /// consecutive count included, are forgotten. Never call it after a first factor alone.
     pub fn signed_in(&self, user: &str) -> Result<(), StoreError> {
         self.store.clear_failures(user)
+    }
+}
+
+/// An attempt in progress on one account (see [`Regulation::attempt`]); dropping it ends it.
+pub struct Attempt {
+    store: Arc<Store>,
+    key: String,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.store.end_attempt(&self.key);
     }
 }
 
@@ -208,6 +239,53 @@ mod tests {
         assert_eq!(store.purge_failures(150).unwrap(), 2);
         assert_eq!(store.failure_streak(&u).unwrap(), 2, "the account's run stays");
         assert_eq!(store.record_failure(&u, 201, 0, true).unwrap(), (2, 3));
+    }
+
+    #[test]
+    fn one_attempt_at_a_time_per_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::with(store, cfg(5, 100), 64);
+        let a = r.attempt("user:t:u1").expect("free");
+        assert!(r.attempt("user:t:u1").is_none(), "a second attempt while the first runs");
+        let b = r.attempt("user:t:u2").expect("another account is not held up");
+        drop(a);
+        assert!(r.attempt("user:t:u1").is_some(), "free again once the first ended");
+        drop(b);
+    }
+
+    /// `modes: [ip]` turns off the account's window, not its consecutive ceiling: slow
+    /// guessing from ever new addresses still locks the account at `max_consecutive`, and an
+    /// administrator's ban of the account is honoured.
+    #[test]
+    fn the_consecutive_ceiling_is_the_accounts_whatever_the_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
+        let r = Regulation::with(store.clone(), Cfg { modes: vec!["ip".into()], ..cfg(3, 10) }, 64);
+        let u = user_key("default", "u1");
+        let mut now = 1_000;
+        for i in 0..9u8 {
+            let ip = IpAddr::from([198, 51, 100, i]);
+            assert!(r.failed(Some(&u), ip, now).unwrap().is_empty(), "failure {i}: no window ban on the account");
+            now += 1;
+        }
+        let bans = r.failed(Some(&u), IpAddr::from([198, 51, 100, 9]), now).unwrap();
+        assert_eq!(bans.iter().map(|b| (b.key.as_str(), b.until)).collect::<Vec<_>>(), vec![(u.as_str(), LOCKED)]);
+        assert!(r.banned(Some(&u), "192.0.2.1".parse().unwrap(), now + 1).unwrap().is_some());
+        // An unknown identifier's key keeps no run, in any mode, and costs the writes a known
+        // account's does.
+        let nobody = unknown_key(&[3; 32], "default", "nobody");
+        let before = store.write_transactions();
+        r.failed(Some(&nobody), "192.0.2.2".parse().unwrap(), now).unwrap();
+        let unknown_cost = store.write_transactions() - before;
+        let before = store.write_transactions();
+        r.failed(Some(&user_key("default", "u3")), "192.0.2.2".parse().unwrap(), now).unwrap();
+        assert_eq!(store.write_transactions() - before, unknown_cost);
+        assert_eq!(store.failure_streak(&nobody).unwrap(), 0);
+        // An administrator's ban of another account counts too.
+        let v = user_key("default", "u2");
+        store.ban(&Ban { key: v.clone(), until: now + 60, reason: "admin".into(), created_at: now }).unwrap();
+        assert!(r.banned(Some(&v), "192.0.2.3".parse().unwrap(), now + 1).unwrap().is_some());
     }
 
     #[test]

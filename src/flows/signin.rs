@@ -210,6 +210,16 @@ pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: 
     }
 }
 
+/// One attempt at a time per account (see [`Regulation::attempt`]): a second attempt on the
+/// same account while the first is in progress is refused at once (429), unchecked and
+/// uncounted, so parallel guesses cannot all pass the ban check before one is counted.
+pub fn claim(regulation: &Regulation, key: &str) -> Result<crate::flows::regulation::Attempt, FlowError> {
+    regulation.attempt(key).ok_or_else(|| {
+        crate::metrics::metrics().rate_limited("attempt");
+        FlowError::RateLimited(Duration::from_secs(1))
+    })
+}
+
 /// `rate_limits.login`: sign-in attempts of every kind (passwords, codes, second factors) per IP.
 pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
     match rt.login_limit.as_ref().map(|l| l.check_ip(ip, rt.config.server.ipv6_prefix)) {
@@ -274,13 +284,16 @@ pub async fn password_login(
 ) -> Result<Outcome, FlowError> {
     login_limited(&rt, ip)?;
     let now = now_secs();
-    let (user, ban, ukey) = {
+    let (user, ban, ukey, attempt) = {
         let (rt, svc) = (rt.clone(), svc.clone());
         blocking(move || {
             let user = usable_user(&svc.store, &tenant, &identifier)?;
             let ukey = account_key(&rt, user.as_ref(), &tenant, &identifier);
-            let ban = Regulation::new(svc.store.clone(), &rt.config).banned(Some(&ukey), ip, now)?;
-            Ok((user, ban, ukey))
+            let regulation = Regulation::new(svc.store.clone(), &rt.config);
+            // Held until the failure is counted (or the sign-in is done).
+            let attempt = claim(&regulation, &ukey)?;
+            let ban = regulation.banned(Some(&ukey), ip, now)?;
+            Ok((user, ban, ukey, attempt))
         })
         .await?
     };
@@ -296,6 +309,7 @@ pub async fn password_login(
         None
     };
     blocking(move || {
+        let _attempt = attempt;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
@@ -329,7 +343,9 @@ pub async fn password_login(
 
 /// The second factor of a pending sign-in: `totp`, `recovery_code` or `otp` (a code sent with
 /// `POST /auth/mfa/otp`). Failures draw on the
-/// account's (and the address's) regulation budget; a ban ends the pending step.
+/// account's (and the address's) regulation budget; a ban ends the pending step. `now` (unix
+/// seconds) is the instant of the attempt.
+#[allow(clippy::too_many_arguments)] // the attempt's facts, its origin and the clock
 pub fn verify_mfa(
     rt: &Runtime,
     svc: &Services,
@@ -338,13 +354,14 @@ pub fn verify_mfa(
     code: &str,
     ip: IpAddr,
     origin: &Origin,
+    now: u64,
 ) -> Result<(SignedIn, bool), FlowError> {
-    let Some(p) = svc.mfa.get(token) else {
+    let Some(p) = svc.mfa.get(token, now) else {
         return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
     };
-    let now = now_secs();
     let regulation = Regulation::new(svc.store.clone(), &rt.config);
     let ukey = user_key(&p.tenant, &p.user_id);
+    let _attempt = claim(&regulation, &ukey)?;
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
         svc.mfa.drop_user(&p.user_id);
         if b.key.starts_with("ip:") {
@@ -352,10 +369,6 @@ pub fn verify_mfa(
         }
         return Err(FlowError::InvalidCode);
     }
-    let skew = rt.config.totp.skew;
-    let (digits, period) = (rt.config.totp.digits, rt.config.totp.period);
-    let alg =
-        crate::flows::totp::Algorithm::parse(&rt.config.totp.algorithm).unwrap_or(crate::flows::totp::Algorithm::Sha1);
     let mut amr_method = match method {
         "totp" => "totp",
         "recovery_code" => "recovery",
@@ -383,10 +396,7 @@ pub fn verify_mfa(
             match method {
                 "totp" => {
                     let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
-                    let secret = data_encoding::BASE32_NOPAD.decode(t.secret.as_bytes()).map_err(|_| "bad secret")?;
-                    let totp = crate::flows::totp::Totp::new(secret, digits, period, alg);
-                    let step = totp.verify(code, now, skew, t.last_step).ok_or("wrong code")?;
-                    t.last_step = Some(step);
+                    crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| "wrong code")?;
                 }
                 _ => {
                     let d = digest_hex(code.trim().to_lowercase().as_str());
@@ -409,7 +419,7 @@ pub fn verify_mfa(
         }
         return Err(FlowError::InvalidCode);
     }
-    let Some(p) = svc.mfa.finish(token) else {
+    let Some(p) = svc.mfa.finish(token, now) else {
         return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
     };
     let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;

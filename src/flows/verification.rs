@@ -184,6 +184,24 @@ pub enum Checked {
     Locked,
 }
 
+/// What checking any code against `v` answers when the code cannot change `v`: expired,
+/// already closed, locked, or no code sent yet.
+fn settled(v: &Verification, now: u64) -> Option<Result<Checked, FlowError>> {
+    if v.expires_at <= now {
+        return Some(Err(FlowError::NotFound));
+    }
+    if v.closed {
+        return Some(Ok(Checked::Closed(Box::new(v.clone()))));
+    }
+    if v.attempts >= v.max_attempts {
+        return Some(Ok(Checked::Locked));
+    }
+    if v.hash.is_empty() {
+        return Some(Err(invalid("no code was sent yet: the address is missing")));
+    }
+    None
+}
+
 /// Checks a code. `by_app`: the app's own server checked (then the record is deleted unless
 /// `skip_delete`); otherwise the user did on the hosted page, and the record waits for the
 /// app's status call.
@@ -197,18 +215,19 @@ pub fn check(
     by_app: bool,
 ) -> Result<Checked, FlowError> {
     let key = rt.tokens().current().code_key;
+    // The hosted page's check is anonymous: what changes nothing is answered from a read.
+    match svc.store.verification(app, id)? {
+        None => return Err(FlowError::NotFound),
+        Some(v) => {
+            if let Some(answer) = settled(&v, now) {
+                return answer;
+            }
+        }
+    }
     let out = svc.store.update_verification(app, id, |v| {
-        if v.expires_at <= now {
-            return (Err(FlowError::NotFound), false);
-        }
-        if v.closed {
-            return (Ok(Checked::Closed(Box::new(v.clone()))), true);
-        }
-        if v.attempts >= v.max_attempts {
-            return (Ok(Checked::Locked), true);
-        }
-        if v.hash.is_empty() {
-            return (Err(invalid("no code was sent yet: the address is missing")), true);
+        if let Some(answer) = settled(v, now) {
+            // Changed since the read: an expired record goes, the others stay as they are.
+            return (answer, v.expires_at > now);
         }
         let h = code_hash(&key, &code_key("verify", &v.tenant, &v.app, &v.id), otp);
         if bool::from(h.as_bytes().ct_eq(v.hash.as_bytes())) {

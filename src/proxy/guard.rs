@@ -19,7 +19,8 @@ use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
-use std::sync::Arc;
+use prometheus::{IntCounterVec, Opts};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
@@ -38,6 +39,7 @@ pub struct Guarded<A> {
 
 impl<A> Guarded<A> {
     pub fn new(app: A, max_connections: usize, header_timeout: Duration) -> Guarded<A> {
+        refused_total();
         Guarded { app: Arc::new(app), slots: Arc::new(Semaphore::new(max_connections)), header_timeout }
     }
 }
@@ -48,6 +50,8 @@ struct HeadScan {
     /// The first byte of the request line (empty lines before it are skipped, RFC 9112 §2.2).
     start: Option<usize>,
     scanned: usize,
+    /// Once complete: the length of the head (up to and with its empty line).
+    end: usize,
 }
 
 impl HeadScan {
@@ -64,9 +68,18 @@ impl HeadScan {
         let Some(start) = self.start else {
             return false;
         };
-        let tail = &buf[self.scanned.saturating_sub(2).max(start)..];
+        let from = self.scanned.saturating_sub(2).max(start);
+        let tail = &buf[from..];
         self.scanned = buf.len();
-        tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+        let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+        let crlf = tail.windows(3).position(|w| w == b"\n\r\n").map(|i| i + 3);
+        match lf.into_iter().chain(crlf).min() {
+            Some(end) => {
+                self.end = from + end;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -108,8 +121,10 @@ async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, s
             started = true;
             deadline = Instant::now() + header_timeout;
         }
+        // The bound holds for the head however it arrived, also when its last read brought
+        // its end (and perhaps a body after it).
         if scan.complete(&buf) {
-            return Head::Ready(buf);
+            return if scan.end > MAX_HEAD_BYTES { Head::Refused(431) } else { Head::Ready(buf) };
         }
         if buf.len() > MAX_HEAD_BYTES {
             return Head::Refused(431);
@@ -117,14 +132,36 @@ async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, s
     }
 }
 
+/// The codes of the guard's refusals, as written in the answers and counted in metrics.
+const REFUSALS: [&str; 3] = ["header_timeout", "header_too_large", "too_many_connections"];
+
+/// `gatehouse_connections_refused_total{reason}`: connections the guard answered and closed
+/// before any request reached the proxy (the request counters never see them).
+pub fn refused_total() -> &'static IntCounterVec {
+    static C: OnceLock<IntCounterVec> = OnceLock::new();
+    C.get_or_init(|| {
+        let c = IntCounterVec::new(
+            Opts::new("connections_refused_total", "Connections refused by the guard before a request was read"),
+            &["reason"],
+        )
+        .expect("static metric");
+        let _ = crate::metrics::metrics().registry.register(Box::new(c.clone()));
+        for r in REFUSALS {
+            c.with_label_values(&[r]);
+        }
+        c
+    })
+}
+
 /// A minimal JSON error, written straight to the socket (there is no session yet); the
 /// connection is closed after it.
 async fn refuse(mut stream: Stream, status: u16) {
     let (reason, code, message) = match status {
-        408 => ("Request Timeout", "header_timeout", "The request head did not arrive in time: send it at once."),
-        431 => ("Request Header Fields Too Large", "header_too_large", "The request head is too large."),
-        _ => ("Service Unavailable", "too_many_connections", "Too many open connections: retry shortly."),
+        408 => ("Request Timeout", REFUSALS[0], "The request head did not arrive in time: send it at once."),
+        431 => ("Request Header Fields Too Large", REFUSALS[1], "The request head is too large."),
+        _ => ("Service Unavailable", REFUSALS[2], "Too many open connections: retry shortly."),
     };
+    refused_total().with_label_values(&[code]).inc();
     let body = serde_json::json!({ "error": code, "message": message }).to_string();
     let answer = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
@@ -207,6 +244,23 @@ mod tests {
         assert!(complete(&[b"GET / HTTP/1.1\r\nHost: a\r", b"\n", b"\r", b"\n"]));
         assert!(!complete(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]));
         assert!(!complete(&[b"GET / HTTP/1.1\r\n", b"Host: a\r\n", b"X: y\r\n"]));
+    }
+
+    #[test]
+    fn the_head_length_is_known_however_it_arrived() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for split in [1, 5, head.len() - 1] {
+            let mut scan = HeadScan::default();
+            let mut buf = head[..split].to_vec();
+            scan.complete(&buf);
+            buf.extend_from_slice(&head[split..]);
+            buf.extend_from_slice(b"body bytes");
+            assert!(scan.complete(&buf));
+            assert_eq!(scan.end, head.len(), "split at {split}");
+        }
+        let mut scan = HeadScan::default();
+        assert!(scan.complete(b"\r\nGET / HTTP/1.1\nHost: a\n\nxx"));
+        assert_eq!(scan.end, 26);
     }
 
     #[test]

@@ -20,6 +20,17 @@ pub fn identity_values(id: Option<&Identity>) -> [HeaderValue; 7] {
     }
 }
 
+/// Request headers some app frameworks read as the "real" path or method of a request: never
+/// passed on, since Gatehouse judged the request line.
+pub const OVERRIDE_HEADERS: [&str; 6] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// `Remote-*` in any case, and the `Remote_*` spelling some servers fold into it.
 pub fn is_identity_header(name: &HeaderName) -> bool {
     let n = name.as_str().as_bytes();
@@ -80,6 +91,20 @@ fn has_cookie(header: &[u8], names: &[&str]) -> bool {
     text.split(';').any(|pair| names.contains(&cookie_name(pair)))
 }
 
+/// Whether the request asks for a WebSocket and nothing else: exactly one `Upgrade` header,
+/// naming only `websocket`, and `upgrade` among the `Connection` options.
+fn websocket_upgrade(h: &http::HeaderMap) -> bool {
+    let mut up = h.get_all("upgrade").iter();
+    let only_websocket = match (up.next(), up.next()) {
+        (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"),
+        _ => false,
+    };
+    only_websocket
+        && h.get_all("connection")
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+}
+
 /// What the gateway knows about the client when it forwards.
 pub struct Forwarding {
     pub client_ip: IpAddr,
@@ -111,21 +136,24 @@ pub fn prepare_upstream(
     })?;
     req.set_uri(uri);
 
-    // A client's `Connection: X` must not make anyone drop header X; keep only an upgrade.
-    let upgrade = req.headers.get("upgrade").is_some()
-        && req
-            .headers
-            .get_all("connection")
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))));
+    // A client's `Connection: X` must not make anyone drop header X; keep only a WebSocket
+    // upgrade. Any other protocol (`h2c` above all) would turn the connection into a tunnel to
+    // the app in which every later request reaches it unjudged.
+    let upgrade = websocket_upgrade(&req.headers);
     req.remove_header("connection");
-    for h in ["keep-alive", "proxy-connection", "proxy-authorization"] {
+    for h in ["keep-alive", "proxy-connection", "proxy-authorization", "http2-settings"] {
         req.remove_header(h);
     }
     if upgrade {
         req.insert_header("connection", "upgrade")?;
     } else {
         req.remove_header("upgrade");
+    }
+
+    // Headers that make some frameworks serve another path (IIS, Symfony, Zend: `X-Original-URL`,
+    // `X-Rewrite-URL`) or another method (`X-HTTP-Method-Override` & co.) than the one judged.
+    for h in OVERRIDE_HEADERS {
+        req.remove_header(h);
     }
 
     let spoofed: Vec<HeaderName> = req.headers.keys().filter(|n| is_identity_header(n)).cloned().collect();
@@ -202,6 +230,23 @@ mod tests {
         assert!(r.headers.get("remote_email").is_none());
         assert_eq!(r.headers.get("remotely").unwrap(), "ok");
         assert_eq!(r.uri.to_string(), "/b?x=1");
+    }
+
+    /// Judged as `POST /public/x`, served as `DELETE /admin` by an app that honours these.
+    #[test]
+    fn path_and_method_overrides_never_reach_the_app() {
+        let mut r = req(&[
+            ("X-Original-URL", "/admin"),
+            ("X-Rewrite-URL", "/admin"),
+            ("X-Original-URI", "/admin"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("X-HTTP-Method", "DELETE"),
+            ("X-Method-Override", "DELETE"),
+        ]);
+        prepare_upstream(&mut r, Some("/b"), None, None, &fwd(true)).unwrap();
+        for h in OVERRIDE_HEADERS {
+            assert!(r.headers.get(h).is_none(), "{h}");
+        }
     }
 
     #[test]
@@ -285,6 +330,30 @@ mod tests {
         let mut r = req(&[("Cookie", "a=1;b=2;gh_session_x=3")]);
         strip_credentials(&mut r, None, &names);
         assert_eq!(r.headers.get("cookie").unwrap(), "a=1;b=2;gh_session_x=3");
+    }
+
+    /// h2c smuggling: an app that accepts `Upgrade: h2c` answers 101 and then reads HTTP/2
+    /// requests for any path through the tunnel, none of which Gatehouse judges.
+    #[test]
+    fn only_a_websocket_upgrade_reaches_the_app() {
+        for (connection, upgrade) in [
+            ("Upgrade, HTTP2-Settings", "h2c"),
+            ("upgrade", "H2C"),
+            ("Upgrade", "websocket, h2c"),
+            ("Upgrade", "h2c, websocket"),
+            ("Upgrade", "TLS/1.2"),
+        ] {
+            let mut r =
+                req(&[("Connection", connection), ("Upgrade", upgrade), ("HTTP2-Settings", "AAMAAABkAAQAAP__")]);
+            prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+            assert!(r.headers.get("upgrade").is_none(), "{upgrade}");
+            assert!(r.headers.get("connection").is_none(), "{upgrade}");
+            assert!(r.headers.get("http2-settings").is_none(), "{upgrade}");
+        }
+        // Two Upgrade headers, one of them h2c: neither is trusted.
+        let mut r = req(&[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Upgrade", "h2c")]);
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+        assert!(r.headers.get("upgrade").is_none());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use headers::Forwarding;
 use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::Result;
 use respond::Reply;
 use std::borrow::Cow;
@@ -319,6 +319,17 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
 
+        if session.req_header().method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+            // Policies name methods in upper case; apps that upper-case the method (Django,
+            // Symfony, Laravel) would serve `delete` as the DELETE that was never judged.
+            ctx.rt = Some(rt);
+            ctx.label = Some(Label::BadRequest);
+            Reply::error(400, "bad_method", "The request method must be upper case (GET, POST, …).")
+                .send(session)
+                .await?;
+            return Ok(true);
+        }
+
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
             let endpoint = match &*path {
@@ -371,6 +382,23 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// A request that could not be proxied (upstream unreachable, a hook's error) is answered in
+    /// the API's error shape, never with Pingora's own error page; the connection is closed.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &pingora::Error, _ctx: &mut Ctx) -> FailToProxy {
+        use pingora::{ErrorSource, ErrorType};
+        let code = match (e.etype(), e.esource()) {
+            (ErrorType::HTTPStatus(code), _) => *code,
+            (_, ErrorSource::Upstream) => 502,
+            (ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => 0,
+            (_, ErrorSource::Downstream) => 400,
+            (_, ErrorSource::Internal | ErrorSource::Unset) => 500,
+        };
+        if code > 0 {
+            let _ = respond::fail_to_proxy_answer(session, code).await;
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {

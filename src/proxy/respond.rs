@@ -68,3 +68,39 @@ impl Reply {
         }
     }
 }
+
+/// The body of an error answered when a request could not be proxied.
+pub fn fail_to_proxy_body(code: u16) -> Bytes {
+    let (error, message) = match code {
+        400 => ("bad_request", "The request could not be read: check its syntax and send it again."),
+        502 => ("bad_gateway", "The application did not answer: retry shortly."),
+        504 => ("gateway_timeout", "The application did not answer in time: retry shortly."),
+        c if c >= 500 => ("internal", "The request could not be forwarded to the application: retry shortly."),
+        _ => ("bad_request", "The request could not be served."),
+    };
+    Bytes::from(serde_json::json!({ "error": error, "message": message }).to_string())
+}
+
+/// Writes [`fail_to_proxy_body`] with `code` (nothing when an answer was already started) and
+/// closes the connection after it.
+pub async fn fail_to_proxy_answer(session: &mut Session, code: u16) -> Result<()> {
+    let body = fail_to_proxy_body(code);
+    let mut h = ResponseHeader::build(code, Some(4))?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body.len())?;
+    h.insert_header("cache-control", "no-store")?;
+    session.as_downstream_mut().write_error_response(h, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_to_proxy_use_the_error_shape() {
+        for code in [400, 500, 502, 504, 503] {
+            let v: serde_json::Value = serde_json::from_slice(&fail_to_proxy_body(code)).unwrap();
+            assert!(v["error"].is_string() && v["message"].is_string(), "{code}: {v}");
+        }
+    }
+}

@@ -134,6 +134,19 @@ impl Store {
         Ok(existed)
     }
 
+    /// Claims `key` (an account's budget key) for one attempt: false when another attempt on
+    /// it is still in progress. In memory only (one process owns the store); see
+    /// `Regulation::attempt`.
+    pub fn begin_attempt(&self, key: &str) -> bool {
+        let mut set = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(key.to_string())
+    }
+
+    /// Ends the attempt `begin_attempt` claimed.
+    pub fn end_attempt(&self, key: &str) {
+        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
     /// Records a failure for `key` at `now` in one write: returns how many happened since
     /// `since` and, when `streak` (an account's key), how many in a row since the last
     /// completed sign-in (time does not reset that count).

@@ -119,18 +119,24 @@ impl Store {
     }
 
     /// Checks a code against the record under `key` (`hash` is the candidate's HMAC). A wrong
-    /// code counts an attempt; the last allowed wrong attempt locks the record.
+    /// code counts an attempt; the last allowed wrong attempt locks the record. No code, an
+    /// expired one (`purge_codes` removes it) or a locked one is answered from a read: anyone
+    /// can name an identifier that has no code, and that must never cost a write.
     pub fn check_code(&self, key: &str, hash: &str, now: u64) -> Result<CodeCheck> {
+        match self.code(key)? {
+            None => return Ok(CodeCheck::Missing),
+            Some(r) if r.expires_at <= now => return Ok(CodeCheck::Missing),
+            Some(r) if r.attempts >= r.max_attempts => return Ok(CodeCheck::Locked),
+            Some(_) => {}
+        }
+        // Re-checked inside the write: a guess or a new code may have arrived since the read.
         let tx = self.db.begin_write()?;
         let out = {
             let mut t = tx.open_table(CODES)?;
             let rec: Option<CodeRecord> = t.get(key)?.map(|v| decode(v.value())).transpose()?;
             match rec {
                 None => CodeCheck::Missing,
-                Some(r) if r.expires_at <= now => {
-                    t.remove(key)?;
-                    CodeCheck::Missing
-                }
+                Some(r) if r.expires_at <= now => CodeCheck::Missing,
                 Some(r) if r.attempts >= r.max_attempts => CodeCheck::Locked,
                 Some(r) if ct_eq(&r.hash, hash) => {
                     t.remove(key)?;

@@ -82,6 +82,8 @@ pub struct Store {
     pub(crate) db: Db,
     /// Seals authenticator seeds at rest once set (see `seal`).
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
+    /// The account keys with a sign-in attempt in progress (see `Store::begin_attempt`).
+    attempts: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The database, counting its write transactions (tests prove with it that an anonymous
@@ -166,9 +168,14 @@ impl Store {
         opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         private(path, 0o600);
         let db = Database::create(path)?;
-        let store = Store { db: Db { inner: db, writes: Default::default() }, seed_key: Default::default() };
+        let store = Store {
+            db: Db { inner: db, writes: Default::default() },
+            seed_key: Default::default(),
+            attempts: Default::default(),
+        };
         store.init()?;
         store.migrate_address_flags()?;
+        store.report_legacy_usernames()?;
         Ok(store)
     }
 
@@ -176,7 +183,11 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
         let db = Database::builder().create_with_backend(backend)?;
-        let store = Store { db: Db { inner: db, writes: Default::default() }, seed_key: Default::default() };
+        let store = Store {
+            db: Db { inner: db, writes: Default::default() },
+            seed_key: Default::default(),
+            attempts: Default::default(),
+        };
         store.init()?;
         store.migrate_address_flags()?;
         Ok(store)

@@ -63,9 +63,18 @@ pub struct TotpState {
 impl User {
     /// `Remote-User` (and the JWT's `preferred_username`): the username, else the verified
     /// e-mail, else the verified mobile, else the user id. Usernames can look like none of the
-    /// others, and each is unique in the tenant, so no two accounts produce the same value.
+    /// others, and each is unique in the tenant, so no two accounts produce the same value. A
+    /// username stored before those rules (see [`User::legacy_username`]) is never emitted: it
+    /// could be another account's e-mail, mobile or id.
     pub fn display_user(&self) -> String {
-        self.username.as_deref().or(self.verified_email()).or(self.verified_mobile()).unwrap_or(&self.id).to_string()
+        let username = self.username.as_deref().filter(|_| !self.legacy_username());
+        username.or(self.verified_email()).or(self.verified_mobile()).unwrap_or(&self.id).to_string()
+    }
+
+    /// Whether the username breaks today's username rules (`address::normalize_username`): one
+    /// stored by an older build, which may hold `@` or `+`, be all digits or look like an id.
+    pub fn legacy_username(&self) -> bool {
+        self.username.as_deref().is_some_and(|n| crate::address::normalize_username(n).is_err())
     }
 
     /// The e-mail address, once its owner proved it (or an operator set it): the only one that

@@ -198,6 +198,22 @@ impl Store {
         Ok(())
     }
 
+    /// Says at open which accounts hold a username from before today's username rules: those
+    /// are not emitted as `Remote-User` (the verified e-mail, mobile or id is), since one such as
+    /// `bob@example.com` would name another account. Read only; answers the ids.
+    pub(crate) fn report_legacy_usernames(&self) -> Result<Vec<String>> {
+        let ids: Vec<String> =
+            self.all_json::<User>(USERS)?.into_iter().filter(|(_, u)| u.legacy_username()).map(|(id, _)| id).collect();
+        if !ids.is_empty() {
+            tracing::warn!(
+                count = ids.len(),
+                users = %ids.join(","),
+                "usernames from before the username rules (a-z 0-9 . _ -, a letter, no @ or +) are not sent as Remote-User: give these accounts a new username with `gatehouse user add`"
+            );
+        }
+        Ok(ids)
+    }
+
     /// Deletes registrations still `pending` whose last change is before `before` (their codes
     /// expired long ago); returns how many.
     pub fn purge_pending(&self, before: u64) -> Result<usize> {
@@ -267,6 +283,46 @@ mod tests {
         drop(store);
         let store = Store::open(&path).unwrap();
         assert!(!store.user("later").unwrap().unwrap().email_verified);
+    }
+
+    /// A username stored by an older build (`bob@example.com`, `+15550001234`, an id's
+    /// shape) would give its account another account's `Remote-User`: it is not emitted, and
+    /// the store names such accounts at open.
+    #[test]
+    fn legacy_usernames_never_become_another_accounts_remote_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let victim = User {
+            id: "v".into(),
+            tenant: "t".into(),
+            email: Some("bob@example.com".into()),
+            email_verified: true,
+            status: "active".into(),
+            ..Default::default()
+        };
+        let legacy = |id: &str, name: &str| User {
+            id: id.into(),
+            tenant: "t".into(),
+            username: Some(name.into()),
+            status: "active".into(),
+            ..Default::default()
+        };
+        let store = Store::open(&path).unwrap();
+        store.put_user(&victim).unwrap();
+        // As an older build stored them (put_user does not judge usernames).
+        store.put_user(&legacy("l1", "bob@example.com")).unwrap();
+        store.put_user(&legacy("l2", "0000000a-0000-0000-0000-00000000000b")).unwrap();
+        store.put_user(&legacy("l3", "Carol")).unwrap();
+        let get = |id: &str| store.user(id).unwrap().unwrap();
+        assert_eq!(get("v").display_user(), "bob@example.com");
+        assert_eq!(get("l1").display_user(), "l1", "not the victim's Remote-User");
+        assert_eq!(get("l3").display_user(), "Carol", "a valid name in another case stays");
+        // Still found by what they type at sign-in.
+        assert_eq!(store.find_user("t", "bob@example.com").unwrap().unwrap().id, "v");
+        let mut named = store.report_legacy_usernames().unwrap();
+        named.sort();
+        assert_eq!(named, vec!["l1".to_string(), "l2".to_string()]);
+        assert_eq!(get("l2").display_user(), "l2");
     }
 
     #[test]
