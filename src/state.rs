@@ -5,7 +5,7 @@
 use crate::audit::Audit;
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::flows::passwords::Hasher;
-use crate::flows::signin::Services;
+use crate::flows::services::Services;
 use crate::identity::SessionLookup;
 use crate::metrics::metrics;
 use crate::runtime::Runtime;

@@ -1,7 +1,12 @@
 //! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
 use super::{ApiError, Body, ReqInfo};
-use crate::flows::signin::{self, FlowError, SignedIn};
+use crate::flows::error::FlowError;
+use crate::flows::failures;
+use crate::flows::issue;
+use crate::flows::issue::SignedIn;
+use crate::flows::services;
+use crate::flows::signin;
 use crate::identity::{self, Caller};
 use crate::state::Shared;
 use axum::extract::State;
@@ -178,11 +183,11 @@ pub async fn mfa_attempt(
     code: String,
 ) -> Result<(SignedIn, bool), FlowError> {
     let rt = s.runtime.load_full();
-    signin::login_limited(&rt, info.ip)?;
+    failures::login_limited(&rt, info.ip)?;
     let services = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());
     let now = crate::clock::now_secs();
-    signin::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin, now)).await
+    services::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin, now)).await
 }
 
 /// The caller's session from a bearer token or the session cookie. A token minted for one app
@@ -216,7 +221,7 @@ pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: Heade
     })?;
     let rt = s.runtime.load();
     Ok(Json(json!({
-        "user": signin::user_json(&user, &rt.scopes_of(&user.groups)),
+        "user": issue::user_json(&user, &rt.scopes_of(&user.groups)),
         "session": {"id": sess.id, "created_at": sess.created_at, "expires_at": sess.expires_at, "amr": sess.amr},
     }))
     .into_response())
@@ -239,7 +244,7 @@ pub async fn refresh(
     let origin = info.origin();
     let token = body.0.refresh_token;
     // One redb write transaction: keep it off the async workers.
-    let out = tokio::task::spawn_blocking(move || signin::refresh(&rt, &services, &token, &origin))
+    let out = tokio::task::spawn_blocking(move || issue::refresh(&rt, &services, &token, &origin))
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(out)).into_response())
@@ -283,7 +288,7 @@ pub async fn logout(
     };
     let services = s.services.clone();
     let origin = info.origin();
-    tokio::task::spawn_blocking(move || signin::logout(&services, &sid, user.as_deref(), &origin))
+    tokio::task::spawn_blocking(move || issue::logout(&services, &sid, user.as_deref(), &origin))
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
     let mut resp = StatusCode::NO_CONTENT.into_response();

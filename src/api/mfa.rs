@@ -6,8 +6,10 @@ use super::auth::caller;
 use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::audit::Audit;
 use crate::clock::now_secs;
+use crate::flows::error::FlowError;
+use crate::flows::failures;
 use crate::flows::regulation::{user_key, Regulation};
-use crate::flows::signin::{self, blocking, FlowError};
+use crate::flows::services::blocking;
 use crate::flows::totp::{self, new_secret_base32, Totp};
 use crate::identity::{Caller, Identity};
 use crate::sessions::digest_hex;
@@ -95,7 +97,7 @@ fn two_factor(id: &Identity) -> Result<(), ApiError> {
 /// awaiting confirmation) at `now`, records its time step (no replay) and applies `then`: one
 /// store write.
 /// Like every code check it honours the per-IP login limit and bans, and a wrong code draws on
-/// the account's (and the address's) regulation budget through `signin::record_failure`.
+/// the account's (and the address's) regulation budget through `failures::record_failure`.
 async fn with_code(
     s: &Arc<Shared>,
     info: &ReqInfo,
@@ -105,13 +107,13 @@ async fn with_code(
 ) -> Result<(), ApiError> {
     let Attempt { code, now, confirmed, action } = attempt;
     let rt = s.runtime.load_full();
-    signin::login_limited(&rt, info.ip)?;
+    failures::login_limited(&rt, info.ip)?;
     let (s2, user_id, tenant, ip, origin) = (s.clone(), id.user_id.clone(), id.tenant.clone(), info.ip, info.origin());
     let res = blocking(move || {
         let svc = &s2.services;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user_key(&tenant, &user_id);
-        let _attempt = signin::claim(&regulation, &ukey)?;
+        let _attempt = failures::claim(&regulation, &ukey)?;
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
             // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
             return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));
@@ -129,7 +131,7 @@ async fn with_code(
         if res.as_ref().is_err_and(|m| m == "wrong code") {
             let event =
                 Audit::event("mfa_failed", &origin, Some(&user_id), json!({"method": "totp", "action": action}));
-            signin::record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
+            failures::record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
         }
         Ok(res.map_err(Refused::Code))
     })

@@ -24,12 +24,12 @@ use axum::{Json, Router};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// An error in the shape of docs/http-api.md §1: `{"error", "message"}` with a fitting status.
-
 /// The TCP peer, for handlers (they resolve the effective IP themselves); set by whoever calls
 /// the router (the gateway's bridge, or a test).
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub IpAddr);
+
+/// An error in the shape of docs/http-api.md §1: `{"error", "message"}` with a fitting status.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -448,7 +448,7 @@ mod tests {
     /// code cannot change the record: unknown, expired, closed, locked or no code sent yet.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_verification_check_that_changes_nothing_writes_nothing() {
-        use crate::flows::signin::FlowError;
+        use crate::flows::error::FlowError;
         use crate::flows::verification::{check, Checked};
         let dir = tempfile::tempdir().unwrap();
         let s = shared(dir.path());

@@ -6,7 +6,8 @@ use super::auth::{mfa_required_response, signed_in_response};
 use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
-use crate::flows::signin::{self, Outcome};
+use crate::flows::services;
+use crate::flows::signin::Outcome;
 use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -179,7 +180,7 @@ pub async fn mfa_send(
     let rt = s.runtime.load_full();
     let svc = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());
-    let out = signin::blocking(move || {
+    let out = services::blocking(move || {
         passwordless::send_mfa_code(&rt, &svc, &b.mfa_token, b.channel.as_deref(), ip, &origin)
     })
     .await?;

@@ -5,7 +5,10 @@
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
 use super::{auth, ReqInfo};
-use crate::flows::signin::{self, FlowError};
+use crate::flows::error::FlowError;
+use crate::flows::issue;
+use crate::flows::services;
+use crate::flows::signin;
 use crate::identity::Caller;
 use crate::state::Shared;
 use axum::extract::{RawQuery, State};
@@ -294,7 +297,7 @@ async fn step_up_page(
     } else {
         None
     };
-    let started = signin::blocking(move || {
+    let started = services::blocking(move || {
         let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
         let methods = signin::mfa_methods(&rt, &user, used);
         let token = (!methods.is_empty()).then(|| svc.mfa.start(&user.id, &user.tenant, amr, true, used));
@@ -389,7 +392,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
 }
 
 /// 303 to `rd` (or the portal) with the session cookie.
-pub(super) fn signed_in_redirect(s: &Shared, signed: signin::SignedIn, rd: Option<String>) -> Response {
+pub(super) fn signed_in_redirect(s: &Shared, signed: issue::SignedIn, rd: Option<String>) -> Response {
     let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
     let target = rd.unwrap_or_else(|| "/auth/login".to_string());
     let mut resp = StatusCode::SEE_OTHER.into_response();

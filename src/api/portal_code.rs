@@ -4,8 +4,10 @@
 
 use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
 use super::ReqInfo;
+use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
-use crate::flows::signin::{self, FlowError, Outcome};
+use crate::flows::services;
+use crate::flows::signin::Outcome;
 use crate::state::Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -122,7 +124,7 @@ pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, 
     let methods = get("methods").to_string();
     let (rt, svc, ip, origin) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin());
     let t2 = token.clone();
-    let sent = signin::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin)).await;
+    let sent = services::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin)).await;
     let (notice, error) = match &sent {
         Ok(out) => (
             Some(match out.channel.as_deref() {

@@ -7,7 +7,8 @@
 use super::appauth::AppCaller;
 use super::{ApiError, JsonBody, ReqInfo};
 use crate::clock::now_secs;
-use crate::flows::signin::{blocking, FlowError};
+use crate::flows::error::FlowError;
+use crate::flows::services::blocking;
 use crate::flows::verification::{self, Checked, Create};
 use crate::state::Shared;
 use axum::extract::{Path, State};
@@ -230,7 +231,7 @@ pub async fn page_check(
     Path((app, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<CheckBody>,
 ) -> Result<Response, ApiError> {
-    crate::flows::signin::login_limited(&s.runtime.load(), info.ip)?;
+    crate::flows::failures::login_limited(&s.runtime.load(), info.ip)?;
     page_throttle(&s, &app, &id).await?;
     match run_check(&s, app, id, b.otp, false).await? {
         Checked::Closed(_) => Ok(no_store(StatusCode::OK, json!({"closed": true}))),

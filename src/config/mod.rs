@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use units::Rate;
 
-/// One problem in a configuration or policy file.
-
 /// The portal's CSRF cookie (double submit): a name Gatehouse owns, so never a session
 /// cookie's name and never passed to apps.
 pub const CSRF_COOKIE: &str = "gatehouse_csrf";
+
+/// One problem in a configuration or policy file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
     pub file: PathBuf,

@@ -153,7 +153,9 @@ impl MfaPending {
 mod tests {
     use super::*;
     use crate::audit::Origin;
-    use crate::flows::signin::{verify_mfa, FlowError, Services};
+    use crate::flows::error::FlowError;
+    use crate::flows::services::Services;
+    use crate::flows::signin::verify_mfa;
     use crate::flows::totp::{new_secret_base32, Totp};
     use crate::runtime::Runtime;
     use crate::store::{Store, TotpState, User};

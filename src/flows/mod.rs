@@ -2,12 +2,16 @@
 //! budget and bans), password sign-in, the MFA step, TOTP, one-time codes, sign-in by code,
 //! self-registration and address verification for apps.
 
+pub mod error;
+pub mod failures;
+pub mod issue;
 pub mod mfa;
 pub mod otp;
 pub mod passwordless;
 pub mod passwords;
 pub mod register;
 pub mod regulation;
+pub mod services;
 pub mod signin;
 pub mod totp;
 pub mod verification;

@@ -5,7 +5,8 @@
 //!
 //! Time comes in as an argument, so tests decide what has expired.
 
-use crate::flows::signin::{FlowError, Services};
+use crate::flows::error::FlowError;
+use crate::flows::services::Services;
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, CodeRecord, OutboxMessage};
 use hmac::{Hmac, Mac};

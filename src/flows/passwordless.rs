@@ -11,9 +11,13 @@
 
 use crate::audit::{Audit, Origin};
 use crate::clock::now_secs;
+use crate::flows::error::FlowError;
+use crate::flows::failures;
+use crate::flows::issue;
 use crate::flows::otp::{self, Send};
 use crate::flows::regulation::{user_key, Regulation};
-use crate::flows::signin::{self, blocking, FlowError, Outcome, Services};
+use crate::flows::services::{blocking, Services};
+use crate::flows::signin::{self, Outcome};
 use crate::notify::{self, AddressKind};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, User};
@@ -44,7 +48,7 @@ pub(crate) fn check_limits(
     ip: IpAddr,
     send: bool,
 ) -> Result<(), FlowError> {
-    signin::login_limited(rt, ip)?;
+    failures::login_limited(rt, ip)?;
     if let (true, Some(l)) = (send, &rt.otp_send_limit) {
         let r = match l.spec.per {
             crate::config::LimitKey::Ip => l.check_ip(ip, rt.config.server.ipv6_prefix),
@@ -199,8 +203,8 @@ pub async fn verify(
         let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
-        let ukey = Some(signin::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
-        let _attempt = signin::claim(&regulation, ukey.as_deref().unwrap_or_default())?;
+        let ukey = Some(failures::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
+        let _attempt = failures::claim(&regulation, ukey.as_deref().unwrap_or_default())?;
         let ban = regulation.banned(ukey.as_deref(), ip, now)?;
         if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
@@ -226,7 +230,7 @@ pub async fn verify(
                 if ban.is_some() {
                     svc.audit.record(event);
                 } else {
-                    signin::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
+                    failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
                 }
                 return Err(if matches!(checked, CodeCheck::Locked) {
                     FlowError::CodeLocked
@@ -240,7 +244,7 @@ pub async fn verify(
         if signin::needs_second_factor(&user) {
             return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin));
         }
-        let signed = signin::issue(&rt, &svc, &user, amr)?;
+        let signed = issue::issue(&rt, &svc, &user, amr)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
             "login_ok",

@@ -18,10 +18,13 @@ use crate::audit::{Audit, Origin};
 use crate::clock::now_secs;
 use crate::config::TenantConfig;
 use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
+use crate::flows::error::FlowError;
+use crate::flows::failures;
+use crate::flows::issue::user_json;
 use crate::flows::otp::{self, Send};
 use crate::flows::passwordless::{check_limits, Sent};
 use crate::flows::regulation::{user_key, Regulation};
-use crate::flows::signin::{self, blocking, user_json, FlowError, Services};
+use crate::flows::services::{blocking, Services};
 use crate::runtime::Runtime;
 use crate::store::{CodeCheck, Store, StoreError, User};
 use serde_json::{json, Value};
@@ -276,7 +279,7 @@ pub async fn confirm(
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         // One confirmation at a time per pending account (an unknown address: per address).
         let gate = ukey.clone().unwrap_or_else(|| format!("register:{}:{}", c.tenant, c.identifier.trim().to_lowercase()));
-        let _attempt = signin::claim(&regulation, &gate)?;
+        let _attempt = failures::claim(&regulation, &gate)?;
         if let Some(b) = regulation.banned(ukey.as_deref(), ip, now)? {
             if b.key.starts_with("ip:") {
                 return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
@@ -292,7 +295,7 @@ pub async fn confirm(
         let Some(user) = user.as_ref().filter(|_| accepted) else {
             let who = user.as_ref().map(|u| u.id.as_str());
             let event = Audit::event("login_failed", &origin, who, json!({"method": "register", "source": c.source}));
-            signin::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
+            failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
             return Err(if checked == CodeCheck::Locked { FlowError::CodeLocked } else { FlowError::InvalidCode });
         };
         let source = c.source.clone();

@@ -1,5 +1,6 @@
-//! Password sign-in, token issue, refresh rotation and logout: the state machines behind the
-//! `/auth` handlers, independent of HTTP. Time comes in as an argument where it decides.
+//! Password sign-in and the MFA step that may follow it: state machines behind the `/auth`
+//! handlers and the portal, independent of HTTP. What a completed sign-in earns is `issue`'s;
+//! failures are counted through `failures`. Time comes in as an argument where it decides.
 //!
 //! ```text
 //! password sign-in:
@@ -10,31 +11,21 @@
 //!   wrong ─► failure counted (user + IP), maybe banned ─401 invalid_credentials─►
 //!   right ─► rehash if weaker; second factor? ─► MFA step (failures NOT cleared)
 //!            else new session (new id) ─► tokens; only then the account's failures cleared
-//! refresh: token hash ─► unknown/expired ─401─► ; already used ─► session revoked (reuse) ─401─►
-//!          fresh ─► marked used, successor stored, new access token
 //! ```
 
 use crate::audit::{Audit, Origin};
 use crate::clock::now_secs;
-use crate::flows::passwords::{Busy, Hasher};
+use crate::flows::error::FlowError;
+use crate::flows::failures::{account_key, claim, login_limited, record_failure};
+use crate::flows::issue::{issue, SignedIn};
 use crate::flows::regulation::{user_key, Regulation};
+use crate::flows::services::{blocking, Services};
 use crate::runtime::Runtime;
-use crate::sessions::{digest_hex, new_secret, Sessions};
-use crate::store::{RefreshOutcome, RefreshRecord, Session, Store, StoreError, User};
+use crate::sessions::digest_hex;
+use crate::store::{Store, User};
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Everything the flows need besides the runtime configuration.
-pub struct Services {
-    pub store: Arc<Store>,
-    pub sessions: Arc<Sessions>,
-    pub hasher: Hasher,
-    pub audit: Audit,
-    pub mfa: crate::flows::mfa::MfaPending,
-    pub outbox: crate::notify::outbox::OutboxHandle,
-}
 
 /// What a first factor leads to.
 pub enum Outcome {
@@ -89,181 +80,6 @@ pub fn start_mfa(
     let mfa_token = svc.mfa.start(&user.id, &user.tenant, amr, set_cookie, used);
     svc.audit.record(Audit::event("mfa_required", origin, Some(&user.id), json!({"method": first})));
     Outcome::MfaRequired { mfa_token, methods }
-}
-
-#[derive(Debug)]
-pub enum FlowError {
-    InvalidCredentials,
-    InvalidCode,
-    TooManyFailures {
-        retry_after: u64,
-    },
-    RateLimited(Duration),
-    Busy,
-    Unauthenticated(&'static str),
-    Store(String),
-    /// A field is missing or wrong (422).
-    Invalid(String),
-    /// App-key callers only: the user is not in the directory (404).
-    NotInDirectory,
-    /// App-key callers only: the user is not assigned to the app (403).
-    NotAssigned,
-    /// Too many wrong codes: only a new code helps (429).
-    CodeLocked,
-    /// The tenant does not allow this (403).
-    Forbidden(&'static str),
-    /// No such record, or it expired (404).
-    NotFound,
-}
-
-impl From<StoreError> for FlowError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!("store: {e}");
-        FlowError::Store(e.to_string())
-    }
-}
-
-impl From<Busy> for FlowError {
-    fn from(_: Busy) -> Self {
-        FlowError::Busy
-    }
-}
-
-/// A completed sign-in.
-pub struct SignedIn {
-    pub body: Value,
-    /// The session cookie secret.
-    pub cookie: String,
-    pub session: Session,
-}
-
-/// A user as answered to the user and the apps they sign in to: only proved addresses.
-pub fn user_json(u: &User, scopes: &[String]) -> Value {
-    json!({
-        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.verified_email(), "mobile": u.verified_mobile(),
-        "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "scopes": scopes,
-        "mfa": {"totp": u.totp.as_ref().is_some_and(|t| t.confirmed)},
-    })
-}
-
-fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String]) -> Result<String, FlowError> {
-    let ttl = rt.config.tokens.access_ttl.as_secs();
-    let mut c = rt.tokens().claims_for(&user.id, &user.tenant, &session.id, ttl);
-    c.groups = user.groups.clone();
-    c.scopes = scopes.to_vec();
-    c.amr = session.amr.clone();
-    c.email = user.verified_email().map(str::to_string);
-    c.name = user.name.clone();
-    c.preferred_username = Some(user.display_user());
-    rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
-}
-
-fn token_body(
-    rt: &Runtime,
-    user: &User,
-    session: &Session,
-    scopes: &[String],
-    refresh: &str,
-) -> Result<Value, FlowError> {
-    Ok(json!({
-        "access_token": access_token(rt, user, session, scopes)?,
-        "token_type": "Bearer",
-        "expires_in": rt.config.tokens.access_ttl.as_secs(),
-        "refresh_token": refresh,
-        "session_id": session.id,
-        "user": user_json(user, scopes),
-    }))
-}
-
-/// Starts a session for a user who proved `amr`, and issues its tokens. Blocking (one store
-/// write): call it from the blocking pool.
-pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
-    let scopes = rt.scopes_of(&user.groups);
-    let refresh = new_secret();
-    let refresh_hash = digest_hex(&refresh);
-    let refresh_ttl = rt.config.tokens.refresh_ttl.as_secs();
-    let make = |s: &Session| RefreshRecord {
-        session_id: s.id.clone(),
-        family: uuid::Uuid::new_v4().to_string(),
-        user_id: s.user_id.clone(),
-        tenant: s.tenant.clone(),
-        used: false,
-        expires_at: (s.created_at + refresh_ttl).min(s.expires_at),
-    };
-    let (cookie, session, _) = svc.sessions.create_with_refresh(
-        user,
-        amr,
-        scopes.clone(),
-        rt.config.session.expiration.as_secs(),
-        Some((&refresh_hash, &make)),
-    )?;
-    let body = token_body(rt, user, &session, &scopes, &refresh)?;
-    Ok(SignedIn { body, cookie, session })
-}
-
-/// The budget key of a sign-in attempt naming `identifier`: the account's, or for an identifier
-/// no usable account has, a keyed hash of it (so both cost the same writes).
-pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: &str) -> String {
-    match user {
-        Some(u) => user_key(&u.tenant, &u.id),
-        None => crate::flows::regulation::unknown_key(&rt.tokens().current().code_key, tenant, identifier),
-    }
-}
-
-/// One attempt at a time per account (see [`Regulation::attempt`]): a second attempt on the
-/// same account while the first is in progress is refused at once (429), unchecked and
-/// uncounted, so parallel guesses cannot all pass the ban check before one is counted.
-pub fn claim(regulation: &Regulation, key: &str) -> Result<crate::flows::regulation::Attempt, FlowError> {
-    regulation.attempt(key).ok_or_else(|| {
-        crate::metrics::metrics().rate_limited("attempt");
-        FlowError::RateLimited(Duration::from_secs(1))
-    })
-}
-
-/// `rate_limits.login`: sign-in attempts of every kind (passwords, codes, second factors) per IP.
-pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
-    match rt.login_limit.as_ref().map(|l| l.check_ip(ip, rt.config.server.ipv6_prefix)) {
-        Some(Err(wait)) => {
-            crate::metrics::metrics().rate_limited("login");
-            Err(FlowError::RateLimited(wait))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Counts a failed attempt against the account `ukey` (when known) and the address, and records
-/// `event` and every ban it caused (with the event's origin and user). Every pathway — password,
-/// code, second factor, registration — fails through here, so they share one budget.
-pub fn record_failure(
-    svc: &Services,
-    regulation: &Regulation,
-    ukey: Option<&str>,
-    ip: IpAddr,
-    now: u64,
-    event: crate::store::AuditEvent,
-) -> Result<Vec<crate::store::Ban>, FlowError> {
-    let bans = regulation.failed(ukey, ip, now)?;
-    let ban_events: Vec<_> = bans
-        .iter()
-        .map(|b| {
-            let mut e = event.clone();
-            e.event = "ban".into();
-            e.detail = json!({"key": b.key, "until": b.until, "reason": b.reason});
-            e
-        })
-        .collect();
-    svc.audit.record(event);
-    for e in ban_events {
-        svc.audit.record(e);
-    }
-    Ok(bans)
-}
-
-/// Runs store work on the blocking pool: redb commits wait for the disk.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, FlowError> + Send + 'static,
-) -> Result<T, FlowError> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| FlowError::Store("a store task failed".into()))?
 }
 
 /// The tenant's user for `identifier`, when it may sign in.
@@ -434,43 +250,4 @@ pub fn verify_mfa(
         json!({"method": method, "session": signed.session.id}),
     ));
     Ok((signed, p.set_cookie))
-}
-
-/// Exchanges a refresh token for a new pair; a reused token revokes its session.
-pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Result<Value, FlowError> {
-    let next = new_secret();
-    match svc.store.rotate_refresh(&digest_hex(token), now_secs(), &digest_hex(&next))? {
-        RefreshOutcome::Unknown | RefreshOutcome::Expired => {
-            Err(FlowError::Unauthenticated("The refresh token is not valid."))
-        }
-        RefreshOutcome::Reused(r) => {
-            svc.sessions.revoke(|s| s.id == r.session_id)?;
-            svc.audit.record(Audit::event(
-                "refresh_reuse",
-                origin,
-                Some(&r.user_id),
-                json!({"session": r.session_id, "family": r.family}),
-            ));
-            Err(FlowError::Unauthenticated("The refresh token was already used; the session has been ended."))
-        }
-        RefreshOutcome::Rotated(r) => {
-            let Some((session, _)) = svc.sessions.get(&r.session_id) else {
-                return Err(FlowError::Unauthenticated("The session has ended."));
-            };
-            let user = svc
-                .store
-                .user(&r.user_id)?
-                .filter(|u| u.is_active())
-                .ok_or(FlowError::Unauthenticated("The session has ended."))?;
-            let scopes = rt.scopes_of(&user.groups);
-            token_body(rt, &user, &session, &scopes, &next)
-        }
-    }
-}
-
-/// Ends the session with public id `sid`.
-pub fn logout(svc: &Services, sid: &str, user: Option<&str>, origin: &Origin) -> Result<(), FlowError> {
-    svc.sessions.revoke(|s| s.id == sid)?;
-    svc.audit.record(Audit::event("logout", origin, user, json!({"session": sid})));
-    Ok(())
 }

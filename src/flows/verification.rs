@@ -7,8 +7,9 @@
 //! a verification again under the same id (otpgateway's advice for permanent ids) sends a new
 //! code but keeps the attempts already spent, so re-creating is no way around `max_attempts`.
 
+use crate::flows::error::FlowError;
 use crate::flows::otp::{code_hash, code_key, new_code, Send};
-use crate::flows::signin::{FlowError, Services};
+use crate::flows::services::Services;
 use crate::notify::{self, AddressKind};
 use crate::runtime::Runtime;
 use crate::store::Verification;

@@ -1,0 +1,128 @@
+//! What a completed sign-in earns, and its lifecycle: a new session with its access and refresh
+//! tokens (`issue`), refresh-token rotation with reuse detection (`refresh`), and logout.
+//!
+//! ```text
+//! refresh: token hash ─► unknown/expired ─401─► (read only: nothing written)
+//!          already used ─► session revoked (reuse) ─401─►
+//!          fresh ─► marked used, successor stored, new access token
+//! ```
+
+use crate::audit::{Audit, Origin};
+use crate::clock::now_secs;
+use crate::flows::error::FlowError;
+use crate::flows::services::Services;
+use crate::runtime::Runtime;
+use crate::sessions::{digest_hex, new_secret};
+use crate::store::{RefreshOutcome, RefreshRecord, Session, User};
+use serde_json::{json, Value};
+
+/// A completed sign-in.
+pub struct SignedIn {
+    pub body: Value,
+    /// The session cookie secret.
+    pub cookie: String,
+    pub session: Session,
+}
+
+/// A user as answered to the user and the apps they sign in to: only proved addresses.
+pub fn user_json(u: &User, scopes: &[String]) -> Value {
+    json!({
+        "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.verified_email(), "mobile": u.verified_mobile(),
+        "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "scopes": scopes,
+        "mfa": {"totp": u.totp.as_ref().is_some_and(|t| t.confirmed)},
+    })
+}
+
+fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String]) -> Result<String, FlowError> {
+    let ttl = rt.config.tokens.access_ttl.as_secs();
+    let mut c = rt.tokens().claims_for(&user.id, &user.tenant, &session.id, ttl);
+    c.groups = user.groups.clone();
+    c.scopes = scopes.to_vec();
+    c.amr = session.amr.clone();
+    c.email = user.verified_email().map(str::to_string);
+    c.name = user.name.clone();
+    c.preferred_username = Some(user.display_user());
+    rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
+}
+
+fn token_body(
+    rt: &Runtime,
+    user: &User,
+    session: &Session,
+    scopes: &[String],
+    refresh: &str,
+) -> Result<Value, FlowError> {
+    Ok(json!({
+        "access_token": access_token(rt, user, session, scopes)?,
+        "token_type": "Bearer",
+        "expires_in": rt.config.tokens.access_ttl.as_secs(),
+        "refresh_token": refresh,
+        "session_id": session.id,
+        "user": user_json(user, scopes),
+    }))
+}
+
+/// Starts a session for a user who proved `amr`, and issues its tokens. Blocking (one store
+/// write): call it from the blocking pool.
+pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
+    let scopes = rt.scopes_of(&user.groups);
+    let refresh = new_secret();
+    let refresh_hash = digest_hex(&refresh);
+    let refresh_ttl = rt.config.tokens.refresh_ttl.as_secs();
+    let make = |s: &Session| RefreshRecord {
+        session_id: s.id.clone(),
+        family: uuid::Uuid::new_v4().to_string(),
+        user_id: s.user_id.clone(),
+        tenant: s.tenant.clone(),
+        used: false,
+        expires_at: (s.created_at + refresh_ttl).min(s.expires_at),
+    };
+    let (cookie, session, _) = svc.sessions.create_with_refresh(
+        user,
+        amr,
+        scopes.clone(),
+        rt.config.session.expiration.as_secs(),
+        Some((&refresh_hash, &make)),
+    )?;
+    let body = token_body(rt, user, &session, &scopes, &refresh)?;
+    Ok(SignedIn { body, cookie, session })
+}
+
+/// Exchanges a refresh token for a new pair; a reused token revokes its session.
+pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Result<Value, FlowError> {
+    let next = new_secret();
+    match svc.store.rotate_refresh(&digest_hex(token), now_secs(), &digest_hex(&next))? {
+        RefreshOutcome::Unknown | RefreshOutcome::Expired => {
+            Err(FlowError::Unauthenticated("The refresh token is not valid."))
+        }
+        RefreshOutcome::Reused(r) => {
+            svc.sessions.revoke(|s| s.id == r.session_id)?;
+            svc.audit.record(Audit::event(
+                "refresh_reuse",
+                origin,
+                Some(&r.user_id),
+                json!({"session": r.session_id, "family": r.family}),
+            ));
+            Err(FlowError::Unauthenticated("The refresh token was already used; the session has been ended."))
+        }
+        RefreshOutcome::Rotated(r) => {
+            let Some((session, _)) = svc.sessions.get(&r.session_id) else {
+                return Err(FlowError::Unauthenticated("The session has ended."));
+            };
+            let user = svc
+                .store
+                .user(&r.user_id)?
+                .filter(|u| u.is_active())
+                .ok_or(FlowError::Unauthenticated("The session has ended."))?;
+            let scopes = rt.scopes_of(&user.groups);
+            token_body(rt, &user, &session, &scopes, &next)
+        }
+    }
+}
+
+/// Ends the session with public id `sid`.
+pub fn logout(svc: &Services, sid: &str, user: Option<&str>, origin: &Origin) -> Result<(), FlowError> {
+    svc.sessions.revoke(|s| s.id == sid)?;
+    svc.audit.record(Audit::event("logout", origin, user, json!({"session": sid})));
+    Ok(())
+}
