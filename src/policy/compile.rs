@@ -160,8 +160,8 @@ fn compile_resources(
                 file: file.to_path_buf(),
                 line,
                 message: format!(
-                    "`{res}` has no leading `^`: it matches anywhere in the path (`/x/admin` too for `/admin`); \
-                     anchor it, e.g. `^/admin(/.*)?$`"
+                    "`{res}` has no leading `^` (in every branch): it matches anywhere in the path (`/x/admin` too \
+                     for `/admin`); anchor it, e.g. `^/admin(/.*)?$` or `^(?:/a|/b)`"
                 ),
             });
         }
@@ -225,16 +225,12 @@ fn capture_regex(pattern: &str, with_query: bool, at: &str, r: &mut Reporter) ->
     Some(CaptureRegex { re, user_group, group_group, with_query })
 }
 
-/// Whether a regex can only match from the start of the text (`^` or `\A`, after inline flags).
+/// Whether a regex can only match from the start of the text: every branch begins with `^` or
+/// `\A` (read by the regex crate's own parser, so `^/a|/b` is not anchored, while `(?x) ^/a` and
+/// `(^/a)|(^/b)` are).
 fn anchored(pattern: &str) -> bool {
-    let mut p = pattern;
-    while let Some(rest) = p.strip_prefix("(?") {
-        match rest.find(')') {
-            Some(end) if rest[..end].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') => p = &rest[end + 1..],
-            _ => break,
-        }
-    }
-    p.starts_with('^') || p.starts_with("\\A")
+    use regex_syntax::hir::Look;
+    regex_syntax::parse(pattern).is_ok_and(|hir| hir.properties().look_set_prefix().contains(Look::Start))
 }
 
 fn compile_rule(

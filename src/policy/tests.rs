@@ -303,6 +303,19 @@ fn unanchored_resources_warn() {
 }
 
 #[test]
+fn a_resource_anchored_in_one_branch_only_warns() {
+    // `^/public|/static` reads as anchored, but its second branch matches `/admin/static` too.
+    let p = from_str(
+        "w.yaml",
+        "rules:\n  - domain: a.test\n    resources: ['^/public|/static', '^(?:/a|/b)', '(^/c)|(^/d)', '(?x) ^/e']\n    policy: bypass\n",
+    )
+    .unwrap();
+    let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("`^/public|/static`"), "{w:?}");
+}
+
+#[test]
 fn urls_are_split_by_hand_not_cleaned() {
     let t = cases::target("http://Wiki.Localhost:8080/a/../b;x/%2e?q=/public#frag").unwrap();
     assert_eq!(t, cases::Target { host: "wiki.localhost".into(), raw_path: "/a/../b;x/%2e", query: Some("q=/public") });
