@@ -191,7 +191,7 @@ pub struct Rule {
     pub(crate) domain_regex: Vec<CaptureRegex>,
     /// Regexes over the path alone.
     pub(crate) resources: Option<RegexSet>,
-    /// Regexes that mention `?` explicitly: matched over `path?query`.
+    /// Regexes that name `?` (`\?`, `\x3F`, `[?&]`…): matched over `path?query`.
     pub(crate) resources_with_query: Option<RegexSet>,
     /// `resources` regexes with `User`/`Group` captures.
     pub(crate) resources_captured: Vec<CaptureRegex>,

@@ -316,6 +316,32 @@ fn a_resource_anchored_in_one_branch_only_warns() {
 }
 
 #[test]
+fn a_resource_naming_the_question_mark_any_way_is_matched_with_the_query() {
+    // A path never holds `?`: a regex naming it (escaped, in hex, in a class) can only mean the
+    // query. Matched over the path alone, such a deny rule would silently never apply.
+    for res in [r"'^/api\x3Fdebug='", r"'^/api\x{3f}debug='", r"'^/api[?&]debug='", r"'^/api\u003Fdebug='"] {
+        let text = format!(
+            "rules:\n  - domain: a.test\n    resources: [{res}]\n    policy: deny\n  - domain: a.test\n    policy: bypass\n"
+        );
+        let p = from_str("q.yaml", &text).unwrap();
+        let mut r = req("a.test", "/api");
+        r.query = Some("debug=1");
+        assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)), "{res}");
+        r.query = None;
+        assert_eq!(decide(&p, &r, None), (Verdict::Allow, Some(1)), "{res}");
+    }
+    // Classes that merely include `?` among many characters stay path-only.
+    let p =
+        from_str("q.yaml", "rules:\n  - domain: a.test\n    resources: ['^/x/[^/]+$', '^/y/.*$']\n    policy: deny\n")
+            .unwrap();
+    let mut r = req("a.test", "/x/page");
+    r.query = Some("a=b");
+    assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)));
+    r.path = "/y/";
+    assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)));
+}
+
+#[test]
 fn urls_are_split_by_hand_not_cleaned() {
     let t = cases::target("http://Wiki.Localhost:8080/a/../b;x/%2e?q=/public#frag").unwrap();
     assert_eq!(t, cases::Target { host: "wiki.localhost".into(), raw_path: "/a/../b;x/%2e", query: Some("q=/public") });
