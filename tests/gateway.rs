@@ -529,3 +529,23 @@ fn slow_request_heads_are_cut_off_and_connections_are_capped() {
     }
     assert_eq!(up.request_lines().len(), 3, "{:?}", up.request_lines());
 }
+
+/// Methods are judged exactly as the upstream reads them: a method not in upper case (`delete`,
+/// which Django and Werkzeug upper-case into DELETE) is refused, never judged as some other
+/// method than a rule on `DELETE` names, and never reaches the upstream.
+#[test]
+fn a_method_not_in_upper_case_is_refused_and_never_reaches_the_upstream() {
+    let up = RawUpstream::start();
+    let policy = "rules:\n  - domain: [app.test]\n    methods: [DELETE, POST]\n    policy: deny\n  - domain: [app.test]\n    policy: bypass\n";
+    let gh = Gatehouse::start(&config(up.port), &[("10-test.yaml", policy)]);
+    for method in ["delete", "Delete", "post", "pOST"] {
+        let req =
+            format!("{method} /public/x HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let answer = raw_exchange(gh.port, req.as_bytes());
+        assert_eq!(raw_status(&answer), 400, "{method}: {answer}");
+    }
+    let (status, _) = raw_get(gh.port, "app.test", "/public/x", &[]);
+    assert_eq!(status, 200);
+    let lines = up.request_lines();
+    assert_eq!(lines, vec!["GET /public/x HTTP/1.1".to_string()], "a refused method reached the upstream");
+}

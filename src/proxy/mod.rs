@@ -318,6 +318,17 @@ impl ProxyHttp for Gateway {
             .await?;
             return Ok(true);
         }
+        // Rules name methods in upper case and match them exactly, while some apps upper-case
+        // what they receive (Django, Werkzeug read `delete` as DELETE): refuse what they would
+        // read as another method than was judged.
+        if session.req_header().method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+            ctx.rt = Some(rt);
+            ctx.label = Some(Label::BadRequest);
+            Reply::error(400, "bad_method", "The request method must be in upper case (GET, POST, DELETE…).")
+                .send(session)
+                .await?;
+            return Ok(true);
+        }
 
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
