@@ -374,3 +374,36 @@ fn probes_judge_the_raw_path_through_the_gateway_normaliser() {
     assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/search", Verdict::Forbidden, Some(3)));
     assert_eq!(cases::refused_path("http://wiki.localhost/public/%2e%2e/x").unwrap(), None);
 }
+
+/// In forward-auth mode the proxy serves the raw target, so Gatehouse refuses any path that
+/// normalisation would change; a test case (or explain) for that mode judges exactly so.
+#[test]
+fn probes_in_forward_auth_mode_refuse_what_normalisation_would_change() {
+    let p = policy();
+    let groups = std::collections::BTreeMap::new();
+    let probe =
+        |url: &str| cases::Probe { url: url.into(), method: "GET".into(), forward_auth: true, ..Default::default() };
+    for url in [
+        "http://wiki.localhost/admin/../public/x",
+        "http://wiki.localhost/public//x",
+        "http://wiki.localhost/public/%78",
+    ] {
+        let e = cases::judge(&p, &probe(url), &groups).unwrap_err();
+        assert!(e.contains("400 bad_path"), "{url}: {e}");
+        assert!(cases::refused_path_in(url, true).unwrap().is_some(), "{url}");
+        assert!(cases::refused_path_in(url, false).unwrap().is_none(), "{url}");
+    }
+    let j = cases::judge(&p, &probe("http://wiki.localhost/public/x?q=1"), &groups).unwrap();
+    assert_eq!(j.path, "/public/x");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fa.test.yaml"),
+        "cases:\n  - {url: 'http://wiki.localhost/admin/../public/x', mode: forward_auth, expect: bad_path}\n  - {url: 'http://wiki.localhost/admin/../public/x', mode: gateway, expect: allow}\n  - {url: 'http://wiki.localhost/x', mode: nginx, expect: allow}\n",
+    )
+    .unwrap();
+    let report = cases::run_tests(&p, dir.path(), &groups).unwrap();
+    assert_eq!(report.passed, 2, "{:?}", report.failed);
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0].contains("unknown mode `nginx`"), "{:?}", report.failed);
+}
