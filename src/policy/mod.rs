@@ -290,7 +290,8 @@ impl Rule {
         if let Some(any_of) = &self.subject {
             let ok = any_of.iter().any(|all| {
                 all.iter().all(|t| match t {
-                    SubjectTerm::User(u) => s.user == u,
+                    // Accounts are unique case-insensitively: `user:Bob` names bob.
+                    SubjectTerm::User(u) => s.user.eq_ignore_ascii_case(u),
                     SubjectTerm::Group(g) => in_group(g),
                 })
             });

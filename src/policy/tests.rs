@@ -407,3 +407,23 @@ fn probes_in_forward_auth_mode_refuse_what_normalisation_would_change() {
     assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
     assert!(report.failed[0].contains("unknown mode `nginx`"), "{:?}", report.failed);
 }
+
+/// Usernames are unique case-insensitively and stored lower-cased, and an e-mail's local part
+/// keeps the case it was typed in: a `user:` subject written in another case still names the
+/// account, so a rule denying `user:Bob` cannot be walked past by bob.
+#[test]
+fn user_subjects_name_the_account_in_any_case() {
+    let text = "rules:\n  - domain: a.test\n    subject: ['user:Bob', 'user:carol@example.com']\n    policy: deny\n  - domain: a.test\n    policy: one_factor\n";
+    let p = from_str("s.yaml", text).unwrap();
+    for who in ["bob", "Carol@Example.com"] {
+        assert_eq!(
+            decide(&p, &req("a.test", "/x"), Some((who, &[], &[], AuthLevel::TwoFactor))),
+            (Verdict::Forbidden, Some(0)),
+            "{who}"
+        );
+    }
+    assert_eq!(
+        decide(&p, &req("a.test", "/x"), Some(("dave", &[], &[], AuthLevel::TwoFactor))),
+        (Verdict::Allow, Some(1))
+    );
+}
