@@ -3,7 +3,7 @@
 
 use super::file::{TestCase, TestFile};
 use super::*;
-use crate::authz::normalize::{normalize_path, PathError};
+use crate::authz::normalize::{normalize_path, require_normal, PathError};
 use crate::config::{parse_yaml, ConfigError, ConfigErrors, Reporter};
 use crate::net::normalize_host;
 use std::collections::BTreeMap;
@@ -22,6 +22,9 @@ pub struct Probe {
     pub scopes: Vec<String>,
     pub ip: Option<String>,
     pub level: Option<String>,
+    /// Judged as the forward-auth endpoints do: a path normalisation would change is refused,
+    /// since the proxy serves the raw target.
+    pub forward_auth: bool,
 }
 
 /// The judged probe: decision plus what it was made from.
@@ -76,13 +79,23 @@ pub fn target(url: &str) -> Result<Target<'_>, String> {
 
 /// Why the gateway would refuse this URL's path with 400 `bad_path` before any rule, if it would.
 pub fn refused_path(url: &str) -> Result<Option<PathError>, String> {
+    refused_path_in(url, false)
+}
+
+/// Why the gateway, or with `forward_auth` the forward-auth endpoints, would refuse this URL's
+/// path with 400 `bad_path` before any rule, if they would.
+pub fn refused_path_in(url: &str, forward_auth: bool) -> Result<Option<PathError>, String> {
     let t = target(url)?;
-    Ok(normalize_path(t.raw_path).err())
+    Ok(if forward_auth { require_normal(t.raw_path).err() } else { normalize_path(t.raw_path).err() })
 }
 
 /// Judges the probe as the gateway would: the raw path through the gateway's normaliser.
 pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Vec<String>>) -> Result<Judged, String> {
     let t = target(&probe.url)?;
+    if probe.forward_auth {
+        require_normal(t.raw_path)
+            .map_err(|e| format!("forward-auth refuses the path of `{}` (400 bad_path): {e}", probe.url))?;
+    }
     let path = normalize_path(t.raw_path)
         .map_err(|e| format!("the gateway refuses the path of `{}` (400 bad_path): {e}", probe.url))?;
     let method = Method::from_bytes(probe.method.to_ascii_uppercase().as_bytes())
@@ -184,7 +197,12 @@ fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>
     if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up" | "bad_path") {
         return Err(format!("unknown expect `{}`; use allow, deny, sign_in, step_up or bad_path", c.expect));
     }
-    if let Some(e) = refused_path(&c.url)? {
+    let forward_auth = match c.mode.as_deref() {
+        None | Some("gateway") => false,
+        Some("forward_auth") => true,
+        Some(other) => return Err(format!("unknown mode `{other}`; use gateway or forward_auth")),
+    };
+    if let Some(e) = refused_path_in(&c.url, forward_auth)? {
         return Ok((c.expect != "bad_path").then(|| {
             format!("{} {}: expected {}, got bad_path (the gateway refuses it: {e})", c.method, c.url, c.expect)
         }));
@@ -197,6 +215,7 @@ fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>
         scopes: c.scopes.clone(),
         ip: c.ip.clone(),
         level: c.level.clone(),
+        forward_auth,
     };
     let j = judge(policy, &probe, groups)?;
     let got = j.decision.verdict.as_str();

@@ -303,6 +303,45 @@ fn unanchored_resources_warn() {
 }
 
 #[test]
+fn a_resource_anchored_in_one_branch_only_warns() {
+    // `^/public|/static` reads as anchored, but its second branch matches `/admin/static` too.
+    let p = from_str(
+        "w.yaml",
+        "rules:\n  - domain: a.test\n    resources: ['^/public|/static', '^(?:/a|/b)', '(^/c)|(^/d)', '(?x) ^/e']\n    policy: bypass\n",
+    )
+    .unwrap();
+    let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("`^/public|/static`"), "{w:?}");
+}
+
+#[test]
+fn a_resource_naming_the_question_mark_any_way_is_matched_with_the_query() {
+    // A path never holds `?`: a regex naming it (escaped, in hex, in a class) can only mean the
+    // query. Matched over the path alone, such a deny rule would silently never apply.
+    for res in [r"'^/api\x3Fdebug='", r"'^/api\x{3f}debug='", r"'^/api[?&]debug='", r"'^/api\u003Fdebug='"] {
+        let text = format!(
+            "rules:\n  - domain: a.test\n    resources: [{res}]\n    policy: deny\n  - domain: a.test\n    policy: bypass\n"
+        );
+        let p = from_str("q.yaml", &text).unwrap();
+        let mut r = req("a.test", "/api");
+        r.query = Some("debug=1");
+        assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)), "{res}");
+        r.query = None;
+        assert_eq!(decide(&p, &r, None), (Verdict::Allow, Some(1)), "{res}");
+    }
+    // Classes that merely include `?` among many characters stay path-only.
+    let p =
+        from_str("q.yaml", "rules:\n  - domain: a.test\n    resources: ['^/x/[^/]+$', '^/y/.*$']\n    policy: deny\n")
+            .unwrap();
+    let mut r = req("a.test", "/x/page");
+    r.query = Some("a=b");
+    assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)));
+    r.path = "/y/";
+    assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)));
+}
+
+#[test]
 fn urls_are_split_by_hand_not_cleaned() {
     let t = cases::target("http://Wiki.Localhost:8080/a/../b;x/%2e?q=/public#frag").unwrap();
     assert_eq!(t, cases::Target { host: "wiki.localhost".into(), raw_path: "/a/../b;x/%2e", query: Some("q=/public") });
@@ -334,4 +373,57 @@ fn probes_judge_the_raw_path_through_the_gateway_normaliser() {
     let j = cases::judge(&p, &probe("http://Wiki.Localhost:8080/public/%2e%2e/search?q=secret#f"), &groups).unwrap();
     assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/search", Verdict::Forbidden, Some(3)));
     assert_eq!(cases::refused_path("http://wiki.localhost/public/%2e%2e/x").unwrap(), None);
+}
+
+/// In forward-auth mode the proxy serves the raw target, so Gatehouse refuses any path that
+/// normalisation would change; a test case (or explain) for that mode judges exactly so.
+#[test]
+fn probes_in_forward_auth_mode_refuse_what_normalisation_would_change() {
+    let p = policy();
+    let groups = std::collections::BTreeMap::new();
+    let probe =
+        |url: &str| cases::Probe { url: url.into(), method: "GET".into(), forward_auth: true, ..Default::default() };
+    for url in [
+        "http://wiki.localhost/admin/../public/x",
+        "http://wiki.localhost/public//x",
+        "http://wiki.localhost/public/%78",
+    ] {
+        let e = cases::judge(&p, &probe(url), &groups).unwrap_err();
+        assert!(e.contains("400 bad_path"), "{url}: {e}");
+        assert!(cases::refused_path_in(url, true).unwrap().is_some(), "{url}");
+        assert!(cases::refused_path_in(url, false).unwrap().is_none(), "{url}");
+    }
+    let j = cases::judge(&p, &probe("http://wiki.localhost/public/x?q=1"), &groups).unwrap();
+    assert_eq!(j.path, "/public/x");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fa.test.yaml"),
+        "cases:\n  - {url: 'http://wiki.localhost/admin/../public/x', mode: forward_auth, expect: bad_path}\n  - {url: 'http://wiki.localhost/admin/../public/x', mode: gateway, expect: allow}\n  - {url: 'http://wiki.localhost/x', mode: nginx, expect: allow}\n",
+    )
+    .unwrap();
+    let report = cases::run_tests(&p, dir.path(), &groups).unwrap();
+    assert_eq!(report.passed, 2, "{:?}", report.failed);
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0].contains("unknown mode `nginx`"), "{:?}", report.failed);
+}
+
+/// Usernames are unique case-insensitively and stored lower-cased, and an e-mail's local part
+/// keeps the case it was typed in: a `user:` subject written in another case still names the
+/// account, so a rule denying `user:Bob` cannot be walked past by bob.
+#[test]
+fn user_subjects_name_the_account_in_any_case() {
+    let text = "rules:\n  - domain: a.test\n    subject: ['user:Bob', 'user:carol@example.com']\n    policy: deny\n  - domain: a.test\n    policy: one_factor\n";
+    let p = from_str("s.yaml", text).unwrap();
+    for who in ["bob", "Carol@Example.com"] {
+        assert_eq!(
+            decide(&p, &req("a.test", "/x"), Some((who, &[], &[], AuthLevel::TwoFactor))),
+            (Verdict::Forbidden, Some(0)),
+            "{who}"
+        );
+    }
+    assert_eq!(
+        decide(&p, &req("a.test", "/x"), Some(("dave", &[], &[], AuthLevel::TwoFactor))),
+        (Verdict::Allow, Some(1))
+    );
 }
