@@ -5,10 +5,11 @@
 //!
 //! Two classes of events, two queues: security events (sign-ins, bans, logouts, token reuse,
 //! admin actions) are never dropped — when their queue is full the caller writes the event
-//! itself — while request noise (requests refused by policy, anyone can cause them) has its own
-//! small queue and a budget per minute; what exceeds either is counted in
-//! `gatehouse_audit_dropped_total{kind="request"}` and logged, never written. Strings that come
-//! from requests are bounded in length and their control characters escaped.
+//! itself — while request noise (events anyone can cause: requests refused by policy, a made-up
+//! app key, a code asked for nobody) has its own small queue and a budget per minute; what
+//! exceeds either is counted in `gatehouse_audit_dropped_total{kind="request"}` and logged, never
+//! written. Strings that come from requests are bounded in length and their control characters
+//! escaped.
 
 use crate::clock::now_secs;
 use crate::store::{AuditEvent, Store};

@@ -163,6 +163,9 @@ fn the_docker_image_ships_the_production_config() {
     let ops: std::net::SocketAddr = cfg.server.ops_listen.parse().unwrap();
     assert!(ops.ip().is_loopback(), "{ops}");
     assert!(cfg.otp.length >= 6 && !cfg.otp.dev_show_codes);
+    // The compose example publishes the ops listener (metrics) on loopback only.
+    let compose = std::fs::read_to_string(root.join("examples/docker-compose.yml")).unwrap();
+    assert!(!compose.contains("\"9100:9100\""), "{compose}");
 }
 
 #[test]

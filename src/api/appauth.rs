@@ -60,7 +60,9 @@ async fn authenticate(s: &Arc<Shared>, info: &ReqInfo, presented: String) -> Res
     let origin = info.origin();
     let app = key.as_ref().and_then(|k| rt.config.app(&k.app));
     let (Some(key), Some(app)) = (key, app) else {
-        s.services.audit.record(Audit::event("app_key_invalid", &origin, None, json!({})));
+        // Anyone can send a made-up key: request noise, within the request budget, never on
+        // the security queue.
+        s.services.audit.record_request(Audit::event("app_key_invalid", &origin, None, json!({})));
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "The X-Auth-Service-Key is not valid."));
     };
     if !app.allowed_ips.contains(info.ip) {

@@ -393,6 +393,41 @@ mod tests {
         assert_eq!(store.write_transactions(), before);
     }
 
+    /// Anonymous callers cannot fill the never-dropped security queue: an invalid app key and a
+    /// code request for nobody are request noise, within the per-minute request budget.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn anonymous_audit_noise_stays_within_the_request_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let o = crate::audit::Origin::default();
+        for _ in 0..20 {
+            // Spend this minute's request budget, then cause the events within the same minute.
+            let minute = crate::clock::now_secs() / 60;
+            for _ in 0..=crate::audit::REQUEST_EVENTS_PER_MINUTE {
+                let e = crate::audit::Audit::event("request_denied", &o, None, serde_json::Value::Null);
+                s.services.audit.record_request_at(e, minute * 60);
+            }
+            let bad_key = axum::http::Request::get("/auth/providers")
+                .header("host", "auth.test")
+                .header("x-auth-service-key", "gh_not-a-key")
+                .body(HttpBody::empty())
+                .unwrap();
+            assert_eq!(router(s.clone()).oneshot(bad_key).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+            let nobody = r#"{"identifier": "nobody@example.com"}"#;
+            assert_eq!(call(&s, "POST", "/auth/otp/request", "", Some(nobody)).await, StatusCode::ACCEPTED);
+            if crate::clock::now_secs() / 60 == minute {
+                break;
+            }
+        }
+        // Let the writers drain what they were given, then look.
+        audited(&s, crate::audit::REQUEST_EVENTS_PER_MINUTE as usize).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let events = s.services.store.audit(100_000).unwrap();
+        for name in ["app_key_invalid", "otp_not_sent"] {
+            assert!(!events.iter().any(|e| e.event == name), "{name} went past the request budget");
+        }
+    }
+
     /// A wrong password costs the same write transactions whether or not the account exists.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_wrong_password_costs_the_same_writes_for_known_and_unknown_accounts() {

@@ -82,6 +82,9 @@ pub struct ExplainArgs {
     /// one_factor or two_factor.
     #[arg(long)]
     pub level: Option<String>,
+    /// Judge as the forward-auth endpoints do: a path normalisation would change is refused.
+    #[arg(long)]
+    pub forward_auth: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,8 +177,9 @@ pub fn policy(path: &std::path::Path, cmd: &PolicyCommand) -> ExitCode {
                 scopes: a.scopes.clone(),
                 ip: a.ip.clone(),
                 level: a.level.clone(),
+                forward_auth: a.forward_auth,
             };
-            match cases::refused_path(&a.url) {
+            match cases::refused_path_in(&a.url, a.forward_auth) {
                 Ok(Some(e)) => {
                     println!("bad_path (400, before any rule): {e}");
                     return ExitCode::SUCCESS;

@@ -1,7 +1,7 @@
 //! `gatehouse policy explain` and `gatehouse policy test`: a request described on the command
 //! line or in `policies/*.test.yaml`, judged by the compiled policy.
 
-use crate::authz::normalize::{normalize_path, PathError};
+use crate::authz::normalize::{normalize_path, require_normal, PathError};
 use crate::config::{parse_yaml, ConfigError, ConfigErrors, Reporter};
 use crate::net::normalize_host;
 use crate::policy::file::{TestCase, TestFile};
@@ -24,6 +24,9 @@ pub struct Probe {
     pub scopes: Vec<String>,
     pub ip: Option<String>,
     pub level: Option<String>,
+    /// Judged as the forward-auth endpoints do: a path normalisation would change is refused,
+    /// since the proxy serves the raw target.
+    pub forward_auth: bool,
 }
 
 /// The judged probe: decision plus what it was made from.
@@ -70,13 +73,23 @@ pub fn target(url: &str) -> Result<Target<'_>, String> {
 
 /// Why the gateway would refuse this URL's path with 400 `bad_path` before any rule, if it would.
 pub fn refused_path(url: &str) -> Result<Option<PathError>, String> {
+    refused_path_in(url, false)
+}
+
+/// Why the gateway, or with `forward_auth` the forward-auth endpoints, would refuse this URL's
+/// path with 400 `bad_path` before any rule, if they would.
+pub fn refused_path_in(url: &str, forward_auth: bool) -> Result<Option<PathError>, String> {
     let t = target(url)?;
-    Ok(normalize_path(t.raw_path).err())
+    Ok(if forward_auth { require_normal(t.raw_path).err() } else { normalize_path(t.raw_path).err() })
 }
 
 /// Judges the probe as the gateway would: the raw path through the gateway's normaliser.
 pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Vec<String>>) -> Result<Judged, String> {
     let t = target(&probe.url)?;
+    if probe.forward_auth {
+        require_normal(t.raw_path)
+            .map_err(|e| format!("forward-auth refuses the path of `{}` (400 bad_path): {e}", probe.url))?;
+    }
     let path = normalize_path(t.raw_path)
         .map_err(|e| format!("the gateway refuses the path of `{}` (400 bad_path): {e}", probe.url))?;
     let method = Method::from_bytes(probe.method.to_ascii_uppercase().as_bytes())
@@ -178,7 +191,12 @@ fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>
     if !matches!(c.expect.as_str(), "allow" | "deny" | "sign_in" | "step_up" | "bad_path") {
         return Err(format!("unknown expect `{}`; use allow, deny, sign_in, step_up or bad_path", c.expect));
     }
-    if let Some(e) = refused_path(&c.url)? {
+    let forward_auth = match c.mode.as_deref() {
+        None | Some("gateway") => false,
+        Some("forward_auth") => true,
+        Some(other) => return Err(format!("unknown mode `{other}`; use gateway or forward_auth")),
+    };
+    if let Some(e) = refused_path_in(&c.url, forward_auth)? {
         return Ok((c.expect != "bad_path").then(|| {
             format!("{} {}: expected {}, got bad_path (the gateway refuses it: {e})", c.method, c.url, c.expect)
         }));
@@ -191,6 +209,7 @@ fn run_case(policy: &Policy, c: &TestCase, groups: &BTreeMap<String, Vec<String>
         scopes: c.scopes.clone(),
         ip: c.ip.clone(),
         level: c.level.clone(),
+        forward_auth,
     };
     let j = judge(policy, &probe, groups)?;
     let got = j.decision.verdict.as_str();
@@ -239,5 +258,36 @@ mod tests {
         let j = judge(&p, &probe("http://Wiki.Localhost:8080/public/%2e%2e/search?q=secret#f"), &groups).unwrap();
         assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/search", Verdict::Forbidden, Some(3)));
         assert_eq!(refused_path("http://wiki.localhost/public/%2e%2e/x").unwrap(), None);
+    }
+
+    #[test]
+    fn probes_in_forward_auth_mode_refuse_what_normalisation_would_change() {
+        let p = policy();
+        let groups = std::collections::BTreeMap::new();
+        let probe =
+            |url: &str| Probe { url: url.into(), method: "GET".into(), forward_auth: true, ..Default::default() };
+        for url in [
+            "http://wiki.localhost/admin/../public/x",
+            "http://wiki.localhost/public//x",
+            "http://wiki.localhost/public/%78",
+        ] {
+            let e = judge(&p, &probe(url), &groups).unwrap_err();
+            assert!(e.contains("400 bad_path"), "{url}: {e}");
+            assert!(refused_path_in(url, true).unwrap().is_some(), "{url}");
+            assert!(refused_path_in(url, false).unwrap().is_none(), "{url}");
+        }
+        let j = judge(&p, &probe("http://wiki.localhost/public/x?q=1"), &groups).unwrap();
+        assert_eq!(j.path, "/public/x");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("fa.test.yaml"),
+            "cases:\n  - {url: 'http://wiki.localhost/admin/../public/x', mode: forward_auth, expect: bad_path}\n  - {url: 'http://wiki.localhost/admin/../public/x', mode: gateway, expect: allow}\n  - {url: 'http://wiki.localhost/x', mode: nginx, expect: allow}\n",
+        )
+        .unwrap();
+        let report = run_tests(&p, dir.path(), &groups).unwrap();
+        assert_eq!(report.passed, 2, "{:?}", report.failed);
+        assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+        assert!(report.failed[0].contains("unknown mode `nginx`"), "{:?}", report.failed);
     }
 }

@@ -372,6 +372,17 @@ mod tests {
         }
     }
 
+    /// Each wrong guess at a one-time code is one of `otp.max_attempts`: a large number lets a
+    /// 6-digit code be guessed within its lifetime wherever regulation is off.
+    #[test]
+    fn one_time_code_attempts_are_bounded() {
+        for bad in ["0", "21", "1000000"] {
+            let e = load(&format!("otp: {{max_attempts: {bad}}}\n")).unwrap_err().to_string();
+            assert!(e.contains("test.yaml:1:") && e.contains("otp.max_attempts must be between 1 and 20"), "{e}");
+        }
+        assert_eq!(load("otp: {max_attempts: 20}\n").unwrap().otp.max_attempts, 20);
+    }
+
     #[test]
     fn listener_limits() {
         let c = load("{}").unwrap();

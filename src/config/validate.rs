@@ -121,6 +121,15 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             "otp.length must be between 6 and 10: shorter codes are guessed too easily (NIST SP 800-63B asks for 6 digits at least)",
         );
     }
+    if !(1..=crate::flows::verification::MAX_ATTEMPTS).contains(&f.otp.max_attempts) {
+        r.error(
+            "otp.max_attempts",
+            format!(
+                "otp.max_attempts must be between 1 and {}: each wrong guess at a code is one attempt",
+                crate::flows::verification::MAX_ATTEMPTS
+            ),
+        );
+    }
     if f.otp.ttl.0 > Duration::from_secs(600) || f.otp.ttl.0.is_zero() {
         r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");
     }

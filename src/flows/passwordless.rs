@@ -156,7 +156,13 @@ pub async fn request(
             }
             otp::store_decoy(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), now)?;
             let reason = if user.is_some() { "no_channel" } else { "unknown_identifier" };
-            svc.audit.record(Audit::event("otp_not_sent", &origin, who, json!({"purpose": "login", "reason": reason})));
+            // Anyone can ask a code for nobody: request noise, within the request budget.
+            svc.audit.record_request(Audit::event(
+                "otp_not_sent",
+                &origin,
+                who,
+                json!({"purpose": "login", "reason": reason}),
+            ));
             return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
         };
         let send = Send {

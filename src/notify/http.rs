@@ -17,7 +17,17 @@ fn json_escape(s: &str) -> String {
 }
 
 fn outcome(r: reqwest::Result<Response>) -> Result<(), String> {
-    let r = r.map_err(|e| format!("request failed: {e}"))?;
+    // Never the URL: an SMS API's holds its key and the message with the code.
+    let r = r.map_err(|e| {
+        let e = e.without_url();
+        let mut why = format!("request failed: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        why
+    })?;
     let status = r.status();
     if status.is_success() {
         return Ok(());
@@ -109,6 +119,41 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    /// A transport error names the URL it failed on; an SMS API's URL holds its key and the
+    /// message (with the code): the error that reaches the log and the audit holds neither.
+    #[test]
+    fn a_failed_request_does_not_put_the_url_into_the_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let p = SmsProvider {
+            name: "api".into(),
+            kind: "http".into(),
+            url: Some(format!("http://127.0.0.1:{port}/send?key=SECRET-API-KEY&to={{{{to}}}}&text={{{{message}}}}")),
+            method: Some("GET".into()),
+            headers: Default::default(),
+            body: None,
+            domain: None,
+            content_type: None,
+        };
+        let m = OutboxMessage {
+            id: "m".into(),
+            channel: "api".into(),
+            to: "+15551234567".into(),
+            subject: None,
+            text: "Your code is 271828".into(),
+            code: Some("271828".into()),
+            purpose: "login".into(),
+            tenant: None,
+            app: None,
+            extra: serde_json::Value::Null,
+            attempts: 0,
+            next_attempt: 0,
+            created_at: 0,
+        };
+        let e = send_sms(&Client::new(), &p, &m).unwrap_err();
+        assert!(e.starts_with("request failed") && e.contains("onnect"), "{e}");
+        assert!(!e.contains("SECRET-API-KEY") && !e.contains("271828") && !e.contains("15551234567"), "{e}");
     }
 
     #[test]

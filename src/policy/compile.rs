@@ -150,7 +150,7 @@ fn compile_resources(
     for (i, res) in rf.resources.iter().flat_map(|d| d.0.iter()).enumerate() {
         // A regex only sees the query when it asks for one: a query string never satisfies a
         // path rule by accident.
-        let asks_query = res.contains("\\?") || res.contains("[?]");
+        let asks_query = names_question_mark(res);
         let Some(re) = capture_regex(res, asks_query, &format!("{at}.resources[{i}]"), r) else {
             continue;
         };
@@ -160,8 +160,8 @@ fn compile_resources(
                 file: file.to_path_buf(),
                 line,
                 message: format!(
-                    "`{res}` has no leading `^`: it matches anywhere in the path (`/x/admin` too for `/admin`); \
-                     anchor it, e.g. `^/admin(/.*)?$`"
+                    "`{res}` has no leading `^` (in every branch): it matches anywhere in the path (`/x/admin` too \
+                     for `/admin`); anchor it, e.g. `^/admin(/.*)?$` or `^(?:/a|/b)`"
                 ),
             });
         }
@@ -225,16 +225,38 @@ fn capture_regex(pattern: &str, with_query: bool, at: &str, r: &mut Reporter) ->
     Some(CaptureRegex { re, user_group, group_group, with_query })
 }
 
-/// Whether a regex can only match from the start of the text (`^` or `\A`, after inline flags).
-fn anchored(pattern: &str) -> bool {
-    let mut p = pattern;
-    while let Some(rest) = p.strip_prefix("(?") {
-        match rest.find(')') {
-            Some(end) if rest[..end].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') => p = &rest[end + 1..],
-            _ => break,
+/// Whether a regex names `?` (as `\?`, `\x3F`, `[?]`, `[?&]`…): a path never holds one, so
+/// such a regex can only be meant over `path?query`. A broad class that merely includes `?`
+/// (`.`, `[^/]`) does not count.
+fn names_question_mark(pattern: &str) -> bool {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    const NARROW: u32 = 16;
+    fn walk(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Literal(l) => l.0.contains(&b'?'),
+            HirKind::Class(Class::Unicode(c)) => {
+                let size: u32 = c.ranges().iter().map(|r| r.end() as u32 - r.start() as u32 + 1).sum();
+                size <= NARROW && c.ranges().iter().any(|r| (r.start()..=r.end()).contains(&'?'))
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                let size: u32 = c.ranges().iter().map(|r| r.end() as u32 - r.start() as u32 + 1).sum();
+                size <= NARROW && c.ranges().iter().any(|r| (r.start()..=r.end()).contains(&b'?'))
+            }
+            HirKind::Repetition(r) => walk(&r.sub),
+            HirKind::Capture(c) => walk(&c.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(walk),
+            HirKind::Empty | HirKind::Look(_) => false,
         }
     }
-    p.starts_with('^') || p.starts_with("\\A")
+    regex_syntax::parse(pattern).is_ok_and(|h| walk(&h))
+}
+
+/// Whether a regex can only match from the start of the text: every branch begins with `^` or
+/// `\A` (read by the regex crate's own parser, so `^/a|/b` is not anchored, while `(?x) ^/a` and
+/// `(^/a)|(^/b)` are).
+fn anchored(pattern: &str) -> bool {
+    use regex_syntax::hir::Look;
+    regex_syntax::parse(pattern).is_ok_and(|hir| hir.properties().look_set_prefix().contains(Look::Start))
 }
 
 fn compile_rule(

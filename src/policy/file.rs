@@ -80,6 +80,9 @@ pub struct TestCase {
     pub ip: Option<String>,
     #[serde(default)]
     pub level: Option<String>,
+    /// `gateway` (default) or `forward_auth`: judged as that deployment judges the raw path.
+    #[serde(default)]
+    pub mode: Option<String>,
     pub expect: String,
 }
 

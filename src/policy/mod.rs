@@ -190,7 +190,7 @@ pub struct Rule {
     pub(crate) domain_regex: Vec<CaptureRegex>,
     /// Regexes over the path alone.
     pub(crate) resources: Option<RegexSet>,
-    /// Regexes that mention `?` explicitly: matched over `path?query`.
+    /// Regexes that name `?` (`\?`, `\x3F`, `[?&]`…): matched over `path?query`.
     pub(crate) resources_with_query: Option<RegexSet>,
     /// `resources` regexes with `User`/`Group` captures.
     pub(crate) resources_captured: Vec<CaptureRegex>,
@@ -289,7 +289,8 @@ impl Rule {
         if let Some(any_of) = &self.subject {
             let ok = any_of.iter().any(|all| {
                 all.iter().all(|t| match t {
-                    SubjectTerm::User(u) => s.user == u,
+                    // Accounts are unique case-insensitively: `user:Bob` names bob.
+                    SubjectTerm::User(u) => s.user.eq_ignore_ascii_case(u),
                     SubjectTerm::Group(g) => in_group(g),
                 })
             });

@@ -301,3 +301,62 @@ fn unanchored_resources_warn() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].starts_with("w.yaml:3:") && w[0].contains("`/admin` has no leading `^`"), "{w:?}");
 }
+
+#[test]
+fn a_resource_anchored_in_one_branch_only_warns() {
+    // `^/public|/static` reads as anchored, but its second branch matches `/admin/static` too.
+    let p = from_str(
+        "w.yaml",
+        "rules:\n  - domain: a.test\n    resources: ['^/public|/static', '^(?:/a|/b)', '(^/c)|(^/d)', '(?x) ^/e']\n    policy: bypass\n",
+    )
+    .unwrap();
+    let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("`^/public|/static`"), "{w:?}");
+}
+
+#[test]
+fn a_resource_naming_the_question_mark_any_way_is_matched_with_the_query() {
+    // A path never holds `?`: a regex naming it (escaped, in hex, in a class) can only mean the
+    // query. Matched over the path alone, such a deny rule would silently never apply.
+    for res in [r"'^/api\x3Fdebug='", r"'^/api\x{3f}debug='", r"'^/api[?&]debug='", r"'^/api\u003Fdebug='"] {
+        let text = format!(
+            "rules:\n  - domain: a.test\n    resources: [{res}]\n    policy: deny\n  - domain: a.test\n    policy: bypass\n"
+        );
+        let p = from_str("q.yaml", &text).unwrap();
+        let mut r = req("a.test", "/api");
+        r.query = Some("debug=1");
+        assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)), "{res}");
+        r.query = None;
+        assert_eq!(decide(&p, &r, None), (Verdict::Allow, Some(1)), "{res}");
+    }
+    // Classes that merely include `?` among many characters stay path-only.
+    let p =
+        from_str("q.yaml", "rules:\n  - domain: a.test\n    resources: ['^/x/[^/]+$', '^/y/.*$']\n    policy: deny\n")
+            .unwrap();
+    let mut r = req("a.test", "/x/page");
+    r.query = Some("a=b");
+    assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)));
+    r.path = "/y/";
+    assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(0)));
+}
+
+/// Usernames are unique case-insensitively and stored lower-cased, and an e-mail's local part
+/// keeps the case it was typed in: a `user:` subject written in another case still names the
+/// account, so a rule denying `user:Bob` cannot be walked past by bob.
+#[test]
+fn user_subjects_name_the_account_in_any_case() {
+    let text = "rules:\n  - domain: a.test\n    subject: ['user:Bob', 'user:carol@example.com']\n    policy: deny\n  - domain: a.test\n    policy: one_factor\n";
+    let p = from_str("s.yaml", text).unwrap();
+    for who in ["bob", "Carol@Example.com"] {
+        assert_eq!(
+            decide(&p, &req("a.test", "/x"), Some((who, &[], &[], AuthLevel::TwoFactor))),
+            (Verdict::Forbidden, Some(0)),
+            "{who}"
+        );
+    }
+    assert_eq!(
+        decide(&p, &req("a.test", "/x"), Some(("dave", &[], &[], AuthLevel::TwoFactor))),
+        (Verdict::Allow, Some(1))
+    );
+}

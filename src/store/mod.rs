@@ -140,6 +140,37 @@ fn private(path: &Path, mode: u32) {
 #[cfg(not(unix))]
 fn private(_: &Path, _: u32) {}
 
+/// Refuses a store file another user owns (created first in a shared directory, it is theirs to
+/// read and rewrite): checked on the open file, so it cannot be swapped between check and use.
+/// Root may open a file owned by the owner of its directory (`sudo gatehouse user add` while the
+/// server is stopped).
+#[cfg(unix)]
+fn owned_by_us(file: &std::fs::File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(|e| StoreError::Db(format!("cannot inspect {}: {e}", path.display())))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    // Root (an administrator's offline CLI) may open the store of the user owning its directory.
+    let dir_owner = || {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::metadata(dir).map(|m| m.uid()).ok()
+    };
+    let ours = meta.uid() == me || (me == 0 && dir_owner() == Some(meta.uid()));
+    if !ours || !meta.is_file() {
+        return Err(StoreError::Db(format!(
+            "{} is owned by another user (uid {}) or is not a regular file: remove it, and keep the store in a directory of its own",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owned_by_us(_: &std::fs::File, _: &Path) -> Result<()> {
+    Ok(())
+}
+
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -165,7 +196,8 @@ impl Store {
         opts.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
+        let file = opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
+        owned_by_us(&file, path)?;
         private(path, 0o600);
         let db = Database::create(path)?;
         let store = Store {
@@ -298,5 +330,27 @@ mod tests {
         drop(Store::open(&shared.join("s.redb")).unwrap());
         assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777);
         assert_eq!(mode(&shared.join("s.redb")), 0o600);
+    }
+
+    /// In a shared directory another user can create the store file first (0666, theirs): the
+    /// server would then keep its users, sessions and sealed secrets in a file that user reads
+    /// and rewrites at will. A store file not owned by the server's user is refused.
+    #[test]
+    fn a_store_file_owned_by_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let path = dir.path().join("s.redb");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        // Only root can give a file away; elsewhere there is nothing to try.
+        if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+            return;
+        }
+        let e = Store::open(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("owned by another user"), "{e}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "the store wrote into another user's file");
+        // Root may open the store of the user owning the store's own directory.
+        std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        drop(Store::open(&path).unwrap());
     }
 }

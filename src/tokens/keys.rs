@@ -62,7 +62,7 @@ impl SigningKey {
 
     /// Loads the PEM at `path`, or creates it (and its directory) when missing.
     pub fn load_or_create(path: &Path) -> Result<SigningKey, String> {
-        match std::fs::read_to_string(path) {
+        match read_trusted(path) {
             Ok(pem) => {
                 let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
                     format!(
@@ -110,6 +110,38 @@ impl SigningKey {
     }
 }
 
+/// The key file's text, refused when another user could have chosen the key: owned by someone
+/// other than us or root (created first in a shared directory), or writable by group or others.
+/// Checked on the open file, so it cannot be swapped between check and read.
+fn read_trusted(path: &Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = f.metadata()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        // Root (an administrator's offline CLI) may read the key of the user owning its directory.
+        let dir_owner = || {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::metadata(dir).map(|m| m.uid()).ok()
+        };
+        let owner_ok = meta.uid() == me || meta.uid() == 0 || (me == 0 && dir_owner() == Some(meta.uid()));
+        if !owner_ok || meta.mode() & 0o022 != 0 || !meta.is_file() {
+            return Err(std::io::Error::other(format!(
+                "owned by another user (uid {}) or writable by group or others (mode {:o}): whoever can write it chooses the key; \
+                 make it yours and 0600, or remove it to have a new one created",
+                meta.uid(),
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    let mut pem = zeroize::Zeroizing::new(String::new());
+    f.read_to_string(&mut pem)?;
+    Ok(pem)
+}
+
 /// PKCS#8 v1 PEM (RFC 5958 version 0, no public key): what `openssl genpkey` writes.
 fn v1_pem(key: &ed25519_dalek::SigningKey) -> Result<zeroize::Zeroizing<String>, String> {
     let bytes = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
@@ -138,6 +170,28 @@ mod tests {
         }
         std::fs::write(&path, "junk").unwrap();
         assert!(SigningKey::load_or_create(&path).unwrap_err().contains("not an Ed25519"));
+    }
+
+    /// In a shared directory another user can create the key file first, with a key they know:
+    /// they would then sign every access token they like. Such a file is refused.
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_another_user_could_choose_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        SigningKey::load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = SigningKey::load_or_create(&path).unwrap_err();
+        assert!(e.contains("writable by group or others"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SigningKey::load_or_create(&path).unwrap();
+        // Only root can give a file away; elsewhere there is nothing more to try.
+        if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+            return;
+        }
+        let e = SigningKey::load_or_create(&path).unwrap_err();
+        assert!(e.contains("owned by another user (uid 65534)"), "{e}");
     }
 
     #[test]
