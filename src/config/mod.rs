@@ -21,6 +21,10 @@ pub use units::Rate;
 /// cookie's name and never passed to apps.
 pub const CSRF_COOKIE: &str = "gatehouse_csrf";
 
+/// Wrong guesses a one-time code may take at most (`otp.max_attempts`, and an app's own
+/// verifications).
+pub const MAX_CODE_ATTEMPTS: u32 = 20;
+
 /// One problem in a configuration or policy file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {

@@ -121,12 +121,12 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             "otp.length must be between 6 and 10: shorter codes are guessed too easily (NIST SP 800-63B asks for 6 digits at least)",
         );
     }
-    if !(1..=crate::flows::verification::MAX_ATTEMPTS).contains(&f.otp.max_attempts) {
+    if !(1..=super::MAX_CODE_ATTEMPTS).contains(&f.otp.max_attempts) {
         r.error(
             "otp.max_attempts",
             format!(
                 "otp.max_attempts must be between 1 and {}: each wrong guess at a code is one attempt",
-                crate::flows::verification::MAX_ATTEMPTS
+                super::MAX_CODE_ATTEMPTS
             ),
         );
     }

@@ -7,6 +7,7 @@
 //! a verification again under the same id (otpgateway's advice for permanent ids) sends a new
 //! code but keeps the attempts already spent, so re-creating is no way around `max_attempts`.
 
+use crate::config::MAX_CODE_ATTEMPTS as MAX_ATTEMPTS;
 use crate::flows::error::FlowError;
 use crate::flows::otp::{code_hash, code_key, new_code, Send};
 use crate::flows::services::Services;
@@ -18,7 +19,6 @@ use subtle::ConstantTimeEq;
 
 /// Longest a verification may live (the app may ask for less).
 pub const MAX_TTL: u64 = 86_400;
-pub const MAX_ATTEMPTS: u32 = 20;
 
 pub struct Create {
     pub app: String,
