@@ -7,6 +7,7 @@ pub mod api;
 pub mod appkeys;
 pub mod audit;
 pub mod authz;
+pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The ops listener: `/healthz` (process up), `/readyz` (store and configuration usable), `/metrics`.
 
+use crate::catalogue::Code;
 use crate::metrics::metrics;
 use crate::state::Shared;
 use async_trait::async_trait;
@@ -10,6 +11,11 @@ use std::sync::Arc;
 
 pub struct Ops {
     pub shared: Arc<Shared>,
+}
+
+/// `{"error", "message"}` with the catalogue's status for `code`.
+fn error(code: Code, message: &str) -> Response<Vec<u8>> {
+    text(code.status().as_u16(), "application/json", code.body(message).to_string().into_bytes())
 }
 
 fn text(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -30,27 +36,15 @@ impl ServeHttp for Ops {
             "/readyz" => {
                 let rt = self.shared.runtime.load();
                 if !rt.config.policies_dir.is_dir() {
-                    return text(
-                        503,
-                        "application/json",
-                        br#"{"error":"not_ready","message":"the policies directory is gone"}"#.to_vec(),
-                    );
+                    return error(Code::NotReady, "the policies directory is gone");
                 }
                 match self.shared.services.store.ping() {
                     Ok(()) => text(200, "application/json", br#"{"status":"ready"}"#.to_vec()),
-                    Err(_) => text(
-                        503,
-                        "application/json",
-                        br#"{"error":"not_ready","message":"the store does not answer"}"#.to_vec(),
-                    ),
+                    Err(_) => error(Code::NotReady, "the store does not answer"),
                 }
             }
             "/metrics" => text(200, "text/plain; version=0.0.4", metrics().render()),
-            _ => text(
-                404,
-                "application/json",
-                br#"{"error":"not_found","message":"ops paths: /healthz /readyz /metrics"}"#.to_vec(),
-            ),
+            _ => error(Code::NotFound, "ops paths: /healthz /readyz /metrics"),
         }
     }
 }

@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store", &["store"]),
-    ("foundations", &["config", "address", "net", "metrics", "clock"]),
+    ("foundations", &["config", "address", "net", "metrics", "clock", "catalogue"]),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

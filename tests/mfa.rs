@@ -40,7 +40,7 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     // A wrong code does not confirm.
     let r = post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": "000000"}));
     assert_eq!(r.status(), 400);
-    assert_eq!(json(r)["error"], "invalid_code");
+    assert_eq!(json(r)["error"], "code_mismatch");
 
     // Three codes are used below (confirm, regenerate, remove): the previous, current and next
     // step, all inside the ±1 step window.

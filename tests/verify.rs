@@ -91,7 +91,7 @@ fn the_json_api_verifies_an_address() {
     let r = e.call("POST", "/auth/verifications/user-42-email/check", Some(json!({"otp": "0"})));
     assert_eq!(r.status(), 400);
     let w = json(r);
-    assert_eq!(w["error"], "invalid_code");
+    assert_eq!(w["error"], "code_mismatch");
     assert_eq!(w["attempts_left"], 2);
     let r = e.call("GET", "/auth/verifications/user-42-email", None);
     assert_eq!(json(r)["closed"], false);

@@ -4,10 +4,11 @@
 
 use super::{ApiError, ReqInfo};
 use crate::audit::Audit;
+use crate::catalogue::Code;
+use crate::flows::error::FlowError;
 use crate::state::Shared;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -39,8 +40,7 @@ impl FromRequestParts<Arc<Shared>> for AppCaller {
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
         MaybeApp::from_request_parts(parts, s).await?.0.ok_or_else(|| {
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "api_key_required",
+                Code::ApiKeyRequired,
                 "Send the application's key in X-Auth-Service-Key (create one with `gatehouse app key create APP`).",
             )
         })
@@ -51,11 +51,8 @@ async fn authenticate(s: &Arc<Shared>, info: &ReqInfo, presented: String) -> Res
     let store = s.services.store.clone();
     let key = tokio::task::spawn_blocking(move || crate::appkeys::check(&store, &presented))
         .await
-        .map_err(|_| unavailable())?
-        .map_err(|e| {
-            tracing::error!("store: {e}");
-            unavailable()
-        })?;
+        .map_err(|_| ApiError::of(Code::Unavailable))?
+        .map_err(FlowError::from)?;
     let rt = s.runtime.load();
     let origin = info.origin();
     let app = key.as_ref().and_then(|k| rt.config.app(&k.app));
@@ -63,21 +60,16 @@ async fn authenticate(s: &Arc<Shared>, info: &ReqInfo, presented: String) -> Res
         // Anyone can send a made-up key: request noise, within the request budget, never on
         // the security queue.
         s.services.audit.record_request(Audit::event("app_key_invalid", &origin, None, json!({})));
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "The X-Auth-Service-Key is not valid."));
+        return Err(ApiError::new(Code::InvalidApiKey, "The X-Auth-Service-Key is not valid."));
     };
     if !app.allowed_ips.contains(info.ip) {
         let mut e = Audit::event("app_ip_refused", &origin, None, json!({"key": key.id}));
         e.app = Some(app.id.clone());
         s.services.audit.record(e);
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ip_not_allowed",
+            Code::IpNotAllowed,
             format!("{} may not call from {}: add it to the app's allowed_ips.", app.id, info.ip),
         ));
     }
     Ok(AppCaller { app: app.id.clone(), tenant: app.tenant.clone(), key_id: key.id })
-}
-
-fn unavailable() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The store cannot be reached; retry shortly.")
 }

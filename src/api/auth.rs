@@ -1,6 +1,7 @@
 //! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
 use super::{ApiError, Body, ReqInfo};
+use crate::catalogue::Code;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -17,56 +18,29 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+/// The one mapping of a flow's failure to an answer (the portal's pages take their statuses
+/// from it too); internal failures are logged here, once.
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
+        e.log_internal();
         match e {
-            FlowError::InvalidCode => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_code", "The code is wrong or was already used.")
+            FlowError::InvalidCode => ApiError::of(Code::InvalidCode),
+            FlowError::InvalidCredentials => ApiError::of(Code::InvalidCredentials),
+            FlowError::TooManyFailures { retry_after } => {
+                ApiError::new(Code::TooManyFailures, "Too many failed attempts from this address; retry later.")
+                    .retry_after(retry_after)
             }
-            FlowError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "The identifier or the password is wrong.",
-            ),
-            FlowError::TooManyFailures { retry_after } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
-                "Too many failed attempts from this address; retry later.",
-            )
-            .retry_after(retry_after),
-            FlowError::RateLimited(wait) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many sign-in attempts; retry later.")
-                    .retry_after(crate::ratelimit::retry_after_secs(wait))
-            }
-            FlowError::Busy => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many sign-ins at once; retry in a moment.")
-                    .retry_after(1)
-            }
-            FlowError::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
-            FlowError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", m),
-            FlowError::NotInDirectory => {
-                ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "User not in the directory service.")
-            }
-            FlowError::NotAssigned => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not_assigned",
-                "You are not allowed to access this application. Contact Administrator.",
-            ),
-            FlowError::CodeLocked => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "Too many wrong codes; request a new code.",
-            )
-            .retry_after(1),
-            FlowError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-            FlowError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such verification, or it expired.")
-            }
-            FlowError::Store(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The store cannot be reached; retry shortly.",
-            ),
+            FlowError::RateLimited(wait) => ApiError::new(Code::RateLimited, "Too many sign-in attempts; retry later.")
+                .retry_after(crate::ratelimit::retry_after_secs(wait)),
+            FlowError::Busy => ApiError::of(Code::Busy).retry_after(1),
+            FlowError::Unauthenticated(m) => ApiError::new(Code::Unauthenticated, m),
+            FlowError::Invalid(m) => ApiError::new(Code::InvalidField, m),
+            FlowError::NotInDirectory => ApiError::of(Code::UserNotFound),
+            FlowError::NotAssigned => ApiError::of(Code::NotAssigned),
+            FlowError::CodeLocked => ApiError::of(Code::TooManyAttempts).retry_after(1),
+            FlowError::Forbidden(m) => ApiError::new(Code::Forbidden, m),
+            FlowError::NotFound => ApiError::new(Code::NotFound, "There is no such verification, or it expired."),
+            FlowError::Store(_) => ApiError::of(Code::Unavailable),
         }
     }
 }
@@ -107,10 +81,10 @@ pub struct LoginBody {
 
 fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("`{name}` is required.")));
+        return Err(ApiError::new(Code::InvalidField, format!("`{name}` is required.")));
     }
     if v.len() > max {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("`{name}` is too long.")));
+        return Err(ApiError::new(Code::InvalidField, format!("`{name}` is too long.")));
     }
     Ok(())
 }
@@ -204,21 +178,18 @@ pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
 
 pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {
     let Caller::Known(id) = caller(&s, &headers, &info.tenant) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Sign in first: send a session cookie or an access token.",
-        )
-        .www_authenticate());
+        return Err(ApiError::new(Code::Unauthenticated, "Sign in first: send a session cookie or an access token.")
+            .www_authenticate());
     };
     let Some((sess, _)) = s.services.sessions.get(&id.session_id) else {
-        return Err(
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
-        );
+        return Err(ApiError::new(Code::Unauthenticated, "The session has ended.").www_authenticate());
     };
-    let user = s.services.store.user(&id.user_id).map_err(FlowError::from)?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
-    })?;
+    let user = s
+        .services
+        .store
+        .user(&id.user_id)
+        .map_err(FlowError::from)?
+        .ok_or_else(|| ApiError::new(Code::Unauthenticated, "The session has ended.").www_authenticate())?;
     let rt = s.runtime.load();
     Ok(Json(json!({
         "user": issue::user_json(&user, &rt.scopes_of(&user.groups)),
@@ -246,7 +217,7 @@ pub async fn refresh(
     // One redb write transaction: keep it off the async workers.
     let out = tokio::task::spawn_blocking(move || issue::refresh(&rt, &services, &token, &origin))
         .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
+        .map_err(|_| ApiError::of(Code::Unavailable))??;
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(out)).into_response())
 }
 
@@ -266,9 +237,8 @@ pub async fn logout(
     let body: LogoutBody = if body.is_empty() {
         LogoutBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {e}"))
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(Code::MalformedJson, format!("The body is not valid JSON: {e}")))?
     };
     let (sid, user) = match caller(&s, &headers, &info.tenant) {
         Caller::Known(id) => (Some(id.session_id.clone()), Some(id.user_id.clone())),
@@ -280,8 +250,7 @@ pub async fn logout(
     };
     let Some(sid) = sid else {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            Code::Unauthenticated,
             "Send the session cookie, an access token or a refresh token.",
         )
         .www_authenticate());
@@ -290,7 +259,7 @@ pub async fn logout(
     let origin = info.origin();
     tokio::task::spawn_blocking(move || issue::logout(&services, &sid, user.as_deref(), &origin))
         .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
+        .map_err(|_| ApiError::of(Code::Unavailable))??;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     for c in session_cookies(&s, "", 0) {
         resp.headers_mut().append(header::SET_COOKIE, c);
@@ -301,4 +270,40 @@ pub async fn logout(
 pub fn mfa_required_response(token: &str, methods: &[&str]) -> Response {
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signin::Outcome::mfa_body(token, methods)))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Every flow failure has one answer: its code, the catalogue's status, `Retry-After` where
+    /// waiting helps.
+    #[test]
+    fn each_flow_error_maps_to_its_code() {
+        let cases = [
+            (FlowError::InvalidCredentials, "invalid_credentials", 401, None),
+            (FlowError::InvalidCode, "invalid_code", 401, None),
+            (FlowError::TooManyFailures { retry_after: 7 }, "too_many_failures", 429, Some("7")),
+            (FlowError::RateLimited(Duration::from_millis(1500)), "rate_limited", 429, Some("2")),
+            (FlowError::Busy, "busy", 503, Some("1")),
+            (FlowError::Unauthenticated("Sign in again."), "unauthenticated", 401, None),
+            (FlowError::Store("store: disk".into()), "unavailable", 503, None),
+            (FlowError::Invalid("`x` is required.".into()), "invalid_field", 422, None),
+            (FlowError::NotInDirectory, "user_not_found", 404, None),
+            (FlowError::NotAssigned, "not_assigned", 403, None),
+            (FlowError::CodeLocked, "too_many_attempts", 429, Some("1")),
+            (FlowError::Forbidden("Not here."), "forbidden", 403, None),
+            (FlowError::NotFound, "not_found", 404, None),
+        ];
+        for (flow, code, status, retry) in cases {
+            let shown = flow.to_string();
+            let e = ApiError::from(flow);
+            assert_eq!((e.code.as_str(), e.status().as_u16()), (code, status), "{shown}");
+            assert!(!e.message.is_empty() && !e.message.contains("disk"), "{code}: {}", e.message);
+            let resp = e.into_response();
+            let got = resp.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+            assert_eq!(got, retry, "{code}");
+        }
+    }
 }

@@ -17,11 +17,12 @@
 //! browser on its own) and are left to the handlers.
 
 use super::{is_form, is_json, ApiError};
+use crate::catalogue::Code;
 use crate::config::Config;
 use crate::identity::cookie_in;
 use crate::state::Shared;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -29,8 +30,7 @@ use subtle::ConstantTimeEq;
 
 fn refused(what: &str) -> Response {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "cross_site_request",
+        Code::CrossSiteRequest,
         format!(
             "{what}: a signed-in browser request must come from this site and send JSON \
              (Content-Type: application/json) or a portal form with its CSRF token."
@@ -63,7 +63,7 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
-        return ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read.").into_response();
+        return ApiError::new(Code::MalformedBody, "The body could not be read.").into_response();
     };
     if !form_token_ok(&parts.headers, &bytes) {
         return refused("The form's CSRF token is missing or does not match");

@@ -5,6 +5,7 @@
 use super::auth::caller;
 use super::{ApiError, Body, JsonBody, ReqInfo};
 use crate::audit::Audit;
+use crate::catalogue::Code;
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
@@ -27,12 +28,8 @@ use std::sync::Arc;
 fn signed_in(s: &Shared, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
     match caller(s, headers, &info.tenant) {
         Caller::Known(id) => Ok(id),
-        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Sign in first.").www_authenticate()),
+        _ => Err(ApiError::new(Code::Unauthenticated, "Sign in first.").www_authenticate()),
     }
-}
-
-fn invalid_code() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", "The code is wrong or was already used.")
 }
 
 /// Ten recovery codes: 50 random bits each, `xxxxx-xxxxx` in lower-case base32.
@@ -61,15 +58,14 @@ pub async fn start_setup(s: &Arc<Shared>, id: &Identity) -> Result<(String, Stri
         })?)
     })
     .await?;
-    res.map_err(|m| ApiError::new(StatusCode::CONFLICT, "already_enabled", m))?;
+    res.map_err(|m| ApiError::new(Code::AlreadyEnabled, m))?;
     let rt = s.runtime.load();
     let account = if id.email.is_empty() { id.user.clone() } else { id.email.clone() };
     let uri = Totp::from_config(&rt.config.totp, &secret)
         .and_then(|t| t.otpauth_uri(&rt.config.totp.issuer, &account))
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                Code::Internal,
                 "The authenticator could not be described: check that totp.issuer holds no `:`.",
             )
         })?;
@@ -86,8 +82,7 @@ fn two_factor(id: &Identity) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "mfa_required",
+        Code::MfaRequired,
         "This needs a session with both factors: complete the MFA step (or step up at /auth/login?step=mfa) and retry.",
     )
     .www_authenticate())
@@ -118,38 +113,30 @@ async fn with_code(
             // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
             return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));
         }
-        let res = svc.store.update_user(&user_id, |u| {
-            let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or("absent")?;
-            totp::accept(&rt.config.totp, t, &code, now).map_err(|r| match r {
-                totp::Refused::BadSecret => "bad secret",
-                totp::Refused::WrongCode => "wrong code",
-            })?;
+        let res = svc.store.try_update_user(&user_id, |u| {
+            let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or(Refused::Absent)?;
+            totp::accept(&rt.config.totp, t, &code, now).map_err(Refused::Code)?;
             t.confirmed = true;
             then(u);
             Ok(())
         })?;
-        if res.as_ref().is_err_and(|m| m == "wrong code") {
+        if matches!(res, Err(Refused::Code(totp::Refused::WrongCode))) {
             let event =
                 Audit::event("mfa_failed", &origin, Some(&user_id), json!({"method": "totp", "action": action}));
             failures::record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
         }
-        Ok(res.map_err(Refused::Code))
+        Ok(res)
     })
     .await?;
     res.map_err(|r| match r {
         Refused::Banned(secs) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
+            Code::TooManyFailures,
             "Too many failed attempts for this account or from this address; retry later.",
         )
         .retry_after(secs),
-        Refused::Code(m) => match (m.as_str(), confirmed) {
-            ("absent", true) => ApiError::new(StatusCode::CONFLICT, "not_enabled", "No authenticator app is set up."),
-            ("absent", false) => {
-                ApiError::new(StatusCode::CONFLICT, "no_pending_setup", "Start with POST /auth/mfa/totp/setup.")
-            }
-            _ => invalid_code(),
-        },
+        Refused::Absent if confirmed => ApiError::of(Code::NotEnabled),
+        Refused::Absent => ApiError::of(Code::NoPendingSetup),
+        Refused::Code(_) => ApiError::of(Code::CodeMismatch),
     })
 }
 
@@ -166,7 +153,10 @@ struct Attempt {
 enum Refused {
     /// The account or the address is banned: seconds to wait.
     Banned(u64),
-    Code(String),
+    /// No authenticator in the state asked for (active, or awaiting confirmation).
+    Absent,
+    /// The authenticator refused the code.
+    Code(totp::Refused),
 }
 
 /// Confirms the caller's pending authenticator with a first code at `now`; returns the recovery

@@ -13,6 +13,7 @@ pub mod verify;
 
 use crate::audit::Origin;
 use crate::authz::client_ip::effective_ip;
+use crate::catalogue::Code;
 use crate::net::normalize_host;
 use crate::state::Shared;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -29,18 +30,27 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub IpAddr);
 
-/// An error in the shape of docs/http-api.md §1: `{"error", "message"}` with a fitting status.
+/// An error in the shape of docs/http-api.md §1: `{"error", "message"}`, with the status the
+/// catalogue gives its code.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), headers: vec![] }
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), headers: vec![] }
+    }
+
+    /// `code` with the catalogue's default message.
+    pub fn of(code: Code) -> ApiError {
+        ApiError::new(code, code.message())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn retry_after(mut self, secs: u64) -> ApiError {
@@ -56,8 +66,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
-        let mut resp = (self.status, [(header::CACHE_CONTROL, "no-store")], body).into_response();
+        let body = Json(self.code.body(&self.message));
+        let mut resp = (self.status(), [(header::CACHE_CONTROL, "no-store")], body).into_response();
         for (k, v) in self.headers {
             resp.headers_mut().append(k, v);
         }
@@ -88,15 +98,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as application/json.",
-            ));
+            return Err(ApiError::new(Code::UnsupportedMediaType, "Send the body as application/json."));
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
+            .map_err(|_| ApiError::new(Code::MalformedBody, "The body could not be read."))?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -115,7 +121,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
         if is_form(req.headers()) {
             let bytes = axum::body::Bytes::from_request(req, state)
                 .await
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", "The body could not be read."))?;
+                .map_err(|_| ApiError::new(Code::MalformedBody, "The body could not be read."))?;
             return Ok(Body::Form(bytes));
         }
         JsonBody::<T>::from_request(req, state).await.map(|JsonBody(b)| Body::Json(b))
@@ -127,14 +133,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
     {
         match serde_json::from_slice::<T>(bytes) {
             Ok(v) => Ok(v),
-            Err(e) if e.is_data() => {
-                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}")))
-            }
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("The body is not valid JSON: {e}"),
-            )),
+            Err(e) if e.is_data() => Err(ApiError::new(Code::InvalidField, format!("{e}"))),
+            Err(e) => Err(ApiError::new(Code::MalformedJson, format!("The body is not valid JSON: {e}"))),
         }
     }
 }
@@ -172,10 +172,8 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
         let rt = s.runtime.load();
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let xff = parts.headers.get_all("x-forwarded-for");
-        let ip =
-            effective_ip(peer, xff.iter().map(|v| v.as_bytes()), &rt.config.server.trusted_proxies).map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_forwarded_for", "X-Forwarded-For is malformed.")
-            })?;
+        let ip = effective_ip(peer, xff.iter().map(|v| v.as_bytes()), &rt.config.server.trusted_proxies)
+            .map_err(|_| ApiError::new(Code::BadForwardedFor, "X-Forwarded-For is malformed."))?;
         let forwarded = {
             let v: Vec<&str> = xff.iter().filter_map(|v| v.to_str().ok()).collect();
             (!v.is_empty()).then(|| v.join(", "))
@@ -186,7 +184,7 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
             .config
             .tenant_for_host(&host)
             .map(|t| t.id.clone())
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_tenant", "No tenant serves this host."))?;
+            .ok_or_else(|| ApiError::new(Code::UnknownTenant, "No tenant serves this host."))?;
         let info = ReqInfo { ip, peer, forwarded, host, tenant };
         parts.extensions.insert(info.clone());
         Ok(info)
@@ -239,18 +237,13 @@ async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::mi
             let xff = req.headers().get_all("x-forwarded-for");
             let trusted = &rt.config.server.trusted_proxies;
             let Ok(ip) = effective_ip(peer, xff.iter().map(|v| v.as_bytes()), trusted) else {
-                return ApiError::new(StatusCode::BAD_REQUEST, "bad_forwarded_for", "X-Forwarded-For is malformed.")
-                    .into_response();
+                return ApiError::new(Code::BadForwardedFor, "X-Forwarded-For is malformed.").into_response();
             };
             if let Err(wait) = l.check_ip(ip, rt.config.server.ipv6_prefix) {
                 crate::metrics::metrics().rate_limited("auth");
-                return ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many requests from this address; retry later.",
-                )
-                .retry_after(crate::ratelimit::retry_after_secs(wait))
-                .into_response();
+                return ApiError::new(Code::RateLimited, "Too many requests from this address; retry later.")
+                    .retry_after(crate::ratelimit::retry_after_secs(wait))
+                    .into_response();
             }
         }
     }
@@ -281,7 +274,7 @@ async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such /auth endpoint.")
+    ApiError::new(Code::NotFound, "There is no such /auth endpoint.")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
 use super::{auth, ReqInfo};
+use crate::catalogue::Code;
 use crate::flows::error::FlowError;
 use crate::flows::issue;
 use crate::flows::services;
@@ -315,7 +316,8 @@ async fn step_up_page(
             let body = "<h1>Second factor needed</h1>\n<p>This page needs a second factor and your account has none yet.</p>\n<p><a href=\"/auth/mfa/totp\">Set up an authenticator app</a>, then open the page again.</p>";
             html(StatusCode::FORBIDDEN, page("Second factor", body), None)
         }
-        Err(_) => {
+        Err(e) => {
+            e.log_internal();
             let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">Your session cannot be stepped up. <a href=\"/auth/login\">Sign in again</a>.</p>";
             html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
         }
@@ -387,7 +389,10 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
         Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
             retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
         }
-        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
+        Err(e) => {
+            e.log_internal();
+            retry(Code::Unavailable.status(), "Signing in is not possible right now. Try again shortly.")
+        }
     }
 }
 
@@ -496,7 +501,8 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
             ),
             None,
         ),
-        Err(_) => {
+        Err(e) => {
+            e.log_internal();
             let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This sign-in cannot continue. <a href=\"/auth/login\">Sign in again</a>.</p>";
             html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
         }

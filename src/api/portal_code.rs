@@ -4,6 +4,7 @@
 
 use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
 use super::ReqInfo;
+use crate::catalogue::Code;
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
@@ -76,7 +77,10 @@ pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, b
         Err(FlowError::RateLimited(_)) => {
             retry(StatusCode::TOO_MANY_REQUESTS, "Too many codes were asked for. Wait a few minutes and try again.")
         }
-        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Codes cannot be sent right now. Try again shortly."),
+        Err(e) => {
+            e.log_internal();
+            retry(Code::Unavailable.status(), "Codes cannot be sent right now. Try again shortly.")
+        }
     }
 }
 
@@ -112,7 +116,10 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
         Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
             retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
         }
-        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
+        Err(e) => {
+            e.log_internal();
+            retry(Code::Unavailable.status(), "Signing in is not possible right now. Try again shortly.")
+        }
     }
 }
 
@@ -142,7 +149,10 @@ pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, 
             );
             return html(StatusCode::UNAUTHORIZED, page("Sign in", &body), None);
         }
-        Err(_) => (None, Some("A code cannot be sent right now; use another method.")),
+        Err(e) => {
+            e.log_internal();
+            (None, Some("A code cannot be sent right now; use another method."))
+        }
     };
     let step = MfaStep { token: &token, methods: &methods, notice };
     let status = if error.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };

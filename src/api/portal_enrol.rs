@@ -92,7 +92,7 @@ pub async fn enrol_setup(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
             html(StatusCode::OK, page("Authenticator app", &confirm_form(csrf, &secret, &qr, None)), None)
         }
         Err(e) => html(
-            e.status,
+            e.status(),
             page(
                 "Authenticator app",
                 &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message)),
@@ -115,6 +115,6 @@ pub async fn enrol_confirm(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
             let body = format!("<h1>Authenticator app added</h1>\n<p>Keep these recovery codes somewhere safe. Each works once, and they are shown only now.</p>\n<ul>{items}</ul>");
             html(StatusCode::OK, page("Authenticator app", &body), None)
         }
-        Err(e) => html(e.status, page("Authenticator app", &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">Start again</a>.</p>", escape(&e.message))), None),
+        Err(e) => html(e.status(), page("Authenticator app", &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">Start again</a>.</p>", escape(&e.message))), None),
     }
 }

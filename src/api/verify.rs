@@ -6,6 +6,7 @@
 
 use super::appauth::AppCaller;
 use super::{ApiError, JsonBody, ReqInfo};
+use crate::catalogue::Code;
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::services::blocking;
@@ -119,13 +120,13 @@ fn checked_response(s: &Shared, c: Checked) -> Result<Response, ApiError> {
             let rt = s.runtime.load();
             Ok(no_store(StatusCode::OK, verification::to_json(&rt, &v, now_secs())))
         }
-        Checked::Wrong { attempts_left } => Ok(no_store(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "invalid_code", "message": "The code is wrong.", "attempts_left": attempts_left}),
-        )),
+        Checked::Wrong { attempts_left } => {
+            let mut body = Code::CodeMismatch.body("The code is wrong.");
+            body["attempts_left"] = json!(attempts_left);
+            Ok(no_store(Code::CodeMismatch.status(), body))
+        }
         Checked::Locked => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            Code::TooManyAttempts,
             "Too many wrong codes: this verification is locked; create a new one.",
         )
         .retry_after(1)),
@@ -200,8 +201,7 @@ async fn page_throttle(s: &Arc<Shared>, app: &str, id: &str) -> Result<(), ApiEr
         if let Err(wait) = l.check(&(app, id)) {
             crate::metrics::metrics().rate_limited("verify_page");
             return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                Code::RateLimited,
                 "Too many tries for this verification; wait a moment and retry.",
             )
             .retry_after(crate::ratelimit::retry_after_secs(wait)));

@@ -3,6 +3,7 @@
 //! written back with keep-alive.
 
 use super::respond::Reply;
+use crate::catalogue::Code;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
@@ -30,7 +31,7 @@ pub async fn serve(
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_body) {
         session.set_keepalive(None);
-        return Reply::error(413, "body_too_large", &format!("The request body is larger than {max_body} bytes."))
+        return Reply::error(Code::BodyTooLarge, &format!("The request body is larger than {max_body} bytes."))
             .send(session)
             .await;
     }
@@ -38,7 +39,7 @@ pub async fn serve(
     while let Some(chunk) = session.read_request_body().await? {
         if body.len() + chunk.len() > max_body {
             session.set_keepalive(None);
-            return Reply::error(413, "body_too_large", &format!("The request body is larger than {max_body} bytes."))
+            return Reply::error(Code::BodyTooLarge, &format!("The request body is larger than {max_body} bytes."))
                 .send(session)
                 .await;
         }
@@ -56,7 +57,7 @@ pub async fn serve(
         builder = builder.header(k, v);
     }
     let Ok(request) = builder.extension(crate::api::PeerAddr(peer)).body(Body::from(body.freeze())) else {
-        return Reply::error(400, "bad_request", "The request could not be read.").send(session).await;
+        return Reply::error(Code::BadRequest, "The request could not be read.").send(session).await;
     };
     let response = match router.clone().oneshot(request).await {
         Ok(r) => r,
@@ -65,7 +66,7 @@ pub async fn serve(
     let (parts, body) = response.into_parts();
     let bytes: Bytes = match http_body_util::Limited::new(body, MAX_RESPONSE).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => return Reply::error(500, "internal", "The answer could not be produced.").send(session).await,
+        Err(_) => return Reply::error(Code::Internal, "The answer could not be produced.").send(session).await,
     };
     let mut h = ResponseHeader::build(parts.status, Some(parts.headers.len() + 2))?;
     for (k, v) in parts.headers.iter() {

@@ -18,6 +18,7 @@ use super::respond::Reply;
 use super::{portal_url, unauthenticated_api, wants_html, Endpoint};
 use crate::authz::normalize::require_normal;
 use crate::authz::{client_ip::effective_ip, decide, Facts, Outcome};
+use crate::catalogue::Code;
 use crate::identity;
 use crate::net::normalize_host;
 use crate::proxy::headers::{identity_values, IDENTITY_HEADERS};
@@ -130,11 +131,7 @@ pub fn answer(
     let cfg = &rt.config;
     if !cfg.server.trusted_proxies.contains(peer) {
         return (
-            Reply::error(
-                403,
-                "untrusted_proxy",
-                "Forward-auth requests are accepted only from server.trusted_proxies.",
-            ),
+            Reply::error(Code::UntrustedProxy, "Forward-auth requests are accepted only from server.trusted_proxies."),
             L::Deny,
         );
     }
@@ -142,7 +139,7 @@ pub fn answer(
         Endpoint::ForwardAuth => forward_auth_target(h),
         Endpoint::AuthRequest => auth_request_target(h),
     };
-    let bad = |msg: &str| (Reply::error(400, "bad_forwarded_request", msg), L::BadRequest);
+    let bad = |msg: &str| (Reply::error(Code::BadForwardedRequest, msg), L::BadRequest);
     let target = match target {
         Ok(t) => t,
         Err(msg) => return bad(msg),

@@ -14,6 +14,7 @@
 //! (`set_pipelined_prefix`), so Pingora parses exactly what the guard read, and nothing more
 //! arrives for it to wait on. Only HTTP/1 over TCP is served on this listener.
 
+use crate::catalogue::Code;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -89,7 +90,7 @@ enum Head {
     /// The client closed, or stayed idle between requests: close quietly.
     Gone,
     /// Too slow (408) or too large (431): answer and close.
-    Refused(u16),
+    Refused(Code),
 }
 
 /// Reads one request head from `stream`. `first` is the connection's first request: its
@@ -114,7 +115,7 @@ async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, s
             Ok(Ok(_)) => {}
             // Nothing was sent at all: an idle connection, closed without an answer.
             Err(_) if buf.is_empty() => return Head::Gone,
-            Err(_) => return Head::Refused(408),
+            Err(_) => return Head::Refused(Code::HeaderTimeout),
         }
         if !started {
             // The next request began: from now on its head has `header_timeout`.
@@ -124,16 +125,16 @@ async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, s
         // The bound holds for the head however it arrived, also when its last read brought
         // its end (and perhaps a body after it).
         if scan.complete(&buf) {
-            return if scan.end > MAX_HEAD_BYTES { Head::Refused(431) } else { Head::Ready(buf) };
+            return if scan.end > MAX_HEAD_BYTES { Head::Refused(Code::HeaderTooLarge) } else { Head::Ready(buf) };
         }
         if buf.len() > MAX_HEAD_BYTES {
-            return Head::Refused(431);
+            return Head::Refused(Code::HeaderTooLarge);
         }
     }
 }
 
 /// The codes of the guard's refusals, as written in the answers and counted in metrics.
-const REFUSALS: [&str; 3] = ["header_timeout", "header_too_large", "too_many_connections"];
+const REFUSALS: [Code; 3] = [Code::HeaderTimeout, Code::HeaderTooLarge, Code::TooManyConnections];
 
 /// `gatehouse_connections_refused_total{reason}`: connections the guard answered and closed
 /// before any request reached the proxy (the request counters never see them).
@@ -147,7 +148,7 @@ pub fn refused_total() -> &'static IntCounterVec {
         .expect("static metric");
         let _ = crate::metrics::metrics().registry.register(Box::new(c.clone()));
         for r in REFUSALS {
-            c.with_label_values(&[r]);
+            c.with_label_values(&[r.as_str()]);
         }
         c
     })
@@ -155,14 +156,12 @@ pub fn refused_total() -> &'static IntCounterVec {
 
 /// A minimal JSON error, written straight to the socket (there is no session yet); the
 /// connection is closed after it.
-async fn refuse(mut stream: Stream, status: u16) {
-    let (reason, code, message) = match status {
-        408 => ("Request Timeout", REFUSALS[0], "The request head did not arrive in time: send it at once."),
-        431 => ("Request Header Fields Too Large", REFUSALS[1], "The request head is too large."),
-        _ => ("Service Unavailable", REFUSALS[2], "Too many open connections: retry shortly."),
-    };
-    refused_total().with_label_values(&[code]).inc();
-    let body = serde_json::json!({ "error": code, "message": message }).to_string();
+async fn refuse(mut stream: Stream, code: Code) {
+    let status = code.status();
+    let reason = status.canonical_reason().unwrap_or("");
+    let status = status.as_u16();
+    refused_total().with_label_values(&[code.as_str()]).inc();
+    let body = code.body(code.message()).to_string();
     let answer = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          cache-control: no-store\r\nconnection: close\r\n\r\n{body}",
@@ -180,7 +179,7 @@ async fn refuse(mut stream: Stream, status: u16) {
 impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
-            refuse(stream, 503).await;
+            refuse(stream, Code::TooManyConnections).await;
             return None;
         };
         let mut settings: Option<HttpPersistentSettings> = None;
@@ -189,8 +188,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             let head = match read_head(&mut stream, first, self.header_timeout, shutdown).await {
                 Head::Ready(head) => head,
                 Head::Gone => return None,
-                Head::Refused(status) => {
-                    refuse(stream, status).await;
+                Head::Refused(code) => {
+                    refuse(stream, code).await;
                     return None;
                 }
             };

@@ -10,6 +10,7 @@ pub mod respond;
 pub mod whoami;
 
 use crate::authz::{client_ip::effective_ip, decide, normalize::normalize_path, Facts, Outcome};
+use crate::catalogue::Code;
 use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::metrics::{metrics, Outcome as Label};
@@ -88,10 +89,10 @@ pub fn wants_html(h: &HeaderMap) -> bool {
 /// 401 for API callers.
 pub fn unauthenticated_api(step_up: bool) -> Reply {
     if step_up {
-        Reply::error(401, "mfa_required", "This resource needs a second factor: complete the MFA step and retry.")
+        Reply::error(Code::MfaRequired, "This resource needs a second factor: complete the MFA step and retry.")
             .header("www-authenticate", r#"Bearer error="insufficient_user_authentication""#)
     } else {
-        Reply::error(401, "unauthenticated", "Sign in first: send a session cookie or an access token.")
+        Reply::error(Code::Unauthenticated, "Sign in first: send a session cookie or an access token.")
             .header("www-authenticate", "Bearer")
     }
 }
@@ -99,14 +100,14 @@ pub fn unauthenticated_api(step_up: bool) -> Reply {
 /// Refusals other than "sign in first".
 pub fn refusal(o: &Outcome) -> Reply {
     match o {
-        Outcome::Forbidden(why) => Reply::error(403, "forbidden", why),
-        Outcome::RateLimited(wait) => Reply::error(429, "rate_limited", "Too many requests: retry later.")
+        Outcome::Forbidden(why) => Reply::error(Code::Forbidden, why),
+        Outcome::RateLimited(wait) => Reply::error(Code::RateLimited, "Too many requests: retry later.")
             .header("retry-after", crate::ratelimit::retry_after_secs(*wait).to_string()),
-        Outcome::BadPath(e) => Reply::error(400, "bad_path", &e.to_string()),
+        Outcome::BadPath(e) => Reply::error(Code::BadPath, &e.to_string()),
         Outcome::Unavailable => {
-            Reply::error(503, "unavailable", "Sign-in state cannot be checked right now; retry shortly.")
+            Reply::error(Code::Unavailable, "Sign-in state cannot be checked right now; retry shortly.")
         }
-        Outcome::Allow | Outcome::SignIn | Outcome::StepUp => Reply::error(500, "internal", "unexpected decision"),
+        Outcome::Allow | Outcome::SignIn | Outcome::StepUp => Reply::error(Code::Internal, "unexpected decision"),
     }
 }
 
@@ -195,14 +196,14 @@ impl Gateway {
         let req = session.req_header();
         let cfg = &rt.config;
         let Some(raw_host) = request_host(req) else {
-            return Some(Reply::error(400, "bad_host", "The request has no Host header."));
+            return Some(Reply::error(Code::BadHost, "The request has no Host header."));
         };
         let Some(host) = normalize_host(raw_host) else {
-            return Some(Reply::error(400, "bad_host", "The Host header is malformed."));
+            return Some(Reply::error(Code::BadHost, "The Host header is malformed."));
         };
         let Some(route) = rt.routes.lookup(&host) else {
             ctx.label = Some(Label::NotFound);
-            return Some(Reply::error(404, "unknown_host", "No application is configured for this host."));
+            return Some(Reply::error(Code::UnknownHost, "No application is configured for this host."));
         };
         ctx.route = Some(route.clone());
         ctx.counted = Counted::Route;
@@ -215,7 +216,7 @@ impl Gateway {
             Ok(ip) => ip,
             Err(_) => {
                 ctx.label = Some(Label::BadRequest);
-                return Some(Reply::error(400, "bad_forwarded_for", "X-Forwarded-For is malformed."));
+                return Some(Reply::error(Code::BadForwardedFor, "X-Forwarded-For is malformed."));
             }
         };
         ctx.client_ip = Some(ip);
@@ -300,7 +301,7 @@ impl ProxyHttp for Gateway {
         let started = Instant::now();
         let rt = self.shared.runtime.load_full();
         let Some(peer) = peer_ip(session) else {
-            Reply::error(400, "bad_peer", "Only TCP clients are served.").send(session).await?;
+            Reply::error(Code::BadPeer, "Only TCP clients are served.").send(session).await?;
             return Ok(true);
         };
         ctx.peer = Some(peer);
@@ -310,15 +311,13 @@ impl ProxyHttp for Gateway {
         if let Some(why) = framing::ambiguous(&req.headers, raw_head) {
             ctx.rt = Some(rt);
             ctx.label = Some(Label::BadRequest);
-            Reply::error(400, "bad_framing", why).send_and_close(session).await?;
+            Reply::error(Code::BadFraming, why).send_and_close(session).await?;
             return Ok(true);
         }
         if !origin_form(session.req_header()) {
             ctx.rt = Some(rt);
             ctx.label = Some(Label::BadRequest);
-            Reply::error(
-                400,
-                "bad_target",
+            Reply::error(Code::BadTarget,
                 "The request target must be a path starting with `/`: absolute-form, `*` and relative targets are refused.",
             )
             .send(session)
@@ -331,7 +330,7 @@ impl ProxyHttp for Gateway {
         if session.req_header().method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
             ctx.rt = Some(rt);
             ctx.label = Some(Label::BadRequest);
-            Reply::error(400, "bad_method", "The request method must be in upper case (GET, POST, DELETE…).")
+            Reply::error(Code::BadMethod, "The request method must be in upper case (GET, POST, DELETE…).")
                 .send(session)
                 .await?;
             return Ok(true);

@@ -1,6 +1,7 @@
 //! Answers Gatehouse writes itself. Header and body are written separately (not
 //! `respond_error_with_body`, which closes the connection) so keep-alive survives.
 
+use crate::catalogue::Code;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -20,10 +21,10 @@ impl Reply {
         Reply { status, headers: vec![], content_type: "", body: Bytes::new() }
     }
 
-    /// `{"error": code, "message": message}`, the error shape of docs/http-api.md §1.
-    pub fn error(status: u16, code: &str, message: &str) -> Reply {
-        let body = serde_json::json!({ "error": code, "message": message }).to_string();
-        Reply { status, headers: vec![], content_type: "application/json", body: Bytes::from(body) }
+    /// `{"error": code, "message": message}`, the error shape of docs/http-api.md §1, with the
+    /// catalogue's status for `code`.
+    pub fn error(code: Code, message: &str) -> Reply {
+        Reply::json(code.status().as_u16(), &code.body(message))
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Reply {
@@ -69,16 +70,25 @@ impl Reply {
     }
 }
 
+/// The code of an error answered when a request could not be proxied with status `status`.
+pub fn fail_to_proxy_code(status: u16) -> Code {
+    match status {
+        502 => Code::BadGateway,
+        504 => Code::GatewayTimeout,
+        c if c >= 500 => Code::Internal,
+        _ => Code::BadRequest,
+    }
+}
+
 /// The body of an error answered when a request could not be proxied.
-pub fn fail_to_proxy_body(code: u16) -> Bytes {
-    let (error, message) = match code {
-        400 => ("bad_request", "The request could not be read: check its syntax and send it again."),
-        502 => ("bad_gateway", "The application did not answer: retry shortly."),
-        504 => ("gateway_timeout", "The application did not answer in time: retry shortly."),
-        c if c >= 500 => ("internal", "The request could not be forwarded to the application: retry shortly."),
-        _ => ("bad_request", "The request could not be served."),
+pub fn fail_to_proxy_body(status: u16) -> Bytes {
+    let code = fail_to_proxy_code(status);
+    let message = match code {
+        Code::Internal => "The request could not be forwarded to the application: retry shortly.",
+        Code::BadRequest if status != 400 => "The request could not be served.",
+        c => c.message(),
     };
-    Bytes::from(serde_json::json!({ "error": error, "message": message }).to_string())
+    Bytes::from(code.body(message).to_string())
 }
 
 /// Writes [`fail_to_proxy_body`] with `code` (nothing when an answer was already started) and

@@ -62,6 +62,15 @@ impl Store {
         id: &str,
         f: impl FnOnce(&mut User) -> std::result::Result<T, String>,
     ) -> Result<std::result::Result<T, String>> {
+        self.try_update_user(id, f)
+    }
+
+    /// [`Store::update_user`] with the caller's own (typed) refusal: `f`'s `Err` aborts the write.
+    pub fn try_update_user<T, E>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut User) -> std::result::Result<T, E>,
+    ) -> Result<std::result::Result<T, E>> {
         let tx = self.db.begin_write()?;
         let out = {
             let mut users = tx.open_table(USERS)?;
