@@ -90,6 +90,56 @@ pub struct Ctx<'a> {
     pub tokens: &'a crate::tokens::Tokens,
 }
 
+/// Why an operation (or the way to the server that runs it) failed. Its `Display` is the
+/// sentence the CLI prints, and the `error` string the control socket answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The user record is not acceptable (the sentence says why).
+    #[error("{0}")]
+    InvalidUser(String),
+    #[error("a user with this email, mobile or username already exists in the tenant")]
+    UserExists,
+    #[error("the {kind} `{value}` belongs to an account that has not verified it (a pending self-registration?); not merged")]
+    UnprovedAddress { kind: &'static str, value: String },
+    #[error("the row's addresses belong to different accounts ({kind} `{value}` is another's)")]
+    SplitAccounts { kind: &'static str, value: String },
+    #[error("no user `{user}` in tenant {tenant}")]
+    NoUser { tenant: String, user: String },
+    #[error("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")]
+    NoActiveUser { tenant: String, user: String },
+    #[error("there is no ban on {0}")]
+    NoBan(String),
+    #[error("no app `{app}` in the configuration (apps: {known})")]
+    NoApp { app: String, known: String },
+    #[error("app {app} has no key {id}; `gatehouse app key list {app}` shows its keys")]
+    NoAppKey { app: String, id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Token(#[from] crate::tokens::TokenError),
+    /// The signing key could not be loaded (the sentence says why).
+    #[error("{0}")]
+    SigningKey(String),
+    #[error("the store {store} is in use by a running server, but its control socket {socket} does not answer: check server.control_socket")]
+    SocketSilent { store: String, socket: String },
+    #[error("control socket: {0}")]
+    Socket(std::io::Error),
+    /// The operation could not be written as JSON.
+    #[error("{0}")]
+    Encode(serde_json::Error),
+    #[error("control socket answered garbage: {0}")]
+    Garbage(serde_json::Error),
+    /// The running server refused the operation; its sentence, as it sent it.
+    #[error("{0}")]
+    Server(String),
+    #[error("not an operation: {0}")]
+    NotAnOp(serde_json::Error),
+    #[error("cannot read the request: {0}")]
+    Unreadable(std::io::Error),
+    #[error("the request line is longer than {MAX_LINE} bytes")]
+    LineTooLong,
+}
+
 /// Whoever holds any of the spec's addresses or its username, proved or not.
 fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
     for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
@@ -106,36 +156,38 @@ fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
 /// which must be one account. A row is refused, never merged, when that account has not proved
 /// the address the row matched on (a pending self-registration, say): whoever typed someone
 /// else's address into a registration form must not receive that person's groups and apps.
-fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, String> {
+fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, ControlError> {
     let mut target: Option<User> = None;
     for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
         let Some(v) = value else { continue };
-        let Some(u) = store.address_holder(&spec.tenant, kind, v).map_err(|e| e.to_string())? else { continue };
+        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
         let proved = match kind {
             "email" => u.email_verified,
             "mobile" => u.mobile_verified,
             _ => true,
         };
         if u.status == "pending" || !proved {
-            return Err(format!(
-                "the {kind} `{v}` belongs to an account that has not verified it (a pending self-registration?); not merged"
-            ));
+            return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
         }
         match &target {
-            Some(t) if t.id != u.id => {
-                return Err(format!("the row's addresses belong to different accounts ({kind} `{v}` is another's)"))
-            }
+            Some(t) if t.id != u.id => return Err(ControlError::SplitAccounts { kind, value: v.clone() }),
             _ => target = Some(u),
         }
     }
     Ok(target)
 }
 
-fn admin_event(ctx: &Ctx, event: &str, tenant: Option<&str>, user: Option<&str>, detail: Value) -> Result<(), String> {
+fn admin_event(
+    ctx: &Ctx,
+    event: &str,
+    tenant: Option<&str>,
+    user: Option<&str>,
+    detail: Value,
+) -> Result<(), ControlError> {
     if let Some(a) = ctx.audit {
         let origin =
             Origin { tenant: tenant.map(str::to_string), remote: Some("control socket".into()), ..Default::default() };
-        a.record_now(Audit::event(event, &origin, user, detail)).map_err(|e| e.to_string())?;
+        a.record_now(Audit::event(event, &origin, user, detail))?;
     } else {
         let mut e = Audit::event(
             event,
@@ -143,206 +195,230 @@ fn admin_event(ctx: &Ctx, event: &str, tenant: Option<&str>, user: Option<&str>,
             user,
             detail,
         );
-        ctx.store.append_audit(std::slice::from_mut(&mut e)).map_err(|e| e.to_string())?;
+        ctx.store.append_audit(std::slice::from_mut(&mut e))?;
     }
     Ok(())
 }
 
 /// Runs one operation against the store.
-pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, String> {
-    let s = ctx.store;
+pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, ControlError> {
     match op {
-        Op::UserAdd { mut user } => {
-            validate(&mut user)?;
-            if find(s, &user).map_err(|e| e.to_string())?.is_some() {
-                return Err("a user with this email, mobile or username already exists in the tenant".into());
-            }
-            let u = to_user(&user, None);
-            s.put_user(&u).map_err(|e| e.to_string())?;
-            admin_event(
-                ctx,
-                if user.admin { "admin_created" } else { "user_created" },
-                Some(&u.tenant),
-                Some(&u.id),
-                json!({}),
-            )?;
-            Ok(public_user(&u))
-        }
-        Op::UserUpsert { rows } => {
-            let mut results = vec![];
-            for (line, mut spec) in rows {
-                let r = validate(&mut spec).and_then(|_| {
-                    let existing = import_target(s, &spec)?;
-                    let created = existing.is_none();
-                    let u = to_user(&spec, existing);
-                    s.put_user(&u).map_err(|e| e.to_string())?;
-                    Ok(if created { "created" } else { "updated" })
-                });
-                results.push(match r {
-                    Ok(what) => json!({"line": line, "result": what}),
-                    Err(why) => json!({"line": line, "result": "rejected", "reason": why}),
-                });
-            }
-            admin_event(ctx, "users_imported", None, None, json!({"rows": results.len()}))?;
-            Ok(Value::Array(results))
-        }
-        Op::BansList => {
-            let bans = s.bans(now_secs()).map_err(|e| e.to_string())?;
-            Ok(json!(bans))
-        }
-        Op::BansAdd { key, seconds, reason } => {
-            let now = now_secs();
-            let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
-            s.ban(&ban).map_err(|e| e.to_string())?;
-            admin_event(ctx, "ban_added", None, None, json!({"key": key, "until": ban.until}))?;
-            Ok(json!(ban))
-        }
-        Op::BansRevoke { key } => {
-            let existed = s.revoke_ban(&key).map_err(|e| e.to_string())?;
-            if !existed {
-                return Err(format!("there is no ban on {key}"));
-            }
-            admin_event(ctx, "ban_revoked", None, None, json!({"key": key}))?;
-            Ok(json!({"revoked": key}))
-        }
-        Op::SessionsRevoke { tenant, user } => {
-            let u =
-                s.find_user(&tenant, &user).map_err(|e| e.to_string())?.or(s.user(&user).map_err(|e| e.to_string())?);
-            let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
-            let id = u.id.clone();
-            let n = match ctx.sessions {
-                Some(live) => live.revoke(|x| x.user_id == id),
-                None => s.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
-            }
-            .map_err(|e| e.to_string())?;
-            admin_event(ctx, "sessions_revoked", Some(&u.tenant), Some(&u.id), json!({"sessions": n}))?;
-            Ok(json!({"user": u.id, "revoked": n}))
-        }
-        Op::TokenIssue { tenant, user, amr, ttl_secs } => {
-            let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?.filter(|u| u.is_active());
-            let u = u.ok_or_else(|| {
-                format!("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")
-            })?;
-            let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
-            let expiration = ctx.config.session.expiration.as_secs();
-            let session = match ctx.sessions {
-                Some(live) => live.create(&u, amr, scopes.clone(), expiration).map_err(|e| e.to_string())?.1,
-                None => {
-                    let now = now_secs();
-                    let session = crate::store::Session {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        user_id: u.id.clone(),
-                        tenant: u.tenant.clone(),
-                        amr,
-                        created_at: now,
-                        last_seen: now,
-                        expires_at: now + expiration,
-                    };
-                    let secret = crate::sessions::new_secret();
-                    s.put_session(&crate::sessions::digest_hex(&secret), &session).map_err(|e| e.to_string())?;
-                    session
-                }
-            };
-            let mut c = ctx.tokens.claims_for(&u.id, &u.tenant, &session.id, ttl_secs.min(expiration));
-            c.groups = u.groups.clone();
-            c.scopes = scopes;
-            c.amr = session.amr.clone();
-            c.email = u.verified_email().map(str::to_string);
-            c.name = u.name.clone();
-            c.preferred_username = Some(u.display_user());
-            let token = ctx.tokens.sign(&c).map_err(|e| e.to_string())?;
-            admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
-            Ok(json!({"access_token": token, "session_id": session.id}))
-        }
-        Op::ResetMfa { tenant, user } => {
-            let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
-            let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
-            let had = s
-                .update_user(&u.id, |x| {
-                    let had = x.totp.is_some() || !x.recovery_codes.is_empty();
-                    x.totp = None;
-                    x.recovery_codes.clear();
-                    x.updated_at = now_secs();
-                    Ok(had)
-                })
-                .map_err(|e| e.to_string())??;
-            admin_event(ctx, "mfa_reset", Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
-            Ok(json!({"user": u.id, "reset": had}))
-        }
-        Op::AuditList { limit } => Ok(json!(s.audit(limit.min(10_000)).map_err(|e| e.to_string())?)),
-        Op::AuditPurge { older_than_secs } => {
-            let n =
-                crate::audit::prune(s, now_secs(), Duration::from_secs(older_than_secs)).map_err(|e| e.to_string())?;
-            admin_event(ctx, "audit_purged", None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
-            Ok(json!({"removed": n}))
-        }
-        Op::AppKeyCreate { app } => {
-            let a = known_app(ctx, &app)?;
-            let (rec, secret) = crate::appkeys::create(&a.id);
-            s.put_app_key(&rec).map_err(|e| e.to_string())?;
-            admin_event(ctx, "app_key_created", Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
-            Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
-        }
-        Op::AppKeyList { app } => {
-            let a = known_app(ctx, &app)?;
-            let keys = s.app_keys(&a.id).map_err(|e| e.to_string())?;
-            Ok(json!(keys
-                .iter()
-                .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
-                .collect::<Vec<_>>()))
-        }
-        Op::AppKeyDelete { app, id } => {
-            let a = known_app(ctx, &app)?;
-            if !s.delete_app_key(&a.id, &id).map_err(|e| e.to_string())? {
-                return Err(format!("app {} has no key {id}; `gatehouse app key list {}` shows its keys", a.id, a.id));
-            }
-            admin_event(ctx, "app_key_deleted", Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
-            Ok(json!({"deleted": id}))
-        }
-        Op::UserId { tenant, user } => {
-            let u = s.find_user(&tenant, &user).map_err(|e| e.to_string())?;
-            let u = u.ok_or_else(|| format!("no user `{user}` in tenant {tenant}"))?;
-            Ok(json!({"id": u.id}))
-        }
+        Op::UserAdd { user } => user_add(ctx, user),
+        Op::UserUpsert { rows } => user_upsert(ctx, rows),
+        Op::BansList => Ok(json!(ctx.store.bans(now_secs())?)),
+        Op::BansAdd { key, seconds, reason } => bans_add(ctx, key, seconds, reason),
+        Op::BansRevoke { key } => bans_revoke(ctx, key),
+        Op::SessionsRevoke { tenant, user } => sessions_revoke(ctx, tenant, user),
+        Op::TokenIssue { tenant, user, amr, ttl_secs } => token_issue(ctx, tenant, user, amr, ttl_secs),
+        Op::ResetMfa { tenant, user } => reset_mfa(ctx, tenant, user),
+        Op::AuditList { limit } => Ok(json!(ctx.store.audit(limit.min(10_000))?)),
+        Op::AuditPurge { older_than_secs } => audit_purge(ctx, older_than_secs),
+        Op::AppKeyCreate { app } => app_key_create(ctx, &app),
+        Op::AppKeyList { app } => app_key_list(ctx, &app),
+        Op::AppKeyDelete { app, id } => app_key_delete(ctx, &app, id),
+        Op::UserId { tenant, user } => Ok(json!({"id": user_of(ctx, tenant, user)?.id})),
     }
 }
 
-fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, String> {
+/// The user `user` (identifier or id) names in `tenant`.
+fn user_of(ctx: &Ctx, tenant: String, user: String) -> Result<User, ControlError> {
+    ctx.store.find_user(&tenant, &user)?.ok_or(ControlError::NoUser { tenant, user })
+}
+
+fn user_add(ctx: &Ctx, mut user: UserSpec) -> Result<Value, ControlError> {
+    validate(&mut user).map_err(ControlError::InvalidUser)?;
+    if find(ctx.store, &user)?.is_some() {
+        return Err(ControlError::UserExists);
+    }
+    let u = to_user(&user, None);
+    ctx.store.put_user(&u)?;
+    let event = if user.admin { "admin_created" } else { "user_created" };
+    admin_event(ctx, event, Some(&u.tenant), Some(&u.id), json!({}))?;
+    Ok(public_user(&u))
+}
+
+/// Each row created, updated or rejected (with the reason), answered separately.
+fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Value, ControlError> {
+    let mut results = vec![];
+    for (line, spec) in rows {
+        results.push(match upsert_row(ctx.store, spec) {
+            Ok(what) => json!({"line": line, "result": what}),
+            Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
+        });
+    }
+    admin_event(ctx, "users_imported", None, None, json!({"rows": results.len()}))?;
+    Ok(Value::Array(results))
+}
+
+fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static str, ControlError> {
+    validate(&mut spec).map_err(ControlError::InvalidUser)?;
+    let existing = import_target(store, &spec)?;
+    let created = existing.is_none();
+    store.put_user(&to_user(&spec, existing))?;
+    Ok(if created { "created" } else { "updated" })
+}
+
+fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> Result<Value, ControlError> {
+    let now = now_secs();
+    let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
+    ctx.store.ban(&ban)?;
+    admin_event(ctx, "ban_added", None, None, json!({"key": key, "until": ban.until}))?;
+    Ok(json!(ban))
+}
+
+fn bans_revoke(ctx: &Ctx, key: String) -> Result<Value, ControlError> {
+    if !ctx.store.revoke_ban(&key)? {
+        return Err(ControlError::NoBan(key));
+    }
+    admin_event(ctx, "ban_revoked", None, None, json!({"key": key}))?;
+    Ok(json!({"revoked": key}))
+}
+
+fn sessions_revoke(ctx: &Ctx, tenant: String, user: String) -> Result<Value, ControlError> {
+    let s = ctx.store;
+    let u = s.find_user(&tenant, &user)?.or(s.user(&user)?);
+    let u = u.ok_or(ControlError::NoUser { tenant, user })?;
+    let id = u.id.clone();
+    let n = match ctx.sessions {
+        Some(live) => live.revoke(|x| x.user_id == id),
+        None => s.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
+    }?;
+    admin_event(ctx, "sessions_revoked", Some(&u.tenant), Some(&u.id), json!({"sessions": n}))?;
+    Ok(json!({"user": u.id, "revoked": n}))
+}
+
+fn token_issue(
+    ctx: &Ctx,
+    tenant: String,
+    user: String,
+    amr: Vec<String>,
+    ttl_secs: u64,
+) -> Result<Value, ControlError> {
+    let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
+    let u = u.ok_or(ControlError::NoActiveUser { tenant, user })?;
+    let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
+    let expiration = ctx.config.session.expiration.as_secs();
+    let session = match ctx.sessions {
+        Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
+        None => stored_session(ctx.store, &u, amr, expiration)?,
+    };
+    let mut c = ctx.tokens.claims_for(&u.id, &u.tenant, &session.id, ttl_secs.min(expiration));
+    c.groups = u.groups.clone();
+    c.scopes = scopes;
+    c.amr = session.amr.clone();
+    c.email = u.verified_email().map(str::to_string);
+    c.name = u.name.clone();
+    c.preferred_username = Some(u.display_user());
+    let token = ctx.tokens.sign(&c)?;
+    admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
+    Ok(json!({"access_token": token, "session_id": session.id}))
+}
+
+/// A session written to the store directly (no server runs, so no live session table).
+fn stored_session(
+    store: &Store,
+    u: &User,
+    amr: Vec<String>,
+    expiration: u64,
+) -> Result<crate::store::Session, ControlError> {
+    let now = now_secs();
+    let session = crate::store::Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: u.id.clone(),
+        tenant: u.tenant.clone(),
+        amr,
+        created_at: now,
+        last_seen: now,
+        expires_at: now + expiration,
+    };
+    let secret = crate::sessions::new_secret();
+    store.put_session(&crate::sessions::digest_hex(&secret), &session)?;
+    Ok(session)
+}
+
+fn reset_mfa(ctx: &Ctx, tenant: String, user: String) -> Result<Value, ControlError> {
+    let u = user_of(ctx, tenant, user)?;
+    let had = ctx
+        .store
+        .update_user(&u.id, |x| {
+            let had = x.totp.is_some() || !x.recovery_codes.is_empty();
+            x.totp = None;
+            x.recovery_codes.clear();
+            x.updated_at = now_secs();
+            Ok(had)
+        })?
+        .map_err(ControlError::InvalidUser)?;
+    admin_event(ctx, "mfa_reset", Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
+    Ok(json!({"user": u.id, "reset": had}))
+}
+
+fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
+    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
+    admin_event(ctx, "audit_purged", None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    Ok(json!({"removed": n}))
+}
+
+fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
+    let a = known_app(ctx, app)?;
+    let (rec, secret) = crate::appkeys::create(&a.id);
+    ctx.store.put_app_key(&rec)?;
+    admin_event(ctx, "app_key_created", Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
+    Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
+}
+
+fn app_key_list(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
+    let a = known_app(ctx, app)?;
+    let keys = ctx.store.app_keys(&a.id)?;
+    Ok(json!(keys
+        .iter()
+        .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
+        .collect::<Vec<_>>()))
+}
+
+fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, ControlError> {
+    let a = known_app(ctx, app)?;
+    if !ctx.store.delete_app_key(&a.id, &id)? {
+        return Err(ControlError::NoAppKey { app: a.id.clone(), id });
+    }
+    admin_event(ctx, "app_key_deleted", Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
+    Ok(json!({"deleted": id}))
+}
+
+fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, ControlError> {
     ctx.config.app(app).ok_or_else(|| {
         let known: Vec<&str> = ctx.config.apps.iter().map(|a| a.id.as_str()).collect();
-        format!(
-            "no app `{app}` in the configuration (apps: {})",
-            if known.is_empty() { "none".into() } else { known.join(", ") }
-        )
+        ControlError::NoApp {
+            app: app.to_string(),
+            known: if known.is_empty() { "none".into() } else { known.join(", ") },
+        }
     })
 }
 
 /// Runs `op` through the running server's control socket, else on the store directly.
 /// Returns the answer and whether the server ran it.
-pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), String> {
+pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), ControlError> {
     if let Ok(mut stream) = UnixStream::connect(&cfg.server.control_socket) {
         stream.set_read_timeout(Some(Duration::from_secs(300))).ok();
-        let mut line = serde_json::to_string(&op).map_err(|e| e.to_string())?;
+        let mut line = serde_json::to_string(&op).map_err(ControlError::Encode)?;
         line.push('\n');
-        stream.write_all(line.as_bytes()).map_err(|e| format!("control socket: {e}"))?;
+        stream.write_all(line.as_bytes()).map_err(ControlError::Socket)?;
         let mut answer = String::new();
-        BufReader::new(stream).read_line(&mut answer).map_err(|e| format!("control socket: {e}"))?;
-        let v: Value = serde_json::from_str(&answer).map_err(|e| format!("control socket answered garbage: {e}"))?;
+        BufReader::new(stream).read_line(&mut answer).map_err(ControlError::Socket)?;
+        let v: Value = serde_json::from_str(&answer).map_err(ControlError::Garbage)?;
         return match v.get("error").and_then(|e| e.as_str()) {
-            Some(e) => Err(e.to_string()),
+            Some(e) => Err(ControlError::Server(e.to_string())),
             None => Ok((v.get("ok").cloned().unwrap_or(Value::Null), true)),
         };
     }
     let store = Store::open(&cfg.storage_path).map_err(|e| match e {
-        StoreError::Locked(_) => format!(
-            "the store {} is in use by a running server, but its control socket {} does not answer: check server.control_socket",
-            cfg.storage_path.display(),
-            cfg.server.control_socket.display()
-        ),
-        other => other.to_string(),
+        StoreError::Locked(_) => ControlError::SocketSilent {
+            store: cfg.storage_path.display().to_string(),
+            socket: cfg.server.control_socket.display().to_string(),
+        },
+        other => ControlError::Store(other),
     })?;
-    let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key)?;
-    store.set_seed_key(key.seed_key).map_err(|e| e.to_string())?;
+    let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key).map_err(ControlError::SigningKey)?;
+    store.set_seed_key(key.seed_key)?;
     let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
     execute(&Ctx { store: &store, sessions: None, audit: None, config: cfg, tokens: &tokens }, op).map(|v| (v, false))
 }
@@ -353,7 +429,10 @@ pub const MAX_LINE: usize = 4 << 20;
 /// Serves the control socket until the process ends (runs on its own thread). Only the server's
 /// own user (and root) may use it: the socket is 0600 and every connection's peer credentials are
 /// checked before anything is read.
-pub fn serve(path: &Path, handle: impl Fn(Op) -> Result<Value, String> + Send + Sync + 'static) -> std::io::Result<()> {
+pub fn serve(
+    path: &Path,
+    handle: impl Fn(Op) -> Result<Value, ControlError> + Send + Sync + 'static,
+) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -372,7 +451,7 @@ pub fn serve(path: &Path, handle: impl Fn(Op) -> Result<Value, String> + Send + 
     Ok(())
 }
 
-fn serve_one(mut conn: UnixStream, handle: &dyn Fn(Op) -> Result<Value, String>) {
+fn serve_one(mut conn: UnixStream, handle: &dyn Fn(Op) -> Result<Value, ControlError>) {
     let uid = peer_uid(&conn);
     if !uid.is_some_and(peer_allowed) {
         tracing::warn!(uid = ?uid, "control socket: refused a connection from another local user");
@@ -380,26 +459,23 @@ fn serve_one(mut conn: UnixStream, handle: &dyn Fn(Op) -> Result<Value, String>)
         return;
     }
     conn.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let answer = match read_request(&conn) {
-        Ok(line) => match serde_json::from_str::<Op>(&line) {
-            Ok(op) => match handle(op) {
-                Ok(v) => json!({"ok": v}),
-                Err(e) => json!({"error": e}),
-            },
-            Err(e) => json!({"error": format!("not an operation: {e}")}),
-        },
-        Err(e) => json!({"error": e}),
+    let answer = match read_request(&conn)
+        .and_then(|line| serde_json::from_str::<Op>(&line).map_err(ControlError::NotAnOp))
+        .and_then(handle)
+    {
+        Ok(v) => json!({"ok": v}),
+        Err(e) => json!({"error": e.to_string()}),
     };
     let _ = writeln!(conn, "{answer}");
 }
 
 /// One request line of at most [`MAX_LINE`] bytes; a longer one is refused, never buffered.
-fn read_request(conn: &UnixStream) -> Result<String, String> {
+fn read_request(conn: &UnixStream) -> Result<String, ControlError> {
     let mut line = String::new();
     let mut reader = BufReader::new(conn).take(MAX_LINE as u64 + 1);
-    reader.read_line(&mut line).map_err(|e| format!("cannot read the request: {e}"))?;
+    reader.read_line(&mut line).map_err(ControlError::Unreadable)?;
     if line.len() > MAX_LINE {
-        return Err(format!("the request line is longer than {MAX_LINE} bytes"));
+        return Err(ControlError::LineTooLong);
     }
     Ok(line)
 }
@@ -582,9 +658,10 @@ mod tests {
         assert!(store.user("p").unwrap().unwrap().groups.is_empty());
         assert!(store.user("u").unwrap().unwrap().groups.is_empty());
         // `user add` refuses whatever anyone holds, proved or not.
-        assert!(execute(&ctx, Op::UserAdd { user: spec("Victim@EXAMPLE.com") })
-            .unwrap_err()
-            .contains("already exists"));
+        assert!(matches!(
+            execute(&ctx, Op::UserAdd { user: spec("Victim@EXAMPLE.com") }),
+            Err(ControlError::UserExists)
+        ));
     }
 
     #[test]
@@ -648,7 +725,7 @@ mod tests {
         let spec = UserSpec { tenant: "default".into(), email: Some("A@Example.com".into()), ..Default::default() };
         execute(&ctx, Op::UserAdd { user: spec.clone() }).unwrap();
         let lower = UserSpec { email: Some("a@example.com".into()), ..spec.clone() };
-        assert!(execute(&ctx, Op::UserAdd { user: lower.clone() }).unwrap_err().contains("already exists"));
+        assert!(matches!(execute(&ctx, Op::UserAdd { user: lower.clone() }), Err(ControlError::UserExists)));
         // Another tenant may hold the same address.
         execute(&ctx, Op::UserAdd { user: UserSpec { tenant: "other".into(), ..lower.clone() } }).unwrap();
         let out = execute(
@@ -737,5 +814,39 @@ mod tests {
         assert!(answer.contains("only the server's own user"), "{answer} {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
         assert!(ask(&path, b"{\"op\":\"bans_list\"}\n").contains("done"), "the owner still may");
+    }
+
+    /// The socket answers `{"error": <Display>}` and the CLI prints it: the sentences are the
+    /// ones users have always seen.
+    #[test]
+    fn control_errors_say_what_they_always_said() {
+        let cases = [
+            (
+                ControlError::NoUser { tenant: "t".into(), user: "u".into() },
+                "no user `u` in tenant t",
+            ),
+            (
+                ControlError::NoActiveUser { tenant: "t".into(), user: "u".into() },
+                "no active user `u` in tenant t; create it with `gatehouse user add`",
+            ),
+            (ControlError::NoBan("ip:1.2.3.4".into()), "there is no ban on ip:1.2.3.4"),
+            (
+                ControlError::NoApp { app: "x".into(), known: "none".into() },
+                "no app `x` in the configuration (apps: none)",
+            ),
+            (
+                ControlError::NoAppKey { app: "a".into(), id: "k".into() },
+                "app a has no key k; `gatehouse app key list a` shows its keys",
+            ),
+            (
+                ControlError::UnprovedAddress { kind: "email", value: "v@example.com".into() },
+                "the email `v@example.com` belongs to an account that has not verified it (a pending self-registration?); not merged",
+            ),
+            (ControlError::Server("refused".into()), "refused"),
+            (ControlError::LineTooLong, &format!("the request line is longer than {MAX_LINE} bytes")),
+        ];
+        for (e, said) in cases {
+            assert_eq!(e.to_string(), said);
+        }
     }
 }

@@ -201,7 +201,7 @@ fn new_password_hash(cfg: &Config) -> Result<String, String> {
 }
 
 fn run(cfg: &Config, op: Op) -> Result<serde_json::Value, String> {
-    let (v, via_server) = control::run(cfg, op)?;
+    let (v, via_server) = control::run(cfg, op).map_err(|e| e.to_string())?;
     if via_server {
         eprintln!("(done by the running server through {})", cfg.server.control_socket.display());
     }

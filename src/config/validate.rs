@@ -59,69 +59,112 @@ fn listen_addr(r: &mut Reporter, path: &str, s: &str) {
 pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve: bool) -> Config {
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
 
-    listen_addr(r, "server.listen", &f.server.listen);
-    listen_addr(r, "server.ops_listen", &f.server.ops_listen);
-    if f.server.listen == f.server.ops_listen {
+    let public_url = server_section(r, &f.server);
+    let trusted_proxies = ip_set(r, "server.trusted_proxies", &f.server.trusted_proxies);
+    session_section(r, &f.session);
+    tokens_section(r, &f.tokens);
+    password_section(r, &f.password);
+    otp_section(r, &f.otp);
+    audit_section(r, &f.audit);
+    totp_section(r, &f.totp);
+    regulation_section(r, &f.regulation);
+    notifiers_section(r, base, &mut f.notifiers);
+    let rate_limits = rate_limits_section(r, &f.rate_limits);
+    let (tenants, tenant_ids) = tenants_section(r, &f.tenants, &f.notifiers);
+    let access_groups = f.access_groups.iter().map(|(k, v)| (k.clone(), v.scopes.clone())).collect();
+    let apps = apps_section(r, &f.apps, &tenant_ids, resolve);
+    assemble(path, base, f, Sections { public_url, trusted_proxies, rate_limits, tenants, access_groups, apps })
+}
+
+/// What the sections produced that the file does not hold as is.
+struct Sections {
+    public_url: url::Url,
+    trusted_proxies: IpSet,
+    rate_limits: RateLimitsConfig,
+    tenants: Vec<TenantConfig>,
+    access_groups: BTreeMap<String, Vec<String>>,
+    apps: Vec<AppConfig>,
+}
+
+/// `server`: the listeners, the public URL (returned; a placeholder when it is wrong) and the
+/// bounds of workers, prefixes, bodies, deadlines and connections.
+fn server_section(r: &mut Reporter, s: &file::Server) -> url::Url {
+    listen_addr(r, "server.listen", &s.listen);
+    listen_addr(r, "server.ops_listen", &s.ops_listen);
+    if s.listen == s.ops_listen {
         r.error("server.ops_listen", "server.ops_listen must differ from server.listen");
     }
-    let public_url = match url::Url::parse(&f.server.public_url) {
+    let public_url = match url::Url::parse(&s.public_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
         _ => {
             r.error(
                 "server.public_url",
-                format!("`{}` is not an http(s) URL: write e.g. `https://auth.example.com`", f.server.public_url),
+                format!("`{}` is not an http(s) URL: write e.g. `https://auth.example.com`", s.public_url),
             );
             url::Url::parse("http://127.0.0.1:8080").expect("static URL")
         }
     };
-    if f.server.workers == 0 || f.server.workers > 1024 {
+    if s.workers == 0 || s.workers > 1024 {
         r.error("server.workers", "server.workers must be between 1 and 1024");
     }
-    if !(32..=128).contains(&f.server.ipv6_prefix) {
+    if !(32..=128).contains(&s.ipv6_prefix) {
         r.error("server.ipv6_prefix", "server.ipv6_prefix must be between 32 and 128 (64 keys a client by its /64)");
     }
-    if f.server.max_body_bytes < 1024 {
+    if s.max_body_bytes < 1024 {
         r.error("server.max_body_bytes", "server.max_body_bytes must be at least 1024");
     }
-    if f.server.header_timeout.0 < Duration::from_millis(100) || f.server.header_timeout.0 > Duration::from_secs(300) {
+    if s.header_timeout.0 < Duration::from_millis(100) || s.header_timeout.0 > Duration::from_secs(300) {
         r.error("server.header_timeout", "server.header_timeout must be between 100ms and 300s (e.g. `10s`)");
     }
-    if f.server.max_connections == 0 {
+    if s.max_connections == 0 {
         r.error("server.max_connections", "server.max_connections must be at least 1");
     }
-    let trusted_proxies = ip_set(r, "server.trusted_proxies", &f.server.trusted_proxies);
+    public_url
+}
 
-    if f.session.cookie_name.is_empty()
-        || !f.session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+/// `session`: the cookie's name and prefix, and inactivity within expiration.
+fn session_section(r: &mut Reporter, s: &file::Session) {
+    if s.cookie_name.is_empty() || !s.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         r.error("session.cookie_name", "session.cookie_name may hold only letters, digits, `_` and `-`");
     }
-    session_cookie_prefix(r, &f.session.cookie_name, f.session.secure, &f.session.domains);
-    if f.session.inactivity.0 > f.session.expiration.0 {
+    session_cookie_prefix(r, &s.cookie_name, s.secure, &s.domains);
+    if s.inactivity.0 > s.expiration.0 {
         r.error("session.inactivity", "session.inactivity cannot be longer than session.expiration");
     }
-    if f.tokens.access_ttl.0.is_zero() || f.tokens.access_ttl.0 > Duration::from_secs(86_400) {
+}
+
+/// `tokens`: the access tokens' lifetime.
+fn tokens_section(r: &mut Reporter, t: &file::Tokens) {
+    if t.access_ttl.0.is_zero() || t.access_ttl.0 > Duration::from_secs(86_400) {
         r.error("tokens.access_ttl", "tokens.access_ttl must be between 1s and 24h");
     }
-    if f.password.hash_threads.is_some_and(|n| n == 0 || n > 256) {
+}
+
+/// `password`: hashing threads, the shortest password, argon2 at OWASP's floor or above.
+fn password_section(r: &mut Reporter, p: &file::Password) {
+    if p.hash_threads.is_some_and(|n| n == 0 || n > 256) {
         r.error("password.hash_threads", "password.hash_threads must be between 1 and 256");
     }
-    if f.password.min_length < 8 {
+    if p.min_length < 8 {
         r.error("password.min_length", "password.min_length must be at least 8 (NIST SP 800-63B)");
     }
-    if f.password.argon2.memory_kib < 19_456 || f.password.argon2.iterations < 2 || f.password.argon2.parallelism < 1 {
+    if p.argon2.memory_kib < 19_456 || p.argon2.iterations < 2 || p.argon2.parallelism < 1 {
         r.error(
             "password.argon2",
             "argon2 parameters below OWASP's floor (memory_kib 19456, iterations 2, parallelism 1)",
         );
     }
-    if !(6..=10).contains(&f.otp.length) {
+}
+
+/// `otp`: the one-time codes' length, attempts and lifetime.
+fn otp_section(r: &mut Reporter, o: &file::Otp) {
+    if !(6..=10).contains(&o.length) {
         r.error(
             "otp.length",
             "otp.length must be between 6 and 10: shorter codes are guessed too easily (NIST SP 800-63B asks for 6 digits at least)",
         );
     }
-    if !(1..=super::MAX_CODE_ATTEMPTS).contains(&f.otp.max_attempts) {
+    if !(1..=super::MAX_CODE_ATTEMPTS).contains(&o.max_attempts) {
         r.error(
             "otp.max_attempts",
             format!(
@@ -130,63 +173,101 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             ),
         );
     }
-    if f.otp.ttl.0 > Duration::from_secs(600) || f.otp.ttl.0.is_zero() {
+    if o.ttl.0 > Duration::from_secs(600) || o.ttl.0.is_zero() {
         r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");
     }
-    if f.audit.retention.0 < Duration::from_secs(86_400) {
+}
+
+/// `audit`: events are kept a day at least.
+fn audit_section(r: &mut Reporter, a: &file::AuditLog) {
+    if a.retention.0 < Duration::from_secs(86_400) {
         r.error("audit.retention", "audit.retention must be at least 1d");
     }
-    if !(6..=8).contains(&f.totp.digits) {
+}
+
+/// `totp`: digits, skew and algorithm within RFC 6238.
+fn totp_section(r: &mut Reporter, t: &file::Totp) {
+    if !(6..=8).contains(&t.digits) {
         r.error("totp.digits", "totp.digits must be 6, 7 or 8");
     }
-    if f.totp.skew > 1 {
+    if t.skew > 1 {
         r.error("totp.skew", "totp.skew may be 0 or 1 (RFC 6238 allows one step)");
     }
-    if !matches!(f.totp.algorithm.as_str(), "SHA1" | "SHA256" | "SHA512") {
+    if !matches!(t.algorithm.as_str(), "SHA1" | "SHA256" | "SHA512") {
         r.error("totp.algorithm", "totp.algorithm must be SHA1, SHA256 or SHA512");
     }
-    for (i, m) in f.regulation.modes.iter().enumerate() {
+}
+
+/// `regulation`: known modes, and retries that bound guessing.
+fn regulation_section(r: &mut Reporter, g: &file::Regulation) {
+    for (i, m) in g.modes.iter().enumerate() {
         if !matches!(m.as_str(), "user" | "ip") {
             r.error(&format!("regulation.modes[{i}]"), format!("unknown mode `{m}`; use user and/or ip"));
         }
     }
-    if f.regulation.max_retries > 100 {
+    if g.max_retries > 100 {
         r.error("regulation.max_retries", "regulation.max_retries may be at most 100 (NIST SP 800-63B)");
     }
-    if f.regulation.max_retries == 0 && f.regulation.enabled {
+    if g.max_retries == 0 && g.enabled {
         r.error(
             "regulation.max_retries",
             "regulation.max_retries: 0 would allow unlimited guesses; set it to 1..100, or turn regulation off explicitly with regulation.enabled: false",
         );
     }
-    if !(1..=100).contains(&f.regulation.max_consecutive) {
+    if !(1..=100).contains(&g.max_consecutive) {
         r.error("regulation.max_consecutive", "regulation.max_consecutive must be between 1 and 100 (NIST SP 800-63B)");
     }
-    if let Some(e) = &f.notifiers.email {
-        if !matches!(e.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-            r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
-        }
-        if e.smtp.username.is_some() != e.smtp.password.is_some() {
-            r.error("notifiers.email.smtp", "smtp.username and smtp.password go together");
-        }
+}
+
+/// `notifiers`: the SMTP transport (its CA file resolved against the config's directory),
+/// templates, attempts, unique channel names, the sender's mailbox and each SMS provider's kind.
+fn notifiers_section(r: &mut Reporter, base: &Path, n: &mut file::Notifiers) {
+    if let Some(e) = n.email.as_mut() {
+        smtp_transport(r, base, &mut e.smtp);
     }
-    if let Some(e) = f.notifiers.email.as_mut() {
-        if let Some(ca) = e.smtp.ca_file.as_mut() {
-            let p = resolve_path(base, ca);
-            match std::fs::read(&p) {
-                Ok(pem) if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_ok() => {}
-                Ok(_) => r.error("notifiers.email.smtp.ca_file", format!("{} holds no PEM certificate", p.display())),
-                Err(err) => r.error("notifiers.email.smtp.ca_file", format!("cannot read {} ({err})", p.display())),
-            }
-            *ca = p.to_string_lossy().into_owned();
-        }
-    }
-    templates(r, "notifiers.templates", &f.notifiers.templates);
-    if f.notifiers.max_attempts.is_some_and(|n| n == 0 || n > 100) {
+    templates(r, "notifiers.templates", &n.templates);
+    if n.max_attempts.is_some_and(|n| n == 0 || n > 100) {
         r.error("notifiers.max_attempts", "notifiers.max_attempts must be between 1 and 100");
     }
+    channel_names(r, n);
+    if let Some(e) = &n.email {
+        if e.from.parse::<lettre::message::Mailbox>().is_err() {
+            r.error(
+                "notifiers.email.from",
+                format!("`{}` is not a mailbox; write \"Name <addr@example.com>\"", e.from),
+            );
+        }
+    }
+    for (i, p) in n.sms.iter().enumerate() {
+        sms_kind(r, &format!("notifiers.sms[{i}]"), p);
+    }
+}
+
+/// `notifiers.email.smtp`: TLS mode, credentials in pairs, a readable PEM CA file (its path
+/// resolved in place).
+fn smtp_transport(r: &mut Reporter, base: &Path, smtp: &mut file::Smtp) {
+    if !matches!(smtp.tls.as_str(), "none" | "starttls" | "tls") {
+        r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
+    }
+    if smtp.username.is_some() != smtp.password.is_some() {
+        r.error("notifiers.email.smtp", "smtp.username and smtp.password go together");
+    }
+    if let Some(ca) = smtp.ca_file.as_mut() {
+        let p = resolve_path(base, ca);
+        match std::fs::read(&p) {
+            Ok(pem) if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_ok() => {}
+            Ok(_) => r.error("notifiers.email.smtp.ca_file", format!("{} holds no PEM certificate", p.display())),
+            Err(err) => r.error("notifiers.email.smtp.ca_file", format!("cannot read {} ({err})", p.display())),
+        }
+        *ca = p.to_string_lossy().into_owned();
+    }
+}
+
+/// SMS providers and webhooks: unique, valid names apart from the built-in channels, and URLs
+/// that parse; an e-mail gateway needs the e-mail transport.
+fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
     let mut channels: std::collections::HashSet<&str> = ["email", "sms", "log"].into_iter().collect();
-    for (i, p) in f.notifiers.sms.iter().enumerate() {
+    for (i, p) in n.sms.iter().enumerate() {
         if !channels.insert(p.name.as_str()) || !valid_channel_name(&p.name) {
             r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms or log", p.name));
         }
@@ -195,14 +276,14 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
                 r.error(&format!("notifiers.sms[{i}].url"), format!("`{u}` is not a URL"));
             }
         }
-        if p.kind == "email_gateway" && f.notifiers.email.is_none() {
+        if p.kind == "email_gateway" && n.email.is_none() {
             r.error(
                 &format!("notifiers.sms[{i}]"),
                 "an email_gateway provider sends through notifiers.email: configure it",
             );
         }
     }
-    for (i, w) in f.notifiers.webhooks.iter().enumerate() {
+    for (i, w) in n.webhooks.iter().enumerate() {
         if !channels.insert(w.name.as_str()) || !valid_channel_name(&w.name) {
             r.error(
                 &format!("notifiers.webhooks[{i}].name"),
@@ -213,55 +294,51 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             r.error(&format!("notifiers.webhooks[{i}].url"), format!("`{}` is not a URL", w.url));
         }
     }
-    if let Some(e) = &f.notifiers.email {
-        if e.from.parse::<lettre::message::Mailbox>().is_err() {
-            r.error(
-                "notifiers.email.from",
-                format!("`{}` is not a mailbox; write \"Name <addr@example.com>\"", e.from),
-            );
-        }
-    }
-    for (i, p) in f.notifiers.sms.iter().enumerate() {
-        let at = format!("notifiers.sms[{i}]");
-        match p.kind.as_str() {
-            "http" if p.url.is_none() => r.error(&at, "an http SMS provider needs `url`"),
-            // Sign-in codes go to SMS providers: one that does not send to the user's number
-            // hands every code to a fixed receiver, which is a webhook.
-            "http" if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
-                &at,
-                "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
-            ),
-            "email_gateway" if p.domain.is_none() => r.error(&at, "an email_gateway SMS provider needs `domain`"),
-            "email_gateway"
-                if p.domain.as_deref().is_some_and(|d| crate::address::normalize_email(&format!("0@{d}")).is_err()) =>
-            {
-                r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
-            }
-            "http" | "email_gateway" => {}
-            other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
-        }
-    }
+}
 
-    let rate_limits = RateLimitsConfig {
-        global: f.rate_limits.global.as_ref().and_then(|l| limit(r, "rate_limits.global", l, &["ip"])),
-        login: f.rate_limits.login.as_ref().and_then(|l| limit(r, "rate_limits.login", l, &["ip"])),
-        otp_send: f
-            .rate_limits
-            .otp_send
-            .as_ref()
-            .and_then(|l| limit(r, "rate_limits.otp_send", l, &["identifier", "ip"])),
-        auth: f.rate_limits.auth.as_ref().and_then(|l| limit(r, "rate_limits.auth", l, &["ip"])),
-        verify_page: f
-            .rate_limits
-            .verify_page
-            .as_ref()
-            .and_then(|l| limit(r, "rate_limits.verify_page", l, &["identifier"])),
-        max_keys: f.rate_limits.max_keys.max(1024),
-    };
+/// One SMS provider (`at` is its key path): an http one sends to the user's number, an e-mail
+/// gateway has a DNS domain, and no other kind exists.
+fn sms_kind(r: &mut Reporter, at: &str, p: &file::SmsProvider) {
+    match p.kind.as_str() {
+        "http" if p.url.is_none() => r.error(at, "an http SMS provider needs `url`"),
+        // Sign-in codes go to SMS providers: one that does not send to the user's number
+        // hands every code to a fixed receiver, which is a webhook.
+        "http" if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
+            at,
+            "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
+        ),
+        "email_gateway" if p.domain.is_none() => r.error(at, "an email_gateway SMS provider needs `domain`"),
+        "email_gateway"
+            if p.domain.as_deref().is_some_and(|d| crate::address::normalize_email(&format!("0@{d}")).is_err()) =>
+        {
+            r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
+        }
+        "http" | "email_gateway" => {}
+        other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
+    }
+}
 
+/// `rate_limits`: each limit keyed only by what its place allows.
+fn rate_limits_section(r: &mut Reporter, l: &file::RateLimits) -> RateLimitsConfig {
+    RateLimitsConfig {
+        global: l.global.as_ref().and_then(|l| limit(r, "rate_limits.global", l, &["ip"])),
+        login: l.login.as_ref().and_then(|l| limit(r, "rate_limits.login", l, &["ip"])),
+        otp_send: l.otp_send.as_ref().and_then(|l| limit(r, "rate_limits.otp_send", l, &["identifier", "ip"])),
+        auth: l.auth.as_ref().and_then(|l| limit(r, "rate_limits.auth", l, &["ip"])),
+        verify_page: l.verify_page.as_ref().and_then(|l| limit(r, "rate_limits.verify_page", l, &["identifier"])),
+        max_keys: l.max_keys.max(1024),
+    }
+}
+
+/// `tenants`: at least one, and the ids seen (apps name them).
+fn tenants_section(
+    r: &mut Reporter,
+    ts: &[file::Tenant],
+    n: &file::Notifiers,
+) -> (Vec<TenantConfig>, std::collections::HashSet<String>) {
     let mut tenants = vec![];
     let mut tenant_ids = std::collections::HashSet::new();
-    for (i, t) in f.tenants.iter().enumerate() {
+    for (i, t) in ts.iter().enumerate() {
         let at = format!("tenants[{i}]");
         if t.id.is_empty() || !t.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             r.error(&format!("{at}.id"), "a tenant id may hold only letters, digits, `-` and `_`");
@@ -269,55 +346,71 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
         if !tenant_ids.insert(t.id.clone()) {
             r.error(&format!("{at}.id"), format!("tenant `{}` is defined twice", t.id));
         }
-        let mut hosts = vec![];
-        for (j, h) in t.hosts.iter().enumerate() {
-            match HostPattern::parse(h) {
-                Ok(p) => hosts.push(p),
-                Err(e) => r.error(&format!("{at}.hosts[{j}]"), e),
-            }
-        }
-        tenants.push(TenantConfig {
-            id: t.id.clone(),
-            name: t.name.clone().unwrap_or_else(|| t.id.clone()),
-            hosts,
-            self_registration: t.self_registration,
-            require_mfa: t.require_mfa,
-            templates: t.templates.clone(),
-            validation_sources: t.validation_sources.clone(),
-        });
-        templates(r, &format!("{at}.templates"), &t.templates);
-        for (j, s) in t.validation_sources.iter().enumerate() {
-            if !matches!(s.as_str(), "email" | "mobile") {
-                r.error(
-                    &format!("{at}.validation_sources[{j}]"),
-                    format!("unknown source `{s}`; use email and/or mobile"),
-                );
-            }
-            // Every address a registration gives is confirmed: a required one needs a channel.
-            let reaches = match s.as_str() {
-                "email" => f.notifiers.email.is_some(),
-                _ => !f.notifiers.sms.is_empty(),
-            };
-            if !reaches && !f.notifiers.log {
-                r.error(
-                    &format!("{at}.validation_sources[{j}]"),
-                    format!(
-                        "this tenant requires an `{s}` address at registration, but no channel delivers codes to one: configure notifiers.{}",
-                        if s == "email" { "email" } else { "sms" }
-                    ),
-                );
-            }
-        }
+        tenants.push(tenant(r, &at, t, n));
     }
     if tenants.is_empty() {
         r.error("tenants", "at least one tenant is needed, e.g. `- {id: default, hosts: [\"*\"]}`");
     }
+    (tenants, tenant_ids)
+}
 
-    let access_groups = f.access_groups.iter().map(|(k, v)| (k.clone(), v.scopes.clone())).collect();
+/// One tenant (`at` is its key path): its hosts, templates, and validation sources that a
+/// configured channel reaches.
+fn tenant(r: &mut Reporter, at: &str, t: &file::Tenant, n: &file::Notifiers) -> TenantConfig {
+    let mut hosts = vec![];
+    for (j, h) in t.hosts.iter().enumerate() {
+        match HostPattern::parse(h) {
+            Ok(p) => hosts.push(p),
+            Err(e) => r.error(&format!("{at}.hosts[{j}]"), e),
+        }
+    }
+    let config = TenantConfig {
+        id: t.id.clone(),
+        name: t.name.clone().unwrap_or_else(|| t.id.clone()),
+        hosts,
+        self_registration: t.self_registration,
+        require_mfa: t.require_mfa,
+        templates: t.templates.clone(),
+        validation_sources: t.validation_sources.clone(),
+    };
+    templates(r, &format!("{at}.templates"), &t.templates);
+    for (j, s) in t.validation_sources.iter().enumerate() {
+        validation_source(r, &format!("{at}.validation_sources[{j}]"), s, n);
+    }
+    config
+}
 
-    let mut apps = vec![];
+/// A validation source is known, and (every address a registration gives is confirmed) a
+/// channel delivers codes to it.
+fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
+    if !matches!(s, "email" | "mobile") {
+        r.error(at, format!("unknown source `{s}`; use email and/or mobile"));
+    }
+    let reaches = match s {
+        "email" => n.email.is_some(),
+        _ => !n.sms.is_empty(),
+    };
+    if !reaches && !n.log {
+        r.error(
+            at,
+            format!(
+                "this tenant requires an `{s}` address at registration, but no channel delivers codes to one: configure notifiers.{}",
+                if s == "email" { "email" } else { "sms" }
+            ),
+        );
+    }
+}
+
+/// `apps`: each app, under an id no other app has.
+fn apps_section(
+    r: &mut Reporter,
+    apps: &[file::App],
+    tenant_ids: &std::collections::HashSet<String>,
+    resolve: bool,
+) -> Vec<AppConfig> {
     let mut app_ids = std::collections::HashSet::new();
-    for (i, a) in f.apps.iter().enumerate() {
+    let mut out = vec![];
+    for (i, a) in apps.iter().enumerate() {
         let at = format!("apps[{i}]");
         if a.id.is_empty() || !a.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             r.error(&format!("{at}.id"), "an app id may hold only letters, digits, `-` and `_`");
@@ -325,71 +418,91 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
         if !app_ids.insert(a.id.clone()) {
             r.error(&format!("{at}.id"), format!("app `{}` is defined twice", a.id));
         }
-        if !tenant_ids.contains(&a.tenant) {
-            r.error(&format!("{at}.tenant"), format!("unknown tenant `{}`; define it under `tenants`", a.tenant));
-        }
-        let allowed_ips = ip_set(r, &format!("{at}.allowed_ips"), &a.allowed_ips);
-        let mut routes = vec![];
-        for (j, rt) in a.routes.iter().enumerate() {
-            let at = format!("{at}.routes[{j}]");
-            let mut hosts = vec![];
-            for (k, h) in rt.hosts.0.iter().enumerate() {
-                match HostPattern::parse(h) {
-                    Ok(p) => hosts.push(p),
-                    Err(e) => r.error(&format!("{at}.hosts[{k}]"), e),
-                }
-            }
-            if hosts.is_empty() {
-                r.error(&format!("{at}.hosts"), "a route needs at least one host");
-            }
-            let upstreams = upstreams(r, &format!("{at}.upstream"), &rt.upstream.0, resolve);
-            let client_networks = if rt.client_networks.is_empty() {
-                None
-            } else {
-                Some(ip_set(r, &format!("{at}.client_networks"), &rt.client_networks))
-            };
-            let rate_limit =
-                rt.rate_limit.as_ref().and_then(|l| limit(r, &format!("{at}.rate_limit"), l, &["ip", "user", "app"]));
-            routes.push(RouteConfig {
-                hosts,
-                upstreams,
-                client_networks,
-                rate_limit,
-                pass_access_token: rt.pass_access_token,
-            });
-        }
-        let mut frame_origins = vec![];
-        for (j, o) in a.frame_origins.iter().enumerate() {
-            match url::Url::parse(o) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" => {
-                    frame_origins.push(u.origin().ascii_serialization())
-                }
-                _ => r.error(
-                    &format!("{at}.frame_origins[{j}]"),
-                    format!("`{o}` is not an origin; write scheme://host[:port], e.g. https://app.example.com"),
-                ),
-            }
-        }
-        if a.frame_origins.is_empty() {
-            for rt in &routes {
-                for h in &rt.hosts {
-                    if let crate::net::HostPattern::Exact(h) = h {
-                        frame_origins.push(format!("http://{h}"));
-                        frame_origins.push(format!("https://{h}"));
-                    }
-                }
-            }
-        }
-        apps.push(AppConfig {
-            id: a.id.clone(),
-            tenant: a.tenant.clone(),
-            name: a.name.clone().unwrap_or_else(|| a.id.clone()),
-            allowed_ips,
-            routes,
-            frame_origins,
-        });
+        out.push(app(r, &at, a, tenant_ids, resolve));
     }
+    out
+}
 
+/// One app (`at` is its key path): a known tenant, allowed IPs, routes and frame origins.
+fn app(
+    r: &mut Reporter,
+    at: &str,
+    a: &file::App,
+    tenant_ids: &std::collections::HashSet<String>,
+    resolve: bool,
+) -> AppConfig {
+    if !tenant_ids.contains(&a.tenant) {
+        r.error(&format!("{at}.tenant"), format!("unknown tenant `{}`; define it under `tenants`", a.tenant));
+    }
+    let allowed_ips = ip_set(r, &format!("{at}.allowed_ips"), &a.allowed_ips);
+    let routes: Vec<RouteConfig> =
+        a.routes.iter().enumerate().map(|(j, rt)| route(r, &format!("{at}.routes[{j}]"), rt, resolve)).collect();
+    let frame_origins = frame_origins(r, at, &a.frame_origins, &routes);
+    AppConfig {
+        id: a.id.clone(),
+        tenant: a.tenant.clone(),
+        name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+        allowed_ips,
+        routes,
+        frame_origins,
+    }
+}
+
+/// One route (`at` is its key path): hosts (one at least), upstreams, client networks, limit.
+fn route(r: &mut Reporter, at: &str, rt: &file::Route, resolve: bool) -> RouteConfig {
+    let mut hosts = vec![];
+    for (k, h) in rt.hosts.0.iter().enumerate() {
+        match HostPattern::parse(h) {
+            Ok(p) => hosts.push(p),
+            Err(e) => r.error(&format!("{at}.hosts[{k}]"), e),
+        }
+    }
+    if hosts.is_empty() {
+        r.error(&format!("{at}.hosts"), "a route needs at least one host");
+    }
+    let upstreams = upstreams(r, &format!("{at}.upstream"), &rt.upstream.0, resolve);
+    let client_networks = if rt.client_networks.is_empty() {
+        None
+    } else {
+        Some(ip_set(r, &format!("{at}.client_networks"), &rt.client_networks))
+    };
+    let rate_limit =
+        rt.rate_limit.as_ref().and_then(|l| limit(r, &format!("{at}.rate_limit"), l, &["ip", "user", "app"]));
+    RouteConfig { hosts, upstreams, client_networks, rate_limit, pass_access_token: rt.pass_access_token }
+}
+
+/// An app's frame origins (`at` is the app's key path): each an origin, or, when none is
+/// given, http and https of every exact host its routes serve.
+fn frame_origins(r: &mut Reporter, at: &str, given: &[String], routes: &[RouteConfig]) -> Vec<String> {
+    let mut frame_origins = vec![];
+    for (j, o) in given.iter().enumerate() {
+        match url::Url::parse(o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" => {
+                frame_origins.push(u.origin().ascii_serialization())
+            }
+            _ => r.error(
+                &format!("{at}.frame_origins[{j}]"),
+                format!("`{o}` is not an origin; write scheme://host[:port], e.g. https://app.example.com"),
+            ),
+        }
+    }
+    if given.is_empty() {
+        for rt in routes {
+            for h in &rt.hosts {
+                if let crate::net::HostPattern::Exact(h) = h {
+                    frame_origins.push(format!("http://{h}"));
+                    frame_origins.push(format!("https://{h}"));
+                }
+            }
+        }
+    }
+    frame_origins
+}
+
+/// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
+/// sections produced.
+fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
+    let Sections { public_url, trusted_proxies, rate_limits, tenants, access_groups, apps } = s;
     Config {
         path: path.to_path_buf(),
         server: ServerConfig {
