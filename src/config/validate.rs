@@ -61,7 +61,9 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
 
     listen_addr(r, "server.listen", &f.server.listen);
     listen_addr(r, "server.ops_listen", &f.server.ops_listen);
-    if f.server.listen == f.server.ops_listen {
+    // Two port-0 addresses are two different ports the kernel chooses.
+    let any_port = |a: &str| a.parse::<SocketAddr>().is_ok_and(|a| a.port() == 0);
+    if f.server.listen == f.server.ops_listen && !any_port(&f.server.listen) {
         r.error("server.ops_listen", "server.ops_listen must differ from server.listen");
     }
     let public_url = match url::Url::parse(&f.server.public_url) {
