@@ -317,14 +317,31 @@ impl Drop for Peer {
     }
 }
 
-fn need(bin: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(bin);
-        if p.exists() {
+/// The path of peer program `bin` (on PATH or in an sbin directory), or a failure naming the
+/// command that installs it.
+pub fn need(bin: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let sbin = ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"].map(PathBuf::from);
+    for dir in std::env::split_paths(&path).chain(sbin) {
+        let p = dir.join(bin);
+        if p.is_file() {
             return p;
         }
     }
-    panic!("`{bin}` is not installed: run scripts/test, which installs it");
+    panic!("{}", missing(bin));
+}
+
+/// What to say when peer `what` is not there: the commands that install it.
+pub fn missing(what: &str) -> String {
+    let install = match what {
+        "aiosmtpd" => "apt-get install python3-aiosmtpd",
+        "node" => "apt-get install nodejs",
+        "playwright-core" => "cd tests/browser && npm ci",
+        "PyJWT" => "python3 -m pip install pyjwt cryptography",
+        "caddy" => "apt-get install caddy (Caddy's apt repository)",
+        other => return format!("`{other}` not found: run scripts/test (it installs it) or `apt-get install {other}`"),
+    };
+    format!("`{what}` not found: run scripts/test (it installs it) or `{install}`")
 }
 
 /// nginx with `auth_request` to Gatehouse in front of `upstream`.
@@ -399,10 +416,10 @@ pub fn addr(port: u16) -> SocketAddr {
 /// The TOTP code `oathtool` computes for the base32 `secret` at `offset` seconds from now.
 pub fn oathtool(secret: &str, offset: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let out = Command::new("oathtool")
+    let out = Command::new(need("oathtool"))
         .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
         .output()
-        .expect("oathtool is not installed: run scripts/test, which installs it");
+        .unwrap();
     assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
