@@ -79,22 +79,74 @@ impl BackgroundService for Housekeeping {
     }
 }
 
-/// Refuses early, with a clear message, when a listen address is taken.
-fn check_bindable(what: &str, addr: &str) -> anyhow::Result<()> {
-    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
+/// A listen address as it will be bound. A configured port 0 becomes the port the kernel chose,
+/// held until the listener has it by a socket that is bound but not listening (both with
+/// SO_REUSEPORT), so nothing else can take the port in between.
+struct Bound {
+    addr: String,
+    reserved: Option<tokio::net::TcpSocket>,
+}
+
+/// Refuses early, with a clear message, when a listen address is taken; resolves port 0.
+fn bind_early(what: &str, addr: &str) -> anyhow::Result<Bound> {
+    let fail = |e: std::io::Error| {
         anyhow::anyhow!("cannot listen on {addr} ({what}): {e}; stop what uses it or change {what} in the config")
-    })
+    };
+    let wanted: std::net::SocketAddr =
+        addr.parse().map_err(|_| anyhow::anyhow!("{what}: `{addr}` is not an address"))?;
+    if wanted.port() != 0 {
+        std::net::TcpListener::bind(addr).map_err(fail)?;
+        return Ok(Bound { addr: addr.to_string(), reserved: None });
+    }
+    let socket = if wanted.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+        .map_err(fail)?;
+    socket.set_reuseport(true).map_err(fail)?;
+    socket.bind(wanted).map_err(fail)?;
+    let bound = socket.local_addr().map_err(fail)?;
+    Ok(Bound { addr: bound.to_string(), reserved: Some(socket) })
+}
+
+impl Bound {
+    fn add_to<A: pingora::apps::ServerApp + Send + Sync + 'static>(&self, service: &mut Service<A>) {
+        if self.reserved.is_some() {
+            let mut opts = pingora::listeners::TcpSocketOptions::default();
+            opts.so_reuseport = Some(true);
+            service.add_tcp_with_settings(&self.addr, opts);
+        } else {
+            service.add_tcp(&self.addr);
+        }
+    }
+}
+
+/// When a port was 0, prints `listening gateway=ADDR ops=ADDR` on stderr once both listeners
+/// accept connections (polled, at most a minute), then lets the reservations go.
+fn report_when_listening(gateway: Bound, ops: Bound) {
+    if gateway.reserved.is_none() && ops.reserved.is_none() {
+        return;
+    }
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        for addr in [&gateway.addr, &ops.addr] {
+            while std::net::TcpStream::connect(addr.as_str()).is_err() {
+                if std::time::Instant::now() > deadline {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        eprintln!("listening gateway={} ops={}", gateway.addr, ops.addr);
+    });
 }
 
 /// Runs the gateway until a signal stops it (SIGTERM graceful, SIGINT fast, SIGHUP reload).
 pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let shared = Shared::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cfg = shared.runtime.load().config.clone();
-    check_bindable("server.listen", &cfg.server.listen)?;
+    let listen = bind_early("server.listen", &cfg.server.listen)?;
     if cfg.notifiers.log {
         tracing::warn!("notifiers.log is on: one-time codes are written to this log; turn it off in production");
     }
-    check_bindable("server.ops_listen", &cfg.server.ops_listen)?;
+    let ops_listen = bind_early("server.ops_listen", &cfg.server.ops_listen)?;
 
     let services = shared.services.clone();
     let services_rt = shared.clone();
@@ -140,14 +192,15 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let proxy = pingora::proxy::http_proxy(&server.configuration, Gateway::new(shared.clone()));
     let guarded = Guarded::new(proxy, cfg.server.max_connections, cfg.server.header_timeout);
     let mut gateway = Service::new("gateway".to_string(), guarded);
-    gateway.add_tcp(&cfg.server.listen);
+    listen.add_to(&mut gateway);
     let mut ops = Service::new("ops".to_string(), Ops { shared: shared.clone() });
-    ops.add_tcp(&cfg.server.ops_listen);
+    ops_listen.add_to(&mut ops);
     ops.threads = Some(1);
     server.add_service(gateway);
     server.add_service(ops);
     server.add_service(background_service("housekeeping", Housekeeping { shared }));
 
-    tracing::info!(listen = %cfg.server.listen, ops = %cfg.server.ops_listen, "gatehouse started");
+    tracing::info!(listen = %listen.addr, ops = %ops_listen.addr, "gatehouse started");
+    report_when_listening(listen, ops_listen);
     server.run_forever()
 }

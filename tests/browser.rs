@@ -39,10 +39,8 @@ session: {{allowed_redirect_domains: [127.0.0.1]}}
 
 fn browser_dir() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        here.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Debian's chromium and playwright-core: run scripts/test, which installs both"
-    );
+    need("chromium");
+    assert!(here.join("node_modules/playwright-core").exists(), "{}", missing("playwright-core"));
     here
 }
 
@@ -52,7 +50,7 @@ fn sign_in(url: &str, user: &str, code: Option<&str>, shot: &str) -> serde_json:
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shot);
     let mut args = vec!["login.mjs", url, user, "violet-tractor-42", shot.to_str().unwrap()];
     args.extend(code);
-    let out = Command::new("node").current_dir(browser_dir()).args(&args).output().expect("node");
+    let out = Command::new(need("node")).current_dir(browser_dir()).args(&args).output().unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -99,11 +97,11 @@ fn a_person_signs_in_with_an_emailed_code() {
     let url = format!("http://127.0.0.1:{}/inbox?folder=2", s.nginx_port);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-code-failure.png");
     let maildir = smtp.maildir.path().join("mail");
-    let out = Command::new("node")
+    let out = Command::new(need("node"))
         .current_dir(browser_dir())
         .args(["code-login.mjs", &url, "alice@example.com", maildir.to_str().unwrap(), shot.to_str().unwrap()])
         .output()
-        .expect("node");
+        .unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["url"], url);

@@ -1,5 +1,7 @@
 //! The command line: `check`, `policy explain`, `policy test`, exit codes and messages.
 
+mod common;
+use common::{missing, need};
 use std::path::Path;
 use std::process::Command;
 
@@ -208,4 +210,17 @@ fn audit_retention_is_checked_and_purge_is_itself_audited() {
     assert!(out.contains("audit_purged"), "{out}");
     let (code, _, err) = gatehouse(&cfg, &["audit", "purge", "--older-than", "soon"]);
     assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn a_missing_peer_names_the_command_that_installs_it() {
+    let failure = std::panic::catch_unwind(|| need("gatehouse-no-such-peer")).unwrap_err();
+    let message = failure.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert_eq!(
+        message,
+        "`gatehouse-no-such-peer` not found: run scripts/test (it installs it) or `apt-get install gatehouse-no-such-peer`"
+    );
+    assert!(missing("aiosmtpd").ends_with("`apt-get install python3-aiosmtpd`"), "{}", missing("aiosmtpd"));
+    assert!(missing("PyJWT").contains("pip install pyjwt cryptography"), "{}", missing("PyJWT"));
+    assert!(need("oathtool").is_file(), "an installed peer is found");
 }

@@ -601,3 +601,24 @@ rules:
     assert_eq!(send("GET").0, 200);
     assert_eq!(up.wait_lines(1), ["GET /items/1 HTTP/1.1"]);
 }
+
+#[test]
+fn listeners_on_port_0_report_the_ports_they_got() {
+    // Gatehouse::start asks for 127.0.0.1:0 on both listeners (one address, twice) and reads the
+    // `listening gateway=… ops=…` line: two instances at once get four different ports, each
+    // answering on the port it reported.
+    let (a, _up_a) = start();
+    let (b, _up_b) = start();
+    let ports = [a.port, a.ops_port, b.port, b.ops_port];
+    assert!(ports.iter().all(|p| *p != 0), "{ports:?}");
+    let mut unique = ports.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "{ports:?}");
+    for gh in [&a, &b] {
+        let health = client().get(format!("http://127.0.0.1:{}/healthz", gh.ops_port)).send().unwrap();
+        assert_eq!(health.status(), 200);
+        let public = client().get(gh.url("/public/x")).header("Host", "app.test").send().unwrap();
+        assert_eq!(public.status(), 200);
+    }
+}

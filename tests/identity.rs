@@ -46,7 +46,10 @@ fn pyjwt_verify(gh: &Gatehouse, token: &str) -> serde_json::Value {
 /// on `pass_access_token` routes).
 fn pyjwt_verify_for(gh: &Gatehouse, token: &str, audience: &str) -> serde_json::Value {
     let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
-    let out = std::process::Command::new("python3")
+    let python = need("python3");
+    let has_pyjwt = std::process::Command::new(&python).args(["-c", "import jwt, cryptography"]).output();
+    assert!(has_pyjwt.is_ok_and(|o| o.status.success()), "{}", missing("PyJWT"));
+    let out = std::process::Command::new(python)
         .args([
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_jwt.py"),
             &jwks,
@@ -55,7 +58,7 @@ fn pyjwt_verify_for(gh: &Gatehouse, token: &str, audience: &str) -> serde_json::
             audience,
         ])
         .output()
-        .expect("python3");
+        .unwrap();
     assert!(out.status.success(), "PyJWT refused the token: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }

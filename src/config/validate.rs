@@ -91,7 +91,9 @@ struct Sections {
 fn server_section(r: &mut Reporter, s: &file::Server) -> url::Url {
     listen_addr(r, "server.listen", &s.listen);
     listen_addr(r, "server.ops_listen", &s.ops_listen);
-    if s.listen == s.ops_listen {
+    // Two port-0 addresses are two different ports the kernel chooses.
+    let any_port = |a: &str| a.parse::<SocketAddr>().is_ok_and(|a| a.port() == 0);
+    if s.listen == s.ops_listen && !any_port(&s.listen) {
         r.error("server.ops_listen", "server.ops_listen must differ from server.listen");
     }
     let public_url = match url::Url::parse(&s.public_url) {

@@ -1,7 +1,7 @@
 //! A real SMTP server for the tests: Debian's aiosmtpd (plain, STARTTLS, implicit TLS, or
 //! requiring AUTH), with the messages read from the Maildir it writes.
 
-use super::{free_port, wait_port};
+use super::{free_port, missing, need, wait_port};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,7 +77,7 @@ impl Smtp {
                 &p("cert.pem"),
             ],
         ] {
-            let out = Command::new("openssl").args(&args).output().expect("openssl");
+            let out = Command::new(need("openssl")).args(&args).output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
         let (c, k) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
@@ -93,7 +93,11 @@ impl Smtp {
         let maildir = tempfile::tempdir().unwrap();
         let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/smtp_auth.py");
-        let mut child = Command::new("/usr/bin/python3")
+        // Debian's python3, which python3-aiosmtpd installs into (not a python3 earlier on PATH).
+        let python = "/usr/bin/python3";
+        let has_aiosmtpd = Command::new(python).args(["-c", "import aiosmtpd"]).output();
+        assert!(has_aiosmtpd.is_ok_and(|o| o.status.success()), "{}", missing("aiosmtpd"));
+        let mut child = Command::new(python)
             .arg(script)
             .arg(port.to_string())
             .arg(maildir.path().join("mail"))
@@ -101,13 +105,13 @@ impl Smtp {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("python3 with aiosmtpd");
+            .unwrap();
         wait_port(port, "aiosmtpd (auth)", Some(&mut child));
         Smtp { port, maildir, child }
     }
 
     fn spawn(port: u16, maildir: tempfile::TempDir, extra: &[String]) -> Smtp {
-        let mut child = Command::new("/usr/bin/aiosmtpd")
+        let mut child = Command::new(need("aiosmtpd"))
             .args(["-n", "-l", &format!("127.0.0.1:{port}")])
             .args(extra)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -115,7 +119,7 @@ impl Smtp {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("aiosmtpd (Debian python3-aiosmtpd; scripts/test installs it)");
+            .unwrap();
         wait_port(port, "aiosmtpd", Some(&mut child));
         Smtp { port, maildir, child }
     }

@@ -46,6 +46,14 @@ pub fn wait_port(port: u16, what: &str, child: Option<&mut Child>) {
     panic!("{what} did not start listening on {port}:\n{out}");
 }
 
+/// The ports in Gatehouse's `listening gateway=127.0.0.1:P ops=127.0.0.1:Q` line.
+fn listening_ports(line: &str) -> Option<(u16, u16)> {
+    let rest = line.strip_prefix("listening gateway=")?;
+    let (gateway, ops) = rest.split_once(" ops=")?;
+    let port = |a: &str| a.parse::<SocketAddr>().ok().map(|a| a.port());
+    Some((port(gateway)?, port(ops.trim())?))
+}
+
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -73,25 +81,25 @@ pub struct Gatehouse {
 
 impl Gatehouse {
     /// Starts Gatehouse with `config` (where `{listen}`, `{ops}` and `{dir}` are replaced) and
-    /// the given policy files.
+    /// the given policy files. Both listeners ask for port 0; Gatehouse reports the ports it got.
     pub fn start(config: &str, policies: &[(&str, &str)]) -> Gatehouse {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let ops_port = free_port();
         let text = config
-            .replace("{listen}", &format!("127.0.0.1:{port}"))
-            .replace("{ops}", &format!("127.0.0.1:{ops_port}"))
+            .replace("{listen}", "127.0.0.1:0")
+            .replace("{ops}", "127.0.0.1:0")
             .replace("{dir}", dir.path().to_str().unwrap());
         std::fs::write(dir.path().join("config.yaml"), text).unwrap();
         std::fs::create_dir_all(dir.path().join("policies")).unwrap();
         for (name, body) in policies {
             std::fs::write(dir.path().join("policies").join(name), body).unwrap();
         }
-        let child = Self::spawn(&dir.path().join("config.yaml"), port, ops_port);
+        let (child, port, ops_port) = Self::spawn(&dir.path().join("config.yaml"));
         Gatehouse { dir, port, ops_port, child }
     }
 
-    fn spawn(config: &Path, port: u16, ops_port: u16) -> Child {
+    /// Starts the binary and waits (bounded) for its `listening gateway=ADDR ops=ADDR` line.
+    /// Its standard error is drained on a thread so the process never blocks on a full pipe.
+    fn spawn(config: &Path) -> (Child, u16, u16) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .arg("-c")
             .arg(config)
@@ -101,21 +109,41 @@ impl Gatehouse {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        wait_port(port, "gatehouse", Some(&mut child));
-        wait_port(ops_port, "gatehouse ops", Some(&mut child));
-        child
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Result<(u16, u16), String>>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut seen = String::new();
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let (Some(ports), Some(t)) = (listening_ports(&line), tx.as_ref()) {
+                    let _ = t.send(Ok(ports));
+                    tx = None;
+                } else if tx.is_some() {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                }
+            }
+            if let Some(t) = tx {
+                let _ = t.send(Err(seen));
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok((port, ops_port))) => (child, port, ops_port),
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("gatehouse did not report its listeners: {other:?}");
+            }
+        }
     }
 
-    /// `kill -9`, then a new process on the same files and ports.
+    /// `kill -9`, then a new process on the same files (on new ports, which it reports).
     pub fn crash_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // The listening sockets are closed with the process; wait until the ports are free.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Self::spawn(&self.config_path(), self.port, self.ops_port);
+        let (child, port, ops_port) = Self::spawn(&self.config_path());
+        (self.child, self.port, self.ops_port) = (child, port, ops_port);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -289,14 +317,31 @@ impl Drop for Peer {
     }
 }
 
-fn need(bin: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(bin);
-        if p.exists() {
+/// The path of peer program `bin` (on PATH or in an sbin directory), or a failure naming the
+/// command that installs it.
+pub fn need(bin: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let sbin = ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"].map(PathBuf::from);
+    for dir in std::env::split_paths(&path).chain(sbin) {
+        let p = dir.join(bin);
+        if p.is_file() {
             return p;
         }
     }
-    panic!("`{bin}` is not installed: run scripts/test, which installs it");
+    panic!("{}", missing(bin));
+}
+
+/// What to say when peer `what` is not there: the commands that install it.
+pub fn missing(what: &str) -> String {
+    let install = match what {
+        "aiosmtpd" => "apt-get install python3-aiosmtpd",
+        "node" => "apt-get install nodejs",
+        "playwright-core" => "cd tests/browser && npm ci",
+        "PyJWT" => "python3 -m pip install pyjwt cryptography",
+        "caddy" => "apt-get install caddy (Caddy's apt repository)",
+        other => return format!("`{other}` not found: run scripts/test (it installs it) or `apt-get install {other}`"),
+    };
+    format!("`{what}` not found: run scripts/test (it installs it) or `{install}`")
 }
 
 /// nginx with `auth_request` to Gatehouse in front of `upstream`.
@@ -371,10 +416,10 @@ pub fn addr(port: u16) -> SocketAddr {
 /// The TOTP code `oathtool` computes for the base32 `secret` at `offset` seconds from now.
 pub fn oathtool(secret: &str, offset: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let out = Command::new("oathtool")
+    let out = Command::new(need("oathtool"))
         .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
         .output()
-        .expect("oathtool is not installed: run scripts/test, which installs it");
+        .unwrap();
     assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

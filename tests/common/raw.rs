@@ -127,10 +127,7 @@ impl Drop for Proc {
 /// nginx running `conf`, in which `{user}`, `{prefix}` and `{listen}` are replaced (the caller
 /// replaces its own placeholders first).
 pub fn nginx_with_conf(conf: &str) -> Proc {
-    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("`nginx` is not installed: run scripts/test, which installs it");
+    let bin = super::need("nginx");
     let dir = tempfile::tempdir().unwrap();
     let port = super::free_port();
     let root = unsafe { libc::geteuid() } == 0;
