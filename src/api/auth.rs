@@ -18,29 +18,27 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The one mapping of a flow's failure to an answer (the portal's pages take their statuses
-/// from it too); internal failures are logged here, once.
+/// A flow's failure as an answer: the code is the flow's ([`FlowError::code`], the portal's pages
+/// use it too), the message and `Retry-After` the API's. Internal failures are logged here, once.
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
         e.log_internal();
+        let code = e.code();
         match e {
-            FlowError::InvalidCode => ApiError::of(Code::InvalidCode),
-            FlowError::InvalidCredentials => ApiError::of(Code::InvalidCredentials),
             FlowError::TooManyFailures { retry_after } => {
-                ApiError::new(Code::TooManyFailures, "Too many failed attempts from this address; retry later.")
-                    .retry_after(retry_after)
+                ApiError::new(code, "Too many failed attempts from this address; retry later.").retry_after(retry_after)
             }
-            FlowError::RateLimited(wait) => ApiError::new(Code::RateLimited, "Too many sign-in attempts; retry later.")
+            FlowError::RateLimited(wait) => ApiError::new(code, "Too many sign-in attempts; retry later.")
                 .retry_after(crate::ratelimit::retry_after_secs(wait)),
-            FlowError::Busy => ApiError::of(Code::Busy).retry_after(1),
-            FlowError::Unauthenticated(m) => ApiError::new(Code::Unauthenticated, m),
-            FlowError::Invalid(m) => ApiError::new(Code::InvalidField, m),
-            FlowError::NotInDirectory => ApiError::of(Code::UserNotFound),
-            FlowError::NotAssigned => ApiError::of(Code::NotAssigned),
-            FlowError::CodeLocked => ApiError::of(Code::TooManyAttempts).retry_after(1),
-            FlowError::Forbidden(m) => ApiError::new(Code::Forbidden, m),
-            FlowError::NotFound => ApiError::new(Code::NotFound, "There is no such verification, or it expired."),
-            FlowError::Store(_) => ApiError::of(Code::Unavailable),
+            FlowError::Busy | FlowError::CodeLocked => ApiError::of(code).retry_after(1),
+            FlowError::Unauthenticated(m) | FlowError::Forbidden(m) => ApiError::new(code, m),
+            FlowError::Invalid(m) => ApiError::new(code, m),
+            FlowError::NotFound => ApiError::new(code, "There is no such verification, or it expired."),
+            FlowError::InvalidCredentials
+            | FlowError::InvalidCode
+            | FlowError::NotInDirectory
+            | FlowError::NotAssigned
+            | FlowError::Store(_) => ApiError::of(code),
         }
     }
 }

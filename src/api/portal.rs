@@ -384,10 +384,10 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, None)), None)
         }
         Err(FlowError::InvalidCredentials) => {
-            retry(StatusCode::UNAUTHORIZED, "The identifier or the password is wrong.")
+            retry(Code::InvalidCredentials.status(), "The identifier or the password is wrong.")
         }
         Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
-            retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
+            retry(Code::TooManyFailures.status(), "Too many attempts. Wait a few minutes and try again.")
         }
         Err(e) => {
             e.log_internal();
@@ -494,7 +494,7 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
     match attempt.await {
         Ok((signed, _)) => signed_in_redirect(&s, signed, rd),
         Err(FlowError::InvalidCode) => html(
-            StatusCode::UNAUTHORIZED,
+            Code::InvalidCode.status(),
             page(
                 "Second factor",
                 &code_form(rd.as_deref(), form_csrf, &step, Some("The code is wrong or was already used.")),

@@ -71,11 +71,9 @@ pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, b
         Ok(_) => {
             html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
         }
-        Err(FlowError::Invalid(_)) => {
-            retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your e-mail address or mobile number.")
-        }
+        Err(FlowError::Invalid(_)) => retry(Code::InvalidField.status(), "Enter your e-mail address or mobile number."),
         Err(FlowError::RateLimited(_)) => {
-            retry(StatusCode::TOO_MANY_REQUESTS, "Too many codes were asked for. Wait a few minutes and try again.")
+            retry(Code::RateLimited.status(), "Too many codes were asked for. Wait a few minutes and try again.")
         }
         Err(e) => {
             e.log_internal();
@@ -106,15 +104,15 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), csrf, &step, None)), None)
         }
         Err(FlowError::InvalidCode) | Err(FlowError::Invalid(_)) => {
-            retry(StatusCode::UNAUTHORIZED, "The code is wrong or has expired.")
+            retry(Code::InvalidCode.status(), "The code is wrong or has expired.")
         }
         Err(FlowError::CodeLocked) => {
             let body =
                 request_form(rd.as_deref(), csrf, &identifier, Some("Too many wrong codes. Ask for a new code."));
-            html(StatusCode::TOO_MANY_REQUESTS, page("Sign in with a code", &body), None)
+            html(Code::TooManyAttempts.status(), page("Sign in with a code", &body), None)
         }
         Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
-            retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
+            retry(Code::TooManyFailures.status(), "Too many attempts. Wait a few minutes and try again.")
         }
         Err(e) => {
             e.log_internal();
@@ -147,7 +145,7 @@ pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, 
                 "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
                 escape(m)
             );
-            return html(StatusCode::UNAUTHORIZED, page("Sign in", &body), None);
+            return html(Code::Unauthenticated.status(), page("Sign in", &body), None);
         }
         Err(e) => {
             e.log_internal();

@@ -2,6 +2,7 @@
 //! each variant lives with the API; failures the caller is not told about are logged where the
 //! error is answered ([`FlowError::log_internal`]), not where it is made.
 
+use crate::catalogue::Code;
 use crate::flows::passwords::Busy;
 use crate::store::StoreError;
 use std::time::Duration;
@@ -44,6 +45,26 @@ pub enum FlowError {
 }
 
 impl FlowError {
+    /// The catalogue's code for this failure: the one mapping, for the API's answers and the
+    /// portal's pages alike.
+    pub fn code(&self) -> Code {
+        match self {
+            FlowError::InvalidCredentials => Code::InvalidCredentials,
+            FlowError::InvalidCode => Code::InvalidCode,
+            FlowError::TooManyFailures { .. } => Code::TooManyFailures,
+            FlowError::RateLimited(_) => Code::RateLimited,
+            FlowError::Busy => Code::Busy,
+            FlowError::Unauthenticated(_) => Code::Unauthenticated,
+            FlowError::Store(_) => Code::Unavailable,
+            FlowError::Invalid(_) => Code::InvalidField,
+            FlowError::NotInDirectory => Code::UserNotFound,
+            FlowError::NotAssigned => Code::NotAssigned,
+            FlowError::CodeLocked => Code::TooManyAttempts,
+            FlowError::Forbidden(_) => Code::Forbidden,
+            FlowError::NotFound => Code::NotFound,
+        }
+    }
+
     /// Logs, once, what the caller is not told (an internal failure behind a "retry shortly");
     /// called where the error is answered (the API's mapping, the portal's pages).
     pub fn log_internal(&self) {
@@ -62,5 +83,19 @@ impl From<StoreError> for FlowError {
 impl From<Busy> for FlowError {
     fn from(_: Busy) -> Self {
         FlowError::Busy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_becomes_a_store_failure_that_says_what_failed() {
+        let e: FlowError = StoreError::Db("disk full".into()).into();
+        assert!(matches!(&e, FlowError::Store(m) if m.contains("disk full")), "{e:?}");
+        assert_eq!(e.code(), Code::Unavailable);
+        let as_error: &dyn std::error::Error = &e;
+        assert_eq!(as_error.to_string(), "store: store error: disk full");
     }
 }

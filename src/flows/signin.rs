@@ -157,6 +157,14 @@ pub async fn password_login(
     .await
 }
 
+/// Why a second factor was not accepted (all answered alike: a wrong code).
+#[derive(Debug)]
+enum Refused {
+    Inactive,
+    NoAuthenticator,
+    WrongCode,
+}
+
 /// The second factor of a pending sign-in: `totp`, `recovery_code` or `otp` (a code sent with
 /// `POST /auth/mfa/otp`). Failures draw on the
 /// account's (and the address's) regulation budget; a ban ends the pending step. `now` (unix
@@ -202,17 +210,17 @@ pub fn verify_mfa(
                 amr_method = a;
                 Ok(Ok(()))
             }
-            None => Ok(Err("wrong code".to_string())),
+            None => Ok(Err(Refused::WrongCode)),
         }
     } else {
-        svc.store.update_user(&p.user_id, |u| {
+        svc.store.try_update_user(&p.user_id, |u| {
             if !u.is_active() {
-                return Err("inactive".to_string());
+                return Err(Refused::Inactive);
             }
             match method {
                 "totp" => {
-                    let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or("no totp")?;
-                    crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| "wrong code")?;
+                    let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or(Refused::NoAuthenticator)?;
+                    crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| Refused::WrongCode)?;
                 }
                 _ => {
                     let d = digest_hex(code.trim().to_lowercase().as_str());
@@ -220,7 +228,7 @@ pub fn verify_mfa(
                         .recovery_codes
                         .iter()
                         .position(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_bytes(), d.as_bytes())));
-                    let pos = pos.ok_or("wrong code")?;
+                    let pos = pos.ok_or(Refused::WrongCode)?;
                     u.recovery_codes.remove(pos);
                 }
             }
