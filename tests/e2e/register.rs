@@ -1,7 +1,6 @@
 //! Self-registration confirmed by codes on e-mail and mobile, and application keys with their
 //! explicit answers (docs/http-api.md §5 and §8).
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

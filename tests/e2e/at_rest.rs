@@ -1,8 +1,7 @@
 //! At rest and at the edges, through the real server: the store's file modes, authenticator
 //! secrets sealed in the store file, the audit-drop counter exported.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,8 +1,7 @@
 //! The forward-auth endpoints, called directly and through real nginx (`auth_request`) and
 //! real Caddy (`forward_auth`) in front of a real upstream.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const CONFIG: &str = r#"
 server:

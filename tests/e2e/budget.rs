@@ -2,8 +2,7 @@
 //! (an IPv6 client keyed by its /64), and the hosted verification page's own limit, counted
 //! only for a verification that exists.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const CONFIG: &str = r#"

@@ -1,8 +1,7 @@
 //! What reaches an app at the edge: identity headers only from Gatehouse (through real nginx and
 //! real Caddy built like the shipped examples), and only credentials Gatehouse verified.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const CONFIG: &str = r#"
 server:

@@ -1,8 +1,7 @@
 //! Delivery of codes through every kind of provider: SMTP (plain, STARTTLS, implicit TLS, AUTH)
 //! on aiosmtpd, an HTTP SMS API and a signed webhook on a local recorder, an e-mail-to-SMS
 //! gateway; retries; the outbox surviving `kill -9`; development delivery to the log.
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

@@ -2,8 +2,7 @@
 //! hosted page opened as a modal by verify.js on the app's own page, in headless Chromium, with
 //! the code read from a real SMTP server's Maildir.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;

@@ -1,8 +1,7 @@
 //! Sign-in with one-time codes end to end against a real SMTP server (aiosmtpd): uniform
 //! anonymous answers, attempts, supersession, throttling, expiry, codes as a second factor (API
 //! and portal).
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 #[test]

@@ -1,8 +1,7 @@
 //! Sign-in, sessions, tokens, logout, regulation and the directory CLI, over HTTP against a
 //! real Gatehouse process.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const CONFIG: &str = r#"

@@ -1,7 +1,6 @@
 //! Authenticator apps: enrolment with codes from `oathtool`, replay refusal, removal.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const CONFIG: &str = r#"

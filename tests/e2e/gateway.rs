@@ -1,7 +1,6 @@
 //! Gateway mode against a real Gatehouse process and a real upstream.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 pub fn config(upstream: u16) -> String {
     format!(
