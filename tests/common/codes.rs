@@ -1,7 +1,7 @@
 //! Helpers of the one-time-code tests: a configuration with every kind of provider (SMTP, an
 //! HTTP SMS API, an e-mail-to-SMS gateway, a signed webhook) and two apps, and small calls.
 
-use super::{client, json, Gatehouse};
+use super::{client, json, Gatehouse, Resp};
 use serde_json::Value;
 
 pub fn code_config(smtp: u16, rec: u16, extra: &str) -> String {
@@ -27,8 +27,8 @@ apps:
     )
 }
 
-pub fn post_json(gh: &Gatehouse, path: &str, body: Value) -> reqwest::blocking::Response {
-    client().post(gh.url(path)).header("Host", "app.test").json(&body).send().unwrap()
+pub fn post_json(gh: &Gatehouse, path: &str, body: Value) -> Resp {
+    gh.post(path).host("app.test").json(&body).send()
 }
 
 pub fn add_user(gh: &Gatehouse, email: &str, mobile: &str, apps: &str) {
@@ -41,7 +41,7 @@ pub fn add_user(gh: &Gatehouse, email: &str, mobile: &str, apps: &str) {
 }
 
 pub fn session_amr(gh: &Gatehouse, token: &str) -> Value {
-    let r = client().get(gh.url("/auth/session")).header("Host", "app.test").bearer_auth(token).send().unwrap();
+    let r = gh.get("/auth/session").host("app.test").bearer(token).send();
     assert_eq!(r.status(), 200);
     json(r)["session"]["amr"].clone()
 }

@@ -10,12 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod codes;
+mod http;
 mod mail;
 mod raw;
 mod web;
 // Each test binary uses a part of the harness.
 #[allow(unused_imports)]
 pub use codes::*;
+#[allow(unused_imports)]
+pub use http::*;
 #[allow(unused_imports)]
 pub use mail::*;
 #[allow(unused_imports)]
@@ -403,10 +406,9 @@ pub fn caddy(gatehouse_port: u16, upstream_port: u16) -> Peer {
     Peer { port, child, _dir: dir }
 }
 
-pub fn json(resp: reqwest::blocking::Response) -> serde_json::Value {
-    let status = resp.status();
-    let text = resp.text().unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, not JSON: {text}"))
+/// The body of a response (typed or raw) as JSON.
+pub fn json(resp: impl IntoJson) -> serde_json::Value {
+    resp.into_json()
 }
 
 pub fn addr(port: u16) -> SocketAddr {

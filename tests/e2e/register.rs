@@ -1,7 +1,6 @@
 //! Self-registration confirmed by codes on e-mail and mobile, and application keys with their
 //! explicit answers (docs/http-api.md §5 and §8).
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]
@@ -75,12 +74,7 @@ fn registration_confirms_every_requested_source() {
     assert_eq!(r.status(), 422);
     let r = post_json(&gh, "/auth/register", json!({"email": "x@example.com", "password": "password"}));
     assert_eq!(r.status(), 422);
-    let r = client()
-        .post(gh.url("/auth/register"))
-        .header("Host", "closed.test")
-        .json(&json!({"email": "y@example.com"}))
-        .send()
-        .unwrap();
+    let r = gh.post("/auth/register").host("closed.test").json(&json!({"email": "y@example.com"})).send();
     assert_eq!(r.status(), 403);
 }
 
@@ -105,13 +99,11 @@ fn application_keys_and_their_answers() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no app `nope`"));
 
     let call = |key: &str, identifier: &str| {
-        client()
-            .post(gh.url("/auth/otp/request"))
-            .header("Host", "app.test")
+        gh.post("/auth/otp/request")
+            .host("app.test")
             .header("X-Auth-Service-Key", key)
             .json(&json!({"identifier": identifier}))
             .send()
-            .unwrap()
     };
     let r = call(&key, "ghost@example.com");
     assert_eq!(r.status(), 404);

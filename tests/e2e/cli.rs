@@ -1,7 +1,6 @@
 //! The command line: `check`, `policy explain`, `policy test`, exit codes and messages.
 
-mod common;
-use common::{missing, need};
+use crate::common::{missing, need};
 use std::path::Path;
 use std::process::Command;
 

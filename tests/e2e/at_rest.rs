@@ -1,8 +1,7 @@
 //! At rest and at the edges, through the real server: the store's file modes, authenticator
 //! secrets sealed in the store file, the audit-drop counter exported.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 
@@ -24,17 +23,13 @@ fn the_store_is_private_and_holds_no_authenticator_secret_in_the_clear() {
 
     gh.user("alice", &[], Some("violet-tractor-42"));
     let login = json(
-        client()
-            .post(gh.url("/auth/login"))
-            .header("Host", "app.test")
+        gh.post("/auth/login")
+            .host("app.test")
             .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
-            .send()
-            .unwrap(),
+            .send(),
     );
     let bearer = login["access_token"].as_str().unwrap().to_string();
-    let post = |path: &str, body: serde_json::Value| {
-        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
-    };
+    let post = |path: &str, body: serde_json::Value| gh.post(path).host("app.test").bearer(&bearer).json(&body).send();
     let setup = json(post("/auth/mfa/totp/setup", json!({})));
     let secret = setup["secret"].as_str().unwrap().to_string();
     // The sealed secret still checks codes.

@@ -1,8 +1,7 @@
 //! The forward-auth endpoints, called directly and through real nginx (`auth_request`) and
 //! real Caddy (`forward_auth`) in front of a real upstream.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const CONFIG: &str = r#"
 server:
@@ -88,13 +87,12 @@ fn forward_auth_statuses() {
     let r = fa(&gh, "GET", "app.test", "/admin").bearer_auth(&t).send().unwrap();
     assert_eq!(r.status(), 403);
     // The auth request's own query string is ignored (Caddy appends the client's).
-    let r = client()
-        .get(gh.url("/auth/authz/forward-auth?/public/x"))
+    let r = gh
+        .get("/auth/authz/forward-auth?/public/x")
         .header("X-Forwarded-Method", "GET")
         .header("X-Forwarded-Host", "app.test")
         .header("X-Forwarded-Uri", "/page")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 401);
     // Path tricks in the forwarded URI are refused: the proxy forwards them as sent.
     let r = fa(&gh, "GET", "app.test", "/public/%2e%2e/page").send().unwrap();
@@ -128,13 +126,12 @@ fn both_endpoints_refuse_paths_that_normalisation_would_change() {
         for (name, value) in
             [("X-Original-URL", format!("https://app.test{path}")), ("X-Original-URI", path.to_string())]
         {
-            let r = client()
-                .get(gh.url("/auth/authz/auth-request"))
+            let r = gh
+                .get("/auth/authz/auth-request")
                 .header("X-Original-Method", "GET")
-                .header("Host", "app.test")
+                .host("app.test")
                 .header(name, value)
-                .send()
-                .unwrap();
+                .send();
             assert_eq!(r.status(), 400, "auth-request {name} {path}");
             assert_eq!(json(r)["error"], "bad_path", "auth-request {name} {path}");
         }
@@ -148,14 +145,13 @@ fn both_endpoints_refuse_paths_that_normalisation_would_change() {
 #[test]
 fn auth_request_refuses_a_client_url_beside_the_operators_uri() {
     let gh = gatehouse();
-    let r = client()
-        .get(gh.url("/auth/authz/auth-request"))
+    let r = gh
+        .get("/auth/authz/auth-request")
         .header("X-Original-Method", "GET")
         .header("X-Original-URI", "/page")
-        .header("Host", "app.test")
+        .host("app.test")
         .header("X-Original-URL", "http://app.test/public/x")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 400);
     assert_eq!(json(r)["error"], "bad_forwarded_request");
 }
@@ -199,20 +195,18 @@ fn malformed_forwarded_headers_fail_closed() {
     let r = fa(&gh, "GET", "app.test", "/page").header("Cookie", "gatehouse_session=%%%; x=1").send().unwrap();
     assert_eq!(r.status(), 401);
     // Each endpoint reads only its own header set.
-    let r = client()
-        .get(gh.url("/auth/authz/auth-request"))
+    let r = gh
+        .get("/auth/authz/auth-request")
         .header("X-Forwarded-Method", "GET")
         .header("X-Forwarded-Host", "app.test")
         .header("X-Forwarded-Uri", "/public/")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 400);
-    let r = client()
-        .get(gh.url("/auth/authz/forward-auth"))
+    let r = gh
+        .get("/auth/authz/forward-auth")
         .header("X-Original-Method", "GET")
         .header("X-Original-URL", "http://app.test/public/")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 400);
 }
 
@@ -237,22 +231,20 @@ fn forwarded_headers_from_an_untrusted_peer_are_refused() {
 #[test]
 fn auth_request_always_401_with_location() {
     let gh = gatehouse();
-    let r = client()
-        .get(gh.url("/auth/authz/auth-request"))
+    let r = gh
+        .get("/auth/authz/auth-request")
         .header("X-Original-Method", "GET")
         .header("X-Original-URL", "https://app.test/page")
         .header("Accept", "text/html")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["location"], "http://auth.test:8080/auth/login?rd=https%3A%2F%2Fapp.test%2Fpage");
-    let r = client()
-        .get(gh.url("/auth/authz/auth-request"))
+    let r = gh
+        .get("/auth/authz/auth-request")
         .header("X-Original-Method", "GET")
         .header("X-Original-URI", "/public/x")
-        .header("Host", "app.test")
-        .send()
-        .unwrap();
+        .host("app.test")
+        .send();
     assert_eq!(r.status(), 200);
 }
 

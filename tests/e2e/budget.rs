@@ -2,8 +2,7 @@
 //! (an IPv6 client keyed by its /64), and the hosted verification page's own limit, counted
 //! only for a verification that exists.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const CONFIG: &str = r#"
@@ -45,13 +44,11 @@ fn a_failure_ban_covers_the_clients_whole_64() {
     let gh = Gatehouse::start(&config, &[]);
     gh.user("alice", &[], Some("violet-tractor-42"));
     let login = |xff: &str, password: &str| {
-        client()
-            .post(gh.url("/auth/login"))
-            .header("Host", "127.0.0.1")
+        gh.post("/auth/login")
+            .host("127.0.0.1")
             .header("X-Forwarded-For", xff)
             .json(&json!({"identifier": "alice", "password": password}))
             .send()
-            .unwrap()
     };
     assert_eq!(login("2001:db8:7:7::1", "wrong-password-1").status(), 401);
     assert_eq!(login("2001:db8:7:7::2", "wrong-password-2").status(), 401);
@@ -77,22 +74,15 @@ fn the_verification_pages_limit_counts_only_verifications_that_exist() {
     let out = gh.cli(&["app", "key", "create", "shop"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let r = client()
-        .post(gh.url("/auth/verifications"))
-        .header("Host", "127.0.0.1")
+    let r = gh
+        .post("/auth/verifications")
+        .host("127.0.0.1")
         .header("X-Auth-Service-Key", &key)
         .json(&json!({"id": "real-1", "channel": "email"}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 201);
     let check = |id: &str| {
-        client()
-            .post(gh.url(&format!("/auth/v/shop/{id}/check")))
-            .header("Host", "127.0.0.1")
-            .json(&json!({"otp": "000000"}))
-            .send()
-            .unwrap()
-            .status()
+        gh.post(&format!("/auth/v/shop/{id}/check")).host("127.0.0.1").json(&json!({"otp": "000000"})).send().status()
     };
     // Calls naming an id that does not exist are 404, never counted: the real one's budget is
     // whole afterwards.

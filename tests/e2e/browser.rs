@@ -1,8 +1,7 @@
 //! The sign-in portal in a real browser: headless Chromium (Debian's) driven by playwright-core,
 //! through real nginx (`auth_request`) in front of Gatehouse and a real upstream.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! Authenticator apps: enrolment with codes from `oathtool`, replay refusal, removal.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const CONFIG: &str = r#"
@@ -11,8 +10,8 @@ tokens: {issuer: "http://auth.test:8080", signing_key: "{dir}/k.pem"}
 totp: {issuer: Gatehouse, digits: 6, period: 30, skew: 1}
 "#;
 
-fn post(gh: &Gatehouse, path: &str, bearer: &str, body: serde_json::Value) -> reqwest::blocking::Response {
-    client().post(gh.url(path)).header("Host", "app.test").bearer_auth(bearer).json(&body).send().unwrap()
+fn post(gh: &Gatehouse, path: &str, bearer: &str, body: serde_json::Value) -> Resp {
+    gh.post(path).host("app.test").bearer(bearer).json(&body).send()
 }
 
 #[test]
@@ -24,7 +23,7 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     let bearer = first["access_token"].as_str().unwrap().to_string();
 
     // Anonymous callers cannot enrol.
-    let r = client().post(gh.url("/auth/mfa/totp/setup")).header("Host", "app.test").send().unwrap();
+    let r = gh.post("/auth/mfa/totp/setup").host("app.test").send();
     assert_eq!(r.status(), 401);
 
     let setup = json(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})));
@@ -70,22 +69,19 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     let old = codes[0].as_str().unwrap().to_string();
     let step = login(&gh);
     assert_eq!(
-        client()
-            .post(gh.url("/auth/mfa/verify"))
-            .header("Host", "app.test")
+        gh.post("/auth/mfa/verify")
+            .host("app.test")
             .json(&json!({"mfa_token": step["mfa_token"], "method": "recovery_code", "code": old}))
             .send()
-            .unwrap()
             .status(),
         401,
         "an old recovery code no longer works"
     );
-    let r = client()
-        .post(gh.url("/auth/mfa/verify"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/mfa/verify")
+        .host("app.test")
         .json(&json!({"mfa_token": step["mfa_token"], "method": "recovery_code", "code": fresh[0]}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 200, "a new one does");
 
     // Set up twice: refused while one is active.
@@ -101,22 +97,18 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
 
 fn login(gh: &Gatehouse) -> serde_json::Value {
     json(
-        client()
-            .post(gh.url("/auth/login"))
-            .header("Host", "app.test")
+        gh.post("/auth/login")
+            .host("app.test")
             .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
-            .send()
-            .unwrap(),
+            .send(),
     )
 }
 
-fn verify(gh: &Gatehouse, token: &serde_json::Value, method: &str, code: &str) -> reqwest::blocking::Response {
-    client()
-        .post(gh.url("/auth/mfa/verify"))
-        .header("Host", "app.test")
+fn verify(gh: &Gatehouse, token: &serde_json::Value, method: &str, code: &str) -> Resp {
+    gh.post("/auth/mfa/verify")
+        .host("app.test")
         .json(&json!({"mfa_token": token, "method": method, "code": code}))
         .send()
-        .unwrap()
 }
 
 #[test]
@@ -128,8 +120,7 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     let first = login(&gh);
     let bearer = first["access_token"].as_str().unwrap().to_string();
     let one_factor = format!("Bearer {bearer}");
-    let r =
-        client().get(gh.url("/secure")).header("Host", "app.test").header("Authorization", &one_factor).send().unwrap();
+    let r = gh.get("/secure").host("app.test").header("Authorization", &one_factor).send();
     assert_eq!(r.status(), 401);
     assert_eq!(json(r)["error"], "mfa_required", "one factor on a two_factor route: step up");
 
@@ -151,11 +142,9 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     assert_eq!(r.status(), 200);
     let done = json(r);
     let two = format!("Bearer {}", done["access_token"].as_str().unwrap());
-    let r = client().get(gh.url("/secure")).header("Host", "app.test").header("Authorization", &two).send().unwrap();
+    let r = gh.get("/secure").host("app.test").header("Authorization", &two).send();
     assert_eq!(r.status(), 200, "two factors pass a two_factor route");
-    let s = json(
-        client().get(gh.url("/auth/session")).header("Host", "app.test").header("Authorization", &two).send().unwrap(),
-    );
+    let s = json(gh.get("/auth/session").host("app.test").header("Authorization", &two).send());
     assert_eq!(s["session"]["amr"], json!(["pwd", "totp"]));
     assert_ne!(s["session"]["id"], first["session_id"], "a new session id");
     // The step is used up; the same code is refused on a new step too.
@@ -176,12 +165,11 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
     assert!(listed.contains("user:default:"), "{listed}");
     assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 60)).status(), 401, "the pending step died");
-    let r = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/login")
+        .host("app.test")
         .json(&json!({"identifier": "alice", "password": "violet-tractor-42"}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 401, "banned");
 
     // An administrator resets the second factor and lifts the ban: the password alone works again.
@@ -200,8 +188,7 @@ fn a_tenant_can_require_a_second_factor_of_everyone() {
     let config = format!("{CONFIG}tenants:\n  - {{id: default, hosts: ['*'], require_mfa: true}}\napps:\n  - id: app\n    routes: [{{hosts: [app.test], upstream: builtin:whoami}}]\n");
     let gh = Gatehouse::start(&config, &[("10.yaml", "rules:\n  - {domain: app.test, resources: ['^/public'], policy: bypass}\n  - {domain: app.test, policy: one_factor}\n")]);
     let one = gh.token("alice", &[], "pwd");
-    let get =
-        |path: &str, t: &str| client().get(gh.url(path)).header("Host", "app.test").bearer_auth(t).send().unwrap();
+    let get = |path: &str, t: &str| gh.get(path).host("app.test").bearer(t).send();
     let r = get("/page", &one);
     assert_eq!(r.status(), 401);
     assert_eq!(json(r)["error"], "mfa_required");
@@ -248,43 +235,39 @@ fn through_real_caddy_a_two_factor_route_needs_both_factors() {
 fn the_portal_enrolment_page_sets_up_an_authenticator() {
     let gh = Gatehouse::start(CONFIG, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
     gh.user("alice", &[], Some("violet-tractor-42"));
-    let r = client().get(gh.url("/auth/mfa/totp")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/auth/mfa/totp").host("app.test").send();
     assert_eq!(r.status(), 303, "signed-out visitors are sent to sign in");
-    let r = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/login")
+        .host("app.test")
         .json(&json!({"identifier": "alice", "password": "violet-tractor-42", "set_cookie": true}))
-        .send()
-        .unwrap();
+        .send();
     let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let r =
-        client().get(gh.url("/auth/mfa/totp")).header("Host", "app.test").header("Cookie", &session).send().unwrap();
+    let r = gh.get("/auth/mfa/totp").host("app.test").header("Cookie", &session).send();
     assert_eq!(r.status(), 200);
     let csrf_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let html = r.text().unwrap();
+    let html = r.text();
     let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
     let cookies = format!("{session}; {csrf_cookie}");
     let form = |path: &str, fields: &[(&str, &str)]| {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        client()
-            .post(gh.url(path))
-            .header("Host", "app.test")
+        gh.post(path)
+            .host("app.test")
             .header("Cookie", &cookies)
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
-            .unwrap()
     };
     // Without the CSRF token: refused.
     assert_eq!(form("/auth/mfa/totp/setup", &[("csrf", "forged")]).status(), 403);
     let r = form("/auth/mfa/totp/setup", &[("csrf", &csrf)]);
     assert_eq!(r.status(), 200);
-    let page = r.text().unwrap();
+    let page = r.text();
     assert!(page.contains("<svg"), "a QR code");
     let secret = page.split("<code>").nth(1).unwrap().split("</code>").next().unwrap().to_string();
     let r = form("/auth/mfa/totp/confirm", &[("csrf", &csrf), ("code", &oathtool(&secret, 0))]);
     assert_eq!(r.status(), 200);
-    let page = r.text().unwrap();
+    let page = r.text();
     assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes: {page}");
     assert_eq!(login(&gh)["mfa_required"], true, "the next sign-in asks for the second factor");
 }
@@ -310,12 +293,11 @@ fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
     let two = json(verify(&gh, &step["mfa_token"], "recovery_code", &recovery));
     let two = two["access_token"].as_str().unwrap().to_string();
     // One wrong password and two wrong codes on remove: one budget of three, then a ban.
-    let r = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/login")
+        .host("app.test")
         .json(&json!({"identifier": "alice", "password": "wrong-password-1"}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 401);
     assert_eq!(post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": "000000"})).status(), 400);
     assert_eq!(post(&gh, "/auth/mfa/recovery-codes/regenerate", &two, json!({"code": "111111"})).status(), 400);

@@ -1,8 +1,7 @@
 //! What reaches an app at the edge: identity headers only from Gatehouse (through real nginx and
 //! real Caddy built like the shipped examples), and only credentials Gatehouse verified.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const CONFIG: &str = r#"
 server:
@@ -161,16 +160,16 @@ fn gateway() -> (Gatehouse, Upstream) {
     (gh, up)
 }
 
-fn get(gh: &Gatehouse, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::blocking::Response {
-    let mut r = client().get(gh.url(path)).header("Host", host);
+fn get(gh: &Gatehouse, host: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut r = gh.get(path).host(host);
     for (k, v) in headers {
-        r = r.header(*k, *v);
+        r = r.header(k, v);
     }
-    r.send().unwrap()
+    r.send()
 }
 
 /// The headers the upstream saw.
-fn seen(r: reqwest::blocking::Response) -> serde_json::Value {
+fn seen(r: Resp) -> serde_json::Value {
     assert_eq!(r.status(), 200);
     let body = json(r);
     assert_eq!(body["upstream"], true, "{body}");
@@ -180,12 +179,11 @@ fn seen(r: reqwest::blocking::Response) -> serde_json::Value {
 #[test]
 fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
     let (gh, _up) = gateway();
-    let login = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "beta.test")
+    let login = gh
+        .post("/auth/login")
+        .host("beta.test")
         .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(login.status(), 200);
     let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let bearer = json(login)["access_token"].as_str().unwrap().to_string();
@@ -214,14 +212,12 @@ fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
     assert_eq!(r.status(), 401);
     // The same at forward-auth, and in /auth.
     let fa = |cookie: &str| {
-        client()
-            .get(gh.url("/auth/authz/forward-auth"))
+        gh.get("/auth/authz/forward-auth")
             .header("X-Forwarded-Method", "GET")
             .header("X-Forwarded-Host", "beta.test")
             .header("X-Forwarded-Uri", "/page")
             .header("Cookie", cookie)
             .send()
-            .unwrap()
             .status()
     };
     assert_eq!(fa(&session), 200);
@@ -233,12 +229,11 @@ fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
 #[test]
 fn a_token_minted_for_one_app_is_no_identity_anywhere_else() {
     let (gh, _up) = gateway();
-    let login = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "beta.test")
+    let login = gh
+        .post("/auth/login")
+        .host("beta.test")
         .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
-        .send()
-        .unwrap();
+        .send();
     let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let bearer = json(login)["access_token"].as_str().unwrap().to_string();
 
@@ -264,27 +259,20 @@ fn a_token_minted_for_one_app_is_no_identity_anywhere_else() {
         assert!(r.status() == 401 || r.status() == 404, "{path}: {}", r.status());
     }
     for path in ["/auth/mfa/totp/setup", "/auth/logout"] {
-        let r = client()
-            .post(gh.url(path))
-            .header("Host", "alpha.test")
-            .header("Authorization", &as_alpha)
-            .json(&serde_json::json!({}))
-            .send()
-            .unwrap();
+        let r = gh.post(path).host("alpha.test").header("Authorization", &as_alpha).json(&serde_json::json!({})).send();
         assert_eq!(r.status(), 401, "{path}");
     }
     // The session it names is still alive: the sign-in's own token still works.
     let r = get(&gh, "beta.test", "/auth/session", &[("Authorization", &format!("Bearer {bearer}"))]);
     assert_eq!(r.status(), 200);
     // Forward-auth judges a host no app route serves: the alpha token is no identity there.
-    let r = client()
-        .get(gh.url("/auth/authz/forward-auth"))
+    let r = gh
+        .get("/auth/authz/forward-auth")
         .header("X-Forwarded-Method", "GET")
         .header("X-Forwarded-Host", "other.test")
         .header("X-Forwarded-Uri", "/page")
         .header("Authorization", &as_alpha)
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 401);
 }
 
@@ -299,12 +287,11 @@ fn logout_refuses_cross_site_requests_and_the_session_cookie_can_be_host_prefixe
     );
     let gh = Gatehouse::start(&config, &[("10.yaml", POLICY.replace("127.0.0.1", "auth.test").as_str())]);
     gh.user("alice", &["admins"], Some(PASSWORD));
-    let login = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "beta.test")
+    let login = gh
+        .post("/auth/login")
+        .host("beta.test")
         .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(login.status(), 200);
     let set = login.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(set.starts_with("__Host-gatehouse=") && set.contains("; Secure") && set.contains("Path=/"), "{set}");

@@ -1,8 +1,7 @@
 //! Delivery of codes through every kind of provider: SMTP (plain, STARTTLS, implicit TLS, AUTH)
 //! on aiosmtpd, an HTTP SMS API and a signed webhook on a local recorder, an e-mail-to-SMS
 //! gateway; retries; the outbox surviving `kill -9`; development delivery to the log.
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]
@@ -47,13 +46,12 @@ fn sms_api_email_gateway_and_signed_webhook() {
     let out = gh.cli(&["app", "key", "create", "crm"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let r = client()
-        .post(gh.url("/auth/verifications"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/verifications")
+        .host("app.test")
         .header("X-Auth-Service-Key", &key)
         .json(&json!({"to": "+15550000004", "channel": "hook"}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 201);
     let id = json(r)["id"].as_str().unwrap().to_string();
     let got = rec.wait(2);
@@ -73,13 +71,12 @@ fn sms_api_email_gateway_and_signed_webhook() {
     assert_eq!(body["app"], "crm");
     let code = body["code"].as_str().unwrap().to_string();
     assert!(body["message"].as_str().unwrap().contains(&code));
-    let r = client()
-        .post(gh.url(&format!("/auth/verifications/{id}/check")))
-        .header("Host", "app.test")
+    let r = gh
+        .post(&format!("/auth/verifications/{id}/check"))
+        .host("app.test")
         .header("X-Auth-Service-Key", &key)
         .json(&json!({"otp": code}))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 200);
 }
 

@@ -2,8 +2,7 @@
 //! hosted page opened as a modal by verify.js on the app's own page, in headless Chromium, with
 //! the code read from a real SMTP server's Maildir.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -45,15 +44,12 @@ fn env() -> Env {
 }
 
 impl Env {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> reqwest::blocking::Response {
-        let mut r = client()
-            .request(method.parse().unwrap(), self.gh.url(path))
-            .header("Host", "127.0.0.1")
-            .header("X-Auth-Service-Key", &self.key);
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let mut r = self.gh.request(method, path).host("127.0.0.1").header("X-Auth-Service-Key", &self.key);
         if let Some(b) = body {
             r = r.json(&b);
         }
-        r.send().unwrap()
+        r.send()
     }
 }
 
@@ -64,7 +60,7 @@ fn the_json_api_verifies_an_address() {
     assert_eq!(r.status(), 200);
     assert_eq!(json(r), json!({"providers": ["email", "bank"]}));
     // Without a key: refused.
-    let r = client().get(e.gh.url("/auth/providers")).header("Host", "127.0.0.1").send().unwrap();
+    let r = e.gh.get("/auth/providers").host("127.0.0.1").send();
     assert_eq!(r.status(), 401);
 
     let r = e.call(
@@ -217,28 +213,27 @@ document.getElementById('go').onclick = function () {{
 fn the_hosted_page_may_be_framed_only_by_the_app() {
     let e = env();
     assert_eq!(e.call("POST", "/auth/verifications", Some(json!({"id": "x1", "channel": "email"}))).status(), 201);
-    let r = client().get(e.gh.url("/auth/v/shop/x1")).header("Host", "127.0.0.1").send().unwrap();
+    let r = e.gh.get("/auth/v/shop/x1").host("127.0.0.1").send();
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
-    let html = r.text().unwrap();
+    let html = r.text();
     assert!(csp.contains(&format!("frame-ancestors 'self' http://127.0.0.1:{}", e.demo.port)), "{csp}");
     let script_src = csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).expect("script-src");
     assert_eq!(script_src, "script-src 'self'", "no inline scripts on the hosted page: {csp}");
     assert!(!html.contains("<script>"), "the page's script is a same-origin file");
     assert!(html.contains("Verify for The Shop"));
     // The page's own calls take JSON only (a cross-site form cannot send it).
-    let r = client()
-        .post(e.gh.url("/auth/v/shop/x1/address"))
-        .header("Host", "127.0.0.1")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("to=evil%40example.com")
-        .send()
-        .unwrap();
+    let r =
+        e.gh.post("/auth/v/shop/x1/address")
+            .host("127.0.0.1")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("to=evil%40example.com")
+            .send();
     assert_eq!(r.status(), 415);
-    let r = client().get(e.gh.url("/auth/v/shop/nope")).header("Host", "127.0.0.1").send().unwrap();
+    let r = e.gh.get("/auth/v/shop/nope").host("127.0.0.1").send();
     assert_eq!(r.status(), 404);
-    let r = client().get(e.gh.url("/auth/static/verify.js")).send().unwrap();
+    let r = e.gh.get("/auth/static/verify.js").send();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
-    assert!(r.text().unwrap().contains("Gatehouse.verify"));
+    assert!(r.text().contains("Gatehouse.verify"));
 }

@@ -1,8 +1,7 @@
 //! Sign-in with one-time codes end to end against a real SMTP server (aiosmtpd): uniform
 //! anonymous answers, attempts, supersession, throttling, expiry, codes as a second factor (API
 //! and portal).
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 #[test]
@@ -102,24 +101,12 @@ fn attempts_supersession_throttle_and_bad_input() {
     assert!(json(r)["message"].as_str().unwrap().contains("/auth/providers"));
     let r = post_json(&gh, "/auth/otp/verify", json!({"identifier": "bob@example.com"}));
     assert_eq!(r.status(), 422);
-    let r = client()
-        .post(gh.url("/auth/otp/request"))
-        .header("Host", "app.test")
-        .body("{")
-        .header("content-type", "application/json")
-        .send()
-        .unwrap();
+    let r = gh.post("/auth/otp/request").host("app.test").body("{").header("content-type", "application/json").send();
     assert_eq!(r.status(), 400);
     assert_eq!(json(r)["error"], "malformed_json");
     // Every endpoint that takes the portal's forms takes JSON only otherwise.
     for path in ["/auth/otp/verify", "/auth/mfa/verify", "/auth/mfa/otp", "/auth/login"] {
-        let r = client()
-            .post(gh.url(path))
-            .header("Host", "app.test")
-            .header("content-type", "text/plain")
-            .body("{}")
-            .send()
-            .unwrap();
+        let r = gh.post(path).host("app.test").header("content-type", "text/plain").body("{}").send();
         assert_eq!(r.status(), 415, "{path}");
         assert_eq!(json(r)["error"], "unsupported_media_type");
     }
@@ -186,24 +173,22 @@ fn a_code_by_another_channel_is_a_second_factor() {
 }
 
 fn portal_csrf(gh: &Gatehouse) -> String {
-    let r = client().get(gh.url("/auth/login")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/auth/login").host("app.test").send();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     cookie.split(';').next().unwrap().trim_start_matches("gatehouse_csrf=").to_string()
 }
 
-fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
+fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Resp {
     let mut body = format!("csrf={csrf}");
     for (k, v) in fields {
         body.push_str(&format!("&{k}={}", v.replace('+', "%2B").replace('@', "%40")));
     }
-    client()
-        .post(gh.url(path))
-        .header("Host", "app.test")
+    gh.post(path)
+        .host("app.test")
         .header("Cookie", format!("gatehouse_csrf={csrf}"))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(body)
         .send()
-        .unwrap()
 }
 
 /// Creates a user (`user add` with `args`, password violet-tractor-42) who then sets up an
@@ -213,9 +198,7 @@ fn with_authenticator(gh: &Gatehouse, args: &[&str]) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let login = json(post_json(gh, "/auth/login", json!({"identifier": args[1], "password": "violet-tractor-42"})));
     let bearer = login["access_token"].as_str().unwrap().to_string();
-    let authed = |path: &str, body: Value| {
-        client().post(gh.url(path)).header("Host", "app.test").bearer_auth(&bearer).json(&body).send().unwrap()
-    };
+    let authed = |path: &str, body: Value| gh.post(path).host("app.test").bearer(&bearer).json(&body).send();
     let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
     assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
 }
@@ -233,15 +216,14 @@ fn the_portal_sends_a_code_as_second_factor() {
     with_authenticator(&gh, &["--email", "pat@example.com"]);
 
     let csrf = portal_csrf(&gh);
-    let page = form(&gh, "/auth/login", &csrf, &[("identifier", "pat@example.com"), ("password", "violet-tractor-42")])
-        .text()
-        .unwrap();
+    let page =
+        form(&gh, "/auth/login", &csrf, &[("identifier", "pat@example.com"), ("password", "violet-tractor-42")]).text();
     assert!(page.contains("Send me a code instead"), "{page}");
     let token = hidden(&page, "mfa_token");
     let methods = hidden(&page, "methods");
     let r = form(&gh, "/auth/mfa/otp", &csrf, &[("mfa_token", &token), ("methods", &methods)]);
     assert_eq!(r.status(), 200);
-    let page = r.text().unwrap();
+    let page = r.text();
     assert!(page.contains("We sent a code to your e-mail address."), "{page}");
     assert!(page.contains(r#"<option value="otp" selected>"#), "{page}");
     let code = smtp.code("pat@example.com", 1);
@@ -254,13 +236,12 @@ fn the_portal_sends_a_code_as_second_factor() {
     assert_eq!(r.status(), 303);
     assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("gatehouse_session="));
     // Without the CSRF cookie the form is refused.
-    let r = client()
-        .post(gh.url("/auth/otp/request"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/otp/request")
+        .host("app.test")
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body("csrf=abc&identifier=pat%40example.com")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 403);
 }
 
@@ -285,13 +266,7 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
     );
     let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let get = |path: &str, cookies: &str| {
-        client()
-            .get(gh.url(path))
-            .header("Host", "app.test")
-            .header("Accept", "text/html")
-            .header("Cookie", cookies)
-            .send()
-            .unwrap()
+        gh.get(path).host("app.test").header("Accept", "text/html").header("Cookie", cookies).send()
     };
     let r = get("/vault/doc", &session);
     assert_eq!(r.status(), 302);
@@ -309,18 +284,17 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
         .trim_start_matches("gatehouse_csrf=")
         .to_string();
     // The GET creates nothing: it offers a button; the step starts with the POST.
-    let page = r.text().unwrap();
+    let page = r.text();
     assert!(!page.contains("mfa_token") && page.contains(r#"name="step" value="mfa""#), "{page}");
-    let r = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/login")
+        .host("app.test")
         .header("Cookie", format!("{session}; gatehouse_csrf={csrf}"))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(format!("csrf={csrf}&step=mfa&rd=http%3A%2F%2Fapp.test%2Fvault%2Fdoc"))
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 200);
-    let page = r.text().unwrap();
+    let page = r.text();
     assert!(page.contains("Send me a code instead") && !page.contains(r#"value="totp""#), "{page}");
     let (token, methods) = (hidden(&page, "mfa_token"), hidden(&page, "methods"));
     let r = form(
@@ -329,7 +303,7 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
         &csrf,
         &[("mfa_token", &token), ("methods", &methods), ("rd", "http://app.test/vault/doc")],
     );
-    assert!(r.text().unwrap().contains("We sent a code to your e-mail address."));
+    assert!(r.text().contains("We sent a code to your e-mail address."));
     let code = smtp.code("sue@example.com", 1);
     let r = form(
         &gh,
@@ -343,7 +317,7 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
     assert_ne!(stepped, session, "a step-up starts a new session");
     let r = get("/vault/doc", &stepped);
     assert_eq!(r.status(), 200);
-    let r = client().get(gh.url("/auth/session")).header("Host", "app.test").header("Cookie", &stepped).send().unwrap();
+    let r = gh.get("/auth/session").host("app.test").header("Cookie", &stepped).send();
     assert_eq!(json(r)["session"]["amr"], json!(["pwd", "otp"]));
 }
 

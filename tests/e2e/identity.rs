@@ -1,8 +1,7 @@
 //! Sign-in, sessions, tokens, logout, regulation and the directory CLI, over HTTP against a
 //! real Gatehouse process.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const CONFIG: &str = r#"
@@ -69,21 +68,19 @@ fn start() -> Gatehouse {
     gh
 }
 
-fn login(gh: &Gatehouse, identifier: &str, password: &str, set_cookie: bool) -> reqwest::blocking::Response {
-    client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+fn login(gh: &Gatehouse, identifier: &str, password: &str, set_cookie: bool) -> Resp {
+    gh.post("/auth/login")
+        .host("app.test")
         .json(&json!({"identifier": identifier, "password": password, "set_cookie": set_cookie}))
         .send()
-        .unwrap()
 }
 
-fn whoami(gh: &Gatehouse, host: &str, auth: Option<(&str, &str)>) -> reqwest::blocking::Response {
-    let mut r = client().get(gh.url("/whoami")).header("Host", host);
+fn whoami(gh: &Gatehouse, host: &str, auth: Option<(&str, &str)>) -> Resp {
+    let mut r = gh.get("/whoami").host(host);
     if let Some((k, v)) = auth {
         r = r.header(k, v);
     }
-    r.send().unwrap()
+    r.send()
 }
 
 #[test]
@@ -138,54 +135,37 @@ fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
 
     assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
     // Forward-auth recognises the cookie as well.
-    let r = client()
-        .get(gh.url("/auth/authz/forward-auth"))
+    let r = gh
+        .get("/auth/authz/forward-auth")
         .header("X-Forwarded-Method", "GET")
         .header("X-Forwarded-Host", "app.test")
         .header("X-Forwarded-Uri", "/")
         .header("Cookie", &cookie)
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["remote-user"], "alice");
 
-    let s = json(
-        client().get(gh.url("/auth/session")).header("Host", "app.test").header("Cookie", &cookie).send().unwrap(),
-    );
+    let s = json(gh.get("/auth/session").host("app.test").header("Cookie", &cookie).send());
     assert_eq!(s["user"]["email"], "alice@example.com");
     assert_eq!(s["session"]["id"], body["session_id"]);
     assert_eq!(s["session"]["amr"], json!(["pwd"]));
 
     // A cookie-authenticated POST is JSON from this site (the cross-site guard).
-    let r = client()
-        .post(gh.url("/auth/logout"))
-        .header("Host", "app.test")
+    let r = gh
+        .post("/auth/logout")
+        .host("app.test")
         .header("Cookie", &cookie)
         .header("Content-Type", "application/json")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 204);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     // The very next request: cookie and access token of that session are dead.
     assert_eq!(whoami(&gh, "app.test", Some(("Cookie", &cookie))).status(), 401);
     assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &bearer))).status(), 401);
-    let r = client()
-        .post(gh.url("/auth/token/refresh"))
-        .header("Host", "app.test")
-        .json(&json!({"refresh_token": body["refresh_token"]}))
-        .send()
-        .unwrap();
+    let r =
+        gh.post("/auth/token/refresh").host("app.test").json(&json!({"refresh_token": body["refresh_token"]})).send();
     assert_eq!(r.status(), 401);
-    assert_eq!(
-        client()
-            .get(gh.url("/auth/session"))
-            .header("Host", "app.test")
-            .header("Cookie", &cookie)
-            .send()
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(gh.get("/auth/session").host("app.test").header("Cookie", &cookie).send().status(), 401);
 }
 
 #[test]
@@ -193,12 +173,7 @@ fn refresh_rotates_and_reuse_revokes_the_session() {
     let gh = start();
     let body = json(login(&gh, "alice", PASSWORD, false));
     let refresh = |t: &serde_json::Value| {
-        client()
-            .post(gh.url("/auth/token/refresh"))
-            .header("Host", "app.test")
-            .json(&json!({"refresh_token": t}))
-            .send()
-            .unwrap()
+        gh.post("/auth/token/refresh").host("app.test").json(&json!({"refresh_token": t})).send()
     };
     let r1 = refresh(&body["refresh_token"]);
     assert_eq!(r1.status(), 200);
@@ -242,14 +217,12 @@ fn refresh_rotates_and_reuse_revokes_the_session() {
     assert!(events.iter().any(|e| e == "refresh_reuse"), "{events:?}");
 }
 
-fn login_from(gh: &Gatehouse, ip: &str, identifier: &str, password: &str) -> reqwest::blocking::Response {
-    client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+fn login_from(gh: &Gatehouse, ip: &str, identifier: &str, password: &str) -> Resp {
+    gh.post("/auth/login")
+        .host("app.test")
         .header("X-Forwarded-For", ip)
         .json(&json!({"identifier": identifier, "password": password}))
         .send()
-        .unwrap()
 }
 
 #[test]
@@ -259,7 +232,7 @@ fn unknown_user_and_wrong_password_answer_alike_and_the_budget_bans() {
     let unknown = login_from(&gh, "203.0.113.2", "nobody@example.com", "not-the-password");
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
-    assert_eq!(wrong.text().unwrap(), unknown.text().unwrap());
+    assert_eq!(wrong.text(), unknown.text());
 
     // The account's budget (3) is shared whatever the address: the third failure bans alice,
     // and then even the right password is refused, with the same answer as a wrong one.
@@ -314,13 +287,7 @@ fn admin_revocation_takes_effect_on_the_next_request() {
 fn bad_input_gets_clear_errors() {
     let gh = start();
     let post = |body: &str, ct: &str| {
-        client()
-            .post(gh.url("/auth/login"))
-            .header("Host", "app.test")
-            .header("Content-Type", ct)
-            .body(body.to_string())
-            .send()
-            .unwrap()
+        gh.post("/auth/login").host("app.test").header("Content-Type", ct).body(body.to_string()).send()
     };
     let r = post("{not json", "application/json");
     assert_eq!(r.status(), 400);
@@ -338,14 +305,9 @@ fn bad_input_gets_clear_errors() {
     let r = post(&big, "application/json");
     assert_eq!(r.status(), 413);
     assert_eq!(json(r)["error"], "body_too_large");
-    let r = client()
-        .post(gh.url("/auth/token/refresh"))
-        .header("Host", "app.test")
-        .json(&json!({"refresh_token": "nope"}))
-        .send()
-        .unwrap();
+    let r = gh.post("/auth/token/refresh").host("app.test").json(&json!({"refresh_token": "nope"})).send();
     assert_eq!(r.status(), 401);
-    let r = client().post(gh.url("/auth/logout")).header("Host", "app.test").send().unwrap();
+    let r = gh.post("/auth/logout").host("app.test").send();
     assert_eq!(r.status(), 401);
 }
 
@@ -422,29 +384,29 @@ fn login_rate_limit() {
 
 /// The portal's hidden fields and CSRF cookie, from `GET /auth/login?…`.
 fn portal(gh: &Gatehouse, query: &str) -> (String, String, String) {
-    let r = client().get(gh.url(&format!("/auth/login{query}"))).header("Host", "app.test").send().unwrap();
+    let r = gh.get(&format!("/auth/login{query}")).host("app.test").send();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     assert!(cookie.starts_with("gatehouse_csrf="));
-    let html = r.text().unwrap();
+    let html = r.text();
     assert!(html.contains(r#"<label for="password">"#), "accessible labels");
     let token = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
     (cookie, token, html)
 }
 
-fn submit(gh: &Gatehouse, cookie: &str, fields: &[(&str, &str)], origin: Option<&str>) -> reqwest::blocking::Response {
+fn submit(gh: &Gatehouse, cookie: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Resp {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    let mut r = client()
-        .post(gh.url("/auth/login"))
-        .header("Host", "app.test")
+    let mut r = gh
+        .post("/auth/login")
+        .host("app.test")
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("Cookie", cookie)
         .body(body);
     if let Some(o) = origin {
         r = r.header("Origin", o);
     }
-    r.send().unwrap()
+    r.send()
 }
 
 #[test]
@@ -469,7 +431,7 @@ fn portal_form_sign_in_with_csrf_and_redirect_allow_list() {
     );
     assert_eq!(r.status(), 401);
     assert!(r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("gatehouse_session=")));
-    assert!(r.text().unwrap().contains("The identifier or the password is wrong."));
+    assert!(r.text().contains("The identifier or the password is wrong."));
 
     // Right: 303 back to rd with the session cookie, which the gateway honours.
     let r = submit(&gh, &cookie, &[base[0], base[1], base[2], ("csrf", &csrf)], Some("http://app.test"));
@@ -528,12 +490,7 @@ fn what_was_acknowledged_survives_kill_minus_nine() {
     let body = json(r);
     // Rotate once: the new refresh token was acknowledged, the old one consumed.
     let rotated = json(
-        client()
-            .post(gh.url("/auth/token/refresh"))
-            .header("Host", "app.test")
-            .json(&json!({"refresh_token": body["refresh_token"]}))
-            .send()
-            .unwrap(),
+        gh.post("/auth/token/refresh").host("app.test").json(&json!({"refresh_token": body["refresh_token"]})).send(),
     );
     gh.user("bob", &[], Some(PASSWORD));
     gh.crash_and_restart();
@@ -541,12 +498,7 @@ fn what_was_acknowledged_survives_kill_minus_nine() {
     assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
     assert_eq!(login(&gh, "bob", PASSWORD, false).status(), 200);
     let refresh = |t: &serde_json::Value| {
-        client()
-            .post(gh.url("/auth/token/refresh"))
-            .header("Host", "app.test")
-            .json(&json!({"refresh_token": t}))
-            .send()
-            .unwrap()
+        gh.post("/auth/token/refresh").host("app.test").json(&json!({"refresh_token": t})).send()
     };
     assert_eq!(refresh(&rotated["refresh_token"]).status(), 200, "the acknowledged successor works");
     // No token is both consumed and still usable: the first one is reuse.

@@ -1,7 +1,6 @@
 //! Gateway mode against a real Gatehouse process and a real upstream.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 pub fn config(upstream: u16) -> String {
     format!(
@@ -68,15 +67,14 @@ fn start() -> (Gatehouse, Upstream) {
 #[test]
 fn bypass_reaches_the_upstream_without_identity_and_spoofed_headers_are_dropped() {
     let (gh, _up) = start();
-    let r = client()
-        .get(gh.url("/public/page?x=1"))
-        .header("Host", "app.test")
+    let r = gh
+        .get("/public/page?x=1")
+        .host("app.test")
         .header("Remote-User", "admin")
         .header("REMOTE-GROUPS", "admins")
         .header("Remote_Email", "boss@example.com")
         .header("Connection", "close, Remote-User")
-        .send()
-        .unwrap();
+        .send();
     assert_eq!(r.status(), 200);
     let body = json(r);
     assert_eq!(body["upstream"], true);
@@ -91,7 +89,7 @@ fn bypass_reaches_the_upstream_without_identity_and_spoofed_headers_are_dropped(
 #[test]
 fn unknown_host_is_404_json() {
     let (gh, _up) = start();
-    let r = client().get(gh.url("/")).header("Host", "nowhere.example").send().unwrap();
+    let r = gh.get("/").host("nowhere.example").send();
     assert_eq!(r.status(), 404);
     assert_eq!(json(r)["error"], "unknown_host");
 }
@@ -99,23 +97,15 @@ fn unknown_host_is_404_json() {
 #[test]
 fn anonymous_browsers_are_redirected_and_apis_get_401() {
     let (gh, _up) = start();
-    let r =
-        client().get(gh.url("/page?a=b")).header("Host", "app.test").header("Accept", "text/html,*/*").send().unwrap();
+    let r = gh.get("/page?a=b").host("app.test").header("Accept", "text/html,*/*").send();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "http://auth.test:8080/auth/login?rd=http%3A%2F%2Fapp.test%2Fpage%3Fa%3Db");
-    let r =
-        client().get(gh.url("/page")).header("Host", "app.test").header("Accept", "application/json").send().unwrap();
+    let r = gh.get("/page").host("app.test").header("Accept", "application/json").send();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     assert_eq!(json(r)["error"], "unauthenticated");
     // Behind a TLS-terminating trusted proxy, the original URL is https.
-    let r = client()
-        .get(gh.url("/page"))
-        .header("Host", "app.test")
-        .header("Accept", "text/html")
-        .header("X-Forwarded-Proto", "https")
-        .send()
-        .unwrap();
+    let r = gh.get("/page").host("app.test").header("Accept", "text/html").header("X-Forwarded-Proto", "https").send();
     assert_eq!(r.headers()["location"], "http://auth.test:8080/auth/login?rd=https%3A%2F%2Fapp.test%2Fpage");
     // From an untrusted peer the header is not believed.
     let r = untrusted_client()
@@ -127,15 +117,10 @@ fn anonymous_browsers_are_redirected_and_apis_get_401() {
         .unwrap();
     assert_eq!(r.headers()["location"], "http://auth.test:8080/auth/login?rd=http%3A%2F%2Fapp.test%2Fpage");
     // POST from a browser is not redirected.
-    let r = client().post(gh.url("/page")).header("Host", "app.test").header("Accept", "text/html").send().unwrap();
+    let r = gh.post("/page").host("app.test").header("Accept", "text/html").send();
     assert_eq!(r.status(), 401);
     // A forged or foreign token is no identity.
-    let r = client()
-        .get(gh.url("/page"))
-        .header("Host", "app.test")
-        .bearer_auth("eyJhbGciOiJub25lIn0.e30.")
-        .send()
-        .unwrap();
+    let r = gh.get("/page").host("app.test").bearer("eyJhbGciOiJub25lIn0.e30.").send();
     assert_eq!(r.status(), 401);
 }
 
@@ -143,13 +128,7 @@ fn anonymous_browsers_are_redirected_and_apis_get_401() {
 fn a_valid_jwt_reaches_the_upstream_with_identity_headers() {
     let (gh, _up) = start();
     let t = gh.token("alice", &["staff"], "pwd");
-    let r = client()
-        .get(gh.url("/page"))
-        .header("Host", "app.test")
-        .bearer_auth(&t)
-        .header("Remote-User", "mallory")
-        .send()
-        .unwrap();
+    let r = gh.get("/page").host("app.test").bearer(&t).header("Remote-User", "mallory").send();
     assert_eq!(r.status(), 200);
     let h = json(r)["headers"].clone();
     assert_eq!(h["remote-user"], "alice");
@@ -160,12 +139,12 @@ fn a_valid_jwt_reaches_the_upstream_with_identity_headers() {
     assert_eq!(h["remote-tenant"], "default");
 
     // pass_access_token routes get a token upstream: one minted for that app, not the caller's.
-    let r = client().get(gh.url("/page")).header("Host", "token.test").bearer_auth(&t).send().unwrap();
+    let r = gh.get("/page").host("token.test").bearer(&t).send();
     let passed = json(r)["headers"]["authorization"].as_str().unwrap_or("").to_string();
     assert!(passed.starts_with("Bearer ") && passed != format!("Bearer {t}"), "{passed}");
 
     // Forbidden when signed in but not allowed.
-    let r = client().get(gh.url("/admin")).header("Host", "app.test").bearer_auth(&t).send().unwrap();
+    let r = gh.get("/admin").host("app.test").bearer(&t).send();
     assert_eq!(r.status(), 403);
     assert_eq!(json(r)["error"], "forbidden");
     // The refusal is in the audit log, with where it came from, and no token in it.
@@ -182,11 +161,11 @@ fn a_valid_jwt_reaches_the_upstream_with_identity_headers() {
     assert!(!log.contains(&t), "a token leaked into the audit log");
 
     // One factor on a two-factor route: step up.
-    let r = client().get(gh.url("/mfa")).header("Host", "app.test").bearer_auth(&t).send().unwrap();
+    let r = gh.get("/mfa").host("app.test").bearer(&t).send();
     assert_eq!(r.status(), 401);
     assert_eq!(json(r)["error"], "mfa_required");
     let t2 = gh.token("alice", &["staff"], "pwd,totp");
-    let r = client().get(gh.url("/mfa")).header("Host", "app.test").bearer_auth(&t2).send().unwrap();
+    let r = gh.get("/mfa").host("app.test").bearer(&t2).send();
     assert_eq!(r.status(), 200);
 }
 
@@ -194,21 +173,21 @@ fn a_valid_jwt_reaches_the_upstream_with_identity_headers() {
 fn the_upstream_receives_exactly_the_judged_path() {
     let (gh, _up) = start();
     // Encoded dot segments climb out of /public: judged (and forwarded) as /secret.
-    let r = client().get(gh.url("/public/%2e%2e/secret")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/public/%2e%2e/secret").host("app.test").send();
     assert_eq!(r.status(), 401);
-    let r = client().get(gh.url("/public/..;/secret")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/public/..;/secret").host("app.test").send();
     assert_eq!(r.status(), 401);
     // Encoded separators are refused.
     for p in ["/public%2f..%2fsecret", "/public/%5c../secret", "/a%00b", "/a%zz", "/public/%252e%252e/secret"] {
-        let r = client().get(gh.url(p)).header("Host", "app.test").send().unwrap();
+        let r = gh.get(p).host("app.test").send();
         assert_eq!(r.status(), 400, "{p}");
         assert_eq!(json(r)["error"], "bad_path");
     }
     // A query never satisfies a path rule.
-    let r = client().get(gh.url("/secret?/public/x")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/secret?/public/x").host("app.test").send();
     assert_eq!(r.status(), 401);
     // Normalised forms are what the upstream sees.
-    let r = client().get(gh.url("/public//a/./b/../c?q=%2F")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/public//a/./b/../c?q=%2F").host("app.test").send();
     assert_eq!(r.status(), 200);
     assert_eq!(json(r)["uri"], "/public/a/c?q=%2F");
 }
@@ -216,13 +195,13 @@ fn the_upstream_receives_exactly_the_judged_path() {
 #[test]
 fn client_networks_and_rate_limits() {
     let (gh, _up) = start();
-    let r = client().get(gh.url("/public/")).header("Host", "internal.test").send().unwrap();
+    let r = gh.get("/public/").host("internal.test").send();
     assert_eq!(r.status(), 403);
     for _ in 0..2 {
-        let r = client().get(gh.url("/public/")).header("Host", "limited.test").send().unwrap();
+        let r = gh.get("/public/").host("limited.test").send();
         assert_eq!(r.status(), 200);
     }
-    let r = client().get(gh.url("/public/")).header("Host", "limited.test").send().unwrap();
+    let r = gh.get("/public/").host("limited.test").send();
     assert_eq!(r.status(), 429);
     let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
@@ -237,12 +216,7 @@ fn client_networks_and_rate_limits() {
 fn forwarded_headers_count_only_from_trusted_proxies() {
     let (gh, _up) = start();
     // From a trusted peer (127.0.0.1): the right-most untrusted address.
-    let r = client()
-        .get(gh.url("/public/"))
-        .header("Host", "who.test")
-        .header("X-Forwarded-For", "6.6.6.6, 203.0.113.7")
-        .send()
-        .unwrap();
+    let r = gh.get("/public/").host("who.test").header("X-Forwarded-For", "6.6.6.6, 203.0.113.7").send();
     assert_eq!(json(r)["client_ip"], "203.0.113.7");
     // From an untrusted peer (127.0.0.2): ignored and replaced.
     let r = untrusted_client()
@@ -257,12 +231,7 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
     assert_eq!(body["headers"]["x-forwarded-for"], "127.0.0.2");
     assert_eq!(body["headers"]["x-forwarded-host"], "who.test");
     // Malformed from a trusted peer: fail closed.
-    let r = client()
-        .get(gh.url("/public/"))
-        .header("Host", "who.test")
-        .header("X-Forwarded-For", "not-an-ip")
-        .send()
-        .unwrap();
+    let r = gh.get("/public/").host("who.test").header("X-Forwarded-For", "not-an-ip").send();
     assert_eq!(r.status(), 400);
 }
 
@@ -270,7 +239,7 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
 fn whoami_echoes_the_identity_headers() {
     let (gh, _up) = start();
     let t = gh.token("bob", &["admins"], "pwd");
-    let r = client().get(gh.url("/x?y=1")).header("Host", "who.test").bearer_auth(&t).send().unwrap();
+    let r = gh.get("/x?y=1").host("who.test").bearer(&t).send();
     assert_eq!(r.status(), 200);
     let body = json(r);
     assert_eq!(body["method"], "GET");
@@ -285,22 +254,22 @@ fn ops_listener_and_jwks() {
     let ops = |p: &str| client().get(format!("http://127.0.0.1:{}{}", gh.ops_port, p)).send().unwrap();
     assert_eq!(ops("/healthz").status(), 200);
     assert_eq!(ops("/readyz").status(), 200);
-    let _ = client().get(gh.url("/public/")).header("Host", "app.test").send().unwrap();
+    let _ = gh.get("/public/").host("app.test").send();
     let m = ops("/metrics").text().unwrap();
     assert!(m.contains(r#"gatehouse_requests_total{decision="allow",route="app"} 1"#), "{m}");
     assert!(m.contains("gatehouse_decision_seconds_count"), "{m}");
     assert!(m.contains(r#"gatehouse_upstream_responses_total{class="2xx"} 1"#), "{m}");
 
-    let jwks = json(client().get(gh.url("/auth/.well-known/jwks.json")).header("Host", "app.test").send().unwrap());
+    let jwks = json(gh.get("/auth/.well-known/jwks.json").host("app.test").send());
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
     assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
-    let oidc = json(client().get(gh.url("/auth/.well-known/openid-configuration")).send().unwrap());
+    let oidc = json(gh.get("/auth/.well-known/openid-configuration").send());
     assert_eq!(oidc["issuer"], "http://auth.test:8080");
     assert_eq!(oidc["jwks_uri"], "http://auth.test:8080/auth/.well-known/jwks.json");
     // /auth is reserved on every host, also through dot segments.
-    let r = client().get(gh.url("/x/../auth/nothing")).header("Host", "app.test").send().unwrap();
+    let r = gh.get("/x/../auth/nothing").host("app.test").send();
     assert_eq!(r.status(), 404);
     assert_eq!(json(r)["error"], "not_found");
 }
@@ -308,7 +277,7 @@ fn ops_listener_and_jwks() {
 #[test]
 fn sighup_reloads_and_a_broken_reload_keeps_the_running_config() {
     let (gh, _up) = start();
-    let get = || client().get(gh.url("/page")).header("Host", "app.test").send().unwrap().status();
+    let get = || gh.get("/page").host("app.test").send().status();
     assert_eq!(get(), 401);
     std::fs::write(gh.policy_path("10-test.yaml"), "rules: [{domain: app.test, policy: bypass}]\n").unwrap();
     gh.signal(libc::SIGHUP);
@@ -561,7 +530,7 @@ fn an_unreachable_upstream_is_answered_in_the_error_shape() {
         &format!("      - hosts: [down.test]\n        upstream: 127.0.0.1:{down}\n      - hosts: [who.test]\n"),
     );
     let gh = Gatehouse::start(&cfg, &[("10-test.yaml", POLICY)]);
-    let r = client().get(gh.url("/public/x")).header("Host", "down.test").send().unwrap();
+    let r = gh.get("/public/x").host("down.test").send();
     assert_eq!(r.status(), 502);
     assert_eq!(r.headers()["content-type"], "application/json");
     let body = json(r);
@@ -618,7 +587,7 @@ fn listeners_on_port_0_report_the_ports_they_got() {
     for gh in [&a, &b] {
         let health = client().get(format!("http://127.0.0.1:{}/healthz", gh.ops_port)).send().unwrap();
         assert_eq!(health.status(), 200);
-        let public = client().get(gh.url("/public/x")).header("Host", "app.test").send().unwrap();
+        let public = gh.get("/public/x").host("app.test").send();
         assert_eq!(public.status(), 200);
     }
 }

@@ -1,0 +1,23 @@
+//! The integration suites, one test binary (one link instead of fifteen). Each module is one
+//! suite: what crosses a socket runs against the real `gatehouse` binary and real peers, started
+//! by the harness in tests/common. Add a suite as a file here and a `mod` line below; run one
+//! with `cargo test --test e2e gateway::`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod at_rest;
+mod browser;
+mod budget;
+mod cli;
+mod delivery;
+mod docs;
+mod edge_identity;
+mod forward_auth;
+mod gateway;
+mod identity;
+mod layers;
+mod mfa;
+mod otp;
+mod register;
+mod verify;
