@@ -4,6 +4,7 @@
 use super::appauth::MaybeApp;
 use super::auth::{mfa_required_response, signed_in_response};
 use super::{ApiError, Body, JsonBody, ReqInfo};
+use crate::clock::now_secs;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::services;
@@ -134,7 +135,8 @@ pub async fn register(
         password: b.password,
         validation_sources: b.validation_sources,
     };
-    let out = register::register(s.runtime.load_full(), s.services.clone(), r, info.ip, info.origin()).await?;
+    let out =
+        register::register(s.runtime.load_full(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
     Ok(sent(out, false))
 }
 
@@ -154,7 +156,8 @@ pub async fn register_confirm(
     JsonBody(b): JsonBody<ConfirmBody>,
 ) -> Result<Response, ApiError> {
     let c = Confirmation { tenant: tenant(&info, &app), source: b.kind, identifier: b.identifier, code: b.otp };
-    let body = register::confirm(s.runtime.load_full(), s.services.clone(), c, info.ip, info.origin()).await?;
+    let body =
+        register::confirm(s.runtime.load_full(), s.services.clone(), c, info.ip, info.origin(), now_secs()).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
