@@ -61,7 +61,8 @@ pub async fn request(
         identifier: b.identifier,
         channel: b.channel,
     };
-    let out = passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await?;
+    let out = passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
+        .await?;
     Ok(sent(out, false))
 }
 
@@ -99,7 +100,8 @@ pub async fn verify(
         code: b.otp,
         set_cookie: b.set_cookie,
     };
-    let o = passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await?;
+    let o = passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
+        .await?;
     Ok(outcome_response(&s, o, b.set_cookie))
 }
 
@@ -182,9 +184,9 @@ pub async fn mfa_send(
     };
     let rt = s.runtime.load_full();
     let svc = s.services.clone();
-    let (ip, origin) = (info.ip, info.origin());
+    let (ip, origin, now) = (info.ip, info.origin(), now_secs());
     let out = services::blocking(move || {
-        passwordless::send_mfa_code(&rt, &svc, &b.mfa_token, b.channel.as_deref(), ip, &origin)
+        passwordless::send_mfa_code(&rt, &svc, &b.mfa_token, b.channel.as_deref(), ip, &origin, now)
     })
     .await?;
     Ok(sent(out, true))

@@ -330,7 +330,7 @@ pub async fn confirm(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::identity::NoSessions;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -367,15 +367,17 @@ mod tests {
         }
     }
 
-    struct World {
-        rt: Arc<Runtime>,
-        svc: Arc<Services>,
+    /// A runtime and services on an in-memory store, the log as the only channel (shared with
+    /// the one-time-code tests of `passwordless`).
+    pub(crate) struct World {
+        pub(crate) rt: Arc<Runtime>,
+        pub(crate) svc: Arc<Services>,
         syncs: Arc<AtomicU64>,
         _dir: tempfile::TempDir,
         _wake: std::sync::mpsc::Receiver<()>,
     }
 
-    fn world(extra: &str) -> World {
+    pub(crate) fn world(extra: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
         std::fs::create_dir(dir.path().join("policies")).unwrap();
@@ -408,11 +410,11 @@ mod tests {
         }
     }
 
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    pub(crate) const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     /// The fixed instant the tests run at (codes live `otp.ttl`, 300 s, from it).
-    const T: u64 = 1_800_000_000;
-    const TTL: u64 = 300;
+    pub(crate) const T: u64 = 1_800_000_000;
+    pub(crate) const TTL: u64 = 300;
 
     impl World {
         async fn register(&self, r: Registration) -> Sent {

@@ -194,7 +194,7 @@ pub fn verify_mfa(
     let checked = if method == "otp" {
         let user = svc.store.user(&p.user_id)?.filter(User::is_active);
         let amr = match user {
-            Some(u) => crate::flows::passwordless::check_mfa_code(rt, svc, &u, code)?,
+            Some(u) => crate::flows::passwordless::check_mfa_code(rt, svc, &u, code, now)?,
             None => None,
         };
         match amr {
