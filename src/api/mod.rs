@@ -468,6 +468,7 @@ mod tests {
                     ip,
                     origin,
                     false,
+                    crate::clock::now_secs(),
                 ))
             })
             .collect();

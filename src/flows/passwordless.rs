@@ -247,7 +247,7 @@ pub async fn verify(
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
         let amr = vec![amr_for(&rt, &rec.channel).to_string()];
         if signin::needs_second_factor(&user) {
-            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin));
+            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
         }
         let signed = issue::issue(&rt, &svc, &user, amr)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
