@@ -112,6 +112,7 @@ pub async fn login(
         info.ip,
         origin,
         b.set_cookie,
+        crate::clock::now_secs(),
     )
     .await?;
     Ok(match signed {
@@ -213,7 +214,8 @@ pub async fn refresh(
     let origin = info.origin();
     let token = body.0.refresh_token;
     // One redb write transaction: keep it off the async workers.
-    let out = tokio::task::spawn_blocking(move || issue::refresh(&rt, &services, &token, &origin))
+    let now = crate::clock::now_secs();
+    let out = tokio::task::spawn_blocking(move || issue::refresh(&rt, &services, &token, &origin, now))
         .await
         .map_err(|_| ApiError::of(Code::Unavailable))??;
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(out)).into_response())

@@ -461,6 +461,7 @@ mod tests {
                     ip,
                     origin,
                     false,
+                    crate::clock::now_secs(),
                 ))
             })
             .collect();

@@ -4,6 +4,7 @@
 use super::appauth::MaybeApp;
 use super::auth::{mfa_required_response, signed_in_response};
 use super::{ApiError, Body, JsonBody, ReqInfo};
+use crate::clock::now_secs;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::services;
@@ -60,7 +61,8 @@ pub async fn request(
         identifier: b.identifier,
         channel: b.channel,
     };
-    let out = passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await?;
+    let out = passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
+        .await?;
     Ok(sent(out, false))
 }
 
@@ -98,7 +100,8 @@ pub async fn verify(
         code: b.otp,
         set_cookie: b.set_cookie,
     };
-    let o = passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await?;
+    let o = passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
+        .await?;
     Ok(outcome_response(&s, o, b.set_cookie))
 }
 
@@ -134,7 +137,8 @@ pub async fn register(
         password: b.password,
         validation_sources: b.validation_sources,
     };
-    let out = register::register(s.runtime.load_full(), s.services.clone(), r, info.ip, info.origin()).await?;
+    let out =
+        register::register(s.runtime.load_full(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
     Ok(sent(out, false))
 }
 
@@ -154,7 +158,8 @@ pub async fn register_confirm(
     JsonBody(b): JsonBody<ConfirmBody>,
 ) -> Result<Response, ApiError> {
     let c = Confirmation { tenant: tenant(&info, &app), source: b.kind, identifier: b.identifier, code: b.otp };
-    let body = register::confirm(s.runtime.load_full(), s.services.clone(), c, info.ip, info.origin()).await?;
+    let body =
+        register::confirm(s.runtime.load_full(), s.services.clone(), c, info.ip, info.origin(), now_secs()).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
@@ -179,9 +184,9 @@ pub async fn mfa_send(
     };
     let rt = s.runtime.load_full();
     let svc = s.services.clone();
-    let (ip, origin) = (info.ip, info.origin());
+    let (ip, origin, now) = (info.ip, info.origin(), now_secs());
     let out = services::blocking(move || {
-        passwordless::send_mfa_code(&rt, &svc, &b.mfa_token, b.channel.as_deref(), ip, &origin)
+        passwordless::send_mfa_code(&rt, &svc, &b.mfa_token, b.channel.as_deref(), ip, &origin, now)
     })
     .await?;
     Ok(sent(out, true))

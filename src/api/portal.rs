@@ -376,6 +376,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
         info.ip,
         origin,
         true,
+        crate::clock::now_secs(),
     );
     match attempt.await {
         Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),

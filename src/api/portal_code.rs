@@ -5,6 +5,7 @@
 use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
 use super::ReqInfo;
 use crate::catalogue::Code;
+use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
@@ -67,7 +68,9 @@ pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, b
     let retry = |status, msg: &str| {
         html(status, page("Sign in with a code", &request_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
     };
-    match passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await {
+    match passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
+        .await
+    {
         Ok(_) => {
             html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
         }
@@ -97,7 +100,8 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
     let retry = |status, msg: &str| {
         html(status, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
     };
-    match passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await {
+    match passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await
+    {
         Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
         Ok(Outcome::MfaRequired { mfa_token, methods }) => {
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
@@ -127,9 +131,9 @@ pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, 
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();
-    let (rt, svc, ip, origin) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin());
+    let (rt, svc, ip, origin, now) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin(), now_secs());
     let t2 = token.clone();
-    let sent = services::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin)).await;
+    let sent = services::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin, now)).await;
     let (notice, error) = match &sent {
         Ok(out) => (
             Some(match out.channel.as_deref() {

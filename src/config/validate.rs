@@ -3,6 +3,11 @@
 
 use super::*;
 
+mod apps;
+mod notifiers;
+use apps::apps_section;
+use notifiers::notifiers_section;
+
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     let p = p.strip_prefix("./").unwrap_or(p);
@@ -221,105 +226,6 @@ fn regulation_section(r: &mut Reporter, g: &file::Regulation) {
     }
 }
 
-/// `notifiers`: the SMTP transport (its CA file resolved against the config's directory),
-/// templates, attempts, unique channel names, the sender's mailbox and each SMS provider's kind.
-fn notifiers_section(r: &mut Reporter, base: &Path, n: &mut file::Notifiers) {
-    if let Some(e) = n.email.as_mut() {
-        smtp_transport(r, base, &mut e.smtp);
-    }
-    templates(r, "notifiers.templates", &n.templates);
-    if n.max_attempts.is_some_and(|n| n == 0 || n > 100) {
-        r.error("notifiers.max_attempts", "notifiers.max_attempts must be between 1 and 100");
-    }
-    channel_names(r, n);
-    if let Some(e) = &n.email {
-        if e.from.parse::<lettre::message::Mailbox>().is_err() {
-            r.error(
-                "notifiers.email.from",
-                format!("`{}` is not a mailbox; write \"Name <addr@example.com>\"", e.from),
-            );
-        }
-    }
-    for (i, p) in n.sms.iter().enumerate() {
-        sms_kind(r, &format!("notifiers.sms[{i}]"), p);
-    }
-}
-
-/// `notifiers.email.smtp`: TLS mode, credentials in pairs, a readable PEM CA file (its path
-/// resolved in place).
-fn smtp_transport(r: &mut Reporter, base: &Path, smtp: &mut file::Smtp) {
-    if !matches!(smtp.tls.as_str(), "none" | "starttls" | "tls") {
-        r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
-    }
-    if smtp.username.is_some() != smtp.password.is_some() {
-        r.error("notifiers.email.smtp", "smtp.username and smtp.password go together");
-    }
-    if let Some(ca) = smtp.ca_file.as_mut() {
-        let p = resolve_path(base, ca);
-        match std::fs::read(&p) {
-            Ok(pem) if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_ok() => {}
-            Ok(_) => r.error("notifiers.email.smtp.ca_file", format!("{} holds no PEM certificate", p.display())),
-            Err(err) => r.error("notifiers.email.smtp.ca_file", format!("cannot read {} ({err})", p.display())),
-        }
-        *ca = p.to_string_lossy().into_owned();
-    }
-}
-
-/// SMS providers and webhooks: unique, valid names apart from the built-in channels, and URLs
-/// that parse; an e-mail gateway needs the e-mail transport.
-fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
-    let mut channels: std::collections::HashSet<&str> = ["email", "sms", "log"].into_iter().collect();
-    for (i, p) in n.sms.iter().enumerate() {
-        if !channels.insert(p.name.as_str()) || !valid_channel_name(&p.name) {
-            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms or log", p.name));
-        }
-        if let Some(u) = &p.url {
-            if url::Url::parse(&u.replace("{{", "").replace("}}", "")).is_err() {
-                r.error(&format!("notifiers.sms[{i}].url"), format!("`{u}` is not a URL"));
-            }
-        }
-        if p.kind == "email_gateway" && n.email.is_none() {
-            r.error(
-                &format!("notifiers.sms[{i}]"),
-                "an email_gateway provider sends through notifiers.email: configure it",
-            );
-        }
-    }
-    for (i, w) in n.webhooks.iter().enumerate() {
-        if !channels.insert(w.name.as_str()) || !valid_channel_name(&w.name) {
-            r.error(
-                &format!("notifiers.webhooks[{i}].name"),
-                format!("provider name `{}` is taken or invalid", w.name),
-            );
-        }
-        if url::Url::parse(&w.url).is_err() {
-            r.error(&format!("notifiers.webhooks[{i}].url"), format!("`{}` is not a URL", w.url));
-        }
-    }
-}
-
-/// One SMS provider (`at` is its key path): an http one sends to the user's number, an e-mail
-/// gateway has a DNS domain, and no other kind exists.
-fn sms_kind(r: &mut Reporter, at: &str, p: &file::SmsProvider) {
-    match p.kind.as_str() {
-        "http" if p.url.is_none() => r.error(at, "an http SMS provider needs `url`"),
-        // Sign-in codes go to SMS providers: one that does not send to the user's number
-        // hands every code to a fixed receiver, which is a webhook.
-        "http" if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
-            at,
-            "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
-        ),
-        "email_gateway" if p.domain.is_none() => r.error(at, "an email_gateway SMS provider needs `domain`"),
-        "email_gateway"
-            if p.domain.as_deref().is_some_and(|d| crate::address::normalize_email(&format!("0@{d}")).is_err()) =>
-        {
-            r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
-        }
-        "http" | "email_gateway" => {}
-        other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
-    }
-}
-
 /// `rate_limits`: each limit keyed only by what its place allows.
 fn rate_limits_section(r: &mut Reporter, l: &file::RateLimits) -> RateLimitsConfig {
     RateLimitsConfig {
@@ -403,104 +309,6 @@ fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
     }
 }
 
-/// `apps`: each app, under an id no other app has.
-fn apps_section(
-    r: &mut Reporter,
-    apps: &[file::App],
-    tenant_ids: &std::collections::HashSet<String>,
-    resolve: bool,
-) -> Vec<AppConfig> {
-    let mut app_ids = std::collections::HashSet::new();
-    let mut out = vec![];
-    for (i, a) in apps.iter().enumerate() {
-        let at = format!("apps[{i}]");
-        if a.id.is_empty() || !a.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            r.error(&format!("{at}.id"), "an app id may hold only letters, digits, `-` and `_`");
-        }
-        if !app_ids.insert(a.id.clone()) {
-            r.error(&format!("{at}.id"), format!("app `{}` is defined twice", a.id));
-        }
-        out.push(app(r, &at, a, tenant_ids, resolve));
-    }
-    out
-}
-
-/// One app (`at` is its key path): a known tenant, allowed IPs, routes and frame origins.
-fn app(
-    r: &mut Reporter,
-    at: &str,
-    a: &file::App,
-    tenant_ids: &std::collections::HashSet<String>,
-    resolve: bool,
-) -> AppConfig {
-    if !tenant_ids.contains(&a.tenant) {
-        r.error(&format!("{at}.tenant"), format!("unknown tenant `{}`; define it under `tenants`", a.tenant));
-    }
-    let allowed_ips = ip_set(r, &format!("{at}.allowed_ips"), &a.allowed_ips);
-    let routes: Vec<RouteConfig> =
-        a.routes.iter().enumerate().map(|(j, rt)| route(r, &format!("{at}.routes[{j}]"), rt, resolve)).collect();
-    let frame_origins = frame_origins(r, at, &a.frame_origins, &routes);
-    AppConfig {
-        id: a.id.clone(),
-        tenant: a.tenant.clone(),
-        name: a.name.clone().unwrap_or_else(|| a.id.clone()),
-        allowed_ips,
-        routes,
-        frame_origins,
-    }
-}
-
-/// One route (`at` is its key path): hosts (one at least), upstreams, client networks, limit.
-fn route(r: &mut Reporter, at: &str, rt: &file::Route, resolve: bool) -> RouteConfig {
-    let mut hosts = vec![];
-    for (k, h) in rt.hosts.0.iter().enumerate() {
-        match HostPattern::parse(h) {
-            Ok(p) => hosts.push(p),
-            Err(e) => r.error(&format!("{at}.hosts[{k}]"), e),
-        }
-    }
-    if hosts.is_empty() {
-        r.error(&format!("{at}.hosts"), "a route needs at least one host");
-    }
-    let upstreams = upstreams(r, &format!("{at}.upstream"), &rt.upstream.0, resolve);
-    let client_networks = if rt.client_networks.is_empty() {
-        None
-    } else {
-        Some(ip_set(r, &format!("{at}.client_networks"), &rt.client_networks))
-    };
-    let rate_limit =
-        rt.rate_limit.as_ref().and_then(|l| limit(r, &format!("{at}.rate_limit"), l, &["ip", "user", "app"]));
-    RouteConfig { hosts, upstreams, client_networks, rate_limit, pass_access_token: rt.pass_access_token }
-}
-
-/// An app's frame origins (`at` is the app's key path): each an origin, or, when none is
-/// given, http and https of every exact host its routes serve.
-fn frame_origins(r: &mut Reporter, at: &str, given: &[String], routes: &[RouteConfig]) -> Vec<String> {
-    let mut frame_origins = vec![];
-    for (j, o) in given.iter().enumerate() {
-        match url::Url::parse(o) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" => {
-                frame_origins.push(u.origin().ascii_serialization())
-            }
-            _ => r.error(
-                &format!("{at}.frame_origins[{j}]"),
-                format!("`{o}` is not an origin; write scheme://host[:port], e.g. https://app.example.com"),
-            ),
-        }
-    }
-    if given.is_empty() {
-        for rt in routes {
-            for h in &rt.hosts {
-                if let crate::net::HostPattern::Exact(h) = h {
-                    frame_origins.push(format!("http://{h}"));
-                    frame_origins.push(format!("https://{h}"));
-                }
-            }
-        }
-    }
-    frame_origins
-}
-
 /// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
 /// sections produced.
 fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
@@ -552,10 +360,6 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         apps,
         policies_dir: resolve_path(base, &f.policies_dir),
     }
-}
-
-fn valid_channel_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Purposes a message template may be written for.

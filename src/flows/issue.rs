@@ -8,7 +8,6 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
-use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::runtime::Runtime;
@@ -89,9 +88,9 @@ pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Res
 }
 
 /// Exchanges a refresh token for a new pair; a reused token revokes its session.
-pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin) -> Result<Value, FlowError> {
+pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: u64) -> Result<Value, FlowError> {
     let next = new_secret();
-    match svc.store.rotate_refresh(&digest_hex(token), now_secs(), &digest_hex(&next))? {
+    match svc.store.rotate_refresh(&digest_hex(token), now, &digest_hex(&next))? {
         RefreshOutcome::Unknown | RefreshOutcome::Expired => {
             Err(FlowError::Unauthenticated("The refresh token is not valid."))
         }

@@ -10,7 +10,6 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
-use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -132,6 +131,7 @@ pub async fn request(
     req: CodeRequest,
     ip: IpAddr,
     origin: Origin,
+    now: u64,
 ) -> Result<Sent, FlowError> {
     let identifier = req.identifier.trim().to_string();
     if identifier.is_empty() || identifier.len() > 320 || identifier.chars().any(char::is_control) {
@@ -142,7 +142,6 @@ pub async fn request(
     }
     check_limits(&rt, &req.tenant, &identifier, ip, true)?;
     blocking(move || {
-        let now = now_secs();
         let user = svc.store.find_user(&req.tenant, &identifier)?.filter(User::is_active);
         app_gate(user.as_ref(), req.app.as_deref())?;
         let app = req.app.as_deref().unwrap_or("");
@@ -199,13 +198,13 @@ pub async fn verify(
     req: CodeSignIn,
     ip: IpAddr,
     origin: Origin,
+    now: u64,
 ) -> Result<Outcome, FlowError> {
     if req.identifier.trim().is_empty() || req.code.trim().is_empty() || req.code.len() > 64 {
         return Err(FlowError::Invalid("identifier and otp are required".into()));
     }
     check_limits(&rt, &req.tenant, &req.identifier, ip, false)?;
     blocking(move || {
-        let now = now_secs();
         let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
@@ -248,7 +247,7 @@ pub async fn verify(
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
         let amr = vec![amr_for(&rt, &rec.channel).to_string()];
         if signin::needs_second_factor(&user) {
-            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin));
+            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
         }
         let signed = issue::issue(&rt, &svc, &user, amr)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
@@ -274,8 +273,8 @@ pub fn send_mfa_code(
     channel: Option<&str>,
     ip: IpAddr,
     origin: &Origin,
+    now: u64,
 ) -> Result<Sent, FlowError> {
-    let now = now_secs();
     let p = svc
         .mfa
         .get(token, now)
@@ -319,11 +318,94 @@ pub fn check_mfa_code(
     svc: &Services,
     user: &User,
     code: &str,
+    now: u64,
 ) -> Result<Option<&'static str>, FlowError> {
     let key = otp::code_key("mfa", &user.tenant, "", &subject(Some(user), ""));
-    let c = otp::check_code(rt, svc, &key, code, now_secs())?;
+    let c = otp::check_code(rt, svc, &key, code, now)?;
     Ok(match c {
         CodeCheck::Accepted(rec) => Some(amr_for(rt, &rec.channel)),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sign-in code's state machine at fixed instants: expiry, attempts, supersession.
+    use super::*;
+    use crate::flows::register::tests::{world, World, IP, T, TTL};
+
+    fn active_user(w: &World, email: &str) {
+        let u = User {
+            id: format!("id-{email}"),
+            tenant: "default".into(),
+            email: Some(email.into()),
+            email_verified: true,
+            status: "active".into(),
+            ..Default::default()
+        };
+        w.svc.store.put_user(&u).unwrap();
+    }
+
+    async fn request_at(w: &World, email: &str, now: u64) -> String {
+        let req = CodeRequest { tenant: "default".into(), app: None, identifier: email.into(), channel: None };
+        let sent = request(w.rt.clone(), w.svc.clone(), req, IP, Origin::default(), now).await.unwrap();
+        sent.dev_code.expect("a code went out")
+    }
+
+    async fn verify_at(w: &World, email: &str, code: &str, now: u64) -> Result<Outcome, FlowError> {
+        let req = CodeSignIn {
+            tenant: "default".into(),
+            app: None,
+            identifier: email.into(),
+            code: code.into(),
+            set_cookie: false,
+        };
+        verify(w.rt.clone(), w.svc.clone(), req, IP, Origin::default(), now).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sign_in_code_works_until_its_last_second_and_never_after() {
+        let w = world("");
+        active_user(&w, "a@example.com");
+        let code = request_at(&w, "a@example.com", T).await;
+        let e = verify_at(&w, "a@example.com", &code, T + TTL).await.err().unwrap();
+        assert!(matches!(e, FlowError::InvalidCode), "at T + ttl the code has expired: {e:?}");
+        let code = request_at(&w, "a@example.com", T + TTL).await;
+        let ok = verify_at(&w, "a@example.com", &code, T + 2 * TTL - 1).await.unwrap();
+        assert!(matches!(ok, Outcome::SignedIn(_)));
+        let e = verify_at(&w, "a@example.com", &code, T + 2 * TTL - 1).await.err().unwrap();
+        assert!(matches!(e, FlowError::InvalidCode), "a code is used once: {e:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_codes_use_up_the_attempts_then_the_right_one_is_refused() {
+        let w = world("");
+        active_user(&w, "g@example.com");
+        let code = request_at(&w, "g@example.com", T).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for i in 0..3 {
+            let e = verify_at(&w, "g@example.com", wrong, T + i).await.err().unwrap();
+            let last = i == 2;
+            assert!(
+                matches!((last, &e), (false, FlowError::InvalidCode) | (true, FlowError::CodeLocked)),
+                "attempt {i}: {e:?}"
+            );
+        }
+        let e = verify_at(&w, "g@example.com", &code, T + 3).await.err().unwrap();
+        assert!(matches!(e, FlowError::CodeLocked), "{e:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_code_supersedes_the_one_before() {
+        let w = world("");
+        active_user(&w, "s@example.com");
+        let first = request_at(&w, "s@example.com", T).await;
+        let second = request_at(&w, "s@example.com", T + 1).await;
+        if first != second {
+            let e = verify_at(&w, "s@example.com", &first, T + 2).await.err().unwrap();
+            assert!(matches!(e, FlowError::InvalidCode), "the first code is gone: {e:?}");
+        }
+        let ok = verify_at(&w, "s@example.com", &second, T + 3).await.unwrap();
+        assert!(matches!(ok, Outcome::SignedIn(_)));
+    }
 }

@@ -15,7 +15,6 @@
 //! cost one store commit (the new account with its codes and messages, or a decoy code).
 
 use crate::audit::{Audit, Origin};
-use crate::clock::now_secs;
 use crate::config::TenantConfig;
 use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
 use crate::flows::error::FlowError;
@@ -138,6 +137,7 @@ pub async fn register(
     mut r: Registration,
     ip: IpAddr,
     origin: Origin,
+    now: u64,
 ) -> Result<Sent, FlowError> {
     let tenant = rt.config.tenant(&r.tenant).ok_or(FlowError::Forbidden("No tenant serves this host."))?;
     if !tenant.self_registration {
@@ -157,7 +157,6 @@ pub async fn register(
         None => None,
     };
     blocking(move || {
-        let now = now_secs();
         let ttl = rt.config.otp.ttl.0.as_secs();
         let held = holders(&svc.store, &spec)?;
         // A pending registration whose codes expired can never be confirmed: it holds nothing.
@@ -263,6 +262,7 @@ pub async fn confirm(
     c: Confirmation,
     ip: IpAddr,
     origin: Origin,
+    now: u64,
 ) -> Result<Value, FlowError> {
     if !matches!(c.source.as_str(), "email" | "mobile") {
         return Err(FlowError::Invalid("type must be email or mobile".into()));
@@ -272,7 +272,6 @@ pub async fn confirm(
     }
     check_limits(&rt, &c.tenant, &c.identifier, ip, false)?;
     blocking(move || {
-        let now = now_secs();
         // The pending account holding this address (unproved: `find_user` would not match it).
         let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == "pending");
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
@@ -331,7 +330,7 @@ pub async fn confirm(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::identity::NoSessions;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -368,20 +367,22 @@ mod tests {
         }
     }
 
-    struct World {
-        rt: Arc<Runtime>,
-        svc: Arc<Services>,
+    /// A runtime and services on an in-memory store, the log as the only channel (shared with
+    /// the one-time-code tests of `passwordless`).
+    pub(crate) struct World {
+        pub(crate) rt: Arc<Runtime>,
+        pub(crate) svc: Arc<Services>,
         syncs: Arc<AtomicU64>,
         _dir: tempfile::TempDir,
         _wake: std::sync::mpsc::Receiver<()>,
     }
 
-    fn world(extra: &str) -> World {
+    pub(crate) fn world(extra: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
         std::fs::create_dir(dir.path().join("policies")).unwrap();
         let cfg = format!(
-            "tokens: {{signing_key: \"{d}/k.pem\"}}\npolicies_dir: \"{d}/policies\"\notp: {{dev_show_codes: true}}\nnotifiers: {{log: true}}\ntenants:\n  - {{id: default, hosts: ['*'], self_registration: true}}\n{extra}"
+            "tokens: {{signing_key: \"{d}/k.pem\"}}\npolicies_dir: \"{d}/policies\"\notp: {{dev_show_codes: true, max_attempts: 3}}\nnotifiers: {{log: true}}\ntenants:\n  - {{id: default, hosts: ['*'], self_registration: true}}\n{extra}"
         );
         std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
         let rt = Arc::new(Runtime::load(&dir.path().join("config.yaml"), Arc::new(NoSessions), None).unwrap());
@@ -409,21 +410,33 @@ mod tests {
         }
     }
 
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    pub(crate) const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    /// The fixed instant the tests run at (codes live `otp.ttl`, 300 s, from it).
+    pub(crate) const T: u64 = 1_800_000_000;
+    pub(crate) const TTL: u64 = 300;
 
     impl World {
         async fn register(&self, r: Registration) -> Sent {
-            register(self.rt.clone(), self.svc.clone(), r, IP, Origin::default()).await.unwrap()
+            self.register_at(r, T).await.unwrap()
+        }
+
+        async fn register_at(&self, r: Registration, now: u64) -> Result<Sent, FlowError> {
+            register(self.rt.clone(), self.svc.clone(), r, IP, Origin::default(), now).await
         }
 
         async fn confirm(&self, source: &str, identifier: &str, code: &str) -> Result<Value, FlowError> {
+            self.confirm_at(source, identifier, code, T).await
+        }
+
+        async fn confirm_at(&self, source: &str, identifier: &str, code: &str, now: u64) -> Result<Value, FlowError> {
             let c = Confirmation {
                 tenant: "default".into(),
                 source: source.into(),
                 identifier: identifier.into(),
                 code: code.into(),
             };
-            confirm(self.rt.clone(), self.svc.clone(), c, IP, Origin::default()).await
+            confirm(self.rt.clone(), self.svc.clone(), c, IP, Origin::default(), now).await
         }
 
         /// Waits (bounded) until the audit writer has committed `n` events.
@@ -507,18 +520,18 @@ mod tests {
         );
         let mut r = reg("s@example.com", None, "orange-kettle-77", None);
         r.tenant = "strict".into();
-        let e = register(w.rt.clone(), w.svc.clone(), r, IP, Origin::default()).await.err().unwrap();
+        let e = w.register_at(r, T).await.err().unwrap();
         assert!(matches!(&e, FlowError::Invalid(m) if m.contains("`mobile`")), "{e:?}");
         // Reserved and look-alike usernames are refused at registration.
         for name in ["admin", "root", "x@example.com", "+15550000034", "15550000034"] {
             let mut r = reg("u@example.com", None, "orange-kettle-77", None);
             r.username = Some(name.into());
-            let e = register(w.rt.clone(), w.svc.clone(), r, IP, Origin::default()).await.err().unwrap();
+            let e = w.register_at(r, T).await.err().unwrap();
             assert!(matches!(e, FlowError::Invalid(_)), "{name}: {e:?}");
         }
         for bad in ["Eve <victim@example.com>", "victim@example.com, eve@evil.example", "\"v\"@example.com"] {
             let r = reg(bad, None, "orange-kettle-77", None);
-            let e = register(w.rt.clone(), w.svc.clone(), r, IP, Origin::default()).await.err().unwrap();
+            let e = w.register_at(r, T).await.err().unwrap();
             assert!(matches!(e, FlowError::Invalid(_)), "{bad}: {e:?}");
         }
     }
@@ -533,8 +546,8 @@ mod tests {
             username: Some("slowpoke".into()),
             status: "pending".into(),
             pending_sources: vec!["email".into()],
-            created_at: now_secs() - 3600,
-            updated_at: now_secs() - 3600,
+            created_at: T - 3600,
+            updated_at: T - 3600,
             ..Default::default()
         };
         w.svc.store.put_user(&stale).unwrap();
@@ -544,5 +557,56 @@ mod tests {
         assert_ne!(now.id, "stale");
         assert!(w.svc.store.user("stale").unwrap().is_none());
         assert!(w.svc.store.address_holder("default", "username", "slowpoke").unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_registration_code_confirms_until_its_last_second_and_never_after() {
+        let w = world("");
+        let late = w.register(reg("late@example.com", None, "orange-kettle-77", None)).await;
+        let e = w.confirm_at("email", "late@example.com", &late.dev_code.unwrap(), T + TTL).await.unwrap_err();
+        assert!(matches!(e, FlowError::InvalidCode), "at T + ttl the code has expired: {e:?}");
+        let timely = w.register(reg("timely@example.com", None, "orange-kettle-77", None)).await;
+        let v = w.confirm_at("email", "timely@example.com", &timely.dev_code.unwrap(), T + TTL - 1).await.unwrap();
+        assert_eq!(v["active"], true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_codes_use_up_the_attempts_then_the_right_one_is_refused() {
+        let w = world("");
+        let sent = w.register(reg("guess@example.com", None, "orange-kettle-77", None)).await;
+        let code = sent.dev_code.unwrap();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for i in 0..3 {
+            let e = w.confirm_at("email", "guess@example.com", wrong, T + i).await.unwrap_err();
+            let last = i == 2;
+            assert!(
+                matches!((last, &e), (false, FlowError::InvalidCode) | (true, FlowError::CodeLocked)),
+                "attempt {i}: {e:?}"
+            );
+        }
+        let e = w.confirm_at("email", "guess@example.com", &code, T + 3).await.unwrap_err();
+        assert!(matches!(e, FlowError::CodeLocked), "{e:?}");
+        assert!(w.svc.store.find_user("default", "guess@example.com").unwrap().is_none(), "still pending");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pending_registration_is_superseded_only_once_its_codes_expired() {
+        let w = world("");
+        let first = w.register(reg("twice@example.com", None, "orange-kettle-77", None)).await;
+        let pending = w.svc.store.address_holder("default", "email", "twice@example.com").unwrap().unwrap();
+        // One second before expiry: a decoy answer, the first registration stands.
+        let early = w.register_at(reg("twice@example.com", None, "other-kettle-88", None), T + TTL - 1).await.unwrap();
+        assert_eq!(early.dev_code, None);
+        let held = w.svc.store.address_holder("default", "email", "twice@example.com").unwrap().unwrap();
+        assert_eq!(held, pending);
+        // At expiry: a new pending registration replaces it, and only the new code confirms.
+        let late = w.register_at(reg("twice@example.com", None, "other-kettle-88", None), T + TTL).await.unwrap();
+        let held = w.svc.store.address_holder("default", "email", "twice@example.com").unwrap().unwrap();
+        assert_ne!(held.id, pending.id);
+        assert_eq!(held.created_at, T + TTL);
+        let old = w.confirm_at("email", "twice@example.com", &first.dev_code.unwrap(), T + TTL).await;
+        assert!(old.is_err(), "the superseded code confirms nothing: {old:?}");
+        let v = w.confirm_at("email", "twice@example.com", &late.dev_code.unwrap(), T + TTL + 1).await.unwrap();
+        assert_eq!(v["active"], true);
     }
 }

@@ -14,7 +14,6 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
-use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
 use crate::flows::issue::{issue, SignedIn};
@@ -65,7 +64,9 @@ pub fn mfa_methods(rt: &Runtime, user: &User, used: Option<crate::notify::Addres
     methods
 }
 
-/// Starts the MFA step after a first factor (`amr`, by a code on `used` when it was one).
+/// Starts the MFA step after a first factor (`amr`, by a code on `used` when it was one) at
+/// `now`.
+#[allow(clippy::too_many_arguments)] // the user, the first factor, its origin and the clock
 pub fn start_mfa(
     rt: &Runtime,
     svc: &Services,
@@ -74,10 +75,11 @@ pub fn start_mfa(
     used: Option<crate::notify::AddressKind>,
     set_cookie: bool,
     origin: &Origin,
+    now: u64,
 ) -> Outcome {
     let methods = mfa_methods(rt, user, used);
     let first = amr.first().cloned().unwrap_or_default();
-    let mfa_token = svc.mfa.start(&user.id, &user.tenant, amr, set_cookie, used);
+    let mfa_token = svc.mfa.start_at(&user.id, &user.tenant, amr, set_cookie, used, now);
     svc.audit.record(Audit::event("mfa_required", origin, Some(&user.id), json!({"method": first})));
     Outcome::MfaRequired { mfa_token, methods }
 }
@@ -97,9 +99,9 @@ pub async fn password_login(
     ip: IpAddr,
     origin: Origin,
     set_cookie: bool,
+    now: u64,
 ) -> Result<Outcome, FlowError> {
     login_limited(&rt, ip)?;
-    let now = now_secs();
     let (user, ban, ukey, attempt) = {
         let (rt, svc) = (rt.clone(), svc.clone());
         blocking(move || {
@@ -146,7 +148,7 @@ pub async fn password_login(
             svc.store.put_user(&user)?;
         }
         if needs_second_factor(&user) {
-            return Ok(start_mfa(&rt, &svc, &user, vec!["pwd".into()], None, set_cookie, &origin));
+            return Ok(start_mfa(&rt, &svc, &user, vec!["pwd".into()], None, set_cookie, &origin, now));
         }
         let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
@@ -202,7 +204,7 @@ pub fn verify_mfa(
     let checked = if method == "otp" {
         let user = svc.store.user(&p.user_id)?.filter(User::is_active);
         let amr = match user {
-            Some(u) => crate::flows::passwordless::check_mfa_code(rt, svc, &u, code)?,
+            Some(u) => crate::flows::passwordless::check_mfa_code(rt, svc, &u, code, now)?,
             None => None,
         };
         match amr {

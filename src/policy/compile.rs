@@ -1,8 +1,9 @@
 //! Policy files → compiled [`Policy`]: every regex built once, networks resolved, rules indexed.
 
-use super::file::{PolicyFile, RuleFile};
+use super::file::{PolicyFile, QueryCondFile, RuleFile};
 use super::index::HostIndex;
 use super::*;
+use crate::config::units::OneOrMany;
 use crate::config::{parse_yaml, substitute_env, ConfigError, ConfigErrors, Reporter};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -275,141 +276,15 @@ fn compile_rule(
         );
         return None;
     };
-
-    let mut domains = vec![];
-    for (i, d) in rf.domain.iter().flat_map(|d| d.0.iter()).enumerate() {
-        match HostPattern::parse(d) {
-            Ok(p) => domains.push(p),
-            Err(e) => r.error(&format!("{at}.domain[{i}]"), e),
-        }
-    }
-    let mut domain_regex = vec![];
-    for (i, d) in rf.domain_regex.iter().flat_map(|d| d.0.iter()).enumerate() {
-        if let Some(re) = capture_regex(&format!("(?i){d}"), false, &format!("{at}.domain_regex[{i}]"), r) {
-            domain_regex.push(re);
-        }
-    }
-    if rf.domain.is_some() && domains.is_empty() && domain_regex.is_empty() && r.errors.len() == errors_before {
-        r.error(&format!("{at}.domain"), "an empty `domain` list matches nothing; remove it to match every host");
-    }
-
+    let (domains, domain_regex) = compile_domains(rf, at, r);
     let (resources, resources_with_query, resources_captured) = compile_resources(rf, at, &origin.file, r, warnings);
-
-    let methods = rf.methods.as_ref().map(|m| {
-        m.0.iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let up = s.to_ascii_uppercase();
-                match Method::from_bytes(up.as_bytes()) {
-                    Ok(m) if up.bytes().all(|b| b.is_ascii_uppercase()) => Some(m),
-                    _ => {
-                        r.error(&format!("{at}.methods[{i}]"), format!("`{s}` is not an HTTP method"));
-                        None
-                    }
-                }
-            })
-            .collect::<Vec<_>>()
-    });
-
-    let networks = rf.networks.as_ref().map(|n| {
-        let mut nets = vec![];
-        for (i, s) in n.0.iter().enumerate() {
-            if let Some(def) = definitions.get(s) {
-                nets.extend_from_slice(def.nets());
-            } else {
-                match IpSet::parse_net(s) {
-                    Ok(n) => nets.push(n),
-                    Err(_) => r.error(
-                        &format!("{at}.networks[{i}]"),
-                        format!("`{s}` is neither a network nor a name under definitions.networks"),
-                    ),
-                }
-            }
-        }
-        IpSet::new(nets)
-    });
-
-    let subject = rf.subject.as_ref().map(|any_of| {
-        any_of
-            .0
-            .iter()
-            .enumerate()
-            .map(|(i, all)| {
-                all.0
-                    .iter()
-                    .filter_map(|t| {
-                        if let Some(u) = t.strip_prefix("user:") {
-                            Some(SubjectTerm::User(u.to_string()))
-                        } else if let Some(g) = t.strip_prefix("group:") {
-                            Some(SubjectTerm::Group(g.to_string()))
-                        } else {
-                            r.error(
-                                &format!("{at}.subject[{i}]"),
-                                format!("`{t}`: a subject is `user:NAME` or `group:NAME`"),
-                            );
-                            None
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
-    });
-    if level == Level::Bypass && (subject.is_some() || rf.scopes.is_some()) {
-        r.error(
-            &format!("{at}.subject"),
-            "`bypass` cannot be combined with `subject` or `scopes`: bypass never identifies the caller",
-        );
+    let methods = rf.methods.as_ref().map(|m| compile_methods(&m.0, at, r));
+    let networks = rf.networks.as_ref().map(|n| compile_networks(&n.0, at, definitions, r));
+    let subject = rf.subject.as_ref().map(|any_of| compile_subject(&any_of.0, at, r));
+    if level == Level::Bypass {
+        bypass_identifies_no_one(rf, at, &domain_regex, &resources_captured, r);
     }
-    if level == Level::Bypass && domain_regex.iter().any(|d| d.has_captures()) {
-        r.error(&format!("{at}.domain_regex"), "`bypass` cannot be combined with User/Group captures");
-    }
-    if level == Level::Bypass && !resources_captured.is_empty() {
-        r.error(&format!("{at}.resources"), "`bypass` cannot be combined with User/Group captures");
-    }
-
-    let query = rf.query.as_ref().map(|any_of| {
-        any_of
-            .iter()
-            .enumerate()
-            .map(|(i, all)| {
-                all.0
-                    .iter()
-                    .filter_map(|c| {
-                        let value = || {
-                            c.value.clone().ok_or_else(|| format!("operator `{}` needs a `value`", c.operator))
-                        };
-                        let pattern = || {
-                            let re = value().and_then(|v| Regex::new(&v).map_err(|e| format!("invalid regex: {e}")))?;
-                            match re.capture_names().flatten().next() {
-                                Some(name) => Err(format!(
-                                    "named group `{name}` in a query pattern is not understood; use an unnamed group"
-                                )),
-                                None => Ok(re),
-                            }
-                        };
-                        let op = match c.operator.as_str() {
-                            "equal" => value().map(QueryOp::Equal),
-                            "not equal" => value().map(QueryOp::NotEqual),
-                            "present" => Ok(QueryOp::Present),
-                            "absent" => Ok(QueryOp::Absent),
-                            "pattern" => pattern().map(QueryOp::Pattern),
-                            "not pattern" => pattern().map(QueryOp::NotPattern),
-                            other => Err(format!(
-                                "unknown operator `{other}`; use equal, not equal, present, absent, pattern or not pattern"
-                            )),
-                        };
-                        match op {
-                            Ok(op) => Some(QueryCond { key: c.key.clone(), op }),
-                            Err(e) => {
-                                r.error(&format!("{at}.query[{i}]"), e);
-                                None
-                            }
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
-    });
+    let query = rf.query.as_ref().map(|any_of| compile_query(any_of, at, r));
 
     if r.errors.len() != errors_before {
         return None;
@@ -428,6 +303,159 @@ fn compile_rule(
         scopes: rf.scopes.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
         query,
     })
+}
+
+/// `domain` (host patterns) and `domain_regex` (case-insensitive, may capture User/Group); a
+/// `domain` list that is empty (and not for errors) is refused, as it would match nothing.
+fn compile_domains(rf: &RuleFile, at: &str, r: &mut Reporter) -> (Vec<HostPattern>, Vec<CaptureRegex>) {
+    let errors_before = r.errors.len();
+    let mut domains = vec![];
+    for (i, d) in rf.domain.iter().flat_map(|d| d.0.iter()).enumerate() {
+        match HostPattern::parse(d) {
+            Ok(p) => domains.push(p),
+            Err(e) => r.error(&format!("{at}.domain[{i}]"), e),
+        }
+    }
+    let mut domain_regex = vec![];
+    for (i, d) in rf.domain_regex.iter().flat_map(|d| d.0.iter()).enumerate() {
+        if let Some(re) = capture_regex(&format!("(?i){d}"), false, &format!("{at}.domain_regex[{i}]"), r) {
+            domain_regex.push(re);
+        }
+    }
+    if rf.domain.is_some() && domains.is_empty() && domain_regex.is_empty() && r.errors.len() == errors_before {
+        r.error(&format!("{at}.domain"), "an empty `domain` list matches nothing; remove it to match every host");
+    }
+    (domains, domain_regex)
+}
+
+/// `methods`: HTTP methods, in any case.
+fn compile_methods(items: &[String], at: &str, r: &mut Reporter) -> Vec<Method> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let up = s.to_ascii_uppercase();
+            match Method::from_bytes(up.as_bytes()) {
+                Ok(m) if up.bytes().all(|b| b.is_ascii_uppercase()) => Some(m),
+                _ => {
+                    r.error(&format!("{at}.methods[{i}]"), format!("`{s}` is not an HTTP method"));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// `networks`: networks, or names under `definitions.networks`.
+fn compile_networks(items: &[String], at: &str, definitions: &BTreeMap<String, IpSet>, r: &mut Reporter) -> IpSet {
+    let mut nets = vec![];
+    for (i, s) in items.iter().enumerate() {
+        if let Some(def) = definitions.get(s) {
+            nets.extend_from_slice(def.nets());
+        } else {
+            match IpSet::parse_net(s) {
+                Ok(n) => nets.push(n),
+                Err(_) => r.error(
+                    &format!("{at}.networks[{i}]"),
+                    format!("`{s}` is neither a network nor a name under definitions.networks"),
+                ),
+            }
+        }
+    }
+    IpSet::new(nets)
+}
+
+/// `subject`: any of (all of `user:NAME` / `group:NAME`).
+fn compile_subject(any_of: &[OneOrMany<String>], at: &str, r: &mut Reporter) -> Vec<Vec<SubjectTerm>> {
+    any_of
+        .iter()
+        .enumerate()
+        .map(|(i, all)| {
+            all.0
+                .iter()
+                .filter_map(|t| {
+                    if let Some(u) = t.strip_prefix("user:") {
+                        Some(SubjectTerm::User(u.to_string()))
+                    } else if let Some(g) = t.strip_prefix("group:") {
+                        Some(SubjectTerm::Group(g.to_string()))
+                    } else {
+                        r.error(
+                            &format!("{at}.subject[{i}]"),
+                            format!("`{t}`: a subject is `user:NAME` or `group:NAME`"),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A `bypass` rule never identifies the caller, so it names no subject, scopes or captures.
+fn bypass_identifies_no_one(
+    rf: &RuleFile,
+    at: &str,
+    domain_regex: &[CaptureRegex],
+    resources_captured: &[CaptureRegex],
+    r: &mut Reporter,
+) {
+    if rf.subject.is_some() || rf.scopes.is_some() {
+        r.error(
+            &format!("{at}.subject"),
+            "`bypass` cannot be combined with `subject` or `scopes`: bypass never identifies the caller",
+        );
+    }
+    if domain_regex.iter().any(|d| d.has_captures()) {
+        r.error(&format!("{at}.domain_regex"), "`bypass` cannot be combined with User/Group captures");
+    }
+    if !resources_captured.is_empty() {
+        r.error(&format!("{at}.resources"), "`bypass` cannot be combined with User/Group captures");
+    }
+}
+
+/// `query`: any of (all of conditions on a query key).
+fn compile_query(any_of: &[OneOrMany<QueryCondFile>], at: &str, r: &mut Reporter) -> Vec<Vec<QueryCond>> {
+    any_of
+        .iter()
+        .enumerate()
+        .map(|(i, all)| {
+            all.0
+                .iter()
+                .filter_map(|c| match query_op(c) {
+                    Ok(op) => Some(QueryCond { key: c.key.clone(), op }),
+                    Err(e) => {
+                        r.error(&format!("{at}.query[{i}]"), e);
+                        None
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One query condition's operator, with the value (or unnamed-group pattern) it needs.
+fn query_op(c: &QueryCondFile) -> Result<QueryOp, String> {
+    let value = || c.value.clone().ok_or_else(|| format!("operator `{}` needs a `value`", c.operator));
+    let pattern = || {
+        let re = value().and_then(|v| Regex::new(&v).map_err(|e| format!("invalid regex: {e}")))?;
+        match re.capture_names().flatten().next() {
+            Some(name) => {
+                Err(format!("named group `{name}` in a query pattern is not understood; use an unnamed group"))
+            }
+            None => Ok(re),
+        }
+    };
+    match c.operator.as_str() {
+        "equal" => value().map(QueryOp::Equal),
+        "not equal" => value().map(QueryOp::NotEqual),
+        "present" => Ok(QueryOp::Present),
+        "absent" => Ok(QueryOp::Absent),
+        "pattern" => pattern().map(QueryOp::Pattern),
+        "not pattern" => pattern().map(QueryOp::NotPattern),
+        other => {
+            Err(format!("unknown operator `{other}`; use equal, not equal, present, absent, pattern or not pattern"))
+        }
+    }
 }
 
 /// Compiles one policy text (benchmarks, unit tests).

@@ -1,0 +1,108 @@
+//! Validation of `notifiers`: the SMTP transport, channel names, the sender, SMS providers.
+
+use super::{resolve_path, templates};
+use crate::config::{file, Reporter};
+use std::path::Path;
+
+/// `notifiers`: the SMTP transport (its CA file resolved against the config's directory),
+/// templates, attempts, unique channel names, the sender's mailbox and each SMS provider's kind.
+pub(super) fn notifiers_section(r: &mut Reporter, base: &Path, n: &mut file::Notifiers) {
+    if let Some(e) = n.email.as_mut() {
+        smtp_transport(r, base, &mut e.smtp);
+    }
+    templates(r, "notifiers.templates", &n.templates);
+    if n.max_attempts.is_some_and(|n| n == 0 || n > 100) {
+        r.error("notifiers.max_attempts", "notifiers.max_attempts must be between 1 and 100");
+    }
+    channel_names(r, n);
+    if let Some(e) = &n.email {
+        if e.from.parse::<lettre::message::Mailbox>().is_err() {
+            r.error(
+                "notifiers.email.from",
+                format!("`{}` is not a mailbox; write \"Name <addr@example.com>\"", e.from),
+            );
+        }
+    }
+    for (i, p) in n.sms.iter().enumerate() {
+        sms_kind(r, &format!("notifiers.sms[{i}]"), p);
+    }
+}
+
+/// `notifiers.email.smtp`: TLS mode, credentials in pairs, a readable PEM CA file (its path
+/// resolved in place).
+fn smtp_transport(r: &mut Reporter, base: &Path, smtp: &mut file::Smtp) {
+    if !matches!(smtp.tls.as_str(), "none" | "starttls" | "tls") {
+        r.error("notifiers.email.smtp.tls", "smtp.tls must be none, starttls or tls");
+    }
+    if smtp.username.is_some() != smtp.password.is_some() {
+        r.error("notifiers.email.smtp", "smtp.username and smtp.password go together");
+    }
+    if let Some(ca) = smtp.ca_file.as_mut() {
+        let p = resolve_path(base, ca);
+        match std::fs::read(&p) {
+            Ok(pem) if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_ok() => {}
+            Ok(_) => r.error("notifiers.email.smtp.ca_file", format!("{} holds no PEM certificate", p.display())),
+            Err(err) => r.error("notifiers.email.smtp.ca_file", format!("cannot read {} ({err})", p.display())),
+        }
+        *ca = p.to_string_lossy().into_owned();
+    }
+}
+
+/// SMS providers and webhooks: unique, valid names apart from the built-in channels, and URLs
+/// that parse; an e-mail gateway needs the e-mail transport.
+fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
+    let mut channels: std::collections::HashSet<&str> = ["email", "sms", "log"].into_iter().collect();
+    for (i, p) in n.sms.iter().enumerate() {
+        if !channels.insert(p.name.as_str()) || !valid_channel_name(&p.name) {
+            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms or log", p.name));
+        }
+        if let Some(u) = &p.url {
+            if url::Url::parse(&u.replace("{{", "").replace("}}", "")).is_err() {
+                r.error(&format!("notifiers.sms[{i}].url"), format!("`{u}` is not a URL"));
+            }
+        }
+        if p.kind == "email_gateway" && n.email.is_none() {
+            r.error(
+                &format!("notifiers.sms[{i}]"),
+                "an email_gateway provider sends through notifiers.email: configure it",
+            );
+        }
+    }
+    for (i, w) in n.webhooks.iter().enumerate() {
+        if !channels.insert(w.name.as_str()) || !valid_channel_name(&w.name) {
+            r.error(
+                &format!("notifiers.webhooks[{i}].name"),
+                format!("provider name `{}` is taken or invalid", w.name),
+            );
+        }
+        if url::Url::parse(&w.url).is_err() {
+            r.error(&format!("notifiers.webhooks[{i}].url"), format!("`{}` is not a URL", w.url));
+        }
+    }
+}
+
+/// One SMS provider (`at` is its key path): an http one sends to the user's number, an e-mail
+/// gateway has a DNS domain, and no other kind exists.
+fn sms_kind(r: &mut Reporter, at: &str, p: &file::SmsProvider) {
+    match p.kind.as_str() {
+        "http" if p.url.is_none() => r.error(at, "an http SMS provider needs `url`"),
+        // Sign-in codes go to SMS providers: one that does not send to the user's number
+        // hands every code to a fixed receiver, which is a webhook.
+        "http" if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
+            at,
+            "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
+        ),
+        "email_gateway" if p.domain.is_none() => r.error(at, "an email_gateway SMS provider needs `domain`"),
+        "email_gateway"
+            if p.domain.as_deref().is_some_and(|d| crate::address::normalize_email(&format!("0@{d}")).is_err()) =>
+        {
+            r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
+        }
+        "http" | "email_gateway" => {}
+        other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
+    }
+}
+
+fn valid_channel_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
