@@ -1,6 +1,6 @@
 //! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
-use super::{ApiError, Body, ReqInfo};
+use super::{ApiError, Body, ReqInfo, Snapshot};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -8,6 +8,7 @@ use crate::flows::issue::SignedIn;
 use crate::flows::services;
 use crate::flows::signin;
 use crate::identity::{self, Caller};
+use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -72,8 +73,7 @@ impl From<FlowError> for ApiError {
 }
 
 /// `Set-Cookie` values for the session cookie, one per configured domain (host-only when none).
-pub fn session_cookies(s: &Shared, value: &str, max_age: u64) -> Vec<HeaderValue> {
-    let rt = s.runtime.load();
+pub fn session_cookies(rt: &Runtime, value: &str, max_age: u64) -> Vec<HeaderValue> {
     let c = &rt.config.session;
     let secure = if c.secure { "; Secure" } else { "" };
     let base = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", c.cookie_name);
@@ -85,11 +85,11 @@ pub fn session_cookies(s: &Shared, value: &str, max_age: u64) -> Vec<HeaderValue
     list.into_iter().filter_map(|v| HeaderValue::from_str(&v).ok()).collect()
 }
 
-pub fn signed_in_response(s: &Shared, signed: SignedIn, set_cookie: bool) -> Response {
+pub fn signed_in_response(rt: &Runtime, signed: SignedIn, set_cookie: bool) -> Response {
     let mut resp = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signed.body)).into_response();
     if set_cookie {
         let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
-        for c in session_cookies(s, &signed.cookie, max_age) {
+        for c in session_cookies(rt, &signed.cookie, max_age) {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
     }
@@ -118,21 +118,21 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
 /// `POST /auth/login`: JSON from API clients, or the portal's form.
 pub async fn login(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: Body<LoginBody>,
 ) -> Result<Response, ApiError> {
     let b = match body {
         Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal::submit(s, info, headers, &form).await),
+        Body::Form(form) => return Ok(super::portal::submit(s, rt, info, headers, &form).await),
     };
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
-    let rt = s.runtime.load_full();
     let origin = info.origin();
     let identifier = b.identifier.trim().to_string();
     let signed = signin::password_login(
-        rt,
+        rt.clone(),
         s.services.clone(),
         info.tenant,
         identifier,
@@ -143,7 +143,7 @@ pub async fn login(
     )
     .await?;
     Ok(match signed {
-        signin::Outcome::SignedIn(signed) => signed_in_response(&s, signed, b.set_cookie),
+        signin::Outcome::SignedIn(signed) => signed_in_response(&rt, signed, b.set_cookie),
         signin::Outcome::MfaRequired { mfa_token, methods } => mfa_required_response(&mfa_token, &methods),
     })
 }
@@ -159,30 +159,31 @@ pub struct MfaBody {
 /// `POST /auth/mfa/verify`: JSON, or the portal's code form.
 pub async fn mfa_verify(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: Body<MfaBody>,
 ) -> Result<Response, ApiError> {
     let b = match body {
         Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal::submit_code(s, info, headers, &form).await),
+        Body::Form(form) => return Ok(super::portal::submit_code(s, rt, info, headers, &form).await),
     };
     field("mfa_token", &b.mfa_token, 256)?;
     field("method", &b.method, 32)?;
     field("code", &b.code, 64)?;
-    let (signed, set_cookie) = mfa_attempt(&s, &info, b.mfa_token, b.method, b.code).await?;
-    Ok(signed_in_response(&s, signed, set_cookie))
+    let (signed, set_cookie) = mfa_attempt(&s, rt.clone(), &info, b.mfa_token, b.method, b.code).await?;
+    Ok(signed_in_response(&rt, signed, set_cookie))
 }
 
 /// Runs the second-factor check off the async workers (it writes the store).
 pub async fn mfa_attempt(
     s: &Arc<Shared>,
+    rt: Arc<Runtime>,
     info: &ReqInfo,
     token: String,
     method: String,
     code: String,
 ) -> Result<(SignedIn, bool), FlowError> {
-    let rt = s.runtime.load_full();
     failures::login_limited(&rt, info.ip)?;
     let services = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());
@@ -192,8 +193,7 @@ pub async fn mfa_attempt(
 
 /// The caller's session from a bearer token or the session cookie. A token minted for one app
 /// (`pass_access_token`) is no identity here: `/auth` belongs to no app.
-pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
-    let rt = s.runtime.load();
+pub fn caller(rt: &Runtime, headers: &HeaderMap, tenant: &str) -> Caller {
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
     let cookie = identity::cookie_in(
         headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
@@ -202,8 +202,13 @@ pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
     rt.identity.resolve(bearer, cookie, tenant, None)
 }
 
-pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {
-    let Caller::Known(id) = caller(&s, &headers, &info.tenant) else {
+pub async fn session(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Caller::Known(id) = caller(&rt, &headers, &info.tenant) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -219,7 +224,6 @@ pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: Heade
     let user = s.services.store.user(&id.user_id).map_err(FlowError::from)?.ok_or_else(|| {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "The session has ended.").www_authenticate()
     })?;
-    let rt = s.runtime.load();
     Ok(Json(json!({
         "user": issue::user_json(&user, &rt.scopes_of(&user.groups)),
         "session": {"id": sess.id, "created_at": sess.created_at, "expires_at": sess.expires_at, "amr": sess.amr},
@@ -235,11 +239,11 @@ pub struct RefreshBody {
 
 pub async fn refresh(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     body: super::JsonBody<RefreshBody>,
 ) -> Result<Response, ApiError> {
     field("refresh_token", &body.0.refresh_token, 256)?;
-    let rt = s.runtime.load_full();
     let services = s.services.clone();
     let origin = info.origin();
     let token = body.0.refresh_token;
@@ -259,6 +263,7 @@ pub struct LogoutBody {
 
 pub async fn logout(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -270,7 +275,7 @@ pub async fn logout(
             ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {e}"))
         })?
     };
-    let (sid, user) = match caller(&s, &headers, &info.tenant) {
+    let (sid, user) = match caller(&rt, &headers, &info.tenant) {
         Caller::Known(id) => (Some(id.session_id.clone()), Some(id.user_id.clone())),
         _ => match body.refresh_token.as_deref().map(|t| s.services.store.refresh(&crate::sessions::digest_hex(t))) {
             Some(Ok(Some(r))) => (Some(r.session_id), Some(r.user_id)),
@@ -292,7 +297,7 @@ pub async fn logout(
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry shortly."))??;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    for c in session_cookies(&s, "", 0) {
+    for c in session_cookies(&rt, "", 0) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(resp)

@@ -16,7 +16,7 @@
 //! authority (a bearer token, an app key, a refresh token in the body are not sent by the
 //! browser on its own) and are left to the handlers.
 
-use super::{is_form, is_json, ApiError};
+use super::{is_form, is_json, ApiError, Snapshot};
 use crate::config::Config;
 use crate::identity::cookie_in;
 use crate::state::Shared;
@@ -44,15 +44,15 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     if req.method().is_safe() {
         return next.run(req).await;
     }
+    let Snapshot(rt) = Snapshot::of(req.extensions(), &s);
     let (ambient, max_body) = {
-        let rt = s.runtime.load();
         let names = [rt.config.session.cookie_name.as_str(), crate::config::CSRF_COOKIE];
         (carries_cookie(req.headers(), &names), rt.config.server.max_body_bytes)
     };
     if !ambient {
         return next.run(req).await;
     }
-    if !same_origin(&s.runtime.load().config, req.headers()) {
+    if !same_origin(&rt.config, req.headers()) {
         return refused("The request came from another site");
     }
     if is_json(req.headers()) {

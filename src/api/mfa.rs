@@ -3,11 +3,12 @@
 //! recovery codes with one. Every call needs a signed-in caller (bearer token or session cookie).
 
 use super::auth::caller;
-use super::{ApiError, Body, JsonBody, ReqInfo};
+use super::{ApiError, Body, JsonBody, ReqInfo, Snapshot};
 use crate::clock::now_secs;
 use crate::flows::enrol::{self, Refused};
 use crate::flows::error::FlowError;
 use crate::identity::{Caller, Identity};
+use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -17,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-fn signed_in(s: &Shared, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
-    match caller(s, headers, &info.tenant) {
+fn signed_in(rt: &Runtime, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
+    match caller(rt, headers, &info.tenant) {
         Caller::Known(id) => Ok(id),
         _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Sign in first.").www_authenticate()),
     }
@@ -63,15 +64,16 @@ impl From<Refused> for ApiError {
 
 pub async fn setup(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if super::is_form(&headers) {
-        return Ok(super::portal_enrol::enrol_setup(s, info, headers, &body).await);
+        return Ok(super::portal_enrol::enrol_setup(s, rt, info, headers, &body).await);
     }
-    let id = signed_in(&s, &headers, &info)?;
-    let setup = enrol::start_setup(&s.runtime.load(), &s.services, &id).await?;
+    let id = signed_in(&rt, &headers, &info)?;
+    let setup = enrol::start_setup(&rt, &s.services, &id).await?;
     Ok(Json(json!({"secret": setup.secret, "otpauth_uri": setup.uri, "qr_svg": setup.qr_svg})).into_response())
 }
 
@@ -83,31 +85,33 @@ pub struct CodeBody {
 
 pub async fn confirm(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: Body<CodeBody>,
 ) -> Result<Response, ApiError> {
     let b = match body {
         Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_enrol::enrol_confirm(s, info, headers, &form).await),
+        Body::Form(form) => return Ok(super::portal_enrol::enrol_confirm(s, rt, info, headers, &form).await),
     };
-    let id = signed_in(&s, &headers, &info)?;
+    let id = signed_in(&rt, &headers, &info)?;
     let origin = info.origin();
     let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };
-    let codes = enrol::finish_setup(&s.runtime.load_full(), &s.services, &who, b.code, now_secs()).await?;
+    let codes = enrol::finish_setup(&rt, &s.services, &who, b.code, now_secs()).await?;
     Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
 }
 
 pub async fn remove(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
-    let id = signed_in(&s, &headers, &info)?;
+    let id = signed_in(&rt, &headers, &info)?;
     let origin = info.origin();
     let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };
-    enrol::remove(&s.runtime.load_full(), &s.services, &who, body.0.code, now_secs()).await?;
+    enrol::remove(&rt, &s.services, &who, body.0.code, now_secs()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -121,13 +125,14 @@ impl From<crate::store::StoreError> for ApiError {
 /// set stops working), authorised by a current authenticator code.
 pub async fn regenerate(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
-    let id = signed_in(&s, &headers, &info)?;
+    let id = signed_in(&rt, &headers, &info)?;
     let origin = info.origin();
     let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };
-    let codes = enrol::regenerate(&s.runtime.load_full(), &s.services, &who, body.0.code, now_secs()).await?;
+    let codes = enrol::regenerate(&rt, &s.services, &who, body.0.code, now_secs()).await?;
     Ok(Json(json!({"recovery_codes": codes})).into_response())
 }

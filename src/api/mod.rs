@@ -14,6 +14,7 @@ pub mod verify;
 use crate::audit::Origin;
 use crate::authz::client_ip::effective_ip;
 use crate::net::normalize_host;
+use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -28,6 +29,34 @@ use std::sync::Arc;
 /// the router (the gateway's bridge, or a test).
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub IpAddr);
+
+/// The configuration in effect for this request: loaded once, by the router's outermost layer,
+/// and read by every layer, extractor and handler after it (a reload during the request does not
+/// change its mind half-way).
+#[derive(Clone)]
+pub struct Snapshot(pub Arc<Runtime>);
+
+impl Snapshot {
+    /// The request's snapshot (a fresh one when the layer did not run, as in a handler's test).
+    pub fn of(extensions: &axum::http::Extensions, s: &Shared) -> Snapshot {
+        extensions.get::<Snapshot>().cloned().unwrap_or_else(|| Snapshot(s.runtime.load_full()))
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for Snapshot {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+        Ok(Snapshot::of(&parts.extensions, s))
+    }
+}
+
+/// The layer that takes the request's [`Snapshot`].
+async fn snapshot(State(s): State<Arc<Shared>>, mut req: Request, next: axum::middleware::Next) -> Response {
+    let snap = Snapshot(s.runtime.load_full());
+    req.extensions_mut().insert(snap);
+    next.run(req).await
+}
 
 /// An error in the shape of docs/http-api.md §1: `{"error", "message"}` with a fitting status.
 #[derive(Debug)]
@@ -169,7 +198,7 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
         if let Some(done) = parts.extensions.get::<ReqInfo>() {
             return Ok(done.clone());
         }
-        let rt = s.runtime.load();
+        let Snapshot(rt) = Snapshot::of(&parts.extensions, s);
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let xff = parts.headers.get_all("x-forwarded-for");
         let ip =
@@ -226,6 +255,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         // portal form with its CSRF token (see `csrf`).
         .layer(axum::middleware::from_fn_with_state(shared.clone(), csrf::guard))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), per_ip_limit))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), snapshot))
         .with_state(shared)
 }
 
@@ -233,7 +263,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// (an IPv6 client keyed by its network) before any handler runs.
 async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::middleware::Next) -> Response {
     {
-        let rt = s.runtime.load();
+        let Snapshot(rt) = Snapshot::of(req.extensions(), &s);
         if let Some(l) = &rt.auth_limit {
             let peer = req.extensions().get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
             let xff = req.headers().get_all("x-forwarded-for");
@@ -257,13 +287,11 @@ async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::mi
     next.run(req).await
 }
 
-async fn jwks(State(s): State<Arc<Shared>>) -> Response {
-    let rt = s.runtime.load();
+async fn jwks(Snapshot(rt): Snapshot) -> Response {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(rt.tokens().jwks())).into_response()
 }
 
-async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {
-    let rt = s.runtime.load();
+async fn openid_configuration(Snapshot(rt): Snapshot) -> Response {
     let base = rt.config.server.public_url.as_str().trim_end_matches('/').to_string();
     let body = serde_json::json!({
         "issuer": rt.tokens().issuer,
@@ -347,6 +375,34 @@ mod tests {
         };
         s.services.store.put_user(&u).unwrap();
         u
+    }
+
+    /// A request is served by the configuration snapshot it started with: a reload that lands
+    /// while it runs (here: the session cookie renamed) does not change its mind half-way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_keeps_the_snapshot_it_started_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let user = add_user(&s, "alice", "violet-tractor-42").await;
+        let (secret, _, _) = s.services.sessions.create(&user, vec!["pwd".into()], vec![], 600).unwrap();
+        let started = Snapshot(s.runtime.load_full());
+        let cfg = "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\nsession: {cookie_name: renamed}\n";
+        std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+        s.reload().unwrap();
+        let session = || Router::new().route("/auth/session", get(auth::session)).with_state(s.clone());
+        let req = |snapshot: Option<Snapshot>| {
+            let mut r = axum::http::Request::get("/auth/session")
+                .header("host", "auth.test")
+                .header("cookie", format!("gatehouse_session={secret}"));
+            if let Some(snap) = snapshot {
+                r = r.extension(snap);
+            }
+            r.body(HttpBody::empty()).unwrap()
+        };
+        let status = session().oneshot(req(Some(started))).await.unwrap().status();
+        assert_eq!(status, StatusCode::OK, "the request's own snapshot names the cookie");
+        let status = session().oneshot(req(None)).await.unwrap().status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a new request reads the reloaded configuration");
     }
 
     /// No anonymous GET, and no refresh with an unknown token, makes the store write; a

@@ -4,14 +4,15 @@
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
-use super::{auth, ReqInfo};
+use super::{auth, ReqInfo, Snapshot};
 use crate::flows::error::FlowError;
 use crate::flows::issue;
 use crate::flows::services;
 use crate::flows::signin;
 use crate::identity::Caller;
+use crate::runtime::Runtime;
 use crate::state::Shared;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 
 use crate::config::CSRF_COOKIE;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -77,8 +78,8 @@ pub(super) struct Csrf<'a> {
 }
 
 impl<'a> Csrf<'a> {
-    pub(super) fn new(s: &Shared, token: &'a str) -> Csrf<'a> {
-        Csrf { token, secure: s.runtime.load().config.session.secure }
+    pub(super) fn new(rt: &Runtime, token: &'a str) -> Csrf<'a> {
+        Csrf { token, secure: rt.config.session.secure }
     }
 }
 
@@ -141,8 +142,8 @@ fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&
 }
 
 /// Whether codes can be sent at all (a provider is configured).
-pub(super) fn codes_enabled(s: &Shared) -> bool {
-    !crate::notify::channel_names(&s.runtime.load().config).is_empty()
+pub(super) fn codes_enabled(rt: &Runtime) -> bool {
+    !crate::notify::channel_names(&rt.config).is_empty()
 }
 
 /// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
@@ -152,13 +153,13 @@ pub(super) struct Form {
 }
 
 impl Form {
-    pub(super) fn checked(s: &Shared, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
+    pub(super) fn checked(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
         let fields = form_fields(body);
         let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
-        if !form_ok(s, info, headers, csrf) {
+        if !form_ok(rt, info, headers, csrf) {
             return None;
         }
-        let rd = allowed_rd(s, fields.get("rd").map(String::as_str));
+        let rd = allowed_rd(rt, fields.get("rd").map(String::as_str));
         Some(Form { fields, rd })
     }
 
@@ -168,11 +169,11 @@ impl Form {
 }
 
 /// The double-submit CSRF check and the same-origin check of a portal form post.
-pub(super) fn form_ok(s: &Shared, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
+pub(super) fn form_ok(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
     let cookie_csrf = existing_csrf(headers).unwrap_or("");
     !form_csrf.is_empty()
         && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()))
-        && same_origin(s, headers, &info.host)
+        && same_origin(rt, headers, &info.host)
 }
 
 fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
@@ -194,33 +195,27 @@ fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Op
     )
 }
 
-pub(super) fn allowed_rd(s: &Shared, rd: Option<&str>) -> Option<String> {
-    let rt = s.runtime.load();
+pub(super) fn allowed_rd(rt: &Runtime, rd: Option<&str>) -> Option<String> {
     rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
 }
 
 /// `GET /auth/login`.
-pub async fn show(
-    State(s): State<Arc<Shared>>,
-    info: ReqInfo,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn show(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let fields = form_fields(raw.unwrap_or_default().as_bytes());
     let q = PortalQuery {
         rd: fields.get("rd").cloned(),
         step: fields.get("step").cloned(),
         method: fields.get("method").cloned(),
     };
-    let rd = allowed_rd(&s, q.rd.as_deref());
-    let known = match auth::caller(&s, &headers, &info.tenant) {
+    let rd = allowed_rd(&rt, q.rd.as_deref());
+    let known = match auth::caller(&rt, &headers, &info.tenant) {
         Caller::Known(id) => Some(id),
         _ => None,
     };
     if let Some(id) = &known {
         let one_factor = crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
         if q.step.as_deref() == Some("mfa") && one_factor {
-            return step_up_offer(&s, &headers, rd.as_deref());
+            return step_up_offer(&rt, &headers, rd.as_deref());
         }
         if q.step.is_none() {
             let cont =
@@ -237,18 +232,18 @@ pub async fn show(
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     if q.method.as_deref() == Some("code") {
         let body = super::portal_code::request_form(rd.as_deref(), &csrf, "", None);
-        return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&s, &csrf)));
+        return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&rt, &csrf)));
     }
     html(
         StatusCode::OK,
-        page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&s))),
-        Some(Csrf::new(&s, &csrf)),
+        page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&rt))),
+        Some(Csrf::new(&rt, &csrf)),
     )
 }
 
 /// `GET /auth/login?step=mfa` of a one-factor caller: a button that starts the step-up by POST
 /// (a GET never creates state, not even a pending MFA step).
-fn step_up_offer(s: &Shared, headers: &HeaderMap, rd: Option<&str>) -> Response {
+fn step_up_offer(rt: &Runtime, headers: &HeaderMap, rd: Option<&str>) -> Response {
     let csrf = existing_csrf(headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     let body = format!(
         r#"<h1>Second factor needed</h1>
@@ -262,14 +257,20 @@ fn step_up_offer(s: &Shared, headers: &HeaderMap, rd: Option<&str>) -> Response 
         escape(&csrf),
         rd_input(rd)
     );
-    html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(s, &csrf)))
+    html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(rt, &csrf)))
 }
 
 /// `POST /auth/login` with `step=mfa` (a checked portal form): the step-up starts.
-async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: Option<String>) -> Response {
-    match auth::caller(s, headers, &info.tenant) {
+async fn step_up_post(
+    s: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    info: &ReqInfo,
+    headers: &HeaderMap,
+    rd: Option<String>,
+) -> Response {
+    match auth::caller(rt, headers, &info.tenant) {
         Caller::Known(id) if crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
-            step_up_page(s, headers, &id, rd).await
+            step_up_page(s, rt, headers, &id, rd).await
         }
         _ => {
             let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">There is no one-factor session to step up. <a href=\"/auth/login\">Sign in</a>.</p>";
@@ -283,11 +284,12 @@ async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: 
 /// set one up.
 async fn step_up_page(
     s: &Arc<Shared>,
+    rt: &Arc<Runtime>,
     headers: &HeaderMap,
     id: &crate::identity::Identity,
     rd: Option<String>,
 ) -> Response {
-    let (rt, svc, user_id) = (s.runtime.load_full(), s.services.clone(), id.user_id.clone());
+    let (rt2, svc, user_id) = (rt.clone(), s.services.clone(), id.user_id.clone());
     let amr = id.amr.clone();
     // A session from a code: the second code must take another kind of channel.
     let used = if amr.iter().any(|a| a == "sms") {
@@ -299,7 +301,7 @@ async fn step_up_page(
     };
     let started = services::blocking(move || {
         let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
-        let methods = signin::mfa_methods(&rt, &user, used);
+        let methods = signin::mfa_methods(&rt2, &user, used);
         let token = (!methods.is_empty()).then(|| svc.mfa.start(&user.id, &user.tenant, amr, true, used));
         Ok((token, methods.join(",")))
     })
@@ -309,7 +311,7 @@ async fn step_up_page(
         Ok((Some(token), methods)) => {
             let step = MfaStep { token: &token, methods: &methods, notice: None };
             let body = code_form(rd.as_deref(), &csrf, &step, None);
-            html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(s, &csrf)))
+            html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(rt, &csrf)))
         }
         Ok((None, _)) => {
             let body = "<h1>Second factor needed</h1>\n<p>This page needs a second factor and your account has none yet.</p>\n<p><a href=\"/auth/mfa/totp\">Set up an authenticator app</a>, then open the page again.</p>";
@@ -333,31 +335,29 @@ pub(super) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, Stri
 
 /// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
 /// public URL's host.
-pub(super) fn same_origin(s: &Shared, headers: &HeaderMap, host: &str) -> bool {
+pub(super) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let Ok(u) = url::Url::parse(origin) else { return false };
     let Some(oh) = u.host_str() else { return false };
-    let rt = s.runtime.load();
     oh.eq_ignore_ascii_case(host) || rt.config.server.public_url.host_str().is_some_and(|p| p.eq_ignore_ascii_case(oh))
 }
 
 /// `POST /auth/login` from the portal's form.
-pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else {
+pub async fn submit(s: Arc<Shared>, rt: Arc<Runtime>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
     if f.get("step") == "mfa" {
-        return step_up_post(&s, &info, &headers, f.rd.clone()).await;
+        return step_up_post(&s, &rt, &info, &headers, f.rd.clone()).await;
     }
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
-    let rt = s.runtime.load_full();
     let identifier = get("identifier").trim();
     let password = get("password");
     let retry = |status: StatusCode, msg: &str| {
         html(
             status,
-            page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg), codes_enabled(&s))),
+            page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg), codes_enabled(&rt))),
             None,
         )
     };
@@ -366,7 +366,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     }
     let origin = info.origin();
     let attempt = signin::password_login(
-        rt,
+        rt.clone(),
         s.services.clone(),
         info.tenant.clone(),
         identifier.to_string(),
@@ -376,7 +376,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
         true,
     );
     match attempt.await {
-        Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
+        Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&rt, signed, rd),
         Ok(signin::Outcome::MfaRequired { mfa_token, methods }) => {
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, None)), None)
@@ -392,7 +392,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
 }
 
 /// 303 to `rd` (or the portal) with the session cookie.
-pub(super) fn signed_in_redirect(s: &Shared, signed: issue::SignedIn, rd: Option<String>) -> Response {
+pub(super) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Option<String>) -> Response {
     let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
     let target = rd.unwrap_or_else(|| "/auth/login".to_string());
     let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -400,7 +400,7 @@ pub(super) fn signed_in_redirect(s: &Shared, signed: issue::SignedIn, rd: Option
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for c in auth::session_cookies(s, &signed.cookie, max_age) {
+    for c in auth::session_cookies(rt, &signed.cookie, max_age) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
@@ -476,18 +476,24 @@ pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
 }
 
 /// `POST /auth/mfa/verify` from the portal's code form.
-pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else {
+pub async fn submit_code(s: Arc<Shared>, rt: Arc<Runtime>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let step = MfaStep { token: &token, methods: get("methods"), notice: None };
-    let attempt =
-        auth::mfa_attempt(&s, &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
+    let attempt = auth::mfa_attempt(
+        &s,
+        rt.clone(),
+        &info,
+        token.clone(),
+        get("method").to_string(),
+        get("code").trim().to_string(),
+    );
     match attempt.await {
-        Ok((signed, _)) => signed_in_redirect(&s, signed, rd),
+        Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
         Err(FlowError::InvalidCode) => html(
             StatusCode::UNAUTHORIZED,
             page(

@@ -8,6 +8,7 @@ use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
 use crate::flows::signin::Outcome;
+use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -58,15 +59,21 @@ fn expired() -> Response {
 }
 
 /// `POST /auth/otp/request` from the portal.
-pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+pub async fn submit_request(
+    s: Arc<Shared>,
+    rt: Arc<Runtime>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
     let retry = |status, msg: &str| {
         html(status, page("Sign in with a code", &request_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
     };
-    match passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await {
+    match passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin()).await {
         Ok(_) => {
             html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
         }
@@ -81,8 +88,14 @@ pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, b
 }
 
 /// `POST /auth/otp/verify` from the portal.
-pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+pub async fn submit_verify(
+    s: Arc<Shared>,
+    rt: Arc<Runtime>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeSignIn {
@@ -95,8 +108,8 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
     let retry = |status, msg: &str| {
         html(status, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
     };
-    match passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin()).await {
-        Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
+    match passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, info.origin()).await {
+        Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&rt, signed, rd),
         Ok(Outcome::MfaRequired { mfa_token, methods }) => {
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), csrf, &step, None)), None)
@@ -117,12 +130,18 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
 }
 
 /// `POST /auth/mfa/otp` from the portal's second-factor step.
-pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+pub async fn submit_mfa_send(
+    s: Arc<Shared>,
+    rt: Arc<Runtime>,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();
-    let (rt, svc, ip, origin) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin());
+    let (svc, ip, origin) = (s.services.clone(), info.ip, info.origin());
     let t2 = token.clone();
     let sent = services::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin)).await;
     let (notice, error) = match &sent {
