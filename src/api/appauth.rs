@@ -83,6 +83,12 @@ async fn authenticate(
     Ok(AppCaller { app: app.id.clone(), tenant: app.tenant.clone(), key_id: key.id })
 }
 
+impl From<crate::web::Refused> for ApiError {
+    fn from(r: crate::web::Refused) -> Self {
+        ApiError::new(r.status, r.code, r.message)
+    }
+}
+
 fn unavailable() -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The store cannot be reached; retry shortly.")
 }

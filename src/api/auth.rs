@@ -1,17 +1,16 @@
 //! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
-use super::{ApiError, Body, ReqInfo, Snapshot};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
 use crate::flows::error::FlowError;
-use crate::flows::failures;
 use crate::flows::issue;
 use crate::flows::issue::SignedIn;
-use crate::flows::services;
 use crate::flows::signin;
-use crate::identity::{self, Caller};
+use crate::identity::Caller;
 use crate::runtime::Runtime;
 use crate::state::Shared;
+pub use crate::web::{caller, mfa_attempt, session_cookies};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -72,19 +71,6 @@ impl From<FlowError> for ApiError {
     }
 }
 
-/// `Set-Cookie` values for the session cookie, one per configured domain (host-only when none).
-pub fn session_cookies(rt: &Runtime, value: &str, max_age: u64) -> Vec<HeaderValue> {
-    let c = &rt.config.session;
-    let secure = if c.secure { "; Secure" } else { "" };
-    let base = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", c.cookie_name);
-    let list: Vec<String> = if c.domains.is_empty() {
-        vec![base]
-    } else {
-        c.domains.iter().map(|d| format!("{base}; Domain={d}")).collect()
-    };
-    list.into_iter().filter_map(|v| HeaderValue::from_str(&v).ok()).collect()
-}
-
 pub fn signed_in_response(rt: &Runtime, signed: SignedIn, set_cookie: bool) -> Response {
     let mut resp = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signed.body)).into_response();
     if set_cookie {
@@ -115,18 +101,13 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /auth/login`: JSON from API clients, or the portal's form.
+/// `POST /auth/login`: JSON from API clients (the portal's form goes to `portal`).
 pub async fn login(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
     info: ReqInfo,
-    headers: HeaderMap,
-    body: Body<LoginBody>,
+    JsonBody(b): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal::submit(s, rt, info, headers, &form).await),
-    };
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
     let origin = info.origin();
@@ -156,50 +137,18 @@ pub struct MfaBody {
     code: String,
 }
 
-/// `POST /auth/mfa/verify`: JSON, or the portal's code form.
+/// `POST /auth/mfa/verify`: JSON (the portal's code form goes to `portal`).
 pub async fn mfa_verify(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
     info: ReqInfo,
-    headers: HeaderMap,
-    body: Body<MfaBody>,
+    JsonBody(b): JsonBody<MfaBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal::submit_code(s, rt, info, headers, &form).await),
-    };
     field("mfa_token", &b.mfa_token, 256)?;
     field("method", &b.method, 32)?;
     field("code", &b.code, 64)?;
     let (signed, set_cookie) = mfa_attempt(&s, rt.clone(), &info, b.mfa_token, b.method, b.code).await?;
     Ok(signed_in_response(&rt, signed, set_cookie))
-}
-
-/// Runs the second-factor check off the async workers (it writes the store).
-pub async fn mfa_attempt(
-    s: &Arc<Shared>,
-    rt: Arc<Runtime>,
-    info: &ReqInfo,
-    token: String,
-    method: String,
-    code: String,
-) -> Result<(SignedIn, bool), FlowError> {
-    failures::login_limited(&rt, info.ip)?;
-    let services = s.services.clone();
-    let (ip, origin) = (info.ip, info.origin());
-    let now = crate::clock::now_secs();
-    services::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin, now)).await
-}
-
-/// The caller's session from a bearer token or the session cookie. A token minted for one app
-/// (`pass_access_token`) is no identity here: `/auth` belongs to no app.
-pub fn caller(rt: &Runtime, headers: &HeaderMap, tenant: &str) -> Caller {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
-    let cookie = identity::cookie_in(
-        headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
-        &rt.config.session.cookie_name,
-    );
-    rt.identity.resolve(bearer, cookie, tenant, None)
 }
 
 pub async fn session(

@@ -3,7 +3,7 @@
 //! recovery codes with one. Every call needs a signed-in caller (bearer token or session cookie).
 
 use super::auth::caller;
-use super::{ApiError, Body, JsonBody, ReqInfo, Snapshot};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
 use crate::clock::now_secs;
 use crate::flows::enrol::{self, Refused};
 use crate::flows::error::FlowError;
@@ -67,11 +67,7 @@ pub async fn setup(
     Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
-    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if super::is_form(&headers) {
-        return Ok(super::portal_enrol::enrol_setup(s, rt, info, headers, &body).await);
-    }
     let id = signed_in(&rt, &headers, &info)?;
     let setup = enrol::start_setup(&rt, &s.services, &id).await?;
     Ok(Json(json!({"secret": setup.secret, "otpauth_uri": setup.uri, "qr_svg": setup.qr_svg})).into_response())
@@ -88,12 +84,8 @@ pub async fn confirm(
     Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
-    body: Body<CodeBody>,
+    JsonBody(b): JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_enrol::enrol_confirm(s, rt, info, headers, &form).await),
-    };
     let id = signed_in(&rt, &headers, &info)?;
     let origin = info.origin();
     let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };

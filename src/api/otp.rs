@@ -3,7 +3,7 @@
 
 use super::appauth::MaybeApp;
 use super::auth::{mfa_required_response, signed_in_response};
-use super::{ApiError, Body, JsonBody, ReqInfo, Snapshot};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::services;
@@ -11,7 +11,7 @@ use crate::flows::signin::Outcome;
 use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -49,13 +49,8 @@ pub async fn request(
     Snapshot(rt): Snapshot,
     info: ReqInfo,
     app: MaybeApp,
-    headers: HeaderMap,
-    body: Body<RequestBody>,
+    JsonBody(b): JsonBody<RequestBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_code::submit_request(s, rt, info, headers, &form).await),
-    };
     let req = CodeRequest {
         tenant: tenant(&info, &app),
         app: app.0.map(|a| a.app),
@@ -87,13 +82,8 @@ pub async fn verify(
     Snapshot(rt): Snapshot,
     info: ReqInfo,
     app: MaybeApp,
-    headers: HeaderMap,
-    body: Body<VerifyBody>,
+    JsonBody(b): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_code::submit_verify(s, rt, info, headers, &form).await),
-    };
     let req = CodeSignIn {
         tenant: tenant(&info, &app),
         app: app.0.map(|a| a.app),
@@ -176,13 +166,8 @@ pub async fn mfa_send(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
     info: ReqInfo,
-    headers: HeaderMap,
-    body: Body<MfaOtpBody>,
+    JsonBody(b): JsonBody<MfaOtpBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_code::submit_mfa_send(s, rt, info, headers, &form).await),
-    };
     let svc = s.services.clone();
     let (ip, origin) = (info.ip, info.origin());
     let out = services::blocking(move || {

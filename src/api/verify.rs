@@ -273,7 +273,7 @@ pub async fn page(
     let Some(app_cfg) = rt.config.app(&app).cloned() else {
         return html_response(
             StatusCode::NOT_FOUND,
-            super::portal::page("Not found", "<h1>No such verification</h1>"),
+            crate::web::page("Not found", "<h1>No such verification</h1>"),
             &[],
         );
     };
@@ -289,11 +289,11 @@ pub async fn page(
         let body = "<h1>Verification expired</h1><p>This verification has expired or does not exist. Close this window and start again.</p><button type=\"button\" data-cancel>Close</button>";
         return html_response(
             StatusCode::NOT_FOUND,
-            super::portal::page("Verification", &not_found_page(&app, &id, body)),
+            crate::web::page("Verification", &not_found_page(&app, &id, body)),
             &app_cfg.frame_origins,
         );
     };
-    let esc = super::portal::escape;
+    let esc = crate::web::escape;
     let channel_help = v.channel_description.clone().unwrap_or_else(|| match v.channel.as_str() {
         "email" => "We sent a code to your e-mail address.".into(),
         _ => "We sent you a code.".into(),
@@ -334,11 +334,11 @@ pub async fn page(
         channel_help = esc(&channel_help),
         sent_to = esc(&sent_to),
     );
-    html_response(StatusCode::OK, super::portal::page("Verification", &body), &app_cfg.frame_origins)
+    html_response(StatusCode::OK, crate::web::page("Verification", &body), &app_cfg.frame_origins)
 }
 
 fn not_found_page(app: &str, id: &str, inner: &str) -> String {
-    let esc = super::portal::escape;
+    let esc = crate::web::escape;
     format!(
         r#"<div id="gh-verify" data-app="{}" data-id="{}">{inner}</div><script src="/auth/static/verify-page.js"></script>"#,
         esc(app),

@@ -2,14 +2,15 @@
 //! (`/auth/otp/verify` as a form), and, in the MFA step, have a code sent as second factor
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
-use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
-use super::ReqInfo;
+use super::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
 use crate::flows::signin::Outcome;
-use crate::runtime::Runtime;
 use crate::state::Shared;
+use crate::web::{ReqInfo, Snapshot};
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
@@ -60,13 +61,13 @@ fn expired() -> Response {
 
 /// `POST /auth/otp/request` from the portal.
 pub async fn submit_request(
-    s: Arc<Shared>,
-    rt: Arc<Runtime>,
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
-    body: &[u8],
+    body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, body) else { return expired() };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
@@ -89,13 +90,13 @@ pub async fn submit_request(
 
 /// `POST /auth/otp/verify` from the portal.
 pub async fn submit_verify(
-    s: Arc<Shared>,
-    rt: Arc<Runtime>,
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
-    body: &[u8],
+    body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, body) else { return expired() };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeSignIn {
@@ -131,13 +132,13 @@ pub async fn submit_verify(
 
 /// `POST /auth/mfa/otp` from the portal's second-factor step.
 pub async fn submit_mfa_send(
-    s: Arc<Shared>,
-    rt: Arc<Runtime>,
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
-    body: &[u8],
+    body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, body) else { return expired() };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();

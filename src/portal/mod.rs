@@ -1,10 +1,12 @@
 //! The sign-in portal: a small server-rendered page with no external assets, built as steps
-//! (password here; the one-time-code steps in `portal_code`, enrolment in `portal_enrol`; the
+//! (password here; the one-time-code steps in `code`, enrolment in `enrol`; the
 //! second-factor step and the step-up here too). Forms carry a CSRF token
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
-use super::{auth, ReqInfo, Snapshot};
+pub mod code;
+pub mod enrol;
+
 use crate::flows::error::FlowError;
 use crate::flows::issue;
 use crate::flows::services;
@@ -12,13 +14,72 @@ use crate::flows::signin;
 use crate::identity::Caller;
 use crate::runtime::Runtime;
 use crate::state::Shared;
-use axum::extract::RawQuery;
+use crate::web::{caller, mfa_attempt, session_cookies, ReqInfo, Snapshot};
+pub use crate::web::{escape, page};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::routing::{get, post};
+use axum::Router;
 
 use crate::config::CSRF_COOKIE;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+
+/// The portal's pages (GET).
+pub fn pages() -> Router<Arc<Shared>> {
+    Router::new().route("/auth/login", get(show)).route("/auth/mfa/totp", get(enrol::enrol_page))
+}
+
+/// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
+/// (`application/x-www-form-urlencoded`) to one of them here, anything else to the API.
+pub fn forms() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/auth/login", post(submit))
+        .route("/auth/mfa/verify", post(submit_code))
+        .route("/auth/mfa/otp", post(code::submit_mfa_send))
+        .route("/auth/otp/request", post(code::submit_request))
+        .route("/auth/otp/verify", post(code::submit_verify))
+        .route("/auth/mfa/totp/setup", post(enrol::enrol_setup))
+        .route("/auth/mfa/totp/confirm", post(enrol::enrol_confirm))
+}
+
+/// The paths of [`forms`].
+pub const FORM_PATHS: [&str; 7] = [
+    "/auth/login",
+    "/auth/mfa/verify",
+    "/auth/mfa/otp",
+    "/auth/otp/request",
+    "/auth/otp/verify",
+    "/auth/mfa/totp/setup",
+    "/auth/mfa/totp/confirm",
+];
+
+/// The one place a flow's failure becomes what a portal page says, where the page has no
+/// wording of its own for it: its status and sentence (as the JSON API words them).
+pub(crate) fn refusal(e: &FlowError) -> (StatusCode, &'static str) {
+    match e {
+        FlowError::InvalidCode => (StatusCode::UNAUTHORIZED, "The code is wrong or was already used."),
+        FlowError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "The identifier or the password is wrong."),
+        FlowError::TooManyFailures { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts from this address; retry later.")
+        }
+        FlowError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts; retry later."),
+        FlowError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "Too many sign-ins at once; retry in a moment."),
+        FlowError::Unauthenticated(m) | FlowError::Forbidden(m) => {
+            (if matches!(e, FlowError::Forbidden(_)) { StatusCode::FORBIDDEN } else { StatusCode::UNAUTHORIZED }, m)
+        }
+        FlowError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "A field is missing or wrong."),
+        FlowError::NotInDirectory => (StatusCode::NOT_FOUND, "User not in the directory service."),
+        FlowError::NotAssigned => {
+            (StatusCode::FORBIDDEN, "You are not allowed to access this application. Contact Administrator.")
+        }
+        FlowError::CodeLocked => (StatusCode::TOO_MANY_REQUESTS, "Too many wrong codes; request a new code."),
+        FlowError::NotFound => (StatusCode::NOT_FOUND, "There is no such verification, or it expired."),
+        FlowError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "The store cannot be reached; retry shortly."),
+    }
+}
 
 #[derive(Default)]
 struct PortalQuery {
@@ -27,64 +88,20 @@ struct PortalQuery {
     method: Option<String>,
 }
 
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-pub(crate) fn page(title: &str, body: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Gatehouse</title>
-<style>
-  body {{ font: 16px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330; margin: 0; }}
-  main {{ max-width: 22rem; margin: 10vh auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 4px #0002; }}
-  h1 {{ font-size: 1.4rem; margin: 0 0 1rem; }}
-  label {{ display: block; margin: 1rem 0 .25rem; font-weight: 600; }}
-  input {{ width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border: 1px solid #8a94a6; border-radius: 4px; }}
-  input:focus, button:focus {{ outline: 3px solid #3b82f6; outline-offset: 1px; }}
-  button {{ margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 4px; background: #1d4ed8; color: #fff; cursor: pointer; }}
-  .error {{ background: #fde8e8; color: #8a1c1c; padding: .6rem; border-radius: 4px; }}
-</style>
-</head>
-<body>
-<main>
-{body}
-</main>
-</body>
-</html>
-"#
-    )
-}
-
 /// The portal's CSRF token to set as a cookie with a page: `Secure` whenever session cookies are.
-pub(super) struct Csrf<'a> {
+pub(crate) struct Csrf<'a> {
     pub token: &'a str,
     pub secure: bool,
 }
 
 impl<'a> Csrf<'a> {
-    pub(super) fn new(rt: &Runtime, token: &'a str) -> Csrf<'a> {
+    pub(crate) fn new(rt: &Runtime, token: &'a str) -> Csrf<'a> {
         Csrf { token, secure: rt.config.session.secure }
     }
 }
 
 /// The `Set-Cookie` value of the CSRF cookie.
-pub(super) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
+pub(crate) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
     let secure = if c.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{CSRF_COOKIE}={}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
@@ -93,7 +110,7 @@ pub(super) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
     .ok()
 }
 
-pub(super) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
+pub(crate) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -114,11 +131,11 @@ pub(super) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Resp
     resp
 }
 
-pub(super) fn error_html(error: Option<&str>) -> String {
+pub(crate) fn error_html(error: Option<&str>) -> String {
     error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
 }
 
-pub(super) fn rd_input(rd: Option<&str>) -> String {
+pub(crate) fn rd_input(rd: Option<&str>) -> String {
     rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default()
 }
 
@@ -142,18 +159,18 @@ fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&
 }
 
 /// Whether codes can be sent at all (a provider is configured).
-pub(super) fn codes_enabled(rt: &Runtime) -> bool {
+pub(crate) fn codes_enabled(rt: &Runtime) -> bool {
     !crate::notify::channel_names(&rt.config).is_empty()
 }
 
 /// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
-pub(super) struct Form {
+pub(crate) struct Form {
     fields: std::collections::HashMap<String, String>,
     pub rd: Option<String>,
 }
 
 impl Form {
-    pub(super) fn checked(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
+    pub(crate) fn checked(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
         let fields = form_fields(body);
         let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
         if !form_ok(rt, info, headers, csrf) {
@@ -163,13 +180,13 @@ impl Form {
         Some(Form { fields, rd })
     }
 
-    pub(super) fn get(&self, k: &str) -> &str {
+    pub(crate) fn get(&self, k: &str) -> &str {
         self.fields.get(k).map(String::as_str).unwrap_or("")
     }
 }
 
 /// The double-submit CSRF check and the same-origin check of a portal form post.
-pub(super) fn form_ok(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
+pub(crate) fn form_ok(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
     let cookie_csrf = existing_csrf(headers).unwrap_or("");
     !form_csrf.is_empty()
         && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()))
@@ -195,7 +212,7 @@ fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Op
     )
 }
 
-pub(super) fn allowed_rd(rt: &Runtime, rd: Option<&str>) -> Option<String> {
+pub(crate) fn allowed_rd(rt: &Runtime, rd: Option<&str>) -> Option<String> {
     rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
 }
 
@@ -208,7 +225,7 @@ pub async fn show(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap, Raw
         method: fields.get("method").cloned(),
     };
     let rd = allowed_rd(&rt, q.rd.as_deref());
-    let known = match auth::caller(&rt, &headers, &info.tenant) {
+    let known = match caller(&rt, &headers, &info.tenant) {
         Caller::Known(id) => Some(id),
         _ => None,
     };
@@ -231,7 +248,7 @@ pub async fn show(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap, Raw
     // favicon request bounced to the portal) must not void the form already shown.
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     if q.method.as_deref() == Some("code") {
-        let body = super::portal_code::request_form(rd.as_deref(), &csrf, "", None);
+        let body = code::request_form(rd.as_deref(), &csrf, "", None);
         return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&rt, &csrf)));
     }
     html(
@@ -268,7 +285,7 @@ async fn step_up_post(
     headers: &HeaderMap,
     rd: Option<String>,
 ) -> Response {
-    match auth::caller(rt, headers, &info.tenant) {
+    match caller(rt, headers, &info.tenant) {
         Caller::Known(id) if crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
             step_up_page(s, rt, headers, &id, rd).await
         }
@@ -324,18 +341,18 @@ async fn step_up_page(
     }
 }
 
-pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
     crate::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::CSRF_COOKIE)
         .filter(|t| t.len() == 43)
 }
 
-pub(super) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+pub(crate) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
 /// public URL's host.
-pub(super) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool {
+pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let Ok(u) = url::Url::parse(origin) else { return false };
     let Some(oh) = u.host_str() else { return false };
@@ -343,8 +360,14 @@ pub(super) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool
 }
 
 /// `POST /auth/login` from the portal's form.
-pub async fn submit(s: Arc<Shared>, rt: Arc<Runtime>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, body) else {
+pub async fn submit(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
@@ -392,7 +415,7 @@ pub async fn submit(s: Arc<Shared>, rt: Arc<Runtime>, info: ReqInfo, headers: He
 }
 
 /// 303 to `rd` (or the portal) with the session cookie.
-pub(super) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Option<String>) -> Response {
+pub(crate) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Option<String>) -> Response {
     let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
     let target = rd.unwrap_or_else(|| "/auth/login".to_string());
     let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -400,7 +423,7 @@ pub(super) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Opti
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for c in auth::session_cookies(rt, &signed.cookie, max_age) {
+    for c in session_cookies(rt, &signed.cookie, max_age) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
@@ -408,13 +431,13 @@ pub(super) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Opti
 
 /// A pending MFA step as the portal shows it: its token, the methods offered (comma-separated,
 /// echoed through the forms) and a notice (a code was sent).
-pub(super) struct MfaStep<'a> {
+pub(crate) struct MfaStep<'a> {
     pub token: &'a str,
     pub methods: &'a str,
     pub notice: Option<&'a str>,
 }
 
-pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
+pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
     let error = error_html(error);
     let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, escape(n))).unwrap_or_default();
     let rd_field = rd_input(rd);
@@ -476,22 +499,22 @@ pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
 }
 
 /// `POST /auth/mfa/verify` from the portal's code form.
-pub async fn submit_code(s: Arc<Shared>, rt: Arc<Runtime>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, body) else {
+pub async fn submit_code(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let step = MfaStep { token: &token, methods: get("methods"), notice: None };
-    let attempt = auth::mfa_attempt(
-        &s,
-        rt.clone(),
-        &info,
-        token.clone(),
-        get("method").to_string(),
-        get("code").trim().to_string(),
-    );
+    let attempt =
+        mfa_attempt(&s, rt.clone(), &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
     match attempt.await {
         Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
         Err(FlowError::InvalidCode) => html(
