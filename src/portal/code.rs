@@ -2,7 +2,7 @@
 //! (`/auth/otp/verify` as a form), and, in the MFA step, have a code sent as second factor
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
-use super::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
+use super::{code_form, error_html, escape, html, page, rd_input, refusal, signed_in_redirect, Form, MfaStep, Step};
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
@@ -78,13 +78,10 @@ pub async fn submit_request(
         Ok(_) => {
             html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
         }
-        Err(FlowError::Invalid(_)) => {
-            retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your e-mail address or mobile number.")
+        Err(e) => {
+            let (status, msg) = refusal(Step::CodeRequest, &e);
+            retry(status, msg)
         }
-        Err(FlowError::RateLimited(_)) => {
-            retry(StatusCode::TOO_MANY_REQUESTS, "Too many codes were asked for. Wait a few minutes and try again.")
-        }
-        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Codes cannot be sent right now. Try again shortly."),
     }
 }
 
@@ -115,18 +112,14 @@ pub async fn submit_verify(
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), csrf, &step, None)), None)
         }
-        Err(FlowError::InvalidCode) | Err(FlowError::Invalid(_)) => {
-            retry(StatusCode::UNAUTHORIZED, "The code is wrong or has expired.")
+        Err(e) => {
+            let (status, msg) = refusal(Step::CodeEntry, &e);
+            if !matches!(e, FlowError::CodeLocked) {
+                return retry(status, msg);
+            }
+            let body = request_form(rd.as_deref(), csrf, &identifier, Some(msg));
+            html(status, page("Sign in with a code", &body), None)
         }
-        Err(FlowError::CodeLocked) => {
-            let body =
-                request_form(rd.as_deref(), csrf, &identifier, Some("Too many wrong codes. Ask for a new code."));
-            html(StatusCode::TOO_MANY_REQUESTS, page("Sign in with a code", &body), None)
-        }
-        Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
-            retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
-        }
-        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
     }
 }
 
@@ -154,15 +147,17 @@ pub async fn submit_mfa_send(
             }),
             None,
         ),
-        Err(FlowError::RateLimited(_)) => (None, Some("Too many codes were asked for. Wait a few minutes.")),
-        Err(FlowError::Unauthenticated(m)) => {
-            let body = format!(
-                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
-                escape(m)
-            );
-            return html(StatusCode::UNAUTHORIZED, page("Sign in", &body), None);
+        Err(e) => {
+            let (status, msg) = refusal(Step::MfaSend, e);
+            if matches!(e, FlowError::Unauthenticated(_)) {
+                let body = format!(
+                    "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
+                    escape(msg)
+                );
+                return html(status, page("Sign in", &body), None);
+            }
+            (None, Some(msg))
         }
-        Err(_) => (None, Some("A code cannot be sent right now; use another method.")),
     };
     let step = MfaStep { token: &token, methods: &methods, notice };
     let status = if error.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };

@@ -97,7 +97,7 @@ struct Refusal {
 fn refused(r: Refused) -> Refusal {
     let (status, message) = match r {
         Refused::Flow(e) => {
-            let (status, m) = super::refusal(&e);
+            let (status, m) = super::refusal(super::Step::Enrol, &e);
             (status, m.to_string())
         }
         Refused::AlreadyEnabled(m) => (StatusCode::CONFLICT, m),

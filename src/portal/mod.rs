@@ -56,28 +56,72 @@ pub const FORM_PATHS: [&str; 7] = [
     "/auth/mfa/totp/confirm",
 ];
 
-/// The one place a flow's failure becomes what a portal page says, where the page has no
-/// wording of its own for it: its status and sentence (as the JSON API words them).
-pub(crate) fn refusal(e: &FlowError) -> (StatusCode, &'static str) {
+/// Which portal step a flow refused: the same failure is worded for the page that shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The password form.
+    Password,
+    /// The second-factor code form.
+    MfaCode,
+    /// Asking for a sign-in code.
+    CodeRequest,
+    /// Typing a sign-in code.
+    CodeEntry,
+    /// Having a code sent in the second-factor step.
+    MfaSend,
+    /// The enrolment page (worded as the JSON API words it).
+    Enrol,
+}
+
+/// The one place a flow's failure becomes what a portal page says: its status and sentence.
+/// (Which form the page shows around it stays with the step's handler.)
+pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
+    use FlowError as E;
+    use StatusCode as S;
+    match (step, e) {
+        (Step::Password, E::InvalidCredentials) => (S::UNAUTHORIZED, "The identifier or the password is wrong."),
+        (Step::Password | Step::CodeEntry, E::TooManyFailures { .. } | E::RateLimited(_)) => {
+            (S::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
+        }
+        (Step::CodeEntry, E::InvalidCode | E::Invalid(_)) => (S::UNAUTHORIZED, "The code is wrong or has expired."),
+        (Step::CodeEntry, E::CodeLocked) => (S::TOO_MANY_REQUESTS, "Too many wrong codes. Ask for a new code."),
+        (Step::Password | Step::CodeEntry, _) => {
+            (S::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly.")
+        }
+        (Step::MfaCode, E::InvalidCode) => (S::UNAUTHORIZED, "The code is wrong or was already used."),
+        (Step::MfaCode, _) => (S::UNAUTHORIZED, "This sign-in cannot continue."),
+        (Step::CodeRequest, E::Invalid(_)) => (S::UNPROCESSABLE_ENTITY, "Enter your e-mail address or mobile number."),
+        (Step::CodeRequest, E::RateLimited(_)) => {
+            (S::TOO_MANY_REQUESTS, "Too many codes were asked for. Wait a few minutes and try again.")
+        }
+        (Step::CodeRequest, _) => (S::SERVICE_UNAVAILABLE, "Codes cannot be sent right now. Try again shortly."),
+        (Step::MfaSend, E::RateLimited(_)) => {
+            (S::SERVICE_UNAVAILABLE, "Too many codes were asked for. Wait a few minutes.")
+        }
+        (Step::MfaSend, E::Unauthenticated(m)) => (S::UNAUTHORIZED, m),
+        (Step::MfaSend, _) => (S::SERVICE_UNAVAILABLE, "A code cannot be sent right now; use another method."),
+        (Step::Enrol, _) => enrol_refusal(e),
+    }
+}
+
+/// A flow's failure on the enrolment page, as the JSON API words it.
+fn enrol_refusal(e: &FlowError) -> (StatusCode, &'static str) {
+    use FlowError as E;
+    use StatusCode as S;
     match e {
-        FlowError::InvalidCode => (StatusCode::UNAUTHORIZED, "The code is wrong or was already used."),
-        FlowError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "The identifier or the password is wrong."),
-        FlowError::TooManyFailures { .. } => {
-            (StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts from this address; retry later.")
-        }
-        FlowError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts; retry later."),
-        FlowError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "Too many sign-ins at once; retry in a moment."),
-        FlowError::Unauthenticated(m) | FlowError::Forbidden(m) => {
-            (if matches!(e, FlowError::Forbidden(_)) { StatusCode::FORBIDDEN } else { StatusCode::UNAUTHORIZED }, m)
-        }
-        FlowError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "A field is missing or wrong."),
-        FlowError::NotInDirectory => (StatusCode::NOT_FOUND, "User not in the directory service."),
-        FlowError::NotAssigned => {
-            (StatusCode::FORBIDDEN, "You are not allowed to access this application. Contact Administrator.")
-        }
-        FlowError::CodeLocked => (StatusCode::TOO_MANY_REQUESTS, "Too many wrong codes; request a new code."),
-        FlowError::NotFound => (StatusCode::NOT_FOUND, "There is no such verification, or it expired."),
-        FlowError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "The store cannot be reached; retry shortly."),
+        E::InvalidCode => (S::UNAUTHORIZED, "The code is wrong or was already used."),
+        E::InvalidCredentials => (S::UNAUTHORIZED, "The identifier or the password is wrong."),
+        E::TooManyFailures { .. } => (S::TOO_MANY_REQUESTS, "Too many failed attempts from this address; retry later."),
+        E::RateLimited(_) => (S::TOO_MANY_REQUESTS, "Too many sign-in attempts; retry later."),
+        E::Busy => (S::SERVICE_UNAVAILABLE, "Too many sign-ins at once; retry in a moment."),
+        E::Unauthenticated(m) => (S::UNAUTHORIZED, m),
+        E::Forbidden(m) => (S::FORBIDDEN, m),
+        E::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "A field is missing or wrong."),
+        E::NotInDirectory => (S::NOT_FOUND, "User not in the directory service."),
+        E::NotAssigned => (S::FORBIDDEN, "You are not allowed to access this application. Contact Administrator."),
+        E::CodeLocked => (S::TOO_MANY_REQUESTS, "Too many wrong codes; request a new code."),
+        E::NotFound => (S::NOT_FOUND, "There is no such verification, or it expired."),
+        E::Store(_) => (S::SERVICE_UNAVAILABLE, "The store cannot be reached; retry shortly."),
     }
 }
 
@@ -404,13 +448,10 @@ pub async fn submit(
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, None)), None)
         }
-        Err(FlowError::InvalidCredentials) => {
-            retry(StatusCode::UNAUTHORIZED, "The identifier or the password is wrong.")
+        Err(e) => {
+            let (status, msg) = refusal(Step::Password, &e);
+            retry(status, msg)
         }
-        Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
-            retry(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a few minutes and try again.")
-        }
-        Err(_) => retry(StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now. Try again shortly."),
     }
 }
 
@@ -517,17 +558,19 @@ pub async fn submit_code(
         mfa_attempt(&s, rt.clone(), &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
     match attempt.await {
         Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
-        Err(FlowError::InvalidCode) => html(
-            StatusCode::UNAUTHORIZED,
-            page(
-                "Second factor",
-                &code_form(rd.as_deref(), form_csrf, &step, Some("The code is wrong or was already used.")),
-            ),
-            None,
-        ),
-        Err(_) => {
-            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This sign-in cannot continue. <a href=\"/auth/login\">Sign in again</a>.</p>";
-            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+        Err(e) => {
+            let (status, msg) = refusal(Step::MfaCode, &e);
+            if matches!(e, FlowError::InvalidCode) {
+                return html(
+                    status,
+                    page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, Some(msg))),
+                    None,
+                );
+            }
+            let body = format!(
+                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{msg} <a href=\"/auth/login\">Sign in again</a>.</p>"
+            );
+            html(status, page("Sign in", &body), None)
         }
     }
 }
@@ -535,6 +578,21 @@ pub async fn submit_code(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each step words a failure for its own page; the enrolment page as the JSON API does.
+    #[test]
+    fn refusals_are_worded_per_step() {
+        let busy = FlowError::Busy;
+        assert_eq!(refusal(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refusal(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
+        assert_eq!(refusal(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refusal(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, "This sign-in cannot continue."));
+        assert_eq!(
+            refusal(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(refusal(Step::Enrol, &busy).1, "Too many sign-ins at once; retry in a moment.");
+    }
 
     #[test]
     fn escaping() {
