@@ -2,7 +2,7 @@
 //! effective client IP inside the app's `allowed_ips` (none configured: every call refused);
 //! refusals are audited with the effective, forwarded and remote address.
 
-use super::{ApiError, ReqInfo};
+use super::{ApiError, ReqInfo, Snapshot};
 use crate::audit::Audit;
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
@@ -30,7 +30,8 @@ impl FromRequestParts<Arc<Shared>> for MaybeApp {
         let Some(v) = parts.headers.get(crate::appkeys::HEADER) else { return Ok(MaybeApp(None)) };
         let presented = v.to_str().unwrap_or("").trim().to_string();
         let info = ReqInfo::from_request_parts(parts, s).await?;
-        authenticate(s, &info, presented).await.map(|a| MaybeApp(Some(a)))
+        let Snapshot(rt) = Snapshot::of(&parts.extensions, s);
+        authenticate(s, &rt, &info, presented).await.map(|a| MaybeApp(Some(a)))
     }
 }
 
@@ -47,13 +48,17 @@ impl FromRequestParts<Arc<Shared>> for AppCaller {
     }
 }
 
-async fn authenticate(s: &Arc<Shared>, info: &ReqInfo, presented: String) -> Result<AppCaller, ApiError> {
+async fn authenticate(
+    s: &Arc<Shared>,
+    rt: &crate::runtime::Runtime,
+    info: &ReqInfo,
+    presented: String,
+) -> Result<AppCaller, ApiError> {
     let store = s.services.store.clone();
     let key = tokio::task::spawn_blocking(move || crate::appkeys::check(&store, &presented))
         .await
         .map_err(|_| ApiError::of(Code::Unavailable))?
         .map_err(FlowError::from)?;
-    let rt = s.runtime.load();
     let origin = info.origin();
     let app = key.as_ref().and_then(|k| rt.config.app(&k.app));
     let (Some(key), Some(app)) = (key, app) else {
@@ -72,4 +77,10 @@ async fn authenticate(s: &Arc<Shared>, info: &ReqInfo, presented: String) -> Res
         ));
     }
     Ok(AppCaller { app: app.id.clone(), tenant: app.tenant.clone(), key_id: key.id })
+}
+
+impl From<crate::web::Refused> for ApiError {
+    fn from(r: crate::web::Refused) -> Self {
+        ApiError::new(r.code, r.message)
+    }
 }

@@ -1,17 +1,17 @@
 //! `/auth` sign-in endpoints (docs/http-api.md §5): thin HTTP over `flows::signin`.
 
-use super::{ApiError, Body, ReqInfo};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
-use crate::flows::failures;
 use crate::flows::issue;
 use crate::flows::issue::SignedIn;
-use crate::flows::services;
 use crate::flows::signin;
-use crate::identity::{self, Caller};
+use crate::identity::Caller;
+use crate::runtime::Runtime;
 use crate::state::Shared;
+pub use crate::web::{caller, mfa_attempt, session_cookies};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -43,25 +43,11 @@ impl From<FlowError> for ApiError {
     }
 }
 
-/// `Set-Cookie` values for the session cookie, one per configured domain (host-only when none).
-pub fn session_cookies(s: &Shared, value: &str, max_age: u64) -> Vec<HeaderValue> {
-    let rt = s.runtime.load();
-    let c = &rt.config.session;
-    let secure = if c.secure { "; Secure" } else { "" };
-    let base = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", c.cookie_name);
-    let list: Vec<String> = if c.domains.is_empty() {
-        vec![base]
-    } else {
-        c.domains.iter().map(|d| format!("{base}; Domain={d}")).collect()
-    };
-    list.into_iter().filter_map(|v| HeaderValue::from_str(&v).ok()).collect()
-}
-
-pub fn signed_in_response(s: &Shared, signed: SignedIn, set_cookie: bool) -> Response {
+pub fn signed_in_response(rt: &Runtime, signed: SignedIn, set_cookie: bool) -> Response {
     let mut resp = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signed.body)).into_response();
     if set_cookie {
         let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
-        for c in session_cookies(s, &signed.cookie, max_age) {
+        for c in session_cookies(rt, &signed.cookie, max_age) {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
     }
@@ -87,24 +73,19 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /auth/login`: JSON from API clients, or the portal's form.
+/// `POST /auth/login`: JSON from API clients (the portal's form goes to `portal`).
 pub async fn login(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
-    headers: HeaderMap,
-    body: Body<LoginBody>,
+    JsonBody(b): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal::submit(s, info, headers, &form).await),
-    };
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
-    let rt = s.runtime.load_full();
     let origin = info.origin();
     let identifier = b.identifier.trim().to_string();
     let signed = signin::password_login(
-        rt,
+        rt.clone(),
         s.services.clone(),
         info.tenant,
         identifier,
@@ -116,7 +97,7 @@ pub async fn login(
     )
     .await?;
     Ok(match signed {
-        signin::Outcome::SignedIn(signed) => signed_in_response(&s, signed, b.set_cookie),
+        signin::Outcome::SignedIn(signed) => signed_in_response(&rt, signed, b.set_cookie),
         signin::Outcome::MfaRequired { mfa_token, methods } => mfa_required_response(&mfa_token, &methods),
     })
 }
@@ -129,54 +110,27 @@ pub struct MfaBody {
     code: String,
 }
 
-/// `POST /auth/mfa/verify`: JSON, or the portal's code form.
+/// `POST /auth/mfa/verify`: JSON (the portal's code form goes to `portal`).
 pub async fn mfa_verify(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
-    headers: HeaderMap,
-    body: Body<MfaBody>,
+    JsonBody(b): JsonBody<MfaBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal::submit_code(s, info, headers, &form).await),
-    };
     field("mfa_token", &b.mfa_token, 256)?;
     field("method", &b.method, 32)?;
     field("code", &b.code, 64)?;
-    let (signed, set_cookie) = mfa_attempt(&s, &info, b.mfa_token, b.method, b.code).await?;
-    Ok(signed_in_response(&s, signed, set_cookie))
+    let (signed, set_cookie) = mfa_attempt(&s, rt.clone(), &info, b.mfa_token, b.method, b.code).await?;
+    Ok(signed_in_response(&rt, signed, set_cookie))
 }
 
-/// Runs the second-factor check off the async workers (it writes the store).
-pub async fn mfa_attempt(
-    s: &Arc<Shared>,
-    info: &ReqInfo,
-    token: String,
-    method: String,
-    code: String,
-) -> Result<(SignedIn, bool), FlowError> {
-    let rt = s.runtime.load_full();
-    failures::login_limited(&rt, info.ip)?;
-    let services = s.services.clone();
-    let (ip, origin) = (info.ip, info.origin());
-    let now = crate::clock::now_secs();
-    services::blocking(move || signin::verify_mfa(&rt, &services, &token, &method, &code, ip, &origin, now)).await
-}
-
-/// The caller's session from a bearer token or the session cookie. A token minted for one app
-/// (`pass_access_token`) is no identity here: `/auth` belongs to no app.
-pub fn caller(s: &Shared, headers: &HeaderMap, tenant: &str) -> Caller {
-    let rt = s.runtime.load();
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
-    let cookie = identity::cookie_in(
-        headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
-        &rt.config.session.cookie_name,
-    );
-    rt.identity.resolve(bearer, cookie, tenant, None)
-}
-
-pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Result<Response, ApiError> {
-    let Caller::Known(id) = caller(&s, &headers, &info.tenant) else {
+pub async fn session(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Caller::Known(id) = caller(&rt, &headers, &info.tenant) else {
         return Err(ApiError::new(Code::Unauthenticated, "Sign in first: send a session cookie or an access token.")
             .www_authenticate());
     };
@@ -189,7 +143,6 @@ pub async fn session(State(s): State<Arc<Shared>>, info: ReqInfo, headers: Heade
         .user(&id.user_id)
         .map_err(FlowError::from)?
         .ok_or_else(|| ApiError::new(Code::Unauthenticated, "The session has ended.").www_authenticate())?;
-    let rt = s.runtime.load();
     Ok(Json(json!({
         "user": issue::user_json(&user, &rt.scopes_of(&user.groups)),
         "session": {"id": sess.id, "created_at": sess.created_at, "expires_at": sess.expires_at, "amr": sess.amr},
@@ -205,11 +158,11 @@ pub struct RefreshBody {
 
 pub async fn refresh(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     body: super::JsonBody<RefreshBody>,
 ) -> Result<Response, ApiError> {
     field("refresh_token", &body.0.refresh_token, 256)?;
-    let rt = s.runtime.load_full();
     let services = s.services.clone();
     let origin = info.origin();
     let token = body.0.refresh_token;
@@ -230,6 +183,7 @@ pub struct LogoutBody {
 
 pub async fn logout(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -240,7 +194,7 @@ pub async fn logout(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(Code::MalformedJson, format!("The body is not valid JSON: {e}")))?
     };
-    let (sid, user) = match caller(&s, &headers, &info.tenant) {
+    let (sid, user) = match caller(&rt, &headers, &info.tenant) {
         Caller::Known(id) => (Some(id.session_id.clone()), Some(id.user_id.clone())),
         _ => match body.refresh_token.as_deref().map(|t| s.services.store.refresh(&crate::sessions::digest_hex(t))) {
             Some(Ok(Some(r))) => (Some(r.session_id), Some(r.user_id)),
@@ -261,7 +215,7 @@ pub async fn logout(
         .await
         .map_err(|_| ApiError::of(Code::Unavailable))??;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    for c in session_cookies(&s, "", 0) {
+    for c in session_cookies(&rt, "", 0) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(resp)

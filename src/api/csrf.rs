@@ -16,7 +16,7 @@
 //! authority (a bearer token, an app key, a refresh token in the body are not sent by the
 //! browser on its own) and are left to the handlers.
 
-use super::{is_form, is_json, ApiError};
+use super::{is_form, is_json, ApiError, Snapshot};
 use crate::catalogue::Code;
 use crate::config::Config;
 use crate::identity::cookie_in;
@@ -44,15 +44,15 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     if req.method().is_safe() {
         return next.run(req).await;
     }
+    let Snapshot(rt) = Snapshot::of(req.extensions(), &s);
     let (ambient, max_body) = {
-        let rt = s.runtime.load();
         let names = [rt.config.session.cookie_name.as_str(), crate::config::CSRF_COOKIE];
         (carries_cookie(req.headers(), &names), rt.config.server.max_body_bytes)
     };
     if !ambient {
         return next.run(req).await;
     }
-    if !same_origin(&s.runtime.load().config, req.headers()) {
+    if !same_origin(&rt.config, req.headers()) {
         return refused("The request came from another site");
     }
     if is_json(req.headers()) {
@@ -144,13 +144,13 @@ fn form_token_ok(headers: &HeaderMap, body: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::{HeaderValue, Method};
     use tower::ServiceExt;
 
-    fn shared(dir: &std::path::Path, extra: &str) -> Arc<Shared> {
+    pub(crate) fn shared(dir: &std::path::Path, extra: &str) -> Arc<Shared> {
         let d = dir.display();
         std::fs::create_dir_all(dir.join("policies")).unwrap();
         std::fs::write(dir.join("policies/10.yaml"), "default_policy: deny\n").unwrap();
@@ -196,8 +196,10 @@ mod tests {
         for (k, v) in h {
             req = req.header(*k, *v);
         }
-        let resp =
-            super::super::router(s.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let resp = super::super::serve(super::super::routes(), s.clone())
+            .oneshot(req.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8_lossy(&bytes).into_owned())
@@ -288,19 +290,6 @@ mod tests {
         // GET never changes state and is not guarded.
         let h = [("host", "app.example.com"), ("cookie", session), ("origin", "https://evil.example")];
         assert_eq!(send(&s, Method::GET, "/auth/session", &h, "").await.0, 401);
-    }
-
-    #[tokio::test]
-    async fn the_csrf_cookie_is_secure_when_session_cookies_are() {
-        for (secure, want) in [(false, false), (true, true)] {
-            let dir = tempfile::tempdir().unwrap();
-            let s = shared(dir.path(), &format!("session: {{secure: {secure}}}"));
-            let req = axum::http::Request::get("/auth/login").header("host", "auth.example.com").body(Body::empty());
-            let resp = super::super::router(s.clone()).oneshot(req.unwrap()).await.unwrap();
-            let set = resp.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-            assert!(set.starts_with("gatehouse_csrf="), "{set}");
-            assert_eq!(set.contains("; Secure"), want, "{set}");
-        }
     }
 
     #[test]

@@ -1,34 +1,26 @@
-//! The `/auth` HTTP API: an axum `Router`, called in-process from the gateway
-//! (`proxy::api_bridge`), testable without a socket with `tower::ServiceExt::oneshot`.
+//! The `/auth` JSON API: axum routes that answer JSON, merged with the portal's into the /auth
+//! router by `auth_router` (called in-process from the gateway, `proxy::api_bridge`), testable
+//! without a socket with `tower::ServiceExt::oneshot`.
 
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
 pub mod mfa;
 pub mod otp;
-pub mod portal;
-pub mod portal_code;
-pub mod portal_enrol;
 pub mod verify;
 
-use crate::audit::Origin;
+pub use crate::web::{is_form, is_json, PeerAddr, ReqInfo, Snapshot};
+
 use crate::authz::client_ip::effective_ip;
 use crate::catalogue::Code;
-use crate::net::normalize_host;
 use crate::state::Shared;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// The TCP peer, for handlers (they resolve the effective IP themselves); set by whoever calls
-/// the router (the gateway's bridge, or a test).
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub IpAddr);
 
 /// An error in the shape of docs/http-api.md §1: `{"error", "message"}`, with the status the
 /// catalogue gives its code.
@@ -75,21 +67,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn media_type(headers: &axum::http::HeaderMap) -> &str {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    ct.split(';').next().unwrap_or("").trim()
-}
-
-/// A form post (the portal's pages).
-pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
-    media_type(headers).eq_ignore_ascii_case("application/x-www-form-urlencoded")
-}
-
-/// A JSON body.
-pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    media_type(headers).eq_ignore_ascii_case("application/json")
-}
-
 /// A JSON body whose rejection is answered in the API's error shape.
 pub struct JsonBody<T>(pub T);
 
@@ -107,27 +84,6 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     }
 }
 
-/// A body that is either the portal's form (handed on as bytes) or the API's JSON (parsed
-/// like [`JsonBody`]): the one place the endpoints shared by both tell them apart.
-pub enum Body<T> {
-    Json(T),
-    Form(axum::body::Bytes),
-}
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if is_form(req.headers()) {
-            let bytes = axum::body::Bytes::from_request(req, state)
-                .await
-                .map_err(|_| ApiError::new(Code::MalformedBody, "The body could not be read."))?;
-            return Ok(Body::Form(bytes));
-        }
-        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(b)| Body::Json(b))
-    }
-}
-
 /// Parses a JSON body into `T`: 400 when it is not JSON, 422 when a field is wrong.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     {
@@ -139,63 +95,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
     }
 }
 
-/// Who is calling, as the handlers need it: effective IP (through trusted proxies), peer,
-/// forwarded chain, host and tenant. Worked out once per request (kept in its extensions for
-/// the other extractors that need it, such as the app-key check).
-#[derive(Clone)]
-pub struct ReqInfo {
-    pub ip: IpAddr,
-    pub peer: IpAddr,
-    pub forwarded: Option<String>,
-    pub host: String,
-    pub tenant: String,
-}
-
-impl ReqInfo {
-    pub fn origin(&self) -> Origin {
-        Origin {
-            tenant: Some(self.tenant.clone()),
-            ip: Some(self.ip.to_string()),
-            forwarded: self.forwarded.clone(),
-            remote: Some(self.peer.to_string()),
-        }
-    }
-}
-
-impl FromRequestParts<Arc<Shared>> for ReqInfo {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
-        if let Some(done) = parts.extensions.get::<ReqInfo>() {
-            return Ok(done.clone());
-        }
-        let rt = s.runtime.load();
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let xff = parts.headers.get_all("x-forwarded-for");
-        let ip = effective_ip(peer, xff.iter().map(|v| v.as_bytes()), &rt.config.server.trusted_proxies)
-            .map_err(|_| ApiError::new(Code::BadForwardedFor, "X-Forwarded-For is malformed."))?;
-        let forwarded = {
-            let v: Vec<&str> = xff.iter().filter_map(|v| v.to_str().ok()).collect();
-            (!v.is_empty()).then(|| v.join(", "))
-        };
-        let raw_host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let host = normalize_host(raw_host).map(|h| h.into_owned()).unwrap_or_default();
-        let tenant = rt
-            .config
-            .tenant_for_host(&host)
-            .map(|t| t.id.clone())
-            .ok_or_else(|| ApiError::new(Code::UnknownTenant, "No tenant serves this host."))?;
-        let info = ReqInfo { ip, peer, forwarded, host, tenant };
-        parts.extensions.insert(info.clone());
-        Ok(info)
-    }
-}
-
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The JSON API's routes (the /auth router adds the portal's, then [`serve`] its common ground).
+pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/auth/.well-known/jwks.json", get(jwks))
         .route("/auth/.well-known/openid-configuration", get(openid_configuration))
-        .route("/auth/login", get(portal::show).post(auth::login))
+        .route("/auth/login", post(auth::login))
         .route("/auth/session", get(auth::session))
         .route("/auth/token/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
@@ -214,16 +119,22 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/v/{app}/{id}/check", post(verify::page_check))
         .route("/auth/static/verify.js", get(verify::verify_js))
         .route("/auth/static/verify-page.js", get(verify::page_js))
-        .route("/auth/mfa/totp", get(portal_enrol::enrol_page))
         .route("/auth/mfa/totp/setup", post(mfa::setup))
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))
         .route("/auth/mfa/recovery-codes/regenerate", post(mfa::regenerate))
+}
+
+/// What every /auth request passes, whoever answers it: one configuration snapshot, the per-IP
+/// limit, the cross-site guard; and the JSON 404 of an unknown path.
+pub fn serve(routes: Router<Arc<Shared>>, shared: Arc<Shared>) -> Router {
+    routes
         .fallback(not_found)
         // Every state-changing request with Gatehouse's cookies: same site and JSON, or a
         // portal form with its CSRF token (see `csrf`).
         .layer(axum::middleware::from_fn_with_state(shared.clone(), csrf::guard))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), per_ip_limit))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::web::snapshot))
         .with_state(shared)
 }
 
@@ -231,7 +142,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// (an IPv6 client keyed by its network) before any handler runs.
 async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::middleware::Next) -> Response {
     {
-        let rt = s.runtime.load();
+        let Snapshot(rt) = Snapshot::of(req.extensions(), &s);
         if let Some(l) = &rt.auth_limit {
             let peer = req.extensions().get::<PeerAddr>().map(|p| p.0).unwrap_or(IpAddr::from([127, 0, 0, 1]));
             let xff = req.headers().get_all("x-forwarded-for");
@@ -250,13 +161,11 @@ async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::mi
     next.run(req).await
 }
 
-async fn jwks(State(s): State<Arc<Shared>>) -> Response {
-    let rt = s.runtime.load();
+async fn jwks(Snapshot(rt): Snapshot) -> Response {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(rt.tokens().jwks())).into_response()
 }
 
-async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {
-    let rt = s.runtime.load();
+async fn openid_configuration(Snapshot(rt): Snapshot) -> Response {
     let base = rt.config.server.public_url.as_str().trim_end_matches('/').to_string();
     let body = serde_json::json!({
         "issuer": rt.tokens().issuer,
@@ -278,7 +187,7 @@ async fn not_found() -> ApiError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::User;
     use axum::body::Body as HttpBody;
@@ -286,7 +195,7 @@ mod tests {
     use tower::ServiceExt;
 
     /// A whole server state (store, sessions, audit writer) on a temporary directory.
-    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+    pub(crate) fn shared(dir: &std::path::Path) -> Arc<Shared> {
         std::fs::create_dir_all(dir.join("policies")).unwrap();
         std::fs::write(dir.join("config.yaml"), "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\n").unwrap();
         let s = Shared::load(&dir.join("config.yaml")).unwrap();
@@ -299,6 +208,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         panic!("the store's start-up writes did not happen");
+    }
+
+    /// The JSON API with what every /auth request passes (no portal).
+    fn router(s: Arc<Shared>) -> Router {
+        serve(routes(), s)
     }
 
     async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, json: Option<&str>) -> StatusCode {
@@ -327,7 +241,7 @@ mod tests {
         panic!("{n} audit events were not written");
     }
 
-    async fn add_user(s: &Shared, name: &str, password: &str) -> User {
+    pub(crate) async fn add_user(s: &Shared, name: &str, password: &str) -> User {
         let hash = s.services.hasher.hash(password.to_string()).await.unwrap().unwrap();
         let u = User {
             id: format!("id-{name}"),
@@ -342,48 +256,32 @@ mod tests {
         u
     }
 
-    /// No anonymous GET, and no refresh with an unknown token, makes the store write; a
-    /// signed-in GET of the step-up page starts no pending MFA step either.
+    /// A request is served by the configuration snapshot it started with: a reload that lands
+    /// while it runs (here: the session cookie renamed) does not change its mind half-way.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn anonymous_callers_and_gets_create_no_state() {
+    async fn a_request_keeps_the_snapshot_it_started_with() {
         let dir = tempfile::tempdir().unwrap();
         let s = shared(dir.path());
-        let store = s.services.store.clone();
-        let before = store.write_transactions();
-        for path in [
-            "/auth/login",
-            "/auth/login?step=mfa",
-            "/auth/login?method=code",
-            "/auth/session",
-            "/auth/mfa/totp",
-            "/auth/.well-known/jwks.json",
-            "/auth/.well-known/openid-configuration",
-            "/auth/v/shop/abc",
-            "/auth/static/verify.js",
-            "/auth/no-such-thing",
-        ] {
-            call(&s, "GET", path, "", None).await;
-        }
-        let unknown = r#"{"refresh_token": "nobody-has-this-refresh-token"}"#;
-        assert_eq!(call(&s, "POST", "/auth/token/refresh", "", Some(unknown)).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(call(&s, "POST", "/auth/logout", "", Some(unknown)).await, StatusCode::UNAUTHORIZED);
-        let step = r#"{"mfa_token": "no-such-step", "method": "totp", "code": "123456"}"#;
-        assert_eq!(call(&s, "POST", "/auth/mfa/verify", "", Some(step)).await, StatusCode::UNAUTHORIZED);
-        let send = r#"{"mfa_token": "no-such-step"}"#;
-        assert_eq!(call(&s, "POST", "/auth/mfa/otp", "", Some(send)).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(store.write_transactions(), before, "anonymous requests wrote to the store");
-
-        let mut user = add_user(&s, "alice", "violet-tractor-42").await;
-        user.recovery_codes = vec![crate::sessions::digest_hex("abcde-fghij")];
-        store.put_user(&user).unwrap();
+        let user = add_user(&s, "alice", "violet-tractor-42").await;
         let (secret, _, _) = s.services.sessions.create(&user, vec!["pwd".into()], vec![], 600).unwrap();
-        let cookie = format!("gatehouse_session={secret}");
-        let before = store.write_transactions();
-        assert_eq!(call(&s, "GET", "/auth/login?step=mfa", &cookie, None).await, StatusCode::OK);
-        assert_eq!(call(&s, "GET", "/auth/mfa/totp", &cookie, None).await, StatusCode::OK);
-        assert_eq!(call(&s, "GET", "/auth/session", &cookie, None).await, StatusCode::OK);
-        assert!(s.services.mfa.is_empty(), "a GET started an MFA step");
-        assert_eq!(store.write_transactions(), before);
+        let started = Snapshot(s.runtime.load_full());
+        let cfg = "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\nsession: {cookie_name: renamed}\n";
+        std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+        s.reload().unwrap();
+        let session = || Router::new().route("/auth/session", get(auth::session)).with_state(s.clone());
+        let req = |snapshot: Option<Snapshot>| {
+            let mut r = axum::http::Request::get("/auth/session")
+                .header("host", "auth.test")
+                .header("cookie", format!("gatehouse_session={secret}"));
+            if let Some(snap) = snapshot {
+                r = r.extension(snap);
+            }
+            r.body(HttpBody::empty()).unwrap()
+        };
+        let status = session().oneshot(req(Some(started))).await.unwrap().status();
+        assert_eq!(status, StatusCode::OK, "the request's own snapshot names the cookie");
+        let status = session().oneshot(req(None)).await.unwrap().status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a new request reads the reloaded configuration");
     }
 
     /// Anonymous callers cannot fill the never-dropped security queue: an invalid app key and a

@@ -3,15 +3,16 @@
 
 use super::appauth::MaybeApp;
 use super::auth::{mfa_required_response, signed_in_response};
-use super::{ApiError, Body, JsonBody, ReqInfo};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
 use crate::clock::now_secs;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn, Sent};
 use crate::flows::register::{self, Confirmation, Registration};
 use crate::flows::services;
 use crate::flows::signin::Outcome;
+use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -46,23 +47,18 @@ pub struct RequestBody {
 
 pub async fn request(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     app: MaybeApp,
-    headers: HeaderMap,
-    body: Body<RequestBody>,
+    JsonBody(b): JsonBody<RequestBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_code::submit_request(s, info, headers, &form).await),
-    };
     let req = CodeRequest {
         tenant: tenant(&info, &app),
         app: app.0.map(|a| a.app),
         identifier: b.identifier,
         channel: b.channel,
     };
-    let out = passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
-        .await?;
+    let out = passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await?;
     Ok(sent(out, false))
 }
 
@@ -75,24 +71,20 @@ pub struct VerifyBody {
     set_cookie: bool,
 }
 
-pub fn outcome_response(s: &Shared, o: Outcome, set_cookie: bool) -> Response {
+pub fn outcome_response(rt: &Runtime, o: Outcome, set_cookie: bool) -> Response {
     match o {
-        Outcome::SignedIn(signed) => signed_in_response(s, signed, set_cookie),
+        Outcome::SignedIn(signed) => signed_in_response(rt, signed, set_cookie),
         Outcome::MfaRequired { mfa_token, methods } => mfa_required_response(&mfa_token, &methods),
     }
 }
 
 pub async fn verify(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     app: MaybeApp,
-    headers: HeaderMap,
-    body: Body<VerifyBody>,
+    JsonBody(b): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_code::submit_verify(s, info, headers, &form).await),
-    };
     let req = CodeSignIn {
         tenant: tenant(&info, &app),
         app: app.0.map(|a| a.app),
@@ -100,9 +92,8 @@ pub async fn verify(
         code: b.otp,
         set_cookie: b.set_cookie,
     };
-    let o = passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
-        .await?;
-    Ok(outcome_response(&s, o, b.set_cookie))
+    let o = passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await?;
+    Ok(outcome_response(&rt, o, b.set_cookie))
 }
 
 #[derive(Deserialize)]
@@ -124,6 +115,7 @@ pub struct RegisterBody {
 
 pub async fn register(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     app: MaybeApp,
     JsonBody(b): JsonBody<RegisterBody>,
@@ -137,8 +129,7 @@ pub async fn register(
         password: b.password,
         validation_sources: b.validation_sources,
     };
-    let out =
-        register::register(s.runtime.load_full(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
+    let out = register::register(rt.clone(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
     Ok(sent(out, false))
 }
 
@@ -153,13 +144,13 @@ pub struct ConfirmBody {
 
 pub async fn register_confirm(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     app: MaybeApp,
     JsonBody(b): JsonBody<ConfirmBody>,
 ) -> Result<Response, ApiError> {
     let c = Confirmation { tenant: tenant(&info, &app), source: b.kind, identifier: b.identifier, code: b.otp };
-    let body =
-        register::confirm(s.runtime.load_full(), s.services.clone(), c, info.ip, info.origin(), now_secs()).await?;
+    let body = register::confirm(rt.clone(), s.services.clone(), c, info.ip, info.origin(), now_secs()).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
@@ -174,15 +165,10 @@ pub struct MfaOtpBody {
 /// `POST /auth/mfa/otp`: sends the code of a pending MFA step (method `otp`).
 pub async fn mfa_send(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
-    headers: HeaderMap,
-    body: Body<MfaOtpBody>,
+    JsonBody(b): JsonBody<MfaOtpBody>,
 ) -> Result<Response, ApiError> {
-    let b = match body {
-        Body::Json(b) => b,
-        Body::Form(form) => return Ok(super::portal_code::submit_mfa_send(s, info, headers, &form).await),
-    };
-    let rt = s.runtime.load_full();
     let svc = s.services.clone();
     let (ip, origin, now) = (info.ip, info.origin(), now_secs());
     let out = services::blocking(move || {

@@ -5,12 +5,13 @@
 //! cross-site form cannot send, and carry nothing but what the page's URL already names.
 
 use super::appauth::AppCaller;
-use super::{ApiError, JsonBody, ReqInfo};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
 use crate::catalogue::Code;
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::services::blocking;
 use crate::flows::verification::{self, Checked, Create};
+use crate::runtime::Runtime;
 use crate::state::Shared;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -27,8 +28,7 @@ fn no_store(status: StatusCode, body: Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-pub async fn providers(State(s): State<Arc<Shared>>, _app: AppCaller) -> Response {
-    let rt = s.runtime.load();
+pub async fn providers(Snapshot(rt): Snapshot, _app: AppCaller) -> Response {
     no_store(StatusCode::OK, json!({"providers": crate::notify::channel_names(&rt.config)}))
 }
 
@@ -58,8 +58,8 @@ pub struct CreateBody {
 }
 
 /// Per-verification send throttle (`rate_limits.otp_send`, keyed by app and id).
-fn throttle(s: &Shared, app: &str, id: &str) -> Result<(), FlowError> {
-    if let Some(l) = &s.runtime.load().otp_send_limit {
+fn throttle(rt: &Runtime, app: &str, id: &str) -> Result<(), FlowError> {
+    if let Some(l) = &rt.otp_send_limit {
         l.check(&format!("verify\0{app}\0{id}")).map_err(FlowError::RateLimited)?;
     }
     Ok(())
@@ -67,14 +67,14 @@ fn throttle(s: &Shared, app: &str, id: &str) -> Result<(), FlowError> {
 
 pub async fn create(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     app: AppCaller,
     info: ReqInfo,
     JsonBody(b): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     if let Some(id) = &b.id {
-        throttle(&s, &app.app, id)?;
+        throttle(&rt, &app.app, id)?;
     }
-    let rt = s.runtime.load_full();
     let svc = s.services.clone();
     let origin = info.origin();
     let c = Create {
@@ -114,12 +114,9 @@ pub struct CheckBody {
     otp: String,
 }
 
-fn checked_response(s: &Shared, c: Checked) -> Result<Response, ApiError> {
+fn checked_response(rt: &Runtime, c: Checked) -> Result<Response, ApiError> {
     match c {
-        Checked::Closed(v) => {
-            let rt = s.runtime.load();
-            Ok(no_store(StatusCode::OK, verification::to_json(&rt, &v, now_secs())))
-        }
+        Checked::Closed(v) => Ok(no_store(StatusCode::OK, verification::to_json(rt, &v, now_secs()))),
         Checked::Wrong { attempts_left } => {
             let mut body = Code::CodeMismatch.body("The code is wrong.");
             body["attempts_left"] = json!(attempts_left);
@@ -133,33 +130,40 @@ fn checked_response(s: &Shared, c: Checked) -> Result<Response, ApiError> {
     }
 }
 
-async fn run_check(s: &Arc<Shared>, app: String, id: String, otp: String, by_app: bool) -> Result<Checked, ApiError> {
+async fn run_check(
+    s: &Arc<Shared>,
+    rt: Arc<Runtime>,
+    app: String,
+    id: String,
+    otp: String,
+    by_app: bool,
+) -> Result<Checked, ApiError> {
     if otp.trim().is_empty() || otp.len() > 64 {
         return Err(FlowError::Invalid("otp is required (at most 64 characters)".into()).into());
     }
-    let rt = s.runtime.load_full();
     let svc = s.services.clone();
     Ok(blocking(move || verification::check(&rt, &svc, &app, &id, &otp, now_secs(), by_app)).await?)
 }
 
 pub async fn check(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     app: AppCaller,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CheckBody>,
 ) -> Result<Response, ApiError> {
-    let c = run_check(&s, app.app, id, b.otp, true).await?;
-    checked_response(&s, c)
+    let c = run_check(&s, rt.clone(), app.app, id, b.otp, true).await?;
+    checked_response(&rt, c)
 }
 
 pub async fn status(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     app: AppCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let svc = s.services.clone();
     let v = blocking(move || verification::status(&svc, &app.app, &id, now_secs())).await?;
-    let rt = s.runtime.load();
     Ok(no_store(StatusCode::OK, verification::to_json(&rt, &v, now_secs())))
 }
 
@@ -189,7 +193,7 @@ pub struct AddressBody {
 /// once the verification is known to exist and be open: calls naming unknown ids neither spend a
 /// real verification's budget nor fill the limiter (and a real one's calls touch no other
 /// limiter's keys).
-async fn page_throttle(s: &Arc<Shared>, app: &str, id: &str) -> Result<(), ApiError> {
+async fn page_throttle(s: &Arc<Shared>, rt: &Runtime, app: &str, id: &str) -> Result<(), ApiError> {
     let found = verification::valid_id(id) && {
         let (svc, a, i) = (s.services.clone(), app.to_string(), id.to_string());
         blocking(move || Ok(svc.store.verification(&a, &i)?.is_some_and(|v| v.expires_at > now_secs()))).await?
@@ -197,7 +201,7 @@ async fn page_throttle(s: &Arc<Shared>, app: &str, id: &str) -> Result<(), ApiEr
     if !found {
         return Err(FlowError::NotFound.into());
     }
-    if let Some(l) = &s.runtime.load().verify_page_limit {
+    if let Some(l) = &rt.verify_page_limit {
         if let Err(wait) = l.check(&(app, id)) {
             crate::metrics::metrics().rate_limited("verify_page");
             return Err(ApiError::new(
@@ -213,11 +217,11 @@ async fn page_throttle(s: &Arc<Shared>, app: &str, id: &str) -> Result<(), ApiEr
 /// The hosted page's address step.
 pub async fn page_address(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     Path((app, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<AddressBody>,
 ) -> Result<Response, ApiError> {
-    page_throttle(&s, &app, &id).await?;
-    let rt = s.runtime.load_full();
+    page_throttle(&s, &rt, &app, &id).await?;
     let svc = s.services.clone();
     let v = blocking(move || verification::set_address(&rt, &svc, &app, &id, &b.to, now_secs())).await?;
     let to = v.to.as_deref().map(mask).unwrap_or_default();
@@ -227,15 +231,16 @@ pub async fn page_address(
 /// The hosted page's code step (the user, not the app: the record waits for the status call).
 pub async fn page_check(
     State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
     info: ReqInfo,
     Path((app, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<CheckBody>,
 ) -> Result<Response, ApiError> {
-    crate::flows::failures::login_limited(&s.runtime.load(), info.ip)?;
-    page_throttle(&s, &app, &id).await?;
-    match run_check(&s, app, id, b.otp, false).await? {
+    crate::flows::failures::login_limited(&rt, info.ip)?;
+    page_throttle(&s, &rt, &app, &id).await?;
+    match run_check(&s, rt.clone(), app, id, b.otp, false).await? {
         Checked::Closed(_) => Ok(no_store(StatusCode::OK, json!({"closed": true}))),
-        other => checked_response(&s, other),
+        other => checked_response(&rt, other),
     }
 }
 
@@ -260,12 +265,15 @@ fn html_response(status: StatusCode, body: String, frame_origins: &[String]) -> 
 }
 
 /// `GET /auth/v/{app}/{id}`: the hosted page.
-pub async fn page(State(s): State<Arc<Shared>>, Path((app, id)): Path<(String, String)>) -> Response {
-    let rt = s.runtime.load_full();
+pub async fn page(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    Path((app, id)): Path<(String, String)>,
+) -> Response {
     let Some(app_cfg) = rt.config.app(&app).cloned() else {
         return html_response(
             StatusCode::NOT_FOUND,
-            super::portal::page("Not found", "<h1>No such verification</h1>"),
+            crate::web::page("Not found", "<h1>No such verification</h1>"),
             &[],
         );
     };
@@ -281,11 +289,11 @@ pub async fn page(State(s): State<Arc<Shared>>, Path((app, id)): Path<(String, S
         let body = "<h1>Verification expired</h1><p>This verification has expired or does not exist. Close this window and start again.</p><button type=\"button\" data-cancel>Close</button>";
         return html_response(
             StatusCode::NOT_FOUND,
-            super::portal::page("Verification", &not_found_page(&app, &id, body)),
+            crate::web::page("Verification", &not_found_page(&app, &id, body)),
             &app_cfg.frame_origins,
         );
     };
-    let esc = super::portal::escape;
+    let esc = crate::web::escape;
     let channel_help = v.channel_description.clone().unwrap_or_else(|| match v.channel.as_str() {
         "email" => "We sent a code to your e-mail address.".into(),
         _ => "We sent you a code.".into(),
@@ -326,11 +334,11 @@ pub async fn page(State(s): State<Arc<Shared>>, Path((app, id)): Path<(String, S
         channel_help = esc(&channel_help),
         sent_to = esc(&sent_to),
     );
-    html_response(StatusCode::OK, super::portal::page("Verification", &body), &app_cfg.frame_origins)
+    html_response(StatusCode::OK, crate::web::page("Verification", &body), &app_cfg.frame_origins)
 }
 
 fn not_found_page(app: &str, id: &str, inner: &str) -> String {
-    let esc = super::portal::escape;
+    let esc = crate::web::escape;
     format!(
         r#"<div id="gh-verify" data-app="{}" data-id="{}">{inner}</div><script src="/auth/static/verify-page.js"></script>"#,
         esc(app),

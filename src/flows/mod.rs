@@ -2,6 +2,7 @@
 //! budget and bans), password sign-in, the MFA step, TOTP, one-time codes, sign-in by code,
 //! self-registration and address verification for apps.
 
+pub mod enrol;
 pub mod error;
 pub mod failures;
 pub mod issue;

@@ -75,7 +75,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(shared: Arc<Shared>) -> Gateway {
-        Gateway { api: crate::api::router(shared.clone()), shared }
+        Gateway { api: crate::auth_router::router(shared.clone()), shared }
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// Top to bottom. A module may use modules of its own layer (without a cycle) or of any below.
 const LAYERS: &[(&str, &[&str])] = &[
     ("composition root", &["server"]),
-    ("edges", &["proxy", "api", "cli", "ops", "control"]),
+    ("edges", &["proxy", "auth_router", "api", "portal", "cli", "ops", "control"]),
+    ("what the API and the portal share", &["web"]),
     ("shared state", &["state"]),
     ("flows", &["flows"]),
     ("the request decision", &["authz"]),
@@ -154,6 +155,17 @@ fn the_modules_form_no_cycle() {
         if let Some(cycle) = visit(m, &graph, &mut done, &mut vec![]) {
             panic!("the modules import each other in a cycle: {}", cycle.join(" → "));
         }
+    }
+}
+
+/// The JSON API and the portal stand side by side: neither names the other (what both need is
+/// in `web`, below both; `auth_router` merges them).
+#[test]
+fn the_api_and_the_portal_do_not_import_each_other() {
+    let graph = graph();
+    for (from, to) in [("api", "portal"), ("portal", "api")] {
+        let file = graph.get(from).and_then(|t| t.get(to));
+        assert!(file.is_none(), "{from} names crate::{to} in {}", file.unwrap().display());
     }
 }
 

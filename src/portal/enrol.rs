@@ -2,10 +2,14 @@
 //! app (QR code and key), confirm it with a first code, see the recovery codes once. Same CSRF
 //! and origin checks as every portal form; GET never changes state.
 
-use super::portal::{error_html, escape, existing_csrf, html, page, Form};
-use super::{auth, ReqInfo};
+use super::{error_html, escape, existing_csrf, html, page, Form};
+use crate::catalogue::Code;
+use crate::flows::enrol::Refused;
 use crate::identity::Caller;
+use crate::runtime::Runtime;
 use crate::state::Shared;
+use crate::web::{caller, ReqInfo, Snapshot};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,16 +19,16 @@ use std::sync::Arc;
 /// (The refusal is a ready page; it is built once per refused post.)
 #[allow(clippy::result_large_err)]
 fn form_caller(
-    s: &Shared,
+    rt: &Runtime,
     info: &ReqInfo,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Arc<crate::identity::Identity>, Form), Response> {
-    let Some(form) = Form::checked(s, info, headers, body) else {
+    let Some(form) = Form::checked(rt, info, headers, body) else {
         let body = "<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/mfa/totp\">Start again</a>.</p>";
         return Err(html(StatusCode::FORBIDDEN, page("Authenticator app", body), None));
     };
-    match auth::caller(s, headers, &info.tenant) {
+    match caller(rt, headers, &info.tenant) {
         Caller::Known(id) => Ok((id, form)),
         _ => Err(html(
             StatusCode::UNAUTHORIZED,
@@ -35,8 +39,13 @@ fn form_caller(
 }
 
 /// `GET /auth/mfa/totp`: the enrolment page of a signed-in user (state changes only by POST).
-pub async fn enrol_page(State(s): State<Arc<Shared>>, info: ReqInfo, headers: HeaderMap) -> Response {
-    let Caller::Known(id) = auth::caller(&s, &headers, &info.tenant) else {
+pub async fn enrol_page(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Response {
+    let Caller::Known(id) = caller(&rt, &headers, &info.tenant) else {
         let mut resp = StatusCode::SEE_OTHER.into_response();
         resp.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/auth/login"));
         return resp;
@@ -58,7 +67,7 @@ pub async fn enrol_page(State(s): State<Arc<Shared>>, info: ReqInfo, headers: He
             escape(&csrf)
         )
     };
-    html(StatusCode::OK, page("Authenticator app", &body), Some(super::portal::Csrf::new(&s, &csrf)))
+    html(StatusCode::OK, page("Authenticator app", &body), Some(super::Csrf::new(&rt, &csrf)))
 }
 
 fn confirm_form(csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> String {
@@ -79,23 +88,62 @@ fn confirm_form(csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> 
     )
 }
 
+/// What the enrolment page says when a step is refused: status and sentence (as the JSON API
+/// words them; a flow's own failure through [`super::refusal`]).
+struct Refusal {
+    status: StatusCode,
+    message: &'static str,
+}
+
+fn refused(r: Refused) -> Refusal {
+    let (code, message) = match r {
+        Refused::Flow(e) => {
+            let (status, message) = super::refusal(super::Step::Enrol, &e);
+            return Refusal { status, message };
+        }
+        Refused::AlreadyEnabled => (Code::AlreadyEnabled, Code::AlreadyEnabled.message()),
+        Refused::NotEnabled => (Code::NotEnabled, Code::NotEnabled.message()),
+        Refused::NoPendingSetup => (Code::NoPendingSetup, Code::NoPendingSetup.message()),
+        Refused::Code(_) => (Code::CodeMismatch, Code::CodeMismatch.message()),
+        Refused::Banned(_) => {
+            (Code::TooManyFailures, "Too many failed attempts for this account or from this address; retry later.")
+        }
+        Refused::Undescribable => {
+            (Code::Internal, "The authenticator could not be described: check that totp.issuer holds no `:`.")
+        }
+        Refused::NeedsTwoFactor => (
+            Code::MfaRequired,
+            "This needs a session with both factors: complete the MFA step (or step up at /auth/login?step=mfa) and retry.",
+        ),
+    };
+    Refusal { status: code.status(), message }
+}
+
 /// `POST /auth/mfa/totp/setup` from the enrolment page.
-pub async fn enrol_setup(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let (id, f) = match form_caller(&s, &info, &headers, body) {
+pub async fn enrol_setup(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (id, f) = match form_caller(&rt, &info, &headers, &body) {
         Ok(found) => found,
         Err(resp) => return resp,
     };
     let csrf = f.get("csrf");
-    match super::mfa::start_setup(&s, &id).await {
+    match crate::flows::enrol::start_setup(&rt, &s.services, &id).await.map_err(refused) {
         // The SVG is generated by the qrcode crate from our own URI: no user input in it.
-        Ok((secret, _uri, qr)) => {
-            html(StatusCode::OK, page("Authenticator app", &confirm_form(csrf, &secret, &qr, None)), None)
-        }
+        Ok(setup) => html(
+            StatusCode::OK,
+            page("Authenticator app", &confirm_form(csrf, &setup.secret, &setup.qr_svg, None)),
+            None,
+        ),
         Err(e) => html(
-            e.status(),
+            e.status,
             page(
                 "Authenticator app",
-                &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message)),
+                &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{}</p>", escape(e.message)),
             ),
             None,
         ),
@@ -103,18 +151,27 @@ pub async fn enrol_setup(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
 }
 
 /// `POST /auth/mfa/totp/confirm` from the enrolment page: shows the recovery codes once.
-pub async fn enrol_confirm(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let (id, f) = match form_caller(&s, &info, &headers, body) {
+pub async fn enrol_confirm(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (id, f) = match form_caller(&rt, &info, &headers, &body) {
         Ok(found) => found,
         Err(resp) => return resp,
     };
     let code = f.get("code").trim().to_string();
-    match super::mfa::finish_setup(&s, &info, &id, code, crate::clock::now_secs()).await {
+    let origin = info.origin();
+    let who = crate::flows::enrol::Caller { id: &id, ip: info.ip, origin: &origin };
+    let done = crate::flows::enrol::finish_setup(&rt, &s.services, &who, code, crate::clock::now_secs());
+    match done.await.map_err(refused) {
         Ok(codes) => {
             let items: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", escape(c))).collect();
             let body = format!("<h1>Authenticator app added</h1>\n<p>Keep these recovery codes somewhere safe. Each works once, and they are shown only now.</p>\n<ul>{items}</ul>");
             html(StatusCode::OK, page("Authenticator app", &body), None)
         }
-        Err(e) => html(e.status(), page("Authenticator app", &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">Start again</a>.</p>", escape(&e.message))), None),
+        Err(e) => html(e.status, page("Authenticator app", &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">Start again</a>.</p>", escape(e.message))), None),
     }
 }

@@ -2,15 +2,16 @@
 //! (`/auth/otp/verify` as a form), and, in the MFA step, have a code sent as second factor
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
-use super::portal::{code_form, error_html, escape, html, page, rd_input, signed_in_redirect, Form, MfaStep};
-use super::ReqInfo;
-use crate::catalogue::Code;
+use super::{code_form, error_html, escape, html, page, rd_input, refusal, signed_in_redirect, Form, MfaStep, Step};
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
 use crate::flows::signin::Outcome;
 use crate::state::Shared;
+use crate::web::{ReqInfo, Snapshot};
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
@@ -60,34 +61,40 @@ fn expired() -> Response {
 }
 
 /// `POST /auth/otp/request` from the portal.
-pub async fn submit_request(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+pub async fn submit_request(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
     let retry = |status, msg: &str| {
         html(status, page("Sign in with a code", &request_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
     };
-    match passwordless::request(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs())
-        .await
-    {
+    match passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await {
         Ok(_) => {
             html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
         }
-        Err(FlowError::Invalid(_)) => retry(Code::InvalidField.status(), "Enter your e-mail address or mobile number."),
-        Err(FlowError::RateLimited(_)) => {
-            retry(Code::RateLimited.status(), "Too many codes were asked for. Wait a few minutes and try again.")
-        }
         Err(e) => {
-            e.log_internal();
-            retry(Code::Unavailable.status(), "Codes cannot be sent right now. Try again shortly.")
+            let (status, msg) = refusal(Step::CodeRequest, &e);
+            retry(status, msg)
         }
     }
 }
 
 /// `POST /auth/otp/verify` from the portal.
-pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+pub async fn submit_verify(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeSignIn {
@@ -100,38 +107,36 @@ pub async fn submit_verify(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, bo
     let retry = |status, msg: &str| {
         html(status, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
     };
-    match passwordless::verify(s.runtime.load_full(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await
-    {
-        Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
+    match passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await {
+        Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&rt, signed, rd),
         Ok(Outcome::MfaRequired { mfa_token, methods }) => {
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), csrf, &step, None)), None)
         }
-        Err(FlowError::InvalidCode) | Err(FlowError::Invalid(_)) => {
-            retry(Code::InvalidCode.status(), "The code is wrong or has expired.")
-        }
-        Err(FlowError::CodeLocked) => {
-            let body =
-                request_form(rd.as_deref(), csrf, &identifier, Some("Too many wrong codes. Ask for a new code."));
-            html(Code::TooManyAttempts.status(), page("Sign in with a code", &body), None)
-        }
-        Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
-            retry(Code::TooManyFailures.status(), "Too many attempts. Wait a few minutes and try again.")
-        }
         Err(e) => {
-            e.log_internal();
-            retry(Code::Unavailable.status(), "Signing in is not possible right now. Try again shortly.")
+            let (status, msg) = refusal(Step::CodeEntry, &e);
+            if !matches!(e, FlowError::CodeLocked) {
+                return retry(status, msg);
+            }
+            let body = request_form(rd.as_deref(), csrf, &identifier, Some(msg));
+            html(status, page("Sign in with a code", &body), None)
         }
     }
 }
 
 /// `POST /auth/mfa/otp` from the portal's second-factor step.
-pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else { return expired() };
+pub async fn submit_mfa_send(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();
-    let (rt, svc, ip, origin, now) = (s.runtime.load_full(), s.services.clone(), info.ip, info.origin(), now_secs());
+    let (svc, ip, origin, now) = (s.services.clone(), info.ip, info.origin(), now_secs());
     let t2 = token.clone();
     let sent = services::blocking(move || passwordless::send_mfa_code(&rt, &svc, &t2, None, ip, &origin, now)).await;
     let (notice, error) = match &sent {
@@ -143,17 +148,16 @@ pub async fn submit_mfa_send(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, 
             }),
             None,
         ),
-        Err(FlowError::RateLimited(_)) => (None, Some("Too many codes were asked for. Wait a few minutes.")),
-        Err(FlowError::Unauthenticated(m)) => {
-            let body = format!(
-                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
-                escape(m)
-            );
-            return html(Code::Unauthenticated.status(), page("Sign in", &body), None);
-        }
         Err(e) => {
-            e.log_internal();
-            (None, Some("A code cannot be sent right now; use another method."))
+            let (status, msg) = refusal(Step::MfaSend, e);
+            if matches!(e, FlowError::Unauthenticated(_)) {
+                let body = format!(
+                    "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
+                    escape(msg)
+                );
+                return html(status, page("Sign in", &body), None);
+            }
+            (None, Some(msg))
         }
     };
     let step = MfaStep { token: &token, methods: &methods, notice };

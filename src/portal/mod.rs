@@ -1,24 +1,131 @@
 //! The sign-in portal: a small server-rendered page with no external assets, built as steps
-//! (password here; the one-time-code steps in `portal_code`, enrolment in `portal_enrol`; the
+//! (password here; the one-time-code steps in `code`, enrolment in `enrol`; the
 //! second-factor step and the step-up here too). Forms carry a CSRF token
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
-use super::{auth, ReqInfo};
+pub mod code;
+pub mod enrol;
+
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
 use crate::flows::issue;
 use crate::flows::services;
 use crate::flows::signin;
 use crate::identity::Caller;
+use crate::runtime::Runtime;
 use crate::state::Shared;
+use crate::web::{caller, mfa_attempt, session_cookies, ReqInfo, Snapshot};
+pub use crate::web::{escape, page};
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
+use axum::routing::{get, post};
+use axum::Router;
 
 use crate::config::CSRF_COOKIE;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+
+/// The portal's pages (GET).
+pub fn pages() -> Router<Arc<Shared>> {
+    Router::new().route("/auth/login", get(show)).route("/auth/mfa/totp", get(enrol::enrol_page))
+}
+
+/// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
+/// (`application/x-www-form-urlencoded`) to one of them here, anything else to the API.
+pub fn forms() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/auth/login", post(submit))
+        .route("/auth/mfa/verify", post(submit_code))
+        .route("/auth/mfa/otp", post(code::submit_mfa_send))
+        .route("/auth/otp/request", post(code::submit_request))
+        .route("/auth/otp/verify", post(code::submit_verify))
+        .route("/auth/mfa/totp/setup", post(enrol::enrol_setup))
+        .route("/auth/mfa/totp/confirm", post(enrol::enrol_confirm))
+}
+
+/// The paths of [`forms`].
+pub const FORM_PATHS: [&str; 7] = [
+    "/auth/login",
+    "/auth/mfa/verify",
+    "/auth/mfa/otp",
+    "/auth/otp/request",
+    "/auth/otp/verify",
+    "/auth/mfa/totp/setup",
+    "/auth/mfa/totp/confirm",
+];
+
+/// Which portal step a flow refused: the same failure is worded for the page that shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The password form.
+    Password,
+    /// The second-factor code form.
+    MfaCode,
+    /// Asking for a sign-in code.
+    CodeRequest,
+    /// Typing a sign-in code.
+    CodeEntry,
+    /// Having a code sent in the second-factor step.
+    MfaSend,
+    /// The enrolment page (worded as the JSON API words it).
+    Enrol,
+}
+
+/// The one place a flow's failure becomes what a portal page says: its status and sentence.
+/// (Which form the page shows around it stays with the step's handler.)
+pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
+    use Code as C;
+    use FlowError as E;
+    e.log_internal();
+    let (code, msg) = match (step, e) {
+        (Step::Password, E::InvalidCredentials) => (C::InvalidCredentials, "The identifier or the password is wrong."),
+        (Step::Password | Step::CodeEntry, E::TooManyFailures { .. } | E::RateLimited(_)) => {
+            (C::TooManyFailures, "Too many attempts. Wait a few minutes and try again.")
+        }
+        (Step::CodeEntry, E::InvalidCode | E::Invalid(_)) => (C::InvalidCode, "The code is wrong or has expired."),
+        (Step::CodeEntry, E::CodeLocked) => (C::TooManyAttempts, "Too many wrong codes. Ask for a new code."),
+        (Step::Password | Step::CodeEntry, _) => {
+            (C::Unavailable, "Signing in is not possible right now. Try again shortly.")
+        }
+        (Step::MfaCode, E::InvalidCode) => (C::InvalidCode, "The code is wrong or was already used."),
+        (Step::MfaCode, _) => (C::Unauthenticated, "This sign-in cannot continue."),
+        (Step::CodeRequest, E::Invalid(_)) => (C::InvalidField, "Enter your e-mail address or mobile number."),
+        (Step::CodeRequest, E::RateLimited(_)) => {
+            (C::RateLimited, "Too many codes were asked for. Wait a few minutes and try again.")
+        }
+        (Step::CodeRequest, _) => (C::Unavailable, "Codes cannot be sent right now. Try again shortly."),
+        // The MFA step's page stays up with a notice: a refused code-sending is no failure of
+        // the sign-in (503, not 429).
+        (Step::MfaSend, E::RateLimited(_)) => (C::Unavailable, "Too many codes were asked for. Wait a few minutes."),
+        (Step::MfaSend, E::Unauthenticated(m)) => (C::Unauthenticated, *m),
+        (Step::MfaSend, _) => (C::Unavailable, "A code cannot be sent right now; use another method."),
+        (Step::Enrol, _) => (e.code(), enrol_refusal(e)),
+    };
+    (code.status(), msg)
+}
+
+/// A flow's failure on the enrolment page, as the JSON API words it (its status is the
+/// catalogue's for [`FlowError::code`]).
+fn enrol_refusal(e: &FlowError) -> &'static str {
+    use FlowError as E;
+    match e {
+        E::TooManyFailures { .. } => "Too many failed attempts from this address; retry later.",
+        E::RateLimited(_) => "Too many sign-in attempts; retry later.",
+        E::Unauthenticated(m) | E::Forbidden(m) => m,
+        E::NotFound => "There is no such verification, or it expired.",
+        E::InvalidCredentials
+        | E::InvalidCode
+        | E::Busy
+        | E::Invalid(_)
+        | E::NotInDirectory
+        | E::NotAssigned
+        | E::CodeLocked
+        | E::Store(_) => e.code().message(),
+    }
+}
 
 #[derive(Default)]
 struct PortalQuery {
@@ -27,64 +134,20 @@ struct PortalQuery {
     method: Option<String>,
 }
 
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-pub(crate) fn page(title: &str, body: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Gatehouse</title>
-<style>
-  body {{ font: 16px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330; margin: 0; }}
-  main {{ max-width: 22rem; margin: 10vh auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 4px #0002; }}
-  h1 {{ font-size: 1.4rem; margin: 0 0 1rem; }}
-  label {{ display: block; margin: 1rem 0 .25rem; font-weight: 600; }}
-  input {{ width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border: 1px solid #8a94a6; border-radius: 4px; }}
-  input:focus, button:focus {{ outline: 3px solid #3b82f6; outline-offset: 1px; }}
-  button {{ margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 4px; background: #1d4ed8; color: #fff; cursor: pointer; }}
-  .error {{ background: #fde8e8; color: #8a1c1c; padding: .6rem; border-radius: 4px; }}
-</style>
-</head>
-<body>
-<main>
-{body}
-</main>
-</body>
-</html>
-"#
-    )
-}
-
 /// The portal's CSRF token to set as a cookie with a page: `Secure` whenever session cookies are.
-pub(super) struct Csrf<'a> {
+pub(crate) struct Csrf<'a> {
     pub token: &'a str,
     pub secure: bool,
 }
 
 impl<'a> Csrf<'a> {
-    pub(super) fn new(s: &Shared, token: &'a str) -> Csrf<'a> {
-        Csrf { token, secure: s.runtime.load().config.session.secure }
+    pub(crate) fn new(rt: &Runtime, token: &'a str) -> Csrf<'a> {
+        Csrf { token, secure: rt.config.session.secure }
     }
 }
 
 /// The `Set-Cookie` value of the CSRF cookie.
-pub(super) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
+pub(crate) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
     let secure = if c.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{CSRF_COOKIE}={}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
@@ -93,7 +156,7 @@ pub(super) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
     .ok()
 }
 
-pub(super) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
+pub(crate) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -114,11 +177,11 @@ pub(super) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Resp
     resp
 }
 
-pub(super) fn error_html(error: Option<&str>) -> String {
+pub(crate) fn error_html(error: Option<&str>) -> String {
     error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
 }
 
-pub(super) fn rd_input(rd: Option<&str>) -> String {
+pub(crate) fn rd_input(rd: Option<&str>) -> String {
     rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default()
 }
 
@@ -142,38 +205,38 @@ fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&
 }
 
 /// Whether codes can be sent at all (a provider is configured).
-pub(super) fn codes_enabled(s: &Shared) -> bool {
-    !crate::notify::channel_names(&s.runtime.load().config).is_empty()
+pub(crate) fn codes_enabled(rt: &Runtime) -> bool {
+    !crate::notify::channel_names(&rt.config).is_empty()
 }
 
 /// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
-pub(super) struct Form {
+pub(crate) struct Form {
     fields: std::collections::HashMap<String, String>,
     pub rd: Option<String>,
 }
 
 impl Form {
-    pub(super) fn checked(s: &Shared, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
+    pub(crate) fn checked(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
         let fields = form_fields(body);
         let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
-        if !form_ok(s, info, headers, csrf) {
+        if !form_ok(rt, info, headers, csrf) {
             return None;
         }
-        let rd = allowed_rd(s, fields.get("rd").map(String::as_str));
+        let rd = allowed_rd(rt, fields.get("rd").map(String::as_str));
         Some(Form { fields, rd })
     }
 
-    pub(super) fn get(&self, k: &str) -> &str {
+    pub(crate) fn get(&self, k: &str) -> &str {
         self.fields.get(k).map(String::as_str).unwrap_or("")
     }
 }
 
 /// The double-submit CSRF check and the same-origin check of a portal form post.
-pub(super) fn form_ok(s: &Shared, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
+pub(crate) fn form_ok(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
     let cookie_csrf = existing_csrf(headers).unwrap_or("");
     !form_csrf.is_empty()
         && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()))
-        && same_origin(s, headers, &info.host)
+        && same_origin(rt, headers, &info.host)
 }
 
 fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
@@ -195,33 +258,27 @@ fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Op
     )
 }
 
-pub(super) fn allowed_rd(s: &Shared, rd: Option<&str>) -> Option<String> {
-    let rt = s.runtime.load();
+pub(crate) fn allowed_rd(rt: &Runtime, rd: Option<&str>) -> Option<String> {
     rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
 }
 
 /// `GET /auth/login`.
-pub async fn show(
-    State(s): State<Arc<Shared>>,
-    info: ReqInfo,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn show(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let fields = form_fields(raw.unwrap_or_default().as_bytes());
     let q = PortalQuery {
         rd: fields.get("rd").cloned(),
         step: fields.get("step").cloned(),
         method: fields.get("method").cloned(),
     };
-    let rd = allowed_rd(&s, q.rd.as_deref());
-    let known = match auth::caller(&s, &headers, &info.tenant) {
+    let rd = allowed_rd(&rt, q.rd.as_deref());
+    let known = match caller(&rt, &headers, &info.tenant) {
         Caller::Known(id) => Some(id),
         _ => None,
     };
     if let Some(id) = &known {
         let one_factor = crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
         if q.step.as_deref() == Some("mfa") && one_factor {
-            return step_up_offer(&s, &headers, rd.as_deref());
+            return step_up_offer(&rt, &headers, rd.as_deref());
         }
         if q.step.is_none() {
             let cont =
@@ -237,19 +294,19 @@ pub async fn show(
     // favicon request bounced to the portal) must not void the form already shown.
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     if q.method.as_deref() == Some("code") {
-        let body = super::portal_code::request_form(rd.as_deref(), &csrf, "", None);
-        return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&s, &csrf)));
+        let body = code::request_form(rd.as_deref(), &csrf, "", None);
+        return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&rt, &csrf)));
     }
     html(
         StatusCode::OK,
-        page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&s))),
-        Some(Csrf::new(&s, &csrf)),
+        page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&rt))),
+        Some(Csrf::new(&rt, &csrf)),
     )
 }
 
 /// `GET /auth/login?step=mfa` of a one-factor caller: a button that starts the step-up by POST
 /// (a GET never creates state, not even a pending MFA step).
-fn step_up_offer(s: &Shared, headers: &HeaderMap, rd: Option<&str>) -> Response {
+fn step_up_offer(rt: &Runtime, headers: &HeaderMap, rd: Option<&str>) -> Response {
     let csrf = existing_csrf(headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     let body = format!(
         r#"<h1>Second factor needed</h1>
@@ -263,14 +320,20 @@ fn step_up_offer(s: &Shared, headers: &HeaderMap, rd: Option<&str>) -> Response 
         escape(&csrf),
         rd_input(rd)
     );
-    html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(s, &csrf)))
+    html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(rt, &csrf)))
 }
 
 /// `POST /auth/login` with `step=mfa` (a checked portal form): the step-up starts.
-async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: Option<String>) -> Response {
-    match auth::caller(s, headers, &info.tenant) {
+async fn step_up_post(
+    s: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    info: &ReqInfo,
+    headers: &HeaderMap,
+    rd: Option<String>,
+) -> Response {
+    match caller(rt, headers, &info.tenant) {
         Caller::Known(id) if crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
-            step_up_page(s, headers, &id, rd).await
+            step_up_page(s, rt, headers, &id, rd).await
         }
         _ => {
             let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">There is no one-factor session to step up. <a href=\"/auth/login\">Sign in</a>.</p>";
@@ -284,11 +347,12 @@ async fn step_up_post(s: &Arc<Shared>, info: &ReqInfo, headers: &HeaderMap, rd: 
 /// set one up.
 async fn step_up_page(
     s: &Arc<Shared>,
+    rt: &Arc<Runtime>,
     headers: &HeaderMap,
     id: &crate::identity::Identity,
     rd: Option<String>,
 ) -> Response {
-    let (rt, svc, user_id) = (s.runtime.load_full(), s.services.clone(), id.user_id.clone());
+    let (rt2, svc, user_id) = (rt.clone(), s.services.clone(), id.user_id.clone());
     let amr = id.amr.clone();
     // A session from a code: the second code must take another kind of channel.
     let used = if amr.iter().any(|a| a == "sms") {
@@ -300,7 +364,7 @@ async fn step_up_page(
     };
     let started = services::blocking(move || {
         let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
-        let methods = signin::mfa_methods(&rt, &user, used);
+        let methods = signin::mfa_methods(&rt2, &user, used);
         let token = (!methods.is_empty()).then(|| svc.mfa.start(&user.id, &user.tenant, amr, true, used));
         Ok((token, methods.join(",")))
     })
@@ -310,7 +374,7 @@ async fn step_up_page(
         Ok((Some(token), methods)) => {
             let step = MfaStep { token: &token, methods: &methods, notice: None };
             let body = code_form(rd.as_deref(), &csrf, &step, None);
-            html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(s, &csrf)))
+            html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(rt, &csrf)))
         }
         Ok((None, _)) => {
             let body = "<h1>Second factor needed</h1>\n<p>This page needs a second factor and your account has none yet.</p>\n<p><a href=\"/auth/mfa/totp\">Set up an authenticator app</a>, then open the page again.</p>";
@@ -324,42 +388,46 @@ async fn step_up_page(
     }
 }
 
-pub(super) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
     crate::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::CSRF_COOKIE)
         .filter(|t| t.len() == 43)
 }
 
-pub(super) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+pub(crate) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
 /// public URL's host.
-pub(super) fn same_origin(s: &Shared, headers: &HeaderMap, host: &str) -> bool {
+pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let Ok(u) = url::Url::parse(origin) else { return false };
     let Some(oh) = u.host_str() else { return false };
-    let rt = s.runtime.load();
     oh.eq_ignore_ascii_case(host) || rt.config.server.public_url.host_str().is_some_and(|p| p.eq_ignore_ascii_case(oh))
 }
 
 /// `POST /auth/login` from the portal's form.
-pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else {
+pub async fn submit(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
     if f.get("step") == "mfa" {
-        return step_up_post(&s, &info, &headers, f.rd.clone()).await;
+        return step_up_post(&s, &rt, &info, &headers, f.rd.clone()).await;
     }
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
-    let rt = s.runtime.load_full();
     let identifier = get("identifier").trim();
     let password = get("password");
     let retry = |status: StatusCode, msg: &str| {
         html(
             status,
-            page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg), codes_enabled(&s))),
+            page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg), codes_enabled(&rt))),
             None,
         )
     };
@@ -368,7 +436,7 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
     }
     let origin = info.origin();
     let attempt = signin::password_login(
-        rt,
+        rt.clone(),
         s.services.clone(),
         info.tenant.clone(),
         identifier.to_string(),
@@ -379,26 +447,20 @@ pub async fn submit(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u
         crate::clock::now_secs(),
     );
     match attempt.await {
-        Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&s, signed, rd),
+        Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&rt, signed, rd),
         Ok(signin::Outcome::MfaRequired { mfa_token, methods }) => {
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
             html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, None)), None)
         }
-        Err(FlowError::InvalidCredentials) => {
-            retry(Code::InvalidCredentials.status(), "The identifier or the password is wrong.")
-        }
-        Err(FlowError::TooManyFailures { .. }) | Err(FlowError::RateLimited(_)) => {
-            retry(Code::TooManyFailures.status(), "Too many attempts. Wait a few minutes and try again.")
-        }
         Err(e) => {
-            e.log_internal();
-            retry(Code::Unavailable.status(), "Signing in is not possible right now. Try again shortly.")
+            let (status, msg) = refusal(Step::Password, &e);
+            retry(status, msg)
         }
     }
 }
 
 /// 303 to `rd` (or the portal) with the session cookie.
-pub(super) fn signed_in_redirect(s: &Shared, signed: issue::SignedIn, rd: Option<String>) -> Response {
+pub(crate) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Option<String>) -> Response {
     let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
     let target = rd.unwrap_or_else(|| "/auth/login".to_string());
     let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -406,7 +468,7 @@ pub(super) fn signed_in_redirect(s: &Shared, signed: issue::SignedIn, rd: Option
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for c in auth::session_cookies(s, &signed.cookie, max_age) {
+    for c in session_cookies(rt, &signed.cookie, max_age) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
@@ -414,13 +476,13 @@ pub(super) fn signed_in_redirect(s: &Shared, signed: issue::SignedIn, rd: Option
 
 /// A pending MFA step as the portal shows it: its token, the methods offered (comma-separated,
 /// echoed through the forms) and a notice (a code was sent).
-pub(super) struct MfaStep<'a> {
+pub(crate) struct MfaStep<'a> {
     pub token: &'a str,
     pub methods: &'a str,
     pub notice: Option<&'a str>,
 }
 
-pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
+pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
     let error = error_html(error);
     let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, escape(n))).unwrap_or_default();
     let rd_field = rd_input(rd);
@@ -482,8 +544,14 @@ pub(super) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
 }
 
 /// `POST /auth/mfa/verify` from the portal's code form.
-pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body: &[u8]) -> Response {
-    let Some(f) = Form::checked(&s, &info, &headers, body) else {
+pub async fn submit_code(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else {
         let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
         return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
     };
@@ -491,21 +559,22 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
     let token = get("mfa_token").to_string();
     let step = MfaStep { token: &token, methods: get("methods"), notice: None };
     let attempt =
-        auth::mfa_attempt(&s, &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
+        mfa_attempt(&s, rt.clone(), &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
     match attempt.await {
-        Ok((signed, _)) => signed_in_redirect(&s, signed, rd),
-        Err(FlowError::InvalidCode) => html(
-            Code::InvalidCode.status(),
-            page(
-                "Second factor",
-                &code_form(rd.as_deref(), form_csrf, &step, Some("The code is wrong or was already used.")),
-            ),
-            None,
-        ),
+        Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
         Err(e) => {
-            e.log_internal();
-            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This sign-in cannot continue. <a href=\"/auth/login\">Sign in again</a>.</p>";
-            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+            let (status, msg) = refusal(Step::MfaCode, &e);
+            if matches!(e, FlowError::InvalidCode) {
+                return html(
+                    status,
+                    page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, Some(msg))),
+                    None,
+                );
+            }
+            let body = format!(
+                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{msg} <a href=\"/auth/login\">Sign in again</a>.</p>"
+            );
+            html(status, page("Sign in", &body), None)
         }
     }
 }
@@ -513,6 +582,21 @@ pub async fn submit_code(s: Arc<Shared>, info: ReqInfo, headers: HeaderMap, body
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each step words a failure for its own page; the enrolment page as the JSON API does.
+    #[test]
+    fn refusals_are_worded_per_step() {
+        let busy = FlowError::Busy;
+        assert_eq!(refusal(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refusal(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
+        assert_eq!(refusal(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refusal(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, "This sign-in cannot continue."));
+        assert_eq!(
+            refusal(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(refusal(Step::Enrol, &busy).1, "Too many sign-ins at once; retry in a moment.");
+    }
 
     #[test]
     fn escaping() {

@@ -1,0 +1,212 @@
+//! Authenticator-app enrolment, whatever the caller (JSON API or portal): setup (a new,
+//! unconfirmed secret) → confirm with a first code (ten recovery codes, shown once, stored hashed)
+//! → remove with a code, or regenerate the recovery codes with one. Code checks honour the per-IP
+//! login limit and bans, and a wrong code draws on the regulation budget.
+
+use crate::audit::{Audit, Origin};
+use crate::flows::error::FlowError;
+use crate::flows::failures;
+use crate::flows::regulation::{user_key, Regulation};
+use crate::flows::services::{blocking, Services};
+use crate::flows::totp::{self, new_secret_base32, Totp};
+use crate::identity::Identity;
+use crate::runtime::Runtime;
+use crate::sessions::digest_hex;
+use crate::store::TotpState;
+use data_encoding::BASE32_NOPAD;
+use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Why an enrolment step was refused (the callers map each to their answer).
+#[derive(Debug)]
+pub enum Refused {
+    /// A flow failure (store, busy, the login limit).
+    Flow(FlowError),
+    /// An authenticator app is already set up (remove it first).
+    AlreadyEnabled,
+    /// No authenticator app is set up.
+    NotEnabled,
+    /// No setup is awaiting confirmation.
+    NoPendingSetup,
+    /// The authenticator refused the code (wrong, already used, or an unreadable secret).
+    Code(totp::Refused),
+    /// The account or the address is banned: seconds to wait.
+    Banned(u64),
+    /// The authenticator cannot be described (`totp.issuer` holds a `:`).
+    Undescribable,
+    /// Removing or replacing factors needs a two-factor session.
+    NeedsTwoFactor,
+}
+
+impl From<FlowError> for Refused {
+    fn from(e: FlowError) -> Self {
+        Refused::Flow(e)
+    }
+}
+
+/// Who asks, from where: the signed-in identity, the effective IP and the audit origin.
+pub struct Caller<'a> {
+    pub id: &'a Identity,
+    pub ip: IpAddr,
+    pub origin: &'a Origin,
+}
+
+/// A new, unconfirmed authenticator: the secret, its `otpauth://` URI and QR code (SVG).
+pub struct Setup {
+    pub secret: String,
+    pub uri: String,
+    pub qr_svg: String,
+}
+
+/// Ten recovery codes: 50 random bits each, `xxxxx-xxxxx` in lower-case base32.
+pub fn new_recovery_codes() -> Vec<String> {
+    (0..10)
+        .map(|_| {
+            let raw = BASE32_NOPAD.encode(&rand::random::<[u8; 8]>()).to_lowercase();
+            format!("{}-{}", &raw[..5], &raw[5..10])
+        })
+        .collect()
+}
+
+/// A new, unconfirmed authenticator for the caller: secret, `otpauth://` URI, QR code (SVG).
+pub async fn start_setup(rt: &Runtime, svc: &Services, id: &Identity) -> Result<Setup, Refused> {
+    let secret = new_secret_base32();
+    let store = svc.store.clone();
+    let user_id = id.user_id.clone();
+    let stored = secret.clone();
+    blocking(move || {
+        Ok(store.try_update_user(&user_id, |u| {
+            if u.totp.as_ref().is_some_and(|t| t.confirmed) {
+                return Err(Refused::AlreadyEnabled);
+            }
+            u.totp = Some(TotpState { secret: stored, confirmed: false, last_step: None });
+            Ok(())
+        })?)
+    })
+    .await??;
+    let account = if id.email.is_empty() { id.user.clone() } else { id.email.clone() };
+    let uri = Totp::from_config(&rt.config.totp, &secret)
+        .and_then(|t| t.otpauth_uri(&rt.config.totp.issuer, &account))
+        .ok_or(Refused::Undescribable)?;
+    let qr_svg = qrcode::QrCode::new(uri.as_bytes())
+        .map(|c| c.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
+        .unwrap_or_default();
+    Ok(Setup { secret, uri, qr_svg })
+}
+
+/// The session must carry two factors to remove or replace them: a one-factor session (a
+/// stolen password) cannot strip the second factor it lacks.
+fn two_factor(id: &Identity) -> Result<(), Refused> {
+    if id.level == crate::policy::AuthLevel::TwoFactor {
+        return Ok(());
+    }
+    Err(Refused::NeedsTwoFactor)
+}
+
+/// A code presented at `now` for the active authenticator (`confirmed`) or the one awaiting
+/// confirmation; `action` names it in the audit.
+struct Attempt {
+    code: String,
+    now: u64,
+    confirmed: bool,
+    action: &'static str,
+}
+
+/// Checks `code` against the caller's authenticator (`confirmed`: the active one, else the one
+/// awaiting confirmation) at `now`, records its time step (no replay) and applies `then`: one
+/// store write.
+/// Like every code check it honours the per-IP login limit and bans, and a wrong code draws on
+/// the account's (and the address's) regulation budget through `failures::record_failure`.
+async fn with_code(
+    rt: &Arc<Runtime>,
+    svc: &Arc<Services>,
+    who: &Caller<'_>,
+    attempt: Attempt,
+    then: impl FnOnce(&mut crate::store::User) + Send + 'static,
+) -> Result<(), Refused> {
+    let Attempt { code, now, confirmed, action } = attempt;
+    failures::login_limited(rt, who.ip)?;
+    let (rt, svc) = (rt.clone(), svc.clone());
+    let (user_id, tenant, ip, origin) = (who.id.user_id.clone(), who.id.tenant.clone(), who.ip, who.origin.clone());
+    let res = blocking(move || {
+        let regulation = Regulation::new(svc.store.clone(), &rt.config);
+        let ukey = user_key(&tenant, &user_id);
+        let _attempt = failures::claim(&regulation, &ukey)?;
+        if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
+            // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
+            return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));
+        }
+        let absent = if confirmed { Refused::NotEnabled } else { Refused::NoPendingSetup };
+        let res = svc.store.try_update_user(&user_id, |u| {
+            let t = u.totp.as_mut().filter(|t| t.confirmed == confirmed).ok_or(absent)?;
+            totp::accept(&rt.config.totp, t, &code, now).map_err(Refused::Code)?;
+            t.confirmed = true;
+            then(u);
+            Ok(())
+        })?;
+        if matches!(res, Err(Refused::Code(totp::Refused::WrongCode))) {
+            let event =
+                Audit::event("mfa_failed", &origin, Some(&user_id), json!({"method": "totp", "action": action}));
+            failures::record_failure(&svc, &regulation, Some(&ukey), ip, now, event)?;
+        }
+        Ok(res)
+    })
+    .await?;
+    res
+}
+
+/// Confirms the caller's pending authenticator with a first code at `now`; returns the recovery
+/// codes.
+pub async fn finish_setup(
+    rt: &Arc<Runtime>,
+    svc: &Arc<Services>,
+    who: &Caller<'_>,
+    code: String,
+    now: u64,
+) -> Result<Vec<String>, Refused> {
+    let codes = new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
+    with_code(rt, svc, who, Attempt { code, now, confirmed: false, action: "confirm" }, move |u| {
+        u.recovery_codes = hashes
+    })
+    .await?;
+    svc.audit.record(Audit::event("totp_enabled", who.origin, Some(&who.id.user_id), json!({})));
+    Ok(codes)
+}
+
+/// Removes the caller's authenticator (and its recovery codes), authorised by a current code.
+pub async fn remove(
+    rt: &Arc<Runtime>,
+    svc: &Arc<Services>,
+    who: &Caller<'_>,
+    code: String,
+    now: u64,
+) -> Result<(), Refused> {
+    two_factor(who.id)?;
+    let attempt = Attempt { code, now, confirmed: true, action: "remove" };
+    with_code(rt, svc, who, attempt, |u| {
+        u.totp = None;
+        u.recovery_codes.clear();
+    })
+    .await?;
+    svc.audit.record(Audit::event("totp_removed", who.origin, Some(&who.id.user_id), json!({})));
+    Ok(())
+}
+
+/// A new set of ten recovery codes (the old set stops working), authorised by a current code.
+pub async fn regenerate(
+    rt: &Arc<Runtime>,
+    svc: &Arc<Services>,
+    who: &Caller<'_>,
+    code: String,
+    now: u64,
+) -> Result<Vec<String>, Refused> {
+    two_factor(who.id)?;
+    let codes = new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
+    let attempt = Attempt { code, now, confirmed: true, action: "regenerate" };
+    with_code(rt, svc, who, attempt, move |u| u.recovery_codes = hashes).await?;
+    svc.audit.record(Audit::event("recovery_codes_regenerated", who.origin, Some(&who.id.user_id), json!({})));
+    Ok(codes)
+}
