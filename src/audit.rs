@@ -165,7 +165,7 @@ impl Audit {
         }
         let c = dropped().with_label_values(&["request"]);
         // One log line per hundred dropped, not one per request.
-        if c.get() % 100 == 0 {
+        if c.get().is_multiple_of(100) {
             tracing::warn!("denied-request audit events over budget are dropped (gatehouse_audit_dropped_total)");
         }
         c.inc();
