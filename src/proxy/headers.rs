@@ -116,8 +116,8 @@ pub struct Forwarding {
 /// headers replaced, hop-by-hop tricks disarmed.
 ///
 /// `judged_path` is the normalised path when normalisation changed it; `None` when the URI's
-/// own path was judged unchanged. The target is always rebuilt from it and the URI's query,
-/// so Pingora's raw target bytes are never written upstream; a target that cannot be built
+/// own path was judged unchanged. Unless the raw target already is exactly that, the target is
+/// rebuilt from it and the URI's query, so no other raw target bytes are written upstream; a target that cannot be built
 /// is an error (500), never a fallback to the raw one.
 pub fn prepare_upstream(
     req: &mut RequestHeader,
@@ -126,15 +126,21 @@ pub fn prepare_upstream(
     access_token: Option<&str>,
     fwd: &Forwarding,
 ) -> pingora::Result<()> {
-    let path = judged_path.unwrap_or(req.uri.path());
-    let pq = match req.uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
-    };
-    let uri = http::Uri::builder().path_and_query(pq).build().map_err(|e| {
-        pingora::Error::because(pingora::ErrorType::HTTPStatus(500), "the judged request target cannot be built", e)
-    })?;
-    req.set_uri(uri);
+    // The common case costs nothing: the path was judged unchanged and the bytes Pingora will
+    // write are exactly the parsed target. Otherwise the target is rebuilt from what was judged.
+    let unchanged =
+        judged_path.is_none() && req.uri.path_and_query().is_some_and(|pq| pq.as_str().as_bytes() == req.raw_path());
+    if !unchanged {
+        let path = judged_path.unwrap_or(req.uri.path());
+        let pq = match req.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        let uri = http::Uri::builder().path_and_query(pq).build().map_err(|e| {
+            pingora::Error::because(pingora::ErrorType::HTTPStatus(500), "the judged request target cannot be built", e)
+        })?;
+        req.set_uri(uri);
+    }
 
     // A client's `Connection: X` must not make anyone drop header X; keep only a WebSocket
     // upgrade. Any other protocol (`h2c` above all) would turn the connection into a tunnel to
@@ -288,6 +294,10 @@ mod tests {
         let mut r = req(&[]);
         prepare_upstream(&mut r, Some("/b"), None, None, &fwd(false)).unwrap();
         assert_eq!(r.raw_path(), b"/b?x=1");
+        // An origin-form target judged unchanged goes out as it came (and is not rebuilt).
+        let mut r = RequestHeader::build("GET", b"/a%20b/c?d=%2f", None).unwrap();
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+        assert_eq!(r.raw_path(), b"/a%20b/c?d=%2f");
         // A judged target that cannot be built is an error, not the raw target.
         let mut r = req(&[]);
         let e = prepare_upstream(&mut r, Some("/a b"), None, None, &fwd(false)).unwrap_err();
