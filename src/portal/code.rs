@@ -2,7 +2,10 @@
 //! (`/auth/otp/verify` as a form), and, in the MFA step, have a code sent as second factor
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
-use super::{code_form, error_html, escape, html, page, rd_input, refusal, signed_in_redirect, Form, MfaStep, Step};
+use super::{
+    code_form, error_html, escape, form_expired, html, page, rd_input, refusal, signed_in_redirect, Form, MfaStep,
+    Step, SIGN_IN_AGAIN,
+};
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
@@ -55,11 +58,6 @@ fn entry_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str
     )
 }
 
-fn expired() -> Response {
-    let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
-    html(StatusCode::FORBIDDEN, page("Sign in", body), None)
-}
-
 /// `POST /auth/otp/request` from the portal.
 pub async fn submit_request(
     State(s): State<Arc<Shared>>,
@@ -68,7 +66,7 @@ pub async fn submit_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
@@ -94,7 +92,7 @@ pub async fn submit_verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeSignIn {
@@ -132,7 +130,7 @@ pub async fn submit_mfa_send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return expired() };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();

@@ -2,7 +2,7 @@
 //! app (QR code and key), confirm it with a first code, see the recovery codes once. Same CSRF
 //! and origin checks as every portal form; GET never changes state.
 
-use super::{error_html, escape, existing_csrf, html, page, Form};
+use super::{error_html, escape, existing_csrf, form_expired, html, page, Form};
 use crate::catalogue::Code;
 use crate::flows::enrol::Refused;
 use crate::identity::Caller;
@@ -25,8 +25,7 @@ fn form_caller(
     body: &[u8],
 ) -> Result<(Arc<crate::identity::Identity>, Form), Response> {
     let Some(form) = Form::checked(rt, info, headers, body) else {
-        let body = "<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/mfa/totp\">Start again</a>.</p>";
-        return Err(html(StatusCode::FORBIDDEN, page("Authenticator app", body), None));
+        return Err(form_expired(("Authenticator app", "/auth/mfa/totp", "Start again")));
     };
     match caller(rt, headers, &info.tenant) {
         Caller::Known(id) => Ok((id, form)),

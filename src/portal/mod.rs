@@ -406,6 +406,19 @@ pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool
     oh.eq_ignore_ascii_case(host) || rt.config.server.public_url.host_str().is_some_and(|p| p.eq_ignore_ascii_case(oh))
 }
 
+/// Where a refused sign-in form sends the person: back to the sign-in page.
+pub(super) const SIGN_IN_AGAIN: (&str, &str, &str) =
+    ("Sign in", "/auth/login", "Reload the sign-in page and try again");
+
+/// The page for a form whose CSRF token or origin did not check out (expired, or sent from
+/// another site): `(title, link, link text)` say where to start again. Every portal form uses it.
+pub(super) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
+    let body = format!(
+        "<h1>{title}</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"{href}\">{again}</a>.</p>"
+    );
+    html(StatusCode::FORBIDDEN, page(title, &body), None)
+}
+
 /// `POST /auth/login` from the portal's form.
 pub async fn submit(
     State(s): State<Arc<Shared>>,
@@ -414,10 +427,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else {
-        let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Reload the sign-in page</a> and try again.</p>";
-        return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
-    };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
     if f.get("step") == "mfa" {
         return step_up_post(&s, &rt, &info, &headers, f.rd.clone()).await;
     }
@@ -551,10 +561,7 @@ pub async fn submit_code(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else {
-        let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"/auth/login\">Sign in again</a>.</p>";
-        return html(StatusCode::FORBIDDEN, page("Sign in", body), None);
-    };
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let step = MfaStep { token: &token, methods: get("methods"), notice: None };
@@ -608,5 +615,25 @@ mod tests {
         let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"), true);
         assert!(!f.contains("<script>") && !f.contains("<b>") && !f.contains("<i>"));
         assert!(f.contains(r#"name="csrf" value="tok""#));
+    }
+
+    /// A refused form answers 403 with a page that says what happened and where to start again.
+    #[tokio::test]
+    async fn a_refused_form_says_where_to_start_again() {
+        use http_body_util::BodyExt;
+        for ((title, href, again), r) in [
+            (SIGN_IN_AGAIN, form_expired(SIGN_IN_AGAIN)),
+            (
+                ("Authenticator app", "/auth/mfa/totp", "Start again"),
+                form_expired(("Authenticator app", "/auth/mfa/totp", "Start again")),
+            ),
+        ] {
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.contains(&format!("<h1>{title}</h1>")), "{text}");
+            assert!(text.contains(&format!("<a href=\"{href}\">{again}</a>")), "{text}");
+            assert!(text.contains("expired or was sent from another site"), "{text}");
+        }
     }
 }
