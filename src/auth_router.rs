@@ -35,23 +35,12 @@ async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::tests::{add_user, shared};
+    use crate::api::tests::{add_user, request, shared};
     use axum::body::Body as HttpBody;
     use axum::http::StatusCode;
 
     async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, json: Option<&str>) -> StatusCode {
-        let mut req = axum::http::Request::builder().method(method).uri(uri).header("host", "auth.test");
-        if !cookie.is_empty() {
-            req = req.header("cookie", cookie);
-        }
-        let body = match json {
-            Some(j) => {
-                req = req.header("content-type", "application/json");
-                HttpBody::from(j.to_string())
-            }
-            None => HttpBody::empty(),
-        };
-        router(s.clone()).oneshot(req.body(body).unwrap()).await.unwrap().status()
+        router(s.clone()).oneshot(request(method, uri, cookie, json)).await.unwrap().status()
     }
 
     /// No anonymous GET, and no refresh with an unknown token, makes the store write; a

@@ -215,7 +215,8 @@ pub(crate) mod tests {
         serve(routes(), s)
     }
 
-    async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, json: Option<&str>) -> StatusCode {
+    /// A request to `auth.test` with an optional cookie and JSON body (every router test's).
+    pub(crate) fn request(method: &str, uri: &str, cookie: &str, json: Option<&str>) -> axum::http::Request<HttpBody> {
         let mut req = axum::http::Request::builder().method(method).uri(uri).header("host", "auth.test");
         if !cookie.is_empty() {
             req = req.header("cookie", cookie);
@@ -227,7 +228,11 @@ pub(crate) mod tests {
             }
             None => HttpBody::empty(),
         };
-        router(s.clone()).oneshot(req.body(body).unwrap()).await.unwrap().status()
+        req.body(body).unwrap()
+    }
+
+    async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, json: Option<&str>) -> StatusCode {
+        router(s.clone()).oneshot(request(method, uri, cookie, json)).await.unwrap().status()
     }
 
     /// Waits (bounded) until the audit writer has committed `n` events.
