@@ -1,11 +1,16 @@
 //! The sign-in portal: a small server-rendered page with no external assets, built as steps
-//! (password here; the one-time-code steps in `code`, enrolment in `enrol`; the
-//! second-factor step and the step-up here too). Forms carry a CSRF token
+//! (password and step-up here; the one-time-code steps in `code`, the second-factor step in
+//! `mfa`, enrolment in `enrol`; what every form shares in `form`). Forms carry a CSRF token
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
 pub mod code;
 pub mod enrol;
+mod form;
+mod mfa;
+
+pub(crate) use form::*;
+pub(crate) use mfa::*;
 
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
@@ -22,11 +27,9 @@ use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::config::CSRF_COOKIE;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 /// The portal's pages (GET).
 pub fn pages() -> Router<Arc<Shared>> {
@@ -134,57 +137,6 @@ struct PortalQuery {
     method: Option<String>,
 }
 
-/// The portal's CSRF token to set as a cookie with a page: `Secure` whenever session cookies are.
-pub(crate) struct Csrf<'a> {
-    pub token: &'a str,
-    pub secure: bool,
-}
-
-impl<'a> Csrf<'a> {
-    pub(crate) fn new(rt: &Runtime, token: &'a str) -> Csrf<'a> {
-        Csrf { token, secure: rt.config.session.secure }
-    }
-}
-
-/// The `Set-Cookie` value of the CSRF cookie.
-pub(crate) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
-    let secure = if c.secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
-        c.token
-    ))
-    .ok()
-}
-
-pub(crate) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Not `no-referrer`: with it browsers send `Origin: null` on the form post.
-    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if let Some(v) = csrf.as_ref().and_then(csrf_cookie) {
-        h.append(header::SET_COOKIE, v);
-    }
-    resp
-}
-
-pub(crate) fn error_html(error: Option<&str>) -> String {
-    error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
-}
-
-pub(crate) fn rd_input(rd: Option<&str>) -> String {
-    rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default()
-}
-
 /// The portal URL of the one-time-code step, keeping `rd`.
 fn code_link(rd: Option<&str>) -> String {
     let mut u = "/auth/login?method=code".to_string();
@@ -204,41 +156,6 @@ fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&
     password_form_inner(rd, csrf, identifier, error) + &link
 }
 
-/// Whether codes can be sent at all (a provider is configured).
-pub(crate) fn codes_enabled(rt: &Runtime) -> bool {
-    !crate::notify::channel_names(&rt.config).is_empty()
-}
-
-/// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
-pub(crate) struct Form {
-    fields: std::collections::HashMap<String, String>,
-    pub rd: Option<String>,
-}
-
-impl Form {
-    pub(crate) fn checked(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
-        let fields = form_fields(body);
-        let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
-        if !form_ok(rt, info, headers, csrf) {
-            return None;
-        }
-        let rd = allowed_rd(rt, fields.get("rd").map(String::as_str));
-        Some(Form { fields, rd })
-    }
-
-    pub(crate) fn get(&self, k: &str) -> &str {
-        self.fields.get(k).map(String::as_str).unwrap_or("")
-    }
-}
-
-/// The double-submit CSRF check and the same-origin check of a portal form post.
-pub(crate) fn form_ok(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
-    let cookie_csrf = existing_csrf(headers).unwrap_or("");
-    !form_csrf.is_empty()
-        && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()))
-        && same_origin(rt, headers, &info.host)
-}
-
 fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
     let error = error_html(error);
     let rd = rd_input(rd);
@@ -256,10 +173,6 @@ fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Op
 </form>"#,
         identifier = escape(identifier),
     )
-}
-
-pub(crate) fn allowed_rd(rt: &Runtime, rd: Option<&str>) -> Option<String> {
-    rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
 }
 
 /// `GET /auth/login`.
@@ -388,37 +301,6 @@ async fn step_up_page(
     }
 }
 
-pub(crate) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
-    crate::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::CSRF_COOKIE)
-        .filter(|t| t.len() == 43)
-}
-
-pub(crate) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
-    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-/// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
-/// public URL's host.
-pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
-    let Ok(u) = url::Url::parse(origin) else { return false };
-    let Some(oh) = u.host_str() else { return false };
-    oh.eq_ignore_ascii_case(host) || rt.config.server.public_url.host_str().is_some_and(|p| p.eq_ignore_ascii_case(oh))
-}
-
-/// Where a refused sign-in form sends the person: back to the sign-in page.
-pub(super) const SIGN_IN_AGAIN: (&str, &str, &str) =
-    ("Sign in", "/auth/login", "Reload the sign-in page and try again");
-
-/// The page for a form whose CSRF token or origin did not check out (expired, or sent from
-/// another site): `(title, link, link text)` say where to start again. Every portal form uses it.
-pub(super) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
-    let body = format!(
-        "<h1>{title}</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"{href}\">{again}</a>.</p>"
-    );
-    html(StatusCode::FORBIDDEN, page(title, &body), None)
-}
-
 /// `POST /auth/login` from the portal's form.
 pub async fn submit(
     State(s): State<Arc<Shared>>,
@@ -484,156 +366,5 @@ pub(crate) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Opti
     resp
 }
 
-/// A pending MFA step as the portal shows it: its token, the methods offered (comma-separated,
-/// echoed through the forms) and a notice (a code was sent).
-pub(crate) struct MfaStep<'a> {
-    pub token: &'a str,
-    pub methods: &'a str,
-    pub notice: Option<&'a str>,
-}
-
-pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
-    let error = error_html(error);
-    let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, escape(n))).unwrap_or_default();
-    let rd_field = rd_input(rd);
-    let offered: Vec<&str> = step.methods.split(',').filter(|m| !m.is_empty()).collect();
-    let otp_first = step.notice.is_some();
-    let mut options = vec![];
-    for (m, label) in [
-        ("otp", "Code sent to you by e-mail or SMS"),
-        ("totp", "Code from your authenticator app"),
-        ("recovery_code", "Recovery code"),
-    ] {
-        if offered.contains(&m) || (offered.is_empty() && m != "otp") {
-            let selected = if otp_first && m == "otp" { " selected" } else { "" };
-            options.push(format!(r#"<option value="{m}"{selected}>{label}</option>"#));
-        }
-    }
-    if !otp_first {
-        // The authenticator app first when there is one.
-        options.sort_by_key(|o| !o.contains("\"totp\""));
-    }
-    let send = if offered.contains(&"otp") {
-        format!(
-            r#"<form method="post" action="/auth/mfa/otp">
-  <input type="hidden" name="csrf" value="{csrf}">
-  <input type="hidden" name="mfa_token" value="{token}">
-  <input type="hidden" name="methods" value="{methods}">
-  {rd_field}
-  <button type="submit" style="background:#6b7280">Send me a code instead</button>
-</form>"#,
-            csrf = escape(csrf),
-            token = escape(step.token),
-            methods = escape(step.methods),
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        r#"<h1>Second factor</h1>
-{error}{notice}
-<form method="post" action="/auth/mfa/verify">
-  <input type="hidden" name="csrf" value="{csrf}">
-  <input type="hidden" name="mfa_token" value="{token}">
-  <input type="hidden" name="methods" value="{methods}">
-  {rd_field}
-  <label for="method">Method</label>
-  <select id="method" name="method">
-    {options}
-  </select>
-  <label for="code">Code</label>
-  <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
-  <button type="submit">Verify</button>
-</form>
-{send}"#,
-        csrf = escape(csrf),
-        token = escape(step.token),
-        methods = escape(step.methods),
-        options = options.join("\n    "),
-    )
-}
-
-/// `POST /auth/mfa/verify` from the portal's code form.
-pub async fn submit_code(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
-    let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
-    let token = get("mfa_token").to_string();
-    let step = MfaStep { token: &token, methods: get("methods"), notice: None };
-    let attempt =
-        mfa_attempt(&s, rt.clone(), &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
-    match attempt.await {
-        Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
-        Err(e) => {
-            let (status, msg) = refusal(Step::MfaCode, &e);
-            if matches!(e, FlowError::InvalidCode) {
-                return html(
-                    status,
-                    page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, Some(msg))),
-                    None,
-                );
-            }
-            let body = format!(
-                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{msg} <a href=\"/auth/login\">Sign in again</a>.</p>"
-            );
-            html(status, page("Sign in", &body), None)
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each step words a failure for its own page; the enrolment page as the JSON API does.
-    #[test]
-    fn refusals_are_worded_per_step() {
-        let busy = FlowError::Busy;
-        assert_eq!(refusal(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(refusal(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
-        assert_eq!(refusal(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(refusal(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, "This sign-in cannot continue."));
-        assert_eq!(
-            refusal(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(refusal(Step::Enrol, &busy).1, "Too many sign-ins at once; retry in a moment.");
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-    }
-
-    #[test]
-    fn the_form_escapes_what_it_echoes() {
-        let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"), true);
-        assert!(!f.contains("<script>") && !f.contains("<b>") && !f.contains("<i>"));
-        assert!(f.contains(r#"name="csrf" value="tok""#));
-    }
-
-    /// A refused form answers 403 with a page that says what happened and where to start again.
-    #[tokio::test]
-    async fn a_refused_form_says_where_to_start_again() {
-        use http_body_util::BodyExt;
-        for ((title, href, again), r) in [
-            (SIGN_IN_AGAIN, form_expired(SIGN_IN_AGAIN)),
-            (
-                ("Authenticator app", "/auth/mfa/totp", "Start again"),
-                form_expired(("Authenticator app", "/auth/mfa/totp", "Start again")),
-            ),
-        ] {
-            assert_eq!(r.status(), StatusCode::FORBIDDEN);
-            let body = r.into_body().collect().await.unwrap().to_bytes();
-            let text = String::from_utf8_lossy(&body);
-            assert!(text.contains(&format!("<h1>{title}</h1>")), "{text}");
-            assert!(text.contains(&format!("<a href=\"{href}\">{again}</a>")), "{text}");
-            assert!(text.contains("expired or was sent from another site"), "{text}");
-        }
-    }
-}
+mod tests;

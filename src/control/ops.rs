@@ -1,0 +1,243 @@
+//! One function per [`Op`](super::Op): what each does to the store, the sessions and the audit.
+
+use super::{ControlError, Ctx};
+use crate::audit::{Audit, Origin};
+use crate::clock::now_secs;
+use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::store::{Ban, Store, StoreError, User};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Whoever holds any of the spec's addresses or its username, proved or not.
+pub(super) fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        if let Some(v) = value {
+            if let Some(u) = store.address_holder(&spec.tenant, kind, v)? {
+                return Ok(Some(u));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The account a `user import` row updates: the holder of its e-mail, mobile or username,
+/// which must be one account. A row is refused, never merged, when that account has not proved
+/// the address the row matched on (a pending self-registration, say): whoever typed someone
+/// else's address into a registration form must not receive that person's groups and apps.
+pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, ControlError> {
+    let mut target: Option<User> = None;
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        let Some(v) = value else { continue };
+        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
+        let proved = match kind {
+            "email" => u.email_verified,
+            "mobile" => u.mobile_verified,
+            _ => true,
+        };
+        if u.status == "pending" || !proved {
+            return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
+        }
+        match &target {
+            Some(t) if t.id != u.id => return Err(ControlError::SplitAccounts { kind, value: v.clone() }),
+            _ => target = Some(u),
+        }
+    }
+    Ok(target)
+}
+
+pub(super) fn admin_event(
+    ctx: &Ctx,
+    event: &str,
+    tenant: Option<&str>,
+    user: Option<&str>,
+    detail: Value,
+) -> Result<(), ControlError> {
+    if let Some(a) = ctx.audit {
+        let origin =
+            Origin { tenant: tenant.map(str::to_string), remote: Some("control socket".into()), ..Default::default() };
+        a.record_now(Audit::event(event, &origin, user, detail))?;
+    } else {
+        let mut e = Audit::event(
+            event,
+            &Origin { tenant: tenant.map(str::to_string), remote: Some("cli".into()), ..Default::default() },
+            user,
+            detail,
+        );
+        ctx.store.append_audit(std::slice::from_mut(&mut e))?;
+    }
+    Ok(())
+}
+
+/// The user `user` (identifier or id) names in `tenant`.
+pub(super) fn user_of(ctx: &Ctx, tenant: String, user: String) -> Result<User, ControlError> {
+    ctx.store.find_user(&tenant, &user)?.ok_or(ControlError::NoUser { tenant, user })
+}
+
+pub(super) fn user_add(ctx: &Ctx, mut user: UserSpec) -> Result<Value, ControlError> {
+    validate(&mut user).map_err(ControlError::InvalidUser)?;
+    if find(ctx.store, &user)?.is_some() {
+        return Err(ControlError::UserExists);
+    }
+    let u = to_user(&user, None);
+    ctx.store.put_user(&u)?;
+    let event = if user.admin { "admin_created" } else { "user_created" };
+    admin_event(ctx, event, Some(&u.tenant), Some(&u.id), json!({}))?;
+    Ok(public_user(&u))
+}
+
+/// Each row created, updated or rejected (with the reason), answered separately.
+pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Value, ControlError> {
+    let mut results = vec![];
+    for (line, spec) in rows {
+        results.push(match upsert_row(ctx.store, spec) {
+            Ok(what) => json!({"line": line, "result": what}),
+            Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
+        });
+    }
+    admin_event(ctx, "users_imported", None, None, json!({"rows": results.len()}))?;
+    Ok(Value::Array(results))
+}
+
+pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static str, ControlError> {
+    validate(&mut spec).map_err(ControlError::InvalidUser)?;
+    let existing = import_target(store, &spec)?;
+    let created = existing.is_none();
+    store.put_user(&to_user(&spec, existing))?;
+    Ok(if created { "created" } else { "updated" })
+}
+
+pub(super) fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> Result<Value, ControlError> {
+    let now = now_secs();
+    let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
+    ctx.store.ban(&ban)?;
+    admin_event(ctx, "ban_added", None, None, json!({"key": key, "until": ban.until}))?;
+    Ok(json!(ban))
+}
+
+pub(super) fn bans_revoke(ctx: &Ctx, key: String) -> Result<Value, ControlError> {
+    if !ctx.store.revoke_ban(&key)? {
+        return Err(ControlError::NoBan(key));
+    }
+    admin_event(ctx, "ban_revoked", None, None, json!({"key": key}))?;
+    Ok(json!({"revoked": key}))
+}
+
+pub(super) fn sessions_revoke(ctx: &Ctx, tenant: String, user: String) -> Result<Value, ControlError> {
+    let s = ctx.store;
+    let u = s.find_user(&tenant, &user)?.or(s.user(&user)?);
+    let u = u.ok_or(ControlError::NoUser { tenant, user })?;
+    let id = u.id.clone();
+    let n = match ctx.sessions {
+        Some(live) => live.revoke(|x| x.user_id == id),
+        None => s.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
+    }?;
+    admin_event(ctx, "sessions_revoked", Some(&u.tenant), Some(&u.id), json!({"sessions": n}))?;
+    Ok(json!({"user": u.id, "revoked": n}))
+}
+
+pub(super) fn token_issue(
+    ctx: &Ctx,
+    tenant: String,
+    user: String,
+    amr: Vec<String>,
+    ttl_secs: u64,
+) -> Result<Value, ControlError> {
+    let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
+    let u = u.ok_or(ControlError::NoActiveUser { tenant, user })?;
+    let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
+    let expiration = ctx.config.session.expiration.as_secs();
+    let session = match ctx.sessions {
+        Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
+        None => stored_session(ctx.store, &u, amr, expiration)?,
+    };
+    let mut c = ctx.tokens.claims_for(&u.id, &u.tenant, &session.id, ttl_secs.min(expiration));
+    c.groups = u.groups.clone();
+    c.scopes = scopes;
+    c.amr = session.amr.clone();
+    c.email = u.verified_email().map(str::to_string);
+    c.name = u.name.clone();
+    c.preferred_username = Some(u.display_user());
+    let token = ctx.tokens.sign(&c)?;
+    admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
+    Ok(json!({"access_token": token, "session_id": session.id}))
+}
+
+/// A session written to the store directly (no server runs, so no live session table).
+pub(super) fn stored_session(
+    store: &Store,
+    u: &User,
+    amr: Vec<String>,
+    expiration: u64,
+) -> Result<crate::store::Session, ControlError> {
+    let now = now_secs();
+    let session = crate::store::Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: u.id.clone(),
+        tenant: u.tenant.clone(),
+        amr,
+        created_at: now,
+        last_seen: now,
+        expires_at: now + expiration,
+    };
+    let secret = crate::sessions::new_secret();
+    store.put_session(&crate::sessions::digest_hex(&secret), &session)?;
+    Ok(session)
+}
+
+pub(super) fn reset_mfa(ctx: &Ctx, tenant: String, user: String) -> Result<Value, ControlError> {
+    let u = user_of(ctx, tenant, user)?;
+    let had = ctx
+        .store
+        .update_user(&u.id, |x| {
+            let had = x.totp.is_some() || !x.recovery_codes.is_empty();
+            x.totp = None;
+            x.recovery_codes.clear();
+            x.updated_at = now_secs();
+            Ok(had)
+        })?
+        .map_err(ControlError::InvalidUser)?;
+    admin_event(ctx, "mfa_reset", Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
+    Ok(json!({"user": u.id, "reset": had}))
+}
+
+pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
+    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
+    admin_event(ctx, "audit_purged", None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    Ok(json!({"removed": n}))
+}
+
+pub(super) fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
+    let a = known_app(ctx, app)?;
+    let (rec, secret) = crate::appkeys::create(&a.id);
+    ctx.store.put_app_key(&rec)?;
+    admin_event(ctx, "app_key_created", Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
+    Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
+}
+
+pub(super) fn app_key_list(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
+    let a = known_app(ctx, app)?;
+    let keys = ctx.store.app_keys(&a.id)?;
+    Ok(json!(keys
+        .iter()
+        .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
+        .collect::<Vec<_>>()))
+}
+
+pub(super) fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, ControlError> {
+    let a = known_app(ctx, app)?;
+    if !ctx.store.delete_app_key(&a.id, &id)? {
+        return Err(ControlError::NoAppKey { app: a.id.clone(), id });
+    }
+    admin_event(ctx, "app_key_deleted", Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
+    Ok(json!({"deleted": id}))
+}
+
+pub(super) fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, ControlError> {
+    ctx.config.app(app).ok_or_else(|| {
+        let known: Vec<&str> = ctx.config.apps.iter().map(|a| a.id.as_str()).collect();
+        ControlError::NoApp {
+            app: app.to_string(),
+            known: if known.is_empty() { "none".into() } else { known.join(", ") },
+        }
+    })
+}

@@ -1,0 +1,132 @@
+//! What every portal page and form shares: the HTML response with its security headers, the
+//! CSRF cookie and the double-submit check, the same-origin check, the allowed `rd`, and the
+//! page for a form that did not check out.
+
+use super::page;
+use crate::config::CSRF_COOKIE;
+use crate::runtime::Runtime;
+use crate::web::{escape, ReqInfo};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+/// The portal's CSRF token to set as a cookie with a page: `Secure` whenever session cookies are.
+pub(crate) struct Csrf<'a> {
+    pub token: &'a str,
+    pub secure: bool,
+}
+
+impl<'a> Csrf<'a> {
+    pub(crate) fn new(rt: &Runtime, token: &'a str) -> Csrf<'a> {
+        Csrf { token, secure: rt.config.session.secure }
+    }
+}
+
+/// The `Set-Cookie` value of the CSRF cookie.
+pub(crate) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
+    let secure = if c.secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={}; Path=/auth; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        c.token
+    ))
+    .ok()
+}
+
+pub(crate) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: with it browsers send `Origin: null` on the form post.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(v) = csrf.as_ref().and_then(csrf_cookie) {
+        h.append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+pub(crate) fn error_html(error: Option<&str>) -> String {
+    error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
+}
+
+pub(crate) fn rd_input(rd: Option<&str>) -> String {
+    rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default()
+}
+
+/// Whether codes can be sent at all (a provider is configured).
+pub(crate) fn codes_enabled(rt: &Runtime) -> bool {
+    !crate::notify::channel_names(&rt.config).is_empty()
+}
+
+/// A portal form post that passed the CSRF and origin checks, with its allowed `rd`.
+pub(crate) struct Form {
+    fields: std::collections::HashMap<String, String>,
+    pub rd: Option<String>,
+}
+
+impl Form {
+    pub(crate) fn checked(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, body: &[u8]) -> Option<Form> {
+        let fields = form_fields(body);
+        let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+        if !form_ok(rt, info, headers, csrf) {
+            return None;
+        }
+        let rd = allowed_rd(rt, fields.get("rd").map(String::as_str));
+        Some(Form { fields, rd })
+    }
+
+    pub(crate) fn get(&self, k: &str) -> &str {
+        self.fields.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// The double-submit CSRF check and the same-origin check of a portal form post.
+pub(crate) fn form_ok(rt: &Runtime, info: &ReqInfo, headers: &HeaderMap, form_csrf: &str) -> bool {
+    let cookie_csrf = existing_csrf(headers).unwrap_or("");
+    !form_csrf.is_empty()
+        && bool::from(form_csrf.as_bytes().ct_eq(cookie_csrf.as_bytes()))
+        && same_origin(rt, headers, &info.host)
+}
+
+pub(crate) fn allowed_rd(rt: &Runtime, rd: Option<&str>) -> Option<String> {
+    rd.filter(|r| crate::redirect::allowed(&rt.config, r)).map(str::to_string)
+}
+
+pub(crate) fn existing_csrf(headers: &HeaderMap) -> Option<&str> {
+    crate::identity::cookie_in(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::CSRF_COOKIE)
+        .filter(|t| t.len() == 43)
+}
+
+pub(crate) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// Same-origin check of a form post: an `Origin` header, when sent, must name this host or the
+/// public URL's host.
+pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let Ok(u) = url::Url::parse(origin) else { return false };
+    let Some(oh) = u.host_str() else { return false };
+    oh.eq_ignore_ascii_case(host) || rt.config.server.public_url.host_str().is_some_and(|p| p.eq_ignore_ascii_case(oh))
+}
+
+/// Where a refused sign-in form sends the person: back to the sign-in page.
+pub(crate) const SIGN_IN_AGAIN: (&str, &str, &str) =
+    ("Sign in", "/auth/login", "Reload the sign-in page and try again");
+
+/// The page for a form whose CSRF token or origin did not check out (expired, or sent from
+/// another site): `(title, link, link text)` say where to start again. Every portal form uses it.
+pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
+    let body = format!(
+        "<h1>{title}</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"{href}\">{again}</a>.</p>"
+    );
+    html(StatusCode::FORBIDDEN, page(title, &body), None)
+}

@@ -1,0 +1,106 @@
+//! The second-factor step as the portal shows it: the code form (TOTP, a code by e-mail or
+//! SMS, a recovery code) and its post.
+
+use super::*;
+
+/// A pending MFA step as the portal shows it: its token, the methods offered (comma-separated,
+/// echoed through the forms) and a notice (a code was sent).
+pub(crate) struct MfaStep<'a> {
+    pub token: &'a str,
+    pub methods: &'a str,
+    pub notice: Option<&'a str>,
+}
+
+pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
+    let error = error_html(error);
+    let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, escape(n))).unwrap_or_default();
+    let rd_field = rd_input(rd);
+    let offered: Vec<&str> = step.methods.split(',').filter(|m| !m.is_empty()).collect();
+    let otp_first = step.notice.is_some();
+    let mut options = vec![];
+    for (m, label) in [
+        ("otp", "Code sent to you by e-mail or SMS"),
+        ("totp", "Code from your authenticator app"),
+        ("recovery_code", "Recovery code"),
+    ] {
+        if offered.contains(&m) || (offered.is_empty() && m != "otp") {
+            let selected = if otp_first && m == "otp" { " selected" } else { "" };
+            options.push(format!(r#"<option value="{m}"{selected}>{label}</option>"#));
+        }
+    }
+    if !otp_first {
+        // The authenticator app first when there is one.
+        options.sort_by_key(|o| !o.contains("\"totp\""));
+    }
+    let send = if offered.contains(&"otp") {
+        format!(
+            r#"<form method="post" action="/auth/mfa/otp">
+  <input type="hidden" name="csrf" value="{csrf}">
+  <input type="hidden" name="mfa_token" value="{token}">
+  <input type="hidden" name="methods" value="{methods}">
+  {rd_field}
+  <button type="submit" style="background:#6b7280">Send me a code instead</button>
+</form>"#,
+            csrf = escape(csrf),
+            token = escape(step.token),
+            methods = escape(step.methods),
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<h1>Second factor</h1>
+{error}{notice}
+<form method="post" action="/auth/mfa/verify">
+  <input type="hidden" name="csrf" value="{csrf}">
+  <input type="hidden" name="mfa_token" value="{token}">
+  <input type="hidden" name="methods" value="{methods}">
+  {rd_field}
+  <label for="method">Method</label>
+  <select id="method" name="method">
+    {options}
+  </select>
+  <label for="code">Code</label>
+  <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
+  <button type="submit">Verify</button>
+</form>
+{send}"#,
+        csrf = escape(csrf),
+        token = escape(step.token),
+        methods = escape(step.methods),
+        options = options.join("\n    "),
+    )
+}
+
+/// `POST /auth/mfa/verify` from the portal's code form.
+pub async fn submit_code(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+    let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
+    let token = get("mfa_token").to_string();
+    let step = MfaStep { token: &token, methods: get("methods"), notice: None };
+    let attempt =
+        mfa_attempt(&s, rt.clone(), &info, token.clone(), get("method").to_string(), get("code").trim().to_string());
+    match attempt.await {
+        Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
+        Err(e) => {
+            let (status, msg) = refusal(Step::MfaCode, &e);
+            if matches!(e, FlowError::InvalidCode) {
+                return html(
+                    status,
+                    page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, Some(msg))),
+                    None,
+                );
+            }
+            let body = format!(
+                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{msg} <a href=\"/auth/login\">Sign in again</a>.</p>"
+            );
+            html(status, page("Sign in", &body), None)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+use super::*;
+
+/// Each step words a failure for its own page; the enrolment page as the JSON API does.
+#[test]
+fn refusals_are_worded_per_step() {
+    let busy = FlowError::Busy;
+    assert_eq!(refusal(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refusal(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
+    assert_eq!(refusal(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refusal(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, "This sign-in cannot continue."));
+    assert_eq!(
+        refusal(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(refusal(Step::Enrol, &busy).1, "Too many sign-ins at once; retry in a moment.");
+}
+
+#[test]
+fn escaping() {
+    assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+}
+
+#[test]
+fn the_form_escapes_what_it_echoes() {
+    let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"), true);
+    assert!(!f.contains("<script>") && !f.contains("<b>") && !f.contains("<i>"));
+    assert!(f.contains(r#"name="csrf" value="tok""#));
+}
+
+/// A refused form answers 403 with a page that says what happened and where to start again.
+#[tokio::test]
+async fn a_refused_form_says_where_to_start_again() {
+    use http_body_util::BodyExt;
+    for ((title, href, again), r) in [
+        (SIGN_IN_AGAIN, form_expired(SIGN_IN_AGAIN)),
+        (
+            ("Authenticator app", "/auth/mfa/totp", "Start again"),
+            form_expired(("Authenticator app", "/auth/mfa/totp", "Start again")),
+        ),
+    ] {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(&format!("<h1>{title}</h1>")), "{text}");
+        assert!(text.contains(&format!("<a href=\"{href}\">{again}</a>")), "{text}");
+        assert!(text.contains("expired or was sent from another site"), "{text}");
+    }
+}
