@@ -183,6 +183,7 @@ pub struct Config {
     pub otp: file::Otp,
     pub totp: file::Totp,
     pub audit: file::AuditLog,
+    pub personal_tokens: file::PersonalTokens,
     pub regulation: file::Regulation,
     pub notifiers: file::Notifiers,
     pub rate_limits: RateLimitsConfig,

@@ -249,6 +249,7 @@ impl Store {
             tx.open_table(OUTBOX)?;
             tx.open_table(APP_KEYS)?;
             tx.open_table(VERIFICATIONS)?;
+            tx.open_table(PERSONAL_TOKENS)?;
         }
         tx.commit()?;
         Ok(())
@@ -300,6 +301,9 @@ pub use auth_state::*;
 
 mod codes;
 pub use codes::*;
+
+mod personal_tokens;
+pub use personal_tokens::*;
 
 #[cfg(all(test, unix))]
 mod tests {
