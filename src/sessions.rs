@@ -33,6 +33,34 @@ pub fn new_secret() -> String {
     B64.encode(rand::random::<[u8; 32]>())
 }
 
+/// Where a session was started from, as the user's list of sessions shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Device {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Longest `User-Agent` kept with a session.
+pub const MAX_USER_AGENT: usize = 256;
+
+impl Device {
+    /// From the sign-in's audit origin: its effective IP and `User-Agent` (bounded, control
+    /// characters escaped).
+    pub fn of(origin: &crate::audit::Origin) -> Device {
+        Device {
+            ip: origin.ip.as_deref().map(|ip| crate::audit::clip(ip, 64)),
+            user_agent: origin.user_agent.as_deref().map(|ua| crate::audit::clip(ua, MAX_USER_AGENT)),
+        }
+    }
+}
+
+/// A session as its user sees it in their list: with its last use as known in memory.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub session: Session,
+    pub last_seen: u64,
+}
+
 struct Live {
     session: Session,
     identity: Arc<Identity>,
@@ -123,7 +151,7 @@ impl Sessions {
         scopes: Vec<String>,
         expiration_secs: u64,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
-        self.create_with_refresh(user, amr, scopes, expiration_secs, None)
+        self.create_with_refresh(user, amr, scopes, expiration_secs, None, Device::default())
     }
 
     /// Like [`Sessions::create`], storing the session's first refresh token (made from the
@@ -135,6 +163,7 @@ impl Sessions {
         scopes: Vec<String>,
         expiration_secs: u64,
         refresh: Option<FirstRefresh<'_>>,
+        device: Device,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
         let now = now_secs();
         let secret = new_secret();
@@ -146,6 +175,8 @@ impl Sessions {
             created_at: now,
             last_seen: now,
             expires_at: now + expiration_secs,
+            ip: device.ip,
+            user_agent: device.user_agent,
         };
         let record = refresh.map(|(hash, make)| (hash, make(&session)));
         self.store.put_session_with_refresh(&digest_hex(&secret), &session, record.as_ref().map(|(h, r)| (*h, r)))?;
@@ -228,6 +259,22 @@ impl Sessions {
             self.revoke(|s| stale.contains(&s.id))?;
         }
         Ok(())
+    }
+
+    /// The live sessions of `user_id`, newest first.
+    pub fn of_user(&self, user_id: &str) -> Vec<Listed> {
+        let now = now_secs();
+        let lives: Vec<Arc<Live>> = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_id.values().filter(|(_, l)| l.session.user_id == user_id).map(|(_, l)| l.clone()).collect()
+        };
+        let mut out: Vec<Listed> = lives
+            .iter()
+            .filter(|l| self.valid(l, now))
+            .map(|l| Listed { session: l.session.clone(), last_seen: l.last_seen.load(Ordering::Relaxed) })
+            .collect();
+        out.sort_by(|a, b| b.session.created_at.cmp(&a.session.created_at).then(a.session.id.cmp(&b.session.id)));
+        out
     }
 
     pub fn count(&self) -> usize {

@@ -178,6 +178,7 @@ pub(super) fn stored_session(
         created_at: now,
         last_seen: now,
         expires_at: now + expiration,
+        ..Default::default()
     };
     let secret = crate::sessions::new_secret();
     store.put_session(&crate::sessions::digest_hex(&secret), &session)?;

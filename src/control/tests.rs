@@ -173,6 +173,7 @@ fn an_unproved_address_reaches_no_app() {
         created_at: 0,
         last_seen: 0,
         expires_at: u64::MAX,
+        ..Default::default()
     };
     let id = crate::sessions::identity_for(&user, &session, vec![]);
     assert_eq!((id.user.as_str(), id.email.as_str()), ("+15550000041", ""));

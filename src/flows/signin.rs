@@ -16,7 +16,7 @@
 use crate::audit::{Audit, Origin};
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
-use crate::flows::issue::{issue, SignedIn};
+use crate::flows::issue::{issue_from, SignedIn};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::services::{blocking, Services};
 use crate::runtime::Runtime;
@@ -150,7 +150,7 @@ pub async fn password_login(
         if needs_second_factor(&user) {
             return Ok(start_mfa(&rt, &svc, &user, vec!["pwd".into()], None, set_cookie, &origin, now));
         }
-        let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
+        let signed = issue_from(&rt, &svc, &user, vec!["pwd".into()], &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let detail = json!({"method": "password", "session": signed.session.id});
         svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
@@ -251,7 +251,7 @@ pub fn verify_mfa(
     let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
     let mut amr = p.amr.clone();
     amr.push(amr_method.into());
-    let signed = issue(rt, svc, &user, amr)?;
+    let signed = issue_from(rt, svc, &user, amr, origin)?;
     regulation.signed_in(&ukey)?;
     svc.audit.record(Audit::event(
         "login_ok",
