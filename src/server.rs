@@ -159,6 +159,7 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
         let ctx = crate::control::Ctx {
             store: &services.store,
             sessions: Some(&services.sessions),
+            pats: Some(&services.pats),
             audit: Some(&services.audit),
             config: &rt.config,
             tokens: rt.tokens(),

@@ -201,6 +201,41 @@ pub(super) fn reset_mfa(ctx: &Ctx, tenant: String, user: String) -> Result<Value
     Ok(json!({"user": u.id, "reset": had}))
 }
 
+/// Disables or enables a user. Disabling ends every session (cookies, access and refresh tokens)
+/// and revokes every personal API token of the user: refused from the next request on.
+pub(super) fn user_status(ctx: &Ctx, tenant: String, user: String, active: bool) -> Result<Value, ControlError> {
+    let u = ctx.store.find_user(&tenant, &user)?.or(ctx.store.user(&user)?.filter(|u| u.tenant == tenant));
+    let u = u.ok_or_else(|| ControlError::NoUser { tenant, user: user.clone() })?;
+    let status = if active { "active" } else { "disabled" };
+    let changed = ctx.store.try_update_user(&u.id, |x| {
+        if x.status == "pending" {
+            return Err(ControlError::PendingUser(user));
+        }
+        let changed = x.status != status;
+        x.status = status.to_string();
+        x.updated_at = now_secs();
+        Ok(changed)
+    })??;
+    let (mut sessions, mut tokens) = (0, 0);
+    if !active {
+        let id = u.id.clone();
+        sessions = match ctx.sessions {
+            Some(live) => live.revoke(|x| x.user_id == id),
+            None => ctx.store.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
+        }?;
+        tokens = match ctx.pats {
+            Some(live) => live.revoke_user(&u.id),
+            None => ctx.store.delete_user_personal_tokens(&u.id).map(|v| v.len()),
+        }?;
+    }
+    let event = if active { "user_enabled" } else { "user_disabled" };
+    let detail = json!({"changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens});
+    admin_event(ctx, event, Some(&u.tenant), Some(&u.id), detail)?;
+    Ok(
+        json!({"user": u.id, "status": status, "changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens}),
+    )
+}
+
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
     let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
     admin_event(ctx, "audit_purged", None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;

@@ -94,7 +94,7 @@ fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_
     let store = Store::open(&dir.path().join("c.redb")).unwrap();
     let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
     let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
-    let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
     let spec = |email: &str| UserSpec {
         tenant: "default".into(),
         email: Some(email.into()),
@@ -153,7 +153,7 @@ fn an_unproved_address_reaches_no_app() {
     let store = Store::open(&dir.path().join("c.redb")).unwrap();
     let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
     let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
-    let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
     // Signed up with someone else's e-mail (never proved) and a mobile of their own.
     let user = User {
         id: "u1".into(),
@@ -205,7 +205,7 @@ fn add_upsert_and_uniqueness() {
     let store = Store::open(&dir.path().join("c.redb")).unwrap();
     let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
     let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
-    let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
     let spec = UserSpec { tenant: "default".into(), email: Some("A@Example.com".into()), ..Default::default() };
     execute(&ctx, Op::UserAdd { user: spec.clone() }).unwrap();
     let lower = UserSpec { email: Some("a@example.com".into()), ..spec.clone() };

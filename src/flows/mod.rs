@@ -2,6 +2,7 @@
 //! budget and bans), password sign-in, the MFA step, TOTP, one-time codes, sign-in by code,
 //! self-registration and address verification for apps.
 
+pub mod account;
 pub mod enrol;
 pub mod error;
 pub mod failures;
@@ -10,6 +11,7 @@ pub mod mfa;
 pub mod otp;
 pub mod passwordless;
 pub mod passwords;
+pub mod personal_tokens;
 pub mod register;
 pub mod regulation;
 pub mod services;
