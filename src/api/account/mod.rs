@@ -196,3 +196,6 @@ pub async fn revoke_token(
     blocking(move || Ok(pat_flow::revoke(&svc, &Who { id: &id, ip: info.ip, origin: &origin }, &token_id))).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[cfg(test)]
+mod tests;
