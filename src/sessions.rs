@@ -202,15 +202,31 @@ impl Sessions {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
             m.by_secret.get(&d).cloned()?
         };
+        self.touch(&live).then(|| live.identity.clone())
+    }
+
+    /// Whether `live` is valid now; if so, its last use is now (its inactivity clock restarts).
+    fn touch(&self, live: &Live) -> bool {
         let now = now_secs();
-        if !self.valid(&live, now) {
-            return None;
+        if !self.valid(live, now) {
+            return false;
         }
         // Written only when the second changes: no cache-line ping-pong between workers.
         if live.last_seen.load(Ordering::Relaxed) < now {
             live.last_seen.fetch_max(now, Ordering::Relaxed);
         }
-        Some(live.identity.clone())
+        true
+    }
+
+    /// Whether the session with public id `id` is valid, as a request carrying one of its
+    /// access tokens asks: that request is a use of the session (its last use, and its
+    /// inactivity clock, like a request with its cookie).
+    pub fn used_by_token(&self, id: &str) -> bool {
+        let live = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_id.get(id).map(|(_, l)| l.clone())
+        };
+        live.is_some_and(|l| self.touch(&l))
     }
 
     fn valid(&self, live: &Live, now: u64) -> bool {
@@ -306,7 +322,7 @@ impl SessionLookup for Sessions {
     }
 
     fn token_session_alive(&self, sid: &str) -> Option<bool> {
-        Some(self.get(sid).is_some())
+        Some(self.used_by_token(sid))
     }
 }
 
@@ -349,6 +365,26 @@ mod tests {
         assert!(sessions.by_secret(&secret).is_none());
         assert_eq!(sessions.token_session_alive(&s.id), Some(false));
         assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
+    }
+
+    /// A request with one of a session's access tokens is a use of it, like one with its
+    /// cookie: its last use (listed to the user) moves and its inactivity clock restarts.
+    #[test]
+    fn a_use_by_access_token_counts_as_a_use_of_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user()).unwrap();
+        let sessions = Sessions::load(store, 60, |_| vec![]).unwrap();
+        let (_, s, _) = sessions.create(&user(), vec!["pwd".into()], vec![], 3600).unwrap();
+        let now = now_secs();
+        let seen = || sessions.of_user("u1")[0].last_seen;
+        sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 50, Ordering::Relaxed);
+        assert_eq!(seen(), now - 50);
+        assert_eq!(sessions.token_session_alive(&s.id), Some(true));
+        assert!(seen() >= now, "the token's use is the session's last use");
+        sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 61, Ordering::Relaxed);
+        assert_eq!(sessions.token_session_alive(&s.id), Some(false), "idle too long");
+        assert_eq!(sessions.token_session_alive("nope"), Some(false));
     }
 
     #[test]

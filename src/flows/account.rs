@@ -141,7 +141,13 @@ pub async fn change_password(
                 // A lock (`max_consecutive`) has no end: tell the caller to come back in a day.
                 return Ok(Err(Refused::Banned(b.until.saturating_sub(now).clamp(1, 86_400))));
             }
-            Ok(Ok((active_user(&svc, &id)?, attempt)))
+            let user = active_user(&svc, &id)?;
+            if user.password_hash.is_none() {
+                return Err(FlowError::Invalid(
+                    "This account has no password to change: set one with a password reset.".into(),
+                ));
+            }
+            Ok(Ok((user, attempt)))
         })
         .await??
     };

@@ -284,6 +284,15 @@ async fn changing_the_password_checks_the_current_one_on_the_budget_and_ends_oth
     assert_eq!(e.detail["sessions_ended"], 1);
     assert!(!e.detail.to_string().contains("brand-new"));
 
+    // An account without a password (registered without one) has none to change: not a failure.
+    let streak = s.services.store.failure_streak(&key).unwrap();
+    let mut bare = s.services.store.user(&alice.id).unwrap().unwrap();
+    bare.password_hash = None;
+    s.services.store.put_user(&bare).unwrap();
+    let none = change("anything-at-all", "another-new-password").await;
+    assert_eq!((none.status.as_u16(), none.body["error"].as_str()), (422, Some("invalid_field")));
+    assert_eq!(s.services.store.failure_streak(&key).unwrap(), streak);
+
     // A ban of the account stops the check before the password is looked at.
     let ban =
         crate::store::Ban { key: key.clone(), until: crate::clock::now_secs() + 60, reason: "t".into(), created_at: 0 };
