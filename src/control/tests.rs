@@ -321,3 +321,45 @@ fn control_errors_say_what_they_always_said() {
         assert_eq!(e.to_string(), said);
     }
 }
+
+/// With no server running, `user disable` works on the store: the status, every session (and
+/// its refresh tokens) and every personal token of the user go; a pending account is refused.
+#[test]
+fn disabling_a_user_offline_ends_sessions_and_revokes_personal_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.redb")).unwrap();
+    let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
+    let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
+    let spec = UserSpec { tenant: "default".into(), email: Some("a@example.com".into()), ..Default::default() };
+    execute(&ctx, Op::UserAdd { user: spec }).unwrap();
+    let u = store.find_user("default", "a@example.com").unwrap().unwrap();
+    ops::stored_session(&store, &u, vec!["pwd".into()], 600).unwrap();
+    let pat = crate::store::PersonalToken {
+        id: "t1".into(),
+        user_id: u.id.clone(),
+        tenant: "default".into(),
+        hash: "ab".repeat(32),
+        expires_at: u64::MAX,
+        ..Default::default()
+    };
+    assert!(store.put_personal_token_capped(&pat, 5, 0).unwrap());
+    let disable = Op::UserStatus { tenant: "default".into(), user: "a@example.com".into(), active: false };
+    let v = execute(&ctx, disable).unwrap();
+    assert_eq!((v["status"].as_str(), v["sessions_ended"].as_u64()), (Some("disabled"), Some(1)));
+    assert_eq!(v["personal_tokens_revoked"], 1);
+    assert_eq!(store.user(&u.id).unwrap().unwrap().status, "disabled");
+    assert!(store.sessions().unwrap().is_empty() && store.user_personal_tokens(&u.id).unwrap().is_empty());
+    let enable = Op::UserStatus { tenant: "default".into(), user: u.id.clone(), active: true };
+    assert_eq!(execute(&ctx, enable).unwrap()["status"], "active");
+    assert!(store.user(&u.id).unwrap().unwrap().is_active());
+    let events: Vec<String> = store.audit(10).unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(&events[..2], ["user_enabled", "user_disabled"]);
+
+    let pending = User { id: "p1".into(), tenant: "default".into(), status: "pending".into(), ..Default::default() };
+    store.put_user(&pending).unwrap();
+    let refused = execute(&ctx, Op::UserStatus { tenant: "default".into(), user: "p1".into(), active: false });
+    assert!(matches!(refused, Err(ControlError::PendingUser(_))), "{refused:?}");
+    let nobody = execute(&ctx, Op::UserStatus { tenant: "default".into(), user: "nobody".into(), active: false });
+    assert!(matches!(nobody, Err(ControlError::NoUser { .. })));
+}
