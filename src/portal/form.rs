@@ -6,9 +6,9 @@ use super::page;
 use crate::config::CSRF_COOKIE;
 use crate::runtime::Runtime;
 use crate::state::Shared;
-use crate::web::{escape, ReqInfo, Snapshot};
+use crate::web::{escape, head_of, ReqInfo};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -36,12 +36,8 @@ impl FromRequest<Arc<Shared>> for Post {
     type Rejection = Response;
 
     async fn from_request(req: Request, s: &Arc<Shared>) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let Snapshot(rt) = Snapshot::of(&parts.extensions, s);
-        let info = ReqInfo::from_request_parts(&mut parts, s).await.map_err(IntoResponse::into_response)?;
-        let headers = parts.headers.clone();
-        let body =
-            Bytes::from_request(Request::from_parts(parts, body), s).await.map_err(IntoResponse::into_response)?;
+        let (rt, info, headers, req) = head_of(req, s).await?;
+        let body = Bytes::from_request(req, s).await.map_err(IntoResponse::into_response)?;
         Ok(Post { s: s.clone(), rt, info, headers, body })
     }
 }
