@@ -10,6 +10,7 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
+use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -153,7 +154,7 @@ pub async fn request(
             if req.app.is_some() {
                 return Err(FlowError::Invalid("the user has no address on a configured channel".into()));
             }
-            otp::store_decoy(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), now)?;
+            otp::store_decoy(&rt, &svc, &otp::code_key(Purpose::Login, &req.tenant, app, &subj), now)?;
             let reason = if user.is_some() { "no_channel" } else { "unknown_identifier" };
             // Anyone can ask a code for nobody: request noise, within the request budget.
             svc.audit.record_request(Audit::event(
@@ -165,7 +166,7 @@ pub async fn request(
             return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
         };
         let send = Send {
-            purpose: "login",
+            purpose: Purpose::Login,
             tenant: &req.tenant,
             app,
             identifier: &subj,
@@ -219,7 +220,7 @@ pub async fn verify(
         let checked = if ban.is_some() {
             CodeCheck::Missing
         } else {
-            otp::check_code(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), &req.code, now)?
+            otp::check_code(&rt, &svc, &otp::code_key(Purpose::Login, &req.tenant, app, &subj), &req.code, now)?
         };
         let (user, rec) = match (user, checked) {
             (Some(u), CodeCheck::Accepted(rec)) => (u, rec),
@@ -288,7 +289,7 @@ pub fn send_mfa_code(
         .ok_or_else(|| FlowError::Invalid("no channel other than the first factor's reaches this user".into()))?;
     let ttl = rt.config.otp.ttl.0.as_secs();
     let send = Send {
-        purpose: "mfa",
+        purpose: Purpose::Mfa,
         tenant: &user.tenant,
         app: "",
         identifier: &subject(Some(&user), ""),
@@ -320,7 +321,7 @@ pub fn check_mfa_code(
     code: &str,
     now: u64,
 ) -> Result<Option<&'static str>, FlowError> {
-    let key = otp::code_key("mfa", &user.tenant, "", &subject(Some(user), ""));
+    let key = otp::code_key(Purpose::Mfa, &user.tenant, "", &subject(Some(user), ""));
     let c = otp::check_code(rt, svc, &key, code, now)?;
     Ok(match c {
         CodeCheck::Accepted(rec) => Some(amr_for(rt, &rec.channel)),

@@ -17,6 +17,7 @@
 use crate::audit::{Audit, Origin};
 use crate::config::TenantConfig;
 use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
+use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue::user_json;
@@ -168,7 +169,7 @@ pub async fn register(
         }
         // Someone holds (part of) these details: answer as if sent, change nothing and send
         // nothing (a decoy code costs the one commit a real registration costs).
-        let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
+        let decoy = otp::code_key(Purpose::Register, &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
         otp::store_decoy(&rt, &svc, &decoy, now)?;
         let who = held.first().map(|u| u.id.clone());
         svc.audit.record(Audit::event("register_refused", &origin, who.as_deref(), json!({"reason": "exists"})));
@@ -215,7 +216,7 @@ fn start_pending(
         .iter()
         .map(|(source, to, channel)| {
             let send = Send {
-                purpose: "register",
+                purpose: Purpose::Register,
                 tenant: &user.tenant,
                 app: "",
                 identifier: &code_subject(source, &user.id),
@@ -289,7 +290,7 @@ pub async fn confirm(
             Some(u) => code_subject(&c.source, &u.id),
             None => format!("id:{}", c.identifier.trim().to_lowercase()),
         };
-        let checked = otp::check_code(&rt, &svc, &otp::code_key("register", &c.tenant, "", &subj), &c.code, now)?;
+        let checked = otp::check_code(&rt, &svc, &otp::code_key(Purpose::Register, &c.tenant, "", &subj), &c.code, now)?;
         let accepted = matches!(checked, CodeCheck::Accepted(_));
         let Some(user) = user.as_ref().filter(|_| accepted) else {
             let who = user.as_ref().map(|u| u.id.as_str());
