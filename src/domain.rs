@@ -52,6 +52,53 @@ words! {
     }
 }
 
+words! {
+    /// Where an account stands (`User.status`).
+    UserStatus {
+        /// May sign in.
+        Active => "active",
+        /// Registered, a source still to be confirmed.
+        Pending => "pending",
+        /// Turned off by an operator.
+        Disabled => "disabled",
+    }
+}
+
+/// A record without a status is not active (fail closed).
+impl Default for UserStatus {
+    fn default() -> Self {
+        UserStatus::Disabled
+    }
+}
+
+words! {
+    /// An authentication method reference (RFC 8176): session `amr`, the JWT's `amr` claim.
+    Amr {
+        /// A password.
+        Pwd => "pwd",
+        /// A one-time code by e-mail (or another non-phone channel).
+        Otp => "otp",
+        /// A one-time code by SMS.
+        Sms => "sms",
+        /// An authenticator app.
+        Totp => "totp",
+        /// A recovery code.
+        Recovery => "recovery",
+        /// Multiple factors (counts as two on its own).
+        Mfa => "mfa",
+    }
+}
+
+impl std::str::FromStr for Amr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Amr, String> {
+        Amr::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = Amr::ALL.iter().map(|a| a.as_str()).collect();
+            format!("unknown amr `{s}`; use {}", names.join(", "))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +112,16 @@ mod tests {
             assert_eq!(serde_json::to_string(p).unwrap(), format!("\"{p}\""));
         }
         assert_eq!(Purpose::parse("lgoin"), None);
+    }
+
+    #[test]
+    fn statuses_and_amr_keep_their_names() {
+        let names: Vec<&str> = UserStatus::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, ["active", "pending", "disabled"]);
+        let names: Vec<&str> = Amr::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa"]);
+        assert_eq!(serde_json::to_string(&[Amr::Pwd, Amr::Totp]).unwrap(), r#"["pwd","totp"]"#);
+        assert_eq!("recovery".parse::<Amr>(), Ok(Amr::Recovery));
+        assert!("password".parse::<Amr>().unwrap_err().contains("use pwd, otp"));
     }
 }

@@ -4,6 +4,7 @@ use super::{ControlError, Ctx};
 use crate::audit::{Audit, Origin};
 use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::domain::UserStatus;
 use crate::store::{Ban, Store, StoreError, User};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<Use
             "mobile" => u.mobile_verified,
             _ => true,
         };
-        if u.status == "pending" || !proved {
+        if u.status == UserStatus::Pending || !proved {
             return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
         }
         match &target {
@@ -139,7 +140,7 @@ pub(super) fn token_issue(
     ctx: &Ctx,
     tenant: String,
     user: String,
-    amr: Vec<String>,
+    amr: Vec<crate::domain::Amr>,
     ttl_secs: u64,
 ) -> Result<Value, ControlError> {
     let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
@@ -166,7 +167,7 @@ pub(super) fn token_issue(
 pub(super) fn stored_session(
     store: &Store,
     u: &User,
-    amr: Vec<String>,
+    amr: Vec<crate::domain::Amr>,
     expiration: u64,
 ) -> Result<crate::store::Session, ControlError> {
     let now = now_secs();

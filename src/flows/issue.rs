@@ -63,7 +63,7 @@ fn token_body(
 
 /// Starts a session for a user who proved `amr`, and issues its tokens. Blocking (one store
 /// write): call it from the blocking pool.
-pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
+pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<crate::domain::Amr>) -> Result<SignedIn, FlowError> {
     let scopes = rt.scopes_of(&user.groups);
     let refresh = new_secret();
     let refresh_hash = digest_hex(&refresh);

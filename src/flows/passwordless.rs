@@ -10,7 +10,7 @@
 //! ```
 
 use crate::audit::{Audit, Origin};
-use crate::domain::Purpose;
+use crate::domain::{Amr, Purpose};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -246,7 +246,7 @@ pub async fn verify(
             }
         };
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
-        let amr = vec![amr_for(&rt, &rec.channel).to_string()];
+        let amr = vec![amr_for(&rt, &rec.channel)];
         if signin::needs_second_factor(&user) {
             return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
         }
@@ -306,10 +306,10 @@ pub fn send_mfa_code(
 
 /// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone,
 /// `otp` for the rest (e-mail, webhooks).
-pub fn amr_for(rt: &Runtime, channel: &str) -> &'static str {
+pub fn amr_for(rt: &Runtime, channel: &str) -> Amr {
     match notify::provider(&rt.config, channel).map(|p| p.address_kind()) {
-        Some(AddressKind::Phone) => "sms",
-        _ => "otp",
+        Some(AddressKind::Phone) => Amr::Sms,
+        _ => Amr::Otp,
     }
 }
 
@@ -320,7 +320,7 @@ pub fn check_mfa_code(
     user: &User,
     code: &str,
     now: u64,
-) -> Result<Option<&'static str>, FlowError> {
+) -> Result<Option<Amr>, FlowError> {
     let key = otp::code_key(Purpose::Mfa, &user.tenant, "", &subject(Some(user), ""));
     let c = otp::check_code(rt, svc, &key, code, now)?;
     Ok(match c {
@@ -341,7 +341,7 @@ mod tests {
             tenant: "default".into(),
             email: Some(email.into()),
             email_verified: true,
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             ..Default::default()
         };
         w.svc.store.put_user(&u).unwrap();

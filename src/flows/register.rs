@@ -17,7 +17,7 @@
 use crate::audit::{Audit, Origin};
 use crate::config::TenantConfig;
 use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
-use crate::domain::Purpose;
+use crate::domain::{Purpose, UserStatus};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue::user_json;
@@ -161,7 +161,7 @@ pub async fn register(
         let ttl = rt.config.otp.ttl.0.as_secs();
         let held = holders(&svc.store, &spec)?;
         // A pending registration whose codes expired can never be confirmed: it holds nothing.
-        if held.iter().all(|u| u.status == "pending" && u.created_at.saturating_add(ttl) <= now) {
+        if held.iter().all(|u| u.status == UserStatus::Pending && u.created_at.saturating_add(ttl) <= now) {
             let pending = Pending { spec: &spec, targets: &targets, password_hash, replaces: &held };
             if let Some(sent) = start_pending(&rt, &svc, pending, &origin, now)? {
                 return Ok(sent);
@@ -200,7 +200,7 @@ fn start_pending(
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: p.spec.tenant.clone(),
-        status: "pending".into(),
+        status: UserStatus::Pending,
         email: p.spec.email.clone(),
         mobile: p.spec.mobile.clone(),
         username: p.spec.username.clone(),
@@ -274,7 +274,7 @@ pub async fn confirm(
     check_limits(&rt, &c.tenant, &c.identifier, ip, false)?;
     blocking(move || {
         // The pending account holding this address (unproved: `find_user` would not match it).
-        let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == "pending");
+        let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == UserStatus::Pending);
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         // One confirmation at a time per pending account (an unknown address: per address).
@@ -305,8 +305,8 @@ pub async fn confirm(
                 _ => u.mobile_verified = true,
             }
             u.pending_sources.retain(|s| *s != source);
-            if u.pending_sources.is_empty() && u.status == "pending" {
-                u.status = "active".into();
+            if u.pending_sources.is_empty() && u.status == UserStatus::Pending {
+                u.status = UserStatus::Active;
             }
             u.updated_at = now;
             Ok(u.clone())
