@@ -99,6 +99,45 @@ impl std::str::FromStr for Amr {
     }
 }
 
+words! {
+    /// The kind of an audit event (its stored `event` field; docs/operations.md §4 lists them).
+    EventKind {
+        LoginOk => "login_ok",
+        LoginFailed => "login_failed",
+        MfaRequired => "mfa_required",
+        MfaFailed => "mfa_failed",
+        Ban => "ban",
+        Logout => "logout",
+        RefreshReuse => "refresh_reuse",
+        RequestDenied => "request_denied",
+        OtpSent => "otp_sent",
+        OtpNotSent => "otp_not_sent",
+        MessageSent => "message_sent",
+        MessageFailed => "message_failed",
+        RegisterStarted => "register_started",
+        RegisterRefused => "register_refused",
+        RegisterConfirmed => "register_confirmed",
+        UserRegistered => "user_registered",
+        TotpEnabled => "totp_enabled",
+        TotpRemoved => "totp_removed",
+        RecoveryCodesRegenerated => "recovery_codes_regenerated",
+        VerificationCreated => "verification_created",
+        AppKeyInvalid => "app_key_invalid",
+        AppIpRefused => "app_ip_refused",
+        UserCreated => "user_created",
+        AdminCreated => "admin_created",
+        UsersImported => "users_imported",
+        MfaReset => "mfa_reset",
+        BanAdded => "ban_added",
+        BanRevoked => "ban_revoked",
+        SessionsRevoked => "sessions_revoked",
+        TokenIssued => "token_issued",
+        AppKeyCreated => "app_key_created",
+        AppKeyDeleted => "app_key_deleted",
+        AuditPurged => "audit_purged",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +162,20 @@ mod tests {
         assert_eq!(serde_json::to_string(&[Amr::Pwd, Amr::Totp]).unwrap(), r#"["pwd","totp"]"#);
         assert_eq!("recovery".parse::<Amr>(), Ok(Amr::Recovery));
         assert!("password".parse::<Amr>().unwrap_err().contains("use pwd, otp"));
+    }
+
+    /// Every kind has its own name, and docs/operations.md §4 lists exactly these kinds.
+    #[test]
+    fn audit_event_kinds_are_unique_and_documented() {
+        let names: std::collections::BTreeSet<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), EventKind::ALL.len(), "two kinds share a name");
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(*k));
+        }
+        let ops = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md")).unwrap();
+        let start = ops.find("Kinds include").expect("docs/operations.md lists the audit kinds");
+        let list = &ops[start..start + ops[start..].find(".\n").unwrap()];
+        let documented: std::collections::BTreeSet<&str> = list.split('`').skip(1).step_by(2).collect();
+        assert_eq!(documented, names, "docs/operations.md §4 and EventKind differ");
     }
 }

@@ -300,7 +300,12 @@ pub(crate) mod tests {
             // Spend this minute's request budget, then cause the events within the same minute.
             let minute = crate::clock::now_secs() / 60;
             for _ in 0..=crate::audit::REQUEST_EVENTS_PER_MINUTE {
-                let e = crate::audit::Audit::event("request_denied", &o, None, serde_json::Value::Null);
+                let e = crate::audit::Audit::event(
+                    crate::audit::EventKind::RequestDenied,
+                    &o,
+                    None,
+                    serde_json::Value::Null,
+                );
                 s.services.audit.record_request_at(e, minute * 60);
             }
             let bad_key = axum::http::Request::get("/auth/providers")

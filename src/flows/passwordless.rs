@@ -9,7 +9,7 @@
 //!          on the account's budget) ─401─► ; right ─► MFA step or session (amr: otp)
 //! ```
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::domain::{Amr, Purpose};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
@@ -158,7 +158,7 @@ pub async fn request(
             let reason = if user.is_some() { "no_channel" } else { "unknown_identifier" };
             // Anyone can ask a code for nobody: request noise, within the request budget.
             svc.audit.record_request(Audit::event(
-                "otp_not_sent",
+                EventKind::OtpNotSent,
                 &origin,
                 who,
                 json!({"purpose": "login", "reason": reason}),
@@ -177,7 +177,7 @@ pub async fn request(
             extra: serde_json::Value::Null,
         };
         let code = otp::send_code(&rt, &svc, &send, now)?;
-        let mut e = Audit::event("otp_sent", &origin, who, json!({"purpose": "login", "channel": channel}));
+        let mut e = Audit::event(EventKind::OtpSent, &origin, who, json!({"purpose": "login", "channel": channel}));
         e.app = req.app.clone();
         svc.audit.record(e);
         Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
@@ -232,7 +232,8 @@ pub async fn verify(
                     _ => "invalid_code",
                 };
                 let who = user.as_ref().map(|u| u.id.as_str());
-                let event = Audit::event("login_failed", &origin, who, json!({"method": "otp", "reason": reason}));
+                let event =
+                    Audit::event(EventKind::LoginFailed, &origin, who, json!({"method": "otp", "reason": reason}));
                 if ban.is_some() {
                     svc.audit.record(event);
                 } else {
@@ -253,7 +254,7 @@ pub async fn verify(
         let signed = issue::issue(&rt, &svc, &user, amr)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
-            "login_ok",
+            EventKind::LoginOk,
             &origin,
             Some(&user.id),
             json!({"method": "otp", "channel": rec.channel, "session": signed.session.id}),
@@ -300,7 +301,12 @@ pub fn send_mfa_code(
         extra: serde_json::Value::Null,
     };
     let code = otp::send_code(rt, svc, &send, now)?;
-    svc.audit.record(Audit::event("otp_sent", origin, Some(&user.id), json!({"purpose": "mfa", "channel": channel})));
+    svc.audit.record(Audit::event(
+        EventKind::OtpSent,
+        origin,
+        Some(&user.id),
+        json!({"purpose": "mfa", "channel": channel}),
+    ));
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }
 

@@ -14,7 +14,7 @@
 //! registration replaces it under a new id (its codes could never be used again). Both answers
 //! cost one store commit (the new account with its codes and messages, or a decoy code).
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::config::TenantConfig;
 use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
 use crate::domain::{Purpose, UserStatus};
@@ -172,7 +172,12 @@ pub async fn register(
         let decoy = otp::code_key(Purpose::Register, &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
         otp::store_decoy(&rt, &svc, &decoy, now)?;
         let who = held.first().map(|u| u.id.clone());
-        svc.audit.record(Audit::event("register_refused", &origin, who.as_deref(), json!({"reason": "exists"})));
+        svc.audit.record(Audit::event(
+            EventKind::RegisterRefused,
+            &origin,
+            who.as_deref(),
+            json!({"reason": "exists"}),
+        ));
         Ok(Sent { expires_in: ttl, dev_code: None, channel: None })
     })
     .await
@@ -238,7 +243,7 @@ fn start_pending(
     }
     svc.outbox.wake();
     svc.audit.record(Audit::event(
-        "register_started",
+        EventKind::RegisterStarted,
         origin,
         Some(&user.id),
         json!({"sources": user.pending_sources, "replaced_expired": replaces.len()}),
@@ -294,7 +299,7 @@ pub async fn confirm(
         let accepted = matches!(checked, CodeCheck::Accepted(_));
         let Some(user) = user.as_ref().filter(|_| accepted) else {
             let who = user.as_ref().map(|u| u.id.as_str());
-            let event = Audit::event("login_failed", &origin, who, json!({"method": "register", "source": c.source}));
+            let event = Audit::event(EventKind::LoginFailed, &origin, who, json!({"method": "register", "source": c.source}));
             failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
             return Err(if checked == CodeCheck::Locked { FlowError::CodeLocked } else { FlowError::InvalidCode });
         };
@@ -314,7 +319,7 @@ pub async fn confirm(
         .map_err(FlowError::Store)?;
         let active = updated.is_active();
         svc.audit.record(Audit::event(
-            if active { "user_registered" } else { "register_confirmed" },
+            if active { EventKind::UserRegistered } else { EventKind::RegisterConfirmed },
             &origin,
             Some(&updated.id),
             json!({"source": c.source}),

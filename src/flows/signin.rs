@@ -13,7 +13,7 @@
 //!            else new session (new id) ─► tokens; only then the account's failures cleared
 //! ```
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::domain::Amr;
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
@@ -81,7 +81,7 @@ pub fn start_mfa(
     let methods = mfa_methods(rt, user, used);
     let first = amr.first().map(|a| a.as_str()).unwrap_or_default();
     let mfa_token = svc.mfa.start_at(&user.id, &user.tenant, amr, set_cookie, used, now);
-    svc.audit.record(Audit::event("mfa_required", origin, Some(&user.id), json!({"method": first})));
+    svc.audit.record(Audit::event(EventKind::MfaRequired, origin, Some(&user.id), json!({"method": first})));
     Outcome::MfaRequired { mfa_token, methods }
 }
 
@@ -133,8 +133,12 @@ pub async fn password_login(
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
             let reason = if ban.is_some() { "banned" } else { "invalid_credentials" };
-            let event =
-                Audit::event("login_failed", &origin, who.as_deref(), json!({"method": "password", "reason": reason}));
+            let event = Audit::event(
+                EventKind::LoginFailed,
+                &origin,
+                who.as_deref(),
+                json!({"method": "password", "reason": reason}),
+            );
             if ban.is_some() {
                 svc.audit.record(event);
             } else {
@@ -154,7 +158,7 @@ pub async fn password_login(
         let signed = issue(&rt, &svc, &user, vec![Amr::Pwd])?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let detail = json!({"method": "password", "session": signed.session.id});
-        svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
+        svc.audit.record(Audit::event(EventKind::LoginOk, &origin, Some(&user.id), detail));
         Ok(Outcome::SignedIn(signed))
     })
     .await
@@ -239,7 +243,7 @@ pub fn verify_mfa(
         })
     }?;
     if checked.is_err() {
-        let event = Audit::event("mfa_failed", origin, Some(&p.user_id), json!({"method": method}));
+        let event = Audit::event(EventKind::MfaFailed, origin, Some(&p.user_id), json!({"method": method}));
         let bans = record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
         if bans.iter().any(|b| b.key == ukey) {
             svc.mfa.drop_user(&p.user_id);
@@ -255,7 +259,7 @@ pub fn verify_mfa(
     let signed = issue(rt, svc, &user, amr)?;
     regulation.signed_in(&ukey)?;
     svc.audit.record(Audit::event(
-        "login_ok",
+        EventKind::LoginOk,
         origin,
         Some(&user.id),
         json!({"method": method, "session": signed.session.id}),
