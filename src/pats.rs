@@ -9,6 +9,7 @@
 //! it. Its last use is kept in memory and written by [`PersonalTokens::flush`] (the minute's
 //! housekeeping), never on the request path.
 
+use crate::domain::Amr;
 use crate::identity::{Identity, SessionLookup, SessionState};
 use crate::policy::has_scope;
 use crate::sessions::{digest, digest_hex, Sessions};
@@ -21,7 +22,7 @@ use std::sync::{Arc, RwLock};
 pub const PREFIX: &str = crate::identity::PERSONAL_TOKEN_PREFIX;
 
 /// The `amr` of a request made with a personal token.
-pub const AMR: &str = "pat";
+pub const AMR: Amr = Amr::Pat;
 
 /// A user's scopes from their groups (`access_groups`, which a reload may change).
 pub type ScopesOf = Arc<dyn Fn(&[String]) -> Vec<String> + Send + Sync>;
@@ -60,7 +61,7 @@ fn identity_for(user: &User, rec: &PersonalToken, user_scopes: &[String]) -> Ide
         effective_scopes(&rec.scopes, user_scopes),
         user.tenant.clone(),
         format!("pat:{}", rec.id),
-        vec![AMR.to_string()],
+        vec![AMR],
         rec.expires_at,
         None,
     )
@@ -274,7 +275,7 @@ mod tests {
             username: Some("alice".into()),
             email: Some("a@example.com".into()),
             email_verified: true,
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             groups: vec![scopes_group.into()],
             ..Default::default()
         }
@@ -340,7 +341,7 @@ mod tests {
         assert!(store.user_personal_tokens("u1").unwrap().is_empty());
         // A token of a user not active at start is not loaded.
         let (_, t3) = pats.create(&user("staff"), "three".into(), vec![], 50, 2, 100).unwrap().unwrap();
-        store.put_user(&User { status: "disabled".into(), ..user("staff") }).unwrap();
+        store.put_user(&User { status: crate::domain::UserStatus::Disabled, ..user("staff") }).unwrap();
         let reloaded = PersonalTokens::load(store, scopes(), 100).unwrap();
         assert!(reloaded.resolve(&t3, "default", 101).is_none());
     }

@@ -3,6 +3,7 @@ use super::*;
 use crate::address::normalize_email;
 use crate::address::normalize_username;
 use crate::directory::{validate, UserSpec};
+use crate::domain::UserStatus;
 use crate::store::{Store, User};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -111,7 +112,7 @@ fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_
         id: "p".into(),
         tenant: "default".into(),
         email: Some("victim@example.com".into()),
-        status: "pending".into(),
+        status: UserStatus::Pending,
         ..Default::default()
     };
     store.put_user(&pending).unwrap();
@@ -121,7 +122,7 @@ fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_
         email: Some("half@example.com".into()),
         mobile: Some("+15550000002".into()),
         mobile_verified: true,
-        status: "active".into(),
+        status: UserStatus::Active,
         ..Default::default()
     };
     store.put_user(&unproved).unwrap();
@@ -161,7 +162,7 @@ fn an_unproved_address_reaches_no_app() {
         email: Some("victim@example.com".into()),
         mobile: Some("+15550000041".into()),
         mobile_verified: true,
-        status: "active".into(),
+        status: UserStatus::Active,
         ..Default::default()
     };
     store.put_user(&user).unwrap();
@@ -169,7 +170,7 @@ fn an_unproved_address_reaches_no_app() {
         id: "s1".into(),
         user_id: "u1".into(),
         tenant: "default".into(),
-        amr: vec!["pwd".into()],
+        amr: vec![crate::domain::Amr::Pwd],
         created_at: 0,
         last_seen: 0,
         expires_at: u64::MAX,
@@ -334,7 +335,7 @@ fn disabling_a_user_offline_ends_sessions_and_revokes_personal_tokens() {
     let spec = UserSpec { tenant: "default".into(), email: Some("a@example.com".into()), ..Default::default() };
     execute(&ctx, Op::UserAdd { user: spec }).unwrap();
     let u = store.find_user("default", "a@example.com").unwrap().unwrap();
-    ops::stored_session(&store, &u, vec!["pwd".into()], 600).unwrap();
+    ops::stored_session(&store, &u, vec![crate::domain::Amr::Pwd], 600).unwrap();
     let pat = crate::store::PersonalToken {
         id: "t1".into(),
         user_id: u.id.clone(),
@@ -348,7 +349,7 @@ fn disabling_a_user_offline_ends_sessions_and_revokes_personal_tokens() {
     let v = execute(&ctx, disable).unwrap();
     assert_eq!((v["status"].as_str(), v["sessions_ended"].as_u64()), (Some("disabled"), Some(1)));
     assert_eq!(v["personal_tokens_revoked"], 1);
-    assert_eq!(store.user(&u.id).unwrap().unwrap().status, "disabled");
+    assert_eq!(store.user(&u.id).unwrap().unwrap().status, crate::domain::UserStatus::Disabled);
     assert!(store.sessions().unwrap().is_empty() && store.user_personal_tokens(&u.id).unwrap().is_empty());
     let enable = Op::UserStatus { tenant: "default".into(), user: u.id.clone(), active: true };
     assert_eq!(execute(&ctx, enable).unwrap()["status"], "active");
@@ -356,7 +357,12 @@ fn disabling_a_user_offline_ends_sessions_and_revokes_personal_tokens() {
     let events: Vec<String> = store.audit(10).unwrap().into_iter().map(|e| e.event).collect();
     assert_eq!(&events[..2], ["user_enabled", "user_disabled"]);
 
-    let pending = User { id: "p1".into(), tenant: "default".into(), status: "pending".into(), ..Default::default() };
+    let pending = User {
+        id: "p1".into(),
+        tenant: "default".into(),
+        status: crate::domain::UserStatus::Pending,
+        ..Default::default()
+    };
     store.put_user(&pending).unwrap();
     let refused = execute(&ctx, Op::UserStatus { tenant: "default".into(), user: "p1".into(), active: false });
     assert!(matches!(refused, Err(ControlError::PendingUser(_))), "{refused:?}");

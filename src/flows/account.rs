@@ -6,7 +6,8 @@
 //! personal tokens are never an identity on `/auth`) and acts on that user only: a session id of
 //! another user is "not found", never "not yours".
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::Amr;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::passwords::check_new_password;
@@ -157,7 +158,7 @@ pub async fn change_password(
         blocking(move || {
             let _attempt = attempt;
             let regulation = Regulation::new(svc.store.clone(), &rt.config);
-            let event = Audit::event("password_change_failed", &origin, Some(&user_id), json!({}));
+            let event = Audit::event(EventKind::PasswordChangeFailed, &origin, Some(&user_id), json!({}));
             failures::record_failure(&svc, &regulation, Some(&ukey), ip, now, event)?;
             Ok(())
         })
@@ -177,7 +178,7 @@ pub async fn change_password(
             .map_err(FlowError::Store)?;
         let ended = svc2.sessions.revoke(|s| s.user_id == user_id && s.id != keep)?;
         let detail = json!({"sessions_ended": ended});
-        svc2.audit.record(Audit::event("password_changed", &origin, Some(&user_id), detail));
+        svc2.audit.record(Audit::event(EventKind::PasswordChanged, &origin, Some(&user_id), detail));
         Ok(ended)
     })
     .await?;
@@ -194,7 +195,7 @@ pub struct SessionView {
     pub expires_at: u64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     /// The session the caller is using.
     pub current: bool,
 }
@@ -227,7 +228,7 @@ pub fn end_session(svc: &Services, who: &Who<'_>, sid: &str) -> Result<(), Refus
     let user_id = who.id.user_id.clone();
     svc.sessions.revoke(|s| s.id == sid && s.user_id == user_id)?;
     let detail = json!({"session": sid, "current": sid == who.id.session_id});
-    svc.audit.record(Audit::event("session_ended", who.origin, Some(&who.id.user_id), detail));
+    svc.audit.record(Audit::event(EventKind::SessionEnded, who.origin, Some(&who.id.user_id), detail));
     Ok(())
 }
 
@@ -239,6 +240,6 @@ pub fn end_other_sessions(svc: &Services, who: &Who<'_>) -> Result<usize, Refuse
     }
     let ended = svc.sessions.revoke(|s| s.user_id == user_id && s.id != keep)?;
     let detail = json!({"sessions_ended": ended});
-    svc.audit.record(Audit::event("other_sessions_ended", who.origin, Some(&who.id.user_id), detail));
+    svc.audit.record(Audit::event(EventKind::OtherSessionsEnded, who.origin, Some(&who.id.user_id), detail));
     Ok(ended)
 }

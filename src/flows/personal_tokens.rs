@@ -5,7 +5,7 @@
 //! Only a session or an access token of an interactive sign-in reaches these calls: personal
 //! tokens are no identity on `/auth`, so a token cannot mint tokens.
 
-use crate::audit::Audit;
+use crate::audit::{Audit, EventKind};
 use crate::flows::account::{active_user, notify_user, Notice, Refused, Who};
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
@@ -119,7 +119,7 @@ pub fn create(
     now: u64,
 ) -> Result<(TokenView, String), Refused> {
     // Defence in depth: a personal token is never an identity on /auth.
-    if who.id.amr.iter().any(|a| a == crate::pats::AMR) {
+    if who.id.amr.contains(&crate::pats::AMR) {
         return Err(Refused::Flow(FlowError::Forbidden("A personal token cannot create tokens: sign in.")));
     }
     let name = check_name(&asked.name)?;
@@ -131,7 +131,7 @@ pub fn create(
         return Err(Refused::TooManyTokens(max));
     };
     let detail = json!({"token": rec.id, "name": rec.name, "scopes": rec.scopes, "expires_at": rec.expires_at});
-    svc.audit.record(Audit::event("personal_token_created", who.origin, Some(&user.id), detail));
+    svc.audit.record(Audit::event(EventKind::PersonalTokenCreated, who.origin, Some(&user.id), detail));
     notify_user(rt, svc, &user, Notice::NewPersonalToken { name });
     Ok((rec.into(), token))
 }
@@ -148,6 +148,6 @@ pub fn revoke(svc: &Services, who: &Who<'_>, token_id: &str) -> Result<(), Refus
         return Err(Refused::NotFound);
     };
     let detail = json!({"token": rec.id, "name": rec.name});
-    svc.audit.record(Audit::event("personal_token_revoked", who.origin, Some(&who.id.user_id), detail));
+    svc.audit.record(Audit::event(EventKind::PersonalTokenRevoked, who.origin, Some(&who.id.user_id), detail));
     Ok(())
 }

@@ -35,7 +35,7 @@ async fn staff(s: &Arc<Shared>, name: &str) -> User {
 /// A session cookie of `u`, with the scopes its groups give.
 fn session(s: &Arc<Shared>, u: &User) -> String {
     let scopes = s.runtime.load().scopes_of(&u.groups);
-    let (secret, _, _) = s.services.sessions.create(u, vec!["pwd".into()], scopes, 600).unwrap();
+    let (secret, _, _) = s.services.sessions.create(u, vec![crate::domain::Amr::Pwd], scopes, 600).unwrap();
     format!("gatehouse_session={secret}")
 }
 
