@@ -67,13 +67,14 @@ impl From<crate::store::StoreError> for Refused {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     PasswordChanged,
-    NewPersonalToken { name: String },
+    PersonalTokenCreated,
 }
 
-/// The hook where the user is notified of `notice` through the outbox and their templates.
-/// The notification service (issue 11 item 7) is not built yet: until it is, the audit event
-/// each change records is the only trace, and this does nothing.
-pub fn notify_user(_rt: &Runtime, _svc: &Services, _user: &User, _notice: Notice) {}
+/// The hook where the user is told of `notice` through the outbox and their templates
+/// (blocking: called from the blocking pool, at `now`). The notification service (issue 11
+/// item 7) is not on this branch yet: until it is, the audit event each change records is the
+/// only trace, and this does nothing.
+pub fn notify_user(_rt: &Runtime, _svc: &Services, _user: &User, _notice: Notice, _now: u64) {}
 
 /// The caller's user, when still active.
 pub fn active_user(svc: &Services, id: &Identity) -> Result<User, FlowError> {
@@ -166,7 +167,7 @@ pub async fn change_password(
         return Err(Refused::WrongPassword);
     }
     let phc = svc.hasher.hash(new).await?.map_err(FlowError::Store)?;
-    let (svc2, origin, keep) = (svc.clone(), who.origin.clone(), who.id.session_id.clone());
+    let (rt2, svc2, origin, keep) = (rt.clone(), svc.clone(), who.origin.clone(), who.id.session_id.clone());
     let ended = blocking(move || {
         let _attempt = attempt;
         svc2.store
@@ -179,10 +180,10 @@ pub async fn change_password(
         let ended = svc2.sessions.revoke(|s| s.user_id == user_id && s.id != keep)?;
         let detail = json!({"sessions_ended": ended});
         svc2.audit.record(Audit::event(EventKind::PasswordChanged, &origin, Some(&user_id), detail));
+        notify_user(&rt2, &svc2, &user, Notice::PasswordChanged, now);
         Ok(ended)
     })
     .await?;
-    notify_user(rt, svc, &user, Notice::PasswordChanged);
     Ok(ended)
 }
 

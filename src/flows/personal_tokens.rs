@@ -127,12 +127,12 @@ pub fn create(
     let user = active_user(svc, who.id)?;
     let scopes = check_scopes(asked.scopes, &rt.scopes_of(&user.groups))?;
     let max = rt.config.personal_tokens.max_per_user;
-    let Some((rec, token)) = svc.pats.create(&user, name.clone(), scopes, ttl, max, now)? else {
+    let Some((rec, token)) = svc.pats.create(&user, name, scopes, ttl, max, now)? else {
         return Err(Refused::TooManyTokens(max));
     };
     let detail = json!({"token": rec.id, "name": rec.name, "scopes": rec.scopes, "expires_at": rec.expires_at});
     svc.audit.record(Audit::event(EventKind::PersonalTokenCreated, who.origin, Some(&user.id), detail));
-    notify_user(rt, svc, &user, Notice::NewPersonalToken { name });
+    notify_user(rt, svc, &user, Notice::PersonalTokenCreated, now);
     Ok((rec.into(), token))
 }
 
