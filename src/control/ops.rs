@@ -96,6 +96,11 @@ pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Val
         });
     }
     admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
+    // Groups may have changed: no personal token keeps a scope its user lost.
+    if let Some(pats) = ctx.pats {
+        let groups = ctx.config.access_groups.clone();
+        pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now_secs())?;
+    }
     Ok(Value::Array(results))
 }
 

@@ -148,6 +148,16 @@ fn disabling_the_user_stops_their_personal_tokens_and_sessions() {
     let jwt = signed["access_token"].as_str().unwrap();
     let pat = create_token(&gh, jwt, json!({"name": "cron"})).json()["token"].as_str().unwrap().to_string();
     assert_eq!(app(&gh, "/write/x", &pat).status(), 200, "no scopes asked: all of alice's");
+    // An import that takes alice out of `staff` takes its scopes from the token at once.
+    let csv = gh.dir.path().join("users.csv");
+    std::fs::write(&csv, "name,email,mobile,emp_id,groups,apps,password_hash\nAlice,alice@example.com,,,guests,,\n")
+        .unwrap();
+    let out = gh.cli(&["user", "import", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = forward_auth(&gh, "/", &pat);
+    assert_eq!((r.status().as_u16(), r.header("remote-groups")), (200, Some("guests")), "the token follows its user");
+    assert_eq!(r.header("remote-scopes"), Some(""), "no scope alice lost");
+    assert_eq!(app(&gh, "/write/x", &pat).status(), 403);
     let out = gh.cli(&["user", "disable", "alice"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
