@@ -111,7 +111,8 @@ pub async fn sessions(
     Ok(no_store(json!({"sessions": account::sessions(&s.services, &id)})))
 }
 
-/// `DELETE /auth/account/sessions/{id}` → 204.
+/// `DELETE /auth/account/sessions/{id}` → 204 (ending the caller's own session also clears
+/// its cookie, like a logout).
 pub async fn end_session(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -120,9 +121,16 @@ pub async fn end_session(
     Path(sid): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = signed_in(&rt, &headers, &info)?;
+    let current = sid == id.session_id;
     let (svc, origin) = (s.services.clone(), info.origin());
     blocking(move || Ok(account::end_session(&svc, &Who { id: &id, ip: info.ip, origin: &origin }, &sid))).await??;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if current {
+        for c in crate::web::session_cookies(&rt, "", 0) {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    Ok(resp)
 }
 
 /// `DELETE /auth/account/sessions` → `{"ended": n}`: every session but the caller's.

@@ -41,6 +41,7 @@ fn session(s: &Arc<Shared>, u: &User) -> String {
 
 struct Answer {
     status: StatusCode,
+    headers: axum::http::HeaderMap,
     body: Value,
 }
 
@@ -60,9 +61,9 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, auth: &str, body: Option
     }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = resp.status();
+    let (status, headers) = (resp.status(), resp.headers().clone());
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    Answer { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
 }
 
 async fn audited(s: &Shared, event: &str) -> crate::store::AuditEvent {
@@ -236,6 +237,13 @@ async fn sessions_are_listed_with_their_device_and_ended_one_or_all_others() {
     );
     assert!(!signs_in(&s, &laptop) && !signs_in(&s, &spare));
     assert!(signs_in(&s, &bobs), "bob's session is not alice's to end");
+    // Ending the caller's own session (from the list) is a logout: its cookie is cleared too.
+    let own = format!("/auth/account/sessions/{}", signed.body["session_id"].as_str().unwrap());
+    let ended = call(&s, "DELETE", &own, &phone, None).await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT);
+    let cleared = ended.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(cleared.starts_with("gatehouse_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(call(&s, "GET", "/auth/account/sessions", &phone, None).await.status, StatusCode::UNAUTHORIZED);
 }
 
 /// Whether the session cookie `c` still signs its holder in.
