@@ -308,6 +308,7 @@ mod tests {
         assert_eq!(id.level, crate::policy::AuthLevel::OneFactor);
         assert!(pats.resolve(&token, "other", 120).is_none(), "another tenant");
         assert!(pats.resolve(&format!("{token}x"), "default", 120).is_none());
+        assert!(pats.resolve(&token, "default", 149).is_some(), "its last second");
         assert!(pats.resolve(&token, "default", 150).is_none(), "expired");
         // A restart finds it, with the use flushed once.
         let before = store.write_transactions();
@@ -315,7 +316,7 @@ mod tests {
         pats.flush(131).unwrap();
         assert_eq!(store.write_transactions(), before + 1, "one write for the changed use, none after");
         let again = PersonalTokens::load(store.clone(), scopes(), 130).unwrap();
-        assert_eq!(again.list("u1").unwrap()[0].last_used_at, Some(120));
+        assert_eq!(again.list("u1").unwrap()[0].last_used_at, Some(149));
         assert!(again.resolve(&token, "default", 130).is_some());
         // The user lost the group: the token keeps no scope the user lost.
         store.put_user(&user("guests")).unwrap();
