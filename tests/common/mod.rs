@@ -415,13 +415,42 @@ pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// The TOTP code `oathtool` computes for the base32 `secret` at `offset` seconds from now.
-pub fn oathtool(secret: &str, offset: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let out = Command::new(need("oathtool"))
-        .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
-        .output()
-        .unwrap();
+/// The wall clock in unix seconds, as the server reads it.
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Waits (polled, bounded) until the wall clock reads at least unix second `at`: for an expiry
+/// the server judges on that clock (a short configured TTL keeps the wait short).
+pub fn wait_until_unix(at: u64) {
+    let deadline = Instant::now() + Duration::from_secs(at.saturating_sub(unix_secs()) + 2);
+    while unix_secs() < at {
+        assert!(Instant::now() < deadline, "the clock did not reach {at}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An instant (unix seconds) to compute a test's TOTP codes for: now, once at least 10 s remain
+/// in the current 30 s step (polled, bounded by one step). Codes for it and the steps next to it
+/// then stay inside the server's ±1 step window for the test's run, whenever a step boundary
+/// falls, and two calls for the same step always agree.
+pub fn totp_instant() -> i64 {
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(31);
+    loop {
+        let t = now();
+        if 30.0 - t % 30.0 >= 10.0 {
+            return t as i64;
+        }
+        assert!(Instant::now() < deadline, "the clock did not move on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The TOTP code `oathtool` computes for the base32 `secret` at unix time `at` (`--now @at`).
+pub fn oathtool(secret: &str, at: i64) -> String {
+    let out =
+        Command::new(need("oathtool")).args(["--totp", "-b", secret, "--now", &format!("@{at}")]).output().unwrap();
     assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -118,9 +118,11 @@ fn codes_expire() {
     let gh = Gatehouse::start(&code_config(smtp.port, free_port(), "otp: {ttl: 1s}"), &[]);
     add_user(&gh, "eve@example.com", "+15550000003", "");
     let r = post_json(&gh, "/auth/otp/request", json!({"identifier": "eve@example.com"}));
+    // The code was issued at or before this second, so it expires by `issued + 1`.
+    let issued = unix_secs();
     assert_eq!(json(r)["expires_in"], 1);
     let code = smtp.code("eve@example.com", 1);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    wait_until_unix(issued + 1);
     let r = post_json(&gh, "/auth/otp/verify", json!({"identifier": "eve@example.com", "otp": code}));
     assert_eq!(r.status(), 401);
 }
@@ -200,7 +202,8 @@ fn with_authenticator(gh: &Gatehouse, args: &[&str]) {
     let bearer = login["access_token"].as_str().unwrap().to_string();
     let authed = |path: &str, body: Value| gh.post(path).host("app.test").bearer(&bearer).json(&body).send();
     let secret = json(authed("/auth/mfa/totp/setup", json!({})))["secret"].as_str().unwrap().to_string();
-    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, 0)})).status(), 200);
+    let t = totp_instant();
+    assert_eq!(authed("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, t)})).status(), 200);
 }
 
 fn hidden(html: &str, name: &str) -> String {
