@@ -12,6 +12,7 @@ pub mod smtp;
 
 use crate::config::file::{SmsProvider, Template, WebhookProvider};
 use crate::config::Config;
+use crate::domain::Purpose;
 use crate::store::OutboxMessage;
 
 /// What kind of address a channel delivers to.
@@ -104,21 +105,21 @@ pub fn user_channel(
     (cfg.notifiers.log && avoid.is_none()).then(|| ("log".to_string(), to.to_string()))
 }
 
-fn default_template(purpose: &str) -> (&'static str, &'static str) {
+fn default_template(purpose: Purpose) -> (&'static str, &'static str) {
     match purpose {
-        "register" => (
+        Purpose::Register => (
             "Confirm your registration",
             "Your confirmation code is {{code}}. It expires in {{minutes}} minutes. If you did not register, ignore this message.",
         ),
-        "verify" => (
+        Purpose::Verify => (
             "Your verification code",
             "Your verification code for {{app}} is {{code}}. It expires in {{minutes}} minutes.",
         ),
-        "mfa" => (
+        Purpose::Mfa => (
             "Your second-factor code",
             "Your second-factor code is {{code}}. It expires in {{minutes}} minutes. If you are not signing in, change your password.",
         ),
-        _ => (
+        Purpose::Login => (
             "Your sign-in code",
             "Your sign-in code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
         ),
@@ -136,9 +137,9 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 
 /// The subject and text of a message for `purpose`: the tenant's template, else
 /// `notifiers.templates`, else the built-in one.
-pub fn compose(cfg: &Config, tenant: &str, purpose: &str, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
+pub fn compose(cfg: &Config, tenant: &str, purpose: Purpose, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
     let from_cfg: Option<&Template> =
-        cfg.tenant(tenant).and_then(|t| t.templates.get(purpose)).or_else(|| cfg.notifiers.templates.get(purpose));
+        cfg.tenant(tenant).and_then(|t| t.templates.get(&purpose)).or_else(|| cfg.templates.get(&purpose));
     let (ds, dt) = default_template(purpose);
     let subject = from_cfg.and_then(|t| t.subject.as_deref()).unwrap_or(ds);
     let text = from_cfg.map(|t| t.text.as_str()).unwrap_or(dt);
@@ -186,8 +187,8 @@ mod tests {
             "notifiers:\n  templates: {login: {text: 'global {{code}}'}}\ntenants:\n  - id: default\n    hosts: ['*']\n    templates: {register: {subject: 'S', text: 'tenant {{code}} {{minutes}}'}}\n",
         )
         .unwrap();
-        assert_eq!(compose(&cfg, "default", "login", "42", 300, "").1, "global 42");
-        assert_eq!(compose(&cfg, "default", "register", "42", 61, ""), ("S".into(), "tenant 42 2".into()));
-        assert!(compose(&cfg, "default", "mfa", "42", 300, "").1.contains("42"));
+        assert_eq!(compose(&cfg, "default", Purpose::Login, "42", 300, "").1, "global 42");
+        assert_eq!(compose(&cfg, "default", Purpose::Register, "42", 61, ""), ("S".into(), "tenant 42 2".into()));
+        assert!(compose(&cfg, "default", Purpose::Mfa, "42", 300, "").1.contains("42"));
     }
 }

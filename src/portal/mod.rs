@@ -267,9 +267,9 @@ async fn step_up_page(
     let (rt2, svc, user_id) = (rt.clone(), s.services.clone(), id.user_id.clone());
     let amr = id.amr.clone();
     // A session from a code: the second code must take another kind of channel.
-    let used = if amr.iter().any(|a| a == "sms") {
+    let used = if amr.contains(&crate::domain::Amr::Sms) {
         Some(crate::notify::AddressKind::Phone)
-    } else if amr.iter().any(|a| a == "otp") {
+    } else if amr.contains(&crate::domain::Amr::Otp) {
         Some(crate::notify::AddressKind::Email)
     } else {
         None

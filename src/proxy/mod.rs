@@ -136,7 +136,7 @@ pub fn audit_denied(
     let detail = serde_json::json!({
         "mode": mode, "host": clip(host, 255), "path": clip(path, 512), "method": clip(method, 16), "reason": clip(reason, 128)
     });
-    audit.record_request(crate::audit::Audit::event("request_denied", &origin, None, detail));
+    audit.record_request(crate::audit::Audit::event(crate::audit::EventKind::RequestDenied, &origin, None, detail));
 }
 
 fn peer_ip(session: &Session) -> Option<IpAddr> {
