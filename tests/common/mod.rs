@@ -26,6 +26,32 @@ pub use raw::*;
 #[allow(unused_imports)]
 pub use web::*;
 
+/// The `server` block a real-process config starts with (`Gatehouse::start` fills in the
+/// listeners); a literal, for `concat!`.
+#[macro_export]
+macro_rules! server_block {
+    () => {
+        "\nserver:\n  listen: \"{listen}\"\n  ops_listen: \"{ops}\"\n  public_url: http://auth.test:8080\n  trusted_proxies: [127.0.0.1/32]\n"
+    };
+}
+
+/// [`server_block!`] with a store and a signing key in the test's directory.
+pub const SERVER_AND_STORE: &str = concat!(
+    crate::server_block!(),
+    "storage: {path: \"{dir}/data/gatehouse.redb\"}\n",
+    "tokens: {issuer: http://auth.test:8080, signing_key: \"{dir}/data/key.pem\"}\n"
+);
+
+/// The start of a policy for 127.0.0.1 and every `*.test` host: deny by default, `/public`
+/// bypasses; the rules that follow it are list items.
+pub const POLICY_HEAD: &str = r#"
+default_policy: deny
+rules:
+  - domain: ["127.0.0.1", "*.test"]
+    resources: ["^/public(/.*)?$"]
+    policy: bypass
+"#;
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -354,15 +380,22 @@ pub fn nginx(gatehouse_port: u16, upstream_port: u16) -> Peer {
 
 /// Like [`nginx`] on a port chosen beforehand (when Gatehouse's `public_url` must name it).
 pub fn nginx_on(port: u16, gatehouse_port: u16, upstream_port: u16) -> Peer {
+    let conf = include_str!("../peers/nginx.conf.template")
+        .replace("{gatehouse}", &format!("127.0.0.1:{gatehouse_port}"))
+        .replace("{upstream}", &format!("127.0.0.1:{upstream_port}"));
+    nginx_running(port, &conf)
+}
+
+/// nginx on `port` running `conf`, in which `{user}`, `{prefix}` and `{listen}` are replaced
+/// (the caller replaces its own placeholders first).
+pub fn nginx_running(port: u16, conf: &str) -> Peer {
     let bin = need("nginx");
     let dir = tempfile::tempdir().unwrap();
     let root = unsafe { libc::geteuid() } == 0;
-    let conf = include_str!("../peers/nginx.conf.template")
+    let conf = conf
         .replace("{user}", if root { "user root;" } else { "" })
         .replace("{prefix}", dir.path().to_str().unwrap())
-        .replace("{listen}", &format!("127.0.0.1:{port}"))
-        .replace("{gatehouse}", &format!("127.0.0.1:{gatehouse_port}"))
-        .replace("{upstream}", &format!("127.0.0.1:{upstream_port}"));
+        .replace("{listen}", &format!("127.0.0.1:{port}"));
     let conf_path = dir.path().join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
     let mut child = Command::new(bin)

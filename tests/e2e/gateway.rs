@@ -4,15 +4,7 @@ use crate::common::*;
 
 pub fn config(upstream: u16) -> String {
     format!(
-        r#"
-server:
-  listen: "{{listen}}"
-  ops_listen: "{{ops}}"
-  public_url: http://auth.test:8080
-  trusted_proxies: [127.0.0.1/32]
-storage: {{path: "{{dir}}/data/gatehouse.redb"}}
-tokens: {{issuer: http://auth.test:8080, signing_key: "{{dir}}/data/key.pem"}}
-session: {{allowed_redirect_domains: [test]}}
+        r#"{SERVER_AND_STORE}session: {{allowed_redirect_domains: [test]}}
 rate_limits:
   global: {{per: ip, rate: 1000/s, burst: 1000}}
 access_groups:

@@ -4,13 +4,9 @@
 use crate::common::*;
 use serde_json::json;
 
-const CONFIG: &str = r#"
-server:
-  listen: "{listen}"
-  ops_listen: "{ops}"
-  public_url: http://auth.test:8080
-  trusted_proxies: [127.0.0.1/32]
-  control_socket: "{dir}/data/gatehouse.sock"
+const CONFIG: &str = concat!(
+    crate::server_block!(),
+    r#"  control_socket: "{dir}/data/gatehouse.sock"
 storage: {path: "{dir}/data/gatehouse.redb"}
 tokens: {issuer: http://auth.test:8080, signing_key: "{dir}/data/key.pem"}
 session: {allowed_redirect_domains: [test]}
@@ -29,7 +25,8 @@ apps:
     tenant: other
     routes:
       - {hosts: [app.other], upstream: builtin:whoami}
-"#;
+"#
+);
 
 const POLICY: &str = "default_policy: deny\nrules:\n  - {domain: ['*.test', '*.other'], policy: one_factor}\n";
 
@@ -135,13 +132,7 @@ fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
 
     assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
     // Forward-auth recognises the cookie as well.
-    let r = gh
-        .get("/auth/authz/forward-auth")
-        .header("X-Forwarded-Method", "GET")
-        .header("X-Forwarded-Host", "app.test")
-        .header("X-Forwarded-Uri", "/")
-        .header("Cookie", &cookie)
-        .send();
+    let r = gh.forward_auth("app.test", "/").header("Cookie", &cookie).send();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["remote-user"], "alice");
 

@@ -280,13 +280,20 @@ fn the_portal_enrolment_page_sets_up_an_authenticator() {
     assert_eq!(login(&gh)["mfa_required"], true, "the next sign-in asks for the second factor");
 }
 
-#[test]
-fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
+/// Alice with a budget of three failures, signed in with one factor (her access token), an
+/// authenticator set up (its secret) but not confirmed.
+fn set_up_with_a_budget() -> (Gatehouse, String, String) {
     let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
     let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
     gh.user("alice", &[], Some("violet-tractor-42"));
     let one = login(&gh)["access_token"].as_str().unwrap().to_string();
     let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
+    (gh, one, secret)
+}
+
+#[test]
+fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
+    let (gh, one, secret) = set_up_with_a_budget();
     let t = totp_instant();
     let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, t)})));
     let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_string();
@@ -324,11 +331,7 @@ fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
 
 #[test]
 fn a_correct_first_factor_does_not_reset_the_second_factors_budget() {
-    let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
-    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
-    gh.user("alice", &[], Some("violet-tractor-42"));
-    let one = login(&gh)["access_token"].as_str().unwrap().to_string();
-    let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
+    let (gh, one, secret) = set_up_with_a_budget();
     let t = totp_instant();
     assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, t)})).status(), 200);
     // Two wrong codes, then the (known) password again: the count stays, so the third wrong
