@@ -386,7 +386,7 @@ pub fn admin(cfg: &Config, cmd: &AdminCommand) -> ExitCode {
     }
 }
 
-fn ban_key(cfg: &Config, t: &Target) -> Result<String, String> {
+fn ban_key(cfg: &Config, t: &Target) -> Result<crate::domain::BanKey, String> {
     match (&t.user, &t.ip) {
         (Some(u), None) => {
             let v = run(cfg, Op::UserId { tenant: t.tenant.clone(), user: u.clone() })?;

@@ -4,6 +4,7 @@ use super::{ControlError, Ctx};
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::domain::BanKey;
 use crate::domain::UserStatus;
 use crate::store::{Ban, Store, StoreError, User};
 use serde_json::{json, Value};
@@ -107,7 +108,7 @@ pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static s
     Ok(if created { "created" } else { "updated" })
 }
 
-pub(super) fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> Result<Value, ControlError> {
+pub(super) fn bans_add(ctx: &Ctx, key: BanKey, seconds: u64, reason: String) -> Result<Value, ControlError> {
     let now = now_secs();
     let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
     ctx.store.ban(&ban)?;
@@ -115,7 +116,7 @@ pub(super) fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> 
     Ok(json!(ban))
 }
 
-pub(super) fn bans_revoke(ctx: &Ctx, key: String) -> Result<Value, ControlError> {
+pub(super) fn bans_revoke(ctx: &Ctx, key: BanKey) -> Result<Value, ControlError> {
     if !ctx.store.revoke_ban(&key)? {
         return Err(ControlError::NoBan(key));
     }

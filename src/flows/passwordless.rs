@@ -211,8 +211,8 @@ pub async fn verify(
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(failures::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
         let _attempt = failures::claim(&regulation, ukey.as_deref().unwrap_or_default())?;
-        let ban = regulation.banned(ukey.as_deref(), ip, now)?;
-        if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
+        let ban = regulation.banned(ukey.as_ref(), ip, now)?;
+        if let Some(b) = ban.as_ref().filter(|b| b.key.is_ip()) {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
         let app = req.app.as_deref().unwrap_or("");
@@ -237,7 +237,7 @@ pub async fn verify(
                 if ban.is_some() {
                     svc.audit.record(event);
                 } else {
-                    failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
+                    failures::record_failure(&svc, &regulation, ukey.as_ref(), ip, now, event)?;
                 }
                 return Err(if matches!(checked, CodeCheck::Locked) {
                     FlowError::CodeLocked

@@ -14,6 +14,7 @@
 //! Regulation is off only with `enabled: false` (`max_retries: 0` without it is refused).
 
 use crate::config::file::Regulation as Cfg;
+use crate::domain::BanKey;
 use crate::store::{Ban, Store, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,22 +26,22 @@ pub struct Regulation {
     v6_prefix: u8,
 }
 
-pub fn user_key(tenant: &str, user_id: &str) -> String {
-    format!("user:{tenant}:{user_id}")
+pub fn user_key(tenant: &str, user_id: &str) -> BanKey {
+    BanKey::user(tenant, user_id)
 }
 
 /// The budget key of an identifier no usable account has: a keyed hash (the store never holds
 /// what was typed, which is sometimes a password), so that a wrong password costs the same
 /// writes — an account's count and the address's — whether or not the account exists.
-pub fn unknown_key(secret: &[u8; 32], tenant: &str, identifier: &str) -> String {
+pub fn unknown_key(secret: &[u8; 32], tenant: &str, identifier: &str) -> BanKey {
     let record = format!("regulation\0{tenant}");
     let mac = crate::flows::otp::code_hash(secret, &record, &identifier.trim().to_lowercase());
-    format!("user:{tenant}:?{}", &mac[..32])
+    BanKey::user(tenant, &format!("?{}", &mac[..32]))
 }
 
 /// The key of an address's failures and bans: an IPv6 client's network of `v6_prefix` bits.
-pub fn ip_key(ip: IpAddr, v6_prefix: u8) -> String {
-    format!("ip:{}", crate::net::ip_bucket(ip, v6_prefix))
+pub fn ip_key(ip: IpAddr, v6_prefix: u8) -> BanKey {
+    BanKey::ip(&crate::net::ip_bucket(ip, v6_prefix).to_string())
 }
 
 impl Regulation {
@@ -52,14 +53,14 @@ impl Regulation {
         Regulation { store, cfg, v6_prefix }
     }
 
-    fn keys(&self, user: Option<&str>, ip: IpAddr) -> Vec<String> {
+    fn keys(&self, user: Option<&BanKey>, ip: IpAddr) -> Vec<BanKey> {
         let mut keys = vec![];
         if !self.cfg.enabled || self.cfg.max_retries == 0 {
             return keys;
         }
         if self.cfg.modes.iter().any(|m| m == "user") {
             if let Some(u) = user {
-                keys.push(u.to_string());
+                keys.push(u.clone());
             }
         }
         if self.cfg.modes.iter().any(|m| m == "ip") {
@@ -72,17 +73,17 @@ impl Regulation {
     /// the NIST SP 800-63B ceiling (`max_consecutive`) is the account's whatever the modes say,
     /// and a ban on the account (that lock, or an administrator's) is honoured. An unknown
     /// identifier's key is counted the same way (no run, no ban), so both cost the same writes.
-    fn account_only<'a>(&self, user: Option<&'a str>) -> Option<&'a str> {
+    fn account_only<'a>(&self, user: Option<&'a BanKey>) -> Option<&'a BanKey> {
         let on = self.cfg.enabled && self.cfg.max_retries > 0;
         user.filter(|_| on && !self.cfg.modes.iter().any(|m| m == "user"))
     }
 
     /// The ban that applies to this attempt, if any; an address's ban first (it is answered
     /// differently: it reveals nothing about the account).
-    pub fn banned(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Option<Ban>, StoreError> {
+    pub fn banned(&self, user: Option<&BanKey>, ip: IpAddr, now: u64) -> Result<Option<Ban>, StoreError> {
         let mut keys = self.keys(user, ip);
-        keys.extend(self.account_only(user).map(str::to_string));
-        keys.sort_by_key(|k| !k.starts_with("ip:"));
+        keys.extend(self.account_only(user).cloned());
+        keys.sort_by_key(|k| !k.is_ip());
         for k in keys {
             if let Some(b) = self.store.active_ban(&k, now)? {
                 return Ok(Some(b));
@@ -92,15 +93,15 @@ impl Regulation {
     }
 
     /// Records a failure; returns the bans it caused.
-    pub fn failed(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Vec<Ban>, StoreError> {
+    pub fn failed(&self, user: Option<&BanKey>, ip: IpAddr, now: u64) -> Result<Vec<Ban>, StoreError> {
         let find_time = self.cfg.find_time.0.as_secs();
         let since = now.saturating_sub(find_time);
         let mut bans = vec![];
         let keys = self.keys(user, ip).into_iter().map(|k| (k, true));
-        for (k, window) in keys.chain(self.account_only(user).map(|u| (u.to_string(), false))) {
+        for (k, window) in keys.chain(self.account_only(user).map(|u| (u.clone(), false))) {
             // An unknown identifier's key keeps no consecutive count: it would never be reset,
             // and its window count ages out (`Store::purge_failures`).
-            let account = Some(k.as_str()) == user && !k.contains(":?");
+            let account = Some(&k) == user && !k.is_unknown_user();
             let (n, run) = self.store.record_failure(&k, now, since, account)?;
             let ban = if account && run >= u64::from(self.cfg.max_consecutive) {
                 Some((
@@ -213,7 +214,7 @@ mod tests {
         assert!(r.failed(None, "2001:db8:1:2::1".parse().unwrap(), 10).unwrap().is_empty());
         let bans = r.failed(None, "2001:db8:1:2:ffff::2".parse().unwrap(), 11).unwrap();
         assert_eq!(bans.len(), 1);
-        assert_eq!(bans[0].key, "ip:2001:db8:1:2::");
+        assert_eq!(bans[0].key.as_str(), "ip:2001:db8:1:2::");
         assert!(r.banned(None, "2001:db8:1:2::9".parse().unwrap(), 12).unwrap().is_some());
         assert!(r.banned(None, "2001:db8:1:3::1".parse().unwrap(), 12).unwrap().is_none());
     }

@@ -117,7 +117,7 @@ pub async fn password_login(
         .await?
     };
     if let Some(b) = &ban {
-        if b.key.starts_with("ip:") {
+        if b.key.is_ip() {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
     }
@@ -195,7 +195,7 @@ pub fn verify_mfa(
     let _attempt = claim(&regulation, &ukey)?;
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
         svc.mfa.drop_user(&p.user_id);
-        if b.key.starts_with("ip:") {
+        if b.key.is_ip() {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
         return Err(FlowError::InvalidCode);
