@@ -208,6 +208,25 @@ impl From<BanKey> for String {
     }
 }
 
+words! {
+    /// The HMAC of TOTP codes (`totp.algorithm`, RFC 6238).
+    TotpAlgorithm {
+        Sha1 => "SHA1",
+        Sha256 => "SHA256",
+        Sha512 => "SHA512",
+    }
+}
+
+words! {
+    /// What regulation counts failures and bans by (`regulation.modes`).
+    RegulationMode {
+        /// The account.
+        User => "user",
+        /// The client's address (an IPv6 client's network).
+        Ip => "ip",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,9 @@
 //! ```
 //! Regulation is off only with `enabled: false` (`max_retries: 0` without it is refused).
 
-use crate::config::file::Regulation as Cfg;
+use crate::config::RegulationConfig as Cfg;
 use crate::domain::BanKey;
+use crate::domain::RegulationMode;
 use crate::store::{Ban, Store, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -58,12 +59,12 @@ impl Regulation {
         if !self.cfg.enabled || self.cfg.max_retries == 0 {
             return keys;
         }
-        if self.cfg.modes.iter().any(|m| m == "user") {
+        if self.cfg.counts_by(RegulationMode::User) {
             if let Some(u) = user {
                 keys.push(u.clone());
             }
         }
-        if self.cfg.modes.iter().any(|m| m == "ip") {
+        if self.cfg.counts_by(RegulationMode::Ip) {
             keys.push(ip_key(ip, self.v6_prefix));
         }
         keys
@@ -75,7 +76,7 @@ impl Regulation {
     /// identifier's key is counted the same way (no run, no ban), so both cost the same writes.
     fn account_only<'a>(&self, user: Option<&'a BanKey>) -> Option<&'a BanKey> {
         let on = self.cfg.enabled && self.cfg.max_retries > 0;
-        user.filter(|_| on && !self.cfg.modes.iter().any(|m| m == "user"))
+        user.filter(|_| on && !self.cfg.counts_by(RegulationMode::User))
     }
 
     /// The ban that applies to this attempt, if any; an address's ban first (it is answered
@@ -94,7 +95,7 @@ impl Regulation {
 
     /// Records a failure; returns the bans it caused.
     pub fn failed(&self, user: Option<&BanKey>, ip: IpAddr, now: u64) -> Result<Vec<Ban>, StoreError> {
-        let find_time = self.cfg.find_time.0.as_secs();
+        let find_time = self.cfg.find_time.as_secs();
         let since = now.saturating_sub(find_time);
         let mut bans = vec![];
         let keys = self.keys(user, ip).into_iter().map(|k| (k, true));
@@ -109,7 +110,7 @@ impl Regulation {
                     format!("{run} consecutive failed attempts: locked until an administrator revokes the ban"),
                 ))
             } else if window && n >= self.cfg.max_retries as usize {
-                Some((now + self.cfg.ban_time.0.as_secs(), format!("{n} failed attempts within {find_time}s")))
+                Some((now + self.cfg.ban_time.as_secs(), format!("{n} failed attempts within {find_time}s")))
             } else {
                 None
             };
@@ -155,16 +156,15 @@ pub const LOCKED: u64 = u64::MAX;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::units::Dur;
     use std::time::Duration;
 
     fn cfg(max_retries: u32, max_consecutive: u32) -> Cfg {
         Cfg {
             enabled: true,
-            modes: vec!["user".into(), "ip".into()],
+            modes: vec![RegulationMode::User, RegulationMode::Ip],
             max_retries,
-            find_time: Dur(Duration::from_secs(60)),
-            ban_time: Dur(Duration::from_secs(600)),
+            find_time: Duration::from_secs(60),
+            ban_time: Duration::from_secs(600),
             max_consecutive,
         }
     }
@@ -262,7 +262,7 @@ mod tests {
     fn the_consecutive_ceiling_is_the_accounts_whatever_the_modes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
-        let r = Regulation::with(store.clone(), Cfg { modes: vec!["ip".into()], ..cfg(3, 10) }, 64);
+        let r = Regulation::with(store.clone(), Cfg { modes: vec![RegulationMode::Ip], ..cfg(3, 10) }, 64);
         let u = user_key("default", "u1");
         let mut now = 1_000;
         for i in 0..9u8 {
