@@ -7,6 +7,7 @@ use crate::directory::{public_user, to_user, validate, UserSpec};
 use crate::domain::BanKey;
 use crate::domain::UserStatus;
 use crate::store::{Ban, Store, StoreError, User};
+use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -152,13 +153,9 @@ pub(super) fn token_issue(
         Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
         None => stored_session(ctx.store, &u, amr, expiration)?,
     };
-    let mut c = ctx.tokens.claims_for(&u.id, &u.tenant, &session.id, ttl_secs.min(expiration));
-    c.groups = u.groups.clone();
-    c.scopes = scopes;
-    c.amr = session.amr.clone();
-    c.email = u.verified_email().map(str::to_string);
-    c.name = u.name.clone();
-    c.preferred_username = Some(u.display_user());
+    let who = UserClaims::of_user(&u, session.amr.clone(), scopes);
+    let ttl = ttl_secs.min(expiration);
+    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, Audience::Tenant, ttl, who);
     let token = ctx.tokens.sign(&c)?;
     admin_event(ctx, EventKind::TokenIssued, Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
     Ok(json!({"access_token": token, "session_id": session.id}))
