@@ -227,6 +227,18 @@ words! {
     }
 }
 
+words! {
+    /// A second factor a pending sign-in may present (`POST /auth/mfa/verify`'s `method`).
+    MfaMethod {
+        /// An authenticator app's code.
+        Totp => "totp",
+        /// A recovery code.
+        RecoveryCode => "recovery_code",
+        /// A code sent with `POST /auth/mfa/otp`.
+        Otp => "otp",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +260,8 @@ mod tests {
         assert_eq!(names, ["active", "pending", "disabled"]);
         let names: Vec<&str> = Amr::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa"]);
+        let names: Vec<&str> = MfaMethod::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, ["totp", "recovery_code", "otp"]);
         assert_eq!(serde_json::to_string(&[Amr::Pwd, Amr::Totp]).unwrap(), r#"["pwd","totp"]"#);
         assert_eq!("recovery".parse::<Amr>(), Ok(Amr::Recovery));
         assert!("password".parse::<Amr>().unwrap_err().contains("use pwd, otp"));
