@@ -161,7 +161,7 @@ pub async fn request(
                 EventKind::OtpNotSent,
                 &origin,
                 who,
-                json!({"purpose": "login", "reason": reason}),
+                json!({"purpose": Purpose::Login, "reason": reason}),
             ));
             return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
         };
@@ -177,7 +177,8 @@ pub async fn request(
             extra: serde_json::Value::Null,
         };
         let code = otp::send_code(&rt, &svc, &send, now)?;
-        let mut e = Audit::event(EventKind::OtpSent, &origin, who, json!({"purpose": "login", "channel": channel}));
+        let mut e =
+            Audit::event(EventKind::OtpSent, &origin, who, json!({"purpose": Purpose::Login, "channel": channel}));
         e.app = req.app.clone();
         svc.audit.record(e);
         Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
@@ -305,7 +306,7 @@ pub fn send_mfa_code(
         EventKind::OtpSent,
         origin,
         Some(&user.id),
-        json!({"purpose": "mfa", "channel": channel}),
+        json!({"purpose": Purpose::Mfa, "channel": channel}),
     ));
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }
