@@ -22,8 +22,7 @@ use crate::runtime::Runtime;
 use crate::state::Shared;
 use crate::web::{caller, mfa_attempt, session_cookies, ReqInfo, Snapshot};
 pub use crate::web::{escape, page};
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -295,21 +294,15 @@ async fn step_up_page(
         }
         Err(e) => {
             e.log_internal();
-            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">Your session cannot be stepped up. <a href=\"/auth/login\">Sign in again</a>.</p>";
-            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+            sign_in_again(StatusCode::UNAUTHORIZED, "Your session cannot be stepped up.")
         }
     }
 }
 
 /// `POST /auth/login` from the portal's form.
-pub async fn submit(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+pub(crate) async fn submit(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let Post { s, rt, info, headers, .. } = p;
     if f.get("step") == "mfa" {
         return step_up_post(&s, &rt, &info, &headers, f.rd.clone()).await;
     }
