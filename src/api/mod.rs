@@ -187,9 +187,6 @@ async fn not_found() -> ApiError {
 }
 
 #[cfg(test)]
-mod input_tests;
-
-#[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::store::User;

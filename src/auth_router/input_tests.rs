@@ -4,7 +4,7 @@
 //! shape. One table per handler module; add a row for a new check. (What crosses a socket, such
 //! as the bridge's body limit, stays in the real-process suites.)
 
-use super::tests::shared;
+use crate::api::tests::shared;
 use crate::state::Shared;
 use axum::body::Body as HttpBody;
 use axum::http::Request;
@@ -34,7 +34,7 @@ async fn check(s: &Arc<Shared>, cases: &[Case]) {
             .header("content-type", c.content_type)
             .body(HttpBody::from(c.body))
             .unwrap();
-        let resp = crate::auth_router::router(s.clone()).oneshot(req).await.unwrap();
+        let resp = super::router(s.clone()).oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
         let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
