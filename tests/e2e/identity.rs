@@ -275,7 +275,7 @@ fn admin_revocation_takes_effect_on_the_next_request() {
 }
 
 /// The bridge's body limit (the rest of the input validation is tested in process:
-/// `api::input_tests`).
+/// `auth_router::input_tests`).
 #[test]
 fn a_body_over_the_limit_is_refused() {
     let gh = start();

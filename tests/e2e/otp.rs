@@ -94,7 +94,7 @@ fn attempts_supersession_throttle_and_bad_input() {
     assert_eq!(json(r)["error"], "rate_limited");
 
     // An unknown channel names where the channels are listed (the rest of the input
-    // validation is tested in process: `api::input_tests`).
+    // validation is tested in process: `auth_router::input_tests`).
     let r = post_json(&gh, "/auth/otp/request", json!({"identifier": "bob@example.com", "channel": "pigeon"}));
     assert_eq!(r.status(), 422);
     assert!(json(r)["message"].as_str().unwrap().contains("/auth/providers"));
