@@ -367,6 +367,14 @@ mod tests {
         assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
     }
 
+    /// A session stored before sessions kept their device still opens (no IP, no user agent).
+    #[test]
+    fn a_session_stored_without_a_device_still_decodes() {
+        let old = r#"{"id":"s1","user_id":"u1","tenant":"default","amr":["pwd"],"created_at":1,"last_seen":2,"expires_at":3}"#;
+        let s: Session = serde_json::from_str(old).unwrap();
+        assert_eq!((s.ip, s.user_agent, s.last_seen), (None, None, 2));
+    }
+
     /// A request with one of a session's access tokens is a use of it, like one with its
     /// cookie: its last use (listed to the user) moves and its inactivity clock restarts.
     #[test]
