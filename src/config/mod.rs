@@ -182,6 +182,7 @@ pub struct Config {
     pub password: file::Password,
     pub otp: file::Otp,
     pub totp: file::Totp,
+    pub links: file::Links,
     pub audit: file::AuditLog,
     pub regulation: file::Regulation,
     pub notifiers: file::Notifiers,

@@ -72,6 +72,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     otp_section(r, &f.otp);
     audit_section(r, &f.audit);
     totp_section(r, &f.totp);
+    links_section(r, &f.links);
     regulation_section(r, &f.regulation);
     notifiers_section(r, base, &mut f.notifiers);
     let rate_limits = rate_limits_section(r, &f.rate_limits);
@@ -182,6 +183,16 @@ fn otp_section(r: &mut Reporter, o: &file::Otp) {
     }
     if o.ttl.0 > Duration::from_secs(600) || o.ttl.0.is_zero() {
         r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");
+    }
+}
+
+/// `links`: a one-use link lives between a minute and an hour (it reaches an inbox that may be
+/// read by others later; a short life limits what a leaked link is worth).
+fn links_section(r: &mut Reporter, l: &file::Links) {
+    for (at, d) in [("links.reset_ttl", l.reset_ttl.0), ("links.magic_ttl", l.magic_ttl.0)] {
+        if d < Duration::from_secs(60) || d > Duration::from_secs(3600) {
+            r.error(at, format!("{at} must be between 1m and 1h"));
+        }
     }
 }
 
@@ -351,6 +362,7 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         password: f.password,
         otp: f.otp,
         totp: f.totp,
+        links: f.links,
         audit: f.audit,
         regulation: f.regulation,
         notifiers: f.notifiers,
@@ -362,15 +374,28 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
     }
 }
 
-/// Purposes a message template may be written for.
-pub const TEMPLATE_PURPOSES: [&str; 4] = ["login", "register", "verify", "mfa"];
+/// Purposes a message template may be written for: the codes', the account links' and the
+/// notices' (docs/configuration.md §8).
+pub const TEMPLATE_PURPOSES: [&str; 11] = [
+    "login",
+    "register",
+    "verify",
+    "mfa",
+    "reset",
+    "reset_code",
+    "magic_link",
+    "password_changed",
+    "mfa_added",
+    "address_changed",
+    "token_created",
+];
 
 fn templates(r: &mut Reporter, at: &str, t: &BTreeMap<String, crate::config::file::Template>) {
     for k in t.keys() {
         if !TEMPLATE_PURPOSES.contains(&k.as_str()) {
             r.error(
                 &format!("{at}.{k}"),
-                format!("unknown purpose `{k}`; templates exist for login, register, verify and mfa"),
+                format!("unknown purpose `{k}`; templates exist for {}", TEMPLATE_PURPOSES.join(", ")),
             );
         }
     }
