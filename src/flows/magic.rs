@@ -7,7 +7,7 @@
 //!          message in one commit, superseding the user's earlier link; `rd` kept only when
 //!          allowed (`session.allowed_redirect_domains`). Nobody: nothing stored, nothing sent.
 //! GET of the link: a confirm page only (mail scanners prefetch links).
-//! POST:    login limit ─429─► ; consumed (one winner; unknown, used, expired ─401─►) ;
+//! POST:    login limit ─429─► ; consumed (one winner; unknown, used, expired ─401 invalid_code─►) ;
 //!          user active, same tenant, not banned ─► second factor? MFA step : session
 //!          (amr: ["email"], a link is one factor)
 //! ```
@@ -110,12 +110,12 @@ pub async fn sign_in(
 ) -> Result<LinkSignIn, FlowError> {
     crate::flows::failures::login_limited(&rt, ip)?;
     blocking(move || {
-        let refused = FlowError::Unauthenticated(
-            "The link is not valid: it was used, it expired, or a newer one was sent. Ask for a new link.",
-        );
         let rec = svc.store.consume_link(LinkPurpose::MagicLink, &links::token_hash(&token), now)?;
-        let Some(rec) = rec.filter(|r| r.tenant == tenant) else { return Err(refused) };
-        let Some(user) = svc.store.user(&rec.user_id)?.filter(User::is_active) else { return Err(refused) };
+        // Unknown, used, expired or superseded, or another tenant's: answered alike.
+        let Some(rec) = rec.filter(|r| r.tenant == tenant) else { return Err(FlowError::InvalidCode) };
+        let Some(user) = svc.store.user(&rec.user_id)?.filter(User::is_active) else {
+            return Err(FlowError::InvalidCode);
+        };
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user_key(&user.tenant, &user.id);
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {

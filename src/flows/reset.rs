@@ -226,4 +226,4 @@ fn finish(
 
 #[cfg(test)]
 #[path = "reset_tests.rs"]
-mod tests;
+pub(crate) mod tests;
