@@ -7,6 +7,7 @@
 pub mod code;
 pub mod enrol;
 mod form;
+pub mod links;
 mod mfa;
 
 pub(crate) use form::*;
@@ -33,7 +34,13 @@ use std::sync::Arc;
 
 /// The portal's pages (GET).
 pub fn pages() -> Router<Arc<Shared>> {
-    Router::new().route("/auth/login", get(show)).route("/auth/mfa/totp", get(enrol::enrol_page))
+    Router::new()
+        .route("/auth/login", get(show))
+        .route("/auth/mfa/totp", get(enrol::enrol_page))
+        .route("/auth/password/forgot", get(links::forgot_page))
+        .route("/auth/password/reset", get(links::reset_page))
+        .route("/auth/magic-link", get(links::link_request_page))
+        .route("/auth/magic-link/{token}", get(links::confirm_page))
 }
 
 /// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
@@ -47,10 +54,21 @@ pub fn forms() -> Router<Arc<Shared>> {
         .route("/auth/otp/verify", post(code::submit_verify))
         .route("/auth/mfa/totp/setup", post(enrol::enrol_setup))
         .route("/auth/mfa/totp/confirm", post(enrol::enrol_confirm))
+        .route("/auth/password/request-reset", post(links::submit_forgot))
+        .route("/auth/password/reset", post(links::submit_reset))
+        .route("/auth/magic-link", post(links::submit_link_request))
+        .route("/auth/magic-link/{token}", post(links::submit_confirm))
 }
 
-/// The paths of [`forms`].
-pub const FORM_PATHS: [&str; 7] = [
+/// Whether a form post to `path` is the portal's (one of [`FORM_PATHS`], or a sign-in link's
+/// confirm button).
+pub fn is_form_path(path: &str) -> bool {
+    FORM_PATHS.contains(&path)
+        || path.strip_prefix("/auth/magic-link/").is_some_and(|t| !t.is_empty() && !t.contains('/'))
+}
+
+/// The paths of [`forms`] (besides the sign-in links' `/auth/magic-link/{token}`).
+pub const FORM_PATHS: [&str; 10] = [
     "/auth/login",
     "/auth/mfa/verify",
     "/auth/mfa/otp",
@@ -58,6 +76,9 @@ pub const FORM_PATHS: [&str; 7] = [
     "/auth/otp/verify",
     "/auth/mfa/totp/setup",
     "/auth/mfa/totp/confirm",
+    "/auth/password/request-reset",
+    "/auth/password/reset",
+    "/auth/magic-link",
 ];
 
 /// Which portal step a flow refused: the same failure is worded for the page that shows it.
@@ -75,6 +96,12 @@ pub(crate) enum Step {
     MfaSend,
     /// The enrolment page (worded as the JSON API words it).
     Enrol,
+    /// Asking for a reset or a sign-in link.
+    LinkRequest,
+    /// Setting a new password with a reset link or code.
+    Reset,
+    /// Using a sign-in link.
+    Link,
 }
 
 /// The one place a flow's failure becomes what a portal page says: its status and sentence.
@@ -106,6 +133,24 @@ pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
         (Step::MfaSend, E::Unauthenticated(m)) => (C::Unauthenticated, *m),
         (Step::MfaSend, _) => (C::Unavailable, "A code cannot be sent right now; use another method."),
         (Step::Enrol, _) => (e.code(), enrol_refusal(e)),
+        (Step::LinkRequest, E::Invalid(_)) => (C::InvalidField, "Enter your e-mail address or mobile number."),
+        (Step::LinkRequest, E::RateLimited(_)) => {
+            (C::RateLimited, "Too many messages were asked for. Wait a few minutes and try again.")
+        }
+        (Step::LinkRequest, _) => (C::Unavailable, "Messages cannot be sent right now. Try again shortly."),
+        (Step::Reset | Step::Link, E::TooManyFailures { .. } | E::RateLimited(_)) => {
+            (C::TooManyFailures, "Too many attempts. Wait a few minutes and try again.")
+        }
+        (Step::Reset, E::InvalidCode | E::Invalid(_)) => (
+            C::InvalidCode,
+            "This reset link or code is not valid: it was used, it expired, or a newer one was sent. Ask for a new one.",
+        ),
+        (Step::Reset, E::CodeLocked) => (C::TooManyAttempts, "Too many wrong codes. Ask for a new one."),
+        (Step::Link, E::InvalidCode) => (
+            C::InvalidCode,
+            "This sign-in link is not valid: it was used, it expired, or a newer one was sent.",
+        ),
+        (Step::Reset | Step::Link, _) => (C::Unavailable, "This is not possible right now. Try again shortly."),
     };
     (code.status(), msg)
 }
@@ -149,7 +194,18 @@ fn code_link(rd: Option<&str>) -> String {
 
 fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>, codes: bool) -> String {
     let link = if codes {
-        format!(r#"<p><a href="{}">Sign in with a one-time code instead</a></p>"#, escape(&code_link(rd)))
+        let mut magic = "/auth/magic-link".to_string();
+        if let Some(r) = rd {
+            magic.push_str("?rd=");
+            magic.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
+        }
+        format!(
+            r#"<p><a href="{}">Sign in with a one-time code instead</a></p>
+<p><a href="{}">E-mail me a sign-in link</a></p>
+<p><a href="/auth/password/forgot">Forgot password?</a></p>"#,
+            escape(&code_link(rd)),
+            escape(&magic)
+        )
     } else {
         String::new()
     };
