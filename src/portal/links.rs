@@ -17,7 +17,7 @@ use crate::state::Shared;
 use crate::web::{ReqInfo, Snapshot};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use std::sync::Arc;
 
@@ -252,10 +252,13 @@ pub async fn submit_confirm(
     Snapshot(rt): Snapshot,
     info: ReqInfo,
     headers: HeaderMap,
-    Path(token): Path<String>,
+    uri: Uri,
     body: Bytes,
 ) -> Response {
     let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(LINK_AGAIN) };
+    // From the path itself: this router runs nested in the /auth router's match, whose path
+    // parameters a `Path` extractor would see twice.
+    let token = uri.path().strip_prefix("/auth/magic-link/").unwrap_or_default().to_string();
     let (ip, origin, now) = (info.ip, info.origin(), now_secs());
     match magic::sign_in(rt.clone(), s.services.clone(), info.tenant.clone(), token, true, ip, origin, now).await {
         Ok(done) => {

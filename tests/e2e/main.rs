@@ -17,6 +17,7 @@ mod forward_auth;
 mod gateway;
 mod identity;
 mod layers;
+mod links;
 mod mfa;
 mod otp;
 mod register;
