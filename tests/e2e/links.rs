@@ -208,3 +208,34 @@ fn a_sign_in_link_answers_tokens_to_json_and_the_second_factor_follows_it() {
     assert_eq!(step["mfa_required"], true, "{step}");
     assert!(step["methods"].as_array().unwrap().contains(&json!("totp")));
 }
+
+#[test]
+fn the_portal_walks_forgot_password_to_a_new_password() {
+    let smtp = Smtp::start();
+    let gh = Gatehouse::start(&code_config(smtp.port, free_port(), ""), &[]);
+    user_with_password(&gh, "pia@example.com", "+15550000006", false);
+    let signin = gh.get("/auth/login").host("app.test").send().text();
+    assert!(signin.contains(r#"<a href="/auth/password/forgot">Forgot password?</a>"#), "{signin}");
+    assert!(signin.contains(r#"<a href="/auth/magic-link">E-mail me a sign-in link</a>"#), "{signin}");
+
+    let csrf = portal_csrf(&gh, "/auth/password/forgot");
+    let r = form(&gh, "/auth/password/request-reset", &csrf, &[("identifier", "pia@example.com")]);
+    assert_eq!(r.status(), 200);
+    let nobody = form(&gh, "/auth/password/request-reset", &csrf, &[("identifier", "nobody@example.com")]);
+    assert_eq!(nobody.status(), 200);
+    assert_eq!(r.text().replace("pia@", "X@"), nobody.text().replace("nobody@", "X@"), "the same page for nobody");
+    let token = after(&smtp.wait_for("pia@example.com", 1), "/auth/password/reset?token=");
+    let csrf = portal_csrf(&gh, &format!("/auth/password/reset?token={token}"));
+    let fields = |pw2: &str| {
+        [("token", token.clone()), ("new_password", NEW.to_string()), ("confirm_password", pw2.to_string())]
+    };
+    let differ = fields("something-else-entirely");
+    let r = form(&gh, "/auth/password/reset", &csrf, &differ.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    assert_eq!(r.status(), 422);
+    assert!(r.text().contains("The two passwords differ"));
+    let same = fields(NEW);
+    let r = form(&gh, "/auth/password/reset", &csrf, &same.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    assert_eq!(r.status(), 200);
+    assert!(r.text().contains("Password changed"), "{}", r.text());
+    assert!(login(&gh, "pia@example.com", NEW)["access_token"].is_string());
+}
