@@ -60,3 +60,15 @@ async fn a_link_is_one_factor_and_only_a_proved_address_gets_one() {
     assert_eq!(w.svc.store.outbox_due(u64::MAX, 100).unwrap().len(), before, "nothing sent");
     assert!(w.svc.store.links().unwrap().is_empty(), "nothing stored (the used link is gone too)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_disabled_after_the_link_went_out_cannot_use_it() {
+    let w = world("");
+    let mut u = user(&w, "gone@example.com");
+    ask(&w, "gone@example.com", None, T).await;
+    let token = last_token(&w, "gone@example.com", MARK);
+    u.status = "disabled".into();
+    w.svc.store.put_user(&u).unwrap();
+    assert!(matches!(use_at(&w, &token, T + 1).await, Err(FlowError::InvalidCode)));
+    assert!(w.svc.sessions.get("any").is_none() && w.svc.store.sessions().unwrap().is_empty(), "no session");
+}
