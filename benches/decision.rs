@@ -33,13 +33,14 @@ fn sessions(dir: &Path) -> (Arc<Sessions>, String, String) {
         tenant: "default".into(),
         email: Some("bench@example.com".into()),
         groups: vec!["staff".into()],
-        status: "active".into(),
+        status: gatehouse::domain::UserStatus::Active,
         ..Default::default()
     };
     store.put_user(&user).expect("bench user");
     let sessions = Arc::new(Sessions::load(store, 3600, |_| vec![]).expect("bench sessions"));
-    let (secret, session, _) =
-        sessions.create(&user, vec!["pwd".into()], vec!["app:read".into()], 3600).expect("bench session");
+    let (secret, session, _) = sessions
+        .create(&user, vec![gatehouse::domain::Amr::Pwd], vec!["app:read".into()], 3600)
+        .expect("bench session");
     (sessions, secret, session.id)
 }
 
@@ -69,7 +70,7 @@ fn bench(c: &mut Criterion) {
         let mut claims = rt.tokens().claims_for("u1", "default", &sid, 3600);
         claims.groups = vec!["staff".into()];
         claims.scopes = vec!["app:read".into()];
-        claims.amr = vec!["pwd".into()];
+        claims.amr = vec![gatehouse::domain::Amr::Pwd];
         let token = rt.tokens().sign(&claims).expect("token");
         let get = http::Method::GET;
         let anon = Facts {

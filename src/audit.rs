@@ -12,6 +12,7 @@
 //! escaped.
 
 use crate::clock::now_secs;
+pub use crate::domain::EventKind;
 use crate::store::{AuditEvent, Store};
 use prometheus::{IntCounterVec, Opts};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -115,7 +116,7 @@ impl Audit {
         Audit { tx, requests, budget: Mutex::new(Window::default()), store }
     }
 
-    pub fn event(event: &str, origin: &Origin, user: Option<&str>, detail: serde_json::Value) -> AuditEvent {
+    pub fn event(event: EventKind, origin: &Origin, user: Option<&str>, detail: serde_json::Value) -> AuditEvent {
         AuditEvent {
             seq: 0,
             time: now_secs(),
@@ -241,17 +242,18 @@ mod tests {
         let long = format!("/{}\x1b[2J", "a".repeat(5_000));
         let mut written = 0;
         for _ in 0..REQUEST_EVENTS_PER_MINUTE + 300 {
-            let e = Audit::event("request_denied", &o, None, serde_json::json!({"path": long}));
+            let e = Audit::event(EventKind::RequestDenied, &o, None, serde_json::json!({"path": long}));
             written += audit.record_request_at(e, now) as u32;
         }
         assert_eq!(written, REQUEST_EVENTS_PER_MINUTE);
         assert!(dropped().with_label_values(&["request"]).get() >= before + 300);
         // While request noise is over budget, security events are written, every one.
         for i in 0..50 {
-            audit.record(Audit::event("login_failed", &o, Some(&format!("u{i}")), serde_json::Value::Null));
+            audit.record(Audit::event(EventKind::LoginFailed, &o, Some(&format!("u{i}")), serde_json::Value::Null));
         }
         // The next minute has a budget again.
-        assert!(audit.record_request_at(Audit::event("request_denied", &o, None, serde_json::Value::Null), now + 60));
+        assert!(audit
+            .record_request_at(Audit::event(EventKind::RequestDenied, &o, None, serde_json::Value::Null), now + 60));
         let all = wait_for(&store, REQUEST_EVENTS_PER_MINUTE as usize + 51);
         assert_eq!(all.iter().filter(|e| e.event == "login_failed").count(), 50);
         assert_eq!(all.iter().filter(|e| e.event == "request_denied").count(), REQUEST_EVENTS_PER_MINUTE as usize + 1);

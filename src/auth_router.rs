@@ -81,7 +81,7 @@ mod tests {
         let mut user = add_user(&s, "alice", "violet-tractor-42").await;
         user.recovery_codes = vec![crate::sessions::digest_hex("abcde-fghij")];
         store.put_user(&user).unwrap();
-        let (secret, _, _) = s.services.sessions.create(&user, vec!["pwd".into()], vec![], 600).unwrap();
+        let (secret, _, _) = s.services.sessions.create(&user, vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
         let cookie = format!("gatehouse_session={secret}");
         let before = store.write_transactions();
         assert_eq!(call(&s, "GET", "/auth/login?step=mfa", &cookie, None).await, StatusCode::OK);

@@ -4,6 +4,7 @@
 
 use crate::address::{normalize_email, normalize_username, valid_mobile};
 use crate::clock::now_secs;
+use crate::domain::UserStatus;
 use crate::store::User;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -95,7 +96,7 @@ pub fn to_user(spec: &UserSpec, existing: Option<User>) -> User {
     let mut u = existing.unwrap_or_else(|| User {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: spec.tenant.clone(),
-        status: "active".into(),
+        status: UserStatus::Active,
         created_at: now,
         ..Default::default()
     });

@@ -6,6 +6,7 @@
 //! lets a request through.
 
 use crate::clock::now_secs;
+use crate::domain::Amr;
 use crate::policy::{AuthLevel, Subject};
 use crate::tokens::{AccessClaims, Tokens};
 use quick_cache::sync::Cache;
@@ -23,7 +24,7 @@ pub struct Identity {
     pub scopes: Vec<String>,
     pub tenant: String,
     pub session_id: String,
-    pub amr: Vec<String>,
+    pub amr: Vec<crate::domain::Amr>,
     pub level: AuthLevel,
     /// Unix seconds after which this identity is void.
     pub expires_at: u64,
@@ -39,11 +40,11 @@ pub struct Identity {
 }
 
 /// Second factors that, with a first factor, make a two-factor sign-in.
-pub fn level_of(amr: &[String]) -> AuthLevel {
-    let mut distinct: Vec<&str> = amr.iter().map(String::as_str).collect();
+pub fn level_of(amr: &[Amr]) -> AuthLevel {
+    let mut distinct = amr.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    if distinct.contains(&"mfa") || distinct.len() >= 2 {
+    if distinct.contains(&Amr::Mfa) || distinct.len() >= 2 {
         AuthLevel::TwoFactor
     } else {
         AuthLevel::OneFactor
@@ -62,7 +63,7 @@ impl Identity {
         scopes: Vec<String>,
         tenant: String,
         session_id: String,
-        amr: Vec<String>,
+        amr: Vec<crate::domain::Amr>,
         expires_at: u64,
         access_token: Option<String>,
     ) -> Identity {
@@ -286,7 +287,7 @@ mod tests {
         let mut c = r.tokens.claims_for("u1", "default", "s1", 60);
         c.email = Some("a@example.com".into());
         c.groups = vec!["staff".into(), "admins".into()];
-        c.amr = vec!["pwd".into(), "totp".into()];
+        c.amr = vec![Amr::Pwd, Amr::Totp];
         let jwt = r.tokens.sign(&c).unwrap();
         for _ in 0..2 {
             let Caller::Known(id) = r.resolve(Some(&jwt), None, "default", None) else { panic!("no identity") };
@@ -336,9 +337,10 @@ mod tests {
 
     #[test]
     fn levels() {
-        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let s = |v: &[&str]| v.iter().map(|s| Amr::parse(s).unwrap()).collect::<Vec<_>>();
         assert_eq!(level_of(&s(&["pwd"])), AuthLevel::OneFactor);
         assert_eq!(level_of(&s(&["otp", "otp"])), AuthLevel::OneFactor);
         assert_eq!(level_of(&s(&["pwd", "otp"])), AuthLevel::TwoFactor);
+        assert_eq!(level_of(&s(&["mfa"])), AuthLevel::TwoFactor);
     }
 }

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod directory;
+pub mod domain;
 pub mod flows;
 pub mod identity;
 pub mod metrics;

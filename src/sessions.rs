@@ -119,7 +119,7 @@ impl Sessions {
     pub fn create(
         &self,
         user: &User,
-        amr: Vec<String>,
+        amr: Vec<crate::domain::Amr>,
         scopes: Vec<String>,
         expiration_secs: u64,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
@@ -131,7 +131,7 @@ impl Sessions {
     pub fn create_with_refresh(
         &self,
         user: &User,
-        amr: Vec<String>,
+        amr: Vec<crate::domain::Amr>,
         scopes: Vec<String>,
         expiration_secs: u64,
         refresh: Option<FirstRefresh<'_>>,
@@ -273,7 +273,7 @@ mod tests {
             tenant: "default".into(),
             email: Some("a@example.com".into()),
             email_verified: true,
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             groups: vec!["staff".into()],
             ..Default::default()
         }
@@ -285,7 +285,7 @@ mod tests {
         let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
         store.put_user(&user()).unwrap();
         let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        let (secret, s, _) = sessions.create(&user(), vec!["pwd".into()], vec!["x".into()], 600).unwrap();
+        let (secret, s, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec!["x".into()], 600).unwrap();
         assert_eq!(secret.len(), 43);
         assert!(matches!(sessions.by_cookie(&secret, "default"), SessionState::Active(i) if i.user == "a@example.com"));
         assert!(matches!(sessions.by_cookie(&secret, "other"), SessionState::Unknown));
@@ -310,8 +310,8 @@ mod tests {
         let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
         store.put_user(&user()).unwrap();
         let sessions = Sessions::load(store.clone(), 60, |_| vec![]).unwrap();
-        let (idle, s1, _) = sessions.create(&user(), vec!["pwd".into()], vec![], 3600).unwrap();
-        let (old, s2, _) = sessions.create(&user(), vec!["pwd".into()], vec![], 3600).unwrap();
+        let (idle, s1, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 3600).unwrap();
+        let (old, s2, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 3600).unwrap();
         let now = now_secs();
         {
             let m = sessions.maps.read().unwrap();

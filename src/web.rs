@@ -61,6 +61,17 @@ impl FromRequestParts<Arc<Shared>> for Snapshot {
     }
 }
 
+/// What a handler's own extractor reads first, in the order the separate extractors read it: the
+/// request's snapshot, its [`ReqInfo`] (refused as [`Refused`] says) and its headers; the request
+/// comes back for its body.
+pub async fn head_of(req: Request, s: &Arc<Shared>) -> Result<(Arc<Runtime>, ReqInfo, HeaderMap, Request), Response> {
+    let (mut parts, body) = req.into_parts();
+    let Snapshot(rt) = Snapshot::of(&parts.extensions, s);
+    let info = ReqInfo::from_request_parts(&mut parts, s).await.map_err(IntoResponse::into_response)?;
+    let headers = parts.headers.clone();
+    Ok((rt, info, headers, Request::from_parts(parts, body)))
+}
+
 /// The layer that takes the request's [`Snapshot`].
 pub async fn snapshot(State(s): State<Arc<Shared>>, mut req: Request, next: axum::middleware::Next) -> Response {
     let snap = Snapshot(s.runtime.load_full());

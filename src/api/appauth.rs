@@ -3,7 +3,7 @@
 //! refusals are audited with the effective, forwarded and remote address.
 
 use super::{ApiError, ReqInfo, Snapshot};
-use crate::audit::Audit;
+use crate::audit::{Audit, EventKind};
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
 use crate::state::Shared;
@@ -64,11 +64,11 @@ async fn authenticate(
     let (Some(key), Some(app)) = (key, app) else {
         // Anyone can send a made-up key: request noise, within the request budget, never on
         // the security queue.
-        s.services.audit.record_request(Audit::event("app_key_invalid", &origin, None, json!({})));
+        s.services.audit.record_request(Audit::event(EventKind::AppKeyInvalid, &origin, None, json!({})));
         return Err(ApiError::new(Code::InvalidApiKey, "The X-Auth-Service-Key is not valid."));
     };
     if !app.allowed_ips.contains(info.ip) {
-        let mut e = Audit::event("app_ip_refused", &origin, None, json!({"key": key.id}));
+        let mut e = Audit::event(EventKind::AppIpRefused, &origin, None, json!({"key": key.id}));
         e.app = Some(app.id.clone());
         s.services.audit.record(e);
         return Err(ApiError::new(

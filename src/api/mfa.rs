@@ -4,6 +4,7 @@
 
 use super::auth::caller;
 use super::{ApiError, JsonBody, ReqInfo, Snapshot};
+use crate::audit::Origin;
 use crate::catalogue::Code;
 use crate::clock::now_secs;
 use crate::flows::enrol::{self, Refused};
@@ -11,12 +12,13 @@ use crate::flows::error::FlowError;
 use crate::identity::{Caller, Identity};
 use crate::runtime::Runtime;
 use crate::state::Shared;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 fn signed_in(rt: &Runtime, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
@@ -69,31 +71,43 @@ pub struct CodeBody {
     code: String,
 }
 
-pub async fn confirm(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    JsonBody(b): JsonBody<CodeBody>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
-    let origin = info.origin();
-    let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };
-    let codes = enrol::finish_setup(&rt, &s.services, &who, b.code, now_secs()).await?;
+/// A step of the signed-in caller authorised by a current code (confirm, remove, regenerate):
+/// the request's parts in the order the separate extractors took them (the body is judged
+/// before the caller, so a bad body is 4xx whoever sends it).
+pub struct CodeStep {
+    s: Arc<Shared>,
+    rt: Arc<Runtime>,
+    id: Arc<Identity>,
+    ip: IpAddr,
+    origin: Origin,
+    code: String,
+}
+
+impl CodeStep {
+    fn caller(&self) -> enrol::Caller<'_> {
+        enrol::Caller { id: &self.id, ip: self.ip, origin: &self.origin }
+    }
+}
+
+impl FromRequest<Arc<Shared>> for CodeStep {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &Arc<Shared>) -> Result<Self, Response> {
+        let (rt, info, headers, req) = crate::web::head_of(req, s).await?;
+        let JsonBody(b) = JsonBody::<CodeBody>::from_request(req, s).await.map_err(IntoResponse::into_response)?;
+        let id = signed_in(&rt, &headers, &info).map_err(IntoResponse::into_response)?;
+        Ok(CodeStep { s: s.clone(), rt, id, ip: info.ip, origin: info.origin(), code: b.code })
+    }
+}
+
+pub async fn confirm(step: CodeStep) -> Result<Response, ApiError> {
+    let (rt, svc) = (&step.rt, &step.s.services);
+    let codes = enrol::finish_setup(rt, svc, &step.caller(), step.code.clone(), now_secs()).await?;
     Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
 }
 
-pub async fn remove(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: JsonBody<CodeBody>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
-    let origin = info.origin();
-    let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };
-    enrol::remove(&rt, &s.services, &who, body.0.code, now_secs()).await?;
+pub async fn remove(step: CodeStep) -> Result<Response, ApiError> {
+    enrol::remove(&step.rt, &step.s.services, &step.caller(), step.code.clone(), now_secs()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -105,16 +119,7 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// `POST /auth/mfa/recovery-codes/regenerate {code}`: a new set of ten recovery codes (the old
 /// set stops working), authorised by a current authenticator code.
-pub async fn regenerate(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: JsonBody<CodeBody>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
-    let origin = info.origin();
-    let who = enrol::Caller { id: &id, ip: info.ip, origin: &origin };
-    let codes = enrol::regenerate(&rt, &s.services, &who, body.0.code, now_secs()).await?;
+pub async fn regenerate(step: CodeStep) -> Result<Response, ApiError> {
+    let codes = enrol::regenerate(&step.rt, &step.s.services, &step.caller(), step.code.clone(), now_secs()).await?;
     Ok(Json(json!({"recovery_codes": codes})).into_response())
 }

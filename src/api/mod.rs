@@ -258,7 +258,7 @@ pub(crate) mod tests {
             tenant: "default".into(),
             username: Some(name.into()),
             email: Some(format!("{name}@example.com")),
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             password_hash: Some(hash),
             ..Default::default()
         };
@@ -273,7 +273,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = shared(dir.path());
         let user = add_user(&s, "alice", "violet-tractor-42").await;
-        let (secret, _, _) = s.services.sessions.create(&user, vec!["pwd".into()], vec![], 600).unwrap();
+        let (secret, _, _) = s.services.sessions.create(&user, vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
         let started = Snapshot(s.runtime.load_full());
         let cfg = "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\nsession: {cookie_name: renamed}\n";
         std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
@@ -305,7 +305,12 @@ pub(crate) mod tests {
             // Spend this minute's request budget, then cause the events within the same minute.
             let minute = crate::clock::now_secs() / 60;
             for _ in 0..=crate::audit::REQUEST_EVENTS_PER_MINUTE {
-                let e = crate::audit::Audit::event("request_denied", &o, None, serde_json::Value::Null);
+                let e = crate::audit::Audit::event(
+                    crate::audit::EventKind::RequestDenied,
+                    &o,
+                    None,
+                    serde_json::Value::Null,
+                );
                 s.services.audit.record_request_at(e, minute * 60);
             }
             let bad_key = axum::http::Request::get("/auth/providers")

@@ -95,7 +95,7 @@ pub async fn create(
         let now = now_secs();
         let v = verification::create(&rt, &svc, c, now)?;
         let mut e = crate::audit::Audit::event(
-            "verification_created",
+            crate::audit::EventKind::VerificationCreated,
             &origin,
             None,
             json!({"id": v.id, "channel": v.channel, "sent": v.to.is_some()}),

@@ -131,8 +131,13 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if already_normal(p) {
         return Ok(Cow::Borrowed(raw));
     }
+    let decoded = decode(p)?;
+    remove_dot_segments(&decoded).map(Cow::Owned)
+}
 
-    // 1. Decode unreserved escapes, refuse dangerous ones, drop `;params`.
+/// Step 1: decodes unreserved escapes, refuses dangerous ones, drops `;params`.
+#[inline]
+fn decode(p: &[u8]) -> Result<Vec<u8>, PathError> {
     let mut decoded: Vec<u8> = Vec::with_capacity(p.len());
     let mut i = 0;
     let mut in_params = false;
@@ -145,26 +150,7 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
         }
         match b {
             b'%' => {
-                let (Some(h), Some(l)) = (p.get(i + 1).and_then(|&c| hex(c)), p.get(i + 2).and_then(|&c| hex(c)))
-                else {
-                    return Err(PathError::BadEscape);
-                };
-                let v = h * 16 + l;
-                if v >= 0x80 {
-                    high.push(v)?;
-                } else {
-                    high.end()?;
-                }
-                match v {
-                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
-                    0 => return Err(PathError::EncodedNul),
-                    b'%' if p.get(i + 3).and_then(|&c| hex(c)).is_some()
-                        && p.get(i + 4).and_then(|&c| hex(c)).is_some() =>
-                    {
-                        return Err(PathError::DoubleEncoding)
-                    }
-                    _ => {}
-                }
+                let v = decode_escape(p, i, &mut high)?;
                 if !in_params {
                     if unreserved(v) {
                         decoded.push(v);
@@ -196,8 +182,34 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if decoded.windows(5).any(|w| w[..3] == *b"%25" && hex(w[3]).is_some() && hex(w[4]).is_some()) {
         return Err(PathError::DoubleEncoding);
     }
+    Ok(decoded)
+}
 
-    // 2. Merge slashes and remove dot segments, segment by segment.
+/// The byte the escape at `p[i]` (a `%`) stands for, when it may stand in a path.
+#[inline]
+fn decode_escape(p: &[u8], i: usize, high: &mut Utf8Run) -> Result<u8, PathError> {
+    let (Some(h), Some(l)) = (p.get(i + 1).and_then(|&c| hex(c)), p.get(i + 2).and_then(|&c| hex(c))) else {
+        return Err(PathError::BadEscape);
+    };
+    let v = h * 16 + l;
+    if v >= 0x80 {
+        high.push(v)?;
+    } else {
+        high.end()?;
+    }
+    match v {
+        b'/' | b'\\' => Err(PathError::EncodedSeparator),
+        0 => Err(PathError::EncodedNul),
+        b'%' if p.get(i + 3).and_then(|&c| hex(c)).is_some() && p.get(i + 4).and_then(|&c| hex(c)).is_some() => {
+            Err(PathError::DoubleEncoding)
+        }
+        _ => Ok(v),
+    }
+}
+
+/// Step 2: merges slashes and removes dot segments, segment by segment.
+#[inline]
+fn remove_dot_segments(decoded: &[u8]) -> Result<String, PathError> {
     let mut out: Vec<&[u8]> = Vec::new();
     let trailing = decoded.ends_with(b"/") || decoded.ends_with(b"/.") || decoded.ends_with(b"/..");
     for seg in decoded.split(|&b| b == b'/') {
@@ -218,7 +230,7 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if s.is_empty() || trailing {
         s.push('/');
     }
-    Ok(Cow::Owned(s))
+    Ok(s)
 }
 
 /// For forward-auth mode, where the proxy forwards the raw path: accepted only when

@@ -250,13 +250,7 @@ pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
                 password_hash,
                 ..Default::default()
             };
-            match run(cfg, Op::UserAdd { user: spec }) {
-                Ok(v) => {
-                    print(&v);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e),
-            }
+            add_user(cfg, spec)
         }
         UserCommand::Import { file } => import(cfg, file),
         UserCommand::ResetMfa { user, tenant } => {
@@ -377,6 +371,11 @@ pub fn admin(cfg: &Config, cmd: &AdminCommand) -> ExitCode {
         admin: true,
         ..Default::default()
     };
+    add_user(cfg, spec)
+}
+
+/// Adds a user (or an administrator) and prints what was stored.
+fn add_user(cfg: &Config, spec: UserSpec) -> ExitCode {
     match run(cfg, Op::UserAdd { user: spec }) {
         Ok(v) => {
             print(&v);

@@ -102,7 +102,7 @@ pub struct IssueArgs {
     pub tenant: String,
     /// Authentication methods, e.g. pwd,totp.
     #[arg(long, value_delimiter = ',', default_value = "pwd")]
-    pub amr: Vec<String>,
+    pub amr: Vec<crate::domain::Amr>,
     /// Lifetime, e.g. 15m or 1h.
     #[arg(long, default_value = "15m")]
     pub ttl: String,

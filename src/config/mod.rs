@@ -8,6 +8,7 @@ pub mod locate;
 pub mod units;
 mod validate;
 
+use crate::domain::Purpose;
 use crate::net::{HostPattern, IpSet};
 use locate::LineIndex;
 use std::collections::BTreeMap;
@@ -186,6 +187,8 @@ pub struct Config {
     pub audit: file::AuditLog,
     pub regulation: file::Regulation,
     pub notifiers: file::Notifiers,
+    /// `notifiers.templates` by purpose (the file's `templates` map is not read elsewhere).
+    pub templates: BTreeMap<Purpose, file::Template>,
     pub rate_limits: RateLimitsConfig,
     pub tenants: Vec<TenantConfig>,
     pub access_groups: BTreeMap<String, Vec<String>>,
@@ -262,7 +265,7 @@ pub struct TenantConfig {
     pub hosts: Vec<HostPattern>,
     pub self_registration: bool,
     pub require_mfa: bool,
-    pub templates: BTreeMap<String, file::Template>,
+    pub templates: BTreeMap<Purpose, file::Template>,
     pub validation_sources: Vec<String>,
 }
 

@@ -74,12 +74,17 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     totp_section(r, &f.totp);
     links_section(r, &f.links);
     regulation_section(r, &f.regulation);
-    notifiers_section(r, base, &mut f.notifiers);
+    let templates = notifiers_section(r, base, &mut f.notifiers);
     let rate_limits = rate_limits_section(r, &f.rate_limits);
     let (tenants, tenant_ids) = tenants_section(r, &f.tenants, &f.notifiers);
     let access_groups = f.access_groups.iter().map(|(k, v)| (k.clone(), v.scopes.clone())).collect();
     let apps = apps_section(r, &f.apps, &tenant_ids, resolve);
-    assemble(path, base, f, Sections { public_url, trusted_proxies, rate_limits, tenants, access_groups, apps })
+    assemble(
+        path,
+        base,
+        f,
+        Sections { public_url, trusted_proxies, rate_limits, templates, tenants, access_groups, apps },
+    )
 }
 
 /// What the sections produced that the file does not hold as is.
@@ -87,6 +92,7 @@ struct Sections {
     public_url: url::Url,
     trusted_proxies: IpSet,
     rate_limits: RateLimitsConfig,
+    templates: BTreeMap<Purpose, file::Template>,
     tenants: Vec<TenantConfig>,
     access_groups: BTreeMap<String, Vec<String>>,
     apps: Vec<AppConfig>,
@@ -289,10 +295,9 @@ fn tenant(r: &mut Reporter, at: &str, t: &file::Tenant, n: &file::Notifiers) -> 
         hosts,
         self_registration: t.self_registration,
         require_mfa: t.require_mfa,
-        templates: t.templates.clone(),
+        templates: templates(r, &format!("{at}.templates"), &t.templates),
         validation_sources: t.validation_sources.clone(),
     };
-    templates(r, &format!("{at}.templates"), &t.templates);
     for (j, s) in t.validation_sources.iter().enumerate() {
         validation_source(r, &format!("{at}.validation_sources[{j}]"), s, n);
     }
@@ -323,7 +328,7 @@ fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
 /// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
 /// sections produced.
 fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
-    let Sections { public_url, trusted_proxies, rate_limits, tenants, access_groups, apps } = s;
+    let Sections { public_url, trusted_proxies, rate_limits, templates, tenants, access_groups, apps } = s;
     Config {
         path: path.to_path_buf(),
         server: ServerConfig {
@@ -366,6 +371,7 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         audit: f.audit,
         regulation: f.regulation,
         notifiers: f.notifiers,
+        templates,
         rate_limits,
         tenants,
         access_groups,
@@ -374,31 +380,25 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
     }
 }
 
-/// Purposes a message template may be written for: the codes', the account links' and the
-/// notices' (docs/configuration.md §8).
-pub const TEMPLATE_PURPOSES: [&str; 11] = [
-    "login",
-    "register",
-    "verify",
-    "mfa",
-    "reset",
-    "reset_code",
-    "magic_link",
-    "password_changed",
-    "mfa_added",
-    "address_changed",
-    "token_created",
-];
-
-fn templates(r: &mut Reporter, at: &str, t: &BTreeMap<String, crate::config::file::Template>) {
-    for k in t.keys() {
-        if !TEMPLATE_PURPOSES.contains(&k.as_str()) {
-            r.error(
+/// Templates by purpose (a template may be written for each [`Purpose`]); an unknown purpose
+/// is reported and left out.
+fn templates(r: &mut Reporter, at: &str, t: &BTreeMap<String, file::Template>) -> BTreeMap<Purpose, file::Template> {
+    let mut out = BTreeMap::new();
+    for (k, v) in t {
+        match Purpose::parse(k) {
+            Some(p) => {
+                out.insert(p, v.clone());
+            }
+            None => r.error(
                 &format!("{at}.{k}"),
-                format!("unknown purpose `{k}`; templates exist for {}", TEMPLATE_PURPOSES.join(", ")),
-            );
+                format!(
+                    "unknown purpose `{k}`; templates exist for {}",
+                    Purpose::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ),
         }
     }
+    out
 }
 
 fn upstreams(r: &mut Reporter, at: &str, items: &[String], resolve: bool) -> Upstreams {

@@ -83,7 +83,7 @@ pub enum Op {
     TokenIssue {
         tenant: String,
         user: String,
-        amr: Vec<String>,
+        amr: Vec<crate::domain::Amr>,
         ttl_secs: u64,
     },
 }

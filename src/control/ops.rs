@@ -1,9 +1,10 @@
 //! One function per [`Op`](super::Op): what each does to the store, the sessions and the audit.
 
 use super::{ControlError, Ctx};
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::domain::UserStatus;
 use crate::store::{Ban, Store, StoreError, User};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<Use
             "mobile" => u.mobile_verified,
             _ => true,
         };
-        if u.status == "pending" || !proved {
+        if u.status == UserStatus::Pending || !proved {
             return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
         }
         match &target {
@@ -47,7 +48,7 @@ pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<Use
 
 pub(super) fn admin_event(
     ctx: &Ctx,
-    event: &str,
+    event: EventKind,
     tenant: Option<&str>,
     user: Option<&str>,
     detail: Value,
@@ -80,7 +81,7 @@ pub(super) fn user_add(ctx: &Ctx, mut user: UserSpec) -> Result<Value, ControlEr
     }
     let u = to_user(&user, None);
     ctx.store.put_user(&u)?;
-    let event = if user.admin { "admin_created" } else { "user_created" };
+    let event = if user.admin { EventKind::AdminCreated } else { EventKind::UserCreated };
     admin_event(ctx, event, Some(&u.tenant), Some(&u.id), json!({}))?;
     Ok(public_user(&u))
 }
@@ -94,7 +95,7 @@ pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Val
             Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
         });
     }
-    admin_event(ctx, "users_imported", None, None, json!({"rows": results.len()}))?;
+    admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
     Ok(Value::Array(results))
 }
 
@@ -110,7 +111,7 @@ pub(super) fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> 
     let now = now_secs();
     let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
     ctx.store.ban(&ban)?;
-    admin_event(ctx, "ban_added", None, None, json!({"key": key, "until": ban.until}))?;
+    admin_event(ctx, EventKind::BanAdded, None, None, json!({"key": key, "until": ban.until}))?;
     Ok(json!(ban))
 }
 
@@ -118,7 +119,7 @@ pub(super) fn bans_revoke(ctx: &Ctx, key: String) -> Result<Value, ControlError>
     if !ctx.store.revoke_ban(&key)? {
         return Err(ControlError::NoBan(key));
     }
-    admin_event(ctx, "ban_revoked", None, None, json!({"key": key}))?;
+    admin_event(ctx, EventKind::BanRevoked, None, None, json!({"key": key}))?;
     Ok(json!({"revoked": key}))
 }
 
@@ -131,7 +132,7 @@ pub(super) fn sessions_revoke(ctx: &Ctx, tenant: String, user: String) -> Result
         Some(live) => live.revoke(|x| x.user_id == id),
         None => s.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
     }?;
-    admin_event(ctx, "sessions_revoked", Some(&u.tenant), Some(&u.id), json!({"sessions": n}))?;
+    admin_event(ctx, EventKind::SessionsRevoked, Some(&u.tenant), Some(&u.id), json!({"sessions": n}))?;
     Ok(json!({"user": u.id, "revoked": n}))
 }
 
@@ -139,7 +140,7 @@ pub(super) fn token_issue(
     ctx: &Ctx,
     tenant: String,
     user: String,
-    amr: Vec<String>,
+    amr: Vec<crate::domain::Amr>,
     ttl_secs: u64,
 ) -> Result<Value, ControlError> {
     let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
@@ -158,7 +159,7 @@ pub(super) fn token_issue(
     c.name = u.name.clone();
     c.preferred_username = Some(u.display_user());
     let token = ctx.tokens.sign(&c)?;
-    admin_event(ctx, "token_issued", Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
+    admin_event(ctx, EventKind::TokenIssued, Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
     Ok(json!({"access_token": token, "session_id": session.id}))
 }
 
@@ -166,7 +167,7 @@ pub(super) fn token_issue(
 pub(super) fn stored_session(
     store: &Store,
     u: &User,
-    amr: Vec<String>,
+    amr: Vec<crate::domain::Amr>,
     expiration: u64,
 ) -> Result<crate::store::Session, ControlError> {
     let now = now_secs();
@@ -196,13 +197,13 @@ pub(super) fn reset_mfa(ctx: &Ctx, tenant: String, user: String) -> Result<Value
             Ok(had)
         })?
         .map_err(ControlError::InvalidUser)?;
-    admin_event(ctx, "mfa_reset", Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
+    admin_event(ctx, EventKind::MfaReset, Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
     Ok(json!({"user": u.id, "reset": had}))
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
     let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
-    admin_event(ctx, "audit_purged", None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    admin_event(ctx, EventKind::AuditPurged, None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
     Ok(json!({"removed": n}))
 }
 
@@ -210,7 +211,7 @@ pub(super) fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError
     let a = known_app(ctx, app)?;
     let (rec, secret) = crate::appkeys::create(&a.id);
     ctx.store.put_app_key(&rec)?;
-    admin_event(ctx, "app_key_created", Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
+    admin_event(ctx, EventKind::AppKeyCreated, Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
     Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
 }
 
@@ -228,7 +229,7 @@ pub(super) fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, 
     if !ctx.store.delete_app_key(&a.id, &id)? {
         return Err(ControlError::NoAppKey { app: a.id.clone(), id });
     }
-    admin_event(ctx, "app_key_deleted", Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
+    admin_event(ctx, EventKind::AppKeyDeleted, Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
     Ok(json!({"deleted": id}))
 }
 

@@ -3,6 +3,7 @@ use super::*;
 use crate::address::normalize_email;
 use crate::address::normalize_username;
 use crate::directory::{validate, UserSpec};
+use crate::domain::UserStatus;
 use crate::store::{Store, User};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -111,7 +112,7 @@ fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_
         id: "p".into(),
         tenant: "default".into(),
         email: Some("victim@example.com".into()),
-        status: "pending".into(),
+        status: UserStatus::Pending,
         ..Default::default()
     };
     store.put_user(&pending).unwrap();
@@ -121,7 +122,7 @@ fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_
         email: Some("half@example.com".into()),
         mobile: Some("+15550000002".into()),
         mobile_verified: true,
-        status: "active".into(),
+        status: UserStatus::Active,
         ..Default::default()
     };
     store.put_user(&unproved).unwrap();
@@ -161,7 +162,7 @@ fn an_unproved_address_reaches_no_app() {
         email: Some("victim@example.com".into()),
         mobile: Some("+15550000041".into()),
         mobile_verified: true,
-        status: "active".into(),
+        status: UserStatus::Active,
         ..Default::default()
     };
     store.put_user(&user).unwrap();
@@ -169,7 +170,7 @@ fn an_unproved_address_reaches_no_app() {
         id: "s1".into(),
         user_id: "u1".into(),
         tenant: "default".into(),
-        amr: vec!["pwd".into()],
+        amr: vec![crate::domain::Amr::Pwd],
         created_at: 0,
         last_seen: 0,
         expires_at: u64::MAX,

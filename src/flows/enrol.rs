@@ -3,7 +3,7 @@
 //! → remove with a code, or regenerate the recovery codes with one. Code checks honour the per-IP
 //! login limit and bans, and a wrong code draws on the regulation budget.
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::regulation::{user_key, Regulation};
@@ -146,8 +146,12 @@ async fn with_code(
             Ok(())
         })?;
         if matches!(res, Err(Refused::Code(totp::Refused::WrongCode))) {
-            let event =
-                Audit::event("mfa_failed", &origin, Some(&user_id), json!({"method": "totp", "action": action}));
+            let event = Audit::event(
+                EventKind::MfaFailed,
+                &origin,
+                Some(&user_id),
+                json!({"method": "totp", "action": action}),
+            );
             failures::record_failure(&svc, &regulation, Some(&ukey), ip, now, event)?;
         }
         Ok(res)
@@ -171,7 +175,7 @@ pub async fn finish_setup(
         u.recovery_codes = hashes
     })
     .await?;
-    svc.audit.record(Audit::event("totp_enabled", who.origin, Some(&who.id.user_id), json!({})));
+    svc.audit.record(Audit::event(EventKind::TotpEnabled, who.origin, Some(&who.id.user_id), json!({})));
     // The user hears of a new second factor; a notice that cannot be queued fails no enrolment.
     let (rt2, svc2, user_id) = (rt.clone(), svc.clone(), who.id.user_id.clone());
     let told = blocking(move || match svc2.store.user(&user_id)? {
@@ -199,7 +203,7 @@ pub async fn remove(
         u.recovery_codes.clear();
     })
     .await?;
-    svc.audit.record(Audit::event("totp_removed", who.origin, Some(&who.id.user_id), json!({})));
+    svc.audit.record(Audit::event(EventKind::TotpRemoved, who.origin, Some(&who.id.user_id), json!({})));
     Ok(())
 }
 
@@ -216,6 +220,6 @@ pub async fn regenerate(
     let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
     let attempt = Attempt { code, now, confirmed: true, action: "regenerate" };
     with_code(rt, svc, who, attempt, move |u| u.recovery_codes = hashes).await?;
-    svc.audit.record(Audit::event("recovery_codes_regenerated", who.origin, Some(&who.id.user_id), json!({})));
+    svc.audit.record(Audit::event(EventKind::RecoveryCodesRegenerated, who.origin, Some(&who.id.user_id), json!({})));
     Ok(codes)
 }

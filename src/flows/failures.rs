@@ -57,7 +57,7 @@ pub fn record_failure(
         .iter()
         .map(|b| {
             let mut e = event.clone();
-            e.event = "ban".into();
+            e.event = crate::audit::EventKind::Ban.to_string();
             e.detail = json!({"key": b.key, "until": b.until, "reason": b.reason});
             e
         })

@@ -7,7 +7,7 @@
 //!          fresh ─► marked used, successor stored, new access token
 //! ```
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::runtime::Runtime;
@@ -63,7 +63,7 @@ fn token_body(
 
 /// Starts a session for a user who proved `amr`, and issues its tokens. Blocking (one store
 /// write): call it from the blocking pool.
-pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<String>) -> Result<SignedIn, FlowError> {
+pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<crate::domain::Amr>) -> Result<SignedIn, FlowError> {
     let scopes = rt.scopes_of(&user.groups);
     let refresh = new_secret();
     let refresh_hash = digest_hex(&refresh);
@@ -97,7 +97,7 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: 
         RefreshOutcome::Reused(r) => {
             svc.sessions.revoke(|s| s.id == r.session_id)?;
             svc.audit.record(Audit::event(
-                "refresh_reuse",
+                EventKind::RefreshReuse,
                 origin,
                 Some(&r.user_id),
                 json!({"session": r.session_id, "family": r.family}),
@@ -122,6 +122,6 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: 
 /// Ends the session with public id `sid`.
 pub fn logout(svc: &Services, sid: &str, user: Option<&str>, origin: &Origin) -> Result<(), FlowError> {
     svc.sessions.revoke(|s| s.id == sid)?;
-    svc.audit.record(Audit::event("logout", origin, user, json!({"session": sid})));
+    svc.audit.record(Audit::event(EventKind::Logout, origin, user, json!({"session": sid})));
     Ok(())
 }

@@ -77,7 +77,7 @@ pub fn public_link(rt: &Runtime, path: &str) -> String {
 
 /// Where and what one token's message is.
 pub struct Message<'a> {
-    pub purpose: &'a str,
+    pub purpose: crate::domain::Purpose,
     pub tenant: &'a str,
     pub channel: &'a str,
     pub to: &'a str,

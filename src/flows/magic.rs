@@ -12,7 +12,8 @@
 //!          (amr: ["email"], a link is one factor)
 //! ```
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::{Amr, Purpose};
 use crate::flows::error::FlowError;
 use crate::flows::issue;
 use crate::flows::links::{self, Accepted, Delivered, Message, Work};
@@ -25,10 +26,6 @@ use crate::store::{LinkPurpose, User};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// The `amr` value of a sign-in by e-mailed link (no RFC 8176 value names it): one factor,
-/// possession of the mailbox.
-pub const AMR_EMAIL_LINK: &str = "email";
 
 pub struct LinkRequest {
     pub tenant: String,
@@ -74,7 +71,7 @@ fn send(w: &Work, tenant: &str, email: &str, rd: Option<String>) -> Result<Deliv
     let to =
         user.as_ref().and_then(|u| u.verified_email()).filter(|e| e.eq_ignore_ascii_case(email)).map(str::to_string);
     let (Some(user), Some(to), Some(channel)) = (user, to, channel(rt)) else {
-        svc.audit.record_request(Audit::event("magic_link_not_sent", &w.origin, None, json!({})));
+        svc.audit.record_request(Audit::event(EventKind::MagicLinkNotSent, &w.origin, None, json!({})));
         return Ok(Delivered::NotSent);
     };
     let ttl = rt.config.links.magic_ttl.0.as_secs();
@@ -82,9 +79,9 @@ fn send(w: &Work, tenant: &str, email: &str, rd: Option<String>) -> Result<Deliv
     let link = links::public_link(rt, &format!("/auth/magic-link/{token}"));
     let mut rec = links::link_record(LinkPurpose::MagicLink, tenant, &user.id, hash, channel, ttl, w.now);
     rec.rd = rd;
-    let m = Message { purpose: "magic_link", tenant, channel, to: &to, ttl, code: "", link: &link };
+    let m = Message { purpose: Purpose::MagicLink, tenant, channel, to: &to, ttl, code: "", link: &link };
     links::store_and_send(svc, &rec, &links::message(rt, &m, w.now))?;
-    svc.audit.record(Audit::event("magic_link_sent", &w.origin, Some(&user.id), json!({"channel": channel})));
+    svc.audit.record(Audit::event(EventKind::MagicLinkSent, &w.origin, Some(&user.id), json!({"channel": channel})));
     Ok(Delivered::Sent { channel: channel.to_string() })
 }
 
@@ -120,10 +117,11 @@ pub async fn sign_in(
         let ukey = user_key(&user.tenant, &user.id);
         if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
             let detail = json!({"method": "magic_link", "reason": "banned"});
-            svc.audit.record(Audit::event("login_failed", &origin, Some(&user.id), detail));
+            svc.audit.record(Audit::event(EventKind::LoginFailed, &origin, Some(&user.id), detail));
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
-        let amr = vec![AMR_EMAIL_LINK.to_string()];
+        // `email`: one factor, possession of the mailbox (no RFC 8176 value names it).
+        let amr = vec![Amr::Email];
         let used = Some(AddressKind::Email);
         if signin::needs_second_factor(&user) {
             let outcome = signin::start_mfa(&rt, &svc, &user, amr, used, set_cookie, &origin, now);
@@ -132,7 +130,7 @@ pub async fn sign_in(
         let signed = issue::issue(&rt, &svc, &user, amr)?;
         regulation.signed_in(&ukey)?;
         let detail = json!({"method": "magic_link", "session": signed.session.id});
-        svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
+        svc.audit.record(Audit::event(EventKind::LoginOk, &origin, Some(&user.id), detail));
         Ok(LinkSignIn { outcome: Outcome::SignedIn(signed), rd: rec.rd })
     })
     .await

@@ -30,7 +30,7 @@ async fn a_link_signs_in_once_with_its_own_amr_until_it_expires() {
     let done = use_at(&w, &token, T + 599).await.unwrap();
     assert_eq!(done.rd.as_deref(), Some("https://app.example.com/x"), "an allowed rd is kept");
     let Outcome::SignedIn(s) = done.outcome else { panic!("no second factor: signed in") };
-    assert_eq!(s.session.amr, vec!["email".to_string()]);
+    assert_eq!(s.session.amr, vec![crate::domain::Amr::Email]);
     assert!(matches!(use_at(&w, &token, T + 599).await, Err(FlowError::InvalidCode)), "one use");
     ask(&w, "m@example.com", Some("https://evil.test/"), T + 700).await;
     let token = last_token(&w, "m@example.com", MARK);
@@ -67,7 +67,7 @@ async fn a_user_disabled_after_the_link_went_out_cannot_use_it() {
     let mut u = user(&w, "gone@example.com");
     ask(&w, "gone@example.com", None, T).await;
     let token = last_token(&w, "gone@example.com", MARK);
-    u.status = "disabled".into();
+    u.status = crate::domain::UserStatus::Disabled;
     w.svc.store.put_user(&u).unwrap();
     assert!(matches!(use_at(&w, &token, T + 1).await, Err(FlowError::InvalidCode)));
     assert!(w.svc.sessions.get("any").is_none() && w.svc.store.sessions().unwrap().is_empty(), "no session");

@@ -21,7 +21,7 @@ pub struct Pending {
     pub user_id: String,
     pub tenant: String,
     /// Factors proven so far (`pwd`).
-    pub amr: Vec<String>,
+    pub amr: Vec<crate::domain::Amr>,
     pub set_cookie: bool,
     pub expires: u64,
     /// The kind of address a first-factor code went to; a code as second factor must use
@@ -90,7 +90,7 @@ impl MfaPending {
         &self,
         user_id: &str,
         tenant: &str,
-        amr: Vec<String>,
+        amr: Vec<crate::domain::Amr>,
         set_cookie: bool,
         used: Option<crate::notify::AddressKind>,
     ) -> String {
@@ -103,7 +103,7 @@ impl MfaPending {
         &self,
         user_id: &str,
         tenant: &str,
-        amr: Vec<String>,
+        amr: Vec<crate::domain::Amr>,
         set_cookie: bool,
         used: Option<crate::notify::AddressKind>,
         now: u64,
@@ -167,7 +167,7 @@ mod tests {
     const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn start(m: &MfaPending, user: &str, now: u64) -> String {
-        m.start_at(user, "default", vec!["pwd".into()], false, None, now)
+        m.start_at(user, "default", vec![crate::domain::Amr::Pwd], false, None, now)
     }
 
     #[test]
@@ -225,7 +225,7 @@ mod tests {
             id: "u1".into(),
             tenant: "default".into(),
             username: Some("alice".into()),
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             totp: Some(TotpState { secret, confirmed: true, last_step: None }),
             ..Default::default()
         };

@@ -7,6 +7,7 @@
 //! (`SecondFactorAdded`); the account page's address change (`AddressChanged`, to the old
 //! address) and personal tokens (`PersonalTokenCreated`) call [`notice`] the same way.
 
+use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::runtime::Runtime;
@@ -29,12 +30,12 @@ pub enum Notice {
 
 impl Notice {
     /// The message template's purpose (`notifiers.templates.<purpose>`).
-    pub fn purpose(&self) -> &'static str {
+    pub fn purpose(&self) -> Purpose {
         match self {
-            Notice::PasswordChanged => "password_changed",
-            Notice::SecondFactorAdded => "mfa_added",
-            Notice::AddressChanged { .. } => "address_changed",
-            Notice::PersonalTokenCreated => "token_created",
+            Notice::PasswordChanged => Purpose::PasswordChanged,
+            Notice::SecondFactorAdded => Purpose::MfaAdded,
+            Notice::AddressChanged { .. } => Purpose::AddressChanged,
+            Notice::PersonalTokenCreated => Purpose::TokenCreated,
         }
     }
 }
@@ -72,7 +73,7 @@ pub fn notice(rt: &Runtime, svc: &Services, user: &User, kind: Notice, now: u64)
     svc.outbox.wake();
     let origin = crate::audit::Origin { tenant: Some(user.tenant.clone()), ..Default::default() };
     svc.audit.record(crate::audit::Audit::event(
-        "notice_queued",
+        crate::audit::EventKind::NoticeQueued,
         &origin,
         Some(&user.id),
         json!({"notice": kind.purpose(), "channel": channel}),
@@ -93,15 +94,21 @@ mod tests {
             tenant: "default".into(),
             email: Some("new@example.com".into()),
             email_verified: true,
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             ..Default::default()
         };
         assert!(notice(&w.rt, &w.svc, &u, Notice::PasswordChanged, T).unwrap());
         let previous = Notice::AddressChanged { previous: "old@example.com".into() };
         assert!(notice(&w.rt, &w.svc, &u, previous, T).unwrap());
         let queued = w.svc.store.outbox_due(T, 10).unwrap();
-        let to: Vec<(&str, &str)> = queued.iter().map(|(_, m)| (m.to.as_str(), m.purpose.as_str())).collect();
-        assert_eq!(to, vec![("new@example.com", "password_changed"), ("old@example.com", "address_changed")]);
+        let to: Vec<(&str, String)> = queued.iter().map(|(_, m)| (m.to.as_str(), m.purpose.to_string())).collect();
+        assert_eq!(
+            to,
+            vec![
+                ("new@example.com", "password_changed".to_string()),
+                ("old@example.com", "address_changed".to_string())
+            ]
+        );
         assert!(queued[0].1.text.contains("password"), "{}", queued[0].1.text);
         let nobody = User { email_verified: false, ..u };
         assert!(!notice(&w.rt, &w.svc, &nobody, Notice::SecondFactorAdded, T).unwrap(), "no proved address");

@@ -5,6 +5,7 @@
 //!
 //! Time comes in as an argument, so tests decide what has expired.
 
+use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::runtime::Runtime;
@@ -15,7 +16,7 @@ use sha2::Sha256;
 
 /// The store key of a code: purpose (`login`, `register`, `mfa`, `verify`), tenant, app and
 /// identifier (lower case); the code's hash is bound to it.
-pub fn code_key(purpose: &str, tenant: &str, app: &str, identifier: &str) -> String {
+pub fn code_key(purpose: Purpose, tenant: &str, app: &str, identifier: &str) -> String {
     format!("{purpose}\0{tenant}\0{app}\0{}", identifier.trim().to_lowercase())
 }
 
@@ -36,7 +37,7 @@ pub fn code_hash(key: &[u8; 32], record_key: &str, code: &str) -> String {
 
 /// Where and why a code goes.
 pub struct Send<'a> {
-    pub purpose: &'a str,
+    pub purpose: Purpose,
     pub tenant: &'a str,
     pub app: &'a str,
     /// What the code is bound to (the identifier the user typed, a user id, a verification).
@@ -141,12 +142,12 @@ mod tests {
     #[test]
     fn hashes_are_bound_to_their_record() {
         let k = [7u8; 32];
-        let a = code_hash(&k, &code_key("login", "t", "", "A@x.com"), "123456");
-        assert_eq!(a, code_hash(&k, &code_key("login", "t", "", " a@x.com "), "123456"));
-        assert_ne!(a, code_hash(&k, &code_key("register", "t", "", "a@x.com"), "123456"));
-        assert_ne!(a, code_hash(&k, &code_key("login", "u", "", "a@x.com"), "123456"));
-        assert_ne!(a, code_hash(&k, &code_key("login", "t", "app", "a@x.com"), "123456"));
-        assert_ne!(a, code_hash(&[8u8; 32], &code_key("login", "t", "", "a@x.com"), "123456"));
+        let a = code_hash(&k, &code_key(Purpose::Login, "t", "", "A@x.com"), "123456");
+        assert_eq!(a, code_hash(&k, &code_key(Purpose::Login, "t", "", " a@x.com "), "123456"));
+        assert_ne!(a, code_hash(&k, &code_key(Purpose::Register, "t", "", "a@x.com"), "123456"));
+        assert_ne!(a, code_hash(&k, &code_key(Purpose::Login, "u", "", "a@x.com"), "123456"));
+        assert_ne!(a, code_hash(&k, &code_key(Purpose::Login, "t", "app", "a@x.com"), "123456"));
+        assert_ne!(a, code_hash(&[8u8; 32], &code_key(Purpose::Login, "t", "", "a@x.com"), "123456"));
     }
 
     /// Anyone can name an identifier: no code, an expired one or a locked one is answered
@@ -156,7 +157,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("s.redb")).unwrap();
         let k = [1u8; 32];
-        let key = code_key("login", "t", "", "a@x.com");
+        let key = code_key(Purpose::Login, "t", "", "a@x.com");
         let wrong = code_hash(&k, &key, "222222");
         let rec = CodeRecord {
             hash: code_hash(&k, &key, "111111"),
@@ -184,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("s.redb")).unwrap();
         let k = [1u8; 32];
-        let key = code_key("login", "t", "", "a@x.com");
+        let key = code_key(Purpose::Login, "t", "", "a@x.com");
         let rec = |now: u64| CodeRecord {
             hash: code_hash(&k, &key, "111111"),
             expires_at: now + 300,

@@ -9,7 +9,8 @@
 //!          on the account's budget) ─401─► ; right ─► MFA step or session (amr: otp)
 //! ```
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::{Amr, Purpose};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -153,11 +154,11 @@ pub async fn request(
             if req.app.is_some() {
                 return Err(FlowError::Invalid("the user has no address on a configured channel".into()));
             }
-            otp::store_decoy(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), now)?;
+            otp::store_decoy(&rt, &svc, &otp::code_key(Purpose::Login, &req.tenant, app, &subj), now)?;
             let reason = if user.is_some() { "no_channel" } else { "unknown_identifier" };
             // Anyone can ask a code for nobody: request noise, within the request budget.
             svc.audit.record_request(Audit::event(
-                "otp_not_sent",
+                EventKind::OtpNotSent,
                 &origin,
                 who,
                 json!({"purpose": "login", "reason": reason}),
@@ -165,7 +166,7 @@ pub async fn request(
             return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
         };
         let send = Send {
-            purpose: "login",
+            purpose: Purpose::Login,
             tenant: &req.tenant,
             app,
             identifier: &subj,
@@ -176,7 +177,7 @@ pub async fn request(
             extra: serde_json::Value::Null,
         };
         let code = otp::send_code(&rt, &svc, &send, now)?;
-        let mut e = Audit::event("otp_sent", &origin, who, json!({"purpose": "login", "channel": channel}));
+        let mut e = Audit::event(EventKind::OtpSent, &origin, who, json!({"purpose": "login", "channel": channel}));
         e.app = req.app.clone();
         svc.audit.record(e);
         Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
@@ -219,7 +220,7 @@ pub async fn verify(
         let checked = if ban.is_some() {
             CodeCheck::Missing
         } else {
-            otp::check_code(&rt, &svc, &otp::code_key("login", &req.tenant, app, &subj), &req.code, now)?
+            otp::check_code(&rt, &svc, &otp::code_key(Purpose::Login, &req.tenant, app, &subj), &req.code, now)?
         };
         let (user, rec) = match (user, checked) {
             (Some(u), CodeCheck::Accepted(rec)) => (u, rec),
@@ -231,7 +232,8 @@ pub async fn verify(
                     _ => "invalid_code",
                 };
                 let who = user.as_ref().map(|u| u.id.as_str());
-                let event = Audit::event("login_failed", &origin, who, json!({"method": "otp", "reason": reason}));
+                let event =
+                    Audit::event(EventKind::LoginFailed, &origin, who, json!({"method": "otp", "reason": reason}));
                 if ban.is_some() {
                     svc.audit.record(event);
                 } else {
@@ -245,14 +247,14 @@ pub async fn verify(
             }
         };
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
-        let amr = vec![amr_for(&rt, &rec.channel).to_string()];
+        let amr = vec![amr_for(&rt, &rec.channel)];
         if signin::needs_second_factor(&user) {
             return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
         }
         let signed = issue::issue(&rt, &svc, &user, amr)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
-            "login_ok",
+            EventKind::LoginOk,
             &origin,
             Some(&user.id),
             json!({"method": "otp", "channel": rec.channel, "session": signed.session.id}),
@@ -288,7 +290,7 @@ pub fn send_mfa_code(
         .ok_or_else(|| FlowError::Invalid("no channel other than the first factor's reaches this user".into()))?;
     let ttl = rt.config.otp.ttl.0.as_secs();
     let send = Send {
-        purpose: "mfa",
+        purpose: Purpose::Mfa,
         tenant: &user.tenant,
         app: "",
         identifier: &subject(Some(&user), ""),
@@ -299,16 +301,21 @@ pub fn send_mfa_code(
         extra: serde_json::Value::Null,
     };
     let code = otp::send_code(rt, svc, &send, now)?;
-    svc.audit.record(Audit::event("otp_sent", origin, Some(&user.id), json!({"purpose": "mfa", "channel": channel})));
+    svc.audit.record(Audit::event(
+        EventKind::OtpSent,
+        origin,
+        Some(&user.id),
+        json!({"purpose": "mfa", "channel": channel}),
+    ));
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }
 
 /// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone,
 /// `otp` for the rest (e-mail, webhooks).
-pub fn amr_for(rt: &Runtime, channel: &str) -> &'static str {
+pub fn amr_for(rt: &Runtime, channel: &str) -> Amr {
     match notify::provider(&rt.config, channel).map(|p| p.address_kind()) {
-        Some(AddressKind::Phone) => "sms",
-        _ => "otp",
+        Some(AddressKind::Phone) => Amr::Sms,
+        _ => Amr::Otp,
     }
 }
 
@@ -319,8 +326,8 @@ pub fn check_mfa_code(
     user: &User,
     code: &str,
     now: u64,
-) -> Result<Option<&'static str>, FlowError> {
-    let key = otp::code_key("mfa", &user.tenant, "", &subject(Some(user), ""));
+) -> Result<Option<Amr>, FlowError> {
+    let key = otp::code_key(Purpose::Mfa, &user.tenant, "", &subject(Some(user), ""));
     let c = otp::check_code(rt, svc, &key, code, now)?;
     Ok(match c {
         CodeCheck::Accepted(rec) => Some(amr_for(rt, &rec.channel)),
@@ -340,7 +347,7 @@ mod tests {
             tenant: "default".into(),
             email: Some(email.into()),
             email_verified: true,
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             ..Default::default()
         };
         w.svc.store.put_user(&u).unwrap();

@@ -14,9 +14,10 @@
 //! registration replaces it under a new id (its codes could never be used again). Both answers
 //! cost one store commit (the new account with its codes and messages, or a decoy code).
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::config::TenantConfig;
 use crate::directory::{validate, UserSpec, RESERVED_USERNAMES};
+use crate::domain::{Purpose, UserStatus};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue::user_json;
@@ -160,7 +161,7 @@ pub async fn register(
         let ttl = rt.config.otp.ttl.0.as_secs();
         let held = holders(&svc.store, &spec)?;
         // A pending registration whose codes expired can never be confirmed: it holds nothing.
-        if held.iter().all(|u| u.status == "pending" && u.created_at.saturating_add(ttl) <= now) {
+        if held.iter().all(|u| u.status == UserStatus::Pending && u.created_at.saturating_add(ttl) <= now) {
             let pending = Pending { spec: &spec, targets: &targets, password_hash, replaces: &held };
             if let Some(sent) = start_pending(&rt, &svc, pending, &origin, now)? {
                 return Ok(sent);
@@ -168,10 +169,15 @@ pub async fn register(
         }
         // Someone holds (part of) these details: answer as if sent, change nothing and send
         // nothing (a decoy code costs the one commit a real registration costs).
-        let decoy = otp::code_key("register", &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
+        let decoy = otp::code_key(Purpose::Register, &spec.tenant, "", &format!("id:{}", first.to_lowercase()));
         otp::store_decoy(&rt, &svc, &decoy, now)?;
         let who = held.first().map(|u| u.id.clone());
-        svc.audit.record(Audit::event("register_refused", &origin, who.as_deref(), json!({"reason": "exists"})));
+        svc.audit.record(Audit::event(
+            EventKind::RegisterRefused,
+            &origin,
+            who.as_deref(),
+            json!({"reason": "exists"}),
+        ));
         Ok(Sent { expires_in: ttl, dev_code: None, channel: None })
     })
     .await
@@ -199,7 +205,7 @@ fn start_pending(
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: p.spec.tenant.clone(),
-        status: "pending".into(),
+        status: UserStatus::Pending,
         email: p.spec.email.clone(),
         mobile: p.spec.mobile.clone(),
         username: p.spec.username.clone(),
@@ -215,7 +221,7 @@ fn start_pending(
         .iter()
         .map(|(source, to, channel)| {
             let send = Send {
-                purpose: "register",
+                purpose: Purpose::Register,
                 tenant: &user.tenant,
                 app: "",
                 identifier: &code_subject(source, &user.id),
@@ -237,7 +243,7 @@ fn start_pending(
     }
     svc.outbox.wake();
     svc.audit.record(Audit::event(
-        "register_started",
+        EventKind::RegisterStarted,
         origin,
         Some(&user.id),
         json!({"sources": user.pending_sources, "replaced_expired": replaces.len()}),
@@ -273,7 +279,7 @@ pub async fn confirm(
     check_limits(&rt, &c.tenant, &c.identifier, ip, false)?;
     blocking(move || {
         // The pending account holding this address (unproved: `find_user` would not match it).
-        let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == "pending");
+        let user = svc.store.address_holder(&c.tenant, &c.source, &c.identifier)?.filter(|u| u.status == UserStatus::Pending);
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         // One confirmation at a time per pending account (an unknown address: per address).
@@ -289,11 +295,11 @@ pub async fn confirm(
             Some(u) => code_subject(&c.source, &u.id),
             None => format!("id:{}", c.identifier.trim().to_lowercase()),
         };
-        let checked = otp::check_code(&rt, &svc, &otp::code_key("register", &c.tenant, "", &subj), &c.code, now)?;
+        let checked = otp::check_code(&rt, &svc, &otp::code_key(Purpose::Register, &c.tenant, "", &subj), &c.code, now)?;
         let accepted = matches!(checked, CodeCheck::Accepted(_));
         let Some(user) = user.as_ref().filter(|_| accepted) else {
             let who = user.as_ref().map(|u| u.id.as_str());
-            let event = Audit::event("login_failed", &origin, who, json!({"method": "register", "source": c.source}));
+            let event = Audit::event(EventKind::LoginFailed, &origin, who, json!({"method": "register", "source": c.source}));
             failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
             return Err(if checked == CodeCheck::Locked { FlowError::CodeLocked } else { FlowError::InvalidCode });
         };
@@ -304,8 +310,8 @@ pub async fn confirm(
                 _ => u.mobile_verified = true,
             }
             u.pending_sources.retain(|s| *s != source);
-            if u.pending_sources.is_empty() && u.status == "pending" {
-                u.status = "active".into();
+            if u.pending_sources.is_empty() && u.status == UserStatus::Pending {
+                u.status = UserStatus::Active;
             }
             u.updated_at = now;
             Ok(u.clone())
@@ -313,7 +319,7 @@ pub async fn confirm(
         .map_err(FlowError::Store)?;
         let active = updated.is_active();
         svc.audit.record(Audit::event(
-            if active { "user_registered" } else { "register_confirmed" },
+            if active { EventKind::UserRegistered } else { EventKind::RegisterConfirmed },
             &origin,
             Some(&updated.id),
             json!({"source": c.source}),

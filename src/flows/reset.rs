@@ -16,7 +16,8 @@
 //!
 //! A reset signs nobody in: the next sign-in is a normal one (with the second factor, if any).
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::links::{self, Accepted, Delivered, Message, Work};
@@ -58,7 +59,7 @@ fn send(w: &Work, tenant: &str, identifier: &str) -> Result<Delivered, FlowError
     let user = svc.store.find_user(tenant, identifier)?.filter(User::is_active);
     let dest = user.as_ref().and_then(|u| crate::flows::passwordless::target(rt, u, None, identifier, None));
     let (Some(user), Some((channel, to))) = (user, dest) else {
-        svc.audit.record_request(Audit::event("reset_not_sent", &w.origin, None, json!({})));
+        svc.audit.record_request(Audit::event(EventKind::ResetNotSent, &w.origin, None, json!({})));
         return Ok(Delivered::NotSent);
     };
     let by_code = notify::provider(&rt.config, &channel).is_some_and(|p| p.address_kind() == AddressKind::Phone);
@@ -70,20 +71,20 @@ fn send(w: &Work, tenant: &str, identifier: &str) -> Result<Delivered, FlowError
         let mut rec = links::link_record(LinkPurpose::Reset, tenant, &user.id, hash, &channel, ttl, w.now);
         rec.code = true;
         rec.max_attempts = rt.config.otp.max_attempts;
-        let m = Message { purpose: "reset_code", tenant, channel: &channel, to: &to, ttl, code: &code, link: "" };
+        let m = Message { purpose: Purpose::ResetCode, tenant, channel: &channel, to: &to, ttl, code: &code, link: "" };
         (rec, links::message(rt, &m, w.now))
     } else {
         let ttl = rt.config.links.reset_ttl.0.as_secs();
         let (token, hash) = links::new_link_token();
         let link = links::public_link(rt, &format!("/auth/password/reset?token={token}"));
         let rec = links::link_record(LinkPurpose::Reset, tenant, &user.id, hash, &channel, ttl, w.now);
-        let m = Message { purpose: "reset", tenant, channel: &channel, to: &to, ttl, code: "", link: &link };
+        let m = Message { purpose: Purpose::Reset, tenant, channel: &channel, to: &to, ttl, code: "", link: &link };
         (rec, links::message(rt, &m, w.now))
     };
     links::store_and_send(svc, &rec, &m)?;
     let kind = if by_code { "code" } else { "link" };
     svc.audit.record(Audit::event(
-        "reset_requested",
+        EventKind::ResetRequested,
         &w.origin,
         Some(&user.id),
         json!({"channel": channel, "kind": kind}),
@@ -179,7 +180,7 @@ fn check_code(
         (_, LinkCheck::Wrong { .. }) => "invalid_code",
     };
     let who = user.as_ref().map(|u| u.id.as_str());
-    let event = Audit::event("reset_failed", origin, who, json!({"reason": reason}));
+    let event = Audit::event(EventKind::ResetFailed, origin, who, json!({"reason": reason}));
     if ban.is_some() {
         svc.audit.record(event);
     } else {
@@ -215,7 +216,7 @@ fn finish(
     let ended = svc.sessions.revoke(|s| s.user_id == user.id)?;
     svc.mfa.drop_user(&user.id);
     svc.audit.record(Audit::event(
-        "password_reset",
+        EventKind::PasswordReset,
         origin,
         Some(&user.id),
         json!({"channel": rec.channel, "sessions_ended": ended}),

@@ -15,7 +15,7 @@ pub(crate) fn user(w: &World, email: &str) -> User {
         tenant: "default".into(),
         email: Some(email.into()),
         email_verified: true,
-        status: "active".into(),
+        status: crate::domain::UserStatus::Active,
         ..Default::default()
     };
     w.svc.store.put_user(&u).unwrap();
@@ -45,7 +45,7 @@ async fn reset_at(w: &World, token: &str, password: &str, now: u64) -> Result<()
 async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     let w = world("");
     let u = user(&w, "r@example.com");
-    let (_, session, _) = w.svc.sessions.create(&u, vec!["pwd".into()], vec![], 600).unwrap();
+    let (_, session, _) = w.svc.sessions.create(&u, vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
     assert_eq!(ask(&w, "R@example.com", T).await, Delivered::Sent { channel: "log".into() });
     let token = last_token(&w, "r@example.com", "reset?token=");
     let stored = w.svc.store.link(LinkPurpose::Reset, "default", &u.id).unwrap().unwrap();
@@ -87,7 +87,7 @@ async fn a_reset_link_works_until_its_last_second_and_a_new_one_supersedes_it() 
 async fn nobody_disabled_and_unproved_get_nothing_stored_or_sent() {
     let w = world("");
     let mut off = user(&w, "off@example.com");
-    off.status = "disabled".into();
+    off.status = crate::domain::UserStatus::Disabled;
     w.svc.store.put_user(&off).unwrap();
     let unproved = User { email_verified: false, ..user(&w, "unproved@example.com") };
     w.svc.store.put_user(&unproved).unwrap();
@@ -104,7 +104,7 @@ async fn a_user_disabled_after_the_link_went_out_cannot_reset() {
     let mut u = user(&w, "d@example.com");
     ask(&w, "d@example.com", T).await;
     let token = last_token(&w, "d@example.com", "reset?token=");
-    u.status = "disabled".into();
+    u.status = crate::domain::UserStatus::Disabled;
     w.svc.store.put_user(&u).unwrap();
     let e = reset_at(&w, &token, NEW, T + 1).await.unwrap_err();
     assert!(matches!(e, FlowError::InvalidCode), "{e:?}");

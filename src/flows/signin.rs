@@ -13,7 +13,8 @@
 //!            else new session (new id) ─► tokens; only then the account's failures cleared
 //! ```
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::Amr;
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
 use crate::flows::issue::{issue, SignedIn};
@@ -71,16 +72,16 @@ pub fn start_mfa(
     rt: &Runtime,
     svc: &Services,
     user: &User,
-    amr: Vec<String>,
+    amr: Vec<crate::domain::Amr>,
     used: Option<crate::notify::AddressKind>,
     set_cookie: bool,
     origin: &Origin,
     now: u64,
 ) -> Outcome {
     let methods = mfa_methods(rt, user, used);
-    let first = amr.first().cloned().unwrap_or_default();
+    let first = amr.first().map(|a| a.as_str()).unwrap_or_default();
     let mfa_token = svc.mfa.start_at(&user.id, &user.tenant, amr, set_cookie, used, now);
-    svc.audit.record(Audit::event("mfa_required", origin, Some(&user.id), json!({"method": first})));
+    svc.audit.record(Audit::event(EventKind::MfaRequired, origin, Some(&user.id), json!({"method": first})));
     Outcome::MfaRequired { mfa_token, methods }
 }
 
@@ -132,8 +133,12 @@ pub async fn password_login(
         let who = user.as_ref().map(|u| u.id.clone());
         if !checked.ok || ban.is_some() {
             let reason = if ban.is_some() { "banned" } else { "invalid_credentials" };
-            let event =
-                Audit::event("login_failed", &origin, who.as_deref(), json!({"method": "password", "reason": reason}));
+            let event = Audit::event(
+                EventKind::LoginFailed,
+                &origin,
+                who.as_deref(),
+                json!({"method": "password", "reason": reason}),
+            );
             if ban.is_some() {
                 svc.audit.record(event);
             } else {
@@ -148,12 +153,12 @@ pub async fn password_login(
             svc.store.put_user(&user)?;
         }
         if needs_second_factor(&user) {
-            return Ok(start_mfa(&rt, &svc, &user, vec!["pwd".into()], None, set_cookie, &origin, now));
+            return Ok(start_mfa(&rt, &svc, &user, vec![Amr::Pwd], None, set_cookie, &origin, now));
         }
-        let signed = issue(&rt, &svc, &user, vec!["pwd".into()])?;
+        let signed = issue(&rt, &svc, &user, vec![Amr::Pwd])?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let detail = json!({"method": "password", "session": signed.session.id});
-        svc.audit.record(Audit::event("login_ok", &origin, Some(&user.id), detail));
+        svc.audit.record(Audit::event(EventKind::LoginOk, &origin, Some(&user.id), detail));
         Ok(Outcome::SignedIn(signed))
     })
     .await
@@ -196,9 +201,9 @@ pub fn verify_mfa(
         return Err(FlowError::InvalidCode);
     }
     let mut amr_method = match method {
-        "totp" => "totp",
-        "recovery_code" => "recovery",
-        "otp" => "otp",
+        "totp" => Amr::Totp,
+        "recovery_code" => Amr::Recovery,
+        "otp" => Amr::Otp,
         _ => return Err(FlowError::Invalid("method must be totp, recovery_code or otp".into())),
     };
     let checked = if method == "otp" {
@@ -238,7 +243,7 @@ pub fn verify_mfa(
         })
     }?;
     if checked.is_err() {
-        let event = Audit::event("mfa_failed", origin, Some(&p.user_id), json!({"method": method}));
+        let event = Audit::event(EventKind::MfaFailed, origin, Some(&p.user_id), json!({"method": method}));
         let bans = record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
         if bans.iter().any(|b| b.key == ukey) {
             svc.mfa.drop_user(&p.user_id);
@@ -250,11 +255,11 @@ pub fn verify_mfa(
     };
     let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
     let mut amr = p.amr.clone();
-    amr.push(amr_method.into());
+    amr.push(amr_method);
     let signed = issue(rt, svc, &user, amr)?;
     regulation.signed_in(&ukey)?;
     svc.audit.record(Audit::event(
-        "login_ok",
+        EventKind::LoginOk,
         origin,
         Some(&user.id),
         json!({"method": method, "session": signed.session.id}),

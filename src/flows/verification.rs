@@ -8,6 +8,7 @@
 //! code but keeps the attempts already spent, so re-creating is no way around `max_attempts`.
 
 use crate::config::MAX_CODE_ATTEMPTS as MAX_ATTEMPTS;
+use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::otp::{code_hash, code_key, new_code, Send};
 use crate::flows::services::Services;
@@ -83,10 +84,10 @@ fn send(
 ) -> Result<String, FlowError> {
     let to = v.to.clone().ok_or_else(|| invalid("no address to send to"))?;
     let code = own.unwrap_or_else(|| new_code(rt.config.otp.length));
-    v.hash = code_hash(&rt.tokens().current().code_key, &code_key("verify", &v.tenant, &v.app, &v.id), &code);
+    v.hash = code_hash(&rt.tokens().current().code_key, &code_key(Purpose::Verify, &v.tenant, &v.app, &v.id), &code);
     v.expires_at = now + v.ttl;
     let s = Send {
-        purpose: "verify",
+        purpose: Purpose::Verify,
         tenant: &v.tenant,
         app: &v.app,
         identifier: &v.id,
@@ -230,7 +231,7 @@ pub fn check(
             // Changed since the read: an expired record goes, the others stay as they are.
             return (answer, v.expires_at > now);
         }
-        let h = code_hash(&key, &code_key("verify", &v.tenant, &v.app, &v.id), otp);
+        let h = code_hash(&key, &code_key(Purpose::Verify, &v.tenant, &v.app, &v.id), otp);
         if bool::from(h.as_bytes().ct_eq(v.hash.as_bytes())) {
             v.closed = true;
             v.hash.clear();

@@ -12,6 +12,7 @@ pub mod smtp;
 
 use crate::config::file::{SmsProvider, Template, WebhookProvider};
 use crate::config::Config;
+use crate::domain::Purpose;
 use crate::store::OutboxMessage;
 
 /// What kind of address a channel delivers to.
@@ -104,49 +105,49 @@ pub fn user_channel(
     (cfg.notifiers.log && avoid.is_none()).then(|| ("log".to_string(), to.to_string()))
 }
 
-fn default_template(purpose: &str) -> (&'static str, &'static str) {
+fn default_template(purpose: Purpose) -> (&'static str, &'static str) {
     match purpose {
-        "register" => (
+        Purpose::Register => (
             "Confirm your registration",
             "Your confirmation code is {{code}}. It expires in {{minutes}} minutes. If you did not register, ignore this message.",
         ),
-        "verify" => (
+        Purpose::Verify => (
             "Your verification code",
             "Your verification code for {{app}} is {{code}}. It expires in {{minutes}} minutes.",
         ),
-        "mfa" => (
+        Purpose::Mfa => (
             "Your second-factor code",
             "Your second-factor code is {{code}}. It expires in {{minutes}} minutes. If you are not signing in, change your password.",
         ),
-        "reset" => (
+        Purpose::Reset => (
             "Reset your password",
             "To choose a new password, open {{link}} within {{minutes}} minutes. The link works once. If you did not ask for it, ignore this message: your password stays as it is.",
         ),
-        "reset_code" => (
+        Purpose::ResetCode => (
             "Your password reset code",
             "Your password reset code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
         ),
-        "magic_link" => (
+        Purpose::MagicLink => (
             "Your sign-in link",
             "To sign in, open {{link}} within {{minutes}} minutes and confirm. The link works once. If you did not ask for it, ignore this message.",
         ),
-        "password_changed" => (
+        Purpose::PasswordChanged => (
             "Your password was changed",
             "The password of your account was changed and all your sessions were ended. If this was not you, reset your password now and contact your administrator.",
         ),
-        "mfa_added" => (
+        Purpose::MfaAdded => (
             "A second factor was added",
             "A new second factor (an authenticator app) was set up for your account. If this was not you, contact your administrator now.",
         ),
-        "address_changed" => (
+        Purpose::AddressChanged => (
             "Your address was changed",
             "The address of your account was changed from this one to another. If this was not you, contact your administrator now.",
         ),
-        "token_created" => (
+        Purpose::TokenCreated => (
             "A personal API token was created",
             "A personal API token was created for your account. If this was not you, revoke it on your account page and change your password.",
         ),
-        _ => (
+        Purpose::Login => (
             "Your sign-in code",
             "Your sign-in code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
         ),
@@ -164,7 +165,7 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 
 /// The subject and text of a message for `purpose`: the tenant's template, else
 /// `notifiers.templates`, else the built-in one.
-pub fn compose(cfg: &Config, tenant: &str, purpose: &str, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
+pub fn compose(cfg: &Config, tenant: &str, purpose: Purpose, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
     compose_with(cfg, tenant, purpose, code, ttl_secs, app, &[])
 }
 
@@ -172,14 +173,14 @@ pub fn compose(cfg: &Config, tenant: &str, purpose: &str, code: &str, ttl_secs: 
 pub fn compose_with(
     cfg: &Config,
     tenant: &str,
-    purpose: &str,
+    purpose: Purpose,
     code: &str,
     ttl_secs: u64,
     app: &str,
     extra: &[(&str, &str)],
 ) -> (String, String) {
     let from_cfg: Option<&Template> =
-        cfg.tenant(tenant).and_then(|t| t.templates.get(purpose)).or_else(|| cfg.notifiers.templates.get(purpose));
+        cfg.tenant(tenant).and_then(|t| t.templates.get(&purpose)).or_else(|| cfg.templates.get(&purpose));
     let (ds, dt) = default_template(purpose);
     let subject = from_cfg.and_then(|t| t.subject.as_deref()).unwrap_or(ds);
     let text = from_cfg.map(|t| t.text.as_str()).unwrap_or(dt);
@@ -228,8 +229,8 @@ mod tests {
             "notifiers:\n  templates: {login: {text: 'global {{code}}'}}\ntenants:\n  - id: default\n    hosts: ['*']\n    templates: {register: {subject: 'S', text: 'tenant {{code}} {{minutes}}'}}\n",
         )
         .unwrap();
-        assert_eq!(compose(&cfg, "default", "login", "42", 300, "").1, "global 42");
-        assert_eq!(compose(&cfg, "default", "register", "42", 61, ""), ("S".into(), "tenant 42 2".into()));
-        assert!(compose(&cfg, "default", "mfa", "42", 300, "").1.contains("42"));
+        assert_eq!(compose(&cfg, "default", Purpose::Login, "42", 300, "").1, "global 42");
+        assert_eq!(compose(&cfg, "default", Purpose::Register, "42", 61, ""), ("S".into(), "tenant 42 2".into()));
+        assert!(compose(&cfg, "default", Purpose::Mfa, "42", 300, "").1.contains("42"));
     }
 }

@@ -4,7 +4,7 @@
 //! records every outcome in the audit log. After a crash or restart every waiting message is
 //! tried again at once.
 
-use crate::audit::{Audit, Origin};
+use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
 use crate::config::Config;
 use crate::store::OutboxMessage;
@@ -53,7 +53,7 @@ pub fn spawn<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
     }
 }
 
-fn event(name: &str, m: &OutboxMessage, detail: serde_json::Value) -> crate::store::AuditEvent {
+fn event(name: EventKind, m: &OutboxMessage, detail: serde_json::Value) -> crate::store::AuditEvent {
     let origin = Origin { tenant: m.tenant.clone(), ..Origin::default() };
     let mut e = Audit::event(name, &origin, None, detail);
     e.app = m.app.clone();
@@ -98,7 +98,7 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             let stored = match result {
                 Ok(()) => {
                     crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "sent"]).inc();
-                    audit.record(event("message_sent", &m, base));
+                    audit.record(event(EventKind::MessageSent, &m, base));
                     store.outbox_remove(seq)
                 }
                 Err(why) if m.attempts >= max => {
@@ -106,7 +106,7 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
                     tracing::error!(message = %m.id, channel = %m.channel, "delivery abandoned after {} attempts: {why}", m.attempts);
                     let mut d = base;
                     d["error"] = json!(why);
-                    audit.record(event("message_failed", &m, d));
+                    audit.record(event(EventKind::MessageFailed, &m, d));
                     store.outbox_remove(seq)
                 }
                 Err(why) => {

@@ -367,28 +367,37 @@ fn compile_networks(items: &[String], at: &str, definitions: &BTreeMap<String, I
 
 /// `subject`: any of (all of `user:NAME` / `group:NAME`).
 fn compile_subject(any_of: &[OneOrMany<String>], at: &str, r: &mut Reporter) -> Vec<Vec<SubjectTerm>> {
-    any_of
-        .iter()
-        .enumerate()
-        .map(|(i, all)| {
-            all.0
-                .iter()
-                .filter_map(|t| {
-                    if let Some(u) = t.strip_prefix("user:") {
-                        Some(SubjectTerm::User(u.to_string()))
-                    } else if let Some(g) = t.strip_prefix("group:") {
-                        Some(SubjectTerm::Group(g.to_string()))
-                    } else {
-                        r.error(
-                            &format!("{at}.subject[{i}]"),
-                            format!("`{t}`: a subject is `user:NAME` or `group:NAME`"),
-                        );
-                        None
-                    }
-                })
-                .collect()
-        })
-        .collect()
+    any_of_all(any_of, &format!("{at}.subject"), r, |t| {
+        if let Some(u) = t.strip_prefix("user:") {
+            Ok(SubjectTerm::User(u.to_string()))
+        } else if let Some(g) = t.strip_prefix("group:") {
+            Ok(SubjectTerm::Group(g.to_string()))
+        } else {
+            Err(format!("`{t}`: a subject is `user:NAME` or `group:NAME`"))
+        }
+    })
+}
+
+/// An any-of (all-of) list compiled term by term: a refused term is reported at `{at}[i]` and
+/// left out.
+fn any_of_all<F, T>(
+    any_of: &[OneOrMany<F>],
+    at: &str,
+    r: &mut Reporter,
+    term: impl Fn(&F) -> Result<T, String>,
+) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(any_of.len());
+    for (i, all) in any_of.iter().enumerate() {
+        let mut terms = Vec::with_capacity(all.0.len());
+        for t in &all.0 {
+            match term(t) {
+                Ok(v) => terms.push(v),
+                Err(e) => r.error(&format!("{at}[{i}]"), e),
+            }
+        }
+        out.push(terms);
+    }
+    out
 }
 
 /// A `bypass` rule never identifies the caller, so it names no subject, scopes or captures.
@@ -415,22 +424,7 @@ fn bypass_identifies_no_one(
 
 /// `query`: any of (all of conditions on a query key).
 fn compile_query(any_of: &[OneOrMany<QueryCondFile>], at: &str, r: &mut Reporter) -> Vec<Vec<QueryCond>> {
-    any_of
-        .iter()
-        .enumerate()
-        .map(|(i, all)| {
-            all.0
-                .iter()
-                .filter_map(|c| match query_op(c) {
-                    Ok(op) => Some(QueryCond { key: c.key.clone(), op }),
-                    Err(e) => {
-                        r.error(&format!("{at}.query[{i}]"), e);
-                        None
-                    }
-                })
-                .collect()
-        })
-        .collect()
+    any_of_all(any_of, &format!("{at}.query"), r, |c| Ok(QueryCond { key: c.key.clone(), op: query_op(c)? }))
 }
 
 /// One query condition's operator, with the value (or unnamed-group pattern) it needs.

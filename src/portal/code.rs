@@ -3,21 +3,16 @@
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired, html, page, rd_input, refusal, signed_in_redirect, Form, MfaStep,
-    Step, SIGN_IN_AGAIN,
+    code_form, error_html, escape, form_expired, html, page, rd_input, refusal, sign_in_again, signed_in_redirect,
+    MfaStep, Post, Step, SIGN_IN_AGAIN,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::passwordless::{self, CodeRequest, CodeSignIn};
 use crate::flows::services;
 use crate::flows::signin::Outcome;
-use crate::state::Shared;
-use crate::web::{ReqInfo, Snapshot};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use std::sync::Arc;
 
 pub fn request_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
     format!(
@@ -59,40 +54,27 @@ fn entry_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str
 }
 
 /// `POST /auth/otp/request` from the portal.
-pub async fn submit_request(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+pub(crate) async fn submit_request(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: identifier.clone(), channel: None };
-    let retry = |status, msg: &str| {
-        html(status, page("Sign in with a code", &request_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
-    };
-    match passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await {
-        Ok(_) => {
-            html(StatusCode::OK, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, None)), None)
-        }
+    let sent = passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await;
+    let (status, title, body) = match sent {
+        Ok(_) => (StatusCode::OK, "Enter your code", entry_form(rd.as_deref(), csrf, &identifier, None)),
         Err(e) => {
             let (status, msg) = refusal(Step::CodeRequest, &e);
-            retry(status, msg)
+            (status, "Sign in with a code", request_form(rd.as_deref(), csrf, &identifier, Some(msg)))
         }
-    }
+    };
+    html(status, page(title, &body), None)
 }
 
 /// `POST /auth/otp/verify` from the portal.
-pub async fn submit_verify(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+pub(crate) async fn submit_verify(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
     let req = CodeSignIn {
@@ -102,9 +84,6 @@ pub async fn submit_verify(
         code: get("otp").trim().to_string(),
         set_cookie: true,
     };
-    let retry = |status, msg: &str| {
-        html(status, page("Enter your code", &entry_form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
-    };
     match passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await {
         Ok(Outcome::SignedIn(signed)) => signed_in_redirect(&rt, signed, rd),
         Ok(Outcome::MfaRequired { mfa_token, methods }) => {
@@ -113,24 +92,20 @@ pub async fn submit_verify(
         }
         Err(e) => {
             let (status, msg) = refusal(Step::CodeEntry, &e);
-            if !matches!(e, FlowError::CodeLocked) {
-                return retry(status, msg);
-            }
-            let body = request_form(rd.as_deref(), csrf, &identifier, Some(msg));
-            html(status, page("Sign in with a code", &body), None)
+            // Locked: the code is spent, so the page asks for a new one.
+            let (title, form): (_, fn(_, _, _, _) -> _) = match e {
+                FlowError::CodeLocked => ("Sign in with a code", request_form),
+                _ => ("Enter your code", entry_form),
+            };
+            html(status, page(title, &form(rd.as_deref(), csrf, &identifier, Some(msg))), None)
         }
     }
 }
 
 /// `POST /auth/mfa/otp` from the portal's second-factor step.
-pub async fn submit_mfa_send(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+pub(crate) async fn submit_mfa_send(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let methods = get("methods").to_string();
@@ -149,11 +124,7 @@ pub async fn submit_mfa_send(
         Err(e) => {
             let (status, msg) = refusal(Step::MfaSend, e);
             if matches!(e, FlowError::Unauthenticated(_)) {
-                let body = format!(
-                    "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
-                    escape(msg)
-                );
-                return html(status, page("Sign in", &body), None);
+                return sign_in_again(status, msg);
             }
             (None, Some(msg))
         }

@@ -5,10 +5,42 @@
 use super::page;
 use crate::config::CSRF_COOKIE;
 use crate::runtime::Runtime;
-use crate::web::{escape, ReqInfo};
+use crate::state::Shared;
+use crate::web::{escape, head_of, ReqInfo};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
+
+/// A portal form post as every form handler takes it: the state, the request's configuration
+/// snapshot, its [`ReqInfo`], headers and body (extracted in that order, with the same refusals
+/// as the separate extractors).
+pub(crate) struct Post {
+    pub s: Arc<Shared>,
+    pub rt: Arc<Runtime>,
+    pub info: ReqInfo,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Post {
+    /// The form, when its CSRF token and origin check out.
+    pub(crate) fn form(&self) -> Option<Form> {
+        Form::checked(&self.rt, &self.info, &self.headers, &self.body)
+    }
+}
+
+impl FromRequest<Arc<Shared>> for Post {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &Arc<Shared>) -> Result<Self, Response> {
+        let (rt, info, headers, req) = head_of(req, s).await?;
+        let body = Bytes::from_request(req, s).await.map_err(IntoResponse::into_response)?;
+        Ok(Post { s: s.clone(), rt, info, headers, body })
+    }
+}
 
 /// The portal's CSRF token to set as a cookie with a page: `Secure` whenever session cookies are.
 pub(crate) struct Csrf<'a> {
@@ -129,4 +161,13 @@ pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response
         "<h1>{title}</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"{href}\">{again}</a>.</p>"
     );
     html(StatusCode::FORBIDDEN, page(title, &body), None)
+}
+
+/// The sign-in page with an error and a link to sign in again (the step cannot go on).
+pub(crate) fn sign_in_again(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
+        escape(message)
+    );
+    html(status, page("Sign in", &body), None)
 }

@@ -73,14 +73,9 @@ pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
 }
 
 /// `POST /auth/mfa/verify` from the portal's code form.
-pub async fn submit_code(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+pub(crate) async fn submit_code(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
     let step = MfaStep { token: &token, methods: get("methods"), notice: None };
@@ -97,10 +92,7 @@ pub async fn submit_code(
                     None,
                 );
             }
-            let body = format!(
-                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{msg} <a href=\"/auth/login\">Sign in again</a>.</p>"
-            );
-            html(status, page("Sign in", &body), None)
+            sign_in_again(status, msg)
         }
     }
 }

@@ -23,8 +23,7 @@ use crate::runtime::Runtime;
 use crate::state::Shared;
 use crate::web::{caller, mfa_attempt, session_cookies, ReqInfo, Snapshot};
 pub use crate::web::{escape, page};
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -324,9 +323,9 @@ async fn step_up_page(
     let (rt2, svc, user_id) = (rt.clone(), s.services.clone(), id.user_id.clone());
     let amr = id.amr.clone();
     // A session from a code: the second code must take another kind of channel.
-    let used = if amr.iter().any(|a| a == "sms") {
+    let used = if amr.contains(&crate::domain::Amr::Sms) {
         Some(crate::notify::AddressKind::Phone)
-    } else if amr.iter().any(|a| a == "otp") {
+    } else if amr.contains(&crate::domain::Amr::Otp) {
         Some(crate::notify::AddressKind::Email)
     } else {
         None
@@ -351,21 +350,15 @@ async fn step_up_page(
         }
         Err(e) => {
             e.log_internal();
-            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">Your session cannot be stepped up. <a href=\"/auth/login\">Sign in again</a>.</p>";
-            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
+            sign_in_again(StatusCode::UNAUTHORIZED, "Your session cannot be stepped up.")
         }
     }
 }
 
 /// `POST /auth/login` from the portal's form.
-pub async fn submit(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(SIGN_IN_AGAIN) };
+pub(crate) async fn submit(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let Post { s, rt, info, headers, .. } = p;
     if f.get("step") == "mfa" {
         return step_up_post(&s, &rt, &info, &headers, f.rd.clone()).await;
     }

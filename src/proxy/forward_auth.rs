@@ -177,28 +177,7 @@ pub fn answer(
             r.headers.extend(IDENTITY_HEADERS.iter().copied().zip(identity_values(j.identity.as_deref())));
             r
         }
-        Outcome::SignIn | Outcome::StepUp => {
-            let original = format!(
-                "{}://{}{}",
-                target.scheme,
-                target.raw_host,
-                match target.query {
-                    Some(q) => format!("{}?{}", target.path, q),
-                    None => target.path.to_string(),
-                }
-            );
-            let location = portal_url(cfg, &original, j.outcome == Outcome::StepUp);
-            let step_up = j.outcome == Outcome::StepUp;
-            match endpoint {
-                Endpoint::AuthRequest => unauthenticated_api(step_up).header("location", location),
-                Endpoint::ForwardAuth if wants_html(h) => {
-                    let status =
-                        if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) { 302 } else { 303 };
-                    Reply::new(status).header("location", location)
-                }
-                Endpoint::ForwardAuth => unauthenticated_api(step_up),
-            }
-        }
+        Outcome::SignIn | Outcome::StepUp => sign_in_reply(cfg, endpoint, h, &target, j.outcome == Outcome::StepUp),
         Outcome::Forbidden(reason) => {
             let xff = h.get("x-forwarded-for").and_then(|v| v.to_str().ok());
             let mode = match endpoint {
@@ -211,6 +190,35 @@ pub fn answer(
         other => super::refusal(&other),
     };
     (reply, label)
+}
+
+/// The answer that sends the caller to the portal (to sign in, or to step up) and back to the
+/// original URL: a redirect for a browser at forward-auth, a 401 with `Location` for nginx.
+fn sign_in_reply(
+    cfg: &crate::config::Config,
+    endpoint: Endpoint,
+    h: &HeaderMap,
+    target: &Target,
+    step_up: bool,
+) -> Reply {
+    let original = format!(
+        "{}://{}{}",
+        target.scheme,
+        target.raw_host,
+        match target.query {
+            Some(q) => format!("{}?{}", target.path, q),
+            None => target.path.to_string(),
+        }
+    );
+    let location = portal_url(cfg, &original, step_up);
+    match endpoint {
+        Endpoint::AuthRequest => unauthenticated_api(step_up).header("location", location),
+        Endpoint::ForwardAuth if wants_html(h) => {
+            let status = if matches!(target.method, Method::GET | Method::HEAD | Method::OPTIONS) { 302 } else { 303 };
+            Reply::new(status).header("location", location)
+        }
+        Endpoint::ForwardAuth => unauthenticated_api(step_up),
+    }
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ pub fn audit_denied(
     let detail = serde_json::json!({
         "mode": mode, "host": clip(host, 255), "path": clip(path, 512), "method": clip(method, 16), "reason": clip(reason, 128)
     });
-    audit.record_request(crate::audit::Audit::event("request_denied", &origin, None, detail));
+    audit.record_request(crate::audit::Audit::event(crate::audit::EventKind::RequestDenied, &origin, None, detail));
 }
 
 fn peer_ip(session: &Session) -> Option<IpAddr> {
@@ -190,7 +190,70 @@ fn unauthenticated_gateway(cfg: &Config, req: &RequestHeader, host: &str, step_u
     Reply::new(302).header("location", portal_url(cfg, &original, step_up))
 }
 
+/// A request Gatehouse refuses before judging it, whatever its route: ambiguous framing (the
+/// connection is closed after the answer), a target not in origin form, a method not in upper
+/// case. Its code, sentence and whether to close.
+#[inline]
+fn malformed(session: &Session) -> Option<(Code, &'static str, bool)> {
+    let req = session.req_header();
+    let raw_head = || session.as_downstream().as_http1().map(|s| s.get_headers_raw_bytes());
+    if let Some(why) = framing::ambiguous(&req.headers, raw_head) {
+        return Some((Code::BadFraming, why, true));
+    }
+    if !origin_form(req) {
+        return Some((
+            Code::BadTarget,
+            "The request target must be a path starting with `/`: absolute-form, `*` and relative targets are refused.",
+            false,
+        ));
+    }
+    // Rules name methods in upper case and match them exactly, while some apps upper-case
+    // what they receive (Django, Werkzeug read `delete` as DELETE): refuse what they would
+    // read as another method than was judged. Symfony and Laravel do the same.
+    if req.method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+        return Some((Code::BadMethod, "The request method must be in upper case (GET, POST, DELETE…).", false));
+    }
+    None
+}
+
 impl Gateway {
+    /// A forward-auth request (`/auth/authz/…`): the decision for the proxy that asked.
+    #[inline]
+    async fn forward_auth(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        rt: &Runtime,
+        endpoint: Endpoint,
+        peer: IpAddr,
+        started: Instant,
+    ) -> Result<()> {
+        ctx.counted = match endpoint {
+            Endpoint::ForwardAuth => Counted::ForwardAuth,
+            Endpoint::AuthRequest => Counted::AuthRequest,
+        };
+        let (reply, label) =
+            forward_auth::answer(rt, &self.shared.services.audit, endpoint, &session.req_header().headers, peer);
+        ctx.label = Some(label);
+        metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
+        reply.send(session).await
+    }
+
+    /// The `whoami` route's answer: what the upstream would have received.
+    #[inline]
+    async fn whoami(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let mut req = session.req_header().clone();
+        self.strip_credentials(&mut req, ctx);
+        headers::prepare_upstream(
+            &mut req,
+            ctx.judged_path.as_deref(),
+            ctx.identity.as_deref(),
+            ctx.pass_token.as_deref(),
+            &self.forwarding(ctx),
+        )?;
+        whoami::reply(&req, ctx.client_ip, ctx.peer).send(session).await
+    }
+
     /// The decision for a proxied request: `None` to proxy, or the answer to send.
     fn judge(&self, rt: &Runtime, session: &Session, ctx: &mut Ctx, peer: IpAddr) -> Option<Reply> {
         let req = session.req_header();
@@ -306,64 +369,32 @@ impl ProxyHttp for Gateway {
         };
         ctx.peer = Some(peer);
 
-        let req = session.req_header();
-        let raw_head = || session.as_downstream().as_http1().map(|s| s.get_headers_raw_bytes());
-        if let Some(why) = framing::ambiguous(&req.headers, raw_head) {
+        if let Some((code, why, close)) = malformed(session) {
             ctx.rt = Some(rt);
             ctx.label = Some(Label::BadRequest);
-            Reply::error(Code::BadFraming, why).send_and_close(session).await?;
-            return Ok(true);
-        }
-        if !origin_form(session.req_header()) {
-            ctx.rt = Some(rt);
-            ctx.label = Some(Label::BadRequest);
-            Reply::error(Code::BadTarget,
-                "The request target must be a path starting with `/`: absolute-form, `*` and relative targets are refused.",
-            )
-            .send(session)
-            .await?;
-            return Ok(true);
-        }
-        // Rules name methods in upper case and match them exactly, while some apps upper-case
-        // what they receive (Django, Werkzeug read `delete` as DELETE): refuse what they would
-        // read as another method than was judged. Symfony and Laravel do the same.
-        if session.req_header().method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
-            ctx.rt = Some(rt);
-            ctx.label = Some(Label::BadRequest);
-            Reply::error(Code::BadMethod, "The request method must be in upper case (GET, POST, DELETE…).")
-                .send(session)
-                .await?;
+            let reply = Reply::error(code, why);
+            if close {
+                reply.send_and_close(session).await?;
+            } else {
+                reply.send(session).await?;
+            }
             return Ok(true);
         }
 
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
             let endpoint = match &*path {
-                "/auth/authz/forward-auth" => Some(Endpoint::ForwardAuth),
-                "/auth/authz/auth-request" => Some(Endpoint::AuthRequest),
-                _ => None,
+                "/auth/authz/forward-auth" => Endpoint::ForwardAuth,
+                "/auth/authz/auth-request" => Endpoint::AuthRequest,
+                _ => {
+                    ctx.counted = Counted::AuthApi;
+                    ctx.label = Some(Label::AuthApi);
+                    let path = path.into_owned();
+                    api_bridge::serve(session, &self.api, &path, peer, rt.config.server.max_body_bytes).await?;
+                    return Ok(true);
+                }
             };
-            if let Some(endpoint) = endpoint {
-                ctx.counted = match endpoint {
-                    Endpoint::ForwardAuth => Counted::ForwardAuth,
-                    Endpoint::AuthRequest => Counted::AuthRequest,
-                };
-                let (reply, label) = forward_auth::answer(
-                    &rt,
-                    &self.shared.services.audit,
-                    endpoint,
-                    &session.req_header().headers,
-                    peer,
-                );
-                ctx.label = Some(label);
-                metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
-                reply.send(session).await?;
-            } else {
-                ctx.counted = Counted::AuthApi;
-                ctx.label = Some(Label::AuthApi);
-                let path = path.into_owned();
-                api_bridge::serve(session, &self.api, &path, peer, rt.config.server.max_body_bytes).await?;
-            }
+            self.forward_auth(session, ctx, &rt, endpoint, peer, started).await?;
             return Ok(true);
         }
 
@@ -375,16 +406,7 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         if ctx.route.as_ref().is_some_and(|r| r.is_whoami()) {
-            let mut req = session.req_header().clone();
-            self.strip_credentials(&mut req, ctx);
-            headers::prepare_upstream(
-                &mut req,
-                ctx.judged_path.as_deref(),
-                ctx.identity.as_deref(),
-                ctx.pass_token.as_deref(),
-                &self.forwarding(ctx),
-            )?;
-            whoami::reply(&req, ctx.client_ip, ctx.peer).send(session).await?;
+            self.whoami(session, ctx).await?;
             return Ok(true);
         }
         Ok(false)

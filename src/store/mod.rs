@@ -203,7 +203,13 @@ impl Store {
         let file = opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         owned_by_us(&file, path)?;
         private(path, 0o600);
-        let db = Database::create(path)?;
+        let store = Store::on(Database::create(path)?)?;
+        store.report_legacy_usernames()?;
+        Ok(store)
+    }
+
+    /// The store on an opened database: its schema checked (or written) and migrated.
+    fn on(db: Database) -> Result<Store> {
         let store = Store {
             db: Db { inner: db, writes: Default::default() },
             seed_key: Default::default(),
@@ -211,22 +217,13 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
-        store.report_legacy_usernames()?;
         Ok(store)
     }
 
     /// A store on another redb backend (tests count its disk syncs).
     #[cfg(test)]
     pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
-        let db = Database::builder().create_with_backend(backend)?;
-        let store = Store {
-            db: Db { inner: db, writes: Default::default() },
-            seed_key: Default::default(),
-            attempts: Default::default(),
-        };
-        store.init()?;
-        store.migrate_address_flags()?;
-        Ok(store)
+        Store::on(Database::builder().create_with_backend(backend)?)
     }
 
     fn init(&self) -> Result<()> {

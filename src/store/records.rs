@@ -2,6 +2,7 @@
 //! strings, session secrets and refresh tokens as SHA-256 digests (they are 256-bit random, so
 //! a fast hash is enough).
 
+use crate::domain::{Amr, UserStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
@@ -28,7 +29,7 @@ pub struct User {
     #[serde(default)]
     pub admin: bool,
     /// `active`, `pending` or `disabled`.
-    pub status: String,
+    pub status: UserStatus,
     /// Whether `email` was proved by its owner (a code or link sent to it) or set by an
     /// operator (`user add`, `user import`). Unproved addresses are held (unique) but never
     /// emitted, matched at sign-in or sent codes.
@@ -89,7 +90,7 @@ impl User {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == UserStatus::Active
     }
 }
 
@@ -99,7 +100,7 @@ pub struct Session {
     pub id: String,
     pub user_id: String,
     pub tenant: String,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub created_at: u64,
     pub last_seen: u64,
     /// Absolute expiry.
@@ -148,4 +149,27 @@ pub struct AuditEvent {
     pub remote: Option<String>,
     #[serde(default)]
     pub detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records as stores written before status and `amr` were enums still decode, and are
+    /// written back byte for byte.
+    #[test]
+    fn records_in_the_stored_format_decode_and_encode_unchanged() {
+        let user = r#"{"id":"u1","tenant":"default","username":null,"email":"a@example.com","mobile":null,"name":null,"emp_id":null,"groups":["staff"],"apps":[],"admin":false,"status":"pending","email_verified":false,"mobile_verified":false,"pending_sources":["email"],"created_at":1,"updated_at":2}"#;
+        let u: User = serde_json::from_str(user).unwrap();
+        assert_eq!(u.status, UserStatus::Pending);
+        assert_eq!(serde_json::to_string(&u).unwrap(), user);
+        for (name, status) in [("active", UserStatus::Active), ("disabled", UserStatus::Disabled)] {
+            let u: User = serde_json::from_str(&user.replace("\"pending\"", &format!("\"{name}\""))).unwrap();
+            assert_eq!(u.status, status);
+        }
+        let session = r#"{"id":"s1","user_id":"u1","tenant":"default","amr":["pwd","totp","recovery","otp","sms"],"created_at":1,"last_seen":2,"expires_at":3}"#;
+        let s: Session = serde_json::from_str(session).unwrap();
+        assert_eq!(s.amr, [Amr::Pwd, Amr::Totp, Amr::Recovery, Amr::Otp, Amr::Sms]);
+        assert_eq!(serde_json::to_string(&s).unwrap(), session);
+    }
 }

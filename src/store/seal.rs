@@ -143,7 +143,7 @@ mod tests {
             tenant: "t".into(),
             email: Some(format!("{id}@example.com")),
             email_verified: true,
-            status: "active".into(),
+            status: crate::domain::UserStatus::Active,
             totp: Some(TotpState { secret: secret.into(), confirmed: true, last_step: None }),
             ..Default::default()
         }

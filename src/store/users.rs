@@ -2,6 +2,7 @@
 //! index table updated in the same transaction as the user.
 
 use super::*;
+use crate::domain::UserStatus;
 
 fn index_key(tenant: &str, kind: &str, value: &str) -> String {
     format!("{tenant}\0{kind}\0{}", value.trim().to_lowercase())
@@ -143,7 +144,7 @@ impl Store {
             for id in replaces {
                 let old: Option<User> = users.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
                 let Some(old) = old else { continue };
-                if old.status != "pending" {
+                if old.status != UserStatus::Pending {
                     return Err(StoreError::Conflict(format!("user {id} is no longer a pending registration")));
                 }
                 for (_, key) in index_entries(&old) {
@@ -192,7 +193,7 @@ impl Store {
             for row in users.iter()? {
                 let (_, v) = row?;
                 let mut u: User = decode(v.value())?;
-                if u.status != "pending" && !u.email_verified && !u.mobile_verified {
+                if u.status != UserStatus::Pending && !u.email_verified && !u.mobile_verified {
                     u.email_verified = u.email.is_some();
                     u.mobile_verified = u.mobile.is_some();
                     fixed.push(u);
@@ -234,7 +235,7 @@ impl Store {
             for row in users.iter()? {
                 let (k, v) = row?;
                 let u: User = decode(v.value())?;
-                if u.status == "pending" && u.updated_at < before {
+                if u.status == UserStatus::Pending && u.updated_at < before {
                     gone.push((k.value().to_string(), u));
                 }
             }
@@ -262,12 +263,12 @@ mod tests {
     fn stores_from_before_address_proofs_count_operators_addresses_as_proved() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
-        let user = |id: &str, status: &str, email_verified: bool, mobile_verified: bool| User {
+        let user = |id: &str, status: UserStatus, email_verified: bool, mobile_verified: bool| User {
             id: id.into(),
             tenant: "t".into(),
             email: Some(format!("{id}@example.com")),
             mobile: Some(format!("+1555000{:04}", id.len())),
-            status: status.into(),
+            status,
             email_verified,
             mobile_verified,
             ..Default::default()
@@ -278,9 +279,9 @@ mod tests {
             let tx = store.db.begin_write().unwrap();
             tx.open_table(META).unwrap().remove("address_flags_v1").unwrap();
             tx.commit().unwrap();
-            store.put_user(&user("op", "active", false, false)).unwrap();
-            store.put_user(&user("selfreg", "active", false, true)).unwrap();
-            store.put_user(&user("pend", "pending", false, false)).unwrap();
+            store.put_user(&user("op", UserStatus::Active, false, false)).unwrap();
+            store.put_user(&user("selfreg", UserStatus::Active, false, true)).unwrap();
+            store.put_user(&user("pend", UserStatus::Pending, false, false)).unwrap();
         }
         let store = Store::open(&path).unwrap();
         let get = |id: &str| store.user(id).unwrap().unwrap();
@@ -288,7 +289,7 @@ mod tests {
         assert!(!get("selfreg").email_verified && get("selfreg").mobile_verified);
         assert!(!get("pend").email_verified && !get("pend").mobile_verified);
         // Once only: a later unproved address stays unproved.
-        store.put_user(&user("later", "active", false, false)).unwrap();
+        store.put_user(&user("later", UserStatus::Active, false, false)).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
         assert!(!store.user("later").unwrap().unwrap().email_verified);
@@ -306,14 +307,14 @@ mod tests {
             tenant: "t".into(),
             email: Some("bob@example.com".into()),
             email_verified: true,
-            status: "active".into(),
+            status: UserStatus::Active,
             ..Default::default()
         };
         let legacy = |id: &str, name: &str| User {
             id: id.into(),
             tenant: "t".into(),
             username: Some(name.into()),
-            status: "active".into(),
+            status: UserStatus::Active,
             ..Default::default()
         };
         let store = Store::open(&path).unwrap();
@@ -338,23 +339,23 @@ mod tests {
     fn stale_pending_registrations_are_purged_with_their_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let user = |id: &str, email: &str, status: &str, at: u64| User {
+        let user = |id: &str, email: &str, status: UserStatus, at: u64| User {
             id: id.into(),
             tenant: "t".into(),
             email: Some(email.into()),
-            status: status.into(),
+            status,
             created_at: at,
             updated_at: at,
             ..Default::default()
         };
-        store.put_user(&user("old", "old@example.com", "pending", 100)).unwrap();
-        store.put_user(&user("new", "new@example.com", "pending", 900)).unwrap();
-        store.put_user(&user("act", "act@example.com", "active", 100)).unwrap();
+        store.put_user(&user("old", "old@example.com", UserStatus::Pending, 100)).unwrap();
+        store.put_user(&user("new", "new@example.com", UserStatus::Pending, 900)).unwrap();
+        store.put_user(&user("act", "act@example.com", UserStatus::Active, 100)).unwrap();
         assert_eq!(store.purge_pending(500).unwrap(), 1);
         assert!(store.address_holder("t", "email", "old@example.com").unwrap().is_none());
         assert!(store.address_holder("t", "email", "new@example.com").unwrap().is_some());
         assert!(store.address_holder("t", "email", "act@example.com").unwrap().is_some());
         // The address is free again.
-        store.put_user(&user("again", "old@example.com", "pending", 1000)).unwrap();
+        store.put_user(&user("again", "old@example.com", UserStatus::Pending, 1000)).unwrap();
     }
 }

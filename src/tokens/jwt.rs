@@ -29,7 +29,7 @@ pub struct AccessClaims {
     #[serde(default)]
     pub scopes: Vec<String>,
     #[serde(default)]
-    pub amr: Vec<String>,
+    pub amr: Vec<crate::domain::Amr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -31,7 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store", &["store"]),
-    ("foundations", &["config", "address", "net", "metrics", "clock", "catalogue"]),
+    ("foundations", &["config", "address", "net", "metrics", "clock", "catalogue", "domain"]),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

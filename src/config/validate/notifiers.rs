@@ -2,15 +2,22 @@
 
 use super::{resolve_path, templates};
 use crate::config::{file, Reporter};
+use crate::domain::Purpose;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// `notifiers`: the SMTP transport (its CA file resolved against the config's directory),
 /// templates, attempts, unique channel names, the sender's mailbox and each SMS provider's kind.
-pub(super) fn notifiers_section(r: &mut Reporter, base: &Path, n: &mut file::Notifiers) {
+/// Answers the templates by purpose.
+pub(super) fn notifiers_section(
+    r: &mut Reporter,
+    base: &Path,
+    n: &mut file::Notifiers,
+) -> BTreeMap<Purpose, file::Template> {
     if let Some(e) = n.email.as_mut() {
         smtp_transport(r, base, &mut e.smtp);
     }
-    templates(r, "notifiers.templates", &n.templates);
+    let templates = templates(r, "notifiers.templates", &n.templates);
     if n.max_attempts.is_some_and(|n| n == 0 || n > 100) {
         r.error("notifiers.max_attempts", "notifiers.max_attempts must be between 1 and 100");
     }
@@ -26,6 +33,7 @@ pub(super) fn notifiers_section(r: &mut Reporter, base: &Path, n: &mut file::Not
     for (i, p) in n.sms.iter().enumerate() {
         sms_kind(r, &format!("notifiers.sms[{i}]"), p);
     }
+    templates
 }
 
 /// `notifiers.email.smtp`: TLS mode, credentials in pairs, a readable PEM CA file (its path

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::UserStatus;
 use crate::identity::NoSessions;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -210,7 +211,7 @@ async fn an_expired_pending_registration_is_replaced_under_a_new_id() {
         tenant: "default".into(),
         email: Some("slow@example.com".into()),
         username: Some("slowpoke".into()),
-        status: "pending".into(),
+        status: UserStatus::Pending,
         pending_sources: vec!["email".into()],
         created_at: T - 3600,
         updated_at: T - 3600,
