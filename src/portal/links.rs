@@ -5,21 +5,18 @@
 //! portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired, html, page, rd_input, refusal, signed_in_redirect, Csrf, Form,
-    MfaStep, Step,
+    code_form, error_html, escape, form_expired, html, page, rd_input, refusal, signed_in_redirect, Csrf, MfaStep,
+    Post, Step,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::magic::{self, LinkRequest};
 use crate::flows::reset::{self, Reset, ResetRequest};
 use crate::flows::signin::Outcome;
-use crate::state::Shared;
-use crate::web::{ReqInfo, Snapshot};
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use crate::web::Snapshot;
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use std::sync::Arc;
 
 const FORGOT_AGAIN: (&str, &str, &str) = ("Reset your password", "/auth/password/forgot", "Start again");
 const LINK_AGAIN: (&str, &str, &str) = ("Sign in with a link", "/auth/magic-link", "Ask for a new link");
@@ -100,14 +97,9 @@ pub async fn reset_page(Snapshot(rt): Snapshot, headers: HeaderMap, RawQuery(raw
 
 /// `POST /auth/password/request-reset` from the portal: the same page whoever the identifier
 /// belongs to (with the code form, for those who get a code by SMS).
-pub async fn submit_forgot(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(FORGOT_AGAIN) };
+pub(crate) async fn submit_forgot(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(FORGOT_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let (csrf, identifier) = (f.get("csrf"), f.get("identifier").trim().to_string());
     let req = ResetRequest { tenant: info.tenant.clone(), identifier: identifier.clone() };
     match reset::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()) {
@@ -127,14 +119,9 @@ pub async fn submit_forgot(
 }
 
 /// `POST /auth/password/reset` from the portal.
-pub async fn submit_reset(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(FORGOT_AGAIN) };
+pub(crate) async fn submit_reset(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(FORGOT_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let csrf = f.get("csrf");
     let identifier = f.get("identifier").trim().to_string();
     let token = f.get("token").to_string();
@@ -198,14 +185,9 @@ pub async fn link_request_page(Snapshot(rt): Snapshot, headers: HeaderMap, RawQu
 }
 
 /// `POST /auth/magic-link` from the portal: the same page whoever the address belongs to.
-pub async fn submit_link_request(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(LINK_AGAIN) };
+pub(crate) async fn submit_link_request(p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(LINK_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     let email = f.get("email").trim().to_string();
     let req = LinkRequest { tenant: info.tenant.clone(), email: email.clone(), rd: f.rd.clone() };
     match magic::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()) {
@@ -247,15 +229,9 @@ pub async fn confirm_page(Snapshot(rt): Snapshot, headers: HeaderMap, Path(token
 
 /// `POST /auth/magic-link/{token}` from the confirm page: the link is used; the session cookie
 /// and 303 to the link's `rd` (when still allowed), or the second-factor step.
-pub async fn submit_confirm(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let Some(f) = Form::checked(&rt, &info, &headers, &body) else { return form_expired(LINK_AGAIN) };
+pub(crate) async fn submit_confirm(uri: Uri, p: Post) -> Response {
+    let Some(f) = p.form() else { return form_expired(LINK_AGAIN) };
+    let Post { s, rt, info, .. } = p;
     // From the path itself: this router runs nested in the /auth router's match, whose path
     // parameters a `Path` extractor would see twice.
     let token = uri.path().strip_prefix("/auth/magic-link/").unwrap_or_default().to_string();
