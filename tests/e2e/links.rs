@@ -185,7 +185,7 @@ fn a_sign_in_link_needs_its_confirm_post_is_used_once_and_honours_only_allowed_r
 }
 
 #[test]
-fn a_sign_in_link_answers_tokens_to_json_and_the_second_factor_follows_it() {
+fn a_sign_in_link_answers_tokens_to_json_supersedes_the_one_before_and_the_second_factor_follows_it() {
     let smtp = Smtp::start();
     let gh = Gatehouse::start(&code_config(smtp.port, free_port(), ""), &[]);
     add_user(&gh, "kim@example.com", "+15550000004", "");
@@ -194,7 +194,11 @@ fn a_sign_in_link_answers_tokens_to_json_and_the_second_factor_follows_it() {
         assert_eq!(post_json(&gh, "/auth/magic-link", json!({"email": email})).status(), 202);
         format!("/auth/magic-link/{}", after(&smtp.wait_for(email, n), "/auth/magic-link/"))
     };
-    let path = link("kim@example.com", 1);
+    // A newer link supersedes the one before at once.
+    let older = link("kim@example.com", 1);
+    let path = link("kim@example.com", 2);
+    let r = gh.post(&older).host("app.test").json(&json!({})).send();
+    assert_eq!((r.status().as_u16(), r.json()["error"].clone()), (401, json!("invalid_code")), "superseded");
     let r = gh.post(&path).host("app.test").header("Accept", "application/json").json(&json!({})).send();
     assert_eq!(r.status(), 200);
     assert!(r.header("set-cookie").is_none(), "no cookie unless asked for");
