@@ -322,14 +322,7 @@ async fn step_up_page(
 ) -> Response {
     let (rt2, svc, user_id) = (rt.clone(), s.services.clone(), id.user_id.clone());
     let amr = id.amr.clone();
-    // A session from a code: the second code must take another kind of channel.
-    let used = if amr.contains(&crate::domain::Amr::Sms) {
-        Some(crate::notify::AddressKind::Phone)
-    } else if amr.contains(&crate::domain::Amr::Otp) {
-        Some(crate::notify::AddressKind::Email)
-    } else {
-        None
-    };
+    let used = first_factor_channel(&amr);
     let started = services::blocking(move || {
         let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
         let methods = signin::mfa_methods(&rt2, &user, used);
@@ -352,6 +345,19 @@ async fn step_up_page(
             e.log_internal();
             sign_in_again(StatusCode::UNAUTHORIZED, "Your session cannot be stepped up.")
         }
+    }
+}
+
+/// The kind of channel a session's first factor used (a code, or a sign-in link by e-mail): a
+/// code as second factor must take another kind.
+pub(crate) fn first_factor_channel(amr: &[crate::domain::Amr]) -> Option<crate::notify::AddressKind> {
+    use crate::domain::Amr;
+    if amr.contains(&Amr::Sms) {
+        Some(crate::notify::AddressKind::Phone)
+    } else if amr.contains(&Amr::Otp) || amr.contains(&Amr::Email) {
+        Some(crate::notify::AddressKind::Email)
+    } else {
+        None
     }
 }
 
