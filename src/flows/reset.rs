@@ -8,7 +8,8 @@
 //!          superseding the user's earlier one. Nobody: nothing stored, nothing sent.
 //! reset:   password rules ─422─► ; login limit ─429─►
 //!          link: live? (a read) ─401─► ; argon2 (bounded pool) ; consumed (one winner) ─401─►
-//!          code (with identifier): account budget and bans as every code ; wrong ─401─► ;
+//!          code (with identifier): account budget and bans as every code ; wrong ─401─► (counted
+//!          on the account's budget, the same writes whether or not a code or account exists) ;
 //!          right ─► argon2
 //!          ─► user still active ─► new password, every session and refresh token ended, pending
 //!          MFA steps dropped, audited, "your password was changed" notice ─► 204
@@ -168,7 +169,10 @@ fn check_code(
         (Some(u), None) => {
             let key = link_key(LinkPurpose::Reset, tenant, &u.id);
             let hash = otp::code_hash(&rt.tokens().current().code_key, &key, code);
-            svc.store.check_link_code(&key, &hash, now)?
+            // With regulation on, a wrong code is counted on the account's failure budget
+            // only, so it costs the same whether or not the identifier has a code (or an
+            // account); with regulation off, on the code's own attempts.
+            svc.store.check_link_code(&key, &hash, now, !rt.config.regulation.enabled)?
         }
         _ => LinkCheck::Missing,
     };

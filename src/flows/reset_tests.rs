@@ -134,3 +134,44 @@ async fn a_reset_keeps_the_second_factor() {
     .unwrap();
     assert!(matches!(signed, Outcome::MfaRequired { .. }), "the next sign-in asks for the second factor");
 }
+
+/// A wrong SMS reset code costs the same writes whether the identifier has a live code, an
+/// account without one, or no account: it is counted on the failure budget only (regulation on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_reset_code_costs_the_same_writes_for_everybody() {
+    let w = world("");
+    let u = user(&w, "c@example.com");
+    user(&w, "n@example.com");
+    let key = link_key(LinkPurpose::Reset, "default", &u.id);
+    let hash = otp::code_hash(&w.rt.tokens().current().code_key, &key, "123456");
+    let mut rec = crate::flows::links::link_record(LinkPurpose::Reset, "default", &u.id, hash, "sms", 300, T);
+    (rec.code, rec.max_attempts) = (true, 5);
+    w.svc.store.put_link(&rec, None).unwrap();
+    let mut costs = vec![];
+    for (i, who) in ["c@example.com", "n@example.com", "nobody@example.com"].iter().enumerate() {
+        let before = w.svc.store.write_transactions();
+        let r = Reset {
+            tenant: "default".into(),
+            token: "654321".into(),
+            identifier: Some(who.to_string()),
+            new_password: NEW.into(),
+        };
+        let e = reset(w.rt.clone(), w.svc.clone(), r, IP, Origin::default(), T + 1).await.unwrap_err();
+        assert!(matches!(e, FlowError::InvalidCode), "{who}: {e:?}");
+        for _ in 0..400 {
+            if w.svc.store.audit(100).unwrap().len() > i {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        costs.push(w.svc.store.write_transactions() - before);
+    }
+    assert_eq!(costs, vec![costs[0]; 3], "live code, no code, no account");
+    let r = Reset {
+        tenant: "default".into(),
+        token: "123456".into(),
+        identifier: Some("c@example.com".into()),
+        new_password: NEW.into(),
+    };
+    reset(w.rt.clone(), w.svc.clone(), r, IP, Origin::default(), T + 2).await.unwrap();
+}

@@ -140,13 +140,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Checks a code (`hash`, its HMAC) against the live code of `key` ([`link_key`]): a wrong
-    /// one counts an attempt, the last allowed one locks the record; the right one consumes
-    /// it. No record, an expired or a locked one is answered from a read.
-    pub fn check_link_code(&self, key: &str, hash: &str, now: u64) -> Result<LinkCheck> {
+    /// Checks a code (`hash`, its HMAC) against the live code of `key` ([`link_key`]); the
+    /// right one consumes it. With `count`, a wrong one counts an attempt and the last allowed
+    /// one locks the record; without, a wrong one writes nothing (the caller counts it on the
+    /// account's failure budget, so a wrong code costs the same whether or not a code exists).
+    /// No record, an expired or a locked one is answered from a read.
+    pub fn check_link_code(&self, key: &str, hash: &str, now: u64, count: bool) -> Result<LinkCheck> {
         let live = |r: &LinkRecord| r.code && r.expires_at > now;
         match self.get_json::<LinkRecord>(LINKS, key)? {
-            Some(r) if live(&r) && r.attempts < r.max_attempts => {}
+            Some(r) if live(&r) && r.attempts < r.max_attempts => {
+                if !count && !ct_eq(&r.hash, hash) {
+                    return Ok(LinkCheck::Wrong { attempts_left: r.max_attempts - r.attempts });
+                }
+            }
             Some(r) if live(&r) => return Ok(LinkCheck::Locked),
             _ => return Ok(LinkCheck::Missing),
         }
@@ -161,6 +167,7 @@ impl Store {
                     t.remove(key)?;
                     LinkCheck::Accepted(r)
                 }
+                Some(r) if !count => LinkCheck::Wrong { attempts_left: r.max_attempts - r.attempts },
                 Some(mut r) => {
                     r.attempts += 1;
                     t.insert(key, encode(&r).as_slice())?;
@@ -270,15 +277,18 @@ mod tests {
         let code = LinkRecord { code: true, max_attempts: 2, channel: "sms".into(), ..link("right", 1000) };
         s.put_link(&code, None).unwrap();
         assert!(s.peek_link(LinkPurpose::Reset, "right", 1001).unwrap().is_none(), "a code is no link");
-        assert_eq!(s.check_link_code(&key, "wrong", 1001).unwrap(), LinkCheck::Wrong { attempts_left: 1 });
-        assert_eq!(s.check_link_code(&key, "wrong", 1001).unwrap(), LinkCheck::Locked);
-        assert_eq!(s.check_link_code(&key, "right", 1001).unwrap(), LinkCheck::Locked);
+        let before = s.write_transactions();
+        assert_eq!(s.check_link_code(&key, "wrong", 1001, false).unwrap(), LinkCheck::Wrong { attempts_left: 2 });
+        assert_eq!(s.write_transactions(), before, "uncounted: a wrong code writes nothing");
+        assert_eq!(s.check_link_code(&key, "wrong", 1001, true).unwrap(), LinkCheck::Wrong { attempts_left: 1 });
+        assert_eq!(s.check_link_code(&key, "wrong", 1001, true).unwrap(), LinkCheck::Locked);
+        assert_eq!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Locked);
         s.put_link(&code, None).unwrap();
-        assert!(matches!(s.check_link_code(&key, "right", 1001).unwrap(), LinkCheck::Accepted(_)));
-        assert_eq!(s.check_link_code(&key, "right", 1001).unwrap(), LinkCheck::Missing);
+        assert!(matches!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Accepted(_)));
+        assert_eq!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Missing);
         s.put_link(&code, None).unwrap();
         s.put_link(&link("dd", 1000), None).unwrap();
-        assert_eq!(s.check_link_code(&key, "right", 1001).unwrap(), LinkCheck::Missing, "superseded by a link");
+        assert_eq!(s.check_link_code(&key, "right", 1001, true).unwrap(), LinkCheck::Missing, "superseded by a link");
         s.purge_links(1900).unwrap();
         assert!(s.links().unwrap().is_empty());
         assert!(s.peek_link(LinkPurpose::Reset, "dd", 1001).unwrap().is_none(), "the index entry went too");
