@@ -33,6 +33,11 @@ async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) 
 }
 
 #[cfg(test)]
+mod input_tests;
+#[cfg(test)]
+mod links_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::tests::{add_user, request, shared};

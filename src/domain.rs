@@ -161,6 +161,107 @@ words! {
     }
 }
 
+/// The key of a failure budget and of a ban: `user:<tenant>:<user id>` (an account; an
+/// identifier no account has gets `user:<tenant>:?<keyed hash>`) or `ip:<address or network>`.
+/// Made by its constructors or parsed once (CLI input, the control socket, the store) and
+/// written back the same way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BanKey(String);
+
+impl BanKey {
+    /// An account's key.
+    pub fn user(tenant: &str, user_id: &str) -> BanKey {
+        BanKey(format!("user:{tenant}:{user_id}"))
+    }
+
+    /// An address's key (`bucket`: the address, or an IPv6 client's network).
+    pub fn ip(bucket: &str) -> BanKey {
+        BanKey(format!("ip:{bucket}"))
+    }
+
+    /// `user:<tenant>:<id>` (tenant and id not empty) or `ip:<address>`.
+    pub fn parse(s: &str) -> Option<BanKey> {
+        let ok = match (s.strip_prefix("user:"), s.strip_prefix("ip:")) {
+            (Some(rest), _) => rest.split_once(':').is_some_and(|(t, u)| !t.is_empty() && !u.is_empty()),
+            (_, Some(ip)) => !ip.is_empty(),
+            _ => false,
+        };
+        ok.then(|| BanKey(s.to_string()))
+    }
+
+    /// Whether it is an address's key (its ban is answered differently from an account's).
+    pub fn is_ip(&self) -> bool {
+        self.0.starts_with("ip:")
+    }
+
+    /// Whether it is the key of an identifier no account has.
+    pub fn is_unknown_user(&self) -> bool {
+        self.0.strip_prefix("user:").and_then(|r| r.split_once(':')).is_some_and(|(_, u)| u.starts_with('?'))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for BanKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BanKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for BanKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<BanKey, String> {
+        BanKey::parse(&s).ok_or_else(|| format!("`{s}` is not a ban key: write user:<tenant>:<id> or ip:<address>"))
+    }
+}
+
+impl From<BanKey> for String {
+    fn from(k: BanKey) -> String {
+        k.0
+    }
+}
+
+words! {
+    /// The HMAC of TOTP codes (`totp.algorithm`, RFC 6238).
+    TotpAlgorithm {
+        Sha1 => "SHA1",
+        Sha256 => "SHA256",
+        Sha512 => "SHA512",
+    }
+}
+
+words! {
+    /// What regulation counts failures and bans by (`regulation.modes`).
+    RegulationMode {
+        /// The account.
+        User => "user",
+        /// The client's address (an IPv6 client's network).
+        Ip => "ip",
+    }
+}
+
+words! {
+    /// A second factor a pending sign-in may present (`POST /auth/mfa/verify`'s `method`).
+    MfaMethod {
+        /// An authenticator app's code.
+        Totp => "totp",
+        /// A recovery code.
+        RecoveryCode => "recovery_code",
+        /// A code sent with `POST /auth/mfa/otp`.
+        Otp => "otp",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +298,8 @@ mod tests {
         assert_eq!(names, ["active", "pending", "disabled"]);
         let names: Vec<&str> = Amr::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa", "email"]);
+        let names: Vec<&str> = MfaMethod::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, ["totp", "recovery_code", "otp"]);
         assert_eq!(serde_json::to_string(&[Amr::Pwd, Amr::Totp]).unwrap(), r#"["pwd","totp"]"#);
         assert_eq!("recovery".parse::<Amr>(), Ok(Amr::Recovery));
         assert!("password".parse::<Amr>().unwrap_err().contains("use pwd, otp"));
@@ -215,5 +318,22 @@ mod tests {
         let list = &ops[start..start + ops[start..].find(".\n").unwrap()];
         let documented: std::collections::BTreeSet<&str> = list.split('`').skip(1).step_by(2).collect();
         assert_eq!(documented, names, "docs/operations.md §4 and EventKind differ");
+    }
+
+    #[test]
+    fn ban_keys_parse_once_and_print_the_same() {
+        for s in ["user:default:u1", "user:default:?0a1b", "ip:203.0.113.1", "ip:2001:db8:1:2::"] {
+            let k = BanKey::parse(s).unwrap();
+            assert_eq!(k.to_string(), s);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{s}\""));
+            assert_eq!(serde_json::from_str::<BanKey>(&format!("\"{s}\"")).unwrap(), k);
+        }
+        assert_eq!(BanKey::user("t", "u"), BanKey::parse("user:t:u").unwrap());
+        assert!(BanKey::ip("1.2.3.4").is_ip() && !BanKey::user("t", "u").is_ip());
+        assert!(BanKey::parse("user:t:?ab").unwrap().is_unknown_user() && !BanKey::user("t", "u").is_unknown_user());
+        for bad in ["", "user:", "user:t", "user::u", "ip:", "register:t:x", "host:x"] {
+            assert_eq!(BanKey::parse(bad), None, "{bad}");
+            assert!(serde_json::from_str::<BanKey>(&format!("\"{bad}\"")).is_err());
+        }
     }
 }

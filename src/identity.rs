@@ -8,7 +8,7 @@
 use crate::clock::now_secs;
 use crate::domain::Amr;
 use crate::policy::{AuthLevel, Subject};
-use crate::tokens::{AccessClaims, Tokens};
+use crate::tokens::{AccessClaims, Tokens, UserClaims};
 use quick_cache::sync::Cache;
 use std::sync::Arc;
 
@@ -52,6 +52,19 @@ pub fn level_of(amr: &[Amr]) -> AuthLevel {
 }
 
 impl Identity {
+    /// What a token minted from this identity says about its user: what the identity holds
+    /// (an empty e-mail or name is left out, and `preferred_username` when it is the e-mail).
+    pub fn user_claims(&self) -> UserClaims {
+        UserClaims {
+            groups: self.groups.clone(),
+            scopes: self.scopes.clone(),
+            amr: self.amr.clone(),
+            email: Some(self.email.clone()).filter(|e| !e.is_empty()),
+            name: Some(self.name.clone()).filter(|n| !n.is_empty()),
+            preferred_username: Some(self.user.clone()).filter(|u| !u.is_empty() && *u != self.email),
+        }
+    }
+
     /// The one place an identity is assembled; its header values are formatted here, once.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -298,6 +311,49 @@ mod tests {
         assert!(matches!(r.resolve(Some(&jwt), None, "other", None), Caller::Anonymous));
         assert!(matches!(r.resolve(Some("x.y.z"), None, "default", None), Caller::Anonymous));
         assert!(matches!(r.resolve(None, Some("abc"), "default", None), Caller::Anonymous));
+    }
+
+    /// The three callers of `Tokens::claims` (a sign-in and `token issue` from a stored user, a
+    /// token minted for an app from the identity it came from) give the same claim set; only
+    /// `aud` (and `app`) differ, per case.
+    #[test]
+    fn sign_in_cli_and_app_tokens_carry_the_same_claims() {
+        let r = resolver();
+        let user = crate::store::User {
+            id: "u1".into(),
+            tenant: "default".into(),
+            username: Some("ann".into()),
+            email: Some("a@example.com".into()),
+            email_verified: true,
+            name: Some("Ann".into()),
+            groups: vec!["staff".into()],
+            status: crate::domain::UserStatus::Active,
+            ..Default::default()
+        };
+        let who = UserClaims::of_user(&user, vec![Amr::Pwd, Amr::Totp], vec!["app:read".into()]);
+        let signed_in = r.tokens.claims("u1", "default", "s1", crate::tokens::Audience::Tenant, 60, who);
+        let jwt = r.tokens.sign(&signed_in).unwrap();
+        let Caller::Known(id) = r.resolve(Some(&jwt), None, "default", None) else { panic!("no identity") };
+        let app = crate::tokens::Audience::App("wiki");
+        let minted = r.tokens.claims("u1", "default", "s1", app, 60, id.user_claims());
+        let keys = |c: &AccessClaims| -> Vec<String> {
+            serde_json::to_value(c).unwrap().as_object().unwrap().keys().filter(|k| *k != "app").cloned().collect()
+        };
+        assert_eq!(keys(&signed_in), keys(&minted));
+        // Ids and times aside (the clock may tick between the two).
+        let ignore_ids = |c: &AccessClaims| AccessClaims {
+            jti: String::new(),
+            aud: String::new(),
+            app: None,
+            exp: 0,
+            iat: 0,
+            nbf: 0,
+            ..c.clone()
+        };
+        assert_eq!(ignore_ids(&signed_in), ignore_ids(&minted));
+        assert_eq!((signed_in.aud.as_str(), signed_in.app.as_deref()), ("default", None));
+        assert_eq!((minted.aud.as_str(), minted.app.as_deref()), ("wiki", Some("wiki")));
+        assert_eq!(minted.preferred_username.as_deref(), Some("ann"));
     }
 
     #[test]

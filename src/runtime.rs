@@ -9,7 +9,7 @@ use crate::metrics::{metrics, RouteCounters};
 use crate::policy::Policy;
 use crate::ratelimit::Limiter;
 use crate::routes::RouteTable;
-use crate::tokens::{SigningKey, Tokens};
+use crate::tokens::{Audience, SigningKey, Tokens};
 use std::sync::Arc;
 
 pub struct Runtime {
@@ -127,13 +127,8 @@ impl Runtime {
             }
         }
         let ttl = self.config.tokens.access_ttl.as_secs().min(id.expires_at.saturating_sub(now));
-        let mut c = self.tokens().claims_for_app(&id.user_id, &id.tenant, &id.session_id, app, ttl);
-        c.groups = id.groups.clone();
-        c.scopes = id.scopes.clone();
-        c.amr = id.amr.clone();
-        c.email = Some(id.email.clone()).filter(|e| !e.is_empty());
-        c.name = Some(id.name.clone()).filter(|n| !n.is_empty());
-        c.preferred_username = Some(id.user.clone()).filter(|u| !u.is_empty() && *u != id.email);
+        let c =
+            self.tokens().claims(&id.user_id, &id.tenant, &id.session_id, Audience::App(app), ttl, id.user_claims());
         let token: Arc<str> = Arc::from(self.tokens().sign(&c).ok()?.as_str());
         self.minted.insert(key, (token.clone(), c.exp));
         Some(token)

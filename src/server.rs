@@ -48,7 +48,7 @@ impl BackgroundService for Housekeeping {
                 _ = sessions.tick() => {
                     let services = self.shared.services.clone();
                     let retention = self.shared.runtime.load().config.audit.retention.0;
-                    let find_time = self.shared.runtime.load().config.regulation.find_time.0.as_secs();
+                    let find_time = self.shared.runtime.load().config.regulation.find_time.as_secs();
                     let _ = tokio::task::spawn_blocking(move || {
                         if let Err(e) = services.sessions.housekeeping() {
                             tracing::error!("session housekeeping: {e}");

@@ -37,6 +37,11 @@ fn tenant(info: &ReqInfo, app: &MaybeApp) -> String {
     app.0.as_ref().map(|a| a.tenant.clone()).unwrap_or_else(|| info.tenant.clone())
 }
 
+/// The tenant and the app a code is asked for or typed in for (see [`tenant`]).
+fn tenant_and_app(info: &ReqInfo, app: MaybeApp) -> (String, Option<String>) {
+    (tenant(info, &app), app.0.map(|a| a.app))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
@@ -52,12 +57,8 @@ pub async fn request(
     app: MaybeApp,
     JsonBody(b): JsonBody<RequestBody>,
 ) -> Result<Response, ApiError> {
-    let req = CodeRequest {
-        tenant: tenant(&info, &app),
-        app: app.0.map(|a| a.app),
-        identifier: b.identifier,
-        channel: b.channel,
-    };
+    let (tenant, app) = tenant_and_app(&info, app);
+    let req = CodeRequest { tenant, app, identifier: b.identifier, channel: b.channel };
     let out = passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await?;
     Ok(sent(out, false))
 }
@@ -85,13 +86,8 @@ pub async fn verify(
     app: MaybeApp,
     JsonBody(b): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let req = CodeSignIn {
-        tenant: tenant(&info, &app),
-        app: app.0.map(|a| a.app),
-        identifier: b.identifier,
-        code: b.otp,
-        set_cookie: b.set_cookie,
-    };
+    let (tenant, app) = tenant_and_app(&info, app);
+    let req = CodeSignIn { tenant, app, identifier: b.identifier, code: b.otp, set_cookie: b.set_cookie };
     let o = passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await?;
     Ok(outcome_response(&rt, o, b.set_cookie))
 }

@@ -385,7 +385,7 @@ fn add_user(cfg: &Config, spec: UserSpec) -> ExitCode {
     }
 }
 
-fn ban_key(cfg: &Config, t: &Target) -> Result<String, String> {
+fn ban_key(cfg: &Config, t: &Target) -> Result<crate::domain::BanKey, String> {
     match (&t.user, &t.ip) {
         (Some(u), None) => {
             let v = run(cfg, Op::UserId { tenant: t.tenant.clone(), user: u.clone() })?;

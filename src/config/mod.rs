@@ -8,7 +8,7 @@ pub mod locate;
 pub mod units;
 mod validate;
 
-use crate::domain::Purpose;
+use crate::domain::{Purpose, RegulationMode, TotpAlgorithm};
 use crate::net::{HostPattern, IpSet};
 use locate::LineIndex;
 use std::collections::BTreeMap;
@@ -182,10 +182,10 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: file::Password,
     pub otp: file::Otp,
-    pub totp: file::Totp,
+    pub totp: TotpConfig,
     pub links: file::Links,
     pub audit: file::AuditLog,
-    pub regulation: file::Regulation,
+    pub regulation: RegulationConfig,
     pub notifiers: file::Notifiers,
     /// `notifiers.templates` by purpose (the file's `templates` map is not read elsewhere).
     pub templates: BTreeMap<Purpose, file::Template>,
@@ -194,6 +194,42 @@ pub struct Config {
     pub access_groups: BTreeMap<String, Vec<String>>,
     pub apps: Vec<AppConfig>,
     pub policies_dir: PathBuf,
+}
+
+/// `totp`, validated: the shape of authenticator codes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TotpConfig {
+    pub issuer: String,
+    pub digits: u32,
+    pub period: u64,
+    pub skew: u64,
+    pub algorithm: TotpAlgorithm,
+}
+
+/// The defaults of `totp:` (the file's, parsed).
+impl Default for TotpConfig {
+    fn default() -> Self {
+        TotpConfig { issuer: "Gatehouse".into(), digits: 6, period: 30, skew: 1, algorithm: TotpAlgorithm::Sha1 }
+    }
+}
+
+/// `regulation`, validated (see `flows::regulation`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegulationConfig {
+    /// Regulation is off only with an explicit `enabled: false`.
+    pub enabled: bool,
+    pub modes: Vec<RegulationMode>,
+    pub max_retries: u32,
+    pub find_time: Duration,
+    pub ban_time: Duration,
+    pub max_consecutive: u32,
+}
+
+impl RegulationConfig {
+    /// Whether failures are counted (and bans set) by `mode`.
+    pub fn counts_by(&self, mode: RegulationMode) -> bool {
+        self.modes.contains(&mode)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -364,6 +400,19 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.tokens.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.tenants[0].id, "default");
+    }
+
+    #[test]
+    fn totp_algorithm_and_regulation_modes_are_parsed_once() {
+        let c = load("storage: {path: x.redb}\n").unwrap();
+        assert_eq!(c.totp, TotpConfig::default());
+        assert_eq!(c.regulation.modes, [RegulationMode::User, RegulationMode::Ip]);
+        let c = load("totp: {algorithm: SHA256}\nregulation: {modes: [ip]}\n").unwrap();
+        assert_eq!(c.totp.algorithm, TotpAlgorithm::Sha256);
+        assert!(c.regulation.counts_by(RegulationMode::Ip) && !c.regulation.counts_by(RegulationMode::User));
+        let e = load("totp: {algorithm: sha1}\nregulation: {modes: [user, host]}\n").unwrap_err().to_string();
+        assert!(e.contains("totp.algorithm must be SHA1, SHA256 or SHA512"), "{e}");
+        assert!(e.contains("unknown mode `host`"), "{e}");
     }
 
     #[test]

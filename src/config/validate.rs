@@ -71,9 +71,9 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     password_section(r, &f.password);
     otp_section(r, &f.otp);
     audit_section(r, &f.audit);
-    totp_section(r, &f.totp);
+    let totp = totp_section(r, &f.totp);
     links_section(r, &f.links);
-    regulation_section(r, &f.regulation);
+    let regulation = regulation_section(r, &f.regulation);
     let templates = notifiers_section(r, base, &mut f.notifiers);
     let rate_limits = rate_limits_section(r, &f.rate_limits);
     let (tenants, tenant_ids) = tenants_section(r, &f.tenants, &f.notifiers);
@@ -83,7 +83,17 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
         path,
         base,
         f,
-        Sections { public_url, trusted_proxies, rate_limits, templates, tenants, access_groups, apps },
+        Sections {
+            public_url,
+            trusted_proxies,
+            totp,
+            regulation,
+            rate_limits,
+            templates,
+            tenants,
+            access_groups,
+            apps,
+        },
     )
 }
 
@@ -91,6 +101,8 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
 struct Sections {
     public_url: url::Url,
     trusted_proxies: IpSet,
+    totp: TotpConfig,
+    regulation: RegulationConfig,
     rate_limits: RateLimitsConfig,
     templates: BTreeMap<Purpose, file::Template>,
     tenants: Vec<TenantConfig>,
@@ -209,24 +221,28 @@ fn audit_section(r: &mut Reporter, a: &file::AuditLog) {
     }
 }
 
-/// `totp`: digits, skew and algorithm within RFC 6238.
-fn totp_section(r: &mut Reporter, t: &file::Totp) {
+/// `totp`: digits, skew and algorithm within RFC 6238 (the algorithm parsed here, once).
+fn totp_section(r: &mut Reporter, t: &file::Totp) -> TotpConfig {
     if !(6..=8).contains(&t.digits) {
         r.error("totp.digits", "totp.digits must be 6, 7 or 8");
     }
     if t.skew > 1 {
         r.error("totp.skew", "totp.skew may be 0 or 1 (RFC 6238 allows one step)");
     }
-    if !matches!(t.algorithm.as_str(), "SHA1" | "SHA256" | "SHA512") {
+    let algorithm = TotpAlgorithm::parse(&t.algorithm).unwrap_or_else(|| {
         r.error("totp.algorithm", "totp.algorithm must be SHA1, SHA256 or SHA512");
-    }
+        TotpAlgorithm::Sha1
+    });
+    TotpConfig { issuer: t.issuer.clone(), digits: t.digits, period: t.period, skew: t.skew, algorithm }
 }
 
-/// `regulation`: known modes, and retries that bound guessing.
-fn regulation_section(r: &mut Reporter, g: &file::Regulation) {
+/// `regulation`: known modes (parsed here, once), and retries that bound guessing.
+fn regulation_section(r: &mut Reporter, g: &file::Regulation) -> RegulationConfig {
+    let mut modes = vec![];
     for (i, m) in g.modes.iter().enumerate() {
-        if !matches!(m.as_str(), "user" | "ip") {
-            r.error(&format!("regulation.modes[{i}]"), format!("unknown mode `{m}`; use user and/or ip"));
+        match RegulationMode::parse(m) {
+            Some(m) => modes.push(m),
+            None => r.error(&format!("regulation.modes[{i}]"), format!("unknown mode `{m}`; use user and/or ip")),
         }
     }
     if g.max_retries > 100 {
@@ -240,6 +256,14 @@ fn regulation_section(r: &mut Reporter, g: &file::Regulation) {
     }
     if !(1..=100).contains(&g.max_consecutive) {
         r.error("regulation.max_consecutive", "regulation.max_consecutive must be between 1 and 100 (NIST SP 800-63B)");
+    }
+    RegulationConfig {
+        enabled: g.enabled,
+        modes,
+        max_retries: g.max_retries,
+        find_time: g.find_time.0,
+        ban_time: g.ban_time.0,
+        max_consecutive: g.max_consecutive,
     }
 }
 
@@ -328,7 +352,17 @@ fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
 /// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
 /// sections produced.
 fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
-    let Sections { public_url, trusted_proxies, rate_limits, templates, tenants, access_groups, apps } = s;
+    let Sections {
+        public_url,
+        trusted_proxies,
+        totp,
+        regulation,
+        rate_limits,
+        templates,
+        tenants,
+        access_groups,
+        apps,
+    } = s;
     Config {
         path: path.to_path_buf(),
         server: ServerConfig {
@@ -366,10 +400,10 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         },
         password: f.password,
         otp: f.otp,
-        totp: f.totp,
+        totp,
         links: f.links,
         audit: f.audit,
-        regulation: f.regulation,
+        regulation,
         notifiers: f.notifiers,
         templates,
         rate_limits,

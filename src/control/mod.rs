@@ -38,12 +38,12 @@ pub enum Op {
     },
     BansList,
     BansAdd {
-        key: String,
+        key: crate::domain::BanKey,
         seconds: u64,
         reason: String,
     },
     BansRevoke {
-        key: String,
+        key: crate::domain::BanKey,
     },
     /// Ends every session of a user (identifier or id) of a tenant.
     SessionsRevoke {
@@ -115,7 +115,7 @@ pub enum ControlError {
     #[error("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")]
     NoActiveUser { tenant: String, user: String },
     #[error("there is no ban on {0}")]
-    NoBan(String),
+    NoBan(crate::domain::BanKey),
     #[error("no app `{app}` in the configuration (apps: {known})")]
     NoApp { app: String, known: String },
     #[error("app {app} has no key {id}; `gatehouse app key list {app}` shows its keys")]

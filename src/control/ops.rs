@@ -4,8 +4,10 @@ use super::{ControlError, Ctx};
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::domain::BanKey;
 use crate::domain::UserStatus;
 use crate::store::{Ban, Store, StoreError, User};
+use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -107,7 +109,7 @@ pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static s
     Ok(if created { "created" } else { "updated" })
 }
 
-pub(super) fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> Result<Value, ControlError> {
+pub(super) fn bans_add(ctx: &Ctx, key: BanKey, seconds: u64, reason: String) -> Result<Value, ControlError> {
     let now = now_secs();
     let ban = Ban { key: key.clone(), until: now + seconds, reason, created_at: now };
     ctx.store.ban(&ban)?;
@@ -115,7 +117,7 @@ pub(super) fn bans_add(ctx: &Ctx, key: String, seconds: u64, reason: String) -> 
     Ok(json!(ban))
 }
 
-pub(super) fn bans_revoke(ctx: &Ctx, key: String) -> Result<Value, ControlError> {
+pub(super) fn bans_revoke(ctx: &Ctx, key: BanKey) -> Result<Value, ControlError> {
     if !ctx.store.revoke_ban(&key)? {
         return Err(ControlError::NoBan(key));
     }
@@ -151,13 +153,9 @@ pub(super) fn token_issue(
         Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
         None => stored_session(ctx.store, &u, amr, expiration)?,
     };
-    let mut c = ctx.tokens.claims_for(&u.id, &u.tenant, &session.id, ttl_secs.min(expiration));
-    c.groups = u.groups.clone();
-    c.scopes = scopes;
-    c.amr = session.amr.clone();
-    c.email = u.verified_email().map(str::to_string);
-    c.name = u.name.clone();
-    c.preferred_username = Some(u.display_user());
+    let who = UserClaims::of_user(&u, session.amr.clone(), scopes);
+    let ttl = ttl_secs.min(expiration);
+    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, Audience::Tenant, ttl, who);
     let token = ctx.tokens.sign(&c)?;
     admin_event(ctx, EventKind::TokenIssued, Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
     Ok(json!({"access_token": token, "session_id": session.id}))

@@ -301,7 +301,7 @@ fn control_errors_say_what_they_always_said() {
             ControlError::NoActiveUser { tenant: "t".into(), user: "u".into() },
             "no active user `u` in tenant t; create it with `gatehouse user add`",
         ),
-        (ControlError::NoBan("ip:1.2.3.4".into()), "there is no ban on ip:1.2.3.4"),
+        (ControlError::NoBan(crate::domain::BanKey::ip("1.2.3.4")), "there is no ban on ip:1.2.3.4"),
         (
             ControlError::NoApp { app: "x".into(), known: "none".into() },
             "no app `x` in the configuration (apps: none)",

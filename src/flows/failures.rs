@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// The budget key of a sign-in attempt naming `identifier`: the account's, or for an identifier
 /// no usable account has, a keyed hash of it (so both cost the same writes).
-pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: &str) -> String {
+pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: &str) -> crate::domain::BanKey {
     match user {
         Some(u) => user_key(&u.tenant, &u.id),
         None => crate::flows::regulation::unknown_key(&rt.tokens().current().code_key, tenant, identifier),
@@ -47,7 +47,7 @@ pub fn login_limited(rt: &Runtime, ip: IpAddr) -> Result<(), FlowError> {
 pub fn record_failure(
     svc: &Services,
     regulation: &Regulation,
-    ukey: Option<&str>,
+    ukey: Option<&crate::domain::BanKey>,
     ip: IpAddr,
     now: u64,
     event: crate::store::AuditEvent,

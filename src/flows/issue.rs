@@ -13,6 +13,7 @@ use crate::flows::services::Services;
 use crate::runtime::Runtime;
 use crate::sessions::{digest_hex, new_secret};
 use crate::store::{RefreshOutcome, RefreshRecord, Session, User};
+use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
 
 /// A completed sign-in.
@@ -34,13 +35,8 @@ pub fn user_json(u: &User, scopes: &[String]) -> Value {
 
 fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String]) -> Result<String, FlowError> {
     let ttl = rt.config.tokens.access_ttl.as_secs();
-    let mut c = rt.tokens().claims_for(&user.id, &user.tenant, &session.id, ttl);
-    c.groups = user.groups.clone();
-    c.scopes = scopes.to_vec();
-    c.amr = session.amr.clone();
-    c.email = user.verified_email().map(str::to_string);
-    c.name = user.name.clone();
-    c.preferred_username = Some(user.display_user());
+    let who = UserClaims::of_user(user, session.amr.clone(), scopes.to_vec());
+    let c = rt.tokens().claims(&user.id, &user.tenant, &session.id, Audience::Tenant, ttl, who);
     rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
 }
 

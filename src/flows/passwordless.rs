@@ -161,7 +161,7 @@ pub async fn request(
                 EventKind::OtpNotSent,
                 &origin,
                 who,
-                json!({"purpose": "login", "reason": reason}),
+                json!({"purpose": Purpose::Login, "reason": reason}),
             ));
             return Ok(Sent { expires_in: ttl, dev_code: None, channel: None });
         };
@@ -177,7 +177,8 @@ pub async fn request(
             extra: serde_json::Value::Null,
         };
         let code = otp::send_code(&rt, &svc, &send, now)?;
-        let mut e = Audit::event(EventKind::OtpSent, &origin, who, json!({"purpose": "login", "channel": channel}));
+        let mut e =
+            Audit::event(EventKind::OtpSent, &origin, who, json!({"purpose": Purpose::Login, "channel": channel}));
         e.app = req.app.clone();
         svc.audit.record(e);
         Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
@@ -211,8 +212,8 @@ pub async fn verify(
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(failures::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
         let _attempt = failures::claim(&regulation, ukey.as_deref().unwrap_or_default())?;
-        let ban = regulation.banned(ukey.as_deref(), ip, now)?;
-        if let Some(b) = ban.as_ref().filter(|b| b.key.starts_with("ip:")) {
+        let ban = regulation.banned(ukey.as_ref(), ip, now)?;
+        if let Some(b) = ban.as_ref().filter(|b| b.key.is_ip()) {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
         let app = req.app.as_deref().unwrap_or("");
@@ -237,7 +238,7 @@ pub async fn verify(
                 if ban.is_some() {
                     svc.audit.record(event);
                 } else {
-                    failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
+                    failures::record_failure(&svc, &regulation, ukey.as_ref(), ip, now, event)?;
                 }
                 return Err(if matches!(checked, CodeCheck::Locked) {
                     FlowError::CodeLocked
@@ -305,7 +306,7 @@ pub fn send_mfa_code(
         EventKind::OtpSent,
         origin,
         Some(&user.id),
-        json!({"purpose": "mfa", "channel": channel}),
+        json!({"purpose": Purpose::Mfa, "channel": channel}),
     ));
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }

@@ -283,10 +283,10 @@ pub async fn confirm(
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = user.as_ref().map(|u| user_key(&u.tenant, &u.id));
         // One confirmation at a time per pending account (an unknown address: per address).
-        let gate = ukey.clone().unwrap_or_else(|| format!("register:{}:{}", c.tenant, c.identifier.trim().to_lowercase()));
+        let gate = ukey.as_ref().map(|k| k.to_string()).unwrap_or_else(|| format!("register:{}:{}", c.tenant, c.identifier.trim().to_lowercase()));
         let _attempt = failures::claim(&regulation, &gate)?;
-        if let Some(b) = regulation.banned(ukey.as_deref(), ip, now)? {
-            if b.key.starts_with("ip:") {
+        if let Some(b) = regulation.banned(ukey.as_ref(), ip, now)? {
+            if b.key.is_ip() {
                 return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
             }
             return Err(FlowError::InvalidCode);
@@ -300,7 +300,7 @@ pub async fn confirm(
         let Some(user) = user.as_ref().filter(|_| accepted) else {
             let who = user.as_ref().map(|u| u.id.as_str());
             let event = Audit::event(EventKind::LoginFailed, &origin, who, json!({"method": "register", "source": c.source}));
-            failures::record_failure(&svc, &regulation, ukey.as_deref(), ip, now, event)?;
+            failures::record_failure(&svc, &regulation, ukey.as_ref(), ip, now, event)?;
             return Err(if checked == CodeCheck::Locked { FlowError::CodeLocked } else { FlowError::InvalidCode });
         };
         let source = c.source.clone();

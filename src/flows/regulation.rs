@@ -13,7 +13,9 @@
 //! ```
 //! Regulation is off only with `enabled: false` (`max_retries: 0` without it is refused).
 
-use crate::config::file::Regulation as Cfg;
+use crate::config::RegulationConfig as Cfg;
+use crate::domain::BanKey;
+use crate::domain::RegulationMode;
 use crate::store::{Ban, Store, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,22 +27,22 @@ pub struct Regulation {
     v6_prefix: u8,
 }
 
-pub fn user_key(tenant: &str, user_id: &str) -> String {
-    format!("user:{tenant}:{user_id}")
+pub fn user_key(tenant: &str, user_id: &str) -> BanKey {
+    BanKey::user(tenant, user_id)
 }
 
 /// The budget key of an identifier no usable account has: a keyed hash (the store never holds
 /// what was typed, which is sometimes a password), so that a wrong password costs the same
 /// writes — an account's count and the address's — whether or not the account exists.
-pub fn unknown_key(secret: &[u8; 32], tenant: &str, identifier: &str) -> String {
+pub fn unknown_key(secret: &[u8; 32], tenant: &str, identifier: &str) -> BanKey {
     let record = format!("regulation\0{tenant}");
     let mac = crate::flows::otp::code_hash(secret, &record, &identifier.trim().to_lowercase());
-    format!("user:{tenant}:?{}", &mac[..32])
+    BanKey::user(tenant, &format!("?{}", &mac[..32]))
 }
 
 /// The key of an address's failures and bans: an IPv6 client's network of `v6_prefix` bits.
-pub fn ip_key(ip: IpAddr, v6_prefix: u8) -> String {
-    format!("ip:{}", crate::net::ip_bucket(ip, v6_prefix))
+pub fn ip_key(ip: IpAddr, v6_prefix: u8) -> BanKey {
+    BanKey::ip(&crate::net::ip_bucket(ip, v6_prefix).to_string())
 }
 
 impl Regulation {
@@ -52,17 +54,17 @@ impl Regulation {
         Regulation { store, cfg, v6_prefix }
     }
 
-    fn keys(&self, user: Option<&str>, ip: IpAddr) -> Vec<String> {
+    fn keys(&self, user: Option<&BanKey>, ip: IpAddr) -> Vec<BanKey> {
         let mut keys = vec![];
         if !self.cfg.enabled || self.cfg.max_retries == 0 {
             return keys;
         }
-        if self.cfg.modes.iter().any(|m| m == "user") {
+        if self.cfg.counts_by(RegulationMode::User) {
             if let Some(u) = user {
-                keys.push(u.to_string());
+                keys.push(u.clone());
             }
         }
-        if self.cfg.modes.iter().any(|m| m == "ip") {
+        if self.cfg.counts_by(RegulationMode::Ip) {
             keys.push(ip_key(ip, self.v6_prefix));
         }
         keys
@@ -72,17 +74,17 @@ impl Regulation {
     /// the NIST SP 800-63B ceiling (`max_consecutive`) is the account's whatever the modes say,
     /// and a ban on the account (that lock, or an administrator's) is honoured. An unknown
     /// identifier's key is counted the same way (no run, no ban), so both cost the same writes.
-    fn account_only<'a>(&self, user: Option<&'a str>) -> Option<&'a str> {
+    fn account_only<'a>(&self, user: Option<&'a BanKey>) -> Option<&'a BanKey> {
         let on = self.cfg.enabled && self.cfg.max_retries > 0;
-        user.filter(|_| on && !self.cfg.modes.iter().any(|m| m == "user"))
+        user.filter(|_| on && !self.cfg.counts_by(RegulationMode::User))
     }
 
     /// The ban that applies to this attempt, if any; an address's ban first (it is answered
     /// differently: it reveals nothing about the account).
-    pub fn banned(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Option<Ban>, StoreError> {
+    pub fn banned(&self, user: Option<&BanKey>, ip: IpAddr, now: u64) -> Result<Option<Ban>, StoreError> {
         let mut keys = self.keys(user, ip);
-        keys.extend(self.account_only(user).map(str::to_string));
-        keys.sort_by_key(|k| !k.starts_with("ip:"));
+        keys.extend(self.account_only(user).cloned());
+        keys.sort_by_key(|k| !k.is_ip());
         for k in keys {
             if let Some(b) = self.store.active_ban(&k, now)? {
                 return Ok(Some(b));
@@ -92,15 +94,15 @@ impl Regulation {
     }
 
     /// Records a failure; returns the bans it caused.
-    pub fn failed(&self, user: Option<&str>, ip: IpAddr, now: u64) -> Result<Vec<Ban>, StoreError> {
-        let find_time = self.cfg.find_time.0.as_secs();
+    pub fn failed(&self, user: Option<&BanKey>, ip: IpAddr, now: u64) -> Result<Vec<Ban>, StoreError> {
+        let find_time = self.cfg.find_time.as_secs();
         let since = now.saturating_sub(find_time);
         let mut bans = vec![];
         let keys = self.keys(user, ip).into_iter().map(|k| (k, true));
-        for (k, window) in keys.chain(self.account_only(user).map(|u| (u.to_string(), false))) {
+        for (k, window) in keys.chain(self.account_only(user).map(|u| (u.clone(), false))) {
             // An unknown identifier's key keeps no consecutive count: it would never be reset,
             // and its window count ages out (`Store::purge_failures`).
-            let account = Some(k.as_str()) == user && !k.contains(":?");
+            let account = Some(&k) == user && !k.is_unknown_user();
             let (n, run) = self.store.record_failure(&k, now, since, account)?;
             let ban = if account && run >= u64::from(self.cfg.max_consecutive) {
                 Some((
@@ -108,7 +110,7 @@ impl Regulation {
                     format!("{run} consecutive failed attempts: locked until an administrator revokes the ban"),
                 ))
             } else if window && n >= self.cfg.max_retries as usize {
-                Some((now + self.cfg.ban_time.0.as_secs(), format!("{n} failed attempts within {find_time}s")))
+                Some((now + self.cfg.ban_time.as_secs(), format!("{n} failed attempts within {find_time}s")))
             } else {
                 None
             };
@@ -154,16 +156,15 @@ pub const LOCKED: u64 = u64::MAX;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::units::Dur;
     use std::time::Duration;
 
     fn cfg(max_retries: u32, max_consecutive: u32) -> Cfg {
         Cfg {
             enabled: true,
-            modes: vec!["user".into(), "ip".into()],
+            modes: vec![RegulationMode::User, RegulationMode::Ip],
             max_retries,
-            find_time: Dur(Duration::from_secs(60)),
-            ban_time: Dur(Duration::from_secs(600)),
+            find_time: Duration::from_secs(60),
+            ban_time: Duration::from_secs(600),
             max_consecutive,
         }
     }
@@ -213,7 +214,7 @@ mod tests {
         assert!(r.failed(None, "2001:db8:1:2::1".parse().unwrap(), 10).unwrap().is_empty());
         let bans = r.failed(None, "2001:db8:1:2:ffff::2".parse().unwrap(), 11).unwrap();
         assert_eq!(bans.len(), 1);
-        assert_eq!(bans[0].key, "ip:2001:db8:1:2::");
+        assert_eq!(bans[0].key.as_str(), "ip:2001:db8:1:2::");
         assert!(r.banned(None, "2001:db8:1:2::9".parse().unwrap(), 12).unwrap().is_some());
         assert!(r.banned(None, "2001:db8:1:3::1".parse().unwrap(), 12).unwrap().is_none());
     }
@@ -261,7 +262,7 @@ mod tests {
     fn the_consecutive_ceiling_is_the_accounts_whatever_the_modes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
-        let r = Regulation::with(store.clone(), Cfg { modes: vec!["ip".into()], ..cfg(3, 10) }, 64);
+        let r = Regulation::with(store.clone(), Cfg { modes: vec![RegulationMode::Ip], ..cfg(3, 10) }, 64);
         let u = user_key("default", "u1");
         let mut now = 1_000;
         for i in 0..9u8 {

@@ -14,7 +14,7 @@
 //! ```
 
 use crate::audit::{Audit, EventKind, Origin};
-use crate::domain::Amr;
+use crate::domain::{Amr, MfaMethod};
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
 use crate::flows::issue::{issue, SignedIn};
@@ -54,13 +54,13 @@ pub fn needs_second_factor(user: &User) -> bool {
 pub fn mfa_methods(rt: &Runtime, user: &User, used: Option<crate::notify::AddressKind>) -> Vec<&'static str> {
     let mut methods = vec![];
     if needs_second_factor(user) {
-        methods.push("totp");
+        methods.push(MfaMethod::Totp.as_str());
     }
     if !user.recovery_codes.is_empty() {
-        methods.push("recovery_code");
+        methods.push(MfaMethod::RecoveryCode.as_str());
     }
     if crate::notify::user_channel(&rt.config, user.verified_email(), user.verified_mobile(), used).is_some() {
-        methods.push("otp");
+        methods.push(MfaMethod::Otp.as_str());
     }
     methods
 }
@@ -117,7 +117,7 @@ pub async fn password_login(
         .await?
     };
     if let Some(b) = &ban {
-        if b.key.starts_with("ip:") {
+        if b.key.is_ip() {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
     }
@@ -172,6 +172,9 @@ enum Refused {
     WrongCode,
 }
 
+/// The sign-in step's expiry or reuse, answered alike.
+const STEP_GONE: FlowError = FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again.");
+
 /// The second factor of a pending sign-in: `totp`, `recovery_code` or `otp` (a code sent with
 /// `POST /auth/mfa/otp`). Failures draw on the
 /// account's (and the address's) regulation budget; a ban ends the pending step. `now` (unix
@@ -188,81 +191,82 @@ pub fn verify_mfa(
     now: u64,
 ) -> Result<(SignedIn, bool), FlowError> {
     let Some(p) = svc.mfa.get(token, now) else {
-        return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
+        return Err(STEP_GONE);
     };
     let regulation = Regulation::new(svc.store.clone(), &rt.config);
     let ukey = user_key(&p.tenant, &p.user_id);
     let _attempt = claim(&regulation, &ukey)?;
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
         svc.mfa.drop_user(&p.user_id);
-        if b.key.starts_with("ip:") {
+        if b.key.is_ip() {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
         return Err(FlowError::InvalidCode);
     }
-    let mut amr_method = match method {
-        "totp" => Amr::Totp,
-        "recovery_code" => Amr::Recovery,
-        "otp" => Amr::Otp,
-        _ => return Err(FlowError::Invalid("method must be totp, recovery_code or otp".into())),
+    let method = MfaMethod::parse(method)
+        .ok_or_else(|| FlowError::Invalid("method must be totp, recovery_code or otp".into()))?;
+    let amr = match check_second_factor(rt, svc, &p.user_id, method, code, now)? {
+        Ok(amr) => amr,
+        Err(_) => {
+            let event = Audit::event(EventKind::MfaFailed, origin, Some(&p.user_id), json!({"method": method}));
+            let bans = record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
+            if bans.iter().any(|b| b.key == ukey) {
+                svc.mfa.drop_user(&p.user_id);
+            }
+            return Err(FlowError::InvalidCode);
+        }
     };
-    let checked = if method == "otp" {
-        let user = svc.store.user(&p.user_id)?.filter(User::is_active);
+    let Some(p) = svc.mfa.finish(token, now) else {
+        return Err(STEP_GONE);
+    };
+    let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
+    let mut amrs = p.amr.clone();
+    amrs.push(amr);
+    let signed = issue(rt, svc, &user, amrs)?;
+    regulation.signed_in(&ukey)?;
+    let detail = json!({"method": method, "session": signed.session.id});
+    svc.audit.record(Audit::event(EventKind::LoginOk, origin, Some(&user.id), detail));
+    Ok((signed, p.set_cookie))
+}
+
+/// Checks `code` as the second factor `method` of the account `user_id`: `Ok(amr)` when right
+/// (a TOTP step and a recovery code are used up), else why not.
+fn check_second_factor(
+    rt: &Runtime,
+    svc: &Services,
+    user_id: &str,
+    method: MfaMethod,
+    code: &str,
+    now: u64,
+) -> Result<Result<Amr, Refused>, FlowError> {
+    if method == MfaMethod::Otp {
+        let user = svc.store.user(user_id)?.filter(User::is_active);
         let amr = match user {
             Some(u) => crate::flows::passwordless::check_mfa_code(rt, svc, &u, code, now)?,
             None => None,
         };
-        match amr {
-            Some(a) => {
-                amr_method = a;
-                Ok(Ok(()))
-            }
-            None => Ok(Err(Refused::WrongCode)),
-        }
-    } else {
-        svc.store.try_update_user(&p.user_id, |u| {
-            if !u.is_active() {
-                return Err(Refused::Inactive);
-            }
-            match method {
-                "totp" => {
-                    let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or(Refused::NoAuthenticator)?;
-                    crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| Refused::WrongCode)?;
-                }
-                _ => {
-                    let d = digest_hex(code.trim().to_lowercase().as_str());
-                    let pos = u
-                        .recovery_codes
-                        .iter()
-                        .position(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_bytes(), d.as_bytes())));
-                    let pos = pos.ok_or(Refused::WrongCode)?;
-                    u.recovery_codes.remove(pos);
-                }
-            }
-            Ok(())
-        })
-    }?;
-    if checked.is_err() {
-        let event = Audit::event(EventKind::MfaFailed, origin, Some(&p.user_id), json!({"method": method}));
-        let bans = record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
-        if bans.iter().any(|b| b.key == ukey) {
-            svc.mfa.drop_user(&p.user_id);
-        }
-        return Err(FlowError::InvalidCode);
+        return Ok(amr.ok_or(Refused::WrongCode));
     }
-    let Some(p) = svc.mfa.finish(token, now) else {
-        return Err(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."));
-    };
-    let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
-    let mut amr = p.amr.clone();
-    amr.push(amr_method);
-    let signed = issue(rt, svc, &user, amr)?;
-    regulation.signed_in(&ukey)?;
-    svc.audit.record(Audit::event(
-        EventKind::LoginOk,
-        origin,
-        Some(&user.id),
-        json!({"method": method, "session": signed.session.id}),
-    ));
-    Ok((signed, p.set_cookie))
+    let checked = svc.store.try_update_user(user_id, |u| {
+        if !u.is_active() {
+            return Err(Refused::Inactive);
+        }
+        if method == MfaMethod::Totp {
+            let t = u.totp.as_mut().filter(|t| t.confirmed).ok_or(Refused::NoAuthenticator)?;
+            crate::flows::totp::accept(&rt.config.totp, t, code, now).map_err(|_| Refused::WrongCode)?;
+        } else {
+            use_recovery_code(u, code)?;
+        }
+        Ok(())
+    })?;
+    Ok(checked.map(|_| if method == MfaMethod::Totp { Amr::Totp } else { Amr::Recovery }))
+}
+
+/// Removes the recovery code `code` from `u` (compared in constant time), or refuses it.
+fn use_recovery_code(u: &mut User, code: &str) -> Result<(), Refused> {
+    let d = digest_hex(code.trim().to_lowercase().as_str());
+    let pos =
+        u.recovery_codes.iter().position(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_bytes(), d.as_bytes())));
+    u.recovery_codes.remove(pos.ok_or(Refused::WrongCode)?);
+    Ok(())
 }

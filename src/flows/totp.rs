@@ -4,33 +4,17 @@
 //! an earlier step, is accepted once (the last accepted step is stored with the user).
 //! Nothing here reads the clock: every check takes `now` (unix seconds).
 
-use crate::config::file::Totp as TotpConfig;
+use crate::config::TotpConfig;
+pub use crate::domain::TotpAlgorithm as Algorithm;
 use crate::store::TotpState;
 use subtle::ConstantTimeEq;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algorithm {
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-impl Algorithm {
-    pub fn parse(s: &str) -> Option<Algorithm> {
-        match s {
-            "SHA1" => Some(Algorithm::Sha1),
-            "SHA256" => Some(Algorithm::Sha256),
-            "SHA512" => Some(Algorithm::Sha512),
-            _ => None,
-        }
-    }
-
-    fn of_crate(self) -> totp_rs::Algorithm {
-        match self {
-            Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
-            Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
-            Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
-        }
+/// The crate's name for `a`.
+fn of_crate(a: Algorithm) -> totp_rs::Algorithm {
+    match a {
+        Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+        Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+        Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
     }
 }
 
@@ -80,7 +64,7 @@ impl Totp {
     /// a period of at least a second). The skew is capped at [`MAX_SKEW`].
     pub fn new(secret: Vec<u8>, digits: u32, period: u64, algorithm: Algorithm, skew: u64) -> Option<Totp> {
         let inner = totp_rs::Builder::new()
-            .with_algorithm(algorithm.of_crate())
+            .with_algorithm(of_crate(algorithm))
             .with_digits(u8::try_from(digits).ok()?)
             .with_step_duration(period)
             .with_skew(skew.min(MAX_SKEW) as u16)
@@ -93,8 +77,7 @@ impl Totp {
     /// The configured shape (`totp:` in the configuration) with this base32 secret.
     pub fn from_config(c: &TotpConfig, secret_b32: &str) -> Option<Totp> {
         let secret = totp_rs::Secret::try_from_base32(secret_b32).ok()?;
-        let algorithm = Algorithm::parse(&c.algorithm).unwrap_or(Algorithm::Sha1);
-        Totp::new(secret.as_bytes().to_vec(), c.digits, c.period, algorithm, c.skew)
+        Totp::new(secret.as_bytes().to_vec(), c.digits, c.period, c.algorithm, c.skew)
     }
 
     pub fn secret_base32(&self) -> String {

@@ -2,7 +2,7 @@
 //! strings, session secrets and refresh tokens as SHA-256 digests (they are 256-bit random, so
 //! a fast hash is enough).
 
-use crate::domain::{Amr, UserStatus};
+use crate::domain::{Amr, BanKey, UserStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
@@ -121,7 +121,7 @@ pub struct RefreshRecord {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Ban {
-    pub key: String,
+    pub key: BanKey,
     pub until: u64,
     pub reason: String,
     pub created_at: u64,

@@ -41,6 +41,41 @@ pub struct AccessClaims {
     pub app: Option<String>,
 }
 
+/// Whom an access token is for (its `aud`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// A sign-in's token: `aud` is the tenant.
+    Tenant,
+    /// A token minted for one app: `aud` and `app` are the app's id (see the module docs).
+    App(&'a str),
+}
+
+/// What an access token says about its user, besides ids, times and audience.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserClaims {
+    pub groups: Vec<String>,
+    pub scopes: Vec<String>,
+    pub amr: Vec<crate::domain::Amr>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+}
+
+impl UserClaims {
+    /// A stored user's, signed in with `amr`: only a proved e-mail, and `Remote-User`
+    /// ([`crate::store::User::display_user`]) as `preferred_username`.
+    pub fn of_user(u: &crate::store::User, amr: Vec<crate::domain::Amr>, scopes: Vec<String>) -> UserClaims {
+        UserClaims {
+            groups: u.groups.clone(),
+            scopes,
+            amr,
+            email: u.verified_email().map(str::to_string),
+            name: u.name.clone(),
+            preferred_username: Some(u.display_user()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("the token is malformed")]
@@ -122,27 +157,45 @@ impl Tokens {
         Ok(c)
     }
 
-    /// Claims for a new access token (the sign-in flows fill in the user).
-    pub fn claims_for(&self, user_id: &str, tenant: &str, session_id: &str, ttl_secs: u64) -> AccessClaims {
+    /// The claims of a new access token: the one place they are built (sign-ins, `gatehouse
+    /// token issue` and the tokens minted for apps all come here), valid `ttl_secs` from now.
+    pub fn claims(
+        &self,
+        user_id: &str,
+        tenant: &str,
+        session_id: &str,
+        audience: Audience,
+        ttl_secs: u64,
+        user: UserClaims,
+    ) -> AccessClaims {
         let now = now_secs();
+        let (aud, app) = match audience {
+            Audience::Tenant => (tenant.to_string(), None),
+            Audience::App(app) => (app.to_string(), Some(app.to_string())),
+        };
         AccessClaims {
             iss: self.issuer.clone(),
             sub: user_id.to_string(),
-            aud: tenant.to_string(),
+            aud,
             exp: now + ttl_secs,
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session_id.to_string(),
             tid: tenant.to_string(),
-            groups: vec![],
-            scopes: vec![],
-            amr: vec![],
-            email: None,
-            name: None,
-            preferred_username: None,
-            app: None,
+            groups: user.groups,
+            scopes: user.scopes,
+            amr: user.amr,
+            email: user.email,
+            name: user.name,
+            preferred_username: user.preferred_username,
+            app,
         }
+    }
+
+    /// [`Tokens::claims`] for the tenant, with no user facts (tests fill them in).
+    pub fn claims_for(&self, user_id: &str, tenant: &str, session_id: &str, ttl_secs: u64) -> AccessClaims {
+        self.claims(user_id, tenant, session_id, Audience::Tenant, ttl_secs, UserClaims::default())
     }
 
     /// Claims for a token minted for one app: `aud` names the app (see the module docs).
@@ -154,10 +207,7 @@ impl Tokens {
         app: &str,
         ttl_secs: u64,
     ) -> AccessClaims {
-        let mut c = self.claims_for(user_id, tenant, session_id, ttl_secs);
-        c.aud = app.to_string();
-        c.app = Some(app.to_string());
-        c
+        self.claims(user_id, tenant, session_id, Audience::App(app), ttl_secs, UserClaims::default())
     }
 }
 

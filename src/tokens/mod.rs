@@ -3,5 +3,5 @@
 pub mod jwt;
 pub mod keys;
 
-pub use jwt::{AccessClaims, TokenError, Tokens};
+pub use jwt::{AccessClaims, Audience, TokenError, Tokens, UserClaims};
 pub use keys::SigningKey;

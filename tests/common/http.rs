@@ -34,6 +34,14 @@ impl Gatehouse {
         Req(super::client().request(method, self.url(path)))
     }
 
+    /// A forward-auth request, as a proxy sends it, for `GET http://{host}{uri}`.
+    pub fn forward_auth(&self, host: &str, uri: &str) -> Req {
+        self.get("/auth/authz/forward-auth")
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", uri)
+    }
+
     /// A POST of `body` as JSON.
     pub fn post_json(&self, path: &str, body: Value) -> Req {
         self.post(path).json(&body)

@@ -26,6 +26,32 @@ pub use raw::*;
 #[allow(unused_imports)]
 pub use web::*;
 
+/// The `server` block a real-process config starts with (`Gatehouse::start` fills in the
+/// listeners); a literal, for `concat!`.
+#[macro_export]
+macro_rules! server_block {
+    () => {
+        "\nserver:\n  listen: \"{listen}\"\n  ops_listen: \"{ops}\"\n  public_url: http://auth.test:8080\n  trusted_proxies: [127.0.0.1/32]\n"
+    };
+}
+
+/// [`server_block!`] with a store and a signing key in the test's directory.
+pub const SERVER_AND_STORE: &str = concat!(
+    crate::server_block!(),
+    "storage: {path: \"{dir}/data/gatehouse.redb\"}\n",
+    "tokens: {issuer: http://auth.test:8080, signing_key: \"{dir}/data/key.pem\"}\n"
+);
+
+/// The start of a policy for 127.0.0.1 and every `*.test` host: deny by default, `/public`
+/// bypasses; the rules that follow it are list items.
+pub const POLICY_HEAD: &str = r#"
+default_policy: deny
+rules:
+  - domain: ["127.0.0.1", "*.test"]
+    resources: ["^/public(/.*)?$"]
+    policy: bypass
+"#;
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -354,15 +380,22 @@ pub fn nginx(gatehouse_port: u16, upstream_port: u16) -> Peer {
 
 /// Like [`nginx`] on a port chosen beforehand (when Gatehouse's `public_url` must name it).
 pub fn nginx_on(port: u16, gatehouse_port: u16, upstream_port: u16) -> Peer {
+    let conf = include_str!("../peers/nginx.conf.template")
+        .replace("{gatehouse}", &format!("127.0.0.1:{gatehouse_port}"))
+        .replace("{upstream}", &format!("127.0.0.1:{upstream_port}"));
+    nginx_running(port, &conf)
+}
+
+/// nginx on `port` running `conf`, in which `{user}`, `{prefix}` and `{listen}` are replaced
+/// (the caller replaces its own placeholders first).
+pub fn nginx_running(port: u16, conf: &str) -> Peer {
     let bin = need("nginx");
     let dir = tempfile::tempdir().unwrap();
     let root = unsafe { libc::geteuid() } == 0;
-    let conf = include_str!("../peers/nginx.conf.template")
+    let conf = conf
         .replace("{user}", if root { "user root;" } else { "" })
         .replace("{prefix}", dir.path().to_str().unwrap())
-        .replace("{listen}", &format!("127.0.0.1:{port}"))
-        .replace("{gatehouse}", &format!("127.0.0.1:{gatehouse_port}"))
-        .replace("{upstream}", &format!("127.0.0.1:{upstream_port}"));
+        .replace("{listen}", &format!("127.0.0.1:{port}"));
     let conf_path = dir.path().join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
     let mut child = Command::new(bin)
@@ -415,13 +448,42 @@ pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// The TOTP code `oathtool` computes for the base32 `secret` at `offset` seconds from now.
-pub fn oathtool(secret: &str, offset: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let out = Command::new(need("oathtool"))
-        .args(["--totp", "-b", secret, "--now", &format!("@{}", now + offset)])
-        .output()
-        .unwrap();
+/// The wall clock in unix seconds, as the server reads it.
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Waits (polled, bounded) until the wall clock reads at least unix second `at`: for an expiry
+/// the server judges on that clock (a short configured TTL keeps the wait short).
+pub fn wait_until_unix(at: u64) {
+    let deadline = Instant::now() + Duration::from_secs(at.saturating_sub(unix_secs()) + 2);
+    while unix_secs() < at {
+        assert!(Instant::now() < deadline, "the clock did not reach {at}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An instant (unix seconds) to compute a test's TOTP codes for: now, once at least 10 s remain
+/// in the current 30 s step (polled, bounded by one step). Codes for it and the steps next to it
+/// then stay inside the server's ±1 step window for the test's run, whenever a step boundary
+/// falls, and two calls for the same step always agree.
+pub fn totp_instant() -> i64 {
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(31);
+    loop {
+        let t = now();
+        if 30.0 - t % 30.0 >= 10.0 {
+            return t as i64;
+        }
+        assert!(Instant::now() < deadline, "the clock did not move on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The TOTP code `oathtool` computes for the base32 `secret` at unix time `at` (`--now @at`).
+pub fn oathtool(secret: &str, at: i64) -> String {
+    let out =
+        Command::new(need("oathtool")).args(["--totp", "-b", secret, "--now", &format!("@{at}")]).output().unwrap();
     assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -110,44 +110,8 @@ impl Drop for RawUpstream {
     }
 }
 
-/// A process (nginx with a test's own configuration) stopped on drop.
-pub struct Proc {
-    pub port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// nginx running `conf`, in which `{user}`, `{prefix}` and `{listen}` are replaced (the caller
 /// replaces its own placeholders first).
-pub fn nginx_with_conf(conf: &str) -> Proc {
-    let bin = super::need("nginx");
-    let dir = tempfile::tempdir().unwrap();
-    let port = super::free_port();
-    let root = unsafe { libc::geteuid() } == 0;
-    let conf = conf
-        .replace("{user}", if root { "user root;" } else { "" })
-        .replace("{prefix}", dir.path().to_str().unwrap())
-        .replace("{listen}", &format!("127.0.0.1:{port}"));
-    let conf_path = dir.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let mut child = std::process::Command::new(bin)
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-e")
-        .arg("stderr")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    super::wait_port(port, "nginx", Some(&mut child));
-    Proc { port, child, _dir: dir }
+pub fn nginx_with_conf(conf: &str) -> super::Peer {
+    super::nginx_running(super::free_port(), conf)
 }

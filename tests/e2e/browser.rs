@@ -77,10 +77,11 @@ fn a_person_with_an_authenticator_app_passes_the_second_factor_step() {
     let login = json(api("/auth/login", None, json!({"identifier": "alice", "password": "violet-tractor-42"})));
     let bearer = login["access_token"].as_str().unwrap();
     let secret = json(api("/auth/mfa/totp/setup", Some(bearer), json!({})))["secret"].as_str().unwrap().to_string();
-    assert_eq!(api("/auth/mfa/totp/confirm", Some(bearer), json!({"code": oathtool(&secret, 0)})).status(), 200);
+    let t = totp_instant();
+    assert_eq!(api("/auth/mfa/totp/confirm", Some(bearer), json!({"code": oathtool(&secret, t)})).status(), 200);
 
     let url = format!("http://127.0.0.1:{}/vault?item=1", s.nginx_port);
-    let v = sign_in(&url, "alice", Some(&oathtool(&secret, 30)), "browser-mfa-failure.png");
+    let v = sign_in(&url, "alice", Some(&oathtool(&secret, t + 30)), "browser-mfa-failure.png");
     assert_eq!(v["url"], url);
     assert_eq!(v["remote_user"], "alice");
 }

@@ -3,26 +3,12 @@
 
 use crate::common::*;
 
-const CONFIG: &str = r#"
-server:
-  listen: "{listen}"
-  ops_listen: "{ops}"
-  public_url: http://auth.test:8080
-  trusted_proxies: [127.0.0.1/32]
-tokens: {signing_key: "{dir}/key.pem"}
-session: {allowed_redirect_domains: [127.0.0.1, test]}
-access_groups: {admins: {scopes: ["*"]}}
-"#;
+use crate::forward_auth::CONFIG;
 
-const POLICY: &str = r#"
-default_policy: deny
-rules:
-  - domain: ["127.0.0.1", "*.test"]
-    resources: ["^/public(/.*)?$"]
-    policy: bypass
-  - domain: ["127.0.0.1", "*.test"]
-    policy: one_factor
-"#;
+/// Sign-in needed everywhere but `/public`.
+fn policy() -> String {
+    format!("{POLICY_HEAD}  - domain: [\"127.0.0.1\", \"*.test\"]\n    policy: one_factor\n")
+}
 
 /// Identity headers in the dash spelling, and the underscore spelling some servers fold into it.
 const IDENTITY: [&str; 7] =
@@ -102,10 +88,14 @@ fn identity_contract(port: u16, gh: &Gatehouse, name: &str) {
     assert_only_gatehouse(name, &upstream_view(port, "/public/x", None), &anonymous);
 }
 
+/// Gatehouse for the edge and an upstream, for a proxy to stand in front of.
+fn edge() -> (Gatehouse, Upstream) {
+    (Gatehouse::start(CONFIG, &[("10.yaml", &policy())]), Upstream::start())
+}
+
 #[test]
 fn real_nginx_passes_only_gatehouse_identity() {
-    let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
-    let up = Upstream::start();
+    let (gh, up) = edge();
     let nginx = nginx(gh.port, up.port);
     identity_contract(nginx.port, &gh, "nginx");
 
@@ -119,8 +109,7 @@ fn real_nginx_passes_only_gatehouse_identity() {
 
 #[test]
 fn real_caddy_passes_only_gatehouse_identity() {
-    let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
-    let up = Upstream::start();
+    let (gh, up) = edge();
     let caddy = caddy(gh.port, up.port);
     identity_contract(caddy.port, &gh, "caddy");
 }
@@ -129,15 +118,7 @@ fn real_caddy_passes_only_gatehouse_identity() {
 
 fn gateway_config(upstream: u16) -> String {
     format!(
-        r#"
-server:
-  listen: "{{listen}}"
-  ops_listen: "{{ops}}"
-  public_url: http://auth.test:8080
-  trusted_proxies: [127.0.0.1/32]
-storage: {{path: "{{dir}}/data/gatehouse.redb"}}
-tokens: {{issuer: http://auth.test:8080, signing_key: "{{dir}}/data/key.pem"}}
-session: {{allowed_redirect_domains: [test]}}
+        r#"{SERVER_AND_STORE}session: {{allowed_redirect_domains: [test]}}
 access_groups: {{admins: {{scopes: ["*"]}}}}
 apps:
   - id: alpha
@@ -152,10 +133,28 @@ apps:
 
 const PASSWORD: &str = "violet-tractor-42";
 
+/// Alice signs in at beta.test, with a cookie: the answer (200).
+fn login_at_beta(gh: &Gatehouse) -> Resp {
+    let login = gh
+        .post("/auth/login")
+        .host("beta.test")
+        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
+        .send();
+    assert_eq!(login.status(), 200);
+    login
+}
+
+/// Alice signs in at beta.test: her session cookie (`name=value`) and access token.
+fn sign_in_at_beta(gh: &Gatehouse) -> (String, String) {
+    let login = login_at_beta(gh);
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    (session, json(login)["access_token"].as_str().unwrap().to_string())
+}
+
 fn gateway() -> (Gatehouse, Upstream) {
     let up = Upstream::start();
     let gh =
-        Gatehouse::start(&gateway_config(up.port), &[("10.yaml", POLICY.replace("127.0.0.1", "auth.test").as_str())]);
+        Gatehouse::start(&gateway_config(up.port), &[("10.yaml", policy().replace("127.0.0.1", "auth.test").as_str())]);
     gh.user("alice", &["admins"], Some(PASSWORD));
     (gh, up)
 }
@@ -179,14 +178,7 @@ fn seen(r: Resp) -> serde_json::Value {
 #[test]
 fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
     let (gh, _up) = gateway();
-    let login = gh
-        .post("/auth/login")
-        .host("beta.test")
-        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
-        .send();
-    assert_eq!(login.status(), 200);
-    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let bearer = json(login)["access_token"].as_str().unwrap().to_string();
+    let (session, bearer) = sign_in_at_beta(&gh);
 
     // Anonymous on a bypass route: a Basic header or an unverifiable bearer is dropped.
     for auth in ["Basic YWxpY2U6cHc=", "Bearer not.a.token", "Bearer eyJhbGciOiJub25lIn0.e30."] {
@@ -211,15 +203,7 @@ fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
     let r = get(&gh, "beta.test", "/page", &[("Cookie", &tossed)]);
     assert_eq!(r.status(), 401);
     // The same at forward-auth, and in /auth.
-    let fa = |cookie: &str| {
-        gh.get("/auth/authz/forward-auth")
-            .header("X-Forwarded-Method", "GET")
-            .header("X-Forwarded-Host", "beta.test")
-            .header("X-Forwarded-Uri", "/page")
-            .header("Cookie", cookie)
-            .send()
-            .status()
-    };
+    let fa = |cookie: &str| gh.forward_auth("beta.test", "/page").header("Cookie", cookie).send().status();
     assert_eq!(fa(&session), 200);
     assert_eq!(fa(&tossed), 401);
     assert_eq!(get(&gh, "beta.test", "/auth/session", &[("Cookie", &session)]).status(), 200);
@@ -229,13 +213,7 @@ fn unverified_credentials_and_gatehouse_cookies_never_reach_the_app() {
 #[test]
 fn a_token_minted_for_one_app_is_no_identity_anywhere_else() {
     let (gh, _up) = gateway();
-    let login = gh
-        .post("/auth/login")
-        .host("beta.test")
-        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
-        .send();
-    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let bearer = json(login)["access_token"].as_str().unwrap().to_string();
+    let (session, bearer) = sign_in_at_beta(&gh);
 
     // alpha's route passes a token whose audience is alpha, for the cookie and for a bearer.
     let h = seen(get(&gh, "alpha.test", "/page", &[("Cookie", &session)]));
@@ -266,13 +244,7 @@ fn a_token_minted_for_one_app_is_no_identity_anywhere_else() {
     let r = get(&gh, "beta.test", "/auth/session", &[("Authorization", &format!("Bearer {bearer}"))]);
     assert_eq!(r.status(), 200);
     // Forward-auth judges a host no app route serves: the alpha token is no identity there.
-    let r = gh
-        .get("/auth/authz/forward-auth")
-        .header("X-Forwarded-Method", "GET")
-        .header("X-Forwarded-Host", "other.test")
-        .header("X-Forwarded-Uri", "/page")
-        .header("Authorization", &as_alpha)
-        .send();
+    let r = gh.forward_auth("other.test", "/page").header("Authorization", &as_alpha).send();
     assert_eq!(r.status(), 401);
 }
 
@@ -285,14 +257,9 @@ fn logout_refuses_cross_site_requests_and_the_session_cookie_can_be_host_prefixe
         "session: {allowed_redirect_domains: [test]}",
         "session: {allowed_redirect_domains: [test], cookie_name: __Host-gatehouse, secure: true}",
     );
-    let gh = Gatehouse::start(&config, &[("10.yaml", POLICY.replace("127.0.0.1", "auth.test").as_str())]);
+    let gh = Gatehouse::start(&config, &[("10.yaml", policy().replace("127.0.0.1", "auth.test").as_str())]);
     gh.user("alice", &["admins"], Some(PASSWORD));
-    let login = gh
-        .post("/auth/login")
-        .host("beta.test")
-        .json(&serde_json::json!({"identifier": "alice", "password": PASSWORD, "set_cookie": true}))
-        .send();
-    assert_eq!(login.status(), 200);
+    let login = login_at_beta(&gh);
     let set = login.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(set.starts_with("__Host-gatehouse=") && set.contains("; Secure") && set.contains("Path=/"), "{set}");
     assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");

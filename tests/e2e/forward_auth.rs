@@ -3,24 +3,16 @@
 
 use crate::common::*;
 
-const CONFIG: &str = r#"
-server:
-  listen: "{listen}"
-  ops_listen: "{ops}"
-  public_url: http://auth.test:8080
-  trusted_proxies: [127.0.0.1/32]
-tokens: {signing_key: "{dir}/key.pem"}
+/// Forward-auth's configuration (the edge suites share it).
+pub const CONFIG: &str = concat!(
+    crate::server_block!(),
+    r#"tokens: {signing_key: "{dir}/key.pem"}
 session: {allowed_redirect_domains: [127.0.0.1, test]}
 access_groups: {admins: {scopes: ["*"]}}
-"#;
+"#
+);
 
-const POLICY: &str = r#"
-default_policy: deny
-rules:
-  - domain: ["127.0.0.1", "*.test"]
-    resources: ["^/public(/.*)?$"]
-    policy: bypass
-  - domain: ["127.0.0.1", "*.test"]
+const POLICY_RULES: &str = r#"  - domain: ["127.0.0.1", "*.test"]
     resources: ["^/admin(/.*)?$"]
     subject: ["group:admins"]
     policy: one_factor
@@ -31,8 +23,12 @@ rules:
     policy: one_factor
 "#;
 
+fn policy() -> String {
+    format!("{POLICY_HEAD}{POLICY_RULES}")
+}
+
 fn gatehouse() -> Gatehouse {
-    Gatehouse::start(CONFIG, &[("10.yaml", POLICY)])
+    Gatehouse::start(CONFIG, &[("10.yaml", &policy())])
 }
 
 fn fa(gh: &Gatehouse, method: &str, host: &str, uri: &str) -> reqwest::blocking::RequestBuilder {

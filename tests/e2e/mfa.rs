@@ -43,7 +43,8 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
 
     // Three codes are used below (confirm, regenerate, remove): the previous, current and next
     // step, all inside the ±1 step window.
-    let code = oathtool(&secret, -30);
+    let t = totp_instant();
+    let code = oathtool(&secret, t - 30);
     let r = post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": code}));
     assert_eq!(r.status(), 200);
     let confirmed = json(r);
@@ -53,7 +54,7 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert!(codes.iter().all(|c| c.as_str().unwrap().len() == 11));
 
     // Replacing or removing the second factor needs a session with both factors.
-    let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, 0)}));
+    let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, t)}));
     assert_eq!(r.status(), 401);
     assert_eq!(json(r)["error"], "mfa_required");
     let step = login(&gh);
@@ -61,7 +62,7 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     let bearer = two["access_token"].as_str().unwrap().to_string();
 
     // Regenerating the recovery codes (with a current code) voids the old set.
-    let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, 0)}));
+    let r = post(&gh, "/auth/mfa/recovery-codes/regenerate", &bearer, json!({"code": oathtool(&secret, t)}));
     assert_eq!(r.status(), 200);
     let fresh = json(r)["recovery_codes"].as_array().unwrap().clone();
     assert_eq!(fresh.len(), 10);
@@ -88,11 +89,11 @@ fn enrol_confirm_and_remove_with_oathtool_codes() {
     assert_eq!(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})).status(), 409);
     // Codes already used (confirm, regenerate) cannot be used again, nor earlier ones.
     assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": code})).status(), 400);
-    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 0)})).status(), 400);
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, t)})).status(), 400);
     // The next step's code removes it.
-    let r = post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 30)}));
+    let r = post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, t + 30)}));
     assert_eq!(r.status(), 204);
-    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, 30)})).status(), 409);
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &bearer, json!({"code": oathtool(&secret, t + 30)})).status(), 409);
 }
 
 fn login(gh: &Gatehouse) -> serde_json::Value {
@@ -125,7 +126,8 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     assert_eq!(json(r)["error"], "mfa_required", "one factor on a two_factor route: step up");
 
     let secret = json(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})))["secret"].as_str().unwrap().to_string();
-    let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": oathtool(&secret, 0)})));
+    let t = totp_instant();
+    let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": oathtool(&secret, t)})));
     let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_string();
 
     // Now the password alone is not enough.
@@ -137,7 +139,7 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     assert_eq!(r.status(), 401);
     assert_eq!(json(r)["error"], "invalid_code");
     // One code string, reused below: regenerating it could cross a step boundary and be new.
-    let accepted = oathtool(&secret, 30);
+    let accepted = oathtool(&secret, t + 30);
     let r = verify(&gh, &step["mfa_token"], "totp", &accepted);
     assert_eq!(r.status(), 200);
     let done = json(r);
@@ -164,7 +166,11 @@ fn sign_in_asks_for_the_second_factor_and_two_factor_routes_need_it() {
     assert_eq!(verify(&gh, &step["mfa_token"], "totp", "222222").status(), 401);
     let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
     assert!(listed.contains("user:default:"), "{listed}");
-    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 60)).status(), 401, "the pending step died");
+    assert_eq!(
+        verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, t + 60)).status(),
+        401,
+        "the pending step died"
+    );
     let r = gh
         .post("/auth/login")
         .host("app.test")
@@ -214,9 +220,10 @@ fn through_real_caddy_a_two_factor_route_needs_both_factors() {
     assert_eq!(r.status(), 401, "one factor is not enough behind Caddy either");
 
     let secret = json(post(&gh, "/auth/mfa/totp/setup", &bearer, json!({})))["secret"].as_str().unwrap().to_string();
-    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": oathtool(&secret, 0)})).status(), 200);
+    let t = totp_instant();
+    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &bearer, json!({"code": oathtool(&secret, t)})).status(), 200);
     let step = login(&gh);
-    let done = json(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)));
+    let done = json(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, t + 30)));
     let r = through(&format!("Bearer {}", done["access_token"].as_str().unwrap()));
     assert_eq!(r.status(), 200);
     let body = json(r);
@@ -265,26 +272,35 @@ fn the_portal_enrolment_page_sets_up_an_authenticator() {
     let page = r.text();
     assert!(page.contains("<svg"), "a QR code");
     let secret = page.split("<code>").nth(1).unwrap().split("</code>").next().unwrap().to_string();
-    let r = form("/auth/mfa/totp/confirm", &[("csrf", &csrf), ("code", &oathtool(&secret, 0))]);
+    let t = totp_instant();
+    let r = form("/auth/mfa/totp/confirm", &[("csrf", &csrf), ("code", &oathtool(&secret, t))]);
     assert_eq!(r.status(), 200);
     let page = r.text();
     assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes: {page}");
     assert_eq!(login(&gh)["mfa_required"], true, "the next sign-in asks for the second factor");
 }
 
-#[test]
-fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
+/// Alice with a budget of three failures, signed in with one factor (her access token), an
+/// authenticator set up (its secret) but not confirmed.
+fn set_up_with_a_budget() -> (Gatehouse, String, String) {
     let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
     let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
     gh.user("alice", &[], Some("violet-tractor-42"));
     let one = login(&gh)["access_token"].as_str().unwrap().to_string();
     let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
-    let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, 0)})));
+    (gh, one, secret)
+}
+
+#[test]
+fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
+    let (gh, one, secret) = set_up_with_a_budget();
+    let t = totp_instant();
+    let confirmed = json(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, t)})));
     let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_string();
 
     // A one-factor session (a stolen password) cannot strip the second factor, even with a code.
     for path in ["/auth/mfa/totp/remove", "/auth/mfa/recovery-codes/regenerate"] {
-        let r = post(&gh, path, &one, json!({"code": oathtool(&secret, 30)}));
+        let r = post(&gh, path, &one, json!({"code": oathtool(&secret, t + 30)}));
         assert_eq!(r.status(), 401, "{path}");
         assert_eq!(json(r)["error"], "mfa_required", "{path}");
     }
@@ -304,23 +320,20 @@ fn managing_the_authenticator_needs_two_factors_and_draws_on_the_budget() {
     let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
     assert!(listed.contains("user:default:"), "{listed}");
     // The ban stops even the right code; lifted, the same code works (it was never looked at).
-    let r = post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": oathtool(&secret, 30)}));
+    let r = post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": oathtool(&secret, t + 30)}));
     assert_eq!(r.status(), 429);
     assert_eq!(json(r)["error"], "too_many_failures");
     assert!(gh.cli(&["bans", "revoke", "--user", "alice"]).status.success());
-    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": oathtool(&secret, 30)})).status(), 204);
+    assert_eq!(post(&gh, "/auth/mfa/totp/remove", &two, json!({"code": oathtool(&secret, t + 30)})).status(), 204);
     let events = gh.audit_events();
     assert!(events.iter().filter(|e| *e == "mfa_failed").count() >= 2, "{events:?}");
 }
 
 #[test]
 fn a_correct_first_factor_does_not_reset_the_second_factors_budget() {
-    let config = format!("{CONFIG}regulation: {{modes: [user], max_retries: 3, find_time: 10m, ban_time: 15m}}\n");
-    let gh = Gatehouse::start(&config, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
-    gh.user("alice", &[], Some("violet-tractor-42"));
-    let one = login(&gh)["access_token"].as_str().unwrap().to_string();
-    let secret = json(post(&gh, "/auth/mfa/totp/setup", &one, json!({})))["secret"].as_str().unwrap().to_string();
-    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, 0)})).status(), 200);
+    let (gh, one, secret) = set_up_with_a_budget();
+    let t = totp_instant();
+    assert_eq!(post(&gh, "/auth/mfa/totp/confirm", &one, json!({"code": oathtool(&secret, t)})).status(), 200);
     // Two wrong codes, then the (known) password again: the count stays, so the third wrong
     // code bans. Before, the right password cleared it and the guessing could go on forever.
     let step = login(&gh);
@@ -331,5 +344,5 @@ fn a_correct_first_factor_does_not_reset_the_second_factors_budget() {
     assert_eq!(verify(&gh, &step["mfa_token"], "totp", "333333").status(), 401);
     let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
     assert!(listed.contains("user:default:"), "{listed}");
-    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, 30)).status(), 401, "banned");
+    assert_eq!(verify(&gh, &step["mfa_token"], "totp", &oathtool(&secret, t + 30)).status(), 401, "banned");
 }

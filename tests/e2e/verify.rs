@@ -97,7 +97,14 @@ fn the_json_api_verifies_an_address() {
     // Checked by the app itself without skip_delete: gone.
     assert_eq!(e.call("GET", "/auth/verifications/user-42-email", None).status(), 404);
 
-    // Re-creating an id keeps the attempts spent; past max_attempts it is locked.
+    recreating_keeps_the_attempts(&e);
+    the_apps_own_code_through_a_webhook(&e);
+    bad_input_is_refused_clearly(&e);
+    assert_eq!(e.call("GET", "/auth/verifications/nope", None).status(), 404);
+}
+
+/// Re-creating an id keeps the attempts spent; past max_attempts it is locked.
+fn recreating_keeps_the_attempts(e: &Env) {
     let create = json!({"id": "v2", "to": "jo@example.com", "channel": "email"});
     assert_eq!(e.call("POST", "/auth/verifications", Some(create.clone())).status(), 201);
     let code2 = e.smtp.code("jo@example.com", 2);
@@ -115,8 +122,10 @@ fn the_json_api_verifies_an_address() {
     assert_eq!(r.status(), 429);
     let r = e.call("POST", "/auth/verifications/v2/check", Some(json!({"otp": code3})));
     assert_eq!(r.status(), 429, "locked even for the right code");
+}
 
-    // The app's own code through a webhook (a penny drop), with extra, kept after the check.
+/// The app's own code through a webhook (a penny drop), with extra, kept after the check.
+fn the_apps_own_code_through_a_webhook(e: &Env) {
     let r = e.call(
         "POST",
         "/auth/verifications",
@@ -137,8 +146,10 @@ fn the_json_api_verifies_an_address() {
     let r = e.call("GET", "/auth/verifications/acct-9", None);
     assert_eq!(r.status(), 200);
     assert_eq!(json(r)["closed"], true);
+}
 
-    // Bad input: clear errors.
+/// Bad input: clear errors.
+fn bad_input_is_refused_clearly(e: &Env) {
     for bad in [
         json!({"to": "jo@example.com"}),
         json!({"to": "jo@example.com", "channel": "pigeon"}),
@@ -152,7 +163,6 @@ fn the_json_api_verifies_an_address() {
         assert!(matches!(r.status().as_u16(), 400 | 422), "{bad}: {}", r.status());
         assert!(json(r)["message"].as_str().is_some());
     }
-    assert_eq!(e.call("GET", "/auth/verifications/nope", None).status(), 404);
 }
 
 #[test]
