@@ -183,6 +183,9 @@ fn a_sign_in_link_needs_its_confirm_post_is_used_once_and_honours_only_allowed_r
     let r = form(&gh, &path, &csrf, &[]);
     assert_eq!(r.status(), 303);
     assert_eq!(r.header("location"), Some("/auth/login"), "an rd outside the allow-list is not followed");
+    let audit = audit_when(&gh, |a| a.contains("magic_link_sent") && a.contains("magic_link_not_sent"));
+    assert!(audit.contains("magic_link_not_sent") && audit.contains("login_ok"), "{audit}");
+    assert!(!audit.contains(&token), "a link's token leaked into the audit log");
 }
 
 #[test]
