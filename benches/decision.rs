@@ -6,6 +6,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gatehouse::authz::{decide, Facts, Outcome};
 use gatehouse::config::Config;
 use gatehouse::identity::SessionLookup;
+use gatehouse::pats::{Lookup, PersonalTokens};
 use gatehouse::runtime::Runtime;
 use gatehouse::sessions::Sessions;
 use gatehouse::store::{Store, User};
@@ -25,8 +26,9 @@ fn host_rules(host: &str) -> String {
     )
 }
 
-/// A store with one user and one live session; returns the sessions and the cookie secret.
-fn sessions(dir: &Path) -> (Arc<Sessions>, String, String) {
+/// A store with one user, one live session and one personal token; returns the lookup (sessions
+/// and personal tokens), the cookie secret, the session id and the personal token.
+fn sessions(dir: &Path) -> (Arc<dyn SessionLookup>, String, String, String) {
     let store = Arc::new(Store::open(&dir.join("bench.redb")).expect("bench store"));
     let user = User {
         id: "u1".into(),
@@ -37,11 +39,18 @@ fn sessions(dir: &Path) -> (Arc<Sessions>, String, String) {
         ..Default::default()
     };
     store.put_user(&user).expect("bench user");
-    let sessions = Arc::new(Sessions::load(store, 3600, |_| vec![]).expect("bench sessions"));
+    let sessions = Arc::new(Sessions::load(store.clone(), 3600, |_| vec![]).expect("bench sessions"));
     let (secret, session, _) = sessions
         .create(&user, vec![gatehouse::domain::Amr::Pwd], vec!["app:read".into()], 3600)
         .expect("bench session");
-    (sessions, secret, session.id)
+    let scopes: gatehouse::pats::ScopesOf = Arc::new(|_: &[String]| vec!["app:read".into()]);
+    let now = gatehouse::clock::now_secs();
+    let tokens = Arc::new(PersonalTokens::load(store, scopes, now).expect("bench tokens"));
+    let (_, pat) = tokens
+        .create(&user, "bench".into(), vec!["app:read".into()], 3600, 10, now)
+        .expect("bench token")
+        .expect("under the cap");
+    (Arc::new(Lookup { sessions, tokens }), secret, session.id, pat)
 }
 
 fn runtime(rules: usize, lookup: Arc<dyn SessionLookup>) -> Runtime {
@@ -62,7 +71,7 @@ fn runtime(rules: usize, lookup: Arc<dyn SessionLookup>) -> Runtime {
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (live, secret, sid) = sessions(dir.path());
+    let (live, secret, sid, pat) = sessions(dir.path());
     let mut g = c.benchmark_group("decision");
     for rules in [10, 1_000, 10_000] {
         let rt = runtime(rules, live.clone());
@@ -87,6 +96,8 @@ fn bench(c: &mut Criterion) {
         assert_eq!(decide(&rt, &jwt, Some(&route)).outcome, Outcome::Allow);
         let cookie = Facts { path: "/docs/page", query: Some("v=2"), cookie: Some(&secret), ..anon };
         assert_eq!(decide(&rt, &cookie, Some(&route)).outcome, Outcome::Allow);
+        let personal = Facts { path: "/docs/page", query: Some("v=2"), bearer: Some(&pat), ..anon };
+        assert_eq!(decide(&rt, &personal, Some(&route)).outcome, Outcome::Allow);
         g.bench_with_input(BenchmarkId::new("bypass", rules), &anon, |b, f| {
             b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
         });
@@ -94,6 +105,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
         });
         g.bench_with_input(BenchmarkId::new("jwt_one_factor", rules), &jwt, |b, f| {
+            b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
+        });
+        g.bench_with_input(BenchmarkId::new("personal_token", rules), &personal, |b, f| {
             b.iter(|| black_box(decide(&rt, f, Some(&route)).outcome))
         });
     }

@@ -47,6 +47,8 @@ pub struct Origin {
     pub ip: Option<String>,
     pub forwarded: Option<String>,
     pub remote: Option<String>,
+    /// The request's `User-Agent` (kept with a session started by it; not an event field).
+    pub user_agent: Option<String>,
 }
 
 /// `gatehouse_audit_dropped_total{kind}`: events not written (kind `request`).

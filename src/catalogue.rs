@@ -58,6 +58,10 @@ catalogue! {
     /// A code checked for a caller who is already identified (authenticator enrolment, an
     /// app's verification) did not match: the request is wrong, not the caller's credentials.
     CodeMismatch => ("code_mismatch", 400, "The code is wrong or was already used."),
+    /// A signed-in user's current password, asked again to change it, is wrong.
+    PasswordMismatch => ("password_mismatch", 400, "The current password is wrong."),
+    /// A personal token asked for a scope its user does not hold.
+    InvalidScope => ("invalid_scope", 400, "Ask only for scopes you hold."),
     // 401: who is calling is not (sufficiently) known.
     /// A code offered to sign in (sign-in, MFA step, registration) is wrong.
     InvalidCode => ("invalid_code", 401, "The code is wrong or was already used."),
@@ -82,6 +86,7 @@ catalogue! {
     AlreadyEnabled => ("already_enabled", 409, "An authenticator app is already set up: remove it first."),
     NotEnabled => ("not_enabled", 409, "No authenticator app is set up."),
     NoPendingSetup => ("no_pending_setup", 409, "Start with POST /auth/mfa/totp/setup."),
+    TooManyTokens => ("too_many_tokens", 409, "You hold the most personal tokens allowed: revoke one first."),
     BodyTooLarge => ("body_too_large", 413, "The request body is too large."),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send the body as application/json."),
     InvalidField => ("invalid_field", 422, "A field is missing or wrong."),

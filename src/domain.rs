@@ -102,6 +102,8 @@ words! {
         Mfa => "mfa",
         /// A sign-in link sent by e-mail (no RFC 8176 value names it; an addition).
         Email => "email",
+        /// A personal API token (`gh_pat_…`): one factor.
+        Pat => "pat",
     }
 }
 
@@ -158,6 +160,14 @@ words! {
         MagicLinkSent => "magic_link_sent",
         MagicLinkNotSent => "magic_link_not_sent",
         NoticeQueued => "notice_queued",
+        PasswordChanged => "password_changed",
+        PasswordChangeFailed => "password_change_failed",
+        SessionEnded => "session_ended",
+        OtherSessionsEnded => "other_sessions_ended",
+        PersonalTokenCreated => "personal_token_created",
+        PersonalTokenRevoked => "personal_token_revoked",
+        UserDisabled => "user_disabled",
+        UserEnabled => "user_enabled",
     }
 }
 
@@ -297,7 +307,7 @@ mod tests {
         let names: Vec<&str> = UserStatus::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["active", "pending", "disabled"]);
         let names: Vec<&str> = Amr::ALL.iter().map(|p| p.as_str()).collect();
-        assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa", "email"]);
+        assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa", "email", "pat"]);
         let names: Vec<&str> = MfaMethod::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["totp", "recovery_code", "otp"]);
         assert_eq!(serde_json::to_string(&[Amr::Pwd, Amr::Totp]).unwrap(), r#"["pwd","totp"]"#);

@@ -12,6 +12,9 @@ use crate::tokens::{AccessClaims, Tokens, UserClaims};
 use quick_cache::sync::Cache;
 use std::sync::Arc;
 
+/// What a personal API token starts with (`pats::PREFIX`).
+pub const PERSONAL_TOKEN_PREFIX: &str = "gh_pat_";
+
 /// A signed-in caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
@@ -138,6 +141,10 @@ pub trait SessionLookup: Send + Sync {
     /// Whether the session an access token names is still alive (logout, revocation);
     /// `None` when the store cannot tell.
     fn token_session_alive(&self, sid: &str) -> Option<bool>;
+    /// The identity behind a personal API token (`gh_pat_…`) for `tenant`, when it is live.
+    fn personal_token(&self, _token: &str, _tenant: &str) -> Option<Arc<Identity>> {
+        None
+    }
 }
 
 /// Before sessions exist in the store: no cookie is a session; tokens live until they expire.
@@ -243,6 +250,28 @@ impl IdentityResolver {
                 SessionState::Active(_) | SessionState::Unknown => Caller::Anonymous,
                 SessionState::Unavailable => Caller::Unverifiable,
             },
+        }
+    }
+
+    /// Like [`IdentityResolver::resolve`], for the gateway and forward-auth: a bearer token
+    /// starting `gh_pat_` is a personal API token (an unknown, expired or revoked one is no
+    /// identity, like a bad JWT). Personal tokens are never an identity on `/auth` (which calls
+    /// `resolve`): a token cannot mint tokens or change its user's account.
+    pub fn resolve_request(
+        &self,
+        bearer_token: Option<&str>,
+        session_cookie: Option<&str>,
+        tenant: &str,
+        app: Option<&str>,
+    ) -> Caller {
+        match bearer_token {
+            Some(t) if t.starts_with(crate::identity::PERSONAL_TOKEN_PREFIX) => {
+                match self.sessions.personal_token(t, tenant) {
+                    Some(id) => Caller::Known(id),
+                    None => self.resolve(None, session_cookie, tenant, app),
+                }
+            }
+            _ => self.resolve(bearer_token, session_cookie, tenant, app),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod ops;
+pub mod pats;
 pub mod policy;
 pub mod portal;
 pub mod proxy;

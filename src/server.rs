@@ -54,6 +54,10 @@ impl BackgroundService for Housekeeping {
                             tracing::error!("session housekeeping: {e}");
                         }
                         let now = crate::clock::now_secs();
+                        // Personal tokens' last uses: at most one write a minute, for all of them.
+                        if let Err(e) = services.pats.flush(now) {
+                            tracing::error!("personal token housekeeping: {e}");
+                        }
                         match crate::audit::prune(&services.store, now, retention) {
                             Ok(0) => {}
                             Ok(n) => tracing::info!("removed {n} audit event(s) older than audit.retention"),
@@ -158,6 +162,7 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
         let ctx = crate::control::Ctx {
             store: &services.store,
             sessions: Some(&services.sessions),
+            pats: Some(&services.pats),
             audit: Some(&services.audit),
             config: &rt.config,
             tokens: rt.tokens(),

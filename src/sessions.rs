@@ -33,6 +33,34 @@ pub fn new_secret() -> String {
     B64.encode(rand::random::<[u8; 32]>())
 }
 
+/// Where a session was started from, as the user's list of sessions shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Device {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Longest `User-Agent` kept with a session.
+pub const MAX_USER_AGENT: usize = 256;
+
+impl Device {
+    /// From the sign-in's audit origin: its effective IP and `User-Agent` (bounded, control
+    /// characters escaped).
+    pub fn of(origin: &crate::audit::Origin) -> Device {
+        Device {
+            ip: origin.ip.as_deref().map(|ip| crate::audit::clip(ip, 64)),
+            user_agent: origin.user_agent.as_deref().map(|ua| crate::audit::clip(ua, MAX_USER_AGENT)),
+        }
+    }
+}
+
+/// A session as its user sees it in their list: with its last use as known in memory.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub session: Session,
+    pub last_seen: u64,
+}
+
 struct Live {
     session: Session,
     identity: Arc<Identity>,
@@ -123,7 +151,7 @@ impl Sessions {
         scopes: Vec<String>,
         expiration_secs: u64,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
-        self.create_with_refresh(user, amr, scopes, expiration_secs, None)
+        self.create_with_refresh(user, amr, scopes, expiration_secs, None, Device::default())
     }
 
     /// Like [`Sessions::create`], storing the session's first refresh token (made from the
@@ -135,6 +163,7 @@ impl Sessions {
         scopes: Vec<String>,
         expiration_secs: u64,
         refresh: Option<FirstRefresh<'_>>,
+        device: Device,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
         let now = now_secs();
         let secret = new_secret();
@@ -146,6 +175,8 @@ impl Sessions {
             created_at: now,
             last_seen: now,
             expires_at: now + expiration_secs,
+            ip: device.ip,
+            user_agent: device.user_agent,
         };
         let record = refresh.map(|(hash, make)| (hash, make(&session)));
         self.store.put_session_with_refresh(&digest_hex(&secret), &session, record.as_ref().map(|(h, r)| (*h, r)))?;
@@ -171,15 +202,31 @@ impl Sessions {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
             m.by_secret.get(&d).cloned()?
         };
+        self.touch(&live).then(|| live.identity.clone())
+    }
+
+    /// Whether `live` is valid now; if so, its last use is now (its inactivity clock restarts).
+    fn touch(&self, live: &Live) -> bool {
         let now = now_secs();
-        if !self.valid(&live, now) {
-            return None;
+        if !self.valid(live, now) {
+            return false;
         }
         // Written only when the second changes: no cache-line ping-pong between workers.
         if live.last_seen.load(Ordering::Relaxed) < now {
             live.last_seen.fetch_max(now, Ordering::Relaxed);
         }
-        Some(live.identity.clone())
+        true
+    }
+
+    /// Whether the session with public id `id` is valid, as a request carrying one of its
+    /// access tokens asks: that request is a use of the session (its last use, and its
+    /// inactivity clock, like a request with its cookie).
+    pub fn used_by_token(&self, id: &str) -> bool {
+        let live = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_id.get(id).map(|(_, l)| l.clone())
+        };
+        live.is_some_and(|l| self.touch(&l))
     }
 
     fn valid(&self, live: &Live, now: u64) -> bool {
@@ -230,6 +277,22 @@ impl Sessions {
         Ok(())
     }
 
+    /// The live sessions of `user_id`, newest first.
+    pub fn of_user(&self, user_id: &str) -> Vec<Listed> {
+        let now = now_secs();
+        let lives: Vec<Arc<Live>> = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            m.by_id.values().filter(|(_, l)| l.session.user_id == user_id).map(|(_, l)| l.clone()).collect()
+        };
+        let mut out: Vec<Listed> = lives
+            .iter()
+            .filter(|l| self.valid(l, now))
+            .map(|l| Listed { session: l.session.clone(), last_seen: l.last_seen.load(Ordering::Relaxed) })
+            .collect();
+        out.sort_by(|a, b| b.session.created_at.cmp(&a.session.created_at).then(a.session.id.cmp(&b.session.id)));
+        out
+    }
+
     pub fn count(&self) -> usize {
         self.maps.read().unwrap_or_else(|e| e.into_inner()).by_id.len()
     }
@@ -259,7 +322,7 @@ impl SessionLookup for Sessions {
     }
 
     fn token_session_alive(&self, sid: &str) -> Option<bool> {
-        Some(self.get(sid).is_some())
+        Some(self.used_by_token(sid))
     }
 }
 
@@ -302,6 +365,34 @@ mod tests {
         assert!(sessions.by_secret(&secret).is_none());
         assert_eq!(sessions.token_session_alive(&s.id), Some(false));
         assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
+    }
+
+    /// A session stored before sessions kept their device still opens (no IP, no user agent).
+    #[test]
+    fn a_session_stored_without_a_device_still_decodes() {
+        let old = r#"{"id":"s1","user_id":"u1","tenant":"default","amr":["pwd"],"created_at":1,"last_seen":2,"expires_at":3}"#;
+        let s: Session = serde_json::from_str(old).unwrap();
+        assert_eq!((s.ip, s.user_agent, s.last_seen), (None, None, 2));
+    }
+
+    /// A request with one of a session's access tokens is a use of it, like one with its
+    /// cookie: its last use (listed to the user) moves and its inactivity clock restarts.
+    #[test]
+    fn a_use_by_access_token_counts_as_a_use_of_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user()).unwrap();
+        let sessions = Sessions::load(store, 60, |_| vec![]).unwrap();
+        let (_, s, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 3600).unwrap();
+        let now = now_secs();
+        let seen = || sessions.of_user("u1")[0].last_seen;
+        sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 50, Ordering::Relaxed);
+        assert_eq!(seen(), now - 50);
+        assert_eq!(sessions.token_session_alive(&s.id), Some(true));
+        assert!(seen() >= now, "the token's use is the session's last use");
+        sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 61, Ordering::Relaxed);
+        assert_eq!(sessions.token_session_alive(&s.id), Some(false), "idle too long");
+        assert_eq!(sessions.token_session_alive("nope"), Some(false));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::flows::passwords::Hasher;
 use crate::flows::services::Services;
 use crate::identity::SessionLookup;
 use crate::metrics::metrics;
+use crate::pats::{Lookup, PersonalTokens};
 use crate::runtime::Runtime;
 use crate::sessions::Sessions;
 use crate::store::{Store, StoreError};
@@ -20,6 +21,12 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub services: Arc<Services>,
     pub config_path: PathBuf,
+}
+
+/// A user's scopes from their groups under `cfg`'s `access_groups`.
+fn scopes_fn(cfg: &Config) -> crate::pats::ScopesOf {
+    let groups = cfg.access_groups.clone();
+    Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups))
 }
 
 /// Argon2 hashes waiting for a slot beyond which sign-ins get 503 at once.
@@ -45,7 +52,11 @@ impl Shared {
             Sessions::load(store.clone(), cfg.session.inactivity.as_secs(), |g| crate::policy::scopes_of(g, &groups))
                 .map_err(|e| store_error(&cfg, e))?,
         );
-        let lookup: Arc<dyn SessionLookup> = sessions.clone();
+        let pats = Arc::new(
+            PersonalTokens::load(store.clone(), scopes_fn(&cfg), crate::clock::now_secs())
+                .map_err(|e| store_error(&cfg, e))?,
+        );
+        let lookup: Arc<dyn SessionLookup> = Arc::new(Lookup { sessions: sessions.clone(), tokens: pats.clone() });
         let rt = Runtime::load(config_path, lookup, None)?;
         store.set_seed_key(rt.tokens().current().seed_key).map_err(|e| store_error(&cfg, e))?;
         // Argon2id is memory-hard: each hash sweeps 19 MiB, evicting the proxy's working set
@@ -57,7 +68,7 @@ impl Shared {
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
         let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
-        let services = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default(), outbox });
+        let services = Arc::new(Services { store, sessions, pats, hasher, audit, mfa: Default::default(), outbox });
         let shared =
             Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
         crate::notify::outbox::spawn(shared.clone(), wake);
@@ -67,10 +78,16 @@ impl Shared {
     /// Builds a new runtime from the files; on any error the running one stays.
     pub fn reload(&self) -> Result<(), ConfigErrors> {
         let current = self.runtime.load_full();
-        let lookup: Arc<dyn SessionLookup> = self.services.sessions.clone();
+        let svc = &self.services;
+        let lookup: Arc<dyn SessionLookup> =
+            Arc::new(Lookup { sessions: svc.sessions.clone(), tokens: svc.pats.clone() });
         match Runtime::load(&self.config_path, lookup, Some(&current)) {
             Ok(rt) => {
                 self.services.sessions.set_inactivity(rt.config.session.inactivity.as_secs());
+                // `access_groups` may have changed: no personal token keeps a scope its user lost.
+                if let Err(e) = svc.pats.rescope(scopes_fn(&rt.config), crate::clock::now_secs()) {
+                    tracing::error!("personal tokens: {e}");
+                }
                 if rt.config.server.listen != current.config.server.listen
                     || rt.config.server.ops_listen != current.config.server.ops_listen
                 {

@@ -104,6 +104,8 @@ pub struct ReqInfo {
     pub forwarded: Option<String>,
     pub host: String,
     pub tenant: String,
+    /// `User-Agent`, bounded (a session started by this request keeps it).
+    pub user_agent: Option<String>,
 }
 
 impl ReqInfo {
@@ -113,6 +115,7 @@ impl ReqInfo {
             ip: Some(self.ip.to_string()),
             forwarded: self.forwarded.clone(),
             remote: Some(self.peer.to_string()),
+            user_agent: self.user_agent.clone(),
         }
     }
 }
@@ -140,7 +143,11 @@ impl FromRequestParts<Arc<Shared>> for ReqInfo {
             .tenant_for_host(&host)
             .map(|t| t.id.clone())
             .ok_or(Refused { code: Code::UnknownTenant, message: "No tenant serves this host." })?;
-        let info = ReqInfo { ip, peer, forwarded, host, tenant };
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .map(|v| crate::audit::clip(&String::from_utf8_lossy(v.as_bytes()), crate::sessions::MAX_USER_AGENT));
+        let info = ReqInfo { ip, peer, forwarded, host, tenant, user_agent };
         parts.extensions.insert(info.clone());
         Ok(info)
     }

@@ -2,6 +2,7 @@
 //! router by `auth_router` (called in-process from the gateway, `proxy::api_bridge`), testable
 //! without a socket with `tower::ServiceExt::oneshot`.
 
+pub mod account;
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
@@ -18,7 +19,7 @@ use crate::state::Shared;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -128,6 +129,12 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))
         .route("/auth/mfa/recovery-codes/regenerate", post(mfa::regenerate))
+        .route("/auth/account", get(account::overview))
+        .route("/auth/account/password", post(account::password))
+        .route("/auth/account/sessions", get(account::sessions).delete(account::end_other_sessions))
+        .route("/auth/account/sessions/{id}", delete(account::end_session))
+        .route("/auth/account/tokens", get(account::tokens).post(account::create_token))
+        .route("/auth/account/tokens/{id}", delete(account::revoke_token))
 }
 
 /// What every /auth request passes, whoever answers it: one configuration snapshot, the per-IP

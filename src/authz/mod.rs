@@ -109,7 +109,7 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
     let caller = if f.bearer.is_none() && f.cookie.is_none() {
         Caller::Anonymous
     } else {
-        rt.identity.resolve(f.bearer, f.cookie, tenant, route.map(|r| r.app.as_str()))
+        rt.identity.resolve_request(f.bearer, f.cookie, tenant, route.map(|r| r.app.as_str()))
     };
     let identity = match &caller {
         Caller::Known(id) => Some(id.clone()),

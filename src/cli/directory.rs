@@ -22,6 +22,19 @@ pub enum UserCommand {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+    /// Disable a user: every session ends and every personal API token is revoked; audited.
+    Disable {
+        /// The user: email, mobile, username or id.
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Enable a disabled user again; audited.
+    Enable {
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
     /// Create or update users from a CSV file (header: name,email,mobile,emp_id,groups,apps,password_hash).
     Import { file: PathBuf },
 }
@@ -253,6 +266,20 @@ pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
             add_user(cfg, spec)
         }
         UserCommand::Import { file } => import(cfg, file),
+        UserCommand::Disable { user, tenant } | UserCommand::Enable { user, tenant } => {
+            let active = matches!(cmd, UserCommand::Enable { .. });
+            match run(cfg, Op::UserStatus { tenant: tenant.clone(), user: user.clone(), active }) {
+                Ok(v) => {
+                    let (id, status) = (v["user"].as_str().unwrap_or(""), v["status"].as_str().unwrap_or(""));
+                    println!(
+                        "{id} is {status} ({} session(s) ended, {} personal token(s) revoked)",
+                        v["sessions_ended"], v["personal_tokens_revoked"]
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
         UserCommand::ResetMfa { user, tenant } => {
             match run(cfg, Op::ResetMfa { tenant: tenant.clone(), user: user.clone() }) {
                 Ok(v) => {

@@ -28,6 +28,8 @@ pub struct File {
     #[serde(default)]
     pub audit: AuditLog,
     #[serde(default)]
+    pub personal_tokens: PersonalTokens,
+    #[serde(default)]
     pub regulation: Regulation,
     #[serde(default)]
     pub rate_limits: RateLimits,
@@ -245,6 +247,25 @@ pub struct AuditLog {
 impl Default for AuditLog {
     fn default() -> Self {
         AuditLog { retention: Dur(std::time::Duration::from_secs(90 * 86_400)) }
+    }
+}
+
+/// `personal_tokens`: users' own API tokens (`gh_pat_…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersonalTokens {
+    /// Lifetime of a token created without `expires_in`.
+    pub default_ttl: Dur,
+    /// The longest `expires_in` a user may ask for.
+    pub max_ttl: Dur,
+    /// Live tokens one user may hold.
+    pub max_per_user: usize,
+}
+
+impl Default for PersonalTokens {
+    fn default() -> Self {
+        let days = |d: u64| Dur(std::time::Duration::from_secs(d * 86_400));
+        PersonalTokens { default_ttl: days(90), max_ttl: days(90), max_per_user: 20 }
     }
 }
 

@@ -185,6 +185,7 @@ pub struct Config {
     pub totp: TotpConfig,
     pub links: file::Links,
     pub audit: file::AuditLog,
+    pub personal_tokens: file::PersonalTokens,
     pub regulation: RegulationConfig,
     pub notifiers: file::Notifiers,
     /// `notifiers.templates` by purpose (the file's `templates` map is not read elsewhere).
@@ -453,6 +454,24 @@ mod tests {
         assert!(load("links: {verify_ttl: 1h}\n").is_err(), "not yet a key");
         let t = "notifiers:\n  templates:\n    reset: {text: '{{link}}'}\n    password_changed: {text: x}\n";
         assert!(load(t).is_ok());
+    }
+
+    /// Personal API tokens: a default within the maximum, a maximum of at most a year, a cap.
+    #[test]
+    fn personal_token_lifetimes_and_cap_are_bounded() {
+        let c = load("{}").unwrap().personal_tokens;
+        assert_eq!((c.default_ttl.0.as_secs(), c.max_ttl.0.as_secs(), c.max_per_user), (90 * 86_400, 90 * 86_400, 20));
+        for (bad, says) in [
+            ("{max_ttl: 400d}", "personal_tokens.max_ttl must be between 1h and 366d"),
+            ("{max_ttl: 10m, default_ttl: 10m}", "personal_tokens.max_ttl must be between 1h and 366d"),
+            ("{max_ttl: 30d}", "personal_tokens.default_ttl must be at least 1h and at most max_ttl"),
+            ("{max_per_user: 0}", "personal_tokens.max_per_user must be between 1 and 1000"),
+        ] {
+            let e = load(&format!("personal_tokens: {bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let c = load("personal_tokens: {max_ttl: 366d, default_ttl: 1h, max_per_user: 1000}\n").unwrap();
+        assert_eq!(c.personal_tokens.default_ttl.0.as_secs(), 3600);
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     password_section(r, &f.password);
     otp_section(r, &f.otp);
     audit_section(r, &f.audit);
+    personal_tokens_section(r, &f.personal_tokens);
     let totp = totp_section(r, &f.totp);
     links_section(r, &f.links);
     let regulation = regulation_section(r, &f.regulation);
@@ -218,6 +219,21 @@ fn links_section(r: &mut Reporter, l: &file::Links) {
 fn audit_section(r: &mut Reporter, a: &file::AuditLog) {
     if a.retention.0 < Duration::from_secs(86_400) {
         r.error("audit.retention", "audit.retention must be at least 1d");
+    }
+}
+
+/// `personal_tokens`: lifetimes between an hour and a year, the default within the maximum, a
+/// cap of 1 to 1000 tokens per user.
+fn personal_tokens_section(r: &mut Reporter, p: &file::PersonalTokens) {
+    let (hour, year) = (Duration::from_secs(3600), Duration::from_secs(366 * 86_400));
+    if p.max_ttl.0 < hour || p.max_ttl.0 > year {
+        r.error("personal_tokens.max_ttl", "personal_tokens.max_ttl must be between 1h and 366d");
+    }
+    if p.default_ttl.0 < hour || p.default_ttl.0 > p.max_ttl.0 {
+        r.error("personal_tokens.default_ttl", "personal_tokens.default_ttl must be at least 1h and at most max_ttl");
+    }
+    if !(1..=1000).contains(&p.max_per_user) {
+        r.error("personal_tokens.max_per_user", "personal_tokens.max_per_user must be between 1 and 1000");
     }
 }
 
@@ -403,6 +419,7 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         totp,
         links: f.links,
         audit: f.audit,
+        personal_tokens: f.personal_tokens,
         regulation,
         notifiers: f.notifiers,
         templates,

@@ -63,6 +63,13 @@ pub enum Op {
     AuditPurge {
         older_than_secs: u64,
     },
+    /// Disables (`active: false`) or enables a user. Disabling ends every session and revokes
+    /// every personal API token of the user, at the next request.
+    UserStatus {
+        tenant: String,
+        user: String,
+        active: bool,
+    },
     /// Removes a user's second factors (authenticator app, recovery codes).
     ResetMfa {
         tenant: String,
@@ -92,6 +99,8 @@ pub enum Op {
 pub struct Ctx<'a> {
     pub store: &'a Store,
     pub sessions: Option<&'a Sessions>,
+    /// The running server's personal tokens (`None`: the CLI works on the store itself).
+    pub pats: Option<&'a crate::pats::PersonalTokens>,
     pub audit: Option<&'a Audit>,
     pub config: &'a Config,
     pub tokens: &'a crate::tokens::Tokens,
@@ -114,6 +123,8 @@ pub enum ControlError {
     NoUser { tenant: String, user: String },
     #[error("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")]
     NoActiveUser { tenant: String, user: String },
+    #[error("user `{0}` is pending (an unconfirmed self-registration): it can be neither disabled nor enabled")]
+    PendingUser(String),
     #[error("there is no ban on {0}")]
     NoBan(crate::domain::BanKey),
     #[error("no app `{app}` in the configuration (apps: {known})")]
@@ -158,6 +169,7 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, ControlError> {
         Op::SessionsRevoke { tenant, user } => sessions_revoke(ctx, tenant, user),
         Op::TokenIssue { tenant, user, amr, ttl_secs } => token_issue(ctx, tenant, user, amr, ttl_secs),
         Op::ResetMfa { tenant, user } => reset_mfa(ctx, tenant, user),
+        Op::UserStatus { tenant, user, active } => user_status(ctx, tenant, user, active),
         Op::AuditList { limit } => Ok(json!(ctx.store.audit(limit.min(10_000))?)),
         Op::AuditPurge { older_than_secs } => audit_purge(ctx, older_than_secs),
         Op::AppKeyCreate { app } => app_key_create(ctx, &app),

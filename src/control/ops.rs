@@ -98,6 +98,11 @@ pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Val
         });
     }
     admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
+    // Groups may have changed: no personal token keeps a scope its user lost.
+    if let Some(pats) = ctx.pats {
+        let groups = ctx.config.access_groups.clone();
+        pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now_secs())?;
+    }
     Ok(Value::Array(results))
 }
 
@@ -177,6 +182,7 @@ pub(super) fn stored_session(
         created_at: now,
         last_seen: now,
         expires_at: now + expiration,
+        ..Default::default()
     };
     let secret = crate::sessions::new_secret();
     store.put_session(&crate::sessions::digest_hex(&secret), &session)?;
@@ -197,6 +203,41 @@ pub(super) fn reset_mfa(ctx: &Ctx, tenant: String, user: String) -> Result<Value
         .map_err(ControlError::InvalidUser)?;
     admin_event(ctx, EventKind::MfaReset, Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
     Ok(json!({"user": u.id, "reset": had}))
+}
+
+/// Disables or enables a user. Disabling ends every session (cookies, access and refresh tokens)
+/// and revokes every personal API token of the user: refused from the next request on.
+pub(super) fn user_status(ctx: &Ctx, tenant: String, user: String, active: bool) -> Result<Value, ControlError> {
+    let u = ctx.store.find_user(&tenant, &user)?.or(ctx.store.user(&user)?.filter(|u| u.tenant == tenant));
+    let u = u.ok_or_else(|| ControlError::NoUser { tenant, user: user.clone() })?;
+    let status = if active { UserStatus::Active } else { UserStatus::Disabled };
+    let changed = ctx.store.try_update_user(&u.id, |x| {
+        if x.status == UserStatus::Pending {
+            return Err(ControlError::PendingUser(user));
+        }
+        let changed = x.status != status;
+        x.status = status;
+        x.updated_at = now_secs();
+        Ok(changed)
+    })??;
+    let (mut sessions, mut tokens) = (0, 0);
+    if !active {
+        let id = u.id.clone();
+        sessions = match ctx.sessions {
+            Some(live) => live.revoke(|x| x.user_id == id),
+            None => ctx.store.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
+        }?;
+        tokens = match ctx.pats {
+            Some(live) => live.revoke_user(&u.id),
+            None => ctx.store.delete_user_personal_tokens(&u.id).map(|v| v.len()),
+        }?;
+    }
+    let event = if active { EventKind::UserEnabled } else { EventKind::UserDisabled };
+    let detail = json!({"changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens});
+    admin_event(ctx, event, Some(&u.tenant), Some(&u.id), detail)?;
+    Ok(
+        json!({"user": u.id, "status": status, "changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens}),
+    )
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {

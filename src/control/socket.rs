@@ -36,7 +36,8 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), ControlError> {
     let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key).map_err(ControlError::SigningKey)?;
     store.set_seed_key(key.seed_key)?;
     let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
-    execute(&Ctx { store: &store, sessions: None, audit: None, config: cfg, tokens: &tokens }, op).map(|v| (v, false))
+    execute(&Ctx { store: &store, sessions: None, pats: None, audit: None, config: cfg, tokens: &tokens }, op)
+        .map(|v| (v, false))
 }
 
 /// The longest request line the control socket reads (a 200-row import chunk is far below).

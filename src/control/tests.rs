@@ -95,7 +95,7 @@ fn operators_addresses_count_as_verified_and_import_never_merges_on_an_unproved_
     let store = Store::open(&dir.path().join("c.redb")).unwrap();
     let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
     let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
-    let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
     let spec = |email: &str| UserSpec {
         tenant: "default".into(),
         email: Some(email.into()),
@@ -154,7 +154,7 @@ fn an_unproved_address_reaches_no_app() {
     let store = Store::open(&dir.path().join("c.redb")).unwrap();
     let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
     let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
-    let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
     // Signed up with someone else's e-mail (never proved) and a mobile of their own.
     let user = User {
         id: "u1".into(),
@@ -174,6 +174,7 @@ fn an_unproved_address_reaches_no_app() {
         created_at: 0,
         last_seen: 0,
         expires_at: u64::MAX,
+        ..Default::default()
     };
     let id = crate::sessions::identity_for(&user, &session, vec![]);
     assert_eq!((id.user.as_str(), id.email.as_str()), ("+15550000041", ""));
@@ -205,7 +206,7 @@ fn add_upsert_and_uniqueness() {
     let store = Store::open(&dir.path().join("c.redb")).unwrap();
     let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
     let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
-    let ctx = Ctx { store: &store, sessions: None, audit: None, config: &config, tokens: &tokens };
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
     let spec = UserSpec { tenant: "default".into(), email: Some("A@Example.com".into()), ..Default::default() };
     execute(&ctx, Op::UserAdd { user: spec.clone() }).unwrap();
     let lower = UserSpec { email: Some("a@example.com".into()), ..spec.clone() };
@@ -320,4 +321,51 @@ fn control_errors_say_what_they_always_said() {
     for (e, said) in cases {
         assert_eq!(e.to_string(), said);
     }
+}
+
+/// With no server running, `user disable` works on the store: the status, every session (and
+/// its refresh tokens) and every personal token of the user go; a pending account is refused.
+#[test]
+fn disabling_a_user_offline_ends_sessions_and_revokes_personal_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.redb")).unwrap();
+    let config = Config::from_str(Path::new("t.yaml"), "{}").unwrap();
+    let tokens = crate::tokens::Tokens::new("http://i", crate::tokens::SigningKey::ephemeral());
+    let ctx = Ctx { store: &store, sessions: None, pats: None, audit: None, config: &config, tokens: &tokens };
+    let spec = UserSpec { tenant: "default".into(), email: Some("a@example.com".into()), ..Default::default() };
+    execute(&ctx, Op::UserAdd { user: spec }).unwrap();
+    let u = store.find_user("default", "a@example.com").unwrap().unwrap();
+    ops::stored_session(&store, &u, vec![crate::domain::Amr::Pwd], 600).unwrap();
+    let pat = crate::store::PersonalToken {
+        id: "t1".into(),
+        user_id: u.id.clone(),
+        tenant: "default".into(),
+        hash: "ab".repeat(32),
+        expires_at: u64::MAX,
+        ..Default::default()
+    };
+    assert!(store.put_personal_token_capped(&pat, 5, 0).unwrap());
+    let disable = Op::UserStatus { tenant: "default".into(), user: "a@example.com".into(), active: false };
+    let v = execute(&ctx, disable).unwrap();
+    assert_eq!((v["status"].as_str(), v["sessions_ended"].as_u64()), (Some("disabled"), Some(1)));
+    assert_eq!(v["personal_tokens_revoked"], 1);
+    assert_eq!(store.user(&u.id).unwrap().unwrap().status, crate::domain::UserStatus::Disabled);
+    assert!(store.sessions().unwrap().is_empty() && store.user_personal_tokens(&u.id).unwrap().is_empty());
+    let enable = Op::UserStatus { tenant: "default".into(), user: u.id.clone(), active: true };
+    assert_eq!(execute(&ctx, enable).unwrap()["status"], "active");
+    assert!(store.user(&u.id).unwrap().unwrap().is_active());
+    let events: Vec<String> = store.audit(10).unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(&events[..2], ["user_enabled", "user_disabled"]);
+
+    let pending = User {
+        id: "p1".into(),
+        tenant: "default".into(),
+        status: crate::domain::UserStatus::Pending,
+        ..Default::default()
+    };
+    store.put_user(&pending).unwrap();
+    let refused = execute(&ctx, Op::UserStatus { tenant: "default".into(), user: "p1".into(), active: false });
+    assert!(matches!(refused, Err(ControlError::PendingUser(_))), "{refused:?}");
+    let nobody = execute(&ctx, Op::UserStatus { tenant: "default".into(), user: "nobody".into(), active: false });
+    assert!(matches!(nobody, Err(ControlError::NoUser { .. })));
 }

@@ -58,8 +58,21 @@ fn token_body(
 }
 
 /// Starts a session for a user who proved `amr`, and issues its tokens. Blocking (one store
-/// write): call it from the blocking pool.
+/// write): call it from the blocking pool. The session records no device: sign-ins from a
+/// request use [`issue_from`].
 pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<crate::domain::Amr>) -> Result<SignedIn, FlowError> {
+    issue_from(rt, svc, user, amr, &Origin::default())
+}
+
+/// [`issue`] for a sign-in made by the request `origin` describes: the session keeps its IP and
+/// `User-Agent` (the user's list of sessions shows them).
+pub fn issue_from(
+    rt: &Runtime,
+    svc: &Services,
+    user: &User,
+    amr: Vec<crate::domain::Amr>,
+    origin: &Origin,
+) -> Result<SignedIn, FlowError> {
     let scopes = rt.scopes_of(&user.groups);
     let refresh = new_secret();
     let refresh_hash = digest_hex(&refresh);
@@ -78,6 +91,7 @@ pub fn issue(rt: &Runtime, svc: &Services, user: &User, amr: Vec<crate::domain::
         scopes.clone(),
         rt.config.session.expiration.as_secs(),
         Some((&refresh_hash, &make)),
+        crate::sessions::Device::of(origin),
     )?;
     let body = token_body(rt, user, &session, &scopes, &refresh)?;
     Ok(SignedIn { body, cookie, session })

@@ -216,6 +216,8 @@ mod tests {
         let rt = Runtime::load(&dir.path().join("config.yaml"), no_sessions, None).unwrap();
         let store = Arc::new(Store::with_backend(redb::backends::InMemoryBackend::new()).unwrap());
         let sessions = Arc::new(crate::sessions::Sessions::load(store.clone(), 3600, |_| vec![]).unwrap());
+        let pats =
+            Arc::new(crate::pats::PersonalTokens::load(store.clone(), Arc::new(|_: &[String]| vec![]), 0).unwrap());
         let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
         let audit = crate::audit::Audit::start(store.clone());
         let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
@@ -230,7 +232,7 @@ mod tests {
             ..Default::default()
         };
         store.put_user(&user).unwrap();
-        let svc = Services { store, sessions, hasher, audit, mfa: Default::default(), outbox };
+        let svc = Services { store, sessions, pats, hasher, audit, mfa: Default::default(), outbox };
         World { rt, svc, totp, _dir: dir, _wake: wake }
     }
 

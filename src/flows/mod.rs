@@ -3,6 +3,7 @@
 //! self-registration and address verification for apps; password reset and sign-in links
 //! (one-use account links) and notices to the user.
 
+pub mod account;
 pub mod enrol;
 pub mod error;
 pub mod failures;
@@ -14,6 +15,7 @@ pub mod notice;
 pub mod otp;
 pub mod passwordless;
 pub mod passwords;
+pub mod personal_tokens;
 pub mod register;
 pub mod regulation;
 pub mod reset;

@@ -113,4 +113,22 @@ mod tests {
         let nobody = User { email_verified: false, ..u };
         assert!(!notice(&w.rt, &w.svc, &nobody, Notice::SecondFactorAdded, T).unwrap(), "no proved address");
     }
+
+    /// The account page's hook (`flows::account::notify_user`) queues the notice it names.
+    #[test]
+    fn the_account_pages_hook_sends_through_here() {
+        let w = world("");
+        let u = User {
+            id: "u2".into(),
+            tenant: "default".into(),
+            email: Some("pat@example.com".into()),
+            email_verified: true,
+            status: crate::domain::UserStatus::Active,
+            ..Default::default()
+        };
+        crate::flows::account::notify_user(&w.rt, &w.svc, &u, Notice::PersonalTokenCreated, T);
+        let queued = w.svc.store.outbox_due(T, 10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!((queued[0].1.to.as_str(), queued[0].1.purpose.as_str()), ("pat@example.com", "token_created"));
+    }
 }

@@ -252,7 +252,7 @@ pub async fn verify(
         if signin::needs_second_factor(&user) {
             return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
         }
-        let signed = issue::issue(&rt, &svc, &user, amr)?;
+        let signed = issue::issue_from(&rt, &svc, &user, amr, &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
             EventKind::LoginOk,

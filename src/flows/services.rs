@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub struct Services {
     pub store: Arc<Store>,
     pub sessions: Arc<Sessions>,
+    /// Personal API tokens (`gh_pat_…`), live in memory.
+    pub pats: Arc<crate::pats::PersonalTokens>,
     pub hasher: Hasher,
     pub audit: Audit,
     pub mfa: crate::flows::mfa::MfaPending,

@@ -17,7 +17,7 @@ use crate::audit::{Audit, EventKind, Origin};
 use crate::domain::{Amr, MfaMethod};
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
-use crate::flows::issue::{issue, SignedIn};
+use crate::flows::issue::{issue_from, SignedIn};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::services::{blocking, Services};
 use crate::runtime::Runtime;
@@ -155,7 +155,7 @@ pub async fn password_login(
         if needs_second_factor(&user) {
             return Ok(start_mfa(&rt, &svc, &user, vec![Amr::Pwd], None, set_cookie, &origin, now));
         }
-        let signed = issue(&rt, &svc, &user, vec![Amr::Pwd])?;
+        let signed = issue_from(&rt, &svc, &user, vec![Amr::Pwd], &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let detail = json!({"method": "password", "session": signed.session.id});
         svc.audit.record(Audit::event(EventKind::LoginOk, &origin, Some(&user.id), detail));
@@ -222,7 +222,7 @@ pub fn verify_mfa(
     let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
     let mut amrs = p.amr.clone();
     amrs.push(amr);
-    let signed = issue(rt, svc, &user, amrs)?;
+    let signed = issue_from(rt, svc, &user, amrs, origin)?;
     regulation.signed_in(&ukey)?;
     let detail = json!({"method": method, "session": signed.session.id});
     svc.audit.record(Audit::event(EventKind::LoginOk, origin, Some(&user.id), detail));

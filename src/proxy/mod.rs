@@ -131,6 +131,7 @@ pub fn audit_denied(
         ip: Some(ip.to_string()),
         forwarded: forwarded.map(|f| clip(f, 256)),
         remote: Some(peer.to_string()),
+        user_agent: None,
     };
     // Request noise: bounded strings, a budget per minute, never at the expense of security events.
     let detail = serde_json::json!({

@@ -252,6 +252,7 @@ impl Store {
             tx.open_table(VERIFICATIONS)?;
             tx.open_table(LINKS)?;
             tx.open_table(LINK_INDEX)?;
+            tx.open_table(PERSONAL_TOKENS)?;
         }
         tx.commit()?;
         Ok(())
@@ -306,6 +307,8 @@ pub use codes::*;
 
 mod links;
 pub use links::*;
+mod personal_tokens;
+pub use personal_tokens::*;
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -94,7 +94,7 @@ impl User {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct Session {
     /// Public id: the JWT `sid`, `session_id` in answers. Not a credential.
     pub id: String,
@@ -105,6 +105,12 @@ pub struct Session {
     pub last_seen: u64,
     /// Absolute expiry.
     pub expires_at: u64,
+    /// The effective client IP of the sign-in (for the user's list of sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The sign-in's `User-Agent`, bounded and with control characters escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
+            "pats",
             "sessions",
             "appkeys",
             "notify",

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account;
 mod at_rest;
 mod browser;
 mod budget;

@@ -59,10 +59,11 @@ pub(crate) fn world(extra: &str) -> World {
         Counting { inner: redb::backends::InMemoryBackend::new(), syncs: syncs.clone(), grew: Default::default() };
     let store = Arc::new(Store::with_backend(backend).unwrap());
     let sessions = Arc::new(crate::sessions::Sessions::load(store.clone(), 3600, |_| vec![]).unwrap());
+    let pats = Arc::new(crate::pats::PersonalTokens::load(store.clone(), Arc::new(|_: &[String]| vec![]), 0).unwrap());
     let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
     let audit = crate::audit::Audit::start(store.clone());
     let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
-    let svc = Arc::new(Services { store, sessions, hasher, audit, mfa: Default::default(), outbox });
+    let svc = Arc::new(Services { store, sessions, pats, hasher, audit, mfa: Default::default(), outbox });
     World { rt, svc, syncs, _dir: dir, _wake: wake }
 }
 

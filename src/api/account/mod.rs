@@ -1,0 +1,209 @@
+//! The signed-in user's own account, JSON (docs/http-api.md §15): thin HTTP over
+//! `flows::account` and `flows::personal_tokens`. Every call needs a session cookie or an access
+//! JWT of a live session; a personal API token is no identity here.
+
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
+use crate::catalogue::Code;
+use crate::clock::now_secs;
+use crate::flows::account::{self, Refused, Who};
+use crate::flows::personal_tokens::{self as pat_flow, NewToken};
+use crate::flows::services::blocking;
+use crate::identity::{Caller, Identity};
+use crate::runtime::Runtime;
+use crate::state::Shared;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Flow(e) => e.into(),
+            Refused::WrongPassword => ApiError::of(Code::PasswordMismatch),
+            Refused::Banned(secs) => ApiError::new(
+                Code::TooManyFailures,
+                "Too many failed attempts for this account or from this address; retry later.",
+            )
+            .retry_after(secs),
+            Refused::ScopeNotHeld(s) => ApiError::new(
+                Code::InvalidScope,
+                format!(
+                    "You do not hold the scope `{s}`: ask only for scopes you hold (GET /auth/account lists them)."
+                ),
+            ),
+            Refused::TooManyTokens(max) => ApiError::new(
+                Code::TooManyTokens,
+                format!("You hold {max} personal tokens, the most allowed: revoke one first."),
+            ),
+            Refused::NotFound => ApiError::new(Code::NotFound, "You have no such session or token."),
+        }
+    }
+}
+
+/// The caller, signed in with a session cookie or an access JWT.
+fn signed_in(rt: &Runtime, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
+    if let Caller::Known(id) = super::auth::caller(rt, headers, &info.tenant) {
+        return Ok(id);
+    }
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| crate::identity::bearer(v.as_bytes()));
+    let message = if bearer.is_some_and(|t| t.starts_with(crate::pats::PREFIX)) {
+        "A personal API token is not accepted on /auth: use a session cookie or an access token from a sign-in."
+    } else {
+        "Sign in first: send a session cookie or an access token."
+    };
+    Err(ApiError::new(Code::Unauthenticated, message).www_authenticate())
+}
+
+fn no_store(body: serde_json::Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// `GET /auth/account`.
+pub async fn overview(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    let svc = s.services.clone();
+    let body = blocking(move || Ok(account::overview(&rt, &svc, &id))).await??;
+    Ok(no_store(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /auth/account/password {current_password, new_password}` → 204.
+pub async fn password(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    if b.current_password.is_empty() || b.current_password.len() > 1024 {
+        return Err(ApiError::new(Code::InvalidField, "`current_password` is required (at most 1024 bytes)."));
+    }
+    let origin = info.origin();
+    let who = Who { id: &id, ip: info.ip, origin: &origin };
+    account::change_password(&rt, &s.services, &who, b.current_password, b.new_password, now_secs()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /auth/account/sessions`.
+pub async fn sessions(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    Ok(no_store(json!({"sessions": account::sessions(&s.services, &id)})))
+}
+
+/// `DELETE /auth/account/sessions/{id}` → 204 (ending the caller's own session also clears
+/// its cookie, like a logout).
+pub async fn end_session(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    Path(sid): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    let current = sid == id.session_id;
+    let (svc, origin) = (s.services.clone(), info.origin());
+    blocking(move || Ok(account::end_session(&svc, &Who { id: &id, ip: info.ip, origin: &origin }, &sid))).await??;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if current {
+        for c in crate::web::session_cookies(&rt, "", 0) {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    Ok(resp)
+}
+
+/// `DELETE /auth/account/sessions` → `{"ended": n}`: every session but the caller's.
+pub async fn end_other_sessions(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    let (svc, origin) = (s.services.clone(), info.origin());
+    let ip = info.ip;
+    let ended =
+        blocking(move || Ok(account::end_other_sessions(&svc, &Who { id: &id, ip, origin: &origin }))).await??;
+    Ok(no_store(json!({"ended": ended})))
+}
+
+/// `GET /auth/account/tokens`.
+pub async fn tokens(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    let svc = s.services.clone();
+    let list = blocking(move || Ok(pat_flow::list(&svc, &id))).await??;
+    Ok(no_store(json!({"tokens": list})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    name: String,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// `POST /auth/account/tokens {name, scopes?, expires_in?}` → 201 with the token, shown once.
+pub async fn create_token(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<NewTokenBody>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    let (svc, origin) = (s.services.clone(), info.origin());
+    let asked = NewToken { name: b.name, scopes: b.scopes, expires_in: b.expires_in };
+    let (view, token) = blocking(move || {
+        Ok(pat_flow::create(&rt, &svc, &Who { id: &id, ip: info.ip, origin: &origin }, asked, now_secs()))
+    })
+    .await??;
+    let mut body = json!(view);
+    body["token"] = json!(token);
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// `DELETE /auth/account/tokens/{id}` → 204.
+pub async fn revoke_token(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    Path(token_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = signed_in(&rt, &headers, &info)?;
+    let (svc, origin) = (s.services.clone(), info.origin());
+    blocking(move || Ok(pat_flow::revoke(&svc, &Who { id: &id, ip: info.ip, origin: &origin }, &token_id))).await??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! Personal API tokens (`gh_pat_…`) as the gateway sees them: every live token in memory,
+//! indexed by the SHA-256 of the token, so accepting one on a request is a digest and a map
+//! lookup (no store read, no comparison of secrets that could leak by timing: the map is keyed
+//! by a digest of 256 random bits). Creation, revocation and a user's disabling change the map
+//! with the store, so they are seen by the very next request.
+//!
+//! A token's identity is its user's (groups, `Remote-*` values) with the token's scopes, cut to
+//! the scopes the user holds now, and `amr` `["pat"]`: one factor, so `two_factor` rules refuse
+//! it. Its last use is kept in memory and written by [`PersonalTokens::flush`] (the minute's
+//! housekeeping), never on the request path.
+
+use crate::domain::Amr;
+use crate::identity::{Identity, SessionLookup, SessionState};
+use crate::policy::has_scope;
+use crate::sessions::{digest, digest_hex, Sessions};
+use crate::store::{PersonalToken, Store, StoreError, User};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// What every personal token starts with (so scanners and people can tell what leaked).
+pub const PREFIX: &str = crate::identity::PERSONAL_TOKEN_PREFIX;
+
+/// The `amr` of a request made with a personal token.
+pub const AMR: Amr = Amr::Pat;
+
+/// A user's scopes from their groups (`access_groups`, which a reload may change).
+pub type ScopesOf = Arc<dyn Fn(&[String]) -> Vec<String> + Send + Sync>;
+
+struct Live {
+    rec: PersonalToken,
+    identity: Arc<Identity>,
+    /// Last accepted use, in memory; `persisted` is what the store has.
+    last_used: AtomicU64,
+    persisted: AtomicU64,
+}
+
+pub struct PersonalTokens {
+    store: Arc<Store>,
+    map: RwLock<HashMap<[u8; 32], Arc<Live>>>,
+    scopes_of: RwLock<ScopesOf>,
+}
+
+/// A new token: `gh_pat_` and 256 random bits (URL-safe base64).
+pub fn new_token() -> String {
+    format!("{PREFIX}{}", crate::sessions::new_secret())
+}
+
+/// The token's scopes that the user (with `user_scopes`) still holds.
+pub fn effective_scopes(token_scopes: &[String], user_scopes: &[String]) -> Vec<String> {
+    token_scopes.iter().filter(|s| has_scope(user_scopes, s)).cloned().collect()
+}
+
+fn identity_for(user: &User, rec: &PersonalToken, user_scopes: &[String]) -> Identity {
+    Identity::new(
+        user.id.clone(),
+        user.display_user(),
+        user.verified_email().unwrap_or_default().to_string(),
+        user.name.clone().unwrap_or_default(),
+        user.groups.clone(),
+        effective_scopes(&rec.scopes, user_scopes),
+        user.tenant.clone(),
+        format!("pat:{}", rec.id),
+        vec![AMR],
+        rec.expires_at,
+        None,
+    )
+}
+
+fn from_hex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl PersonalTokens {
+    /// Loads every unexpired token of an active user.
+    pub fn load(store: Arc<Store>, scopes_of: ScopesOf, now: u64) -> Result<PersonalTokens, StoreError> {
+        let p = PersonalTokens { store, map: RwLock::new(HashMap::new()), scopes_of: RwLock::new(scopes_of) };
+        let mut users: HashMap<String, Option<User>> = HashMap::new();
+        for rec in p.store.personal_tokens()? {
+            if rec.expires_at <= now {
+                continue;
+            }
+            if !users.contains_key(&rec.user_id) {
+                users.insert(rec.user_id.clone(), p.store.user(&rec.user_id)?);
+            }
+            if let Some(user) = users[&rec.user_id].as_ref().filter(|u| u.is_active()) {
+                p.insert(user, rec);
+            }
+        }
+        Ok(p)
+    }
+
+    fn scopes(&self, groups: &[String]) -> Vec<String> {
+        let f = self.scopes_of.read().unwrap_or_else(|e| e.into_inner()).clone();
+        f(groups)
+    }
+
+    fn insert(&self, user: &User, rec: PersonalToken) {
+        let Some(d) = from_hex(&rec.hash) else { return };
+        let identity = Arc::new(identity_for(user, &rec, &self.scopes(&user.groups)));
+        let used = rec.last_used_at.unwrap_or(0);
+        let live = Arc::new(Live { rec, identity, last_used: AtomicU64::new(used), persisted: AtomicU64::new(used) });
+        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(d, live);
+    }
+
+    /// Stores a new token of `user` (refused, `Ok(None)`, when they hold `max` live ones
+    /// already) and makes it usable at once; returns the record and the token, shown once.
+    pub fn create(
+        &self,
+        user: &User,
+        name: String,
+        scopes: Vec<String>,
+        ttl_secs: u64,
+        max: usize,
+        now: u64,
+    ) -> Result<Option<(PersonalToken, String)>, StoreError> {
+        let token = new_token();
+        let rec = PersonalToken {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            tenant: user.tenant.clone(),
+            name,
+            scopes,
+            hash: digest_hex(&token),
+            created_at: now,
+            expires_at: now.saturating_add(ttl_secs),
+            last_used_at: None,
+        };
+        if !self.store.put_personal_token_capped(&rec, max, now)? {
+            return Ok(None);
+        }
+        self.insert(user, rec.clone());
+        Ok(Some((rec, token)))
+    }
+
+    /// The identity behind `token` for `tenant`, when it is a live personal token. The
+    /// per-request path: a digest, a map lookup, an expiry check.
+    pub fn resolve(&self, token: &str, tenant: &str, now: u64) -> Option<Arc<Identity>> {
+        if !token.starts_with(PREFIX) || token.len() > 128 {
+            return None;
+        }
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&digest(token)).cloned()?;
+        if live.rec.expires_at <= now || live.rec.tenant != tenant {
+            return None;
+        }
+        // Written only when the second changes: no cache-line ping-pong between workers.
+        if live.last_used.load(Ordering::Relaxed) < now {
+            live.last_used.fetch_max(now, Ordering::Relaxed);
+        }
+        Some(live.identity.clone())
+    }
+
+    /// A user's tokens (never the secret), with their last use as known in memory, newest first.
+    pub fn list(&self, user_id: &str) -> Result<Vec<PersonalToken>, StoreError> {
+        let mut recs = self.store.user_personal_tokens(user_id)?;
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        for r in &mut recs {
+            if let Some(live) = from_hex(&r.hash).and_then(|d| map.get(&d)) {
+                let used = live.last_used.load(Ordering::Relaxed);
+                r.last_used_at = r.last_used_at.max(Some(used).filter(|&t| t > 0));
+            }
+        }
+        recs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(recs)
+    }
+
+    fn forget(&self, gone: &[PersonalToken]) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        for r in gone {
+            if let Some(d) = from_hex(&r.hash) {
+                map.remove(&d);
+            }
+        }
+    }
+
+    /// Revokes token `id` of `user_id`: `None` when the user has no such token.
+    pub fn revoke(&self, user_id: &str, id: &str) -> Result<Option<PersonalToken>, StoreError> {
+        let gone = self.store.delete_personal_token(user_id, id)?;
+        self.forget(gone.as_slice());
+        Ok(gone)
+    }
+
+    /// Revokes every token of a user (disabled or deleted); returns how many.
+    pub fn revoke_user(&self, user_id: &str) -> Result<usize, StoreError> {
+        // Out of the map first: a request racing the store write is refused already.
+        let mine: Vec<PersonalToken> = {
+            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+            map.values().filter(|l| l.rec.user_id == user_id).map(|l| l.rec.clone()).collect()
+        };
+        self.forget(&mine);
+        let gone = self.store.delete_user_personal_tokens(user_id)?;
+        self.forget(&gone);
+        Ok(gone.len().max(mine.len()))
+    }
+
+    /// Rebuilds every identity from the store's users and `scopes_of` (after a reload changed
+    /// `access_groups`, or a user changed): a token never carries a scope its user lost.
+    pub fn rescope(&self, scopes_of: ScopesOf, now: u64) -> Result<(), StoreError> {
+        *self.scopes_of.write().unwrap_or_else(|e| e.into_inner()) = scopes_of;
+        let current = self.scopes_of.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let fresh = PersonalTokens::load(self.store.clone(), current, now)?;
+        let fresh = std::mem::take(&mut *fresh.map.write().unwrap_or_else(|e| e.into_inner()));
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        // Keep the in-memory last uses across the rebuild.
+        for (d, live) in &fresh {
+            if let Some(old) = map.get(d) {
+                live.last_used.fetch_max(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+                live.persisted.store(old.persisted.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        *map = fresh;
+        Ok(())
+    }
+
+    /// Writes the last uses that changed since the previous flush (one write for all of them,
+    /// none when nothing changed) and forgets expired tokens. Called once a minute.
+    pub fn flush(&self, now: u64) -> Result<(), StoreError> {
+        let lives: Vec<Arc<Live>> = self.map.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut uses = vec![];
+        for l in &lives {
+            let used = l.last_used.load(Ordering::Relaxed);
+            if used > l.persisted.load(Ordering::Relaxed) {
+                uses.push((l.rec.user_id.clone(), l.rec.id.clone(), used));
+            }
+        }
+        self.store.touch_personal_tokens(&uses)?;
+        for l in &lives {
+            l.persisted.fetch_max(l.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let expired = self.store.purge_personal_tokens(now)?;
+        self.forget(&expired);
+        Ok(())
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// What the gateway's identity resolver asks: sessions, and personal tokens.
+pub struct Lookup {
+    pub sessions: Arc<Sessions>,
+    pub tokens: Arc<PersonalTokens>,
+}
+
+impl SessionLookup for Lookup {
+    fn by_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
+        self.sessions.by_cookie(cookie, tenant)
+    }
+
+    fn token_session_alive(&self, sid: &str) -> Option<bool> {
+        self.sessions.token_session_alive(sid)
+    }
+
+    fn personal_token(&self, token: &str, tenant: &str) -> Option<Arc<Identity>> {
+        self.tokens.resolve(token, tenant, crate::clock::now_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(scopes_group: &str) -> User {
+        User {
+            id: "u1".into(),
+            tenant: "default".into(),
+            username: Some("alice".into()),
+            email: Some("a@example.com".into()),
+            email_verified: true,
+            status: crate::domain::UserStatus::Active,
+            groups: vec![scopes_group.into()],
+            ..Default::default()
+        }
+    }
+
+    fn scopes() -> ScopesOf {
+        Arc::new(
+            |g: &[String]| {
+                if g.iter().any(|g| g == "staff") {
+                    vec!["a:read".into(), "a:write".into()]
+                } else {
+                    vec![]
+                }
+            },
+        )
+    }
+
+    #[test]
+    fn a_token_resolves_to_its_scopes_until_revoked_expired_or_its_user_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user("staff")).unwrap();
+        let pats = PersonalTokens::load(store.clone(), scopes(), 100).unwrap();
+        let (rec, token) =
+            pats.create(&user("staff"), "ci".into(), vec!["a:read".into()], 50, 5, 100).unwrap().unwrap();
+        assert!(token.starts_with("gh_pat_") && token.len() == 7 + 43, "{token}");
+        assert_ne!(rec.hash, token, "stored hashed");
+        let id = pats.resolve(&token, "default", 120).unwrap();
+        assert_eq!((id.user.as_str(), id.scopes_header.as_str()), ("alice", "a:read"));
+        assert_eq!(id.level, crate::policy::AuthLevel::OneFactor);
+        assert!(pats.resolve(&token, "other", 120).is_none(), "another tenant");
+        assert!(pats.resolve(&format!("{token}x"), "default", 120).is_none());
+        assert!(pats.resolve(&token, "default", 149).is_some(), "its last second");
+        assert!(pats.resolve(&token, "default", 150).is_none(), "expired");
+        // A restart finds it, with the use flushed once.
+        let before = store.write_transactions();
+        pats.flush(130).unwrap();
+        pats.flush(131).unwrap();
+        assert_eq!(store.write_transactions(), before + 1, "one write for the changed use, none after");
+        let again = PersonalTokens::load(store.clone(), scopes(), 130).unwrap();
+        assert_eq!(again.list("u1").unwrap()[0].last_used_at, Some(149));
+        assert!(again.resolve(&token, "default", 130).is_some());
+        // The user lost the group: the token keeps no scope the user lost.
+        store.put_user(&user("guests")).unwrap();
+        again.rescope(scopes(), 130).unwrap();
+        assert_eq!(again.resolve(&token, "default", 130).unwrap().scopes, Vec::<String>::new());
+        // Revocation is seen at once; another user's id is not found.
+        assert!(again.revoke("u2", &rec.id).unwrap().is_none());
+        assert!(again.revoke("u1", &rec.id).unwrap().is_some());
+        assert!(again.resolve(&token, "default", 130).is_none());
+    }
+
+    #[test]
+    fn the_cap_and_a_disabled_user_stop_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user("staff")).unwrap();
+        let pats = PersonalTokens::load(store.clone(), scopes(), 100).unwrap();
+        let (_, t1) = pats.create(&user("staff"), "one".into(), vec![], 50, 2, 100).unwrap().unwrap();
+        let (_, t2) = pats.create(&user("staff"), "two".into(), vec![], 50, 2, 100).unwrap().unwrap();
+        assert!(pats.create(&user("staff"), "three".into(), vec![], 50, 2, 100).unwrap().is_none());
+        assert_eq!(pats.revoke_user("u1").unwrap(), 2);
+        assert!(pats.resolve(&t1, "default", 101).is_none() && pats.resolve(&t2, "default", 101).is_none());
+        assert!(store.user_personal_tokens("u1").unwrap().is_empty());
+        // A token of a user not active at start is not loaded.
+        let (_, t3) = pats.create(&user("staff"), "three".into(), vec![], 50, 2, 100).unwrap().unwrap();
+        store.put_user(&User { status: crate::domain::UserStatus::Disabled, ..user("staff") }).unwrap();
+        let reloaded = PersonalTokens::load(store, scopes(), 100).unwrap();
+        assert!(reloaded.resolve(&t3, "default", 101).is_none());
+    }
+}
