@@ -23,7 +23,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// A form post to one of the portal's form paths goes to the portal; the rest to the API.
 async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if req.method() == axum::http::Method::POST && is_form(req.headers()) && crate::portal::FORM_PATHS.contains(&path) {
+    if req.method() == axum::http::Method::POST && is_form(req.headers()) && crate::portal::is_form_path(path) {
         return match forms.oneshot(req).await {
             Ok(resp) => resp,
             Err(never) => match never {},
@@ -34,6 +34,8 @@ async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) 
 
 #[cfg(test)]
 mod input_tests;
+#[cfg(test)]
+mod links_tests;
 
 #[cfg(test)]
 mod tests {
@@ -63,6 +65,10 @@ mod tests {
             "/auth/.well-known/jwks.json",
             "/auth/.well-known/openid-configuration",
             "/auth/v/shop/abc",
+            "/auth/password/forgot",
+            "/auth/password/reset?token=abc",
+            "/auth/magic-link",
+            "/auth/magic-link/a-token-a-mail-scanner-prefetches",
             "/auth/static/verify.js",
             "/auth/no-such-thing",
         ] {

@@ -49,6 +49,20 @@ words! {
         Register => "register",
         Verify => "verify",
         Mfa => "mfa",
+        /// A password-reset link (e-mail).
+        Reset => "reset",
+        /// A password-reset code (SMS).
+        ResetCode => "reset_code",
+        /// A sign-in link.
+        MagicLink => "magic_link",
+        /// Notice: the password was changed.
+        PasswordChanged => "password_changed",
+        /// Notice: a second factor was added.
+        MfaAdded => "mfa_added",
+        /// Notice (to the old address): an address was changed.
+        AddressChanged => "address_changed",
+        /// Notice: a personal API token was created.
+        TokenCreated => "token_created",
     }
 }
 
@@ -86,6 +100,8 @@ words! {
         Recovery => "recovery",
         /// Multiple factors (counts as two on its own).
         Mfa => "mfa",
+        /// A sign-in link sent by e-mail (no RFC 8176 value names it; an addition).
+        Email => "email",
         /// A personal API token (`gh_pat_…`): one factor.
         Pat => "pat",
     }
@@ -137,6 +153,13 @@ words! {
         AppKeyCreated => "app_key_created",
         AppKeyDeleted => "app_key_deleted",
         AuditPurged => "audit_purged",
+        ResetRequested => "reset_requested",
+        ResetNotSent => "reset_not_sent",
+        ResetFailed => "reset_failed",
+        PasswordReset => "password_reset",
+        MagicLinkSent => "magic_link_sent",
+        MagicLinkNotSent => "magic_link_not_sent",
+        NoticeQueued => "notice_queued",
         PasswordChanged => "password_changed",
         PasswordChangeFailed => "password_change_failed",
         SessionEnded => "session_ended",
@@ -256,7 +279,22 @@ mod tests {
     #[test]
     fn purposes_keep_their_names() {
         let names: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
-        assert_eq!(names, ["login", "register", "verify", "mfa"]);
+        assert_eq!(
+            names,
+            [
+                "login",
+                "register",
+                "verify",
+                "mfa",
+                "reset",
+                "reset_code",
+                "magic_link",
+                "password_changed",
+                "mfa_added",
+                "address_changed",
+                "token_created"
+            ]
+        );
         for p in Purpose::ALL {
             assert_eq!(Purpose::parse(p.as_str()), Some(*p));
             assert_eq!(serde_json::to_string(p).unwrap(), format!("\"{p}\""));
@@ -269,7 +307,7 @@ mod tests {
         let names: Vec<&str> = UserStatus::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["active", "pending", "disabled"]);
         let names: Vec<&str> = Amr::ALL.iter().map(|p| p.as_str()).collect();
-        assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa", "pat"]);
+        assert_eq!(names, ["pwd", "otp", "sms", "totp", "recovery", "mfa", "email", "pat"]);
         let names: Vec<&str> = MfaMethod::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["totp", "recovery_code", "otp"]);
         assert_eq!(serde_json::to_string(&[Amr::Pwd, Amr::Totp]).unwrap(), r#"["pwd","totp"]"#);

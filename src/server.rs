@@ -66,6 +66,9 @@ impl BackgroundService for Housekeeping {
                         if let Err(e) = services.store.purge_codes(now) {
                             tracing::error!("code housekeeping: {e}");
                         }
+                        if let Err(e) = services.store.purge_links(now) {
+                            tracing::error!("link housekeeping: {e}");
+                        }
                         if let Err(e) = services.store.purge_failures(now.saturating_sub(find_time)) {
                             tracing::error!("failure-count housekeeping: {e}");
                         }

@@ -6,6 +6,7 @@ pub mod account;
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
+pub mod links;
 pub mod mfa;
 pub mod otp;
 pub mod verify;
@@ -111,6 +112,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/otp/verify", post(otp::verify))
         .route("/auth/register", post(otp::register))
         .route("/auth/register/confirm", post(otp::register_confirm))
+        .route("/auth/password/request-reset", post(links::request_reset))
+        .route("/auth/password/reset", post(links::reset))
+        .route("/auth/magic-link", post(links::request_link))
+        .route("/auth/magic-link/{token}", post(links::confirm_link))
         .route("/auth/providers", get(verify::providers))
         .route("/auth/verifications", post(verify::create))
         .route("/auth/verifications/{id}", get(verify::status))

@@ -24,6 +24,8 @@ pub struct File {
     #[serde(default)]
     pub totp: Totp,
     #[serde(default)]
+    pub links: Links,
+    #[serde(default)]
     pub audit: AuditLog,
     #[serde(default)]
     pub personal_tokens: PersonalTokens,
@@ -213,6 +215,25 @@ pub struct Totp {
 impl Default for Totp {
     fn default() -> Self {
         Totp { issuer: "Gatehouse".into(), digits: 6, period: 30, skew: 1, algorithm: "SHA1".into() }
+    }
+}
+
+/// `links`: how long one-use account links live (docs/configuration.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Links {
+    /// A password-reset link (an SMS reset code lives `otp.ttl`).
+    pub reset_ttl: Dur,
+    /// A sign-in link.
+    pub magic_ttl: Dur,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links {
+            reset_ttl: Dur(std::time::Duration::from_secs(900)),
+            magic_ttl: Dur(std::time::Duration::from_secs(600)),
+        }
     }
 }
 

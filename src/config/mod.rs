@@ -183,6 +183,7 @@ pub struct Config {
     pub password: file::Password,
     pub otp: file::Otp,
     pub totp: TotpConfig,
+    pub links: file::Links,
     pub audit: file::AuditLog,
     pub personal_tokens: file::PersonalTokens,
     pub regulation: RegulationConfig,
@@ -438,6 +439,21 @@ mod tests {
             assert!(e.contains("test.yaml:1:") && e.contains("otp.max_attempts must be between 1 and 20"), "{e}");
         }
         assert_eq!(load("otp: {max_attempts: 20}\n").unwrap().otp.max_attempts, 20);
+    }
+
+    /// One-use links live a minute to an hour; the defaults are 15 and 10 minutes; templates
+    /// exist for the links' and notices' purposes.
+    #[test]
+    fn link_lifetimes_are_bounded_and_their_templates_known() {
+        let d = load("").unwrap().links;
+        assert_eq!((d.reset_ttl.0.as_secs(), d.magic_ttl.0.as_secs()), (900, 600));
+        for (key, bad) in [("reset_ttl", "30s"), ("magic_ttl", "2h")] {
+            let e = load(&format!("links: {{{key}: {bad}}}\n")).unwrap_err().to_string();
+            assert!(e.contains(&format!("links.{key} must be between 1m and 1h")), "{e}");
+        }
+        assert!(load("links: {verify_ttl: 1h}\n").is_err(), "not yet a key");
+        let t = "notifiers:\n  templates:\n    reset: {text: '{{link}}'}\n    password_changed: {text: x}\n";
+        assert!(load(t).is_ok());
     }
 
     /// Personal API tokens: a default within the maximum, a maximum of at most a year, a cap.

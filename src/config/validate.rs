@@ -73,6 +73,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     audit_section(r, &f.audit);
     personal_tokens_section(r, &f.personal_tokens);
     let totp = totp_section(r, &f.totp);
+    links_section(r, &f.links);
     let regulation = regulation_section(r, &f.regulation);
     let templates = notifiers_section(r, base, &mut f.notifiers);
     let rate_limits = rate_limits_section(r, &f.rate_limits);
@@ -201,6 +202,16 @@ fn otp_section(r: &mut Reporter, o: &file::Otp) {
     }
     if o.ttl.0 > Duration::from_secs(600) || o.ttl.0.is_zero() {
         r.error("otp.ttl", "otp.ttl must be between 1s and 10m (NIST SP 800-63B)");
+    }
+}
+
+/// `links`: a one-use link lives between a minute and an hour (it reaches an inbox that may be
+/// read by others later; a short life limits what a leaked link is worth).
+fn links_section(r: &mut Reporter, l: &file::Links) {
+    for (at, d) in [("links.reset_ttl", l.reset_ttl.0), ("links.magic_ttl", l.magic_ttl.0)] {
+        if d < Duration::from_secs(60) || d > Duration::from_secs(3600) {
+            r.error(at, format!("{at} must be between 1m and 1h"));
+        }
     }
 }
 
@@ -357,23 +368,12 @@ fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
 /// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
 /// sections produced.
 fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
-    let Sections {
-        public_url,
-        trusted_proxies,
-        totp,
-        regulation,
-        rate_limits,
-        templates,
-        tenants,
-        access_groups,
-        apps,
-    } = s;
     Config {
         path: path.to_path_buf(),
         server: ServerConfig {
             listen: f.server.listen,
             ops_listen: f.server.ops_listen,
-            trusted_proxies,
+            trusted_proxies: s.trusted_proxies,
             workers: f.server.workers,
             control_socket: resolve_path(base, &f.server.control_socket),
             grace_period: f.server.grace_period.0,
@@ -381,11 +381,11 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
             header_timeout: f.server.header_timeout.0,
             max_connections: f.server.max_connections,
             ipv6_prefix: f.server.ipv6_prefix,
-            public_url: public_url.clone(),
+            public_url: s.public_url.clone(),
         },
         storage_path: resolve_path(base, &f.storage.path),
         tokens: TokenConfig {
-            issuer: f.tokens.issuer.unwrap_or_else(|| public_url.as_str().trim_end_matches('/').to_string()),
+            issuer: f.tokens.issuer.unwrap_or_else(|| s.public_url.as_str().trim_end_matches('/').to_string()),
             access_ttl: f.tokens.access_ttl.0,
             refresh_ttl: f.tokens.refresh_ttl.0,
             signing_key: resolve_path(base, &f.tokens.signing_key),
@@ -405,16 +405,17 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         },
         password: f.password,
         otp: f.otp,
-        totp,
+        totp: s.totp,
+        links: f.links,
         audit: f.audit,
         personal_tokens: f.personal_tokens,
-        regulation,
+        regulation: s.regulation,
         notifiers: f.notifiers,
-        templates,
-        rate_limits,
-        tenants,
-        access_groups,
-        apps,
+        templates: s.templates,
+        rate_limits: s.rate_limits,
+        tenants: s.tenants,
+        access_groups: s.access_groups,
+        apps: s.apps,
         policies_dir: resolve_path(base, &f.policies_dir),
     }
 }
@@ -430,7 +431,10 @@ fn templates(r: &mut Reporter, at: &str, t: &BTreeMap<String, file::Template>) -
             }
             None => r.error(
                 &format!("{at}.{k}"),
-                format!("unknown purpose `{k}`; templates exist for login, register, verify and mfa"),
+                format!(
+                    "unknown purpose `{k}`; templates exist for {}",
+                    Purpose::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             ),
         }
     }

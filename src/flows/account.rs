@@ -63,18 +63,17 @@ impl From<crate::store::StoreError> for Refused {
     }
 }
 
-/// A security-relevant change the user is told about (issue 11 item 7).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
-    PasswordChanged,
-    PersonalTokenCreated,
-}
+/// A security-relevant change the user is told about (issue 11 item 7; `flows::notice`).
+pub use crate::flows::notice::Notice;
 
-/// The hook where the user is told of `notice` through the outbox and their templates
-/// (blocking: called from the blocking pool, at `now`). The notification service (issue 11
-/// item 7) is not on this branch yet: until it is, the audit event each change records is the
-/// only trace, and this does nothing.
-pub fn notify_user(_rt: &Runtime, _svc: &Services, _user: &User, _notice: Notice, _now: u64) {}
+/// Tells the user of `notice` through the outbox and their templates (`flows::notice::notice`;
+/// blocking: called from the blocking pool, at `now`). A notice that cannot be queued fails no
+/// change: it is logged.
+pub fn notify_user(rt: &Runtime, svc: &Services, user: &User, notice: Notice, now: u64) {
+    if let Err(e) = crate::flows::notice::notice(rt, svc, user, notice, now) {
+        e.log_internal();
+    }
+}
 
 /// The caller's user, when still active.
 pub fn active_user(svc: &Services, id: &Identity) -> Result<User, FlowError> {

@@ -176,6 +176,15 @@ pub async fn finish_setup(
     })
     .await?;
     svc.audit.record(Audit::event(EventKind::TotpEnabled, who.origin, Some(&who.id.user_id), json!({})));
+    // The user hears of a new second factor; a notice that cannot be queued fails no enrolment.
+    let (rt2, svc2, user_id) = (rt.clone(), svc.clone(), who.id.user_id.clone());
+    let told = blocking(move || match svc2.store.user(&user_id)? {
+        Some(u) => crate::flows::notice::notice(&rt2, &svc2, &u, crate::flows::notice::Notice::SecondFactorAdded, now),
+        None => Ok(false),
+    });
+    if let Err(e) = told.await {
+        e.log_internal();
+    }
     Ok(codes)
 }
 

@@ -1,19 +1,24 @@
 //! Sign-in flows, independent of HTTP: password checking on a bounded pool, regulation (failure
 //! budget and bans), password sign-in, the MFA step, TOTP, one-time codes, sign-in by code,
-//! self-registration and address verification for apps.
+//! self-registration and address verification for apps; password reset and sign-in links
+//! (one-use account links) and notices to the user.
 
 pub mod account;
 pub mod enrol;
 pub mod error;
 pub mod failures;
 pub mod issue;
+pub mod links;
+pub mod magic;
 pub mod mfa;
+pub mod notice;
 pub mod otp;
 pub mod passwordless;
 pub mod passwords;
 pub mod personal_tokens;
 pub mod register;
 pub mod regulation;
+pub mod reset;
 pub mod services;
 pub mod signin;
 pub mod totp;

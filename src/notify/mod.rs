@@ -119,6 +119,34 @@ fn default_template(purpose: Purpose) -> (&'static str, &'static str) {
             "Your second-factor code",
             "Your second-factor code is {{code}}. It expires in {{minutes}} minutes. If you are not signing in, change your password.",
         ),
+        Purpose::Reset => (
+            "Reset your password",
+            "To choose a new password, open {{link}} within {{minutes}} minutes. The link works once. If you did not ask for it, ignore this message: your password stays as it is.",
+        ),
+        Purpose::ResetCode => (
+            "Your password reset code",
+            "Your password reset code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
+        ),
+        Purpose::MagicLink => (
+            "Your sign-in link",
+            "To sign in, open {{link}} within {{minutes}} minutes and confirm. The link works once. If you did not ask for it, ignore this message.",
+        ),
+        Purpose::PasswordChanged => (
+            "Your password was changed",
+            "The password of your account was changed and all your sessions were ended. If this was not you, reset your password now and contact your administrator.",
+        ),
+        Purpose::MfaAdded => (
+            "A second factor was added",
+            "A new second factor (an authenticator app) was set up for your account. If this was not you, contact your administrator now.",
+        ),
+        Purpose::AddressChanged => (
+            "Your address was changed",
+            "The address of your account was changed from this one to another. If this was not you, contact your administrator now.",
+        ),
+        Purpose::TokenCreated => (
+            "A personal API token was created",
+            "A personal API token was created for your account. If this was not you, revoke it on your account page and change your password.",
+        ),
         Purpose::Login => (
             "Your sign-in code",
             "Your sign-in code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
@@ -138,6 +166,19 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 /// The subject and text of a message for `purpose`: the tenant's template, else
 /// `notifiers.templates`, else the built-in one.
 pub fn compose(cfg: &Config, tenant: &str, purpose: Purpose, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
+    compose_with(cfg, tenant, purpose, code, ttl_secs, app, &[])
+}
+
+/// [`compose`] with more placeholders (`{{link}}` of an account link).
+pub fn compose_with(
+    cfg: &Config,
+    tenant: &str,
+    purpose: Purpose,
+    code: &str,
+    ttl_secs: u64,
+    app: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
     let from_cfg: Option<&Template> =
         cfg.tenant(tenant).and_then(|t| t.templates.get(&purpose)).or_else(|| cfg.templates.get(&purpose));
     let (ds, dt) = default_template(purpose);
@@ -146,7 +187,8 @@ pub fn compose(cfg: &Config, tenant: &str, purpose: Purpose, code: &str, ttl_sec
     let minutes = ttl_secs.div_ceil(60).max(1).to_string();
     let tenant_name = cfg.tenant(tenant).map(|t| t.name.as_str()).unwrap_or(tenant);
     let app_name = cfg.app(app).map(|a| a.name.as_str()).unwrap_or(app);
-    let vars = [("code", code), ("minutes", minutes.as_str()), ("app", app_name), ("tenant", tenant_name)];
+    let mut vars = vec![("code", code), ("minutes", minutes.as_str()), ("app", app_name), ("tenant", tenant_name)];
+    vars.extend_from_slice(extra);
     (render(subject, &vars), render(text, &vars))
 }
 

@@ -7,6 +7,7 @@
 pub mod code;
 pub mod enrol;
 mod form;
+pub mod links;
 mod mfa;
 
 pub(crate) use form::*;
@@ -32,7 +33,13 @@ use std::sync::Arc;
 
 /// The portal's pages (GET).
 pub fn pages() -> Router<Arc<Shared>> {
-    Router::new().route("/auth/login", get(show)).route("/auth/mfa/totp", get(enrol::enrol_page))
+    Router::new()
+        .route("/auth/login", get(show))
+        .route("/auth/mfa/totp", get(enrol::enrol_page))
+        .route("/auth/password/forgot", get(links::forgot_page))
+        .route("/auth/password/reset", get(links::reset_page))
+        .route("/auth/magic-link", get(links::link_request_page))
+        .route("/auth/magic-link/{token}", get(links::confirm_page))
 }
 
 /// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
@@ -46,10 +53,21 @@ pub fn forms() -> Router<Arc<Shared>> {
         .route("/auth/otp/verify", post(code::submit_verify))
         .route("/auth/mfa/totp/setup", post(enrol::enrol_setup))
         .route("/auth/mfa/totp/confirm", post(enrol::enrol_confirm))
+        .route("/auth/password/request-reset", post(links::submit_forgot))
+        .route("/auth/password/reset", post(links::submit_reset))
+        .route("/auth/magic-link", post(links::submit_link_request))
+        .route("/auth/magic-link/{token}", post(links::submit_confirm))
 }
 
-/// The paths of [`forms`].
-pub const FORM_PATHS: [&str; 7] = [
+/// Whether a form post to `path` is the portal's (one of [`FORM_PATHS`], or a sign-in link's
+/// confirm button).
+pub fn is_form_path(path: &str) -> bool {
+    FORM_PATHS.contains(&path)
+        || path.strip_prefix("/auth/magic-link/").is_some_and(|t| !t.is_empty() && !t.contains('/'))
+}
+
+/// The paths of [`forms`] (besides the sign-in links' `/auth/magic-link/{token}`).
+pub const FORM_PATHS: [&str; 10] = [
     "/auth/login",
     "/auth/mfa/verify",
     "/auth/mfa/otp",
@@ -57,6 +75,9 @@ pub const FORM_PATHS: [&str; 7] = [
     "/auth/otp/verify",
     "/auth/mfa/totp/setup",
     "/auth/mfa/totp/confirm",
+    "/auth/password/request-reset",
+    "/auth/password/reset",
+    "/auth/magic-link",
 ];
 
 /// Which portal step a flow refused: the same failure is worded for the page that shows it.
@@ -74,6 +95,12 @@ pub(crate) enum Step {
     MfaSend,
     /// The enrolment page (worded as the JSON API words it).
     Enrol,
+    /// Asking for a reset or a sign-in link.
+    LinkRequest,
+    /// Setting a new password with a reset link or code.
+    Reset,
+    /// Using a sign-in link.
+    Link,
 }
 
 /// The one place a flow's failure becomes what a portal page says: its status and sentence.
@@ -105,6 +132,24 @@ pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
         (Step::MfaSend, E::Unauthenticated(m)) => (C::Unauthenticated, *m),
         (Step::MfaSend, _) => (C::Unavailable, "A code cannot be sent right now; use another method."),
         (Step::Enrol, _) => (e.code(), enrol_refusal(e)),
+        (Step::LinkRequest, E::Invalid(_)) => (C::InvalidField, "Enter your e-mail address or mobile number."),
+        (Step::LinkRequest, E::RateLimited(_)) => {
+            (C::RateLimited, "Too many messages were asked for. Wait a few minutes and try again.")
+        }
+        (Step::LinkRequest, _) => (C::Unavailable, "Messages cannot be sent right now. Try again shortly."),
+        (Step::Reset | Step::Link, E::TooManyFailures { .. } | E::RateLimited(_)) => {
+            (C::TooManyFailures, "Too many attempts. Wait a few minutes and try again.")
+        }
+        (Step::Reset, E::InvalidCode | E::Invalid(_)) => (
+            C::InvalidCode,
+            "This reset link or code is not valid: it was used, it expired, or a newer one was sent. Ask for a new one.",
+        ),
+        (Step::Reset, E::CodeLocked) => (C::TooManyAttempts, "Too many wrong codes. Ask for a new one."),
+        (Step::Link, E::InvalidCode) => (
+            C::InvalidCode,
+            "This sign-in link is not valid: it was used, it expired, or a newer one was sent.",
+        ),
+        (Step::Reset | Step::Link, _) => (C::Unavailable, "This is not possible right now. Try again shortly."),
     };
     (code.status(), msg)
 }
@@ -148,7 +193,18 @@ fn code_link(rd: Option<&str>) -> String {
 
 fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>, codes: bool) -> String {
     let link = if codes {
-        format!(r#"<p><a href="{}">Sign in with a one-time code instead</a></p>"#, escape(&code_link(rd)))
+        let mut magic = "/auth/magic-link".to_string();
+        if let Some(r) = rd {
+            magic.push_str("?rd=");
+            magic.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
+        }
+        format!(
+            r#"<p><a href="{}">Sign in with a one-time code instead</a></p>
+<p><a href="{}">E-mail me a sign-in link</a></p>
+<p><a href="/auth/password/forgot">Forgot password?</a></p>"#,
+            escape(&code_link(rd)),
+            escape(&magic)
+        )
     } else {
         String::new()
     };
@@ -266,18 +322,12 @@ async fn step_up_page(
 ) -> Response {
     let (rt2, svc, user_id) = (rt.clone(), s.services.clone(), id.user_id.clone());
     let amr = id.amr.clone();
-    // A session from a code: the second code must take another kind of channel.
-    let used = if amr.contains(&crate::domain::Amr::Sms) {
-        Some(crate::notify::AddressKind::Phone)
-    } else if amr.contains(&crate::domain::Amr::Otp) {
-        Some(crate::notify::AddressKind::Email)
-    } else {
-        None
-    };
+    let used = first_factor_channel(&amr);
     let started = services::blocking(move || {
         let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
         let methods = signin::mfa_methods(&rt2, &user, used);
-        let token = (!methods.is_empty()).then(|| svc.mfa.start(&user.id, &user.tenant, amr, true, used));
+        let token = (!methods.is_empty())
+            .then(|| svc.mfa.start_at(&user.id, &user.tenant, amr, true, used, crate::clock::now_secs()));
         Ok((token, methods.join(",")))
     })
     .await;
@@ -296,6 +346,19 @@ async fn step_up_page(
             e.log_internal();
             sign_in_again(StatusCode::UNAUTHORIZED, "Your session cannot be stepped up.")
         }
+    }
+}
+
+/// The kind of channel a session's first factor used (a code, or a sign-in link by e-mail): a
+/// code as second factor must take another kind.
+pub(crate) fn first_factor_channel(amr: &[crate::domain::Amr]) -> Option<crate::notify::AddressKind> {
+    use crate::domain::Amr;
+    if amr.contains(&Amr::Sms) {
+        Some(crate::notify::AddressKind::Phone)
+    } else if amr.contains(&Amr::Otp) || amr.contains(&Amr::Email) {
+        Some(crate::notify::AddressKind::Email)
+    } else {
+        None
     }
 }
 

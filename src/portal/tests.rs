@@ -46,3 +46,15 @@ async fn a_refused_form_says_where_to_start_again() {
         assert!(text.contains("expired or was sent from another site"), "{text}");
     }
 }
+
+/// A step-up after a code or a sign-in link by e-mail never offers a second code by e-mail (the
+/// same mailbox is not a second factor); after a code by SMS, never one by SMS.
+#[test]
+fn a_step_up_avoids_the_first_factors_channel() {
+    use crate::domain::Amr;
+    use crate::notify::AddressKind;
+    assert_eq!(first_factor_channel(&[Amr::Email]), Some(AddressKind::Email));
+    assert_eq!(first_factor_channel(&[Amr::Otp]), Some(AddressKind::Email));
+    assert_eq!(first_factor_channel(&[Amr::Sms]), Some(AddressKind::Phone));
+    assert_eq!(first_factor_channel(&[Amr::Pwd]), None);
+}

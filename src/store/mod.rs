@@ -39,6 +39,10 @@ pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("out
 pub(crate) const APP_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("app_keys");
 /// `app \0 id` → address verification.
 pub(crate) const VERIFICATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("verifications");
+/// `purpose \0 tenant \0 user id` → the one live one-use token of that purpose (hashed).
+pub(crate) const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
+/// SHA-256 (hex) of a link's token → its key in `links`.
+pub(crate) const LINK_INDEX: TableDefinition<&str, &str> = TableDefinition::new("link_index");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -246,6 +250,8 @@ impl Store {
             tx.open_table(OUTBOX)?;
             tx.open_table(APP_KEYS)?;
             tx.open_table(VERIFICATIONS)?;
+            tx.open_table(LINKS)?;
+            tx.open_table(LINK_INDEX)?;
             tx.open_table(PERSONAL_TOKENS)?;
         }
         tx.commit()?;
@@ -299,6 +305,8 @@ pub use auth_state::*;
 mod codes;
 pub use codes::*;
 
+mod links;
+pub use links::*;
 mod personal_tokens;
 pub use personal_tokens::*;
 

@@ -46,3 +46,23 @@ export async function codeFromMaildir(maildir, to) {
   }
   throw new Error(`no code for ${to} in ${maildir}`);
 }
+
+// Waits (at most 20 s) for a message to `to` in `maildir` holding a link with `marker` and
+// returns the link.
+export async function linkFromMaildir(maildir, to, marker) {
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    for (const sub of ['new', 'cur']) {
+      let files = [];
+      try { files = readdirSync(join(maildir, sub)); } catch { continue; }
+      for (const f of files) {
+        const text = readFileSync(join(maildir, sub, f), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+        if (!text.includes(`To: ${to}`) || !text.includes(marker)) continue;
+        const m = text.match(/(https?:\/\/\S+)/g)?.find((l) => l.includes(marker));
+        if (m) return m;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no link with ${marker} for ${to} in ${maildir}`);
+}

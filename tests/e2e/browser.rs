@@ -107,3 +107,32 @@ fn a_person_signs_in_with_an_emailed_code() {
     assert_eq!(v["url"], url);
     assert_eq!(v["remote_user"], "alice");
 }
+
+#[test]
+fn a_person_resets_a_forgotten_password_and_signs_in_with_the_new_one() {
+    let smtp = Smtp::start();
+    let notifiers = format!(
+        "notifiers: {{email: {{smtp: {{host: 127.0.0.1, port: {}}}, from: \"Gatehouse <no-reply@example.com>\"}}}}",
+        smtp.port
+    );
+    let s = site_with("rules: [{domain: 127.0.0.1, policy: one_factor}]\n", &notifiers);
+    let url = format!("http://127.0.0.1:{}/ledger?year=2026", s.nginx_port);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-forgot-failure.png");
+    let maildir = smtp.maildir.path().join("mail");
+    let args = [
+        "forgot.mjs",
+        &url,
+        "alice@example.com",
+        "a-new-long-passphrase-7",
+        maildir.to_str().unwrap(),
+        shot.to_str().unwrap(),
+    ];
+    let out = Command::new(need("node")).current_dir(browser_dir()).args(args).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["url"], url);
+    assert_eq!(v["remote_user"], "alice");
+    let old = json!({"identifier": "alice", "password": "violet-tractor-42"});
+    let r = client().post(s.gh.url("/auth/login")).header("Host", "127.0.0.1").json(&old).send().unwrap();
+    assert_eq!(r.status(), 401, "the old password is gone");
+}

@@ -18,6 +18,7 @@ mod forward_auth;
 mod gateway;
 mod identity;
 mod layers;
+mod links;
 mod mfa;
 mod otp;
 mod register;

@@ -1,0 +1,116 @@
+//! `/auth/password/*` and `/auth/magic-link*` (docs/http-api.md §5): thin HTTP over
+//! `flows::reset` and `flows::magic`. The portal's forms on the same paths are `portal::links`.
+
+use super::auth::{mfa_required_response, signed_in_response};
+use super::{ApiError, JsonBody, ReqInfo, Snapshot};
+use crate::clock::now_secs;
+use crate::flows::magic::{self, LinkRequest};
+use crate::flows::reset::{self, Reset, ResetRequest};
+use crate::flows::signin::Outcome;
+use crate::state::Shared;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The one answer of an accepted anonymous request, whoever the identifier belongs to.
+fn accepted() -> Response {
+    let body = json!({"message": "If an account matches, a message is on its way."});
+    (StatusCode::ACCEPTED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestResetBody {
+    identifier: String,
+}
+
+/// `POST /auth/password/request-reset`.
+pub async fn request_reset(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    JsonBody(b): JsonBody<RequestResetBody>,
+) -> Result<Response, ApiError> {
+    let req = ResetRequest { tenant: info.tenant.clone(), identifier: b.identifier };
+    reset::request(rt, s.services.clone(), req, info.ip, info.origin(), now_secs())?;
+    Ok(accepted())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    token: String,
+    new_password: String,
+    #[serde(default)]
+    identifier: Option<String>,
+}
+
+/// `POST /auth/password/reset` → 204.
+pub async fn reset(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    JsonBody(b): JsonBody<ResetBody>,
+) -> Result<Response, ApiError> {
+    let r =
+        Reset { tenant: info.tenant.clone(), token: b.token, identifier: b.identifier, new_password: b.new_password };
+    reset::reset(rt, s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
+    Ok((StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MagicBody {
+    email: String,
+    #[serde(default)]
+    rd: Option<String>,
+}
+
+/// `POST /auth/magic-link`.
+pub async fn request_link(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    JsonBody(b): JsonBody<MagicBody>,
+) -> Result<Response, ApiError> {
+    let req = LinkRequest { tenant: info.tenant.clone(), email: b.email, rd: b.rd };
+    magic::request(rt, s.services.clone(), req, info.ip, info.origin(), now_secs())?;
+    Ok(accepted())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    #[serde(default)]
+    set_cookie: bool,
+}
+
+/// `POST /auth/magic-link/{token}` as JSON (`{}` or `{"set_cookie": true}`): tokens, or the MFA
+/// step. (A browser's confirm form goes to the portal.)
+pub async fn confirm_link(
+    State(s): State<Arc<Shared>>,
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    Path(token): Path<String>,
+    JsonBody(b): JsonBody<ConfirmBody>,
+) -> Result<Response, ApiError> {
+    let done = magic::sign_in(
+        rt.clone(),
+        s.services.clone(),
+        info.tenant.clone(),
+        token,
+        b.set_cookie,
+        info.ip,
+        info.origin(),
+        now_secs(),
+    )
+    .await?;
+    Ok(match done.outcome {
+        Outcome::SignedIn(signed) => signed_in_response(&rt, signed, b.set_cookie),
+        Outcome::MfaRequired { mfa_token, methods } => mfa_required_response(&mfa_token, &methods),
+    })
+}
