@@ -23,3 +23,4 @@ mod mfa;
 mod otp;
 mod register;
 mod verify;
+mod wire;
