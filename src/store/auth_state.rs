@@ -295,6 +295,31 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The newest `limit` audit events of user `user_id` that `keep` keeps, newest first, found
+    /// among the newest `scan` events (bounded work, whatever the log's size).
+    pub fn audit_of_user(
+        &self,
+        user_id: &str,
+        scan: usize,
+        limit: usize,
+        keep: impl Fn(&AuditEvent) -> bool,
+    ) -> Result<Vec<AuditEvent>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(AUDIT)?;
+        let mut out = vec![];
+        for row in t.iter()?.rev().take(scan) {
+            let (_, v) = row?;
+            let e: AuditEvent = decode(v.value())?;
+            if e.user.as_deref() == Some(user_id) && keep(&e) {
+                out.push(e);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
