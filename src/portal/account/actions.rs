@@ -215,3 +215,22 @@ pub(crate) async fn regenerate_codes(p: Post) -> Response {
         Err(r) => factor_refused(&p, &id, r).await,
     }
 }
+
+/// `POST /auth/account/code-factor {on: "1" | "0"}`: a code by message as the second factor.
+pub(crate) async fn code_factor(p: Post) -> Response {
+    let (f, id) = match checked(&p) {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let on = f.get("on") == "1";
+    let (rt, svc, origin, ip, id2) = (p.rt.clone(), p.s.services.clone(), p.info.origin(), p.info.ip, id.clone());
+    let set = blocking(move || {
+        Ok(crate::flows::mfa_by_code::set(&rt, &svc, &Who { id: &id2, ip, origin: &origin }, on, now_secs()))
+    })
+    .await;
+    match set {
+        Ok(Ok(_)) => done(if on { Done::CodeFactorOn } else { Done::CodeFactorOff }),
+        Ok(Err(r)) => refused_in(&p, &id, Section::Factors, r).await,
+        Err(e) => refused_in(&p, &id, Section::Factors, Refused::Flow(e)).await,
+    }
+}

@@ -44,6 +44,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/account/revoke-token", post(actions::revoke_token))
         .route("/auth/account/remove-totp", post(actions::remove_totp))
         .route("/auth/account/new-recovery-codes", post(actions::regenerate_codes))
+        .route("/auth/account/code-factor", post(actions::code_factor))
 }
 
 /// Whether a request is a browser's for the account page: a GET (or HEAD) of [`PATH`] whose
@@ -70,11 +71,20 @@ pub(crate) enum Done {
     OtherSessionsEnded,
     TokenRevoked,
     TotpRemoved,
+    CodeFactorOn,
+    CodeFactorOff,
 }
 
 impl Done {
-    pub(crate) const ALL: [Done; 5] =
-        [Done::PasswordChanged, Done::SessionEnded, Done::OtherSessionsEnded, Done::TokenRevoked, Done::TotpRemoved];
+    pub(crate) const ALL: [Done; 7] = [
+        Done::PasswordChanged,
+        Done::SessionEnded,
+        Done::OtherSessionsEnded,
+        Done::TokenRevoked,
+        Done::TotpRemoved,
+        Done::CodeFactorOn,
+        Done::CodeFactorOff,
+    ];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -83,6 +93,8 @@ impl Done {
             Done::OtherSessionsEnded => "other-sessions-ended",
             Done::TokenRevoked => "token-revoked",
             Done::TotpRemoved => "totp-removed",
+            Done::CodeFactorOn => "code-factor-on",
+            Done::CodeFactorOff => "code-factor-off",
         }
     }
 
@@ -97,6 +109,8 @@ impl Done {
             Done::OtherSessionsEnded => "Your other sessions were ended.",
             Done::TokenRevoked => "The token was revoked.",
             Done::TotpRemoved => "Your authenticator app and recovery codes were removed.",
+            Done::CodeFactorOn => "Every sign-in now asks for a code by message as a second factor.",
+            Done::CodeFactorOff => "Codes by message are no longer your second factor.",
         }
     }
 }

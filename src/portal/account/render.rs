@@ -201,19 +201,41 @@ fn factors(d: &Data, shown: &Shown, csrf: &str) -> String {
             )
         })
         .unwrap_or_default();
-    let channels = if d.channels.is_empty() {
-        "none (a verified e-mail address or mobile number is needed)".to_string()
-    } else {
-        d.channels.join(", ").replace("email", "e-mail").replace("sms", "SMS")
-    };
     format!(
         r#"<section aria-labelledby="factors"><h2 id="factors">Second factors</h2>
 {}
 {codes}
 {app}
-<p>A code by message as a second factor can reach you by: {}.</p>
+{}
 </section>"#,
         error_in(shown, Section::Factors),
+        code_factor(d, csrf)
+    )
+}
+
+/// A code by message as the second factor: whether it is on, by which channels, and the button
+/// that turns it on or off.
+fn code_factor(d: &Data, csrf: &str) -> String {
+    let channels = if d.channels.is_empty() {
+        "none (a verified e-mail address or mobile number is needed)".to_string()
+    } else {
+        d.channels.join(", ").replace("email", "e-mail").replace("sms", "SMS")
+    };
+    let (state, on, button) = if d.user.mfa_by_code {
+        ("<strong>on</strong>: every sign-in asks for a second factor", "0", "Stop using codes by message")
+    } else {
+        ("off", "1", "Use a code by message as my second factor")
+    };
+    let form = if d.user.mfa_by_code || !d.channels.is_empty() {
+        format!(
+            r#"<form method="post" action="/auth/account/code-factor">{}<input type="hidden" name="on" value="{on}"><button type="submit">{button}</button></form>"#,
+            csrf_input(csrf)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<p>A code by message as your second factor: {state}. Codes can reach you by: {}.</p>\n{form}",
         escape(&channels)
     )
 }
@@ -367,6 +389,7 @@ pub(crate) fn event_words(e: &AuditEvent) -> Option<&'static str> {
         K::UserDisabled => "Account disabled",
         K::UserEnabled => "Account enabled",
         K::UserRegistered => "Account created",
+        K::MfaByCodeChanged => "Code by message as second factor turned on or off",
         _ => return None,
     })
 }

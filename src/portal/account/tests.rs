@@ -133,7 +133,7 @@ async fn a_browser_gets_the_page_and_everyone_else_the_json() {
     assert_eq!(ended.status, StatusCode::SEE_OTHER);
 }
 
-const ACTIONS: [&str; 7] = [
+const ACTIONS: [&str; 8] = [
     "/auth/account/change-password",
     "/auth/account/end-session",
     "/auth/account/end-other-sessions",
@@ -141,6 +141,7 @@ const ACTIONS: [&str; 7] = [
     "/auth/account/revoke-token",
     "/auth/account/remove-totp",
     "/auth/account/new-recovery-codes",
+    "/auth/account/code-factor",
 ];
 
 /// Every action refuses a post without the browser's CSRF token (and writes nothing), and sends
@@ -351,4 +352,56 @@ async fn recent_events_are_the_users_own() {
     assert!(!page.body.contains("do-not-show-this"));
     let failed = page.body.find("Sign-in failed").unwrap();
     assert!(failed < page.body.find("<td>Signed in</td>").unwrap(), "newest first");
+}
+
+/// A code by message as the second factor: on only with a channel that reaches the user, off
+/// only from a two-factor session; once on, a password sign-in asks for the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_by_message_becomes_the_second_factor_when_the_user_opts_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "session: {allowed_redirect_domains: [auth.example.com]}\n\
+                 notifiers: {email: {smtp: {host: 127.0.0.1, port: 9}, from: 'G <g@example.com>'}}\n";
+    let s = crate::api::csrf::tests::shared(dir.path(), extra);
+    let alice = staff(&s, "alice").await;
+    let mut bob = add_user(&s, "bob", PASSWORD).await;
+    bob.email_verified = false;
+    s.services.store.put_user(&bob).unwrap();
+    let (cookie, _) = session(&s, &alice, vec![Amr::Pwd]);
+    let (bobs, _) = session(&s, &bob, vec![Amr::Pwd]);
+
+    let page = get(&s, "/auth/account", &cookie, BROWSER).await;
+    assert!(page.body.contains("A code by message as your second factor: off. Codes can reach you by: e-mail."));
+    let unreachable = post(&s, "/auth/account/code-factor", &bobs, &[("on", "1")]).await;
+    assert_eq!(unreachable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unreachable.body.contains("needs a verified e-mail address or mobile number"));
+    assert!(!s.services.store.user(&bob.id).unwrap().unwrap().mfa_by_code);
+
+    let on = post(&s, "/auth/account/code-factor", &cookie, &[("on", "1")]).await;
+    assert_eq!((on.status, on.location()), (StatusCode::SEE_OTHER, "/auth/account?done=code-factor-on"));
+    assert!(s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);
+    let login = axum::http::Request::post("/auth/login")
+        .header("host", "auth.test")
+        .header("content-type", "application/json")
+        .body(Body::from(format!(r#"{{"identifier": "alice", "password": "{PASSWORD}"}}"#)))
+        .unwrap();
+    let answer = send(&s, login).await;
+    let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!((v["mfa_required"].as_bool(), &v["methods"]), (Some(true), &serde_json::json!(["otp"])), "{v}");
+
+    let weak = post(&s, "/auth/account/code-factor", &cookie, &[("on", "0")]).await;
+    assert_eq!(weak.status, StatusCode::FORBIDDEN);
+    assert!(weak.body.contains("This needs a session with both factors"));
+    assert!(s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);
+    let (strong, _) = session(&s, &alice, vec![Amr::Pwd, Amr::Otp]);
+    let off = post(&s, "/auth/account/code-factor", &strong, &[("on", "0")]).await;
+    assert_eq!((off.status, off.location()), (StatusCode::SEE_OTHER, "/auth/account?done=code-factor-off"));
+    assert!(!s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);
+    for _ in 0..400 {
+        let changes = s.services.store.audit(100).unwrap().into_iter().filter(|e| e.event == "mfa_by_code_changed");
+        if changes.count() == 2 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the two changes were not audited");
 }
