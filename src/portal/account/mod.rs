@@ -206,5 +206,3 @@ pub(crate) async fn account_page(
     html(status, render::account_html(&body), Some(Csrf::new(rt, &csrf)))
 }
 
-#[cfg(test)]
-mod tests;

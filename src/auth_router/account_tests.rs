@@ -1,4 +1,4 @@
-//! The account page's handlers through the whole /auth router (`oneshot`): who gets the page,
+//! The portal's account page (`portal::account`) through the whole /auth router (`oneshot`): who gets the page,
 //! what each form post changes in the store, what the page says.
 
 use crate::api::tests::add_user;
