@@ -24,3 +24,4 @@ mod mfa;
 mod otp;
 mod register;
 mod verify;
+mod wire;
