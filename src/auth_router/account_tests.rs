@@ -123,6 +123,21 @@ async fn a_browser_gets_the_page_and_everyone_else_the_json() {
         assert_eq!(v["user"]["email"], "alice@example.com");
     }
 
+    let login = axum::http::Request::post("/auth/login")
+        .header("host", "auth.test")
+        .header("content-type", "application/json")
+        .body(Body::from(format!(r#"{{"identifier": "alice", "password": "{PASSWORD}"}}"#)))
+        .unwrap();
+    let signed: serde_json::Value = serde_json::from_str(&send(&s, login).await.body).unwrap();
+    let access = signed["access_token"].as_str().unwrap().to_string();
+    let req = axum::http::Request::get("/auth/account")
+        .header("host", "auth.test")
+        .header("accept", BROWSER.unwrap())
+        .header("authorization", format!("Bearer {access}"));
+    let bearer = send(&s, req.body(Body::empty()).unwrap()).await;
+    assert_eq!(bearer.status, StatusCode::OK, "a bearer token gets the JSON, whatever it accepts");
+    assert!(bearer.headers["content-type"].to_str().unwrap().starts_with("application/json"));
+
     let anonymous = get(&s, "/auth/account", "", BROWSER).await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert_eq!(

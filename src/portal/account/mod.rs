@@ -47,11 +47,13 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/account/code-factor", post(actions::code_factor))
 }
 
-/// Whether a request is a browser's for the account page: a GET (or HEAD) of [`PATH`] whose
-/// `Accept` names `text/html` before any JSON (a browser's navigation does; an API client that
-/// sends no `Accept`, `*/*` or `application/json` gets the JSON).
+/// Whether a request is a browser's for the account page: a GET (or HEAD) of [`PATH`] without
+/// `Authorization` whose `Accept` names `text/html` before any JSON (a browser's navigation
+/// does; an API client that sends a bearer token, no `Accept`, `*/*` or `application/json`
+/// gets the JSON).
 pub fn wants_page(method: &axum::http::Method, path: &str, headers: &HeaderMap) -> bool {
-    if path != PATH || !(method == axum::http::Method::GET || method == axum::http::Method::HEAD) {
+    let get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    if path != PATH || !get || headers.contains_key(header::AUTHORIZATION) {
         return false;
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -205,4 +207,3 @@ pub(crate) async fn account_page(
     let body = render::page_body(&data, &shown, &csrf);
     html(status, render::account_html(&body), Some(Csrf::new(rt, &csrf)))
 }
-
