@@ -235,8 +235,17 @@ async fn sessions_are_listed_and_end_one_by_one_or_all_others() {
     let (_, third) = session(&s, &alice, vec![Amr::Pwd]);
     let (_, bobs) = session(&s, &bob, vec![Amr::Pwd]);
 
+    // A device's User-Agent is whatever the signing-in client sent: the page escapes it.
+    let login = axum::http::Request::post("/auth/login")
+        .header("host", "auth.test")
+        .header("user-agent", "<img src=x onerror=alert(1)>")
+        .header("content-type", "application/json")
+        .body(Body::from(format!(r#"{{"identifier": "alice", "password": "{PASSWORD}"}}"#)))
+        .unwrap();
+    assert_eq!(send(&s, login).await.status, StatusCode::OK);
     let page = get(&s, "/auth/account", &cookie, BROWSER).await;
-    assert_eq!(page.body.matches(r#"action="/auth/account/end-session""#).count(), 2, "the other two");
+    assert!(page.body.contains("&lt;img src=x onerror=alert(1)&gt;") && !page.body.contains("<img"));
+    assert_eq!(page.body.matches(r#"action="/auth/account/end-session""#).count(), 3, "the other three");
     assert!(page.body.contains(&format!(r#"name="session" value="{second}""#)));
     assert!(!page.body.contains(&format!(r#"value="{mine}""#)), "no end button for this session");
 
