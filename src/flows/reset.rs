@@ -223,13 +223,17 @@ fn finish(
     svc.mfa.drop_user(&user.id);
     // A sign-in link (or another reset) asked for before the reset must not sign in after it.
     svc.store.drop_links(&user.tenant, &user.id)?;
+    crate::flows::otp::drop_user_codes(svc, &user.tenant, &user.id)?;
     svc.audit.record(Audit::event(
         EventKind::PasswordReset,
         origin,
         Some(&user.id),
         json!({"channel": rec.channel, "sessions_ended": ended, "personal_tokens_revoked": tokens_revoked}),
     ));
-    notice(rt, svc, &user, Notice::PasswordChanged, now)?;
+    // The password is set: a notice that cannot be queued is logged, not the reset's answer.
+    if let Err(e) = notice(rt, svc, &user, Notice::PasswordChanged, now) {
+        tracing::error!("password reset: the notice to the user could not be queued: {e}");
+    }
     Ok(())
 }
 
