@@ -2,7 +2,7 @@
 //! CSRF cookie and the double-submit check, the same-origin check, the allowed `rd`, and the
 //! page for a form that did not check out.
 
-use super::page;
+use super::{Ui, M};
 use crate::config::CSRF_COOKIE;
 use crate::runtime::Runtime;
 use crate::state::Shared;
@@ -29,6 +29,11 @@ impl Post {
     /// The form, when its CSRF token and origin check out.
     pub(crate) fn form(&self) -> Option<Form> {
         Form::checked(&self.rt, &self.info, &self.headers, &self.body)
+    }
+
+    /// The language and look of the pages this post answers with.
+    pub(crate) fn ui(&self) -> Ui {
+        Ui::new(&self.rt, &self.info.tenant, &self.headers)
     }
 }
 
@@ -151,23 +156,27 @@ pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool
 }
 
 /// Where a refused sign-in form sends the person: back to the sign-in page.
-pub(crate) const SIGN_IN_AGAIN: (&str, &str, &str) =
-    ("Sign in", "/auth/login", "Reload the sign-in page and try again");
+pub(crate) const SIGN_IN_AGAIN: (M, &str, M) = (M::SignIn, "/auth/login", M::LinkReloadSignIn);
 
 /// The page for a form whose CSRF token or origin did not check out (expired, or sent from
 /// another site): `(title, link, link text)` say where to start again. Every portal form uses it.
-pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
+pub(crate) fn form_expired(ui: &Ui, (title, href, again): (M, &str, M)) -> Response {
     let body = format!(
-        "<h1>{title}</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"{href}\">{again}</a>.</p>"
+        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"{href}\">{}</a>.</p>",
+        ui.h(title),
+        ui.h(M::FormExpired),
+        ui.h(again)
     );
-    html(StatusCode::FORBIDDEN, page(title, &body), None)
+    html(StatusCode::FORBIDDEN, ui.page(title, &body), None)
 }
 
 /// The sign-in page with an error and a link to sign in again (the step cannot go on).
-pub(crate) fn sign_in_again(status: StatusCode, message: &str) -> Response {
+pub(crate) fn sign_in_again(ui: &Ui, status: StatusCode, message: M) -> Response {
     let body = format!(
-        "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
-        escape(message)
+        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">{}</a>.</p>",
+        ui.h(M::SignIn),
+        ui.h(message),
+        ui.h(M::LinkSignInAgain)
     );
-    html(status, page("Sign in", &body), None)
+    html(status, ui.page(M::SignIn, &body), None)
 }
