@@ -193,6 +193,26 @@ catalogue! {
     EnrolNeedsTwoFactor => "This needs a session with both factors: complete the second-factor step and retry.", "Dafür ist eine Sitzung mit beiden Faktoren nötig: Schließen Sie den Schritt mit dem zweiten Faktor ab und versuchen Sie es erneut.";
     EnrolNotAllowed => "This is not allowed for this session.", "Das ist für diese Sitzung nicht erlaubt.";
     Busy => "Too many sign-ins at once; retry in a moment.", "Zu viele Anmeldungen gleichzeitig; versuchen Sie es gleich noch einmal.";
+    // Creating an account.
+    CreateAccount => "Create account", "Konto erstellen";
+    LinkCreateAccount => "Create account", "Konto erstellen";
+    LabelName => "Name", "Name";
+    LabelUsername => "Username (optional)", "Benutzername (optional)";
+    LabelMobile => "Mobile", "Mobilnummer";
+    LabelPasswordAgain => "Password again", "Passwort wiederholen";
+    ButtonCreateAccount => "Create account", "Konto erstellen";
+    RegisterIntro => "We send a code to every address you give, to prove it is yours.", "Wir senden an jede angegebene Adresse einen Code, um zu prüfen, dass sie Ihnen gehört.";
+    RegisterCodeSent => "If {address} can be registered, a code is on its way to it.", "Wenn {address} registriert werden kann, ist ein Code dorthin unterwegs.";
+    LabelEmailCode => "Code from the e-mail", "Code aus der E-Mail";
+    LabelSmsCode => "Code from the SMS", "Code aus der SMS";
+    AccountReady => "Your account is ready", "Ihr Konto ist bereit";
+    AccountReadyText => "Every address is confirmed.", "Alle Adressen sind bestätigt.";
+    LinkSignInNow => "Sign in now", "Jetzt anmelden";
+    RegistrationClosed => "This service does not allow creating accounts; ask an administrator.", "Dieser Dienst erlaubt keine Kontoerstellung; wenden Sie sich an eine Administratorin oder einen Administrator.";
+    RegisterRefused => "These details cannot be used:", "Diese Angaben können nicht verwendet werden:";
+    RegisterNeedsAddress => "Enter an e-mail address or a mobile number.", "Geben Sie eine E-Mail-Adresse oder eine Mobilnummer ein.";
+    RegisterTooMany => "Too many registrations. Wait a few minutes and try again.", "Zu viele Registrierungen. Warten Sie einige Minuten und versuchen Sie es erneut.";
+    LinkHaveAccount => "I have an account: sign in", "Ich habe ein Konto: anmelden";
 }
 
 impl M {

@@ -10,6 +10,7 @@ mod form;
 pub mod links;
 pub mod messages;
 mod mfa;
+pub mod register;
 mod ui;
 
 pub(crate) use form::*;
@@ -46,6 +47,7 @@ pub fn pages() -> Router<Arc<Shared>> {
         .route("/auth/password/reset", get(links::reset_page))
         .route("/auth/magic-link", get(links::link_request_page))
         .route("/auth/magic-link/{token}", get(links::confirm_page))
+        .route("/auth/register", get(register::register_page))
 }
 
 /// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
@@ -63,6 +65,8 @@ pub fn forms() -> Router<Arc<Shared>> {
         .route("/auth/password/reset", post(links::submit_reset))
         .route("/auth/magic-link", post(links::submit_link_request))
         .route("/auth/magic-link/{token}", post(links::submit_confirm))
+        .route("/auth/register", post(register::submit_register))
+        .route("/auth/register/confirm", post(register::submit_confirm))
 }
 
 /// Whether a form post to `path` is the portal's (one of [`FORM_PATHS`], or a sign-in link's
@@ -73,7 +77,7 @@ pub fn is_form_path(path: &str) -> bool {
 }
 
 /// The paths of [`forms`] (besides the sign-in links' `/auth/magic-link/{token}`).
-pub const FORM_PATHS: [&str; 10] = [
+pub const FORM_PATHS: [&str; 12] = [
     "/auth/login",
     "/auth/mfa/verify",
     "/auth/mfa/otp",
@@ -84,6 +88,8 @@ pub const FORM_PATHS: [&str; 10] = [
     "/auth/password/request-reset",
     "/auth/password/reset",
     "/auth/magic-link",
+    "/auth/register",
+    "/auth/register/confirm",
 ];
 
 /// Which portal step a flow refused: the same failure is worded for the page that shows it.
@@ -203,7 +209,12 @@ fn password_form(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str, error:
     } else {
         String::new()
     };
-    password_form_inner(ui, rd, csrf, identifier, error) + &link
+    let create = if ui.registration {
+        format!(r#"<p><a href="/auth/register">{}</a></p>"#, ui.h(M::LinkCreateAccount))
+    } else {
+        String::new()
+    };
+    password_form_inner(ui, rd, csrf, identifier, error) + &link + &create
 }
 
 fn password_form_inner(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
@@ -433,5 +444,7 @@ pub(crate) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Opti
 
 #[cfg(test)]
 mod lang_tests;
+#[cfg(test)]
+mod register_tests;
 #[cfg(test)]
 mod tests;

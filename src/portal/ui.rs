@@ -10,19 +10,25 @@ use axum::http::{header, HeaderMap};
 #[derive(Clone, Debug)]
 pub(crate) struct Ui {
     pub lang: Lang,
+    /// Whether the tenant lets visitors create an account (the sign-in page links to it).
+    pub registration: bool,
 }
 
 impl Ui {
     /// The visitor's language for a page of `tenant`.
-    pub(crate) fn new(_rt: &Runtime, _tenant: &str, headers: &HeaderMap) -> Ui {
+    pub(crate) fn new(rt: &Runtime, tenant: &str, headers: &HeaderMap) -> Ui {
         let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-        Ui { lang: Lang::from_accept(accept) }
+        // Only where a code can confirm an address: registration needs a delivery channel.
+        let n = &rt.config.notifiers;
+        let channel = n.email.is_some() || !n.sms.is_empty() || n.log;
+        let registration = channel && rt.config.tenant(tenant).is_some_and(|t| t.self_registration);
+        Ui { lang: Lang::from_accept(accept), registration }
     }
 
     /// A page in one language, with the default look (tests).
     #[cfg(test)]
     pub(crate) fn of(lang: Lang) -> Ui {
-        Ui { lang }
+        Ui { lang, registration: false }
     }
 
     /// A text, as it is (a plain sentence: escape it before it goes into HTML).
