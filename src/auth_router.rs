@@ -36,6 +36,10 @@ async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) 
 mod input_tests;
 #[cfg(test)]
 mod links_tests;
+#[cfg(test)]
+mod portal_lang_tests;
+#[cfg(test)]
+mod portal_register_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,6 @@
-//! The portal speaks the visitor's language: every page in the language `Accept-Language`
-//! picks, `<html lang>` set, and no text outside the catalogue.
+//! The portal speaks the visitor's language: no text outside the catalogue (the pages through
+//! the router: auth_router/portal_tests.rs).
 use super::*;
-use crate::api::tests::shared;
-use axum::body::Body;
-use tower::ServiceExt;
 
 /// Texts a page shows that are not the catalogue's (values the test put in).
 const DYNAMIC: [&str; 4] = ["alice", "Gatehouse", "JBSWY3DP", "alice@example.com"];
@@ -14,7 +11,7 @@ fn unescape(s: &str) -> String {
 
 /// The page's visible texts (text nodes outside `<style>`, and `aria-label`s) that are neither
 /// part of a German catalogue text nor a value the test put in.
-fn not_german(html: &str) -> Vec<String> {
+pub(crate) fn not_german(html: &str) -> Vec<String> {
     let german: Vec<&str> = M::ALL.iter().map(|m| m.text(Lang::De)).collect();
     let mut texts = vec![];
     let mut rest = html;
@@ -37,61 +34,6 @@ fn not_german(html: &str) -> Vec<String> {
         .filter(|t| !DYNAMIC.contains(&t.as_str()))
         .filter(|t| !german.iter().any(|g| g.contains(t.as_str())))
         .collect()
-}
-
-async fn get(s: &Arc<Shared>, path: &str, accept: &str) -> (StatusCode, String) {
-    let req = axum::http::Request::builder()
-        .uri(path)
-        .header("host", "auth.test")
-        .header("accept-language", accept)
-        .body(Body::empty())
-        .unwrap();
-    let resp = crate::auth_router::router(s.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    (status, String::from_utf8_lossy(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).into_owned())
-}
-
-const PAGES: [&str; 7] = [
-    "/auth/login",
-    "/auth/login?method=code",
-    "/auth/password/forgot",
-    "/auth/password/reset?token=abc",
-    "/auth/password/reset?identifier=alice",
-    "/auth/magic-link",
-    "/auth/magic-link/some-token",
-];
-
-/// Each page in German for a browser that prefers German over English (q-values), in English
-/// when German is refused or not asked for.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_speak_the_language_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = shared(dir.path());
-    for path in PAGES {
-        let (status, body) = get(&s, path, "fr-FR, de;q=0.8, en;q=0.5").await;
-        assert_eq!(status, StatusCode::OK, "{path}");
-        assert!(body.contains("<html lang=\"de\">"), "{path}: {body}");
-        assert_eq!(not_german(&body), Vec::<String>::new(), "{path} shows text outside the catalogue");
-        for accept in ["de;q=0, en", "it", ""] {
-            let (_, body) = get(&s, path, accept).await;
-            assert!(body.contains("<html lang=\"en\">"), "{path} for {accept:?}: {body}");
-            assert!(!not_german(&body).is_empty(), "{path} for {accept:?} is in English");
-        }
-    }
-    // A form post without its token: the expired-form page, in German too.
-    let req = axum::http::Request::builder()
-        .method("POST")
-        .uri("/auth/login")
-        .header("host", "auth.test")
-        .header("accept-language", "de-DE")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from("identifier=alice&password=x"))
-        .unwrap();
-    let resp = crate::auth_router::router(s.clone()).oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let body = String::from_utf8_lossy(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).into_owned();
-    assert!(body.contains(M::FormExpired.text(Lang::De)) && body.contains("lang=\"de\""), "{body}");
-    assert_eq!(not_german(&body), Vec::<String>::new());
 }
 
 /// The pages a post answers with (the steps after a form), rendered in German: nothing outside

@@ -443,8 +443,6 @@ pub(crate) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Opti
 }
 
 #[cfg(test)]
-mod lang_tests;
-#[cfg(test)]
-mod register_tests;
+pub(crate) mod lang_tests;
 #[cfg(test)]
 mod tests;

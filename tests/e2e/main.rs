@@ -21,5 +21,6 @@ mod layers;
 mod links;
 mod mfa;
 mod otp;
+mod portal;
 mod register;
 mod verify;

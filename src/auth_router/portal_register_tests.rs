@@ -1,6 +1,8 @@
 //! The portal's "Create account" pages through the whole /auth router.
-use super::*;
+use crate::state::Shared;
 use axum::body::Body;
+use axum::http::StatusCode;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
@@ -18,7 +20,7 @@ async fn call(s: &Arc<Shared>, method: &str, host: &str, path: &str, form: Optio
             .header("cookie", format!("gatehouse_csrf={CSRF}"));
     }
     let req = req.body(form.map(|f| Body::from(f.to_string())).unwrap_or_default()).unwrap();
-    let resp = crate::auth_router::router(s.clone()).oneshot(req).await.unwrap();
+    let resp = super::router(s.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
     (status, String::from_utf8_lossy(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).into_owned())
 }
