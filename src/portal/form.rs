@@ -69,17 +69,41 @@ pub(crate) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
     .ok()
 }
 
+/// The portal pages' CSP. It allows no image: a tenant's logo (`branding.logo`) is allowed by
+/// [`brand_csp`] for that tenant's pages only.
+pub(crate) const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A layer over the /auth router: a portal page of a tenant with a logo gets `img-src` for the
+/// logo's origin (`'self'` for a path on this host, `data:` for an inline picture) and nothing
+/// else; every other answer is left alone.
+pub async fn brand_csp(
+    axum::extract::State(s): axum::extract::State<Arc<Shared>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = req.into_parts();
+    // A refusal here is the handler's to give (the same extractor, cached in the extensions).
+    let info = ReqInfo::from_request_parts(&mut parts, &s).await.ok();
+    let crate::web::Snapshot(rt) = crate::web::Snapshot::of(&parts.extensions, &s);
+    let img =
+        info.and_then(|i| rt.config.tenant(&i.tenant).and_then(|t| t.branding.clone())).and_then(|b| b.img_src.clone());
+    let mut resp = next.run(Request::from_parts(parts, body)).await;
+    if let Some(img) = img {
+        let ours = resp.headers().get(header::CONTENT_SECURITY_POLICY).is_some_and(|v| v.as_bytes() == CSP.as_bytes());
+        if let (true, Ok(v)) = (ours, HeaderValue::from_str(&format!("{CSP}; img-src {img}"))) {
+            resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
+}
+
 pub(crate) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Not `no-referrer`: with it browsers send `Origin: null` on the form post.
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));

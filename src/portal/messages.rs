@@ -193,6 +193,7 @@ catalogue! {
     EnrolNeedsTwoFactor => "This needs a session with both factors: complete the second-factor step and retry.", "Dafür ist eine Sitzung mit beiden Faktoren nötig: Schließen Sie den Schritt mit dem zweiten Faktor ab und versuchen Sie es erneut.";
     EnrolNotAllowed => "This is not allowed for this session.", "Das ist für diese Sitzung nicht erlaubt.";
     Busy => "Too many sign-ins at once; retry in a moment.", "Zu viele Anmeldungen gleichzeitig; versuchen Sie es gleich noch einmal.";
+    Support => "Help and support", "Hilfe und Support";
     // Creating an account.
     CreateAccount => "Create account", "Konto erstellen";
     LinkCreateAccount => "Create account", "Konto erstellen";
