@@ -24,3 +24,4 @@ mod otp;
 mod portal;
 mod register;
 mod verify;
+mod wire;
