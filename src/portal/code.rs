@@ -3,8 +3,8 @@
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired, html, rd_input, refusal, sign_in_again, signed_in_redirect, MfaStep,
-    Post, Step, Ui, M, SIGN_IN_AGAIN,
+    code_form, error_html, escape, form_expired_in, html, rd_input, refusal_in, sign_in_again, signed_in_redirect,
+    MfaStep, Post, Step, Ui, M, SIGN_IN_AGAIN,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
@@ -64,7 +64,7 @@ pub(crate) fn entry_form(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str
 /// `POST /auth/otp/request` from the portal.
 pub(crate) async fn submit_request(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, SIGN_IN_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, SIGN_IN_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
@@ -73,7 +73,7 @@ pub(crate) async fn submit_request(p: Post) -> Response {
     let (status, title, body) = match sent {
         Ok(_) => (StatusCode::OK, M::EnterYourCode, entry_form(&ui, rd.as_deref(), csrf, &identifier, None)),
         Err(e) => {
-            let (status, msg) = refusal(Step::CodeRequest, &e);
+            let (status, msg) = refusal_in(Step::CodeRequest, &e);
             (status, M::SignInWithCode, request_form(&ui, rd.as_deref(), csrf, &identifier, Some(ui.t(msg))))
         }
     };
@@ -83,7 +83,7 @@ pub(crate) async fn submit_request(p: Post) -> Response {
 /// `POST /auth/otp/verify` from the portal.
 pub(crate) async fn submit_verify(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, SIGN_IN_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, SIGN_IN_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim().to_string();
@@ -101,7 +101,7 @@ pub(crate) async fn submit_verify(p: Post) -> Response {
             html(StatusCode::OK, ui.page(M::SecondFactor, &code_form(&ui, rd.as_deref(), csrf, &step, None)), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::CodeEntry, &e);
+            let (status, msg) = refusal_in(Step::CodeEntry, &e);
             // Locked: the code is spent, so the page asks for a new one.
             let (title, form): (_, fn(_, _, _, _, _) -> _) = match e {
                 FlowError::CodeLocked => (M::SignInWithCode, request_form),
@@ -115,7 +115,7 @@ pub(crate) async fn submit_verify(p: Post) -> Response {
 /// `POST /auth/mfa/otp` from the portal's second-factor step.
 pub(crate) async fn submit_mfa_send(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, SIGN_IN_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, SIGN_IN_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (get, csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
@@ -133,7 +133,7 @@ pub(crate) async fn submit_mfa_send(p: Post) -> Response {
             None,
         ),
         Err(e) => {
-            let (status, msg) = refusal(Step::MfaSend, e);
+            let (status, msg) = refusal_in(Step::MfaSend, e);
             if matches!(e, FlowError::Unauthenticated(_)) {
                 return sign_in_again(&ui, status, msg);
             }

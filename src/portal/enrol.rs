@@ -2,7 +2,7 @@
 //! app (QR code and key), confirm it with a first code, see the recovery codes once. Same CSRF
 //! and origin checks as every portal form; GET never changes state.
 
-use super::{error_html, escape, existing_csrf, form_expired, html, Form, Post, Ui, M};
+use super::{error_html, escape, existing_csrf, form_expired_in, html, Form, Post, Ui, M};
 use crate::catalogue::Code;
 use crate::flows::enrol::Refused;
 use crate::identity::Caller;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 #[allow(clippy::result_large_err)]
 fn form_caller(ui: &Ui, p: &Post) -> Result<(Arc<crate::identity::Identity>, Form), Response> {
     let Some(form) = p.form() else {
-        return Err(form_expired(ui, (M::AuthenticatorApp, "/auth/mfa/totp", M::LinkStartAgain)));
+        return Err(form_expired_in(ui, (M::AuthenticatorApp, "/auth/mfa/totp", M::LinkStartAgain)));
     };
     match caller(&p.rt, &p.headers, &p.info.tenant) {
         Caller::Known(id) => Ok((id, form)),
@@ -98,7 +98,7 @@ struct Refusal {
 fn refused(r: Refused) -> Refusal {
     let (code, message) = match r {
         Refused::Flow(e) => {
-            let (status, message) = super::refusal(super::Step::Enrol, &e);
+            let (status, message) = super::refusal_in(super::Step::Enrol, &e);
             return Refusal { status, message };
         }
         Refused::AlreadyEnabled => (Code::AlreadyEnabled, M::EnrolAlreadyEnabled),

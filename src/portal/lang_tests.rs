@@ -50,7 +50,7 @@ fn step_pages_have_no_text_outside_the_catalogue() {
         de.page(M::ChooseNewPassword, &links::reset_form(&de, "c", None, "alice", Some(de.t(M::PasswordsDiffer)))),
         de.page(M::SignInWithLink, &links::link_request_form(&de, None, "c", "alice@example.com", None)),
     ];
-    for r in [sign_in_again(&de, StatusCode::UNAUTHORIZED, M::CannotStepUp), form_expired(&de, SIGN_IN_AGAIN)] {
+    for r in [sign_in_again(&de, StatusCode::UNAUTHORIZED, M::CannotStepUp), form_expired_in(&de, SIGN_IN_AGAIN)] {
         let body = futures_body(r);
         pages.push(body);
     }

@@ -5,8 +5,8 @@
 //! portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired, html, rd_input, refusal, signed_in_redirect, Csrf, MfaStep, Post,
-    Step, Ui, M,
+    code_form, error_html, escape, form_expired_in, html, rd_input, refusal_in, signed_in_redirect, Csrf, MfaStep,
+    Post, Step, Ui, M,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
@@ -118,7 +118,7 @@ pub async fn reset_page(
 /// belongs to (with the code form, for those who get a code by SMS).
 pub(crate) async fn submit_forgot(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, FORGOT_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, FORGOT_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (csrf, identifier) = (f.get("csrf"), f.get("identifier").trim().to_string());
     let req = ResetRequest { tenant: info.tenant.clone(), identifier: identifier.clone() };
@@ -134,7 +134,7 @@ pub(crate) async fn submit_forgot(p: Post) -> Response {
             html(StatusCode::OK, ui.page(M::CheckYourMessages, &body), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::LinkRequest, &e);
+            let (status, msg) = refusal_in(Step::LinkRequest, &e);
             let form = forgot_form(&ui, csrf, &identifier, Some(ui.t(msg)));
             html(status, ui.page(M::ResetYourPassword, &form), None)
         }
@@ -144,7 +144,7 @@ pub(crate) async fn submit_forgot(p: Post) -> Response {
 /// `POST /auth/password/reset` from the portal.
 pub(crate) async fn submit_reset(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, FORGOT_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, FORGOT_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let csrf = f.get("csrf");
     let identifier = f.get("identifier").trim().to_string();
@@ -180,7 +180,7 @@ pub(crate) async fn submit_reset(p: Post) -> Response {
             retry(StatusCode::UNPROCESSABLE_ENTITY, &format!("{} {m}", ui.t(M::PasswordRefused)))
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::Reset, &e);
+            let (status, msg) = refusal_in(Step::Reset, &e);
             retry(status, ui.t(msg))
         }
     }
@@ -229,7 +229,7 @@ pub async fn link_request_page(
 /// `POST /auth/magic-link` from the portal: the same page whoever the address belongs to.
 pub(crate) async fn submit_link_request(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, LINK_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, LINK_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let email = f.get("email").trim().to_string();
     let req = LinkRequest { tenant: info.tenant.clone(), email: email.clone(), rd: f.rd.clone() };
@@ -243,7 +243,7 @@ pub(crate) async fn submit_link_request(p: Post) -> Response {
             html(StatusCode::OK, ui.page(M::CheckYourEmail, &body), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::LinkRequest, &e);
+            let (status, msg) = refusal_in(Step::LinkRequest, &e);
             let form = link_request_form(&ui, f.rd.as_deref(), f.get("csrf"), &email, Some(ui.t(msg)));
             html(status, ui.page(M::SignInWithLink, &form), None)
         }
@@ -281,7 +281,7 @@ pub async fn confirm_page(
 /// and 303 to the link's `rd` (when still allowed), or the second-factor step.
 pub(crate) async fn submit_confirm(uri: Uri, p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, LINK_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, LINK_AGAIN) };
     let Post { s, rt, info, .. } = p;
     // From the path itself: this router runs nested in the /auth router's match, whose path
     // parameters a `Path` extractor would see twice.
@@ -300,7 +300,7 @@ pub(crate) async fn submit_confirm(uri: Uri, p: Post) -> Response {
             }
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::Link, &e);
+            let (status, msg) = refusal_in(Step::Link, &e);
             let body = format!(
                 "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n<p><a href=\"/auth/magic-link\">{}</a> {} <a href=\"/auth/login\">{}</a>.</p>",
                 ui.h(M::SignIn),

@@ -77,7 +77,7 @@ pub(crate) fn code_form(ui: &Ui, rd: Option<&str>, csrf: &str, step: &MfaStep, e
 /// `POST /auth/mfa/verify` from the portal's code form.
 pub(crate) async fn submit_code(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, SIGN_IN_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, SIGN_IN_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
@@ -87,7 +87,7 @@ pub(crate) async fn submit_code(p: Post) -> Response {
     match attempt.await {
         Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
         Err(e) => {
-            let (status, msg) = refusal(Step::MfaCode, &e);
+            let (status, msg) = refusal_in(Step::MfaCode, &e);
             if matches!(e, FlowError::InvalidCode) {
                 let form = code_form(&ui, rd.as_deref(), form_csrf, &step, Some(ui.t(msg)));
                 return html(status, ui.page(M::SecondFactor, &form), None);

@@ -4,7 +4,7 @@
 //! another account holds gets the same pages as a new one (the flow sends it nothing, and its
 //! code step refuses every code like a wrong one). Same CSRF and origin checks as every form.
 
-use super::{error_html, escape, existing_csrf, form_expired, html, refusal, Csrf, Post, Step, Ui, M};
+use super::{error_html, escape, existing_csrf, form_expired_in, html, refusal_in, Csrf, Post, Step, Ui, M};
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::register::{self, Confirmation, Registration};
@@ -138,7 +138,7 @@ pub async fn register_page(Snapshot(rt): Snapshot, info: ReqInfo, headers: Heade
 /// taken one.
 pub(crate) async fn submit_register(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, REGISTER_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, REGISTER_AGAIN) };
     if !ui.registration {
         return closed(&ui);
     }
@@ -195,7 +195,7 @@ pub(crate) async fn submit_register(p: Post) -> Response {
 /// `POST /auth/register/confirm` from a code step: the next address's step, or "sign in".
 pub(crate) async fn submit_confirm(p: Post) -> Response {
     let ui = p.ui();
-    let Some(f) = p.form() else { return form_expired(&ui, REGISTER_AGAIN) };
+    let Some(f) = p.form() else { return form_expired_in(&ui, REGISTER_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (csrf, email, mobile) = (f.get("csrf"), f.get("email").trim(), f.get("mobile").trim());
     let source = if f.get("type") == "mobile" { "mobile" } else { "email" };
@@ -222,7 +222,7 @@ pub(crate) async fn submit_confirm(p: Post) -> Response {
             html(StatusCode::OK, ui.page(M::EnterYourCode, &code_step(&ui, csrf, next, email, mobile, None)), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::CodeEntry, &e);
+            let (status, msg) = refusal_in(Step::CodeEntry, &e);
             let body = code_step(&ui, csrf, source, email, mobile, Some(ui.t(msg)));
             html(status, ui.page(M::EnterYourCode, &body), None)
         }

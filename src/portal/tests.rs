@@ -4,15 +4,15 @@ use super::*;
 #[test]
 fn refusals_are_worded_per_step() {
     let busy = FlowError::Busy;
-    assert_eq!(refusal(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(refusal(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
-    assert_eq!(refusal(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(refusal(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, M::SignInCannotContinue));
+    assert_eq!(refusal_in(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refusal_in(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
+    assert_eq!(refusal_in(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refusal_in(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, M::SignInCannotContinue));
     assert_eq!(
-        refusal(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
+        refusal_in(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    assert_eq!(refusal(Step::Enrol, &busy).1, M::Busy);
+    assert_eq!(refusal_in(Step::Enrol, &busy).1, M::Busy);
 }
 
 #[test]
@@ -34,7 +34,7 @@ async fn a_refused_form_says_where_to_start_again() {
     let en = Ui::of(Lang::En);
     let totp = (M::AuthenticatorApp, "/auth/mfa/totp", M::LinkStartAgain);
     for ((title, href, again), r) in
-        [(SIGN_IN_AGAIN, form_expired(&en, SIGN_IN_AGAIN)), (totp, form_expired(&en, totp))]
+        [(SIGN_IN_AGAIN, form_expired_in(&en, SIGN_IN_AGAIN)), (totp, form_expired_in(&en, totp))]
     {
         let (title, again) = (en.t(title), en.t(again));
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
