@@ -112,6 +112,7 @@ pub fn overview(rt: &Runtime, svc: &Services, id: &Identity) -> Result<Value, Re
         "totp": totp,
         "recovery_codes_left": user.recovery_codes.len(),
         "otp_channels": otp_channels(rt, &user),
+        "by_code": user.mfa_by_code,
     });
     Ok(json!({"user": u, "mfa": mfa}))
 }

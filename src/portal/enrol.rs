@@ -89,13 +89,13 @@ pub(crate) fn confirm_form(ui: &Ui, csrf: &str, secret: &str, qr_svg: &str, erro
 }
 
 /// What the enrolment page says when a step is refused: status and sentence (a flow's own
-/// failure through [`super::refusal`]).
-struct Refusal {
-    status: StatusCode,
-    message: M,
+/// failure through [`super::refusal_in`]).
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub message: M,
 }
 
-fn refused(r: Refused) -> Refusal {
+pub(crate) fn refused(r: Refused) -> Refusal {
     let (code, message) = match r {
         Refused::Flow(e) => {
             let (status, message) = super::refusal_in(super::Step::Enrol, &e);

@@ -184,7 +184,6 @@ pub(crate) const SIGN_IN_AGAIN: (M, &str, M) = (M::SignIn, "/auth/login", M::Lin
 
 /// [`form_expired_in`] with English texts given as they are, for pages whose texts are not in
 /// the catalogue yet (the account page's).
-#[allow(dead_code)] // the account page's (acct/account), until its texts join the catalogue
 pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
     let body = format!(
         "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"{}\">{}</a>.</p>",

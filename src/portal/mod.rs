@@ -4,6 +4,7 @@
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
+pub mod account;
 pub mod code;
 pub mod enrol;
 mod form;
@@ -46,10 +47,12 @@ pub fn pages() -> Router<Arc<Shared>> {
         .route("/auth/magic-link", get(links::link_request_page))
         .route("/auth/magic-link/{token}", get(links::confirm_page))
         .route("/auth/register", get(register::register_page))
+        .merge(account::routes())
 }
 
 /// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
-/// (`application/x-www-form-urlencoded`) to one of them here, anything else to the API.
+/// (`application/x-www-form-urlencoded`) to one of them here, anything else to the API. Also
+/// the account page, which the router sends here when a GET asks for HTML.
 pub fn forms() -> Router<Arc<Shared>> {
     Router::new()
         .route("/auth/login", post(submit))
@@ -65,6 +68,7 @@ pub fn forms() -> Router<Arc<Shared>> {
         .route("/auth/magic-link/{token}", post(links::submit_confirm))
         .route("/auth/register", post(register::submit_register))
         .route("/auth/register/confirm", post(register::submit_confirm))
+        .merge(account::page_routes())
 }
 
 /// Whether a form post to `path` is the portal's (one of [`FORM_PATHS`], or a sign-in link's
@@ -154,7 +158,6 @@ pub(crate) fn refusal_in(step: Step, e: &FlowError) -> (StatusCode, M) {
 
 /// [`refusal_in`] in English, for pages whose texts are not in the catalogue yet (the account
 /// page's).
-#[allow(dead_code)] // the account page's (acct/account), until its texts join the catalogue
 pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
     let (status, m) = refusal_in(step, e);
     (status, m.text(Lang::En))

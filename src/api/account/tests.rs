@@ -323,5 +323,5 @@ async fn the_account_overview_shows_the_owner_their_addresses_and_factors() {
     assert_eq!((u["email"].as_str(), u["email_verified"].as_bool()), (Some("alice@example.com"), Some(true)));
     assert_eq!((u["mobile"].as_str(), u["mobile_verified"].as_bool()), (Some("+15550000001"), Some(false)));
     assert_eq!(u["scopes"], json!(["app:read", "app:write"]));
-    assert_eq!(a.body["mfa"], json!({"totp": false, "recovery_codes_left": 3, "otp_channels": []}));
+    assert_eq!(a.body["mfa"], json!({"totp": false, "recovery_codes_left": 3, "otp_channels": [], "by_code": false}));
 }
