@@ -187,7 +187,7 @@ catalogue! {
     EnrolAlreadyEnabled => "An authenticator app is already set up.", "Eine Authenticator-App ist bereits eingerichtet.";
     EnrolNotEnabled => "No authenticator app is set up.", "Es ist keine Authenticator-App eingerichtet.";
     EnrolNoPending => "There is no setup to confirm. Start again.", "Es gibt keine Einrichtung zu bestätigen. Beginnen Sie neu.";
-    EnrolCodeMismatch => "The code does not match. Check the clock of your device and try again.", "Der Code passt nicht. Prüfen Sie die Uhrzeit Ihres Geräts und versuchen Sie es erneut.";
+    EnrolCodeMismatch => "The code is wrong or was already used.", "Der Code ist falsch oder wurde schon verwendet.";
     EnrolBanned => "Too many failed attempts for this account or from this address; retry later.", "Zu viele Fehlversuche für dieses Konto oder von dieser Adresse; versuchen Sie es später erneut.";
     EnrolUndescribable => "The authenticator could not be described: check that totp.issuer holds no `:`.", "Der Authenticator konnte nicht beschrieben werden: totp.issuer darf kein `:` enthalten.";
     EnrolNeedsTwoFactor => "This needs a session with both factors: complete the second-factor step and retry.", "Dafür ist eine Sitzung mit beiden Faktoren nötig: Schließen Sie den Schritt mit dem zweiten Faktor ab und versuchen Sie es erneut.";

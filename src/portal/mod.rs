@@ -160,7 +160,11 @@ pub(crate) fn refusal_in(step: Step, e: &FlowError) -> (StatusCode, M) {
 /// page's).
 pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
     let (status, m) = refusal_in(step, e);
-    (status, m.text(Lang::En))
+    match (step, e) {
+        // The flow's own sentence, as the JSON API words it.
+        (Step::Enrol, FlowError::Unauthenticated(s) | FlowError::Forbidden(s)) => (status, s),
+        _ => (status, m.text(Lang::En)),
+    }
 }
 
 /// A flow's failure on the enrolment page (its status is the catalogue's for
