@@ -194,7 +194,7 @@ fn check_code(
 }
 
 /// A consumed token's reset: the new password, then every session, refresh token, personal API
-/// token and pending MFA step of the user ends (a reset is how an account is taken back, so
+/// token, pending MFA step and unused sign-in link of the user ends (a reset is how an account is taken back, so
 /// nothing a former holder minted survives it); audited; the user is told. A user disabled since the token was
 /// sent gets nothing.
 fn finish(
@@ -221,6 +221,8 @@ fn finish(
     let ended = svc.sessions.revoke(|s| s.user_id == user.id)?;
     let tokens_revoked = svc.pats.revoke_user(&user.id)?;
     svc.mfa.drop_user(&user.id);
+    // A sign-in link (or another reset) asked for before the reset must not sign in after it.
+    svc.store.drop_links(&user.tenant, &user.id)?;
     svc.audit.record(Audit::event(
         EventKind::PasswordReset,
         origin,
