@@ -58,6 +58,7 @@ fn default_tenants() -> Vec<Tenant> {
         require_mfa: false,
         templates: BTreeMap::new(),
         validation_sources: vec![],
+        branding: None,
     }]
 }
 
@@ -434,6 +435,9 @@ pub struct Tenant {
     /// confirmed, whatever the request asks.
     #[serde(default)]
     pub validation_sources: Vec<String>,
+    /// How the tenant's portal pages look.
+    #[serde(default)]
+    pub branding: Option<super::branding::BrandingFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

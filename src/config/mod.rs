@@ -3,6 +3,7 @@
 //! Loading substitutes `${ENV}` first, then parses with unknown keys refused, then validates.
 //! Every problem is reported as `file:line: what is wrong and what to do`, all at once.
 
+pub mod branding;
 pub mod file;
 pub mod locate;
 pub mod units;
@@ -304,6 +305,8 @@ pub struct TenantConfig {
     pub require_mfa: bool,
     pub templates: BTreeMap<Purpose, file::Template>,
     pub validation_sources: Vec<String>,
+    /// How its portal pages look (`branding`).
+    pub branding: Option<std::sync::Arc<branding::Branding>>,
 }
 
 #[derive(Debug, Clone)]

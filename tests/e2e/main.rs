@@ -22,6 +22,7 @@ mod layers;
 mod links;
 mod mfa;
 mod otp;
+mod portal;
 mod register;
 mod verify;
 mod wire;
