@@ -112,6 +112,23 @@ pub fn check_ttl(rt: &Runtime, expires_in: Option<u64>) -> Result<u64, Refused> 
 
 /// Creates a token for the caller; returns it as listed and the token itself (shown once).
 /// Blocking (one store write): call it from the blocking pool.
+/// How recent the caller's sign-in must be to create a personal token: a session cookie or
+/// access token stolen later cannot turn itself into a long-lived credential that outlives
+/// logout and the session's expiry.
+pub const FRESH_SIGN_IN_SECS: u64 = 15 * 60;
+
+/// Refuses a caller whose session began more than [`FRESH_SIGN_IN_SECS`] before `now`.
+fn fresh_sign_in(svc: &Services, id: &Identity, now: u64) -> Result<(), Refused> {
+    let began = svc.sessions.get(&id.session_id).map(|(s, _)| s.created_at);
+    if began.is_some_and(|t| now.saturating_sub(t) <= FRESH_SIGN_IN_SECS) {
+        return Ok(());
+    }
+    Err(FlowError::Unauthenticated(
+        "Creating a personal token needs a recent sign-in (within 15 minutes): sign in again, then create it.",
+    )
+    .into())
+}
+
 pub fn create(
     rt: &Runtime,
     svc: &Services,
@@ -126,6 +143,7 @@ pub fn create(
     let name = check_name(&asked.name)?;
     let ttl = check_ttl(rt, asked.expires_in)?;
     let user = active_user(svc, who.id)?;
+    fresh_sign_in(svc, who.id, now)?;
     let scopes = check_scopes(asked.scopes, &rt.scopes_of(&user.groups))?;
     let max = rt.config.personal_tokens.max_per_user;
     // Asked again as the token is stored: a request resolved before a reset, a disabling or the
