@@ -226,6 +226,8 @@ pub struct Links {
     pub reset_ttl: Dur,
     /// A sign-in link.
     pub magic_ttl: Dur,
+    /// A link proving an e-mail address (a mobile number's code lives `otp.ttl`).
+    pub verify_ttl: Dur,
 }
 
 impl Default for Links {
@@ -233,6 +235,7 @@ impl Default for Links {
         Links {
             reset_ttl: Dur(std::time::Duration::from_secs(900)),
             magic_ttl: Dur(std::time::Duration::from_secs(600)),
+            verify_ttl: Dur(std::time::Duration::from_secs(86_400)),
         }
     }
 }
