@@ -7,6 +7,7 @@
 mod common;
 
 mod account;
+mod addresses;
 mod at_rest;
 mod browser;
 mod budget;
