@@ -373,23 +373,12 @@ fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
 /// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
 /// sections produced.
 fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
-    let Sections {
-        public_url,
-        trusted_proxies,
-        totp,
-        regulation,
-        rate_limits,
-        templates,
-        tenants,
-        access_groups,
-        apps,
-    } = s;
     Config {
         path: path.to_path_buf(),
         server: ServerConfig {
             listen: f.server.listen,
             ops_listen: f.server.ops_listen,
-            trusted_proxies,
+            trusted_proxies: s.trusted_proxies,
             workers: f.server.workers,
             control_socket: resolve_path(base, &f.server.control_socket),
             grace_period: f.server.grace_period.0,
@@ -397,11 +386,11 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
             header_timeout: f.server.header_timeout.0,
             max_connections: f.server.max_connections,
             ipv6_prefix: f.server.ipv6_prefix,
-            public_url: public_url.clone(),
+            public_url: s.public_url.clone(),
         },
         storage_path: resolve_path(base, &f.storage.path),
         tokens: TokenConfig {
-            issuer: f.tokens.issuer.unwrap_or_else(|| public_url.as_str().trim_end_matches('/').to_string()),
+            issuer: f.tokens.issuer.unwrap_or_else(|| s.public_url.as_str().trim_end_matches('/').to_string()),
             access_ttl: f.tokens.access_ttl.0,
             refresh_ttl: f.tokens.refresh_ttl.0,
             signing_key: resolve_path(base, &f.tokens.signing_key),
@@ -421,17 +410,17 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         },
         password: f.password,
         otp: f.otp,
-        totp,
+        totp: s.totp,
         links: f.links,
         audit: f.audit,
         personal_tokens: f.personal_tokens,
-        regulation,
+        regulation: s.regulation,
         notifiers: f.notifiers,
-        templates,
-        rate_limits,
-        tenants,
-        access_groups,
-        apps,
+        templates: s.templates,
+        rate_limits: s.rate_limits,
+        tenants: s.tenants,
+        access_groups: s.access_groups,
+        apps: s.apps,
         policies_dir: resolve_path(base, &f.policies_dir),
     }
 }

@@ -127,7 +127,7 @@ pub async fn sign_in(
             let outcome = signin::start_mfa(&rt, &svc, &user, amr, used, set_cookie, &origin, now);
             return Ok(LinkSignIn { outcome, rd: rec.rd });
         }
-        let signed = issue::issue(&rt, &svc, &user, amr)?;
+        let signed = issue::issue_from(&rt, &svc, &user, amr, &origin)?;
         regulation.signed_in(&ukey)?;
         let detail = json!({"method": "magic_link", "session": signed.session.id});
         svc.audit.record(Audit::event(EventKind::LoginOk, &origin, Some(&user.id), detail));

@@ -4,7 +4,6 @@
 //! with it. The pending step dies after 5 minutes, after use, and when the account is banned; a
 //! user holds at most `MAX_PER_USER` of them.
 
-use crate::clock::now_secs;
 use crate::sessions::{digest, new_secret};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -83,18 +82,6 @@ impl Inner {
 impl MfaPending {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts a pending step now; returns its token (see [`MfaPending::start_at`]).
-    pub fn start(
-        &self,
-        user_id: &str,
-        tenant: &str,
-        amr: Vec<crate::domain::Amr>,
-        set_cookie: bool,
-        used: Option<crate::notify::AddressKind>,
-    ) -> String {
-        self.start_at(user_id, tenant, amr, set_cookie, used, now_secs())
     }
 
     /// Starts a pending step at `now`; returns its token. A user holds at most

@@ -193,8 +193,9 @@ fn check_code(
     Err(if reason == "locked" { FlowError::CodeLocked } else { FlowError::InvalidCode })
 }
 
-/// A consumed token's reset: the new password, then every session, refresh token and pending
-/// MFA step of the user ends; audited; the user is told. A user disabled since the token was
+/// A consumed token's reset: the new password, then every session, refresh token, personal API
+/// token and pending MFA step of the user ends (a reset is how an account is taken back, so
+/// nothing a former holder minted survives it); audited; the user is told. A user disabled since the token was
 /// sent gets nothing.
 fn finish(
     rt: &Runtime,
@@ -218,12 +219,13 @@ fn finish(
         Err(e) => return Err(e.into()),
     };
     let ended = svc.sessions.revoke(|s| s.user_id == user.id)?;
+    let tokens_revoked = svc.pats.revoke_user(&user.id)?;
     svc.mfa.drop_user(&user.id);
     svc.audit.record(Audit::event(
         EventKind::PasswordReset,
         origin,
         Some(&user.id),
-        json!({"channel": rec.channel, "sessions_ended": ended}),
+        json!({"channel": rec.channel, "sessions_ended": ended, "personal_tokens_revoked": tokens_revoked}),
     ));
     notice(rt, svc, &user, Notice::PasswordChanged, now)?;
     Ok(())

@@ -46,6 +46,8 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     let w = world("");
     let u = user(&w, "r@example.com");
     let (_, session, _) = w.svc.sessions.create(&u, vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
+    let (_, pat) = w.svc.pats.create(&u, "script".into(), vec![], 3600, 20, T).unwrap().unwrap();
+    assert!(w.svc.pats.resolve(&pat, "default", T).is_some());
     assert_eq!(ask(&w, "R@example.com", T).await, Delivered::Sent { channel: "log".into() });
     let token = last_token(&w, "r@example.com", "reset?token=");
     let stored = w.svc.store.link(LinkPurpose::Reset, "default", &u.id).unwrap().unwrap();
@@ -57,6 +59,8 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     reset_at(&w, &token, NEW, T + 2).await.unwrap();
     assert!(w.svc.sessions.get(&session.id).is_none(), "the session ended");
     assert!(w.svc.store.sessions().unwrap().is_empty(), "and is gone from the store");
+    assert!(w.svc.pats.resolve(&pat, "default", T + 2).is_none(), "personal tokens end with a reset");
+    assert!(w.svc.pats.list(&u.id).unwrap().is_empty(), "and are gone from the store");
     let phc = w.svc.store.user(&u.id).unwrap().unwrap().password_hash.unwrap();
     assert!(w.svc.hasher.verify(NEW.into(), Some(phc)).await.unwrap().ok);
     let e = reset_at(&w, &token, "another-long-passphrase-8", T + 3).await.unwrap_err();
