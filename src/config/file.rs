@@ -58,6 +58,7 @@ fn default_tenants() -> Vec<Tenant> {
         require_mfa: false,
         templates: BTreeMap::new(),
         validation_sources: vec![],
+        require_password: false,
     }]
 }
 
@@ -437,6 +438,10 @@ pub struct Tenant {
     /// confirmed, whatever the request asks.
     #[serde(default)]
     pub validation_sources: Vec<String>,
+    /// Whether a self-registration must set a password. Off: one without a password is an
+    /// account that signs in by code or link, or sets a password through the reset flow.
+    #[serde(default)]
+    pub require_password: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -304,6 +304,8 @@ pub struct TenantConfig {
     pub require_mfa: bool,
     pub templates: BTreeMap<Purpose, file::Template>,
     pub validation_sources: Vec<String>,
+    /// A self-registration must set a password (else one without is allowed).
+    pub require_password: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -342,6 +342,7 @@ fn tenant(r: &mut Reporter, at: &str, t: &file::Tenant, n: &file::Notifiers) -> 
         require_mfa: t.require_mfa,
         templates: templates(r, &format!("{at}.templates"), &t.templates),
         validation_sources: t.validation_sources.clone(),
+        require_password: t.require_password,
     };
     for (j, s) in t.validation_sources.iter().enumerate() {
         validation_source(r, &format!("{at}.validation_sources[{j}]"), s, n);
