@@ -140,3 +140,7 @@ pub async fn confirm_mobile(
     .await?;
     Ok(no_store(StatusCode::OK, done_body(&done)))
 }
+
+#[cfg(test)]
+#[path = "addresses_tests.rs"]
+mod tests;

@@ -23,4 +23,5 @@ mod links;
 mod mfa;
 mod otp;
 mod register;
+mod register_options;
 mod verify;
