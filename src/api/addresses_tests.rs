@@ -5,7 +5,7 @@ use crate::api::tests::add_user;
 use crate::state::Shared;
 use axum::body::Body;
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
 
