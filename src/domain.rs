@@ -301,7 +301,9 @@ mod tests {
                 "password_changed",
                 "mfa_added",
                 "address_changed",
-                "token_created"
+                "token_created",
+                "verify_email",
+                "verify_mobile"
             ]
         );
         for p in Purpose::ALL {
