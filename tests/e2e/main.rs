@@ -25,3 +25,4 @@ mod otp;
 mod register;
 mod register_options;
 mod verify;
+mod wire;

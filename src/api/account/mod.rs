@@ -11,7 +11,8 @@ use crate::flows::services::blocking;
 use crate::identity::{Caller, Identity};
 use crate::runtime::Runtime;
 use crate::state::Shared;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -44,6 +45,32 @@ impl From<Refused> for ApiError {
     }
 }
 
+/// What every account handler starts from: the state, the request's configuration snapshot, its
+/// facts and headers. Who asks is checked by [`Ask::signed_in`], after the body was read (so a
+/// malformed body is a 400 before a missing sign-in is a 401, as on every /auth endpoint).
+pub struct Ask {
+    s: Arc<Shared>,
+    rt: Arc<Runtime>,
+    info: ReqInfo,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Arc<Shared>> for Ask {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Response> {
+        let Ok(Snapshot(rt)) = Snapshot::from_request_parts(parts, s).await;
+        let info = ReqInfo::from_request_parts(parts, s).await.map_err(IntoResponse::into_response)?;
+        Ok(Ask { s: s.clone(), rt, info, headers: parts.headers.clone() })
+    }
+}
+
+impl Ask {
+    fn signed_in(&self) -> Result<Arc<Identity>, ApiError> {
+        signed_in(&self.rt, &self.headers, &self.info)
+    }
+}
+
 /// The caller, signed in with a session cookie or an access JWT.
 pub(crate) fn signed_in(rt: &Runtime, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
     if let Caller::Known(id) = super::auth::caller(rt, headers, &info.tenant) {
@@ -63,13 +90,9 @@ fn no_store(body: serde_json::Value) -> Response {
 }
 
 /// `GET /auth/account`.
-pub async fn overview(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn overview(ask: Ask) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, rt, .. } = ask;
     let svc = s.services.clone();
     let body = blocking(move || Ok(account::overview(&rt, &svc, &id))).await??;
     Ok(no_store(body))
@@ -83,14 +106,9 @@ pub struct PasswordBody {
 }
 
 /// `POST /auth/account/password {current_password, new_password}` → 204.
-pub async fn password(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    JsonBody(b): JsonBody<PasswordBody>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn password(ask: Ask, JsonBody(b): JsonBody<PasswordBody>) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, rt, info, .. } = ask;
     if b.current_password.is_empty() || b.current_password.len() > 1024 {
         return Err(ApiError::new(Code::InvalidField, "`current_password` is required (at most 1024 bytes)."));
     }
@@ -101,26 +119,17 @@ pub async fn password(
 }
 
 /// `GET /auth/account/sessions`.
-pub async fn sessions(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn sessions(ask: Ask) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, .. } = ask;
     Ok(no_store(json!({"sessions": account::sessions(&s.services, &id)})))
 }
 
 /// `DELETE /auth/account/sessions/{id}` → 204 (ending the caller's own session also clears
 /// its cookie, like a logout).
-pub async fn end_session(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    Path(sid): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn end_session(ask: Ask, Path(sid): Path<String>) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, rt, info, .. } = ask;
     let current = sid == id.session_id;
     let (svc, origin) = (s.services.clone(), info.origin());
     blocking(move || Ok(account::end_session(&svc, &Who { id: &id, ip: info.ip, origin: &origin }, &sid))).await??;
@@ -134,13 +143,9 @@ pub async fn end_session(
 }
 
 /// `DELETE /auth/account/sessions` → `{"ended": n}`: every session but the caller's.
-pub async fn end_other_sessions(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn end_other_sessions(ask: Ask) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, info, .. } = ask;
     let (svc, origin) = (s.services.clone(), info.origin());
     let ip = info.ip;
     let ended =
@@ -149,13 +154,9 @@ pub async fn end_other_sessions(
 }
 
 /// `GET /auth/account/tokens`.
-pub async fn tokens(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn tokens(ask: Ask) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, .. } = ask;
     let svc = s.services.clone();
     let list = blocking(move || Ok(pat_flow::list(&svc, &id))).await??;
     Ok(no_store(json!({"tokens": list})))
@@ -172,14 +173,9 @@ pub struct NewTokenBody {
 }
 
 /// `POST /auth/account/tokens {name, scopes?, expires_in?}` → 201 with the token, shown once.
-pub async fn create_token(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    JsonBody(b): JsonBody<NewTokenBody>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn create_token(ask: Ask, JsonBody(b): JsonBody<NewTokenBody>) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, rt, info, .. } = ask;
     let (svc, origin) = (s.services.clone(), info.origin());
     let asked = NewToken { name: b.name, scopes: b.scopes, expires_in: b.expires_in };
     let (view, token) = blocking(move || {
@@ -192,14 +188,9 @@ pub async fn create_token(
 }
 
 /// `DELETE /auth/account/tokens/{id}` → 204.
-pub async fn revoke_token(
-    State(s): State<Arc<Shared>>,
-    Snapshot(rt): Snapshot,
-    info: ReqInfo,
-    headers: HeaderMap,
-    Path(token_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = signed_in(&rt, &headers, &info)?;
+pub async fn revoke_token(ask: Ask, Path(token_id): Path<String>) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, info, .. } = ask;
     let (svc, origin) = (s.services.clone(), info.origin());
     blocking(move || Ok(pat_flow::revoke(&svc, &Who { id: &id, ip: info.ip, origin: &origin }, &token_id))).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
