@@ -1,7 +1,8 @@
 //! The /auth router: the JSON API's routes (`api`) and the portal's (`portal`) merged, with what
 //! every request passes (`api::serve`: one configuration snapshot, the per-IP limit, the
 //! cross-site guard). The content type is chosen here: a form post to a path both answer goes to
-//! the portal, anything else to the API; neither side imports the other.
+//! the portal, and so does a browser's GET of the account page (`Accept: text/html`); anything
+//! else to the API; neither side imports the other.
 
 use crate::state::Shared;
 use crate::web::is_form;
@@ -20,10 +21,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
     crate::api::serve(routes, shared)
 }
 
-/// A form post to one of the portal's form paths goes to the portal; the rest to the API.
+/// A form post to one of the portal's form paths goes to the portal, and so does a GET of the
+/// account page that asks for HTML (`Accept`); the rest to the API.
 async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if req.method() == axum::http::Method::POST && is_form(req.headers()) && crate::portal::is_form_path(path) {
+    let form = req.method() == axum::http::Method::POST && is_form(req.headers()) && crate::portal::is_form_path(path);
+    if form || crate::portal::account::wants_page(req.method(), path, req.headers()) {
         return match forms.oneshot(req).await {
             Ok(resp) => resp,
             Err(never) => match never {},
@@ -32,6 +35,8 @@ async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) 
     next.run(req).await
 }
 
+#[cfg(test)]
+mod account_tests;
 #[cfg(test)]
 mod input_tests;
 #[cfg(test)]

@@ -170,6 +170,7 @@ words! {
         OtherSessionsEnded => "other_sessions_ended",
         PersonalTokenCreated => "personal_token_created",
         PersonalTokenRevoked => "personal_token_revoked",
+        MfaByCodeChanged => "mfa_by_code_changed",
         UserDisabled => "user_disabled",
         UserEnabled => "user_enabled",
         AddressProofSent => "address_proof_sent",

@@ -16,7 +16,7 @@ use crate::sessions::{digest, digest_hex, Sessions};
 use crate::store::{PersonalToken, Store, StoreError, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What every personal token starts with (so scanners and people can tell what leaked).
 pub const PREFIX: &str = crate::identity::PERSONAL_TOKEN_PREFIX;
@@ -39,6 +39,19 @@ pub struct PersonalTokens {
     store: Arc<Store>,
     map: RwLock<HashMap<[u8; 32], Arc<Live>>>,
     scopes_of: RwLock<ScopesOf>,
+    /// Held by every change (create, revoke, rebuild): each one's store write and map change
+    /// happen as one step, so a revocation never runs between a creation's check and its write,
+    /// and a rebuild never brings back a token revoked while it read the store.
+    changes: Mutex<()>,
+}
+
+/// Why [`PersonalTokens::create_checked`] made no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCreated {
+    /// The user holds the most live tokens allowed.
+    Capped,
+    /// The caller's sign-in ended (or its user went) before the token was stored.
+    CallerGone,
 }
 
 /// A new token: `gh_pat_` and 256 random bits (URL-safe base64).
@@ -81,7 +94,12 @@ fn from_hex(s: &str) -> Option<[u8; 32]> {
 impl PersonalTokens {
     /// Loads every unexpired token of an active user.
     pub fn load(store: Arc<Store>, scopes_of: ScopesOf, now: u64) -> Result<PersonalTokens, StoreError> {
-        let p = PersonalTokens { store, map: RwLock::new(HashMap::new()), scopes_of: RwLock::new(scopes_of) };
+        let p = PersonalTokens {
+            store,
+            map: RwLock::new(HashMap::new()),
+            scopes_of: RwLock::new(scopes_of),
+            changes: Mutex::new(()),
+        };
         let mut users: HashMap<String, Option<User>> = HashMap::new();
         for rec in p.store.personal_tokens()? {
             if rec.expires_at <= now {
@@ -121,6 +139,28 @@ impl PersonalTokens {
         max: usize,
         now: u64,
     ) -> Result<Option<(PersonalToken, String)>, StoreError> {
+        Ok(self.create_checked(user, name, scopes, ttl_secs, max, now, || true)?.ok())
+    }
+
+    /// [`PersonalTokens::create`] for a signed-in caller: `caller_alive` (is the caller's
+    /// session still live, its user still active?) is asked with every other change held off, so
+    /// a reset, a disabling or a revocation of the session that ended the caller's sign-in while
+    /// its request was under way is never followed by a token of that request.
+    #[allow(clippy::too_many_arguments)] // the token's fields, the clock and the caller's check
+    pub fn create_checked(
+        &self,
+        user: &User,
+        name: String,
+        scopes: Vec<String>,
+        ttl_secs: u64,
+        max: usize,
+        now: u64,
+        caller_alive: impl FnOnce() -> bool,
+    ) -> Result<Result<(PersonalToken, String), NotCreated>, StoreError> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        if !caller_alive() {
+            return Ok(Err(NotCreated::CallerGone));
+        }
         let token = new_token();
         let rec = PersonalToken {
             id: uuid::Uuid::new_v4().to_string(),
@@ -134,10 +174,10 @@ impl PersonalTokens {
             last_used_at: None,
         };
         if !self.store.put_personal_token_capped(&rec, max, now)? {
-            return Ok(None);
+            return Ok(Err(NotCreated::Capped));
         }
         self.insert(user, rec.clone());
-        Ok(Some((rec, token)))
+        Ok(Ok((rec, token)))
     }
 
     /// The identity behind `token` for `tenant`, when it is a live personal token. The
@@ -182,6 +222,7 @@ impl PersonalTokens {
 
     /// Revokes token `id` of `user_id`: `None` when the user has no such token.
     pub fn revoke(&self, user_id: &str, id: &str) -> Result<Option<PersonalToken>, StoreError> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let gone = self.store.delete_personal_token(user_id, id)?;
         self.forget(gone.as_slice());
         Ok(gone)
@@ -189,6 +230,7 @@ impl PersonalTokens {
 
     /// Revokes every token of a user (disabled or deleted); returns how many.
     pub fn revoke_user(&self, user_id: &str) -> Result<usize, StoreError> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         // Out of the map first: a request racing the store write is refused already.
         let mine: Vec<PersonalToken> = {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
@@ -203,6 +245,7 @@ impl PersonalTokens {
     /// Rebuilds every identity from the store's users and `scopes_of` (after a reload changed
     /// `access_groups`, or a user changed): a token never carries a scope its user lost.
     pub fn rescope(&self, scopes_of: ScopesOf, now: u64) -> Result<(), StoreError> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         *self.scopes_of.write().unwrap_or_else(|e| e.into_inner()) = scopes_of;
         let current = self.scopes_of.read().unwrap_or_else(|e| e.into_inner()).clone();
         let fresh = PersonalTokens::load(self.store.clone(), current, now)?;

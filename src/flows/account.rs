@@ -113,6 +113,7 @@ pub fn overview(rt: &Runtime, svc: &Services, id: &Identity) -> Result<Value, Re
         "totp": totp,
         "recovery_codes_left": user.recovery_codes.len(),
         "otp_channels": otp_channels(rt, &user),
+        "by_code": user.mfa_by_code,
     });
     Ok(json!({"user": u, "mfa": mfa}))
 }
@@ -120,7 +121,8 @@ pub fn overview(rt: &Runtime, svc: &Services, id: &Identity) -> Result<Value, Re
 /// Changes the caller's password: the current one is checked like a sign-in (the per-IP login
 /// limit, one attempt at a time per account, bans; a wrong one draws on the account's failure
 /// budget), the new one against the password rules; both hashes run on the bounded pool. Every
-/// other session of the user ends (the caller's stays). Returns how many ended.
+/// other session of the user ends (the caller's stays), and so does every pending second-factor
+/// step (a sign-in begun with the old password). Returns how many sessions ended.
 pub async fn change_password(
     rt: &Arc<Runtime>,
     svc: &Arc<Services>,
@@ -178,6 +180,8 @@ pub async fn change_password(
             })?
             .map_err(FlowError::Store)?;
         let ended = svc2.sessions.revoke(|s| s.user_id == user_id && s.id != keep)?;
+        // A sign-in begun with the old password must not finish at its second factor.
+        svc2.mfa.drop_user(&user_id);
         let detail = json!({"sessions_ended": ended});
         svc2.audit.record(Audit::event(EventKind::PasswordChanged, &origin, Some(&user_id), detail));
         notify_user(&rt2, &svc2, &user, Notice::PasswordChanged, now);

@@ -12,6 +12,7 @@ pub mod issue;
 pub mod links;
 pub mod magic;
 pub mod mfa;
+pub mod mfa_by_code;
 pub mod notice;
 pub mod otp;
 pub mod passwordless;

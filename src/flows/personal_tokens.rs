@@ -10,6 +10,7 @@ use crate::flows::account::{active_user, notify_user, Notice, Refused, Who};
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::identity::Identity;
+use crate::pats::NotCreated;
 use crate::policy::has_scope;
 use crate::runtime::Runtime;
 use crate::store::PersonalToken;
@@ -127,8 +128,14 @@ pub fn create(
     let user = active_user(svc, who.id)?;
     let scopes = check_scopes(asked.scopes, &rt.scopes_of(&user.groups))?;
     let max = rt.config.personal_tokens.max_per_user;
-    let Some((rec, token)) = svc.pats.create(&user, name, scopes, ttl, max, now)? else {
-        return Err(Refused::TooManyTokens(max));
+    // Asked again as the token is stored: a request resolved before a reset, a disabling or the
+    // end of its session must not leave a token behind that outlives them.
+    let sid = &who.id.session_id;
+    let alive = || svc.sessions.get(sid).is_some_and(|(s, _)| s.user_id == user.id) && active_user(svc, who.id).is_ok();
+    let (rec, token) = match svc.pats.create_checked(&user, name, scopes, ttl, max, now, alive)? {
+        Ok(made) => made,
+        Err(NotCreated::Capped) => return Err(Refused::TooManyTokens(max)),
+        Err(NotCreated::CallerGone) => return Err(FlowError::Unauthenticated("The session has ended.").into()),
     };
     let detail = json!({"token": rec.id, "name": rec.name, "scopes": rec.scopes, "expires_at": rec.expires_at});
     svc.audit.record(Audit::event(EventKind::PersonalTokenCreated, who.origin, Some(&user.id), detail));

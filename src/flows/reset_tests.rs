@@ -179,3 +179,28 @@ async fn a_wrong_reset_code_costs_the_same_writes_for_everybody() {
     };
     reset(w.rt.clone(), w.svc.clone(), r, IP, Origin::default(), T + 2).await.unwrap();
 }
+
+/// The holder of a taken-over account keeps asking for personal tokens while the owner resets
+/// the password: a request signed in when it arrived, whose work runs after the reset ended its
+/// session (the blocking pool was busy), must leave no token behind that outlives the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_asked_for_by_a_session_the_reset_ended_is_not_made() {
+    use crate::flows::account::{Refused, Who};
+    use crate::flows::personal_tokens::{create, NewToken};
+    let w = world("");
+    let u = user(&w, "h@example.com");
+    // The request resolved its caller...
+    let (_, _, id) = w.svc.sessions.create(&u, vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
+    // ...then the owner's reset completed...
+    ask(&w, "h@example.com", T).await;
+    let token = last_token(&w, "h@example.com", "reset?token=");
+    reset_at(&w, &token, NEW, T + 1).await.unwrap();
+    // ...and only now does the request's work run.
+    let origin = Origin::default();
+    let who = Who { id: &id, ip: IP, origin: &origin };
+    let asked = NewToken { name: "persistence".into(), ..Default::default() };
+    let e = create(&w.rt, &w.svc, &who, asked, T + 2).unwrap_err();
+    assert!(matches!(e, Refused::Flow(FlowError::Unauthenticated(_))), "{e:?}");
+    assert!(w.svc.pats.list(&u.id).unwrap().is_empty(), "nothing stored");
+    assert_eq!(w.svc.pats.count(), 0, "nothing usable at the gateway");
+}

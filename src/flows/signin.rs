@@ -44,8 +44,14 @@ impl Outcome {
     }
 }
 
-/// Whether `user` must present a second factor after their first.
+/// Whether `user` must present a second factor after their first: they set up an
+/// authenticator app, or opted into a code by message as their second factor. (An opted-in user
+/// no channel can reach is asked all the same, and offered what is left: fail closed.)
 pub fn needs_second_factor(user: &User) -> bool {
+    has_totp(user) || user.mfa_by_code
+}
+
+fn has_totp(user: &User) -> bool {
     user.totp.as_ref().is_some_and(|t| t.confirmed)
 }
 
@@ -53,7 +59,7 @@ pub fn needs_second_factor(user: &User) -> bool {
 /// channel of another kind than `used`.
 pub fn mfa_methods(rt: &Runtime, user: &User, used: Option<crate::notify::AddressKind>) -> Vec<&'static str> {
     let mut methods = vec![];
-    if needs_second_factor(user) {
+    if has_totp(user) {
         methods.push(MfaMethod::Totp.as_str());
     }
     if !user.recovery_codes.is_empty() {

@@ -82,12 +82,12 @@ fn confirm_form(csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> 
 
 /// What the enrolment page says when a step is refused: status and sentence (as the JSON API
 /// words them; a flow's own failure through [`super::refusal`]).
-struct Refusal {
-    status: StatusCode,
-    message: &'static str,
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub message: &'static str,
 }
 
-fn refused(r: Refused) -> Refusal {
+pub(crate) fn refused(r: Refused) -> Refusal {
     let (code, message) = match r {
         Refused::Flow(e) => {
             let (status, message) = super::refusal(super::Step::Enrol, &e);

@@ -4,6 +4,7 @@
 //! (double submit: an HttpOnly SameSite=Strict cookie and a hidden field, compared in constant
 //! time) and cross-origin posts are refused. `rd` is honoured only for allowed redirect hosts.
 
+pub mod account;
 pub mod code;
 pub mod enrol;
 mod form;
@@ -40,10 +41,12 @@ pub fn pages() -> Router<Arc<Shared>> {
         .route("/auth/password/reset", get(links::reset_page))
         .route("/auth/magic-link", get(links::link_request_page))
         .route("/auth/magic-link/{token}", get(links::confirm_page))
+        .merge(account::routes())
 }
 
 /// The portal's form posts: paths the JSON API answers too; the /auth router sends a form post
-/// (`application/x-www-form-urlencoded`) to one of them here, anything else to the API.
+/// (`application/x-www-form-urlencoded`) to one of them here, anything else to the API. Also
+/// the account page, which the router sends here when a GET asks for HTML.
 pub fn forms() -> Router<Arc<Shared>> {
     Router::new()
         .route("/auth/login", post(submit))
@@ -57,6 +60,7 @@ pub fn forms() -> Router<Arc<Shared>> {
         .route("/auth/password/reset", post(links::submit_reset))
         .route("/auth/magic-link", post(links::submit_link_request))
         .route("/auth/magic-link/{token}", post(links::submit_confirm))
+        .merge(account::page_routes())
 }
 
 /// Whether a form post to `path` is the portal's (one of [`FORM_PATHS`], or a sign-in link's

@@ -295,6 +295,31 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The newest `limit` audit events of user `user_id` that `keep` keeps, newest first, found
+    /// among the newest `scan` events (bounded work, whatever the log's size).
+    pub fn audit_of_user(
+        &self,
+        user_id: &str,
+        scan: usize,
+        limit: usize,
+        keep: impl Fn(&AuditEvent) -> bool,
+    ) -> Result<Vec<AuditEvent>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(AUDIT)?;
+        let mut out = vec![];
+        for row in t.iter()?.rev().take(scan) {
+            let (_, v) = row?;
+            let e: AuditEvent = decode(v.value())?;
+            if e.user.as_deref() == Some(user_id) && keep(&e) {
+                out.push(e);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +348,33 @@ mod tests {
         assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
         assert_eq!(store.write_transactions(), before + 1);
         assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
+    }
+
+    /// A user's audit events: theirs only, newest first, `limit` at most, found among the
+    /// newest `scan` events only.
+    #[test]
+    fn a_users_audit_events_are_theirs_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let event = |n: u64, user: &str| AuditEvent {
+            seq: 0,
+            time: n,
+            event: if n.is_multiple_of(2) { "login_ok" } else { "login_failed" }.into(),
+            tenant: None,
+            user: Some(user.into()),
+            app: None,
+            ip: None,
+            forwarded: None,
+            remote: None,
+            detail: serde_json::Value::Null,
+        };
+        let mut events: Vec<AuditEvent> = (0..10).map(|n| event(n, if n < 8 { "alice" } else { "bob" })).collect();
+        store.append_audit(&mut events).unwrap();
+        let times = |v: Vec<AuditEvent>| v.into_iter().map(|e| e.time).collect::<Vec<_>>();
+        assert_eq!(times(store.audit_of_user("alice", 100, 3, |_| true).unwrap()), vec![7, 6, 5]);
+        assert_eq!(times(store.audit_of_user("alice", 100, 3, |e| e.event == "login_ok").unwrap()), vec![6, 4, 2]);
+        assert_eq!(times(store.audit_of_user("alice", 4, 10, |_| true).unwrap()), vec![7, 6], "only 4 scanned");
+        assert!(store.audit_of_user("carol", 100, 10, |_| true).unwrap().is_empty());
     }
 }
 

@@ -52,6 +52,10 @@ pub struct User {
     pub recovery_codes: Vec<String>,
     pub created_at: u64,
     pub updated_at: u64,
+    /// The user opted into a one-time code by message (e-mail or SMS) as their second factor:
+    /// every sign-in asks for a second factor (`flows::account::set_mfa_by_code`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_by_code: bool,
 }
 
 /// The most bytes a user's `custom_payload` may take, as compact JSON.

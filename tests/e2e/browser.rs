@@ -136,3 +136,36 @@ fn a_person_resets_a_forgotten_password_and_signs_in_with_the_new_one() {
     let r = client().post(s.gh.url("/auth/login")).header("Host", "127.0.0.1").json(&old).send().unwrap();
     assert_eq!(r.status(), 401, "the old password is gone");
 }
+
+/// The account page by keyboard alone: signed in on two devices (two browser contexts), the
+/// person Tabs to the other device's "End session" button and presses Enter; the other device
+/// is signed out at its next request. The page's screenshot is saved (target/tmp) and checked:
+/// no blank image, every section's heading visible.
+#[test]
+fn the_account_page_ends_another_session_by_keyboard() {
+    let s = site("rules: [{domain: 127.0.0.1, policy: one_factor}]\n");
+    let url = format!("http://127.0.0.1:{}/desk?tab=1", s.nginx_port);
+    let account = format!("http://127.0.0.1:{}/auth/account", s.nginx_port);
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (shot, fail) = (tmp.join("browser-account.png"), tmp.join("browser-account-failure.png"));
+    let _ = std::fs::remove_file(&shot);
+    let args =
+        ["account.mjs", &url, &account, "alice", "violet-tractor-42", shot.to_str().unwrap(), fail.to_str().unwrap()];
+    let out = Command::new(need("node")).current_dir(browser_dir()).args(args).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["first_tab"], "Skip to content", "the skip link comes first: {v}");
+    assert_ne!(v["end_button_outline"], "none", "the focused button shows its focus: {v}");
+    assert_eq!(v["notice"], "The session was ended.");
+    assert_eq!(v["other_still_listed"], false, "{v}");
+    assert!(v["other_url"].as_str().unwrap().contains("/auth/login"), "the other device is signed out: {v}");
+    for (heading, visible) in v["visible"].as_object().unwrap() {
+        assert_eq!(visible, true, "heading {heading} not visible");
+    }
+    assert_eq!(v["visible"].as_object().unwrap().len(), 7);
+    let image = &v["image"];
+    assert!(image["width"].as_u64().unwrap() >= 400 && image["height"].as_u64().unwrap() >= 600, "{image}");
+    assert!(image["colours"].as_u64().unwrap() >= 16, "a blank screenshot: {image}");
+    assert!(image["dark"].as_f64().unwrap() > 0.002, "no text in the screenshot: {image}");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "the screenshot is saved");
+}

@@ -7,6 +7,7 @@
 mod common;
 
 mod account;
+mod account_page;
 mod addresses;
 mod at_rest;
 mod browser;

@@ -323,5 +323,21 @@ async fn the_account_overview_shows_the_owner_their_addresses_and_factors() {
     assert_eq!((u["email"].as_str(), u["email_verified"].as_bool()), (Some("alice@example.com"), Some(true)));
     assert_eq!((u["mobile"].as_str(), u["mobile_verified"].as_bool()), (Some("+15550000001"), Some(false)));
     assert_eq!(u["scopes"], json!(["app:read", "app:write"]));
-    assert_eq!(a.body["mfa"], json!({"totp": false, "recovery_codes_left": 3, "otp_channels": []}));
+    assert_eq!(a.body["mfa"], json!({"totp": false, "recovery_codes_left": 3, "otp_channels": [], "by_code": false}));
+}
+
+/// Someone who phished the password stands at the second-factor step; the owner changes the
+/// password: that step, begun with the old password, must not still lead to a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_a_second_factor_step_begun_with_the_old_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let alice = staff(&s, "alice").await;
+    let now = crate::clock::now_secs();
+    let step = s.services.mfa.start_at(&alice.id, "default", vec![crate::domain::Amr::Pwd], false, None, now);
+    assert!(s.services.mfa.get(&step, now).is_some());
+    let body = json!({"current_password": PASSWORD, "new_password": "a-brand-new-password"});
+    let changed = call(&s, "POST", "/auth/account/password", &session(&s, &alice), Some(body)).await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    assert!(s.services.mfa.get(&step, crate::clock::now_secs()).is_none(), "the pending step ended");
 }
