@@ -72,3 +72,26 @@ async fn a_user_disabled_after_the_link_went_out_cannot_use_it() {
     assert!(matches!(use_at(&w, &token, T + 1).await, Err(FlowError::InvalidCode)));
     assert!(w.svc.sessions.get("any").is_none() && w.svc.store.sessions().unwrap().is_empty(), "no session");
 }
+
+/// Whoever read the owner's mailbox asked for a sign-in link and kept it; the owner, mailbox
+/// back, resets the password: the kept link must not sign in after the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_ends_a_sign_in_link_asked_for_before_it() {
+    let w = world("");
+    user(&w, "k@example.com");
+    ask(&w, "k@example.com", None, T).await;
+    let kept = last_token(&w, "k@example.com", MARK);
+    let req = crate::flows::reset::ResetRequest { tenant: "default".into(), identifier: "k@example.com".into() };
+    let a = crate::flows::reset::request(w.rt.clone(), w.svc.clone(), req, IP, Origin::default(), T + 1).unwrap();
+    a.work.await.unwrap().unwrap();
+    let token = last_token(&w, "k@example.com", "reset?token=");
+    let r = crate::flows::reset::Reset {
+        tenant: "default".into(),
+        token,
+        identifier: None,
+        new_password: "a-new-long-passphrase-7".into(),
+    };
+    crate::flows::reset::reset(w.rt.clone(), w.svc.clone(), r, IP, Origin::default(), T + 2).await.unwrap();
+    assert!(matches!(use_at(&w, &kept, T + 3).await, Err(FlowError::InvalidCode)), "the kept link is dead");
+    assert!(w.svc.store.links().unwrap().is_empty(), "and gone from the store");
+}

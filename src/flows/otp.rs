@@ -20,6 +20,22 @@ pub fn code_key(purpose: Purpose, tenant: &str, app: &str, identifier: &str) -> 
     format!("{purpose}\0{tenant}\0{app}\0{}", identifier.trim().to_lowercase())
 }
 
+/// Drops the user's live sign-in and second-factor codes (after a password reset, a code sent
+/// before it must not sign in after it); returns how many.
+pub fn drop_user_codes(svc: &Services, tenant: &str, user_id: &str) -> Result<usize, FlowError> {
+    let subject = format!("user:{user_id}");
+    let mine = |key: &str| {
+        [Purpose::Login, Purpose::Mfa].iter().any(|p| {
+            key.strip_prefix(p.as_str())
+                .and_then(|k| k.strip_prefix('\0'))
+                .and_then(|k| k.strip_prefix(tenant))
+                .and_then(|k| k.strip_prefix('\0'))
+                .is_some_and(|rest| rest.rsplit('\0').next() == Some(subject.as_str()))
+        })
+    };
+    Ok(svc.store.drop_codes(mine)?)
+}
+
 /// `len` decimal digits, uniformly from the thread CSPRNG (ChaCha, seeded by the OS).
 pub fn new_code(len: usize) -> String {
     let mut rng = rand::rng();

@@ -194,7 +194,7 @@ fn check_code(
 }
 
 /// A consumed token's reset: the new password, then every session, refresh token, personal API
-/// token and pending MFA step of the user ends (a reset is how an account is taken back, so
+/// token, pending MFA step and unused sign-in link of the user ends (a reset is how an account is taken back, so
 /// nothing a former holder minted survives it); audited; the user is told. A user disabled since the token was
 /// sent gets nothing.
 fn finish(
@@ -221,13 +221,19 @@ fn finish(
     let ended = svc.sessions.revoke(|s| s.user_id == user.id)?;
     let tokens_revoked = svc.pats.revoke_user(&user.id)?;
     svc.mfa.drop_user(&user.id);
+    // A sign-in link (or another reset) asked for before the reset must not sign in after it.
+    svc.store.drop_links(&user.tenant, &user.id)?;
+    crate::flows::otp::drop_user_codes(svc, &user.tenant, &user.id)?;
     svc.audit.record(Audit::event(
         EventKind::PasswordReset,
         origin,
         Some(&user.id),
         json!({"channel": rec.channel, "sessions_ended": ended, "personal_tokens_revoked": tokens_revoked}),
     ));
-    notice(rt, svc, &user, Notice::PasswordChanged, now)?;
+    // The password is set: a notice that cannot be queued is logged, not the reset's answer.
+    if let Err(e) = notice(rt, svc, &user, Notice::PasswordChanged, now) {
+        tracing::error!("password reset: the notice to the user could not be queued: {e}");
+    }
     Ok(())
 }
 

@@ -204,3 +204,34 @@ async fn a_token_asked_for_by_a_session_the_reset_ended_is_not_made() {
     assert!(w.svc.pats.list(&u.id).unwrap().is_empty(), "nothing stored");
     assert_eq!(w.svc.pats.count(), 0, "nothing usable at the gateway");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_ends_the_sign_in_and_second_factor_codes_sent_before_it() {
+    use crate::domain::Purpose;
+    use crate::flows::otp::code_key;
+    let w = world("");
+    let u = user(&w, "c@example.com");
+    let other = user(&w, "d@example.com");
+    let code = |expires_at| crate::store::CodeRecord {
+        hash: "00".into(),
+        expires_at,
+        attempts: 0,
+        max_attempts: 5,
+        created_at: T,
+        channel: "email".into(),
+    };
+    let mine_login = code_key(Purpose::Login, "default", "", &format!("user:{}", u.id));
+    let mine_mfa = code_key(Purpose::Mfa, "default", "", &format!("user:{}", u.id));
+    let mine_app = code_key(Purpose::Login, "default", "wiki", &format!("user:{}", u.id));
+    let theirs = code_key(Purpose::Login, "default", "", &format!("user:{}", other.id));
+    for k in [&mine_login, &mine_mfa, &mine_app, &theirs] {
+        w.svc.store.put_code(k, &code(T + 300), None).unwrap();
+    }
+    ask(&w, "c@example.com", T).await;
+    let token = last_token(&w, "c@example.com", "reset?token=");
+    reset_at(&w, &token, NEW, T + 1).await.unwrap();
+    for k in [&mine_login, &mine_mfa, &mine_app] {
+        assert!(w.svc.store.code(k).unwrap().is_none(), "a code sent before the reset is gone: {k:?}");
+    }
+    assert!(w.svc.store.code(&theirs).unwrap().is_some(), "another user's code stays");
+}

@@ -240,6 +240,28 @@ impl Store {
         Ok(())
     }
 
+    /// Drops every code whose key `drop` names; returns how many. Reads first: when none is
+    /// named, nothing is written.
+    pub fn drop_codes(&self, drop: impl Fn(&str) -> bool) -> Result<usize> {
+        let named = {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(CODES)?;
+            let mut n = 0;
+            for row in t.iter()? {
+                let (k, _) = row?;
+                n += usize::from(drop(k.value()));
+            }
+            n
+        };
+        if named == 0 {
+            return Ok(0);
+        }
+        let tx = self.db.begin_write()?;
+        tx.open_table(CODES)?.retain(|k, _| !drop(k))?;
+        tx.commit()?;
+        Ok(named)
+    }
+
     /// Drops expired codes and verifications past their expiry (plus a grace for status reads).
     pub fn purge_codes(&self, now: u64) -> Result<()> {
         let tx = self.db.begin_write()?;

@@ -194,6 +194,36 @@ impl Store {
         Ok(out)
     }
 
+    /// Drops every live token of (tenant, user), whatever its purpose (a reset ends them all);
+    /// writes nothing when there is none.
+    pub fn drop_links(&self, tenant: &str, user_id: &str) -> Result<()> {
+        let keys: Vec<String> = LinkPurpose::ALL.iter().map(|p| link_key(*p, tenant, user_id)).collect();
+        let mut live = vec![];
+        for k in &keys {
+            if self.get_json::<LinkRecord>(LINKS, k)?.is_some() {
+                live.push(k);
+            }
+        }
+        if live.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut links = tx.open_table(LINKS)?;
+            let mut index = tx.open_table(LINK_INDEX)?;
+            for k in live {
+                if let Some(r) = get_link(&links, k)? {
+                    links.remove(k.as_str())?;
+                    if !r.code {
+                        index.remove(r.hash.as_str())?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The live token record of (tenant, user, purpose), if any.
     pub fn link(&self, purpose: LinkPurpose, tenant: &str, user_id: &str) -> Result<Option<LinkRecord>> {
         self.get_json(LINKS, &link_key(purpose, tenant, user_id))
