@@ -144,3 +144,16 @@ async fn a_proof_refreshes_what_live_sessions_tell_apps() {
     open(&w, &last_token(&w, "s@example.com", MARK), T + 1).unwrap();
     assert_eq!(w.svc.sessions.by_secret(&signed.cookie).unwrap().email, "s@example.com");
 }
+
+/// A reset takes an account back: it drops every live link of the user (`Store::drop_links`),
+/// so an address change whoever held the session asked for dies with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_ends_a_pending_address_proof() {
+    let w = world("");
+    let u = user(&w, "owner@example.com");
+    ask(&w, &u, AddressField::Email, Target::New("thief@example.com".into()), T).await.unwrap();
+    let token = last_token(&w, "thief@example.com", MARK);
+    w.svc.store.drop_links("default", &u.id).unwrap();
+    assert!(matches!(open(&w, &token, T + 1), Err(FlowError::InvalidCode)));
+    assert_eq!(w.svc.store.user(&u.id).unwrap().unwrap().verified_email(), Some("owner@example.com"));
+}
