@@ -17,7 +17,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let forms = crate::portal::forms().with_state(shared.clone());
     let routes = crate::api::routes()
         .layer(axum::middleware::from_fn_with_state(forms, by_content_type))
-        .merge(crate::portal::pages());
+        .merge(crate::portal::pages())
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::portal::brand_csp));
     crate::api::serve(routes, shared)
 }
 
@@ -41,6 +42,12 @@ mod account_tests;
 mod input_tests;
 #[cfg(test)]
 mod links_tests;
+#[cfg(test)]
+mod portal_brand_tests;
+#[cfg(test)]
+mod portal_lang_tests;
+#[cfg(test)]
+mod portal_register_tests;
 
 #[cfg(test)]
 mod tests {

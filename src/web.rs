@@ -210,13 +210,34 @@ pub fn escape(s: &str) -> String {
 }
 
 pub fn page(title: &str, body: &str) -> String {
+    page_with(&Look::default(), title, body)
+}
+
+/// How a page looks beyond its title and body: its language, the product name in the title,
+/// extra CSS (already safe: built from validated values) and a header above the body (HTML).
+pub struct Look<'a> {
+    pub lang: &'a str,
+    pub product: &'a str,
+    pub style: &'a str,
+    pub header: &'a str,
+}
+
+impl Default for Look<'_> {
+    fn default() -> Self {
+        Look { lang: "en", product: "Gatehouse", style: "", header: "" }
+    }
+}
+
+/// The page shell in a [`Look`].
+pub fn page_with(look: &Look, title: &str, body: &str) -> String {
+    let (lang, product, style, header) = (escape(look.lang), escape(look.product), look.style, look.header);
     format!(
         r#"<!doctype html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Gatehouse</title>
+<title>{title} · {product}</title>
 <style>
   body {{ font: 16px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330; margin: 0; }}
   main {{ max-width: 22rem; margin: 10vh auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 4px #0002; }}
@@ -226,11 +247,11 @@ pub fn page(title: &str, body: &str) -> String {
   input:focus, button:focus {{ outline: 3px solid #3b82f6; outline-offset: 1px; }}
   button {{ margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 4px; background: #1d4ed8; color: #fff; cursor: pointer; }}
   .error {{ background: #fde8e8; color: #8a1c1c; padding: .6rem; border-radius: 4px; }}
-</style>
+{style}</style>
 </head>
 <body>
 <main>
-{body}
+{header}{body}
 </main>
 </body>
 </html>

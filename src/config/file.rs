@@ -59,6 +59,7 @@ fn default_tenants() -> Vec<Tenant> {
         templates: BTreeMap::new(),
         validation_sources: vec![],
         require_password: false,
+        branding: None,
     }]
 }
 
@@ -442,6 +443,9 @@ pub struct Tenant {
     /// account that signs in by code or link, or sets a password through the reset flow.
     #[serde(default)]
     pub require_password: bool,
+    /// How the tenant's portal pages look.
+    #[serde(default)]
+    pub branding: Option<super::branding::BrandingFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

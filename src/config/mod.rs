@@ -3,6 +3,7 @@
 //! Loading substitutes `${ENV}` first, then parses with unknown keys refused, then validates.
 //! Every problem is reported as `file:line: what is wrong and what to do`, all at once.
 
+pub mod branding;
 pub mod file;
 pub mod locate;
 pub mod units;
@@ -306,6 +307,8 @@ pub struct TenantConfig {
     pub validation_sources: Vec<String>,
     /// A self-registration must set a password (else one without is allowed).
     pub require_password: bool,
+    /// How its portal pages look (`branding`).
+    pub branding: Option<std::sync::Arc<branding::Branding>>,
 }
 
 #[derive(Debug, Clone)]

@@ -343,6 +343,7 @@ fn tenant(r: &mut Reporter, at: &str, t: &file::Tenant, n: &file::Notifiers) -> 
         templates: templates(r, &format!("{at}.templates"), &t.templates),
         validation_sources: t.validation_sources.clone(),
         require_password: t.require_password,
+        branding: t.branding.as_ref().map(|b| std::sync::Arc::new(branding::validate(r, &format!("{at}.branding"), b))),
     };
     for (j, s) in t.validation_sources.iter().enumerate() {
         validation_source(r, &format!("{at}.validation_sources[{j}]"), s, n);

@@ -2,7 +2,7 @@
 //! app (QR code and key), confirm it with a first code, see the recovery codes once. Same CSRF
 //! and origin checks as every portal form; GET never changes state.
 
-use super::{error_html, escape, existing_csrf, form_expired, html, page, Form, Post};
+use super::{error_html, escape, existing_csrf, form_expired_in, html, Form, Post, Ui, M};
 use crate::catalogue::Code;
 use crate::flows::enrol::Refused;
 use crate::identity::Caller;
@@ -16,17 +16,17 @@ use std::sync::Arc;
 /// The portal's checks for a signed-in form post: CSRF token and same origin; the caller.
 /// (The refusal is a ready page; it is built once per refused post.)
 #[allow(clippy::result_large_err)]
-fn form_caller(p: &Post) -> Result<(Arc<crate::identity::Identity>, Form), Response> {
+fn form_caller(ui: &Ui, p: &Post) -> Result<(Arc<crate::identity::Identity>, Form), Response> {
     let Some(form) = p.form() else {
-        return Err(form_expired(("Authenticator app", "/auth/mfa/totp", "Start again")));
+        return Err(form_expired_in(ui, (M::AuthenticatorApp, "/auth/mfa/totp", M::LinkStartAgain)));
     };
     match caller(&p.rt, &p.headers, &p.info.tenant) {
         Caller::Known(id) => Ok((id, form)),
-        _ => Err(html(
-            StatusCode::UNAUTHORIZED,
-            page("Sign in", "<h1>Sign in</h1>\n<p><a href=\"/auth/login\">Sign in</a> first.</p>"),
-            None,
-        )),
+        _ => {
+            let body =
+                format!("<h1>{}</h1>\n<p><a href=\"/auth/login\">{}</a></p>", ui.h(M::SignIn), ui.h(M::SignInFirst));
+            Err(html(StatusCode::UNAUTHORIZED, ui.page(M::SignIn, &body), None))
+        }
     }
 }
 
@@ -44,76 +44,78 @@ pub async fn enrol_page(
     };
     let enabled =
         s.services.store.user(&id.user_id).ok().flatten().is_some_and(|u| u.totp.is_some_and(|t| t.confirmed));
+    let ui = Ui::new(&rt, &info.tenant, &headers);
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     let body = if enabled {
-        "<h1>Authenticator app</h1>\n<p>An authenticator app protects your account.</p>".to_string()
+        format!("<h1>{}</h1>\n<p>{}</p>", ui.h(M::AuthenticatorApp), ui.h(M::AppProtects))
     } else {
         format!(
-            r#"<h1>Authenticator app</h1>
-<p>Signed in as <strong>{}</strong>. Add a second factor: an app such as FreeOTP or Aegis shows a new code every 30 seconds.</p>
+            r#"<h1>{}</h1>
+<p>{}</p>
 <form method="post" action="/auth/mfa/totp/setup">
   <input type="hidden" name="csrf" value="{}">
-  <button type="submit">Set up an authenticator app</button>
+  <button type="submit">{}</button>
 </form>"#,
-            escape(&id.user),
-            escape(&csrf)
+            ui.h(M::AuthenticatorApp),
+            ui.strong(M::AddSecondFactor, "user", &id.user),
+            escape(&csrf),
+            ui.h(M::ButtonSetUpApp),
         )
     };
-    html(StatusCode::OK, page("Authenticator app", &body), Some(super::Csrf::new(&rt, &csrf)))
+    html(StatusCode::OK, ui.page(M::AuthenticatorApp, &body), Some(super::Csrf::new(&rt, &csrf)))
 }
 
-fn confirm_form(csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> String {
+pub(crate) fn confirm_form(ui: &Ui, csrf: &str, secret: &str, qr_svg: &str, error: Option<&str>) -> String {
     let error = error_html(error);
     format!(
-        r#"<h1>Scan this code</h1>
+        r#"<h1>{title}</h1>
 {error}
-<div role="img" aria-label="QR code of the authenticator secret">{qr_svg}</div>
-<p>Or type the key: <code>{secret}</code></p>
+<div role="img" aria-label="{qr_label}">{qr_svg}</div>
+<p>{or_type} <code>{secret}</code></p>
 <form method="post" action="/auth/mfa/totp/confirm">
   <input type="hidden" name="csrf" value="{csrf}">
-  <label for="code">Code shown by the app</label>
+  <label for="code">{label}</label>
   <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
-  <button type="submit">Confirm</button>
+  <button type="submit">{button}</button>
 </form>"#,
+        title = ui.h(M::ScanThisCode),
+        qr_label = ui.h(M::QrCodeLabel),
+        or_type = ui.h(M::OrTypeKey),
+        label = ui.h(M::LabelAppCode),
+        button = ui.h(M::ButtonConfirm),
         secret = escape(secret),
         csrf = escape(csrf),
     )
 }
 
-/// What the enrolment page says when a step is refused: status and sentence (as the JSON API
-/// words them; a flow's own failure through [`super::refusal`]).
+/// What the enrolment page says when a step is refused: status and sentence (a flow's own
+/// failure through [`super::refusal_in`]).
 pub(crate) struct Refusal {
     pub status: StatusCode,
-    pub message: &'static str,
+    pub message: M,
 }
 
 pub(crate) fn refused(r: Refused) -> Refusal {
     let (code, message) = match r {
         Refused::Flow(e) => {
-            let (status, message) = super::refusal(super::Step::Enrol, &e);
+            let (status, message) = super::refusal_in(super::Step::Enrol, &e);
             return Refusal { status, message };
         }
-        Refused::AlreadyEnabled => (Code::AlreadyEnabled, Code::AlreadyEnabled.message()),
-        Refused::NotEnabled => (Code::NotEnabled, Code::NotEnabled.message()),
-        Refused::NoPendingSetup => (Code::NoPendingSetup, Code::NoPendingSetup.message()),
-        Refused::Code(_) => (Code::CodeMismatch, Code::CodeMismatch.message()),
-        Refused::Banned(_) => {
-            (Code::TooManyFailures, "Too many failed attempts for this account or from this address; retry later.")
-        }
-        Refused::Undescribable => {
-            (Code::Internal, "The authenticator could not be described: check that totp.issuer holds no `:`.")
-        }
-        Refused::NeedsTwoFactor => (
-            Code::MfaRequired,
-            "This needs a session with both factors: complete the MFA step (or step up at /auth/login?step=mfa) and retry.",
-        ),
+        Refused::AlreadyEnabled => (Code::AlreadyEnabled, M::EnrolAlreadyEnabled),
+        Refused::NotEnabled => (Code::NotEnabled, M::EnrolNotEnabled),
+        Refused::NoPendingSetup => (Code::NoPendingSetup, M::EnrolNoPending),
+        Refused::Code(_) => (Code::CodeMismatch, M::EnrolCodeMismatch),
+        Refused::Banned(_) => (Code::TooManyFailures, M::EnrolBanned),
+        Refused::Undescribable => (Code::Internal, M::EnrolUndescribable),
+        Refused::NeedsTwoFactor => (Code::MfaRequired, M::EnrolNeedsTwoFactor),
     };
     Refusal { status: code.status(), message }
 }
 
 /// `POST /auth/mfa/totp/setup` from the enrolment page.
 pub(crate) async fn enrol_setup(p: Post) -> Response {
-    let (id, f) = match form_caller(&p) {
+    let ui = p.ui();
+    let (id, f) = match form_caller(&ui, &p) {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -123,23 +125,24 @@ pub(crate) async fn enrol_setup(p: Post) -> Response {
         // The SVG is generated by the qrcode crate from our own URI: no user input in it.
         Ok(setup) => html(
             StatusCode::OK,
-            page("Authenticator app", &confirm_form(csrf, &setup.secret, &setup.qr_svg, None)),
+            ui.page(M::AuthenticatorApp, &confirm_form(&ui, csrf, &setup.secret, &setup.qr_svg, None)),
             None,
         ),
-        Err(e) => html(
-            e.status,
-            page(
-                "Authenticator app",
-                &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{}</p>", escape(e.message)),
-            ),
-            None,
-        ),
+        Err(e) => {
+            let body = format!(
+                "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{}</p>",
+                ui.h(M::AuthenticatorApp),
+                ui.h(e.message)
+            );
+            html(e.status, ui.page(M::AuthenticatorApp, &body), None)
+        }
     }
 }
 
 /// `POST /auth/mfa/totp/confirm` from the enrolment page: shows the recovery codes once.
 pub(crate) async fn enrol_confirm(p: Post) -> Response {
-    let (id, f) = match form_caller(&p) {
+    let ui = p.ui();
+    let (id, f) = match form_caller(&ui, &p) {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -151,9 +154,21 @@ pub(crate) async fn enrol_confirm(p: Post) -> Response {
     match done.await.map_err(refused) {
         Ok(codes) => {
             let items: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", escape(c))).collect();
-            let body = format!("<h1>Authenticator app added</h1>\n<p>Keep these recovery codes somewhere safe. Each works once, and they are shown only now.</p>\n<ul>{items}</ul>");
-            html(StatusCode::OK, page("Authenticator app", &body), None)
+            let body = format!(
+                "<h1>{}</h1>\n<p>{}</p>\n<ul>{items}</ul>",
+                ui.h(M::AuthenticatorAdded),
+                ui.h(M::KeepRecoveryCodes)
+            );
+            html(StatusCode::OK, ui.page(M::AuthenticatorApp, &body), None)
         }
-        Err(e) => html(e.status, page("Authenticator app", &format!("<h1>Authenticator app</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">Start again</a>.</p>", escape(e.message))), None),
+        Err(e) => {
+            let body = format!(
+                "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/mfa/totp\">{}</a>.</p>",
+                ui.h(M::AuthenticatorApp),
+                ui.h(e.message),
+                ui.h(M::LinkStartAgain)
+            );
+            html(e.status, ui.page(M::AuthenticatorApp, &body), None)
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! CSRF cookie and the double-submit check, the same-origin check, the allowed `rd`, and the
 //! page for a form that did not check out.
 
-use super::page;
+use super::{Ui, M};
 use crate::config::CSRF_COOKIE;
 use crate::runtime::Runtime;
 use crate::state::Shared;
@@ -29,6 +29,11 @@ impl Post {
     /// The form, when its CSRF token and origin check out.
     pub(crate) fn form(&self) -> Option<Form> {
         Form::checked(&self.rt, &self.info, &self.headers, &self.body)
+    }
+
+    /// The language and look of the pages this post answers with.
+    pub(crate) fn ui(&self) -> Ui {
+        Ui::new(&self.rt, &self.info.tenant, &self.headers)
     }
 }
 
@@ -64,17 +69,41 @@ pub(crate) fn csrf_cookie(c: &Csrf) -> Option<HeaderValue> {
     .ok()
 }
 
+/// The portal pages' CSP. It allows no image: a tenant's logo (`branding.logo`) is allowed by
+/// [`brand_csp`] for that tenant's pages only.
+pub(crate) const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A layer over the /auth router: a portal page of a tenant with a logo gets `img-src` for the
+/// logo's origin (`'self'` for a path on this host, `data:` for an inline picture) and nothing
+/// else; every other answer is left alone.
+pub async fn brand_csp(
+    axum::extract::State(s): axum::extract::State<Arc<Shared>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = req.into_parts();
+    // A refusal here is the handler's to give (the same extractor, cached in the extensions).
+    let info = ReqInfo::from_request_parts(&mut parts, &s).await.ok();
+    let crate::web::Snapshot(rt) = crate::web::Snapshot::of(&parts.extensions, &s);
+    let img =
+        info.and_then(|i| rt.config.tenant(&i.tenant).and_then(|t| t.branding.clone())).and_then(|b| b.img_src.clone());
+    let mut resp = next.run(Request::from_parts(parts, body)).await;
+    if let Some(img) = img {
+        let ours = resp.headers().get(header::CONTENT_SECURITY_POLICY).is_some_and(|v| v.as_bytes() == CSP.as_bytes());
+        if let (true, Ok(v)) = (ours, HeaderValue::from_str(&format!("{CSP}; img-src {img}"))) {
+            resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
+}
+
 pub(crate) fn html(status: StatusCode, body: String, csrf: Option<Csrf>) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Not `no-referrer`: with it browsers send `Origin: null` on the form post.
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
@@ -151,23 +180,40 @@ pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool
 }
 
 /// Where a refused sign-in form sends the person: back to the sign-in page.
-pub(crate) const SIGN_IN_AGAIN: (&str, &str, &str) =
-    ("Sign in", "/auth/login", "Reload the sign-in page and try again");
+pub(crate) const SIGN_IN_AGAIN: (M, &str, M) = (M::SignIn, "/auth/login", M::LinkReloadSignIn);
+
+/// [`form_expired_in`] with English texts given as they are, for pages whose texts are not in
+/// the catalogue yet (the account page's).
+pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
+    let body = format!(
+        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"{}\">{}</a>.</p>",
+        escape(title),
+        M::FormExpired.text(super::Lang::En),
+        escape(href),
+        escape(again)
+    );
+    html(StatusCode::FORBIDDEN, super::page(title, &body), None)
+}
 
 /// The page for a form whose CSRF token or origin did not check out (expired, or sent from
 /// another site): `(title, link, link text)` say where to start again. Every portal form uses it.
-pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
+pub(crate) fn form_expired_in(ui: &Ui, (title, href, again): (M, &str, M)) -> Response {
     let body = format!(
-        "<h1>{title}</h1>\n<p class=\"error\" role=\"alert\">This form has expired or was sent from another site. <a href=\"{href}\">{again}</a>.</p>"
+        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"{href}\">{}</a>.</p>",
+        ui.h(title),
+        ui.h(M::FormExpired),
+        ui.h(again)
     );
-    html(StatusCode::FORBIDDEN, page(title, &body), None)
+    html(StatusCode::FORBIDDEN, ui.page(title, &body), None)
 }
 
 /// The sign-in page with an error and a link to sign in again (the step cannot go on).
-pub(crate) fn sign_in_again(status: StatusCode, message: &str) -> Response {
+pub(crate) fn sign_in_again(ui: &Ui, status: StatusCode, message: M) -> Response {
     let body = format!(
-        "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">Sign in again</a>.</p>",
-        escape(message)
+        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"/auth/login\">{}</a>.</p>",
+        ui.h(M::SignIn),
+        ui.h(message),
+        ui.h(M::LinkSignInAgain)
     );
-    html(status, page("Sign in", &body), None)
+    html(status, ui.page(M::SignIn, &body), None)
 }

@@ -5,21 +5,21 @@
 //! portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired, html, page, rd_input, refusal, signed_in_redirect, Csrf, MfaStep,
-    Post, Step,
+    code_form, error_html, escape, form_expired_in, html, rd_input, refusal_in, signed_in_redirect, Csrf, MfaStep,
+    Post, Step, Ui, M,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::magic::{self, LinkRequest};
 use crate::flows::reset::{self, Reset, ResetRequest};
 use crate::flows::signin::Outcome;
-use crate::web::Snapshot;
+use crate::web::{ReqInfo, Snapshot};
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
-const FORGOT_AGAIN: (&str, &str, &str) = ("Reset your password", "/auth/password/forgot", "Start again");
-const LINK_AGAIN: (&str, &str, &str) = ("Sign in with a link", "/auth/magic-link", "Ask for a new link");
+const FORGOT_AGAIN: (M, &str, M) = (M::ResetYourPassword, "/auth/password/forgot", M::LinkStartAgain);
+const LINK_AGAIN: (M, &str, M) = (M::SignInWithLink, "/auth/magic-link", M::LinkAskNewLink);
 
 /// The browser's CSRF token, or a new one.
 fn csrf_of(headers: &HeaderMap) -> String {
@@ -30,18 +30,23 @@ fn query(raw: Option<String>) -> std::collections::HashMap<String, String> {
     super::form_fields(raw.unwrap_or_default().as_bytes())
 }
 
-fn forgot_form(csrf: &str, identifier: &str, error: Option<&str>) -> String {
+pub(crate) fn forgot_form(ui: &Ui, csrf: &str, identifier: &str, error: Option<&str>) -> String {
     format!(
-        r#"<h1>Reset your password</h1>
+        r#"<h1>{title}</h1>
 {error}
-<p>Enter your e-mail address or mobile number. If it belongs to an account, we send you a link (by e-mail) or a code (by SMS).</p>
+<p>{intro}</p>
 <form method="post" action="/auth/password/request-reset">
   <input type="hidden" name="csrf" value="{csrf}">
-  <label for="identifier">Email or mobile</label>
+  <label for="identifier">{label}</label>
   <input id="identifier" name="identifier" autocomplete="username" required value="{identifier}" autofocus>
-  <button type="submit">Send</button>
+  <button type="submit">{button}</button>
 </form>
-<p><a href="/auth/login">Back to sign in</a></p>"#,
+<p><a href="/auth/login">{back}</a></p>"#,
+        title = ui.h(M::ResetYourPassword),
+        intro = ui.h(M::ForgotIntro),
+        label = ui.h(M::LabelEmailOrMobile),
+        button = ui.h(M::ButtonSend),
+        back = ui.h(M::LinkBackToSignIn),
         error = error_html(error),
         csrf = escape(csrf),
         identifier = escape(identifier),
@@ -50,90 +55,109 @@ fn forgot_form(csrf: &str, identifier: &str, error: Option<&str>) -> String {
 
 /// The new-password form: with the link's `token` hidden, or (a code by SMS) with the code
 /// field and the identifier.
-fn reset_form(csrf: &str, token: Option<&str>, identifier: &str, error: Option<&str>) -> String {
+pub(crate) fn reset_form(ui: &Ui, csrf: &str, token: Option<&str>, identifier: &str, error: Option<&str>) -> String {
     let secret = match token {
         Some(t) => format!(r#"<input type="hidden" name="token" value="{}">"#, escape(t)),
         None => format!(
             r#"<input type="hidden" name="identifier" value="{}">
-  <label for="token">Code</label>
+  <label for="token">{}</label>
   <input id="token" name="token" inputmode="numeric" autocomplete="one-time-code" required autofocus>"#,
-            escape(identifier)
+            escape(identifier),
+            ui.h(M::LabelCode)
         ),
     };
     format!(
-        r#"<h1>Choose a new password</h1>
+        r#"<h1>{title}</h1>
 {error}
 <form method="post" action="/auth/password/reset">
   <input type="hidden" name="csrf" value="{csrf}">
   {secret}
-  <label for="new_password">New password</label>
+  <label for="new_password">{l_new}</label>
   <input id="new_password" name="new_password" type="password" autocomplete="new-password" required>
-  <label for="confirm_password">New password again</label>
+  <label for="confirm_password">{l_again}</label>
   <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required>
-  <button type="submit">Set password</button>
+  <button type="submit">{button}</button>
 </form>
-<p><a href="/auth/password/forgot">Ask for a new link or code</a></p>"#,
+<p><a href="/auth/password/forgot">{again}</a></p>"#,
+        title = ui.h(M::ChooseNewPassword),
+        l_new = ui.h(M::LabelNewPassword),
+        l_again = ui.h(M::LabelNewPasswordAgain),
+        button = ui.h(M::ButtonSetPassword),
+        again = ui.h(M::LinkNewLinkOrCode),
         error = error_html(error),
         csrf = escape(csrf),
     )
 }
 
 /// `GET /auth/password/forgot`.
-pub async fn forgot_page(Snapshot(rt): Snapshot, headers: HeaderMap) -> Response {
+pub async fn forgot_page(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap) -> Response {
+    let ui = Ui::new(&rt, &info.tenant, &headers);
     let csrf = csrf_of(&headers);
-    html(StatusCode::OK, page("Reset your password", &forgot_form(&csrf, "", None)), Some(Csrf::new(&rt, &csrf)))
+    let body = forgot_form(&ui, &csrf, "", None);
+    html(StatusCode::OK, ui.page(M::ResetYourPassword, &body), Some(Csrf::new(&rt, &csrf)))
 }
 
 /// `GET /auth/password/reset?token=…` (the link in the e-mail): the new-password form. Without
 /// a token: the form for a code sent by SMS (`?identifier=` fills it in).
-pub async fn reset_page(Snapshot(rt): Snapshot, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn reset_page(
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let ui = Ui::new(&rt, &info.tenant, &headers);
     let q = query(raw);
     let csrf = csrf_of(&headers);
     let token = q.get("token").map(String::as_str).filter(|t| !t.is_empty());
     let identifier = q.get("identifier").map(String::as_str).unwrap_or("");
-    let body = reset_form(&csrf, token, identifier, None);
-    html(StatusCode::OK, page("Choose a new password", &body), Some(Csrf::new(&rt, &csrf)))
+    let body = reset_form(&ui, &csrf, token, identifier, None);
+    html(StatusCode::OK, ui.page(M::ChooseNewPassword, &body), Some(Csrf::new(&rt, &csrf)))
 }
 
 /// `POST /auth/password/request-reset` from the portal: the same page whoever the identifier
 /// belongs to (with the code form, for those who get a code by SMS).
 pub(crate) async fn submit_forgot(p: Post) -> Response {
-    let Some(f) = p.form() else { return form_expired(FORGOT_AGAIN) };
+    let ui = p.ui();
+    let Some(f) = p.form() else { return form_expired_in(&ui, FORGOT_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (csrf, identifier) = (f.get("csrf"), f.get("identifier").trim().to_string());
     let req = ResetRequest { tenant: info.tenant.clone(), identifier: identifier.clone() };
     match reset::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()) {
         Ok(_) => {
+            let heading = format!("<h1>{}</h1>", ui.h(M::ChooseNewPassword));
             let body = format!(
-                "<h1>Check your messages</h1>\n<p role=\"status\">If <strong>{}</strong> belongs to an account, a link (by e-mail) or a code (by SMS) is on its way. Open the link, or enter the code below.</p>\n{}",
-                escape(&identifier),
-                reset_form(csrf, None, &identifier, None).replace("<h1>Choose a new password</h1>", "")
+                "<h1>{}</h1>\n<p role=\"status\">{}</p>\n{}",
+                ui.h(M::CheckYourMessages),
+                ui.strong(M::ResetOnItsWay, "identifier", &identifier),
+                reset_form(&ui, csrf, None, &identifier, None).replace(&heading, "")
             );
-            html(StatusCode::OK, page("Check your messages", &body), None)
+            html(StatusCode::OK, ui.page(M::CheckYourMessages, &body), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::LinkRequest, &e);
-            html(status, page("Reset your password", &forgot_form(csrf, &identifier, Some(msg))), None)
+            let (status, msg) = refusal_in(Step::LinkRequest, &e);
+            let form = forgot_form(&ui, csrf, &identifier, Some(ui.t(msg)));
+            html(status, ui.page(M::ResetYourPassword, &form), None)
         }
     }
 }
 
 /// `POST /auth/password/reset` from the portal.
 pub(crate) async fn submit_reset(p: Post) -> Response {
-    let Some(f) = p.form() else { return form_expired(FORGOT_AGAIN) };
+    let ui = p.ui();
+    let Some(f) = p.form() else { return form_expired_in(&ui, FORGOT_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let csrf = f.get("csrf");
     let identifier = f.get("identifier").trim().to_string();
     let token = f.get("token").to_string();
     let link_token = identifier.is_empty().then_some(token.as_str());
     let retry = |status: StatusCode, msg: &str| {
-        html(status, page("Choose a new password", &reset_form(csrf, link_token, &identifier, Some(msg))), None)
+        html(status, ui.page(M::ChooseNewPassword, &reset_form(&ui, csrf, link_token, &identifier, Some(msg))), None)
     };
     if token.trim().is_empty() {
-        return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter the code we sent you, or open the link again.");
+        return retry(StatusCode::UNPROCESSABLE_ENTITY, ui.t(M::EnterCodeOrOpenLink));
     }
     if f.get("new_password") != f.get("confirm_password") {
-        return retry(StatusCode::UNPROCESSABLE_ENTITY, "The two passwords differ; type the same one twice.");
+        return retry(StatusCode::UNPROCESSABLE_ENTITY, ui.t(M::PasswordsDiffer));
     }
     let r = Reset {
         tenant: info.tenant.clone(),
@@ -143,31 +167,43 @@ pub(crate) async fn submit_reset(p: Post) -> Response {
     };
     match reset::reset(rt.clone(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await {
         Ok(()) => {
-            let body = "<h1>Password changed</h1>\n<p role=\"status\">Your password was changed and every session of your account was ended.</p>\n<p><a href=\"/auth/login\">Sign in with your new password</a></p>";
-            html(StatusCode::OK, page("Password changed", body), None)
+            let body = format!(
+                "<h1>{}</h1>\n<p role=\"status\">{}</p>\n<p><a href=\"/auth/login\">{}</a></p>",
+                ui.h(M::PasswordChanged),
+                ui.h(M::PasswordChangedText),
+                ui.h(M::LinkSignInNewPassword)
+            );
+            html(StatusCode::OK, ui.page(M::PasswordChanged, &body), None)
         }
-        // The password rules' own sentence.
-        Err(FlowError::Invalid(m)) => retry(StatusCode::UNPROCESSABLE_ENTITY, &m),
+        // The password rules' own sentence (from the flow, in English) after the catalogue's.
+        Err(FlowError::Invalid(m)) => {
+            retry(StatusCode::UNPROCESSABLE_ENTITY, &format!("{} {m}", ui.t(M::PasswordRefused)))
+        }
         Err(e) => {
-            let (status, msg) = refusal(Step::Reset, &e);
-            retry(status, msg)
+            let (status, msg) = refusal_in(Step::Reset, &e);
+            retry(status, ui.t(msg))
         }
     }
 }
 
-fn link_request_form(rd: Option<&str>, csrf: &str, email: &str, error: Option<&str>) -> String {
+pub(crate) fn link_request_form(ui: &Ui, rd: Option<&str>, csrf: &str, email: &str, error: Option<&str>) -> String {
     format!(
-        r#"<h1>Sign in with a link</h1>
+        r#"<h1>{title}</h1>
 {error}
-<p>Enter your e-mail address. If it belongs to an account, we e-mail you a link that signs you in.</p>
+<p>{intro}</p>
 <form method="post" action="/auth/magic-link">
   <input type="hidden" name="csrf" value="{csrf}">
   {rd}
-  <label for="email">Email</label>
+  <label for="email">{label}</label>
   <input id="email" name="email" type="email" autocomplete="email" required value="{email}" autofocus>
-  <button type="submit">Send me a link</button>
+  <button type="submit">{button}</button>
 </form>
-<p><a href="/auth/login">Sign in with a password instead</a></p>"#,
+<p><a href="/auth/login">{instead}</a></p>"#,
+        title = ui.h(M::SignInWithLink),
+        intro = ui.h(M::LinkIntro),
+        label = ui.h(M::LabelEmail),
+        button = ui.h(M::ButtonSendLink),
+        instead = ui.h(M::LinkPasswordInstead),
         error = error_html(error),
         csrf = escape(csrf),
         rd = rd_input(rd),
@@ -176,61 +212,76 @@ fn link_request_form(rd: Option<&str>, csrf: &str, email: &str, error: Option<&s
 }
 
 /// `GET /auth/magic-link` (`?rd=` kept when allowed).
-pub async fn link_request_page(Snapshot(rt): Snapshot, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn link_request_page(
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let ui = Ui::new(&rt, &info.tenant, &headers);
     let q = query(raw);
     let rd = super::allowed_rd(&rt, q.get("rd").map(String::as_str));
     let csrf = csrf_of(&headers);
-    let body = link_request_form(rd.as_deref(), &csrf, "", None);
-    html(StatusCode::OK, page("Sign in with a link", &body), Some(Csrf::new(&rt, &csrf)))
+    let body = link_request_form(&ui, rd.as_deref(), &csrf, "", None);
+    html(StatusCode::OK, ui.page(M::SignInWithLink, &body), Some(Csrf::new(&rt, &csrf)))
 }
 
 /// `POST /auth/magic-link` from the portal: the same page whoever the address belongs to.
 pub(crate) async fn submit_link_request(p: Post) -> Response {
-    let Some(f) = p.form() else { return form_expired(LINK_AGAIN) };
+    let ui = p.ui();
+    let Some(f) = p.form() else { return form_expired_in(&ui, LINK_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let email = f.get("email").trim().to_string();
     let req = LinkRequest { tenant: info.tenant.clone(), email: email.clone(), rd: f.rd.clone() };
     match magic::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()) {
         Ok(_) => {
             let body = format!(
-                "<h1>Check your e-mail</h1>\n<p role=\"status\">If <strong>{}</strong> belongs to an account, a sign-in link is on its way. Open it in this browser.</p>",
-                escape(&email)
+                "<h1>{}</h1>\n<p role=\"status\">{}</p>",
+                ui.h(M::CheckYourEmail),
+                ui.strong(M::LinkOnItsWay, "email", &email)
             );
-            html(StatusCode::OK, page("Check your e-mail", &body), None)
+            html(StatusCode::OK, ui.page(M::CheckYourEmail, &body), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::LinkRequest, &e);
-            html(
-                status,
-                page("Sign in with a link", &link_request_form(f.rd.as_deref(), f.get("csrf"), &email, Some(msg))),
-                None,
-            )
+            let (status, msg) = refusal_in(Step::LinkRequest, &e);
+            let form = link_request_form(&ui, f.rd.as_deref(), f.get("csrf"), &email, Some(ui.t(msg)));
+            html(status, ui.page(M::SignInWithLink, &form), None)
         }
     }
 }
 
 /// `GET /auth/magic-link/{token}`: only a button (the GET reads nothing and changes nothing).
-pub async fn confirm_page(Snapshot(rt): Snapshot, headers: HeaderMap, Path(token): Path<String>) -> Response {
+pub async fn confirm_page(
+    Snapshot(rt): Snapshot,
+    info: ReqInfo,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let ui = Ui::new(&rt, &info.tenant, &headers);
     let csrf = csrf_of(&headers);
     let mut path = "/auth/magic-link/".to_string();
     path.extend(url::form_urlencoded::byte_serialize(token.as_bytes()));
     let body = format!(
-        r#"<h1>Sign in</h1>
-<p>Press the button to sign in with the link we e-mailed you.</p>
+        r#"<h1>{title}</h1>
+<p>{press}</p>
 <form method="post" action="{path}">
   <input type="hidden" name="csrf" value="{csrf}">
-  <button type="submit" autofocus>Sign in</button>
+  <button type="submit" autofocus>{button}</button>
 </form>"#,
+        title = ui.h(M::SignIn),
+        press = ui.h(M::PressToSignIn),
+        button = ui.h(M::ButtonSignIn),
         path = escape(&path),
         csrf = escape(&csrf),
     );
-    html(StatusCode::OK, page("Sign in", &body), Some(Csrf::new(&rt, &csrf)))
+    html(StatusCode::OK, ui.page(M::SignIn, &body), Some(Csrf::new(&rt, &csrf)))
 }
 
 /// `POST /auth/magic-link/{token}` from the confirm page: the link is used; the session cookie
 /// and 303 to the link's `rd` (when still allowed), or the second-factor step.
 pub(crate) async fn submit_confirm(uri: Uri, p: Post) -> Response {
-    let Some(f) = p.form() else { return form_expired(LINK_AGAIN) };
+    let ui = p.ui();
+    let Some(f) = p.form() else { return form_expired_in(&ui, LINK_AGAIN) };
     let Post { s, rt, info, .. } = p;
     // From the path itself: this router runs nested in the /auth router's match, whose path
     // parameters a `Path` extractor would see twice.
@@ -243,21 +294,22 @@ pub(crate) async fn submit_confirm(uri: Uri, p: Post) -> Response {
                 Outcome::SignedIn(signed) => signed_in_redirect(&rt, signed, rd),
                 Outcome::MfaRequired { mfa_token, methods } => {
                     let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
-                    html(
-                        StatusCode::OK,
-                        page("Second factor", &code_form(rd.as_deref(), f.get("csrf"), &step, None)),
-                        None,
-                    )
+                    let form = code_form(&ui, rd.as_deref(), f.get("csrf"), &step, None);
+                    html(StatusCode::OK, ui.page(M::SecondFactor, &form), None)
                 }
             }
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::Link, &e);
+            let (status, msg) = refusal_in(Step::Link, &e);
             let body = format!(
-                "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n<p><a href=\"/auth/magic-link\">Ask for a new link</a> or <a href=\"/auth/login\">sign in with a password</a>.</p>",
-                escape(msg)
+                "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n<p><a href=\"/auth/magic-link\">{}</a> {} <a href=\"/auth/login\">{}</a>.</p>",
+                ui.h(M::SignIn),
+                ui.h(msg),
+                ui.h(M::LinkAskNewLink),
+                ui.h(M::Or),
+                ui.h(M::LinkSignInWithPassword)
             );
-            html(status, page("Sign in", &body), None)
+            html(status, ui.page(M::SignIn, &body), None)
         }
     }
 }

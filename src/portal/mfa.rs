@@ -8,21 +8,18 @@ use super::*;
 pub(crate) struct MfaStep<'a> {
     pub token: &'a str,
     pub methods: &'a str,
-    pub notice: Option<&'a str>,
+    pub notice: Option<M>,
 }
 
-pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
+pub(crate) fn code_form(ui: &Ui, rd: Option<&str>, csrf: &str, step: &MfaStep, error: Option<&str>) -> String {
     let error = error_html(error);
-    let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, escape(n))).unwrap_or_default();
+    let notice = step.notice.map(|n| format!(r#"<p role="status">{}</p>"#, ui.h(n))).unwrap_or_default();
     let rd_field = rd_input(rd);
     let offered: Vec<&str> = step.methods.split(',').filter(|m| !m.is_empty()).collect();
     let otp_first = step.notice.is_some();
     let mut options = vec![];
-    for (m, label) in [
-        ("otp", "Code sent to you by e-mail or SMS"),
-        ("totp", "Code from your authenticator app"),
-        ("recovery_code", "Recovery code"),
-    ] {
+    for (m, label) in [("otp", M::MethodOtp), ("totp", M::MethodTotp), ("recovery_code", M::MethodRecovery)] {
+        let label = ui.h(label);
         if offered.contains(&m) || (offered.is_empty() && m != "otp") {
             let selected = if otp_first && m == "otp" { " selected" } else { "" };
             options.push(format!(r#"<option value="{m}"{selected}>{label}</option>"#));
@@ -39,8 +36,9 @@ pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
   <input type="hidden" name="mfa_token" value="{token}">
   <input type="hidden" name="methods" value="{methods}">
   {rd_field}
-  <button type="submit" style="background:#6b7280">Send me a code instead</button>
+  <button type="submit" style="background:#6b7280">{label}</button>
 </form>"#,
+            label = ui.h(M::ButtonSendCodeInstead),
             csrf = escape(csrf),
             token = escape(step.token),
             methods = escape(step.methods),
@@ -49,32 +47,37 @@ pub(crate) fn code_form(rd: Option<&str>, csrf: &str, step: &MfaStep, error: Opt
         String::new()
     };
     format!(
-        r#"<h1>Second factor</h1>
+        r#"<h1>{title}</h1>
 {error}{notice}
 <form method="post" action="/auth/mfa/verify">
   <input type="hidden" name="csrf" value="{csrf}">
   <input type="hidden" name="mfa_token" value="{token}">
   <input type="hidden" name="methods" value="{methods}">
   {rd_field}
-  <label for="method">Method</label>
+  <label for="method">{l_method}</label>
   <select id="method" name="method">
     {options}
   </select>
-  <label for="code">Code</label>
+  <label for="code">{l_code}</label>
   <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
-  <button type="submit">Verify</button>
+  <button type="submit">{verify}</button>
 </form>
 {send}"#,
         csrf = escape(csrf),
         token = escape(step.token),
         methods = escape(step.methods),
         options = options.join("\n    "),
+        title = ui.h(M::SecondFactor),
+        l_method = ui.h(M::LabelMethod),
+        l_code = ui.h(M::LabelCode),
+        verify = ui.h(M::ButtonVerify),
     )
 }
 
 /// `POST /auth/mfa/verify` from the portal's code form.
 pub(crate) async fn submit_code(p: Post) -> Response {
-    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let ui = p.ui();
+    let Some(f) = p.form() else { return form_expired_in(&ui, SIGN_IN_AGAIN) };
     let Post { s, rt, info, .. } = p;
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let token = get("mfa_token").to_string();
@@ -84,15 +87,12 @@ pub(crate) async fn submit_code(p: Post) -> Response {
     match attempt.await {
         Ok((signed, _)) => signed_in_redirect(&rt, signed, rd),
         Err(e) => {
-            let (status, msg) = refusal(Step::MfaCode, &e);
+            let (status, msg) = refusal_in(Step::MfaCode, &e);
             if matches!(e, FlowError::InvalidCode) {
-                return html(
-                    status,
-                    page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, Some(msg))),
-                    None,
-                );
+                let form = code_form(&ui, rd.as_deref(), form_csrf, &step, Some(ui.t(msg)));
+                return html(status, ui.page(M::SecondFactor, &form), None);
             }
-            sign_in_again(status, msg)
+            sign_in_again(&ui, status, msg)
         }
     }
 }

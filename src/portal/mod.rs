@@ -9,10 +9,15 @@ pub mod code;
 pub mod enrol;
 mod form;
 pub mod links;
+pub mod messages;
 mod mfa;
+pub mod register;
+mod ui;
 
 pub(crate) use form::*;
+pub(crate) use messages::{Lang, M};
 pub(crate) use mfa::*;
+pub(crate) use ui::Ui;
 
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
@@ -41,6 +46,7 @@ pub fn pages() -> Router<Arc<Shared>> {
         .route("/auth/password/reset", get(links::reset_page))
         .route("/auth/magic-link", get(links::link_request_page))
         .route("/auth/magic-link/{token}", get(links::confirm_page))
+        .route("/auth/register", get(register::register_page))
         .merge(account::routes())
 }
 
@@ -60,6 +66,8 @@ pub fn forms() -> Router<Arc<Shared>> {
         .route("/auth/password/reset", post(links::submit_reset))
         .route("/auth/magic-link", post(links::submit_link_request))
         .route("/auth/magic-link/{token}", post(links::submit_confirm))
+        .route("/auth/register", post(register::submit_register))
+        .route("/auth/register/confirm", post(register::submit_confirm))
         .merge(account::page_routes())
 }
 
@@ -71,7 +79,7 @@ pub fn is_form_path(path: &str) -> bool {
 }
 
 /// The paths of [`forms`] (besides the sign-in links' `/auth/magic-link/{token}`).
-pub const FORM_PATHS: [&str; 10] = [
+pub const FORM_PATHS: [&str; 12] = [
     "/auth/login",
     "/auth/mfa/verify",
     "/auth/mfa/otp",
@@ -82,6 +90,8 @@ pub const FORM_PATHS: [&str; 10] = [
     "/auth/password/request-reset",
     "/auth/password/reset",
     "/auth/magic-link",
+    "/auth/register",
+    "/auth/register/confirm",
 ];
 
 /// Which portal step a flow refused: the same failure is worded for the page that shows it.
@@ -109,72 +119,69 @@ pub(crate) enum Step {
 
 /// The one place a flow's failure becomes what a portal page says: its status and sentence.
 /// (Which form the page shows around it stays with the step's handler.)
-pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
+pub(crate) fn refusal_in(step: Step, e: &FlowError) -> (StatusCode, M) {
     use Code as C;
     use FlowError as E;
     e.log_internal();
     let (code, msg) = match (step, e) {
-        (Step::Password, E::InvalidCredentials) => (C::InvalidCredentials, "The identifier or the password is wrong."),
+        (Step::Password, E::InvalidCredentials) => (C::InvalidCredentials, M::WrongCredentials),
         (Step::Password | Step::CodeEntry, E::TooManyFailures { .. } | E::RateLimited(_)) => {
-            (C::TooManyFailures, "Too many attempts. Wait a few minutes and try again.")
+            (C::TooManyFailures, M::TooManyAttempts)
         }
-        (Step::CodeEntry, E::InvalidCode | E::Invalid(_)) => (C::InvalidCode, "The code is wrong or has expired."),
-        (Step::CodeEntry, E::CodeLocked) => (C::TooManyAttempts, "Too many wrong codes. Ask for a new code."),
-        (Step::Password | Step::CodeEntry, _) => {
-            (C::Unavailable, "Signing in is not possible right now. Try again shortly.")
-        }
-        (Step::MfaCode, E::InvalidCode) => (C::InvalidCode, "The code is wrong or was already used."),
-        (Step::MfaCode, _) => (C::Unauthenticated, "This sign-in cannot continue."),
-        (Step::CodeRequest, E::Invalid(_)) => (C::InvalidField, "Enter your e-mail address or mobile number."),
-        (Step::CodeRequest, E::RateLimited(_)) => {
-            (C::RateLimited, "Too many codes were asked for. Wait a few minutes and try again.")
-        }
-        (Step::CodeRequest, _) => (C::Unavailable, "Codes cannot be sent right now. Try again shortly."),
+        (Step::CodeEntry, E::InvalidCode | E::Invalid(_)) => (C::InvalidCode, M::CodeWrongOrExpired),
+        (Step::CodeEntry, E::CodeLocked) => (C::TooManyAttempts, M::TooManyWrongCodes),
+        (Step::Password | Step::CodeEntry, _) => (C::Unavailable, M::SignInUnavailable),
+        (Step::MfaCode, E::InvalidCode) => (C::InvalidCode, M::CodeWrongOrUsed),
+        (Step::MfaCode, _) => (C::Unauthenticated, M::SignInCannotContinue),
+        (Step::CodeRequest, E::Invalid(_)) => (C::InvalidField, M::EnterEmailOrMobile),
+        (Step::CodeRequest, E::RateLimited(_)) => (C::RateLimited, M::TooManyCodes),
+        (Step::CodeRequest, _) => (C::Unavailable, M::CodesUnavailable),
         // The MFA step's page stays up with a notice: a refused code-sending is no failure of
         // the sign-in (503, not 429).
-        (Step::MfaSend, E::RateLimited(_)) => (C::Unavailable, "Too many codes were asked for. Wait a few minutes."),
-        (Step::MfaSend, E::Unauthenticated(m)) => (C::Unauthenticated, *m),
-        (Step::MfaSend, _) => (C::Unavailable, "A code cannot be sent right now; use another method."),
+        (Step::MfaSend, E::RateLimited(_)) => (C::Unavailable, M::TooManyCodesWait),
+        (Step::MfaSend, E::Unauthenticated(_)) => (C::Unauthenticated, M::SignInCannotContinue),
+        (Step::MfaSend, _) => (C::Unavailable, M::CodeUnavailableOtherMethod),
         (Step::Enrol, _) => (e.code(), enrol_refusal(e)),
-        (Step::LinkRequest, E::Invalid(_)) => (C::InvalidField, "Enter your e-mail address or mobile number."),
-        (Step::LinkRequest, E::RateLimited(_)) => {
-            (C::RateLimited, "Too many messages were asked for. Wait a few minutes and try again.")
-        }
-        (Step::LinkRequest, _) => (C::Unavailable, "Messages cannot be sent right now. Try again shortly."),
+        (Step::LinkRequest, E::Invalid(_)) => (C::InvalidField, M::EnterEmailOrMobile),
+        (Step::LinkRequest, E::RateLimited(_)) => (C::RateLimited, M::TooManyMessages),
+        (Step::LinkRequest, _) => (C::Unavailable, M::MessagesUnavailable),
         (Step::Reset | Step::Link, E::TooManyFailures { .. } | E::RateLimited(_)) => {
-            (C::TooManyFailures, "Too many attempts. Wait a few minutes and try again.")
+            (C::TooManyFailures, M::TooManyAttempts)
         }
-        (Step::Reset, E::InvalidCode | E::Invalid(_)) => (
-            C::InvalidCode,
-            "This reset link or code is not valid: it was used, it expired, or a newer one was sent. Ask for a new one.",
-        ),
-        (Step::Reset, E::CodeLocked) => (C::TooManyAttempts, "Too many wrong codes. Ask for a new one."),
-        (Step::Link, E::InvalidCode) => (
-            C::InvalidCode,
-            "This sign-in link is not valid: it was used, it expired, or a newer one was sent.",
-        ),
-        (Step::Reset | Step::Link, _) => (C::Unavailable, "This is not possible right now. Try again shortly."),
+        (Step::Reset, E::InvalidCode | E::Invalid(_)) => (C::InvalidCode, M::ResetInvalid),
+        (Step::Reset, E::CodeLocked) => (C::TooManyAttempts, M::TooManyWrongCodesNew),
+        (Step::Link, E::InvalidCode) => (C::InvalidCode, M::LinkInvalid),
+        (Step::Reset | Step::Link, _) => (C::Unavailable, M::NotPossibleNow),
     };
     (code.status(), msg)
 }
 
-/// A flow's failure on the enrolment page, as the JSON API words it (its status is the
-/// catalogue's for [`FlowError::code`]).
-fn enrol_refusal(e: &FlowError) -> &'static str {
+/// [`refusal_in`] in English, for pages whose texts are not in the catalogue yet (the account
+/// page's).
+pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
+    let (status, m) = refusal_in(step, e);
+    match (step, e) {
+        // The flow's own sentence, as the JSON API words it.
+        (Step::Enrol, FlowError::Unauthenticated(s) | FlowError::Forbidden(s)) => (status, s),
+        _ => (status, m.text(Lang::En)),
+    }
+}
+
+/// A flow's failure on the enrolment page (its status is the catalogue's for
+/// [`FlowError::code`]).
+fn enrol_refusal(e: &FlowError) -> M {
     use FlowError as E;
     match e {
-        E::TooManyFailures { .. } => "Too many failed attempts from this address; retry later.",
-        E::RateLimited(_) => "Too many sign-in attempts; retry later.",
-        E::Unauthenticated(m) | E::Forbidden(m) => m,
-        E::NotFound => "There is no such verification, or it expired.",
-        E::InvalidCredentials
-        | E::InvalidCode
-        | E::Busy
-        | E::Invalid(_)
-        | E::NotInDirectory
-        | E::NotAssigned
-        | E::CodeLocked
-        | E::Store(_) => e.code().message(),
+        E::TooManyFailures { .. } => M::EnrolBanned,
+        E::RateLimited(_) => M::TooManyAttempts,
+        E::Unauthenticated(_) => M::SignInFirst,
+        E::Forbidden(_) => M::EnrolNotAllowed,
+        E::InvalidCode | E::InvalidCredentials | E::Invalid(_) => M::EnrolCodeMismatch,
+        E::NotFound => M::EnrolNoPending,
+        E::Busy => M::Busy,
+        E::NotInDirectory | E::NotAssigned => M::EnrolNotAllowed,
+        E::CodeLocked => M::TooManyWrongCodesNew,
+        E::Store(_) => M::NotPossibleNow,
     }
 }
 
@@ -195,7 +202,7 @@ fn code_link(rd: Option<&str>) -> String {
     u
 }
 
-fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>, codes: bool) -> String {
+fn password_form(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>, codes: bool) -> String {
     let link = if codes {
         let mut magic = "/auth/magic-link".to_string();
         if let Some(r) = rd {
@@ -203,33 +210,45 @@ fn password_form(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&
             magic.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
         }
         format!(
-            r#"<p><a href="{}">Sign in with a one-time code instead</a></p>
-<p><a href="{}">E-mail me a sign-in link</a></p>
-<p><a href="/auth/password/forgot">Forgot password?</a></p>"#,
+            r#"<p><a href="{}">{}</a></p>
+<p><a href="{}">{}</a></p>
+<p><a href="/auth/password/forgot">{}</a></p>"#,
             escape(&code_link(rd)),
-            escape(&magic)
+            ui.h(M::LinkCodeInstead),
+            escape(&magic),
+            ui.h(M::LinkMagic),
+            ui.h(M::LinkForgot),
         )
     } else {
         String::new()
     };
-    password_form_inner(rd, csrf, identifier, error) + &link
+    let create = if ui.registration {
+        format!(r#"<p><a href="/auth/register">{}</a></p>"#, ui.h(M::LinkCreateAccount))
+    } else {
+        String::new()
+    };
+    password_form_inner(ui, rd, csrf, identifier, error) + &link + &create
 }
 
-fn password_form_inner(rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
+fn password_form_inner(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
     let error = error_html(error);
     let rd = rd_input(rd);
     format!(
-        r#"<h1>Sign in</h1>
+        r#"<h1>{title}</h1>
 {error}
 <form method="post" action="/auth/login">
   <input type="hidden" name="csrf" value="{csrf}">
   {rd}
-  <label for="identifier">Email, mobile or username</label>
+  <label for="identifier">{l_id}</label>
   <input id="identifier" name="identifier" autocomplete="username" required value="{identifier}" autofocus>
-  <label for="password">Password</label>
+  <label for="password">{l_pw}</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required>
-  <button type="submit">Sign in</button>
+  <button type="submit">{button}</button>
 </form>"#,
+        title = ui.h(M::SignIn),
+        l_id = ui.h(M::LabelIdentifier),
+        l_pw = ui.h(M::LabelPassword),
+        button = ui.h(M::ButtonSignIn),
         identifier = escape(identifier),
     )
 }
@@ -243,6 +262,7 @@ pub async fn show(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap, Raw
         method: fields.get("method").cloned(),
     };
     let rd = allowed_rd(&rt, q.rd.as_deref());
+    let ui = Ui::new(&rt, &info.tenant, &headers);
     let known = match caller(&rt, &headers, &info.tenant) {
         Caller::Known(id) => Some(id),
         _ => None,
@@ -250,53 +270,60 @@ pub async fn show(Snapshot(rt): Snapshot, info: ReqInfo, headers: HeaderMap, Raw
     if let Some(id) = &known {
         let one_factor = crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor;
         if q.step.as_deref() == Some("mfa") && one_factor {
-            return step_up_offer(&rt, &headers, rd.as_deref());
+            return step_up_offer(&ui, &rt, &headers, rd.as_deref());
         }
         if q.step.is_none() {
-            let cont =
-                rd.as_deref().map(|r| format!(r#"<p><a href="{}">Continue</a></p>"#, escape(r))).unwrap_or_default();
+            let cont = rd
+                .as_deref()
+                .map(|r| format!(r#"<p><a href="{}">{}</a></p>"#, escape(r), ui.h(M::ButtonContinue)))
+                .unwrap_or_default();
             let body = format!(
-                "<h1>Signed in</h1>\n<p>You are signed in as <strong>{}</strong>.</p>\n{cont}",
-                escape(&id.user)
+                "<h1>{}</h1>\n<p>{}</p>\n{cont}",
+                ui.h(M::SignedIn),
+                ui.strong(M::SignedInAs, "user", &id.user)
             );
-            return html(StatusCode::OK, page("Signed in", &body), None);
+            return html(StatusCode::OK, ui.page(M::SignedIn, &body), None);
         }
     }
     // Reuse the browser's token: a second load of the page (another tab, or the browser's own
     // favicon request bounced to the portal) must not void the form already shown.
     let csrf = existing_csrf(&headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     if q.method.as_deref() == Some("code") {
-        let body = code::request_form(rd.as_deref(), &csrf, "", None);
-        return html(StatusCode::OK, page("Sign in with a code", &body), Some(Csrf::new(&rt, &csrf)));
+        let body = code::request_form(&ui, rd.as_deref(), &csrf, "", None);
+        return html(StatusCode::OK, ui.page(M::SignInWithCode, &body), Some(Csrf::new(&rt, &csrf)));
     }
     html(
         StatusCode::OK,
-        page("Sign in", &password_form(rd.as_deref(), &csrf, "", None, codes_enabled(&rt))),
+        ui.page(M::SignIn, &password_form(&ui, rd.as_deref(), &csrf, "", None, codes_enabled(&rt))),
         Some(Csrf::new(&rt, &csrf)),
     )
 }
 
 /// `GET /auth/login?step=mfa` of a one-factor caller: a button that starts the step-up by POST
 /// (a GET never creates state, not even a pending MFA step).
-fn step_up_offer(rt: &Runtime, headers: &HeaderMap, rd: Option<&str>) -> Response {
+fn step_up_offer(ui: &Ui, rt: &Runtime, headers: &HeaderMap, rd: Option<&str>) -> Response {
     let csrf = existing_csrf(headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
     let body = format!(
-        r#"<h1>Second factor needed</h1>
-<p>This page needs a second factor.</p>
+        r#"<h1>{}</h1>
+<p>{}</p>
 <form method="post" action="/auth/login">
   <input type="hidden" name="csrf" value="{}">
   <input type="hidden" name="step" value="mfa">
   {}
-  <button type="submit" autofocus>Continue</button>
+  <button type="submit" autofocus>{}</button>
 </form>"#,
+        ui.h(M::SecondFactorNeeded),
+        ui.h(M::PageNeedsSecondFactor),
         escape(&csrf),
-        rd_input(rd)
+        rd_input(rd),
+        ui.h(M::ButtonContinue),
     );
-    html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(rt, &csrf)))
+    html(StatusCode::OK, ui.page(M::SecondFactor, &body), Some(Csrf::new(rt, &csrf)))
 }
 
 /// `POST /auth/login` with `step=mfa` (a checked portal form): the step-up starts.
 async fn step_up_post(
+    ui: &Ui,
     s: &Arc<Shared>,
     rt: &Arc<Runtime>,
     info: &ReqInfo,
@@ -305,12 +332,9 @@ async fn step_up_post(
 ) -> Response {
     match caller(rt, headers, &info.tenant) {
         Caller::Known(id) if crate::identity::level_of(&id.amr) == crate::policy::AuthLevel::OneFactor => {
-            step_up_page(s, rt, headers, &id, rd).await
+            step_up_page(ui, s, rt, headers, &id, rd).await
         }
-        _ => {
-            let body = "<h1>Sign in</h1>\n<p class=\"error\" role=\"alert\">There is no one-factor session to step up. <a href=\"/auth/login\">Sign in</a>.</p>";
-            html(StatusCode::UNAUTHORIZED, page("Sign in", body), None)
-        }
+        _ => sign_in_again(ui, StatusCode::UNAUTHORIZED, M::NoOneFactorSession),
     }
 }
 
@@ -318,6 +342,7 @@ async fn step_up_post(
 /// password); success starts a new two-factor session. Without any second factor, the way to
 /// set one up.
 async fn step_up_page(
+    ui: &Ui,
     s: &Arc<Shared>,
     rt: &Arc<Runtime>,
     headers: &HeaderMap,
@@ -339,16 +364,22 @@ async fn step_up_page(
     match started {
         Ok((Some(token), methods)) => {
             let step = MfaStep { token: &token, methods: &methods, notice: None };
-            let body = code_form(rd.as_deref(), &csrf, &step, None);
-            html(StatusCode::OK, page("Second factor", &body), Some(Csrf::new(rt, &csrf)))
+            let body = code_form(ui, rd.as_deref(), &csrf, &step, None);
+            html(StatusCode::OK, ui.page(M::SecondFactor, &body), Some(Csrf::new(rt, &csrf)))
         }
         Ok((None, _)) => {
-            let body = "<h1>Second factor needed</h1>\n<p>This page needs a second factor and your account has none yet.</p>\n<p><a href=\"/auth/mfa/totp\">Set up an authenticator app</a>, then open the page again.</p>";
-            html(StatusCode::FORBIDDEN, page("Second factor", body), None)
+            let body = format!(
+                "<h1>{}</h1>\n<p>{}</p>\n<p><a href=\"/auth/mfa/totp\">{}</a>, {}</p>",
+                ui.h(M::SecondFactorNeeded),
+                ui.h(M::NoSecondFactorYet),
+                ui.h(M::LinkSetUpApp),
+                ui.h(M::ThenOpenAgain)
+            );
+            html(StatusCode::FORBIDDEN, ui.page(M::SecondFactor, &body), None)
         }
         Err(e) => {
             e.log_internal();
-            sign_in_again(StatusCode::UNAUTHORIZED, "Your session cannot be stepped up.")
+            sign_in_again(ui, StatusCode::UNAUTHORIZED, M::CannotStepUp)
         }
     }
 }
@@ -368,23 +399,21 @@ pub(crate) fn first_factor_channel(amr: &[crate::domain::Amr]) -> Option<crate::
 
 /// `POST /auth/login` from the portal's form.
 pub(crate) async fn submit(p: Post) -> Response {
-    let Some(f) = p.form() else { return form_expired(SIGN_IN_AGAIN) };
+    let ui = p.ui();
+    let Some(f) = p.form() else { return form_expired_in(&ui, SIGN_IN_AGAIN) };
     let Post { s, rt, info, headers, .. } = p;
     if f.get("step") == "mfa" {
-        return step_up_post(&s, &rt, &info, &headers, f.rd.clone()).await;
+        return step_up_post(&ui, &s, &rt, &info, &headers, f.rd.clone()).await;
     }
     let (get, form_csrf, rd) = (|k: &str| f.get(k), f.get("csrf"), f.rd.clone());
     let identifier = get("identifier").trim();
     let password = get("password");
-    let retry = |status: StatusCode, msg: &str| {
-        html(
-            status,
-            page("Sign in", &password_form(rd.as_deref(), form_csrf, identifier, Some(msg), codes_enabled(&rt))),
-            None,
-        )
+    let retry = |status: StatusCode, msg: M| {
+        let form = password_form(&ui, rd.as_deref(), form_csrf, identifier, Some(ui.t(msg)), codes_enabled(&rt));
+        html(status, ui.page(M::SignIn, &form), None)
     };
     if identifier.is_empty() || password.is_empty() || identifier.len() > 320 || password.len() > 1024 {
-        return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your identifier and your password.");
+        return retry(StatusCode::UNPROCESSABLE_ENTITY, M::EnterIdentifierAndPassword);
     }
     let origin = info.origin();
     let attempt = signin::password_login(
@@ -402,10 +431,10 @@ pub(crate) async fn submit(p: Post) -> Response {
         Ok(signin::Outcome::SignedIn(signed)) => signed_in_redirect(&rt, signed, rd),
         Ok(signin::Outcome::MfaRequired { mfa_token, methods }) => {
             let step = MfaStep { token: &mfa_token, methods: &methods.join(","), notice: None };
-            html(StatusCode::OK, page("Second factor", &code_form(rd.as_deref(), form_csrf, &step, None)), None)
+            html(StatusCode::OK, ui.page(M::SecondFactor, &code_form(&ui, rd.as_deref(), form_csrf, &step, None)), None)
         }
         Err(e) => {
-            let (status, msg) = refusal(Step::Password, &e);
+            let (status, msg) = refusal_in(Step::Password, &e);
             retry(status, msg)
         }
     }
@@ -426,5 +455,7 @@ pub(crate) fn signed_in_redirect(rt: &Runtime, signed: issue::SignedIn, rd: Opti
     resp
 }
 
+#[cfg(test)]
+pub(crate) mod lang_tests;
 #[cfg(test)]
 mod tests;

@@ -4,15 +4,15 @@ use super::*;
 #[test]
 fn refusals_are_worded_per_step() {
     let busy = FlowError::Busy;
-    assert_eq!(refusal(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(refusal(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
-    assert_eq!(refusal(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(refusal(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, "This sign-in cannot continue."));
+    assert_eq!(refusal_in(Step::Password, &busy).0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refusal_in(Step::CodeEntry, &FlowError::Invalid("x".into())).0, StatusCode::UNAUTHORIZED);
+    assert_eq!(refusal_in(Step::CodeEntry, &FlowError::CodeLocked).0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refusal_in(Step::MfaCode, &busy), (StatusCode::UNAUTHORIZED, M::SignInCannotContinue));
     assert_eq!(
-        refusal(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
+        refusal_in(Step::MfaSend, &FlowError::RateLimited(std::time::Duration::ZERO)).0,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    assert_eq!(refusal(Step::Enrol, &busy).1, "Too many sign-ins at once; retry in a moment.");
+    assert_eq!(refusal_in(Step::Enrol, &busy).1, M::Busy);
 }
 
 #[test]
@@ -22,7 +22,7 @@ fn escaping() {
 
 #[test]
 fn the_form_escapes_what_it_echoes() {
-    let f = password_form(Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"), true);
+    let f = password_form(&Ui::of(Lang::En), Some("https://a.test/?q=\"><script>"), "tok", "<b>", Some("<i>"), true);
     assert!(!f.contains("<script>") && !f.contains("<b>") && !f.contains("<i>"));
     assert!(f.contains(r#"name="csrf" value="tok""#));
 }
@@ -31,13 +31,12 @@ fn the_form_escapes_what_it_echoes() {
 #[tokio::test]
 async fn a_refused_form_says_where_to_start_again() {
     use http_body_util::BodyExt;
-    for ((title, href, again), r) in [
-        (SIGN_IN_AGAIN, form_expired(SIGN_IN_AGAIN)),
-        (
-            ("Authenticator app", "/auth/mfa/totp", "Start again"),
-            form_expired(("Authenticator app", "/auth/mfa/totp", "Start again")),
-        ),
-    ] {
+    let en = Ui::of(Lang::En);
+    let totp = (M::AuthenticatorApp, "/auth/mfa/totp", M::LinkStartAgain);
+    for ((title, href, again), r) in
+        [(SIGN_IN_AGAIN, form_expired_in(&en, SIGN_IN_AGAIN)), (totp, form_expired_in(&en, totp))]
+    {
+        let (title, again) = (en.t(title), en.t(again));
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let body = r.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&body);

@@ -23,6 +23,7 @@ mod layers;
 mod links;
 mod mfa;
 mod otp;
+mod portal;
 mod register;
 mod register_options;
 mod verify;

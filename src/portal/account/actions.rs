@@ -183,7 +183,16 @@ pub(crate) async fn revoke_token(p: Post) -> Response {
 
 async fn factor_refused(p: &Post, id: &Arc<Identity>, r: crate::flows::enrol::Refused) -> Response {
     let e = crate::portal::enrol::refused(r);
-    again(p, id, e.status, Shown { error: Some((Section::Factors, e.message.to_string())), ..Shown::default() }).await
+    again(
+        p,
+        id,
+        e.status,
+        Shown {
+            error: Some((Section::Factors, e.message.text(crate::portal::Lang::En).to_string())),
+            ..Shown::default()
+        },
+    )
+    .await
 }
 
 /// `POST /auth/account/remove-totp {code}`.
