@@ -132,5 +132,6 @@ pub fn public_user(u: &User) -> Value {
         "id": u.id, "tenant": u.tenant, "username": u.username, "email": u.email, "mobile": u.mobile,
         "name": u.name, "emp_id": u.emp_id, "groups": u.groups, "apps": u.apps, "admin": u.admin,
         "status": u.status, "has_password": u.password_hash.is_some(),
+        "custom_payload": u.custom_payload,
     })
 }

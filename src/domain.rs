@@ -63,6 +63,10 @@ words! {
         AddressChanged => "address_changed",
         /// Notice: a personal API token was created.
         TokenCreated => "token_created",
+        /// A link proving an e-mail address (the account's, or the new one of a change).
+        VerifyEmail => "verify_email",
+        /// A code proving a mobile number (the account's, or the new one of a change).
+        VerifyMobile => "verify_mobile",
     }
 }
 
@@ -169,6 +173,11 @@ words! {
         MfaByCodeChanged => "mfa_by_code_changed",
         UserDisabled => "user_disabled",
         UserEnabled => "user_enabled",
+        AddressProofSent => "address_proof_sent",
+        AddressProofNotSent => "address_proof_not_sent",
+        AddressVerified => "address_verified",
+        AddressChanged => "address_changed",
+        AddressProofFailed => "address_proof_failed",
     }
 }
 
@@ -293,7 +302,9 @@ mod tests {
                 "password_changed",
                 "mfa_added",
                 "address_changed",
-                "token_created"
+                "token_created",
+                "verify_email",
+                "verify_mobile"
             ]
         );
         for p in Purpose::ALL {

@@ -277,6 +277,24 @@ impl Sessions {
         Ok(())
     }
 
+    /// Gives every live session of `user` the identity of the user as it is now (after a
+    /// change of what apps are told, such as a proved or replaced address).
+    pub fn reidentify(&self, user: &User, scopes: &[String]) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        let lives: Vec<(Digest32, Arc<Live>)> =
+            m.by_id.values().filter(|(_, l)| l.session.user_id == user.id).map(|(d, l)| (*d, l.clone())).collect();
+        for (d, old) in lives {
+            let live = Arc::new(Live {
+                session: old.session.clone(),
+                identity: Arc::new(identity_for(user, &old.session, scopes.to_vec())),
+                last_seen: AtomicU64::new(old.last_seen.load(Ordering::Relaxed)),
+                persisted_seen: AtomicU64::new(old.persisted_seen.load(Ordering::Relaxed)),
+            });
+            m.by_id.insert(live.session.id.clone(), (d, live.clone()));
+            m.by_secret.insert(d, live);
+        }
+    }
+
     /// The live sessions of `user_id`, newest first.
     pub fn of_user(&self, user_id: &str) -> Vec<Listed> {
         let now = now_secs();

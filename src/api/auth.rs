@@ -143,8 +143,10 @@ pub async fn session(
         .user(&id.user_id)
         .map_err(FlowError::from)?
         .ok_or_else(|| ApiError::new(Code::Unauthenticated, "The session has ended.").www_authenticate())?;
+    let mut u = issue::user_json(&user, &rt.scopes_of(&user.groups));
+    u["custom_payload"] = json!(user.custom_payload);
     Ok(Json(json!({
-        "user": issue::user_json(&user, &rt.scopes_of(&user.groups)),
+        "user": u,
         "session": {"id": sess.id, "created_at": sess.created_at, "expires_at": sess.expires_at, "amr": sess.amr},
     }))
     .into_response())

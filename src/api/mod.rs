@@ -3,6 +3,7 @@
 //! without a socket with `tower::ServiceExt::oneshot`.
 
 pub mod account;
+pub mod addresses;
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
@@ -135,6 +136,12 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/account/sessions/{id}", delete(account::end_session))
         .route("/auth/account/tokens", get(account::tokens).post(account::create_token))
         .route("/auth/account/tokens/{id}", delete(account::revoke_token))
+        .route("/auth/account/email", post(addresses::change_email))
+        .route("/auth/account/mobile", post(addresses::change_mobile))
+        .route("/auth/email/verify", post(addresses::verify_email))
+        .route("/auth/email/verify/{token}", get(addresses::confirm_email))
+        .route("/auth/mobile/verify", post(addresses::verify_mobile))
+        .route("/auth/mobile/verify/confirm", post(addresses::confirm_mobile))
 }
 
 /// What every /auth request passes, whoever answers it: one configuration snapshot, the per-IP

@@ -107,6 +107,8 @@ pub struct RegisterBody {
     password: Option<String>,
     #[serde(default, alias = "validationSources")]
     validation_sources: Option<Vec<String>>,
+    #[serde(default)]
+    custom_payload: Option<serde_json::Value>,
 }
 
 pub async fn register(
@@ -124,6 +126,7 @@ pub async fn register(
         name: b.name,
         password: b.password,
         validation_sources: b.validation_sources,
+        custom_payload: b.custom_payload,
     };
     let out = register::register(rt.clone(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
     Ok(sent(out, false))
@@ -136,6 +139,8 @@ pub struct ConfirmBody {
     kind: String,
     identifier: String,
     otp: String,
+    #[serde(default)]
+    set_cookie: bool,
 }
 
 pub async fn register_confirm(
@@ -146,8 +151,17 @@ pub async fn register_confirm(
     JsonBody(b): JsonBody<ConfirmBody>,
 ) -> Result<Response, ApiError> {
     let c = Confirmation { tenant: tenant(&info, &app), source: b.kind, identifier: b.identifier, code: b.otp };
-    let body = register::confirm(rt.clone(), s.services.clone(), c, info.ip, info.origin(), now_secs()).await?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+    let (svc, origin) = (s.services.clone(), info.origin());
+    let done =
+        register::options::confirm_and_sign_in(rt.clone(), svc, c, b.set_cookie, info.ip, origin, now_secs()).await?;
+    let mut resp = ([(header::CACHE_CONTROL, "no-store")], Json(done.body)).into_response();
+    if let Some(signed) = done.signed {
+        let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
+        for c in crate::web::session_cookies(&rt, &signed.cookie, max_age) {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]

@@ -58,6 +58,7 @@ fn default_tenants() -> Vec<Tenant> {
         require_mfa: false,
         templates: BTreeMap::new(),
         validation_sources: vec![],
+        require_password: false,
         branding: None,
     }]
 }
@@ -227,6 +228,8 @@ pub struct Links {
     pub reset_ttl: Dur,
     /// A sign-in link.
     pub magic_ttl: Dur,
+    /// A link proving an e-mail address (a mobile number's code lives `otp.ttl`).
+    pub verify_ttl: Dur,
 }
 
 impl Default for Links {
@@ -234,6 +237,7 @@ impl Default for Links {
         Links {
             reset_ttl: Dur(std::time::Duration::from_secs(900)),
             magic_ttl: Dur(std::time::Duration::from_secs(600)),
+            verify_ttl: Dur(std::time::Duration::from_secs(86_400)),
         }
     }
 }
@@ -435,6 +439,10 @@ pub struct Tenant {
     /// confirmed, whatever the request asks.
     #[serde(default)]
     pub validation_sources: Vec<String>,
+    /// Whether a self-registration must set a password. Off: one without a password is an
+    /// account that signs in by code or link, or sets a password through the reset flow.
+    #[serde(default)]
+    pub require_password: bool,
     /// How the tenant's portal pages look.
     #[serde(default)]
     pub branding: Option<super::branding::BrandingFile>,

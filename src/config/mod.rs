@@ -305,6 +305,8 @@ pub struct TenantConfig {
     pub require_mfa: bool,
     pub templates: BTreeMap<Purpose, file::Template>,
     pub validation_sources: Vec<String>,
+    /// A self-registration must set a password (else one without is allowed).
+    pub require_password: bool,
     /// How its portal pages look (`branding`).
     pub branding: Option<std::sync::Arc<branding::Branding>>,
 }
@@ -454,7 +456,12 @@ mod tests {
             let e = load(&format!("links: {{{key}: {bad}}}\n")).unwrap_err().to_string();
             assert!(e.contains(&format!("links.{key} must be between 1m and 1h")), "{e}");
         }
-        assert!(load("links: {verify_ttl: 1h}\n").is_err(), "not yet a key");
+        assert_eq!(d.verify_ttl.0.as_secs(), 86_400);
+        assert_eq!(load("links: {verify_ttl: 7d}\n").unwrap().links.verify_ttl.0.as_secs(), 7 * 86_400);
+        for bad in ["4m", "8d"] {
+            let e = load(&format!("links: {{verify_ttl: {bad}}}\n")).unwrap_err().to_string();
+            assert!(e.contains("links.verify_ttl must be between 5m and 7d"), "{e}");
+        }
         let t = "notifiers:\n  templates:\n    reset: {text: '{{link}}'}\n    password_changed: {text: x}\n";
         assert!(load(t).is_ok());
     }

@@ -213,6 +213,11 @@ fn links_section(r: &mut Reporter, l: &file::Links) {
             r.error(at, format!("{at} must be between 1m and 1h"));
         }
     }
+    // Proving an address signs nobody in: it may wait for the owner a while longer.
+    let v = l.verify_ttl.0;
+    if v < Duration::from_secs(300) || v > Duration::from_secs(7 * 86_400) {
+        r.error("links.verify_ttl", "links.verify_ttl must be between 5m and 7d");
+    }
 }
 
 /// `audit`: events are kept a day at least.
@@ -337,6 +342,7 @@ fn tenant(r: &mut Reporter, at: &str, t: &file::Tenant, n: &file::Notifiers) -> 
         require_mfa: t.require_mfa,
         templates: templates(r, &format!("{at}.templates"), &t.templates),
         validation_sources: t.validation_sources.clone(),
+        require_password: t.require_password,
         branding: t.branding.as_ref().map(|b| std::sync::Arc::new(branding::validate(r, &format!("{at}.branding"), b))),
     };
     for (j, s) in t.validation_sources.iter().enumerate() {

@@ -107,6 +107,7 @@ pub fn overview(rt: &Runtime, svc: &Services, id: &Identity) -> Result<Value, Re
     u["mobile"] = json!(user.mobile);
     u["email_verified"] = json!(user.email.is_some() && user.email_verified);
     u["mobile_verified"] = json!(user.mobile.is_some() && user.mobile_verified);
+    u["custom_payload"] = json!(user.custom_payload);
     let totp = user.totp.as_ref().is_some_and(|t| t.confirmed);
     let mfa = json!({
         "totp": totp,

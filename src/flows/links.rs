@@ -139,6 +139,7 @@ pub fn link_record(
         max_attempts: 0,
         channel: channel.to_string(),
         rd: None,
+        address: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! (one-use account links) and notices to the user.
 
 pub mod account;
+pub mod addresses;
 pub mod enrol;
 pub mod error;
 pub mod failures;

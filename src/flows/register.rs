@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+#[derive(Default)]
 pub struct Registration {
     pub tenant: String,
     pub email: Option<String>,
@@ -41,6 +42,8 @@ pub struct Registration {
     /// Accepted for the contract (docs/http-api.md §14): it may only name addresses the registration gives, and it
     /// cannot leave one of them unconfirmed.
     pub validation_sources: Option<Vec<String>>,
+    /// A JSON object stored with the account (`options::check_payload` bounds it).
+    pub custom_payload: Option<Value>,
 }
 
 /// The channel a source's code goes out on.
@@ -147,6 +150,12 @@ pub async fn register(
     let spec = spec_of(&mut r)?;
     let targets = sources(&rt, tenant, &spec, r.validation_sources.take())?;
     let password = r.password.filter(|p| !p.is_empty());
+    let custom_payload = r.custom_payload.take().map(options::check_payload).transpose()?;
+    if password.is_none() && tenant.require_password {
+        return Err(FlowError::Invalid(
+            "this service asks for a password at registration: give the `password` field".into(),
+        ));
+    }
     if let Some(p) = &password {
         crate::flows::passwords::check_new_password(p, rt.config.password.min_length).map_err(FlowError::Invalid)?;
     }
@@ -162,7 +171,7 @@ pub async fn register(
         let held = holders(&svc.store, &spec)?;
         // A pending registration whose codes expired can never be confirmed: it holds nothing.
         if held.iter().all(|u| u.status == UserStatus::Pending && u.created_at.saturating_add(ttl) <= now) {
-            let pending = Pending { spec: &spec, targets: &targets, password_hash, replaces: &held };
+            let pending = Pending { spec: &spec, targets: &targets, password_hash, replaces: &held, custom_payload };
             if let Some(sent) = start_pending(&rt, &svc, pending, &origin, now)? {
                 return Ok(sent);
             }
@@ -190,6 +199,7 @@ struct Pending<'a> {
     password_hash: Option<String>,
     /// Expired pending registrations holding its details, replaced by it.
     replaces: &'a [User],
+    custom_payload: Option<Value>,
 }
 
 /// Stores a new pending account with its codes and messages in one commit; `None` when
@@ -211,6 +221,7 @@ fn start_pending(
         username: p.spec.username.clone(),
         name: p.spec.name.clone(),
         password_hash: p.password_hash,
+        custom_payload: p.custom_payload,
         pending_sources: p.targets.iter().map(|t| t.0.to_string()).collect(),
         created_at: now,
         updated_at: now,
@@ -334,6 +345,8 @@ pub async fn confirm(
     })
     .await
 }
+
+pub mod options;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -147,6 +147,14 @@ fn default_template(purpose: Purpose) -> (&'static str, &'static str) {
             "A personal API token was created",
             "A personal API token was created for your account. If this was not you, revoke it on your account page and change your password.",
         ),
+        Purpose::VerifyEmail => (
+            "Confirm your e-mail address",
+            "To confirm this e-mail address for your account, open {{link}} within {{minutes}} minutes. The link works once. If you did not ask for it, ignore this message.",
+        ),
+        Purpose::VerifyMobile => (
+            "Your confirmation code",
+            "Your code to confirm this number is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",
+        ),
         Purpose::Login => (
             "Your sign-in code",
             "Your sign-in code is {{code}}. It expires in {{minutes}} minutes. If you did not ask for it, ignore this message.",

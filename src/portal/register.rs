@@ -169,6 +169,7 @@ pub(crate) async fn submit_register(p: Post) -> Response {
         name: some(given.name),
         password: some(f.get("password")),
         validation_sources: None,
+        custom_payload: None,
     };
     match register::register(rt.clone(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await {
         Ok(_) => {

@@ -18,15 +18,22 @@ pub enum LinkPurpose {
     Reset,
     /// Signing in from a link (`/auth/magic-link/{token}`).
     MagicLink,
+    /// Proving an e-mail address (`/auth/email/verify/{token}`): the record's `address`.
+    VerifyEmail,
+    /// Proving a mobile number by code (`/auth/mobile/verify/confirm`): the record's `address`.
+    VerifyMobile,
 }
 
 impl LinkPurpose {
-    pub const ALL: [LinkPurpose; 2] = [LinkPurpose::Reset, LinkPurpose::MagicLink];
+    pub const ALL: [LinkPurpose; 4] =
+        [LinkPurpose::Reset, LinkPurpose::MagicLink, LinkPurpose::VerifyEmail, LinkPurpose::VerifyMobile];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             LinkPurpose::Reset => "reset",
             LinkPurpose::MagicLink => "magic_link",
+            LinkPurpose::VerifyEmail => "verify_email",
+            LinkPurpose::VerifyMobile => "verify_mobile",
         }
     }
 }
@@ -53,6 +60,10 @@ pub struct LinkRecord {
     /// Where a sign-in link sends the browser afterwards (checked when the link was asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rd: Option<String>,
+    /// The address a proof is for (the account's own, or the new one of a change): kept here,
+    /// never in the link, so the proof holds for exactly this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// What checking a code against a record found.
@@ -275,6 +286,7 @@ mod tests {
             max_attempts: 0,
             channel: "email".into(),
             rd: None,
+            address: None,
         }
     }
 

@@ -309,6 +309,8 @@ mod links;
 pub use links::*;
 mod personal_tokens;
 pub use personal_tokens::*;
+mod addresses;
+pub use addresses::*;
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -40,6 +40,10 @@ pub struct User {
     /// While `status` is `pending`: the sources (`email`, `mobile`) still to be confirmed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_sources: Vec<String>,
+    /// The JSON object given at registration (`custom_payload`, at most
+    /// [`MAX_CUSTOM_PAYLOAD`] bytes), returned to the user and to administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_payload: Option<serde_json::Value>,
     /// The authenticator app, once set up. Its secret must be readable to check codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<TotpState>,
@@ -53,6 +57,9 @@ pub struct User {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mfa_by_code: bool,
 }
+
+/// The most bytes a user's `custom_payload` may take, as compact JSON.
+pub const MAX_CUSTOM_PAYLOAD: usize = 4096;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TotpState {

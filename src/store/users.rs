@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::UserStatus;
 
-fn index_key(tenant: &str, kind: &str, value: &str) -> String {
+pub(super) fn index_key(tenant: &str, kind: &str, value: &str) -> String {
     format!("{tenant}\0{kind}\0{}", value.trim().to_lowercase())
 }
 

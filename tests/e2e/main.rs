@@ -8,6 +8,7 @@ mod common;
 
 mod account;
 mod account_page;
+mod addresses;
 mod at_rest;
 mod browser;
 mod budget;
@@ -24,5 +25,6 @@ mod mfa;
 mod otp;
 mod portal;
 mod register;
+mod register_options;
 mod verify;
 mod wire;

@@ -72,7 +72,7 @@ impl Ask {
 }
 
 /// The caller, signed in with a session cookie or an access JWT.
-fn signed_in(rt: &Runtime, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
+pub(crate) fn signed_in(rt: &Runtime, headers: &HeaderMap, info: &ReqInfo) -> Result<Arc<Identity>, ApiError> {
     if let Caller::Known(id) = super::auth::caller(rt, headers, &info.tenant) {
         return Ok(id);
     }

@@ -76,6 +76,7 @@ fn reg(email: &str, mobile: Option<&str>, password: &str, sources: Option<&[&str
         name: None,
         password: Some(password.into()),
         validation_sources: sources.map(|s| s.iter().map(|x| x.to_string()).collect()),
+        ..Default::default()
     }
 }
 
