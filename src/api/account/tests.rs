@@ -341,3 +341,30 @@ async fn a_password_change_ends_a_second_factor_step_begun_with_the_old_password
     assert_eq!(changed.status, StatusCode::NO_CONTENT);
     assert!(s.services.mfa.get(&step, crate::clock::now_secs()).is_none(), "the pending step ended");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_personal_token_needs_a_recent_sign_in() {
+    use crate::flows::account::Who;
+    use crate::flows::personal_tokens::{create, NewToken, FRESH_SIGN_IN_SECS};
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let alice = staff(&s, "alice").await;
+    let scopes = s.runtime.load().scopes_of(&alice.groups);
+    let (_, session, _) = s.services.sessions.create(&alice, vec![crate::domain::Amr::Pwd], scopes, 3600).unwrap();
+    let (_, id) = s.services.sessions.get(&session.id).unwrap();
+    let rt = s.runtime.load_full();
+    let origin = crate::audit::Origin::default();
+    let who = Who { id: &id, ip: "127.0.0.1".parse().unwrap(), origin: &origin };
+    let ask = || NewToken { name: "ci".into(), scopes: None, expires_in: None };
+    // A session (a cookie or access token, perhaps stolen) signed in too long ago cannot mint one.
+    let late = session.created_at + FRESH_SIGN_IN_SECS + 1;
+    let refused = create(&rt, &s.services, &who, ask(), late);
+    assert!(matches!(
+        refused,
+        Err(crate::flows::account::Refused::Flow(crate::flows::error::FlowError::Unauthenticated(_)))
+    ));
+    assert!(s.services.pats.list(&alice.id).unwrap().is_empty(), "nothing stored");
+    // Within the window it is made.
+    assert!(create(&rt, &s.services, &who, ask(), session.created_at + FRESH_SIGN_IN_SECS).is_ok());
+    assert_eq!(s.services.pats.list(&alice.id).unwrap().len(), 1);
+}
