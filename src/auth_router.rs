@@ -37,6 +37,8 @@ async fn by_content_type(State(forms): State<Router>, req: Request, next: Next) 
 }
 
 #[cfg(test)]
+mod account_lang_tests;
+#[cfg(test)]
 mod account_tests;
 #[cfg(test)]
 mod input_tests;

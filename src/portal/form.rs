@@ -182,19 +182,6 @@ pub(crate) fn same_origin(rt: &Runtime, headers: &HeaderMap, host: &str) -> bool
 /// Where a refused sign-in form sends the person: back to the sign-in page.
 pub(crate) const SIGN_IN_AGAIN: (M, &str, M) = (M::SignIn, "/auth/login", M::LinkReloadSignIn);
 
-/// [`form_expired_in`] with English texts given as they are, for pages whose texts are not in
-/// the catalogue yet (the account page's).
-pub(crate) fn form_expired((title, href, again): (&str, &str, &str)) -> Response {
-    let body = format!(
-        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{} <a href=\"{}\">{}</a>.</p>",
-        escape(title),
-        M::FormExpired.text(super::Lang::En),
-        escape(href),
-        escape(again)
-    );
-    html(StatusCode::FORBIDDEN, super::page(title, &body), None)
-}
-
 /// The page for a form whose CSRF token or origin did not check out (expired, or sent from
 /// another site): `(title, link, link text)` say where to start again. Every portal form uses it.
 pub(crate) fn form_expired_in(ui: &Ui, (title, href, again): (M, &str, M)) -> Response {

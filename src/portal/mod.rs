@@ -156,8 +156,8 @@ pub(crate) fn refusal_in(step: Step, e: &FlowError) -> (StatusCode, M) {
     (code.status(), msg)
 }
 
-/// [`refusal_in`] in English, for pages whose texts are not in the catalogue yet (the account
-/// page's).
+/// [`refusal_in`] in English, with the flow's own sentence where the enrolment step has one (the
+/// account page's English answers: the flows word them in English only).
 pub(crate) fn refusal(step: Step, e: &FlowError) -> (StatusCode, &'static str) {
     let (status, m) = refusal_in(step, e);
     match (step, e) {

@@ -10,18 +10,18 @@ use crate::flows::account::{self, Refused, Who};
 use crate::flows::personal_tokens::{self as pat_flow, NewToken};
 use crate::flows::services::blocking;
 use crate::identity::Identity;
-use crate::portal::{form_expired, Form, Post};
+use crate::portal::{form_expired_in, Form, Lang, Post, Ui, M};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
 
 /// Where a refused form sends the person: the account page.
-const AGAIN: (&str, &str, &str) = ("Your account", PATH, "Open your account page again");
+const AGAIN: (M, &str, M) = (M::YourAccount, PATH, M::AcctOpenAgain);
 
 /// The checked form and the signed-in caller, or the answer that ends the post.
 #[allow(clippy::result_large_err)]
 fn checked(p: &Post) -> Result<(Form, Arc<Identity>), Response> {
-    let Some(form) = p.form() else { return Err(form_expired(AGAIN)) };
+    let Some(form) = p.form() else { return Err(form_expired_in(&p.ui(), AGAIN)) };
     let Some(id) = signed_in(&p.rt, &p.headers, &p.info) else { return Err(to_sign_in(&p.rt)) };
     Ok((form, id))
 }
@@ -30,37 +30,37 @@ fn done(d: Done) -> Response {
     see_other(&format!("{PATH}?done={}", d.as_str()))
 }
 
-/// A refused account action: its status and the catalogue's sentence.
-fn worded(r: Refused) -> (StatusCode, String) {
+/// A refused account action: its status and the catalogue's sentence in the language of `ui`
+/// (a flow's own `Invalid` sentence, e.g. the password policy's, as the flow words it).
+fn worded(ui: &Ui, r: Refused) -> (StatusCode, String) {
     let (code, message) = match r {
         Refused::Flow(crate::flows::error::FlowError::Invalid(m)) => (Code::InvalidField, m),
-        Refused::Flow(e) => {
+        Refused::Flow(e) if ui.lang == Lang::En => {
             let (status, message) = crate::portal::refusal(crate::portal::Step::Enrol, &e);
             return (status, message.to_string());
         }
-        Refused::WrongPassword => (Code::PasswordMismatch, Code::PasswordMismatch.message().to_string()),
-        Refused::Banned(_) => (
-            Code::TooManyFailures,
-            "Too many failed attempts for this account or from this address; retry later.".to_string(),
-        ),
-        Refused::ScopeNotHeld(s) => {
-            (Code::InvalidScope, format!("You do not hold the scope `{s}`: ask only for scopes you hold."))
+        Refused::Flow(e) => {
+            let (status, message) = crate::portal::refusal_in(crate::portal::Step::Enrol, &e);
+            return (status, ui.t(message).to_string());
         }
+        Refused::WrongPassword => (Code::PasswordMismatch, ui.t(M::AcctWrongPassword).to_string()),
+        Refused::Banned(_) => (Code::TooManyFailures, ui.t(M::EnrolBanned).to_string()),
+        Refused::ScopeNotHeld(s) => (Code::InvalidScope, M::AcctScopeNotHeld.with(ui.lang, "scope", &s)),
         Refused::TooManyTokens(max) => {
-            (Code::TooManyTokens, format!("You hold {max} personal tokens, the most allowed: revoke one first."))
+            (Code::TooManyTokens, M::AcctTooManyTokens.with(ui.lang, "max", &max.to_string()))
         }
-        Refused::NotFound => (Code::NotFound, "You have no such session or token.".to_string()),
+        Refused::NotFound => (Code::NotFound, ui.t(M::AcctNoSuch).to_string()),
     };
     (code.status(), message)
 }
 
 /// The page again, with `shown`.
 async fn again(p: &Post, id: &Arc<Identity>, status: StatusCode, shown: Shown) -> Response {
-    account_page(&p.s, &p.rt, &p.headers, id, status, shown).await
+    account_page(&p.s, &p.rt, &p.ui(), &p.headers, id, status, shown).await
 }
 
 async fn refused_in(p: &Post, id: &Arc<Identity>, section: Section, r: Refused) -> Response {
-    let (status, message) = worded(r);
+    let (status, message) = worded(&p.ui(), r);
     again(p, id, status, Shown { error: Some((section, message)), ..Shown::default() }).await
 }
 
@@ -72,7 +72,7 @@ pub(crate) async fn change_password(p: Post) -> Response {
     };
     let (current, new) = (f.get("current_password").to_string(), f.get("new_password").to_string());
     if current.is_empty() || current.len() > 1024 {
-        let r = Refused::Flow(crate::flows::error::FlowError::Invalid("Enter your current password.".into()));
+        let r = Refused::Flow(crate::flows::error::FlowError::Invalid(p.ui().t(M::AcctEnterCurrent).into()));
         return refused_in(&p, &id, Section::Password, r).await;
     }
     let origin = p.info.origin();
@@ -124,18 +124,16 @@ pub(crate) async fn end_other_sessions(p: Post) -> Response {
 
 /// The token asked for by the form: its name, the ticked scopes (none: every scope held) and
 /// the lifetime in days (empty: the default).
-fn new_token(body: &[u8], f: &Form) -> Result<NewToken, Refused> {
+fn new_token(ui: &Ui, body: &[u8], f: &Form) -> Result<NewToken, Refused> {
     let scopes: Vec<String> =
         url::form_urlencoded::parse(body).filter(|(k, _)| k == "scope").map(|(_, v)| v.into_owned()).collect();
     let days = f.get("days").trim();
     let expires_in = if days.is_empty() {
         None
     } else {
-        let d: u64 = days.parse().map_err(|_| {
-            Refused::Flow(crate::flows::error::FlowError::Invalid(
-                "Give the lifetime as a whole number of days.".into(),
-            ))
-        })?;
+        let d: u64 = days
+            .parse()
+            .map_err(|_| Refused::Flow(crate::flows::error::FlowError::Invalid(ui.t(M::AcctWholeDays).into())))?;
         Some(d.saturating_mul(86_400))
     };
     Ok(NewToken { name: f.get("name").to_string(), scopes: (!scopes.is_empty()).then_some(scopes), expires_in })
@@ -148,7 +146,7 @@ pub(crate) async fn create_token(p: Post) -> Response {
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let asked = match new_token(&p.body, &f) {
+    let asked = match new_token(&p.ui(), &p.body, &f) {
         Ok(a) => a,
         Err(r) => return refused_in(&p, &id, Section::Tokens, r).await,
     };
@@ -187,10 +185,7 @@ async fn factor_refused(p: &Post, id: &Arc<Identity>, r: crate::flows::enrol::Re
         p,
         id,
         e.status,
-        Shown {
-            error: Some((Section::Factors, e.message.text(crate::portal::Lang::En).to_string())),
-            ..Shown::default()
-        },
+        Shown { error: Some((Section::Factors, p.ui().t(e.message).to_string())), ..Shown::default() },
     )
     .await
 }

@@ -9,7 +9,7 @@
 mod actions;
 mod render;
 
-use super::{html, page, Csrf};
+use super::{html, Csrf, Ui, M};
 use crate::flows::account::{self, Refused};
 use crate::flows::personal_tokens as pat_flow;
 use crate::flows::services::blocking;
@@ -104,15 +104,16 @@ impl Done {
         Done::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
-    pub(crate) fn sentence(self) -> &'static str {
+    /// The notice's text in the catalogue.
+    pub(crate) fn sentence(self) -> M {
         match self {
-            Done::PasswordChanged => "Your password was changed. Your other sessions have ended.",
-            Done::SessionEnded => "The session was ended.",
-            Done::OtherSessionsEnded => "Your other sessions were ended.",
-            Done::TokenRevoked => "The token was revoked.",
-            Done::TotpRemoved => "Your authenticator app and recovery codes were removed.",
-            Done::CodeFactorOn => "Every sign-in now asks for a code by message as a second factor.",
-            Done::CodeFactorOff => "Codes by message are no longer your second factor.",
+            Done::PasswordChanged => M::DonePasswordChanged,
+            Done::SessionEnded => M::DoneSessionEnded,
+            Done::OtherSessionsEnded => M::DoneOtherSessionsEnded,
+            Done::TokenRevoked => M::DoneTokenRevoked,
+            Done::TotpRemoved => M::DoneTotpRemoved,
+            Done::CodeFactorOn => M::DoneCodeFactorOn,
+            Done::CodeFactorOff => M::DoneCodeFactorOff,
         }
     }
 }
@@ -160,14 +161,16 @@ async fn show(
     let fields = super::form_fields(raw.unwrap_or_default().as_bytes());
     let done = fields.get("done").and_then(|d| Done::parse(d));
     let shown = Shown { done, ..Shown::default() };
-    account_page(&s, &rt, &headers, &id, StatusCode::OK, shown).await
+    let ui = Ui::new(&rt, &info.tenant, &headers);
+    account_page(&s, &rt, &ui, &headers, &id, StatusCode::OK, shown).await
 }
 
 /// The account page for `id` with `shown` (a notice, an error in a section, a secret shown
-/// once), answered with `status`.
+/// once), answered with `status`, in the language of `ui`.
 pub(crate) async fn account_page(
     s: &Arc<Shared>,
     rt: &Arc<Runtime>,
+    ui: &Ui,
     headers: &HeaderMap,
     id: &Arc<Identity>,
     status: StatusCode,
@@ -191,8 +194,12 @@ pub(crate) async fn account_page(
         Err(crate::flows::error::FlowError::Unauthenticated(_)) => return to_sign_in(rt),
         Err(e) => {
             e.log_internal();
-            let body = "<h1>Your account</h1>\n<p class=\"error\" role=\"alert\">Your account cannot be shown right now. Try again shortly.</p>";
-            return html(StatusCode::SERVICE_UNAVAILABLE, page("Your account", body), None);
+            let body = format!(
+                "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{}</p>",
+                ui.h(M::YourAccount),
+                ui.h(M::AcctUnavailable)
+            );
+            return html(StatusCode::SERVICE_UNAVAILABLE, ui.page(M::YourAccount, &body), None);
         }
     };
     let csrf = super::existing_csrf(headers).map(str::to_string).unwrap_or_else(crate::sessions::new_secret);
@@ -204,6 +211,6 @@ pub(crate) async fn account_page(
         channels,
         held_scopes: rt.scopes_of(&user.groups),
     };
-    let body = render::page_body(&data, &shown, &csrf);
-    html(status, render::account_html(&body), Some(Csrf::new(rt, &csrf)))
+    let body = render::page_body(ui, &data, &shown, &csrf);
+    html(status, render::account_html(ui, &body), Some(Csrf::new(rt, &csrf)))
 }

@@ -5,6 +5,7 @@ use super::Done;
 use crate::audit::EventKind;
 use crate::flows::account::SessionView;
 use crate::flows::personal_tokens::TokenView;
+use crate::portal::{Ui, M};
 use crate::store::{AuditEvent, User};
 use crate::web::escape;
 
@@ -59,9 +60,19 @@ const STYLE: &str = "<style>
   .check input { width: auto; }
 </style>";
 
-/// The page around `body` (the portal's shell, wider, with the account page's styles).
-pub(crate) fn account_html(body: &str) -> String {
-    crate::web::page("Your account", &format!("{STYLE}\n{body}"))
+/// The page around `body` (the portal's shell in the visitor's language, wider, with the
+/// account page's styles).
+pub(crate) fn account_html(ui: &Ui, body: &str) -> String {
+    ui.page(M::YourAccount, &format!("{STYLE}\n{body}"))
+}
+
+/// `m` with each `{name}` filled in by its value (in order), escaped for HTML.
+fn filled(ui: &Ui, m: M, values: &[(&str, &str)]) -> String {
+    let mut text = ui.t(m).to_string();
+    for (name, value) in values {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    escape(&text)
 }
 
 /// A Unix time as `2026-12-04 21:55 UTC`.
@@ -85,16 +96,16 @@ fn error_in(shown: &Shown, section: Section) -> String {
 }
 
 /// The whole page body.
-pub(crate) fn page_body(d: &Data, shown: &Shown, csrf: &str) -> String {
+pub(crate) fn page_body(ui: &Ui, d: &Data, shown: &Shown, csrf: &str) -> String {
     let notice = shown
         .done
-        .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, escape(n.sentence())))
+        .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, ui.h(n.sentence())))
         .unwrap_or_default();
     format!(
-        r##"<a class="skip" href="#content">Skip to content</a>
-<h1>Your account</h1>
+        r##"<a class="skip" href="#content">{}</a>
+<h1>{}</h1>
 {notice}
-<nav aria-label="Sections"><p><a href="#profile">Profile</a> · <a href="#password">Password</a> · <a href="#factors">Second factors</a> · <a href="#sessions">Sessions</a> · <a href="#tokens">Personal API tokens</a> · <a href="#events">Recent security events</a></p></nav>
+<nav aria-label="{}"><p><a href="#profile">{}</a> · <a href="#password">{}</a> · <a href="#factors">{}</a> · <a href="#sessions">{}</a> · <a href="#tokens">{}</a> · <a href="#events">{}</a></p></nav>
 <div id="content" tabindex="-1">
 {}
 {}
@@ -103,59 +114,79 @@ pub(crate) fn page_body(d: &Data, shown: &Shown, csrf: &str) -> String {
 {}
 {}
 </div>"##,
-        profile(d.user),
-        password(shown, csrf),
-        factors(d, shown, csrf),
-        sessions(d, shown, csrf),
-        tokens(d, shown, csrf),
-        events(&d.events),
+        ui.h(M::AcctSkip),
+        ui.h(M::YourAccount),
+        ui.h(M::AcctSections),
+        ui.h(M::AcctProfile),
+        ui.h(M::AcctPassword),
+        ui.h(M::AcctFactors),
+        ui.h(M::AcctSessions),
+        ui.h(M::AcctTokens),
+        ui.h(M::AcctEvents),
+        profile(ui, d.user),
+        password(ui, shown, csrf),
+        factors(ui, d, shown, csrf),
+        sessions(ui, d, shown, csrf),
+        tokens(ui, d, shown, csrf),
+        events(ui, &d.events),
     )
 }
 
-fn verified(address: &Option<String>, verified: bool) -> String {
+fn verified(ui: &Ui, address: &Option<String>, verified: bool) -> String {
     match address {
-        None => "<em>none</em>".into(),
-        Some(a) if verified => format!("{} <strong>(verified)</strong>", escape(a)),
-        Some(a) => format!("{} (not verified)", escape(a)),
+        None => format!("<em>{}</em>", ui.h(M::AcctNone)),
+        Some(a) if verified => format!("{} <strong>{}</strong>", escape(a), ui.h(M::AcctVerified)),
+        Some(a) => format!("{} {}", escape(a), ui.h(M::AcctNotVerified)),
     }
 }
 
-fn profile(u: &User) -> String {
-    let or_none = |v: &Option<String>| v.as_deref().map(escape).unwrap_or_else(|| "<em>none</em>".into());
+fn profile(ui: &Ui, u: &User) -> String {
+    let or_none =
+        |v: &Option<String>| v.as_deref().map(escape).unwrap_or_else(|| format!("<em>{}</em>", ui.h(M::AcctNone)));
     format!(
-        r#"<section aria-labelledby="profile"><h2 id="profile">Profile</h2>
+        r#"<section aria-labelledby="profile"><h2 id="profile">{}</h2>
 <dl>
-<dt>Name</dt><dd>{}</dd>
-<dt>Username</dt><dd>{}</dd>
-<dt>E-mail</dt><dd>{}</dd>
-<dt>Mobile</dt><dd>{}</dd>
+<dt>{}</dt><dd>{}</dd>
+<dt>{}</dt><dd>{}</dd>
+<dt>{}</dt><dd>{}</dd>
+<dt>{}</dt><dd>{}</dd>
 </dl></section>"#,
+        ui.h(M::AcctProfile),
+        ui.h(M::AcctName),
         or_none(&u.name),
+        ui.h(M::AcctUsername),
         or_none(&u.username),
-        verified(&u.email, u.email_verified),
-        verified(&u.mobile, u.mobile_verified),
+        ui.h(M::AcctEmail),
+        verified(ui, &u.email, u.email_verified),
+        ui.h(M::AcctMobile),
+        verified(ui, &u.mobile, u.mobile_verified),
     )
 }
 
-fn password(shown: &Shown, csrf: &str) -> String {
+fn password(ui: &Ui, shown: &Shown, csrf: &str) -> String {
     format!(
-        r#"<section aria-labelledby="password"><h2 id="password">Password</h2>
+        r#"<section aria-labelledby="password"><h2 id="password">{}</h2>
 {}
 <form method="post" action="/auth/account/change-password">
   {}
-  <label for="current_password">Current password</label>
+  <label for="current_password">{}</label>
   <input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
-  <label for="new_password">New password</label>
+  <label for="new_password">{}</label>
   <input id="new_password" name="new_password" type="password" autocomplete="new-password" required>
-  <p>Changing your password ends your other sessions; this one stays signed in.</p>
-  <button type="submit">Change password</button>
+  <p>{}</p>
+  <button type="submit">{}</button>
 </form></section>"#,
+        ui.h(M::AcctPassword),
         error_in(shown, Section::Password),
-        csrf_input(csrf)
+        csrf_input(csrf),
+        ui.h(M::AcctCurrentPassword),
+        ui.h(M::LabelNewPassword),
+        ui.h(M::AcctPasswordNote),
+        ui.h(M::AcctChangePassword),
     )
 }
 
-fn code_form(action: &str, id: &str, label: &str, button: &str, csrf: &str) -> String {
+fn code_form(action: &str, id: &str, label: String, button: String, csrf: &str) -> String {
     format!(
         r#"<form method="post" action="{action}">
   {}
@@ -167,29 +198,37 @@ fn code_form(action: &str, id: &str, label: &str, button: &str, csrf: &str) -> S
     )
 }
 
-fn factors(d: &Data, shown: &Shown, csrf: &str) -> String {
+fn factors(ui: &Ui, d: &Data, shown: &Shown, csrf: &str) -> String {
     let totp = d.user.totp.as_ref().is_some_and(|t| t.confirmed);
     let app = if totp {
         format!(
-            "<p>Authenticator app: <strong>set up</strong>.</p>\n{}\n<p>Recovery codes left: <strong>{}</strong>.</p>\n{}",
+            "<p>{} <strong>{}</strong>.</p>\n{}\n<p>{} <strong>{}</strong>.</p>\n{}",
+            ui.h(M::AcctApp),
+            ui.h(M::AcctSetUp),
             code_form(
                 "/auth/account/remove-totp",
                 "remove_code",
-                "Code from your app, to remove it",
-                "Remove authenticator app",
+                ui.h(M::AcctRemoveCode),
+                ui.h(M::AcctRemoveApp),
                 csrf
             ),
+            ui.h(M::AcctCodesLeft),
             d.user.recovery_codes.len(),
             code_form(
                 "/auth/account/new-recovery-codes",
                 "codes_code",
-                "Code from your app, for new recovery codes",
-                "Make new recovery codes",
+                ui.h(M::AcctCodesCode),
+                ui.h(M::AcctMakeCodes),
                 csrf
             ),
         )
     } else {
-        "<p>Authenticator app: <strong>not set up</strong>. <a href=\"/auth/mfa/totp\">Set up an authenticator app</a>.</p>".into()
+        format!(
+            "<p>{} <strong>{}</strong>. <a href=\"/auth/mfa/totp\">{}</a>.</p>",
+            ui.h(M::AcctApp),
+            ui.h(M::AcctNotSetUp),
+            ui.h(M::ButtonSetUpApp)
+        )
     };
     let codes = shown
         .new_codes
@@ -197,34 +236,42 @@ fn factors(d: &Data, shown: &Shown, csrf: &str) -> String {
         .map(|c| {
             let items: String = c.iter().map(|c| format!("<li class=\"secret\">{}</li>", escape(c))).collect();
             format!(
-                "<div role=\"status\"><p><strong>Your new recovery codes, shown only this once.</strong> Copy them somewhere safe now; each works once, and the old ones no longer work.</p><ul>{items}</ul></div>"
+                "<div role=\"status\"><p><strong>{}</strong> {}</p><ul>{items}</ul></div>",
+                ui.h(M::AcctNewCodes),
+                ui.h(M::AcctNewCodesNote)
             )
         })
         .unwrap_or_default();
     format!(
-        r#"<section aria-labelledby="factors"><h2 id="factors">Second factors</h2>
+        r#"<section aria-labelledby="factors"><h2 id="factors">{}</h2>
 {}
 {codes}
 {app}
 {}
 </section>"#,
+        ui.h(M::AcctFactors),
         error_in(shown, Section::Factors),
-        code_factor(d, csrf)
+        code_factor(ui, d, csrf)
     )
 }
 
 /// A code by message as the second factor: whether it is on, by which channels, and the button
 /// that turns it on or off.
-fn code_factor(d: &Data, csrf: &str) -> String {
+fn code_factor(ui: &Ui, d: &Data, csrf: &str) -> String {
     let channels = if d.channels.is_empty() {
-        "none (a verified e-mail address or mobile number is needed)".to_string()
+        ui.t(M::AcctNoChannel).to_string()
     } else {
-        d.channels.join(", ").replace("email", "e-mail").replace("sms", "SMS")
+        let word = |c: &'static str| match c {
+            "email" => ui.t(M::AcctChannelEmail),
+            "sms" => ui.t(M::AcctChannelSms),
+            other => other,
+        };
+        d.channels.iter().copied().map(word).collect::<Vec<_>>().join(", ")
     };
     let (state, on, button) = if d.user.mfa_by_code {
-        ("<strong>on</strong>: every sign-in asks for a second factor", "0", "Stop using codes by message")
+        (format!("<strong>{}</strong>{}", ui.h(M::AcctOn), ui.h(M::AcctOnNote)), "0", ui.h(M::AcctStopCodes))
     } else {
-        ("off", "1", "Use a code by message as my second factor")
+        (ui.h(M::AcctOff), "1", ui.h(M::AcctUseCodes))
     };
     let form = if d.user.mfa_by_code || !d.channels.is_empty() {
         format!(
@@ -234,28 +281,28 @@ fn code_factor(d: &Data, csrf: &str) -> String {
     } else {
         String::new()
     };
-    format!(
-        "<p>A code by message as your second factor: {state}. Codes can reach you by: {}.</p>\n{form}",
-        escape(&channels)
-    )
+    format!("<p>{} {state}. {} {}.</p>\n{form}", ui.h(M::AcctCodeFactor), ui.h(M::AcctReachBy), escape(&channels))
 }
 
-fn sessions(d: &Data, shown: &Shown, csrf: &str) -> String {
+fn sessions(ui: &Ui, d: &Data, shown: &Shown, csrf: &str) -> String {
     let rows: String = d
         .sessions
         .iter()
         .map(|s| {
-            let device = s.user_agent.as_deref().map(escape).unwrap_or_else(|| "unknown".into());
+            let device = s.user_agent.as_deref().unwrap_or(ui.t(M::AcctUnknown));
             let action = if s.current {
-                "<strong>This session</strong>".to_string()
+                format!("<strong>{}</strong>", ui.h(M::AcctThisSession))
             } else {
+                let ip = s.ip.as_deref().unwrap_or(ui.t(M::AcctUnknownAddress));
                 format!(
-                    r#"<form method="post" action="/auth/account/end-session" class="inline">{}<input type="hidden" name="session" value="{}"><button type="submit" aria-label="End the session of {device} from {}">End session</button></form>"#,
+                    r#"<form method="post" action="/auth/account/end-session" class="inline">{}<input type="hidden" name="session" value="{}"><button type="submit" aria-label="{}">{}</button></form>"#,
                     csrf_input(csrf),
                     escape(&s.id),
-                    escape(s.ip.as_deref().unwrap_or("an unknown address")),
+                    filled(ui, M::AcctEndSessionOf, &[("ip", ip), ("device", device)]),
+                    ui.h(M::AcctEndSession),
                 )
             };
+            let device = escape(device);
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{device}</td><td>{action}</td></tr>\n",
                 when(s.created_at),
@@ -266,34 +313,44 @@ fn sessions(d: &Data, shown: &Shown, csrf: &str) -> String {
         .collect();
     let others = if d.sessions.iter().any(|s| !s.current) {
         format!(
-            r#"<form method="post" action="/auth/account/end-other-sessions">{}<button type="submit">End all other sessions</button></form>"#,
-            csrf_input(csrf)
+            r#"<form method="post" action="/auth/account/end-other-sessions">{}<button type="submit">{}</button></form>"#,
+            csrf_input(csrf),
+            ui.h(M::AcctEndOthers)
         )
     } else {
-        "<p>You have no other sessions.</p>".into()
+        format!("<p>{}</p>", ui.h(M::AcctNoOthers))
     };
     format!(
-        r#"<section aria-labelledby="sessions"><h2 id="sessions">Sessions</h2>
+        r#"<section aria-labelledby="sessions"><h2 id="sessions">{}</h2>
 {}
-<table><caption>Where you are signed in</caption>
-<thead><tr><th scope="col">Created</th><th scope="col">Last seen</th><th scope="col">IP</th><th scope="col">Device</th><th scope="col">Current or end</th></tr></thead>
+<table><caption>{}</caption>
+<thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>
 <tbody>
 {rows}</tbody></table>
 {others}
 </section>"#,
-        error_in(shown, Section::Sessions)
+        ui.h(M::AcctSessions),
+        error_in(shown, Section::Sessions),
+        ui.h(M::AcctWhereSignedIn),
+        ui.h(M::AcctCreated),
+        ui.h(M::AcctLastSeen),
+        ui.h(M::AcctIp),
+        ui.h(M::AcctDevice),
+        ui.h(M::AcctCurrentOrEnd),
     )
 }
 
-fn tokens(d: &Data, shown: &Shown, csrf: &str) -> String {
+fn tokens(ui: &Ui, d: &Data, shown: &Shown, csrf: &str) -> String {
     let created = shown
         .new_token
         .as_ref()
         .map(|(name, token)| {
             format!(
-                r#"<div role="status"><p><strong>Your new token “{}”, shown only this once.</strong> Copy it now (select it and press Ctrl+C or ⌘C) and keep it secret.</p>
-<label for="new_token">New token</label><input id="new_token" class="secret" readonly value="{}"></div>"#,
-                escape(name),
+                r#"<div role="status"><p><strong>{}</strong> {}</p>
+<label for="new_token">{}</label><input id="new_token" class="secret" readonly value="{}"></div>"#,
+                filled(ui, M::AcctNewToken, &[("name", name)]),
+                ui.h(M::AcctNewTokenNote),
+                ui.h(M::AcctNewTokenLabel),
                 escape(token)
             )
         })
@@ -303,26 +360,35 @@ fn tokens(d: &Data, shown: &Shown, csrf: &str) -> String {
         .iter()
         .map(|t| {
             format!(
-                r#"<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method="post" action="/auth/account/revoke-token" class="inline">{}<input type="hidden" name="token" value="{}"><button type="submit" aria-label="Revoke the token {name}">Revoke</button></form></td></tr>
+                r#"<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method="post" action="/auth/account/revoke-token" class="inline">{}<input type="hidden" name="token" value="{}"><button type="submit" aria-label="{}">{}</button></form></td></tr>
 "#,
                 escape(&t.scopes.join(" ")),
                 when(t.created_at),
                 when(t.expires_at),
-                t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                t.last_used_at.map(when).unwrap_or_else(|| ui.h(M::AcctNever)),
                 csrf_input(csrf),
                 escape(&t.id),
+                filled(ui, M::AcctRevokeToken, &[("name", &t.name)]),
+                ui.h(M::AcctRevoke),
                 name = escape(&t.name),
             )
         })
         .collect();
     let list = if d.tokens.is_empty() {
-        "<p>You have no personal API tokens.</p>".to_string()
+        format!("<p>{}</p>", ui.h(M::AcctNoTokens))
     } else {
         format!(
-            r#"<table><caption>Your tokens</caption>
-<thead><tr><th scope="col">Name</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Revoke</th></tr></thead>
+            r#"<table><caption>{}</caption>
+<thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>
 <tbody>
-{rows}</tbody></table>"#
+{rows}</tbody></table>"#,
+            ui.h(M::AcctYourTokens),
+            ui.h(M::AcctName),
+            ui.h(M::AcctScopes),
+            ui.h(M::AcctCreated),
+            ui.h(M::AcctExpires),
+            ui.h(M::AcctLastUsed),
+            ui.h(M::AcctRevoke),
         )
     };
     let scopes: String = d
@@ -339,57 +405,63 @@ fn tokens(d: &Data, shown: &Shown, csrf: &str) -> String {
     let scopes = if scopes.is_empty() {
         String::new()
     } else {
-        format!("<fieldset><legend>Scopes (none ticked: every scope you hold)</legend>{scopes}</fieldset>")
+        format!("<fieldset><legend>{}</legend>{scopes}</fieldset>", ui.h(M::AcctScopesLegend))
     };
     format!(
-        r#"<section aria-labelledby="tokens"><h2 id="tokens">Personal API tokens</h2>
+        r#"<section aria-labelledby="tokens"><h2 id="tokens">{}</h2>
 {}
 {created}
 {list}
-<h3>New token</h3>
+<h3>{}</h3>
 <form method="post" action="/auth/account/new-token">
   {}
-  <label for="token_name">Name</label>
+  <label for="token_name">{}</label>
   <input id="token_name" name="name" maxlength="64" required>
   {scopes}
-  <label for="token_days">Expires after (days)</label>
-  <input id="token_days" name="days" type="number" min="1" inputmode="numeric" placeholder="the default">
-  <button type="submit">Create token</button>
+  <label for="token_days">{}</label>
+  <input id="token_days" name="days" type="number" min="1" inputmode="numeric" placeholder="{}">
+  <button type="submit">{}</button>
 </form>
 </section>"#,
+        ui.h(M::AcctTokens),
         error_in(shown, Section::Tokens),
-        csrf_input(csrf)
+        ui.h(M::AcctNewTokenLabel),
+        csrf_input(csrf),
+        ui.h(M::AcctName),
+        ui.h(M::AcctDays),
+        ui.h(M::AcctDaysDefault),
+        ui.h(M::AcctCreateToken),
     )
 }
 
 /// The events the page shows, with their words (sign-ins, failures, changes; never another
 /// user's, never their details).
-pub(crate) fn event_words(e: &AuditEvent) -> Option<&'static str> {
+pub(crate) fn event_words(e: &AuditEvent) -> Option<M> {
     use EventKind as K;
     Some(match K::parse(&e.event)? {
-        K::LoginOk => "Signed in",
-        K::LoginFailed => "Sign-in failed",
-        K::MfaFailed => "Second factor failed",
-        K::Ban => "Locked after failed attempts",
-        K::Logout => "Signed out",
-        K::RefreshReuse => "A refresh token was reused; its sessions ended",
-        K::TotpEnabled => "Authenticator app set up",
-        K::TotpRemoved => "Authenticator app removed",
-        K::RecoveryCodesRegenerated => "New recovery codes made",
-        K::MfaReset => "Second factors reset by an administrator",
-        K::SessionsRevoked => "Sessions ended by an administrator",
-        K::ResetRequested => "Password reset asked for",
-        K::PasswordReset => "Password reset",
-        K::PasswordChanged => "Password changed",
-        K::PasswordChangeFailed => "Password change refused",
-        K::SessionEnded => "Session ended",
-        K::OtherSessionsEnded => "Other sessions ended",
-        K::PersonalTokenCreated => "Personal token created",
-        K::PersonalTokenRevoked => "Personal token revoked",
-        K::UserDisabled => "Account disabled",
-        K::UserEnabled => "Account enabled",
-        K::UserRegistered => "Account created",
-        K::MfaByCodeChanged => "Code by message as second factor turned on or off",
+        K::LoginOk => M::EvLoginOk,
+        K::LoginFailed => M::EvLoginFailed,
+        K::MfaFailed => M::EvMfaFailed,
+        K::Ban => M::EvBan,
+        K::Logout => M::EvLogout,
+        K::RefreshReuse => M::EvRefreshReuse,
+        K::TotpEnabled => M::EvTotpEnabled,
+        K::TotpRemoved => M::EvTotpRemoved,
+        K::RecoveryCodesRegenerated => M::EvCodesRegenerated,
+        K::MfaReset => M::EvMfaReset,
+        K::SessionsRevoked => M::EvSessionsRevoked,
+        K::ResetRequested => M::EvResetRequested,
+        K::PasswordReset => M::EvPasswordReset,
+        K::PasswordChanged => M::EvPasswordChanged,
+        K::PasswordChangeFailed => M::EvPasswordChangeFailed,
+        K::SessionEnded => M::EvSessionEnded,
+        K::OtherSessionsEnded => M::EvOtherSessionsEnded,
+        K::PersonalTokenCreated => M::EvTokenCreated,
+        K::PersonalTokenRevoked => M::EvTokenRevoked,
+        K::UserDisabled => M::EvUserDisabled,
+        K::UserEnabled => M::EvUserEnabled,
+        K::UserRegistered => M::EvUserRegistered,
+        K::MfaByCodeChanged => M::EvMfaByCodeChanged,
         _ => return None,
     })
 }
@@ -399,11 +471,11 @@ pub(crate) fn shown_event(e: &AuditEvent) -> bool {
     event_words(e).is_some()
 }
 
-fn events(events: &[AuditEvent]) -> String {
+fn events(ui: &Ui, events: &[AuditEvent]) -> String {
     let rows: String = events
         .iter()
         .filter_map(|e| {
-            let words = event_words(e)?;
+            let words = ui.h(event_words(e)?);
             Some(format!(
                 "<tr><td>{}</td><td>{words}</td><td>{}</td></tr>\n",
                 when(e.time),
@@ -412,14 +484,18 @@ fn events(events: &[AuditEvent]) -> String {
         })
         .collect();
     let list = if rows.is_empty() {
-        "<p>No recent events.</p>".to_string()
+        format!("<p>{}</p>", ui.h(M::AcctNoEvents))
     } else {
         format!(
-            r#"<table><caption>The newest first</caption>
-<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">IP</th></tr></thead>
+            r#"<table><caption>{}</caption>
+<thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>
 <tbody>
-{rows}</tbody></table>"#
+{rows}</tbody></table>"#,
+            ui.h(M::AcctNewestFirst),
+            ui.h(M::AcctWhen),
+            ui.h(M::AcctWhat),
+            ui.h(M::AcctIp),
         )
     };
-    format!(r#"<section aria-labelledby="events"><h2 id="events">Recent security events</h2>{list}</section>"#)
+    format!(r#"<section aria-labelledby="events"><h2 id="events">{}</h2>{list}</section>"#, ui.h(M::AcctEvents))
 }
