@@ -60,8 +60,7 @@ const STYLE: &str = "<style>
   .check input { width: auto; }
 </style>";
 
-/// The page around `body` (the portal's shell in the visitor's language, wider, with the
-/// account page's styles).
+/// The page around `body` (the portal's shell in the visitor's language, with the page's styles).
 pub(crate) fn account_html(ui: &Ui, body: &str) -> String {
     ui.page(M::YourAccount, &format!("{STYLE}\n{body}"))
 }
