@@ -127,6 +127,12 @@ impl Sessions {
         self.inactivity.store(secs, Ordering::Relaxed);
     }
 
+    /// Tests: a live session as given (its own instants), without a cookie secret.
+    #[cfg(test)]
+    pub(crate) fn insert_for_tests(&self, session: Session, identity: Identity) {
+        self.insert(digest(&session.id), session, identity)
+    }
+
     fn insert(&self, digest: Digest32, session: Session, identity: Identity) {
         self.insert_arc(digest, session, Arc::new(identity))
     }

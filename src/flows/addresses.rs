@@ -105,10 +105,26 @@ pub fn request(
     now: u64,
 ) -> Result<Accepted, FlowError> {
     let user = active_user(&svc, who.id)?;
+    if matches!(target, Target::New(_)) {
+        fresh_sign_in(&svc, who, now)?;
+    }
     let address = address_to_prove(&rt, &user, field, target)?;
     crate::flows::passwordless::check_limits(&rt, &user.tenant, &format!("user:{}", user.id), who.ip, true)?;
     let origin = who.origin.clone();
     Ok(links::after_answer(move || send(&rt, &svc, &user, field, &address, &origin, now)))
+}
+
+/// A change of address needs a sign-in at most `FRESH_SIGN_IN_SECS` old: a stolen session
+/// cookie or access token could otherwise move the account's address to the thief's and
+/// then reset the password there (an account takeover that outlives logout).
+fn fresh_sign_in(svc: &Services, who: &Who<'_>, now: u64) -> Result<(), FlowError> {
+    let began = svc.sessions.get(&who.id.session_id).map(|(s, _)| s.created_at);
+    if began.is_some_and(|t| now.saturating_sub(t) <= crate::flows::personal_tokens::FRESH_SIGN_IN_SECS) {
+        return Ok(());
+    }
+    Err(FlowError::Unauthenticated(
+        "Changing an address needs a recent sign-in (within 15 minutes): sign in again, then change it.",
+    ))
 }
 
 /// The work after the answer: nothing for an address another account holds; else the token,

@@ -8,12 +8,24 @@ use crate::identity::Identity;
 
 const MARK: &str = "/auth/email/verify/";
 
-fn identity(u: &User) -> Identity {
-    crate::sessions::identity_for(u, &crate::store::Session { id: "s1".into(), ..Default::default() }, vec![])
+/// The identity of a live session signed in at `T` (a change of address needs a recent one).
+fn identity(w: &World, u: &User) -> Identity {
+    let session = crate::store::Session {
+        id: format!("s-{}", u.id),
+        user_id: u.id.clone(),
+        tenant: u.tenant.clone(),
+        created_at: T,
+        last_seen: T,
+        expires_at: T + 3600,
+        ..Default::default()
+    };
+    let id = crate::sessions::identity_for(u, &session, vec![]);
+    w.svc.sessions.insert_for_tests(session, id.clone());
+    id
 }
 
 async fn ask(w: &World, u: &User, field: AddressField, target: Target, now: u64) -> Result<Delivered, FlowError> {
-    let id = identity(u);
+    let id = identity(w, u);
     let origin = Origin::default();
     let who = Who { id: &id, ip: IP, origin: &origin };
     let a = request(w.rt.clone(), w.svc.clone(), &who, field, target, now)?;
@@ -105,7 +117,7 @@ async fn a_mobile_is_proved_by_code_with_attempts_and_a_change_tells_the_old_num
     let mut u = user(&w, "m@example.com");
     u.mobile = Some("+15550001111".into());
     w.svc.store.put_user(&u).unwrap();
-    let id = identity(&u);
+    let id = identity(&w, &u);
     let origin = Origin::default();
     let who = Who { id: &id, ip: IP, origin: &origin };
     ask(&w, &u, AddressField::Mobile, Target::Current, T).await.unwrap();
@@ -156,4 +168,22 @@ async fn a_reset_ends_a_pending_address_proof() {
     w.svc.store.drop_links("default", &u.id).unwrap();
     assert!(matches!(open(&w, &token, T + 1), Err(FlowError::InvalidCode)));
     assert_eq!(w.svc.store.user(&u.id).unwrap().unwrap().verified_email(), Some("owner@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_address_needs_a_recent_sign_in() {
+    use crate::flows::personal_tokens::FRESH_SIGN_IN_SECS;
+    let w = world("");
+    let u = user(&w, "old@example.com");
+    // A session (a cookie or access token, perhaps stolen) signed in too long ago cannot move
+    // the address to the thief's (and then reset the password there): refused, nothing sent.
+    let late = T + FRESH_SIGN_IN_SECS + 1;
+    let refused = ask(&w, &u, AddressField::Email, Target::New("thief@example.com".into()), late).await;
+    assert!(matches!(refused, Err(FlowError::Unauthenticated(_))));
+    assert!(w.svc.store.link(LinkPurpose::VerifyEmail, "default", &u.id).unwrap().is_none(), "nothing stored");
+    let refused = ask(&w, &u, AddressField::Mobile, Target::New("+15550009999".into()), late).await;
+    assert!(matches!(refused, Err(FlowError::Unauthenticated(_))));
+    // Within the window it goes out.
+    let sent = ask(&w, &u, AddressField::Email, Target::New("new@example.com".into()), T + FRESH_SIGN_IN_SECS).await;
+    assert!(matches!(sent, Ok(Delivered::Sent { .. })));
 }
