@@ -12,7 +12,7 @@
 use crate::domain::Amr;
 use crate::identity::{Identity, SessionLookup, SessionState};
 use crate::policy::has_scope;
-use crate::sessions::{digest, digest_hex, Sessions};
+use crate::sessions::{digest, digest_hex, from_hex, Sessions};
 use crate::store::{PersonalToken, Store, StoreError, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,17 +78,6 @@ fn identity_for(user: &User, rec: &PersonalToken, user_scopes: &[String]) -> Ide
         rec.expires_at,
         None,
     )
-}
-
-fn from_hex(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(out)
 }
 
 impl PersonalTokens {

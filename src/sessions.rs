@@ -326,7 +326,8 @@ fn hex(d: &Digest32) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn from_hex(s: &str) -> Option<Digest32> {
+/// The digest that `digest_hex` wrote, back from its 64 hex digits (`None` for anything else).
+pub(crate) fn from_hex(s: &str) -> Option<Digest32> {
     if s.len() != 64 {
         return None;
     }
