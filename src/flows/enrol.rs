@@ -59,14 +59,17 @@ pub struct Setup {
     pub qr_svg: String,
 }
 
-/// Ten recovery codes: 50 random bits each, `xxxxx-xxxxx` in lower-case base32.
-pub fn new_recovery_codes() -> Vec<String> {
-    (0..10)
+/// Ten recovery codes (50 random bits each, `xxxxx-xxxxx` in lower-case base32) and their
+/// digests as stored.
+fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
+    let codes: Vec<String> = (0..10)
         .map(|_| {
             let raw = BASE32_NOPAD.encode(&rand::random::<[u8; 8]>()).to_lowercase();
             format!("{}-{}", &raw[..5], &raw[5..10])
         })
-        .collect()
+        .collect();
+    let hashes = codes.iter().map(|c| digest_hex(c)).collect();
+    (codes, hashes)
 }
 
 /// A new, unconfirmed authenticator for the caller: secret, `otpauth://` URI, QR code (SVG).
@@ -169,8 +172,7 @@ pub async fn finish_setup(
     code: String,
     now: u64,
 ) -> Result<Vec<String>, Refused> {
-    let codes = new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
+    let (codes, hashes) = new_recovery_codes();
     with_code(rt, svc, who, Attempt { code, now, confirmed: false, action: "confirm" }, move |u| {
         u.recovery_codes = hashes
     })
@@ -216,8 +218,7 @@ pub async fn regenerate(
     now: u64,
 ) -> Result<Vec<String>, Refused> {
     two_factor(who.id)?;
-    let codes = new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| digest_hex(c)).collect();
+    let (codes, hashes) = new_recovery_codes();
     let attempt = Attempt { code, now, confirmed: true, action: "regenerate" };
     with_code(rt, svc, who, attempt, move |u| u.recovery_codes = hashes).await?;
     svc.audit.record(Audit::event(EventKind::RecoveryCodesRegenerated, who.origin, Some(&who.id.user_id), json!({})));
