@@ -12,7 +12,7 @@
 use crate::domain::Amr;
 use crate::identity::{Identity, SessionLookup, SessionState};
 use crate::policy::has_scope;
-use crate::sessions::{digest, digest_hex, from_hex, Sessions};
+use crate::sessions::{digest, digest_hex, from_hex, user_identity, Sessions};
 use crate::store::{PersonalToken, Store, StoreError, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,18 +65,12 @@ pub fn effective_scopes(token_scopes: &[String], user_scopes: &[String]) -> Vec<
 }
 
 fn identity_for(user: &User, rec: &PersonalToken, user_scopes: &[String]) -> Identity {
-    Identity::new(
-        user.id.clone(),
-        user.display_user(),
-        user.verified_email().unwrap_or_default().to_string(),
-        user.name.clone().unwrap_or_default(),
-        user.groups.clone(),
-        effective_scopes(&rec.scopes, user_scopes),
-        user.tenant.clone(),
+    user_identity(
+        user,
         format!("pat:{}", rec.id),
+        effective_scopes(&rec.scopes, user_scopes),
         vec![AMR],
         rec.expires_at,
-        None,
     )
 }
 

@@ -6,6 +6,7 @@
 //! map hold its digest. The public id (`sid` in tokens) is not a credential.
 
 use crate::clock::now_secs;
+use crate::domain::Amr;
 use crate::identity::{Identity, SessionLookup, SessionState};
 use crate::store::{Session, Store, StoreError, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -82,6 +83,18 @@ pub struct Sessions {
 
 /// The identity a session carries, with the user's scopes from `access_groups`.
 pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Identity {
+    user_identity(user, session.id.clone(), scopes, session.amr.clone(), session.expires_at)
+}
+
+/// The identity `user` presents through a credential (a session, a personal token) with id
+/// `credential_id`, these scopes and methods, valid until `expires_at`.
+pub fn user_identity(
+    user: &User,
+    credential_id: String,
+    scopes: Vec<String>,
+    amr: Vec<Amr>,
+    expires_at: u64,
+) -> Identity {
     Identity::new(
         user.id.clone(),
         user.display_user(),
@@ -90,9 +103,9 @@ pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Iden
         user.groups.clone(),
         scopes,
         user.tenant.clone(),
-        session.id.clone(),
-        session.amr.clone(),
-        session.expires_at,
+        credential_id,
+        amr,
+        expires_at,
         None,
     )
 }
