@@ -128,3 +128,39 @@ impl IntoJson for reqwest::blocking::Response {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, not JSON: {text}"))
     }
 }
+
+/// The CSRF token the portal page at `path` sets in its `gatehouse_csrf` cookie (the page must
+/// answer 200).
+pub fn portal_csrf(gh: &Gatehouse, path: &str) -> String {
+    let r = gh.get(path).host("app.test").send();
+    assert_eq!(r.status(), 200, "{path}: {}", r.text());
+    let cookie = r.header("set-cookie").expect("a CSRF cookie").to_string();
+    cookie.split(';').next().unwrap().trim_start_matches("gatehouse_csrf=").to_string()
+}
+
+/// A portal form posted as a browser would: `csrf` in the body and in its cookie, `fields`
+/// URL-encoded; `extend` adds headers (e.g. `Accept-Language`).
+pub fn portal_form_with(
+    gh: &Gatehouse,
+    path: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+    extend: impl FnOnce(Req) -> Req,
+) -> Resp {
+    let mut body = format!("csrf={csrf}");
+    for (k, v) in fields {
+        body.push_str(&format!("&{k}="));
+        body.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+    }
+    let req = gh
+        .post(path)
+        .host("app.test")
+        .header("Cookie", format!("gatehouse_csrf={csrf}"))
+        .header("Content-Type", "application/x-www-form-urlencoded");
+    extend(req).body(body).send()
+}
+
+/// [`portal_form_with`] with no further headers.
+pub fn portal_form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Resp {
+    portal_form_with(gh, path, csrf, fields, |r| r)
+}

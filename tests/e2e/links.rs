@@ -34,26 +34,6 @@ fn after(mail: &str, marker: &str) -> String {
     text[at + marker.len()..].split(|c: char| c.is_whitespace()).next().unwrap().to_string()
 }
 
-fn portal_csrf(gh: &Gatehouse, path: &str) -> String {
-    let r = gh.get(path).host("app.test").send();
-    assert_eq!(r.status(), 200);
-    let cookie = r.header("set-cookie").expect("a CSRF cookie").to_string();
-    cookie.split(';').next().unwrap().trim_start_matches("gatehouse_csrf=").to_string()
-}
-
-fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Resp {
-    let mut body = format!("csrf={csrf}");
-    for (k, v) in fields {
-        body.push_str(&format!("&{k}={}", v.replace('+', "%2B").replace('@', "%40")));
-    }
-    gh.post(path)
-        .host("app.test")
-        .header("Cookie", format!("gatehouse_csrf={csrf}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-}
-
 /// An anonymous request's answer: status, body and the headers a client could tell apart.
 fn answer(r: Resp) -> (u16, Value, Option<String>) {
     (r.status().as_u16(), r.json(), r.header("cache-control").map(str::to_string))
@@ -164,23 +144,23 @@ fn a_sign_in_link_needs_its_confirm_post_is_used_once_and_honours_only_allowed_r
             .all(|c| !c.to_str().unwrap().starts_with("gatehouse_session")));
     }
     let csrf = portal_csrf(&gh, &path);
-    let r = form(&gh, &path, &csrf, &[]);
+    let r = portal_form(&gh, &path, &csrf, &[]);
     assert_eq!(r.status(), 303);
     assert_eq!(r.header("location"), Some("http://app.test/after"), "an allowed rd");
     let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
     assert!(cookie.starts_with("gatehouse_session="), "{cookie}");
     let s = gh.get("/auth/session").host("app.test").header("Cookie", &cookie).send();
     assert_eq!(s.json()["session"]["amr"], json!(["email"]), "amr records the link");
-    let r = form(&gh, &path, &csrf, &[]);
+    let r = portal_form(&gh, &path, &csrf, &[]);
     assert_eq!(r.status(), 401, "one use");
     assert!(r.text().contains("not valid"));
     // Without the CSRF token the confirm post is refused (and the link not used).
     ask("max@example.com", "https://evil.example/x");
     let token = after(&smtp.wait_for("max@example.com", 2), "/auth/magic-link/");
     let path = format!("/auth/magic-link/{token}");
-    let r = form(&gh, &path, "", &[]);
+    let r = portal_form(&gh, &path, "", &[]);
     assert_eq!(r.status(), 403);
-    let r = form(&gh, &path, &csrf, &[]);
+    let r = portal_form(&gh, &path, &csrf, &[]);
     assert_eq!(r.status(), 303);
     assert_eq!(r.header("location"), Some("/auth/login"), "an rd outside the allow-list is not followed");
     let audit = audit_when(&gh, |a| a.contains("magic_link_sent") && a.contains("magic_link_not_sent"));
@@ -227,9 +207,9 @@ fn the_portal_walks_forgot_password_to_a_new_password() {
     assert!(signin.contains(r#"<a href="/auth/magic-link">E-mail me a sign-in link</a>"#), "{signin}");
 
     let csrf = portal_csrf(&gh, "/auth/password/forgot");
-    let r = form(&gh, "/auth/password/request-reset", &csrf, &[("identifier", "pia@example.com")]);
+    let r = portal_form(&gh, "/auth/password/request-reset", &csrf, &[("identifier", "pia@example.com")]);
     assert_eq!(r.status(), 200);
-    let nobody = form(&gh, "/auth/password/request-reset", &csrf, &[("identifier", "nobody@example.com")]);
+    let nobody = portal_form(&gh, "/auth/password/request-reset", &csrf, &[("identifier", "nobody@example.com")]);
     assert_eq!(nobody.status(), 200);
     assert_eq!(r.text().replace("pia@", "X@"), nobody.text().replace("nobody@", "X@"), "the same page for nobody");
     let token = after(&smtp.wait_for("pia@example.com", 1), "/auth/password/reset?token=");
@@ -238,11 +218,21 @@ fn the_portal_walks_forgot_password_to_a_new_password() {
         [("token", token.clone()), ("new_password", NEW.to_string()), ("confirm_password", pw2.to_string())]
     };
     let differ = fields("something-else-entirely");
-    let r = form(&gh, "/auth/password/reset", &csrf, &differ.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    let r = portal_form(
+        &gh,
+        "/auth/password/reset",
+        &csrf,
+        &differ.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+    );
     assert_eq!(r.status(), 422);
     assert!(r.text().contains("The two passwords differ"));
     let same = fields(NEW);
-    let r = form(&gh, "/auth/password/reset", &csrf, &same.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    let r = portal_form(
+        &gh,
+        "/auth/password/reset",
+        &csrf,
+        &same.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+    );
     assert_eq!(r.status(), 200);
     assert!(r.text().contains("Password changed"), "{}", r.text());
     assert!(login(&gh, "pia@example.com", NEW)["access_token"].is_string());

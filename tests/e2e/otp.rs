@@ -162,25 +162,6 @@ fn a_code_by_another_channel_is_a_second_factor() {
     );
 }
 
-fn portal_csrf(gh: &Gatehouse) -> String {
-    let r = gh.get("/auth/login").host("app.test").send();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    cookie.split(';').next().unwrap().trim_start_matches("gatehouse_csrf=").to_string()
-}
-
-fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Resp {
-    let mut body = format!("csrf={csrf}");
-    for (k, v) in fields {
-        body.push_str(&format!("&{k}={}", v.replace('+', "%2B").replace('@', "%40")));
-    }
-    gh.post(path)
-        .host("app.test")
-        .header("Cookie", format!("gatehouse_csrf={csrf}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-}
-
 /// Creates a user (`user add` with `args`, password violet-tractor-42) who then sets up an
 /// authenticator app, confirmed with a code from oathtool.
 fn with_authenticator(gh: &Gatehouse, args: &[&str]) {
@@ -206,19 +187,20 @@ fn the_portal_sends_a_code_as_second_factor() {
     let gh = Gatehouse::start(&code_config(smtp.port, free_port(), ""), &[]);
     with_authenticator(&gh, &["--email", "pat@example.com"]);
 
-    let csrf = portal_csrf(&gh);
+    let csrf = portal_csrf(&gh, "/auth/login");
     let page =
-        form(&gh, "/auth/login", &csrf, &[("identifier", "pat@example.com"), ("password", "violet-tractor-42")]).text();
+        portal_form(&gh, "/auth/login", &csrf, &[("identifier", "pat@example.com"), ("password", "violet-tractor-42")])
+            .text();
     assert!(page.contains("Send me a code instead"), "{page}");
     let token = hidden(&page, "mfa_token");
     let methods = hidden(&page, "methods");
-    let r = form(&gh, "/auth/mfa/otp", &csrf, &[("mfa_token", &token), ("methods", &methods)]);
+    let r = portal_form(&gh, "/auth/mfa/otp", &csrf, &[("mfa_token", &token), ("methods", &methods)]);
     assert_eq!(r.status(), 200);
     let page = r.text();
     assert!(page.contains("We sent a code to your e-mail address."), "{page}");
     assert!(page.contains(r#"<option value="otp" selected>"#), "{page}");
     let code = smtp.code("pat@example.com", 1);
-    let r = form(
+    let r = portal_form(
         &gh,
         "/auth/mfa/verify",
         &csrf,
@@ -288,7 +270,7 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
     let page = r.text();
     assert!(page.contains("Send me a code instead") && !page.contains(r#"value="totp""#), "{page}");
     let (token, methods) = (hidden(&page, "mfa_token"), hidden(&page, "methods"));
-    let r = form(
+    let r = portal_form(
         &gh,
         "/auth/mfa/otp",
         &csrf,
@@ -296,7 +278,7 @@ fn a_one_factor_session_steps_up_with_a_code_on_the_portal() {
     );
     assert!(r.text().contains("We sent a code to your e-mail address."));
     let code = smtp.code("sue@example.com", 1);
-    let r = form(
+    let r = portal_form(
         &gh,
         "/auth/mfa/verify",
         &csrf,

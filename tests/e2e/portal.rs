@@ -3,26 +3,9 @@
 use crate::common::*;
 use serde_json::json;
 
-fn csrf_of(gh: &Gatehouse, path: &str) -> String {
-    let r = gh.get(path).host("app.test").send();
-    assert_eq!(r.status(), 200);
-    let cookie = r.header("set-cookie").expect("a CSRF cookie").to_string();
-    cookie.split(';').next().unwrap().trim_start_matches("gatehouse_csrf=").to_string()
-}
-
+/// A portal form sent by a browser that prefers German.
 fn form(gh: &Gatehouse, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Resp {
-    let mut body = format!("csrf={csrf}");
-    for (k, v) in fields {
-        body.push_str(&format!("&{k}="));
-        body.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
-    }
-    gh.post(path)
-        .host("app.test")
-        .header("Cookie", format!("gatehouse_csrf={csrf}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Accept-Language", "de-DE, en;q=0.5")
-        .body(body)
-        .send()
+    portal_form_with(gh, path, csrf, fields, |r| r.header("Accept-Language", "de-DE, en;q=0.5"))
 }
 
 #[test]
@@ -34,7 +17,7 @@ fn an_account_is_created_on_the_portal_with_the_code_from_the_mail() {
     let signin = gh.get("/auth/login").host("app.test").send().text();
     assert!(signin.contains(r#"<a href="/auth/register">Create account</a>"#), "{signin}");
 
-    let csrf = csrf_of(&gh, "/auth/register");
+    let csrf = portal_csrf(&gh, "/auth/register");
     let details = [
         ("email", "neu@example.com"),
         ("mobile", ""),
@@ -71,7 +54,7 @@ fn an_account_is_created_on_the_portal_with_the_code_from_the_mail() {
 
     // Now the password signs in, on the portal too.
     assert_eq!(post_json(&gh, "/auth/login", login).status(), 200);
-    let csrf = csrf_of(&gh, "/auth/login");
+    let csrf = portal_csrf(&gh, "/auth/login");
     let r = form(&gh, "/auth/login", &csrf, &[("identifier", "neu@example.com"), ("password", "orange-kettle-77")]);
     assert_eq!(r.status(), 303);
     assert!(r.header("set-cookie").unwrap().starts_with("gatehouse_session="));
