@@ -3,8 +3,8 @@
 //! (`/auth/mfa/otp` as a form). Same CSRF and origin checks as every portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired_in, html, rd_input, refusal_in, sign_in_again, signed_in_redirect,
-    MfaStep, Post, Step, Ui, M, SIGN_IN_AGAIN,
+    code_form, error_html, escape, form_expired_in, html, one_field_form, rd_input, refusal_in, sign_in_again,
+    signed_in_redirect, MfaStep, OneField, Post, Step, Ui, M, SIGN_IN_AGAIN,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
@@ -15,26 +15,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 pub(crate) fn request_form(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {
-    format!(
-        r#"<h1>{title}</h1>
-{error}
-<form method="post" action="/auth/otp/request">
-  <input type="hidden" name="csrf" value="{csrf}">
-  {rd}
-  <label for="identifier">{label}</label>
-  <input id="identifier" name="identifier" autocomplete="username" required value="{identifier}" autofocus>
-  <button type="submit">{button}</button>
-</form>
-<p><a href="/auth/login">{instead}</a></p>"#,
-        title = ui.h(M::SignInWithCode),
-        label = ui.h(M::LabelEmailOrMobile),
-        button = ui.h(M::ButtonSendCode),
-        instead = ui.h(M::LinkPasswordInstead),
-        error = error_html(error),
-        csrf = escape(csrf),
-        rd = rd_input(rd),
-        identifier = escape(identifier),
-    )
+    let form = OneField {
+        title: M::SignInWithCode,
+        intro: None,
+        action: "/auth/otp/request",
+        rd: Some(rd_input(rd)),
+        field: "identifier",
+        attrs: r#"autocomplete="username""#,
+        label: M::LabelEmailOrMobile,
+        button: M::ButtonSendCode,
+        back: M::LinkPasswordInstead,
+    };
+    one_field_form(ui, form, csrf, identifier, error)
 }
 
 pub(crate) fn entry_form(ui: &Ui, rd: Option<&str>, csrf: &str, identifier: &str, error: Option<&str>) -> String {

@@ -122,6 +122,47 @@ pub(crate) fn rd_input(rd: Option<&str>) -> String {
     rd.map(|r| format!(r#"<input type="hidden" name="rd" value="{}">"#, escape(r))).unwrap_or_default()
 }
 
+/// A form that asks for one field (a reset, a sign-in link, a code): its words, where it
+/// posts, and the field's `name` and input attributes.
+pub(crate) struct OneField<'a> {
+    pub title: M,
+    pub intro: Option<M>,
+    pub action: &'a str,
+    /// The `rd` line, when the form carries one (`rd_input`'s answer, empty without `rd`).
+    pub rd: Option<String>,
+    pub field: &'a str,
+    pub attrs: &'a str,
+    pub label: M,
+    pub button: M,
+    pub back: M,
+}
+
+pub(crate) fn one_field_form(ui: &Ui, f: OneField, csrf: &str, value: &str, error: Option<&str>) -> String {
+    let intro = f.intro.map(|m| format!("<p>{}</p>\n", ui.h(m))).unwrap_or_default();
+    let rd = f.rd.map(|r| format!("  {r}\n")).unwrap_or_default();
+    format!(
+        r#"<h1>{title}</h1>
+{error}
+{intro}<form method="post" action="{action}">
+  <input type="hidden" name="csrf" value="{csrf}">
+{rd}  <label for="{field}">{label}</label>
+  <input id="{field}" name="{field}" {attrs} required value="{value}" autofocus>
+  <button type="submit">{button}</button>
+</form>
+<p><a href="/auth/login">{back}</a></p>"#,
+        title = ui.h(f.title),
+        error = error_html(error),
+        action = f.action,
+        csrf = escape(csrf),
+        field = f.field,
+        label = ui.h(f.label),
+        attrs = f.attrs,
+        value = escape(value),
+        button = ui.h(f.button),
+        back = ui.h(f.back),
+    )
+}
+
 /// Whether codes can be sent at all (a provider is configured).
 pub(crate) fn codes_enabled(rt: &Runtime) -> bool {
     !crate::notify::channel_names(&rt.config).is_empty()

@@ -5,8 +5,8 @@
 //! portal form.
 
 use super::{
-    code_form, error_html, escape, form_expired_in, html, rd_input, refusal_in, signed_in_redirect, Csrf, MfaStep,
-    Post, Step, Ui, M,
+    code_form, error_html, escape, form_expired_in, html, one_field_form, rd_input, refusal_in, signed_in_redirect,
+    Csrf, MfaStep, OneField, Post, Step, Ui, M,
 };
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
@@ -31,26 +31,18 @@ fn query(raw: Option<String>) -> std::collections::HashMap<String, String> {
 }
 
 pub(crate) fn forgot_form(ui: &Ui, csrf: &str, identifier: &str, error: Option<&str>) -> String {
-    format!(
-        r#"<h1>{title}</h1>
-{error}
-<p>{intro}</p>
-<form method="post" action="/auth/password/request-reset">
-  <input type="hidden" name="csrf" value="{csrf}">
-  <label for="identifier">{label}</label>
-  <input id="identifier" name="identifier" autocomplete="username" required value="{identifier}" autofocus>
-  <button type="submit">{button}</button>
-</form>
-<p><a href="/auth/login">{back}</a></p>"#,
-        title = ui.h(M::ResetYourPassword),
-        intro = ui.h(M::ForgotIntro),
-        label = ui.h(M::LabelEmailOrMobile),
-        button = ui.h(M::ButtonSend),
-        back = ui.h(M::LinkBackToSignIn),
-        error = error_html(error),
-        csrf = escape(csrf),
-        identifier = escape(identifier),
-    )
+    let form = OneField {
+        title: M::ResetYourPassword,
+        intro: Some(M::ForgotIntro),
+        action: "/auth/password/request-reset",
+        rd: None,
+        field: "identifier",
+        attrs: r#"autocomplete="username""#,
+        label: M::LabelEmailOrMobile,
+        button: M::ButtonSend,
+        back: M::LinkBackToSignIn,
+    };
+    one_field_form(ui, form, csrf, identifier, error)
 }
 
 /// The new-password form: with the link's `token` hidden, or (a code by SMS) with the code
@@ -187,28 +179,18 @@ pub(crate) async fn submit_reset(p: Post) -> Response {
 }
 
 pub(crate) fn link_request_form(ui: &Ui, rd: Option<&str>, csrf: &str, email: &str, error: Option<&str>) -> String {
-    format!(
-        r#"<h1>{title}</h1>
-{error}
-<p>{intro}</p>
-<form method="post" action="/auth/magic-link">
-  <input type="hidden" name="csrf" value="{csrf}">
-  {rd}
-  <label for="email">{label}</label>
-  <input id="email" name="email" type="email" autocomplete="email" required value="{email}" autofocus>
-  <button type="submit">{button}</button>
-</form>
-<p><a href="/auth/login">{instead}</a></p>"#,
-        title = ui.h(M::SignInWithLink),
-        intro = ui.h(M::LinkIntro),
-        label = ui.h(M::LabelEmail),
-        button = ui.h(M::ButtonSendLink),
-        instead = ui.h(M::LinkPasswordInstead),
-        error = error_html(error),
-        csrf = escape(csrf),
-        rd = rd_input(rd),
-        email = escape(email),
-    )
+    let form = OneField {
+        title: M::SignInWithLink,
+        intro: Some(M::LinkIntro),
+        action: "/auth/magic-link",
+        rd: Some(rd_input(rd)),
+        field: "email",
+        attrs: r#"type="email" autocomplete="email""#,
+        label: M::LabelEmail,
+        button: M::ButtonSendLink,
+        back: M::LinkPasswordInstead,
+    };
+    one_field_form(ui, form, csrf, email, error)
 }
 
 /// `GET /auth/magic-link` (`?rd=` kept when allowed).

@@ -64,6 +64,11 @@ async fn refused_in(p: &Post, id: &Arc<Identity>, section: Section, r: Refused) 
     again(p, id, status, Shown { error: Some((section, message)), ..Shown::default() }).await
 }
 
+/// A flow run on the blocking pool: the pool's own failure refused like the flow's.
+async fn on_pool<T: Send + 'static>(f: impl FnOnce() -> Result<T, Refused> + Send + 'static) -> Result<T, Refused> {
+    blocking(move || Ok(f())).await.map_err(Refused::Flow).and_then(|r| r)
+}
+
 /// `POST /auth/account/change-password {current_password, new_password}`.
 pub(crate) async fn change_password(p: Post) -> Response {
     let (f, id) = match checked(&p) {
@@ -92,18 +97,17 @@ pub(crate) async fn end_session(p: Post) -> Response {
     let sid = f.get("session").to_string();
     let current = sid == id.session_id;
     let (svc, origin, ip, id2) = (p.s.services.clone(), p.info.origin(), p.info.ip, id.clone());
-    let ended = blocking(move || Ok(account::end_session(&svc, &Who { id: &id2, ip, origin: &origin }, &sid))).await;
+    let ended = on_pool(move || account::end_session(&svc, &Who { id: &id2, ip, origin: &origin }, &sid)).await;
     match ended {
-        Ok(Ok(())) if current => {
+        Ok(()) if current => {
             let mut resp = see_other("/auth/login");
             for c in crate::web::session_cookies(&p.rt, "", 0) {
                 resp.headers_mut().append(header::SET_COOKIE, c);
             }
             resp
         }
-        Ok(Ok(())) => done(Done::SessionEnded),
-        Ok(Err(r)) => refused_in(&p, &id, Section::Sessions, r).await,
-        Err(e) => refused_in(&p, &id, Section::Sessions, Refused::Flow(e)).await,
+        Ok(()) => done(Done::SessionEnded),
+        Err(r) => refused_in(&p, &id, Section::Sessions, r).await,
     }
 }
 
@@ -114,11 +118,10 @@ pub(crate) async fn end_other_sessions(p: Post) -> Response {
         Err(resp) => return resp,
     };
     let (svc, origin, ip, id2) = (p.s.services.clone(), p.info.origin(), p.info.ip, id.clone());
-    let ended = blocking(move || Ok(account::end_other_sessions(&svc, &Who { id: &id2, ip, origin: &origin }))).await;
+    let ended = on_pool(move || account::end_other_sessions(&svc, &Who { id: &id2, ip, origin: &origin })).await;
     match ended {
-        Ok(Ok(_)) => done(Done::OtherSessionsEnded),
-        Ok(Err(r)) => refused_in(&p, &id, Section::Sessions, r).await,
-        Err(e) => refused_in(&p, &id, Section::Sessions, Refused::Flow(e)).await,
+        Ok(_) => done(Done::OtherSessionsEnded),
+        Err(r) => refused_in(&p, &id, Section::Sessions, r).await,
     }
 }
 
@@ -152,14 +155,12 @@ pub(crate) async fn create_token(p: Post) -> Response {
     };
     let (rt, svc, origin, ip, id2) = (p.rt.clone(), p.s.services.clone(), p.info.origin(), p.info.ip, id.clone());
     let made =
-        blocking(move || Ok(pat_flow::create(&rt, &svc, &Who { id: &id2, ip, origin: &origin }, asked, now_secs())))
-            .await;
+        on_pool(move || pat_flow::create(&rt, &svc, &Who { id: &id2, ip, origin: &origin }, asked, now_secs())).await;
     match made {
-        Ok(Ok((view, token))) => {
+        Ok((view, token)) => {
             again(&p, &id, StatusCode::OK, Shown { new_token: Some((view.name, token)), ..Shown::default() }).await
         }
-        Ok(Err(r)) => refused_in(&p, &id, Section::Tokens, r).await,
-        Err(e) => refused_in(&p, &id, Section::Tokens, Refused::Flow(e)).await,
+        Err(r) => refused_in(&p, &id, Section::Tokens, r).await,
     }
 }
 
@@ -171,11 +172,10 @@ pub(crate) async fn revoke_token(p: Post) -> Response {
     };
     let token_id = f.get("token").to_string();
     let (svc, origin, ip, id2) = (p.s.services.clone(), p.info.origin(), p.info.ip, id.clone());
-    let revoked = blocking(move || Ok(pat_flow::revoke(&svc, &Who { id: &id2, ip, origin: &origin }, &token_id))).await;
+    let revoked = on_pool(move || pat_flow::revoke(&svc, &Who { id: &id2, ip, origin: &origin }, &token_id)).await;
     match revoked {
-        Ok(Ok(())) => done(Done::TokenRevoked),
-        Ok(Err(r)) => refused_in(&p, &id, Section::Tokens, r).await,
-        Err(e) => refused_in(&p, &id, Section::Tokens, Refused::Flow(e)).await,
+        Ok(()) => done(Done::TokenRevoked),
+        Err(r) => refused_in(&p, &id, Section::Tokens, r).await,
     }
 }
 
@@ -228,13 +228,12 @@ pub(crate) async fn code_factor(p: Post) -> Response {
     };
     let on = f.get("on") == "1";
     let (rt, svc, origin, ip, id2) = (p.rt.clone(), p.s.services.clone(), p.info.origin(), p.info.ip, id.clone());
-    let set = blocking(move || {
-        Ok(crate::flows::mfa_by_code::set(&rt, &svc, &Who { id: &id2, ip, origin: &origin }, on, now_secs()))
+    let set = on_pool(move || {
+        crate::flows::mfa_by_code::set(&rt, &svc, &Who { id: &id2, ip, origin: &origin }, on, now_secs())
     })
     .await;
     match set {
-        Ok(Ok(_)) => done(if on { Done::CodeFactorOn } else { Done::CodeFactorOff }),
-        Ok(Err(r)) => refused_in(&p, &id, Section::Factors, r).await,
-        Err(e) => refused_in(&p, &id, Section::Factors, Refused::Flow(e)).await,
+        Ok(_) => done(if on { Done::CodeFactorOn } else { Done::CodeFactorOff }),
+        Err(r) => refused_in(&p, &id, Section::Factors, r).await,
     }
 }
