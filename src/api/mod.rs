@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod addresses;
+pub mod admin;
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
@@ -142,6 +143,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/email/verify/{token}", get(addresses::confirm_email))
         .route("/auth/mobile/verify", post(addresses::verify_mobile))
         .route("/auth/mobile/verify/confirm", post(addresses::confirm_mobile))
+        .merge(admin::routes())
 }
 
 /// What every /auth request passes, whoever answers it: one configuration snapshot, the per-IP

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod addresses;
+pub mod admin;
 pub mod enrol;
 pub mod error;
 pub mod failures;
