@@ -235,6 +235,18 @@ impl Gatehouse {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// An access token of administrator `email` (created with `admin create` if needed) for a
+    /// session signed in with a password and TOTP: what `/auth/admin/api/*` accepts.
+    pub fn admin_token(&self, email: &str) -> String {
+        let out =
+            self.cli_stdin(&["admin", "create", "--email", email, "--password-stdin"], "an admin's long password\n");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || err.contains("already exists"), "{err}");
+        let out = self.cli(&["token", "issue", "--user", email, "--amr", "pwd,totp"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
     /// Event names in the audit log, newest first (read through the control socket is not
     /// offered yet: read the store after a stop would race; so ask the ops-free CLI path).
     pub fn audit_events(&self) -> Vec<String> {

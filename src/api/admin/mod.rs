@@ -15,9 +15,33 @@ use crate::runtime::Runtime;
 use crate::state::Shared;
 use crate::store::User;
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::Serialize;
 use std::sync::Arc;
+
+/// Items per page of an admin list when `limit` is not given, and the most one page holds.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// The page size a list's `limit` asks for: absent → [`DEFAULT_LIMIT`]; 1..=[`MAX_LIMIT`].
+pub fn limit(asked: Option<usize>) -> Result<usize, ApiError> {
+    match asked {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::new(Code::InvalidField, format!("`limit` is 1 to {MAX_LIMIT}."))),
+    }
+}
+
+/// One page of a list, `{"<name>": [...], "next_cursor": "…" | null}`, not cached.
+pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert(name.to_string(), serde_json::json!(items));
+    body.insert("next_cursor".into(), serde_json::json!(next_cursor));
+    ([(header::CACHE_CONTROL, "no-store")], Json(serde_json::Value::Object(body))).into_response()
+}
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
@@ -71,6 +95,20 @@ impl Admin {
         Actor {
             kind: ActorKind::Admin { user_id: self.user.id.clone(), user: self.user.display_user() },
             origin: self.info.origin(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert_eq!(limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(limit(Some(MAX_LIMIT)).unwrap(), MAX_LIMIT);
+        for bad in [0, MAX_LIMIT + 1] {
+            assert_eq!(limit(Some(bad)).unwrap_err().code, Code::InvalidField);
         }
     }
 }
