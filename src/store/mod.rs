@@ -217,6 +217,7 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.index_app_members()?;
         Ok(store)
     }
 
@@ -253,6 +254,9 @@ impl Store {
             tx.open_table(LINKS)?;
             tx.open_table(LINK_INDEX)?;
             tx.open_table(PERSONAL_TOKENS)?;
+            tx.open_table(APPS)?;
+            tx.open_table(APP_MEMBERS)?;
+            tx.open_table(MEMBER_SEQ)?;
         }
         tx.commit()?;
         Ok(())
@@ -311,6 +315,8 @@ mod personal_tokens;
 pub use personal_tokens::*;
 mod addresses;
 pub use addresses::*;
+mod apps;
+pub use apps::*;
 
 #[cfg(all(test, unix))]
 mod tests {

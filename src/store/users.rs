@@ -41,8 +41,8 @@ impl Store {
                 }
             }
             let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
-            if let Some(p) = previous {
-                for (_, key) in index_entries(&p) {
+            if let Some(p) = &previous {
+                for (_, key) in index_entries(p) {
                     index.remove(key.as_str())?;
                 }
             }
@@ -50,6 +50,7 @@ impl Store {
                 index.insert(key.as_str(), user.id.as_str())?;
             }
             users.insert(user.id.as_str(), self.encode_user(user)?.as_slice())?;
+            super::apps::reindex_user(&tx, previous.as_ref(), Some(user))?;
         }
         tx.commit()?;
         Ok(())
@@ -77,9 +78,11 @@ impl Store {
             let mut users = tx.open_table(USERS)?;
             let current: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
             let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
+            let before = super::apps::SyncFields::of(&user).is_some().then(|| user.clone());
             match f(&mut user) {
                 Ok(v) => {
                     users.insert(id, self.encode_user(&user)?.as_slice())?;
+                    super::apps::reindex_user(&tx, before.as_ref(), Some(&user))?;
                     Ok(v)
                 }
                 Err(e) => Err(e),
