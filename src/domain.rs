@@ -199,6 +199,10 @@ words! {
         MfaByCodeChanged => "mfa_by_code_changed",
         UserDisabled => "user_disabled",
         UserEnabled => "user_enabled",
+        /// An administrator changed a user's fields (`detail.fields` names them).
+        UserUpdated => "user_updated",
+        /// An administrator deleted a user and what was theirs.
+        UserDeleted => "user_deleted",
         AddressProofSent => "address_proof_sent",
         AddressProofNotSent => "address_proof_not_sent",
         AddressVerified => "address_verified",

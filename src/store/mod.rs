@@ -217,6 +217,7 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.migrate_user_search()?;
         store.index_app_members()?;
         Ok(store)
     }
@@ -254,6 +255,7 @@ impl Store {
             tx.open_table(LINKS)?;
             tx.open_table(LINK_INDEX)?;
             tx.open_table(PERSONAL_TOKENS)?;
+            tx.open_table(user_search::USER_SEARCH)?;
             tx.open_table(APPS)?;
             tx.open_table(APP_MEMBERS)?;
             tx.open_table(MEMBER_SEQ)?;
@@ -301,7 +303,9 @@ impl Store {
     }
 }
 
+pub mod user_search;
 mod users;
+pub use user_search::{UserPage, UserQuery};
 
 mod auth_state;
 pub use auth_state::*;
