@@ -293,6 +293,8 @@ pub struct RateLimitsConfig {
     pub auth: Option<LimitSpec>,
     /// The hosted verification page's calls, per existing verification.
     pub verify_page: Option<LimitSpec>,
+    /// The app APIs (`users/check`, `users/sync`) per calling app.
+    pub app_api: Option<LimitSpec>,
     pub max_keys: usize,
 }
 
