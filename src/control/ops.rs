@@ -5,7 +5,7 @@ use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
 use crate::domain::BanKey;
-use crate::domain::UserStatus;
+use crate::domain::{SessionKind, UserStatus};
 use crate::flows::admin::{Actor, ActorKind};
 use crate::flows::users::Directory;
 use crate::store::{Ban, Store, User};
@@ -128,22 +128,26 @@ pub(super) fn sessions_revoke(ctx: &Ctx, tenant: String, user: String) -> Result
 
 pub(super) fn token_issue(
     ctx: &Ctx,
-    tenant: String,
-    user: String,
+    (tenant, user): (String, String),
     amr: Vec<crate::domain::Amr>,
     ttl_secs: u64,
+    kind: SessionKind,
 ) -> Result<Value, ControlError> {
     let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
-    let u = u.ok_or(ControlError::NoActiveUser { tenant, user })?;
+    let u = u.ok_or(ControlError::NoActiveUser { tenant, user: user.clone() })?;
+    if kind == SessionKind::Admin && !u.admin {
+        return Err(ControlError::NotAdmin(user));
+    }
     let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
     let expiration = ctx.config.session.expiration.as_secs();
     let session = match ctx.sessions {
-        Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
-        None => stored_session(ctx.store, &u, amr, expiration)?,
+        Some(live) => live.start(kind, &u, amr, scopes.clone(), expiration, None, Default::default())?.1,
+        None => stored_session(ctx.store, &u, amr, expiration, kind)?,
     };
     let who = UserClaims::of_user(&u, session.amr.clone(), scopes);
     let ttl = ttl_secs.min(expiration);
-    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, Audience::Tenant, ttl, who);
+    let audience = if kind == SessionKind::Admin { Audience::Admin } else { Audience::Tenant };
+    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, audience, ttl, who);
     let token = ctx.tokens.sign(&c)?;
     admin_event(ctx, EventKind::TokenIssued, Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
     Ok(json!({"access_token": token, "session_id": session.id}))
@@ -155,6 +159,7 @@ pub(super) fn stored_session(
     u: &User,
     amr: Vec<crate::domain::Amr>,
     expiration: u64,
+    kind: SessionKind,
 ) -> Result<crate::store::Session, ControlError> {
     let now = now_secs();
     let session = crate::store::Session {
@@ -165,6 +170,7 @@ pub(super) fn stored_session(
         created_at: now,
         last_seen: now,
         expires_at: now + expiration,
+        kind,
         ..Default::default()
     };
     let secret = crate::sessions::new_secret();
