@@ -218,6 +218,7 @@ impl Store {
         store.init()?;
         store.migrate_address_flags()?;
         store.migrate_user_search()?;
+        store.index_app_members()?;
         Ok(store)
     }
 
@@ -255,6 +256,9 @@ impl Store {
             tx.open_table(LINK_INDEX)?;
             tx.open_table(PERSONAL_TOKENS)?;
             tx.open_table(user_search::USER_SEARCH)?;
+            tx.open_table(APPS)?;
+            tx.open_table(APP_MEMBERS)?;
+            tx.open_table(MEMBER_SEQ)?;
         }
         tx.commit()?;
         Ok(())
@@ -315,6 +319,8 @@ mod personal_tokens;
 pub use personal_tokens::*;
 mod addresses;
 pub use addresses::*;
+mod apps;
+pub use apps::*;
 
 #[cfg(all(test, unix))]
 mod tests {

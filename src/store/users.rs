@@ -42,8 +42,8 @@ impl Store {
             }
             let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
             super::user_search::reindex(&tx, previous.as_ref(), Some(user))?;
-            if let Some(p) = previous {
-                for (_, key) in index_entries(&p) {
+            if let Some(p) = &previous {
+                for (_, key) in index_entries(p) {
                     index.remove(key.as_str())?;
                 }
             }
@@ -51,6 +51,7 @@ impl Store {
                 index.insert(key.as_str(), user.id.as_str())?;
             }
             users.insert(user.id.as_str(), self.encode_user(user)?.as_slice())?;
+            super::apps::reindex_user(&tx, previous.as_ref(), Some(user))?;
         }
         tx.commit()?;
         Ok(())
@@ -83,6 +84,7 @@ impl Store {
                 Ok(v) => {
                     super::user_search::reindex(&tx, Some(&before), Some(&user))?;
                     users.insert(id, self.encode_user(&user)?.as_slice())?;
+                    super::apps::reindex_user(&tx, Some(&before), Some(&user))?;
                     Ok(v)
                 }
                 Err(e) => Err(e),
