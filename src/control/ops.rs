@@ -3,40 +3,15 @@
 use super::{ControlError, Ctx};
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
-use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::directory::{public_user, UserSpec};
 use crate::domain::BanKey;
-use crate::domain::{SessionKind, UserStatus};
+use crate::domain::SessionKind;
 use crate::flows::admin::{Actor, ActorKind};
 use crate::flows::users::Directory;
 use crate::store::{Ban, Store, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// The account a `user import` row updates: the holder of its e-mail, mobile or username,
-/// which must be one account. A row is refused, never merged, when that account has not proved
-/// the address the row matched on (a pending self-registration, say): whoever typed someone
-/// else's address into a registration form must not receive that person's groups and apps.
-pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, ControlError> {
-    let mut target: Option<User> = None;
-    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
-        let Some(v) = value else { continue };
-        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
-        let proved = match kind {
-            "email" => u.email_verified,
-            "mobile" => u.mobile_verified,
-            _ => true,
-        };
-        if u.status == UserStatus::Pending || !proved {
-            return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
-        }
-        match &target {
-            Some(t) if t.id != u.id => return Err(ControlError::SplitAccounts { kind, value: v.clone() }),
-            _ => target = Some(u),
-        }
-    }
-    Ok(target)
-}
 
 pub(super) fn admin_event(
     ctx: &Ctx,
@@ -73,28 +48,16 @@ pub(super) fn user_add(ctx: &Ctx, user: UserSpec) -> Result<Value, ControlError>
 
 /// Each row created, updated or rejected (with the reason), answered separately.
 pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Value, ControlError> {
-    let mut results = vec![];
-    for (line, spec) in rows {
-        results.push(match upsert_row(ctx.store, spec) {
-            Ok(what) => json!({"line": line, "result": what}),
-            Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
-        });
-    }
-    admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
-    // Groups may have changed: no personal token keeps a scope its user lost.
-    if let Some(pats) = ctx.pats {
-        let groups = ctx.config.access_groups.clone();
-        pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now_secs())?;
-    }
-    Ok(Value::Array(results))
-}
-
-pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static str, ControlError> {
-    validate(&mut spec).map_err(ControlError::InvalidUser)?;
-    let existing = import_target(store, &spec)?;
-    let created = existing.is_none();
-    store.put_user(&to_user(&spec, existing))?;
-    Ok(if created { "created" } else { "updated" })
+    let results = directory(ctx).import(&actor(ctx), now_secs(), rows)?;
+    Ok(Value::Array(
+        results
+            .into_iter()
+            .map(|(line, r)| match r {
+                Ok(what) => json!({"line": line, "result": what}),
+                Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
+            })
+            .collect(),
+    ))
 }
 
 pub(super) fn bans_add(ctx: &Ctx, key: BanKey, seconds: u64, reason: String) -> Result<Value, ControlError> {

@@ -8,6 +8,10 @@
 
 pub mod session;
 
+pub mod users;
+#[cfg(test)]
+mod users_tests;
+
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
 use crate::flows::admin::{Actor, ActorKind};
@@ -48,7 +52,7 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().merge(session::routes())
+    Router::new().merge(session::routes()).merge(users::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's
