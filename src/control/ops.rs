@@ -6,10 +6,10 @@ use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
 use crate::domain::BanKey;
 use crate::domain::UserStatus;
+use crate::flows::admin::{Actor, ActorKind};
 use crate::store::{Ban, Store, StoreError, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Whoever holds any of the spec's addresses or its username, proved or not.
 pub(super) fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
@@ -241,8 +241,12 @@ pub(super) fn user_status(ctx: &Ctx, tenant: String, user: String, active: bool)
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
-    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
-    admin_event(ctx, EventKind::AuditPurged, None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    let (kind, remote) = match ctx.audit {
+        Some(_) => (ActorKind::ControlSocket, "control socket"),
+        None => (ActorKind::Cli, "cli"),
+    };
+    let actor = Actor { kind, origin: Origin { remote: Some(remote.into()), ..Default::default() } };
+    let n = crate::flows::audit::purge(ctx.store, &actor, None, older_than_secs, now_secs())?;
     Ok(json!({"removed": n}))
 }
 

@@ -217,6 +217,7 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.migrate_audit_index()?;
         Ok(store)
     }
 
@@ -246,6 +247,7 @@ impl Store {
             tx.open_table(FAILURES)?;
             tx.open_table(STREAKS)?;
             tx.open_table(AUDIT)?;
+            tx.open_table(audit_index::AUDIT_INDEX)?;
             tx.open_table(CODES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(APP_KEYS)?;
@@ -311,6 +313,8 @@ mod personal_tokens;
 pub use personal_tokens::*;
 mod addresses;
 pub use addresses::*;
+mod audit_index;
+pub use audit_index::{AuditPage, AuditQuery, QUERY_BUDGET};
 
 #[cfg(all(test, unix))]
 mod tests {

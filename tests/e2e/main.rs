@@ -9,6 +9,7 @@ mod common;
 mod account;
 mod account_page;
 mod addresses;
+mod admin_audit;
 mod at_rest;
 mod browser;
 mod budget;

@@ -5,6 +5,8 @@
 //!
 //! Each area has its own file and its own `routes()`, merged here.
 
+pub mod audit;
+
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
 use crate::flows::admin::{Actor, ActorKind};
@@ -45,7 +47,7 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
+    Router::new().merge(audit::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's
