@@ -26,4 +26,5 @@ pub mod reset;
 pub mod services;
 pub mod signin;
 pub mod totp;
+pub mod users;
 pub mod verification;
