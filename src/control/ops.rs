@@ -12,7 +12,6 @@ use crate::flows::users::Directory;
 use crate::store::{Ban, Store, StoreError, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub(super) fn admin_event(
     ctx: &Ctx,
@@ -177,8 +176,7 @@ pub(super) fn actor(ctx: &Ctx) -> Actor {
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
-    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
-    admin_event(ctx, EventKind::AuditPurged, None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    let n = crate::flows::audit::purge(ctx.store, &actor(ctx), None, older_than_secs, now_secs())?;
     Ok(json!({"removed": n}))
 }
 
