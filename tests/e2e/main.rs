@@ -24,6 +24,7 @@ mod links;
 mod mfa;
 mod otp;
 mod portal;
+mod providers;
 mod register;
 mod register_options;
 mod verify;
