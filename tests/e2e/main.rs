@@ -27,5 +27,6 @@ mod portal;
 mod providers;
 mod register;
 mod register_options;
+mod release;
 mod verify;
 mod wire;
