@@ -210,6 +210,7 @@ impl Store {
                 // Stored bytes as read (a sealed seed stays sealed): only `apps` changes.
                 users.insert(next.id.as_str(), encode(&next).as_slice())?;
                 reindex_user(&tx, Some(&prev), Some(&next))?;
+                super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
                 changed += 1;
             }
         }
