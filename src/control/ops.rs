@@ -3,41 +3,15 @@
 use super::{ControlError, Ctx};
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
-use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::directory::{public_user, UserSpec};
 use crate::domain::BanKey;
-use crate::domain::UserStatus;
+use crate::domain::SessionKind;
 use crate::flows::admin::{Actor, ActorKind};
 use crate::flows::apps::{self, AppError};
 use crate::flows::users::Directory;
 use crate::store::{Ban, Store, StoreError, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// The account a `user import` row updates: the holder of its e-mail, mobile or username,
-/// which must be one account. A row is refused, never merged, when that account has not proved
-/// the address the row matched on (a pending self-registration, say): whoever typed someone
-/// else's address into a registration form must not receive that person's groups and apps.
-pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, ControlError> {
-    let mut target: Option<User> = None;
-    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
-        let Some(v) = value else { continue };
-        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
-        let proved = match kind {
-            "email" => u.email_verified,
-            "mobile" => u.mobile_verified,
-            _ => true,
-        };
-        if u.status == UserStatus::Pending || !proved {
-            return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
-        }
-        match &target {
-            Some(t) if t.id != u.id => return Err(ControlError::SplitAccounts { kind, value: v.clone() }),
-            _ => target = Some(u),
-        }
-    }
-    Ok(target)
-}
 
 pub(super) fn admin_event(
     ctx: &Ctx,
@@ -74,28 +48,16 @@ pub(super) fn user_add(ctx: &Ctx, user: UserSpec) -> Result<Value, ControlError>
 
 /// Each row created, updated or rejected (with the reason), answered separately.
 pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Value, ControlError> {
-    let mut results = vec![];
-    for (line, spec) in rows {
-        results.push(match upsert_row(ctx.store, spec) {
-            Ok(what) => json!({"line": line, "result": what}),
-            Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
-        });
-    }
-    admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
-    // Groups may have changed: no personal token keeps a scope its user lost.
-    if let Some(pats) = ctx.pats {
-        let groups = ctx.config.access_groups.clone();
-        pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now_secs())?;
-    }
-    Ok(Value::Array(results))
-}
-
-pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static str, ControlError> {
-    validate(&mut spec).map_err(ControlError::InvalidUser)?;
-    let existing = import_target(store, &spec)?;
-    let created = existing.is_none();
-    store.put_user(&to_user(&spec, existing))?;
-    Ok(if created { "created" } else { "updated" })
+    let results = directory(ctx).import(&actor(ctx), now_secs(), rows)?;
+    Ok(Value::Array(
+        results
+            .into_iter()
+            .map(|(line, r)| match r {
+                Ok(what) => json!({"line": line, "result": what}),
+                Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
+            })
+            .collect(),
+    ))
 }
 
 pub(super) fn bans_add(ctx: &Ctx, key: BanKey, seconds: u64, reason: String) -> Result<Value, ControlError> {
@@ -129,22 +91,26 @@ pub(super) fn sessions_revoke(ctx: &Ctx, tenant: String, user: String) -> Result
 
 pub(super) fn token_issue(
     ctx: &Ctx,
-    tenant: String,
-    user: String,
+    (tenant, user): (String, String),
     amr: Vec<crate::domain::Amr>,
     ttl_secs: u64,
+    kind: SessionKind,
 ) -> Result<Value, ControlError> {
     let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
-    let u = u.ok_or(ControlError::NoActiveUser { tenant, user })?;
+    let u = u.ok_or(ControlError::NoActiveUser { tenant, user: user.clone() })?;
+    if kind == SessionKind::Admin && !u.admin {
+        return Err(ControlError::NotAdmin(user));
+    }
     let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
     let expiration = ctx.config.session.expiration.as_secs();
     let session = match ctx.sessions {
-        Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
-        None => stored_session(ctx.store, &u, amr, expiration)?,
+        Some(live) => live.start(kind, &u, amr, scopes.clone(), expiration, None, Default::default())?.1,
+        None => stored_session(ctx.store, &u, amr, expiration, kind)?,
     };
     let who = UserClaims::of_user(&u, session.amr.clone(), scopes);
     let ttl = ttl_secs.min(expiration);
-    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, Audience::Tenant, ttl, who);
+    let audience = if kind == SessionKind::Admin { Audience::Admin } else { Audience::Tenant };
+    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, audience, ttl, who);
     let token = ctx.tokens.sign(&c)?;
     admin_event(ctx, EventKind::TokenIssued, Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
     Ok(json!({"access_token": token, "session_id": session.id}))
@@ -156,6 +122,7 @@ pub(super) fn stored_session(
     u: &User,
     amr: Vec<crate::domain::Amr>,
     expiration: u64,
+    kind: SessionKind,
 ) -> Result<crate::store::Session, ControlError> {
     let now = now_secs();
     let session = crate::store::Session {
@@ -166,6 +133,7 @@ pub(super) fn stored_session(
         created_at: now,
         last_seen: now,
         expires_at: now + expiration,
+        kind,
         ..Default::default()
     };
     let secret = crate::sessions::new_secret();
@@ -208,8 +176,7 @@ pub(super) fn actor(ctx: &Ctx) -> Actor {
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
-    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
-    admin_event(ctx, EventKind::AuditPurged, None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    let n = crate::flows::audit::purge(ctx.store, &actor(ctx), None, older_than_secs, now_secs())?;
     Ok(json!({"removed": n}))
 }
 

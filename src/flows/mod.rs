@@ -8,6 +8,7 @@ pub mod addresses;
 pub mod admin;
 pub mod app_api;
 pub mod apps;
+pub mod audit;
 pub mod enrol;
 pub mod error;
 pub mod failures;

@@ -211,6 +211,7 @@ impl Store {
                 users.insert(next.id.as_str(), encode(&next).as_slice())?;
                 super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
                 reindex_user(&tx, Some(&prev), Some(&next))?;
+                super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
                 changed += 1;
             }
         }
