@@ -20,10 +20,12 @@ fn shared(dir: &std::path::Path) -> Arc<Shared> {
     Shared::load(&dir.join("config.yaml")).unwrap()
 }
 
-/// A session cookie of a user signed in with two factors.
+/// The admin-session cookie of `u` signed in with two factors (the role is checked per request).
 fn session(s: &Arc<Shared>, u: &User) -> String {
-    let (secret, _, _) = s.services.sessions.create(u, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
-    format!("gatehouse_session={secret}")
+    let kind = crate::domain::SessionKind::Admin;
+    let amr = vec![Amr::Pwd, Amr::Totp];
+    let (secret, _, _) = s.services.sessions.start(kind, u, amr, vec![], 600, None, Default::default()).unwrap();
+    format!("gatehouse_admin={secret}")
 }
 
 async fn admin(s: &Arc<Shared>) -> String {
@@ -40,6 +42,8 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Opti
         .header("host", "auth.test")
         .header("cookie", cookie)
         .header("content-type", "application/json");
+    let secret = cookie.strip_prefix("gatehouse_admin=").unwrap_or_default();
+    let req = req.header("x-csrf-token", crate::sessions::admin_csrf(secret));
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
