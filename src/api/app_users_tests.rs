@@ -49,8 +49,8 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, key: &str, body: Option<
         .method(method)
         .uri(uri)
         .header("host", "auth.test")
-        .header("x-auth-service-key", key)
         .header("content-type", "application/json");
+    let req = if key.is_empty() { req } else { req.header("x-auth-service-key", key) };
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
@@ -160,4 +160,29 @@ async fn each_app_has_its_own_budget() {
     assert_eq!((st, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
     let events = audited(&s, 3).await;
     assert!(events.iter().any(|e| e.detail["status"] == 429));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_sign_in_refuses_users_not_assigned_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path(), "");
+    let key = crm(&s);
+    let mut ann = crate::api::tests::add_user(&s, "ann", "violet-tractor-42").await;
+    crate::api::tests::add_user(&s, "bob", "violet-tractor-42").await;
+    ann.apps = vec!["crm".into()];
+    s.services.store.put_user(&ann).unwrap();
+    let login = |who: &str, pw: &str| Some(json!({"identifier": who, "password": pw}));
+    let (st, v) = call(&s, "POST", "/auth/login", &key, login("bob", "violet-tractor-42")).await;
+    assert_eq!((st, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("not_assigned")));
+    assert_eq!(v["message"], "You are not allowed to access this application. Contact Administrator.");
+    let (st, v) = call(&s, "POST", "/auth/login", &key, login("nobody", "x")).await;
+    assert_eq!((st, v["message"].as_str()), (StatusCode::NOT_FOUND, Some("User not in the directory service.")));
+    let (st, v) = call(&s, "POST", "/auth/login", &key, login("ann", "violet-tractor-42")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["access_token"].is_string());
+    let (st, _) = call(&s, "POST", "/auth/login", &key, login("ann", "wrong-password-1")).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Without a key, sign-in is the tenant's as before.
+    let (st, _) = call(&s, "POST", "/auth/login", "", login("bob", "violet-tractor-42")).await;
+    assert_eq!(st, StatusCode::OK);
 }

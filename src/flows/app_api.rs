@@ -40,6 +40,23 @@ pub fn check(store: &Store, app: &KnownApp, identifier: &str) -> Result<User, Fl
     Ok(user)
 }
 
+/// An app-key caller's sign-in (`/auth/login` with `X-Auth-Service-Key`) is for an active user of
+/// the app's tenant assigned to the app: 404 (`NotInDirectory`) or 403 (`NotAssigned`) before any
+/// password is checked, as `/auth/otp/*` answer such callers. The app already learns as much
+/// from `users/check`; anonymous callers never reach this.
+pub async fn sign_in_gate(
+    store: std::sync::Arc<Store>,
+    tenant: String,
+    app: String,
+    identifier: String,
+) -> Result<(), FlowError> {
+    crate::flows::services::blocking(move || {
+        let user = store.find_user(&tenant, identifier.trim())?.filter(User::is_active);
+        crate::flows::passwordless::app_gate(user.as_ref(), Some(&app))
+    })
+    .await
+}
+
 /// A stable digest of exactly the synced fields (the same fields, the same digest).
 pub fn sync_hash(f: &SyncFields) -> String {
     let bytes = serde_json::to_vec(f).unwrap_or_default();
