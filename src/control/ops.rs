@@ -7,11 +7,11 @@ use crate::directory::{public_user, UserSpec};
 use crate::domain::BanKey;
 use crate::domain::SessionKind;
 use crate::flows::admin::{Actor, ActorKind};
+use crate::flows::apps::{self, AppError};
 use crate::flows::users::Directory;
-use crate::store::{Ban, Store, User};
+use crate::store::{Ban, Store, StoreError, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub(super) fn admin_event(
     ctx: &Ctx,
@@ -176,43 +176,65 @@ pub(super) fn actor(ctx: &Ctx) -> Actor {
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
-    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
-    admin_event(ctx, EventKind::AuditPurged, None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    let n = crate::flows::audit::purge(ctx.store, &actor(ctx), None, older_than_secs, now_secs())?;
     Ok(json!({"removed": n}))
+}
+
+/// Records an audit event as [`admin_event`] does: on the live queue, or in the store.
+fn record(ctx: &Ctx, mut e: crate::store::AuditEvent) -> Result<(), StoreError> {
+    match ctx.audit {
+        Some(a) => a.record_now(e),
+        None => ctx.store.append_audit(std::slice::from_mut(&mut e)),
+    }
+}
+
+fn app_error(e: AppError) -> ControlError {
+    match e {
+        AppError::Store(e) => ControlError::Store(e),
+        other => ControlError::App(other.to_string()),
+    }
 }
 
 pub(super) fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    let (rec, secret) = crate::appkeys::create(&a.id);
-    ctx.store.put_app_key(&rec)?;
-    admin_event(ctx, EventKind::AppKeyCreated, Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
-    Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
+    let (actor, rec) = (actor(ctx), |e| record(ctx, e));
+    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    apps::key_create(&c, &a.id).map_err(app_error)
 }
 
 pub(super) fn app_key_list(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    let keys = ctx.store.app_keys(&a.id)?;
+    let keys = apps::key_list(ctx.config, ctx.store, &a.tenant, &a.id).map_err(app_error)?;
+    // The CLI's field name.
     Ok(json!(keys
-        .iter()
-        .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
+        .into_iter()
+        .map(|mut k| {
+            k["last_used"] = k["last_used_at"].take();
+            k.as_object_mut().map(|o| o.remove("last_used_at"));
+            k
+        })
         .collect::<Vec<_>>()))
 }
 
 pub(super) fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    if !ctx.store.delete_app_key(&a.id, &id)? {
-        return Err(ControlError::NoAppKey { app: a.id.clone(), id });
+    let (actor, rec) = (actor(ctx), |e| record(ctx, e));
+    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    match apps::key_delete(&c, &a.id, &id) {
+        Err(AppError::NotFound(_)) => Err(ControlError::NoAppKey { app: a.id.clone(), id }),
+        other => other.map_err(app_error).map(|()| json!({"deleted": id})),
     }
-    admin_event(ctx, EventKind::AppKeyDeleted, Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
-    Ok(json!({"deleted": id}))
 }
 
-pub(super) fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, ControlError> {
-    ctx.config.app(app).ok_or_else(|| {
-        let known: Vec<&str> = ctx.config.apps.iter().map(|a| a.id.as_str()).collect();
-        ControlError::NoApp {
-            app: app.to_string(),
-            known: if known.is_empty() { "none".into() } else { known.join(", ") },
-        }
+/// The app `app` names: a config app or one registered in the store.
+pub(super) fn known_app(ctx: &Ctx, app: &str) -> Result<crate::config::AppConfig, ControlError> {
+    if let Some(a) = crate::appkeys::find_app(ctx.config, ctx.store, app)? {
+        return Ok(a.app);
+    }
+    let mut known: Vec<String> = ctx.config.apps.iter().map(|a| a.id.clone()).collect();
+    known.extend(ctx.store.stored_apps()?.into_iter().map(|a| a.id));
+    Err(ControlError::NoApp {
+        app: app.to_string(),
+        known: if known.is_empty() { "none".into() } else { known.join(", ") },
     })
 }

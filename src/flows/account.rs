@@ -195,7 +195,7 @@ pub async fn change_password(
 }
 
 /// One of the user's sessions, as their list shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     pub created_at: u64,
@@ -203,6 +203,7 @@ pub struct SessionView {
     pub expires_at: u64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    #[schema(value_type = Vec<String>)]
     pub amr: Vec<Amr>,
     /// The session the caller is using.
     pub current: bool,

@@ -12,6 +12,10 @@ pub mod users;
 #[cfg(test)]
 mod users_tests;
 
+pub mod apps;
+
+pub mod audit;
+
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
 use crate::flows::admin::{Actor, ActorKind};
@@ -52,7 +56,7 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().merge(session::routes()).merge(users::routes())
+    Router::new().merge(session::routes()).merge(users::routes()).merge(apps::routes()).merge(audit::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's
