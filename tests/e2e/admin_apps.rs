@@ -134,7 +134,7 @@ fn an_app_is_registered_keyed_assigned_and_its_users_checked_signed_in_and_synce
     let r =
         gh.request("PATCH", &format!("/auth/admin/api/users/{bob}")).json(&json!({"name": "Robert"})).bearer(&t).send();
     assert_eq!(r.status(), 200, "{}", r.text());
-    assert_eq!(client.sync(&gh), [bob.clone()]);
+    assert_eq!(client.sync(&gh), vec![bob.clone()]);
     assert_eq!(client.users[&bob]["name"], "Robert");
 
     let audit = audit_when(&gh, |a| a.matches("app_api").count() >= 8);
