@@ -482,6 +482,9 @@ pub struct App {
     /// modal; by default the origins of the app's route hosts.
     #[serde(default)]
     pub frame_origins: Vec<String>,
+    /// Its routes answer 403 to a signed-in user not assigned to it (`User.apps`).
+    #[serde(default)]
+    pub require_assignment: bool,
 }
 
 fn default_tenant_id() -> String {

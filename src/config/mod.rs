@@ -326,6 +326,8 @@ pub struct AppConfig {
     pub routes: Vec<RouteConfig>,
     /// Origins that may frame the hosted verification page.
     pub frame_origins: Vec<String>,
+    /// Its routes answer 403 to a signed-in user not assigned to it.
+    pub require_assignment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

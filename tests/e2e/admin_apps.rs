@@ -17,6 +17,10 @@ apps:
     allowed_ips: [127.0.0.1]
     routes:
       - {hosts: [wiki.test], upstream: builtin:whoami}
+  - id: team
+    require_assignment: true
+    routes:
+      - {hosts: [team.test], upstream: builtin:whoami}
 "#
 );
 
@@ -83,7 +87,7 @@ fn an_app_is_registered_keyed_assigned_and_its_users_checked_signed_in_and_synce
         .iter()
         .map(|a| (a["id"].as_str().unwrap(), a["source"].as_str().unwrap()))
         .collect();
-    assert_eq!(ids, [("crm", "store"), ("wiki", "config")]);
+    assert_eq!(ids, [("crm", "store"), ("team", "config"), ("wiki", "config")]);
     let r = gh.request("PATCH", &format!("{APPS}/wiki")).json(&json!({"name": "W"})).bearer(&t).send();
     assert_eq!((r.status().as_u16(), r.json()["error"].as_str()), (409, Some("read_only")));
 
@@ -168,4 +172,48 @@ fn an_app_is_registered_keyed_assigned_and_its_users_checked_signed_in_and_synce
     ] {
         assert!(audit.contains(kind), "{kind} missing: {audit}");
     }
+}
+
+#[test]
+fn a_route_that_requires_assignment_admits_assigned_users_from_their_next_request() {
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
+    let t = gh.admin_token("ops@example.com");
+    let ann = user(&gh, &t, "ann@example.com", "Ann");
+    let r = gh
+        .post_json("/auth/login", json!({"identifier": "ann@example.com", "password": PASSWORD, "set_cookie": true}))
+        .host("auth.test")
+        .send();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    let early_jwt = r.json()["access_token"].as_str().unwrap().to_string();
+    let page = |host: &str| gh.get("/whoami").host(host).header("Cookie", &cookie).send();
+    let fa = || gh.forward_auth("team.test", "/").header("Cookie", &cookie).send();
+    // Signed in but not assigned: refused with seed 004's sentence; other apps are unaffected.
+    let r = page("team.test");
+    assert_eq!(r.status(), 403, "{}", r.text());
+    assert!(
+        r.text().contains("You are not allowed to access this application. Contact Administrator."),
+        "{}",
+        r.text()
+    );
+    assert_eq!(fa().status(), 403);
+    assert_eq!(page("wiki.test").status(), 200);
+
+    let r = gh.post_json(&format!("{APPS}/team/users"), json!({"user_ids": [ann]})).bearer(&t).send();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    // The session's next request carries the assignment; an access token carries the assignment
+    // it was issued with (until it expires).
+    assert_eq!(page("team.test").status(), 200);
+    assert_eq!(fa().status(), 200);
+    assert_eq!(gh.get("/whoami").host("team.test").bearer(&early_jwt).send().status(), 403);
+    let r = gh
+        .post_json("/auth/login", json!({"identifier": "ann@example.com", "password": PASSWORD}))
+        .host("auth.test")
+        .send();
+    let jwt = r.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(gh.get("/whoami").host("team.test").bearer(&jwt).send().status(), 200);
+
+    let r = gh.request("DELETE", &format!("{APPS}/team/users/{ann}")).bearer(&t).send();
+    assert_eq!(r.status(), 204);
+    assert_eq!(page("team.test").status(), 403);
 }
