@@ -22,6 +22,7 @@ mod identity;
 mod layers;
 mod links;
 mod mfa;
+mod openapi;
 mod otp;
 mod portal;
 mod register;

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::{account, addresses, auth, links, mfa, otp, verify};
+use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,8 +29,8 @@ use super::{account, addresses, auth, links, mfa, otp, verify};
             `{\"error\": \"<code>\", \"message\": \"<what to do>\"}` with the codes of docs/http-api.md §12."
     ),
     paths(
-        super::jwks,
-        super::openid_configuration,
+        discovery::jwks,
+        discovery::openid_configuration,
         openapi_json,
         auth::login,
         auth::session,

@@ -206,3 +206,25 @@ fn the_rendered_documents_are_current() {
         );
     }
 }
+
+// What schemathesis found (tests/e2e/openapi.rs), kept as regressions.
+
+/// A known path asked with a method it does not answer is 405 in the error shape, with the
+/// `Allow` header (schemathesis found axum's bare 405 with an empty body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_405_in_the_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    for (method, uri, allow) in [("PUT", "/auth/login", "POST"), ("PATCH", "/auth/session", "GET,HEAD")] {
+        let resp = crate::api::serve(crate::api::routes(), s.clone())
+            .oneshot(crate::api::tests::request(method, uri, "", None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(resp.headers()[axum::http::header::ALLOW], allow, "{method} {uri}");
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{method} {uri}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
