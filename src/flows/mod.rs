@@ -6,6 +6,8 @@
 pub mod account;
 pub mod addresses;
 pub mod admin;
+pub mod apps;
+pub mod audit;
 pub mod enrol;
 pub mod error;
 pub mod failures;
@@ -25,4 +27,5 @@ pub mod reset;
 pub mod services;
 pub mod signin;
 pub mod totp;
+pub mod users;
 pub mod verification;

@@ -217,6 +217,9 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.migrate_audit_index()?;
+        store.migrate_user_search()?;
+        store.index_app_members()?;
         Ok(store)
     }
 
@@ -246,6 +249,7 @@ impl Store {
             tx.open_table(FAILURES)?;
             tx.open_table(STREAKS)?;
             tx.open_table(AUDIT)?;
+            tx.open_table(audit_index::AUDIT_INDEX)?;
             tx.open_table(CODES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(APP_KEYS)?;
@@ -253,6 +257,10 @@ impl Store {
             tx.open_table(LINKS)?;
             tx.open_table(LINK_INDEX)?;
             tx.open_table(PERSONAL_TOKENS)?;
+            tx.open_table(user_search::USER_SEARCH)?;
+            tx.open_table(APPS)?;
+            tx.open_table(APP_MEMBERS)?;
+            tx.open_table(MEMBER_SEQ)?;
         }
         tx.commit()?;
         Ok(())
@@ -297,7 +305,9 @@ impl Store {
     }
 }
 
+pub mod user_search;
 mod users;
+pub use user_search::{UserPage, UserQuery};
 
 mod auth_state;
 pub use auth_state::*;
@@ -311,6 +321,10 @@ mod personal_tokens;
 pub use personal_tokens::*;
 mod addresses;
 pub use addresses::*;
+mod audit_index;
+pub use audit_index::{AuditPage, AuditQuery, QUERY_BUDGET};
+mod apps;
+pub use apps::*;
 
 #[cfg(all(test, unix))]
 mod tests {
