@@ -232,6 +232,21 @@ fn every_error_answer_has_the_error_shape() {
     assert!(seen > 100, "{seen} error answers");
 }
 
+/// Every operation with a path parameter documents a JSON 404: a parameter with an encoded `/`,
+/// `\` or NUL never reaches /auth and the gateway answers it (schemathesis sent `%5C`).
+#[test]
+fn every_path_with_parameters_documents_a_json_404() {
+    let doc = doc_json();
+    for (m, path) in documented().into_iter().filter(|(_, p)| p.contains('{')) {
+        let r = &doc["paths"][&path][&m]["responses"]["404"];
+        let r = match r["$ref"].as_str() {
+            Some(name) => &doc["components"]["responses"][name.rsplit('/').next().unwrap()],
+            None => r,
+        };
+        assert!(r["content"]["application/json"]["schema"].is_object(), "{m} {path}: {r}");
+    }
+}
+
 /// docs/openapi.json and docs/openapi.md are the document as built now
 /// (`GATEHOUSE_WRITE_OPENAPI=1 cargo test --lib api::openapi` rewrites them).
 #[test]
