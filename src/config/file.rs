@@ -375,6 +375,13 @@ pub struct Notifiers {
     pub max_attempts: Option<u32>,
 }
 
+impl Notifiers {
+    /// The first provider on `channel` (`sms` and `whatsapp` name it).
+    pub fn phone(&self, channel: PhoneChannel) -> Option<&SmsProvider> {
+        self.sms.iter().find(|p| p.channel == channel)
+    }
+}
+
 /// A message text; `{{code}}`, `{{minutes}}`, `{{app}}`, `{{tenant}}` are replaced.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -411,25 +418,7 @@ fn default_tls() -> String {
     "none".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmsProvider {
-    pub name: String,
-    pub kind: String,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub body: Option<String>,
-    #[serde(default)]
-    pub domain: Option<String>,
-    /// `Content-Type` of an http provider's body; guessed from the body (JSON or form) when unset.
-    #[serde(default)]
-    pub content_type: Option<String>,
-}
+pub use super::sms::{PhoneChannel, SmsKind, SmsProvider};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
