@@ -67,7 +67,7 @@ async fn app_call(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     identifier: String,
@@ -75,6 +75,22 @@ pub struct CheckBody {
 
 /// `POST /auth/users/check {identifier}`: 200 `{exists, assigned, user_id}`; 404 not in the
 /// directory; 403 not assigned to the calling app.
+#[utoipa::path(
+    post,
+    path = "/auth/users/check",
+    operation_id = "users_check",
+    tag = "apps",
+    request_body = CheckBody,
+    security(("app_key" = [])),
+    responses(
+        (status = 200, description = "The user exists and is assigned to the app.", body = super::openapi::schemas::UsersCheck),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 404, response = super::openapi::errors::NotFound),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn check(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -100,6 +116,24 @@ pub struct SyncQuery {
 
 /// `GET /auth/users/sync?cursor=&limit=`: the app's assigned users changed since `cursor`,
 /// oldest change first; `next_cursor` is always the cursor to pull from next time.
+#[utoipa::path(
+    get,
+    path = "/auth/users/sync",
+    operation_id = "users_sync",
+    tag = "apps",
+    params(
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the last pull; none: from the start."),
+        ("limit" = Option<usize>, Query, description = "At most this many users (1 to 500, default 50).")
+    ),
+    security(("app_key" = [])),
+    responses(
+        (status = 200, description = "The app's users changed since the cursor.", body = super::openapi::schemas::UsersSync),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn sync(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
