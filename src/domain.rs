@@ -104,6 +104,32 @@ words! {
     }
 }
 
+words! {
+    /// Whether an app registered through the admin API may be used (`StoredApp.status`).
+    AppStatus {
+        /// Its keys work.
+        Active => "active",
+        /// Its keys are refused.
+        Disabled => "disabled",
+    }
+}
+
+words! {
+    /// Where an app is defined: `config.yaml` (read-only over the API) or the store.
+    AppSource {
+        Config => "config",
+        Store => "store",
+    }
+}
+
+// `words!` derives no Default to put `#[default]` on.
+#[allow(clippy::derivable_impls)]
+impl Default for AppStatus {
+    fn default() -> Self {
+        AppStatus::Active
+    }
+}
+
 /// A record without a status is not active (fail closed).
 impl Default for UserStatus {
     fn default() -> Self {
@@ -195,11 +221,20 @@ words! {
         MfaByCodeChanged => "mfa_by_code_changed",
         UserDisabled => "user_disabled",
         UserEnabled => "user_enabled",
+        /// An administrator changed a user's fields (`detail.fields` names them).
+        UserUpdated => "user_updated",
+        /// An administrator deleted a user and what was theirs.
+        UserDeleted => "user_deleted",
         AddressProofSent => "address_proof_sent",
         AddressProofNotSent => "address_proof_not_sent",
         AddressVerified => "address_verified",
         AddressChanged => "address_changed",
         AddressProofFailed => "address_proof_failed",
+        AppCreated => "app_created",
+        AppUpdated => "app_updated",
+        AppUsersAssigned => "app_users_assigned",
+        AppUserUnassigned => "app_user_unassigned",
+        AppApi => "app_api",
     }
 }
 

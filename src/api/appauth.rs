@@ -54,19 +54,33 @@ async fn authenticate(
     info: &ReqInfo,
     presented: String,
 ) -> Result<AppCaller, ApiError> {
-    let store = s.services.store.clone();
-    let key = tokio::task::spawn_blocking(move || crate::appkeys::check(&store, &presented))
-        .await
-        .map_err(|_| ApiError::of(Code::Unavailable))?
-        .map_err(FlowError::from)?;
+    let (store, cfg) = (s.services.store.clone(), rt.config.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        let Some(key) = crate::appkeys::check(&store, &presented)? else { return Ok(None) };
+        let app = crate::appkeys::find_app(&cfg, &store, &key.app)?;
+        Ok::<_, crate::store::StoreError>(app.map(|a| (key, a)))
+    })
+    .await
+    .map_err(|_| ApiError::of(Code::Unavailable))?
+    .map_err(FlowError::from)?;
     let origin = info.origin();
-    let app = key.as_ref().and_then(|k| rt.config.app(&k.app));
-    let (Some(key), Some(app)) = (key, app) else {
+    let Some((key, known)) = found else {
         // Anyone can send a made-up key: request noise, within the request budget, never on
         // the security queue.
         s.services.audit.record_request(Audit::event(EventKind::AppKeyInvalid, &origin, None, json!({})));
         return Err(ApiError::new(Code::InvalidApiKey, "The X-Auth-Service-Key is not valid."));
     };
+    let app = &known.app;
+    if !known.is_active() {
+        let mut e =
+            Audit::event(EventKind::AppKeyInvalid, &origin, None, json!({"key": key.id, "reason": "app_disabled"}));
+        e.app = Some(app.id.clone());
+        s.services.audit.record(e);
+        return Err(ApiError::new(
+            Code::InvalidApiKey,
+            format!("The app {} is disabled: an administrator can enable it again.", app.id),
+        ));
+    }
     if !app.allowed_ips.contains(info.ip) {
         let mut e = Audit::event(EventKind::AppIpRefused, &origin, None, json!({"key": key.id}));
         e.app = Some(app.id.clone());

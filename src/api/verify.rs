@@ -270,7 +270,10 @@ pub async fn page(
     Snapshot(rt): Snapshot,
     Path((app, id)): Path<(String, String)>,
 ) -> Response {
-    let Some(app_cfg) = rt.config.app(&app).cloned() else {
+    let (cfg, store) = (rt.config.clone(), s.services.store.clone());
+    let a2 = app.clone();
+    let known = blocking(move || Ok(crate::appkeys::find_app(&cfg, &store, &a2)?)).await.ok().flatten();
+    let Some(app_cfg) = known.filter(|k| k.is_active()).map(|k| k.app) else {
         return html_response(
             StatusCode::NOT_FOUND,
             crate::web::page("Not found", "<h1>No such verification</h1>"),

@@ -163,6 +163,22 @@ pub enum ControlError {
     LineTooLong,
 }
 
+impl From<crate::flows::users::UserError> for ControlError {
+    fn from(e: crate::flows::users::UserError) -> Self {
+        use crate::flows::users::UserError as E;
+        match e {
+            E::Invalid(m) => ControlError::InvalidUser(m),
+            E::Exists => ControlError::UserExists,
+            E::UnprovedAddress { kind, value } => ControlError::UnprovedAddress { kind, value },
+            E::SplitAccounts { kind, value } => ControlError::SplitAccounts { kind, value },
+            E::NoUser { tenant, user } => ControlError::NoUser { tenant, user },
+            E::Pending(u) => ControlError::PendingUser(u),
+            E::Store(s) => ControlError::Store(s),
+            other => ControlError::InvalidUser(other.to_string()),
+        }
+    }
+}
+
 /// Runs one operation against the store.
 pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, ControlError> {
     match op {

@@ -6,22 +6,12 @@ use crate::clock::now_secs;
 use crate::directory::{public_user, to_user, validate, UserSpec};
 use crate::domain::BanKey;
 use crate::domain::{SessionKind, UserStatus};
-use crate::store::{Ban, Store, StoreError, User};
+use crate::flows::admin::{Actor, ActorKind};
+use crate::flows::users::Directory;
+use crate::store::{Ban, Store, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// Whoever holds any of the spec's addresses or its username, proved or not.
-pub(super) fn find(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError> {
-    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
-        if let Some(v) = value {
-            if let Some(u) = store.address_holder(&spec.tenant, kind, v)? {
-                return Ok(Some(u));
-            }
-        }
-    }
-    Ok(None)
-}
 
 /// The account a `user import` row updates: the holder of its e-mail, mobile or username,
 /// which must be one account. A row is refused, never merged, when that account has not proved
@@ -76,15 +66,8 @@ pub(super) fn user_of(ctx: &Ctx, tenant: String, user: String) -> Result<User, C
     ctx.store.find_user(&tenant, &user)?.ok_or(ControlError::NoUser { tenant, user })
 }
 
-pub(super) fn user_add(ctx: &Ctx, mut user: UserSpec) -> Result<Value, ControlError> {
-    validate(&mut user).map_err(ControlError::InvalidUser)?;
-    if find(ctx.store, &user)?.is_some() {
-        return Err(ControlError::UserExists);
-    }
-    let u = to_user(&user, None);
-    ctx.store.put_user(&u)?;
-    let event = if user.admin { EventKind::AdminCreated } else { EventKind::UserCreated };
-    admin_event(ctx, event, Some(&u.tenant), Some(&u.id), json!({}))?;
+pub(super) fn user_add(ctx: &Ctx, user: UserSpec) -> Result<Value, ControlError> {
+    let u = directory(ctx).create(&actor(ctx), now_secs(), user)?;
     Ok(public_user(&u))
 }
 
@@ -196,54 +179,37 @@ pub(super) fn stored_session(
 }
 
 pub(super) fn reset_mfa(ctx: &Ctx, tenant: String, user: String) -> Result<Value, ControlError> {
-    let u = user_of(ctx, tenant, user)?;
-    let had = ctx
-        .store
-        .update_user(&u.id, |x| {
-            let had = x.totp.is_some() || !x.recovery_codes.is_empty();
-            x.totp = None;
-            x.recovery_codes.clear();
-            x.updated_at = now_secs();
-            Ok(had)
-        })?
-        .map_err(ControlError::InvalidUser)?;
-    admin_event(ctx, EventKind::MfaReset, Some(&u.tenant), Some(&u.id), json!({"had_second_factor": had}))?;
+    let (u, had) = directory(ctx).reset_mfa(&actor(ctx), now_secs(), &tenant, &user)?;
     Ok(json!({"user": u.id, "reset": had}))
 }
 
-/// Disables or enables a user. Disabling ends every session (cookies, access and refresh tokens)
-/// and revokes every personal API token of the user: refused from the next request on.
+/// Disables or enables a user (see [`Directory::set_status`]).
 pub(super) fn user_status(ctx: &Ctx, tenant: String, user: String, active: bool) -> Result<Value, ControlError> {
-    let u = ctx.store.find_user(&tenant, &user)?.or(ctx.store.user(&user)?.filter(|u| u.tenant == tenant));
-    let u = u.ok_or_else(|| ControlError::NoUser { tenant, user: user.clone() })?;
-    let status = if active { UserStatus::Active } else { UserStatus::Disabled };
-    let changed = ctx.store.try_update_user(&u.id, |x| {
-        if x.status == UserStatus::Pending {
-            return Err(ControlError::PendingUser(user));
-        }
-        let changed = x.status != status;
-        x.status = status;
-        x.updated_at = now_secs();
-        Ok(changed)
-    })??;
-    let (mut sessions, mut tokens) = (0, 0);
-    if !active {
-        let id = u.id.clone();
-        sessions = match ctx.sessions {
-            Some(live) => live.revoke(|x| x.user_id == id),
-            None => ctx.store.delete_sessions(|x| x.user_id == id).map(|v| v.len()),
-        }?;
-        tokens = match ctx.pats {
-            Some(live) => live.revoke_user(&u.id),
-            None => ctx.store.delete_user_personal_tokens(&u.id).map(|v| v.len()),
-        }?;
-    }
-    let event = if active { EventKind::UserEnabled } else { EventKind::UserDisabled };
-    let detail = json!({"changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens});
-    admin_event(ctx, event, Some(&u.tenant), Some(&u.id), detail)?;
+    let c = directory(ctx).set_status(&actor(ctx), now_secs(), &tenant, &user, active)?;
+    let (status, changed, sessions, tokens) = (c.user.status, c.changed, c.sessions_ended, c.personal_tokens_revoked);
     Ok(
-        json!({"user": u.id, "status": status, "changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens}),
+        json!({"user": c.user.id, "status": status, "changed": changed, "sessions_ended": sessions, "personal_tokens_revoked": tokens}),
     )
+}
+
+/// The directory operations on this context.
+pub(super) fn directory<'a>(ctx: &'a Ctx) -> Directory<'a> {
+    Directory {
+        store: ctx.store,
+        sessions: ctx.sessions,
+        pats: ctx.pats,
+        audit: ctx.audit,
+        access_groups: &ctx.config.access_groups,
+    }
+}
+
+/// Who runs the operation: the control socket (a server's audit writer) or the CLI itself.
+pub(super) fn actor(ctx: &Ctx) -> Actor {
+    let (kind, remote) = match ctx.audit {
+        Some(_) => (ActorKind::ControlSocket, "control socket"),
+        None => (ActorKind::Cli, "cli"),
+    };
+    Actor { kind, origin: Origin { remote: Some(remote.into()), ..Default::default() } }
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {

@@ -25,4 +25,5 @@ pub mod reset;
 pub mod services;
 pub mod signin;
 pub mod totp;
+pub mod users;
 pub mod verification;

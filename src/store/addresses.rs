@@ -73,6 +73,7 @@ impl Store {
             };
             let previous = field.of(&user).0.map(str::to_string);
             let new_key = index_key(tenant, field.as_str(), value);
+            let before = user.clone();
             let out = match previous.as_deref() {
                 Some(p) if same_address(p, value) => {
                     field.set(&mut user, previous.clone(), true);
@@ -91,6 +92,7 @@ impl Store {
                 }
             };
             if let Proved::Verified(u) | Proved::Changed { user: u, .. } = &out {
+                super::user_search::reindex(&tx, Some(&before), Some(u))?;
                 users.insert(id, self.encode_user(u)?.as_slice())?;
             }
             out

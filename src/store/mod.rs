@@ -217,6 +217,8 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.migrate_user_search()?;
+        store.index_app_members()?;
         Ok(store)
     }
 
@@ -253,6 +255,10 @@ impl Store {
             tx.open_table(LINKS)?;
             tx.open_table(LINK_INDEX)?;
             tx.open_table(PERSONAL_TOKENS)?;
+            tx.open_table(user_search::USER_SEARCH)?;
+            tx.open_table(APPS)?;
+            tx.open_table(APP_MEMBERS)?;
+            tx.open_table(MEMBER_SEQ)?;
         }
         tx.commit()?;
         Ok(())
@@ -297,7 +303,9 @@ impl Store {
     }
 }
 
+pub mod user_search;
 mod users;
+pub use user_search::{UserPage, UserQuery};
 
 mod auth_state;
 pub use auth_state::*;
@@ -311,6 +319,8 @@ mod personal_tokens;
 pub use personal_tokens::*;
 mod addresses;
 pub use addresses::*;
+mod apps;
+pub use apps::*;
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -41,8 +41,9 @@ impl Store {
                 }
             }
             let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
-            if let Some(p) = previous {
-                for (_, key) in index_entries(&p) {
+            super::user_search::reindex(&tx, previous.as_ref(), Some(user))?;
+            if let Some(p) = &previous {
+                for (_, key) in index_entries(p) {
                     index.remove(key.as_str())?;
                 }
             }
@@ -50,6 +51,7 @@ impl Store {
                 index.insert(key.as_str(), user.id.as_str())?;
             }
             users.insert(user.id.as_str(), self.encode_user(user)?.as_slice())?;
+            super::apps::reindex_user(&tx, previous.as_ref(), Some(user))?;
         }
         tx.commit()?;
         Ok(())
@@ -77,9 +79,12 @@ impl Store {
             let mut users = tx.open_table(USERS)?;
             let current: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
             let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
+            let before = user.clone();
             match f(&mut user) {
                 Ok(v) => {
+                    super::user_search::reindex(&tx, Some(&before), Some(&user))?;
                     users.insert(id, self.encode_user(&user)?.as_slice())?;
+                    super::apps::reindex_user(&tx, Some(&before), Some(&user))?;
                     Ok(v)
                 }
                 Err(e) => Err(e),
@@ -150,6 +155,7 @@ impl Store {
                 for (_, key) in index_entries(&old) {
                     index.remove(key.as_str())?;
                 }
+                super::user_search::reindex(&tx, Some(&old), None)?;
                 users.remove(id.as_str())?;
             }
             for (kind, key) in index_entries(user) {
@@ -163,6 +169,7 @@ impl Store {
             for (_, key) in index_entries(user) {
                 index.insert(key.as_str(), user.id.as_str())?;
             }
+            super::user_search::reindex(&tx, None, Some(user))?;
             users.insert(user.id.as_str(), encode(user).as_slice())?;
             let mut table = tx.open_table(CODES)?;
             for (key, rec, _) in codes {
@@ -243,6 +250,7 @@ impl Store {
                 for (_, key) in index_entries(u) {
                     index.remove(key.as_str())?;
                 }
+                super::user_search::reindex(&tx, Some(u), None)?;
                 users.remove(id.as_str())?;
             }
         }
@@ -250,9 +258,93 @@ impl Store {
         Ok(gone.len())
     }
 
+    /// Deletes user `id` and what is theirs, in one transaction: the record (with its TOTP and
+    /// recovery codes), its address and search index entries, its sessions and their refresh
+    /// tokens, its personal tokens, its one-use links and the pending codes sent to its
+    /// addresses. The audit log keeps its events. Returns the user as it was (`None`: no user).
+    pub fn delete_user(&self, id: &str) -> Result<Option<User>> {
+        let tx = self.db.begin_write()?;
+        let gone = {
+            let mut users = tx.open_table(USERS)?;
+            let old: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+            let Some(old) = old else { return Ok(None) };
+            let mut index = tx.open_table(USER_INDEX)?;
+            for (_, key) in index_entries(&old) {
+                if index.get(key.as_str())?.is_some_and(|owner| owner.value() == id) {
+                    index.remove(key.as_str())?;
+                }
+            }
+            super::user_search::reindex(&tx, Some(&old), None)?;
+            users.remove(id)?;
+            remove_where(&tx, SESSIONS, |v| decode::<Session>(v).is_ok_and(|s| s.user_id == id))?;
+            remove_where(&tx, REFRESH, |v| decode::<RefreshRecord>(v).is_ok_and(|r| r.user_id == id))?;
+            remove_where(&tx, PERSONAL_TOKENS, |v| decode::<PersonalToken>(v).is_ok_and(|t| t.user_id == id))?;
+            let mut links = tx.open_table(LINKS)?;
+            let suffix = format!("\0{}\0{id}", old.tenant);
+            let mut dead = vec![];
+            for row in links.iter()? {
+                let (k, v) = row?;
+                if k.value().ends_with(&suffix) {
+                    dead.push((k.value().to_string(), decode::<LinkRecord>(v.value()).ok().map(|l| l.hash)));
+                }
+            }
+            let mut link_index = tx.open_table(LINK_INDEX)?;
+            for (k, hash) in dead {
+                links.remove(k.as_str())?;
+                if let Some(h) = hash {
+                    if link_index.get(h.as_str())?.is_some_and(|v| v.value() == k) {
+                        link_index.remove(h.as_str())?;
+                    }
+                }
+            }
+            let mine: Vec<String> = [&old.email, &old.mobile, &old.username]
+                .into_iter()
+                .flatten()
+                .map(|a| a.trim().to_lowercase())
+                .collect();
+            let mut codes = tx.open_table(CODES)?;
+            let mut dead = vec![];
+            for row in codes.iter()? {
+                let (k, _) = row?;
+                let parts: Vec<&str> = k.value().split('\0').collect();
+                let ours = parts.get(1) == Some(&old.tenant.as_str())
+                    && parts.last().is_some_and(|who| mine.contains(&who.trim().to_lowercase()));
+                if ours {
+                    dead.push(k.value().to_string());
+                }
+            }
+            for k in dead {
+                codes.remove(k.as_str())?;
+            }
+            old
+        };
+        tx.commit()?;
+        Ok(Some(gone))
+    }
+
     pub fn users(&self) -> Result<Vec<User>> {
         Ok(self.all_json::<User>(USERS)?.into_iter().map(|(_, u)| self.open_user(u)).collect())
     }
+}
+
+/// Removes the rows of `table` whose value `dead` says so.
+fn remove_where(
+    tx: &redb::WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    dead: impl Fn(&[u8]) -> bool,
+) -> Result<()> {
+    let mut t = tx.open_table(table)?;
+    let mut keys = vec![];
+    for row in t.iter()? {
+        let (k, v) = row?;
+        if dead(v.value()) {
+            keys.push(k.value().to_string());
+        }
+    }
+    for k in keys {
+        t.remove(k.as_str())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

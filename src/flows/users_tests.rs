@@ -1,0 +1,220 @@
+//! The directory operations on a store of their own, the clock fixed.
+
+use super::*;
+use crate::audit::Origin;
+use crate::flows::admin::ActorKind;
+use crate::store::{Session, TotpState};
+
+const NOW: u64 = 1_700_000_000;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("s.redb")).unwrap();
+    (dir, s)
+}
+
+fn groups() -> &'static BTreeMap<String, Vec<String>> {
+    static G: std::sync::OnceLock<BTreeMap<String, Vec<String>>> = std::sync::OnceLock::new();
+    G.get_or_init(BTreeMap::new)
+}
+
+fn dir(store: &Store) -> Directory<'_> {
+    Directory { store, sessions: None, pats: None, audit: None, access_groups: groups() }
+}
+
+fn admin() -> Actor {
+    Actor {
+        kind: ActorKind::Admin { user_id: "a1".into(), user: "ops@example.com".into() },
+        origin: Origin { ip: Some("203.0.113.9".into()), ..Default::default() },
+    }
+}
+
+fn spec(tenant: &str, email: &str, name: &str) -> UserSpec {
+    UserSpec { tenant: tenant.into(), email: Some(email.into()), name: Some(name.into()), ..Default::default() }
+}
+
+fn ids(p: &UserPage) -> Vec<String> {
+    let mut v: Vec<String> = p.users.iter().map(|u| u.email.clone().unwrap_or_default()).collect();
+    v.sort();
+    v
+}
+
+fn q(s: &str) -> UserQuery {
+    UserQuery { q: Some(s.into()), ..Default::default() }
+}
+
+#[test]
+fn search_matches_word_prefixes_of_name_email_mobile_and_emp_id_within_the_tenant() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let mut ann = spec("t", "ann.smith@example.com", "Ann Smith");
+    ann.mobile = Some("+15550001234".into());
+    ann.emp_id = Some("E-0042".into());
+    d.create(&admin(), NOW, ann).unwrap();
+    d.create(&admin(), NOW, spec("t", "bob@example.org", "Bob Annesley")).unwrap();
+    d.create(&admin(), NOW, spec("other", "ann@example.com", "Ann Other")).unwrap();
+    let find = |query: &str| ids(&d.list("t", &q(query), None, 50).unwrap());
+    assert_eq!(find("ann"), ["ann.smith@example.com", "bob@example.org"]);
+    assert_eq!(find("SMI"), ["ann.smith@example.com"]);
+    assert_eq!(find("ann smith"), ["ann.smith@example.com"], "every word must match");
+    assert_eq!(find("ann.smith@ex"), ["ann.smith@example.com"], "the whole address as a prefix");
+    assert_eq!(find("+1555000"), ["ann.smith@example.com"]);
+    assert_eq!(find("1555000"), ["ann.smith@example.com"], "the mobile's digits");
+    assert_eq!(find("e-0042"), ["ann.smith@example.com"]);
+    assert_eq!(find("0042"), ["ann.smith@example.com"]);
+    assert_eq!(find("example.org"), ["bob@example.org"]);
+    assert!(find("other").is_empty(), "another tenant's users are not found");
+    assert!(find("zed").is_empty());
+}
+
+#[test]
+fn filters_combine_with_the_search_and_with_each_other() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let mut a = spec("t", "a@example.com", "Alpha");
+    a.admin = true;
+    a.apps = vec!["crm".into()];
+    let a = d.create(&admin(), NOW, a).unwrap();
+    let mut b = spec("t", "b@example.com", "Beta");
+    b.apps = vec!["crm".into(), "wiki".into()];
+    let b = d.create(&admin(), NOW, b).unwrap();
+    d.create(&admin(), NOW, spec("t", "c@example.com", "Gamma")).unwrap();
+    s.try_update_user(&b.id, |u| {
+        u.totp = Some(TotpState { secret: "JBSWY3DPEHPK3PXP".into(), confirmed: true, last_step: None });
+        Ok::<_, ()>(())
+    })
+    .unwrap()
+    .unwrap();
+    d.set_status(&admin(), NOW, "t", &a.id, false).unwrap();
+    let list = |f: UserQuery| ids(&d.list("t", &f, None, 50).unwrap());
+    let all = UserQuery::default();
+    assert_eq!(list(all.clone()).len(), 3);
+    assert_eq!(list(UserQuery { app: Some("crm".into()), ..all.clone() }), ["a@example.com", "b@example.com"]);
+    assert_eq!(list(UserQuery { app: Some("wiki".into()), ..all.clone() }), ["b@example.com"]);
+    assert_eq!(list(UserQuery { admin: Some(true), ..all.clone() }), ["a@example.com"]);
+    assert_eq!(list(UserQuery { admin: Some(false), ..all.clone() }), ["b@example.com", "c@example.com"]);
+    assert_eq!(list(UserQuery { mfa: Some(true), ..all.clone() }), ["b@example.com"]);
+    assert_eq!(list(UserQuery { status: Some(UserStatus::Disabled), ..all.clone() }), ["a@example.com"]);
+    assert_eq!(
+        list(UserQuery { app: Some("crm".into()), status: Some(UserStatus::Active), ..all.clone() }),
+        ["b@example.com"]
+    );
+    assert_eq!(list(UserQuery { q: Some("gam".into()), app: Some("crm".into()), ..all.clone() }), Vec::<String>::new());
+    assert_eq!(
+        list(UserQuery { q: Some("example".into()), mfa: Some(false), ..all }),
+        ["a@example.com", "c@example.com"]
+    );
+}
+
+#[test]
+fn pages_follow_the_cursor_without_repeats_and_a_foreign_cursor_is_refused() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    for i in 0..7 {
+        // Two words starting `ann` each: listed once.
+        d.create(&admin(), NOW, spec("t", &format!("u{i}@example.com"), &format!("Ann Annika {i}"))).unwrap();
+    }
+    for query in [UserQuery::default(), q("ann")] {
+        let (mut seen, mut cursor, mut pages) = (vec![], None::<String>, 0);
+        loop {
+            let p = d.list("t", &query, cursor.as_deref(), 3).unwrap();
+            seen.extend(ids(&p));
+            pages += 1;
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        seen.sort();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!((before, seen.len(), pages), (7, 7, 3), "{query:?}");
+    }
+    let p = d.list("t", &UserQuery::default(), None, 3).unwrap();
+    let e = d.list("t", &q("ann"), p.next.as_deref(), 3).unwrap_err();
+    assert!(matches!(e, UserError::Invalid(_)), "{e:?}");
+    assert!(d.list("other", &UserQuery::default(), p.next.as_deref(), 3).is_err(), "another tenant's cursor");
+}
+
+#[test]
+fn a_change_moves_the_index_and_names_the_fields_in_its_audit_event() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let u = d.create(&admin(), NOW, spec("t", "old@example.com", "Olga")).unwrap();
+    let other = d.create(&admin(), NOW, spec("t", "taken@example.com", "Tom")).unwrap();
+    let patch: UserPatch = serde_json::from_value(
+        serde_json::json!({"email": "new@example.com", "name": null, "emp_id": "E7", "apps": ["crm"]}),
+    )
+    .unwrap();
+    let after = d.update(&admin(), NOW + 5, "t", &u.id, patch).unwrap();
+    assert_eq!(
+        (after.email.as_deref(), after.name.as_deref(), after.emp_id.as_deref()),
+        (Some("new@example.com"), None, Some("E7"))
+    );
+    assert!(after.email_verified && after.updated_at == NOW + 5);
+    assert!(d.list("t", &q("olga"), None, 10).unwrap().users.is_empty());
+    assert!(d.list("t", &q("old"), None, 10).unwrap().users.is_empty());
+    assert_eq!(d.list("t", &q("new"), None, 10).unwrap().users.len(), 1);
+    assert_eq!(
+        d.list("t", &UserQuery { app: Some("crm".into()), ..Default::default() }, None, 10).unwrap().users.len(),
+        1
+    );
+    assert_eq!(s.find_user("t", "new@example.com").unwrap().unwrap().id, u.id);
+    assert!(s.address_holder("t", "email", "old@example.com").unwrap().is_none());
+    let e = s.audit(10).unwrap().into_iter().find(|e| e.event == "user_updated").unwrap();
+    assert_eq!(e.detail, serde_json::json!({"fields": ["email", "name", "emp_id", "apps"], "admin": "admin:a1"}));
+    // Taken address: 409's error, nothing written.
+    let taken: UserPatch = serde_json::from_value(serde_json::json!({"email": "taken@example.com"})).unwrap();
+    assert!(matches!(d.update(&admin(), NOW, "t", &u.id, taken), Err(UserError::Exists)));
+    assert_eq!(s.user(&other.id).unwrap().unwrap().email.as_deref(), Some("taken@example.com"));
+    let bad: Result<UserPatch, _> = serde_json::from_value(serde_json::json!({"password_hash": "x"}));
+    assert!(bad.is_err(), "unknown fields are refused");
+    let invalid: UserPatch = serde_json::from_value(serde_json::json!({"mobile": "12"})).unwrap();
+    assert!(matches!(d.update(&admin(), NOW, "t", &u.id, invalid), Err(UserError::Invalid(_))));
+    assert!(matches!(d.update(&admin(), NOW, "other", &u.id, UserPatch::default()), Err(UserError::NoUser { .. })));
+}
+
+#[test]
+fn delete_takes_the_users_data_and_leaves_the_audit_event() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let u = d.create(&admin(), NOW, spec("t", "gone@example.com", "Gone Girl")).unwrap();
+    let keep = d.create(&admin(), NOW, spec("t", "keep@example.com", "Keeper")).unwrap();
+    for (n, who) in [(1, &u), (2, &keep)] {
+        let sess = Session { id: format!("s{n}"), user_id: who.id.clone(), tenant: "t".into(), ..Default::default() };
+        s.put_session(&format!("h{n}"), &sess).unwrap();
+    }
+    let gone = d.delete(&admin(), "t", "gone@example.com").unwrap();
+    assert_eq!(gone.id, u.id);
+    assert!(s.user(&u.id).unwrap().is_none());
+    assert!(s.address_holder("t", "email", "gone@example.com").unwrap().is_none());
+    assert!(d.list("t", &q("gone"), None, 10).unwrap().users.is_empty());
+    let left: Vec<String> = s.sessions().unwrap().into_iter().map(|(_, x)| x.user_id).collect();
+    assert_eq!(left, vec![keep.id.clone()]);
+    let e = s.audit(10).unwrap().into_iter().find(|e| e.event == "user_deleted").unwrap();
+    assert_eq!((e.user.as_deref(), e.detail["admin"].as_str()), (Some(u.id.as_str()), Some("admin:a1")));
+    // The address is free again; another tenant cannot delete.
+    d.create(&admin(), NOW, spec("t", "gone@example.com", "New")).unwrap();
+    assert!(matches!(d.delete(&admin(), "other", &keep.id), Err(UserError::NoUser { .. })));
+}
+
+#[test]
+fn disabling_ends_sessions_and_a_pending_user_cannot_be_disabled() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let u = d.create(&admin(), NOW, spec("t", "d@example.com", "Dee")).unwrap();
+    let sess = Session { id: "s1".into(), user_id: u.id.clone(), tenant: "t".into(), ..Default::default() };
+    s.put_session("h1", &sess).unwrap();
+    let c = d.set_status(&admin(), NOW, "t", &u.id, false).unwrap();
+    assert_eq!((c.user.status, c.changed, c.sessions_ended), (UserStatus::Disabled, true, 1));
+    assert!(s.sessions().unwrap().is_empty());
+    let again = d.set_status(&admin(), NOW, "t", &u.id, false).unwrap();
+    assert!(!again.changed);
+    assert_eq!(d.set_status(&admin(), NOW, "t", &u.id, true).unwrap().user.status, UserStatus::Active);
+    let mut p = spec("t", "p@example.com", "Pen");
+    p.tenant = "t".into();
+    let mut pending = to_user(&p, None);
+    pending.status = UserStatus::Pending;
+    s.put_user(&pending).unwrap();
+    assert!(matches!(d.set_status(&admin(), NOW, "t", &pending.id, false), Err(UserError::Pending(_))));
+}
