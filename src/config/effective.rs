@@ -14,7 +14,18 @@ pub const REDACTED: &str = "[redacted]";
 const MIN_SCRUBBED: usize = 4;
 
 /// Keys whose string value is a secret wherever they appear.
-const SECRET_KEYS: &[&str] = &["password", "secret", "token", "api_key", "client_secret", "body"];
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "client_secret",
+    "auth_token",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "body",
+];
 /// Keys whose every value is a secret (a map of header names to values).
 const SECRET_MAPS: &[&str] = &["headers"];
 /// Keys holding a URL whose password and query values are secrets.

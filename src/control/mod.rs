@@ -136,6 +136,9 @@ pub enum ControlError {
     NoApp { app: String, known: String },
     #[error("app {app} has no key {id}; `gatehouse app key list {app}` shows its keys")]
     NoAppKey { app: String, id: String },
+    /// The app registry refused the change (the sentence says why).
+    #[error("{0}")]
+    App(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

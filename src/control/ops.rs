@@ -3,40 +3,15 @@
 use super::{ControlError, Ctx};
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
-use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::directory::{public_user, UserSpec};
 use crate::domain::BanKey;
-use crate::domain::{SessionKind, UserStatus};
+use crate::domain::SessionKind;
 use crate::flows::admin::{Actor, ActorKind};
+use crate::flows::apps::{self, AppError};
 use crate::flows::users::Directory;
-use crate::store::{Ban, Store, User};
+use crate::store::{Ban, Store, StoreError, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// The account a `user import` row updates: the holder of its e-mail, mobile or username,
-/// which must be one account. A row is refused, never merged, when that account has not proved
-/// the address the row matched on (a pending self-registration, say): whoever typed someone
-/// else's address into a registration form must not receive that person's groups and apps.
-pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, ControlError> {
-    let mut target: Option<User> = None;
-    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
-        let Some(v) = value else { continue };
-        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
-        let proved = match kind {
-            "email" => u.email_verified,
-            "mobile" => u.mobile_verified,
-            _ => true,
-        };
-        if u.status == UserStatus::Pending || !proved {
-            return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
-        }
-        match &target {
-            Some(t) if t.id != u.id => return Err(ControlError::SplitAccounts { kind, value: v.clone() }),
-            _ => target = Some(u),
-        }
-    }
-    Ok(target)
-}
 
 pub(super) fn admin_event(
     ctx: &Ctx,
@@ -73,28 +48,16 @@ pub(super) fn user_add(ctx: &Ctx, user: UserSpec) -> Result<Value, ControlError>
 
 /// Each row created, updated or rejected (with the reason), answered separately.
 pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Value, ControlError> {
-    let mut results = vec![];
-    for (line, spec) in rows {
-        results.push(match upsert_row(ctx.store, spec) {
-            Ok(what) => json!({"line": line, "result": what}),
-            Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
-        });
-    }
-    admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
-    // Groups may have changed: no personal token keeps a scope its user lost.
-    if let Some(pats) = ctx.pats {
-        let groups = ctx.config.access_groups.clone();
-        pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now_secs())?;
-    }
-    Ok(Value::Array(results))
-}
-
-pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static str, ControlError> {
-    validate(&mut spec).map_err(ControlError::InvalidUser)?;
-    let existing = import_target(store, &spec)?;
-    let created = existing.is_none();
-    store.put_user(&to_user(&spec, existing))?;
-    Ok(if created { "created" } else { "updated" })
+    let results = directory(ctx).import(&actor(ctx), now_secs(), rows)?;
+    Ok(Value::Array(
+        results
+            .into_iter()
+            .map(|(line, r)| match r {
+                Ok(what) => json!({"line": line, "result": what}),
+                Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
+            })
+            .collect(),
+    ))
 }
 
 pub(super) fn bans_add(ctx: &Ctx, key: BanKey, seconds: u64, reason: String) -> Result<Value, ControlError> {
@@ -213,43 +176,65 @@ pub(super) fn actor(ctx: &Ctx) -> Actor {
 }
 
 pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, ControlError> {
-    let n = crate::audit::prune(ctx.store, now_secs(), Duration::from_secs(older_than_secs))?;
-    admin_event(ctx, EventKind::AuditPurged, None, None, json!({"older_than_secs": older_than_secs, "removed": n}))?;
+    let n = crate::flows::audit::purge(ctx.store, &actor(ctx), None, older_than_secs, now_secs())?;
     Ok(json!({"removed": n}))
+}
+
+/// Records an audit event as [`admin_event`] does: on the live queue, or in the store.
+fn record(ctx: &Ctx, mut e: crate::store::AuditEvent) -> Result<(), StoreError> {
+    match ctx.audit {
+        Some(a) => a.record_now(e),
+        None => ctx.store.append_audit(std::slice::from_mut(&mut e)),
+    }
+}
+
+fn app_error(e: AppError) -> ControlError {
+    match e {
+        AppError::Store(e) => ControlError::Store(e),
+        other => ControlError::App(other.to_string()),
+    }
 }
 
 pub(super) fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    let (rec, secret) = crate::appkeys::create(&a.id);
-    ctx.store.put_app_key(&rec)?;
-    admin_event(ctx, EventKind::AppKeyCreated, Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
-    Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
+    let (actor, rec) = (actor(ctx), |e| record(ctx, e));
+    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    apps::key_create(&c, &a.id).map_err(app_error)
 }
 
 pub(super) fn app_key_list(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    let keys = ctx.store.app_keys(&a.id)?;
+    let keys = apps::key_list(ctx.config, ctx.store, &a.tenant, &a.id).map_err(app_error)?;
+    // The CLI's field name.
     Ok(json!(keys
-        .iter()
-        .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
+        .into_iter()
+        .map(|mut k| {
+            k["last_used"] = k["last_used_at"].take();
+            k.as_object_mut().map(|o| o.remove("last_used_at"));
+            k
+        })
         .collect::<Vec<_>>()))
 }
 
 pub(super) fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    if !ctx.store.delete_app_key(&a.id, &id)? {
-        return Err(ControlError::NoAppKey { app: a.id.clone(), id });
+    let (actor, rec) = (actor(ctx), |e| record(ctx, e));
+    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    match apps::key_delete(&c, &a.id, &id) {
+        Err(AppError::NotFound(_)) => Err(ControlError::NoAppKey { app: a.id.clone(), id }),
+        other => other.map_err(app_error).map(|()| json!({"deleted": id})),
     }
-    admin_event(ctx, EventKind::AppKeyDeleted, Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
-    Ok(json!({"deleted": id}))
 }
 
-pub(super) fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, ControlError> {
-    ctx.config.app(app).ok_or_else(|| {
-        let known: Vec<&str> = ctx.config.apps.iter().map(|a| a.id.as_str()).collect();
-        ControlError::NoApp {
-            app: app.to_string(),
-            known: if known.is_empty() { "none".into() } else { known.join(", ") },
-        }
+/// The app `app` names: a config app or one registered in the store.
+pub(super) fn known_app(ctx: &Ctx, app: &str) -> Result<crate::config::AppConfig, ControlError> {
+    if let Some(a) = crate::appkeys::find_app(ctx.config, ctx.store, app)? {
+        return Ok(a.app);
+    }
+    let mut known: Vec<String> = ctx.config.apps.iter().map(|a| a.id.clone()).collect();
+    known.extend(ctx.store.stored_apps()?.into_iter().map(|a| a.id));
+    Err(ControlError::NoApp {
+        app: app.to_string(),
+        known: if known.is_empty() { "none".into() } else { known.join(", ") },
     })
 }

@@ -8,6 +8,16 @@
 
 pub mod platform;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub mod users;
+#[cfg(test)]
+mod users_tests;
+
+pub mod apps;
+
+pub mod audit;
 
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
@@ -49,7 +59,12 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().merge(session::routes()).merge(platform::routes())
+    Router::new()
+        .merge(session::routes())
+        .merge(platform::routes())
+        .merge(users::routes())
+        .merge(apps::routes())
+        .merge(audit::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's

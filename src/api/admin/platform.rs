@@ -28,7 +28,7 @@ fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestBody {
     to: String,
@@ -36,6 +36,23 @@ pub struct TestBody {
 
 /// `POST /auth/admin/api/providers/{name}/test {to}` → 200 `{"delivered": true}`, or 502
 /// `delivery_failed` with the provider's error (secrets scrubbed).
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/providers/{name}/test",
+    operation_id = "admin_test_provider",
+    tag = "admin",
+    params(("name" = String, Path, description = "The provider: email, sms, an SMS or webhook provider's name, log.")),
+    request_body = TestBody,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "{\"delivered\": true}"),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 403, response = crate::api::openapi::errors::Forbidden),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable),
+        (status = 502, response = crate::api::openapi::errors::BadGateway)
+    )
+)]
 pub async fn test_provider(
     admin: Admin,
     Path(name): Path<String>,
@@ -63,12 +80,37 @@ pub async fn test_provider(
 
 /// `GET /auth/admin/api/config`: the configuration in effect, every default filled in, every
 /// secret `[redacted]`.
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/config",
+    operation_id = "admin_config",
+    tag = "admin",
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The effective configuration, secrets \"[redacted]\"."),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 403, response = crate::api::openapi::errors::Forbidden)
+    )
+)]
 pub async fn config(admin: Admin) -> Response {
     no_store(StatusCode::OK, admin.rt.config.effective.clone())
 }
 
 /// `POST /auth/admin/api/reload` → 200 `{"reloaded": true}`, or 422 `invalid_config` with
 /// `errors` (the running configuration stays): the path SIGHUP takes.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/reload",
+    operation_id = "admin_reload",
+    tag = "admin",
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "{\"reloaded\": true}"),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 403, response = crate::api::openapi::errors::Forbidden),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable)
+    )
+)]
 pub async fn reload(admin: Admin) -> Result<Response, ApiError> {
     let actor = admin.actor();
     let (s, tenant) = (admin.s.clone(), admin.user.tenant.clone());
