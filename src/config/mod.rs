@@ -7,6 +7,7 @@ pub mod branding;
 pub mod effective;
 pub mod file;
 pub mod locate;
+pub mod sms;
 pub mod units;
 mod validate;
 

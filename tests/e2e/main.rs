@@ -25,6 +25,7 @@ mod identity;
 mod layers;
 mod links;
 mod mfa;
+mod openapi;
 mod otp;
 mod portal;
 mod providers;
