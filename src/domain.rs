@@ -202,6 +202,10 @@ words! {
         BanRevoked => "ban_revoked",
         SessionsRevoked => "sessions_revoked",
         TokenIssued => "token_issued",
+        /// An administrator sent a test message through a provider (`detail.delivered`).
+        ProviderTested => "provider_tested",
+        /// An administrator asked for a reload (`detail.result`: `ok` or `refused`).
+        ConfigReloaded => "config_reloaded",
         AppKeyCreated => "app_key_created",
         AppKeyDeleted => "app_key_deleted",
         AuditPurged => "audit_purged",

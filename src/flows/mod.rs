@@ -22,6 +22,7 @@ pub mod otp;
 pub mod passwordless;
 pub mod passwords;
 pub mod personal_tokens;
+pub mod platform;
 pub mod register;
 pub mod regulation;
 pub mod reset;

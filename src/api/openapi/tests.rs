@@ -122,11 +122,6 @@ const NOT_YET_DOCUMENTED: &[(&str, &str)] = &[
     ("get", "/auth/admin/api/users/{id}/devices"),
     ("get", "/auth/admin/api/audit"),
     ("post", "/auth/admin/api/audit/purge"),
-    ("post", "/auth/admin/api/login"),
-    ("post", "/auth/admin/api/otp/verify"),
-    ("post", "/auth/admin/api/mfa/verify"),
-    ("get", "/auth/admin/api/session"),
-    ("post", "/auth/admin/api/logout"),
 ];
 
 /// Every route of `api::routes()` (the admin API's included, as each area adds them) is in the
