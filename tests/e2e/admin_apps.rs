@@ -188,7 +188,7 @@ fn a_route_that_requires_assignment_admits_assigned_users_from_their_next_reques
     let early_jwt = r.json()["access_token"].as_str().unwrap().to_string();
     let page = |host: &str| gh.get("/whoami").host(host).header("Cookie", &cookie).send();
     let fa = || gh.forward_auth("team.test", "/").header("Cookie", &cookie).send();
-    // Signed in but not assigned: refused with seed 004's sentence; other apps are unaffected.
+    // Signed in but not assigned: refused with the not_assigned sentence; other apps are unaffected.
     let r = page("team.test");
     assert_eq!(r.status(), 403, "{}", r.text());
     assert!(
