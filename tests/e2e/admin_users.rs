@@ -131,3 +131,32 @@ fn sessions_are_listed_and_ended_one_or_all_and_only_administrators_may() {
     assert_eq!(gh.get(USERS).bearer(&plain).send().status(), 403);
     assert_eq!(gh.get(USERS).send().status(), 401);
 }
+
+/// A CSV larger than `server.max_body_bytes` (64 KiB) passes on this route only; over 5 MiB is
+/// refused.
+#[test]
+fn a_csv_upload_creates_and_updates_users_with_the_clis_summary() {
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
+    let t = gh.admin_token("ops@example.com");
+    gh.user("frank", &[], None);
+    let mut csv = String::from("name,email,groups\nFrank Updated,frank@example.com,staff\nBroken,nope,\n");
+    for i in 0..500 {
+        csv.push_str(&format!("{} {i},bulk{i}@example.com,staff\n", "Bulk Person With A Long Name".repeat(4)));
+    }
+    assert!(csv.len() > 64 * 1024);
+    let r = gh.post("/auth/admin/api/users/import").header("Content-Type", "text/csv").body(csv).bearer(&t).send();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let summary = r.json();
+    assert_eq!((summary["created"].as_u64(), summary["updated"].as_u64()), (Some(500), Some(1)), "{summary}");
+    assert_eq!(summary["rejected"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(summary["rejected"][0]["line"], 3);
+    assert!(summary["rejected"][0]["reason"].as_str().unwrap().starts_with("`nope` is not an e-mail address"));
+    let found = gh.get(&format!("{USERS}?q=bulk499")).bearer(&t).send().json();
+    assert_eq!(found["users"][0]["groups"], json!(["staff"]));
+    let too_big = format!("email\n{}", "x@example.com\n".repeat(5 * 1024 * 1024 / 14 + 1));
+    let r = gh.post("/auth/admin/api/users/import").header("Content-Type", "text/csv").body(too_big).bearer(&t).send();
+    assert_eq!(r.status(), 413);
+    // Every other route keeps server.max_body_bytes.
+    let big_json = json!({"email": "y@example.com", "name": "n".repeat(70_000)});
+    assert_eq!(gh.post_json(USERS, big_json).bearer(&t).send().status(), 413);
+}
