@@ -89,6 +89,8 @@ catalogue! {
     TooManyTokens => ("too_many_tokens", 409, "You hold the most personal tokens allowed: revoke one first."),
     UserExists => ("user_exists", 409, "Another user of the tenant has this e-mail, mobile or username."),
     UserPending => ("user_pending", 409, "The user has not confirmed their registration yet."),
+    AppExists => ("app_exists", 409, "An app with this id exists: choose another id."),
+    ReadOnly => ("read_only", 409, "This is defined in config.yaml: change it there and reload."),
     BodyTooLarge => ("body_too_large", 413, "The request body is too large."),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send the body as application/json."),
     InvalidField => ("invalid_field", 422, "A field is missing or wrong."),

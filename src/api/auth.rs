@@ -44,6 +44,9 @@ impl From<FlowError> for ApiError {
 }
 
 pub fn signed_in_response(rt: &Runtime, signed: SignedIn, set_cookie: bool) -> Response {
+    if signed.session.kind == crate::domain::SessionKind::Admin {
+        return super::admin::session::signed_in_response(rt, signed, set_cookie);
+    }
     let mut resp = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signed.body)).into_response();
     if set_cookie {
         let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
@@ -63,7 +66,7 @@ pub struct LoginBody {
     set_cookie: bool,
 }
 
-fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() {
         return Err(ApiError::new(Code::InvalidField, format!("`{name}` is required.")));
     }

@@ -26,6 +26,8 @@ pub struct File {
     #[serde(default)]
     pub links: Links,
     #[serde(default)]
+    pub admin: Admin,
+    #[serde(default)]
     pub audit: AuditLog,
     #[serde(default)]
     pub personal_tokens: PersonalTokens,
@@ -239,6 +241,23 @@ impl Default for Links {
             magic_ttl: Dur(std::time::Duration::from_secs(600)),
             verify_ttl: Dur(std::time::Duration::from_secs(86_400)),
         }
+    }
+}
+
+/// `admin`: administrators' sign-in to `/auth/admin/api` and the console (docs/configuration.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// An administrator needs a second factor (TOTP, a recovery code, a code on a second
+    /// channel) on every admin request.
+    pub require_mfa: bool,
+    /// An admin session ends after this long without a request (shorter than `session.inactivity`).
+    pub inactivity: Dur,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin { require_mfa: true, inactivity: Dur(std::time::Duration::from_secs(900)) }
     }
 }
 

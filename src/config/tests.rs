@@ -173,3 +173,19 @@ fn routes_parse() {
     assert_eq!(r.hosts, vec![HostPattern::Suffix(".example.com".into())]);
     assert!(matches!(&r.upstreams, Upstreams::Addrs(a) if a.len() == 2));
 }
+
+/// `admin`: a second factor required and 15 minutes idle by default; the idle timeout is a
+/// minute to a day.
+#[test]
+fn admin_sessions_default_to_mfa_and_fifteen_idle_minutes() {
+    let d = load("").unwrap().admin;
+    assert_eq!((d.require_mfa, d.inactivity.0.as_secs()), (true, 900));
+    let c = load("admin: {require_mfa: false, inactivity: 5m}\n").unwrap().admin;
+    assert_eq!((c.require_mfa, c.inactivity.0.as_secs()), (false, 300));
+    for bad in ["30s", "2d"] {
+        let e = load(&format!("admin: {{inactivity: {bad}}}\n")).unwrap_err().to_string();
+        assert!(e.contains("admin.inactivity must be between 1m and 1d"), "{e}");
+    }
+    let e = load("session: {cookie_name: gatehouse_admin}\n").unwrap_err().to_string();
+    assert!(e.contains("cannot be the admin session's cookie"), "{e}");
+}

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::audit::{Audit, EventKind, Origin};
-use crate::domain::{Amr, Purpose};
+use crate::domain::{Amr, Purpose, SessionKind};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -202,12 +202,26 @@ pub async fn verify(
     origin: Origin,
     now: u64,
 ) -> Result<Outcome, FlowError> {
+    verify_as(SessionKind::User, rt, svc, req, ip, origin, now).await
+}
+
+/// [`verify`] for a session of `kind` (an administrator's: see [`signin::may_hold`]).
+pub async fn verify_as(
+    kind: SessionKind,
+    rt: Arc<Runtime>,
+    svc: Arc<Services>,
+    req: CodeSignIn,
+    ip: IpAddr,
+    origin: Origin,
+    now: u64,
+) -> Result<Outcome, FlowError> {
     if req.identifier.trim().is_empty() || req.code.trim().is_empty() || req.code.len() > 64 {
         return Err(FlowError::Invalid("identifier and otp are required".into()));
     }
     check_limits(&rt, &req.tenant, &req.identifier, ip, false)?;
     blocking(move || {
-        let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
+        let user =
+            svc.store.find_user(&req.tenant, &req.identifier)?.filter(|u| u.is_active() && signin::may_hold(kind, u));
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(failures::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
@@ -250,9 +264,10 @@ pub async fn verify(
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
         let amr = vec![amr_for(&rt, &rec.channel)];
         if signin::needs_second_factor(&user) {
-            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
+            let step = signin::Step { kind, amr, used, set_cookie: req.set_cookie };
+            return Ok(signin::start_mfa_step(&rt, &svc, &user, step, &origin, now));
         }
-        let signed = issue::issue_from(&rt, &svc, &user, amr, &origin)?;
+        let signed = issue::issue_as(kind, &rt, &svc, &user, amr, &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
             EventKind::LoginOk,

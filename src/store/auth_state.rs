@@ -242,10 +242,12 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(AUDIT)?;
+            let mut idx = tx.open_table(super::audit_index::AUDIT_INDEX)?;
             let first = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
             for (seq, e) in (first..).zip(events.iter_mut()) {
                 e.seq = seq;
                 t.insert(seq, encode(e).as_slice())?;
+                super::audit_index::index_event(&mut idx, e)?;
             }
         }
         tx.commit()?;
@@ -255,33 +257,7 @@ impl Store {
     /// Deletes up to `max` of the oldest audit events whose time is before `before`; returns
     /// how many. Events are in time order (sequence numbers grow with time).
     pub fn prune_audit(&self, before: u64, max: usize) -> Result<usize> {
-        {
-            // Most minutes there is nothing to prune: find out without a write.
-            let tx = self.db.begin_read()?;
-            let t = tx.open_table(AUDIT)?;
-            let first: Option<AuditEvent> = t.first()?.map(|(_, v)| decode(v.value())).transpose()?;
-            if first.is_none_or(|e| e.time >= before) {
-                return Ok(0);
-            }
-        }
-        let tx = self.db.begin_write()?;
-        let mut old = vec![];
-        {
-            let mut t = tx.open_table(AUDIT)?;
-            for row in t.iter()?.take(max) {
-                let (k, v) = row?;
-                let e: AuditEvent = decode(v.value())?;
-                if e.time >= before {
-                    break;
-                }
-                old.push(k.value());
-            }
-            for k in &old {
-                t.remove(k)?;
-            }
-        }
-        tx.commit()?;
-        Ok(old.len())
+        self.purge_audit(None, before, max)
     }
 
     /// The newest `limit` audit events, newest first.

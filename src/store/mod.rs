@@ -217,6 +217,7 @@ impl Store {
         };
         store.init()?;
         store.migrate_address_flags()?;
+        store.migrate_audit_index()?;
         store.migrate_user_search()?;
         store.index_app_members()?;
         Ok(store)
@@ -248,6 +249,7 @@ impl Store {
             tx.open_table(FAILURES)?;
             tx.open_table(STREAKS)?;
             tx.open_table(AUDIT)?;
+            tx.open_table(audit_index::AUDIT_INDEX)?;
             tx.open_table(CODES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(APP_KEYS)?;
@@ -319,6 +321,8 @@ mod personal_tokens;
 pub use personal_tokens::*;
 mod addresses;
 pub use addresses::*;
+mod audit_index;
+pub use audit_index::{AuditPage, AuditQuery, QUERY_BUDGET};
 mod apps;
 pub use apps::*;
 

@@ -9,6 +9,8 @@ mod common;
 mod account;
 mod account_page;
 mod addresses;
+mod admin_adm;
+mod admin_audit;
 mod admin_users;
 mod at_rest;
 mod browser;
