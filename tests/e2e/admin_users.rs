@@ -128,7 +128,9 @@ fn sessions_are_listed_and_ended_one_or_all_and_only_administrators_may() {
     }
     // An ordinary user's token is refused, and so is no token.
     let plain = gh.token("erin", &["staff"], "pwd,totp");
-    assert_eq!(gh.get(USERS).bearer(&plain).send().status(), 403);
+    let refused = gh.get(USERS).bearer(&plain).send();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.json()["message"].as_str().unwrap().contains("administrator"), "{}", refused.text());
     assert_eq!(gh.get(USERS).send().status(), 401);
 }
 

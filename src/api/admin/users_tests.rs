@@ -2,7 +2,8 @@
 //! is stored and audited, and the tenant boundary.
 
 use crate::api::tests::add_user;
-use crate::domain::{Amr, UserStatus};
+use crate::config::ADMIN_COOKIE;
+use crate::domain::{Amr, SessionKind, UserStatus};
 use crate::state::Shared;
 use crate::store::User;
 use axum::body::Body;
@@ -26,8 +27,22 @@ async fn admin(s: &Arc<Shared>) -> (User, String) {
     u.admin = true;
     u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
-    let (secret, _, _) = s.services.sessions.create(&u, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
-    (u, format!("gatehouse_session={secret}"))
+    (u.clone(), admin_session(s, &u))
+}
+
+/// An admin session of `u` signed in with a password and TOTP: its admin cookie.
+fn admin_session(s: &Arc<Shared>, u: &User) -> String {
+    let (secret, _, _) = s
+        .services
+        .sessions
+        .start(SessionKind::Admin, u, vec![Amr::Pwd, Amr::Totp], vec![], 600, None, Default::default())
+        .unwrap();
+    format!("{ADMIN_COOKIE}={secret}")
+}
+
+/// The `X-CSRF-Token` an admin cookie's unsafe requests send.
+fn csrf_of(cookie: &str) -> Option<String> {
+    cookie.strip_prefix(&format!("{ADMIN_COOKIE}=")).map(crate::sessions::admin_csrf)
 }
 
 struct Answer {
@@ -44,6 +59,9 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Opti
         .header("content-type", "application/json");
     if !cookie.is_empty() {
         req = req.header("cookie", cookie);
+    }
+    if let Some(t) = csrf_of(cookie) {
+        req = req.header("x-csrf-token", t);
     }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
@@ -102,10 +120,12 @@ async fn create_checks_every_field_and_refuses_duplicates() {
     assert!(s.services.store.find_user("default", "d@example.com").unwrap().is_none());
     // Not an administrator: refused, nothing written.
     let plain = add_user(&s, "plain", "violet-tractor-42").await;
-    let (secret, _, _) = s.services.sessions.create(&plain, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
-    let a =
-        call(&s, "POST", USERS, &format!("gatehouse_session={secret}"), Some(json!({"email": "e@example.com"}))).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    for credential in [admin_session(&s, &plain), admin_session(&s, &plain).replace(ADMIN_COOKIE, "gatehouse_session")]
+    {
+        let a = call(&s, "POST", USERS, &credential, Some(json!({"email": "e@example.com"}))).await;
+        assert!(matches!(a.status.as_u16(), 401 | 403), "{}", a.status);
+    }
+    assert!(s.services.store.find_user("default", "e@example.com").unwrap().is_none());
     assert_eq!(call(&s, "GET", USERS, "", None).await.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -299,6 +319,7 @@ async fn upload(s: &Arc<Shared>, cookie: &str, content_type: &str, csv: String) 
         .header("host", "auth.test")
         .header("content-type", content_type)
         .header("cookie", cookie)
+        .header("x-csrf-token", csrf_of(cookie).unwrap())
         .body(Body::from(csv))
         .unwrap();
     // The cross-site guard answers before the handler for a cookie with a CSV body; the
