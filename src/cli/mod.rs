@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "gatehouse", version, about = "Identity gateway: reverse proxy and forward-auth target")]
+#[command(name = "gatehouse", version = crate::VERSION, about = "Identity gateway: reverse proxy and forward-auth target")]
 pub struct Cli {
     /// Configuration file.
     #[arg(short, long, global = true, default_value = "./config.yaml", env = "GATEHOUSE_CONFIG")]

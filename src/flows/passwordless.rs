@@ -101,8 +101,8 @@ pub fn target(
         return Some((c.to_string(), to));
     }
     let typed_mobile = mobile.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(typed.trim()));
-    if typed_mobile && avoid != Some(AddressKind::Phone) && !cfg.notifiers.sms.is_empty() {
-        return Some(("sms".into(), mobile?));
+    if let Some(c) = notify::phone_channel(cfg).filter(|_| typed_mobile && avoid != Some(AddressKind::Phone)) {
+        return Some((c.into(), mobile?));
     }
     notify::user_channel(cfg, email.as_deref(), mobile.as_deref(), avoid)
 }
@@ -326,8 +326,8 @@ pub fn send_mfa_code(
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }
 
-/// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone,
-/// `otp` for the rest (e-mail, webhooks).
+/// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone (SMS or
+/// WhatsApp), `otp` for the rest (e-mail, webhooks).
 pub fn amr_for(rt: &Runtime, channel: &str) -> Amr {
     match notify::provider(&rt.config, channel).map(|p| p.address_kind()) {
         Some(AddressKind::Phone) => Amr::Sms,
