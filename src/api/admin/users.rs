@@ -17,7 +17,7 @@ use crate::store::{User, UserQuery};
 use axum::extract::{Path, Query};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -37,7 +37,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/admin/api/users/{id}/enable", post(enable))
         .route("/auth/admin/api/users/{id}/reset-mfa", post(reset_mfa))
         .route("/auth/admin/api/users/{id}/sessions", get(sessions).delete(end_sessions))
-        .route("/auth/admin/api/users/{id}/sessions/{sid}", axum::routing::delete(end_session))
+        .route("/auth/admin/api/users/{id}/sessions/{sid}", delete(end_session))
         .route("/auth/admin/api/users/{id}/devices", get(devices))
         .route("/auth/admin/api/users/import", post(import))
 }
