@@ -393,7 +393,7 @@ impl ProxyHttp for Gateway {
                     ctx.label = Some(Label::AuthApi);
                     let path = path.into_owned();
                     let max_body = match path.as_str() {
-                        // The one route with a larger body: a CSV of users (docs/http-api.md §16).
+                        // The one route with a larger body: a CSV of users (docs/http-api.md §17).
                         "/auth/admin/api/users/import" => crate::api::admin::users::MAX_IMPORT_BYTES,
                         _ => rt.config.server.max_body_bytes,
                     };
