@@ -6,6 +6,7 @@
 //! POST), and `log` (development only, when `notifiers.log: true`). `sms` names the first SMS
 //! provider.
 
+pub mod events;
 pub mod http;
 pub mod outbox;
 pub mod smtp;

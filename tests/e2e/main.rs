@@ -10,6 +10,7 @@ mod account;
 mod account_page;
 mod addresses;
 mod admin_audit;
+mod admin_webhooks;
 mod at_rest;
 mod browser;
 mod budget;

@@ -6,6 +6,7 @@
 //! Each area has its own file and its own `routes()`, merged here.
 
 pub mod audit;
+pub mod webhooks;
 
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
@@ -47,7 +48,7 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().merge(audit::routes())
+    Router::new().merge(audit::routes()).merge(webhooks::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's
