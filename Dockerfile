@@ -2,7 +2,10 @@
 FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# No .git in the build context: pass the commit for `gatehouse --version`
+# (docker build --build-arg GATEHOUSE_COMMIT=$(git rev-parse --short=12 HEAD) .); else "unknown".
+ARG GATEHOUSE_COMMIT=
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY benches ./benches
 RUN cargo build --release --locked --bin gatehouse

@@ -135,3 +135,58 @@ pub fn public_user(u: &User) -> Value {
         "custom_payload": u.custom_payload,
     })
 }
+
+/// The columns of a `user import` CSV file (header row, any order, case-insensitive).
+pub const CSV_COLUMNS: &[&str] = &["name", "email", "mobile", "emp_id", "groups", "apps", "password_hash"];
+
+/// The rows of a users CSV (the CLI's `user import` file, the admin API's upload) as specs of
+/// `tenant` with their line numbers, and the rows that could not be read; `Err` when the header
+/// row is missing or names an unknown column or neither `email` nor `mobile`.
+#[allow(clippy::type_complexity)]
+pub fn parse_csv(
+    input: impl std::io::Read,
+    tenant: &str,
+) -> Result<(Vec<(usize, UserSpec)>, Vec<(usize, String)>), String> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
+    let headers = reader.headers().map_err(|e| format!("no header row ({e})"))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    if col("email").is_none() && col("mobile").is_none() {
+        return Err(format!("the header row needs an `email` or `mobile` column ({})", CSV_COLUMNS.join(",")));
+    }
+    if let Some(h) = headers.iter().find(|h| !CSV_COLUMNS.iter().any(|k| h.eq_ignore_ascii_case(k))) {
+        return Err(format!("unknown column `{}`; the columns are {}", h.escape_debug(), CSV_COLUMNS.join(",")));
+    }
+    let (mut rows, mut rejected) = (vec![], vec![]);
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        match rec {
+            Ok(r) => {
+                let get = |name: &str| col(name).and_then(|c| r.get(c));
+                rows.push((
+                    line,
+                    UserSpec {
+                        tenant: tenant.into(),
+                        name: opt(get("name")),
+                        email: opt(get("email")),
+                        mobile: opt(get("mobile")),
+                        emp_id: opt(get("emp_id")),
+                        groups: get("groups").map(split_list).unwrap_or_default(),
+                        apps: get("apps").map(split_list).unwrap_or_default(),
+                        password_hash: opt(get("password_hash")),
+                        ..Default::default()
+                    },
+                ));
+            }
+            Err(e) => rejected.push((line, format!("unreadable row: {e}"))),
+        }
+    }
+    Ok((rows, rejected))
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split([',', ';', '|']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+}
+
+fn opt(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}

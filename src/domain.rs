@@ -71,6 +71,28 @@ words! {
 }
 
 words! {
+    /// What a session is for: an end user's sign-in (the session cookie, tokens for the tenant),
+    /// or an administrator's (the admin cookie, tokens for the admin API only).
+    SessionKind {
+        User => "user",
+        Admin => "admin",
+    }
+}
+
+/// A session stored before sessions had a kind is an end user's.
+impl Default for SessionKind {
+    fn default() -> Self {
+        SessionKind::User
+    }
+}
+
+impl SessionKind {
+    pub fn is_user(&self) -> bool {
+        *self == SessionKind::User
+    }
+}
+
+words! {
     /// Where an account stands (`User.status`).
     UserStatus {
         /// May sign in.

@@ -38,6 +38,9 @@ pub struct Identity {
     /// Set when that token was minted for one app (`aud` names it): the identity then counts
     /// on that app's routes only.
     pub app: Option<String>,
+    /// An administrator's session or token (admin scope): an identity on the admin API only,
+    /// never on `/auth`'s other endpoints, the gateway or forward-auth.
+    pub admin: bool,
     /// The identity headers' values, built once (see `proxy::headers::IDENTITY_HEADERS`).
     pub header_values: [http::HeaderValue; 7],
 }
@@ -106,6 +109,7 @@ impl Identity {
             expires_at,
             access_token,
             app: None,
+            admin: false,
         }
     }
 
@@ -114,8 +118,10 @@ impl Identity {
         let user = c.preferred_username.filter(|u| !u.is_empty()).unwrap_or_else(|| email.clone());
         let name = c.name.unwrap_or_default();
         let app = c.app.clone();
+        let admin = app.is_none() && c.aud == crate::tokens::jwt::ADMIN_AUDIENCE;
         let mut id = Identity::new(c.sub, user, email, name, c.groups, c.scopes, c.tid, c.sid, c.amr, c.exp, token);
         id.app = app;
+        id.admin = admin;
         id
     }
 
@@ -144,6 +150,10 @@ pub trait SessionLookup: Send + Sync {
     /// The identity behind a personal API token (`gh_pat_…`) for `tenant`, when it is live.
     fn personal_token(&self, _token: &str, _tenant: &str) -> Option<Arc<Identity>> {
         None
+    }
+    /// The administrator's session behind an admin cookie value, for `tenant`.
+    fn by_admin_cookie(&self, _cookie: &str, _tenant: &str) -> SessionState {
+        SessionState::Unknown
     }
 }
 
@@ -246,7 +256,7 @@ impl IdentityResolver {
         match session_cookie {
             None => Caller::Anonymous,
             Some(c) => match self.sessions.by_cookie(c, tenant) {
-                SessionState::Active(id) if id.tenant == tenant => Caller::Known(id),
+                SessionState::Active(id) if id.tenant == tenant && !id.admin => Caller::Known(id),
                 SessionState::Active(_) | SessionState::Unknown => Caller::Anonymous,
                 SessionState::Unavailable => Caller::Unverifiable,
             },
@@ -275,29 +285,53 @@ impl IdentityResolver {
         }
     }
 
-    fn resolve_token(&self, token: &str, tenant: &str, app: Option<&str>) -> Caller {
+    /// The administrator calling the admin API: an admin-scoped bearer token, else the admin
+    /// session's cookie. End users' tokens and sessions are no identity here (nor are admin ones
+    /// anywhere else: [`IdentityResolver::resolve`]).
+    pub fn resolve_admin(&self, bearer_token: Option<&str>, admin_cookie: Option<&str>, tenant: &str) -> Caller {
+        if let Some(token) = bearer_token {
+            return match self.verified(token, tenant) {
+                Some(id) if id.admin => self.alive(id),
+                _ => Caller::Anonymous,
+            };
+        }
+        match admin_cookie.map(|c| self.sessions.by_admin_cookie(c, tenant)) {
+            Some(SessionState::Active(id)) if id.tenant == tenant && id.admin => Caller::Known(id),
+            Some(SessionState::Unavailable) => Caller::Unverifiable,
+            _ => Caller::Anonymous,
+        }
+    }
+
+    /// The identity of a token with a valid signature for `tenant`, not expired (cached).
+    fn verified(&self, token: &str, tenant: &str) -> Option<Arc<Identity>> {
         let id = match self.cache.get(token) {
             Some(id) => id,
-            None => match self.tokens.verify(token, tenant) {
-                Ok(claims) => {
-                    let id = Arc::new(Identity::from_claims(claims, Some(token.to_string())));
-                    self.cache.insert(token.to_string(), id.clone());
-                    id
-                }
-                Err(_) => return Caller::Anonymous,
-            },
+            None => {
+                let claims = self.tokens.verify(token, tenant).ok()?;
+                let id = Arc::new(Identity::from_claims(claims, Some(token.to_string())));
+                self.cache.insert(token.to_string(), id.clone());
+                id
+            }
         };
-        if id.tenant != tenant || id.expires_at < now_secs() {
-            return Caller::Anonymous;
-        }
-        if id.app.is_some() && id.app.as_deref() != app {
-            return Caller::Anonymous;
-        }
+        (id.tenant == tenant && id.expires_at >= now_secs()).then_some(id)
+    }
+
+    /// `id` if the session it names is still alive.
+    fn alive(&self, id: Arc<Identity>) -> Caller {
         match self.sessions.token_session_alive(&id.session_id) {
             Some(true) => Caller::Known(id),
             Some(false) => Caller::Anonymous,
             None => Caller::Unverifiable,
         }
+    }
+
+    fn resolve_token(&self, token: &str, tenant: &str, app: Option<&str>) -> Caller {
+        let Some(id) = self.verified(token, tenant) else { return Caller::Anonymous };
+        // An admin token counts on the admin API only ([`IdentityResolver::resolve_admin`]).
+        if id.admin || (id.app.is_some() && id.app.as_deref() != app) {
+            return Caller::Anonymous;
+        }
+        self.alive(id)
     }
 }
 
@@ -418,6 +452,24 @@ mod tests {
         let plain = r.tokens.sign(&r.tokens.claims_for("u1", "default", "s1", 60)).unwrap();
         assert!(matches!(r.resolve(Some(&plain), None, "default", Some("blog")), Caller::Known(_)));
         assert!(matches!(r.resolve(Some(&plain), None, "default", None), Caller::Known(_)));
+    }
+
+    /// An admin-scoped token is an identity on the admin API only; no other token is one there.
+    #[test]
+    fn an_admin_token_counts_on_the_admin_api_only() {
+        let r = resolver();
+        let admin = r.tokens.claims("u1", "default", "s1", crate::tokens::Audience::Admin, 60, UserClaims::default());
+        let admin = r.tokens.sign(&admin).unwrap();
+        let plain = r.tokens.sign(&r.tokens.claims_for("u1", "default", "s1", 60)).unwrap();
+        for _ in 0..2 {
+            assert!(matches!(r.resolve_admin(Some(&admin), None, "default"), Caller::Known(id) if id.admin));
+            assert!(matches!(r.resolve_admin(Some(&admin), None, "other"), Caller::Anonymous));
+            assert!(matches!(r.resolve(Some(&admin), None, "default", None), Caller::Anonymous));
+            assert!(matches!(r.resolve_request(Some(&admin), None, "default", Some("wiki")), Caller::Anonymous));
+            assert!(matches!(r.resolve_admin(Some(&plain), None, "default"), Caller::Anonymous));
+            assert!(matches!(r.resolve(Some(&plain), None, "default", None), Caller::Known(id) if !id.admin));
+        }
+        assert!(matches!(r.resolve_admin(None, Some("abc"), "default"), Caller::Anonymous));
     }
 
     #[test]

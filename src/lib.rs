@@ -2,6 +2,9 @@
 //! reference; a request's journey is `proxy` → `authz` (client IP, path, limits, identity) →
 //! `policy`.
 
+/// `gatehouse --version`: the crate version and the git commit it was built from (build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GATEHOUSE_COMMIT"), ")");
+
 pub mod address;
 pub mod api;
 pub mod appkeys;

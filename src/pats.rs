@@ -281,6 +281,10 @@ impl SessionLookup for Lookup {
         self.sessions.by_cookie(cookie, tenant)
     }
 
+    fn by_admin_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
+        self.sessions.by_admin_cookie(cookie, tenant)
+    }
+
     fn token_session_alive(&self, sid: &str) -> Option<bool> {
         self.sessions.token_session_alive(sid)
     }

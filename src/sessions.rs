@@ -6,7 +6,7 @@
 //! map hold its digest. The public id (`sid` in tokens) is not a credential.
 
 use crate::clock::now_secs;
-use crate::domain::Amr;
+use crate::domain::{Amr, SessionKind};
 use crate::identity::{Identity, SessionLookup, SessionState};
 use crate::store::{Session, Store, StoreError, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -32,6 +32,13 @@ pub fn digest_hex(secret: &str) -> String {
 /// 256 random bits, URL-safe base64 (43 characters).
 pub fn new_secret() -> String {
     B64.encode(rand::random::<[u8; 32]>())
+}
+
+/// The CSRF token of the admin session whose cookie secret is `secret`: a labelled SHA-256 of
+/// the secret (not of its stored digest), so only whoever received it at sign-in knows it, and
+/// nothing is stored. Sent back in `X-CSRF-Token` with every unsafe admin request by cookie.
+pub fn admin_csrf(secret: &str) -> String {
+    B64.encode(Sha256::digest(format!("gatehouse admin csrf\0{secret}").as_bytes()))
 }
 
 /// Where a session was started from, as the user's list of sessions shows it.
@@ -79,11 +86,15 @@ pub struct Sessions {
     store: Arc<Store>,
     maps: RwLock<Maps>,
     inactivity: AtomicU64,
+    /// `admin.inactivity`: the idle timeout of administrators' sessions.
+    admin_inactivity: AtomicU64,
 }
 
 /// The identity a session carries, with the user's scopes from `access_groups`.
 pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Identity {
-    user_identity(user, session.id.clone(), scopes, session.amr.clone(), session.expires_at)
+    let mut id = user_identity(user, session.id.clone(), scopes, session.amr.clone(), session.expires_at);
+    id.admin = session.kind == SessionKind::Admin;
+    id
 }
 
 /// The identity `user` presents through a credential (a session, a personal token) with id
@@ -117,7 +128,12 @@ impl Sessions {
         inactivity_secs: u64,
         scopes_of: impl Fn(&[String]) -> Vec<String>,
     ) -> Result<Sessions, StoreError> {
-        let s = Sessions { store, maps: RwLock::new(Maps::default()), inactivity: AtomicU64::new(inactivity_secs) };
+        let s = Sessions {
+            store,
+            maps: RwLock::new(Maps::default()),
+            inactivity: AtomicU64::new(inactivity_secs),
+            admin_inactivity: AtomicU64::new(inactivity_secs),
+        };
         let now = now_secs();
         for (hash_hex, session) in s.store.sessions()? {
             let Some(digest) = from_hex(&hash_hex) else { continue };
@@ -138,6 +154,19 @@ impl Sessions {
 
     pub fn set_inactivity(&self, secs: u64) {
         self.inactivity.store(secs, Ordering::Relaxed);
+    }
+
+    /// `admin.inactivity` (until set: `session.inactivity`).
+    pub fn set_admin_inactivity(&self, secs: u64) {
+        self.admin_inactivity.store(secs, Ordering::Relaxed);
+    }
+
+    /// The idle timeout of a session of `kind`.
+    fn idle_limit(&self, kind: SessionKind) -> u64 {
+        match kind {
+            SessionKind::User => self.inactivity.load(Ordering::Relaxed),
+            SessionKind::Admin => self.admin_inactivity.load(Ordering::Relaxed),
+        }
     }
 
     /// Tests: a live session as given (its own instants), without a cookie secret.
@@ -184,6 +213,21 @@ impl Sessions {
         refresh: Option<FirstRefresh<'_>>,
         device: Device,
     ) -> Result<(String, Session, Arc<Identity>), StoreError> {
+        self.start(SessionKind::User, user, amr, scopes, expiration_secs, refresh, device)
+    }
+
+    /// Starts a session of `kind` (see [`Sessions::create_with_refresh`]).
+    #[allow(clippy::too_many_arguments)] // create_with_refresh's, and the kind
+    pub fn start(
+        &self,
+        kind: SessionKind,
+        user: &User,
+        amr: Vec<crate::domain::Amr>,
+        scopes: Vec<String>,
+        expiration_secs: u64,
+        refresh: Option<FirstRefresh<'_>>,
+        device: Device,
+    ) -> Result<(String, Session, Arc<Identity>), StoreError> {
         let now = now_secs();
         let secret = new_secret();
         let session = Session {
@@ -196,6 +240,7 @@ impl Sessions {
             expires_at: now + expiration_secs,
             ip: device.ip,
             user_agent: device.user_agent,
+            kind,
         };
         let record = refresh.map(|(hash, make)| (hash, make(&session)));
         self.store.put_session_with_refresh(&digest_hex(&secret), &session, record.as_ref().map(|(h, r)| (*h, r)))?;
@@ -250,7 +295,7 @@ impl Sessions {
 
     fn valid(&self, live: &Live, now: u64) -> bool {
         live.session.expires_at > now
-            && now.saturating_sub(live.last_seen.load(Ordering::Relaxed)) <= self.inactivity.load(Ordering::Relaxed)
+            && now.saturating_sub(live.last_seen.load(Ordering::Relaxed)) <= self.idle_limit(live.session.kind)
     }
 
     /// Ends the sessions matching `pred`, in the store and here, with their refresh tokens.
@@ -270,7 +315,6 @@ impl Sessions {
     /// Writes advanced inactivity clocks to the store and forgets expired sessions.
     pub fn housekeeping(&self) -> Result<(), StoreError> {
         let now = now_secs();
-        let inactivity = self.inactivity.load(Ordering::Relaxed);
         let lives: Vec<(Digest32, Arc<Live>)> = {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
             m.by_id.values().map(|(d, l)| (*d, l.clone())).collect()
@@ -287,7 +331,7 @@ impl Sessions {
         self.revoke(|s| s.expires_at <= now)?;
         let stale: Vec<String> = lives
             .iter()
-            .filter(|(_, l)| now.saturating_sub(l.last_seen.load(Ordering::Relaxed)) > inactivity)
+            .filter(|(_, l)| now.saturating_sub(l.last_seen.load(Ordering::Relaxed)) > self.idle_limit(l.session.kind))
             .map(|(_, l)| l.session.id.clone())
             .collect();
         if !stale.is_empty() {
@@ -354,7 +398,14 @@ pub(crate) fn from_hex(s: &str) -> Option<Digest32> {
 impl SessionLookup for Sessions {
     fn by_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
         match self.by_secret(cookie) {
-            Some(id) if id.tenant == tenant => SessionState::Active(id),
+            Some(id) if id.tenant == tenant && !id.admin => SessionState::Active(id),
+            _ => SessionState::Unknown,
+        }
+    }
+
+    fn by_admin_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
+        match self.by_secret(cookie) {
+            Some(id) if id.tenant == tenant && id.admin => SessionState::Active(id),
             _ => SessionState::Unknown,
         }
     }
@@ -431,6 +482,38 @@ mod tests {
         sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 61, Ordering::Relaxed);
         assert_eq!(sessions.token_session_alive(&s.id), Some(false), "idle too long");
         assert_eq!(sessions.token_session_alive("nope"), Some(false));
+    }
+
+    /// An admin session is no end user's session (and the reverse), and it ends after
+    /// `admin.inactivity` idle, however long an end user's may idle.
+    #[test]
+    fn admin_sessions_are_separate_and_idle_out_sooner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user()).unwrap();
+        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
+        sessions.set_admin_inactivity(900);
+        let amr = || vec![crate::domain::Amr::Pwd];
+        let (admin, a, _) =
+            sessions.start(SessionKind::Admin, &user(), amr(), vec![], 3600, None, Device::default()).unwrap();
+        let (plain, p, _) = sessions.create(&user(), amr(), vec![], 3600).unwrap();
+        assert!(matches!(sessions.by_admin_cookie(&admin, "default"), SessionState::Active(i) if i.admin));
+        assert!(matches!(sessions.by_cookie(&admin, "default"), SessionState::Unknown), "not an end user's");
+        assert!(matches!(sessions.by_admin_cookie(&plain, "default"), SessionState::Unknown), "not an admin's");
+        assert!(matches!(sessions.by_admin_cookie(&admin, "other"), SessionState::Unknown));
+        let now = now_secs();
+        for id in [&a.id, &p.id] {
+            sessions.maps.read().unwrap().by_id[id].1.last_seen.store(now - 901, Ordering::Relaxed);
+        }
+        assert!(matches!(sessions.by_admin_cookie(&admin, "default"), SessionState::Unknown), "idle 15m");
+        assert!(matches!(sessions.by_cookie(&plain, "default"), SessionState::Active(_)), "an hour allowed");
+        // The kind is stored: a restart finds an admin session again.
+        let (again, _, _) =
+            sessions.start(SessionKind::Admin, &user(), amr(), vec![], 3600, None, Device::default()).unwrap();
+        let reloaded = Sessions::load(store, 3600, |_| vec![]).unwrap();
+        assert!(matches!(reloaded.by_admin_cookie(&again, "default"), SessionState::Active(i) if i.admin));
+        sessions.housekeeping().unwrap();
+        assert!(sessions.get(&a.id).is_none() && sessions.get(&p.id).is_some(), "housekeeping ends the idle one");
     }
 
     #[test]

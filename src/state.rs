@@ -58,6 +58,7 @@ impl Shared {
         );
         let lookup: Arc<dyn SessionLookup> = Arc::new(Lookup { sessions: sessions.clone(), tokens: pats.clone() });
         let rt = Runtime::load(config_path, lookup, None)?;
+        sessions.set_admin_inactivity(cfg.admin.inactivity.0.as_secs());
         store.set_seed_key(rt.tokens().current().seed_key).map_err(|e| store_error(&cfg, e))?;
         // Argon2id is memory-hard: each hash sweeps 19 MiB, evicting the proxy's working set
         // from shared caches. Measured on 2 cores (scripts/bench): 2 hash threads double
@@ -84,6 +85,7 @@ impl Shared {
         match Runtime::load(&self.config_path, lookup, Some(&current)) {
             Ok(rt) => {
                 self.services.sessions.set_inactivity(rt.config.session.inactivity.as_secs());
+                self.services.sessions.set_admin_inactivity(rt.config.admin.inactivity.0.as_secs());
                 // `access_groups` may have changed: no personal token keeps a scope its user lost.
                 if let Err(e) = svc.pats.rescope(scopes_fn(&rt.config), crate::clock::now_secs()) {
                     tracing::error!("personal tokens: {e}");

@@ -49,6 +49,17 @@ fn done_body(d: &Done) -> serde_json::Value {
 }
 
 /// `POST /auth/email/verify` → 202: a link to the caller's e-mail address.
+#[utoipa::path(
+    post,
+    path = "/auth/email/verify",
+    tag = "addresses",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 202, description = "If the address can be used, a link is on its way.", body = super::openapi::schemas::Message),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn verify_email(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -59,6 +70,17 @@ pub async fn verify_email(
 }
 
 /// `POST /auth/mobile/verify` → 202: a code to the caller's mobile number.
+#[utoipa::path(
+    post,
+    path = "/auth/mobile/verify",
+    tag = "addresses",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 202, description = "If the number can be used, a code is on its way.", body = super::openapi::schemas::Message),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn verify_mobile(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -68,13 +90,26 @@ pub async fn verify_mobile(
     ask(&s, rt, &info, &headers, AddressField::Mobile, Target::Current).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
     email: String,
 }
 
 /// `POST /auth/account/email {email}` → 202: a link to the new address.
+#[utoipa::path(
+    post,
+    path = "/auth/account/email",
+    tag = "addresses",
+    request_body = EmailBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 202, description = "If the address can be used, a link to confirm it is on its way.", body = super::openapi::schemas::Message),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn change_email(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -85,13 +120,26 @@ pub async fn change_email(
     ask(&s, rt, &info, &headers, AddressField::Email, Target::New(b.email)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MobileBody {
     mobile: String,
 }
 
 /// `POST /auth/account/mobile {mobile}` → 202: a code to the new number.
+#[utoipa::path(
+    post,
+    path = "/auth/account/mobile",
+    tag = "addresses",
+    request_body = MobileBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 202, description = "If the number can be used, a code to confirm it is on its way.", body = super::openapi::schemas::Message),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn change_mobile(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -103,6 +151,18 @@ pub async fn change_mobile(
 }
 
 /// `GET /auth/email/verify/{token}` → 200 `{"email", "email_verified": true, "changed"}`.
+#[utoipa::path(
+    get,
+    path = "/auth/email/verify/{token}",
+    tag = "addresses",
+    params(("token" = String, Path, description = "The link's token.")),
+    responses(
+        (status = 200, description = "The address is proved.", body = super::openapi::schemas::AddressProved),
+        (status = 404, response = super::openapi::errors::NotFound),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn confirm_email(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -115,13 +175,28 @@ pub async fn confirm_email(
     Ok(no_store(StatusCode::OK, done_body(&done)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AddressCodeBody)]
 pub struct CodeBody {
     code: String,
 }
 
 /// `POST /auth/mobile/verify/confirm {code}` → 200 `{"mobile", "mobile_verified": true, "changed"}`.
+#[utoipa::path(
+    post,
+    path = "/auth/mobile/verify/confirm",
+    tag = "addresses",
+    request_body = CodeBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The number is proved.", body = super::openapi::schemas::AddressProved),
+        (status = 400, response = super::openapi::errors::BadRequest),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn confirm_mobile(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,

@@ -44,6 +44,9 @@ impl From<FlowError> for ApiError {
 }
 
 pub fn signed_in_response(rt: &Runtime, signed: SignedIn, set_cookie: bool) -> Response {
+    if signed.session.kind == crate::domain::SessionKind::Admin {
+        return super::admin::session::signed_in_response(rt, signed, set_cookie);
+    }
     let mut resp = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(signed.body)).into_response();
     if set_cookie {
         let max_age = signed.session.expires_at.saturating_sub(signed.session.created_at);
@@ -54,7 +57,7 @@ pub fn signed_in_response(rt: &Runtime, signed: SignedIn, set_cookie: bool) -> R
     resp
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     identifier: String,
@@ -63,7 +66,7 @@ pub struct LoginBody {
     set_cookie: bool,
 }
 
-fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() {
         return Err(ApiError::new(Code::InvalidField, format!("`{name}` is required.")));
     }
@@ -74,6 +77,19 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// `POST /auth/login`: JSON from API clients (the portal's form goes to `portal`).
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "sign-in",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in (tokens; a session cookie with set_cookie), or the MFA step.", body = super::openapi::schemas::SignInAnswer),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn login(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -102,7 +118,7 @@ pub async fn login(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfaBody {
     mfa_token: String,
@@ -111,6 +127,18 @@ pub struct MfaBody {
 }
 
 /// `POST /auth/mfa/verify`: JSON (the portal's code form goes to `portal`).
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/verify",
+    tag = "sign-in",
+    request_body = MfaBody,
+    responses(
+        (status = 200, description = "Signed in.", body = super::openapi::schemas::Tokens),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn mfa_verify(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -124,6 +152,16 @@ pub async fn mfa_verify(
     Ok(signed_in_response(&rt, signed, set_cookie))
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/session",
+    tag = "sign-in",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The signed-in user and session.", body = super::openapi::schemas::SessionAnswer),
+        (status = 401, response = super::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn session(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -152,12 +190,23 @@ pub async fn session(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/token/refresh",
+    tag = "sign-in",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens; the refresh token is rotated.", body = super::openapi::schemas::Tokens),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable)
+    )
+)]
 pub async fn refresh(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -176,13 +225,24 @@ pub async fn refresh(
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(out)).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutBody {
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "sign-in",
+    request_body = LogoutBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out; the session cookie is cleared."),
+        (status = 401, response = super::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn logout(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,

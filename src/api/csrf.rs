@@ -2,8 +2,9 @@
 //! layer over the whole router, so a new POST route cannot forget it).
 //!
 //! A request whose method is not safe (anything but GET, HEAD, OPTIONS, TRACE) and that carries
-//! one of Gatehouse's cookies (the session cookie or the portal's CSRF cookie: the browser adds
-//! them by itself, so they prove nothing about who built the request) must
+//! one of Gatehouse's cookies (the session cookie, the admin session's cookie or the portal's
+//! CSRF cookie: the browser adds them by itself, so they prove nothing about who built the
+//! request) must
 //! * come from this site: an `Origin` header, when present, names this request's host or
 //!   `server.public_url` (`null` and any other origin are refused, so is a `Sec-Fetch-Site` of
 //!   `cross-site` or `same-site` without an `Origin`: a sibling subdomain is same-site but not
@@ -46,7 +47,7 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     }
     let Snapshot(rt) = Snapshot::of(req.extensions(), &s);
     let (ambient, max_body) = {
-        let names = [rt.config.session.cookie_name.as_str(), crate::config::CSRF_COOKIE];
+        let names = [rt.config.session.cookie_name.as_str(), crate::config::CSRF_COOKIE, crate::config::ADMIN_COOKIE];
         (carries_cookie(req.headers(), &names), rt.config.server.max_body_bytes)
     };
     if !ambient {

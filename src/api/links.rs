@@ -22,13 +22,24 @@ fn accepted() -> Response {
     (StatusCode::ACCEPTED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestResetBody {
     identifier: String,
 }
 
 /// `POST /auth/password/request-reset`.
+#[utoipa::path(
+    post,
+    path = "/auth/password/request-reset",
+    tag = "links",
+    request_body = RequestResetBody,
+    responses(
+        (status = 202, description = "A reset link is on its way if an account matches (the same answer otherwise).", body = super::openapi::schemas::Message),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn request_reset(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -40,7 +51,7 @@ pub async fn request_reset(
     Ok(accepted())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     token: String,
@@ -50,6 +61,18 @@ pub struct ResetBody {
 }
 
 /// `POST /auth/password/reset` → 204.
+#[utoipa::path(
+    post,
+    path = "/auth/password/reset",
+    tag = "links",
+    request_body = ResetBody,
+    responses(
+        (status = 204, description = "The password is changed; the account's sessions end."),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn reset(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -62,7 +85,7 @@ pub async fn reset(
     Ok((StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MagicBody {
     email: String,
@@ -71,6 +94,17 @@ pub struct MagicBody {
 }
 
 /// `POST /auth/magic-link`.
+#[utoipa::path(
+    post,
+    path = "/auth/magic-link",
+    tag = "links",
+    request_body = MagicBody,
+    responses(
+        (status = 202, description = "A sign-in link is on its way if an account matches (the same answer otherwise).", body = super::openapi::schemas::Message),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn request_link(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -82,8 +116,9 @@ pub async fn request_link(
     Ok(accepted())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MagicLinkConfirmBody)]
 pub struct ConfirmBody {
     #[serde(default)]
     set_cookie: bool,
@@ -91,6 +126,19 @@ pub struct ConfirmBody {
 
 /// `POST /auth/magic-link/{token}` as JSON (`{}` or `{"set_cookie": true}`): tokens, or the MFA
 /// step. (A browser's confirm form goes to the portal.)
+#[utoipa::path(
+    post,
+    path = "/auth/magic-link/{token}",
+    tag = "links",
+    request_body = ConfirmBody,
+    params(("token" = String, Path, description = "The link's token.")),
+    responses(
+        (status = 200, description = "Signed in, or the MFA step.", body = super::openapi::schemas::SignInAnswer),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn confirm_link(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,

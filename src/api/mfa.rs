@@ -54,6 +54,17 @@ impl From<Refused> for ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/totp/setup",
+    tag = "authenticator",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The secret to enrol (not enabled until confirmed).", body = super::openapi::schemas::TotpSetup),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 409, response = super::openapi::errors::Conflict)
+    )
+)]
 pub async fn setup(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -65,8 +76,9 @@ pub async fn setup(
     Ok(Json(json!({"secret": setup.secret, "otpauth_uri": setup.uri, "qr_svg": setup.qr_svg})).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TotpCodeBody)]
 pub struct CodeBody {
     code: String,
 }
@@ -100,12 +112,42 @@ impl FromRequest<Arc<Shared>> for CodeStep {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/totp/confirm",
+    tag = "authenticator",
+    request_body = CodeBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Enabled, with ten recovery codes shown once.", body = super::openapi::schemas::TotpEnabled),
+        (status = 400, response = super::openapi::errors::BadRequest),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 409, response = super::openapi::errors::Conflict),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn confirm(step: CodeStep) -> Result<Response, ApiError> {
     let (rt, svc) = (&step.rt, &step.s.services);
     let codes = enrol::finish_setup(rt, svc, &step.caller(), step.code.clone(), now_secs()).await?;
     Ok(Json(json!({"enabled": true, "recovery_codes": codes})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/totp/remove",
+    tag = "authenticator",
+    request_body = CodeBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 400, response = super::openapi::errors::BadRequest),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 409, response = super::openapi::errors::Conflict),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn remove(step: CodeStep) -> Result<Response, ApiError> {
     enrol::remove(&step.rt, &step.s.services, &step.caller(), step.code.clone(), now_secs()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -119,6 +161,21 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// `POST /auth/mfa/recovery-codes/regenerate {code}`: a new set of ten recovery codes (the old
 /// set stops working), authorised by a current authenticator code.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/recovery-codes/regenerate",
+    tag = "authenticator",
+    request_body = CodeBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A new set of recovery codes (the old set stops working).", body = super::openapi::schemas::RecoveryCodes),
+        (status = 400, response = super::openapi::errors::BadRequest),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 409, response = super::openapi::errors::Conflict),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn regenerate(step: CodeStep) -> Result<Response, ApiError> {
     let codes = enrol::regenerate(&step.rt, &step.s.services, &step.caller(), step.code.clone(), now_secs()).await?;
     Ok(Json(json!({"recovery_codes": codes})).into_response())

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod csrf;
 pub mod links;
 pub mod mfa;
+pub mod openapi;
 pub mod otp;
 pub mod verify;
 
@@ -104,6 +105,7 @@ pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/auth/.well-known/jwks.json", get(jwks))
         .route("/auth/.well-known/openid-configuration", get(openid_configuration))
+        .route("/auth/openapi.json", get(openapi::openapi_json))
         .route("/auth/login", post(auth::login))
         .route("/auth/session", get(auth::session))
         .route("/auth/token/refresh", post(auth::refresh))
@@ -182,10 +184,26 @@ async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::mi
     next.run(req).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/.well-known/jwks.json",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "The public keys access tokens are signed with.", body = crate::api::openapi::schemas::Jwks)
+    )
+)]
 async fn jwks(Snapshot(rt): Snapshot) -> Response {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(rt.tokens().jwks())).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/.well-known/openid-configuration",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "OpenID Provider metadata.", body = crate::api::openapi::schemas::OpenIdConfiguration)
+    )
+)]
 async fn openid_configuration(Snapshot(rt): Snapshot) -> Response {
     let base = rt.config.server.public_url.as_str().trim_end_matches('/').to_string();
     let body = serde_json::json!({

@@ -42,14 +42,28 @@ fn tenant_and_app(info: &ReqInfo, app: MaybeApp) -> (String, Option<String>) {
     (tenant(info, &app), app.0.map(|a| a.app))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CodeRequestBody)]
 pub struct RequestBody {
     identifier: String,
     #[serde(default)]
     channel: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/otp/request",
+    tag = "codes",
+    request_body = RequestBody,
+    responses(
+        (status = 202, description = "A code is on its way if the identifier is known (the same answer otherwise).", body = super::openapi::schemas::CodeSent),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn request(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -63,8 +77,9 @@ pub async fn request(
     Ok(sent(out, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CodeVerifyBody)]
 pub struct VerifyBody {
     identifier: String,
     otp: String,
@@ -79,6 +94,19 @@ pub fn outcome_response(rt: &Runtime, o: Outcome, set_cookie: bool) -> Response 
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/otp/verify",
+    tag = "codes",
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "Signed in, or the MFA step.", body = super::openapi::schemas::SignInAnswer),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn verify(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -92,7 +120,7 @@ pub async fn verify(
     Ok(outcome_response(&rt, o, b.set_cookie))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     #[serde(default)]
@@ -111,6 +139,19 @@ pub struct RegisterBody {
     custom_payload: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "registration",
+    request_body = RegisterBody,
+    responses(
+        (status = 202, description = "Codes are on their way to the addresses to prove.", body = super::openapi::schemas::CodeSent),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn register(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -132,8 +173,9 @@ pub async fn register(
     Ok(sent(out, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RegisterConfirmBody)]
 pub struct ConfirmBody {
     #[serde(rename = "type")]
     kind: String,
@@ -143,6 +185,19 @@ pub struct ConfirmBody {
     set_cookie: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/register/confirm",
+    tag = "registration",
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "The source is confirmed; the account is active once every one is.", body = super::openapi::schemas::Registered),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn register_confirm(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -164,7 +219,7 @@ pub async fn register_confirm(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfaOtpBody {
     mfa_token: String,
@@ -173,6 +228,18 @@ pub struct MfaOtpBody {
 }
 
 /// `POST /auth/mfa/otp`: sends the code of a pending MFA step (method `otp`).
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/otp",
+    tag = "sign-in",
+    request_body = MfaOtpBody,
+    responses(
+        (status = 202, description = "The MFA step's code is on its way.", body = super::openapi::schemas::CodeSent),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn mfa_send(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,

@@ -28,11 +28,22 @@ fn no_store(status: StatusCode, body: Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/providers",
+    tag = "verifications",
+    security(("app_key" = [])),
+    responses(
+        (status = 200, description = "The delivery channels.", body = super::openapi::schemas::Providers),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden)
+    )
+)]
 pub async fn providers(Snapshot(rt): Snapshot, _app: AppCaller) -> Response {
     no_store(StatusCode::OK, json!({"providers": crate::notify::channel_names(&rt.config)}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default)]
@@ -65,6 +76,21 @@ fn throttle(rt: &Runtime, app: &str, id: &str) -> Result<(), FlowError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/verifications",
+    tag = "verifications",
+    request_body = CreateBody,
+    security(("app_key" = [])),
+    responses(
+        (status = 201, description = "The verification (sent when `to` was given).", body = super::openapi::schemas::VerificationView),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 409, response = super::openapi::errors::Conflict),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn create(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -108,7 +134,7 @@ pub async fn create(
     Ok(no_store(StatusCode::CREATED, body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     otp: String,
@@ -145,6 +171,23 @@ async fn run_check(
     Ok(blocking(move || verification::check(&rt, &svc, &app, &id, &otp, now_secs(), by_app)).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/verifications/{id}/check",
+    tag = "verifications",
+    request_body = CheckBody,
+    params(("id" = String, Path, description = "The verification's id.")),
+    security(("app_key" = [])),
+    responses(
+        (status = 200, description = "The code was right: the verification is closed.", body = super::openapi::schemas::VerificationView),
+        (status = 400, description = "The code is wrong.", body = super::openapi::schemas::CodeMismatch),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 404, response = super::openapi::errors::NotFound),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn check(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -156,6 +199,19 @@ pub async fn check(
     checked_response(&rt, c)
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/verifications/{id}",
+    tag = "verifications",
+    params(("id" = String, Path, description = "The verification's id.")),
+    security(("app_key" = [])),
+    responses(
+        (status = 200, description = "The verification.", body = super::openapi::schemas::VerificationView),
+        (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 404, response = super::openapi::errors::NotFound)
+    )
+)]
 pub async fn status(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -183,7 +239,7 @@ pub fn mask(to: &str) -> String {
     format!("{head}{}{tail}", "•".repeat(n - 6))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
     to: String,
@@ -215,6 +271,20 @@ async fn page_throttle(s: &Arc<Shared>, rt: &Runtime, app: &str, id: &str) -> Re
 }
 
 /// The hosted page's address step.
+#[utoipa::path(
+    post,
+    path = "/auth/v/{app}/{id}/address",
+    tag = "verifications",
+    request_body = AddressBody,
+    params(("app" = String, Path, description = "The application."), ("id" = String, Path, description = "The verification's id.")),
+    responses(
+        (status = 200, description = "The code is on its way to the (masked) address.", body = super::openapi::schemas::PageAddress),
+        (status = 404, response = super::openapi::errors::NotFound),
+        (status = 409, response = super::openapi::errors::Conflict),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn page_address(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -229,6 +299,20 @@ pub async fn page_address(
 }
 
 /// The hosted page's code step (the user, not the app: the record waits for the status call).
+#[utoipa::path(
+    post,
+    path = "/auth/v/{app}/{id}/check",
+    tag = "verifications",
+    request_body = CheckBody,
+    params(("app" = String, Path, description = "The application."), ("id" = String, Path, description = "The verification's id.")),
+    responses(
+        (status = 200, description = "The code was right.", body = super::openapi::schemas::PageClosed),
+        (status = 400, description = "The code is wrong.", body = super::openapi::schemas::CodeMismatch),
+        (status = 404, response = super::openapi::errors::NotFound),
+        (status = 422, response = super::openapi::errors::Unprocessable),
+        (status = 429, response = super::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn page_check(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -265,6 +349,16 @@ fn html_response(status: StatusCode, body: String, frame_origins: &[String]) -> 
 }
 
 /// `GET /auth/v/{app}/{id}`: the hosted page.
+#[utoipa::path(
+    get,
+    path = "/auth/v/{app}/{id}",
+    tag = "verifications",
+    params(("app" = String, Path, description = "The application."), ("id" = String, Path, description = "The verification's id.")),
+    responses(
+        (status = 200, description = "The hosted verification page.", body = String, content_type = "text/html"),
+        (status = 404, description = "No such verification (an HTML page).", body = String, content_type = "text/html")
+    )
+)]
 pub async fn page(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -361,10 +455,26 @@ fn script(body: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/static/verify.js",
+    tag = "verifications",
+    responses(
+        (status = 200, description = "The script that opens the hosted page as a modal.", body = String, content_type = "text/javascript")
+    )
+)]
 pub async fn verify_js() -> Response {
     script(VERIFY_JS)
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/static/verify-page.js",
+    tag = "verifications",
+    responses(
+        (status = 200, description = "The hosted page's script.", body = String, content_type = "text/javascript")
+    )
+)]
 pub async fn page_js() -> Response {
     script(PAGE_JS)
 }

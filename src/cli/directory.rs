@@ -297,56 +297,15 @@ pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
     }
 }
 
-fn split_list(s: &str) -> Vec<String> {
-    s.split([',', ';', '|']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
-}
-
-fn opt(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
-}
-
 fn import(cfg: &Config, file: &PathBuf) -> ExitCode {
-    let mut reader = match csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(file) {
-        Ok(r) => r,
+    let f = match std::fs::File::open(file) {
+        Ok(f) => f,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
     };
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return fail(format!("{}: no header row ({e})", file.display())),
+    let (rows, mut rejected) = match crate::directory::parse_csv(f, "default") {
+        Ok(v) => v,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
     };
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    if col("email").is_none() && col("mobile").is_none() {
-        return fail(format!("{}: the header row needs an `email` or `mobile` column (name,email,mobile,emp_id,groups,apps,password_hash)", file.display()));
-    }
-    let known = ["name", "email", "mobile", "emp_id", "groups", "apps", "password_hash"];
-    if let Some(h) = headers.iter().find(|h| !known.iter().any(|k| h.eq_ignore_ascii_case(k))) {
-        return fail(format!("{}: unknown column `{h}`; the columns are {}", file.display(), known.join(",")));
-    }
-    let mut rows = vec![];
-    let mut rejected: Vec<(usize, String)> = vec![];
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        match rec {
-            Ok(r) => {
-                let get = |name: &str| col(name).and_then(|c| r.get(c));
-                rows.push((
-                    line,
-                    UserSpec {
-                        tenant: "default".into(),
-                        name: opt(get("name")),
-                        email: opt(get("email")),
-                        mobile: opt(get("mobile")),
-                        emp_id: opt(get("emp_id")),
-                        groups: get("groups").map(split_list).unwrap_or_default(),
-                        apps: get("apps").map(split_list).unwrap_or_default(),
-                        password_hash: opt(get("password_hash")),
-                        ..Default::default()
-                    },
-                ));
-            }
-            Err(e) => rejected.push((line, format!("unreadable row: {e}"))),
-        }
-    }
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "gatehouse", version, about = "Identity gateway: reverse proxy and forward-auth target")]
+#[command(name = "gatehouse", version = crate::VERSION, about = "Identity gateway: reverse proxy and forward-auth target")]
 pub struct Cli {
     /// Configuration file.
     #[arg(short, long, global = true, default_value = "./config.yaml", env = "GATEHOUSE_CONFIG")]
@@ -106,6 +106,10 @@ pub struct IssueArgs {
     /// Lifetime, e.g. 15m or 1h.
     #[arg(long, default_value = "15m")]
     pub ttl: String,
+    /// An admin session (the user must be an administrator): the token is admin-scoped, for
+    /// /auth/admin/api only.
+    #[arg(long)]
+    pub admin: bool,
 }
 
 pub fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -239,6 +243,7 @@ pub fn token(path: &std::path::Path, cmd: &TokenCommand) -> ExitCode {
         user: a.user.clone(),
         amr: a.amr.clone(),
         ttl_secs: ttl.as_secs(),
+        kind: if a.admin { crate::domain::SessionKind::Admin } else { crate::domain::SessionKind::User },
     };
     match crate::control::run(&cfg, op) {
         Ok((v, _)) => {

@@ -22,6 +22,8 @@ pub use units::Rate;
 /// The portal's CSRF cookie (double submit): a name Gatehouse owns, so never a session
 /// cookie's name and never passed to apps.
 pub const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// The admin session's cookie (`Path=/auth/admin`, `SameSite=Strict`; docs/http-api.md, admin API).
+pub const ADMIN_COOKIE: &str = "gatehouse_admin";
 
 /// Wrong guesses a one-time code may take at most (`otp.max_attempts`, and an app's own
 /// verifications).
@@ -185,6 +187,7 @@ pub struct Config {
     pub otp: file::Otp,
     pub totp: TotpConfig,
     pub links: file::Links,
+    pub admin: file::Admin,
     pub audit: file::AuditLog,
     pub personal_tokens: file::PersonalTokens,
     pub regulation: RegulationConfig,

@@ -173,3 +173,36 @@ fn routes_parse() {
     assert_eq!(r.hosts, vec![HostPattern::Suffix(".example.com".into())]);
     assert!(matches!(&r.upstreams, Upstreams::Addrs(a) if a.len() == 2));
 }
+
+#[test]
+fn named_sms_kinds_need_their_keys_and_take_no_others() {
+    let ok = "notifiers:\n  sms:\n    - {name: tw, kind: twilio, account: AC1, auth_token: t, from: '+15550001'}\n    - {name: tw-wa, kind: twilio, channel: whatsapp, account: AC1, auth_token: t, from: '+15550001', template: HX1}\n    - {name: ka, kind: kaleyra, account: HX1, api_key: k, from: GATEHS}\n    - {name: ka-wa, kind: kaleyra, channel: whatsapp, account: HX1, api_key: k, from: '+9180000', template: otp, language: en}\n    - {name: f2s, kind: fast2sms, api_key: k}\n    - {name: aws, kind: aws_sms, region: eu-west-1, from: '+15550002'}\n";
+    let c = load(ok).unwrap();
+    assert_eq!(c.notifiers.sms[1].channel, crate::config::file::PhoneChannel::Whatsapp);
+    let bad = "notifiers:\n  sms:\n    - {name: tw, kind: twilio, account: AC1, from: '+15550001', domain: x.example}\n    - {name: f2s, kind: fast2sms, api_key: k, channel: whatsapp, route: dlt}\n    - {name: aws, kind: aws_sms, access_key_id: AKID}\n    - {name: whatsapp, kind: kaleyra, channel: whatsapp, account: 'a/b', api_key: k, from: x}\n";
+    let e = load(bad).unwrap_err().to_string();
+    assert!(e.contains("test.yaml:3: this provider needs `auth_token`"), "{e}");
+    assert!(e.contains("`domain` does not apply to this kind of provider (twilio)"), "{e}");
+    assert!(e.contains("whatsapp is offered by kaleyra, twilio and http providers only"), "{e}");
+    assert!(e.contains("this provider needs `from`") && e.contains("this provider needs `template`"), "{e}");
+    assert!(e.contains("access_key_id and secret_access_key go together"), "{e}");
+    assert!(e.contains("provider name `whatsapp` is taken"), "{e}");
+    assert!(e.contains("is letters and digits"), "{e}");
+    assert!(load("notifiers:\n  sms:\n    - {name: x, kind: pigeon}\n").unwrap_err().to_string().contains("pigeon"));
+}
+
+/// `admin`: a second factor required and 15 minutes idle by default; the idle timeout is a
+/// minute to a day.
+#[test]
+fn admin_sessions_default_to_mfa_and_fifteen_idle_minutes() {
+    let d = load("").unwrap().admin;
+    assert_eq!((d.require_mfa, d.inactivity.0.as_secs()), (true, 900));
+    let c = load("admin: {require_mfa: false, inactivity: 5m}\n").unwrap().admin;
+    assert_eq!((c.require_mfa, c.inactivity.0.as_secs()), (false, 300));
+    for bad in ["30s", "2d"] {
+        let e = load(&format!("admin: {{inactivity: {bad}}}\n")).unwrap_err().to_string();
+        assert!(e.contains("admin.inactivity must be between 1m and 1d"), "{e}");
+    }
+    let e = load("session: {cookie_name: gatehouse_admin}\n").unwrap_err().to_string();
+    assert!(e.contains("cannot be the admin session's cookie"), "{e}");
+}

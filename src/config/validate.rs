@@ -74,6 +74,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     personal_tokens_section(r, &f.personal_tokens);
     let totp = totp_section(r, &f.totp);
     links_section(r, &f.links);
+    admin_section(r, &f.admin);
     let regulation = regulation_section(r, &f.regulation);
     let templates = notifiers_section(r, base, &mut f.notifiers);
     let rate_limits = rate_limits_section(r, &f.rate_limits);
@@ -217,6 +218,13 @@ fn links_section(r: &mut Reporter, l: &file::Links) {
     let v = l.verify_ttl.0;
     if v < Duration::from_secs(300) || v > Duration::from_secs(7 * 86_400) {
         r.error("links.verify_ttl", "links.verify_ttl must be between 5m and 7d");
+    }
+}
+
+/// `admin.inactivity`: an idle admin session ends within a minute to a day.
+fn admin_section(r: &mut Reporter, a: &file::Admin) {
+    if a.inactivity.0 < Duration::from_secs(60) || a.inactivity.0 > Duration::from_secs(86_400) {
+        r.error("admin.inactivity", "admin.inactivity must be between 1m and 1d");
     }
 }
 
@@ -414,6 +422,7 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         otp: f.otp,
         totp: s.totp,
         links: f.links,
+        admin: f.admin,
         audit: f.audit,
         personal_tokens: f.personal_tokens,
         regulation: s.regulation,
@@ -497,5 +506,8 @@ fn session_cookie_prefix(r: &mut Reporter, name: &str, secure: bool, domains: &[
     }
     if name == crate::config::CSRF_COOKIE {
         r.error("session.cookie_name", "session.cookie_name cannot be the portal's CSRF cookie `gatehouse_csrf`");
+    }
+    if name == crate::config::ADMIN_COOKIE {
+        r.error("session.cookie_name", "session.cookie_name cannot be the admin session's cookie `gatehouse_admin`");
     }
 }

@@ -86,12 +86,15 @@ pub enum Op {
         app: String,
         id: String,
     },
-    /// Starts a session for a user and returns an access token for it (scripts, tests).
+    /// Starts a session for a user and returns an access token for it (scripts, tests); an
+    /// admin session (`kind: admin`, an administrator only) gets an admin-scoped token.
     TokenIssue {
         tenant: String,
         user: String,
         amr: Vec<crate::domain::Amr>,
         ttl_secs: u64,
+        #[serde(default)]
+        kind: crate::domain::SessionKind,
     },
 }
 
@@ -123,6 +126,8 @@ pub enum ControlError {
     NoUser { tenant: String, user: String },
     #[error("no active user `{user}` in tenant {tenant}; create it with `gatehouse user add`")]
     NoActiveUser { tenant: String, user: String },
+    #[error("user `{0}` is not an administrator: `gatehouse admin create` makes one")]
+    NotAdmin(String),
     #[error("user `{0}` is pending (an unconfirmed self-registration): it can be neither disabled nor enabled")]
     PendingUser(String),
     #[error("there is no ban on {0}")]
@@ -131,6 +136,9 @@ pub enum ControlError {
     NoApp { app: String, known: String },
     #[error("app {app} has no key {id}; `gatehouse app key list {app}` shows its keys")]
     NoAppKey { app: String, id: String },
+    /// The app registry refused the change (the sentence says why).
+    #[error("{0}")]
+    App(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -183,7 +191,7 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, ControlError> {
         Op::BansAdd { key, seconds, reason } => bans_add(ctx, key, seconds, reason),
         Op::BansRevoke { key } => bans_revoke(ctx, key),
         Op::SessionsRevoke { tenant, user } => sessions_revoke(ctx, tenant, user),
-        Op::TokenIssue { tenant, user, amr, ttl_secs } => token_issue(ctx, tenant, user, amr, ttl_secs),
+        Op::TokenIssue { tenant, user, amr, ttl_secs, kind } => token_issue(ctx, (tenant, user), amr, ttl_secs, kind),
         Op::ResetMfa { tenant, user } => reset_mfa(ctx, tenant, user),
         Op::UserStatus { tenant, user, active } => user_status(ctx, tenant, user, active),
         Op::AuditList { limit } => Ok(json!(ctx.store.audit(limit.min(10_000))?)),

@@ -3,39 +3,15 @@
 use super::{ControlError, Ctx};
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
-use crate::directory::{public_user, to_user, validate, UserSpec};
+use crate::directory::{public_user, UserSpec};
 use crate::domain::BanKey;
-use crate::domain::UserStatus;
+use crate::domain::SessionKind;
 use crate::flows::admin::{Actor, ActorKind};
+use crate::flows::apps::{self, AppError};
 use crate::flows::users::Directory;
-use crate::store::{Ban, Store, User};
+use crate::store::{Ban, Store, StoreError, User};
 use crate::tokens::{Audience, UserClaims};
 use serde_json::{json, Value};
-
-/// The account a `user import` row updates: the holder of its e-mail, mobile or username,
-/// which must be one account. A row is refused, never merged, when that account has not proved
-/// the address the row matched on (a pending self-registration, say): whoever typed someone
-/// else's address into a registration form must not receive that person's groups and apps.
-pub(super) fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, ControlError> {
-    let mut target: Option<User> = None;
-    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
-        let Some(v) = value else { continue };
-        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
-        let proved = match kind {
-            "email" => u.email_verified,
-            "mobile" => u.mobile_verified,
-            _ => true,
-        };
-        if u.status == UserStatus::Pending || !proved {
-            return Err(ControlError::UnprovedAddress { kind, value: v.clone() });
-        }
-        match &target {
-            Some(t) if t.id != u.id => return Err(ControlError::SplitAccounts { kind, value: v.clone() }),
-            _ => target = Some(u),
-        }
-    }
-    Ok(target)
-}
 
 pub(super) fn admin_event(
     ctx: &Ctx,
@@ -72,28 +48,16 @@ pub(super) fn user_add(ctx: &Ctx, user: UserSpec) -> Result<Value, ControlError>
 
 /// Each row created, updated or rejected (with the reason), answered separately.
 pub(super) fn user_upsert(ctx: &Ctx, rows: Vec<(usize, UserSpec)>) -> Result<Value, ControlError> {
-    let mut results = vec![];
-    for (line, spec) in rows {
-        results.push(match upsert_row(ctx.store, spec) {
-            Ok(what) => json!({"line": line, "result": what}),
-            Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
-        });
-    }
-    admin_event(ctx, EventKind::UsersImported, None, None, json!({"rows": results.len()}))?;
-    // Groups may have changed: no personal token keeps a scope its user lost.
-    if let Some(pats) = ctx.pats {
-        let groups = ctx.config.access_groups.clone();
-        pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now_secs())?;
-    }
-    Ok(Value::Array(results))
-}
-
-pub(super) fn upsert_row(store: &Store, mut spec: UserSpec) -> Result<&'static str, ControlError> {
-    validate(&mut spec).map_err(ControlError::InvalidUser)?;
-    let existing = import_target(store, &spec)?;
-    let created = existing.is_none();
-    store.put_user(&to_user(&spec, existing))?;
-    Ok(if created { "created" } else { "updated" })
+    let results = directory(ctx).import(&actor(ctx), now_secs(), rows)?;
+    Ok(Value::Array(
+        results
+            .into_iter()
+            .map(|(line, r)| match r {
+                Ok(what) => json!({"line": line, "result": what}),
+                Err(why) => json!({"line": line, "result": "rejected", "reason": why.to_string()}),
+            })
+            .collect(),
+    ))
 }
 
 pub(super) fn bans_add(ctx: &Ctx, key: BanKey, seconds: u64, reason: String) -> Result<Value, ControlError> {
@@ -127,22 +91,26 @@ pub(super) fn sessions_revoke(ctx: &Ctx, tenant: String, user: String) -> Result
 
 pub(super) fn token_issue(
     ctx: &Ctx,
-    tenant: String,
-    user: String,
+    (tenant, user): (String, String),
     amr: Vec<crate::domain::Amr>,
     ttl_secs: u64,
+    kind: SessionKind,
 ) -> Result<Value, ControlError> {
     let u = ctx.store.find_user(&tenant, &user)?.filter(|u| u.is_active());
-    let u = u.ok_or(ControlError::NoActiveUser { tenant, user })?;
+    let u = u.ok_or(ControlError::NoActiveUser { tenant, user: user.clone() })?;
+    if kind == SessionKind::Admin && !u.admin {
+        return Err(ControlError::NotAdmin(user));
+    }
     let scopes = crate::policy::scopes_of(&u.groups, &ctx.config.access_groups);
     let expiration = ctx.config.session.expiration.as_secs();
     let session = match ctx.sessions {
-        Some(live) => live.create(&u, amr, scopes.clone(), expiration)?.1,
-        None => stored_session(ctx.store, &u, amr, expiration)?,
+        Some(live) => live.start(kind, &u, amr, scopes.clone(), expiration, None, Default::default())?.1,
+        None => stored_session(ctx.store, &u, amr, expiration, kind)?,
     };
     let who = UserClaims::of_user(&u, session.amr.clone(), scopes);
     let ttl = ttl_secs.min(expiration);
-    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, Audience::Tenant, ttl, who);
+    let audience = if kind == SessionKind::Admin { Audience::Admin } else { Audience::Tenant };
+    let c = ctx.tokens.claims(&u.id, &u.tenant, &session.id, audience, ttl, who);
     let token = ctx.tokens.sign(&c)?;
     admin_event(ctx, EventKind::TokenIssued, Some(&u.tenant), Some(&u.id), json!({"session": session.id}))?;
     Ok(json!({"access_token": token, "session_id": session.id}))
@@ -154,6 +122,7 @@ pub(super) fn stored_session(
     u: &User,
     amr: Vec<crate::domain::Amr>,
     expiration: u64,
+    kind: SessionKind,
 ) -> Result<crate::store::Session, ControlError> {
     let now = now_secs();
     let session = crate::store::Session {
@@ -164,6 +133,7 @@ pub(super) fn stored_session(
         created_at: now,
         last_seen: now,
         expires_at: now + expiration,
+        kind,
         ..Default::default()
     };
     let secret = crate::sessions::new_secret();
@@ -210,38 +180,61 @@ pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, Cont
     Ok(json!({"removed": n}))
 }
 
+/// Records an audit event as [`admin_event`] does: on the live queue, or in the store.
+fn record(ctx: &Ctx, mut e: crate::store::AuditEvent) -> Result<(), StoreError> {
+    match ctx.audit {
+        Some(a) => a.record_now(e),
+        None => ctx.store.append_audit(std::slice::from_mut(&mut e)),
+    }
+}
+
+fn app_error(e: AppError) -> ControlError {
+    match e {
+        AppError::Store(e) => ControlError::Store(e),
+        other => ControlError::App(other.to_string()),
+    }
+}
+
 pub(super) fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    let (rec, secret) = crate::appkeys::create(&a.id);
-    ctx.store.put_app_key(&rec)?;
-    admin_event(ctx, EventKind::AppKeyCreated, Some(&a.tenant), None, json!({"app": a.id, "key": rec.id}))?;
-    Ok(json!({"app": a.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
+    let (actor, rec) = (actor(ctx), |e| record(ctx, e));
+    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    apps::key_create(&c, &a.id).map_err(app_error)
 }
 
 pub(super) fn app_key_list(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    let keys = ctx.store.app_keys(&a.id)?;
+    let keys = apps::key_list(ctx.config, ctx.store, &a.tenant, &a.id).map_err(app_error)?;
+    // The CLI's field name.
     Ok(json!(keys
-        .iter()
-        .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used": k.last_used}))
+        .into_iter()
+        .map(|mut k| {
+            k["last_used"] = k["last_used_at"].take();
+            k.as_object_mut().map(|o| o.remove("last_used_at"));
+            k
+        })
         .collect::<Vec<_>>()))
 }
 
 pub(super) fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
-    if !ctx.store.delete_app_key(&a.id, &id)? {
-        return Err(ControlError::NoAppKey { app: a.id.clone(), id });
+    let (actor, rec) = (actor(ctx), |e| record(ctx, e));
+    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    match apps::key_delete(&c, &a.id, &id) {
+        Err(AppError::NotFound(_)) => Err(ControlError::NoAppKey { app: a.id.clone(), id }),
+        other => other.map_err(app_error).map(|()| json!({"deleted": id})),
     }
-    admin_event(ctx, EventKind::AppKeyDeleted, Some(&a.tenant), None, json!({"app": a.id, "key": id}))?;
-    Ok(json!({"deleted": id}))
 }
 
-pub(super) fn known_app<'a>(ctx: &'a Ctx, app: &str) -> Result<&'a crate::config::AppConfig, ControlError> {
-    ctx.config.app(app).ok_or_else(|| {
-        let known: Vec<&str> = ctx.config.apps.iter().map(|a| a.id.as_str()).collect();
-        ControlError::NoApp {
-            app: app.to_string(),
-            known: if known.is_empty() { "none".into() } else { known.join(", ") },
-        }
+/// The app `app` names: a config app or one registered in the store.
+pub(super) fn known_app(ctx: &Ctx, app: &str) -> Result<crate::config::AppConfig, ControlError> {
+    if let Some(a) = crate::appkeys::find_app(ctx.config, ctx.store, app)? {
+        return Ok(a.app);
+    }
+    let mut known: Vec<String> = ctx.config.apps.iter().map(|a| a.id.clone()).collect();
+    known.extend(ctx.store.stored_apps()?.into_iter().map(|a| a.id));
+    Err(ControlError::NoApp {
+        app: app.to_string(),
+        known: if known.is_empty() { "none".into() } else { known.join(", ") },
     })
 }

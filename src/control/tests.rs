@@ -182,7 +182,13 @@ fn an_unproved_address_reaches_no_app() {
     assert_eq!(id.header_values[1], "");
     let v = execute(
         &ctx,
-        Op::TokenIssue { tenant: "default".into(), user: "+15550000041".into(), amr: vec![], ttl_secs: 60 },
+        Op::TokenIssue {
+            tenant: "default".into(),
+            user: "+15550000041".into(),
+            amr: vec![],
+            ttl_secs: 60,
+            kind: Default::default(),
+        },
     )
     .unwrap();
     let claims = tokens.verify(v["access_token"].as_str().unwrap(), "default").unwrap();
@@ -191,8 +197,13 @@ fn an_unproved_address_reaches_no_app() {
     let from_token = crate::identity::Identity::from_claims(claims, None);
     assert_eq!((from_token.user.as_str(), from_token.email.as_str()), ("+15550000041", ""));
     // Nor does it match an account.
-    let none =
-        Op::TokenIssue { tenant: "default".into(), user: "victim@example.com".into(), amr: vec![], ttl_secs: 60 };
+    let none = Op::TokenIssue {
+        tenant: "default".into(),
+        user: "victim@example.com".into(),
+        amr: vec![],
+        ttl_secs: 60,
+        kind: Default::default(),
+    };
     assert!(execute(&ctx, none).is_err());
     // Proved, it is emitted.
     let proved = User { email_verified: true, ..user };
@@ -335,7 +346,7 @@ fn disabling_a_user_offline_ends_sessions_and_revokes_personal_tokens() {
     let spec = UserSpec { tenant: "default".into(), email: Some("a@example.com".into()), ..Default::default() };
     execute(&ctx, Op::UserAdd { user: spec }).unwrap();
     let u = store.find_user("default", "a@example.com").unwrap().unwrap();
-    ops::stored_session(&store, &u, vec![crate::domain::Amr::Pwd], 600).unwrap();
+    ops::stored_session(&store, &u, vec![crate::domain::Amr::Pwd], 600, Default::default()).unwrap();
     let pat = crate::store::PersonalToken {
         id: "t1".into(),
         user_id: u.id.clone(),

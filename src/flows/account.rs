@@ -7,6 +7,7 @@
 //! another user is "not found", never "not yours".
 
 use crate::audit::{Audit, EventKind, Origin};
+use crate::config::file::PhoneChannel;
 use crate::domain::Amr;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
@@ -84,15 +85,17 @@ pub fn active_user(svc: &Services, id: &Identity) -> Result<User, FlowError> {
 }
 
 /// The channels a code could reach the user on as a second factor: a verified e-mail with
-/// e-mail configured, a verified mobile with an SMS provider.
+/// e-mail configured, a verified mobile with an SMS (and a WhatsApp) provider.
 pub fn otp_channels(rt: &Runtime, user: &User) -> Vec<&'static str> {
     let n = &rt.config.notifiers;
     let mut v = vec![];
     if user.verified_email().is_some() && n.email.is_some() {
         v.push("email");
     }
-    if user.verified_mobile().is_some() && !n.sms.is_empty() {
-        v.push("sms");
+    for ch in [PhoneChannel::Sms, PhoneChannel::Whatsapp] {
+        if user.verified_mobile().is_some() && n.phone(ch).is_some() {
+            v.push(ch.as_str());
+        }
     }
     v
 }
@@ -192,7 +195,7 @@ pub async fn change_password(
 }
 
 /// One of the user's sessions, as their list shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     pub created_at: u64,
@@ -200,6 +203,7 @@ pub struct SessionView {
     pub expires_at: u64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    #[schema(value_type = Vec<String>)]
     pub amr: Vec<Amr>,
     /// The session the caller is using.
     pub current: bool,

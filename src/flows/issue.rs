@@ -8,6 +8,7 @@
 //! ```
 
 use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::SessionKind;
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::runtime::Runtime;
@@ -36,7 +37,11 @@ pub fn user_json(u: &User, scopes: &[String]) -> Value {
 fn access_token(rt: &Runtime, user: &User, session: &Session, scopes: &[String]) -> Result<String, FlowError> {
     let ttl = rt.config.tokens.access_ttl.as_secs();
     let who = UserClaims::of_user(user, session.amr.clone(), scopes.to_vec());
-    let c = rt.tokens().claims(&user.id, &user.tenant, &session.id, Audience::Tenant, ttl, who);
+    let audience = match session.kind {
+        SessionKind::User => Audience::Tenant,
+        SessionKind::Admin => Audience::Admin,
+    };
+    let c = rt.tokens().claims(&user.id, &user.tenant, &session.id, audience, ttl, who);
     rt.tokens().sign(&c).map_err(|e| FlowError::Store(e.to_string()))
 }
 
@@ -73,6 +78,34 @@ pub fn issue_from(
     amr: Vec<crate::domain::Amr>,
     origin: &Origin,
 ) -> Result<SignedIn, FlowError> {
+    issue_as(SessionKind::User, rt, svc, user, amr, origin)
+}
+
+/// [`issue_from`] for a session of `kind`. An administrator's session (`admin.inactivity`
+/// idle timeout) gets an admin-scoped access token and no refresh token: past the token's
+/// life, the admin cookie or a new sign-in.
+pub fn issue_as(
+    kind: SessionKind,
+    rt: &Runtime,
+    svc: &Services,
+    user: &User,
+    amr: Vec<crate::domain::Amr>,
+    origin: &Origin,
+) -> Result<SignedIn, FlowError> {
+    if kind == SessionKind::Admin {
+        let scopes = rt.scopes_of(&user.groups);
+        let expiration = rt.config.session.expiration.as_secs();
+        let device = crate::sessions::Device::of(origin);
+        let (cookie, session, _) = svc.sessions.start(kind, user, amr, scopes.clone(), expiration, None, device)?;
+        let body = json!({
+            "access_token": access_token(rt, user, &session, &scopes)?,
+            "token_type": "Bearer",
+            "expires_in": rt.config.tokens.access_ttl.as_secs(),
+            "session_id": session.id,
+            "user": user_json(user, &scopes),
+        });
+        return Ok(SignedIn { body, cookie, session });
+    }
     let scopes = rt.scopes_of(&user.groups);
     let refresh = new_secret();
     let refresh_hash = digest_hex(&refresh);

@@ -26,6 +26,8 @@ pub struct Pending {
     /// The kind of address a first-factor code went to; a code as second factor must use
     /// another.
     pub used: Option<crate::notify::AddressKind>,
+    /// The kind of session the sign-in is for (an end user's unless set).
+    pub kind: crate::domain::SessionKind,
 }
 
 type Key = [u8; 32];
@@ -103,9 +105,17 @@ impl MfaPending {
             set_cookie,
             expires: now + MFA_TTL_SECS,
             used,
+            kind: Default::default(),
         };
         self.lock().insert(digest(&token), p, now);
         token
+    }
+
+    /// Makes the step behind `token` a sign-in to a session of `kind`.
+    pub fn set_kind(&self, token: &str, kind: crate::domain::SessionKind) {
+        if let Some(p) = self.lock().map.get_mut(&digest(token)) {
+            p.kind = kind;
+        }
     }
 
     /// The pending step behind `token`, if alive at `now`.

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::audit::{Audit, EventKind, Origin};
-use crate::domain::{Amr, Purpose};
+use crate::domain::{Amr, Purpose, SessionKind};
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::issue;
@@ -101,8 +101,8 @@ pub fn target(
         return Some((c.to_string(), to));
     }
     let typed_mobile = mobile.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(typed.trim()));
-    if typed_mobile && avoid != Some(AddressKind::Phone) && !cfg.notifiers.sms.is_empty() {
-        return Some(("sms".into(), mobile?));
+    if let Some(c) = notify::phone_channel(cfg).filter(|_| typed_mobile && avoid != Some(AddressKind::Phone)) {
+        return Some((c.into(), mobile?));
     }
     notify::user_channel(cfg, email.as_deref(), mobile.as_deref(), avoid)
 }
@@ -202,12 +202,26 @@ pub async fn verify(
     origin: Origin,
     now: u64,
 ) -> Result<Outcome, FlowError> {
+    verify_as(SessionKind::User, rt, svc, req, ip, origin, now).await
+}
+
+/// [`verify`] for a session of `kind` (an administrator's: see [`signin::may_hold`]).
+pub async fn verify_as(
+    kind: SessionKind,
+    rt: Arc<Runtime>,
+    svc: Arc<Services>,
+    req: CodeSignIn,
+    ip: IpAddr,
+    origin: Origin,
+    now: u64,
+) -> Result<Outcome, FlowError> {
     if req.identifier.trim().is_empty() || req.code.trim().is_empty() || req.code.len() > 64 {
         return Err(FlowError::Invalid("identifier and otp are required".into()));
     }
     check_limits(&rt, &req.tenant, &req.identifier, ip, false)?;
     blocking(move || {
-        let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
+        let user =
+            svc.store.find_user(&req.tenant, &req.identifier)?.filter(|u| u.is_active() && signin::may_hold(kind, u));
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(failures::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
@@ -250,9 +264,10 @@ pub async fn verify(
         let used = notify::provider(&rt.config, &rec.channel).map(|p| p.address_kind());
         let amr = vec![amr_for(&rt, &rec.channel)];
         if signin::needs_second_factor(&user) {
-            return Ok(signin::start_mfa(&rt, &svc, &user, amr, used, req.set_cookie, &origin, now));
+            let step = signin::Step { kind, amr, used, set_cookie: req.set_cookie };
+            return Ok(signin::start_mfa_step(&rt, &svc, &user, step, &origin, now));
         }
-        let signed = issue::issue_from(&rt, &svc, &user, amr, &origin)?;
+        let signed = issue::issue_as(kind, &rt, &svc, &user, amr, &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let mut e = Audit::event(
             EventKind::LoginOk,
@@ -311,8 +326,8 @@ pub fn send_mfa_code(
     Ok(Sent { expires_in: ttl, dev_code: rt.config.otp.dev_show_codes.then_some(code), channel: Some(channel) })
 }
 
-/// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone,
-/// `otp` for the rest (e-mail, webhooks).
+/// The `amr` value (RFC 8176) of a code that went out on `channel`: `sms` for a phone (SMS or
+/// WhatsApp), `otp` for the rest (e-mail, webhooks).
 pub fn amr_for(rt: &Runtime, channel: &str) -> Amr {
     match notify::provider(&rt.config, channel).map(|p| p.address_kind()) {
         Some(AddressKind::Phone) => Amr::Sms,

@@ -34,7 +34,7 @@ pub struct NewToken {
 }
 
 /// A token as its user's list shows it (never the secret).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,

@@ -51,7 +51,7 @@ fn channel_for(rt: &Runtime, source: &str) -> Option<&'static str> {
     let n = &rt.config.notifiers;
     match source {
         "email" if n.email.is_some() => Some("email"),
-        "mobile" if !n.sms.is_empty() => Some("sms"),
+        "mobile" if !n.sms.is_empty() => crate::notify::phone_channel(&rt.config),
         "email" | "mobile" if n.log => Some("log"),
         _ => None,
     }

@@ -14,10 +14,10 @@
 //! ```
 
 use crate::audit::{Audit, EventKind, Origin};
-use crate::domain::{Amr, MfaMethod};
+use crate::domain::{Amr, MfaMethod, SessionKind};
 use crate::flows::error::FlowError;
 use crate::flows::failures::{account_key, claim, login_limited, record_failure};
-use crate::flows::issue::{issue_from, SignedIn};
+use crate::flows::issue::{issue_as, SignedIn};
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::services::{blocking, Services};
 use crate::runtime::Runtime;
@@ -84,16 +84,43 @@ pub fn start_mfa(
     origin: &Origin,
     now: u64,
 ) -> Outcome {
-    let methods = mfa_methods(rt, user, used);
-    let first = amr.first().map(|a| a.as_str()).unwrap_or_default();
-    let mfa_token = svc.mfa.start_at(&user.id, &user.tenant, amr, set_cookie, used, now);
+    start_mfa_step(rt, svc, user, Step { kind: SessionKind::User, amr, used, set_cookie }, origin, now)
+}
+
+/// What a pending MFA step remembers of its first factor.
+pub struct Step {
+    /// The kind of session the sign-in is for.
+    pub kind: SessionKind,
+    pub amr: Vec<Amr>,
+    pub used: Option<crate::notify::AddressKind>,
+    pub set_cookie: bool,
+}
+
+/// [`start_mfa`] for a sign-in to a session of `step.kind`.
+pub fn start_mfa_step(rt: &Runtime, svc: &Services, user: &User, step: Step, origin: &Origin, now: u64) -> Outcome {
+    let methods = mfa_methods(rt, user, step.used);
+    let first = step.amr.first().map(|a| a.as_str()).unwrap_or_default();
+    let mfa_token = svc.mfa.start_at(&user.id, &user.tenant, step.amr, step.set_cookie, step.used, now);
+    if step.kind != SessionKind::User {
+        svc.mfa.set_kind(&mfa_token, step.kind);
+    }
     svc.audit.record(Audit::event(EventKind::MfaRequired, origin, Some(&user.id), json!({"method": first})));
     Outcome::MfaRequired { mfa_token, methods }
 }
 
-/// The tenant's user for `identifier`, when it may sign in.
-fn usable_user(store: &Store, tenant: &str, identifier: &str) -> Result<Option<User>, FlowError> {
-    Ok(store.find_user(tenant, identifier)?.filter(|u| u.is_active()))
+/// The tenant's user for `identifier`, when it may sign in for a session of `kind`.
+fn usable_user(store: &Store, tenant: &str, identifier: &str, kind: SessionKind) -> Result<Option<User>, FlowError> {
+    Ok(store.find_user(tenant, identifier)?.filter(|u| u.is_active() && may_hold(kind, u)))
+}
+
+/// Whether `user` may hold a session of `kind`: an administrator's only with the admin role.
+/// Anyone else signing in for one is answered as an unknown account (a wrong password or
+/// code, the same work): the admin sign-in tells nobody who is an administrator.
+pub fn may_hold(kind: SessionKind, user: &User) -> bool {
+    match kind {
+        SessionKind::User => true,
+        SessionKind::Admin => user.admin,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -108,11 +135,28 @@ pub async fn password_login(
     set_cookie: bool,
     now: u64,
 ) -> Result<Outcome, FlowError> {
+    password_login_as(SessionKind::User, rt, svc, tenant, identifier, password, ip, origin, set_cookie, now).await
+}
+
+/// [`password_login`] for a session of `kind` (an administrator's: see [`may_hold`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn password_login_as(
+    kind: SessionKind,
+    rt: Arc<Runtime>,
+    svc: Arc<Services>,
+    tenant: String,
+    identifier: String,
+    password: String,
+    ip: IpAddr,
+    origin: Origin,
+    set_cookie: bool,
+    now: u64,
+) -> Result<Outcome, FlowError> {
     login_limited(&rt, ip)?;
     let (user, ban, ukey, attempt) = {
         let (rt, svc) = (rt.clone(), svc.clone());
         blocking(move || {
-            let user = usable_user(&svc.store, &tenant, &identifier)?;
+            let user = usable_user(&svc.store, &tenant, &identifier, kind)?;
             let ukey = account_key(&rt, user.as_ref(), &tenant, &identifier);
             let regulation = Regulation::new(svc.store.clone(), &rt.config);
             // Held until the failure is counted (or the sign-in is done).
@@ -159,9 +203,10 @@ pub async fn password_login(
             svc.store.put_user(&user)?;
         }
         if needs_second_factor(&user) {
-            return Ok(start_mfa(&rt, &svc, &user, vec![Amr::Pwd], None, set_cookie, &origin, now));
+            let step = Step { kind, amr: vec![Amr::Pwd], used: None, set_cookie };
+            return Ok(start_mfa_step(&rt, &svc, &user, step, &origin, now));
         }
-        let signed = issue_from(&rt, &svc, &user, vec![Amr::Pwd], &origin)?;
+        let signed = issue_as(kind, &rt, &svc, &user, vec![Amr::Pwd], &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
         let detail = json!({"method": "password", "session": signed.session.id});
         svc.audit.record(Audit::event(EventKind::LoginOk, &origin, Some(&user.id), detail));
@@ -225,10 +270,10 @@ pub fn verify_mfa(
     let Some(p) = svc.mfa.finish(token, now) else {
         return Err(STEP_GONE);
     };
-    let user = svc.store.user(&p.user_id)?.ok_or(FlowError::InvalidCode)?;
+    let user = svc.store.user(&p.user_id)?.filter(|u| may_hold(p.kind, u)).ok_or(FlowError::InvalidCode)?;
     let mut amrs = p.amr.clone();
     amrs.push(amr);
-    let signed = issue_from(rt, svc, &user, amrs, origin)?;
+    let signed = issue_as(p.kind, rt, svc, &user, amrs, origin)?;
     regulation.signed_in(&ukey)?;
     let detail = json!({"method": method, "session": signed.session.id});
     svc.audit.record(Audit::event(EventKind::LoginOk, origin, Some(&user.id), detail));

@@ -8,7 +8,7 @@ use crate::directory::{to_user, validate, UserSpec};
 use crate::domain::UserStatus;
 use crate::flows::admin::Actor;
 use crate::pats::PersonalTokens;
-use crate::sessions::Sessions;
+use crate::sessions::{Listed, Sessions};
 use crate::store::{AuditEvent, Store, StoreError, User, UserPage, UserQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,9 +108,7 @@ impl<'a> Directory<'a> {
     /// Gives `u`'s live sessions its current groups, apps and addresses, and its personal
     /// tokens no scope its groups no longer give.
     fn refresh_identity(&self, u: &User) {
-        if let Some(live) = self.sessions {
-            live.reidentify(u, &crate::policy::scopes_of(&u.groups, self.access_groups));
-        }
+        self.refresh_identity_sessions(u);
         if let Some(pats) = self.pats {
             let groups = self.access_groups.clone();
             let scopes = std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups));
@@ -196,6 +194,131 @@ impl<'a> Directory<'a> {
     }
 }
 
+impl<'a> Directory<'a> {
+    /// Creates or updates users from import rows (see [`import_target`]); each row answered
+    /// separately (`created`, `updated`, or why it was refused), one `users_imported` event.
+    #[allow(clippy::type_complexity)]
+    pub fn import(
+        &self,
+        actor: &Actor,
+        now: u64,
+        rows: Vec<(usize, UserSpec)>,
+    ) -> Result<Vec<(usize, Result<&'static str, UserError>)>, UserError> {
+        let mut out = vec![];
+        let tenant = rows.first().map(|(_, s)| s.tenant.clone());
+        for (line, spec) in rows {
+            let r = self.upsert_row(now, spec);
+            if let Err(UserError::Store(e)) = r {
+                return Err(UserError::Store(e));
+            }
+            out.push((line, r));
+        }
+        let created = out.iter().filter(|(_, r)| matches!(r, Ok("created"))).count();
+        let updated = out.iter().filter(|(_, r)| matches!(r, Ok("updated"))).count();
+        let detail = serde_json::json!({"rows": out.len(), "created": created, "updated": updated});
+        self.record(actor.event(EventKind::UsersImported, tenant.as_deref(), None, detail))?;
+        // Groups may have changed: no personal token keeps a scope its user lost.
+        if let Some(pats) = self.pats {
+            let groups = self.access_groups.clone();
+            pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now)?;
+        }
+        Ok(out)
+    }
+
+    fn upsert_row(&self, now: u64, mut spec: UserSpec) -> Result<&'static str, UserError> {
+        validate(&mut spec).map_err(UserError::Invalid)?;
+        let existing = import_target(self.store, &spec)?;
+        let created = existing.is_none();
+        let mut u = to_user(&spec, existing);
+        u.updated_at = now;
+        if created {
+            u.created_at = now;
+        }
+        self.store.put_user(&u).map_err(conflict)?;
+        if !created {
+            self.refresh_identity_sessions(&u);
+        }
+        Ok(if created { "created" } else { "updated" })
+    }
+
+    fn refresh_identity_sessions(&self, u: &User) {
+        if let Some(live) = self.sessions {
+            live.reidentify(u, &crate::policy::scopes_of(&u.groups, self.access_groups));
+        }
+    }
+
+    /// User `who`'s sessions (live ones when a server runs), newest first.
+    pub fn sessions_of(&self, tenant: &str, who: &str) -> Result<(User, Vec<Listed>), UserError> {
+        let u = self.find(tenant, who)?;
+        let list = match self.sessions {
+            Some(live) => live.of_user(&u.id),
+            None => {
+                let mut v: Vec<Listed> = self
+                    .store
+                    .sessions()?
+                    .into_iter()
+                    .filter(|(_, s)| s.user_id == u.id)
+                    .map(|(_, s)| Listed { last_seen: s.last_seen, session: s })
+                    .collect();
+                v.sort_by_key(|l| std::cmp::Reverse(l.session.created_at));
+                v
+            }
+        };
+        Ok((u, list))
+    }
+
+    /// Ends user `who`'s session `sid`, or all its sessions (`None`); answers how many ended.
+    pub fn revoke_sessions(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        who: &str,
+        sid: Option<&str>,
+    ) -> Result<usize, UserError> {
+        let u = self.find(tenant, who)?;
+        let (id, sid_owned) = (u.id.clone(), sid.map(str::to_string));
+        let pred = move |x: &crate::store::Session| x.user_id == id && sid_owned.as_ref().is_none_or(|s| &x.id == s);
+        let n = match self.sessions {
+            Some(live) => live.revoke(pred),
+            None => self.store.delete_sessions(pred).map(|v| v.len()),
+        }?;
+        if let (Some(s), 0) = (sid, n) {
+            return Err(UserError::NoSession { user: u.id, session: s.into() });
+        }
+        let mut detail = serde_json::json!({"sessions": n});
+        if let Some(s) = sid {
+            detail["session"] = serde_json::Value::String(s.into());
+        }
+        self.record(actor.event(EventKind::SessionsRevoked, Some(&u.tenant), Some(&u.id), detail))?;
+        Ok(n)
+    }
+}
+
+/// The account an import row updates: the holder of its e-mail, mobile or username, which must
+/// be one account. A row is refused, never merged, when that account has not proved the address
+/// the row matched on (a pending self-registration, say): whoever typed someone else's address
+/// into a registration form must not receive that person's groups and apps.
+pub fn import_target(store: &Store, spec: &UserSpec) -> Result<Option<User>, UserError> {
+    let mut target: Option<User> = None;
+    for (kind, value) in [("email", &spec.email), ("mobile", &spec.mobile), ("username", &spec.username)] {
+        let Some(v) = value else { continue };
+        let Some(u) = store.address_holder(&spec.tenant, kind, v)? else { continue };
+        let proved = match kind {
+            "email" => u.email_verified,
+            "mobile" => u.mobile_verified,
+            _ => true,
+        };
+        if u.status == UserStatus::Pending || !proved {
+            return Err(UserError::UnprovedAddress { kind, value: v.clone() });
+        }
+        match &target {
+            Some(t) if t.id != u.id => return Err(UserError::SplitAccounts { kind, value: v.clone() }),
+            _ => target = Some(u),
+        }
+    }
+    Ok(target)
+}
+
 /// What a disable or enable did.
 #[derive(Debug, Clone)]
 pub struct StatusChange {
@@ -245,6 +368,9 @@ pub struct UserPatch {
     pub apps: Option<Vec<String>>,
     #[serde(default)]
     pub admin: Option<bool>,
+    /// A new password: the caller checks and hashes it into `password_hash` (never stored).
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
     /// An argon2 PHC string (the API hashes a given password into it).
     #[serde(default, skip_deserializing)]
     pub password_hash: Option<String>,

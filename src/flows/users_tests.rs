@@ -218,3 +218,21 @@ fn disabling_ends_sessions_and_a_pending_user_cannot_be_disabled() {
     s.put_user(&pending).unwrap();
     assert!(matches!(d.set_status(&admin(), NOW, "t", &pending.id, false), Err(UserError::Pending(_))));
 }
+
+#[test]
+fn assignment_through_the_app_registry_moves_the_app_filter_and_delete_leaves_no_member() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let u = d.create(&admin(), NOW, spec("t", "m@example.com", "Member")).unwrap();
+    let by_app = |app: &str| {
+        let f = UserQuery { app: Some(app.into()), ..Default::default() };
+        d.list("t", &f, None, 10).unwrap().users.len()
+    };
+    s.set_assignment("t", "crm", std::slice::from_ref(&u.id), true, NOW).unwrap();
+    assert_eq!(by_app("crm"), 1);
+    s.set_assignment("t", "crm", std::slice::from_ref(&u.id), false, NOW).unwrap();
+    assert_eq!(by_app("crm"), 0);
+    s.set_assignment("t", "crm", std::slice::from_ref(&u.id), true, NOW).unwrap();
+    d.delete(&admin(), "t", &u.id).unwrap();
+    assert_eq!(by_app("crm"), 0);
+}

@@ -1,4 +1,4 @@
-//! Event webhooks for administrators (docs/http-api.md §17): create, change, delete, list,
+//! Event webhooks for administrators (docs/http-api.md §19): create, change, delete, list,
 //! the delivery log and redelivery, within the administrator's tenant (another tenant's
 //! webhook is not found). Every change is an audit event naming its author, written before the
 //! answer. The URL is not written to the audit log (it may carry a token): its host is.

@@ -1,4 +1,4 @@
-//! Delivery of event webhooks (docs/http-api.md §17) from the outbox: the stored body of a
+//! Delivery of event webhooks (docs/http-api.md §19) from the outbox: the stored body of a
 //! delivery POSTed to its webhook's URL, signed like the code webhooks
 //! (`X-Gatehouse-Signature: sha256=<hex HMAC-SHA256 of the body>`), every attempt written to the
 //! delivery log. Redirects are not followed; a 2xx answer is success.

@@ -16,7 +16,12 @@ fn json_escape(s: &str) -> String {
     quoted[1..quoted.len() - 1].to_string()
 }
 
-fn outcome(r: reqwest::Result<Response>) -> Result<(), String> {
+pub(super) fn outcome(r: reqwest::Result<Response>) -> Result<(), String> {
+    answer(r).map(drop)
+}
+
+/// The body of a successful answer (at most 64 KiB read); else why the request failed.
+pub(super) fn answer(r: reqwest::Result<Response>) -> Result<String, String> {
     // Never the URL: an SMS API's holds its key and the message with the code.
     let r = r.map_err(|e| {
         let e = e.without_url();
@@ -30,7 +35,10 @@ fn outcome(r: reqwest::Result<Response>) -> Result<(), String> {
     })?;
     let status = r.status();
     if status.is_success() {
-        return Ok(());
+        use std::io::Read;
+        let mut body = String::new();
+        let _ = r.take(64 << 10).read_to_string(&mut body);
+        return Ok(body);
     }
     let body: String = r.text().unwrap_or_default().chars().take(200).collect();
     Err(format!("provider answered {status}: {}", body.escape_debug()))
@@ -128,13 +136,9 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let p = SmsProvider {
             name: "api".into(),
-            kind: "http".into(),
             url: Some(format!("http://127.0.0.1:{port}/send?key=SECRET-API-KEY&to={{{{to}}}}&text={{{{message}}}}")),
             method: Some("GET".into()),
-            headers: Default::default(),
-            body: None,
-            domain: None,
-            content_type: None,
+            ..Default::default()
         };
         let m = OutboxMessage {
             id: "m".into(),

@@ -1,17 +1,20 @@
 //! Delivery of one-time codes: providers from `notifiers` (docs/configuration.md §8), message texts from
 //! templates, and a durable outbox worker (`outbox`) that delivers with retries.
 //!
-//! Providers by name: `email` (SMTP), each `notifiers.sms[].name` (`http` templates or an
-//! `email_gateway` that mails `number@domain`), each `notifiers.webhooks[].name` (a signed JSON
-//! POST), and `log` (development only, when `notifiers.log: true`). `sms` names the first SMS
-//! provider.
+//! Providers by name: `email` (SMTP), each `notifiers.sms[].name` (`http` templates, an
+//! `email_gateway` that mails `number@domain`, or a named kind: `aws_sms`, `kaleyra`, `twilio`,
+//! `fast2sms`), each `notifiers.webhooks[].name` (a signed JSON POST), and `log` (development
+//! only, when `notifiers.log: true`). `sms` names the first SMS provider, `whatsapp` the first
+//! provider with `channel: whatsapp`.
 
+pub mod aws;
 pub mod events;
 pub mod http;
+pub mod named;
 pub mod outbox;
 pub mod smtp;
 
-use crate::config::file::{SmsProvider, Template, WebhookProvider};
+use crate::config::file::{PhoneChannel, SmsKind, SmsProvider, Template, WebhookProvider};
 use crate::config::Config;
 use crate::domain::Purpose;
 use crate::store::OutboxMessage;
@@ -55,7 +58,8 @@ pub fn provider<'a>(cfg: &'a Config, name: &str) -> Option<Provider<'a>> {
     let n = &cfg.notifiers;
     match name {
         "email" => n.email.as_ref().map(|_| Provider::Email),
-        "sms" => n.sms.first().map(Provider::Sms),
+        "sms" => n.phone(PhoneChannel::Sms).map(Provider::Sms),
+        "whatsapp" => n.phone(PhoneChannel::Whatsapp).map(Provider::Sms),
         "log" => n.log.then_some(Provider::Log),
         other => n
             .sms
@@ -73,8 +77,10 @@ pub fn channel_names(cfg: &Config) -> Vec<String> {
     if n.email.is_some() {
         v.push("email".to_string());
     }
-    if !n.sms.is_empty() {
-        v.push("sms".to_string());
+    for ch in [PhoneChannel::Sms, PhoneChannel::Whatsapp] {
+        if n.phone(ch).is_some() {
+            v.push(ch.as_str().to_string());
+        }
     }
     v.extend(n.sms.iter().map(|p| p.name.clone()));
     v.extend(n.webhooks.iter().map(|w| w.name.clone()));
@@ -84,8 +90,17 @@ pub fn channel_names(cfg: &Config) -> Vec<String> {
     v
 }
 
+/// The channel a mobile number is reached on by default: `sms` when an SMS provider is
+/// configured, else `whatsapp` when a WhatsApp one is.
+pub fn phone_channel(cfg: &Config) -> Option<&'static str> {
+    [PhoneChannel::Sms, PhoneChannel::Whatsapp]
+        .into_iter()
+        .find(|c| cfg.notifiers.phone(*c).is_some())
+        .map(PhoneChannel::as_str)
+}
+
 /// A channel to reach a user on: e-mail when they have an address and e-mail is set up, else
-/// SMS, else the development log. `avoid` skips a channel kind already used (a second factor).
+/// SMS (or WhatsApp, see [`phone_channel`]), else the development log. `avoid` skips a channel kind already used (a second factor).
 pub fn user_channel(
     cfg: &Config,
     email: Option<&str>,
@@ -96,8 +111,8 @@ pub fn user_channel(
     if let Some(e) = email.filter(|_| cfg.notifiers.email.is_some()) {
         options.push(("email", e, AddressKind::Email));
     }
-    if let Some(m) = mobile.filter(|_| !cfg.notifiers.sms.is_empty()) {
-        options.push(("sms", m, AddressKind::Phone));
+    if let (Some(m), Some(c)) = (mobile, phone_channel(cfg)) {
+        options.push((c, m, AddressKind::Phone));
     }
     if let Some((c, to, _)) = options.into_iter().find(|o| Some(o.2) != avoid) {
         return Some((c.to_string(), to.to_string()));
@@ -206,13 +221,15 @@ pub fn deliver(cfg: &Config, client: &reqwest::blocking::Client, m: &OutboxMessa
     match provider(cfg, &m.channel) {
         None => Err(format!("provider `{}` is not configured (any more)", m.channel)),
         Some(Provider::Email) => smtp::send(cfg, &m.to, m.subject.as_deref().unwrap_or(""), &m.text),
-        Some(Provider::Sms(p)) => match p.kind.as_str() {
-            "email_gateway" => {
+        Some(Provider::Sms(p)) => match p.kind {
+            SmsKind::EmailGateway => {
                 let digits: String = m.to.chars().filter(char::is_ascii_digit).collect();
                 let domain = p.domain.as_deref().unwrap_or_default();
                 smtp::send(cfg, &format!("{digits}@{domain}"), m.subject.as_deref().unwrap_or(""), &m.text)
             }
-            _ => http::send_sms(client, p, m),
+            SmsKind::Http => http::send_sms(client, p, m),
+            SmsKind::AwsSms => aws::send(client, p, m),
+            SmsKind::Kaleyra | SmsKind::Twilio | SmsKind::Fast2sms => named::send(client, p, m),
         },
         Some(Provider::Webhook(w)) => http::send_webhook(client, w, m),
         Some(Provider::Log) => {
@@ -241,5 +258,29 @@ mod tests {
         assert_eq!(compose(&cfg, "default", Purpose::Login, "42", 300, "").1, "global 42");
         assert_eq!(compose(&cfg, "default", Purpose::Register, "42", 61, ""), ("S".into(), "tenant 42 2".into()));
         assert!(compose(&cfg, "default", Purpose::Mfa, "42", 300, "").1.contains("42"));
+    }
+
+    /// `whatsapp` names the first WhatsApp provider; a mobile is reached by SMS first, by
+    /// WhatsApp when no SMS provider is configured, and a code by either records `amr: sms`.
+    #[test]
+    fn whatsapp_is_a_phone_channel() {
+        let wa = "  - {name: wa, kind: twilio, channel: whatsapp, account: AC1, auth_token: t, from: '+15550001'}\n";
+        let sms = "  - {name: text, kind: fast2sms, api_key: k}\n";
+        let cfg =
+            |s: &str| Config::from_str(std::path::Path::new("t.yaml"), &format!("notifiers:\n sms:\n{s}")).unwrap();
+        let only_wa = cfg(wa);
+        assert!(matches!(provider(&only_wa, "whatsapp"), Some(Provider::Sms(p)) if p.name == "wa"));
+        assert!(provider(&only_wa, "sms").is_none());
+        assert_eq!(phone_channel(&only_wa), Some("whatsapp"));
+        assert_eq!(
+            user_channel(&only_wa, None, Some("+15557777"), None),
+            Some(("whatsapp".into(), "+15557777".into()))
+        );
+        assert_eq!(channel_names(&only_wa), ["whatsapp", "wa"]);
+        assert_eq!(provider(&only_wa, "whatsapp").unwrap().address_kind(), AddressKind::Phone);
+        let both = cfg(&format!("{wa}{sms}"));
+        assert_eq!(phone_channel(&both), Some("sms"));
+        assert!(matches!(provider(&both, "sms"), Some(Provider::Sms(p)) if p.name == "text"));
+        assert_eq!(channel_names(&both), ["sms", "whatsapp", "wa", "text"]);
     }
 }

@@ -334,7 +334,8 @@ impl Gateway {
     fn strip_credentials(&self, req: &mut RequestHeader, ctx: &Ctx) {
         let verified = ctx.identity.as_deref().and_then(|id| id.access_token.as_deref());
         let session_cookie = ctx.rt.as_ref().map(|rt| rt.config.session.cookie_name.as_str());
-        let names: [&str; 2] = [session_cookie.unwrap_or("gatehouse_session"), crate::config::CSRF_COOKIE];
+        let names: [&str; 3] =
+            [session_cookie.unwrap_or("gatehouse_session"), crate::config::CSRF_COOKIE, crate::config::ADMIN_COOKIE];
         headers::strip_credentials(req, verified, &names);
     }
 

@@ -94,6 +94,7 @@ impl Store {
             if let Proved::Verified(u) | Proved::Changed { user: u, .. } = &out {
                 super::user_search::reindex(&tx, Some(&before), Some(u))?;
                 users.insert(id, self.encode_user(u)?.as_slice())?;
+                super::apps::reindex_user(&tx, Some(&before), Some(u))?;
             }
             out
         };

@@ -209,7 +209,9 @@ impl Store {
                 next.updated_at = now;
                 // Stored bytes as read (a sealed seed stays sealed): only `apps` changes.
                 users.insert(next.id.as_str(), encode(&next).as_slice())?;
+                super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
                 reindex_user(&tx, Some(&prev), Some(&next))?;
+                super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
                 changed += 1;
             }
         }
@@ -317,8 +319,17 @@ mod tests {
         assert_eq!(store.set_assignment("t", "crm", &["b".into()], false, 6).unwrap(), Assigned::Changed(1));
         assert_eq!(ids(&store.app_members("crm", 0, 10).unwrap()), ["a", "c"]);
         assert_eq!(ids(&store.app_members("wiki", 0, 10).unwrap()), ["a", "b"], "b's change moved it");
+        // The users list's `app` filter sees the assignment (same transaction).
+        let q = UserQuery { app: Some("crm".into()), ..Default::default() };
+        let found: Vec<String> =
+            store.search_users("t", &q, None, 10).unwrap().users.into_iter().map(|u| u.id).collect();
+        assert_eq!(found.len(), 2);
+        assert!(!found.contains(&"b".to_string()));
+        // A deleted user leaves every app.
+        store.delete_user("a").unwrap().unwrap();
+        assert_eq!(ids(&store.app_members("crm", 0, 10).unwrap()), ["c"]);
         // Another tenant's user is not found.
-        assert!(matches!(store.set_assignment("u", "crm", &["a".into()], true, 7).unwrap(), Assigned::Missing(_)));
+        assert!(matches!(store.set_assignment("u", "crm", &["c".into()], true, 7).unwrap(), Assigned::Missing(_)));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! strings, session secrets and refresh tokens as SHA-256 digests (they are 256-bit random, so
 //! a fast hash is enough).
 
-use crate::domain::{Amr, BanKey, UserStatus};
+use crate::domain::{Amr, BanKey, SessionKind, UserStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
@@ -122,6 +122,9 @@ pub struct Session {
     /// The sign-in's `User-Agent`, bounded and with control characters escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// An end user's session or an administrator's (absent: an end user's).
+    #[serde(default, skip_serializing_if = "SessionKind::is_user")]
+    pub kind: SessionKind,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -275,6 +275,7 @@ impl Store {
                 }
             }
             super::user_search::reindex(&tx, Some(&old), None)?;
+            super::apps::reindex_user(&tx, Some(&old), None)?;
             users.remove(id)?;
             remove_where(&tx, SESSIONS, |v| decode::<Session>(v).is_ok_and(|s| s.user_id == id))?;
             remove_where(&tx, REFRESH, |v| decode::<RefreshRecord>(v).is_ok_and(|r| r.user_id == id))?;

@@ -1,4 +1,4 @@
-//! Event webhooks (docs/http-api.md §17): an administrator's subscriptions of a URL to event
+//! Event webhooks (docs/http-api.md §19): an administrator's subscriptions of a URL to event
 //! names, their signing secrets sealed at rest, and a delivery log per webhook. Audit events are
 //! the source: [`EVENT_MAP`] names the webhook event of each audit kind, and the transaction that
 //! appends an audit event also queues one delivery (a log row and an outbox message) per enabled

@@ -5,6 +5,9 @@
 //! Two audiences: a sign-in's token names its tenant (`aud` = `tid`); a token minted for one
 //! app on a `pass_access_token` route names that app (`aud` = `app` = the app's id), so the app
 //! cannot replay it as the user anywhere else (the resolver accepts it on that app's routes only).
+//! An administrator's token (an admin sign-in's, `token issue --admin`) names
+//! [`ADMIN_AUDIENCE`]: it counts on the admin API only, and an app checking `aud` against its
+//! tenant refuses it.
 
 use super::keys::SigningKey;
 use crate::clock::now_secs;
@@ -12,6 +15,9 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 pub const ACCESS_TYP: &str = "at+jwt";
+
+/// The `aud` of an administrator's token: the admin scope, for `/auth/admin/api` only.
+pub const ADMIN_AUDIENCE: &str = "gatehouse:admin";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccessClaims {
@@ -48,6 +54,8 @@ pub enum Audience<'a> {
     Tenant,
     /// A token minted for one app: `aud` and `app` are the app's id (see the module docs).
     App(&'a str),
+    /// An administrator's token: `aud` is [`ADMIN_AUDIENCE`] (`tid` still names the tenant).
+    Admin,
 }
 
 /// What an access token says about its user, besides ids, times and audience.
@@ -148,7 +156,7 @@ impl Tokens {
             return Err(TokenError::WrongTenant);
         }
         let audience_ok = match &c.app {
-            None => c.aud == tenant,
+            None => c.aud == tenant || c.aud == ADMIN_AUDIENCE,
             Some(app) => !app.is_empty() && c.aud == *app,
         };
         if !audience_ok {
@@ -172,6 +180,7 @@ impl Tokens {
         let (aud, app) = match audience {
             Audience::Tenant => (tenant.to_string(), None),
             Audience::App(app) => (app.to_string(), Some(app.to_string())),
+            Audience::Admin => (ADMIN_AUDIENCE.to_string(), None),
         };
         AccessClaims {
             iss: self.issuer.clone(),
@@ -245,6 +254,17 @@ mod tests {
         let mut plain = t.claims_for("u1", "default", "s1", 60);
         plain.aud = "wiki".into();
         assert_eq!(t.verify(&t.sign(&plain).unwrap(), "default"), Err(TokenError::WrongAudience));
+    }
+
+    /// An administrator's token names the admin audience and its tenant, and passes `verify`
+    /// (the resolver decides where it counts: the admin API only).
+    #[test]
+    fn an_admin_token_names_the_admin_audience() {
+        let t = tokens();
+        let c = t.claims("u1", "default", "s1", Audience::Admin, 60, UserClaims::default());
+        assert_eq!((c.aud.as_str(), c.app.as_deref(), c.tid.as_str()), (ADMIN_AUDIENCE, None, "default"));
+        assert_eq!(t.verify(&t.sign(&c).unwrap(), "default").unwrap().aud, ADMIN_AUDIENCE);
+        assert_eq!(t.verify(&t.sign(&c).unwrap(), "other"), Err(TokenError::WrongTenant));
     }
 
     #[test]

@@ -242,7 +242,7 @@ impl Gatehouse {
             self.cli_stdin(&["admin", "create", "--email", email, "--password-stdin"], "an admin's long password\n");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() || err.contains("already exists"), "{err}");
-        let out = self.cli(&["token", "issue", "--user", email, "--amr", "pwd,totp"]);
+        let out = self.cli(&["token", "issue", "--user", email, "--amr", "pwd,totp", "--admin"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
@@ -379,6 +379,7 @@ pub fn missing(what: &str) -> String {
         "node" => "apt-get install nodejs",
         "playwright-core" => "cd tests/browser && npm ci",
         "PyJWT" => "python3 -m pip install pyjwt cryptography",
+        "botocore" => "python3 -m pip install botocore",
         "caddy" => "apt-get install caddy (Caddy's apt repository)",
         other => return format!("`{other}` not found: run scripts/test (it installs it) or `apt-get install {other}`"),
     };

@@ -64,7 +64,7 @@ impl Recorder {
                     if failing {
                         (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again")
                     } else {
-                        (axum::http::StatusCode::OK, "{\"ok\":true}")
+                        (axum::http::StatusCode::OK, "{\"ok\":true,\"return\":true}")
                     }
                 }
             })

@@ -90,6 +90,16 @@ fn no_store(body: serde_json::Value) -> Response {
 }
 
 /// `GET /auth/account`.
+#[utoipa::path(
+    get,
+    path = "/auth/account",
+    tag = "account",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The account.", body = crate::api::openapi::schemas::Account),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn overview(ask: Ask) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, rt, .. } = ask;
@@ -98,7 +108,7 @@ pub async fn overview(ask: Ask) -> Result<Response, ApiError> {
     Ok(no_store(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
@@ -106,6 +116,20 @@ pub struct PasswordBody {
 }
 
 /// `POST /auth/account/password {current_password, new_password}` → 204.
+#[utoipa::path(
+    post,
+    path = "/auth/account/password",
+    tag = "account",
+    request_body = PasswordBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Changed; the other sessions end."),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable),
+        (status = 429, response = crate::api::openapi::errors::TooManyRequests)
+    )
+)]
 pub async fn password(ask: Ask, JsonBody(b): JsonBody<PasswordBody>) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, rt, info, .. } = ask;
@@ -119,6 +143,16 @@ pub async fn password(ask: Ask, JsonBody(b): JsonBody<PasswordBody>) -> Result<R
 }
 
 /// `GET /auth/account/sessions`.
+#[utoipa::path(
+    get,
+    path = "/auth/account/sessions",
+    tag = "account",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The live sessions, newest first.", body = crate::api::openapi::schemas::Sessions),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn sessions(ask: Ask) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, .. } = ask;
@@ -127,6 +161,18 @@ pub async fn sessions(ask: Ask) -> Result<Response, ApiError> {
 
 /// `DELETE /auth/account/sessions/{id}` → 204 (ending the caller's own session also clears
 /// its cookie, like a logout).
+#[utoipa::path(
+    delete,
+    path = "/auth/account/sessions/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "The session's id.")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Ended."),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 404, response = crate::api::openapi::errors::NotFound)
+    )
+)]
 pub async fn end_session(ask: Ask, Path(sid): Path<String>) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, rt, info, .. } = ask;
@@ -143,6 +189,16 @@ pub async fn end_session(ask: Ask, Path(sid): Path<String>) -> Result<Response, 
 }
 
 /// `DELETE /auth/account/sessions` → `{"ended": n}`: every session but the caller's.
+#[utoipa::path(
+    delete,
+    path = "/auth/account/sessions",
+    tag = "account",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Every session but the caller's ended.", body = crate::api::openapi::schemas::Ended),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn end_other_sessions(ask: Ask) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, info, .. } = ask;
@@ -154,6 +210,16 @@ pub async fn end_other_sessions(ask: Ask) -> Result<Response, ApiError> {
 }
 
 /// `GET /auth/account/tokens`.
+#[utoipa::path(
+    get,
+    path = "/auth/account/tokens",
+    tag = "account",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The personal API tokens (never their secrets).", body = crate::api::openapi::schemas::PersonalTokens),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn tokens(ask: Ask) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, .. } = ask;
@@ -162,7 +228,7 @@ pub async fn tokens(ask: Ask) -> Result<Response, ApiError> {
     Ok(no_store(json!({"tokens": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     name: String,
@@ -173,6 +239,20 @@ pub struct NewTokenBody {
 }
 
 /// `POST /auth/account/tokens {name, scopes?, expires_in?}` → 201 with the token, shown once.
+#[utoipa::path(
+    post,
+    path = "/auth/account/tokens",
+    tag = "account",
+    request_body = NewTokenBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "The new token, its secret shown this once.", body = crate::api::openapi::schemas::NewPersonalToken),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable)
+    )
+)]
 pub async fn create_token(ask: Ask, JsonBody(b): JsonBody<NewTokenBody>) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, rt, info, .. } = ask;
@@ -188,6 +268,18 @@ pub async fn create_token(ask: Ask, JsonBody(b): JsonBody<NewTokenBody>) -> Resu
 }
 
 /// `DELETE /auth/account/tokens/{id}` → 204.
+#[utoipa::path(
+    delete,
+    path = "/auth/account/tokens/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "The token's id.")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 404, response = crate::api::openapi::errors::NotFound)
+    )
+)]
 pub async fn revoke_token(ask: Ask, Path(token_id): Path<String>) -> Result<Response, ApiError> {
     let id = ask.signed_in()?;
     let Ask { s, info, .. } = ask;

@@ -3,7 +3,16 @@
 //! active administrator (with a second factor unless `admin.require_mfa: false`), and names
 //! the administrator in the audit events of the changes it makes ([`Admin::actor`]).
 //!
-//! Each area has its own file and its own `routes()`, merged here.
+//! Each area has its own file and its own `routes()`, merged here. Administrators sign in and
+//! hold admin sessions as `session` describes.
+
+pub mod session;
+
+pub mod users;
+#[cfg(test)]
+mod users_tests;
+
+pub mod apps;
 
 pub mod audit;
 pub mod webhooks;
@@ -48,7 +57,12 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().merge(audit::routes()).merge(webhooks::routes())
+    Router::new()
+        .merge(session::routes())
+        .merge(users::routes())
+        .merge(apps::routes())
+        .merge(audit::routes())
+        .merge(webhooks::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's
@@ -59,6 +73,8 @@ pub struct Admin {
     pub info: ReqInfo,
     pub id: Arc<Identity>,
     pub user: User,
+    /// The admin session's CSRF token when the request came with the admin cookie.
+    pub csrf: Option<String>,
 }
 
 impl FromRequestParts<Arc<Shared>> for Admin {
@@ -67,7 +83,7 @@ impl FromRequestParts<Arc<Shared>> for Admin {
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
         let Ok(Snapshot(rt)) = Snapshot::from_request_parts(parts, s).await;
         let info = ReqInfo::from_request_parts(parts, s).await?;
-        let id = super::account::signed_in(&rt, &parts.headers, &info)?;
+        let (id, csrf) = session::admin_session(&rt, &parts.method, &parts.headers, &info)?;
         let store = s.services.store.clone();
         let uid = id.user_id.clone();
         let user = blocking(move || Ok(store.user(&uid)?)).await?;
@@ -83,13 +99,13 @@ impl FromRequestParts<Arc<Shared>> for Admin {
                 "Administrators sign in with a second factor: set up TOTP and sign in again (admin.require_mfa).",
             ));
         }
-        Ok(Admin { s: s.clone(), rt, info, id, user })
+        Ok(Admin { s: s.clone(), rt, info, id, user, csrf })
     }
 }
 
 /// `admin.require_mfa` (default true).
-fn require_mfa(_rt: &Runtime) -> bool {
-    true
+fn require_mfa(rt: &Runtime) -> bool {
+    rt.config.admin.require_mfa
 }
 
 impl Admin {

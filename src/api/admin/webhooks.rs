@@ -1,5 +1,5 @@
 //! `/auth/admin/api/webhooks`: event webhooks of the administrator's tenant, their delivery log
-//! and redelivery (docs/http-api.md §17). The secret is shown once, in the creation's answer.
+//! and redelivery (docs/http-api.md §19). The secret is shown once, in the creation's answer.
 
 use super::{limit, page, Admin};
 use crate::api::{ApiError, JsonBody};

@@ -1,6 +1,7 @@
 //! Validation of `notifiers`: the SMTP transport, channel names, the sender, SMS providers.
 
 use super::{resolve_path, templates};
+use crate::config::file::{PhoneChannel, SmsKind};
 use crate::config::{file, Reporter};
 use crate::domain::Purpose;
 use std::collections::BTreeMap;
@@ -59,17 +60,17 @@ fn smtp_transport(r: &mut Reporter, base: &Path, smtp: &mut file::Smtp) {
 /// SMS providers and webhooks: unique, valid names apart from the built-in channels, and URLs
 /// that parse; an e-mail gateway needs the e-mail transport.
 fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
-    let mut channels: std::collections::HashSet<&str> = ["email", "sms", "log"].into_iter().collect();
+    let mut channels: std::collections::HashSet<&str> = ["email", "sms", "whatsapp", "log"].into_iter().collect();
     for (i, p) in n.sms.iter().enumerate() {
         if !channels.insert(p.name.as_str()) || !valid_channel_name(&p.name) {
-            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms or log", p.name));
+            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms, whatsapp or log", p.name));
         }
         if let Some(u) = &p.url {
             if url::Url::parse(&u.replace("{{", "").replace("}}", "")).is_err() {
                 r.error(&format!("notifiers.sms[{i}].url"), format!("`{u}` is not a URL"));
             }
         }
-        if p.kind == "email_gateway" && n.email.is_none() {
+        if p.kind == SmsKind::EmailGateway && n.email.is_none() {
             r.error(
                 &format!("notifiers.sms[{i}]"),
                 "an email_gateway provider sends through notifiers.email: configure it",
@@ -90,24 +91,88 @@ fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
 }
 
 /// One SMS provider (`at` is its key path): an http one sends to the user's number, an e-mail
-/// gateway has a DNS domain, and no other kind exists.
+/// gateway has a DNS domain, a named kind has what its API needs and nothing it ignores.
 fn sms_kind(r: &mut Reporter, at: &str, p: &file::SmsProvider) {
-    match p.kind.as_str() {
-        "http" if p.url.is_none() => r.error(at, "an http SMS provider needs `url`"),
+    match p.kind {
+        SmsKind::Http if p.url.is_none() => r.error(at, "an http SMS provider needs `url`"),
         // Sign-in codes go to SMS providers: one that does not send to the user's number
         // hands every code to a fixed receiver, which is a webhook.
-        "http" if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
+        SmsKind::Http if ![p.url.as_deref(), p.body.as_deref()].into_iter().flatten().chain(p.headers.values().map(String::as_str)).any(|t| t.contains("{{to}}")) => r.error(
             at,
             "an http SMS provider must send to the user's number: put {{to}} in its url, body or a header. Sign-in codes go only to the user's own channels; a fixed receiver of codes is a webhook (notifiers.webhooks), which serves app verifications only",
         ),
-        "email_gateway" if p.domain.is_none() => r.error(at, "an email_gateway SMS provider needs `domain`"),
-        "email_gateway"
+        SmsKind::EmailGateway if p.domain.is_none() => r.error(at, "an email_gateway SMS provider needs `domain`"),
+        SmsKind::EmailGateway
             if p.domain.as_deref().is_some_and(|d| crate::address::normalize_email(&format!("0@{d}")).is_err()) =>
         {
             r.error(&format!("{at}.domain"), "an email_gateway domain must be a DNS name like txt.example.net")
         }
-        "http" | "email_gateway" => {}
-        other => r.error(&format!("{at}.kind"), format!("unknown kind `{other}`; use http or email_gateway")),
+        _ => {}
+    }
+    named_fields(r, at, p);
+}
+
+/// The keys each kind takes besides `name`, `kind` and `channel`: required, then optional.
+fn kind_fields(p: &file::SmsProvider) -> (&'static [&'static str], &'static [&'static str]) {
+    let wa = p.channel == PhoneChannel::Whatsapp;
+    match p.kind {
+        SmsKind::Http => (&[], &["url", "method", "headers", "body", "content_type"]),
+        SmsKind::EmailGateway => (&["domain"], &[]),
+        SmsKind::AwsSms => (&[], &["url", "from", "region", "access_key_id", "secret_access_key", "session_token"]),
+        SmsKind::Kaleyra if wa => (&["account", "api_key", "from", "template"], &["url", "language"]),
+        SmsKind::Kaleyra => (&["account", "api_key", "from"], &["url", "template"]),
+        SmsKind::Twilio => (&["account", "auth_token", "from"], if wa { &["url", "template"] } else { &["url"] }),
+        SmsKind::Fast2sms if p.route.as_deref() == Some("dlt") => (&["api_key", "from", "template"], &["url", "route"]),
+        SmsKind::Fast2sms => (&["api_key"], &["url", "route"]),
+    }
+}
+
+/// Named kinds: the keys their API needs are there, and no key the kind ignores is set (a
+/// misplaced key is a mistake, not a setting); WhatsApp only where the provider offers it.
+fn named_fields(r: &mut Reporter, at: &str, p: &file::SmsProvider) {
+    let set: Vec<(&str, bool)> = vec![
+        ("url", p.url.is_some()),
+        ("method", p.method.is_some()),
+        ("headers", !p.headers.is_empty()),
+        ("body", p.body.is_some()),
+        ("content_type", p.content_type.is_some()),
+        ("domain", p.domain.is_some()),
+        ("account", p.account.is_some()),
+        ("api_key", p.api_key.is_some()),
+        ("auth_token", p.auth_token.is_some()),
+        ("from", p.from.is_some()),
+        ("template", p.template.is_some()),
+        ("language", p.language.is_some()),
+        ("route", p.route.is_some()),
+        ("region", p.region.is_some()),
+        ("access_key_id", p.access_key_id.is_some()),
+        ("secret_access_key", p.secret_access_key.is_some()),
+        ("session_token", p.session_token.is_some()),
+    ];
+    let kind = p.kind.as_str();
+    if p.channel == PhoneChannel::Whatsapp && !matches!(p.kind, SmsKind::Http | SmsKind::Kaleyra | SmsKind::Twilio) {
+        r.error(&format!("{at}.channel"), "channel: whatsapp is offered by kaleyra, twilio and http providers only");
+    }
+    let (required, optional) = kind_fields(p);
+    for (key, present) in set {
+        if required.contains(&key) && !present {
+            r.error(at, format!("this provider needs `{key}` (docs/configuration.md §8)"));
+        } else if present && !required.contains(&key) && !optional.contains(&key) {
+            r.error(
+                &format!("{at}.{key}"),
+                format!("`{key}` does not apply to this kind of provider ({kind}); remove it"),
+            );
+        }
+    }
+    if p.access_key_id.is_some() != p.secret_access_key.is_some() {
+        r.error(at, "access_key_id and secret_access_key go together");
+    }
+    if p.route.as_deref().is_some_and(|r| !matches!(r, "otp" | "q" | "dlt")) {
+        r.error(&format!("{at}.route"), "a Fast2SMS route is otp, q or dlt");
+    }
+    // The account goes into the API's path.
+    if p.account.as_deref().is_some_and(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        r.error(&format!("{at}.account"), "an account (Twilio Account SID, Kaleyra SID) is letters and digits");
     }
 }
 

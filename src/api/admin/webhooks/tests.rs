@@ -19,17 +19,20 @@ fn shared(dir: &std::path::Path) -> Arc<Shared> {
 async fn admin(s: &Arc<Shared>) -> (User, String) {
     let mut u = add_user(s, "ops", "violet-tractor-42").await;
     u.admin = true;
+    u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
     let amr = vec![crate::domain::Amr::Pwd, crate::domain::Amr::Totp];
-    let (secret, _, _) = s.services.sessions.create(&u, amr, vec![], 600).unwrap();
-    (u, format!("gatehouse_session={secret}"))
+    let kind = crate::domain::SessionKind::Admin;
+    let (secret, _, _) = s.services.sessions.start(kind, &u, amr, vec![], 600, None, Default::default()).unwrap();
+    (u, secret)
 }
 
+/// `method uri` in the admin session `secret` (its cookie and CSRF token).
 async fn call(
     s: &Arc<Shared>,
     method: &str,
     uri: impl AsRef<str>,
-    cookie: &str,
+    secret: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
     let req = axum::http::Request::builder()
@@ -37,7 +40,8 @@ async fn call(
         .uri(uri.as_ref())
         .header("host", "auth.test")
         .header("content-type", "application/json")
-        .header("cookie", cookie);
+        .header("cookie", format!("gatehouse_admin={secret}"))
+        .header("x-csrf-token", crate::sessions::admin_csrf(secret));
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();

@@ -1,0 +1,293 @@
+//! The users endpoints of the admin API without a socket (`oneshot`): statuses, bodies, what
+//! is stored and audited, and the tenant boundary.
+
+use crate::api::tests::add_user;
+use crate::domain::{Amr, UserStatus};
+use crate::state::Shared;
+use crate::store::User;
+use axum::body::Body;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn shared(dir: &std::path::Path) -> Arc<Shared> {
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    let cfg = "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\n\
+               access_groups: {staff: {scopes: ['app:read']}}\npassword: {min_length: 10}\n";
+    std::fs::write(dir.join("config.yaml"), cfg).unwrap();
+    Shared::load(&dir.join("config.yaml")).unwrap()
+}
+
+/// An administrator of `default` signed in with a password and TOTP: its session cookie.
+async fn admin(s: &Arc<Shared>) -> (User, String) {
+    let mut u = add_user(s, "ops", "violet-tractor-42").await;
+    u.admin = true;
+    u.email_verified = true;
+    s.services.store.put_user(&u).unwrap();
+    let (secret, _, _) = s.services.sessions.create(&u, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
+    (u, format!("gatehouse_session={secret}"))
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Value,
+}
+
+async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Option<Value>) -> Answer {
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "auth.test")
+        .header("user-agent", "Firefox/140")
+        .header("content-type", "application/json");
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+    let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+async fn audited(s: &Shared, event: &str) -> crate::store::AuditEvent {
+    for _ in 0..400 {
+        if let Some(e) = s.services.store.audit(1000).unwrap().into_iter().find(|e| e.event == event) {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("no {event} event");
+}
+
+const USERS: &str = "/auth/admin/api/users";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_checks_every_field_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (ops, cookie) = admin(&s).await;
+    let body = json!({"email": "Carol@Example.com", "name": "Carol King", "emp_id": "E-7", "groups": ["staff"],
+                      "apps": ["crm"], "password": "a-long-enough-secret"});
+    let a = call(&s, "POST", USERS, &cookie, Some(body.clone())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(a.body["email"], "Carol@example.com", "the domain in lower case, as everywhere");
+    assert_eq!((a.body["name"].as_str(), a.body["emp_id"].as_str()), (Some("Carol King"), Some("E-7")));
+    assert_eq!((a.body["status"].as_str(), a.body["has_password"].as_bool()), (Some("active"), Some(true)));
+    assert!(a.body.get("password_hash").is_none() && !a.body.to_string().contains("argon2"));
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let stored = s.services.store.user(&id).unwrap().unwrap();
+    assert!(stored.password_hash.unwrap().starts_with("$argon2id$") && stored.email_verified);
+    let e = audited(&s, "user_created").await;
+    assert_eq!(
+        (e.user.as_deref(), e.detail["admin"].as_str()),
+        (Some(id.as_str()), Some(&*format!("admin:{}", ops.id)))
+    );
+    let dup = call(&s, "POST", USERS, &cookie, Some(json!({"email": "carol@example.com"}))).await;
+    assert_eq!((dup.status.as_u16(), dup.body["error"].as_str()), (409, Some("user_exists")));
+    for bad in [
+        json!({}),
+        json!({"email": "not-an-address"}),
+        json!({"mobile": "12"}),
+        json!({"email": "d@example.com", "password": "short"}),
+        json!({"email": "d@example.com", "groups": ["bad group"]}),
+        json!({"email": "d@example.com", "tenant": "other"}),
+        json!({"email": "d@example.com", "password_hash": "$argon2id$x"}),
+    ] {
+        let a = call(&s, "POST", USERS, &cookie, Some(bad.clone())).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{bad}");
+    }
+    assert!(s.services.store.find_user("default", "d@example.com").unwrap().is_none());
+    // Not an administrator: refused, nothing written.
+    let plain = add_user(&s, "plain", "violet-tractor-42").await;
+    let (secret, _, _) = s.services.sessions.create(&plain, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
+    let a =
+        call(&s, "POST", USERS, &format!("gatehouse_session={secret}"), Some(json!({"email": "e@example.com"}))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&s, "GET", USERS, "", None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_searches_filters_and_pages_within_the_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    for i in 0..5 {
+        let b = json!({"email": format!("dev{i}@example.com"), "name": format!("Dev Person {i}"), "apps": ["crm"]});
+        assert_eq!(call(&s, "POST", USERS, &cookie, Some(b)).await.status, StatusCode::CREATED);
+    }
+    let foreign = User {
+        id: "f1".into(),
+        tenant: "other".into(),
+        name: Some("Dev Foreign".into()),
+        email: Some("devf@example.com".into()),
+        status: UserStatus::Active,
+        ..Default::default()
+    };
+    s.services.store.put_user(&foreign).unwrap();
+    let a = call(&s, "GET", &format!("{USERS}?q=dev&limit=2"), &cookie, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mut seen: Vec<String> = vec![];
+    let mut page = a.body;
+    loop {
+        seen.extend(page["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_string()));
+        let Some(c) = page["next_cursor"].as_str() else { break };
+        page = call(&s, "GET", &format!("{USERS}?q=dev&limit=2&cursor={c}"), &cookie, None).await.body;
+    }
+    seen.sort();
+    assert_eq!(seen, (0..5).map(|i| format!("dev{i}@example.com")).collect::<Vec<_>>(), "no foreign user, no repeat");
+    let all = call(&s, "GET", &format!("{USERS}?app=crm&admin=false&status=active&mfa=false"), &cookie, None).await;
+    assert_eq!(all.body["users"].as_array().unwrap().len(), 5, "{}", all.body);
+    let admins = call(&s, "GET", &format!("{USERS}?admin=true"), &cookie, None).await;
+    assert_eq!(admins.body["users"][0]["username"], "ops");
+    assert_eq!(admins.body["users"].as_array().unwrap().len(), 1);
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "status=gone",
+        "admin=yes",
+        "mfa=1",
+        "cursor=%%%",
+        "cursor=Zm9v",
+        "sort=name",
+    ] {
+        let a = call(&s, "GET", &format!("{USERS}?{bad}"), &cookie, None).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{bad}: {}", a.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_edit_reset_mfa_and_another_tenants_user_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let mut bob = add_user(&s, "bob", "violet-tractor-42").await;
+    bob.totp = Some(crate::store::TotpState { secret: "JBSWY3DPEHPK3PXP".into(), confirmed: true, last_step: None });
+    bob.recovery_codes = vec!["x".into()];
+    s.services.store.put_user(&bob).unwrap();
+    s.services.sessions.create(&bob, vec![Amr::Pwd], vec![], 600).unwrap();
+    let path = format!("{USERS}/{}", bob.id);
+    let a = call(&s, "GET", &path, &cookie, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        (a.body["mfa"].as_bool(), a.body["sessions"].as_u64(), a.body["devices"].as_u64()),
+        (Some(true), Some(1), Some(1))
+    );
+    assert_eq!(a.body["second_factors"], json!({"totp": true, "recovery_codes": 1, "by_code": false}));
+    let p = call(
+        &s,
+        "PATCH",
+        &path,
+        &cookie,
+        Some(json!({"name": "Robert", "groups": ["staff"], "emp_id": "E9", "admin": true})),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!((p.body["name"].as_str(), p.body["admin"].as_bool()), (Some("Robert"), Some(true)));
+    let stored = s.services.store.user(&bob.id).unwrap().unwrap();
+    assert_eq!((stored.groups, stored.emp_id.as_deref()), (vec!["staff".to_string()], Some("E9")));
+    let e = audited(&s, "user_updated").await;
+    assert_eq!(e.detail["fields"], json!(["name", "emp_id", "groups", "admin"]));
+    // The live session has the new group's scopes at once.
+    let live = s.services.sessions.of_user(&bob.id);
+    let (_, id) = s.services.sessions.get(&live[0].session.id).unwrap();
+    assert_eq!(id.scopes, vec!["app:read".to_string()]);
+    let unknown = call(&s, "PATCH", &path, &cookie, Some(json!({"status": "active"}))).await;
+    assert_eq!(unknown.status.as_u16(), 422);
+    let r = call(&s, "POST", &format!("{path}/reset-mfa"), &cookie, None).await;
+    assert_eq!((r.status, r.body["mfa"].as_bool()), (StatusCode::OK, Some(false)));
+    let stored = s.services.store.user(&bob.id).unwrap().unwrap();
+    assert!(stored.totp.is_none() && stored.recovery_codes.is_empty());
+    assert_eq!(audited(&s, "mfa_reset").await.user.as_deref(), Some(bob.id.as_str()));
+    let foreign = User {
+        id: "f1".into(),
+        tenant: "other".into(),
+        email: Some("f@example.com".into()),
+        status: UserStatus::Active,
+        ..Default::default()
+    };
+    s.services.store.put_user(&foreign).unwrap();
+    for (method, suffix, body) in [
+        ("GET", "", None),
+        ("PATCH", "", Some(json!({"name": "x"}))),
+        ("DELETE", "", None),
+        ("POST", "/disable", None),
+        ("POST", "/reset-mfa", None),
+        ("GET", "/sessions", None),
+        ("DELETE", "/sessions", None),
+        ("GET", "/devices", None),
+    ] {
+        let a = call(&s, method, &format!("{USERS}/f1{suffix}"), &cookie, body).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (404, Some("not_found")), "{method} {suffix}");
+    }
+    assert_eq!(s.services.store.user("f1").unwrap().unwrap(), foreign, "untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_stops_the_users_session_and_tokens_at_the_next_request_and_delete_removes_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let dan = add_user(&s, "dan", "violet-tractor-42").await;
+    let (secret, _, _) = s.services.sessions.create(&dan, vec![Amr::Pwd], vec![], 600).unwrap();
+    let dans = format!("gatehouse_session={secret}");
+    let (pat, _) =
+        s.services.pats.create(&dan, "ci".into(), vec![], 3600, 5, crate::clock::now_secs()).unwrap().unwrap();
+    assert_eq!(call(&s, "GET", "/auth/session", &dans, None).await.status, StatusCode::OK);
+    let path = format!("{USERS}/{}", dan.id);
+    let a = call(&s, "POST", &format!("{path}/disable"), &cookie, None).await;
+    assert_eq!((a.status, a.body["status"].as_str()), (StatusCode::OK, Some("disabled")), "{}", a.body);
+    assert_eq!(call(&s, "GET", "/auth/session", &dans, None).await.status, StatusCode::UNAUTHORIZED);
+    assert!(s.services.store.user_personal_tokens(&dan.id).unwrap().is_empty(), "{pat:?} revoked");
+    let e = audited(&s, "user_disabled").await;
+    assert_eq!((e.detail["sessions_ended"].as_u64(), e.detail["personal_tokens_revoked"].as_u64()), (Some(1), Some(1)));
+    let a = call(&s, "POST", &format!("{path}/enable"), &cookie, None).await;
+    assert_eq!(a.body["status"], "active");
+    let pending = User {
+        id: "p1".into(),
+        tenant: "default".into(),
+        email: Some("p@example.com".into()),
+        status: UserStatus::Pending,
+        ..Default::default()
+    };
+    s.services.store.put_user(&pending).unwrap();
+    let a = call(&s, "POST", &format!("{USERS}/p1/disable"), &cookie, None).await;
+    assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (409, Some("user_pending")));
+
+    assert_eq!(call(&s, "DELETE", &path, &cookie, None).await.status, StatusCode::NO_CONTENT);
+    assert!(s.services.store.user(&dan.id).unwrap().is_none());
+    assert_eq!(call(&s, "GET", &path, &cookie, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, "DELETE", &path, &cookie, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(audited(&s, "user_deleted").await.user.as_deref(), Some(dan.id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_devices_are_listed_and_ended_one_or_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let eve = add_user(&s, "eve", "violet-tractor-42").await;
+    let live: Vec<String> =
+        (0..2).map(|_| s.services.sessions.create(&eve, vec![Amr::Pwd], vec![], 600).unwrap().1.id).collect();
+    let path = format!("{USERS}/{}", eve.id);
+    let a = call(&s, "GET", &format!("{path}/sessions"), &cookie, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let listed: Vec<&str> = a.body["sessions"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 2, "{}", a.body);
+    assert!(live.iter().all(|l| listed.contains(&l.as_str())));
+    let d = call(&s, "GET", &format!("{path}/devices"), &cookie, None).await;
+    assert_eq!(d.body["devices"].as_array().unwrap().len(), 1, "{}", d.body);
+    assert_eq!(d.body["devices"][0]["sessions"], 2);
+    let one = call(&s, "DELETE", &format!("{path}/sessions/{}", live[0]), &cookie, None).await;
+    assert_eq!(one.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.services.sessions.of_user(&eve.id).len(), 1);
+    let e = audited(&s, "sessions_revoked").await;
+    assert_eq!(e.detail["session"].as_str(), Some(live[0].as_str()));
+    let again = call(&s, "DELETE", &format!("{path}/sessions/{}", live[0]), &cookie, None).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, "DELETE", &format!("{path}/sessions"), &cookie, None).await.status, StatusCode::NO_CONTENT);
+    assert!(s.services.sessions.of_user(&eve.id).is_empty());
+}
