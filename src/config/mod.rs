@@ -6,6 +6,7 @@
 pub mod branding;
 pub mod file;
 pub mod locate;
+pub mod sms;
 pub mod units;
 mod validate;
 

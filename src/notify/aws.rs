@@ -29,6 +29,15 @@ fn env(name: &str) -> Option<String> {
 
 /// The provider's region, else `AWS_REGION`, else `AWS_DEFAULT_REGION`.
 pub fn region(p: &SmsProvider) -> Result<String, String> {
+    region_with(p, &env)
+}
+
+/// The provider's credentials, else those of the environment.
+pub fn credentials(p: &SmsProvider) -> Result<Credentials, String> {
+    credentials_with(p, &env)
+}
+
+fn region_with(p: &SmsProvider, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     p.region
         .clone()
         .or_else(|| env("AWS_REGION"))
@@ -36,8 +45,7 @@ pub fn region(p: &SmsProvider) -> Result<String, String> {
         .ok_or_else(|| format!("provider `{}` has no region: set `region` or AWS_REGION", p.name))
 }
 
-/// The provider's credentials, else those of the environment.
-pub fn credentials(p: &SmsProvider) -> Result<Credentials, String> {
+fn credentials_with(p: &SmsProvider, env: &dyn Fn(&str) -> Option<String>) -> Result<Credentials, String> {
     if let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) {
         return Ok(Credentials {
             access_key_id: k.clone(),
@@ -152,6 +160,31 @@ mod tests {
         assert_eq!(get("x-amz-date"), Some("20260101T000000Z"));
         assert_eq!(get("host"), Some("sms-voice.eu-west-1.amazonaws.com"));
         assert_eq!(get("authorization"), Some(BOTOCORE_AUTHORIZATION));
+    }
+
+    /// The entry's region and credentials win; else the standard AWS environment variables.
+    #[test]
+    fn region_and_credentials_from_the_entry_else_the_environment() {
+        let vars = [
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKENV"),
+            ("AWS_SECRET_ACCESS_KEY", "senv"),
+            ("AWS_SESSION_TOKEN", "tenv"),
+        ];
+        let env = |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string());
+        let none = |_: &str| None;
+        let mut p = SmsProvider { name: "aws".into(), ..Default::default() };
+        assert_eq!(region_with(&p, &env).unwrap(), "us-east-1");
+        let c = credentials_with(&p, &env).unwrap();
+        assert_eq!((c.access_key_id.as_str(), c.session_token.as_deref()), ("AKENV", Some("tenv")));
+        assert!(region_with(&p, &none).unwrap_err().contains("AWS_REGION"));
+        assert!(credentials_with(&p, &none).err().unwrap_or_default().contains("AWS_ACCESS_KEY_ID"));
+        p.region = Some("eu-west-1".into());
+        p.access_key_id = Some("AKCFG".into());
+        p.secret_access_key = Some("scfg".into());
+        assert_eq!(region_with(&p, &env).unwrap(), "eu-west-1");
+        let c = credentials_with(&p, &env).unwrap();
+        assert_eq!((c.access_key_id.as_str(), c.session_token), ("AKCFG", None));
     }
 
     const BOTOCORE_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/sms-voice/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=85d7bf610cff5cce569c7daa6aa25865330595062e828608753a5e705a48ef48";

@@ -79,7 +79,8 @@ fn an_admin_filters_exports_and_purges_the_audit_log() {
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[1..].iter().all(|l| l.contains(&format!(",login_failed,default,{alice_id},,127.0.0.1,"))), "{text}");
 
-    // A signed-in user (an end user's token is no admin session) reads and purges nothing.
+    // A signed-in user who is not an administrator reads and purges nothing (an end user's
+    // token is no admin session: 401).
     assert_eq!(audit(&gh, &alice_token, "").status(), 401);
     let r = gh
         .post_json("/auth/admin/api/audit/purge", json!({"older_than_days": 0}))

@@ -2,9 +2,9 @@
 //! and audits, and that an administrator sees only their own tenant's apps.
 
 use crate::api::tests::add_user;
-use crate::domain::{Amr, AppStatus};
+use crate::domain::AppStatus;
 use crate::state::Shared;
-use crate::store::{StoredApp, User};
+use crate::store::StoredApp;
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -20,26 +20,22 @@ fn shared(dir: &std::path::Path) -> Arc<Shared> {
     Shared::load(&dir.join("config.yaml")).unwrap()
 }
 
-/// A session cookie of a user signed in with two factors.
-fn session(s: &Arc<Shared>, u: &User) -> String {
-    let (secret, _, _) = s.services.sessions.create(u, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
-    format!("gatehouse_session={secret}")
-}
-
 async fn admin(s: &Arc<Shared>) -> String {
     let mut u = add_user(s, "ops", "violet-tractor-42").await;
     u.admin = true;
     s.services.store.put_user(&u).unwrap();
-    session(s, &u)
+    crate::api::admin::testkit::admin_session(s, &u)
 }
 
 async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let req = axum::http::Request::builder()
+    let mut req = axum::http::Request::builder()
         .method(method)
         .uri(uri)
         .header("host", "auth.test")
-        .header("cookie", cookie)
         .header("content-type", "application/json");
+    for (k, v) in crate::api::admin::testkit::auth_headers(cookie) {
+        req = req.header(k, v);
+    }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
@@ -182,8 +178,9 @@ async fn users_are_assigned_in_bulk_all_or_nothing_listed_and_unassigned() {
 async fn only_administrators_reach_the_registry() {
     let dir = tempfile::tempdir().unwrap();
     let s = shared(dir.path());
+    // An admin session of a user without the admin role (taken away since, say).
     let u = add_user(&s, "eve", "violet-tractor-42").await;
-    let cookie = session(&s, &u);
+    let cookie = crate::api::admin::testkit::admin_session(&s, &u);
     let (st, _) = call(&s, "GET", "/auth/admin/api/apps", &cookie, None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = call(&s, "POST", "/auth/admin/api/apps/wiki/keys", &cookie, None).await;

@@ -7,6 +7,8 @@
 //! hold admin sessions as `session` describes.
 
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub mod users;
 #[cfg(test)]

@@ -26,8 +26,8 @@ async fn admin(s: &Arc<Shared>) -> (User, String) {
     u.admin = true;
     u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
-    let (secret, _, _) = s.services.sessions.create(&u, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
-    (u, format!("gatehouse_session={secret}"))
+    let cookie = crate::api::admin::testkit::admin_session(s, &u);
+    (u, cookie)
 }
 
 struct Answer {
@@ -42,8 +42,8 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Opti
         .header("host", "auth.test")
         .header("user-agent", "Firefox/140")
         .header("content-type", "application/json");
-    if !cookie.is_empty() {
-        req = req.header("cookie", cookie);
+    for (k, v) in crate::api::admin::testkit::auth_headers(cookie) {
+        req = req.header(k, v);
     }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
@@ -100,11 +100,10 @@ async fn create_checks_every_field_and_refuses_duplicates() {
         assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{bad}");
     }
     assert!(s.services.store.find_user("default", "d@example.com").unwrap().is_none());
-    // Not an administrator: refused, nothing written.
+    // Not an administrator (an admin session whose user lost the role): refused, nothing written.
     let plain = add_user(&s, "plain", "violet-tractor-42").await;
-    let (secret, _, _) = s.services.sessions.create(&plain, vec![Amr::Pwd, Amr::Totp], vec![], 600).unwrap();
-    let a =
-        call(&s, "POST", USERS, &format!("gatehouse_session={secret}"), Some(json!({"email": "e@example.com"}))).await;
+    let cookie = crate::api::admin::testkit::admin_session(&s, &plain);
+    let a = call(&s, "POST", USERS, &cookie, Some(json!({"email": "e@example.com"}))).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(call(&s, "GET", USERS, "", None).await.status, StatusCode::UNAUTHORIZED);
 }

@@ -16,22 +16,15 @@ fn shared(dir: &std::path::Path) -> Arc<Shared> {
     Shared::load(&dir.join("config.yaml")).unwrap()
 }
 
-/// `name` (an administrator when `admin`) signed in with two factors: the session cookie and,
-/// for an administrator, the admin session's cookie with its CSRF token (`cookie\ncsrf`).
+/// `name` (an administrator when `admin`) in an admin session signed in with two factors.
 async fn signed_in(s: &Arc<Shared>, name: &str, admin: bool) -> (User, String) {
     let mut u = add_user(s, name, "violet-tractor-42").await;
     u.admin = admin;
     u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
-    let amr = vec![crate::domain::Amr::Pwd, crate::domain::Amr::Totp];
-    if !admin {
-        let (secret, _, _) = s.services.sessions.create(&u, amr, vec![], 600).unwrap();
-        return (u, format!("gatehouse_session={secret}"));
-    }
-    let kind = crate::domain::SessionKind::Admin;
-    let (secret, _, _) = s.services.sessions.start(kind, &u, amr, vec![], 600, None, Default::default()).unwrap();
-    let csrf = crate::sessions::admin_csrf(&secret);
-    (u, format!("gatehouse_admin={secret}\n{csrf}"))
+    // Without the role, an admin session as if the role had been taken away since.
+    let cookie = crate::api::admin::testkit::admin_session(s, &u);
+    (u, cookie)
 }
 
 struct Answer {
@@ -47,10 +40,8 @@ async fn call(s: &Arc<Shared>, method: &str, uri: impl AsRef<str>, cookie: &str,
         .uri(uri.as_ref())
         .header("host", "auth.test")
         .header("content-type", "application/json");
-    if let Some((cookie, csrf)) = cookie.split_once('\n') {
-        req = req.header("cookie", cookie).header("x-csrf-token", csrf);
-    } else if !cookie.is_empty() {
-        req = req.header("cookie", cookie);
+    for (k, v) in crate::api::admin::testkit::auth_headers(cookie) {
+        req = req.header(k, v);
     }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
@@ -92,16 +83,21 @@ fn times(a: &Answer) -> Vec<u64> {
 async fn only_administrators_read_and_purge_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();
     let s = shared(dir.path());
-    let (_, user) = signed_in(&s, "bob", false).await;
+    let (bob, user) = signed_in(&s, "bob", false).await;
+    let amr = vec![crate::domain::Amr::Pwd, crate::domain::Amr::Totp];
+    let (secret, _, _) = s.services.sessions.create(&bob, amr, vec![], 600).unwrap();
+    let end_user = format!("gatehouse_session={secret}");
     for (method, path, body) in [
         ("GET", "/auth/admin/api/audit", None),
         ("POST", "/auth/admin/api/audit/purge", Some(json!({"older_than_days": 0}))),
     ] {
         let a = call(&s, method, path, "", body.clone()).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}");
-        // An end user's session is no admin session.
-        let a = call(&s, method, path, &user, body).await;
+        // An end user's session is no admin session; an admin session without the role is refused.
+        let a = call(&s, method, path, &end_user, body.clone()).await;
         assert_eq!((a.status, a.body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "{path}");
+        let a = call(&s, method, path, &user, body).await;
+        assert_eq!((a.status, a.body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{path}");
     }
     assert!(s.services.store.audit(10).unwrap().is_empty(), "nothing was purged or written");
 }

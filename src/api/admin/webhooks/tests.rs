@@ -21,27 +21,26 @@ async fn admin(s: &Arc<Shared>) -> (User, String) {
     u.admin = true;
     u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
-    let amr = vec![crate::domain::Amr::Pwd, crate::domain::Amr::Totp];
-    let kind = crate::domain::SessionKind::Admin;
-    let (secret, _, _) = s.services.sessions.start(kind, &u, amr, vec![], 600, None, Default::default()).unwrap();
-    (u, secret)
+    let cookie = crate::api::admin::testkit::admin_session(s, &u);
+    (u, cookie)
 }
 
-/// `method uri` in the admin session `secret` (its cookie and CSRF token).
+/// `method uri` with the admin session's `cookie` (and its CSRF token).
 async fn call(
     s: &Arc<Shared>,
     method: &str,
     uri: impl AsRef<str>,
-    secret: &str,
+    cookie: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let req = axum::http::Request::builder()
+    let mut req = axum::http::Request::builder()
         .method(method)
         .uri(uri.as_ref())
         .header("host", "auth.test")
-        .header("content-type", "application/json")
-        .header("cookie", format!("gatehouse_admin={secret}"))
-        .header("x-csrf-token", crate::sessions::admin_csrf(secret));
+        .header("content-type", "application/json");
+    for (k, v) in crate::api::admin::testkit::auth_headers(cookie) {
+        req = req.header(k, v);
+    }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
