@@ -102,7 +102,16 @@ fn appending_audit_events_queues_one_delivery_per_subscribed_enabled_webhook_of_
 
     // Paging, deletion and retention.
     assert_eq!(s.deliveries("a", Some(a[0].id), 10).unwrap().len(), 1);
+    assert_eq!(s.prune_deliveries(50).unwrap(), 0, "none older than time 50");
+    let writes = s.write_transactions();
     assert_eq!(s.prune_deliveries(50).unwrap(), 0);
+    assert_eq!(s.write_transactions(), writes, "nothing to prune: no write");
+    s.put_webhook(&hook("e", "t1", &["user.deleted"], true), Some("k")).unwrap();
+    let mut late = vec![AuditEvent { time: 90, ..ev("user_deleted", "t1") }];
+    s.append_audit(&mut late).unwrap();
+    assert_eq!(s.prune_deliveries(51).unwrap(), 2, "a's two deliveries of time 50 go, e's of time 90 stays");
+    assert!(s.deliveries("a", None, 10).unwrap().is_empty());
+    assert_eq!(s.deliveries("e", None, 10).unwrap().len(), 1);
     assert!(s.delete_webhook("a").unwrap());
     assert!(s.deliveries("a", None, 10).unwrap().is_empty());
     assert!(!s.delete_webhook("a").unwrap());
