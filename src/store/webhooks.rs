@@ -297,34 +297,37 @@ impl Store {
     }
 
     /// Deletes the delivery log rows created before `before` (retention); returns how many.
+    /// Each webhook's rows are in creation order: only the old head of each is read.
     pub fn prune_deliveries(&self, before: u64) -> Result<usize> {
-        {
-            // Most minutes there is nothing to prune: find out without a write.
+        let old: Vec<(String, u64)> = {
             let tx = self.db.begin_read()?;
+            let hooks = tx.open_table(WEBHOOKS)?;
             let t = tx.open_table(DELIVERIES)?;
-            let mut old = false;
-            for row in t.iter()? {
-                old |= decode::<Delivery>(row?.1.value())?.created_at < before;
-                if old {
-                    break;
+            let mut old = vec![];
+            for row in hooks.iter()? {
+                let id = row?.0.value().to_string();
+                for row in t.range((id.as_str(), 0)..=(id.as_str(), u64::MAX))? {
+                    let (k, v) = row?;
+                    if decode::<Delivery>(v.value())?.created_at >= before {
+                        break;
+                    }
+                    old.push((id.clone(), k.value().1));
                 }
             }
-            if !old {
-                return Ok(0);
-            }
+            old
+        };
+        if old.is_empty() {
+            return Ok(0);
         }
         let tx = self.db.begin_write()?;
-        let mut n = 0;
         {
             let mut t = tx.open_table(DELIVERIES)?;
-            t.retain(|_, v| {
-                let keep = decode::<Delivery>(v).map(|d| d.created_at >= before).unwrap_or(true);
-                n += usize::from(!keep);
-                keep
-            })?;
+            for (id, n) in &old {
+                t.remove((id.as_str(), *n))?;
+            }
         }
         tx.commit()?;
-        Ok(n)
+        Ok(old.len())
     }
 }
 
