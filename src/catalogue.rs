@@ -81,7 +81,8 @@ catalogue! {
     UnknownHost => ("unknown_host", 404, "No application is configured for this host."),
     UnknownTenant => ("unknown_tenant", 404, "No tenant serves this host."),
     UserNotFound => ("user_not_found", 404, "User not in the directory service."),
-    // 408, 409, 413, 415, 422, 431
+    // 405, 408, 409, 413, 415, 422, 431
+    MethodNotAllowed => ("method_not_allowed", 405, "This path does not answer this method: use one its Allow header lists."),
     HeaderTimeout => ("header_timeout", 408, "The request head did not arrive in time: send it at once."),
     AlreadyEnabled => ("already_enabled", 409, "An authenticator app is already set up: remove it first."),
     NotEnabled => ("not_enabled", 409, "No authenticator app is set up."),

@@ -57,6 +57,7 @@ fn done_body(d: &Done) -> serde_json::Value {
     responses(
         (status = 202, description = "If the address can be used, a link is on its way.", body = super::openapi::schemas::Message),
         (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)
     )
 )]
@@ -78,6 +79,7 @@ pub async fn verify_email(
     responses(
         (status = 202, description = "If the number can be used, a code is on its way.", body = super::openapi::schemas::Message),
         (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)
     )
 )]
@@ -158,6 +160,7 @@ pub async fn change_mobile(
     params(("token" = String, Path, description = "The link's token.")),
     responses(
         (status = 200, description = "The address is proved.", body = super::openapi::schemas::AddressProved),
+        (status = 401, response = super::openapi::errors::Unauthorized),
         (status = 404, response = super::openapi::errors::NotFound),
         (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)

@@ -135,6 +135,7 @@ pub struct ConfirmBody {
     responses(
         (status = 200, description = "Signed in, or the MFA step.", body = super::openapi::schemas::SignInAnswer),
         (status = 401, response = super::openapi::errors::Unauthorized),
+        (status = 404, response = super::openapi::errors::NotFound),
         (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)
     )

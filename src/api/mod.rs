@@ -8,6 +8,7 @@ pub mod admin;
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
+pub mod discovery;
 pub mod links;
 pub mod mfa;
 pub mod openapi;
@@ -103,8 +104,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
 /// The JSON API's routes (the /auth router adds the portal's, then [`serve`] its common ground).
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/auth/.well-known/jwks.json", get(jwks))
-        .route("/auth/.well-known/openid-configuration", get(openid_configuration))
+        .route("/auth/.well-known/jwks.json", get(discovery::jwks))
+        .route("/auth/.well-known/openid-configuration", get(discovery::openid_configuration))
         .route("/auth/openapi.json", get(openapi::openapi_json))
         .route("/auth/login", post(auth::login))
         .route("/auth/session", get(auth::session))
@@ -153,6 +154,8 @@ pub fn routes() -> Router<Arc<Shared>> {
 pub fn serve(routes: Router<Arc<Shared>>, shared: Arc<Shared>) -> Router {
     routes
         .fallback(not_found)
+        // After every route (the portal's too): a known path asked with another method.
+        .method_not_allowed_fallback(method_not_allowed)
         // Every state-changing request with Gatehouse's cookies: same site and JSON, or a
         // portal form with its CSRF token (see `csrf`).
         .layer(axum::middleware::from_fn_with_state(shared.clone(), csrf::guard))
@@ -184,45 +187,13 @@ async fn per_ip_limit(State(s): State<Arc<Shared>>, req: Request, next: axum::mi
     next.run(req).await
 }
 
-#[utoipa::path(
-    get,
-    path = "/auth/.well-known/jwks.json",
-    tag = "discovery",
-    responses(
-        (status = 200, description = "The public keys access tokens are signed with.", body = crate::api::openapi::schemas::Jwks)
-    )
-)]
-async fn jwks(Snapshot(rt): Snapshot) -> Response {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(rt.tokens().jwks())).into_response()
-}
-
-#[utoipa::path(
-    get,
-    path = "/auth/.well-known/openid-configuration",
-    tag = "discovery",
-    responses(
-        (status = 200, description = "OpenID Provider metadata.", body = crate::api::openapi::schemas::OpenIdConfiguration)
-    )
-)]
-async fn openid_configuration(Snapshot(rt): Snapshot) -> Response {
-    let base = rt.config.server.public_url.as_str().trim_end_matches('/').to_string();
-    let body = serde_json::json!({
-        "issuer": rt.tokens().issuer,
-        "jwks_uri": format!("{base}/auth/.well-known/jwks.json"),
-        "authorization_endpoint": format!("{base}/auth/login"),
-        "token_endpoint": format!("{base}/auth/token/refresh"),
-        "userinfo_endpoint": format!("{base}/auth/session"),
-        "end_session_endpoint": format!("{base}/auth/logout"),
-        "id_token_signing_alg_values_supported": ["EdDSA"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "subject_types_supported": ["public"],
-        "response_types_supported": ["token"],
-    });
-    Json(body).into_response()
-}
-
 async fn not_found() -> ApiError {
     ApiError::new(Code::NotFound, "There is no such /auth endpoint.")
+}
+
+/// 405 in the error shape (axum adds `Allow`).
+async fn method_not_allowed() -> ApiError {
+    ApiError::of(Code::MethodNotAllowed)
 }
 
 #[cfg(test)]

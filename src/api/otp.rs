@@ -60,6 +60,7 @@ pub struct RequestBody {
         (status = 202, description = "A code is on its way if the identifier is known (the same answer otherwise).", body = super::openapi::schemas::CodeSent),
         (status = 401, response = super::openapi::errors::Unauthorized),
         (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 404, response = super::openapi::errors::NotFound),
         (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)
     )
@@ -103,6 +104,7 @@ pub fn outcome_response(rt: &Runtime, o: Outcome, set_cookie: bool) -> Response 
         (status = 200, description = "Signed in, or the MFA step.", body = super::openapi::schemas::SignInAnswer),
         (status = 401, response = super::openapi::errors::Unauthorized),
         (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 404, response = super::openapi::errors::NotFound),
         (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)
     )

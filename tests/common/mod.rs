@@ -379,6 +379,7 @@ pub fn missing(what: &str) -> String {
         "node" => "apt-get install nodejs",
         "playwright-core" => "cd tests/browser && npm ci",
         "PyJWT" => "python3 -m pip install pyjwt cryptography",
+        "schemathesis" => "python3 -m pip install schemathesis",
         "botocore" => "python3 -m pip install botocore",
         "caddy" => "apt-get install caddy (Caddy's apt repository)",
         other => return format!("`{other}` not found: run scripts/test (it installs it) or `apt-get install {other}`"),

@@ -26,6 +26,7 @@ mod identity;
 mod layers;
 mod links;
 mod mfa;
+mod openapi;
 mod otp;
 mod portal;
 mod providers;

@@ -22,6 +22,21 @@ fn error_response(status: u16, description: &str) -> Response {
     ResponseBuilder::new().description(description).content("application/json", content).build()
 }
 
+/// Makes the 404 of `responses` (added when absent) also answer the error shape as JSON: a path
+/// parameter the gateway will not route (an encoded `/`, `\` or NUL) is its JSON 404.
+pub fn json_404(responses: &mut utoipa::openapi::Responses) {
+    let r = responses
+        .responses
+        .entry("404".into())
+        .or_insert(RefOr::Ref(utoipa::openapi::Ref::from_response_name("NotFound")));
+    if let RefOr::T(r) = r {
+        if !r.content.contains_key("application/json") {
+            let content = ContentBuilder::new().schema(Some(error_schema(404).build())).build();
+            r.content.insert("application/json".into(), content);
+        }
+    }
+}
+
 macro_rules! error_responses {
     ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)*) => {$(
         $(#[$doc])*

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::{account, addresses, auth, links, mfa, otp, verify};
+use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,8 +29,8 @@ use super::{account, addresses, auth, links, mfa, otp, verify};
             `{\"error\": \"<code>\", \"message\": \"<what to do>\"}` with the codes of docs/http-api.md §12."
     ),
     paths(
-        super::jwks,
-        super::openid_configuration,
+        discovery::jwks,
+        discovery::openid_configuration,
         openapi_json,
         auth::login,
         auth::session,
@@ -94,7 +94,9 @@ pub struct ApiDoc;
 /// schemes, and the answers of the layers every /auth request passes (`api::serve` and the
 /// gateway's bridge): 400 (a malformed body or `X-Forwarded-For`), 403 (a cross-site request
 /// with Gatehouse's cookies), 413 (a body over `server.max_body_bytes`), 415 (a body that is
-/// not JSON), 429 (`rate_limits.auth` per IP), 503 (the store unavailable).
+/// not JSON), 429 (`rate_limits.auth` per IP), 503 (the store unavailable); and a JSON 404 on
+/// every path with parameters (a parameter with an encoded `/`, `\` or NUL does not reach /auth:
+/// the gateway answers it, README "How a request is decided").
 struct Common;
 
 impl utoipa::Modify for Common {
@@ -111,7 +113,8 @@ impl utoipa::Modify for Common {
         let key =
             ApiKeyValue::with_description("X-Auth-Service-Key", "An application's key (`gatehouse app key create`).");
         components.add_security_scheme("app_key", SecurityScheme::ApiKey(ApiKey::Header(key)));
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let has_params = path.contains('{');
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
             for (unsafe_method, op) in ops.into_iter().enumerate().filter_map(|(i, o)| Some((i > 0, o.as_mut()?))) {
                 let mut add = vec![("400", errors::BadRequest::NAME), ("429", errors::TooManyRequests::NAME)];
@@ -126,6 +129,9 @@ impl utoipa::Modify for Common {
                 for (status, name) in add {
                     let r = utoipa::openapi::Ref::from_response_name(name);
                     op.responses.responses.entry(status.to_string()).or_insert(r.into());
+                }
+                if has_params {
+                    errors::json_404(&mut op.responses);
                 }
             }
         }

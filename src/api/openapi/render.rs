@@ -72,6 +72,10 @@ pub fn markdown(doc: &Value) -> String {
          ```sh\n\
          GATEHOUSE_WRITE_OPENAPI=1 cargo test --lib api::openapi\n\
          ```\n\n\
+         Adding an endpoint: annotate its handler with `#[utoipa::path(...)]` (method, path, body type,\n\
+         answers; errors by status: `(status = 404, response = errors::NotFound)`; any handler in\n\
+         src/api shows one) and name the handler in `ApiDoc`'s `paths(...)` in src/api/openapi/mod.rs,\n\
+         one line. The test fails for a route the document lacks.\n\n\
          Every operation can also answer 400, 429 and 503; every POST and DELETE 403 (a cross-site\n\
          request with Gatehouse's cookies); every one with a body 413 and 415. Errors are\n\
          `{\"error\", \"message\"}` with the codes of docs/http-api.md §12.\n\n\

@@ -244,13 +244,15 @@ pub struct PageClosed {
     pub closed: bool,
 }
 
-/// A wrong code for a verification: the error shape with the attempts left.
+/// A 400 of a verification's check: the error shape; a wrong code (`code_mismatch`) also says
+/// how many attempts are left.
 #[derive(Serialize, ToSchema)]
 pub struct CodeMismatch {
-    /// `code_mismatch`.
+    /// `code_mismatch`, or another 400 code (`malformed_json`, ...).
     pub error: String,
     pub message: String,
-    pub attempts_left: u32,
+    /// With `code_mismatch`.
+    pub attempts_left: Option<u32>,
 }
 
 /// One public key of `GET /auth/.well-known/jwks.json`.

@@ -64,7 +64,7 @@ fn balanced(text: &str) -> &str {
 /// that is not a literal, `nest`, `route_service`, a method router other than get/post/put/
 /// patch/delete) fails it, so no route can hide from the document.
 fn routed_in_source() -> Vec<(String, String)> {
-    let method = regex::Regex::new(r"(?:^|[^A-Za-z0-9_:])(get|post|put|patch|delete)\s*\(").unwrap();
+    let method = regex::Regex::new(r"(?:^|[^A-Za-z0-9_])(get|post|put|patch|delete)\s*\(").unwrap();
     let mut files = vec![];
     rust_files(&root().join("src/api"), &mut files);
     let mut out = vec![];
@@ -94,6 +94,41 @@ fn routed_in_source() -> Vec<(String, String)> {
     out
 }
 
+/// The admin API's routes that were merged before their annotations (issue 12, this wave's
+/// admin areas): known, listed one by one, so any route added after them is still caught. Annotate
+/// a handler and remove its line here (the test fails while a listed route is documented).
+const NOT_YET_DOCUMENTED: &[(&str, &str)] = &[
+    ("get", "/auth/admin/api/apps"),
+    ("post", "/auth/admin/api/apps"),
+    ("get", "/auth/admin/api/apps/{id}"),
+    ("patch", "/auth/admin/api/apps/{id}"),
+    ("get", "/auth/admin/api/apps/{id}/keys"),
+    ("post", "/auth/admin/api/apps/{id}/keys"),
+    ("delete", "/auth/admin/api/apps/{id}/keys/{key_id}"),
+    ("get", "/auth/admin/api/apps/{id}/users"),
+    ("post", "/auth/admin/api/apps/{id}/users"),
+    ("delete", "/auth/admin/api/apps/{id}/users/{user_id}"),
+    ("get", "/auth/admin/api/users"),
+    ("post", "/auth/admin/api/users"),
+    ("get", "/auth/admin/api/users/{id}"),
+    ("patch", "/auth/admin/api/users/{id}"),
+    ("delete", "/auth/admin/api/users/{id}"),
+    ("post", "/auth/admin/api/users/{id}/disable"),
+    ("post", "/auth/admin/api/users/{id}/enable"),
+    ("post", "/auth/admin/api/users/{id}/reset-mfa"),
+    ("get", "/auth/admin/api/users/{id}/sessions"),
+    ("delete", "/auth/admin/api/users/{id}/sessions"),
+    ("delete", "/auth/admin/api/users/{id}/sessions/{sid}"),
+    ("get", "/auth/admin/api/users/{id}/devices"),
+    ("get", "/auth/admin/api/audit"),
+    ("post", "/auth/admin/api/audit/purge"),
+    ("post", "/auth/admin/api/login"),
+    ("post", "/auth/admin/api/otp/verify"),
+    ("post", "/auth/admin/api/mfa/verify"),
+    ("get", "/auth/admin/api/session"),
+    ("post", "/auth/admin/api/logout"),
+];
+
 /// Every route of `api::routes()` (the admin API's included, as each area adds them) is in the
 /// document: a new handler without `#[utoipa::path]` in `ApiDoc`'s `paths(...)` fails here.
 #[test]
@@ -101,7 +136,17 @@ fn every_route_is_in_the_document() {
     let routed = routed_in_source();
     assert!(routed.len() >= 40, "the source scan found only {} routes", routed.len());
     let documented = documented();
-    let missing: Vec<_> = routed.iter().filter(|r| !documented.contains(r)).collect();
+    let missing: Vec<_> = routed
+        .iter()
+        .filter(|r| !documented.contains(r))
+        .filter(|(m, p)| !NOT_YET_DOCUMENTED.contains(&(m.as_str(), p.as_str())))
+        .collect();
+    let stale: Vec<_> =
+        NOT_YET_DOCUMENTED.iter().filter(|(m, p)| documented.contains(&(m.to_string(), p.to_string()))).collect();
+    assert!(stale.is_empty(), "documented now: remove them from NOT_YET_DOCUMENTED: {stale:?}");
+    let gone: Vec<_> =
+        NOT_YET_DOCUMENTED.iter().filter(|(m, p)| !routed.contains(&(m.to_string(), p.to_string()))).collect();
+    assert!(gone.is_empty(), "not routed any more: remove them from NOT_YET_DOCUMENTED: {gone:?}");
     assert!(
         missing.is_empty(),
         "routes missing from the OpenAPI document (annotate the handler with #[utoipa::path] and add it to \
@@ -187,6 +232,21 @@ fn every_error_answer_has_the_error_shape() {
     assert!(seen > 100, "{seen} error answers");
 }
 
+/// Every operation with a path parameter documents a JSON 404: a parameter with an encoded `/`,
+/// `\` or NUL never reaches /auth and the gateway answers it (schemathesis sent `%5C`).
+#[test]
+fn every_path_with_parameters_documents_a_json_404() {
+    let doc = doc_json();
+    for (m, path) in documented().into_iter().filter(|(_, p)| p.contains('{')) {
+        let r = &doc["paths"][&path][&m]["responses"]["404"];
+        let r = match r["$ref"].as_str() {
+            Some(name) => &doc["components"]["responses"][name.rsplit('/').next().unwrap()],
+            None => r,
+        };
+        assert!(r["content"]["application/json"]["schema"].is_object(), "{m} {path}: {r}");
+    }
+}
+
 /// docs/openapi.json and docs/openapi.md are the document as built now
 /// (`GATEHOUSE_WRITE_OPENAPI=1 cargo test --lib api::openapi` rewrites them).
 #[test]
@@ -204,5 +264,27 @@ fn the_rendered_documents_are_current() {
             "{} is not current: run GATEHOUSE_WRITE_OPENAPI=1 cargo test --lib api::openapi",
             path.display()
         );
+    }
+}
+
+// What schemathesis found (tests/e2e/openapi.rs), kept as regressions.
+
+/// A known path asked with a method it does not answer is 405 in the error shape, with the
+/// `Allow` header (schemathesis found axum's bare 405 with an empty body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_405_in_the_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    for (method, uri, allow) in [("PUT", "/auth/login", "POST"), ("PATCH", "/auth/session", "GET,HEAD")] {
+        let resp = crate::api::serve(crate::api::routes(), s.clone())
+            .oneshot(crate::api::tests::request(method, uri, "", None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(resp.headers()[axum::http::header::ALLOW], allow, "{method} {uri}");
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{method} {uri}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
 }
