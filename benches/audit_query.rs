@@ -168,7 +168,7 @@ fn main() {
         );
     }
     // Following a filter through its pages, and one CSV export's worth (10 000 rows).
-    let mut times = vec![];
+    let (mut times, mut found) = (vec![], 0);
     let reps = (runs / 10).max(3);
     for _ in 0..reps {
         let mut q = AuditQuery {
