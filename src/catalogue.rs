@@ -95,6 +95,8 @@ catalogue! {
     BodyTooLarge => ("body_too_large", 413, "The request body is too large."),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send the body as application/json."),
     InvalidField => ("invalid_field", 422, "A field is missing or wrong."),
+    /// A reload asked through the admin API was refused: the running configuration stays.
+    InvalidConfig => ("invalid_config", 422, "The configuration files have errors: fix them and reload again."),
     HeaderTooLarge => ("header_too_large", 431, "The request head is too large."),
     // 429 (with Retry-After)
     RateLimited => ("rate_limited", 429, "Too many requests: retry later."),
@@ -103,6 +105,8 @@ catalogue! {
     // 5xx
     Internal => ("internal", 500, "The answer could not be produced."),
     BadGateway => ("bad_gateway", 502, "The application did not answer: retry shortly."),
+    /// A delivery provider's test message failed (the admin API).
+    DeliveryFailed => ("delivery_failed", 502, "The provider did not accept the message: check its settings."),
     GatewayTimeout => ("gateway_timeout", 504, "The application did not answer in time: retry shortly."),
     Unavailable => ("unavailable", 503, "The store cannot be reached; retry shortly."),
     Busy => ("busy", 503, "Too many sign-ins at once; retry in a moment."),

@@ -202,6 +202,10 @@ words! {
         BanRevoked => "ban_revoked",
         SessionsRevoked => "sessions_revoked",
         TokenIssued => "token_issued",
+        /// An administrator sent a test message through a provider (`detail.delivered`).
+        ProviderTested => "provider_tested",
+        /// An administrator asked for a reload (`detail.result`: `ok` or `refused`).
+        ConfigReloaded => "config_reloaded",
         AppKeyCreated => "app_key_created",
         AppKeyDeleted => "app_key_deleted",
         AuditPurged => "audit_purged",
@@ -235,6 +239,10 @@ words! {
         AppUsersAssigned => "app_users_assigned",
         AppUserUnassigned => "app_user_unassigned",
         AppApi => "app_api",
+        WebhookCreated => "webhook_created",
+        WebhookUpdated => "webhook_updated",
+        WebhookDeleted => "webhook_deleted",
+        WebhookRedelivered => "webhook_redelivered",
     }
 }
 

@@ -7,7 +7,7 @@ use super::Reporter;
 use serde::Deserialize;
 
 /// `tenants[].branding` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingFile {
     #[serde(default)]

@@ -3,10 +3,10 @@
 //! this after validation; nothing else in the program reads these structs.
 
 use super::units::{Dur, OneOrMany, Rate};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
     #[serde(default)]
@@ -65,7 +65,7 @@ fn default_tenants() -> Vec<Tenant> {
     }]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Server {
     pub listen: String,
@@ -105,7 +105,7 @@ impl Default for Server {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     pub path: String,
@@ -117,7 +117,7 @@ impl Default for Storage {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tokens {
     pub issuer: Option<String>,
@@ -137,7 +137,7 @@ impl Default for Tokens {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Session {
     pub cookie_name: String,
@@ -161,7 +161,7 @@ impl Default for Session {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Password {
     pub min_length: usize,
@@ -177,7 +177,7 @@ impl Default for Password {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Argon2 {
     pub memory_kib: u32,
@@ -191,7 +191,7 @@ impl Default for Argon2 {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Otp {
     pub length: usize,
@@ -206,7 +206,7 @@ impl Default for Otp {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Totp {
     pub issuer: String,
@@ -223,7 +223,7 @@ impl Default for Totp {
 }
 
 /// `links`: how long one-use account links live (docs/configuration.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Links {
     /// A password-reset link (an SMS reset code lives `otp.ttl`).
@@ -245,7 +245,7 @@ impl Default for Links {
 }
 
 /// `admin`: administrators' sign-in to `/auth/admin/api` and the console (docs/configuration.md).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
     /// An administrator needs a second factor (TOTP, a recovery code, a code on a second
@@ -262,7 +262,7 @@ impl Default for Admin {
 }
 
 /// `audit`: how long audit events are kept.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditLog {
     pub retention: Dur,
@@ -275,7 +275,7 @@ impl Default for AuditLog {
 }
 
 /// `personal_tokens`: users' own API tokens (`gh_pat_…`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PersonalTokens {
     /// Lifetime of a token created without `expires_in`.
@@ -293,7 +293,7 @@ impl Default for PersonalTokens {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Regulation {
     /// Regulation is off only with an explicit `enabled: false`.
@@ -320,7 +320,7 @@ impl Default for Regulation {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub per: String,
@@ -328,7 +328,7 @@ pub struct RateLimit {
     pub burst: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     pub global: Option<RateLimit>,
@@ -362,7 +362,7 @@ impl Default for RateLimits {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Notifiers {
     pub email: Option<Email>,
@@ -383,7 +383,7 @@ impl Notifiers {
 }
 
 /// A message text; `{{code}}`, `{{minutes}}`, `{{app}}`, `{{tenant}}` are replaced.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
     #[serde(default)]
@@ -391,14 +391,14 @@ pub struct Template {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Email {
     pub smtp: Smtp,
     pub from: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Smtp {
     pub host: String,
@@ -420,7 +420,7 @@ fn default_tls() -> String {
 
 pub use super::sms::{PhoneChannel, SmsKind, SmsProvider};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookProvider {
     pub name: String,
@@ -429,7 +429,7 @@ pub struct WebhookProvider {
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
     pub id: String,
@@ -456,14 +456,14 @@ pub struct Tenant {
     pub branding: Option<super::branding::BrandingFile>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessGroup {
     #[serde(default)]
     pub scopes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct App {
     pub id: String,
@@ -485,7 +485,7 @@ fn default_tenant_id() -> String {
     "default".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     pub hosts: OneOrMany<String>,

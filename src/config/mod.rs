@@ -4,6 +4,7 @@
 //! Every problem is reported as `file:line: what is wrong and what to do`, all at once.
 
 pub mod branding;
+pub mod effective;
 pub mod file;
 pub mod locate;
 pub mod sms;
@@ -200,6 +201,10 @@ pub struct Config {
     pub access_groups: BTreeMap<String, Vec<String>>,
     pub apps: Vec<AppConfig>,
     pub policies_dir: PathBuf,
+    /// The file as loaded, every default filled in, secrets redacted (`effective`).
+    pub effective: serde_json::Value,
+    /// The secret values redacted from `effective` (to scrub them from providers' errors).
+    pub secrets: Vec<String>,
 }
 
 /// `totp`, validated: the shape of authenticator codes.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// How an SMS provider delivers: a templated HTTP API, an e-mail-to-SMS gateway, or a named
 /// provider whose request Gatehouse knows (docs/configuration.md §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SmsKind {
     #[default]
@@ -33,7 +33,7 @@ impl SmsKind {
 }
 
 /// The channel a mobile number is reached on through a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneChannel {
     #[default]
@@ -51,7 +51,7 @@ impl PhoneChannel {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SmsProvider {
     pub name: String,

@@ -1,7 +1,7 @@
 //! Value types of the configuration file: durations (`90s`, `15m`), rates (`10/min`), one-or-many
 //! lists. Each parses from a string and says what it expected when it cannot.
 
-use serde::{de, Deserialize, Deserializer};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
 
@@ -33,6 +33,29 @@ impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Dur::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// Written back as the file would say it: the largest unit that divides it (`15m`, `90s`).
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if !ms.is_multiple_of(1000) {
+            return write!(f, "{ms}ms");
+        }
+        let secs = self.0.as_secs();
+        let unit =
+            [(86_400, "d"), (3600, "h"), (60, "m")].into_iter().find(|(n, _)| secs != 0 && secs.is_multiple_of(*n));
+        match unit {
+            Some((n, u)) => write!(f, "{}{u}", secs / n),
+            None => write!(f, "{secs}s"),
+        }
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -88,9 +111,21 @@ impl fmt::Display for Rate {
     }
 }
 
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}/{}", self.count, Dur(self.period)))
+    }
+}
+
 /// A value that may be written as one item or as a list of items.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<T: Serialize> Serialize for OneOrMany<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -121,6 +156,18 @@ mod tests {
         assert!(Dur::parse("15").unwrap_err().contains("no unit"));
         assert!(Dur::parse("15y").unwrap_err().contains("unknown unit"));
         assert!(Dur::parse("m").is_err());
+    }
+
+    /// What the effective configuration shows is what the file would say, and parses back.
+    #[test]
+    fn durations_and_rates_write_back() {
+        for (text, shown) in [("90s", "90s"), ("900s", "15m"), ("36h", "36h"), ("30d", "30d"), ("250ms", "250ms")] {
+            let d = Dur::parse(text).unwrap();
+            assert_eq!(d.to_string(), shown);
+            assert_eq!(Dur::parse(shown).unwrap(), d);
+        }
+        assert_eq!(serde_json::to_value(Rate::parse("3/10m").unwrap()).unwrap(), "3/10m");
+        assert_eq!(Rate::parse("10/1m").unwrap(), Rate::parse("10/min").unwrap());
     }
 
     #[test]

@@ -383,6 +383,7 @@ fn validation_source(r: &mut Reporter, at: &str, s: &str, n: &file::Notifiers) {
 /// The validated [`Config`]: the file's values, paths resolved against `base`, and what the
 /// sections produced.
 fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
+    let (effective, secrets) = super::effective::of(&f);
     Config {
         path: path.to_path_buf(),
         server: ServerConfig {
@@ -433,6 +434,8 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
         access_groups: s.access_groups,
         apps: s.apps,
         policies_dir: resolve_path(base, &f.policies_dir),
+        effective,
+        secrets,
     }
 }
 

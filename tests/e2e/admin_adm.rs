@@ -85,3 +85,50 @@ fn an_admin_session_by_cookie_needs_its_csrf_token_and_this_site() {
     let r = gh.post_json("/auth/admin/api/login", body).send();
     assert_eq!((r.status().as_u16(), r.json()["error"].as_str()), (401, Some("invalid_credentials")));
 }
+
+/// The platform endpoints over HTTP: a provider's test message reaches it (an HTTP SMS API,
+/// recorded), the effective configuration holds none of the configuration's secrets, a reload
+/// takes effect or answers its errors; each is audited naming the administrator.
+#[test]
+fn providers_config_and_reload_over_http() {
+    let sms = Recorder::start();
+    let secrets = ["sms-token-5521", "smtp-pass-6632", "hook-secret-7743"];
+    let config = format!(
+        "{CONFIG}notifiers:\n  email: {{smtp: {{host: 127.0.0.1, port: 9, username: ops, password: {}}}, from: 'G <g@example.com>'}}\n  \
+         sms:\n    - {{name: gateway, kind: http, url: '{}', headers: {{Authorization: 'Bearer {}'}}, body: '{{\"to\":\"{{{{to}}}}\"}}'}}\n  \
+         webhooks:\n    - {{name: hook, url: 'http://127.0.0.1:9/hook', secret: {}}}\n",
+        secrets[1],
+        sms.url("/send"),
+        secrets[0],
+        secrets[2]
+    );
+    let gh = Gatehouse::start(&config, &[]);
+    let t = gh.admin_token("ops@example.com");
+    let r = gh.post_json("/auth/admin/api/providers/gateway/test", json!({"to": "+15550001234"})).bearer(&t).send();
+    assert_eq!((r.status().as_u16(), r.json()), (200, json!({"delivered": true})));
+    let got = sms.wait(1);
+    assert_eq!(got[0].json()["to"], "+15550001234");
+    assert_eq!(got[0].header("authorization"), Some(format!("Bearer {}", secrets[0]).as_str()));
+    let r = gh.post_json("/auth/admin/api/providers/email/test", json!({"to": "a@example.com"})).bearer(&t).send();
+    assert_eq!((r.status().as_u16(), r.json()["error"].as_str()), (502, Some("delivery_failed")), "{}", r.text());
+    let r = gh.get("/auth/admin/api/config").bearer(&t).send();
+    assert_eq!(r.status(), 200);
+    for s in secrets {
+        assert!(!r.text().contains(s), "{s} shown: {}", r.text());
+    }
+    assert_eq!(r.json()["notifiers"]["sms"][0]["headers"]["Authorization"], "[redacted]");
+    let text = std::fs::read_to_string(gh.config_path()).unwrap();
+    std::fs::write(gh.config_path(), format!("{text}admin: {{inactivity: 5m}}\n")).unwrap();
+    let r = gh.post("/auth/admin/api/reload").bearer(&t).send();
+    assert_eq!((r.status().as_u16(), r.json()), (200, json!({"reloaded": true})));
+    assert_eq!(gh.get("/auth/admin/api/config").bearer(&t).send().json()["admin"]["inactivity"], "5m");
+    std::fs::write(gh.config_path(), format!("{text}admin: {{inactivity: 5s}}\n")).unwrap();
+    let r = gh.post("/auth/admin/api/reload").bearer(&t).send();
+    assert_eq!((r.status().as_u16(), r.json()["error"].as_str()), (422, Some("invalid_config")), "{}", r.text());
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("admin.inactivity"));
+    assert_eq!(gh.get("/auth/admin/api/config").bearer(&t).send().json()["admin"]["inactivity"], "5m", "kept");
+    std::fs::write(gh.config_path(), &text).unwrap();
+    let events = gh.audit_events();
+    assert_eq!(events.iter().filter(|e| *e == "provider_tested").count(), 2, "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "config_reloaded").count(), 2, "{events:?}");
+}

@@ -12,6 +12,7 @@ mod addresses;
 mod admin_adm;
 mod admin_audit;
 mod admin_users;
+mod admin_webhooks;
 mod at_rest;
 mod browser;
 mod budget;

@@ -6,6 +6,7 @@
 //! Each area has its own file and its own `routes()`, merged here. Administrators sign in and
 //! hold admin sessions as `session` describes.
 
+pub mod platform;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -17,6 +18,7 @@ mod users_tests;
 pub mod apps;
 
 pub mod audit;
+pub mod webhooks;
 
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
@@ -58,7 +60,13 @@ pub fn page<T: Serialize>(name: &str, items: &[T], next_cursor: Option<String>) 
 
 /// Every admin API route.
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().merge(session::routes()).merge(users::routes()).merge(apps::routes()).merge(audit::routes())
+    Router::new()
+        .merge(session::routes())
+        .merge(platform::routes())
+        .merge(users::routes())
+        .merge(apps::routes())
+        .merge(audit::routes())
+        .merge(webhooks::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's

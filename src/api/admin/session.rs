@@ -45,7 +45,7 @@ pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/auth/admin/api/login", post(login))
         .route("/auth/admin/api/otp/verify", post(otp_verify))
-        .route("/auth/admin/api/mfa/verify", post(crate::api::auth::mfa_verify))
+        .route("/auth/admin/api/mfa/verify", post(mfa_verify))
         .route("/auth/admin/api/session", get(session))
         .route("/auth/admin/api/logout", post(logout))
 }
@@ -121,7 +121,7 @@ pub(crate) fn admin_session(
     Ok((id, csrf))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     identifier: String,
@@ -132,6 +132,18 @@ pub struct LoginBody {
 
 /// `POST /auth/admin/api/login {identifier, password, set_cookie?}`: `/auth/login` for an
 /// admin session.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/login",
+    operation_id = "admin_login",
+    tag = "admin",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in for an admin session (admin-scoped token; with set_cookie the admin cookie and csrf_token), or the MFA step.", body = crate::api::openapi::schemas::SignInAnswer),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable)
+    )
+)]
 pub async fn login(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -160,7 +172,7 @@ pub async fn login(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtpBody {
     identifier: String,
@@ -171,6 +183,18 @@ pub struct OtpBody {
 
 /// `POST /auth/admin/api/otp/verify {identifier, otp, set_cookie?}`: `/auth/otp/verify` for an
 /// admin session (the code is asked for with `POST /auth/otp/request`).
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/otp/verify",
+    operation_id = "admin_otp_verify",
+    tag = "admin",
+    request_body = OtpBody,
+    responses(
+        (status = 200, description = "Signed in for an admin session, or the MFA step.", body = crate::api::openapi::schemas::SignInAnswer),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable)
+    )
+)]
 pub async fn otp_verify(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
@@ -189,8 +213,43 @@ pub async fn otp_verify(
     Ok(outcome_response(&rt, o, b.set_cookie))
 }
 
+/// `POST /auth/admin/api/mfa/verify {mfa_token, method, code}`: the MFA step of an admin
+/// sign-in (`/auth/mfa/verify`, which answers an admin step the same way).
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/mfa/verify",
+    operation_id = "admin_mfa_verify",
+    tag = "admin",
+    request_body = crate::api::auth::MfaBody,
+    responses(
+        (status = 200, description = "Signed in for an admin session.", body = crate::api::openapi::schemas::Tokens),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable)
+    )
+)]
+pub async fn mfa_verify(
+    state: State<Arc<Shared>>,
+    snapshot: Snapshot,
+    info: ReqInfo,
+    body: JsonBody<crate::api::auth::MfaBody>,
+) -> Result<Response, ApiError> {
+    crate::api::auth::mfa_verify(state, snapshot, info, body).await
+}
+
 /// `GET /auth/admin/api/session`: the administrator, their session, its idle timeout and (by
 /// cookie) the CSRF token.
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/session",
+    operation_id = "admin_session",
+    tag = "admin",
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "{user, session: {id, created_at, expires_at, amr}, idle_timeout, csrf_token}"),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 403, response = crate::api::openapi::errors::Forbidden)
+    )
+)]
 pub async fn session(admin: Admin) -> Result<Response, ApiError> {
     let Some((sess, _)) = admin.s.services.sessions.get(&admin.id.session_id) else {
         return Err(ApiError::new(Code::Unauthenticated, "The admin session has ended.").www_authenticate());
@@ -207,6 +266,17 @@ pub async fn session(admin: Admin) -> Result<Response, ApiError> {
 
 /// `POST /auth/admin/api/logout` → 204: ends the admin session (cookie or token) and clears
 /// the cookie. Works for anyone holding an admin session, administrator still or not.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/logout",
+    operation_id = "admin_logout",
+    tag = "admin",
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out; the admin cookie is cleared."),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized)
+    )
+)]
 pub async fn logout(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,

@@ -251,3 +251,70 @@ async fn an_admin_signs_in_with_a_code() {
     let again = call(&s, "POST", "/auth/otp/verify", &[], Some(verify("bob@example.com", &codes[1]))).await;
     assert_eq!(again.status, StatusCode::OK, "Bob's code still signs him in where he may: {:?}", again.body);
 }
+
+/// Every admin endpoint (as the OpenAPI document lists them): a cross-site request with the
+/// admin cookie is refused before any handler; by cookie, an unsafe request without the CSRF
+/// token is refused; an end user's token is no admin. Only the three sign-in entries take
+/// requests without an admin session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_endpoint_refuses_cross_site_requests_and_end_users() {
+    use utoipa::OpenApi;
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path(), "admin: {require_mfa: false}\n");
+    user(&s, "ops", true).await;
+    let bob = user(&s, "bob", false).await;
+    let done = login(&s, "ops@example.com", PASSWORD).await;
+    let (cookie, csrf) = (admin_cookie(&done), done.body["csrf_token"].as_str().unwrap().to_string());
+    let (_, sess, _) = s.services.sessions.create(&bob, vec![Amr::Pwd], vec![], 600).unwrap();
+    let rt = s.runtime.load();
+    let bearer =
+        format!("Bearer {}", rt.tokens().sign(&rt.tokens().claims_for(&bob.id, "default", &sess.id, 60)).unwrap());
+    let sign_in = ["/auth/admin/api/login", "/auth/admin/api/otp/verify", "/auth/admin/api/mfa/verify"];
+    let doc = crate::api::openapi::ApiDoc::openapi();
+    let mut checked = 0;
+    for (path, item) in doc.paths.paths.iter().filter(|(p, _)| p.starts_with("/auth/admin/api/")) {
+        let uri = path.replace("{name}", "log").replace('{', "x").replace('}', "");
+        let methods = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+        ];
+        for (method, _) in methods.into_iter().filter(|(_, op)| op.is_some()) {
+            checked += 1;
+            let body = Some(json!({}));
+            if method != "GET" {
+                let cross =
+                    [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str()), ("origin", "https://evil.example")];
+                let a = call(&s, method, &uri, &cross, body.clone()).await;
+                assert_eq!(
+                    (a.status, a.body["error"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("cross_site_request")),
+                    "{method} {uri}"
+                );
+            }
+            if sign_in.contains(&path.as_str()) {
+                continue;
+            }
+            if method != "GET" {
+                let a = call(&s, method, &uri, &[("cookie", &cookie)], body.clone()).await;
+                assert_eq!(
+                    (a.status, a.body["error"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("cross_site_request")),
+                    "{method} {uri} without X-CSRF-Token"
+                );
+            }
+            let a = call(&s, method, &uri, &[("authorization", &bearer)], body.clone()).await;
+            assert_eq!(
+                (a.status, a.body["error"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+                "{method} {uri}: {:?}",
+                a.body
+            );
+            let a = call(&s, method, &uri, &[], body).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {uri} anonymous");
+        }
+    }
+    assert!(checked >= 8, "{checked} admin operations checked");
+}

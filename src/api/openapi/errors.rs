@@ -64,5 +64,6 @@ error_responses! {
     UnsupportedMediaType = 415, "The body is not application/json.";
     Unprocessable = 422, "A field is missing or wrong; the message names it.";
     TooManyRequests = 429, "A rate limit or a failure budget: wait Retry-After seconds.";
+    BadGateway = 502, "A service Gatehouse called did not take the request (a delivery provider: the message says why).";
     Unavailable = 503, "The store is unavailable or too many sign-ins are running: retry shortly (Retry-After when known).";
 }

@@ -73,6 +73,14 @@ use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
         addresses::confirm_email,
         addresses::verify_mobile,
         addresses::confirm_mobile,
+        super::admin::session::login,
+        super::admin::session::otp_verify,
+        super::admin::session::mfa_verify,
+        super::admin::session::session,
+        super::admin::session::logout,
+        super::admin::platform::test_provider,
+        super::admin::platform::config,
+        super::admin::platform::reload,
     ),
     components(responses(
         errors::BadRequest,
@@ -84,6 +92,7 @@ use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
         errors::UnsupportedMediaType,
         errors::Unprocessable,
         errors::TooManyRequests,
+        errors::BadGateway,
         errors::Unavailable,
     )),
     modifiers(&Common)
@@ -110,6 +119,11 @@ impl utoipa::Modify for Common {
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         let cookie = ApiKeyValue::with_description("gatehouse_session", "The session cookie (`session.cookie_name`).");
         components.add_security_scheme("session_cookie", SecurityScheme::ApiKey(ApiKey::Cookie(cookie)));
+        let admin = ApiKeyValue::with_description(
+            "gatehouse_admin",
+            "An admin session's cookie (docs/http-api.md §16); unsafe methods also send X-CSRF-Token.",
+        );
+        components.add_security_scheme("admin_cookie", SecurityScheme::ApiKey(ApiKey::Cookie(admin)));
         let key =
             ApiKeyValue::with_description("X-Auth-Service-Key", "An application's key (`gatehouse app key create`).");
         components.add_security_scheme("app_key", SecurityScheme::ApiKey(ApiKey::Header(key)));

@@ -123,11 +123,13 @@ const NOT_YET_DOCUMENTED: &[(&str, &str)] = &[
     ("post", "/auth/admin/api/users/import"),
     ("get", "/auth/admin/api/audit"),
     ("post", "/auth/admin/api/audit/purge"),
-    ("post", "/auth/admin/api/login"),
-    ("post", "/auth/admin/api/otp/verify"),
-    ("post", "/auth/admin/api/mfa/verify"),
-    ("get", "/auth/admin/api/session"),
-    ("post", "/auth/admin/api/logout"),
+    ("get", "/auth/admin/api/webhooks"),
+    ("post", "/auth/admin/api/webhooks"),
+    ("get", "/auth/admin/api/webhooks/{id}"),
+    ("patch", "/auth/admin/api/webhooks/{id}"),
+    ("delete", "/auth/admin/api/webhooks/{id}"),
+    ("get", "/auth/admin/api/webhooks/{id}/deliveries"),
+    ("post", "/auth/admin/api/webhooks/{id}/deliveries/{delivery}/redeliver"),
 ];
 
 /// Every route of `api::routes()` (the admin API's included, as each area adds them) is in the

@@ -1,0 +1,137 @@
+//! The effective configuration as the admin API shows it (`GET /auth/admin/api/config`,
+//! docs/http-api.md §16): the file as loaded (`${VAR}` substituted, every default filled in),
+//! with every secret replaced by [`REDACTED`]: SMTP passwords, HTTP notifiers' header values and
+//! bodies, webhook secrets, and the password and query values of provider URLs. The secret
+//! values themselves are kept too, to scrub them from providers' error messages.
+
+use super::file::File;
+use serde_json::Value;
+
+/// What a secret is shown as.
+pub const REDACTED: &str = "[redacted]";
+
+/// The shortest value scrubbed from providers' error messages.
+const MIN_SCRUBBED: usize = 4;
+
+/// Keys whose string value is a secret wherever they appear.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "client_secret",
+    "auth_token",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "body",
+];
+/// Keys whose every value is a secret (a map of header names to values).
+const SECRET_MAPS: &[&str] = &["headers"];
+/// Keys holding a URL whose password and query values are secrets.
+const URL_KEYS: &[&str] = &["url"];
+
+/// The configuration `f` as redacted JSON, and the secret values redacted from it.
+pub fn of(f: &File) -> (Value, Vec<String>) {
+    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+    let mut secrets = vec![];
+    redact(&mut v, &mut secrets);
+    // A value of a few characters (`to=1`) is no secret worth hiding, and scrubbing it from
+    // error messages would garble them.
+    secrets.retain(|s| s.len() >= MIN_SCRUBBED);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    (v, secrets)
+}
+
+fn redact(v: &mut Value, secrets: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                if SECRET_KEYS.contains(&k.as_str()) {
+                    hide(child, secrets);
+                } else if SECRET_MAPS.contains(&k.as_str()) {
+                    if let Value::Object(entries) = child {
+                        entries.values_mut().for_each(|x| hide(x, secrets));
+                    }
+                } else if URL_KEYS.contains(&k.as_str()) {
+                    if let Value::String(u) = child {
+                        *u = url_without_secrets(u, secrets);
+                    }
+                } else {
+                    redact(child, secrets);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|x| redact(x, secrets)),
+        _ => {}
+    }
+}
+
+/// A string value becomes [`REDACTED`] (and is remembered); anything else stays.
+fn hide(v: &mut Value, secrets: &mut Vec<String>) {
+    if let Value::String(s) = v {
+        secrets.push(std::mem::replace(s, REDACTED.into()));
+    }
+}
+
+/// `u` with its password and every query value redacted (remembered as secrets).
+fn url_without_secrets(u: &str, secrets: &mut Vec<String>) -> String {
+    let Ok(mut url) = url::Url::parse(u) else {
+        // Not a URL: nothing to take apart, so nothing of it is shown.
+        secrets.push(u.to_string());
+        return REDACTED.into();
+    };
+    if let Some(p) = url.password() {
+        secrets.push(p.to_string());
+        let _ = url.set_password(Some(REDACTED));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        secrets.extend(pairs.iter().map(|(_, v)| v.clone()));
+        url.query_pairs_mut().clear().extend_pairs(pairs.iter().map(|(k, _)| (k.as_str(), REDACTED)));
+    }
+    url.to_string()
+}
+
+/// `text` with every secret of `secrets` (longest first, at least 4 characters) replaced by
+/// [`REDACTED`].
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), REDACTED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_remembered() {
+        let mut v = serde_json::json!({
+            "notifiers": {
+                "email": {"smtp": {"host": "mail", "password": "p@ss"}},
+                "sms": [{"name": "sms", "url": "https://u:pw-4411@sms.example/send?key=K1-4411&to=x",
+                         "headers": {"Authorization": "Bearer T1-4411"}, "body": "{\"key\":\"K2-4411\"}"}],
+                "webhooks": [{"name": "w", "url": "https://hook.example/x", "secret": "S1-4411"}],
+            },
+            "session": {"cookie_name": "gatehouse_session"},
+        });
+        let mut secrets = vec![];
+        redact(&mut v, &mut secrets);
+        secrets.retain(|s| s.len() >= MIN_SCRUBBED);
+        let text = v.to_string();
+        for s in ["p@ss", "pw-4411", "K1-4411", "T1-4411", "K2-4411", "S1-4411"] {
+            assert!(!text.contains(s), "{s} in {text}");
+            assert!(secrets.iter().any(|x| x.contains(s)), "{s} remembered");
+        }
+        assert_eq!(
+            v["notifiers"]["sms"][0]["url"],
+            "https://u:%5Bredacted%5D@sms.example/send?key=%5Bredacted%5D&to=%5Bredacted%5D"
+        );
+        assert_eq!(v["notifiers"]["webhooks"][0]["url"], "https://hook.example/x");
+        assert_eq!(v["session"]["cookie_name"], "gatehouse_session");
+        assert_eq!(
+            scrub("401 from sms.example: bad key K1-4411 (Bearer T1-4411), to x", &secrets),
+            "401 from sms.example: bad key [redacted] ([redacted]), to x"
+        );
+    }
+}
