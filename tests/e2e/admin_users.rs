@@ -166,3 +166,35 @@ fn a_csv_upload_creates_and_updates_users_with_the_clis_summary() {
     let big_json = json!({"email": "y@example.com", "name": "n".repeat(70_000)});
     assert_eq!(gh.post_json(USERS, big_json).bearer(&t).send().status(), 413);
 }
+
+/// A user disabled over the admin API is refused at the very next request by real nginx
+/// (`auth_request`) and real Caddy (`forward_auth`) in front of an upstream.
+#[test]
+fn a_disabled_user_is_refused_by_real_nginx_and_caddy_at_the_next_request() {
+    let policy = "default_policy: deny\nrules:\n  - {domain: ['*.test', '127.0.0.1'], policy: one_factor}\n";
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", policy)]);
+    let t = gh.admin_token("ops@example.com");
+    let access = gh.token("gus", &["staff"], "pwd");
+    let up = Upstream::start();
+    let (nginx, caddy) = (nginx(gh.port, up.port), caddy(gh.port, up.port));
+    let get = |port: u16| {
+        let r = client()
+            .get(format!("http://127.0.0.1:{port}/page"))
+            .header("Authorization", format!("Bearer {access}"))
+            .header("Accept", "application/json")
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let reached = r.text().unwrap().contains("\"upstream\":true");
+        (status, reached)
+    };
+    for (name, port) in [("nginx", nginx.port), ("caddy", caddy.port)] {
+        assert_eq!(get(port), (200, true), "{name} before");
+    }
+    let id = gh.get(&format!("{USERS}?q=gus")).bearer(&t).send().json()["users"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(gh.post(&format!("{USERS}/{id}/disable")).bearer(&t).send().status(), 200);
+    for (name, port) in [("nginx", nginx.port), ("caddy", caddy.port)] {
+        let (status, reached) = get(port);
+        assert!(status != 200 && !reached, "{name} after disable: {status}");
+    }
+}
