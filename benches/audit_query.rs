@@ -168,7 +168,7 @@ fn main() {
         );
     }
     // Following a filter through its pages, and one CSV export's worth (10 000 rows).
-    let mut times = vec![];
+    let (mut times, mut found) = (vec![], 0);
     let reps = (runs / 10).max(3);
     for _ in 0..reps {
         let mut q = AuditQuery {
@@ -181,10 +181,11 @@ fn main() {
         let t = Instant::now();
         let page = store.audit_query(&q).expect("query");
         times.push(t.elapsed());
-        assert_eq!(page.events.len(), 10_000);
+        found += page.events.len();
     }
     println!(
-        "| CSV export size: 10 000 events of event=login_failed | 10000 | {} | {} |",
+        "| one CSV export (limit 10 000) of event=login_failed | {:.0} | {} | {} |",
+        found as f64 / reps as f64,
         ms(pct(&mut times, 0.5)),
         ms(pct(&mut times, 0.99))
     );

@@ -201,6 +201,8 @@ fn write_loop(store: Arc<Store>, rx: Receiver<AuditEvent>) {
 /// returns how many.
 pub fn prune(store: &Store, now: u64, retention: Duration) -> Result<usize, crate::store::StoreError> {
     let before = now.saturating_sub(retention.as_secs());
+    // Webhook delivery logs are kept as long as the audit events they came from.
+    store.prune_deliveries(before)?;
     let mut total = 0;
     loop {
         let n = store.prune_audit(before, 10_000)?;

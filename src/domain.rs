@@ -239,6 +239,10 @@ words! {
         AppUsersAssigned => "app_users_assigned",
         AppUserUnassigned => "app_user_unassigned",
         AppApi => "app_api",
+        WebhookCreated => "webhook_created",
+        WebhookUpdated => "webhook_updated",
+        WebhookDeleted => "webhook_deleted",
+        WebhookRedelivered => "webhook_redelivered",
     }
 }
 

@@ -73,7 +73,7 @@ fn limited(rt_label: &str, wait: Duration) -> Outcome {
 }
 
 /// Decides one request. `route` is the app route serving the host, when there is one.
-/// The refusal of a user not assigned to the app (the `not_assigned` message, docs/http-api.md §19) (`apps[].require_assignment`).
+/// The refusal of a user not assigned to the app (the `not_assigned` message, docs/http-api.md §20) (`apps[].require_assignment`).
 pub const NOT_ASSIGNED: &str = "You are not allowed to access this application. Contact Administrator.";
 
 pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgement<'a> {

@@ -31,3 +31,4 @@ pub mod signin;
 pub mod totp;
 pub mod users;
 pub mod verification;
+pub mod webhooks;

@@ -8,6 +8,7 @@
 //! provider with `channel: whatsapp`.
 
 pub mod aws;
+pub mod events;
 pub mod http;
 pub mod named;
 pub mod outbox;

@@ -68,6 +68,10 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             return;
         }
     };
+    let Some(events_client) = crate::notify::events::client() else {
+        tracing::error!("cannot build the HTTP client for event webhooks; messages wait in the store");
+        return;
+    };
     let store = shared.store().clone();
     // Messages that survived a restart are due at once.
     if let Err(e) = store.outbox_make_due() {
@@ -88,6 +92,10 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             let cfg = shared.config();
             let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
             m.attempts += 1;
+            if m.purpose == crate::store::webhooks::EVENT_PURPOSE {
+                deliver_event(&store, &events_client, seq, m, max);
+                continue;
+            }
             let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
             // A provider's error may echo the request: never let the code into logs or audit.
             let result = crate::notify::deliver(&cfg, &client, &m).map_err(|why| match m.code.as_deref() {
@@ -126,6 +134,34 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_secs(1)),
             }
         }
+    }
+}
+
+/// An event webhook's attempt: logged in its delivery log (not audited: the audit events it
+/// reports on are), retried with the same backoff.
+fn deliver_event(store: &Store, client: &reqwest::blocking::Client, seq: u64, mut m: OutboxMessage, max: u32) {
+    use crate::notify::events::{attempt, Outcome};
+    let outcome = attempt(store, client, &m, max, now_secs());
+    let label = match &outcome {
+        Outcome::Delivered => "sent",
+        Outcome::Retry(_) => "retry",
+        Outcome::Abandoned(_) => "failed",
+    };
+    crate::metrics::metrics().deliveries.with_label_values(&["event_webhook", label]).inc();
+    let stored = match outcome {
+        Outcome::Delivered => store.outbox_remove(seq),
+        Outcome::Abandoned(why) => {
+            tracing::warn!(webhook = %m.to, attempts = m.attempts, "event webhook delivery abandoned: {why}");
+            store.outbox_remove(seq)
+        }
+        Outcome::Retry(why) => {
+            tracing::warn!(webhook = %m.to, attempt = m.attempts, "event webhook delivery failed, will retry: {why}");
+            m.next_attempt = now_secs() + backoff(m.attempts);
+            store.outbox_update(seq, &m)
+        }
+    };
+    if let Err(e) = stored {
+        tracing::error!("outbox: {e}");
     }
 }
 

@@ -250,6 +250,7 @@ impl Store {
                 super::audit_index::index_event(&mut idx, e)?;
             }
         }
+        super::webhooks::fan_out(&tx, events)?;
         tx.commit()?;
         Ok(())
     }

@@ -250,6 +250,8 @@ impl Store {
             tx.open_table(STREAKS)?;
             tx.open_table(AUDIT)?;
             tx.open_table(audit_index::AUDIT_INDEX)?;
+            tx.open_table(webhooks::WEBHOOKS)?;
+            tx.open_table(webhooks::DELIVERIES)?;
             tx.open_table(CODES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(APP_KEYS)?;
@@ -323,6 +325,8 @@ mod addresses;
 pub use addresses::*;
 mod audit_index;
 pub use audit_index::{AuditPage, AuditQuery, QUERY_BUDGET};
+pub mod webhooks;
+pub use webhooks::{Attempt, Delivery, DeliveryStatus, Webhook};
 mod apps;
 pub use apps::*;
 

@@ -49,12 +49,22 @@ pub fn open_seed(key: &[u8; 32], user_id: &str, stored: &str) -> Option<String> 
     String::from_utf8(plain.to_vec()).ok()
 }
 
+/// Seals any secret under `key`, bound to `context` (e.g. `webhook:<id>`): `sealed1:` + base64url.
+pub fn seal_with(key: &[u8; 32], context: &str, secret: &str) -> Option<String> {
+    seal_seed(key, &format!("\0{context}"), secret)
+}
+
+/// Opens what [`seal_with`] sealed with the same key and context; nothing else opens.
+pub fn open_with(key: &[u8; 32], context: &str, stored: &str) -> Option<String> {
+    is_sealed(stored).then(|| open_seed(key, &format!("\0{context}"), stored)).flatten()
+}
+
 pub fn is_sealed(stored: &str) -> bool {
     stored.starts_with(PREFIX)
 }
 
 impl Store {
-    fn seed_key(&self) -> Option<[u8; 32]> {
+    pub(super) fn seed_key(&self) -> Option<[u8; 32]> {
         *self.seed_key.read().unwrap_or_else(|e| e.into_inner())
     }
 

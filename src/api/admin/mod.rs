@@ -18,6 +18,7 @@ mod users_tests;
 pub mod apps;
 
 pub mod audit;
+pub mod webhooks;
 
 use super::{ApiError, ReqInfo, Snapshot};
 use crate::catalogue::Code;
@@ -65,6 +66,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .merge(users::routes())
         .merge(apps::routes())
         .merge(audit::routes())
+        .merge(webhooks::routes())
 }
 
 /// A request from an administrator: the state, the configuration snapshot, the request's

@@ -120,8 +120,16 @@ const NOT_YET_DOCUMENTED: &[(&str, &str)] = &[
     ("delete", "/auth/admin/api/users/{id}/sessions"),
     ("delete", "/auth/admin/api/users/{id}/sessions/{sid}"),
     ("get", "/auth/admin/api/users/{id}/devices"),
+    ("post", "/auth/admin/api/users/import"),
     ("get", "/auth/admin/api/audit"),
     ("post", "/auth/admin/api/audit/purge"),
+    ("get", "/auth/admin/api/webhooks"),
+    ("post", "/auth/admin/api/webhooks"),
+    ("get", "/auth/admin/api/webhooks/{id}"),
+    ("patch", "/auth/admin/api/webhooks/{id}"),
+    ("delete", "/auth/admin/api/webhooks/{id}"),
+    ("get", "/auth/admin/api/webhooks/{id}/deliveries"),
+    ("post", "/auth/admin/api/webhooks/{id}/deliveries/{delivery}/redeliver"),
 ];
 
 /// Every route of `api::routes()` (the admin API's included, as each area adds them) is in the

@@ -16,7 +16,7 @@ fn shared(dir: &std::path::Path) -> Arc<Shared> {
     Shared::load(&dir.join("config.yaml")).unwrap()
 }
 
-/// A session cookie of `name`, an administrator (when `admin`) signed in with two factors.
+/// `name` (an administrator when `admin`) in an admin session signed in with two factors.
 async fn signed_in(s: &Arc<Shared>, name: &str, admin: bool) -> (User, String) {
     let mut u = add_user(s, name, "violet-tractor-42").await;
     u.admin = admin;
@@ -83,13 +83,19 @@ fn times(a: &Answer) -> Vec<u64> {
 async fn only_administrators_read_and_purge_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();
     let s = shared(dir.path());
-    let (_, user) = signed_in(&s, "bob", false).await;
+    let (bob, user) = signed_in(&s, "bob", false).await;
+    let amr = vec![crate::domain::Amr::Pwd, crate::domain::Amr::Totp];
+    let (secret, _, _) = s.services.sessions.create(&bob, amr, vec![], 600).unwrap();
+    let end_user = format!("gatehouse_session={secret}");
     for (method, path, body) in [
         ("GET", "/auth/admin/api/audit", None),
         ("POST", "/auth/admin/api/audit/purge", Some(json!({"older_than_days": 0}))),
     ] {
         let a = call(&s, method, path, "", body.clone()).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}");
+        // An end user's session is no admin session; an admin session without the role is refused.
+        let a = call(&s, method, path, &end_user, body.clone()).await;
+        assert_eq!((a.status, a.body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "{path}");
         let a = call(&s, method, path, &user, body).await;
         assert_eq!((a.status, a.body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{path}");
     }
