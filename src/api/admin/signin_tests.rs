@@ -107,3 +107,64 @@ async fn an_admins_first_factor_needs_more_than_a_password() {
     assert_eq!(ours.len(), 1, "{audit:?}");
     assert_eq!(ours[0]["detail"], json!({"administrator": true, "amr": ["otp"]}));
 }
+
+/// The statuses (and error codes) of five wrong codes at the admin code sign-in for `target`,
+/// after asking a code for it, in a fresh server holding an administrator and an end user.
+async fn five_wrong_codes(target: &str) -> Vec<(StatusCode, Value)> {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path(), "");
+    user(&s, "ops", true).await;
+    user(&s, "bob", false).await;
+    let (st, sent) = call(&s, "POST", "/auth/otp/request", "", json!({"identifier": target})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{sent:?}");
+    let wrong = if sent["dev_code"] == "000000" { "111111" } else { "000000" };
+    let mut seen = vec![];
+    for _ in 0..5 {
+        let body = json!({"identifier": target, "otp": wrong});
+        let (st, a) = call(&s, "POST", "/auth/admin/api/otp/verify", "", body).await;
+        seen.push((st, a["error"].clone()));
+    }
+    seen
+}
+
+/// The admin code sign-in tells nobody who is an administrator: an administrator, an end user
+/// and an unknown identifier, each with a code asked for, get the same five answers to five
+/// wrong codes (the code locks alike: the end user's code is looked up as at `/auth/otp/verify`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_at_the_admin_sign_in_answer_alike_for_everyone() {
+    let admin = five_wrong_codes("ops@example.com").await;
+    assert_eq!(admin.last().unwrap().0, StatusCode::TOO_MANY_REQUESTS, "{admin:?}");
+    assert_eq!(five_wrong_codes("bob@example.com").await, admin, "an end user");
+    assert_eq!(five_wrong_codes("nobody@example.com").await, admin, "an unknown identifier");
+}
+
+/// The admin password sign-in charges an end user's failures to the budget `/auth/login` uses:
+/// a wrong password and a right one (no admin role: answered and counted as wrong) both count
+/// on the account, and an attempt in progress on the account refuses a parallel one at either
+/// door alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_users_password_at_the_admin_sign_in_draws_on_their_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path(), "");
+    let bob = user(&s, "bob", false).await;
+    let key = crate::flows::regulation::user_key(&bob.tenant, &bob.id);
+    let streak = || s.services.store.failure_streak(&key).unwrap();
+    let login = |uri: &'static str, password: &'static str| {
+        let body = json!({"identifier": "bob@example.com", "password": password});
+        call(&s, "POST", uri, "", body)
+    };
+    let (st, a) = login("/auth/admin/api/login", "wrong-password-1").await;
+    assert_eq!((st, a["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+    assert_eq!(streak(), 1, "a wrong password counts on Bob's account");
+    let (st, a) = login("/auth/admin/api/login", PASSWORD).await;
+    assert_eq!((st, a["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")), "{a:?}");
+    assert_eq!(streak(), 2, "his right password at the admin door counts as a wrong one");
+    let regulation = crate::flows::regulation::Regulation::new(s.services.store.clone(), &s.runtime.load().config);
+    let held = regulation.attempt(&key).expect("no attempt in progress");
+    for uri in ["/auth/login", "/auth/admin/api/login"] {
+        let (st, a) = login(uri, "wrong-password-2").await;
+        assert_eq!((st, a["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{uri}: {a:?}");
+    }
+    drop(held);
+    assert_eq!(streak(), 2, "refused attempts are not counted");
+}
