@@ -120,6 +120,7 @@ const NOT_YET_DOCUMENTED: &[(&str, &str)] = &[
     ("delete", "/auth/admin/api/users/{id}/sessions"),
     ("delete", "/auth/admin/api/users/{id}/sessions/{sid}"),
     ("get", "/auth/admin/api/users/{id}/devices"),
+    ("post", "/auth/admin/api/users/import"),
     ("get", "/auth/admin/api/audit"),
     ("post", "/auth/admin/api/audit/purge"),
     ("get", "/auth/admin/api/webhooks"),
