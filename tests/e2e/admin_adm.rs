@@ -132,3 +132,40 @@ fn providers_config_and_reload_over_http() {
     assert_eq!(events.iter().filter(|e| *e == "provider_tested").count(), 2, "{events:?}");
     assert_eq!(events.iter().filter(|e| *e == "config_reloaded").count(), 2, "{events:?}");
 }
+
+#[test]
+fn only_platform_administrators_read_the_config_reload_and_test_providers() {
+    let config = format!("{CONFIG}  - {{id: t2, hosts: [\"*.t2.example\"]}}\nnotifiers: {{log: true}}\n");
+    let gh = Gatehouse::start(&config, &[]);
+    let out = gh.cli_stdin(
+        &["admin", "create", "--email", "ops@t2.example", "--tenant", "t2", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gh.cli(&["token", "issue", "--user", "ops@t2.example", "--tenant", "t2", "--amr", "pwd,totp", "--admin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t2 = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let calls = [
+        ("GET", "/auth/admin/api/config", None),
+        ("POST", "/auth/admin/api/reload", None),
+        ("POST", "/auth/admin/api/providers/log/test", Some(json!({"to": "a@example.com"}))),
+    ];
+    for (method, path, body) in &calls {
+        let mut req = gh.request(method, path).host("a.t2.example").bearer(&t2);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send();
+        assert_eq!((r.status().as_u16(), r.json()["error"].as_str()), (403, Some("forbidden")), "{path}: {}", r.text());
+        assert!(r.json()["message"].as_str().unwrap().contains("platform administrators"), "{}", r.text());
+    }
+    // The same calls by an administrator of the default tenant go through.
+    let t = gh.admin_token("ops@example.com");
+    for (method, path, body) in &calls {
+        let mut req = gh.request(method, path).bearer(&t);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        assert_eq!(req.send().status(), 200, "{path}");
+    }
+}

@@ -24,6 +24,23 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/admin/api/reload", post(reload))
 }
 
+/// The tenant whose administrators are the platform's: `default`, the tenant `gatehouse admin
+/// create` uses when no `--tenant` is given. Only they may use these endpoints (they read and
+/// act on the whole server: every tenant's configuration, a reload, the global providers), so
+/// their events are recorded in this tenant, where the platform operator reads them.
+pub const PLATFORM_TENANT: &str = "default";
+
+/// `403 forbidden` unless `admin` administers the platform tenant.
+fn platform_only(admin: &Admin) -> Result<(), ApiError> {
+    if admin.user.tenant == PLATFORM_TENANT {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::Forbidden,
+        "Only platform administrators (of the `default` tenant) may use this endpoint; ask the platform operator.",
+    ))
+}
+
 fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
@@ -58,6 +75,7 @@ pub async fn test_provider(
     Path(name): Path<String>,
     JsonBody(b): JsonBody<TestBody>,
 ) -> Result<Response, ApiError> {
+    platform_only(&admin)?;
     let to = b.to.trim().to_string();
     if to.is_empty() || to.len() > 320 || to.chars().any(char::is_control) {
         return Err(ApiError::new(Code::InvalidField, "`to` is an address for the provider (at most 320 characters)."));
@@ -92,8 +110,9 @@ pub async fn test_provider(
         (status = 403, response = crate::api::openapi::errors::Forbidden)
     )
 )]
-pub async fn config(admin: Admin) -> Response {
-    no_store(StatusCode::OK, admin.rt.config.effective.clone())
+pub async fn config(admin: Admin) -> Result<Response, ApiError> {
+    platform_only(&admin)?;
+    Ok(no_store(StatusCode::OK, admin.rt.config.effective.clone()))
 }
 
 /// `POST /auth/admin/api/reload` → 200 `{"reloaded": true}`, or 422 `invalid_config` with
@@ -112,6 +131,7 @@ pub async fn config(admin: Admin) -> Response {
     )
 )]
 pub async fn reload(admin: Admin) -> Result<Response, ApiError> {
+    platform_only(&admin)?;
     let actor = admin.actor();
     let (s, tenant) = (admin.s.clone(), admin.user.tenant.clone());
     blocking(move || {
