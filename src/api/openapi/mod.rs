@@ -114,7 +114,7 @@ use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
         super::admin::webhooks::deliveries,
         super::admin::webhooks::redeliver,
     ),
-    components(responses(
+    components(schemas(admin::AuditFormat), responses(
         errors::BadRequest,
         errors::Unauthorized,
         errors::Forbidden,

@@ -258,3 +258,26 @@ async fn a_wrong_method_is_405_in_the_error_shape() {
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
 }
+
+/// A JSON body that is not an object is refused (422 `invalid_field`), though serde would read a
+/// struct's fields from an array: schemathesis found `PATCH /auth/admin/api/apps/{id}` taking
+/// `[null, null]` as an empty change (200), and `POST /auth/login` took `[identifier, password]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_an_object_is_422() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    for body in [r#"["ops@example.com", "a long enough password"]"#, "[null, null]", " [] "] {
+        let resp = crate::api::serve(crate::api::routes(), s.clone())
+            .oneshot(crate::api::tests::request("POST", "/auth/login", "", Some(body)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let b = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let b: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(b["error"], "invalid_field", "{body}");
+    }
+    let patch: Result<crate::flows::apps::AppPatch, _> = crate::api::parse_json(b"[null, null]");
+    assert_eq!(patch.unwrap_err().code, crate::catalogue::Code::InvalidField);
+    let ok: crate::flows::apps::AppPatch = crate::api::parse_json(b" \n{}").unwrap();
+    assert!(ok.name.is_none());
+}
