@@ -37,6 +37,36 @@ pub enum UserCommand {
     },
     /// Create or update users from a CSV file (header: name,email,mobile,emp_id,groups,apps,password_hash).
     Import { file: PathBuf },
+    /// List or search users: `ID EMAIL USERNAME NAME STATUS ADMIN MFA`, a page at a time.
+    List(super::users::ListArgs),
+    /// Print one user (email, mobile, username or id) with its sessions, as JSON.
+    Show {
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Change a user's fields; an empty value clears one (`--name ""`); audited.
+    Set(super::users::SetArgs),
+    /// Delete a user with its sessions, tokens, second factors and links; audited.
+    Delete {
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Assign a user to an app; audited.
+    Assign {
+        user: String,
+        app: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Unassign a user from an app; audited.
+    Unassign {
+        user: String,
+        app: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -196,7 +226,7 @@ pub fn app(cfg: &Config, cmd: &AppCommand) -> ExitCode {
     }
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
+pub(super) fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(1)
 }
@@ -207,13 +237,13 @@ fn read_password() -> Result<String, String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn new_password_hash(cfg: &Config) -> Result<String, String> {
+pub(super) fn new_password_hash(cfg: &Config) -> Result<String, String> {
     let pw = read_password()?;
     check_new_password(&pw, cfg.password.min_length)?;
     hash_blocking(&params(&cfg.password.argon2)?, &pw)
 }
 
-fn run(cfg: &Config, op: Op) -> Result<serde_json::Value, String> {
+pub(super) fn run(cfg: &Config, op: Op) -> Result<serde_json::Value, String> {
     let (v, via_server) = control::run(cfg, op).map_err(|e| e.to_string())?;
     if via_server {
         eprintln!("(done by the running server through {})", cfg.server.control_socket.display());
@@ -221,7 +251,7 @@ fn run(cfg: &Config, op: Op) -> Result<serde_json::Value, String> {
     Ok(v)
 }
 
-fn print(v: &serde_json::Value) {
+pub(super) fn print(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -266,6 +296,12 @@ pub fn user(cfg: &Config, cmd: &UserCommand) -> ExitCode {
             add_user(cfg, spec)
         }
         UserCommand::Import { file } => import(cfg, file),
+        UserCommand::List(_)
+        | UserCommand::Show { .. }
+        | UserCommand::Set(_)
+        | UserCommand::Delete { .. }
+        | UserCommand::Assign { .. }
+        | UserCommand::Unassign { .. } => super::users::user(cfg, cmd),
         UserCommand::Disable { user, tenant } | UserCommand::Enable { user, tenant } => {
             let active = matches!(cmd, UserCommand::Enable { .. });
             match run(cfg, Op::UserStatus { tenant: tenant.clone(), user: user.clone(), active }) {

@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod policy_probe;
+pub mod users;
 
 use crate::config::Config;
 use crate::routes::RouteTable;

@@ -12,6 +12,7 @@ mod ops;
 mod socket;
 #[cfg(test)]
 mod tests;
+pub mod users;
 
 pub use socket::{run, serve, MAX_LINE};
 
@@ -35,6 +36,40 @@ pub enum Op {
     /// Creates or updates users by e-mail (else mobile); each row answered separately.
     UserUpsert {
         rows: Vec<(usize, UserSpec)>,
+    },
+    /// One page of a tenant's users (search and filters as the admin API's).
+    UserList {
+        tenant: String,
+        #[serde(default)]
+        query: users::ListQuery,
+        #[serde(default)]
+        cursor: Option<String>,
+        limit: usize,
+    },
+    /// One user (identifier or id) with its sessions.
+    UserShow {
+        tenant: String,
+        user: String,
+    },
+    /// Changes a user's fields (absent ones stay).
+    UserSet {
+        tenant: String,
+        user: String,
+        patch: crate::flows::users::UserPatch,
+        #[serde(default)]
+        password_hash: Option<String>,
+    },
+    /// Deletes a user and what is theirs.
+    UserDelete {
+        tenant: String,
+        user: String,
+    },
+    /// Assigns (`assign: true`) or unassigns a user to an app.
+    UserAssign {
+        tenant: String,
+        user: String,
+        app: String,
+        assign: bool,
     },
     BansList,
     BansAdd {
@@ -187,6 +222,14 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, ControlError> {
     match op {
         Op::UserAdd { user } => user_add(ctx, user),
         Op::UserUpsert { rows } => user_upsert(ctx, rows),
+        Op::UserList { tenant, query, cursor, limit } => users::list(ctx, &tenant, query, cursor, limit),
+        Op::UserShow { tenant, user } => users::show(ctx, &tenant, &user),
+        Op::UserSet { tenant, user, mut patch, password_hash } => {
+            patch.password_hash = password_hash;
+            users::set(ctx, &tenant, &user, patch)
+        }
+        Op::UserDelete { tenant, user } => users::delete(ctx, &tenant, &user),
+        Op::UserAssign { tenant, user, app, assign } => users::assign(ctx, &tenant, &user, &app, assign),
         Op::BansList => Ok(json!(ctx.store.bans(now_secs())?)),
         Op::BansAdd { key, seconds, reason } => bans_add(ctx, key, seconds, reason),
         Op::BansRevoke { key } => bans_revoke(ctx, key),

@@ -181,14 +181,14 @@ pub(super) fn audit_purge(ctx: &Ctx, older_than_secs: u64) -> Result<Value, Cont
 }
 
 /// Records an audit event as [`admin_event`] does: on the live queue, or in the store.
-fn record(ctx: &Ctx, mut e: crate::store::AuditEvent) -> Result<(), StoreError> {
+pub(super) fn record(ctx: &Ctx, mut e: crate::store::AuditEvent) -> Result<(), StoreError> {
     match ctx.audit {
         Some(a) => a.record_now(e),
         None => ctx.store.append_audit(std::slice::from_mut(&mut e)),
     }
 }
 
-fn app_error(e: AppError) -> ControlError {
+pub(super) fn app_error(e: AppError) -> ControlError {
     match e {
         AppError::Store(e) => ControlError::Store(e),
         other => ControlError::App(other.to_string()),

@@ -236,3 +236,17 @@ fn assignment_through_the_app_registry_moves_the_app_filter_and_delete_leaves_no
     d.delete(&admin(), "t", &u.id).unwrap();
     assert_eq!(by_app("crm"), 0);
 }
+
+/// The control socket carries a patch as JSON: an absent field stays absent, a cleared one
+/// stays cleared, and no password or hash travels in it.
+#[test]
+fn a_patch_keeps_its_meaning_through_json() {
+    let p: UserPatch = serde_json::from_value(serde_json::json!({"name": null, "groups": ["a"]})).unwrap();
+    let mut with_secret = p.clone();
+    with_secret.password = Some("pw".into());
+    with_secret.password_hash = Some("$argon2id$x".into());
+    let wire = serde_json::to_value(&with_secret).unwrap();
+    assert_eq!(wire, serde_json::json!({"name": null, "groups": ["a"]}));
+    let back: UserPatch = serde_json::from_value(wire).unwrap();
+    assert_eq!((back.name, back.email, back.groups), (Some(None), None, Some(vec!["a".to_string()])));
+}

@@ -27,33 +27,47 @@ impl Store {
     /// tenant holds.
     pub fn put_user(&self, user: &User) -> Result<()> {
         let tx = self.db.begin_write()?;
-        {
-            let mut users = tx.open_table(USERS)?;
-            let mut index = tx.open_table(USER_INDEX)?;
-            for (kind, key) in index_entries(user) {
-                if let Some(owner) = index.get(key.as_str())? {
-                    if owner.value() != user.id {
-                        return Err(StoreError::Conflict(format!(
-                            "another user of tenant {} has this {kind}",
-                            user.tenant
-                        )));
-                    }
-                }
-            }
-            let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
-            super::user_search::reindex(&tx, previous.as_ref(), Some(user))?;
-            if let Some(p) = &previous {
-                for (_, key) in index_entries(p) {
-                    index.remove(key.as_str())?;
-                }
-            }
-            for (_, key) in index_entries(user) {
-                index.insert(key.as_str(), user.id.as_str())?;
-            }
-            users.insert(user.id.as_str(), self.encode_user(user)?.as_slice())?;
-            super::apps::reindex_user(&tx, previous.as_ref(), Some(user))?;
+        self.put_user_in(&tx, user)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// [`Store::put_user`] for many users in one write transaction (all or none): bulk loads
+    /// and the search benchmark.
+    pub fn put_users(&self, users: &[User]) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        for u in users {
+            self.put_user_in(&tx, u)?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    fn put_user_in(&self, tx: &redb::WriteTransaction, user: &User) -> Result<()> {
+        let mut users = tx.open_table(USERS)?;
+        let mut index = tx.open_table(USER_INDEX)?;
+        for (kind, key) in index_entries(user) {
+            if let Some(owner) = index.get(key.as_str())? {
+                if owner.value() != user.id {
+                    return Err(StoreError::Conflict(format!(
+                        "another user of tenant {} has this {kind}",
+                        user.tenant
+                    )));
+                }
+            }
+        }
+        let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
+        super::user_search::reindex(tx, previous.as_ref(), Some(user))?;
+        if let Some(p) = &previous {
+            for (_, key) in index_entries(p) {
+                index.remove(key.as_str())?;
+            }
+        }
+        for (_, key) in index_entries(user) {
+            index.insert(key.as_str(), user.id.as_str())?;
+        }
+        users.insert(user.id.as_str(), self.encode_user(user)?.as_slice())?;
+        super::apps::reindex_user(tx, previous.as_ref(), Some(user))?;
         Ok(())
     }
 

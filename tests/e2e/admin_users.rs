@@ -128,6 +128,73 @@ fn sessions_are_listed_and_ended_one_or_all_and_only_administrators_may() {
     }
     // An ordinary user's token is no admin session, and no token is none.
     let plain = gh.token("erin", &["staff"], "pwd,totp");
-    assert_eq!(gh.get(USERS).bearer(&plain).send().status(), 401);
+    let refused = gh.get(USERS).bearer(&plain).send();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.json()["message"].as_str().unwrap().contains("administrator"), "{}", refused.text());
     assert_eq!(gh.get(USERS).send().status(), 401);
+}
+
+/// A CSV larger than `server.max_body_bytes` (64 KiB) passes on this route only; over 5 MiB is
+/// refused.
+#[test]
+fn a_csv_upload_creates_and_updates_users_with_the_clis_summary() {
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", POLICY)]);
+    let t = gh.admin_token("ops@example.com");
+    gh.user("frank", &[], None);
+    let mut csv = String::from("name,email,groups\nFrank Updated,frank@example.com,staff\nBroken,nope,\n");
+    for i in 0..500 {
+        csv.push_str(&format!("{} {i},bulk{i}@example.com,staff\n", "Bulk Person With A Long Name".repeat(4)));
+    }
+    assert!(csv.len() > 64 * 1024);
+    let r = gh.post("/auth/admin/api/users/import").header("Content-Type", "text/csv").body(csv).bearer(&t).send();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let summary = r.json();
+    assert_eq!((summary["created"].as_u64(), summary["updated"].as_u64()), (Some(500), Some(1)), "{summary}");
+    assert_eq!(summary["rejected"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(summary["rejected"][0]["line"], 3);
+    assert!(summary["rejected"][0]["reason"].as_str().unwrap().starts_with("`nope` is not an e-mail address"));
+    let found = gh.get(&format!("{USERS}?q=bulk499")).bearer(&t).send().json();
+    assert_eq!(found["users"][0]["groups"], json!(["staff"]));
+    // Declared over 5 MiB: refused before the body is read (raw, so no client races the answer).
+    let head = format!(
+        "POST /auth/admin/api/users/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {t}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\nemail\n",
+        5 * 1024 * 1024 + 1
+    );
+    assert_eq!(raw_status(&raw_exchange(gh.port, head.as_bytes())), 413);
+    // Every other route keeps server.max_body_bytes.
+    let big_json = json!({"email": "y@example.com", "name": "n".repeat(70_000)});
+    assert_eq!(gh.post_json(USERS, big_json).bearer(&t).send().status(), 413);
+}
+
+/// A user disabled over the admin API is refused at the very next request by real nginx
+/// (`auth_request`) and real Caddy (`forward_auth`) in front of an upstream.
+#[test]
+fn a_disabled_user_is_refused_by_real_nginx_and_caddy_at_the_next_request() {
+    let policy = "default_policy: deny\nrules:\n  - {domain: ['*.test', '127.0.0.1'], policy: one_factor}\n";
+    let gh = Gatehouse::start(CONFIG, &[("10.yaml", policy)]);
+    let t = gh.admin_token("ops@example.com");
+    let access = gh.token("gus", &["staff"], "pwd");
+    let up = Upstream::start();
+    let (nginx, caddy) = (nginx(gh.port, up.port), caddy(gh.port, up.port));
+    let get = |port: u16| {
+        let r = client()
+            .get(format!("http://127.0.0.1:{port}/page"))
+            .header("Authorization", format!("Bearer {access}"))
+            .header("Accept", "application/json")
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let reached = r.text().unwrap().contains("\"upstream\":true");
+        (status, reached)
+    };
+    for (name, port) in [("nginx", nginx.port), ("caddy", caddy.port)] {
+        assert_eq!(get(port), (200, true), "{name} before");
+    }
+    let id = gh.get(&format!("{USERS}?q=gus")).bearer(&t).send().json()["users"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(gh.post(&format!("{USERS}/{id}/disable")).bearer(&t).send().status(), 200);
+    for (name, port) in [("nginx", nginx.port), ("caddy", caddy.port)] {
+        let (status, reached) = get(port);
+        assert!(status != 200 && !reached, "{name} after disable: {status}");
+    }
 }

@@ -17,6 +17,7 @@ mod at_rest;
 mod browser;
 mod budget;
 mod cli;
+mod cli_users;
 mod delivery;
 mod docs;
 mod edge_identity;

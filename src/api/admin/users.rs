@@ -18,7 +18,7 @@ use crate::store::{User, UserQuery};
 use axum::extract::{Path, Query};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -38,8 +38,9 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/admin/api/users/{id}/enable", post(enable))
         .route("/auth/admin/api/users/{id}/reset-mfa", post(reset_mfa))
         .route("/auth/admin/api/users/{id}/sessions", get(sessions).delete(end_sessions))
-        .route("/auth/admin/api/users/{id}/sessions/{sid}", axum::routing::delete(end_session))
+        .route("/auth/admin/api/users/{id}/sessions/{sid}", delete(end_session))
         .route("/auth/admin/api/users/{id}/devices", get(devices))
+        .route("/auth/admin/api/users/import", post(import))
 }
 
 /// Runs `f` on the directory of the admin's server, on the blocking pool.
@@ -499,4 +500,61 @@ fn devices_of(listed: &[crate::sessions::Listed]) -> Vec<Value> {
 pub async fn devices(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (_, listed) = run(&a, move |d, _, tenant| d.sessions_of(tenant, &id)).await?;
     Ok(page("devices", &devices_of(&listed), None))
+}
+
+/// `POST /users/import`: a `text/csv` body with the CLI's columns (`directory::CSV_COLUMNS`),
+/// at most [`MAX_IMPORT_BYTES`]; each row creates or updates a user of the admin's tenant.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/users/import",
+    operation_id = "admin_import_users",
+    tag = "admin",
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "A header row naming columns of name, email, mobile, emp_id, groups, apps, password_hash \
+            (email or mobile needed), then one user a row; at most 5 MiB."
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "What the import did, row by row.", body = oas::ImportSummary),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 413, response = err::PayloadTooLarge),
+        (status = 415, response = err::UnsupportedMediaType),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn import(a: Admin, req: axum::extract::Request) -> Result<Response, ApiError> {
+    let csv = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv")));
+    if !csv {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "Send the users as text/csv (header: name,email,mobile,emp_id,groups,apps,password_hash).",
+        ));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_IMPORT_BYTES).await.map_err(|_| {
+        ApiError::new(Code::BodyTooLarge, format!("The CSV is larger than {MAX_IMPORT_BYTES} bytes: split it."))
+    })?;
+    let (rows, unreadable) = crate::directory::parse_csv(&bytes[..], &a.user.tenant)
+        .map_err(|m| ApiError::new(Code::InvalidField, format!("CSV: {m}")))?;
+    let now = crate::clock::now_secs();
+    let results = run(&a, move |d, actor, _| d.import(actor, now, rows)).await?;
+    let (mut created, mut updated) = (0, 0);
+    let mut rejected: Vec<(usize, String)> = unreadable;
+    for (line, r) in results {
+        match r {
+            Ok("created") => created += 1,
+            Ok(_) => updated += 1,
+            Err(e) => rejected.push((line, e.to_string())),
+        }
+    }
+    rejected.sort();
+    let rejected: Vec<Value> =
+        rejected.into_iter().map(|(line, reason)| json!({"line": line, "reason": reason})).collect();
+    Ok(no_store(StatusCode::OK, json!({"created": created, "updated": updated, "rejected": rejected})))
 }

@@ -321,3 +321,19 @@ pub enum AuditFormat {
     Json,
     Csv,
 }
+
+/// A row of an import that changed nothing.
+#[derive(Serialize, ToSchema)]
+pub struct RejectedRow {
+    /// The row's line in the CSV (the header is line 1).
+    pub line: usize,
+    pub reason: String,
+}
+
+/// `POST /users/import`: users created and updated, and the rows refused with why.
+#[derive(Serialize, ToSchema)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub rejected: Vec<RejectedRow>,
+}

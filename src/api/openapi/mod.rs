@@ -94,6 +94,7 @@ use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
         super::admin::users::end_sessions,
         super::admin::users::end_session,
         super::admin::users::devices,
+        super::admin::users::import,
         super::admin::apps::list,
         super::admin::apps::create,
         super::admin::apps::show,

@@ -1,0 +1,149 @@
+//! The admin API's user list and search over 100k users (README, "User search benchmark"): the
+//! store call `GET /auth/admin/api/users` makes, one page of 50 each, for the searches and
+//! filters an operator uses, p50/p99 over many random values.
+//!
+//!   cargo bench --bench user_search              # 100k users
+//!   USER_BENCH_USERS=20000 cargo bench --bench user_search
+
+use gatehouse::domain::UserStatus;
+use gatehouse::store::{Store, TotpState, User, UserQuery};
+use std::time::{Duration, Instant};
+
+const FIRST: &[&str] = &[
+    "maria", "john", "wei", "fatima", "olga", "ahmed", "lucia", "kenji", "amara", "lars", "priya", "diego", "anna",
+    "tomas", "chen", "sofia", "ivan", "noor", "jose", "emma", "yusuf", "hana", "pedro", "ingrid", "omar",
+];
+const LAST: &[&str] = &[
+    "garcia", "smith", "wang", "khan", "ivanova", "hassan", "rossi", "tanaka", "okafor", "nielsen", "patel", "lopez",
+    "kowalska", "novak", "li", "moreau", "petrov", "haddad", "silva", "brown", "yilmaz", "sato", "santos", "berg",
+    "aziz", "muller", "jensen", "costa", "dubois", "fischer",
+];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn user(i: u64, r: &mut Rng) -> User {
+    let (f, l) = (FIRST[r.below(FIRST.len() as u64) as usize], LAST[r.below(LAST.len() as u64) as usize]);
+    User {
+        id: format!("{:016x}-{i:08}", r.next()),
+        tenant: "bench".into(),
+        email: Some(format!("{f}.{l}{i}@example{}.com", i % 50)),
+        email_verified: true,
+        mobile: (i.is_multiple_of(3)).then(|| format!("+1555{i:07}")),
+        mobile_verified: i.is_multiple_of(3),
+        name: Some(format!("{} {}", cap(f), cap(l))),
+        emp_id: Some(format!("E{i:06}")),
+        apps: if i.is_multiple_of(10) { vec!["crm".into()] } else { vec![] },
+        admin: i.is_multiple_of(1000),
+        status: if i.is_multiple_of(50) { UserStatus::Disabled } else { UserStatus::Active },
+        totp: (i.is_multiple_of(5)).then(|| TotpState {
+            secret: "JBSWY3DPEHPK3PXP".into(),
+            confirmed: true,
+            last_step: None,
+        }),
+        created_at: 1_760_000_000 + i,
+        updated_at: 1_760_000_000 + i,
+        ..Default::default()
+    }
+}
+
+fn cap(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let n: u64 = std::env::var("USER_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bench.redb")).unwrap();
+    let mut r = Rng(0x9e3779b97f4a7c15);
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(5000);
+    for i in 0..n {
+        batch.push(user(i, &mut r));
+        if batch.len() == 5000 {
+            store.put_users(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    store.put_users(&batch).unwrap();
+    println!("{n} users written with their indexes in {:.1} s", started.elapsed().as_secs_f64());
+
+    let q = |s: &str| UserQuery { q: Some(s.into()), ..Default::default() };
+    type Case = (&'static str, Box<dyn Fn(&mut Rng) -> (UserQuery, usize)>);
+    let cases: Vec<Case> = vec![
+        ("list, no filter (first page)", Box::new(|_| (UserQuery::default(), 0))),
+        ("list, page 20 (following cursors)", Box::new(|_| (UserQuery::default(), 19))),
+        ("q=<first name prefix, 2 letters> (~4% match)", Box::new(move |r| (q(&FIRST[r.below(25) as usize][..2]), 0))),
+        (
+            "q=<first last> (two words)",
+            Box::new(move |r| (q(&format!("{} {}", FIRST[r.below(25) as usize], LAST[r.below(30) as usize])), 0)),
+        ),
+        (
+            "q=<an e-mail address, whole> (≤ 1 match)",
+            Box::new(move |r| {
+                let i = r.below(n);
+                (
+                    q(&format!(
+                        "{}.{}{i}@example{}.com",
+                        FIRST[r.below(25) as usize],
+                        LAST[r.below(30) as usize],
+                        i % 50
+                    )),
+                    0,
+                )
+            }),
+        ),
+        ("q=<emp_id> (one match)", Box::new(move |r| (q(&format!("E{:06}", r.below(n))), 0))),
+        ("q=<mobile digits, 9 of 11> (~100 match)", Box::new(move |r| (q(&format!("1555{:07}", r.below(n))[..9]), 0))),
+        ("app=crm (10%)", Box::new(|_| (UserQuery { app: Some("crm".into()), ..Default::default() }, 0))),
+        ("admin=true (0.1%)", Box::new(|_| (UserQuery { admin: Some(true), ..Default::default() }, 0))),
+        (
+            "status=disabled (2%)",
+            Box::new(|_| (UserQuery { status: Some(UserStatus::Disabled), ..Default::default() }, 0)),
+        ),
+        (
+            "mfa=true&app=crm",
+            Box::new(|_| (UserQuery { mfa: Some(true), app: Some("crm".into()), ..Default::default() }, 0)),
+        ),
+        (
+            "q=<name>&admin=true (rare: scan-bounded)",
+            Box::new(move |r| (UserQuery { admin: Some(true), ..q(FIRST[r.below(25) as usize]) }, 0)),
+        ),
+    ];
+    let rounds = 200;
+    println!("\n| query ({n} users, one page of 50) | users on page | p50 | p99 |");
+    println!("|---|---:|---:|---:|");
+    for (name, make) in &cases {
+        let mut times = Vec::with_capacity(rounds);
+        let mut shown = 0;
+        for _ in 0..rounds {
+            let (query, pages) = make(&mut r);
+            let t = Instant::now();
+            let mut page = store.search_users("bench", &query, None, 50).unwrap();
+            for _ in 0..pages {
+                let Some(c) = page.next.clone() else { break };
+                page = store.search_users("bench", &query, Some(&c), 50).unwrap();
+            }
+            times.push(t.elapsed());
+            shown = page.users.len();
+        }
+        let (p50, p99) = (pct(&mut times, 0.5), pct(&mut times, 0.99));
+        println!("| {name} | {shown} | {:.2} ms | {:.2} ms |", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+    }
+}
