@@ -164,14 +164,19 @@ impl<'a> Directory<'a> {
         Ok((sessions, tokens))
     }
 
-    /// Deletes user `who` and what is theirs ([`Store::delete_user`]), after ending its live
-    /// sessions and tokens; the audit event stays (with the user's id).
+    /// Deletes user `who` and what is theirs ([`Store::delete_user`]), then ends its live
+    /// sessions and tokens (the record first: a sign-in under way can no longer store a
+    /// session); the audit event stays (with the user's id).
     pub fn delete(&self, actor: &Actor, tenant: &str, who: &str) -> Result<User, UserError> {
         let u = self.find(tenant, who)?;
-        let (sessions, tokens) = self.end_everything(&u.id)?;
+        // What the store holds goes with the record (counted first, for the audit event).
+        let stored_sessions = self.store.sessions()?.iter().filter(|(_, s)| s.user_id == u.id).count();
+        let stored_tokens = self.store.user_personal_tokens(&u.id)?.len();
         let Some(gone) = self.store.delete_user(&u.id)? else {
             return Err(UserError::NoUser { tenant: tenant.into(), user: who.into() });
         };
+        let (sessions, tokens) = self.end_everything(&u.id)?;
+        let (sessions, tokens) = (sessions.max(stored_sessions), tokens.max(stored_tokens));
         let detail = serde_json::json!({"sessions_ended": sessions, "personal_tokens_revoked": tokens});
         self.record(actor.event(EventKind::UserDeleted, Some(&gone.tenant), Some(&gone.id), detail))?;
         Ok(gone)
