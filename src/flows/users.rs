@@ -22,6 +22,9 @@ pub struct Directory<'a> {
     pub audit: Option<&'a Audit>,
     /// `access_groups`: the scopes each group gives (a change of groups rescopes sessions).
     pub access_groups: &'a BTreeMap<String, Vec<String>>,
+    /// When set (the admin API), a user's apps must be apps of the user's tenant, from this
+    /// config or the store's registry: an app added to a user that is neither is refused.
+    pub known_apps: Option<&'a crate::config::Config>,
 }
 
 /// Why an operation on users failed; its `Display` is the sentence the caller is shown.
@@ -55,6 +58,21 @@ impl<'a> Directory<'a> {
         Ok(())
     }
 
+    /// Refuses an app of `apps` not in `had` that is no app of `tenant` (when the directory
+    /// knows the apps: see [`Directory::known_apps`]).
+    fn check_apps(&self, tenant: &str, apps: &[String], had: &[String]) -> Result<(), UserError> {
+        let Some(cfg) = self.known_apps else { return Ok(()) };
+        for id in apps.iter().filter(|a| !had.contains(a)) {
+            let known = crate::appkeys::find_app(cfg, self.store, id)?.is_some_and(|a| a.app.tenant == tenant);
+            if !known {
+                return Err(UserError::Invalid(format!(
+                    "apps: there is no app `{id}` in this tenant; register it first, or leave it out of `apps`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The user `who` (id, username or proved address) of `tenant`.
     pub fn find(&self, tenant: &str, who: &str) -> Result<User, UserError> {
         let by_id = || self.store.user(who).map(|u| u.filter(|u| u.tenant == tenant));
@@ -77,6 +95,7 @@ impl<'a> Directory<'a> {
     /// Creates a user; refuses one whose e-mail, mobile or username another user holds.
     pub fn create(&self, actor: &Actor, now: u64, mut spec: UserSpec) -> Result<User, UserError> {
         validate(&mut spec).map_err(UserError::Invalid)?;
+        self.check_apps(&spec.tenant, &spec.apps, &[])?;
         if holder(self.store, &spec)?.is_some() {
             return Err(UserError::Exists);
         }
@@ -97,6 +116,7 @@ impl<'a> Directory<'a> {
         if changed.is_empty() {
             return Ok(old);
         }
+        self.check_apps(&u.tenant, &u.apps, &old.apps)?;
         u.updated_at = now;
         self.store.put_user(&u).map_err(conflict)?;
         self.refresh_identity(&u);
@@ -233,6 +253,7 @@ impl<'a> Directory<'a> {
     fn upsert_row(&self, now: u64, mut spec: UserSpec) -> Result<&'static str, UserError> {
         validate(&mut spec).map_err(UserError::Invalid)?;
         let existing = import_target(self.store, &spec)?;
+        self.check_apps(&spec.tenant, &spec.apps, existing.as_ref().map(|u| u.apps.as_slice()).unwrap_or_default())?;
         let created = existing.is_none();
         let mut u = to_user(&spec, existing);
         u.updated_at = now;

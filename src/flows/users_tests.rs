@@ -19,7 +19,7 @@ fn groups() -> &'static BTreeMap<String, Vec<String>> {
 }
 
 fn dir(store: &Store) -> Directory<'_> {
-    Directory { store, sessions: None, pats: None, audit: None, access_groups: groups() }
+    Directory { store, sessions: None, pats: None, audit: None, access_groups: groups(), known_apps: None }
 }
 
 fn admin() -> Actor {

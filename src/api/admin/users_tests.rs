@@ -26,6 +26,12 @@ async fn admin(s: &Arc<Shared>) -> (User, String) {
     u.admin = true;
     u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
+    // The tenant's app `crm`, and another tenant's `theirs`.
+    for (id, tenant) in [("crm", "default"), ("theirs", "other")] {
+        let app =
+            crate::store::StoredApp { id: id.into(), name: id.into(), tenant: tenant.into(), ..Default::default() };
+        s.services.store.create_app(&app).unwrap();
+    }
     let cookie = crate::api::admin::testkit::admin_session(s, &u);
     (u, cookie)
 }
@@ -334,4 +340,55 @@ async fn import_answers_the_clis_summary_per_line() {
     assert_eq!((header.status.as_u16(), header.body["error"].as_str()), (422, Some("invalid_field")));
     let big = format!("email\n{}", "x@example.com\n".repeat(super::users::MAX_IMPORT_BYTES / 14 + 1));
     assert_eq!(upload(&s, &cookie, "text/csv", big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// `emp_id` follows `name`'s rule (at most 200 characters, no control characters), and every
+/// app given is an app of the admin's tenant: on create and patch a 422 naming the field, in an
+/// import the row's refusal says why; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emp_id_and_apps_are_checked_on_create_patch_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let long = "E".repeat(201);
+    let bad = [
+        (json!({"emp_id": long}), "emp_id"),
+        (json!({"emp_id": "E1\n"}), "emp_id"),
+        (json!({"apps": ["nope"]}), "apps"),
+        (json!({"apps": ["crm", "theirs"]}), "apps"),
+    ];
+    for (fields, named) in &bad {
+        let mut body = json!({"email": "gil@example.com"});
+        body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let a = call(&s, "POST", USERS, &cookie, Some(body)).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{fields}");
+        assert!(a.body["message"].as_str().unwrap().contains(named), "{}", a.body);
+    }
+    assert!(s.services.store.find_user("default", "gil@example.com").unwrap().is_none());
+    let ok = json!({"email": "gil@example.com", "emp_id": &"E".repeat(200), "apps": ["crm"]});
+    let a = call(&s, "POST", USERS, &cookie, Some(ok)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let before = s.services.store.user(&id).unwrap().unwrap();
+    for (fields, named) in &bad {
+        let a = call(&s, "PATCH", &format!("{USERS}/{id}"), &cookie, Some(fields.clone())).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{fields}");
+        assert!(a.body["message"].as_str().unwrap().contains(named), "{}", a.body);
+    }
+    assert_eq!(s.services.store.user(&id).unwrap().unwrap(), before, "unchanged");
+    let csv = format!(
+        "name,email,emp_id,apps\nA,a1@example.com,{long},\nB,b1@example.com,E2,theirs\nC,c1@example.com,E3,crm\n"
+    );
+    let a = upload(&s, &cookie, "text/csv", csv).await;
+    assert_eq!((a.status, a.body["created"].as_u64()), (StatusCode::OK, Some(1)), "{}", a.body);
+    let reasons: Vec<(u64, String)> = a.body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{}", a.body);
+    assert!(reasons[0].0 == 2 && reasons[0].1.contains("emp_id"), "{reasons:?}");
+    assert!(reasons[1].0 == 3 && reasons[1].1.contains("theirs"), "{reasons:?}");
+    assert!(s.services.store.find_user("default", "b1@example.com").unwrap().is_none());
 }
