@@ -66,6 +66,7 @@ impl KnownApp {
             allowed_ips: IpSet::new(nets),
             routes: vec![],
             frame_origins: a.frame_origins.clone(),
+            require_assignment: false,
         };
         KnownApp { app, source: AppSource::Store, status: a.status, created_at: Some(a.created_at) }
     }

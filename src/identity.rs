@@ -41,6 +41,8 @@ pub struct Identity {
     /// An administrator's session or token (admin scope): an identity on the admin API only,
     /// never on `/auth`'s other endpoints, the gateway or forward-auth.
     pub admin: bool,
+    /// The apps the user is assigned to (`apps[].require_assignment` routes admit only these).
+    pub apps: Vec<String>,
     /// The identity headers' values, built once (see `proxy::headers::IDENTITY_HEADERS`).
     pub header_values: [http::HeaderValue; 7],
 }
@@ -68,6 +70,7 @@ impl Identity {
             email: Some(self.email.clone()).filter(|e| !e.is_empty()),
             name: Some(self.name.clone()).filter(|n| !n.is_empty()),
             preferred_username: Some(self.user.clone()).filter(|u| !u.is_empty() && *u != self.email),
+            apps: self.apps.clone(),
         }
     }
 
@@ -110,7 +113,13 @@ impl Identity {
             access_token,
             app: None,
             admin: false,
+            apps: vec![],
         }
+    }
+
+    /// Whether the user is assigned to `app`.
+    pub fn assigned_to(&self, app: &str) -> bool {
+        self.apps.iter().any(|a| a == app)
     }
 
     pub fn from_claims(c: AccessClaims, token: Option<String>) -> Identity {
@@ -120,6 +129,7 @@ impl Identity {
         let app = c.app.clone();
         let admin = app.is_none() && c.aud == crate::tokens::jwt::ADMIN_AUDIENCE;
         let mut id = Identity::new(c.sub, user, email, name, c.groups, c.scopes, c.tid, c.sid, c.amr, c.exp, token);
+        id.apps = c.apps;
         id.app = app;
         id.admin = admin;
         id

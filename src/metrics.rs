@@ -55,6 +55,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Delivery attempts of one-time-code messages by channel and result (sent, retry, failed).
     pub deliveries: IntCounterVec,
+    /// App API calls (`users/check`, `users/sync`) by app, endpoint and answer status.
+    pub app_api: IntCounterVec,
 }
 
 /// Counters of one route (or pseudo-route such as `forward-auth`), one per outcome.
@@ -93,12 +95,17 @@ pub fn metrics() -> &'static Metrics {
             &["channel", "result"],
         )
         .expect("static metric");
-        for c in [&requests, &upstream, &ratelimited, &reloads, &deliveries] {
+        let app_api = IntCounterVec::new(
+            Opts::new("app_api_requests_total", "App API calls by app, endpoint and answer status"),
+            &["app", "endpoint", "status"],
+        )
+        .expect("static metric");
+        for c in [&requests, &upstream, &ratelimited, &reloads, &deliveries, &app_api] {
             registry.register(Box::new(c.clone())).expect("unique metric");
         }
         registry.register(Box::new(decision_seconds.clone())).expect("unique metric");
         let upstream = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|c| upstream.with_label_values(&[c]));
-        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads, deliveries }
+        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads, deliveries, app_api }
     })
 }
 

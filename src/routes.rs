@@ -21,6 +21,8 @@ pub struct Route {
     pub client_networks: Option<IpSet>,
     pub limiter: Option<Arc<Limiter>>,
     pub pass_access_token: bool,
+    /// The app's `require_assignment`: signed-in users not assigned to it are refused.
+    pub require_assignment: bool,
     pub counters: RouteCounters,
 }
 
@@ -76,6 +78,7 @@ impl RouteTable {
                     client_networks: r.client_networks.clone(),
                     limiter,
                     pass_access_token: r.pass_access_token,
+                    require_assignment: app.require_assignment,
                 }));
                 for h in &r.hosts {
                     let clash = match h {

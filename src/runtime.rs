@@ -25,6 +25,8 @@ pub struct Runtime {
     pub auth_limit: Option<Arc<Limiter>>,
     /// `rate_limits.verify_page`: the hosted verification page, per existing verification.
     pub verify_page_limit: Option<Arc<Limiter>>,
+    /// `rate_limits.app_api`: the app APIs per calling app.
+    pub app_api_limit: Option<Arc<Limiter>>,
     pub identity: IdentityResolver,
     pub forward_auth_counters: RouteCounters,
     pub auth_request_counters: RouteCounters,
@@ -84,6 +86,8 @@ impl Runtime {
         let auth_limit = limiter(config.rate_limits.auth.as_ref(), previous.and_then(|p| p.auth_limit.as_ref()));
         let verify_page_limit =
             limiter(config.rate_limits.verify_page.as_ref(), previous.and_then(|p| p.verify_page_limit.as_ref()));
+        let app_api_limit =
+            limiter(config.rate_limits.app_api.as_ref(), previous.and_then(|p| p.app_api_limit.as_ref()));
         let tokens = Arc::new(Tokens::new(&config.tokens.issuer, key));
         let m = metrics();
         Ok(Runtime {
@@ -96,6 +100,7 @@ impl Runtime {
             otp_send_limit,
             auth_limit,
             verify_page_limit,
+            app_api_limit,
             forward_auth_counters: m.route("forward-auth"),
             auth_request_counters: m.route("auth-request"),
             unrouted_counters: m.route("unrouted"),

@@ -111,7 +111,7 @@ pub fn user_identity(
     amr: Vec<Amr>,
     expires_at: u64,
 ) -> Identity {
-    Identity::new(
+    let mut id = Identity::new(
         user.id.clone(),
         user.display_user(),
         user.verified_email().unwrap_or_default().to_string(),
@@ -123,7 +123,9 @@ pub fn user_identity(
         amr,
         expires_at,
         None,
-    )
+    );
+    id.apps = user.apps.clone();
+    id
 }
 
 impl Sessions {

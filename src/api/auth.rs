@@ -94,16 +94,26 @@ pub async fn login(
     State(s): State<Arc<Shared>>,
     Snapshot(rt): Snapshot,
     info: ReqInfo,
+    app: super::appauth::MaybeApp,
     JsonBody(b): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
     let origin = info.origin();
     let identifier = b.identifier.trim().to_string();
+    // An app's key: the user must be assigned to it (and is looked up in the app's tenant).
+    let tenant = match app.0 {
+        Some(a) => {
+            let store = s.services.store.clone();
+            crate::flows::app_api::sign_in_gate(store, a.tenant.clone(), a.app, identifier.clone()).await?;
+            a.tenant
+        }
+        None => info.tenant,
+    };
     let signed = signin::password_login(
         rt.clone(),
         s.services.clone(),
-        info.tenant,
+        tenant,
         identifier,
         b.password,
         info.ip,

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod addresses;
 pub mod admin;
+pub mod app_users;
 pub mod appauth;
 pub mod auth;
 pub mod csrf;
@@ -122,6 +123,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/magic-link", post(links::request_link))
         .route("/auth/magic-link/{token}", post(links::confirm_link))
         .route("/auth/providers", get(verify::providers))
+        .route("/auth/users/check", post(app_users::check))
+        .route("/auth/users/sync", get(app_users::sync))
         .route("/auth/verifications", post(verify::create))
         .route("/auth/verifications/{id}", get(verify::status))
         .route("/auth/verifications/{id}/check", post(verify::check))

@@ -73,6 +73,9 @@ fn limited(rt_label: &str, wait: Duration) -> Outcome {
 }
 
 /// Decides one request. `route` is the app route serving the host, when there is one.
+/// The refusal of a user not assigned to the app (the `not_assigned` message, docs/http-api.md §20) (`apps[].require_assignment`).
+pub const NOT_ASSIGNED: &str = "You are not allowed to access this application. Contact Administrator.";
+
 pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgement<'a> {
     let refuse = |path: Cow<'a, str>, outcome| Judgement { outcome, path, identity: None, rule: None };
 
@@ -143,6 +146,13 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
                 && rt.config.tenants.iter().any(|t| t.id == tenant && t.require_mfa) =>
         {
             Outcome::StepUp
+        }
+        // The app admits only the users assigned to it (the identity carries the assignment).
+        Verdict::Allow
+            if route.is_some_and(|r| r.require_assignment)
+                && identity.as_ref().is_some_and(|id| route.is_some_and(|r| !id.assigned_to(&r.app))) =>
+        {
+            Outcome::Forbidden(NOT_ASSIGNED)
         }
         Verdict::Allow => Outcome::Allow,
         Verdict::SignIn if matches!(caller, Caller::Unverifiable) => Outcome::Unavailable,

@@ -338,6 +338,8 @@ pub struct RateLimits {
     pub auth: Option<RateLimit>,
     /// The hosted verification page's calls per verification, counted only for one that exists.
     pub verify_page: Option<RateLimit>,
+    /// The app APIs (`users/check`, `users/sync`) per calling app.
+    pub app_api: Option<RateLimit>,
     /// Most keys (IPs, users …) one limiter remembers; the least recently used are evicted first.
     pub max_keys: usize,
 }
@@ -357,6 +359,7 @@ impl Default for RateLimits {
             otp_send: default_limit("identifier", 5, 600, 5),
             auth: default_limit("ip", 600, 60, 200),
             verify_page: default_limit("identifier", 5, 60, 5),
+            app_api: default_limit("app", 600, 60, 100),
             max_keys: 100_000,
         }
     }
@@ -479,6 +482,9 @@ pub struct App {
     /// modal; by default the origins of the app's route hosts.
     #[serde(default)]
     pub frame_origins: Vec<String>,
+    /// Its routes answer 403 to a signed-in user not assigned to it (`User.apps`).
+    #[serde(default)]
+    pub require_assignment: bool,
 }
 
 fn default_tenant_id() -> String {

@@ -302,6 +302,8 @@ pub struct RateLimitsConfig {
     pub auth: Option<LimitSpec>,
     /// The hosted verification page's calls, per existing verification.
     pub verify_page: Option<LimitSpec>,
+    /// The app APIs (`users/check`, `users/sync`) per calling app.
+    pub app_api: Option<LimitSpec>,
     pub max_keys: usize,
 }
 
@@ -329,6 +331,8 @@ pub struct AppConfig {
     pub routes: Vec<RouteConfig>,
     /// Origins that may frame the hosted verification page.
     pub frame_origins: Vec<String>,
+    /// Its routes answer 403 to a signed-in user not assigned to it.
+    pub require_assignment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -304,6 +304,7 @@ fn rate_limits_section(r: &mut Reporter, l: &file::RateLimits) -> RateLimitsConf
         otp_send: l.otp_send.as_ref().and_then(|l| limit(r, "rate_limits.otp_send", l, &["identifier", "ip"])),
         auth: l.auth.as_ref().and_then(|l| limit(r, "rate_limits.auth", l, &["ip"])),
         verify_page: l.verify_page.as_ref().and_then(|l| limit(r, "rate_limits.verify_page", l, &["identifier"])),
+        app_api: l.app_api.as_ref().and_then(|l| limit(r, "rate_limits.app_api", l, &["app"])),
         max_keys: l.max_keys.max(1024),
     }
 }

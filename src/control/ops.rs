@@ -199,7 +199,14 @@ pub(super) fn app_error(e: AppError) -> ControlError {
 pub(super) fn app_key_create(ctx: &Ctx, app: &str) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
     let (actor, rec) = (actor(ctx), |e| record(ctx, e));
-    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    let c = apps::Change {
+        actor: &actor,
+        cfg: ctx.config,
+        store: ctx.store,
+        tenant: &a.tenant,
+        record: &rec,
+        sessions: ctx.sessions,
+    };
     apps::key_create(&c, &a.id).map_err(app_error)
 }
 
@@ -220,7 +227,14 @@ pub(super) fn app_key_list(ctx: &Ctx, app: &str) -> Result<Value, ControlError> 
 pub(super) fn app_key_delete(ctx: &Ctx, app: &str, id: String) -> Result<Value, ControlError> {
     let a = known_app(ctx, app)?;
     let (actor, rec) = (actor(ctx), |e| record(ctx, e));
-    let c = apps::Change { actor: &actor, cfg: ctx.config, store: ctx.store, tenant: &a.tenant, record: &rec };
+    let c = apps::Change {
+        actor: &actor,
+        cfg: ctx.config,
+        store: ctx.store,
+        tenant: &a.tenant,
+        record: &rec,
+        sessions: ctx.sessions,
+    };
     match apps::key_delete(&c, &a.id, &id) {
         Err(AppError::NotFound(_)) => Err(ControlError::NoAppKey { app: a.id.clone(), id }),
         other => other.map_err(app_error).map(|()| json!({"deleted": id})),

@@ -77,7 +77,14 @@ pub(super) fn assign(ctx: &Ctx, tenant: &str, who: &str, app: &str, on: bool) ->
     let u = d.find(tenant, who)?;
     let a = actor(ctx);
     let record = |e: crate::store::AuditEvent| record(ctx, e);
-    let change = crate::flows::apps::Change { actor: &a, cfg: ctx.config, store: ctx.store, tenant, record: &record };
+    let change = crate::flows::apps::Change {
+        actor: &a,
+        cfg: ctx.config,
+        store: ctx.store,
+        tenant,
+        record: &record,
+        sessions: ctx.sessions,
+    };
     let out = if on {
         crate::flows::apps::assign(&change, app, vec![u.id.clone()], now_secs())
     } else {

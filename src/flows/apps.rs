@@ -24,6 +24,18 @@ pub struct Change<'a> {
     pub store: &'a Store,
     pub tenant: &'a str,
     pub record: Record<'a>,
+    /// The running server's live sessions, given each changed user's assignment at once.
+    pub sessions: Option<&'a crate::sessions::Sessions>,
+}
+
+impl Change<'_> {
+    fn reidentify(&self, users: &[User]) {
+        if let Some(live) = self.sessions {
+            for u in users {
+                live.reidentify(u, &crate::policy::scopes_of(&u.groups, &self.cfg.access_groups));
+            }
+        }
+    }
 }
 
 /// The most users one assignment call names.
@@ -257,7 +269,10 @@ pub fn assign(c: &Change, app: &str, ids: Vec<String>, now: u64) -> Result<Value
         return Err(AppError::Invalid(format!("`user_ids`: 1 to {MAX_ASSIGN} user ids.")));
     }
     let changed = match c.store.set_assignment(c.tenant, &a.app.id, &ids, true, now)? {
-        Assigned::Changed(n) => n,
+        Assigned::Changed(users) => {
+            c.reidentify(&users);
+            users.len()
+        }
         Assigned::Missing(m) => return Err(missing(&m)),
     };
     let detail = json!({"app": a.app.id, "users": ids, "newly_assigned": changed});
@@ -278,7 +293,7 @@ fn missing(ids: &[String]) -> AppError {
 pub fn unassign(c: &Change, app: &str, user: &str, now: u64) -> Result<(), AppError> {
     let a = app_of(c.cfg, c.store, c.tenant, app)?;
     match c.store.set_assignment(c.tenant, &a.app.id, &[user.to_string()], false, now)? {
-        Assigned::Changed(1) => {}
+        Assigned::Changed(users) if users.len() == 1 => c.reidentify(&users),
         Assigned::Changed(_) => {
             return Err(AppError::NotFound(format!("The user `{user}` is not assigned to `{app}`.")))
         }

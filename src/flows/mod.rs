@@ -6,6 +6,7 @@
 pub mod account;
 pub mod addresses;
 pub mod admin;
+pub mod app_api;
 pub mod apps;
 pub mod audit;
 pub mod enrol;

@@ -180,7 +180,7 @@ impl Store {
     /// written) or, when all exist, how many changed.
     pub fn set_assignment(&self, tenant: &str, app: &str, ids: &[String], assign: bool, now: u64) -> Result<Assigned> {
         let tx = self.db.begin_write()?;
-        let mut changed = 0;
+        let mut changed = vec![];
         {
             let mut users = tx.open_table(USERS)?;
             let mut found = Vec::with_capacity(ids.len());
@@ -211,8 +211,7 @@ impl Store {
                 users.insert(next.id.as_str(), encode(&next).as_slice())?;
                 super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
                 reindex_user(&tx, Some(&prev), Some(&next))?;
-                super::user_search::reindex(&tx, Some(&prev), Some(&next))?;
-                changed += 1;
+                changed.push(next);
             }
         }
         tx.commit()?;
@@ -247,8 +246,8 @@ impl Store {
 /// What [`Store::set_assignment`] did.
 #[derive(Debug, PartialEq)]
 pub enum Assigned {
-    /// Every user existed; this many were changed (the others already were as asked).
-    Changed(usize),
+    /// Every user existed; these were changed (the others already were as asked).
+    Changed(Vec<User>),
     /// These ids name no user of the tenant: nothing was written.
     Missing(Vec<String>),
 }
@@ -310,13 +309,12 @@ mod tests {
         let missing = store.set_assignment("t", "crm", &["a".into(), "zz".into()], true, 5).unwrap();
         assert_eq!(missing, Assigned::Missing(vec!["zz".into()]));
         assert_eq!(store.app_user_count("crm").unwrap(), 1);
-        assert_eq!(
-            store.set_assignment("t", "crm", &["a".into(), "c".into(), "b".into()], true, 5).unwrap(),
-            Assigned::Changed(2)
-        );
+        let changed = store.set_assignment("t", "crm", &["a".into(), "c".into(), "b".into()], true, 5).unwrap();
+        assert!(matches!(changed, Assigned::Changed(v) if v.len() == 2));
         assert_eq!(store.app_user_count("crm").unwrap(), 3);
         assert_eq!(store.user("c").unwrap().unwrap().apps, ["crm"]);
-        assert_eq!(store.set_assignment("t", "crm", &["b".into()], false, 6).unwrap(), Assigned::Changed(1));
+        let changed = store.set_assignment("t", "crm", &["b".into()], false, 6).unwrap();
+        assert!(matches!(changed, Assigned::Changed(v) if v.len() == 1 && v[0].apps == ["wiki"]));
         assert_eq!(ids(&store.app_members("crm", 0, 10).unwrap()), ["a", "c"]);
         assert_eq!(ids(&store.app_members("wiki", 0, 10).unwrap()), ["a", "b"], "b's change moved it");
         // The users list's `app` filter sees the assignment (same transaction).

@@ -45,6 +45,9 @@ pub struct AccessClaims {
     /// The app this token was minted for (then `aud` is the same id); absent on a sign-in's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// The apps the user is assigned to when the token was issued (`apps[].require_assignment`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }
 
 /// Whom an access token is for (its `aud`).
@@ -67,6 +70,7 @@ pub struct UserClaims {
     pub email: Option<String>,
     pub name: Option<String>,
     pub preferred_username: Option<String>,
+    pub apps: Vec<String>,
 }
 
 impl UserClaims {
@@ -80,6 +84,7 @@ impl UserClaims {
             email: u.verified_email().map(str::to_string),
             name: u.name.clone(),
             preferred_username: Some(u.display_user()),
+            apps: u.apps.clone(),
         }
     }
 }
@@ -199,6 +204,7 @@ impl Tokens {
             name: user.name,
             preferred_username: user.preferred_username,
             app,
+            apps: user.apps,
         }
     }
 

@@ -10,6 +10,7 @@ mod account;
 mod account_page;
 mod addresses;
 mod admin_adm;
+mod admin_apps;
 mod admin_audit;
 mod admin_users;
 mod admin_webhooks;

@@ -72,8 +72,14 @@ async fn on_pool<T: Send + 'static>(
             c.s.services.audit.record(e);
             Ok(())
         };
-        let change =
-            apps::Change { actor: &c.actor, cfg: c.cfg(), store: c.store(), tenant: &c.tenant, record: &record };
+        let change = apps::Change {
+            actor: &c.actor,
+            cfg: c.cfg(),
+            store: c.store(),
+            tenant: &c.tenant,
+            record: &record,
+            sessions: Some(&c.s.services.sessions),
+        };
         f(&change)
     })
     .await

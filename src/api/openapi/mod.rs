@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
+use super::{account, addresses, app_users, auth, discovery, links, mfa, otp, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +47,8 @@ use super::{account, addresses, auth, discovery, links, mfa, otp, verify};
         links::request_link,
         links::confirm_link,
         verify::providers,
+        app_users::check,
+        app_users::sync,
         verify::create,
         verify::status,
         verify::check,

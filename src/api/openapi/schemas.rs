@@ -287,3 +287,33 @@ pub struct OpenIdConfiguration {
     pub subject_types_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
 }
+
+/// `POST /auth/users/check`: the user exists and is assigned to the calling app.
+#[derive(Serialize, ToSchema)]
+pub struct UsersCheck {
+    pub exists: bool,
+    pub assigned: bool,
+    pub user_id: String,
+}
+
+/// One user as `GET /auth/users/sync` sends it: the synced fields and their digest.
+#[derive(Serialize, ToSchema)]
+pub struct SyncedUser {
+    pub auth_user_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub mobile_number: Option<String>,
+    pub emp_id: Option<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub updated_at: u64,
+    /// SHA-256 (hex) of exactly the synced fields: changes iff one of them does.
+    pub sync_hash: String,
+}
+
+/// `GET /auth/users/sync`: a page of the app's assigned users, and the cursor to pull from next.
+#[derive(Serialize, ToSchema)]
+pub struct UsersSync {
+    pub users: Vec<SyncedUser>,
+    pub next_cursor: String,
+}

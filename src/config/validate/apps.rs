@@ -48,6 +48,7 @@ fn app(
         allowed_ips,
         routes,
         frame_origins,
+        require_assignment: a.require_assignment,
     }
 }
 
