@@ -110,15 +110,32 @@ impl<'a> Directory<'a> {
     /// Applies `patch` to user `id` of `tenant`; the changed fields are named in the audit
     /// event (never their values). Live sessions get the new groups' scopes at once.
     pub fn update(&self, actor: &Actor, now: u64, tenant: &str, id: &str, patch: UserPatch) -> Result<User, UserError> {
-        let old = self.find(tenant, id)?;
-        let mut u = old.clone();
-        let changed = patch.apply(&mut u)?;
+        let found = self.find(tenant, id)?;
+        self.patch_user(actor, now, &found, patch)
+    }
+
+    /// [`Directory::update`] of the user `found` (as read before): the patch is applied to the
+    /// record as stored when it is written, in that one transaction, so a disable or MFA reset
+    /// committed since `found` was read stays.
+    fn patch_user(&self, actor: &Actor, now: u64, found: &User, patch: UserPatch) -> Result<User, UserError> {
+        let changed = self.store.try_change_user(&found.id, |u| {
+            let old_apps = u.apps.clone();
+            let changed = patch.apply(u)?;
+            if !changed.is_empty() {
+                self.check_apps(&u.tenant, &u.apps, &old_apps)?;
+                u.updated_at = now;
+            }
+            Ok::<_, UserError>(changed)
+        });
+        let (changed, u) = match changed {
+            Err(StoreError::NotFound(_)) => {
+                Err(UserError::NoUser { tenant: found.tenant.clone(), user: found.id.clone() })
+            }
+            other => other.map_err(conflict),
+        }??;
         if changed.is_empty() {
-            return Ok(old);
+            return Ok(u);
         }
-        self.check_apps(&u.tenant, &u.apps, &old.apps)?;
-        u.updated_at = now;
-        self.store.put_user(&u).map_err(conflict)?;
         self.refresh_identity(&u);
         let detail = serde_json::json!({ "fields": changed });
         self.record(actor.event(EventKind::UserUpdated, Some(&u.tenant), Some(&u.id), detail))?;
