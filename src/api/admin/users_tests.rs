@@ -392,3 +392,51 @@ async fn emp_id_and_apps_are_checked_on_create_patch_and_import() {
     assert!(reasons[1].0 == 3 && reasons[1].1.contains("theirs"), "{reasons:?}");
     assert!(s.services.store.find_user("default", "b1@example.com").unwrap().is_none());
 }
+
+/// A request through the whole `/auth` router (the cross-site guard included) with the admin
+/// cookie, `csrf` (`None`: no `X-CSRF-Token`) and `origin`.
+async fn guarded(s: &Arc<Shared>, uri: &str, cookie: &str, csrf: Option<&str>, origin: &str, ct: &str) -> Answer {
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("host", "auth.test")
+        .header("origin", origin)
+        .header("content-type", ct)
+        .header("cookie", cookie);
+    if let Some(t) = csrf {
+        req = req.header(crate::api::admin::session::CSRF_HEADER, t);
+    }
+    let body = Body::from("email\nup@example.com\n");
+    let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+/// The console's cookie session can upload a CSV: from this site, with the admin session's
+/// X-CSRF-Token. Without it, with another's, from another site, or to any other route (or as
+/// another media type) the cross-site guard still refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_import_passes_the_cross_site_guard_only_with_its_csrf_token_from_this_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let token = crate::sessions::admin_csrf(cookie.split_once('=').unwrap().1);
+    let import = format!("{USERS}/import");
+    let here = "http://auth.test";
+    for (uri, csrf, origin, ct, why) in [
+        (&*import, None, here, "text/csv", "no token"),
+        (&*import, Some("forged"), here, "text/csv", "a wrong token"),
+        (&*import, Some(&*token), "https://evil.example", "text/csv", "another site"),
+        (&*import, Some(&*token), "null", "text/csv", "an opaque origin"),
+        (&*import, Some(&*token), here, "text/plain", "another media type"),
+        (USERS, Some(&*token), here, "text/csv", "another route"),
+    ] {
+        let a = guarded(&s, uri, &cookie, csrf, origin, ct).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (403, Some("cross_site_request")), "{why}");
+    }
+    assert!(s.services.store.find_user("default", "up@example.com").unwrap().is_none(), "nothing imported");
+    let a = guarded(&s, &import, &cookie, Some(&token), here, "text/csv; charset=utf-8").await;
+    assert_eq!((a.status, a.body["created"].as_u64()), (StatusCode::OK, Some(1)), "{}", a.body);
+    assert!(s.services.store.find_user("default", "up@example.com").unwrap().is_some());
+}
