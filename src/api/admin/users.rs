@@ -60,6 +60,7 @@ fn directory<'a>(s: &'a Shared, rt: &'a Runtime) -> Directory<'a> {
         pats: Some(&s.services.pats),
         audit: Some(&s.services.audit),
         access_groups: &rt.config.access_groups,
+        known_apps: Some(&rt.config),
     }
 }
 
