@@ -86,6 +86,7 @@ pub(crate) fn field(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
         (status = 200, description = "Signed in (tokens; a session cookie with set_cookie), or the MFA step.", body = super::openapi::schemas::SignInAnswer),
         (status = 401, response = super::openapi::errors::Unauthorized),
         (status = 403, response = super::openapi::errors::Forbidden),
+        (status = 404, response = super::openapi::errors::NotFound),
         (status = 422, response = super::openapi::errors::Unprocessable),
         (status = 429, response = super::openapi::errors::TooManyRequests)
     )

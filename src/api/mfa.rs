@@ -50,6 +50,10 @@ impl From<Refused> for ApiError {
                 "This needs a session with both factors: complete the MFA step (or step up at /auth/login?step=mfa) and retry.",
             )
             .www_authenticate(),
+            Refused::NeedsAddressProof => ApiError::new(
+                Code::Forbidden,
+                "An administrator's first authenticator needs a sign-in that proved your address: sign in with a code sent to your e-mail or mobile (POST /auth/otp/request, then /auth/otp/verify), then set up the authenticator.",
+            ),
         }
     }
 }

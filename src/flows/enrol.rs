@@ -4,12 +4,14 @@
 //! login limit and bans, and a wrong code draws on the regulation budget.
 
 use crate::audit::{Audit, EventKind, Origin};
+use crate::domain::Amr;
 use crate::flows::error::FlowError;
 use crate::flows::failures;
 use crate::flows::regulation::{user_key, Regulation};
 use crate::flows::services::{blocking, Services};
 use crate::flows::totp::{self, new_secret_base32, Totp};
 use crate::identity::Identity;
+use crate::policy::AuthLevel;
 use crate::runtime::Runtime;
 use crate::sessions::digest_hex;
 use crate::store::TotpState;
@@ -37,6 +39,9 @@ pub enum Refused {
     Undescribable,
     /// Removing or replacing factors needs a two-factor session.
     NeedsTwoFactor,
+    /// An administrator's first second factor needs a session that proved an address (a code
+    /// or link sent to it) or two factors: a password alone enrols nothing for an admin.
+    NeedsAddressProof,
 }
 
 impl From<FlowError> for Refused {
@@ -78,11 +83,13 @@ pub async fn start_setup(rt: &Runtime, svc: &Services, id: &Identity) -> Result<
     let store = svc.store.clone();
     let user_id = id.user_id.clone();
     let stored = secret.clone();
+    let id_amr = id.amr.clone();
     blocking(move || {
         Ok(store.try_update_user(&user_id, |u| {
             if u.totp.as_ref().is_some_and(|t| t.confirmed) {
                 return Err(Refused::AlreadyEnabled);
             }
+            may_enrol(&id_amr, u.admin)?;
             u.totp = Some(TotpState { secret: stored, confirmed: false, last_step: None });
             Ok(())
         })?)
@@ -98,10 +105,22 @@ pub async fn start_setup(rt: &Runtime, svc: &Services, id: &Identity) -> Result<
     Ok(Setup { secret, uri, qr_svg })
 }
 
+/// Whether a session signed in with `amr` may enrol a first authenticator for its user: anyone
+/// may, except an administrator (`admin`), whose session must have proved an address (a code or link sent to
+/// a verified e-mail or mobile: `otp`, `sms`, `email`) or carry two factors. Otherwise a stolen
+/// password would be enough to add the second factor `admin.require_mfa` asks for.
+pub fn may_enrol(amr: &[Amr], admin: bool) -> Result<(), Refused> {
+    let proves_address = amr.iter().any(|a| matches!(a, Amr::Otp | Amr::Sms | Amr::Email));
+    if !admin || proves_address || crate::identity::level_of(amr) == AuthLevel::TwoFactor {
+        return Ok(());
+    }
+    Err(Refused::NeedsAddressProof)
+}
+
 /// The session must carry two factors to remove or replace them: a one-factor session (a
 /// stolen password) cannot strip the second factor it lacks.
 fn two_factor(id: &Identity) -> Result<(), Refused> {
-    if id.level == crate::policy::AuthLevel::TwoFactor {
+    if id.level == AuthLevel::TwoFactor {
         return Ok(());
     }
     Err(Refused::NeedsTwoFactor)
@@ -172,12 +191,18 @@ pub async fn finish_setup(
     code: String,
     now: u64,
 ) -> Result<Vec<String>, Refused> {
+    // The role may have been granted since the setup began: the rule holds at confirmation too.
+    let (store, user_id) = (svc.store.clone(), who.id.user_id.clone());
+    let admin = blocking(move || Ok(store.user(&user_id)?.is_some_and(|u| u.admin))).await?;
+    may_enrol(&who.id.amr, admin)?;
     let (codes, hashes) = new_recovery_codes();
     with_code(rt, svc, who, Attempt { code, now, confirmed: false, action: "confirm" }, move |u| {
         u.recovery_codes = hashes
     })
     .await?;
-    svc.audit.record(Audit::event(EventKind::TotpEnabled, who.origin, Some(&who.id.user_id), json!({})));
+    // An administrator's new factor is marked, with what the session proved, for the audit.
+    let detail = if admin { json!({"administrator": true, "amr": who.id.amr}) } else { json!({}) };
+    svc.audit.record(Audit::event(EventKind::TotpEnabled, who.origin, Some(&who.id.user_id), detail));
     // The user hears of a new second factor; a notice that cannot be queued fails no enrolment.
     let (rt2, svc2, user_id) = (rt.clone(), svc.clone(), who.id.user_id.clone());
     let told = blocking(move || match svc2.store.user(&user_id)? {

@@ -220,8 +220,9 @@ pub async fn verify_as(
     }
     check_limits(&rt, &req.tenant, &req.identifier, ip, false)?;
     blocking(move || {
-        let user =
-            svc.store.find_user(&req.tenant, &req.identifier)?.filter(|u| u.is_active() && signin::may_hold(kind, u));
+        // The ordinary lookup: the code, the budget and the lock are the user's whatever the
+        // kind; whether they may hold it is asked only of an accepted code (below).
+        let user = svc.store.find_user(&req.tenant, &req.identifier)?.filter(User::is_active);
         app_gate(user.as_ref(), req.app.as_deref())?;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let ukey = Some(failures::account_key(&rt, user.as_ref(), &req.tenant, &req.identifier));
@@ -238,12 +239,15 @@ pub async fn verify_as(
             otp::check_code(&rt, &svc, &otp::code_key(Purpose::Login, &req.tenant, app, &subj), &req.code, now)?
         };
         let (user, rec) = match (user, checked) {
-            (Some(u), CodeCheck::Accepted(rec)) => (u, rec),
+            (Some(u), CodeCheck::Accepted(rec)) if signin::may_hold(kind, &u) => (u, rec),
             (user, checked) => {
+                // A right code for a session the user may not hold is spent and answered (and
+                // counted) as a wrong one: the admin sign-in tells nobody who is an administrator.
                 let reason = match (&ban, &checked) {
                     (Some(_), _) => "banned",
                     (_, CodeCheck::Locked) => "locked",
                     (_, CodeCheck::Missing) => "no_code",
+                    (_, CodeCheck::Accepted(_)) => "not_admin",
                     _ => "invalid_code",
                 };
                 let who = user.as_ref().map(|u| u.id.as_str());

@@ -108,14 +108,16 @@ pub fn start_mfa_step(rt: &Runtime, svc: &Services, user: &User, step: Step, ori
     Outcome::MfaRequired { mfa_token, methods }
 }
 
-/// The tenant's user for `identifier`, when it may sign in for a session of `kind`.
-fn usable_user(store: &Store, tenant: &str, identifier: &str, kind: SessionKind) -> Result<Option<User>, FlowError> {
-    Ok(store.find_user(tenant, identifier)?.filter(|u| u.is_active() && may_hold(kind, u)))
+/// The tenant's active user for `identifier`.
+fn usable_user(store: &Store, tenant: &str, identifier: &str) -> Result<Option<User>, FlowError> {
+    Ok(store.find_user(tenant, identifier)?.filter(User::is_active))
 }
 
 /// Whether `user` may hold a session of `kind`: an administrator's only with the admin role.
-/// Anyone else signing in for one is answered as an unknown account (a wrong password or
-/// code, the same work): the admin sign-in tells nobody who is an administrator.
+/// Asked only once the credential is accepted: the lookup, the failure budget, the code and
+/// the hash are the ordinary ones whatever the kind, and anyone else's right password or code
+/// is answered (and counted) as a wrong one: the admin sign-in tells nobody who is an
+/// administrator.
 pub fn may_hold(kind: SessionKind, user: &User) -> bool {
     match kind {
         SessionKind::User => true,
@@ -156,7 +158,10 @@ pub async fn password_login_as(
     let (user, ban, ukey, attempt) = {
         let (rt, svc) = (rt.clone(), svc.clone());
         blocking(move || {
-            let user = usable_user(&svc.store, &tenant, &identifier, kind)?;
+            // The ordinary lookup whatever the kind: the same budget and the same hash as
+            // `/auth/login`; whether the user may hold a session of `kind` is asked only of an
+            // accepted password (below).
+            let user = usable_user(&svc.store, &tenant, &identifier)?;
             let ukey = account_key(&rt, user.as_ref(), &tenant, &identifier);
             let regulation = Regulation::new(svc.store.clone(), &rt.config);
             // Held until the failure is counted (or the sign-in is done).
@@ -172,7 +177,8 @@ pub async fn password_login_as(
         }
     }
     let checked = svc.hasher.verify(password.clone(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
-    let rehashed = if checked.ok && checked.needs_rehash && ban.is_none() {
+    let holds = user.as_ref().is_some_and(|u| may_hold(kind, u));
+    let rehashed = if checked.ok && checked.needs_rehash && ban.is_none() && holds {
         svc.hasher.hash(password).await.ok().and_then(Result::ok)
     } else {
         None
@@ -181,8 +187,13 @@ pub async fn password_login_as(
         let _attempt = attempt;
         let regulation = Regulation::new(svc.store.clone(), &rt.config);
         let who = user.as_ref().map(|u| u.id.clone());
-        if !checked.ok || ban.is_some() {
-            let reason = if ban.is_some() { "banned" } else { "invalid_credentials" };
+        // A right password for a session the user may not hold is a wrong one (counted alike).
+        if !checked.ok || ban.is_some() || !holds {
+            let reason = match (&ban, checked.ok) {
+                (Some(_), _) => "banned",
+                (None, true) => "not_admin",
+                (None, false) => "invalid_credentials",
+            };
             let event = Audit::event(
                 EventKind::LoginFailed,
                 &origin,

@@ -108,6 +108,7 @@ pub(crate) fn refused(r: Refused) -> Refusal {
         Refused::Banned(_) => (Code::TooManyFailures, M::EnrolBanned),
         Refused::Undescribable => (Code::Internal, M::EnrolUndescribable),
         Refused::NeedsTwoFactor => (Code::MfaRequired, M::EnrolNeedsTwoFactor),
+        Refused::NeedsAddressProof => (Code::Forbidden, M::EnrolNeedsAddressProof),
     };
     Refusal { status: code.status(), message }
 }

@@ -191,6 +191,7 @@ catalogue! {
     EnrolBanned => "Too many failed attempts for this account or from this address; retry later.", "Zu viele Fehlversuche für dieses Konto oder von dieser Adresse; versuchen Sie es später erneut.";
     EnrolUndescribable => "The authenticator could not be described: check that totp.issuer holds no `:`.", "Der Authenticator konnte nicht beschrieben werden: totp.issuer darf kein `:` enthalten.";
     EnrolNeedsTwoFactor => "This needs a session with both factors: complete the second-factor step and retry.", "Dafür ist eine Sitzung mit beiden Faktoren nötig: Schließen Sie den Schritt mit dem zweiten Faktor ab und versuchen Sie es erneut.";
+    EnrolNeedsAddressProof => "An administrator's first authenticator needs a sign-in that proved your address: sign in with a code sent to your e-mail or mobile, then set up the authenticator.", "Der erste Authenticator eines Administrators braucht eine Anmeldung, die Ihre Adresse bestätigt hat: Melden Sie sich mit einem Code an, der an Ihre E-Mail-Adresse oder Mobilnummer gesendet wurde, und richten Sie dann den Authenticator ein.";
     EnrolNotAllowed => "This is not allowed for this session.", "Das ist für diese Sitzung nicht erlaubt.";
     Busy => "Too many sign-ins at once; retry in a moment.", "Zu viele Anmeldungen gleichzeitig; versuchen Sie es gleich noch einmal.";
     Support => "Help and support", "Hilfe und Support";

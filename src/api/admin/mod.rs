@@ -9,6 +9,8 @@
 pub mod platform;
 pub mod session;
 #[cfg(test)]
+mod signin_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
 
 pub mod users;
@@ -100,7 +102,7 @@ impl FromRequestParts<Arc<Shared>> for Admin {
         if require_mfa(&rt) && id.level != AuthLevel::TwoFactor {
             return Err(ApiError::new(
                 Code::Forbidden,
-                "Administrators sign in with a second factor: set up TOTP and sign in again (admin.require_mfa).",
+                "Administrators sign in with a second factor (admin.require_mfa): if you have none, sign in with a code sent to your address (/auth/otp/request, /auth/otp/verify), set up TOTP at /auth/mfa/totp/setup, then sign in again.",
             ));
         }
         Ok(Admin { s: s.clone(), rt, info, id, user, csrf })
