@@ -142,7 +142,12 @@ fn notifier_mistakes_name_their_line() {
     let e = load(text).unwrap_err().to_string();
     assert!(e.contains("test.yaml:3: provider name `email` is taken"), "{e}");
     assert!(e.contains("test.yaml:4: an email_gateway provider sends through notifiers.email"), "{e}");
-    assert!(e.contains("test.yaml:6:") && e.contains("`not a url` is not a URL"), "{e}");
+    assert!(e.contains("test.yaml:6:") && e.contains("is not a URL") && !e.contains("not a url"), "{e}");
+    // A malformed URL is never quoted: after ${ENV} substitution it may carry a key.
+    let bad = "notifiers:\n  sms:\n    - {name: g, kind: http, url: 'htp:/x?key=SEKRET123&to={{to}}'}\n  webhooks:\n    - {name: h, url: 'ftp://h.example/?key=SEKRET456'}\n";
+    let hidden = load(bad).unwrap_err().to_string();
+    assert!(hidden.contains("notifiers.sms[0].url") && hidden.contains("notifiers.webhooks[0].url"), "{hidden}");
+    assert!(!hidden.contains("SEKRET"), "{hidden}");
     assert!(e.contains("unknown purpose `lgoin`"), "{e}");
     let e = load("notifiers:\n  email: {smtp: {host: h, port: 25, username: u}, from: 'not a mailbox'}\n")
         .unwrap_err()

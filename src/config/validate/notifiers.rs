@@ -66,8 +66,9 @@ fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
             r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms, whatsapp or log", p.name));
         }
         if let Some(u) = &p.url {
-            if url::Url::parse(&u.replace("{{", "").replace("}}", "")).is_err() {
-                r.error(&format!("notifiers.sms[{i}].url"), format!("`{u}` is not a URL"));
+            let at = format!("notifiers.sms[{i}].url");
+            if let Some(why) = url_problem(&at, &u.replace("{{", "").replace("}}", "")) {
+                r.error(&at, why);
             }
         }
         if p.kind == SmsKind::EmailGateway && n.email.is_none() {
@@ -84,9 +85,20 @@ fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
                 format!("provider name `{}` is taken or invalid", w.name),
             );
         }
-        if url::Url::parse(&w.url).is_err() {
-            r.error(&format!("notifiers.webhooks[{i}].url"), format!("`{}` is not a URL", w.url));
+        let at = format!("notifiers.webhooks[{i}].url");
+        if let Some(why) = url_problem(&at, &w.url) {
+            r.error(&at, why);
         }
+    }
+}
+
+/// What is wrong with a provider's URL, without quoting it (after `${ENV}` substitution it may
+/// hold a key, and the message goes to the admin API's reload answer).
+fn url_problem(at: &str, u: &str) -> Option<String> {
+    match url::Url::parse(u) {
+        Err(e) => Some(format!("`{at}` is not a URL ({e})")),
+        Ok(p) if !matches!(p.scheme(), "http" | "https") => Some(format!("`{at}` is not an http:// or https:// URL")),
+        Ok(_) => None,
     }
 }
 
