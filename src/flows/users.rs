@@ -392,18 +392,23 @@ pub fn holder(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError
 }
 
 /// A change to a user's fields: absent fields stay; `null` (or "") clears an optional one.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub mobile: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub emp_id: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
@@ -412,12 +417,18 @@ pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
     /// A new password: the caller checks and hashes it into `password_hash` (never stored).
-    #[serde(default, skip_serializing)]
+    // (Never serialized: `skip_serializing_if`, as `skip_serializing` would hide it from the
+    // OpenAPI document's request body too.)
+    #[serde(default, skip_serializing_if = "never_serialized")]
     pub password: Option<String>,
     /// An argon2 PHC string (the API hashes a given password into it); never read from or
     /// written to JSON.
     #[serde(skip)]
     pub password_hash: Option<String>,
+}
+
+fn never_serialized<T>(_: &T) -> bool {
+    true
 }
 
 /// `Option<Option<T>>`: absent → `None`, `null` → `Some(None)`.
