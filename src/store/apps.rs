@@ -116,18 +116,28 @@ impl Store {
         Ok(self.all_json::<StoredApp>(APPS)?.into_iter().map(|(_, a)| a).collect())
     }
 
-    /// Stores a new app; refuses an id already stored.
-    pub fn create_app(&self, app: &StoredApp) -> Result<()> {
+    /// Stores a new app; refuses an id already stored. Keys left under its id by a former app
+    /// (a config app since removed) are deleted in the same transaction, so none of them
+    /// authenticates as the new app; answers how many.
+    pub fn create_app(&self, app: &StoredApp) -> Result<usize> {
         let tx = self.db.begin_write()?;
-        {
+        let removed = {
             let mut t = tx.open_table(APPS)?;
             if t.get(app.id.as_str())?.is_some() {
                 return Err(StoreError::Conflict(format!("an app {} exists", app.id)));
             }
             t.insert(app.id.as_str(), encode(app).as_slice())?;
-        }
+            let mut keys = tx.open_table(APP_KEYS)?;
+            let mut removed = 0;
+            keys.retain(|_, v| {
+                let keep = decode::<AppKey>(v).map_or(true, |k| k.app != app.id);
+                removed += usize::from(!keep);
+                keep
+            })?;
+            removed
+        };
         tx.commit()?;
-        Ok(())
+        Ok(removed)
     }
 
     /// Changes a stored app in one write transaction; `Ok(None)` when there is none.
@@ -353,7 +363,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         let app = StoredApp { id: "crm".into(), name: "CRM".into(), tenant: "t".into(), ..Default::default() };
-        store.create_app(&app).unwrap();
+        // A key a former (config) app `crm` of another tenant left behind goes with the new app.
+        let leftover = AppKey {
+            id: "0123456789ab".into(),
+            app: "crm".into(),
+            tenant: "u".into(),
+            source: Some(crate::domain::AppSource::Config),
+            hash: "h".into(),
+            created_at: 1,
+            last_used: None,
+        };
+        store.put_app_key(&leftover).unwrap();
+        store.put_app_key(&AppKey { id: "ba9876543210".into(), app: "wiki".into(), ..leftover.clone() }).unwrap();
+        assert_eq!(store.create_app(&app).unwrap(), 1);
+        assert!(store.app_keys("crm").unwrap().is_empty());
+        assert_eq!(store.app_keys("wiki").unwrap().len(), 1, "other apps' keys stay");
         assert!(matches!(store.create_app(&app), Err(StoreError::Conflict(_))));
         let changed = store.update_app("crm", |a| a.status = AppStatus::Disabled).unwrap().unwrap();
         assert_eq!(store.stored_app("crm").unwrap().unwrap(), changed);
