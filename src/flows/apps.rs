@@ -60,7 +60,7 @@ pub enum AppError {
 }
 
 /// `POST …/apps`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
     pub id: String,
@@ -74,7 +74,7 @@ pub struct NewApp {
 }
 
 /// `PATCH …/apps/{id}`: the fields given change.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     #[serde(default)]
