@@ -106,3 +106,25 @@ async fn a_key_of_an_app_moved_to_another_tenant_is_refused_and_audited() {
     let cfg = s.runtime.load().config.clone();
     assert!(crate::flows::apps::key_list(&cfg, &s.services.store, "t2", "crm").unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_apps_code_messages_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path(), "  - {id: wiki, tenant: t1, allowed_ips: [127.0.0.1]}\n");
+    let crm = StoredApp { id: "crm".into(), name: "Customer Desk".into(), tenant: "t2".into(), ..Default::default() };
+    s.services.store.create_app(&crm).unwrap();
+    let send = crate::flows::otp::Send {
+        purpose: crate::domain::Purpose::Verify,
+        tenant: "t2",
+        app: "crm",
+        identifier: "v1",
+        channel: "email",
+        to: "ann@example.com",
+        ttl: 300,
+        max_attempts: 3,
+        extra: Value::Null,
+    };
+    let rt = s.runtime.load();
+    let m = crate::flows::otp::message(&rt, &s.services.store, &send, "123456", 0);
+    assert!(m.text.contains("for Customer Desk is 123456"), "{}", m.text);
+}

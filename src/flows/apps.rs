@@ -102,7 +102,7 @@ pub fn view(store: &Store, a: &KnownApp) -> Result<Value, AppError> {
     Ok(json!({
         "id": a.app.id, "name": a.app.name, "tenant": a.app.tenant, "source": a.source,
         "status": a.status, "allowed_ips": ips, "frame_origins": a.app.frame_origins,
-        "created_at": a.created_at, "users": store.app_user_count(&a.app.id)?,
+        "created_at": a.created_at, "users": store.app_user_count(&a.app.tenant, &a.app.id)?,
         "keys": keys.len(), "last_used_at": last_used,
     }))
 }
@@ -317,8 +317,9 @@ pub struct Members {
 
 /// The app's assigned users changed after sequence number `after`, up to `limit`.
 pub fn members(store: &Store, app: &KnownApp, after: u64, limit: usize) -> Result<Members, AppError> {
-    let page = store.app_members(&app.app.id, after, limit)?;
+    // The index is per tenant: another tenant's users never fill this app's pages.
+    let page = store.app_members(&app.app.tenant, &app.app.id, after, limit)?;
     let (last, full) = (page.last().map(|(s, _)| *s), page.len() == limit);
-    let users = page.into_iter().map(|(_, u)| u).filter(|u| u.tenant == app.app.tenant).collect();
+    let users = page.into_iter().map(|(_, u)| u).collect();
     Ok(Members { users, last, full })
 }
