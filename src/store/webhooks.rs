@@ -104,6 +104,15 @@ pub struct Delivery {
     pub body: String,
 }
 
+/// What [`Store::redeliver`] did.
+#[derive(Debug, PartialEq)]
+pub enum Redelivery {
+    Queued(Delivery),
+    /// The delivery is still pending: nothing was queued.
+    Pending,
+    NotFound,
+}
+
 fn aad(webhook_id: &str) -> String {
     format!("webhook:{webhook_id}")
 }
@@ -280,20 +289,24 @@ impl Store {
         Ok(())
     }
 
-    /// Sends delivery `id` of `webhook` again (pending, through the outbox); returns it.
-    pub fn redeliver(&self, webhook: &Webhook, id: u64, now: u64) -> Result<Option<Delivery>> {
+    /// Sends delivery `id` of `webhook` again (pending, through the outbox); returns it. A
+    /// delivery still pending is left as it is (it is queued already).
+    pub fn redeliver(&self, webhook: &Webhook, id: u64, now: u64) -> Result<Redelivery> {
         let tx = self.db.begin_write()?;
         let d = {
             let mut t = tx.open_table(DELIVERIES)?;
             let d: Option<Delivery> = t.get((webhook.id.as_str(), id))?.map(|v| decode(v.value())).transpose()?;
-            let Some(mut d) = d else { return Ok(None) };
+            let Some(mut d) = d else { return Ok(Redelivery::NotFound) };
+            if d.status == DeliveryStatus::Pending {
+                return Ok(Redelivery::Pending);
+            }
             d.status = DeliveryStatus::Pending;
             t.insert((webhook.id.as_str(), id), encode(&d).as_slice())?;
             d
         };
         queue(&tx, &d, &webhook.tenant, now)?;
         tx.commit()?;
-        Ok(Some(d))
+        Ok(Redelivery::Queued(d))
     }
 
     /// Deletes the delivery log rows created before `before` (retention); returns how many.

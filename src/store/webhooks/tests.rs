@@ -95,10 +95,12 @@ fn appending_audit_events_queues_one_delivery_per_subscribed_enabled_webhook_of_
     )
     .unwrap();
     let w = s.webhook("a").unwrap().unwrap();
-    let again = s.redeliver(&w, created.id, 70).unwrap().unwrap();
+    let Redelivery::Queued(again) = s.redeliver(&w, created.id, 70).unwrap() else { panic!("not queued") };
     assert_eq!((again.status, again.attempts.len(), &again.body), (DeliveryStatus::Pending, 1, &created.body));
     assert_eq!(s.outbox_due(u64::MAX, 10).unwrap().len(), 3);
-    assert!(s.redeliver(&w, 999, 70).unwrap().is_none());
+    assert_eq!(s.redeliver(&w, created.id, 71).unwrap(), Redelivery::Pending, "pending: queued already");
+    assert_eq!(s.outbox_due(u64::MAX, 10).unwrap().len(), 3, "nothing more queued");
+    assert_eq!(s.redeliver(&w, 999, 70).unwrap(), Redelivery::NotFound);
 
     // Paging, deletion and retention.
     assert_eq!(s.deliveries("a", Some(a[0].id), 10).unwrap().len(), 1);
