@@ -93,6 +93,7 @@ catalogue! {
     AppExists => ("app_exists", 409, "An app with this id exists: choose another id."),
     ReadOnly => ("read_only", 409, "This is defined in config.yaml: change it there and reload."),
     TooManyWebhooks => ("too_many_webhooks", 409, "The tenant has the most webhooks allowed: delete one first."),
+    WebhookDisabled => ("webhook_disabled", 409, "The webhook is disabled: enable it first."),
     DeliveryPending => ("delivery_pending", 409, "This delivery is still being attempted: wait until it is delivered or failed."),
     BodyTooLarge => ("body_too_large", 413, "The request body is too large."),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send the body as application/json."),

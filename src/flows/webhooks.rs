@@ -27,6 +27,8 @@ pub enum HookError {
     TooMany,
     /// The delivery is still pending (409 `delivery_pending`).
     Pending,
+    /// The webhook is disabled: nothing is sent (409 `webhook_disabled`).
+    Disabled,
 }
 
 impl From<FlowError> for HookError {
@@ -179,7 +181,7 @@ pub fn delete(s: &Services, actor: &Actor, tenant: &str, id: &str) -> Result<(),
 }
 
 /// Sends delivery `delivery` of webhook `id` again; returns it (pending). One still pending
-/// is refused (it is queued already).
+/// is refused (it is queued already), and so is any of a disabled webhook.
 pub fn redeliver(
     s: &Services,
     actor: &Actor,
@@ -190,6 +192,9 @@ pub fn redeliver(
 ) -> Result<Delivery, HookError> {
     let w = get(s, tenant, id)?;
     let n: u64 = delivery.parse().map_err(|_| FlowError::NotFound)?;
+    if !w.enabled {
+        return Err(HookError::Disabled);
+    }
     let d = match s.store.redeliver(&w, n, now)? {
         Redelivery::Queued(d) => d,
         Redelivery::Pending => return Err(HookError::Pending),

@@ -36,6 +36,7 @@ impl From<HookError> for ApiError {
                 format!("The tenant has {} webhooks, the most allowed: delete one first.", flow::MAX_PER_TENANT),
             ),
             HookError::Pending => ApiError::of(Code::DeliveryPending),
+            HookError::Disabled => ApiError::of(Code::WebhookDisabled),
         }
     }
 }

@@ -188,6 +188,14 @@ async fn another_tenants_webhook_is_not_found_and_deliveries_are_listed_and_rede
     assert_eq!(last_event(&s, "webhook_redelivered").detail["delivery"], did.parse::<u64>().unwrap());
     let (st, _) = call(&s, "POST", format!("/auth/admin/api/webhooks/{id}/deliveries/999/redeliver"), &c, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // A disabled webhook's deliveries are not sent again.
+    let (st, _) =
+        call(&s, "PATCH", format!("/auth/admin/api/webhooks/{id}"), &c, Some(json!({"enabled": false}))).await;
+    assert_eq!(st, StatusCode::OK);
+    let first = all[0]["id"].as_str().unwrap();
+    let (st, b) =
+        call(&s, "POST", format!("/auth/admin/api/webhooks/{id}/deliveries/{first}/redeliver"), &c, None).await;
+    assert_eq!((st.as_u16(), b["error"].as_str()), (409, Some("webhook_disabled")), "{b}");
     let (st, _) = call(&s, "GET", format!("/auth/admin/api/webhooks/{id}/deliveries?cursor=%%"), &c, None).await;
     assert_eq!(st.as_u16(), 422);
 }
