@@ -84,6 +84,7 @@ catalogue! {
     // 405, 408, 409, 413, 415, 422, 431
     MethodNotAllowed => ("method_not_allowed", 405, "This path does not answer this method: use one its Allow header lists."),
     HeaderTimeout => ("header_timeout", 408, "The request head did not arrive in time: send it at once."),
+    BodyTimeout => ("body_timeout", 408, "The request body did not arrive in time: send it at once, without pauses."),
     AlreadyEnabled => ("already_enabled", 409, "An authenticator app is already set up: remove it first."),
     NotEnabled => ("not_enabled", 409, "No authenticator app is set up."),
     NoPendingSetup => ("no_pending_setup", 409, "Start with POST /auth/mfa/totp/setup."),

@@ -73,9 +73,9 @@ pub fn validate(u: &mut UserSpec) -> Result<(), String> {
     if let Some(n) = u.username.as_mut() {
         *n = normalize_username(n)?;
     }
-    if let Some(name) = &u.name {
-        if name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err("name may have at most 200 characters and no control characters".into());
+    for (field, value) in [("name", &u.name), ("emp_id", &u.emp_id)] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 200 || v.chars().any(char::is_control)) {
+            return Err(format!("{field} may have at most 200 characters and no control characters"));
         }
     }
     if let Some(h) = &u.password_hash {

@@ -88,6 +88,11 @@ pub struct Sessions {
     inactivity: AtomicU64,
     /// `admin.inactivity`: the idle timeout of administrators' sessions.
     admin_inactivity: AtomicU64,
+    /// Held by a start from its store write to its map insert, and by a revocation from its
+    /// store delete to its map removal: a session stored before a revocation is in the map
+    /// before that revocation looks there (or stored after it, when the store refuses a
+    /// disabled or deleted user's).
+    order: std::sync::Mutex<()>,
 }
 
 /// The identity a session carries, with the user's scopes from `access_groups`.
@@ -135,6 +140,7 @@ impl Sessions {
             maps: RwLock::new(Maps::default()),
             inactivity: AtomicU64::new(inactivity_secs),
             admin_inactivity: AtomicU64::new(inactivity_secs),
+            order: std::sync::Mutex::new(()),
         };
         let now = now_secs();
         for (hash_hex, session) in s.store.sessions()? {
@@ -245,6 +251,9 @@ impl Sessions {
             kind,
         };
         let record = refresh.map(|(hash, make)| (hash, make(&session)));
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        // Refused (`StoreError::UserInactive`) when the user was disabled, deleted or lost the
+        // admin role since the caller read it.
         self.store.put_session_with_refresh(&digest_hex(&secret), &session, record.as_ref().map(|(h, r)| (*h, r)))?;
         let identity = Arc::new(identity_for(user, &session, scopes));
         self.insert_arc(digest(&secret), session.clone(), identity.clone());
@@ -302,6 +311,7 @@ impl Sessions {
 
     /// Ends the sessions matching `pred`, in the store and here, with their refresh tokens.
     pub fn revoke(&self, pred: impl Fn(&Session) -> bool) -> Result<usize, StoreError> {
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
         let gone = self.store.delete_sessions(&pred)?;
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<String> =
@@ -324,9 +334,7 @@ impl Sessions {
         for (d, l) in &lives {
             let seen = l.last_seen.load(Ordering::Relaxed);
             if seen > l.persisted_seen.load(Ordering::Relaxed) + 30 && self.valid(l, now) {
-                let mut s = l.session.clone();
-                s.last_seen = seen;
-                self.store.put_session(&hex(d), &s)?;
+                self.store.touch_session(&hex(d), seen)?;
                 l.persisted_seen.store(seen, Ordering::Relaxed);
             }
         }
@@ -492,6 +500,7 @@ mod tests {
     fn admin_sessions_are_separate_and_idle_out_sooner() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let user = || User { admin: true, ..user() };
         store.put_user(&user()).unwrap();
         let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
         sessions.set_admin_inactivity(900);
@@ -516,6 +525,77 @@ mod tests {
         assert!(matches!(reloaded.by_admin_cookie(&again, "default"), SessionState::Active(i) if i.admin));
         sessions.housekeeping().unwrap();
         assert!(sessions.get(&a.id).is_none() && sessions.get(&p.id).is_some(), "housekeeping ends the idle one");
+    }
+
+    /// A sign-in that read its user before an administrator disabled, deleted or demoted it
+    /// (during the password hash, say) stores no session: the store re-reads the user in the
+    /// transaction that would write it, and nothing reaches the live map either.
+    #[test]
+    fn a_session_for_a_user_disabled_deleted_or_demoted_since_it_was_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let admin = User { admin: true, ..user() };
+        store.put_user(&admin).unwrap();
+        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
+        let stale = store.user("u1").unwrap().unwrap();
+        let amr = || vec![crate::domain::Amr::Pwd];
+        let start = |kind| sessions.start(kind, &stale, amr(), vec![], 600, None, Device::default());
+        let refused = |r: Result<(String, Session, Arc<Identity>), StoreError>| {
+            assert!(matches!(r, Err(StoreError::UserInactive(_))), "{:?}", r.map(|x| x.1));
+            assert!(store.sessions().unwrap().is_empty(), "nothing stored");
+            assert_eq!(sessions.count(), 0, "nothing live");
+        };
+        // Demoted: no admin session (an end user's is fine).
+        store
+            .update_user("u1", |u| {
+                u.admin = false;
+                Ok::<_, String>(())
+            })
+            .unwrap()
+            .unwrap();
+        refused(start(SessionKind::Admin));
+        let (ok, _, _) = start(SessionKind::User).unwrap();
+        sessions.revoke(|_| true).unwrap();
+        assert!(matches!(sessions.by_cookie(&ok, "default"), SessionState::Unknown));
+        // Disabled: none, with or without a first refresh token.
+        store
+            .update_user("u1", |u| {
+                u.status = crate::domain::UserStatus::Disabled;
+                Ok::<_, String>(())
+            })
+            .unwrap()
+            .unwrap();
+        refused(start(SessionKind::User));
+        let make = |s: &Session| crate::store::RefreshRecord {
+            session_id: s.id.clone(),
+            family: "f".into(),
+            user_id: s.user_id.clone(),
+            tenant: s.tenant.clone(),
+            used: false,
+            expires_at: s.expires_at,
+        };
+        refused(sessions.create_with_refresh(&stale, amr(), vec![], 600, Some(("r1", &make)), Device::default()));
+        assert!(store.refresh("r1").unwrap().is_none(), "no refresh token either");
+        // Deleted: none.
+        store.delete_user("u1").unwrap().unwrap();
+        refused(start(SessionKind::User));
+        assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().count() == 0);
+    }
+
+    /// Housekeeping's write of a session's last use never brings back a session revoked
+    /// meanwhile.
+    #[test]
+    fn a_last_use_written_after_a_revocation_does_not_revive_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        store.put_user(&user()).unwrap();
+        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
+        let (secret, _, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
+        store.touch_session(&digest_hex(&secret), now_secs() + 40).unwrap();
+        assert!(store.sessions().unwrap()[0].1.last_seen >= now_secs() + 40, "written");
+        store.delete_sessions(|_| true).unwrap();
+        store.touch_session(&digest_hex(&secret), now_secs() + 80).unwrap();
+        assert!(store.sessions().unwrap().is_empty(), "still gone");
     }
 
     #[test]

@@ -47,6 +47,8 @@ impl Shared {
     pub fn load(config_path: &Path) -> Result<Arc<Shared>, ConfigErrors> {
         let cfg = Config::load(config_path)?;
         let store = Arc::new(Store::open(&cfg.storage_path).map_err(|e| store_error(&cfg, e))?);
+        cfg.refuse_taken_app_ids(&crate::appkeys::clashes(&cfg, &store).map_err(|e| store_error(&cfg, e))?)?;
+        crate::appkeys::bind_legacy(&cfg, &store).map_err(|e| store_error(&cfg, e))?;
         let groups = cfg.access_groups.clone();
         let sessions = Arc::new(
             Sessions::load(store.clone(), cfg.session.inactivity.as_secs(), |g| crate::policy::scopes_of(g, &groups))
@@ -82,7 +84,11 @@ impl Shared {
         let svc = &self.services;
         let lookup: Arc<dyn SessionLookup> =
             Arc::new(Lookup { sessions: svc.sessions.clone(), tokens: svc.pats.clone() });
-        match Runtime::load(&self.config_path, lookup, Some(&current)) {
+        let loaded = Runtime::load(&self.config_path, lookup, Some(&current)).and_then(|rt| {
+            let clashes = crate::appkeys::clashes(&rt.config, &svc.store).map_err(|e| store_error(&rt.config, e))?;
+            rt.config.refuse_taken_app_ids(&clashes).map(|()| rt)
+        });
+        match loaded {
             Ok(rt) => {
                 self.services.sessions.set_inactivity(rt.config.session.inactivity.as_secs());
                 self.services.sessions.set_admin_inactivity(rt.config.admin.inactivity.0.as_secs());

@@ -118,6 +118,12 @@ impl ReqInfo {
             user_agent: self.user_agent.clone(),
         }
     }
+
+    /// [`Self::origin`] of a call acting in `tenant` (an app key's tenant, which may differ from
+    /// the Host's): its events belong to the tenant the call acts in.
+    pub fn origin_in(&self, tenant: &str) -> Origin {
+        Origin { tenant: Some(tenant.to_string()), ..self.origin() }
+    }
 }
 
 impl FromRequestParts<Arc<Shared>> for ReqInfo {

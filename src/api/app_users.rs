@@ -57,9 +57,8 @@ async fn app_call(
     let status = answer.as_ref().map(|_| 200).unwrap_or_else(|e| e.status().as_u16());
     crate::metrics::metrics().app_api.with_label_values(&[app.app.as_str(), ep.as_str(), &status.to_string()]).inc();
     let detail = json!({"endpoint": ep.as_str(), "status": status, "key": app.key_id});
-    let mut e = Audit::event(EventKind::AppApi, &info.origin(), user.as_deref(), detail);
+    let mut e = Audit::event(EventKind::AppApi, &info.origin_in(&app.tenant), user.as_deref(), detail);
     e.app = Some(app.app.clone());
-    e.tenant = Some(app.tenant.clone());
     s.services.audit.record(e);
     match answer {
         Ok(body) => ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response(),

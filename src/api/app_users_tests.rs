@@ -27,7 +27,7 @@ fn crm(s: &Shared) -> String {
         ..Default::default()
     };
     s.services.store.create_app(&app).unwrap();
-    let (rec, key) = crate::appkeys::create("crm");
+    let (rec, key) = crate::appkeys::create(&crate::appkeys::KnownApp::stored(&app));
     s.services.store.put_app_key(&rec).unwrap();
     key
 }

@@ -3,6 +3,7 @@
 //! refusals are audited with the effective, forwarded and remote address.
 
 use super::{ApiError, ReqInfo, Snapshot};
+use crate::appkeys::Resolved;
 use crate::audit::{Audit, EventKind};
 use crate::catalogue::Code;
 use crate::flows::error::FlowError;
@@ -55,20 +56,30 @@ async fn authenticate(
     presented: String,
 ) -> Result<AppCaller, ApiError> {
     let (store, cfg) = (s.services.store.clone(), rt.config.clone());
-    let found = tokio::task::spawn_blocking(move || {
-        let Some(key) = crate::appkeys::check(&store, &presented)? else { return Ok(None) };
-        let app = crate::appkeys::find_app(&cfg, &store, &key.app)?;
-        Ok::<_, crate::store::StoreError>(app.map(|a| (key, a)))
-    })
-    .await
-    .map_err(|_| ApiError::of(Code::Unavailable))?
-    .map_err(FlowError::from)?;
+    let found = tokio::task::spawn_blocking(move || crate::appkeys::resolve(&cfg, &store, &presented))
+        .await
+        .map_err(|_| ApiError::of(Code::Unavailable))?
+        .map_err(FlowError::from)?;
     let origin = info.origin();
-    let Some((key, known)) = found else {
-        // Anyone can send a made-up key: request noise, within the request budget, never on
-        // the security queue.
-        s.services.audit.record_request(Audit::event(EventKind::AppKeyInvalid, &origin, None, json!({})));
-        return Err(ApiError::new(Code::InvalidApiKey, "The X-Auth-Service-Key is not valid."));
+    let invalid = || ApiError::new(Code::InvalidApiKey, "The X-Auth-Service-Key is not valid.");
+    let (key, known) = match found {
+        Resolved::Found(key, known) => (key, known),
+        Resolved::Mismatch(key, known) => {
+            // A real key, made for another tenant's (or another record's) app under this id:
+            // it proves nothing here. On the security queue, in the key's tenant (whose
+            // administrators own it), naming no other tenant.
+            let detail = json!({"key": key.id, "reason": "tenant_mismatch"});
+            let mut e = Audit::event(EventKind::AppKeyInvalid, &origin, None, detail);
+            (e.app, e.tenant) = (Some(known.app.id.clone()), Some(key.tenant.clone()));
+            s.services.audit.record(e);
+            return Err(invalid());
+        }
+        Resolved::Invalid => {
+            // Anyone can send a made-up key: request noise, within the request budget, never
+            // on the security queue.
+            s.services.audit.record_request(Audit::event(EventKind::AppKeyInvalid, &origin, None, json!({})));
+            return Err(invalid());
+        }
     };
     let app = &known.app;
     if !known.is_active() {
@@ -98,3 +109,7 @@ impl From<crate::web::Refused> for ApiError {
         ApiError::new(r.code, r.message)
     }
 }
+
+#[cfg(test)]
+#[path = "appauth_tests.rs"]
+mod tests;

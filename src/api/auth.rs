@@ -100,7 +100,6 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     field("identifier", &b.identifier, 320)?;
     field("password", &b.password, 1024)?;
-    let origin = info.origin();
     let identifier = b.identifier.trim().to_string();
     // An app's key: the user must be assigned to it (and is looked up in the app's tenant).
     let tenant = match app.0 {
@@ -109,8 +108,10 @@ pub async fn login(
             crate::flows::app_api::sign_in_gate(store, a.tenant.clone(), a.app, identifier.clone()).await?;
             a.tenant
         }
-        None => info.tenant,
+        None => info.tenant.clone(),
     };
+    // The events belong to the tenant the call acts in (the app's), not the Host's.
+    let origin = info.origin_in(&tenant);
     let signed = signin::password_login(
         rt.clone(),
         s.services.clone(),

@@ -13,6 +13,11 @@
 //!   CORS preflight, which Gatehouse never grants), or a portal form whose `csrf` field equals
 //!   the CSRF cookie (double submit, compared in constant time).
 //!
+//! One exception, for uploads the admin API takes as they are ([`ADMIN_UPLOADS`]: `text/csv`
+//! to `POST /auth/admin/api/users/import`): from this site, with the admin cookie and its
+//! `X-CSRF-Token` (a header a cross-site page cannot send without a preflight, and whose value
+//! only the signed-in console knows).
+//!
 //! Anything else is `403 cross_site_request`. Requests without those cookies carry no ambient
 //! authority (a bearer token, an app key, a refresh token in the body are not sent by the
 //! browser on its own) and are left to the handlers.
@@ -56,7 +61,7 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     if !same_origin(&rt.config, req.headers()) {
         return refused("The request came from another site");
     }
-    if is_json(req.headers()) {
+    if is_json(req.headers()) || admin_upload_ok(req.method(), req.uri().path(), req.headers()) {
         return next.run(req).await;
     }
     if !is_form(req.headers()) {
@@ -70,6 +75,28 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
         return refused("The form's CSRF token is missing or does not match");
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// The admin API's routes that take a body other than JSON, and its media type.
+pub const ADMIN_UPLOADS: &[(&str, &str)] = &[("/auth/admin/api/users/import", "text/csv")];
+
+/// A `POST` of an [`ADMIN_UPLOADS`] route with its media type, the admin cookie and that
+/// cookie's CSRF token in `X-CSRF-Token` (one, compared in constant time).
+fn admin_upload_ok(method: &axum::http::Method, path: &str, headers: &HeaderMap) -> bool {
+    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
+    let route =
+        ADMIN_UPLOADS.iter().any(|(p, m)| *p == path && media.is_some_and(|x| x.trim().eq_ignore_ascii_case(m)));
+    if method != axum::http::Method::POST || !route {
+        return false;
+    }
+    let cookies = headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes());
+    let Some(secret) = cookie_in(cookies, crate::config::ADMIN_COOKIE) else { return false };
+    let expected = crate::sessions::admin_csrf(secret);
+    let mut sent = headers.get_all(crate::api::admin::session::CSRF_HEADER).iter();
+    match (sent.next(), sent.next()) {
+        (Some(v), None) => bool::from(v.as_bytes().ct_eq(expected.as_bytes())),
+        _ => false,
+    }
 }
 
 /// Whether any `Cookie` header holds a cookie named in `names` (any value, even malformed).

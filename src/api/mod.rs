@@ -91,10 +91,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     }
 }
 
-/// Parses a JSON body into `T`: 400 when it is not JSON, 422 when a field is wrong.
+/// Parses a JSON body into `T`: 400 when it is not JSON, 422 when a field is wrong or the body
+/// is not an object (every body of the API is one; serde would take a struct's fields from an
+/// array, `[null, null]`, too).
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     {
         match serde_json::from_slice::<T>(bytes) {
+            Ok(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => {
+                Err(ApiError::new(Code::InvalidField, "The body is a JSON object: `{\"field\": value, ...}`."))
+            }
             Ok(v) => Ok(v),
             Err(e) if e.is_data() => Err(ApiError::new(Code::InvalidField, format!("{e}"))),
             Err(e) => Err(ApiError::new(Code::MalformedJson, format!("The body is not valid JSON: {e}"))),

@@ -74,7 +74,8 @@ pub async fn request(
 ) -> Result<Response, ApiError> {
     let (tenant, app) = tenant_and_app(&info, app);
     let req = CodeRequest { tenant, app, identifier: b.identifier, channel: b.channel };
-    let out = passwordless::request(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await?;
+    let origin = info.origin_in(&req.tenant);
+    let out = passwordless::request(rt.clone(), s.services.clone(), req, info.ip, origin, now_secs()).await?;
     Ok(sent(out, false))
 }
 
@@ -118,7 +119,8 @@ pub async fn verify(
 ) -> Result<Response, ApiError> {
     let (tenant, app) = tenant_and_app(&info, app);
     let req = CodeSignIn { tenant, app, identifier: b.identifier, code: b.otp, set_cookie: b.set_cookie };
-    let o = passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, info.origin(), now_secs()).await?;
+    let origin = info.origin_in(&req.tenant);
+    let o = passwordless::verify(rt.clone(), s.services.clone(), req, info.ip, origin, now_secs()).await?;
     Ok(outcome_response(&rt, o, b.set_cookie))
 }
 
@@ -171,7 +173,8 @@ pub async fn register(
         validation_sources: b.validation_sources,
         custom_payload: b.custom_payload,
     };
-    let out = register::register(rt.clone(), s.services.clone(), r, info.ip, info.origin(), now_secs()).await?;
+    let origin = info.origin_in(&r.tenant);
+    let out = register::register(rt.clone(), s.services.clone(), r, info.ip, origin, now_secs()).await?;
     Ok(sent(out, false))
 }
 
@@ -208,7 +211,7 @@ pub async fn register_confirm(
     JsonBody(b): JsonBody<ConfirmBody>,
 ) -> Result<Response, ApiError> {
     let c = Confirmation { tenant: tenant(&info, &app), source: b.kind, identifier: b.identifier, code: b.otp };
-    let (svc, origin) = (s.services.clone(), info.origin());
+    let (svc, origin) = (s.services.clone(), info.origin_in(&c.tenant));
     let done =
         register::options::confirm_and_sign_in(rt.clone(), svc, c, b.set_cookie, info.ip, origin, now_secs()).await?;
     let mut resp = ([(header::CACHE_CONTROL, "no-store")], Json(done.body)).into_response();

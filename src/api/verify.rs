@@ -102,7 +102,7 @@ pub async fn create(
         throttle(&rt, &app.app, id)?;
     }
     let svc = s.services.clone();
-    let origin = info.origin();
+    let origin = info.origin_in(&app.tenant);
     let c = Create {
         app: app.app.clone(),
         tenant: app.tenant.clone(),

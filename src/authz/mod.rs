@@ -72,10 +72,11 @@ fn limited(rt_label: &str, wait: Duration) -> Outcome {
     Outcome::RateLimited(wait)
 }
 
-/// Decides one request. `route` is the app route serving the host, when there is one.
-/// The refusal of a user not assigned to the app (the `not_assigned` message, docs/http-api.md §20) (`apps[].require_assignment`).
+/// The refusal of a user not assigned to the app (`apps[].require_assignment`; the
+/// `not_assigned` message, docs/http-api.md §20).
 pub const NOT_ASSIGNED: &str = "You are not allowed to access this application. Contact Administrator.";
 
+/// Decides one request. `route` is the app route serving the host, when there is one.
 pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgement<'a> {
     let refuse = |path: Cow<'a, str>, outcome| Judgement { outcome, path, identity: None, rule: None };
 
@@ -138,11 +139,27 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
         subject: identity.as_deref().map(Identity::subject),
     };
     let d = rt.policy.decide(&input);
-    let outcome = match d.verdict {
+    let outcome = outcome(rt, &d, identity.as_deref(), &caller, tenant, route);
+    let identity = if outcome == Outcome::Allow { identity } else { None };
+    Judgement { outcome, path, identity, rule: d.rule }
+}
+
+/// What the policy's verdict means for this caller on this route: the tenant's second-factor
+/// rule and the app's assignment rule narrow an `Allow`.
+#[inline]
+fn outcome(
+    rt: &Runtime,
+    d: &crate::policy::Decision,
+    identity: Option<&Identity>,
+    caller: &Caller,
+    tenant: &str,
+    route: Option<&Route>,
+) -> Outcome {
+    match d.verdict {
         // A tenant may require a second factor of everyone, whatever the route asks.
         Verdict::Allow
             if d.level != Level::Bypass
-                && identity.as_ref().is_some_and(|id| id.level == AuthLevel::OneFactor)
+                && identity.is_some_and(|id| id.level == AuthLevel::OneFactor)
                 && rt.config.tenants.iter().any(|t| t.id == tenant && t.require_mfa) =>
         {
             Outcome::StepUp
@@ -150,7 +167,7 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
         // The app admits only the users assigned to it (the identity carries the assignment).
         Verdict::Allow
             if route.is_some_and(|r| r.require_assignment)
-                && identity.as_ref().is_some_and(|id| route.is_some_and(|r| !id.assigned_to(&r.app))) =>
+                && identity.is_some_and(|id| route.is_some_and(|r| !id.assigned_to(&r.app))) =>
         {
             Outcome::Forbidden(NOT_ASSIGNED)
         }
@@ -159,7 +176,5 @@ pub fn decide<'a>(rt: &Runtime, f: &Facts<'a>, route: Option<&Route>) -> Judgeme
         Verdict::SignIn => Outcome::SignIn,
         Verdict::StepUp => Outcome::StepUp,
         Verdict::Forbidden => Outcome::Forbidden("access denied by policy"),
-    };
-    let identity = if outcome == Outcome::Allow { identity } else { None };
-    Judgement { outcome, path, identity, rule: d.rule }
+    }
 }

@@ -135,6 +135,7 @@ pub fn check(path: &std::path::Path) -> ExitCode {
         }
         failed = true;
     }
+    failed |= !store_app_ids_free(&cfg);
     let loaded = crate::policy::load_dir(&cfg.policies_dir);
     for w in loaded.iter().flat_map(|p| p.warnings.iter()) {
         eprintln!("warning: {w}");
@@ -156,6 +157,36 @@ pub fn check(path: &std::path::Path) -> ExitCode {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Whether no config app takes the id of an app registered in the store (what a start or a
+/// reload refuses). A store in use by a running server is not opened: its reload checks.
+fn store_app_ids_free(cfg: &Config) -> bool {
+    if !cfg.storage_path.exists() {
+        return true;
+    }
+    let store = match crate::store::Store::open(&cfg.storage_path) {
+        Ok(s) => s,
+        Err(crate::store::StoreError::Locked(_)) => {
+            eprintln!("note: the store is in use by a running server, which checks app ids at reload");
+            return true;
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", cfg.storage_path.display());
+            return false;
+        }
+    };
+    match crate::appkeys::clashes(cfg, &store).map(|c| cfg.refuse_taken_app_ids(&c)) {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            eprintln!("{e}");
+            false
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", cfg.storage_path.display());
+            false
         }
     }
 }

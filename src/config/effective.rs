@@ -1,7 +1,7 @@
 //! The effective configuration as the admin API shows it (`GET /auth/admin/api/config`,
 //! docs/http-api.md §16): the file as loaded (`${VAR}` substituted, every default filled in),
 //! with every secret replaced by [`REDACTED`]: SMTP passwords, HTTP notifiers' header values and
-//! bodies, webhook secrets, and the password and query values of provider URLs. The secret
+//! bodies, webhook secrets, and the user name, password, path and query values of provider URLs. The secret
 //! values themselves are kept too, to scrub them from providers' error messages.
 
 use super::file::File;
@@ -75,13 +75,25 @@ fn hide(v: &mut Value, secrets: &mut Vec<String>) {
     }
 }
 
-/// `u` with its password and every query value redacted (remembered as secrets).
+/// `u` with its user name, password, path and every query value redacted (remembered as
+/// secrets): keys travel as the user name (`https://KEY@host`) or in the path
+/// (`https://hooks.example/services/T/B/SECRET`); scheme, host and port stay.
 fn url_without_secrets(u: &str, secrets: &mut Vec<String>) -> String {
     let Ok(mut url) = url::Url::parse(u) else {
         // Not a URL: nothing to take apart, so nothing of it is shown.
         secrets.push(u.to_string());
         return REDACTED.into();
     };
+    if !url.username().is_empty() {
+        secrets.push(url.username().to_string());
+        let _ = url.set_username(REDACTED);
+    }
+    if !url.cannot_be_a_base() && !matches!(url.path(), "" | "/") {
+        let path = url.path().to_string();
+        secrets.extend(path.split('/').filter(|p| !p.is_empty()).map(str::to_string));
+        secrets.push(path);
+        url.set_path(&format!("/{REDACTED}"));
+    }
     if let Some(p) = url.password() {
         secrets.push(p.to_string());
         let _ = url.set_password(Some(REDACTED));
@@ -111,7 +123,9 @@ mod tests {
                 "email": {"smtp": {"host": "mail", "password": "p@ss"}},
                 "sms": [{"name": "sms", "url": "https://u:pw-4411@sms.example/send?key=K1-4411&to=x",
                          "headers": {"Authorization": "Bearer T1-4411"}, "body": "{\"key\":\"K2-4411\"}"}],
-                "webhooks": [{"name": "w", "url": "https://hook.example/x", "secret": "S1-4411"}],
+                "webhooks": [{"name": "w", "url": "https://hook.example/x", "secret": "S1-4411"},
+                             {"name": "slack", "url": "https://hooks.example:8443/services/T1/B1/P1-4411"},
+                             {"name": "keyed", "url": "https://U1-4411@api.example/"}],
             },
             "session": {"cookie_name": "gatehouse_session"},
         });
@@ -119,15 +133,17 @@ mod tests {
         redact(&mut v, &mut secrets);
         secrets.retain(|s| s.len() >= MIN_SCRUBBED);
         let text = v.to_string();
-        for s in ["p@ss", "pw-4411", "K1-4411", "T1-4411", "K2-4411", "S1-4411"] {
+        for s in ["p@ss", "pw-4411", "K1-4411", "T1-4411", "K2-4411", "S1-4411", "P1-4411", "U1-4411"] {
             assert!(!text.contains(s), "{s} in {text}");
             assert!(secrets.iter().any(|x| x.contains(s)), "{s} remembered");
         }
         assert_eq!(
             v["notifiers"]["sms"][0]["url"],
-            "https://u:%5Bredacted%5D@sms.example/send?key=%5Bredacted%5D&to=%5Bredacted%5D"
+            "https://%5Bredacted%5D:%5Bredacted%5D@sms.example/[redacted]?key=%5Bredacted%5D&to=%5Bredacted%5D"
         );
-        assert_eq!(v["notifiers"]["webhooks"][0]["url"], "https://hook.example/x");
+        assert_eq!(v["notifiers"]["webhooks"][0]["url"], "https://hook.example/[redacted]");
+        assert_eq!(v["notifiers"]["webhooks"][1]["url"], "https://hooks.example:8443/[redacted]");
+        assert_eq!(v["notifiers"]["webhooks"][2]["url"], "https://%5Bredacted%5D@api.example/");
         assert_eq!(v["session"]["cookie_name"], "gatehouse_session");
         assert_eq!(
             scrub("401 from sms.example: bad key K1-4411 (Bearer T1-4411), to x", &secrets),

@@ -396,6 +396,33 @@ impl Config {
         self.tenants.iter().find(|t| t.id == id)
     }
 
+    /// Refuses config apps whose id is `taken` (`(id, tenant)`: apps registered in the store;
+    /// app ids are global), each error at the app's `file:line`.
+    pub fn refuse_taken_app_ids(&self, taken: &[(String, String)]) -> Result<(), ConfigErrors> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let index = locate::LineIndex::build(&text);
+        let errors: Vec<ConfigError> = self
+            .apps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| taken.iter().find(|(id, _)| *id == a.id).map(|(_, t)| (i, a, t)))
+            .map(|(i, a, t)| ConfigError {
+                file: self.path.clone(),
+                line: index.line_of(&format!("apps[{i}].id")),
+                message: format!(
+                    "apps[{i}].id: `{}` is an app registered through the admin API (tenant `{t}`); app ids are \
+                     global: give this app another id (the registered app keeps its id and keys)",
+                    a.id
+                ),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
     pub fn app(&self, id: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.id == id)
     }

@@ -163,6 +163,7 @@ pub(super) fn directory<'a>(ctx: &'a Ctx) -> Directory<'a> {
         pats: ctx.pats,
         audit: ctx.audit,
         access_groups: &ctx.config.access_groups,
+        known_apps: None,
     }
 }
 

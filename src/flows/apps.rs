@@ -60,7 +60,7 @@ pub enum AppError {
 }
 
 /// `POST …/apps`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
     pub id: String,
@@ -74,7 +74,7 @@ pub struct NewApp {
 }
 
 /// `PATCH …/apps/{id}`: the fields given change.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     #[serde(default)]
@@ -96,13 +96,13 @@ pub fn app_of(cfg: &Config, store: &Store, tenant: &str, id: &str) -> Result<Kno
 
 /// An app as the admin API shows it: where it is defined, its status, user count, keys' last use.
 pub fn view(store: &Store, a: &KnownApp) -> Result<Value, AppError> {
-    let keys = store.app_keys(&a.app.id)?;
+    let keys = crate::appkeys::keys_of(store, a)?;
     let last_used = keys.iter().filter_map(|k| k.last_used).max();
     let ips: Vec<String> = a.app.allowed_ips.nets().iter().map(ToString::to_string).collect();
     Ok(json!({
         "id": a.app.id, "name": a.app.name, "tenant": a.app.tenant, "source": a.source,
         "status": a.status, "allowed_ips": ips, "frame_origins": a.app.frame_origins,
-        "created_at": a.created_at, "users": store.app_user_count(&a.app.id)?,
+        "created_at": a.created_at, "users": store.app_user_count(&a.app.tenant, &a.app.id)?,
         "keys": keys.len(), "last_used_at": last_used,
     }))
 }
@@ -187,15 +187,18 @@ pub fn create(c: &Change, new: NewApp, now: u64) -> Result<Value, AppError> {
         created_at: now,
         updated_at: now,
     };
-    let taken = || AppError::Exists(format!("An app `{}` exists: choose another id.", app.id));
+    // App ids are global (keys, audit events and the member index name an app by id alone):
+    // the answer says only that the id is taken, never by which tenant.
+    let taken = || AppError::Exists(format!("The app id `{}` is taken: choose another id.", app.id));
     if c.cfg.app(&app.id).is_some() {
         return Err(taken());
     }
-    match c.store.create_app(&app) {
+    let removed_keys = match c.store.create_app(&app) {
         Err(StoreError::Conflict(_)) => return Err(taken()),
         other => other?,
-    }
-    (c.record)(c.actor.event(EventKind::AppCreated, Some(c.tenant), None, json!({"app": app.id})))?;
+    };
+    let detail = json!({"app": app.id, "removed_keys": removed_keys});
+    (c.record)(c.actor.event(EventKind::AppCreated, Some(c.tenant), None, detail))?;
     view(c.store, &KnownApp::stored(&app))
 }
 
@@ -237,7 +240,7 @@ pub fn update(c: &Change, id: &str, patch: AppPatch, now: u64) -> Result<Value, 
 /// A new key for the app (the secret is in the answer, once).
 pub fn key_create(c: &Change, app: &str) -> Result<Value, AppError> {
     let a = app_of(c.cfg, c.store, c.tenant, app)?;
-    let (rec, secret) = crate::appkeys::create(&a.app.id);
+    let (rec, secret) = crate::appkeys::create(&a);
     c.store.put_app_key(&rec)?;
     (c.record)(c.actor.event(EventKind::AppKeyCreated, Some(c.tenant), None, json!({"app": a.app.id, "key": rec.id})))?;
     Ok(json!({"app": a.app.id, "id": rec.id, "key": secret, "created_at": rec.created_at}))
@@ -246,7 +249,7 @@ pub fn key_create(c: &Change, app: &str) -> Result<Value, AppError> {
 /// The app's keys (never their secrets), oldest first.
 pub fn key_list(cfg: &Config, store: &Store, tenant: &str, app: &str) -> Result<Vec<Value>, AppError> {
     let a = app_of(cfg, store, tenant, app)?;
-    let keys = store.app_keys(&a.app.id)?;
+    let keys = crate::appkeys::keys_of(store, &a)?;
     Ok(keys
         .iter()
         .map(|k| json!({"id": k.id, "app": k.app, "created_at": k.created_at, "last_used_at": k.last_used}))
@@ -255,7 +258,7 @@ pub fn key_list(cfg: &Config, store: &Store, tenant: &str, app: &str) -> Result<
 
 pub fn key_delete(c: &Change, app: &str, key: &str) -> Result<(), AppError> {
     let a = app_of(c.cfg, c.store, c.tenant, app)?;
-    if !c.store.delete_app_key(&a.app.id, key)? {
+    if !c.store.delete_app_key(key, |k| crate::appkeys::owns(&a, k))? {
         return Err(AppError::NotFound(format!("The app `{app}` has no key `{key}`.")));
     }
     (c.record)(c.actor.event(EventKind::AppKeyDeleted, Some(c.tenant), None, json!({"app": a.app.id, "key": key})))?;
@@ -314,8 +317,9 @@ pub struct Members {
 
 /// The app's assigned users changed after sequence number `after`, up to `limit`.
 pub fn members(store: &Store, app: &KnownApp, after: u64, limit: usize) -> Result<Members, AppError> {
-    let page = store.app_members(&app.app.id, after, limit)?;
+    // The index is per tenant: another tenant's users never fill this app's pages.
+    let page = store.app_members(&app.app.tenant, &app.app.id, after, limit)?;
     let (last, full) = (page.last().map(|(s, _)| *s), page.len() == limit);
-    let users = page.into_iter().map(|(_, u)| u).filter(|u| u.tenant == app.app.tenant).collect();
+    let users = page.into_iter().map(|(_, u)| u).collect();
     Ok(Members { users, last, full })
 }

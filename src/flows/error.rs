@@ -76,7 +76,12 @@ impl FlowError {
 
 impl From<StoreError> for FlowError {
     fn from(e: StoreError) -> Self {
-        FlowError::Store(format!("store: {e}"))
+        match e {
+            // The user was disabled or deleted while signing in: answered as for a disabled
+            // account (a wrong identifier or password).
+            StoreError::UserInactive(_) => FlowError::InvalidCredentials,
+            e => FlowError::Store(format!("store: {e}")),
+        }
     }
 }
 

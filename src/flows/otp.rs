@@ -9,7 +9,7 @@ use crate::domain::Purpose;
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
 use crate::runtime::Runtime;
-use crate::store::{CodeCheck, CodeRecord, OutboxMessage};
+use crate::store::{CodeCheck, CodeRecord, OutboxMessage, Store};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
@@ -74,8 +74,8 @@ pub struct Prepared {
     pub code: String,
 }
 
-/// Makes a code for `s` without storing it (see [`send_code`]).
-pub fn prepare_code(rt: &Runtime, s: &Send, now: u64) -> Prepared {
+/// Makes a code for `s` without storing it (see [`send_code`]); `store` names a store app.
+pub fn prepare_code(rt: &Runtime, store: &Store, s: &Send, now: u64) -> Prepared {
     let code = new_code(rt.config.otp.length);
     let key = code_key(s.purpose, s.tenant, s.app, s.identifier);
     let record = CodeRecord {
@@ -86,22 +86,26 @@ pub fn prepare_code(rt: &Runtime, s: &Send, now: u64) -> Prepared {
         created_at: now,
         channel: s.channel.to_string(),
     };
-    let message = message(rt, s, &code, now);
+    let message = message(rt, store, s, &code, now);
     Prepared { key, record, message, code }
 }
 
 /// Makes a code, stores its hash and queues the message; returns the code (for
 /// `otp.dev_show_codes`). Blocking (one store commit).
 pub fn send_code(rt: &Runtime, svc: &Services, s: &Send, now: u64) -> Result<String, FlowError> {
-    let p = prepare_code(rt, s, now);
+    let p = prepare_code(rt, &svc.store, s, now);
     svc.store.put_code(&p.key, &p.record, Some(&p.message))?;
     svc.outbox.wake();
     Ok(p.code)
 }
 
-/// The outbox message for a code.
-pub fn message(rt: &Runtime, s: &Send, code: &str, now: u64) -> OutboxMessage {
-    let (subject, text) = crate::notify::compose(&rt.config, s.tenant, s.purpose, code, s.ttl, s.app);
+/// The outbox message for a code. `{{app}}` is the app's name, a config or a store app's (the
+/// one lookup, [`crate::appkeys::find_app`]); its id when it has none (or is not found).
+pub fn message(rt: &Runtime, store: &Store, s: &Send, code: &str, now: u64) -> OutboxMessage {
+    let known = (!s.app.is_empty()).then(|| crate::appkeys::find_app(&rt.config, store, s.app).ok().flatten());
+    let name = known.flatten().map(|a| a.app.name).filter(|n| !n.is_empty());
+    let app_name = name.as_deref().unwrap_or(s.app);
+    let (subject, text) = crate::notify::compose(&rt.config, s.tenant, s.purpose, code, s.ttl, app_name);
     OutboxMessage {
         id: uuid::Uuid::new_v4().to_string(),
         channel: s.channel.to_string(),

@@ -242,7 +242,7 @@ fn start_pending(
                 max_attempts: rt.config.otp.max_attempts,
                 extra: Value::Null,
             };
-            otp::prepare_code(rt, &send, now)
+            otp::prepare_code(rt, &svc.store, &send, now)
         })
         .collect();
     let rows: Vec<_> = codes.iter().map(|c| (c.key.clone(), c.record.clone(), c.message.clone())).collect();

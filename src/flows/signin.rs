@@ -284,7 +284,12 @@ pub fn verify_mfa(
     let user = svc.store.user(&p.user_id)?.filter(|u| may_hold(p.kind, u)).ok_or(FlowError::InvalidCode)?;
     let mut amrs = p.amr.clone();
     amrs.push(amr);
-    let signed = issue_as(p.kind, rt, svc, &user, amrs, origin)?;
+    // Disabled since the step began (the store refuses the session): a wrong code, as for a
+    // disabled account.
+    let signed = issue_as(p.kind, rt, svc, &user, amrs, origin).map_err(|e| match e {
+        FlowError::InvalidCredentials => FlowError::InvalidCode,
+        e => e,
+    })?;
     regulation.signed_in(&ukey)?;
     let detail = json!({"method": method, "session": signed.session.id});
     svc.audit.record(Audit::event(EventKind::LoginOk, origin, Some(&user.id), detail));

@@ -22,6 +22,9 @@ pub struct Directory<'a> {
     pub audit: Option<&'a Audit>,
     /// `access_groups`: the scopes each group gives (a change of groups rescopes sessions).
     pub access_groups: &'a BTreeMap<String, Vec<String>>,
+    /// When set (the admin API), a user's apps must be apps of the user's tenant, from this
+    /// config or the store's registry: an app added to a user that is neither is refused.
+    pub known_apps: Option<&'a crate::config::Config>,
 }
 
 /// Why an operation on users failed; its `Display` is the sentence the caller is shown.
@@ -55,6 +58,21 @@ impl<'a> Directory<'a> {
         Ok(())
     }
 
+    /// Refuses an app of `apps` not in `had` that is no app of `tenant` (when the directory
+    /// knows the apps: see [`Directory::known_apps`]).
+    fn check_apps(&self, tenant: &str, apps: &[String], had: &[String]) -> Result<(), UserError> {
+        let Some(cfg) = self.known_apps else { return Ok(()) };
+        for id in apps.iter().filter(|a| !had.contains(a)) {
+            let known = crate::appkeys::find_app(cfg, self.store, id)?.is_some_and(|a| a.app.tenant == tenant);
+            if !known {
+                return Err(UserError::Invalid(format!(
+                    "apps: there is no app `{id}` in this tenant; register it first, or leave it out of `apps`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The user `who` (id, username or proved address) of `tenant`.
     pub fn find(&self, tenant: &str, who: &str) -> Result<User, UserError> {
         let by_id = || self.store.user(who).map(|u| u.filter(|u| u.tenant == tenant));
@@ -77,6 +95,7 @@ impl<'a> Directory<'a> {
     /// Creates a user; refuses one whose e-mail, mobile or username another user holds.
     pub fn create(&self, actor: &Actor, now: u64, mut spec: UserSpec) -> Result<User, UserError> {
         validate(&mut spec).map_err(UserError::Invalid)?;
+        self.check_apps(&spec.tenant, &spec.apps, &[])?;
         if holder(self.store, &spec)?.is_some() {
             return Err(UserError::Exists);
         }
@@ -91,14 +110,32 @@ impl<'a> Directory<'a> {
     /// Applies `patch` to user `id` of `tenant`; the changed fields are named in the audit
     /// event (never their values). Live sessions get the new groups' scopes at once.
     pub fn update(&self, actor: &Actor, now: u64, tenant: &str, id: &str, patch: UserPatch) -> Result<User, UserError> {
-        let old = self.find(tenant, id)?;
-        let mut u = old.clone();
-        let changed = patch.apply(&mut u)?;
+        let found = self.find(tenant, id)?;
+        self.patch_user(actor, now, &found, patch)
+    }
+
+    /// [`Directory::update`] of the user `found` (as read before): the patch is applied to the
+    /// record as stored when it is written, in that one transaction, so a disable or MFA reset
+    /// committed since `found` was read stays.
+    fn patch_user(&self, actor: &Actor, now: u64, found: &User, patch: UserPatch) -> Result<User, UserError> {
+        let changed = self.store.try_change_user(&found.id, |u| {
+            let old_apps = u.apps.clone();
+            let changed = patch.apply(u)?;
+            if !changed.is_empty() {
+                self.check_apps(&u.tenant, &u.apps, &old_apps)?;
+                u.updated_at = now;
+            }
+            Ok::<_, UserError>(changed)
+        });
+        let (changed, u) = match changed {
+            Err(StoreError::NotFound(_)) => {
+                Err(UserError::NoUser { tenant: found.tenant.clone(), user: found.id.clone() })
+            }
+            other => other.map_err(conflict),
+        }??;
         if changed.is_empty() {
-            return Ok(old);
+            return Ok(u);
         }
-        u.updated_at = now;
-        self.store.put_user(&u).map_err(conflict)?;
         self.refresh_identity(&u);
         let detail = serde_json::json!({ "fields": changed });
         self.record(actor.event(EventKind::UserUpdated, Some(&u.tenant), Some(&u.id), detail))?;
@@ -164,14 +201,19 @@ impl<'a> Directory<'a> {
         Ok((sessions, tokens))
     }
 
-    /// Deletes user `who` and what is theirs ([`Store::delete_user`]), after ending its live
-    /// sessions and tokens; the audit event stays (with the user's id).
+    /// Deletes user `who` and what is theirs ([`Store::delete_user`]), then ends its live
+    /// sessions and tokens (the record first: a sign-in under way can no longer store a
+    /// session); the audit event stays (with the user's id).
     pub fn delete(&self, actor: &Actor, tenant: &str, who: &str) -> Result<User, UserError> {
         let u = self.find(tenant, who)?;
-        let (sessions, tokens) = self.end_everything(&u.id)?;
+        // What the store holds goes with the record (counted first, for the audit event).
+        let stored_sessions = self.store.sessions()?.iter().filter(|(_, s)| s.user_id == u.id).count();
+        let stored_tokens = self.store.user_personal_tokens(&u.id)?.len();
         let Some(gone) = self.store.delete_user(&u.id)? else {
             return Err(UserError::NoUser { tenant: tenant.into(), user: who.into() });
         };
+        let (sessions, tokens) = self.end_everything(&u.id)?;
+        let (sessions, tokens) = (sessions.max(stored_sessions), tokens.max(stored_tokens));
         let detail = serde_json::json!({"sessions_ended": sessions, "personal_tokens_revoked": tokens});
         self.record(actor.event(EventKind::UserDeleted, Some(&gone.tenant), Some(&gone.id), detail))?;
         Ok(gone)
@@ -228,6 +270,7 @@ impl<'a> Directory<'a> {
     fn upsert_row(&self, now: u64, mut spec: UserSpec) -> Result<&'static str, UserError> {
         validate(&mut spec).map_err(UserError::Invalid)?;
         let existing = import_target(self.store, &spec)?;
+        self.check_apps(&spec.tenant, &spec.apps, existing.as_ref().map(|u| u.apps.as_slice()).unwrap_or_default())?;
         let created = existing.is_none();
         let mut u = to_user(&spec, existing);
         u.updated_at = now;
@@ -349,18 +392,23 @@ pub fn holder(store: &Store, spec: &UserSpec) -> Result<Option<User>, StoreError
 }
 
 /// A change to a user's fields: absent fields stay; `null` (or "") clears an optional one.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub mobile: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub emp_id: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
@@ -369,12 +417,18 @@ pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
     /// A new password: the caller checks and hashes it into `password_hash` (never stored).
-    #[serde(default, skip_serializing)]
+    // (Never serialized: `skip_serializing_if`, as `skip_serializing` would hide it from the
+    // OpenAPI document's request body too.)
+    #[serde(default, skip_serializing_if = "never_serialized")]
     pub password: Option<String>,
     /// An argon2 PHC string (the API hashes a given password into it); never read from or
     /// written to JSON.
     #[serde(skip)]
     pub password_hash: Option<String>,
+}
+
+fn never_serialized<T>(_: &T) -> bool {
+    true
 }
 
 /// `Option<Option<T>>`: absent → `None`, `null` → `Some(None)`.

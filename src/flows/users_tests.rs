@@ -19,7 +19,7 @@ fn groups() -> &'static BTreeMap<String, Vec<String>> {
 }
 
 fn dir(store: &Store) -> Directory<'_> {
-    Directory { store, sessions: None, pats: None, audit: None, access_groups: groups() }
+    Directory { store, sessions: None, pats: None, audit: None, access_groups: groups(), known_apps: None }
 }
 
 fn admin() -> Actor {
@@ -249,4 +249,40 @@ fn a_patch_keeps_its_meaning_through_json() {
     assert_eq!(wire, serde_json::json!({"name": null, "groups": ["a"]}));
     let back: UserPatch = serde_json::from_value(wire).unwrap();
     assert_eq!((back.name, back.email, back.groups), (Some(None), None, Some(vec!["a".to_string()])));
+}
+
+/// A PATCH applies to the record as stored when it is written: a disable and an MFA reset
+/// committed after the PATCH read the user stay, and a changed address moves the index in the
+/// same transaction.
+#[test]
+fn a_patch_never_undoes_a_disable_or_mfa_reset_committed_after_its_read() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let u = d.create(&admin(), NOW, spec("t", "rae@example.com", "Rae")).unwrap();
+    s.try_update_user(&u.id, |x| {
+        x.totp = Some(TotpState { secret: "JBSWY3DPEHPK3PXP".into(), confirmed: true, last_step: None });
+        x.recovery_codes = vec!["h".into()];
+        Ok::<_, String>(())
+    })
+    .unwrap()
+    .unwrap();
+    let read = s.user(&u.id).unwrap().unwrap();
+    // Committed between the PATCH's read and its write.
+    d.set_status(&admin(), NOW + 1, "t", &u.id, false).unwrap();
+    d.reset_mfa(&admin(), NOW + 1, "t", &u.id).unwrap();
+    let patch: UserPatch =
+        serde_json::from_value(serde_json::json!({"name": "Rae Late", "email": "rae2@example.com"})).unwrap();
+    let after = d.patch_user(&admin(), NOW + 2, &read, patch).unwrap();
+    let stored = s.user(&u.id).unwrap().unwrap();
+    assert_eq!(stored, after);
+    assert_eq!(stored.status, UserStatus::Disabled, "the disable stays");
+    assert!(stored.totp.is_none() && stored.recovery_codes.is_empty(), "the MFA reset stays");
+    assert_eq!((stored.name.as_deref(), stored.email.as_deref()), (Some("Rae Late"), Some("rae2@example.com")));
+    assert!(s.address_holder("t", "email", "rae@example.com").unwrap().is_none());
+    assert_eq!(s.address_holder("t", "email", "rae2@example.com").unwrap().unwrap().id, u.id);
+    // Deleted meanwhile: not found, nothing written back.
+    s.delete_user(&u.id).unwrap();
+    let patch: UserPatch = serde_json::from_value(serde_json::json!({"name": "Ghost"})).unwrap();
+    assert!(matches!(d.patch_user(&admin(), NOW + 3, &read, patch), Err(UserError::NoUser { .. })));
+    assert!(s.user(&u.id).unwrap().is_none());
 }

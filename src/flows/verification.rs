@@ -97,7 +97,7 @@ fn send(
         max_attempts: v.max_attempts,
         extra: v.extra.clone(),
     };
-    let message = crate::flows::otp::message(rt, &s, &code, now);
+    let message = crate::flows::otp::message(rt, &svc.store, &s, &code, now);
     svc.store.put_verification(v, Some(&message))?;
     svc.outbox.wake();
     Ok(code)

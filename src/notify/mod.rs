@@ -188,7 +188,8 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 }
 
 /// The subject and text of a message for `purpose`: the tenant's template, else
-/// `notifiers.templates`, else the built-in one.
+/// `notifiers.templates`, else the built-in one. `app` is the app's display name (`{{app}}`),
+/// looked up by the caller (config and store apps alike).
 pub fn compose(cfg: &Config, tenant: &str, purpose: Purpose, code: &str, ttl_secs: u64, app: &str) -> (String, String) {
     compose_with(cfg, tenant, purpose, code, ttl_secs, app, &[])
 }
@@ -210,8 +211,7 @@ pub fn compose_with(
     let text = from_cfg.map(|t| t.text.as_str()).unwrap_or(dt);
     let minutes = ttl_secs.div_ceil(60).max(1).to_string();
     let tenant_name = cfg.tenant(tenant).map(|t| t.name.as_str()).unwrap_or(tenant);
-    let app_name = cfg.app(app).map(|a| a.name.as_str()).unwrap_or(app);
-    let mut vars = vec![("code", code), ("minutes", minutes.as_str()), ("app", app_name), ("tenant", tenant_name)];
+    let mut vars = vec![("code", code), ("minutes", minutes.as_str()), ("app", app), ("tenant", tenant_name)];
     vars.extend_from_slice(extra);
     (render(subject, &vars), render(text, &vars))
 }

@@ -1,6 +1,6 @@
 //! Runs the `/auth` API (an axum `Router`) in-process for a Pingora session: the request body is
-//! read with a size limit (413 beyond it), the router is called with `oneshot`, the answer is
-//! written back with keep-alive.
+//! read with a size limit (413 beyond it) and a deadline (408 past it), the router is called with
+//! `oneshot`, the answer is written back with keep-alive.
 
 use super::respond::Reply;
 use crate::catalogue::Code;
@@ -11,17 +11,52 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 use std::net::IpAddr;
+use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
 use tower::ServiceExt;
 
 /// Largest answer the API may produce.
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
+/// The whole body must have arrived within this time of the head.
+const BODY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The body limit of a request for `path`: `server.max_body_bytes`, except on the CSV import
+/// (docs/http-api.md §17), whose larger limit holds only for a caller whose admin credentials
+/// (admin bearer token or admin cookie) resolve, so that anonymous callers cannot make Gatehouse
+/// buffer megabytes before any sign-in check.
+pub fn body_limit(rt: &crate::runtime::Runtime, path: &str, headers: &http::HeaderMap) -> usize {
+    use crate::identity::{bearer, cookie_in, Caller};
+    let small = rt.config.server.max_body_bytes;
+    if path != "/auth/admin/api/users/import" {
+        return small;
+    }
+    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(tenant) = crate::net::normalize_host(host).and_then(|h| rt.config.tenant_for_host(&h)) else {
+        return small;
+    };
+    let token = headers.get(http::header::AUTHORIZATION).and_then(|v| bearer(v.as_bytes()));
+    let cookie =
+        cookie_in(headers.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes()), crate::config::ADMIN_COOKIE);
+    if token.is_none() && cookie.is_none() {
+        return small;
+    }
+    match rt.identity.resolve_admin(token, cookie, &tenant.id) {
+        Caller::Known(_) => crate::api::admin::users::MAX_IMPORT_BYTES,
+        _ => small,
+    }
+}
+
+/// Answers the `/auth` request of `session` with `router`. Its body may be at most `max_body`
+/// bytes; each read of it must make progress within `idle`, and the whole of it arrive within
+/// [`BODY_DEADLINE`] (408 `body_timeout` otherwise).
 pub async fn serve(
     session: &mut Session,
     router: &axum::Router,
     path: &str,
     peer: IpAddr,
     max_body: usize,
+    idle: Duration,
 ) -> Result<()> {
     let declared = session
         .req_header()
@@ -36,7 +71,14 @@ pub async fn serve(
             .await;
     }
     let mut body = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
+    let whole = Instant::now() + BODY_DEADLINE;
+    loop {
+        let deadline = whole.min(Instant::now() + idle);
+        let Ok(read) = timeout_at(deadline, session.read_request_body()).await else {
+            session.set_keepalive(None);
+            return Reply::error(Code::BodyTimeout, Code::BodyTimeout.message()).send(session).await;
+        };
+        let Some(chunk) = read? else { break };
         if body.len() + chunk.len() > max_body {
             session.set_keepalive(None);
             return Reply::error(Code::BodyTooLarge, &format!("The request body is larger than {max_body} bytes."))

@@ -392,12 +392,9 @@ impl ProxyHttp for Gateway {
                     ctx.counted = Counted::AuthApi;
                     ctx.label = Some(Label::AuthApi);
                     let path = path.into_owned();
-                    let max_body = match path.as_str() {
-                        // The one route with a larger body: a CSV of users (docs/http-api.md §17).
-                        "/auth/admin/api/users/import" => crate::api::admin::users::MAX_IMPORT_BYTES,
-                        _ => rt.config.server.max_body_bytes,
-                    };
-                    api_bridge::serve(session, &self.api, &path, peer, max_body).await?;
+                    let max_body = api_bridge::body_limit(&rt, &path, &session.req_header().headers);
+                    let deadline = rt.config.server.header_timeout;
+                    api_bridge::serve(session, &self.api, &path, peer, max_body, deadline).await?;
                     return Ok(true);
                 }
             };

@@ -13,14 +13,17 @@ use serde::Deserialize;
 
 /// App id → [`StoredApp`].
 pub(crate) const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("apps");
-/// `app \0 seq` (20 digits) → user id: the users assigned to each app, oldest change first.
+/// `tenant \0 app \0 seq` (20 digits) → user id: each tenant's users assigned to each app, oldest
+/// change first. The tenant leads so that another tenant's users (whose `apps` may name any id)
+/// never count toward, nor fill a page of, an app.
 pub(crate) const APP_MEMBERS: TableDefinition<&str, &str> = TableDefinition::new("app_members");
 /// User id → the sequence number of its entries in [`APP_MEMBERS`].
 pub(crate) const MEMBER_SEQ: TableDefinition<&str, u64> = TableDefinition::new("app_member_seq");
 /// The last sequence number given out (in `meta`).
 const LAST_SEQ: &str = "app_member_seq";
-/// Set once the users of an older store were indexed (in `meta`).
-const INDEXED: &str = "app_members_v1";
+/// Set once the users of an older store were indexed with the tenant in the key (in `meta`);
+/// a store indexed by the former key (`app \0 seq`, marker `app_members_v1`) is re-indexed.
+const INDEXED: &str = "app_members_v2";
 
 /// An app registered through the admin API. Its id is unique across these and config apps.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
@@ -66,13 +69,13 @@ impl<'a> SyncFields<'a> {
     }
 }
 
-fn member_key(app: &str, seq: u64) -> String {
-    format!("{app}\0{seq:020}")
+fn member_key(tenant: &str, app: &str, seq: u64) -> String {
+    format!("{tenant}\0{app}\0{seq:020}")
 }
 
-/// The key range of `app`'s entries after `after` (exclusive).
-fn member_range(app: &str, after: u64) -> (String, String) {
-    (member_key(app, after.saturating_add(1)), format!("{app}\u{1}"))
+/// The key range of `tenant`'s entries of `app` after `after` (exclusive).
+fn member_range(tenant: &str, app: &str, after: u64) -> (String, String) {
+    (member_key(tenant, app, after.saturating_add(1)), format!("{tenant}\0{app}\u{1}"))
 }
 
 /// Moves `next`'s index entries to a new sequence number when its assignment or synced fields
@@ -92,15 +95,16 @@ pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Opt
     let old = seqs.remove(id)?.map(|v| v.value());
     if let (Some(seq), Some(p)) = (old, prev) {
         for app in &p.apps {
-            members.remove(member_key(app, seq).as_str())?;
+            members.remove(member_key(&p.tenant, app, seq).as_str())?;
         }
     }
     let Some((_, apps)) = after.filter(|(_, apps)| !apps.is_empty()) else { return Ok(()) };
+    let tenant = next.map(|u| u.tenant.as_str()).unwrap_or_default();
     let mut meta = tx.open_table(META)?;
     let seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0) + 1;
     meta.insert(LAST_SEQ, seq)?;
     for app in apps {
-        members.insert(member_key(app, seq).as_str(), id)?;
+        members.insert(member_key(tenant, app, seq).as_str(), id)?;
     }
     seqs.insert(id, seq)?;
     Ok(())
@@ -116,18 +120,28 @@ impl Store {
         Ok(self.all_json::<StoredApp>(APPS)?.into_iter().map(|(_, a)| a).collect())
     }
 
-    /// Stores a new app; refuses an id already stored.
-    pub fn create_app(&self, app: &StoredApp) -> Result<()> {
+    /// Stores a new app; refuses an id already stored. Keys left under its id by a former app
+    /// (a config app since removed) are deleted in the same transaction, so none of them
+    /// authenticates as the new app; answers how many.
+    pub fn create_app(&self, app: &StoredApp) -> Result<usize> {
         let tx = self.db.begin_write()?;
-        {
+        let removed = {
             let mut t = tx.open_table(APPS)?;
             if t.get(app.id.as_str())?.is_some() {
                 return Err(StoreError::Conflict(format!("an app {} exists", app.id)));
             }
             t.insert(app.id.as_str(), encode(app).as_slice())?;
-        }
+            let mut keys = tx.open_table(APP_KEYS)?;
+            let mut removed = 0;
+            keys.retain(|_, v| {
+                let keep = decode::<AppKey>(v).map_or(true, |k| k.app != app.id);
+                removed += usize::from(!keep);
+                keep
+            })?;
+            removed
+        };
         tx.commit()?;
-        Ok(())
+        Ok(removed)
     }
 
     /// Changes a stored app in one write transaction; `Ok(None)` when there is none.
@@ -149,21 +163,21 @@ impl Store {
         Ok(out)
     }
 
-    /// How many users are assigned to `app`.
-    pub fn app_user_count(&self, app: &str) -> Result<usize> {
+    /// How many users of `tenant` are assigned to `app`.
+    pub fn app_user_count(&self, tenant: &str, app: &str) -> Result<usize> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(APP_MEMBERS)?;
-        let (from, to) = member_range(app, 0);
+        let (from, to) = member_range(tenant, app, 0);
         Ok(t.range(from.as_str()..to.as_str())?.count())
     }
 
-    /// Up to `limit` users assigned to `app` whose last change is after sequence number `after`,
-    /// oldest change first, each with its sequence number (the next page's cursor).
-    pub fn app_members(&self, app: &str, after: u64, limit: usize) -> Result<Vec<(u64, User)>> {
+    /// Up to `limit` users of `tenant` assigned to `app` whose last change is after sequence
+    /// number `after`, oldest change first, each with its sequence number (the next page's cursor).
+    pub fn app_members(&self, tenant: &str, app: &str, after: u64, limit: usize) -> Result<Vec<(u64, User)>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(APP_MEMBERS)?;
         let users = tx.open_table(USERS)?;
-        let (from, to) = member_range(app, after);
+        let (from, to) = member_range(tenant, app, after);
         let mut out = vec![];
         for row in t.range(from.as_str()..to.as_str())?.take(limit) {
             let (k, id) = row?;
@@ -218,7 +232,9 @@ impl Store {
         Ok(Assigned::Changed(changed))
     }
 
-    /// Once per store: indexes the assigned users of a store written before the index existed.
+    /// Once per store: indexes the assigned users of a store written before the index (or its
+    /// tenant-led key) existed. Entries get new sequence numbers (after every one given out), so
+    /// each app's next sync pull sees all its users once.
     pub(crate) fn index_app_members(&self) -> Result<()> {
         let tx = self.db.begin_write()?;
         {
@@ -227,7 +243,10 @@ impl Store {
                 return Ok(());
             }
             meta.insert(INDEXED, 1)?;
+            meta.remove("app_members_v1")?;
             drop(meta);
+            tx.open_table(APP_MEMBERS)?.retain(|_, _| false)?;
+            tx.open_table(MEMBER_SEQ)?.retain(|_, _| false)?;
             let users = tx.open_table(USERS)?;
             let all: Vec<User> = users
                 .iter()?
@@ -279,10 +298,10 @@ mod tests {
         store.put_user(&user("a", &["wiki"])).unwrap();
         store.put_user(&user("b", &["wiki", "crm"])).unwrap();
         store.put_user(&user("c", &[])).unwrap();
-        assert_eq!(ids(&store.app_members("wiki", 0, 10).unwrap()), ["a", "b"]);
-        assert_eq!(store.app_user_count("crm").unwrap(), 1);
-        let last = store.app_members("wiki", 0, 10).unwrap().last().unwrap().0;
-        assert!(store.app_members("wiki", last, 10).unwrap().is_empty());
+        assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["a", "b"]);
+        assert_eq!(store.app_user_count("t", "crm").unwrap(), 1);
+        let last = store.app_members("t", "wiki", 0, 10).unwrap().last().unwrap().0;
+        assert!(store.app_members("t", "wiki", last, 10).unwrap().is_empty());
 
         // A field no app syncs: not a change.
         store
@@ -292,7 +311,7 @@ mod tests {
             })
             .unwrap()
             .unwrap();
-        assert!(store.app_members("wiki", last, 10).unwrap().is_empty());
+        assert!(store.app_members("t", "wiki", last, 10).unwrap().is_empty());
         // A synced field: seen after the last cursor, once.
         store
             .update_user("a", |u| {
@@ -301,22 +320,22 @@ mod tests {
             })
             .unwrap()
             .unwrap();
-        assert_eq!(ids(&store.app_members("wiki", last, 10).unwrap()), ["a"]);
-        assert_eq!(ids(&store.app_members("wiki", 0, 10).unwrap()), ["b", "a"]);
-        assert_eq!(store.app_members("wiki", 0, 1).unwrap().len(), 1);
+        assert_eq!(ids(&store.app_members("t", "wiki", last, 10).unwrap()), ["a"]);
+        assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["b", "a"]);
+        assert_eq!(store.app_members("t", "wiki", 0, 1).unwrap().len(), 1);
 
         // Bulk assignment: all or nothing.
         let missing = store.set_assignment("t", "crm", &["a".into(), "zz".into()], true, 5).unwrap();
         assert_eq!(missing, Assigned::Missing(vec!["zz".into()]));
-        assert_eq!(store.app_user_count("crm").unwrap(), 1);
+        assert_eq!(store.app_user_count("t", "crm").unwrap(), 1);
         let changed = store.set_assignment("t", "crm", &["a".into(), "c".into(), "b".into()], true, 5).unwrap();
         assert!(matches!(changed, Assigned::Changed(v) if v.len() == 2));
-        assert_eq!(store.app_user_count("crm").unwrap(), 3);
+        assert_eq!(store.app_user_count("t", "crm").unwrap(), 3);
         assert_eq!(store.user("c").unwrap().unwrap().apps, ["crm"]);
         let changed = store.set_assignment("t", "crm", &["b".into()], false, 6).unwrap();
         assert!(matches!(changed, Assigned::Changed(v) if v.len() == 1 && v[0].apps == ["wiki"]));
-        assert_eq!(ids(&store.app_members("crm", 0, 10).unwrap()), ["a", "c"]);
-        assert_eq!(ids(&store.app_members("wiki", 0, 10).unwrap()), ["a", "b"], "b's change moved it");
+        assert_eq!(ids(&store.app_members("t", "crm", 0, 10).unwrap()), ["a", "c"]);
+        assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["a", "b"], "b's change moved it");
         // The users list's `app` filter sees the assignment (same transaction).
         let q = UserQuery { app: Some("crm".into()), ..Default::default() };
         let found: Vec<String> =
@@ -325,7 +344,7 @@ mod tests {
         assert!(!found.contains(&"b".to_string()));
         // A deleted user leaves every app.
         store.delete_user("a").unwrap().unwrap();
-        assert_eq!(ids(&store.app_members("crm", 0, 10).unwrap()), ["c"]);
+        assert_eq!(ids(&store.app_members("t", "crm", 0, 10).unwrap()), ["c"]);
         // Another tenant's user is not found.
         assert!(matches!(store.set_assignment("u", "crm", &["c".into()], true, 7).unwrap(), Assigned::Missing(_)));
     }
@@ -337,15 +356,45 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             store.put_user(&user("a", &["wiki"])).unwrap();
-            // As an older build left it: no index, no marker.
+            // As an older build left it: the index keyed `app \0 seq`, without the tenant.
             let tx = store.db.begin_write().unwrap();
-            tx.open_table(META).unwrap().remove(INDEXED).unwrap();
+            let mut meta = tx.open_table(META).unwrap();
+            meta.remove(INDEXED).unwrap();
+            meta.insert("app_members_v1", 1).unwrap();
+            drop(meta);
             tx.delete_table(APP_MEMBERS).unwrap();
-            tx.delete_table(MEMBER_SEQ).unwrap();
+            tx.open_table(APP_MEMBERS).unwrap().insert("wiki\u{0}00000000000000000001", "a").unwrap();
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(ids(&store.app_members("wiki", 0, 10).unwrap()), ["a"]);
+        let page = store.app_members("t", "wiki", 0, 10).unwrap();
+        assert_eq!(ids(&page), ["a"]);
+        assert!(page[0].0 > 1, "a new sequence number: the next pull sees the user again");
+        let tx = store.db.begin_read().unwrap();
+        let keys: Vec<String> =
+            tx.open_table(APP_MEMBERS).unwrap().iter().unwrap().map(|r| r.unwrap().0.value().to_string()).collect();
+        assert_eq!(keys.len(), 1, "the former entries are gone: {keys:?}");
+        assert!(keys[0].starts_with("t\u{0}wiki\u{0}"));
+    }
+
+    #[test]
+    fn another_tenants_users_neither_count_nor_fill_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        store.put_user(&user("mine", &["crm"])).unwrap();
+        // Written directly: users of t2 whose `apps` name t's `crm`, changed after `mine`.
+        for i in 0..5 {
+            store.put_user(&User { tenant: "t2".into(), ..user(&format!("theirs{i}"), &["crm"]) }).unwrap();
+        }
+        store.put_user(&user("later", &["crm"])).unwrap();
+        assert_eq!(store.app_user_count("t", "crm").unwrap(), 2);
+        assert_eq!(store.app_user_count("t2", "crm").unwrap(), 5);
+        let first = store.app_members("t", "crm", 0, 1).unwrap();
+        assert_eq!(ids(&first), ["mine"]);
+        assert_eq!(ids(&store.app_members("t", "crm", first[0].0, 1).unwrap()), ["later"], "no empty page between");
+        // Unassigning in t leaves t2's entries alone.
+        store.set_assignment("t", "crm", &["mine".into()], false, 9).unwrap();
+        assert_eq!((store.app_user_count("t", "crm").unwrap(), store.app_user_count("t2", "crm").unwrap()), (1, 5));
     }
 
     #[test]
@@ -353,7 +402,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         let app = StoredApp { id: "crm".into(), name: "CRM".into(), tenant: "t".into(), ..Default::default() };
-        store.create_app(&app).unwrap();
+        // A key a former (config) app `crm` of another tenant left behind goes with the new app.
+        let leftover = AppKey {
+            id: "0123456789ab".into(),
+            app: "crm".into(),
+            tenant: "u".into(),
+            source: Some(crate::domain::AppSource::Config),
+            hash: "h".into(),
+            created_at: 1,
+            last_used: None,
+        };
+        store.put_app_key(&leftover).unwrap();
+        store.put_app_key(&AppKey { id: "ba9876543210".into(), app: "wiki".into(), ..leftover.clone() }).unwrap();
+        assert_eq!(store.create_app(&app).unwrap(), 1);
+        assert!(store.app_keys("crm").unwrap().is_empty());
+        assert_eq!(store.app_keys("wiki").unwrap().len(), 1, "other apps' keys stay");
         assert!(matches!(store.create_app(&app), Err(StoreError::Conflict(_))));
         let changed = store.update_app("crm", |a| a.status = AppStatus::Disabled).unwrap().unwrap();
         assert_eq!(store.stored_app("crm").unwrap().unwrap(), changed);

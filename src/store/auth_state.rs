@@ -18,9 +18,35 @@ impl Store {
         refresh: Option<(&str, &RefreshRecord)>,
     ) -> Result<()> {
         let tx = self.db.begin_write()?;
+        // Re-read in this transaction: a disable or delete committed since the sign-in read
+        // the user (during its password hash, say) leaves no session behind.
+        let user: Option<User> =
+            tx.open_table(USERS)?.get(s.user_id.as_str())?.map(|v| self.decode_user(v.value())).transpose()?;
+        let may = user.is_some_and(|u| {
+            u.is_active() && u.tenant == s.tenant && (s.kind != crate::domain::SessionKind::Admin || u.admin)
+        });
+        if !may {
+            return Err(StoreError::UserInactive(format!("user {} may not hold this session now", s.user_id)));
+        }
         tx.open_table(SESSIONS)?.insert(secret_hash, encode(s).as_slice())?;
         if let Some((hash, r)) = refresh {
             tx.open_table(REFRESH)?.insert(hash, encode(r).as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a stored session's advanced last use; a session no longer stored (revoked since)
+    /// stays gone.
+    pub fn touch_session(&self, secret_hash: &str, last_seen: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(SESSIONS)?;
+            let old: Option<Session> = t.get(secret_hash)?.map(|v| decode(v.value())).transpose()?;
+            if let Some(mut s) = old {
+                s.last_seen = s.last_seen.max(last_seen);
+                t.insert(secret_hash, encode(&s).as_slice())?;
+            }
         }
         tx.commit()?;
         Ok(())

@@ -64,6 +64,13 @@ pub struct OutboxMessage {
 pub struct AppKey {
     pub id: String,
     pub app: String,
+    /// The tenant of the app it was made for: it authenticates only that tenant's app.
+    /// Empty on a key made before keys recorded it (bound once at start to the app it names then).
+    #[serde(default)]
+    pub tenant: String,
+    /// Which record it was made for (config or store): a key of one never authenticates the other.
+    #[serde(default)]
+    pub source: Option<crate::domain::AppSource>,
     /// SHA-256 (hex) of the whole key; the key holds 256 random bits.
     pub hash: String,
     pub created_at: u64,
@@ -302,6 +309,7 @@ impl Store {
         self.get_json(APP_KEYS, id)
     }
 
+    /// Every key recorded for the app id `app`, whichever tenant it was made for.
     pub fn app_keys(&self, app: &str) -> Result<Vec<AppKey>> {
         let mut v: Vec<AppKey> =
             self.all_json::<AppKey>(APP_KEYS)?.into_iter().map(|(_, k)| k).filter(|k| k.app == app).collect();
@@ -309,14 +317,14 @@ impl Store {
         Ok(v)
     }
 
-    /// Deletes key `id` of `app`; false when there is none.
-    pub fn delete_app_key(&self, app: &str, id: &str) -> Result<bool> {
+    /// Deletes key `id` when `owns` it; false when there is none (or another's).
+    pub fn delete_app_key(&self, id: &str, owns: impl FnOnce(&AppKey) -> bool) -> Result<bool> {
         let tx = self.db.begin_write()?;
         let found = {
             let mut t = tx.open_table(APP_KEYS)?;
             let k: Option<AppKey> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
             match k {
-                Some(k) if k.app == app => {
+                Some(k) if owns(&k) => {
                     t.remove(id)?;
                     true
                 }
@@ -325,6 +333,30 @@ impl Store {
         };
         tx.commit()?;
         Ok(found)
+    }
+
+    /// Keys made before keys recorded their tenant: each bound by `bind` (to the app it names
+    /// now), or left unbound (refused) when `bind` answers `None`. Answers how many were bound.
+    pub fn bind_app_keys(&self, bind: impl Fn(&AppKey) -> Option<(String, crate::domain::AppSource)>) -> Result<usize> {
+        let tx = self.db.begin_write()?;
+        let mut n = 0;
+        {
+            let mut t = tx.open_table(APP_KEYS)?;
+            let legacy: Vec<AppKey> = t
+                .iter()?
+                .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| decode::<AppKey>(v.value())))
+                .filter(|k| k.as_ref().map_or(true, |k| k.source.is_none()))
+                .collect::<Result<_>>()?;
+            for mut k in legacy {
+                if let Some((tenant, source)) = bind(&k) {
+                    (k.tenant, k.source) = (tenant, Some(source));
+                    t.insert(k.id.as_str(), encode(&k).as_slice())?;
+                    n += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Records a key's use (called at most once a minute per key).

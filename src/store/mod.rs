@@ -58,6 +58,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A session was not stored: its user is gone, not active, or (for an administrator's
+    /// session) no longer an administrator, as read in the transaction that would store it.
+    #[error("{0}")]
+    UserInactive(String),
 }
 
 macro_rules! db_err {

@@ -71,6 +71,37 @@ impl Store {
         Ok(())
     }
 
+    /// Reads, changes and writes one user in a single write transaction, like
+    /// [`Store::try_update_user`], where `f` may change index fields too (email, mobile,
+    /// username): their uniqueness is checked and the indexes updated in that transaction (a
+    /// taken one: `StoreError::Conflict`, nothing written). Nothing is written when `f` leaves
+    /// the user as it was. Answers `f`'s value and the user as stored.
+    pub fn try_change_user<T, E>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut User) -> std::result::Result<T, E>,
+    ) -> Result<std::result::Result<(T, User), E>> {
+        let tx = self.db.begin_write()?;
+        let current: Option<User> = tx.open_table(USERS)?.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+        let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
+        let before = user.clone();
+        let v = match f(&mut user) {
+            Ok(v) => v,
+            Err(e) => {
+                tx.abort()?;
+                return Ok(Err(e));
+            }
+        };
+        if user == before {
+            tx.abort()?;
+            return Ok(Ok((v, user)));
+        }
+        user.id = before.id;
+        self.put_user_in(&tx, &user)?;
+        tx.commit()?;
+        Ok(Ok((v, user)))
+    }
+
     /// Reads, changes and writes one user in a single write transaction, so concurrent changes
     /// (two uses of one code) are serialised. `f` may refuse (its error is returned, nothing is
     /// written). Index fields (email, mobile, username) must not be changed here.

@@ -217,3 +217,76 @@ fn a_route_that_requires_assignment_admits_assigned_users_from_their_next_reques
     assert_eq!(r.status(), 204);
     assert_eq!(page("team.test").status(), 403);
 }
+
+const TWO_TENANTS: &str = concat!(
+    crate::server_block!(),
+    r#"  control_socket: "{dir}/data/gatehouse.sock"
+storage: {path: "{dir}/data/gatehouse.redb"}
+tokens: {issuer: http://auth.test:8080, signing_key: "{dir}/data/key.pem"}
+tenants:
+  - {id: default, hosts: ["*.test", "127.0.0.1"]}
+  - {id: t2, hosts: ["*.t2.example"]}
+"#
+);
+
+/// An admin-scoped token of an administrator of `tenant`.
+fn tenant_admin_token(gh: &Gatehouse, email: &str, tenant: &str) -> String {
+    let out = gh.cli_stdin(
+        &["admin", "create", "--email", email, "--tenant", tenant, "--password-stdin"],
+        "an admin's long password\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gh.cli(&["token", "issue", "--user", email, "--tenant", tenant, "--amr", "pwd,totp", "--admin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The `login_ok` events of `user` an administrator sees, polled until `want` are there (or 5 s).
+fn logins_seen(gh: &Gatehouse, t: &str, host: &str, want: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = gh.get("/auth/admin/api/audit?event=login_ok").host(host).bearer(t).send();
+        assert_eq!(r.status(), 200, "{}", r.text());
+        let v = r.json()["events"].as_array().unwrap().clone();
+        if v.len() >= want || std::time::Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_sign_in_by_another_tenants_app_key_is_audited_in_the_apps_tenant_not_the_hosts() {
+    let gh = Gatehouse::start(TWO_TENANTS, &[]);
+    let (a, b) = (gh.admin_token("ops@example.com"), tenant_admin_token(&gh, "ops@t2.example", "t2"));
+    let r =
+        gh.post_json(APPS, json!({"id": "crm", "allowed_ips": ["127.0.0.1"]})).host("a.t2.example").bearer(&b).send();
+    assert_eq!(r.status(), 201, "{}", r.text());
+    let key = gh.post(&format!("{APPS}/crm/keys")).host("a.t2.example").bearer(&b).send().json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = gh
+        .post_json("/auth/admin/api/users", json!({"email": "bea@t2.example", "password": PASSWORD}))
+        .host("a.t2.example")
+        .bearer(&b)
+        .send();
+    assert_eq!(r.status(), 201, "{}", r.text());
+    let bea = r.json()["id"].as_str().unwrap().to_string();
+    let r =
+        gh.post_json(&format!("{APPS}/crm/users"), json!({"user_ids": [bea]})).host("a.t2.example").bearer(&b).send();
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    // The app of t2 is called through the default tenant's host.
+    let r = gh
+        .post_json("/auth/login", json!({"identifier": "bea@t2.example", "password": PASSWORD}))
+        .host("auth.test")
+        .header("X-Auth-Service-Key", &key)
+        .send();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let in_b = logins_seen(&gh, &b, "a.t2.example", 1);
+    assert_eq!(in_b.len(), 1, "{in_b:?}");
+    assert_eq!(in_b[0]["user"], bea.as_str());
+    let in_a = logins_seen(&gh, &a, "auth.test", 0);
+    assert!(in_a.iter().all(|e| e["user"] != bea.as_str()), "{in_a:?}");
+}

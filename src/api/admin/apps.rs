@@ -3,6 +3,7 @@
 //! `flows::apps`.
 
 use super::{limit, page, Admin};
+use crate::api::openapi::{admin as oas, errors as err};
 use crate::api::{ApiError, JsonBody};
 use crate::catalogue::Code;
 use crate::clock::now_secs;
@@ -130,7 +131,24 @@ fn ok(body: serde_json::Value) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-async fn list(admin: Admin, q: QueryResult) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/apps",
+    operation_id = "admin_list_apps",
+    tag = "admin",
+    params(
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Items per page, 1 to 500 (default 50).")
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the tenant's apps, config apps included.", body = oas::AppPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn list(admin: Admin, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let n = limit(q.limit)?;
     let after = q.cursor.as_deref().map(cursor_in).transpose()?;
@@ -139,12 +157,41 @@ async fn list(admin: Admin, q: QueryResult) -> Result<Response, ApiError> {
     Ok(page("apps", &items, next))
 }
 
-async fn create(admin: Admin, JsonBody(b): JsonBody<NewApp>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/apps",
+    operation_id = "admin_create_app",
+    tag = "admin",
+    request_body = NewApp,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 201, description = "The app, registered.", body = oas::AdminApp),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 409, response = err::Conflict),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn create(admin: Admin, JsonBody(b): JsonBody<NewApp>) -> Result<Response, ApiError> {
     let v = on_pool(&admin, move |c| apps::create(c, b, now_secs())).await?;
     Ok(created(v))
 }
 
-async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/apps/{id}",
+    operation_id = "admin_get_app",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The app.", body = oas::AdminApp),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let v = on_pool(&admin, move |c| {
         let known = apps::app_of(c.cfg, c.store, c.tenant, &id)?;
         apps::view(c.store, &known)
@@ -153,27 +200,109 @@ async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError
     Ok(ok(v))
 }
 
-async fn update(admin: Admin, Path(id): Path<String>, JsonBody(b): JsonBody<AppPatch>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    patch,
+    path = "/auth/admin/api/apps/{id}",
+    operation_id = "admin_update_app",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id.")),
+    request_body = AppPatch,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The app, changed.", body = oas::AdminApp),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 409, response = err::Conflict),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn update(
+    admin: Admin,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<AppPatch>,
+) -> Result<Response, ApiError> {
     let v = on_pool(&admin, move |c| apps::update(c, &id, b, now_secs())).await?;
     Ok(ok(v))
 }
 
-async fn keys(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/apps/{id}/keys",
+    operation_id = "admin_list_app_keys",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The app's keys, never their secrets.", body = oas::AppKeyPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn keys(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let v = on_pool(&admin, move |c| apps::key_list(c.cfg, c.store, c.tenant, &id)).await?;
     Ok(page("keys", &v, None))
 }
 
-async fn key_create(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/apps/{id}/keys",
+    operation_id = "admin_create_app_key",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 201, description = "A new key, its secret shown this once.", body = oas::NewAppKey),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn key_create(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let v = on_pool(&admin, move |c| apps::key_create(c, &id)).await?;
     Ok(created(v))
 }
 
-async fn key_delete(admin: Admin, Path((id, key)): Path<(String, String)>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/api/apps/{id}/keys/{key_id}",
+    operation_id = "admin_delete_app_key",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id."), ("key_id" = String, Path, description = "The key's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "The key no longer works."),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn key_delete(admin: Admin, Path((id, key)): Path<(String, String)>) -> Result<Response, ApiError> {
     on_pool(&admin, move |c| apps::key_delete(c, &id, &key)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn users(admin: Admin, Path(id): Path<String>, q: QueryResult) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/apps/{id}/users",
+    operation_id = "admin_list_app_users",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The app's id."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Items per page, 1 to 500 (default 50).")
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the users assigned to the app.", body = oas::AppMemberPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn users(admin: Admin, Path(id): Path<String>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let n = limit(q.limit)?;
     let after = seq_in(q.cursor.as_deref())?;
@@ -187,18 +316,52 @@ async fn users(admin: Admin, Path(id): Path<String>, q: QueryResult) -> Result<R
     Ok(page("users", &items, next))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     user_ids: Vec<String>,
 }
 
-async fn assign(admin: Admin, Path(id): Path<String>, JsonBody(b): JsonBody<AssignBody>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/apps/{id}/users",
+    operation_id = "admin_assign_app_users",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id.")),
+    request_body = AssignBody,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "Every user is assigned (or, on an error, none is).", body = oas::Assigned),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn assign(
+    admin: Admin,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<AssignBody>,
+) -> Result<Response, ApiError> {
     let v = on_pool(&admin, move |c| apps::assign(c, &id, b.user_ids, now_secs())).await?;
     Ok(ok(v))
 }
 
-async fn unassign(admin: Admin, Path((id, user)): Path<(String, String)>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/api/apps/{id}/users/{user_id}",
+    operation_id = "admin_unassign_app_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The app's id."), ("user_id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "The user is no longer assigned to the app."),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn unassign(admin: Admin, Path((id, user)): Path<(String, String)>) -> Result<Response, ApiError> {
     on_pool(&admin, move |c| apps::unassign(c, &id, &user, now_secs())).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -91,6 +91,13 @@ async fn apps_are_registered_listed_changed_and_config_apps_stay_read_only() {
     s.services.store.create_app(&theirs).unwrap();
     let (st, _) = call(&s, "GET", "/auth/admin/api/apps/theirs", &ops, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // Ids are global: taken, without saying by whom.
+    let (st, v) =
+        call(&s, "POST", "/auth/admin/api/apps", &ops, Some(json!({"id": "theirs", "allowed_ips": []}))).await;
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (StatusCode::CONFLICT, Some("The app id `theirs` is taken: choose another id."))
+    );
 
     let (st, v) = call(&s, "GET", "/auth/admin/api/apps?limit=1", &ops, None).await;
     assert_eq!((st, v["apps"][0]["id"].as_str()), (StatusCode::OK, Some("crm")));

@@ -2,6 +2,7 @@
 //! the administrator's own tenant's events only (docs/http-api.md, admin API: audit).
 
 use super::{limit, page, Admin};
+use crate::api::openapi::{admin as oas, errors as err};
 use crate::api::{ApiError, JsonBody};
 use crate::catalogue::Code;
 use crate::clock::now_secs;
@@ -82,7 +83,31 @@ fn params(raw: Option<&str>) -> Result<Params, ApiError> {
     Ok(p)
 }
 
-async fn list(admin: Admin, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/audit",
+    operation_id = "admin_list_audit",
+    tag = "admin",
+    params(
+        ("event" = Option<String>, Query, description = "Only events of this kind (docs/operations.md §4)."),
+        ("user" = Option<String>, Query, description = "Only events about this user id."),
+        ("app" = Option<String>, Query, description = "Only events of this app."),
+        ("ip" = Option<String>, Query, description = "Only events from this client IP."),
+        ("since" = Option<String>, Query, description = "From this time: Unix seconds, `YYYY-MM-DD` or RFC 3339."),
+        ("until" = Option<String>, Query, description = "Up to this time, as `since`."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page (with CSV, the `X-Next-Cursor` header)."),
+        ("limit" = Option<usize>, Query, description = "Events per page, 1 to 500 (default 50); a CSV export 1 to 10000 (default 10000)."),
+        ("format" = Option<oas::AuditFormat>, Query, description = "`json` (default) or `csv` (an export, `text/csv`).")
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The tenant's events, newest first: a page, or a CSV export.", content((oas::AuditPage = "application/json"), (String = "text/csv"))),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn list(admin: Admin, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let p = params(raw.as_deref())?;
     let n = match (p.csv, p.limit) {
         (true, None) => CSV_DEFAULT_ROWS,
@@ -159,16 +184,32 @@ pub fn csv(events: &[AuditEvent]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PurgeBody {
+pub struct PurgeBody {
+    /// Events older than this many days go; 0 purges all (at most 36500).
+    #[schema(maximum = 36500)]
     older_than_days: u64,
 }
 
 /// The most days `older_than_days` may say (a century).
 const MAX_DAYS: u64 = 36_500;
 
-async fn purge(admin: Admin, JsonBody(body): JsonBody<PurgeBody>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/audit/purge",
+    operation_id = "admin_purge_audit",
+    tag = "admin",
+    request_body = PurgeBody,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "Events older than the days given are gone (0: all of them); one `audit_purged` event stays.", body = oas::Purged),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn purge(admin: Admin, JsonBody(body): JsonBody<PurgeBody>) -> Result<Response, ApiError> {
     if body.older_than_days > MAX_DAYS {
         return Err(ApiError::new(Code::InvalidField, format!("`older_than_days` is 0 (everything) to {MAX_DAYS}.")));
     }

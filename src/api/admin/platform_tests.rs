@@ -13,7 +13,15 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 /// Secrets written in the test configuration; none may appear in what the admin API answers.
-const SECRETS: &[&str] = &["smtp-pass-7731", "sms-token-8842", "query-key-9953", "hook-secret-1064", "body-key-2175"];
+const SECRETS: &[&str] = &[
+    "smtp-pass-7731",
+    "sms-token-8842",
+    "query-key-9953",
+    "hook-secret-1064",
+    "body-key-2175",
+    "path-key-3286",
+    "user-key-4397",
+];
 
 fn config() -> String {
     format!(
@@ -21,8 +29,10 @@ fn config() -> String {
          notifiers:\n  log: true\n\
          \x20 email: {{smtp: {{host: 127.0.0.1, port: 9, username: ops, password: {}}}, from: 'G <g@example.com>'}}\n\
          \x20 sms:\n    - {{name: gateway-sms, kind: http, url: 'http://127.0.0.1:9/send?key={}&x=1', headers: {{Authorization: 'Bearer {}'}}, body: '{{\"k\":\"{}\",\"to\":\"{{{{to}}}}\"}}'}}\n\
-         \x20 webhooks:\n    - {{name: hook, url: 'http://127.0.0.1:9/hook', secret: {}}}\n",
-        SECRETS[0], SECRETS[2], SECRETS[1], SECRETS[4], SECRETS[3]
+         \x20 webhooks:\n    - {{name: hook, url: 'http://127.0.0.1:9/hook', secret: {}}}\n\
+         \x20   - {{name: slack, url: 'http://127.0.0.1:9/services/T0/B0/{}', secret: s-1}}\n\
+         \x20   - {{name: keyed, url: 'http://{}@127.0.0.1:9/', secret: s-2}}\n",
+        SECRETS[0], SECRETS[2], SECRETS[1], SECRETS[4], SECRETS[3], SECRETS[5], SECRETS[6]
     )
 }
 
@@ -98,7 +108,8 @@ async fn the_effective_configuration_shows_defaults_and_no_secret() {
     assert_eq!(body["notifiers"]["email"]["smtp"]["password"], "[redacted]");
     assert_eq!(body["notifiers"]["email"]["smtp"]["username"], "ops");
     assert_eq!(body["notifiers"]["sms"][0]["headers"]["Authorization"], "[redacted]");
-    assert_eq!(body["notifiers"]["webhooks"][0]["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(body["notifiers"]["webhooks"][0]["url"], "http://127.0.0.1:9/[redacted]");
+    assert_eq!(body["notifiers"]["webhooks"][2]["url"], "http://%5Bredacted%5D@127.0.0.1:9/");
     assert_eq!(body["session"]["cookie_name"], "gatehouse_session");
     let (status, _) = call(&s, "GET", "/auth/admin/api/config", "not-a-token", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -6,13 +6,29 @@ use crate::sessions::{admin_csrf, Device};
 use crate::state::Shared;
 use crate::store::User;
 
-/// The `Cookie` value of a new admin session of `u`, signed in with a password and TOTP.
+/// The `Cookie` value of a new admin session of `u`, signed in with a password and TOTP. For a
+/// `u` who is no administrator: the session of one who lost the role after signing in (the
+/// store refuses to start one for a non-administrator).
 pub(crate) fn admin_session(s: &Shared, u: &User) -> String {
-    let (secret, _, _) = s
+    let set_admin = |admin: bool| {
+        let changed = s.services.store.update_user(&u.id, |x| {
+            x.admin = admin;
+            Ok::<_, String>(())
+        });
+        changed.expect("store").expect("user");
+    };
+    if !u.admin {
+        set_admin(true);
+    }
+    let started = s
         .services
         .sessions
         .start(SessionKind::Admin, u, vec![Amr::Pwd, Amr::Totp], vec![], 600, None, Device::default())
         .unwrap();
+    if !u.admin {
+        set_admin(false);
+    }
+    let (secret, _, _) = started;
     format!("{}={secret}", crate::config::ADMIN_COOKIE)
 }
 

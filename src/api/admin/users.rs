@@ -3,6 +3,7 @@
 //! [`Directory`](crate::flows::users::Directory) operation on the blocking pool and answers.
 
 use super::{limit, page, Admin};
+use crate::api::openapi::{admin as oas, errors as err};
 use crate::api::{ApiError, JsonBody};
 use crate::catalogue::Code;
 use crate::directory::{public_user, UserSpec};
@@ -59,6 +60,7 @@ fn directory<'a>(s: &'a Shared, rt: &'a Runtime) -> Directory<'a> {
         pats: Some(&s.services.pats),
         audit: Some(&s.services.audit),
         access_groups: &rt.config.access_groups,
+        known_apps: Some(&rt.config),
     }
 }
 
@@ -101,7 +103,7 @@ fn no_store(status: StatusCode, body: Value) -> Response {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+pub struct ListParams {
     q: Option<String>,
     status: Option<String>,
     app: Option<String>,
@@ -156,7 +158,29 @@ impl ListParams {
     }
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/users",
+    operation_id = "admin_list_users",
+    tag = "admin",
+    params(
+        ("q" = Option<String>, Query, description = "Search: words of the name, e-mail, mobile or emp_id (case-insensitive prefixes)."),
+        ("status" = Option<UserStatus>, Query, description = "Only users with this status."),
+        ("app" = Option<String>, Query, description = "Only users assigned to this app."),
+        ("admin" = Option<bool>, Query, description = "Only administrators (true) or only others (false)."),
+        ("mfa" = Option<bool>, Query, description = "Only users with (true) or without (false) a second factor."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Users per page, 1 to 500 (default 50).")
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the tenant's users.", body = oas::UserPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn list(
     a: Admin,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -173,9 +197,9 @@ async fn list(
     Ok(page("users", &users, p.next.map(|k| B64.encode(k))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewUser {
+pub struct NewUser {
     email: Option<String>,
     mobile: Option<String>,
     username: Option<String>,
@@ -199,7 +223,22 @@ async fn hash_password(a: &Admin, password: Option<String>) -> Result<Option<Str
     hashed.map(Some).map_err(|e| crate::flows::error::FlowError::Store(format!("password hashing: {e}")).into())
 }
 
-async fn create(a: Admin, JsonBody(b): JsonBody<NewUser>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/users",
+    operation_id = "admin_create_user",
+    tag = "admin",
+    request_body = NewUser,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 201, description = "The user, created.", body = oas::AdminUser),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 409, response = err::Conflict),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn create(a: Admin, JsonBody(b): JsonBody<NewUser>) -> Result<Response, ApiError> {
     let password_hash = hash_password(&a, b.password).await?;
     let spec = UserSpec {
         tenant: a.user.tenant.clone(),
@@ -218,7 +257,21 @@ async fn create(a: Admin, JsonBody(b): JsonBody<NewUser>) -> Result<Response, Ap
     Ok(no_store(StatusCode::CREATED, view(&u)))
 }
 
-async fn show(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/users/{id}",
+    operation_id = "admin_get_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user, with counts of sessions and devices and their second factors.", body = oas::AdminUserDetail),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn show(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (u, listed) = run(&a, move |d, _, tenant| d.sessions_of(tenant, &id)).await?;
     let mut v = view(&u);
     let devices = devices_of(&listed);
@@ -232,14 +285,49 @@ async fn show(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(no_store(StatusCode::OK, v))
 }
 
-async fn update(a: Admin, Path(id): Path<String>, JsonBody(mut b): JsonBody<UserPatch>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    patch,
+    path = "/auth/admin/api/users/{id}",
+    operation_id = "admin_update_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    request_body = UserPatch,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user, changed.", body = oas::AdminUser),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 409, response = err::Conflict),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn update(
+    a: Admin,
+    Path(id): Path<String>,
+    JsonBody(mut b): JsonBody<UserPatch>,
+) -> Result<Response, ApiError> {
     b.password_hash = hash_password(&a, b.password.take()).await?;
     let now = crate::clock::now_secs();
     let u = run(&a, move |d, actor, tenant| d.update(actor, now, tenant, &id, b)).await?;
     Ok(no_store(StatusCode::OK, view(&u)))
 }
 
-async fn remove(a: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/api/users/{id}",
+    operation_id = "admin_delete_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "The user and their data are gone (an audit event stays)."),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn remove(a: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     run(&a, move |d, actor, tenant| d.delete(actor, tenant, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -250,21 +338,79 @@ async fn set_status(a: Admin, id: String, active: bool) -> Result<Response, ApiE
     Ok(no_store(StatusCode::OK, view(&c.user)))
 }
 
-async fn disable(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/users/{id}/disable",
+    operation_id = "admin_disable_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user, disabled: their sessions and tokens stop at the next request.", body = oas::AdminUser),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 409, response = err::Conflict)
+    )
+)]
+pub async fn disable(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     set_status(a, id, false).await
 }
 
-async fn enable(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/users/{id}/enable",
+    operation_id = "admin_enable_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user, active again.", body = oas::AdminUser),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 409, response = err::Conflict)
+    )
+)]
+pub async fn enable(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     set_status(a, id, true).await
 }
 
-async fn reset_mfa(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/users/{id}/reset-mfa",
+    operation_id = "admin_reset_user_mfa",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user, with no second factor.", body = oas::AdminUser),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn reset_mfa(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let now = crate::clock::now_secs();
     let (u, _) = run(&a, move |d, actor, tenant| d.reset_mfa(actor, now, tenant, &id)).await?;
     Ok(no_store(StatusCode::OK, view(&u)))
 }
 
-async fn sessions(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/users/{id}/sessions",
+    operation_id = "admin_list_user_sessions",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user's sessions.", body = oas::SessionPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn sessions(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (_, listed) = run(&a, move |d, _, tenant| d.sessions_of(tenant, &id)).await?;
     let items: Vec<Value> = listed
         .iter()
@@ -277,12 +423,40 @@ async fn sessions(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError
     Ok(page("sessions", &items, None))
 }
 
-async fn end_sessions(a: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/api/users/{id}/sessions",
+    operation_id = "admin_end_user_sessions",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "Every session of the user is ended."),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn end_sessions(a: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     run(&a, move |d, actor, tenant| d.revoke_sessions(actor, tenant, &id, None)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn end_session(a: Admin, Path((id, sid)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/api/users/{id}/sessions/{sid}",
+    operation_id = "admin_end_user_session",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id."), ("sid" = String, Path, description = "The session's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "The session is ended."),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn end_session(a: Admin, Path((id, sid)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
     run(&a, move |d, actor, tenant| d.revoke_sessions(actor, tenant, &id, Some(&sid))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -310,14 +484,49 @@ fn devices_of(listed: &[crate::sessions::Listed]) -> Vec<Value> {
         .collect()
 }
 
-async fn devices(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/users/{id}/devices",
+    operation_id = "admin_list_user_devices",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The user agents seen in the user's sessions, most recently used first.", body = oas::DevicePage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn devices(a: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (_, listed) = run(&a, move |d, _, tenant| d.sessions_of(tenant, &id)).await?;
     Ok(page("devices", &devices_of(&listed), None))
 }
 
 /// `POST /users/import`: a `text/csv` body with the CLI's columns (`directory::CSV_COLUMNS`),
 /// at most [`MAX_IMPORT_BYTES`]; each row creates or updates a user of the admin's tenant.
-async fn import(a: Admin, req: axum::extract::Request) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/users/import",
+    operation_id = "admin_import_users",
+    tag = "admin",
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "A header row naming columns of name, email, mobile, emp_id, groups, apps, password_hash \
+            (email or mobile needed), then one user a row; at most 5 MiB."
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "What the import did, row by row.", body = oas::ImportSummary),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 413, response = err::PayloadTooLarge),
+        (status = 415, response = err::UnsupportedMediaType),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn import(a: Admin, req: axum::extract::Request) -> Result<Response, ApiError> {
     let csv = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -26,6 +26,12 @@ async fn admin(s: &Arc<Shared>) -> (User, String) {
     u.admin = true;
     u.email_verified = true;
     s.services.store.put_user(&u).unwrap();
+    // The tenant's app `crm`, and another tenant's `theirs`.
+    for (id, tenant) in [("crm", "default"), ("theirs", "other")] {
+        let app =
+            crate::store::StoredApp { id: id.into(), name: id.into(), tenant: tenant.into(), ..Default::default() };
+        s.services.store.create_app(&app).unwrap();
+    }
     let cookie = crate::api::admin::testkit::admin_session(s, &u);
     (u, cookie)
 }
@@ -334,4 +340,103 @@ async fn import_answers_the_clis_summary_per_line() {
     assert_eq!((header.status.as_u16(), header.body["error"].as_str()), (422, Some("invalid_field")));
     let big = format!("email\n{}", "x@example.com\n".repeat(super::users::MAX_IMPORT_BYTES / 14 + 1));
     assert_eq!(upload(&s, &cookie, "text/csv", big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// `emp_id` follows `name`'s rule (at most 200 characters, no control characters), and every
+/// app given is an app of the admin's tenant: on create and patch a 422 naming the field, in an
+/// import the row's refusal says why; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emp_id_and_apps_are_checked_on_create_patch_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let long = "E".repeat(201);
+    let bad = [
+        (json!({"emp_id": long}), "emp_id"),
+        (json!({"emp_id": "E1\n"}), "emp_id"),
+        (json!({"apps": ["nope"]}), "apps"),
+        (json!({"apps": ["crm", "theirs"]}), "apps"),
+    ];
+    for (fields, named) in &bad {
+        let mut body = json!({"email": "gil@example.com"});
+        body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let a = call(&s, "POST", USERS, &cookie, Some(body)).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{fields}");
+        assert!(a.body["message"].as_str().unwrap().contains(named), "{}", a.body);
+    }
+    assert!(s.services.store.find_user("default", "gil@example.com").unwrap().is_none());
+    let ok = json!({"email": "gil@example.com", "emp_id": &"E".repeat(200), "apps": ["crm"]});
+    let a = call(&s, "POST", USERS, &cookie, Some(ok)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let before = s.services.store.user(&id).unwrap().unwrap();
+    for (fields, named) in &bad {
+        let a = call(&s, "PATCH", &format!("{USERS}/{id}"), &cookie, Some(fields.clone())).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (422, Some("invalid_field")), "{fields}");
+        assert!(a.body["message"].as_str().unwrap().contains(named), "{}", a.body);
+    }
+    assert_eq!(s.services.store.user(&id).unwrap().unwrap(), before, "unchanged");
+    let csv = format!(
+        "name,email,emp_id,apps\nA,a1@example.com,{long},\nB,b1@example.com,E2,theirs\nC,c1@example.com,E3,crm\n"
+    );
+    let a = upload(&s, &cookie, "text/csv", csv).await;
+    assert_eq!((a.status, a.body["created"].as_u64()), (StatusCode::OK, Some(1)), "{}", a.body);
+    let reasons: Vec<(u64, String)> = a.body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{}", a.body);
+    assert!(reasons[0].0 == 2 && reasons[0].1.contains("emp_id"), "{reasons:?}");
+    assert!(reasons[1].0 == 3 && reasons[1].1.contains("theirs"), "{reasons:?}");
+    assert!(s.services.store.find_user("default", "b1@example.com").unwrap().is_none());
+}
+
+/// A request through the whole `/auth` router (the cross-site guard included) with the admin
+/// cookie, `csrf` (`None`: no `X-CSRF-Token`) and `origin`.
+async fn guarded(s: &Arc<Shared>, uri: &str, cookie: &str, csrf: Option<&str>, origin: &str, ct: &str) -> Answer {
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("host", "auth.test")
+        .header("origin", origin)
+        .header("content-type", ct)
+        .header("cookie", cookie);
+    if let Some(t) = csrf {
+        req = req.header(crate::api::admin::session::CSRF_HEADER, t);
+    }
+    let body = Body::from("email\nup@example.com\n");
+    let resp = crate::api::serve(crate::api::routes(), s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+/// The console's cookie session can upload a CSV: from this site, with the admin session's
+/// X-CSRF-Token. Without it, with another's, from another site, or to any other route (or as
+/// another media type) the cross-site guard still refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_import_passes_the_cross_site_guard_only_with_its_csrf_token_from_this_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, cookie) = admin(&s).await;
+    let token = crate::sessions::admin_csrf(cookie.split_once('=').unwrap().1);
+    let import = format!("{USERS}/import");
+    let here = "http://auth.test";
+    for (uri, csrf, origin, ct, why) in [
+        (&*import, None, here, "text/csv", "no token"),
+        (&*import, Some("forged"), here, "text/csv", "a wrong token"),
+        (&*import, Some(&*token), "https://evil.example", "text/csv", "another site"),
+        (&*import, Some(&*token), "null", "text/csv", "an opaque origin"),
+        (&*import, Some(&*token), here, "text/plain", "another media type"),
+        (USERS, Some(&*token), here, "text/csv", "another route"),
+    ] {
+        let a = guarded(&s, uri, &cookie, csrf, origin, ct).await;
+        assert_eq!((a.status.as_u16(), a.body["error"].as_str()), (403, Some("cross_site_request")), "{why}");
+    }
+    assert!(s.services.store.find_user("default", "up@example.com").unwrap().is_none(), "nothing imported");
+    let a = guarded(&s, &import, &cookie, Some(&token), here, "text/csv; charset=utf-8").await;
+    assert_eq!((a.status, a.body["created"].as_u64()), (StatusCode::OK, Some(1)), "{}", a.body);
+    assert!(s.services.store.find_user("default", "up@example.com").unwrap().is_some());
 }

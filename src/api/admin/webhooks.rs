@@ -2,6 +2,7 @@
 //! and redelivery (docs/http-api.md §19). The secret is shown once, in the creation's answer.
 
 use super::{limit, page, Admin};
+use crate::api::openapi::{admin as oas, errors as err};
 use crate::api::{ApiError, JsonBody};
 use crate::catalogue::Code;
 use crate::clock::now_secs;
@@ -56,9 +57,11 @@ fn no_store(status: StatusCode, body: Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-#[derive(Deserialize)]
+/// A webhook's fields: all given to create one (`secret` generated when absent), any to change one.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Body {
+#[schema(as = WebhookBody)]
+pub struct Body {
     url: Option<String>,
     events: Option<Vec<String>>,
     secret: Option<String>,
@@ -95,7 +98,24 @@ fn paging(raw: Option<&str>) -> Result<(Option<String>, usize), ApiError> {
     Ok((cursor, limit(asked)?))
 }
 
-async fn list(admin: Admin, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/webhooks",
+    operation_id = "admin_list_webhooks",
+    tag = "admin",
+    params(
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Items per page, 1 to 500 (default 50).")
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the tenant's webhooks.", body = oas::WebhookPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn list(admin: Admin, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let (after, n) = paging(raw.as_deref())?;
     let (store, tenant) = (admin.s.services.store.clone(), admin.user.tenant.clone());
     let hooks = blocking(move || Ok(store.webhooks(&tenant, after.as_deref(), n)?)).await?;
@@ -103,7 +123,21 @@ async fn list(admin: Admin, RawQuery(raw): RawQuery) -> Result<Response, ApiErro
     Ok(page("webhooks", &hooks.iter().map(view).collect::<Vec<_>>(), next))
 }
 
-async fn create(admin: Admin, JsonBody(body): JsonBody<Body>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/webhooks",
+    operation_id = "admin_create_webhook",
+    tag = "admin",
+    request_body = Body,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 201, description = "The webhook, with its signing secret shown this once.", body = oas::NewWebhook),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn create(admin: Admin, JsonBody(body): JsonBody<Body>) -> Result<Response, ApiError> {
     let (s, actor, tenant) = (admin.s.clone(), admin.actor(), admin.user.tenant.clone());
     let (w, secret) =
         blocking(move || Ok(flow::create(&s.services, &actor, &tenant, body.into(), now_secs()))).await??;
@@ -112,25 +146,92 @@ async fn create(admin: Admin, JsonBody(body): JsonBody<Body>) -> Result<Response
     Ok(no_store(StatusCode::CREATED, v))
 }
 
-async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/webhooks/{id}",
+    operation_id = "admin_get_webhook",
+    tag = "admin",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The webhook, never its secret.", body = oas::WebhookView),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (s, tenant) = (admin.s.clone(), admin.user.tenant.clone());
     let w = blocking(move || flow::get(&s.services, &tenant, &id)).await?;
     Ok(no_store(StatusCode::OK, view(&w)))
 }
 
-async fn update(admin: Admin, Path(id): Path<String>, JsonBody(body): JsonBody<Body>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    patch,
+    path = "/auth/admin/api/webhooks/{id}",
+    operation_id = "admin_update_webhook",
+    tag = "admin",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    request_body = Body,
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "The webhook, changed.", body = oas::WebhookView),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn update(
+    admin: Admin,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> Result<Response, ApiError> {
     let (s, actor, tenant) = (admin.s.clone(), admin.actor(), admin.user.tenant.clone());
     let w = blocking(move || flow::update(&s.services, &actor, &tenant, &id, body.into(), now_secs())).await?;
     Ok(no_store(StatusCode::OK, view(&w)))
 }
 
-async fn remove(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/api/webhooks/{id}",
+    operation_id = "admin_delete_webhook",
+    tag = "admin",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 204, description = "The webhook is gone."),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn remove(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (s, actor, tenant) = (admin.s.clone(), admin.actor(), admin.user.tenant.clone());
     blocking(move || flow::delete(&s.services, &actor, &tenant, &id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn deliveries(admin: Admin, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/auth/admin/api/webhooks/{id}/deliveries",
+    operation_id = "admin_list_webhook_deliveries",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The webhook's id."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Items per page, 1 to 500 (default 50).")
+    ),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the webhook's deliveries, newest first.", body = oas::DeliveryPage),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound),
+        (status = 422, response = err::Unprocessable)
+    )
+)]
+pub async fn deliveries(admin: Admin, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let (before, n) = paging(raw.as_deref())?;
     let before = match before {
         Some(b) => Some(b.parse::<u64>().map_err(|_| {
@@ -148,7 +249,21 @@ async fn deliveries(admin: Admin, Path(id): Path<String>, RawQuery(raw): RawQuer
     Ok(page("deliveries", &found.iter().map(delivery_view).collect::<Vec<_>>(), next))
 }
 
-async fn redeliver(admin: Admin, Path((id, delivery)): Path<(String, String)>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/auth/admin/api/webhooks/{id}/deliveries/{delivery}/redeliver",
+    operation_id = "admin_redeliver_webhook",
+    tag = "admin",
+    params(("id" = String, Path, description = "The webhook's id."), ("delivery" = String, Path, description = "The delivery's id.")),
+    security(("bearer" = []), ("admin_cookie" = [])),
+    responses(
+        (status = 202, description = "The delivery is queued again.", body = oas::DeliveryView),
+        (status = 401, response = err::Unauthorized),
+        (status = 403, response = err::Forbidden),
+        (status = 404, response = err::NotFound)
+    )
+)]
+pub async fn redeliver(admin: Admin, Path((id, delivery)): Path<(String, String)>) -> Result<Response, ApiError> {
     let (s, actor, tenant) = (admin.s.clone(), admin.actor(), admin.user.tenant.clone());
     let d = blocking(move || Ok(flow::redeliver(&s.services, &actor, &tenant, &id, &delivery, now_secs()))).await??;
     Ok(no_store(StatusCode::ACCEPTED, delivery_view(&d)))
