@@ -7,7 +7,7 @@ use crate::audit::EventKind;
 use crate::flows::admin::Actor;
 use crate::flows::error::FlowError;
 use crate::flows::services::Services;
-use crate::store::webhooks::event_names;
+use crate::store::webhooks::{event_names, Redelivery};
 use crate::store::{Delivery, Webhook};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -15,6 +15,33 @@ use serde_json::json;
 
 /// The longest URL a webhook may have.
 pub const MAX_URL: usize = 2_048;
+
+/// The most webhooks a tenant may have.
+pub const MAX_PER_TENANT: usize = 20;
+
+/// Why a webhook could not be created or a delivery not sent again.
+#[derive(Debug)]
+pub enum HookError {
+    Flow(FlowError),
+    /// The tenant has [`MAX_PER_TENANT`] webhooks (409 `too_many_webhooks`).
+    TooMany,
+    /// The delivery is still pending (409 `delivery_pending`).
+    Pending,
+    /// The webhook is disabled: nothing is sent (409 `webhook_disabled`).
+    Disabled,
+}
+
+impl From<FlowError> for HookError {
+    fn from(e: FlowError) -> Self {
+        HookError::Flow(e)
+    }
+}
+
+impl From<crate::store::StoreError> for HookError {
+    fn from(e: crate::store::StoreError) -> Self {
+        HookError::Flow(e.into())
+    }
+}
 
 /// What an administrator asks to create, or to change (absent: unchanged).
 #[derive(Debug, Clone, Default)]
@@ -87,7 +114,10 @@ pub fn get(s: &Services, tenant: &str, id: &str) -> Result<Webhook, FlowError> {
 }
 
 /// Creates a webhook; returns it and its secret in the clear (shown once).
-pub fn create(s: &Services, actor: &Actor, tenant: &str, spec: Spec, now: u64) -> Result<(Webhook, String), FlowError> {
+pub fn create(s: &Services, actor: &Actor, tenant: &str, spec: Spec, now: u64) -> Result<(Webhook, String), HookError> {
+    if s.store.webhooks(tenant, None, MAX_PER_TENANT)?.len() >= MAX_PER_TENANT {
+        return Err(HookError::TooMany);
+    }
     let url = check_url(spec.url.as_deref().ok_or_else(|| invalid("url", "is required."))?)?;
     let events = check_events(spec.events.as_deref().ok_or_else(|| invalid("events", "is required."))?)?;
     let secret = match spec.secret {
@@ -150,7 +180,8 @@ pub fn delete(s: &Services, actor: &Actor, tenant: &str, id: &str) -> Result<(),
     Ok(())
 }
 
-/// Sends delivery `delivery` of webhook `id` again; returns it (pending).
+/// Sends delivery `delivery` of webhook `id` again; returns it (pending). One still pending
+/// is refused (it is queued already), and so is any of a disabled webhook.
 pub fn redeliver(
     s: &Services,
     actor: &Actor,
@@ -158,10 +189,17 @@ pub fn redeliver(
     id: &str,
     delivery: &str,
     now: u64,
-) -> Result<Delivery, FlowError> {
+) -> Result<Delivery, HookError> {
     let w = get(s, tenant, id)?;
     let n: u64 = delivery.parse().map_err(|_| FlowError::NotFound)?;
-    let d = s.store.redeliver(&w, n, now)?.ok_or(FlowError::NotFound)?;
+    if !w.enabled {
+        return Err(HookError::Disabled);
+    }
+    let d = match s.store.redeliver(&w, n, now)? {
+        Redelivery::Queued(d) => d,
+        Redelivery::Pending => return Err(HookError::Pending),
+        Redelivery::NotFound => return Err(FlowError::NotFound.into()),
+    };
     s.outbox.wake();
     let detail = json!({"webhook": w.id, "delivery": n, "event": d.event});
     s.audit.record_now(actor.event(EventKind::WebhookRedelivered, Some(tenant), None, detail))?;

@@ -45,11 +45,52 @@ pub trait Deps: Send + Sync + 'static {
     fn config(&self) -> Arc<Config>;
 }
 
-/// Starts the worker thread.
+/// Starts the worker threads: one for codes and account messages, one for event webhooks, so
+/// a slow webhook receiver never delays a code.
 pub fn spawn<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
+    let events = shared.clone();
     let spawned = std::thread::Builder::new().name("gatehouse-outbox".into()).spawn(move || run(shared, wake));
     if let Err(e) = spawned {
         tracing::error!("cannot start the outbox worker ({e}); messages wait in the store");
+    }
+    let spawned = std::thread::Builder::new().name("gatehouse-webhooks".into()).spawn(move || run_events(events));
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the event webhook worker ({e}); deliveries wait in the store");
+    }
+}
+
+/// How long the webhook worker spends on one due-list before reading it again.
+const EVENTS_ROUND: Duration = Duration::from_secs(10);
+
+/// The event webhook worker: due deliveries, oldest first, one at a time, in rounds of at most
+/// [`EVENTS_ROUND`]; it polls every second (the deliveries are written by audit appends).
+fn run_events<D: Deps>(shared: Arc<D>) {
+    let Some(client) = crate::notify::events::client() else {
+        tracing::error!("cannot build the HTTP client for event webhooks; deliveries wait in the store");
+        return;
+    };
+    let store = shared.store().clone();
+    loop {
+        let due = match store.outbox_due_for(now_secs(), 16, true) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("outbox: {e}");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        let round = std::time::Instant::now();
+        for (seq, mut m) in due {
+            if round.elapsed() >= EVENTS_ROUND {
+                break;
+            }
+            let max = shared.config().notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+            m.attempts += 1;
+            deliver_event(&store, &client, seq, m, max);
+        }
     }
 }
 
@@ -68,10 +109,6 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             return;
         }
     };
-    let Some(events_client) = crate::notify::events::client() else {
-        tracing::error!("cannot build the HTTP client for event webhooks; messages wait in the store");
-        return;
-    };
     let store = shared.store().clone();
     // Messages that survived a restart are due at once.
     if let Err(e) = store.outbox_make_due() {
@@ -79,7 +116,7 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
     }
     loop {
         let now = now_secs();
-        let due = match store.outbox_due(now, 16) {
+        let due = match store.outbox_due_for(now, 16, false) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("outbox: {e}");
@@ -92,10 +129,6 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             let cfg = shared.config();
             let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
             m.attempts += 1;
-            if m.purpose == crate::store::webhooks::EVENT_PURPOSE {
-                deliver_event(&store, &events_client, seq, m, max);
-                continue;
-            }
             let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
             // A provider's error may echo the request: never let the code into logs or audit.
             let result = crate::notify::deliver(&cfg, &client, &m).map_err(|why| match m.code.as_deref() {

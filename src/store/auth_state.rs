@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// META key of the last audit sequence number given.
+const AUDIT_SEQ: &str = "audit_seq";
+
 impl Store {
     pub fn put_session(&self, secret_hash: &str, s: &Session) -> Result<()> {
         self.put_session_with_refresh(secret_hash, s, None)
@@ -263,18 +266,26 @@ impl Store {
         Ok(())
     }
 
-    /// Appends audit events in one transaction; returns their sequence numbers.
+    /// Appends audit events in one transaction, numbering them on from the last number ever
+    /// given (never reused, even when retention emptied the log).
     pub fn append_audit(&self, events: &mut [AuditEvent]) -> Result<()> {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(AUDIT)?;
             let mut idx = tx.open_table(super::audit_index::AUDIT_INDEX)?;
-            let first = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            // The last sequence number is kept in META too, so that it never goes back when
+            // retention empties the log (event webhooks' ids are made of it).
+            let mut meta = tx.open_table(META)?;
+            let kept = meta.get(AUDIT_SEQ)?.map(|v| v.value()).unwrap_or(0);
+            let first = t.last()?.map(|(k, _)| k.value()).unwrap_or(0).max(kept) + 1;
+            let mut last = first - 1;
             for (seq, e) in (first..).zip(events.iter_mut()) {
                 e.seq = seq;
                 t.insert(seq, encode(e).as_slice())?;
                 super::audit_index::index_event(&mut idx, e)?;
+                last = seq;
             }
+            meta.insert(AUDIT_SEQ, last)?;
         }
         super::webhooks::fan_out(&tx, events)?;
         tx.commit()?;

@@ -178,13 +178,29 @@ impl Store {
 
     /// Messages whose next attempt is due, oldest first.
     pub fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<(u64, OutboxMessage)>> {
+        self.outbox_due_where(now, limit, |_| true)
+    }
+
+    /// Due messages, oldest first: the event webhook deliveries (`events`), or all the others
+    /// (codes and account messages), so that each has its own worker and neither waits for the
+    /// other.
+    pub fn outbox_due_for(&self, now: u64, limit: usize, events: bool) -> Result<Vec<(u64, OutboxMessage)>> {
+        self.outbox_due_where(now, limit, |m| (m.purpose == super::webhooks::EVENT_PURPOSE) == events)
+    }
+
+    fn outbox_due_where(
+        &self,
+        now: u64,
+        limit: usize,
+        keep: impl Fn(&OutboxMessage) -> bool,
+    ) -> Result<Vec<(u64, OutboxMessage)>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(OUTBOX)?;
         let mut out = vec![];
         for row in t.iter()? {
             let (k, v) = row?;
             let m: OutboxMessage = decode(v.value())?;
-            if m.next_attempt <= now {
+            if m.next_attempt <= now && keep(&m) {
                 out.push((k.value(), m));
                 if out.len() >= limit {
                     break;

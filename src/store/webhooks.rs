@@ -14,6 +14,9 @@ pub(crate) const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// `(webhook id, delivery id)` → delivery (ids grow: newest last).
 pub(crate) const DELIVERIES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("webhook_deliveries");
 
+/// Delivery log rows deleted per write transaction by retention.
+pub const PRUNE_BATCH: usize = 10_000;
+
 /// The outbox purpose of an event webhook delivery (`to` is the webhook id).
 pub const EVENT_PURPOSE: &str = "event_webhook";
 
@@ -102,6 +105,15 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     /// The exact JSON body that is signed and sent.
     pub body: String,
+}
+
+/// What [`Store::redeliver`] did.
+#[derive(Debug, PartialEq)]
+pub enum Redelivery {
+    Queued(Delivery),
+    /// The delivery is still pending: nothing was queued.
+    Pending,
+    NotFound,
 }
 
 fn aad(webhook_id: &str) -> String {
@@ -280,54 +292,72 @@ impl Store {
         Ok(())
     }
 
-    /// Sends delivery `id` of `webhook` again (pending, through the outbox); returns it.
-    pub fn redeliver(&self, webhook: &Webhook, id: u64, now: u64) -> Result<Option<Delivery>> {
+    /// Sends delivery `id` of `webhook` again (pending, through the outbox); returns it. A
+    /// delivery still pending is left as it is (it is queued already).
+    pub fn redeliver(&self, webhook: &Webhook, id: u64, now: u64) -> Result<Redelivery> {
         let tx = self.db.begin_write()?;
         let d = {
             let mut t = tx.open_table(DELIVERIES)?;
             let d: Option<Delivery> = t.get((webhook.id.as_str(), id))?.map(|v| decode(v.value())).transpose()?;
-            let Some(mut d) = d else { return Ok(None) };
+            let Some(mut d) = d else { return Ok(Redelivery::NotFound) };
+            if d.status == DeliveryStatus::Pending {
+                return Ok(Redelivery::Pending);
+            }
             d.status = DeliveryStatus::Pending;
             t.insert((webhook.id.as_str(), id), encode(&d).as_slice())?;
             d
         };
         queue(&tx, &d, &webhook.tenant, now)?;
         tx.commit()?;
-        Ok(Some(d))
+        Ok(Redelivery::Queued(d))
     }
 
     /// Deletes the delivery log rows created before `before` (retention); returns how many.
-    /// Each webhook's rows are in creation order: only the old head of each is read.
+    /// At most [`PRUNE_BATCH`] rows per write transaction, as audit pruning does.
     pub fn prune_deliveries(&self, before: u64) -> Result<usize> {
-        let old: Vec<(String, u64)> = {
-            let tx = self.db.begin_read()?;
-            let hooks = tx.open_table(WEBHOOKS)?;
-            let t = tx.open_table(DELIVERIES)?;
-            let mut old = vec![];
-            for row in hooks.iter()? {
-                let id = row?.0.value().to_string();
-                for row in t.range((id.as_str(), 0)..=(id.as_str(), u64::MAX))? {
-                    let (k, v) = row?;
-                    if decode::<Delivery>(v.value())?.created_at >= before {
-                        break;
-                    }
-                    old.push((id.clone(), k.value().1));
+        self.prune_deliveries_in(before, PRUNE_BATCH)
+    }
+
+    pub(crate) fn prune_deliveries_in(&self, before: u64, batch: usize) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let old = self.old_deliveries(before, batch)?;
+            if old.is_empty() {
+                return Ok(total);
+            }
+            let tx = self.db.begin_write()?;
+            {
+                let mut t = tx.open_table(DELIVERIES)?;
+                for (id, n) in &old {
+                    t.remove((id.as_str(), *n))?;
                 }
             }
-            old
-        };
-        if old.is_empty() {
-            return Ok(0);
-        }
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(DELIVERIES)?;
-            for (id, n) in &old {
-                t.remove((id.as_str(), *n))?;
+            tx.commit()?;
+            total += old.len();
+            if old.len() < batch {
+                return Ok(total);
             }
         }
-        tx.commit()?;
-        Ok(old.len())
+    }
+
+    /// Up to `max` delivery log rows created before `before`. Each webhook's rows are in
+    /// creation order: only the old head of each is read.
+    fn old_deliveries(&self, before: u64, max: usize) -> Result<Vec<(String, u64)>> {
+        let tx = self.db.begin_read()?;
+        let hooks = tx.open_table(WEBHOOKS)?;
+        let t = tx.open_table(DELIVERIES)?;
+        let mut old = vec![];
+        for row in hooks.iter()? {
+            let id = row?.0.value().to_string();
+            for row in t.range((id.as_str(), 0)..=(id.as_str(), u64::MAX))? {
+                let (k, v) = row?;
+                if old.len() >= max || decode::<Delivery>(v.value())?.created_at >= before {
+                    break;
+                }
+                old.push((id.clone(), k.value().1));
+            }
+        }
+        Ok(old)
     }
 }
 

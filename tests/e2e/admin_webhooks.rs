@@ -135,3 +135,60 @@ fn signed_event_webhooks_are_delivered_retried_logged_and_redelivered() {
     let r = gh.get(&format!("/auth/admin/api/webhooks/{id}")).host("auth.test").bearer(&t).send();
     assert_eq!(r.status(), 404);
 }
+
+/// A receiver that accepts connections and never answers (held open until the test ends);
+/// returns its URL and how many connections it accepted.
+fn silent_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", l.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for s in l.incoming().flatten() {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (url, accepted)
+}
+
+#[test]
+fn a_webhook_receiver_that_never_answers_does_not_delay_codes() {
+    let smtp = Smtp::start();
+    let notifiers = format!(
+        "notifiers:\n  email: {{smtp: {{host: 127.0.0.1, port: {}, tls: none}}, from: \"Gatehouse <no-reply@example.com>\"}}\n",
+        smtp.port
+    );
+    let gh = Gatehouse::start(&format!("{CONFIG}{notifiers}"), &[("10.yaml", POLICY)]);
+    let (url, accepted) = silent_receiver();
+    let t = gh.admin_token("ops@example.com");
+    let r = gh
+        .post_json("/auth/admin/api/webhooks", json!({"url": url, "events": ["user.signed_in"]}))
+        .host("auth.test")
+        .bearer(&t)
+        .send();
+    assert_eq!(r.status(), 201, "{}", r.text());
+    gh.user("bob", &[], Some("violet-tractor-42"));
+    for _ in 0..4 {
+        let r = gh
+            .post_json("/auth/login", json!({"identifier": "bob", "password": "violet-tractor-42"}))
+            .host("auth.test")
+            .send();
+        assert_eq!(r.status(), 200, "{}", r.text());
+    }
+    // The webhook worker is now waiting on the silent receiver (10 s per attempt).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no delivery reached the receiver");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = gh.post_json("/auth/otp/request", json!({"identifier": "bob@example.com"})).host("auth.test").send();
+    assert_eq!(r.status(), 202, "{}", r.text());
+    // The code arrives well before even one webhook attempt could time out.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !smtp.messages().iter().any(|m| m.contains("To: bob@example.com") && find_code(m).is_some()) {
+        assert!(Instant::now() < deadline, "the code waited behind the webhook deliveries");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -7,7 +7,7 @@ use crate::api::{ApiError, JsonBody};
 use crate::catalogue::Code;
 use crate::clock::now_secs;
 use crate::flows::services::blocking;
-use crate::flows::webhooks::{self as flow, Spec};
+use crate::flows::webhooks::{self as flow, HookError, Spec};
 use crate::store::{Delivery, Webhook};
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, StatusCode};
@@ -26,6 +26,20 @@ pub fn routes() -> Router<Arc<crate::state::Shared>> {
         .route("/auth/admin/api/webhooks/{id}", get(show).patch(update).delete(remove))
         .route("/auth/admin/api/webhooks/{id}/deliveries", get(deliveries))
         .route("/auth/admin/api/webhooks/{id}/deliveries/{delivery}/redeliver", post(redeliver))
+}
+
+impl From<HookError> for ApiError {
+    fn from(e: HookError) -> Self {
+        match e {
+            HookError::Flow(e) => e.into(),
+            HookError::TooMany => ApiError::new(
+                Code::TooManyWebhooks,
+                format!("The tenant has {} webhooks, the most allowed: delete one first.", flow::MAX_PER_TENANT),
+            ),
+            HookError::Pending => ApiError::of(Code::DeliveryPending),
+            HookError::Disabled => ApiError::of(Code::WebhookDisabled),
+        }
+    }
 }
 
 /// A webhook as answered: everything but the secret.
@@ -125,7 +139,8 @@ pub async fn list(admin: Admin, RawQuery(raw): RawQuery) -> Result<Response, Api
 )]
 pub async fn create(admin: Admin, JsonBody(body): JsonBody<Body>) -> Result<Response, ApiError> {
     let (s, actor, tenant) = (admin.s.clone(), admin.actor(), admin.user.tenant.clone());
-    let (w, secret) = blocking(move || flow::create(&s.services, &actor, &tenant, body.into(), now_secs())).await?;
+    let (w, secret) =
+        blocking(move || Ok(flow::create(&s.services, &actor, &tenant, body.into(), now_secs()))).await??;
     let mut v = view(&w);
     v["secret"] = json!(secret);
     Ok(no_store(StatusCode::CREATED, v))
@@ -250,7 +265,7 @@ pub async fn deliveries(admin: Admin, Path(id): Path<String>, RawQuery(raw): Raw
 )]
 pub async fn redeliver(admin: Admin, Path((id, delivery)): Path<(String, String)>) -> Result<Response, ApiError> {
     let (s, actor, tenant) = (admin.s.clone(), admin.actor(), admin.user.tenant.clone());
-    let d = blocking(move || flow::redeliver(&s.services, &actor, &tenant, &id, &delivery, now_secs())).await?;
+    let d = blocking(move || Ok(flow::redeliver(&s.services, &actor, &tenant, &id, &delivery, now_secs()))).await??;
     Ok(no_store(StatusCode::ACCEPTED, delivery_view(&d)))
 }
 

@@ -135,3 +135,15 @@ fn a_store_written_before_the_index_is_indexed_at_open() {
     assert_eq!(all_pages(&s, q.clone()), expected(&all, &q));
     assert!(!expected(&all, &q).is_empty());
 }
+
+#[test]
+fn sequence_numbers_never_go_back_when_retention_empties_the_log() {
+    let (_d, s) = store();
+    let mut first = vec![event(1), event(2)];
+    s.append_audit(&mut first).unwrap();
+    assert_eq!(s.prune_audit(u64::MAX, 10_000).unwrap(), 2);
+    assert!(s.audit(10).unwrap().is_empty());
+    let mut next = vec![event(3)];
+    s.append_audit(&mut next).unwrap();
+    assert_eq!(next[0].seq, first[1].seq + 1, "not {}: event ids made of it would repeat", next[0].seq);
+}

@@ -95,10 +95,12 @@ fn appending_audit_events_queues_one_delivery_per_subscribed_enabled_webhook_of_
     )
     .unwrap();
     let w = s.webhook("a").unwrap().unwrap();
-    let again = s.redeliver(&w, created.id, 70).unwrap().unwrap();
+    let Redelivery::Queued(again) = s.redeliver(&w, created.id, 70).unwrap() else { panic!("not queued") };
     assert_eq!((again.status, again.attempts.len(), &again.body), (DeliveryStatus::Pending, 1, &created.body));
     assert_eq!(s.outbox_due(u64::MAX, 10).unwrap().len(), 3);
-    assert!(s.redeliver(&w, 999, 70).unwrap().is_none());
+    assert_eq!(s.redeliver(&w, created.id, 71).unwrap(), Redelivery::Pending, "pending: queued already");
+    assert_eq!(s.outbox_due(u64::MAX, 10).unwrap().len(), 3, "nothing more queued");
+    assert_eq!(s.redeliver(&w, 999, 70).unwrap(), Redelivery::NotFound);
 
     // Paging, deletion and retention.
     assert_eq!(s.deliveries("a", Some(a[0].id), 10).unwrap().len(), 1);
@@ -115,4 +117,19 @@ fn appending_audit_events_queues_one_delivery_per_subscribed_enabled_webhook_of_
     assert!(s.delete_webhook("a").unwrap());
     assert!(s.deliveries("a", None, 10).unwrap().is_empty());
     assert!(!s.delete_webhook("a").unwrap());
+}
+
+#[test]
+fn retention_deletes_delivery_rows_in_bounded_transactions() {
+    let (_d, s) = store();
+    s.put_webhook(&hook("a", "t1", &["user.deleted"], true), Some("k")).unwrap();
+    s.put_webhook(&hook("b", "t1", &["user.deleted"], true), Some("k")).unwrap();
+    let mut events: Vec<AuditEvent> = (0..3)
+        .map(|_| AuditEvent { time: 10, event: "user_deleted".into(), tenant: Some("t1".into()), ..Default::default() })
+        .collect();
+    s.append_audit(&mut events).unwrap();
+    let writes = s.write_transactions();
+    assert_eq!(s.prune_deliveries_in(11, 4).unwrap(), 6, "three deliveries to each of two webhooks");
+    assert_eq!(s.write_transactions() - writes, 2, "4 rows, then 2");
+    assert!(s.deliveries("a", None, 10).unwrap().is_empty() && s.deliveries("b", None, 10).unwrap().is_empty());
 }

@@ -155,7 +155,11 @@ async fn another_tenants_webhook_is_not_found_and_deliveries_are_listed_and_rede
     assert_eq!(listed["webhooks"], json!([]));
     assert!(s.services.store.webhook("wh_theirs").unwrap().unwrap().enabled);
 
-    let body = json!({"url": "http://127.0.0.1:9/in", "events": ["user.disabled"]});
+    // A receiver that never answers: the worker's attempts wait (10 s), deliveries stay pending.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/in", silent.local_addr().unwrap());
+    std::thread::spawn(move || silent.incoming().flatten().collect::<Vec<_>>());
+    let body = json!({"url": url, "events": ["user.disabled"]});
     let (_, created) = call(&s, "POST", "/auth/admin/api/webhooks", &c, Some(body)).await;
     let id = created["id"].as_str().unwrap();
     let mut events: Vec<AuditEvent> = ["user_disabled", "user_enabled", "user_disabled"]
@@ -174,11 +178,39 @@ async fn another_tenants_webhook_is_not_found_and_deliveries_are_listed_and_rede
     assert_eq!(all.len(), 2, "two user_disabled events, newest first");
     assert!(all.iter().all(|d| d["event"] == "user.disabled"));
     let did = all[1]["id"].as_str().unwrap();
+    // Still pending: queued already, so not queued again.
+    let (st, b) = call(&s, "POST", format!("/auth/admin/api/webhooks/{id}/deliveries/{did}/redeliver"), &c, None).await;
+    assert_eq!((st.as_u16(), b["error"].as_str()), (409, Some("delivery_pending")), "{b}");
+    let failed = crate::store::webhooks::Attempt { at: 6, status: Some(500), error: None };
+    s.services.store.record_attempt(id, did.parse().unwrap(), failed, crate::store::DeliveryStatus::Failed).unwrap();
     let (st, d) = call(&s, "POST", format!("/auth/admin/api/webhooks/{id}/deliveries/{did}/redeliver"), &c, None).await;
     assert_eq!((st, d["status"].as_str()), (StatusCode::ACCEPTED, Some("pending")));
     assert_eq!(last_event(&s, "webhook_redelivered").detail["delivery"], did.parse::<u64>().unwrap());
     let (st, _) = call(&s, "POST", format!("/auth/admin/api/webhooks/{id}/deliveries/999/redeliver"), &c, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // A disabled webhook's deliveries are not sent again.
+    let (st, _) =
+        call(&s, "PATCH", format!("/auth/admin/api/webhooks/{id}"), &c, Some(json!({"enabled": false}))).await;
+    assert_eq!(st, StatusCode::OK);
+    let first = all[0]["id"].as_str().unwrap();
+    let (st, b) =
+        call(&s, "POST", format!("/auth/admin/api/webhooks/{id}/deliveries/{first}/redeliver"), &c, None).await;
+    assert_eq!((st.as_u16(), b["error"].as_str()), (409, Some("webhook_disabled")), "{b}");
     let (st, _) = call(&s, "GET", format!("/auth/admin/api/webhooks/{id}/deliveries?cursor=%%"), &c, None).await;
     assert_eq!(st.as_u16(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_has_at_most_twenty_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    let (_, c) = admin(&s).await;
+    let body = json!({"url": "http://127.0.0.1:9/in", "events": ["user.created"]});
+    for _ in 0..crate::flows::webhooks::MAX_PER_TENANT {
+        let (st, b) = call(&s, "POST", "/auth/admin/api/webhooks", &c, Some(body.clone())).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
+    let (st, b) = call(&s, "POST", "/auth/admin/api/webhooks", &c, Some(body)).await;
+    assert_eq!((st.as_u16(), b["error"].as_str()), (409, Some("too_many_webhooks")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("20"), "{b}");
 }
