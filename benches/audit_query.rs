@@ -82,8 +82,12 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let n: u64 = std::env::var("AUDIT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let runs: usize = std::env::var("AUDIT_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this once as a smoke test,
+    // which a small log is enough for.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let (n, runs) = if smoke { (20_000, 20) } else { (1_000_000, 300) };
+    let n: u64 = std::env::var("AUDIT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(n);
+    let runs: usize = std::env::var("AUDIT_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(runs);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("bench.redb")).expect("store");
     let took = fill(&store, n);

@@ -68,7 +68,9 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let n: u64 = std::env::var("USER_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this once as a smoke test.
+    let n = if std::env::args().any(|a| a == "--bench") { 100_000 } else { 5_000 };
+    let n: u64 = std::env::var("USER_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(n);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.redb")).unwrap();
     let mut r = Rng(0x9e3779b97f4a7c15);
