@@ -1,6 +1,7 @@
 //! The admin API's app registry without a socket (`oneshot`): what each verb answers, stores
 //! and audits, and that an administrator sees only their own tenant's apps.
 
+use crate::api::admin::testkit::audited;
 use crate::api::tests::add_user;
 use crate::domain::AppStatus;
 use crate::state::Shared;
@@ -9,7 +10,6 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 fn shared(dir: &std::path::Path) -> Arc<Shared> {
@@ -41,16 +41,6 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Opti
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-async fn audited(s: &Shared, event: &str) -> crate::store::AuditEvent {
-    for _ in 0..400 {
-        if let Some(e) = s.services.store.audit(1000).unwrap().into_iter().find(|e| e.event == event) {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("no {event} event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

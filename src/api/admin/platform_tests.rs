@@ -1,6 +1,7 @@
 //! The platform endpoints without a socket (`oneshot`): the effective configuration holds no
 //! secret of the configuration, a provider's test message, a reload.
 
+use crate::api::admin::testkit::audited;
 use crate::api::tests::add_user;
 use crate::domain::{Amr, SessionKind};
 use crate::state::Shared;
@@ -9,7 +10,6 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 /// Secrets written in the test configuration; none may appear in what the admin API answers.
@@ -80,16 +80,6 @@ fn strings(v: &Value, out: &mut Vec<String>) {
         }),
         _ => {}
     }
-}
-
-async fn audited(s: &Shared, event: &str) -> crate::store::AuditEvent {
-    for _ in 0..400 {
-        if let Some(e) = s.services.store.audit(1000).unwrap().into_iter().find(|e| e.event == event) {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("no {event} event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! What the admin API's `oneshot` tests share: an admin session started directly (as a
-//! sign-in with two factors would), and the headers a request sends with it.
+//! sign-in with two factors would), the headers a request sends with it, and waiting for an
+//! audit event.
 
 use crate::domain::{Amr, SessionKind};
 use crate::sessions::{admin_csrf, Device};
@@ -44,4 +45,15 @@ pub(crate) fn auth_headers(cookie: &str) -> Vec<(&'static str, String)> {
         h.push((crate::api::admin::session::CSRF_HEADER, admin_csrf(secret)));
     }
     h
+}
+
+/// The newest audit event of kind `event`, waiting (bounded) for the audit writer to store it.
+pub(crate) async fn audited(s: &Shared, event: &str) -> crate::store::AuditEvent {
+    for _ in 0..400 {
+        if let Some(e) = s.services.store.audit(1000).unwrap().into_iter().find(|e| e.event == event) {
+            return e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("no {event} event");
 }

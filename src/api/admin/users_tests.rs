@@ -1,6 +1,7 @@
 //! The users endpoints of the admin API without a socket (`oneshot`): statuses, bodies, what
 //! is stored and audited, and the tenant boundary.
 
+use crate::api::admin::testkit::audited;
 use crate::api::tests::add_user;
 use crate::domain::{Amr, UserStatus};
 use crate::state::Shared;
@@ -9,7 +10,6 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 fn shared(dir: &std::path::Path) -> Arc<Shared> {
@@ -56,16 +56,6 @@ async fn call(s: &Arc<Shared>, method: &str, uri: &str, cookie: &str, body: Opti
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
-}
-
-async fn audited(s: &Shared, event: &str) -> crate::store::AuditEvent {
-    for _ in 0..400 {
-        if let Some(e) = s.services.store.audit(1000).unwrap().into_iter().find(|e| e.event == event) {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("no {event} event");
 }
 
 const USERS: &str = "/auth/admin/api/users";
