@@ -10,6 +10,8 @@ use crate::flows::admin::Actor;
 use crate::pats::PersonalTokens;
 use crate::sessions::{Listed, Sessions};
 use crate::store::{AuditEvent, Store, StoreError, User, UserPage, UserQuery};
+/// A user search's query, for handlers above the store (the admin console).
+pub use crate::store::{UserPage as SearchPage, UserQuery as SearchQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
