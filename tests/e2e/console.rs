@@ -117,3 +117,30 @@ fn an_administrator_signs_in_with_totp_and_reaches_every_tab() {
         }
     }
 }
+
+/// The operator registers an app and creates its key in the browser; the key, used from here,
+/// answers on the app API for the user the operator assigned.
+#[test]
+fn an_operator_registers_an_app_whose_key_then_works_on_the_app_api() {
+    let s = site("");
+    s.gh.user("alice", &[], Some("violet-tractor-42"));
+    s.gh.user("bob", &[], Some("violet-tractor-42"));
+    let v = run(&s, "apps.mjs", json!({"find": "alice"}));
+    let key = v["key"].as_str().unwrap();
+    assert_eq!(v["copied"], key, "the copy button copies the key");
+    assert_eq!(v["members"], json!(["alice"]));
+    assert!(v["row"].as_str().unwrap().contains("127.0.0.1/32, 10.0.0.0/8"), "{v}");
+    let curl = v["curl"].as_str().unwrap();
+    assert!(curl.contains(&format!("{}/auth/users/check", s.base())), "{curl}");
+
+    let check = |who: &str| {
+        s.gh.post_json("/auth/users/check", json!({"identifier": who})).header("X-Auth-Service-Key", key).send()
+    };
+    let r = check("alice@example.com");
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.json()["assigned"], true);
+    let r = check("bob@example.com");
+    assert_eq!(r.status(), 403, "{}", r.text());
+    assert_eq!(r.json()["error"], "not_assigned");
+    assert_eq!(check("carol@example.com").status(), 404);
+}
