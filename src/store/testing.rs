@@ -8,12 +8,20 @@ use super::Store;
 /// A backend to test on: opens stores on one and the same data, as often as asked.
 pub(crate) struct TestBackend {
     pub name: &'static str,
-    open: Box<dyn Fn() -> Store>,
+    open: Box<dyn Fn() -> super::Result<Store>>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestBackend {
     pub(crate) fn open(&self) -> Store {
+        match (self.open)() {
+            Ok(s) => s,
+            Err(e) => panic!("cannot open a {} store: {e}", self.name),
+        }
+    }
+
+    /// Opens, answering the error (a test of what opening refuses).
+    pub(crate) fn try_open(&self) -> super::Result<Store> {
         (self.open)()
     }
 }
@@ -22,14 +30,10 @@ impl TestBackend {
 pub(crate) fn backends() -> Vec<TestBackend> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("s.redb");
-    let redb =
-        TestBackend { name: "redb", open: Box::new(move || Store::open(&path).expect("redb store")), _dir: Some(dir) };
+    let redb = TestBackend { name: "redb", open: Box::new(move || Store::open(&path)), _dir: Some(dir) };
     let memory = Memory::default();
-    let kv = TestBackend {
-        name: "memory",
-        open: Box::new(move || Store::open_kv(Box::new(memory.clone())).expect("memory store")),
-        _dir: None,
-    };
+    let kv =
+        TestBackend { name: "memory", open: Box::new(move || Store::open_kv(Box::new(memory.clone()))), _dir: None };
     vec![redb, kv]
 }
 
