@@ -140,6 +140,16 @@ pub fn audit_denied(
     audit.record_request(crate::audit::Audit::event(crate::audit::EventKind::RequestDenied, &origin, None, detail));
 }
 
+/// This worker thread's number, the key its upstream connections are pooled under.
+fn worker_key() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static KEY: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    KEY.with(|k| *k)
+}
+
 fn peer_ip(session: &Session) -> Option<IpAddr> {
     session.client_addr().and_then(|a| a.as_inet()).map(|a| crate::net::canonical_ip(a.ip()))
 }
@@ -437,7 +447,12 @@ impl ProxyHttp for Gateway {
         let addr = ctx.route.as_ref().and_then(|r| r.next_addr()).ok_or_else(|| {
             pingora::Error::explain(pingora::ErrorType::InternalError, "route without an upstream address")
         })?;
-        Ok(Box::new(HttpPeer::new(addr, false, String::new())))
+        let mut peer = Box::new(HttpPeer::new(addr, false, String::new()));
+        // Each worker thread keeps its own upstream connections, as nginx's workers do: a
+        // connection handed between threads costs two cross-thread wake-ups, and Pingora's pool
+        // then often fails to take it back (cloudflare/pingora#201) and opens a new one.
+        peer.group_key = worker_key();
+        Ok(peer)
     }
 
     async fn upstream_request_filter(

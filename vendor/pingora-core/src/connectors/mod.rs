@@ -261,7 +261,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if connected_to(peer, &stream)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
@@ -327,7 +327,12 @@ impl TransportConnector {
         let idle_meta = IdleConnection::new(meta);
         let pool = self.connection_pool.clone(); //clone the arc
         let keepalive_pool_callback = self.keepalive_pool_callback.clone();
-        let rt = pingora_runtime::current_handle();
+        // Gatehouse patch: watch the idle connection from this thread. Under a no-steal runtime
+        // `current_handle()` is a random thread's, so the watcher, and the hand-back when the
+        // connection is reused, each cost a cross-thread wake-up, and the reuse can lose the race
+        // for the `Arc` (cloudflare/pingora#201: "failed to acquire reusable stream").
+        let rt = tokio::runtime::Handle::try_current()
+            .unwrap_or_else(|_| pingora_runtime::current_handle());
         rt.spawn(async move {
             if pool
                 .idle_poll(
@@ -470,6 +475,22 @@ impl PreferredHttpVersion {
 
 use futures::future::FutureExt;
 use tokio::io::AsyncReadExt;
+
+/// Whether a pooled stream is connected to `peer`. Gatehouse patch: an IP peer is compared with
+/// the address the stream was connected to (recorded in its socket digest by the connector)
+/// instead of a `getpeername(2)` on every reuse; the stream owns its fd while pooled, so the two
+/// cannot differ. Other peers are checked as before.
+#[cfg(unix)]
+fn connected_to<P: Peer>(peer: &P, stream: &Stream) -> bool {
+    if peer.get_proxy().is_none() {
+        if let (Some(want), Some(digest)) = (peer.address().as_inet(), stream.get_socket_digest()) {
+            if let Some(got) = digest.peer_addr.get().and_then(|a| a.as_ref()).and_then(|a| a.as_inet()) {
+                return got == want;
+            }
+        }
+    }
+    peer.matches_fd(stream.id())
+}
 
 /// Test whether a stream is already closed or not reusable (server sent unexpected data)
 fn test_reusable_stream(stream: &mut Stream, unexpected_data_conn_count: &AtomicU64) -> bool {
