@@ -28,9 +28,9 @@
 //! - create 34.317439ms total, 343ns avg per iteration
 //! - drop: 10.694154ms total, 106ns avg per iteration
 
-use parking_lot::RwLock;
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thread_local::ThreadLocal;
@@ -104,7 +104,16 @@ pub struct TimerManager {
     // Start a new clock thread if this is -1 or staled. The clock thread should keep updating this
     clock_watchdog: AtomicI64,
     paused: AtomicBool,
+    // Gatehouse patch (see `TimerManager::sleep_until_due`): when the clock thread sleeps past
+    // its next tick, the time (ms from `zero`) it will wake at; 0 while it ticks.
+    asleep_until: AtomicU64,
+    // Set (under the lock) by a registration that must wake the sleeping clock thread.
+    wake: Mutex<bool>,
+    wake_cv: Condvar,
 }
+
+// `asleep_until` when no timer is pending at all.
+const ASLEEP_FOR_GOOD: u64 = u64::MAX;
 
 // Consider the clock thread is dead after it fails to update the thread in DELAYS_SEC
 const DELAYS_SEC: i64 = 2; // TODO: make sure this value is larger than RESOLUTION_DURATION
@@ -116,6 +125,9 @@ impl Default for TimerManager {
             zero: Instant::now(),
             clock_watchdog: AtomicI64::new(-DELAYS_SEC),
             paused: AtomicBool::new(false),
+            asleep_until: AtomicU64::new(0),
+            wake: Mutex::new(false),
+            wake_cv: Condvar::new(),
         }
     }
 }
@@ -160,6 +172,56 @@ impl TimerManager {
                 }
                 // write lock drops here
             }
+            self.sleep_until_due();
+        }
+    }
+
+    /// Gatehouse patch, after cloudflare/pingora#378 and #372 (idle CPU of Pingora servers):
+    /// the clock thread no longer wakes every 10 ms while nothing is due. When no timer is due
+    /// within the next two ticks, it sleeps until the earliest one (indefinitely when there is
+    /// none); a registration due earlier than that wakes it.
+    fn sleep_until_due(&self) {
+        let mut woken = self.wake.lock();
+        let earliest = || {
+            self.timers
+                .iter()
+                .filter_map(|t| t.read().keys().next().map(|k| k.0 as u64))
+                .min()
+                .unwrap_or(ASLEEP_FOR_GOOD)
+        };
+        let now = (Instant::now() - self.zero).as_millis() as u64;
+        // Announce the sleep before looking at the trees: a registration either sees it (and
+        // wakes us), or inserted its timer before we look (and we see the timer).
+        self.asleep_until.store(ASLEEP_FOR_GOOD, Ordering::SeqCst);
+        let mut due = earliest();
+        while !*woken && due > now + 2 * RESOLUTION_MS && !self.is_paused_for_fork() {
+            self.asleep_until.store(due, Ordering::SeqCst);
+            let due_again = earliest();
+            if due_again < due {
+                due = due_again;
+                continue;
+            }
+            if due == ASLEEP_FOR_GOOD {
+                self.wake_cv.wait(&mut woken);
+            } else {
+                let left = Duration::from_millis(due - RESOLUTION_MS - now);
+                self.wake_cv.wait_for(&mut woken, left);
+                break;
+            }
+        }
+        *woken = false;
+        // Alive again before anyone can see it ticking: no second clock thread gets started.
+        let now = Instant::now() - self.zero;
+        self.clock_watchdog
+            .store(now.as_secs() as i64, Ordering::Relaxed);
+        self.asleep_until.store(0, Ordering::SeqCst);
+    }
+
+    /// Wakes the clock thread if it sleeps past `due` (ms from `zero`).
+    fn wake_clock_before(&self, due: u64) {
+        if due < self.asleep_until.load(Ordering::SeqCst) {
+            *self.wake.lock() = true;
+            self.wake_cv.notify_one();
         }
     }
 
@@ -179,6 +241,10 @@ impl TimerManager {
     // Ok(()) if clock is running (watch dog is within DELAYS_SEC of now)
     // Err(time) if watch do stopped at `time`
     pub(crate) fn is_clock_running(&self) -> Result<(), i64> {
+        if self.asleep_until.load(Ordering::SeqCst) != 0 {
+            // sleeping until a timer is due (Gatehouse patch): alive, not stale
+            return Ok(());
+        }
         let now = Instant::now().duration_since(self.zero).as_secs() as i64;
         let prev = self.clock_watchdog.load(Ordering::SeqCst);
         if now < prev + DELAYS_SEC {
@@ -218,6 +284,8 @@ impl TimerManager {
         // only removes timer from the tree
         let stub = timer.subscribe();
         timers.insert(now, timer);
+        drop(timers);
+        self.wake_clock_before(now.0 as u64);
         stub
     }
 
@@ -241,7 +309,11 @@ impl TimerManager {
     ///
     /// This function should be called right after fork().
     pub fn unpause(&self) {
-        self.paused.store(false, Ordering::SeqCst)
+        self.paused.store(false, Ordering::SeqCst);
+        // After a fork the child has no clock thread: let the watchdog start one (Gatehouse patch).
+        self.asleep_until.store(0, Ordering::SeqCst);
+        *self.wake.lock() = true;
+        self.wake_cv.notify_one();
     }
 }
 
