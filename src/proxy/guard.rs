@@ -39,9 +39,10 @@ pub struct Guarded<A> {
 }
 
 impl<A> Guarded<A> {
-    pub fn new(app: A, max_connections: usize, header_timeout: Duration) -> Guarded<A> {
+    /// `slots` bounds the open connections; guards that share it share the bound.
+    pub fn new(app: A, slots: Arc<Semaphore>, header_timeout: Duration) -> Guarded<A> {
         refused_total();
-        Guarded { app: Arc::new(app), slots: Arc::new(Semaphore::new(max_connections)), header_timeout }
+        Guarded { app: Arc::new(app), slots, header_timeout }
     }
 }
 

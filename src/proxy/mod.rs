@@ -68,6 +68,8 @@ pub struct Ctx {
     label: Option<Label>,
 }
 
+/// The proxy's hooks; cheap to clone (one per worker thread's listener).
+#[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
     api: axum::Router,
@@ -138,16 +140,6 @@ pub fn audit_denied(
         "mode": mode, "host": clip(host, 255), "path": clip(path, 512), "method": clip(method, 16), "reason": clip(reason, 128)
     });
     audit.record_request(crate::audit::Audit::event(crate::audit::EventKind::RequestDenied, &origin, None, detail));
-}
-
-/// This worker thread's number, the key its upstream connections are pooled under.
-fn worker_key() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static KEY: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    KEY.with(|k| *k)
 }
 
 fn peer_ip(session: &Session) -> Option<IpAddr> {
@@ -447,12 +439,7 @@ impl ProxyHttp for Gateway {
         let addr = ctx.route.as_ref().and_then(|r| r.next_addr()).ok_or_else(|| {
             pingora::Error::explain(pingora::ErrorType::InternalError, "route without an upstream address")
         })?;
-        let mut peer = Box::new(HttpPeer::new(addr, false, String::new()));
-        // Each worker thread keeps its own upstream connections, as nginx's workers do: a
-        // connection handed between threads costs two cross-thread wake-ups, and Pingora's pool
-        // then often fails to take it back (cloudflare/pingora#201) and opens a new one.
-        peer.group_key = worker_key();
-        Ok(peer)
+        Ok(Box::new(HttpPeer::new(addr, false, String::new())))
     }
 
     async fn upstream_request_filter(

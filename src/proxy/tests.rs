@@ -33,13 +33,3 @@ fn only_origin_form_targets_are_accepted() {
         assert!(!form(refused), "{}", String::from_utf8_lossy(refused));
     }
 }
-
-/// Upstream connections are pooled per worker thread: the key is the same for every request a
-/// thread serves and differs between threads.
-#[test]
-fn each_worker_thread_pools_its_own_upstream_connections() {
-    let here = worker_key();
-    assert_eq!(worker_key(), here);
-    let there = std::thread::spawn(worker_key).join().unwrap();
-    assert_ne!(there, here);
-}

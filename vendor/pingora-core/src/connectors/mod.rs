@@ -327,12 +327,7 @@ impl TransportConnector {
         let idle_meta = IdleConnection::new(meta);
         let pool = self.connection_pool.clone(); //clone the arc
         let keepalive_pool_callback = self.keepalive_pool_callback.clone();
-        // Gatehouse patch: watch the idle connection from this thread. Under a no-steal runtime
-        // `current_handle()` is a random thread's, so the watcher, and the hand-back when the
-        // connection is reused, each cost a cross-thread wake-up, and the reuse can lose the race
-        // for the `Arc` (cloudflare/pingora#201: "failed to acquire reusable stream").
-        let rt = tokio::runtime::Handle::try_current()
-            .unwrap_or_else(|_| pingora_runtime::current_handle());
+        let rt = pingora_runtime::current_handle();
         rt.spawn(async move {
             if pool
                 .idle_poll(
