@@ -612,7 +612,7 @@ def profile(b, cpu_keys_ok=True):
     print(f"==> Instructions per request (callgrind, {n} requests after 200 warm-up ones, one keep-alive "
           f"connection, sequential; user space only; one worker each) and upstream connections opened "
           f"per 1,000 requests")
-    results = {}
+    results, per = {}, {}
     # Gatehouse, its own instance (the store is one process's) on the same upstream.
     ghp, ghops = free_port(), free_port()
     # One worker each, as nginx's one worker here: with two, Pingora places each connection on a
@@ -639,19 +639,26 @@ def profile(b, cpu_keys_ok=True):
         if a.profile_only and key not in a.profile_only:
             continue
         r = callgrind_run(b, key, cmd, port, host, n, ready)
+        per[key] = r["per_request"]
         results[key] = out = r["out"]
         print(f"| {names[key]} | {r['per_request']:,.0f} | {r['raw']:,.0f} in {r['run_s']:.1f} s | "
               f"{r['idle_per_s']:,.0f} | {r['conns']:.2f} |", flush=True)
         if a.keep:
             shutil.copy(out, os.path.join(a.keep, f"callgrind.{key}.out"))
+    if "bypass" in per and "bare" in per:
+        ours = per["bypass"] - per["bare"]
+        print(f"\nOurs (gateway − bare Pingora): {ours:,.0f} instructions per request, "
+              f"{100 * ours / per['bypass']:.0f} % of the gateway's"
+              + (f"; the bare proxy is {per['bare'] / per['nginx-proxy']:.1f}× nginx's, the gateway "
+                 f"{per['bypass'] / per['nginx-proxy']:.1f}×." if "nginx-proxy" in per else "."))
     for key in ("bypass", "bare"):
         if key not in results:
             continue
         out = results[key]
         total = callgrind_total(out)
         print()
-        print(f"callgrind, {names[key]}: instructions by the crate whose source they come from (inlined code "
-              f"counts for the crate that wrote it)")
+        print(f"**callgrind, {names[key]}: instructions by the crate whose source they come from (inlined code "
+              f"counts for the crate that wrote it)**")
         print()
         by = {}
         for ir, _, file, fn, obj in annotate(out, False, 0):
@@ -663,7 +670,7 @@ def profile(b, cpu_keys_ok=True):
             print(f"| {c} | {ir / n:,.0f} | {100 * ir / total:.1f} |")
         if key == "bypass":
             print()
-            print("callgrind, Gatehouse's own code on the path: inclusive cost of each hook and of the guard")
+            print("**callgrind, Gatehouse's own code on the path: inclusive cost of each hook and of the guard**")
             print()
             print("| inclusive instr / request | % | function |")
             print("|---:|---:|---|")
@@ -675,7 +682,7 @@ def profile(b, cpu_keys_ok=True):
                 seen.add(name)
                 print(f"| {ir / n:,.0f} | {pct:.1f} | `{name[:110]}` |")
         print()
-        print(f"callgrind, {names[key]}: top functions by inclusive cost")
+        print(f"**callgrind, {names[key]}: top functions by inclusive cost**")
         print()
         print("| inclusive instr / request | % | function |")
         print("|---:|---:|---|")
@@ -695,19 +702,19 @@ def profile(b, cpu_keys_ok=True):
     sets = [("bypass", [b.gh.pid], p["gh"], "bypass.bench"), ("nginx-proxy", [b.front.pid], p["ngx"], "nginx")]
     if b.bare:
         sets.insert(1, ("bare", [b.bare.pid], p["bare"], "bare"))
-    per = {}
+    sc = {}
     for key, roots, port, host in sets:
         calls = strace_run(b, key, roots, port, host, a.strace_requests, a.strace_conns)
-        per[key] = {k: v / a.strace_requests for k, v in calls.items()}
+        sc[key] = {k: v / a.strace_requests for k, v in calls.items()}
     keys = [k for k, *_ in sets]
-    names2 = sorted({s for k in keys for s in per[k]}, key=lambda s: -max(per[k].get(s, 0) for k in keys))
+    names2 = sorted({s for k in keys for s in sc[k]}, key=lambda s: -max(sc[k].get(s, 0) for k in keys))
     print()
     print("| syscall | " + " | ".join(names[k].split(" (")[0] for k in keys) + " |")
     print("|---|" + "---:|" * len(keys))
     for s in names2:
-        if max(per[k].get(s, 0) for k in keys) >= 0.01:
-            print(f"| {s} | " + " | ".join(f"{per[k].get(s, 0):.2f}" for k in keys) + " |")
-    print("| **total** | " + " | ".join(f"**{sum(per[k].values()):.2f}**" for k in keys) + " |")
+        if max(sc[k].get(s, 0) for k in keys) >= 0.01:
+            print(f"| {s} | " + " | ".join(f"{sc[k].get(s, 0):.2f}" for k in keys) + " |")
+    print("| **total** | " + " | ".join(f"**{sum(sc[k].values()):.2f}**" for k in keys) + " |")
 
 
 # ---------------------------------------------------------------- sign-ins
