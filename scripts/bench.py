@@ -493,6 +493,9 @@ def crate_of(file, obj):
     m = re.search(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d+\.\d+[^/]*/", file)
     if m:
         return m.group(1).replace("_", "-")
+    m = re.match(r"(?:.*/)?vendor/([A-Za-z0-9_\-]+)/", file)
+    if m:  # the vendored, patched Pingora crates
+        return m.group(1) + " (vendored)"
     if re.search(r"/rustc/[0-9a-f]+/library/", file) or "/library/" in file:
         return "std"
     if file.startswith(ROOT) or file.startswith("src/") or "/src/proxy/" in file:
