@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod policy_probe;
+pub mod store;
 pub mod users;
 
 use crate::config::Config;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Applications: their API keys.
     #[command(subcommand)]
     App(directory::AppCommand),
+    /// The store: its schema, and copying it between redb and PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,6 +7,7 @@
 
 mod records;
 pub use records::*;
+pub mod postgres;
 pub mod seal;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
