@@ -251,6 +251,33 @@ impl PgTx {
         })
     }
 
+    /// Inserts or replaces many rows of `table` in one statement (`store copy`).
+    pub fn put_many(&self, table: &str, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        self.writable()?;
+        let table = table.to_string();
+        let keys: Vec<Vec<u8>> = rows.iter().map(|(k, _)| k.clone()).collect();
+        let values: Vec<Vec<u8>> = rows.iter().map(|(_, v)| v.clone()).collect();
+        self.run(|c| {
+            Box::pin(async move {
+                let st = c
+                    .prepare_cached(
+                        "INSERT INTO gatehouse_kv (tbl, k, v) SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) AS r(k, v) \
+                         ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                c.execute(&st, &[&table, &keys, &values]).await.map_err(pg_err)?;
+                Ok(())
+            })
+        })
+    }
+
+    /// Removes every row of every table (`store copy --force`).
+    pub fn clear_all(&self) -> Result<()> {
+        self.writable()?;
+        self.run(|c| Box::pin(async move { c.batch_execute("DELETE FROM gatehouse_kv").await.map_err(pg_err) }))
+    }
+
     /// Removes a key; returns the value removed.
     pub fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.writable()?;

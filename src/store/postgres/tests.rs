@@ -55,6 +55,24 @@ fn keys_are_ordered_as_bytes_and_scanned_by_bounds() {
 }
 
 #[test]
+fn many_rows_in_one_statement_and_cleared() {
+    let Some((_db, pg)) = open() else { return };
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = (0u32..2500).map(|i| (i.to_be_bytes().to_vec(), vec![i as u8; 3])).collect();
+    let tx = pg.begin_write().unwrap();
+    tx.put_many("t", &rows).unwrap();
+    tx.put_many("t", &rows[..10]).unwrap();
+    tx.commit().unwrap();
+    let r = pg.begin_read().unwrap();
+    assert_eq!(r.count("t").unwrap(), 2500);
+    assert_eq!(r.get("t", &7u32.to_be_bytes()).unwrap().unwrap(), [7, 7, 7]);
+    drop(r);
+    let tx = pg.begin_write().unwrap();
+    tx.clear_all().unwrap();
+    tx.commit().unwrap();
+    assert!(pg.tables().unwrap().is_empty());
+}
+
+#[test]
 fn a_write_not_committed_leaves_nothing() {
     let Some((_db, pg)) = open() else { return };
     put(&pg, "t", b"a", b"1");
