@@ -67,7 +67,7 @@ impl Store {
         let out = {
             let mut users = tx.open_table(USERS)?;
             let mut index = tx.open_table(USER_INDEX)?;
-            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(&v)).transpose()?;
             let Some(mut user) = current.filter(|u| u.status == UserStatus::Active && u.tenant == tenant) else {
                 return Ok(Proved::Stale);
             };
@@ -80,7 +80,7 @@ impl Store {
                     user.updated_at = now;
                     Proved::Verified(user.clone())
                 }
-                _ if index.get(new_key.as_str())?.is_some_and(|owner| owner.value() != id) => Proved::Taken,
+                _ if index.get(new_key.as_str())?.is_some_and(|owner| owner != id) => Proved::Taken,
                 _ => {
                     if let Some(p) = previous.as_deref() {
                         index.remove(index_key(tenant, field.as_str(), p).as_str())?;

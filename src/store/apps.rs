@@ -8,7 +8,6 @@
 
 use super::*;
 use crate::domain::{AppStatus, UserStatus};
-use redb::WriteTransaction;
 use serde::Deserialize;
 
 /// App id → [`StoredApp`].
@@ -81,7 +80,7 @@ fn member_range(tenant: &str, app: &str, after: u64) -> (String, String) {
 /// Moves `next`'s index entries to a new sequence number when its assignment or synced fields
 /// differ from `prev`'s (either may be absent: a new or a deleted user). Call in the write
 /// transaction that writes the user.
-pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Option<&User>) -> Result<()> {
+pub(crate) fn reindex_user(tx: &WriteTx, prev: Option<&User>, next: Option<&User>) -> Result<()> {
     fn view(u: Option<&User>) -> Option<(SyncFields<'_>, &Vec<String>)> {
         u.and_then(|u| SyncFields::of(u).map(|f| (f, &u.apps)))
     }
@@ -92,7 +91,7 @@ pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Opt
     let Some(id) = next.or(prev).map(|u| u.id.as_str()) else { return Ok(()) };
     let mut members = tx.open_table(APP_MEMBERS)?;
     let mut seqs = tx.open_table(MEMBER_SEQ)?;
-    let old = seqs.remove(id)?.map(|v| v.value());
+    let old = seqs.remove(id)?;
     if let (Some(seq), Some(p)) = (old, prev) {
         for app in &p.apps {
             members.remove(member_key(&p.tenant, app, seq).as_str())?;
@@ -101,7 +100,7 @@ pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Opt
     let Some((_, apps)) = after.filter(|(_, apps)| !apps.is_empty()) else { return Ok(()) };
     let tenant = next.map(|u| u.tenant.as_str()).unwrap_or_default();
     let mut meta = tx.open_table(META)?;
-    let seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0) + 1;
+    let seq = meta.get(LAST_SEQ)?.unwrap_or(0) + 1;
     meta.insert(LAST_SEQ, seq)?;
     for app in apps {
         members.insert(member_key(tenant, app, seq).as_str(), id)?;
@@ -149,7 +148,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut t = tx.open_table(APPS)?;
-            let current: Option<StoredApp> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+            let current: Option<StoredApp> = t.get(id)?.map(|v| decode(&v)).transpose()?;
             match current {
                 Some(mut a) => {
                     f(&mut a);
@@ -181,9 +180,9 @@ impl Store {
         let mut out = vec![];
         for row in t.range(from.as_str()..to.as_str())?.take(limit) {
             let (k, id) = row?;
-            let seq = k.value().rsplit('\0').next().and_then(|s| s.parse().ok()).unwrap_or(0);
-            if let Some(u) = users.get(id.value())? {
-                out.push((seq, self.decode_user(u.value())?));
+            let seq = k.rsplit('\0').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            if let Some(u) = users.get(id.as_str())? {
+                out.push((seq, self.decode_user(&u)?));
             }
         }
         Ok(out)
@@ -200,7 +199,7 @@ impl Store {
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = vec![];
             for id in ids {
-                let u: Option<User> = users.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let u: Option<User> = users.get(id.as_str())?.map(|v| decode(&v)).transpose()?;
                 match u.filter(|u| u.tenant == tenant) {
                     Some(u) => found.push(u),
                     None => missing.push(id.clone()),
@@ -248,10 +247,7 @@ impl Store {
             tx.open_table(APP_MEMBERS)?.retain(|_, _| false)?;
             tx.open_table(MEMBER_SEQ)?.retain(|_, _| false)?;
             let users = tx.open_table(USERS)?;
-            let all: Vec<User> = users
-                .iter()?
-                .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| decode(v.value())))
-                .collect::<Result<_>>()?;
+            let all: Vec<User> = users.iter()?.map(|r| r.and_then(|(_, v)| decode(&v))).collect::<Result<_>>()?;
             drop(users);
             for u in &all {
                 reindex_user(&tx, None, Some(u))?;
@@ -371,8 +367,7 @@ mod tests {
         assert_eq!(ids(&page), ["a"]);
         assert!(page[0].0 > 1, "a new sequence number: the next pull sees the user again");
         let tx = store.db.begin_read().unwrap();
-        let keys: Vec<String> =
-            tx.open_table(APP_MEMBERS).unwrap().iter().unwrap().map(|r| r.unwrap().0.value().to_string()).collect();
+        let keys: Vec<String> = tx.open_table(APP_MEMBERS).unwrap().iter().unwrap().map(|r| r.unwrap().0).collect();
         assert_eq!(keys.len(), 1, "the former entries are gone: {keys:?}");
         assert!(keys[0].starts_with("t\u{0}wiki\u{0}"));
     }

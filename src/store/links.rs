@@ -84,10 +84,10 @@ fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-type Links<'t> = redb::Table<'t, &'static str, &'static [u8]>;
+type Links<'t> = kv::WriteTable<'t, &'static str, &'static [u8]>;
 
 fn get_link(t: &Links, key: &str) -> Result<Option<LinkRecord>> {
-    t.get(key)?.map(|v| decode(v.value())).transpose()
+    t.get(key)?.map(|v| decode(&v)).transpose()
 }
 
 impl Store {
@@ -120,7 +120,7 @@ impl Store {
         let index = tx.open_table(LINK_INDEX)?;
         let Some(key) = index.get(hash)? else { return Ok(None) };
         let links = tx.open_table(LINKS)?;
-        let rec: Option<LinkRecord> = links.get(key.value())?.map(|v| decode(v.value())).transpose()?;
+        let rec: Option<LinkRecord> = links.get(key.as_str())?.map(|v| decode(&v)).transpose()?;
         Ok(rec.filter(|r| r.purpose == purpose && !r.code && ct_eq(&r.hash, hash) && r.expires_at > now))
     }
 
@@ -133,7 +133,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut index = tx.open_table(LINK_INDEX)?;
-            let key = index.get(hash)?.map(|k| k.value().to_string());
+            let key = index.get(hash)?;
             let mut links = tx.open_table(LINKS)?;
             match key {
                 None => None,

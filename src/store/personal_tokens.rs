@@ -46,10 +46,10 @@ impl Store {
             let mut live = 0;
             for row in t.range(p.as_str()..)? {
                 let (k, v) = row?;
-                if !k.value().starts_with(&p) {
+                if !k.starts_with(&p) {
                     break;
                 }
-                let r: PersonalToken = decode(v.value())?;
+                let r: PersonalToken = decode(&v)?;
                 live += usize::from(r.expires_at > now);
             }
             if live >= max {
@@ -74,10 +74,10 @@ impl Store {
         let mut out = vec![];
         for row in t.range(p.as_str()..)? {
             let (k, v) = row?;
-            if !k.value().starts_with(&p) {
+            if !k.starts_with(&p) {
                 break;
             }
-            out.push(decode(v.value())?);
+            out.push(decode(&v)?);
         }
         Ok(out)
     }
@@ -89,7 +89,7 @@ impl Store {
             return Ok(None);
         }
         let tx = self.db.begin_write()?;
-        let gone = tx.open_table(PERSONAL_TOKENS)?.remove(k.as_str())?.map(|v| decode(v.value())).transpose()?;
+        let gone = tx.open_table(PERSONAL_TOKENS)?.remove(k.as_str())?.map(|v| decode(&v)).transpose()?;
         tx.commit()?;
         Ok(gone)
     }
@@ -122,7 +122,7 @@ impl Store {
             let mut t = tx.open_table(PERSONAL_TOKENS)?;
             for (user_id, id, time) in uses {
                 let k = key(user_id, id);
-                let rec: Option<PersonalToken> = t.get(k.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let rec: Option<PersonalToken> = t.get(k.as_str())?.map(|v| decode(&v)).transpose()?;
                 if let Some(mut r) = rec {
                     r.last_used_at = r.last_used_at.max(Some(*time));
                     t.insert(k.as_str(), encode(&r).as_slice())?;

@@ -79,9 +79,9 @@ impl Store {
             let (mut clear, mut unreadable) = (vec![], 0);
             for row in users.iter()? {
                 let (k, v) = row?;
-                let u: User = decode(v.value())?;
+                let u: User = decode(&v)?;
                 match u.totp.as_ref() {
-                    Some(t) if !is_sealed(&t.secret) => clear.push((k.value().to_string(), u)),
+                    Some(t) if !is_sealed(&t.secret) => clear.push((k.clone(), u)),
                     Some(t) if open_seed(&key, &u.id, &t.secret).is_none() => unreadable += 1,
                     _ => {}
                 }
@@ -162,7 +162,7 @@ mod tests {
     fn raw_secret(store: &Store, id: &str) -> String {
         let tx = store.db.begin_read().unwrap();
         let t = tx.open_table(USERS).unwrap();
-        let u: User = decode(t.get(id).unwrap().unwrap().value()).unwrap();
+        let u: User = decode(&t.get(id).unwrap().unwrap()).unwrap();
         u.totp.unwrap().secret
     }
 
