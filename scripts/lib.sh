@@ -68,8 +68,7 @@ start_test_postgres() {
         --auth-host=scram-sha-256 --auth-local=scram-sha-256 -E UTF8 --no-sync >"$TEST_PG_DIR/initdb.log" 2>&1 ||
         { cat "$TEST_PG_DIR/initdb.log" >&2; return 1; }
     rm -f "$TEST_PG_DIR/pw"
-    # In postgresql.conf, so the tests' own stop and start (pg_ctl) keep them. fsync off: a
-    # test cluster is thrown away; the tests kill Gatehouse, not PostgreSQL's host.
+    # fsync off: a test cluster is thrown away; the tests kill Gatehouse, not PostgreSQL's host.
     cat >>"$TEST_PG_DIR/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -83,8 +82,6 @@ CONF
         { cat "$TEST_PG_DIR/server.log" >&2; return 1; }
     TEST_PG_CTL=("${run[@]}" "$bin/pg_ctl" -D "$TEST_PG_DIR/data")
     export GATEHOUSE_TEST_PG_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
-    # The e2e tests stop and start this cluster (PostgreSQL down → 503, back → served).
-    export GATEHOUSE_TEST_PG_CTL="${run[*]} $bin/pg_ctl -D $TEST_PG_DIR/data -l $TEST_PG_DIR/server.log"
     echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') for the tests on 127.0.0.1:$port ($TEST_PG_DIR)" >&2
 }
 

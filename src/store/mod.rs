@@ -8,6 +8,7 @@
 
 mod records;
 pub use records::*;
+pub mod copy;
 pub mod kv;
 pub mod postgres;
 pub mod seal;

@@ -1,7 +1,9 @@
 //! The test PostgreSQL (scripts/test starts a private cluster and sets GATEHOUSE_TEST_PG_URL):
-//! a fresh database per test, a config block for it, and stopping/starting the cluster.
+//! a fresh database per test, a config block for it, and a relay that cuts it off.
 
-use std::process::{Command, Stdio};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use gatehouse::store::postgres::testdb::TestDb;
 
@@ -15,27 +17,67 @@ pub fn pg_db() -> TestDb {
     })
 }
 
-/// The `storage` block of a Gatehouse config on `db`.
-pub fn pg_storage(db: &TestDb) -> String {
-    format!("storage: {{postgres: {{url: \"{}\", pool: 8, timeout: 2s}}}}\n", db.url)
+/// The `storage` block of a Gatehouse config on the database at `url`.
+pub fn pg_storage(url: &str) -> String {
+    format!("storage: {{postgres: {{url: \"{url}\", pool: 8, timeout: 2s}}}}\n")
 }
 
-/// `pg_ctl ACTION` on the test cluster (GATEHOUSE_TEST_PG_CTL, set by scripts/test); `false`
-/// when the cluster is not ours to stop (a server of your own in GATEHOUSE_TEST_PG_URL).
-pub fn pg_ctl(action: &str) -> bool {
-    let Ok(ctl) = std::env::var("GATEHOUSE_TEST_PG_CTL") else { return false };
-    let mut words = ctl.split_whitespace();
-    let Some(program) = words.next() else { return false };
-    let mode: &[&str] = if action == "stop" { &["-m", "fast"] } else { &[] };
-    // The server inherits pg_ctl's output: not a pipe this process would wait on.
-    let status = Command::new(program)
-        .args(words)
-        .args([action, "-w", "-t", "30"])
-        .args(mode)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "pg_ctl {action} failed");
-    true
+/// A TCP relay between Gatehouse and the test PostgreSQL that can be cut: every relayed
+/// connection is closed and new ones are closed at once, as when the database goes away, without
+/// stopping the cluster other tests share.
+pub struct PgRelay {
+    pub port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl PgRelay {
+    pub fn start(db: &TestDb) -> PgRelay {
+        let url = url::Url::parse(&db.url).unwrap();
+        let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (down, open) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if d.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else { continue };
+                let mut held = o.lock().unwrap();
+                for s in [&client, &server] {
+                    held.push(s.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        PgRelay { port, down, open }
+    }
+
+    /// The database's URL through this relay.
+    pub fn url(&self, db: &TestDb) -> String {
+        let mut url = url::Url::parse(&db.url).unwrap();
+        url.set_port(Some(self.port)).unwrap();
+        url.to_string()
+    }
+
+    /// PostgreSQL "goes away": open connections are closed, new ones refused.
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// PostgreSQL is back.
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
 }

@@ -22,6 +22,7 @@
 //! `StoreError::Db`: the server answers 503 and fails closed. The pool drops a broken
 //! connection and connects anew, so the store works again as soon as PostgreSQL is back.
 
+mod backend;
 mod migrations;
 pub mod testdb;
 #[cfg(test)]
@@ -144,9 +145,10 @@ impl Postgres {
         self.run(async move { pool.get().await.map(Arc::new).map_err(pool_err) })
     }
 
-    /// A consistent read-only snapshot.
+    /// A consistent read-only snapshot, taken now: PostgreSQL takes it at the first statement
+    /// after BEGIN, which is sent with it (a write committed after this returns is not seen).
     pub fn begin_read(&self) -> Result<PgTx> {
-        self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into(), false)
+        self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1".into(), false)
     }
 
     /// The one write transaction at a time (across every process on this database).
@@ -230,23 +232,21 @@ impl PgTx {
         })
     }
 
-    /// Inserts or replaces; returns the value replaced.
-    pub fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// Inserts or replaces.
+    pub fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
         self.writable()?;
         let (table, key, value) = (table.to_string(), key.to_vec(), value.to_vec());
         self.run(|c| {
             Box::pin(async move {
-                // One statement: the CTE reads the row as it was before the upsert.
                 let st = c
                     .prepare_cached(
-                        "WITH old AS (SELECT v FROM gatehouse_kv WHERE tbl = $1 AND k = $2), \
-                         up AS (INSERT INTO gatehouse_kv (tbl, k, v) VALUES ($1, $2, $3) \
-                         ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v) SELECT v FROM old",
+                        "INSERT INTO gatehouse_kv (tbl, k, v) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
                     )
                     .await
                     .map_err(pg_err)?;
-                let old = c.query_opt(&st, &[&table, &key, &value]).await.map_err(pg_err)?;
-                Ok(old.map(|r| r.get::<_, Vec<u8>>(0)))
+                c.execute(&st, &[&table, &key, &value]).await.map_err(pg_err)?;
+                Ok(())
             })
         })
     }
@@ -380,5 +380,25 @@ impl Drop for PgTx {
                 discard(client);
             }
         });
+    }
+}
+
+impl super::Store {
+    /// The configured store: PostgreSQL when `storage.postgres` is set (its schema migrated),
+    /// else the redb file at `storage.path`.
+    pub fn open_configured(cfg: &crate::config::Config) -> Result<super::Store> {
+        match &cfg.postgres {
+            Some(pg) => super::Store::open_kv(Box::new(Postgres::open(pg)?)),
+            None => super::Store::open(&cfg.storage_path),
+        }
+    }
+}
+
+/// Where the configured store is, for messages: the file's path, or the database's URL
+/// without credentials.
+pub fn location(cfg: &crate::config::Config) -> String {
+    match &cfg.postgres {
+        Some(pg) => pg.display(),
+        None => cfg.storage_path.display().to_string(),
     }
 }
