@@ -153,3 +153,30 @@ fn store_copy_moves_an_installation_to_postgres_and_back_verified() {
     let gh = Gatehouse::start(&CONFIG.replace("{STORE}", &pg_storage(&db.url)), &[("10.yaml", POLICY)]);
     assert_eq!(login(&gh).status(), 200);
 }
+
+#[test]
+fn store_migrate_applies_the_schema_once_and_refuses_a_newer_one() {
+    let db = pg_db();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, format!("{}tokens: {{signing_key: k.pem}}\n", pg_storage(&db.url))).unwrap();
+    let password = url::Url::parse(&db.url).unwrap().password().unwrap_or_default().to_string();
+    let schema = gatehouse::store::postgres::SCHEMA;
+
+    let out = gatehouse(&config, &["store", "migrate"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(&format!("schema version 0 → {schema} (applied 1")) && !said.contains(&password), "{said}");
+    let out = gatehouse(&config, &["store", "migrate"]);
+    assert!(text(&out).contains(&format!("schema version {schema}, up to date")), "{}", text(&out));
+
+    // A database a newer Gatehouse migrated: refused, saying what to do.
+    let pg = gatehouse::store::postgres::Postgres::connect(&db.config(1)).unwrap();
+    pg.execute(&format!("INSERT INTO gatehouse_schema_migrations (version, name) VALUES ({}, 'future')", schema + 1))
+        .unwrap();
+    let out = gatehouse(&config, &["store", "migrate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("run the Gatehouse release that wrote it"), "{}", text(&out));
+    let out = gatehouse(&config, &["check"]);
+    assert!(!text(&out).contains(&password), "{}", text(&out));
+}
