@@ -339,56 +339,57 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     #[test]
     fn an_unknown_or_expired_refresh_token_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let rec = RefreshRecord {
-            session_id: "s1".into(),
-            family: "f".into(),
-            user_id: "u1".into(),
-            tenant: "t".into(),
-            used: false,
-            expires_at: 100,
-        };
-        store.put_refresh("old", &rec).unwrap();
-        let before = store.write_transactions();
-        assert_eq!(store.rotate_refresh("nope", 50, "next").unwrap(), RefreshOutcome::Unknown);
-        assert_eq!(store.rotate_refresh("old", 100, "next").unwrap(), RefreshOutcome::Expired);
-        assert_eq!(store.write_transactions(), before, "no write transaction");
-        assert!(store.refresh("next").unwrap().is_none());
-        // A live one rotates (one write), and is reuse afterwards.
-        assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
-        assert_eq!(store.write_transactions(), before + 1);
-        assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
+        each_backend(|store| {
+            let rec = RefreshRecord {
+                session_id: "s1".into(),
+                family: "f".into(),
+                user_id: "u1".into(),
+                tenant: "t".into(),
+                used: false,
+                expires_at: 100,
+            };
+            store.put_refresh("old", &rec).unwrap();
+            let before = store.write_transactions();
+            assert_eq!(store.rotate_refresh("nope", 50, "next").unwrap(), RefreshOutcome::Unknown);
+            assert_eq!(store.rotate_refresh("old", 100, "next").unwrap(), RefreshOutcome::Expired);
+            assert_eq!(store.write_transactions(), before, "no write transaction");
+            assert!(store.refresh("next").unwrap().is_none());
+            // A live one rotates (one write), and is reuse afterwards.
+            assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
+            assert_eq!(store.write_transactions(), before + 1);
+            assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
+        });
     }
 
     /// A user's audit events: theirs only, newest first, `limit` at most, found among the
     /// newest `scan` events only.
     #[test]
     fn a_users_audit_events_are_theirs_and_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let event = |n: u64, user: &str| AuditEvent {
-            seq: 0,
-            time: n,
-            event: if n.is_multiple_of(2) { "login_ok" } else { "login_failed" }.into(),
-            tenant: None,
-            user: Some(user.into()),
-            app: None,
-            ip: None,
-            forwarded: None,
-            remote: None,
-            detail: serde_json::Value::Null,
-        };
-        let mut events: Vec<AuditEvent> = (0..10).map(|n| event(n, if n < 8 { "alice" } else { "bob" })).collect();
-        store.append_audit(&mut events).unwrap();
-        let times = |v: Vec<AuditEvent>| v.into_iter().map(|e| e.time).collect::<Vec<_>>();
-        assert_eq!(times(store.audit_of_user("alice", 100, 3, |_| true).unwrap()), vec![7, 6, 5]);
-        assert_eq!(times(store.audit_of_user("alice", 100, 3, |e| e.event == "login_ok").unwrap()), vec![6, 4, 2]);
-        assert_eq!(times(store.audit_of_user("alice", 4, 10, |_| true).unwrap()), vec![7, 6], "only 4 scanned");
-        assert!(store.audit_of_user("carol", 100, 10, |_| true).unwrap().is_empty());
+        each_backend(|store| {
+            let event = |n: u64, user: &str| AuditEvent {
+                seq: 0,
+                time: n,
+                event: if n.is_multiple_of(2) { "login_ok" } else { "login_failed" }.into(),
+                tenant: None,
+                user: Some(user.into()),
+                app: None,
+                ip: None,
+                forwarded: None,
+                remote: None,
+                detail: serde_json::Value::Null,
+            };
+            let mut events: Vec<AuditEvent> = (0..10).map(|n| event(n, if n < 8 { "alice" } else { "bob" })).collect();
+            store.append_audit(&mut events).unwrap();
+            let times = |v: Vec<AuditEvent>| v.into_iter().map(|e| e.time).collect::<Vec<_>>();
+            assert_eq!(times(store.audit_of_user("alice", 100, 3, |_| true).unwrap()), vec![7, 6, 5]);
+            assert_eq!(times(store.audit_of_user("alice", 100, 3, |e| e.event == "login_ok").unwrap()), vec![6, 4, 2]);
+            assert_eq!(times(store.audit_of_user("alice", 4, 10, |_| true).unwrap()), vec![7, 6], "only 4 scanned");
+            assert!(store.audit_of_user("carol", 100, 10, |_| true).unwrap().is_empty());
+        });
     }
 }
 

@@ -396,6 +396,7 @@ fn remove_where(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     #[test]
     fn stores_from_before_address_proofs_count_operators_addresses_as_proved() {
@@ -438,62 +439,61 @@ mod tests {
     /// the store names such accounts at open.
     #[test]
     fn legacy_usernames_never_become_another_accounts_remote_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let victim = User {
-            id: "v".into(),
-            tenant: "t".into(),
-            email: Some("bob@example.com".into()),
-            email_verified: true,
-            status: UserStatus::Active,
-            ..Default::default()
-        };
-        let legacy = |id: &str, name: &str| User {
-            id: id.into(),
-            tenant: "t".into(),
-            username: Some(name.into()),
-            status: UserStatus::Active,
-            ..Default::default()
-        };
-        let store = Store::open(&path).unwrap();
-        store.put_user(&victim).unwrap();
-        // As an older build stored them (put_user does not judge usernames).
-        store.put_user(&legacy("l1", "bob@example.com")).unwrap();
-        store.put_user(&legacy("l2", "0000000a-0000-0000-0000-00000000000b")).unwrap();
-        store.put_user(&legacy("l3", "Carol")).unwrap();
-        let get = |id: &str| store.user(id).unwrap().unwrap();
-        assert_eq!(get("v").display_user(), "bob@example.com");
-        assert_eq!(get("l1").display_user(), "l1", "not the victim's Remote-User");
-        assert_eq!(get("l3").display_user(), "Carol", "a valid name in another case stays");
-        // Still found by what they type at sign-in.
-        assert_eq!(store.find_user("t", "bob@example.com").unwrap().unwrap().id, "v");
-        let mut named = store.report_legacy_usernames().unwrap();
-        named.sort();
-        assert_eq!(named, vec!["l1".to_string(), "l2".to_string()]);
-        assert_eq!(get("l2").display_user(), "l2");
+        each_backend(|store| {
+            let victim = User {
+                id: "v".into(),
+                tenant: "t".into(),
+                email: Some("bob@example.com".into()),
+                email_verified: true,
+                status: UserStatus::Active,
+                ..Default::default()
+            };
+            let legacy = |id: &str, name: &str| User {
+                id: id.into(),
+                tenant: "t".into(),
+                username: Some(name.into()),
+                status: UserStatus::Active,
+                ..Default::default()
+            };
+            store.put_user(&victim).unwrap();
+            // As an older build stored them (put_user does not judge usernames).
+            store.put_user(&legacy("l1", "bob@example.com")).unwrap();
+            store.put_user(&legacy("l2", "0000000a-0000-0000-0000-00000000000b")).unwrap();
+            store.put_user(&legacy("l3", "Carol")).unwrap();
+            let get = |id: &str| store.user(id).unwrap().unwrap();
+            assert_eq!(get("v").display_user(), "bob@example.com");
+            assert_eq!(get("l1").display_user(), "l1", "not the victim's Remote-User");
+            assert_eq!(get("l3").display_user(), "Carol", "a valid name in another case stays");
+            // Still found by what they type at sign-in.
+            assert_eq!(store.find_user("t", "bob@example.com").unwrap().unwrap().id, "v");
+            let mut named = store.report_legacy_usernames().unwrap();
+            named.sort();
+            assert_eq!(named, vec!["l1".to_string(), "l2".to_string()]);
+            assert_eq!(get("l2").display_user(), "l2");
+        });
     }
 
     #[test]
     fn stale_pending_registrations_are_purged_with_their_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let user = |id: &str, email: &str, status: UserStatus, at: u64| User {
-            id: id.into(),
-            tenant: "t".into(),
-            email: Some(email.into()),
-            status,
-            created_at: at,
-            updated_at: at,
-            ..Default::default()
-        };
-        store.put_user(&user("old", "old@example.com", UserStatus::Pending, 100)).unwrap();
-        store.put_user(&user("new", "new@example.com", UserStatus::Pending, 900)).unwrap();
-        store.put_user(&user("act", "act@example.com", UserStatus::Active, 100)).unwrap();
-        assert_eq!(store.purge_pending(500).unwrap(), 1);
-        assert!(store.address_holder("t", "email", "old@example.com").unwrap().is_none());
-        assert!(store.address_holder("t", "email", "new@example.com").unwrap().is_some());
-        assert!(store.address_holder("t", "email", "act@example.com").unwrap().is_some());
-        // The address is free again.
-        store.put_user(&user("again", "old@example.com", UserStatus::Pending, 1000)).unwrap();
+        each_backend(|store| {
+            let user = |id: &str, email: &str, status: UserStatus, at: u64| User {
+                id: id.into(),
+                tenant: "t".into(),
+                email: Some(email.into()),
+                status,
+                created_at: at,
+                updated_at: at,
+                ..Default::default()
+            };
+            store.put_user(&user("old", "old@example.com", UserStatus::Pending, 100)).unwrap();
+            store.put_user(&user("new", "new@example.com", UserStatus::Pending, 900)).unwrap();
+            store.put_user(&user("act", "act@example.com", UserStatus::Active, 100)).unwrap();
+            assert_eq!(store.purge_pending(500).unwrap(), 1);
+            assert!(store.address_holder("t", "email", "old@example.com").unwrap().is_none());
+            assert!(store.address_holder("t", "email", "new@example.com").unwrap().is_some());
+            assert!(store.address_holder("t", "email", "act@example.com").unwrap().is_some());
+            // The address is free again.
+            store.put_user(&user("again", "old@example.com", UserStatus::Pending, 1000)).unwrap();
+        });
     }
 }
