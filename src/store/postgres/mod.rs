@@ -49,6 +49,8 @@ pub struct Postgres {
     handle: tokio::runtime::Handle,
     pool: Pool,
     timeout: Duration,
+    /// This process's write transactions queue here before taking a connection (`backend`).
+    writer: std::sync::Mutex<()>,
     /// Where the store is, without credentials (for messages).
     pub shown: String,
 }
@@ -130,6 +132,7 @@ impl Postgres {
             runtime: Some(runtime),
             pool,
             timeout: cfg.timeout,
+            writer: Default::default(),
             shown: cfg.display(),
         })
     }
