@@ -47,7 +47,7 @@ start_test_postgres() {
         return 0
     fi
     local bin
-    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
     if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
         ensure_packages_always postgresql
         bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
