@@ -8,7 +8,9 @@
 
 mod records;
 pub use records::*;
+pub mod copy;
 pub mod kv;
+pub mod postgres;
 pub mod seal;
 #[cfg(test)]
 pub(crate) mod testing;

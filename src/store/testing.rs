@@ -10,6 +10,8 @@ pub(crate) struct TestBackend {
     pub name: &'static str,
     open: Box<dyn Fn() -> super::Result<Store>>,
     _dir: Option<tempfile::TempDir>,
+    /// The database of the PostgreSQL entry (dropped after the test).
+    _pg: Option<super::postgres::testdb::TestDb>,
 }
 
 impl TestBackend {
@@ -30,11 +32,23 @@ impl TestBackend {
 pub(crate) fn backends() -> Vec<TestBackend> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("s.redb");
-    let redb = TestBackend { name: "redb", open: Box::new(move || Store::open(&path)), _dir: Some(dir) };
+    let redb = TestBackend { name: "redb", open: Box::new(move || Store::open(&path)), _dir: Some(dir), _pg: None };
     let memory = Memory::default();
-    let kv =
-        TestBackend { name: "memory", open: Box::new(move || Store::open_kv(Box::new(memory.clone()))), _dir: None };
-    vec![redb, kv]
+    let kv = TestBackend {
+        name: "memory",
+        open: Box::new(move || Store::open_kv(Box::new(memory.clone()))),
+        _dir: None,
+        _pg: None,
+    };
+    let mut all = vec![redb, kv];
+    // PostgreSQL when GATEHOUSE_TEST_PG_URL names a server (scripts/test starts one): a fresh
+    // database per call.
+    if let Some(db) = super::postgres::testdb::TestDb::create() {
+        let cfg = db.config(4);
+        let open = move || Store::open_kv(Box::new(super::postgres::Postgres::open(&cfg)?));
+        all.push(TestBackend { name: "postgres", open: Box::new(open), _dir: None, _pg: Some(db) });
+    }
+    all
 }
 
 /// Runs `test` on a fresh store of every backend (a failure names the backend).
