@@ -1,6 +1,7 @@
 //! The command line (docs/cli.md).
 
 pub mod directory;
+pub mod keys;
 pub mod policy_probe;
 pub mod store;
 pub mod users;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Applications: their API keys.
     #[command(subcommand)]
     App(directory::AppCommand),
+    /// The access-token signing keys: list, rotate.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// The store: its schema, and copying it between redb and PostgreSQL.
     #[command(subcommand)]
     Store(store::StoreCommand),

@@ -36,6 +36,8 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), ControlError> {
     let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key).map_err(ControlError::SigningKey)?;
     store.set_seed_key(key.seed_key)?;
     let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
+    let store = std::sync::Arc::new(store);
+    tokens.attach(store.clone()).map_err(ControlError::SigningKey)?;
     execute(&Ctx { store: &store, sessions: None, pats: None, audit: None, config: cfg, tokens: &tokens }, op)
         .map(|v| (v, false))
 }

@@ -75,6 +75,9 @@ pub(crate) const TABLES: &[&dyn AnyTable] = &[
     &super::APPS,
     &super::APP_MEMBERS,
     &super::MEMBER_SEQ,
+    &super::signing_keys::SIGNING_KEYS,
+    &super::mfa_steps::MFA_STEPS,
+    &super::mfa_steps::MFA_STEPS_BY_USER,
 ];
 
 /// The store's own bookkeeping (schema version, one-time migrations done): always replaced

@@ -302,6 +302,9 @@ impl Store {
             tx.open_table(APPS)?;
             tx.open_table(APP_MEMBERS)?;
             tx.open_table(MEMBER_SEQ)?;
+            tx.open_table(signing_keys::SIGNING_KEYS)?;
+            tx.open_table(mfa_steps::MFA_STEPS)?;
+            tx.open_table(mfa_steps::MFA_STEPS_BY_USER)?;
         }
         tx.commit()?;
         Ok(())
@@ -367,6 +370,10 @@ pub mod webhooks;
 pub use webhooks::{Attempt, Delivery, DeliveryStatus, Webhook};
 mod apps;
 pub use apps::*;
+mod mfa_steps;
+mod signing_keys;
+pub use mfa_steps::MfaStep;
+pub use signing_keys::StoredSigningKey;
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -25,6 +25,7 @@ mod edge_identity;
 mod forward_auth;
 mod gateway;
 mod identity;
+mod keys;
 mod layers;
 mod links;
 mod mfa;

@@ -149,8 +149,11 @@ fn store_copy_moves_an_installation_to_postgres_and_back_verified() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(tables(&out), counts, "the same rows came back");
 
-    // The copy serves: Gatehouse on the PostgreSQL copy signs alice in with her password.
-    let gh = Gatehouse::start(&CONFIG.replace("{STORE}", &pg_storage(&db.url)), &[("10.yaml", POLICY)]);
+    // The copy serves: Gatehouse on the PostgreSQL copy signs alice in with her password. It
+    // keeps the installation's key file: the signing keys in the store are sealed under it.
+    let moved =
+        CONFIG.replace("{STORE}", &pg_storage(&db.url)).replace("{dir}/data/key.pem", &format!("{d}/data/key.pem"));
+    let gh = Gatehouse::start(&moved, &[("10.yaml", POLICY)]);
     assert_eq!(login(&gh).status(), 200);
 }
 
