@@ -12,6 +12,7 @@ pub mod copy;
 pub mod kv;
 pub mod postgres;
 pub mod seal;
+pub mod signal;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -131,6 +132,8 @@ pub struct Store {
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
     /// The account keys with a sign-in attempt in progress (see `Store::begin_attempt`).
     attempts: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Bumped after a commit that queued an event webhook delivery (see [`signal`]).
+    deliveries: signal::Signal,
 }
 
 impl std::fmt::Debug for Store {
@@ -239,7 +242,8 @@ impl Store {
 
     /// The store on an opened database: its schema checked (or written) and migrated.
     fn on(db: Db) -> Result<Store> {
-        let store = Store { db, seed_key: Default::default(), attempts: Default::default() };
+        let store =
+            Store { db, seed_key: Default::default(), attempts: Default::default(), deliveries: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         store.migrate_audit_index()?;
