@@ -13,7 +13,9 @@ use crate::store::{AuditEvent, Store, StoreError, User, UserPage, UserQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod activity;
 mod import;
+pub use activity::Activity;
 pub use import::{ImportProgress, ImportReport, Rejected};
 
 /// What the operations touch: the store, and when a server runs, its live sessions, personal

@@ -332,3 +332,27 @@ fn an_imports_progress_is_readable_from_another_thread_while_it_runs() {
     assert!(seen.iter().all(|&(done, total)| (done, total) == (0, 0) || (total == 200 && done <= 200)), "{seen:?}");
     assert_eq!(progress.get(), (200, 200));
 }
+
+#[test]
+fn activity_counts_each_users_sessions_and_distinct_devices() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let a = d.create(&admin(), NOW, spec("t", "a@example.com", "A")).unwrap();
+    let b = d.create(&admin(), NOW, spec("t", "b@example.com", "B")).unwrap();
+    let session = |id: &str, user: &str, ua: Option<&str>| Session {
+        id: id.into(),
+        user_id: user.into(),
+        tenant: "t".into(),
+        user_agent: ua.map(str::to_string),
+        ..Default::default()
+    };
+    s.put_session("h1", &session("s1", &a.id, Some("Firefox"))).unwrap();
+    s.put_session("h2", &session("s2", &a.id, Some("Firefox"))).unwrap();
+    s.put_session("h3", &session("s3", &a.id, None)).unwrap();
+    let c = d.create(&admin(), NOW, spec("t", "c@example.com", "C")).unwrap();
+    s.put_session("h4", &session("s4", &c.id, Some("curl"))).unwrap();
+    let got = d.activity(&[&a.id, &b.id]).unwrap();
+    assert_eq!(got[&a.id], Activity { sessions: 3, devices: 2 });
+    assert!(!got.contains_key(&b.id), "no session, no entry");
+    assert_eq!(got.len(), 1, "only the users asked for");
+}
