@@ -1,15 +1,20 @@
-//! The embedded store (redb). Nothing else opens the database: every read and write goes
-//! through [`Store`]'s typed methods. Records are JSON in `&str`-keyed tables; the schema
-//! version lives in `meta` and is checked at open.
+//! The store: the embedded redb by default, or another backend of [`kv`]'s table API. Nothing
+//! else opens the database: every read and write goes through [`Store`]'s typed methods, and
+//! they through [`kv`]. Records are JSON in `&str`-keyed tables; the schema version lives in
+//! `meta` and is checked at open.
 //!
-//! Every write transaction commits with redb's default `Durability::Immediate`: what a client
-//! was told is on disk.
+//! Every write transaction commits durably (redb: its default `Durability::Immediate`): what a
+//! client was told is on disk.
 
 mod records;
 pub use records::*;
+pub mod kv;
 pub mod seal;
+#[cfg(test)]
+pub(crate) mod testing;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+pub(crate) use kv::{Db, ReadableTable, TableDefinition, WriteTx};
+use redb::Database;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 
@@ -92,27 +97,6 @@ pub struct Store {
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
     /// The account keys with a sign-in attempt in progress (see `Store::begin_attempt`).
     attempts: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-/// The database, counting its write transactions (tests prove with it that an anonymous
-/// request writes nothing, and that answers which must look alike cost alike).
-pub(crate) struct Db {
-    inner: Database,
-    writes: std::sync::atomic::AtomicU64,
-}
-
-impl Db {
-    pub(crate) fn begin_write(&self) -> std::result::Result<redb::WriteTransaction, redb::TransactionError> {
-        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.begin_write()
-    }
-}
-
-impl std::ops::Deref for Db {
-    type Target = Database;
-    fn deref(&self) -> &Database {
-        &self.inner
-    }
 }
 
 impl std::fmt::Debug for Store {
@@ -207,18 +191,21 @@ impl Store {
         let file = opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         owned_by_us(&file, path)?;
         private(path, 0o600);
-        let store = Store::on(Database::create(path)?)?;
+        let store = Store::on(Db::redb(Database::create(path)?))?;
+        store.report_legacy_usernames()?;
+        Ok(store)
+    }
+
+    /// Opens (or creates) the store on a byte-level backend (see [`kv`]).
+    pub fn open_kv(backend: Box<dyn kv::Backend>) -> Result<Store> {
+        let store = Store::on(Db::kv(backend))?;
         store.report_legacy_usernames()?;
         Ok(store)
     }
 
     /// The store on an opened database: its schema checked (or written) and migrated.
-    fn on(db: Database) -> Result<Store> {
-        let store = Store {
-            db: Db { inner: db, writes: Default::default() },
-            seed_key: Default::default(),
-            attempts: Default::default(),
-        };
+    fn on(db: Db) -> Result<Store> {
+        let store = Store { db, seed_key: Default::default(), attempts: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         store.migrate_audit_index()?;
@@ -230,14 +217,14 @@ impl Store {
     /// A store on another redb backend (tests count its disk syncs).
     #[cfg(test)]
     pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
-        Store::on(Database::builder().create_with_backend(backend)?)
+        Store::on(Db::redb(Database::builder().create_with_backend(backend)?))
     }
 
     fn init(&self) -> Result<()> {
         let tx = self.db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| v.value());
+            let found = meta.get("schema_version")?;
             match found {
                 None => {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
@@ -274,7 +261,7 @@ impl Store {
 
     /// Write transactions begun since the store was opened.
     pub fn write_transactions(&self) -> u64 {
-        self.db.writes.load(std::sync::atomic::Ordering::Relaxed)
+        self.db.writes()
     }
 
     /// A read that proves the store answers (for `/readyz`).
@@ -287,25 +274,24 @@ impl Store {
 
     pub(crate) fn get_json<T: DeserializeOwned>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
+        table: TableDefinition<&'static str, &'static [u8]>,
         key: &str,
     ) -> Result<Option<T>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table)?;
-        let v = t.get(key)?;
-        v.map(|v| decode(v.value())).transpose()
+        t.get(key)?.map(|v| decode(&v)).transpose()
     }
 
     pub(crate) fn all_json<T: DeserializeOwned>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
+        table: TableDefinition<&'static str, &'static [u8]>,
     ) -> Result<Vec<(String, T)>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table)?;
         let mut out = vec![];
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push((k.value().to_string(), decode(v.value())?));
+            out.push((k, decode(&v)?));
         }
         Ok(out)
     }
