@@ -54,7 +54,7 @@ fn user(i: u64, r: &mut Rng) -> User {
         emp_id: Some(format!("E{i:06}")),
         apps: if i.is_multiple_of(10) { vec!["crm".into()] } else { vec![] },
         admin: i.is_multiple_of(1000),
-        status: if i.is_multiple_of(50) { UserStatus::Disabled } else { UserStatus::Active },
+        status: if i % 50 == 25 { UserStatus::Disabled } else { UserStatus::Active },
         totp: (i.is_multiple_of(5)).then(|| TotpState {
             secret: "JBSWY3DPEHPK3PXP".into(),
             confirmed: true,

@@ -126,14 +126,14 @@ pub fn start(c: &Console, file: &str, csv: &[u8]) -> Result<Arc<Job>, ApiError> 
 #[template(path = "console/directory/import.html")]
 pub struct UploadPage {
     pub chrome: crate::console::Chrome,
-    pub columns: String,
+    pub columns: &'static [&'static str],
     pub max_mib: usize,
 }
 
 async fn upload_page(c: Console) -> Response {
     page(&UploadPage {
         chrome: c.chrome(Tab::Directory, "Import users"),
-        columns: crate::directory::CSV_COLUMNS.join(","),
+        columns: crate::directory::CSV_COLUMNS,
         max_mib: MAX_IMPORT_BYTES >> 20,
     })
 }
