@@ -5,9 +5,11 @@
 //!   cargo build --release --example bare_proxy
 //!   target/release/examples/bare_proxy LISTEN UPSTREAM [THREADS]
 //!
-//! It runs Pingora as Gatehouse does (same allocator, one single-threaded runtime per worker,
-//! the same upstream keep-alive pool size) and builds an `HttpPeer` per request, as Pingora's own
-//! examples and Gatehouse's `upstream_peer` do. No filters, no logging hook, no metrics.
+//! It runs Pingora as Gatehouse does (src/server.rs): the same allocator, one single-threaded
+//! service per worker, each with its own SO_REUSEPORT listener and upstream pool, the same pool
+//! size; and it builds an `HttpPeer` per request, as Pingora's own examples and Gatehouse's
+//! `upstream_peer` do. No filters, no logging hook, no metrics. `BARE_ONE_LISTENER=1` runs
+//! Pingora's own layout instead: one service, one listener, THREADS runtimes.
 
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
@@ -53,8 +55,20 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
-    proxy.add_tcp(listen);
-    server.add_service(proxy);
+    if std::env::var_os("BARE_ONE_LISTENER").is_some() {
+        let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
+        proxy.threads = Some(threads);
+        proxy.add_tcp(listen);
+        server.add_service(proxy);
+    } else {
+        for _ in 0..threads {
+            let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
+            let mut opts = pingora::listeners::TcpSocketOptions::default();
+            opts.so_reuseport = Some(true);
+            proxy.add_tcp_with_settings(listen, opts);
+            proxy.threads = Some(1);
+            server.add_service(proxy);
+        }
+    }
     server.run_forever()
 }

@@ -208,7 +208,12 @@ class Bench:
         # "Accept() failed … Tokio context … being shutdown" until the process exits.)
         for p in reversed(self.procs):
             if p.poll() is None:
-                p.kill()
+                # nginx's workers too: they outlive a killed master.
+                for pid in reversed(descendants(p.pid)):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         for p in reversed(self.procs):
             p.wait()
         shutil.rmtree(self.work, ignore_errors=True)
@@ -466,9 +471,9 @@ def cpu_table(b, keys):
     ratio("unknown host / ops /healthz", "unknown", "healthz")
     ratio("bare Pingora proxy / nginx proxy_pass", "bare", "nginx-proxy")
     ratio("gateway bypass / bare Pingora proxy", "bypass", "bare")
-    if "bypass" in cpu and "bare" in cpu and "nginx-proxy" in cpu:
-        print(f"\nProxying adds, over serving by itself: nginx {cpu['nginx-proxy'] - cpu.get('nginx-200', 0):.1f} µs; "
-              f"Gatehouse bypass {cpu['bypass'] - cpu.get('healthz', 0):.1f} µs over /healthz; "
+    if all(k in cpu for k in ("nginx-200", "nginx-proxy", "healthz", "bypass", "bare")):
+        print(f"\nProxying adds, over serving by itself: nginx {cpu['nginx-proxy'] - cpu['nginx-200']:.1f} µs; "
+              f"Gatehouse bypass {cpu['bypass'] - cpu['healthz']:.1f} µs over /healthz; "
               f"bare Pingora → Gatehouse bypass: +{cpu['bypass'] - cpu['bare']:.1f} µs (ours).")
     return cpu
 
@@ -493,6 +498,9 @@ def crate_of(file, obj):
     m = re.search(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d+\.\d+[^/]*/", file)
     if m:
         return m.group(1).replace("_", "-")
+    m = re.match(r"(?:.*/)?vendor/([A-Za-z0-9_\-]+)/", file)
+    if m:  # the vendored, patched Pingora crates
+        return m.group(1) + " (vendored)"
     if re.search(r"/rustc/[0-9a-f]+/library/", file) or "/library/" in file:
         return "std"
     if file.startswith(ROOT) or file.startswith("src/") or "/src/proxy/" in file:

@@ -202,6 +202,8 @@ words! {
         BanRevoked => "ban_revoked",
         SessionsRevoked => "sessions_revoked",
         TokenIssued => "token_issued",
+        /// A new access-token signing key was started (`gatehouse keys rotate`).
+        SigningKeyRotated => "signing_key_rotated",
         /// An administrator sent a test message through a provider (`detail.delivered`).
         ProviderTested => "provider_tested",
         /// An administrator asked for a reload (`detail.result`: `ok` or `refused`).

@@ -190,7 +190,8 @@ pub enum Caller {
 pub struct IdentityResolver {
     pub tokens: Arc<Tokens>,
     pub sessions: Arc<dyn SessionLookup>,
-    cache: Cache<String, Arc<Identity>>,
+    /// Verified tokens, with the generation of the signing keys they were verified under.
+    cache: Cache<String, (Arc<Identity>, u64)>,
 }
 
 /// The value of `Authorization: Bearer <token>`, if that is what the header holds.
@@ -314,12 +315,14 @@ impl IdentityResolver {
 
     /// The identity of a token with a valid signature for `tenant`, not expired (cached).
     fn verified(&self, token: &str, tenant: &str) -> Option<Arc<Identity>> {
+        // A change of the signing keys (a rotation ends a key's window) verifies tokens again.
+        let generation = self.tokens.key_generation();
         let id = match self.cache.get(token) {
-            Some(id) => id,
-            None => {
+            Some((id, g)) if g == generation => id,
+            _ => {
                 let claims = self.tokens.verify(token, tenant).ok()?;
                 let id = Arc::new(Identity::from_claims(claims, Some(token.to_string())));
-                self.cache.insert(token.to_string(), id.clone());
+                self.cache.insert(token.to_string(), (id.clone(), self.tokens.key_generation()));
                 id
             }
         };

@@ -66,6 +66,9 @@ impl BackgroundService for Housekeeping {
                         if let Err(e) = services.store.purge_codes(now) {
                             tracing::error!("code housekeeping: {e}");
                         }
+                        if let Err(e) = services.store.purge_mfa_steps(now) {
+                            tracing::error!("MFA step housekeeping: {e}");
+                        }
                         if let Err(e) = services.store.purge_links(now) {
                             tracing::error!("link housekeeping: {e}");
                         }

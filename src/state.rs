@@ -36,17 +36,21 @@ fn store_error(cfg: &Config, e: StoreError) -> ConfigErrors {
     let message = match e {
         StoreError::Locked(_) => format!(
             "the store {} is in use by another process: is a Gatehouse server already running with it?",
-            cfg.storage_path.display()
+            crate::store::postgres::location(cfg)
         ),
-        other => format!("{}: {other}", cfg.storage_path.display()),
+        other => format!("{}: {other}", crate::store::postgres::location(cfg)),
     };
+    ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message }])
+}
+
+fn signing_keys_error(cfg: &Config, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message }])
 }
 
 impl Shared {
     pub fn load(config_path: &Path) -> Result<Arc<Shared>, ConfigErrors> {
         let cfg = Config::load(config_path)?;
-        let store = Arc::new(Store::open(&cfg.storage_path).map_err(|e| store_error(&cfg, e))?);
+        let store = Arc::new(Store::open_configured(&cfg).map_err(|e| store_error(&cfg, e))?);
         cfg.refuse_taken_app_ids(&crate::appkeys::clashes(&cfg, &store).map_err(|e| store_error(&cfg, e))?)?;
         crate::appkeys::bind_legacy(&cfg, &store).map_err(|e| store_error(&cfg, e))?;
         let groups = cfg.access_groups.clone();
@@ -61,7 +65,8 @@ impl Shared {
         let lookup: Arc<dyn SessionLookup> = Arc::new(Lookup { sessions: sessions.clone(), tokens: pats.clone() });
         let rt = Runtime::load(config_path, lookup, None)?;
         sessions.set_admin_inactivity(cfg.admin.inactivity.0.as_secs());
-        store.set_seed_key(rt.tokens().current().seed_key).map_err(|e| store_error(&cfg, e))?;
+        store.set_seed_key(rt.tokens().root().seed_key).map_err(|e| store_error(&cfg, e))?;
+        rt.tokens().attach(store.clone()).map_err(|m| signing_keys_error(&cfg, m))?;
         // Argon2id is memory-hard: each hash sweeps 19 MiB, evicting the proxy's working set
         // from shared caches. Measured on 2 cores (scripts/bench): 2 hash threads double
         // sign-ins/s but put proxied p99 at ~4× during a login storm; 1 keeps it under 1.5×.
@@ -71,7 +76,8 @@ impl Shared {
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
         let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
-        let services = Arc::new(Services { store, sessions, pats, hasher, audit, mfa: Default::default(), outbox });
+        let mfa = crate::flows::mfa::MfaPending::new(store.clone());
+        let services = Arc::new(Services { store, sessions, pats, hasher, audit, mfa, outbox });
         let shared =
             Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
         crate::notify::outbox::spawn(shared.clone(), wake);
@@ -85,6 +91,8 @@ impl Shared {
         let lookup: Arc<dyn SessionLookup> =
             Arc::new(Lookup { sessions: svc.sessions.clone(), tokens: svc.pats.clone() });
         let loaded = Runtime::load(&self.config_path, lookup, Some(&current)).and_then(|rt| {
+            // The keys are read again: a rotation made elsewhere is picked up here.
+            rt.tokens().attach(svc.store.clone()).map_err(|m| signing_keys_error(&rt.config, m))?;
             let clashes = crate::appkeys::clashes(&rt.config, &svc.store).map_err(|e| store_error(&rt.config, e))?;
             rt.config.refuse_taken_app_ids(&clashes).map(|()| rt)
         });

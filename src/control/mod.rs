@@ -131,6 +131,12 @@ pub enum Op {
         #[serde(default)]
         kind: crate::domain::SessionKind,
     },
+    /// The access-token signing keys in the store.
+    KeysList,
+    /// Starts a new signing key; the current one keeps verifying for `overlap_secs`.
+    KeysRotate {
+        overlap_secs: u64,
+    },
 }
 
 /// What an operation can touch.
@@ -235,6 +241,8 @@ pub fn execute(ctx: &Ctx, op: Op) -> Result<Value, ControlError> {
         Op::BansRevoke { key } => bans_revoke(ctx, key),
         Op::SessionsRevoke { tenant, user } => sessions_revoke(ctx, tenant, user),
         Op::TokenIssue { tenant, user, amr, ttl_secs, kind } => token_issue(ctx, (tenant, user), amr, ttl_secs, kind),
+        Op::KeysList => keys_list(ctx),
+        Op::KeysRotate { overlap_secs } => keys_rotate(ctx, overlap_secs),
         Op::ResetMfa { tenant, user } => reset_mfa(ctx, tenant, user),
         Op::UserStatus { tenant, user, active } => user_status(ctx, tenant, user, active),
         Op::AuditList { limit } => Ok(json!(ctx.store.audit(limit.min(10_000))?)),

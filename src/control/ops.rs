@@ -116,6 +116,30 @@ pub(super) fn token_issue(
     Ok(json!({"access_token": token, "session_id": session.id}))
 }
 
+fn key_rows(keys: &[crate::store::StoredSigningKey]) -> Value {
+    let rows: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let state = if k.retired_at.is_none() { "current" } else { "previous" };
+            json!({"kid": k.kid, "state": state, "created_at": k.created_at, "retired_at": k.retired_at, "valid_until": k.valid_until})
+        })
+        .collect();
+    json!({ "keys": rows })
+}
+
+pub(super) fn keys_list(ctx: &Ctx) -> Result<Value, ControlError> {
+    let now = now_secs();
+    let keys = ctx.tokens.stored_keys().map_err(ControlError::SigningKey)?;
+    Ok(key_rows(&keys.into_iter().filter(|k| k.live(now)).collect::<Vec<_>>()))
+}
+
+pub(super) fn keys_rotate(ctx: &Ctx, overlap_secs: u64) -> Result<Value, ControlError> {
+    let keys = ctx.tokens.rotate(overlap_secs).map_err(ControlError::SigningKey)?;
+    let kid = keys.last().map(|k| k.kid.clone());
+    admin_event(ctx, EventKind::SigningKeyRotated, None, None, json!({"kid": kid, "overlap_secs": overlap_secs}))?;
+    Ok(key_rows(&keys))
+}
+
 /// A session written to the store directly (no server runs, so no live session table).
 pub(super) fn stored_session(
     store: &Store,

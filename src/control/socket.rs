@@ -26,9 +26,9 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), ControlError> {
             None => Ok((v.get("ok").cloned().unwrap_or(Value::Null), true)),
         };
     }
-    let store = Store::open(&cfg.storage_path).map_err(|e| match e {
+    let store = Store::open_configured(cfg).map_err(|e| match e {
         StoreError::Locked(_) => ControlError::SocketSilent {
-            store: cfg.storage_path.display().to_string(),
+            store: crate::store::postgres::location(cfg),
             socket: cfg.server.control_socket.display().to_string(),
         },
         other => ControlError::Store(other),
@@ -36,6 +36,8 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), ControlError> {
     let key = crate::tokens::SigningKey::load_or_create(&cfg.tokens.signing_key).map_err(ControlError::SigningKey)?;
     store.set_seed_key(key.seed_key)?;
     let tokens = crate::tokens::Tokens::new(&cfg.tokens.issuer, key);
+    let store = std::sync::Arc::new(store);
+    tokens.attach(store.clone()).map_err(ControlError::SigningKey)?;
     execute(&Ctx { store: &store, sessions: None, pats: None, audit: None, config: cfg, tokens: &tokens }, op)
         .map(|v| (v, false))
 }

@@ -184,7 +184,7 @@ pub async fn change_password(
             .map_err(FlowError::Store)?;
         let ended = svc2.sessions.revoke(|s| s.user_id == user_id && s.id != keep)?;
         // A sign-in begun with the old password must not finish at its second factor.
-        svc2.mfa.drop_user(&user_id);
+        svc2.mfa.drop_user(&user_id)?;
         let detail = json!({"sessions_ended": ended});
         svc2.audit.record(Audit::event(EventKind::PasswordChanged, &origin, Some(&user_id), detail));
         notify_user(&rt2, &svc2, &user, Notice::PasswordChanged, now);

@@ -154,7 +154,7 @@ fn send(
         AddressField::Mobile => {
             let code = otp::new_code(rt.config.otp.length);
             let key = link_key(LinkPurpose::VerifyMobile, tenant, &user.id);
-            let hash = otp::code_hash(&rt.tokens().current().code_key, &key, &code);
+            let hash = otp::code_hash(&rt.tokens().root().code_key, &key, &code);
             (rt.config.otp.ttl.0.as_secs(), code, String::new(), hash)
         }
     };
@@ -203,7 +203,7 @@ pub fn confirm_code(rt: &Runtime, svc: &Services, who: &Who<'_>, code: &str, now
         return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
     }
     let key = link_key(LinkPurpose::VerifyMobile, &user.tenant, &user.id);
-    let hash = otp::code_hash(&rt.tokens().current().code_key, &key, code.trim());
+    let hash = otp::code_hash(&rt.tokens().root().code_key, &key, code.trim());
     let reason = match svc.store.check_link_code(&key, &hash, now, !rt.config.regulation.enabled)? {
         LinkCheck::Accepted(rec) => return apply(rt, svc, &rec, AddressField::Mobile, who.origin, now),
         LinkCheck::Locked => "locked",

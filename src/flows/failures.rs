@@ -16,7 +16,7 @@ use std::time::Duration;
 pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: &str) -> crate::domain::BanKey {
     match user {
         Some(u) => user_key(&u.tenant, &u.id),
-        None => crate::flows::regulation::unknown_key(&rt.tokens().current().code_key, tenant, identifier),
+        None => crate::flows::regulation::unknown_key(&rt.tokens().root().code_key, tenant, identifier),
     }
 }
 

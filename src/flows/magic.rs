@@ -124,7 +124,7 @@ pub async fn sign_in(
         let amr = vec![Amr::Email];
         let used = Some(AddressKind::Email);
         if signin::needs_second_factor(&user) {
-            let outcome = signin::start_mfa(&rt, &svc, &user, amr, used, set_cookie, &origin, now);
+            let outcome = signin::start_mfa(&rt, &svc, &user, amr, used, set_cookie, &origin, now)?;
             return Ok(LinkSignIn { outcome, rd: rec.rd });
         }
         let signed = issue::issue_from(&rt, &svc, &user, amr, &origin)?;

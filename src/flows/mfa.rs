@@ -1,21 +1,21 @@
 //! The MFA step of a sign-in: after the first factor (or at a one-factor user's step-up), a user
 //! with a second factor (authenticator app, recovery codes, a code on another channel) gets a
-//! short-lived `mfa_token` (held in memory, stored as a digest) and must present a second factor
-//! with it. The pending step dies after 5 minutes, after use, and when the account is banned; a
-//! user holds at most `MAX_PER_USER` of them.
+//! short-lived `mfa_token` and must present a second factor with it. The pending step lives in
+//! the store under the token's digest (so the second request may reach another replica); it dies
+//! after 5 minutes, after use, and when the account is banned; a user holds at most
+//! `MAX_PER_USER` of them. A step is only created after a correct first factor.
 
-use crate::sessions::{digest, new_secret};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use crate::sessions::{digest_hex, new_secret};
+use crate::store::{MfaStep, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How long a pending MFA step lives.
 pub const MFA_TTL_SECS: u64 = 300;
-/// Most pending steps held at once; the oldest are dropped beyond it.
-const MAX_PENDING: usize = 100_000;
 /// Most pending steps of one user; a new one ends the user's oldest beyond it.
 pub const MAX_PER_USER: usize = 5;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pending {
     pub user_id: String,
     pub tenant: String,
@@ -27,63 +27,32 @@ pub struct Pending {
     /// another.
     pub used: Option<crate::notify::AddressKind>,
     /// The kind of session the sign-in is for (an end user's unless set).
+    #[serde(default)]
     pub kind: crate::domain::SessionKind,
 }
 
-type Key = [u8; 32];
+fn to_json(p: &Pending) -> serde_json::Value {
+    serde_json::to_value(p).unwrap_or_default()
+}
 
-#[derive(Default)]
+fn pending(step: MfaStep) -> Option<Pending> {
+    match serde_json::from_value::<Pending>(step.data) {
+        Ok(p) if p.user_id == step.user_id => Some(p),
+        _ => {
+            tracing::error!("a stored MFA step does not decode: treated as gone");
+            None
+        }
+    }
+}
+
+/// The pending MFA steps, in the store.
 pub struct MfaPending {
-    inner: Mutex<Inner>,
-}
-
-/// The steps by token digest, and each user's steps, oldest first.
-#[derive(Default)]
-struct Inner {
-    map: HashMap<Key, Pending>,
-    by_user: HashMap<String, Vec<Key>>,
-}
-
-impl Inner {
-    fn remove(&mut self, k: &Key) -> Option<Pending> {
-        let p = self.map.remove(k)?;
-        if let Some(keys) = self.by_user.get_mut(&p.user_id) {
-            keys.retain(|x| x != k);
-            if keys.is_empty() {
-                self.by_user.remove(&p.user_id);
-            }
-        }
-        Some(p)
-    }
-
-    fn insert(&mut self, k: Key, p: Pending, now: u64) {
-        if self.map.len() >= MAX_PENDING {
-            let dead: Vec<Key> = self.map.iter().filter(|(_, p)| p.expires <= now).map(|(k, _)| *k).collect();
-            for k in &dead {
-                self.remove(k);
-            }
-            if self.map.len() >= MAX_PENDING {
-                if let Some(k) = self.map.iter().min_by_key(|(_, p)| p.expires).map(|(k, _)| *k) {
-                    self.remove(&k);
-                }
-            }
-        }
-        // The user's expired steps go, then the oldest live ones beyond the cap.
-        let mine = self.by_user.get(&p.user_id).cloned().unwrap_or_default();
-        let (alive, dead): (Vec<Key>, Vec<Key>) =
-            mine.into_iter().partition(|k| self.map.get(k).is_some_and(|p| p.expires > now));
-        let excess = (alive.len() + 1).saturating_sub(MAX_PER_USER);
-        for k in dead.iter().chain(alive.iter().take(excess)) {
-            self.remove(k);
-        }
-        self.by_user.entry(p.user_id.clone()).or_default().push(k);
-        self.map.insert(k, p);
-    }
+    store: Arc<Store>,
 }
 
 impl MfaPending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn new(store: Arc<Store>) -> MfaPending {
+        MfaPending { store }
     }
 
     /// Starts a pending step at `now`; returns its token. A user holds at most
@@ -96,49 +65,47 @@ impl MfaPending {
         set_cookie: bool,
         used: Option<crate::notify::AddressKind>,
         now: u64,
-    ) -> String {
-        let token = new_secret();
-        let p = Pending {
-            user_id: user_id.into(),
-            tenant: tenant.into(),
-            amr,
-            set_cookie,
-            expires: now + MFA_TTL_SECS,
-            used,
-            kind: Default::default(),
-        };
-        self.lock().insert(digest(&token), p, now);
-        token
+    ) -> Result<String, StoreError> {
+        self.start_as(crate::domain::SessionKind::User, (user_id, tenant), amr, set_cookie, used, now)
     }
 
-    /// Makes the step behind `token` a sign-in to a session of `kind`.
-    pub fn set_kind(&self, token: &str, kind: crate::domain::SessionKind) {
-        if let Some(p) = self.lock().map.get_mut(&digest(token)) {
-            p.kind = kind;
-        }
+    /// [`MfaPending::start_at`] for a sign-in to a session of `kind`.
+    pub fn start_as(
+        &self,
+        kind: crate::domain::SessionKind,
+        (user_id, tenant): (&str, &str),
+        amr: Vec<crate::domain::Amr>,
+        set_cookie: bool,
+        used: Option<crate::notify::AddressKind>,
+        now: u64,
+    ) -> Result<String, StoreError> {
+        let token = new_secret();
+        let expires = now + MFA_TTL_SECS;
+        let p = Pending { user_id: user_id.into(), tenant: tenant.into(), amr, set_cookie, expires, used, kind };
+        let step = MfaStep { user_id: user_id.into(), expires, index: String::new(), data: to_json(&p) };
+        self.store.put_mfa_step(&digest_hex(&token), step, MAX_PER_USER, now)?;
+        Ok(token)
     }
 
     /// The pending step behind `token`, if alive at `now`.
-    pub fn get(&self, token: &str, now: u64) -> Option<Pending> {
-        self.lock().map.get(&digest(token)).filter(|p| p.expires > now).cloned()
+    pub fn get(&self, token: &str, now: u64) -> Result<Option<Pending>, StoreError> {
+        Ok(self.store.mfa_step(&digest_hex(token), now)?.and_then(pending))
     }
 
-    /// Consumes the step; `None` when it was already used or has expired at `now`.
-    pub fn finish(&self, token: &str, now: u64) -> Option<Pending> {
-        self.lock().remove(&digest(token)).filter(|p| p.expires > now)
+    /// Consumes the step; `None` when it was already used (here or on another replica) or has
+    /// expired at `now`.
+    pub fn finish(&self, token: &str, now: u64) -> Result<Option<Pending>, StoreError> {
+        Ok(self.store.take_mfa_step(&digest_hex(token), now)?.and_then(pending))
     }
 
-    /// Ends every pending step of a user (lock-out).
-    pub fn drop_user(&self, user_id: &str) {
-        let mut inner = self.lock();
-        for k in inner.by_user.get(user_id).cloned().unwrap_or_default() {
-            inner.remove(&k);
-        }
+    /// Ends every pending step of a user (lock-out, password change or reset).
+    pub fn drop_user(&self, user_id: &str) -> Result<(), StoreError> {
+        self.store.drop_mfa_steps(user_id).map(|_| ())
     }
 
-    /// Pending steps held (live or not yet swept).
+    /// Pending steps held (live or not yet purged).
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.store.mfa_steps_len().unwrap_or_default() as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -164,34 +131,56 @@ mod tests {
     const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn start(m: &MfaPending, user: &str, now: u64) -> String {
-        m.start_at(user, "default", vec![crate::domain::Amr::Pwd], false, None, now)
+        m.start_at(user, "default", vec![crate::domain::Amr::Pwd], false, None, now).unwrap()
+    }
+
+    fn pending_steps() -> MfaPending {
+        MfaPending::new(Arc::new(Store::with_backend(redb::backends::InMemoryBackend::new()).unwrap()))
     }
 
     #[test]
     fn a_user_holds_at_most_five_pending_steps_the_oldest_ends() {
-        let m = MfaPending::default();
+        let m = pending_steps();
         let tokens: Vec<String> = (0..8).map(|_| start(&m, "u1", NOW)).collect();
         let other = start(&m, "u2", NOW);
         assert_eq!(m.len(), MAX_PER_USER + 1);
-        assert!(tokens[..3].iter().all(|t| m.get(t, NOW).is_none()), "the three oldest ended");
-        assert!(tokens[3..].iter().all(|t| m.get(t, NOW).is_some()));
-        assert!(m.get(&other, NOW).is_some(), "another user's step is untouched");
-        assert!(m.finish(&tokens[7], NOW).is_some());
-        assert!(m.finish(&tokens[7], NOW).is_none(), "one use");
-        m.drop_user("u1");
+        let get = |t: &String| m.get(t, NOW).unwrap();
+        assert!(tokens[..3].iter().all(|t| get(t).is_none()), "the three oldest ended");
+        assert!(tokens[3..].iter().all(|t| get(t).is_some()));
+        assert!(get(&other).is_some(), "another user's step is untouched");
+        assert!(m.finish(&tokens[7], NOW).unwrap().is_some());
+        assert!(m.finish(&tokens[7], NOW).unwrap().is_none(), "one use");
+        m.drop_user("u1").unwrap();
         assert_eq!(m.len(), 1);
-        assert!(!m.lock().by_user.contains_key("u1"), "no index left behind");
     }
 
     #[test]
     fn a_pending_step_lives_exactly_five_minutes() {
-        let m = MfaPending::default();
+        let m = pending_steps();
         let token = start(&m, "u1", NOW);
-        assert!(m.get(&token, NOW + MFA_TTL_SECS - 1).is_some());
-        assert!(m.get(&token, NOW + MFA_TTL_SECS).is_none());
-        assert!(m.finish(&token, NOW + MFA_TTL_SECS).is_none(), "an expired step does not finish");
+        assert!(m.get(&token, NOW + MFA_TTL_SECS - 1).unwrap().is_some());
+        assert!(m.get(&token, NOW + MFA_TTL_SECS).unwrap().is_none());
+        assert!(m.finish(&token, NOW + MFA_TTL_SECS).unwrap().is_none(), "an expired step does not finish");
         let token = start(&m, "u1", NOW);
-        assert!(m.finish(&token, NOW + MFA_TTL_SECS - 1).is_some());
+        assert!(m.finish(&token, NOW + MFA_TTL_SECS - 1).unwrap().is_some());
+    }
+
+    /// Two replicas on one store: a step started on one finishes on the other, once.
+    #[test]
+    fn a_step_started_on_one_replica_finishes_on_another_once() {
+        let store = Arc::new(Store::with_backend(redb::backends::InMemoryBackend::new()).unwrap());
+        let (a, b) = (MfaPending::new(store.clone()), MfaPending::new(store));
+        let token = a
+            .start_as(crate::domain::SessionKind::Admin, ("u1", "t"), vec![crate::domain::Amr::Pwd], true, None, NOW)
+            .unwrap();
+        let p = b.get(&token, NOW).unwrap().unwrap();
+        assert_eq!((p.user_id.as_str(), p.tenant.as_str(), p.set_cookie), ("u1", "t", true));
+        assert_eq!(p.kind, crate::domain::SessionKind::Admin);
+        assert!(b.finish(&token, NOW).unwrap().is_some());
+        assert!(a.finish(&token, NOW).unwrap().is_none(), "used on the other replica");
+        let again = start(&a, "u1", NOW);
+        b.drop_user("u1").unwrap();
+        assert!(a.get(&again, NOW).unwrap().is_none(), "a lock-out on one replica ends it on all");
     }
 
     /// Configuration, an in-memory store and a user with a confirmed authenticator.
@@ -229,7 +218,8 @@ mod tests {
             ..Default::default()
         };
         store.put_user(&user).unwrap();
-        let svc = Services { store, sessions, pats, hasher, audit, mfa: Default::default(), outbox };
+        let mfa = MfaPending::new(store.clone());
+        let svc = Services { store, sessions, pats, hasher, audit, mfa, outbox };
         World { rt, svc, totp, _dir: dir, _wake: wake }
     }
 

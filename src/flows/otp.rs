@@ -79,7 +79,7 @@ pub fn prepare_code(rt: &Runtime, store: &Store, s: &Send, now: u64) -> Prepared
     let code = new_code(rt.config.otp.length);
     let key = code_key(s.purpose, s.tenant, s.app, s.identifier);
     let record = CodeRecord {
-        hash: code_hash(&rt.tokens().current().code_key, &key, &code),
+        hash: code_hash(&rt.tokens().root().code_key, &key, &code),
         expires_at: now + s.ttl,
         attempts: 0,
         max_attempts: s.max_attempts,
@@ -128,7 +128,7 @@ pub fn message(rt: &Runtime, store: &Store, s: &Send, code: &str, now: u64) -> O
 /// `key` comes from [`code_key`].
 pub fn store_decoy(rt: &Runtime, svc: &Services, key: &str, now: u64) -> Result<(), FlowError> {
     let rec = CodeRecord {
-        hash: code_hash(&rt.tokens().current().code_key, key, &crate::sessions::new_secret()),
+        hash: code_hash(&rt.tokens().root().code_key, key, &crate::sessions::new_secret()),
         expires_at: now + rt.config.otp.ttl.0.as_secs(),
         attempts: 0,
         max_attempts: rt.config.otp.max_attempts,
@@ -142,7 +142,7 @@ pub fn store_decoy(rt: &Runtime, svc: &Services, key: &str, now: u64) -> Result<
 /// Checks `code` for the record under `key` (from [`code_key`]: purpose, tenant, app and
 /// identifier). Blocking.
 pub fn check_code(rt: &Runtime, svc: &Services, key: &str, code: &str, now: u64) -> Result<CodeCheck, FlowError> {
-    let hash = code_hash(&rt.tokens().current().code_key, key, code);
+    let hash = code_hash(&rt.tokens().root().code_key, key, code);
     Ok(svc.store.check_code(key, &hash, now)?)
 }
 

@@ -269,7 +269,7 @@ pub async fn verify_as(
         let amr = vec![amr_for(&rt, &rec.channel)];
         if signin::needs_second_factor(&user) {
             let step = signin::Step { kind, amr, used, set_cookie: req.set_cookie };
-            return Ok(signin::start_mfa_step(&rt, &svc, &user, step, &origin, now));
+            return signin::start_mfa_step(&rt, &svc, &user, step, &origin, now);
         }
         let signed = issue::issue_as(kind, &rt, &svc, &user, amr, &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
@@ -299,7 +299,7 @@ pub fn send_mfa_code(
 ) -> Result<Sent, FlowError> {
     let p = svc
         .mfa
-        .get(token, now)
+        .get(token, now)?
         .ok_or(FlowError::Unauthenticated("The sign-in step has expired or was used; sign in again."))?;
     if let Some(c) = channel {
         sign_in_channel(rt, c)?;

@@ -68,7 +68,7 @@ fn send(w: &Work, tenant: &str, identifier: &str) -> Result<Delivered, FlowError
         let ttl = rt.config.otp.ttl.0.as_secs();
         let code = otp::new_code(rt.config.otp.length);
         let key = link_key(LinkPurpose::Reset, tenant, &user.id);
-        let hash = otp::code_hash(&rt.tokens().current().code_key, &key, &code);
+        let hash = otp::code_hash(&rt.tokens().root().code_key, &key, &code);
         let mut rec = links::link_record(LinkPurpose::Reset, tenant, &user.id, hash, &channel, ttl, w.now);
         rec.code = true;
         rec.max_attempts = rt.config.otp.max_attempts;
@@ -168,7 +168,7 @@ fn check_code(
     let checked = match (&user, &ban) {
         (Some(u), None) => {
             let key = link_key(LinkPurpose::Reset, tenant, &u.id);
-            let hash = otp::code_hash(&rt.tokens().current().code_key, &key, code);
+            let hash = otp::code_hash(&rt.tokens().root().code_key, &key, code);
             // With regulation on, a wrong code is counted on the account's failure budget
             // only, so it costs the same whether or not the identifier has a code (or an
             // account); with regulation off, on the code's own attempts.
@@ -220,7 +220,7 @@ fn finish(
     };
     let ended = svc.sessions.revoke(|s| s.user_id == user.id)?;
     let tokens_revoked = svc.pats.revoke_user(&user.id)?;
-    svc.mfa.drop_user(&user.id);
+    svc.mfa.drop_user(&user.id)?;
     // A sign-in link (or another reset) asked for before the reset must not sign in after it.
     svc.store.drop_links(&user.tenant, &user.id)?;
     crate::flows::otp::drop_user_codes(svc, &user.tenant, &user.id)?;

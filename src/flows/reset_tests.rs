@@ -147,7 +147,7 @@ async fn a_wrong_reset_code_costs_the_same_writes_for_everybody() {
     let u = user(&w, "c@example.com");
     user(&w, "n@example.com");
     let key = link_key(LinkPurpose::Reset, "default", &u.id);
-    let hash = otp::code_hash(&w.rt.tokens().current().code_key, &key, "123456");
+    let hash = otp::code_hash(&w.rt.tokens().root().code_key, &key, "123456");
     let mut rec = crate::flows::links::link_record(LinkPurpose::Reset, "default", &u.id, hash, "sms", 300, T);
     (rec.code, rec.max_attempts) = (true, 5);
     w.svc.store.put_link(&rec, None).unwrap();

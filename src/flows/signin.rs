@@ -83,7 +83,7 @@ pub fn start_mfa(
     set_cookie: bool,
     origin: &Origin,
     now: u64,
-) -> Outcome {
+) -> Result<Outcome, FlowError> {
     start_mfa_step(rt, svc, user, Step { kind: SessionKind::User, amr, used, set_cookie }, origin, now)
 }
 
@@ -97,15 +97,20 @@ pub struct Step {
 }
 
 /// [`start_mfa`] for a sign-in to a session of `step.kind`.
-pub fn start_mfa_step(rt: &Runtime, svc: &Services, user: &User, step: Step, origin: &Origin, now: u64) -> Outcome {
+pub fn start_mfa_step(
+    rt: &Runtime,
+    svc: &Services,
+    user: &User,
+    step: Step,
+    origin: &Origin,
+    now: u64,
+) -> Result<Outcome, FlowError> {
     let methods = mfa_methods(rt, user, step.used);
     let first = step.amr.first().map(|a| a.as_str()).unwrap_or_default();
-    let mfa_token = svc.mfa.start_at(&user.id, &user.tenant, step.amr, step.set_cookie, step.used, now);
-    if step.kind != SessionKind::User {
-        svc.mfa.set_kind(&mfa_token, step.kind);
-    }
+    let who = (user.id.as_str(), user.tenant.as_str());
+    let mfa_token = svc.mfa.start_as(step.kind, who, step.amr, step.set_cookie, step.used, now)?;
     svc.audit.record(Audit::event(EventKind::MfaRequired, origin, Some(&user.id), json!({"method": first})));
-    Outcome::MfaRequired { mfa_token, methods }
+    Ok(Outcome::MfaRequired { mfa_token, methods })
 }
 
 /// The tenant's active user for `identifier`.
@@ -215,7 +220,7 @@ pub async fn password_login_as(
         }
         if needs_second_factor(&user) {
             let step = Step { kind, amr: vec![Amr::Pwd], used: None, set_cookie };
-            return Ok(start_mfa_step(&rt, &svc, &user, step, &origin, now));
+            return start_mfa_step(&rt, &svc, &user, step, &origin, now);
         }
         let signed = issue_as(kind, &rt, &svc, &user, vec![Amr::Pwd], &origin)?;
         regulation.signed_in(&user_key(&user.tenant, &user.id))?;
@@ -252,14 +257,14 @@ pub fn verify_mfa(
     origin: &Origin,
     now: u64,
 ) -> Result<(SignedIn, bool), FlowError> {
-    let Some(p) = svc.mfa.get(token, now) else {
+    let Some(p) = svc.mfa.get(token, now)? else {
         return Err(STEP_GONE);
     };
     let regulation = Regulation::new(svc.store.clone(), &rt.config);
     let ukey = user_key(&p.tenant, &p.user_id);
     let _attempt = claim(&regulation, &ukey)?;
     if let Some(b) = regulation.banned(Some(&ukey), ip, now)? {
-        svc.mfa.drop_user(&p.user_id);
+        svc.mfa.drop_user(&p.user_id)?;
         if b.key.is_ip() {
             return Err(FlowError::TooManyFailures { retry_after: b.until.saturating_sub(now).max(1) });
         }
@@ -273,12 +278,12 @@ pub fn verify_mfa(
             let event = Audit::event(EventKind::MfaFailed, origin, Some(&p.user_id), json!({"method": method}));
             let bans = record_failure(svc, &regulation, Some(&ukey), ip, now, event)?;
             if bans.iter().any(|b| b.key == ukey) {
-                svc.mfa.drop_user(&p.user_id);
+                svc.mfa.drop_user(&p.user_id)?;
             }
             return Err(FlowError::InvalidCode);
         }
     };
-    let Some(p) = svc.mfa.finish(token, now) else {
+    let Some(p) = svc.mfa.finish(token, now)? else {
         return Err(STEP_GONE);
     };
     let user = svc.store.user(&p.user_id)?.filter(|u| may_hold(p.kind, u)).ok_or(FlowError::InvalidCode)?;

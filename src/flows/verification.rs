@@ -84,7 +84,7 @@ fn send(
 ) -> Result<String, FlowError> {
     let to = v.to.clone().ok_or_else(|| invalid("no address to send to"))?;
     let code = own.unwrap_or_else(|| new_code(rt.config.otp.length));
-    v.hash = code_hash(&rt.tokens().current().code_key, &code_key(Purpose::Verify, &v.tenant, &v.app, &v.id), &code);
+    v.hash = code_hash(&rt.tokens().root().code_key, &code_key(Purpose::Verify, &v.tenant, &v.app, &v.id), &code);
     v.expires_at = now + v.ttl;
     let s = Send {
         purpose: Purpose::Verify,
@@ -216,7 +216,7 @@ pub fn check(
     now: u64,
     by_app: bool,
 ) -> Result<Checked, FlowError> {
-    let key = rt.tokens().current().code_key;
+    let key = rt.tokens().root().code_key;
     // The hosted page's check is anonymous: what changes nothing is answered from a read.
     match svc.store.verification(app, id)? {
         None => return Err(FlowError::NotFound),

@@ -200,7 +200,6 @@ pub fn redeliver(
         Redelivery::Pending => return Err(HookError::Pending),
         Redelivery::NotFound => return Err(FlowError::NotFound.into()),
     };
-    s.outbox.wake();
     let detail = json!({"webhook": w.id, "delivery": n, "event": d.event});
     s.audit.record_now(actor.event(EventKind::WebhookRedelivered, Some(tenant), None, detail))?;
     Ok(d)

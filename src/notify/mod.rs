@@ -20,7 +20,8 @@ use crate::domain::Purpose;
 use crate::store::OutboxMessage;
 
 /// What kind of address a channel delivers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AddressKind {
     Email,
     Phone,

@@ -2,7 +2,8 @@
 //! the request that caused it is answered; this worker delivers it, retries failures with
 //! exponential backoff (1 s, 2 s, 4 s … at most 5 min) up to `notifiers.max_attempts`, and
 //! records every outcome in the audit log. After a crash or restart every waiting message is
-//! tried again at once.
+//! tried again at once. An idle worker sleeps until its earliest due attempt, or until woken
+//! when nothing waits: it never polls.
 
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
@@ -12,7 +13,7 @@ use crate::store::Store;
 use serde_json::json;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Delivery attempts of one message unless `notifiers.max_attempts` says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
@@ -31,6 +32,20 @@ impl OutboxHandle {
     pub fn wake(&self) {
         let _ = self.wake.try_send(());
     }
+}
+
+/// After a store error a worker tries again after this long.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// How long an idle worker sleeps, `now` being the time since the epoch: until the second
+/// `next` (its earliest due attempt, in seconds) begins, at once when that is past, or until
+/// woken (`None`) when nothing waits.
+fn idle_for(now: Duration, next: Option<u64>) -> Option<Duration> {
+    next.map(|n| Duration::from_secs(n).saturating_sub(now))
+}
+
+fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 fn backoff(attempts: u32) -> u64 {
@@ -63,7 +78,8 @@ pub fn spawn<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
 const EVENTS_ROUND: Duration = Duration::from_secs(10);
 
 /// The event webhook worker: due deliveries, oldest first, one at a time, in rounds of at most
-/// [`EVENTS_ROUND`]; it polls every second (the deliveries are written by audit appends).
+/// [`EVENTS_ROUND`]. Idle, it sleeps until the earliest due delivery or until the store signals
+/// a new one (deliveries are queued by audit appends and redeliveries, in their transaction).
 fn run_events<D: Deps>(shared: Arc<D>) {
     let Some(client) = crate::notify::events::client() else {
         tracing::error!("cannot build the HTTP client for event webhooks; deliveries wait in the store");
@@ -71,15 +87,23 @@ fn run_events<D: Deps>(shared: Arc<D>) {
     };
     let store = shared.store().clone();
     loop {
+        let seen = store.delivery_signal().generation();
         let due = match store.outbox_due_for(now_secs(), 16, true) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("outbox: {e}");
-                Vec::new()
+                std::thread::sleep(STORE_RETRY);
+                continue;
             }
         };
         if due.is_empty() {
-            std::thread::sleep(Duration::from_secs(1));
+            match store.outbox_next_due(true) {
+                Ok(next) => store.delivery_signal().wait(seen, idle_for(since_epoch(), next)),
+                Err(e) => {
+                    tracing::error!("outbox: {e}");
+                    std::thread::sleep(STORE_RETRY);
+                }
+            }
             continue;
         }
         let round = std::time::Instant::now();
@@ -120,7 +144,7 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("outbox: {e}");
-                std::thread::sleep(Duration::from_secs(1));
+                std::thread::sleep(STORE_RETRY);
                 continue;
             }
         };
@@ -162,11 +186,28 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
             }
         }
         if !worked {
-            match wake.recv_timeout(Duration::from_secs(1)) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_secs(1)),
-            }
+            idle(&store, &wake);
         }
+    }
+}
+
+/// Sleeps until the earliest waiting message is due or a new one is queued (`wake`), or for
+/// [`STORE_RETRY`] when the store cannot say.
+fn idle(store: &Store, wake: &Receiver<()>) {
+    let next = match store.outbox_next_due(false) {
+        Ok(next) => idle_for(since_epoch(), next),
+        Err(e) => {
+            tracing::error!("outbox: {e}");
+            Some(STORE_RETRY)
+        }
+    };
+    let woke = match next {
+        Some(t) => wake.recv_timeout(t),
+        None => wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    if let Err(RecvTimeoutError::Disconnected) = woke {
+        // Nobody can wake us any more (the server is going away): look again now and then.
+        std::thread::sleep(next.unwrap_or(STORE_RETRY).min(STORE_RETRY));
     }
 }
 
@@ -204,5 +245,16 @@ mod tests {
     fn backoff_doubles_and_is_capped() {
         assert_eq!((1..=4).map(super::backoff).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
         assert_eq!(super::backoff(50), 256);
+    }
+
+    #[test]
+    fn an_idle_worker_sleeps_until_the_earliest_due_second_or_until_woken() {
+        use std::time::Duration;
+        let now = Duration::from_millis(1_000_250); // a fixed clock: 1000.25 s
+        assert_eq!(super::idle_for(now, None), None, "nothing waits: sleep until woken");
+        assert_eq!(super::idle_for(now, Some(1_004)), Some(Duration::from_millis(3_750)));
+        assert_eq!(super::idle_for(now, Some(1_001)), Some(Duration::from_millis(750)));
+        assert_eq!(super::idle_for(now, Some(1_000)), Some(Duration::ZERO), "due: at once");
+        assert_eq!(super::idle_for(now, Some(0)), Some(Duration::ZERO), "made due at start");
     }
 }

@@ -356,7 +356,8 @@ async fn step_up_page(
         let user = svc.store.user(&user_id)?.filter(|u| u.is_active()).ok_or(FlowError::InvalidCode)?;
         let methods = signin::mfa_methods(&rt2, &user, used);
         let token = (!methods.is_empty())
-            .then(|| svc.mfa.start_at(&user.id, &user.tenant, amr, true, used, crate::clock::now_secs()));
+            .then(|| svc.mfa.start_at(&user.id, &user.tenant, amr, true, used, crate::clock::now_secs()))
+            .transpose()?;
         Ok((token, methods.join(",")))
     })
     .await;

@@ -287,8 +287,11 @@ impl Store {
             }
             meta.insert(AUDIT_SEQ, last)?;
         }
-        super::webhooks::fan_out(&tx, events)?;
+        let queued = super::webhooks::fan_out(&tx, events)?;
         tx.commit()?;
+        if queued {
+            self.deliveries.notify();
+        }
         Ok(())
     }
 

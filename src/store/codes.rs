@@ -188,6 +188,29 @@ impl Store {
         self.outbox_due_where(now, limit, |m| (m.purpose == super::webhooks::EVENT_PURPOSE) == events)
     }
 
+    /// The earliest next attempt among the waiting messages of one worker (as
+    /// [`Store::outbox_due_for`] divides them), `None` when none waits. It reads every waiting
+    /// message (the outbox holds only undelivered ones, usually none), so the workers ask only
+    /// when they go idle.
+    pub fn outbox_next_due(&self, events: bool) -> Result<Option<u64>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(OUTBOX)?;
+        let mut next: Option<u64> = None;
+        for row in t.iter()? {
+            let m: OutboxMessage = decode(&row?.1)?;
+            if (m.purpose == super::webhooks::EVENT_PURPOSE) == events {
+                next = Some(next.map_or(m.next_attempt, |n| n.min(m.next_attempt)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Bumped after every commit that queued an event webhook delivery: the event worker
+    /// waits on it when idle.
+    pub fn delivery_signal(&self) -> &signal::Signal {
+        &self.deliveries
+    }
+
     fn outbox_due_where(
         &self,
         now: u64,

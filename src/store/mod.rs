@@ -8,8 +8,11 @@
 
 mod records;
 pub use records::*;
+pub mod copy;
 pub mod kv;
+pub mod postgres;
 pub mod seal;
+pub mod signal;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -18,7 +21,39 @@ use redb::Database;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 
+/// The version of the store's data layout (`meta.schema_version`), the same on every backend
+/// (see [`check_schema`]).
 pub const SCHEMA_VERSION: u64 = 1;
+
+/// The migrations of the data layout: `MIGRATIONS[i]` takes a store from version `i + 1` to
+/// `i + 2`, inside the write transaction that then records the new version. None yet: version 1
+/// is the first (the one-time fix-ups at open, marked in `meta`, predate this list).
+type Migration = fn(&Store, &WriteTx) -> Result<()>;
+const MIGRATIONS: &[Migration] = &[];
+
+/// What a schema version found at open means for this build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaState {
+    /// No version stored: a new store (write `known`).
+    New,
+    Current,
+    /// An older version: migrate from it.
+    Older(u64),
+}
+
+/// Checks a stored schema version against the one this build knows, for the store's data
+/// (`meta.schema_version`, read through the table API, so alike on every backend) and for any
+/// schema a backend versions itself (a PostgreSQL backend's tables): a newer one is refused with
+/// [`StoreError::Schema`] — before anything is written — so an older build never runs against
+/// it.
+pub fn check_schema(what: &'static str, found: Option<u64>, known: u64) -> Result<SchemaState> {
+    match found {
+        None => Ok(SchemaState::New),
+        Some(v) if v == known => Ok(SchemaState::Current),
+        Some(v) if v < known => Ok(SchemaState::Older(v)),
+        Some(v) => Err(StoreError::Schema { what, found: v, known }),
+    }
+}
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -55,8 +90,8 @@ pub enum StoreError {
     Locked(String),
     #[error("store error: {0}")]
     Db(String),
-    #[error("the store has schema version {found}, this build knows {SCHEMA_VERSION}: upgrade Gatehouse")]
-    Schema { found: u64 },
+    #[error("the {what} has schema version {found}, this build knows {known}: upgrade Gatehouse")]
+    Schema { what: &'static str, found: u64, known: u64 },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -97,6 +132,8 @@ pub struct Store {
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
     /// The account keys with a sign-in attempt in progress (see `Store::begin_attempt`).
     attempts: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Bumped after a commit that queued an event webhook delivery (see [`signal`]).
+    deliveries: signal::Signal,
 }
 
 impl std::fmt::Debug for Store {
@@ -205,7 +242,8 @@ impl Store {
 
     /// The store on an opened database: its schema checked (or written) and migrated.
     fn on(db: Db) -> Result<Store> {
-        let store = Store { db, seed_key: Default::default(), attempts: Default::default() };
+        let store =
+            Store { db, seed_key: Default::default(), attempts: Default::default(), deliveries: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         store.migrate_audit_index()?;
@@ -220,17 +258,27 @@ impl Store {
         Store::on(Db::redb(Database::builder().create_with_backend(backend)?))
     }
 
+    /// The schema version stored (`None`: a new store).
+    pub fn schema_version(&self) -> Result<Option<u64>> {
+        self.db.begin_read()?.open_table(META)?.get("schema_version")
+    }
+
     fn init(&self) -> Result<()> {
+        // A newer schema is refused before any write (an older replica leaves it alone).
+        check_schema("store", self.schema_version()?, SCHEMA_VERSION)?;
         let tx = self.db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
-            let found = meta.get("schema_version")?;
-            match found {
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)?;
+            match check_schema("store", meta.get("schema_version")?, SCHEMA_VERSION)? {
+                SchemaState::Current => {}
+                SchemaState::New => meta.insert("schema_version", SCHEMA_VERSION)?,
+                SchemaState::Older(v) => {
+                    drop(meta);
+                    for step in MIGRATIONS.iter().skip(v.saturating_sub(1) as usize) {
+                        step(self, &tx)?;
+                    }
+                    tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
                 }
-                Some(v) if v == SCHEMA_VERSION => {}
-                Some(v) => return Err(StoreError::Schema { found: v }),
             }
             tx.open_table(USERS)?;
             tx.open_table(USER_INDEX)?;
@@ -254,6 +302,9 @@ impl Store {
             tx.open_table(APPS)?;
             tx.open_table(APP_MEMBERS)?;
             tx.open_table(MEMBER_SEQ)?;
+            tx.open_table(signing_keys::SIGNING_KEYS)?;
+            tx.open_table(mfa_steps::MFA_STEPS)?;
+            tx.open_table(mfa_steps::MFA_STEPS_BY_USER)?;
         }
         tx.commit()?;
         Ok(())
@@ -319,6 +370,10 @@ pub mod webhooks;
 pub use webhooks::{Attempt, Delivery, DeliveryStatus, Webhook};
 mod apps;
 pub use apps::*;
+mod mfa_steps;
+mod signing_keys;
+pub use mfa_steps::MfaStep;
+pub use signing_keys::StoredSigningKey;
 
 #[cfg(all(test, unix))]
 mod tests {
@@ -371,5 +426,36 @@ mod tests {
         // Root may open the store of the user owning the store's own directory.
         std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
         drop(Store::open(&path).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_reach_the_current_version() {
+        assert_eq!(MIGRATIONS.len() as u64 + 1, SCHEMA_VERSION);
+        assert_eq!(check_schema("x", None, 3).unwrap(), SchemaState::New);
+        assert_eq!(check_schema("x", Some(3), 3).unwrap(), SchemaState::Current);
+        assert_eq!(check_schema("x", Some(2), 3).unwrap(), SchemaState::Older(2));
+        let e = check_schema("PostgreSQL schema", Some(4), 3).unwrap_err().to_string();
+        assert_eq!(e, "the PostgreSQL schema has schema version 4, this build knows 3: upgrade Gatehouse");
+    }
+
+    /// A store written by a newer build is refused on every backend.
+    #[test]
+    fn a_newer_schema_is_refused_on_every_backend() {
+        testing::each_backend_reopening(|b| {
+            let s = b.open();
+            assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+            let tx = s.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert("schema_version", SCHEMA_VERSION + 1).unwrap();
+            tx.commit().unwrap();
+            drop(s);
+            let e = b.try_open().map(|_| ()).unwrap_err();
+            assert!(matches!(e, StoreError::Schema { found, .. } if found == SCHEMA_VERSION + 1), "{e}");
+            assert!(e.to_string().contains("upgrade Gatehouse"));
+        });
     }
 }

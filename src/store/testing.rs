@@ -8,12 +8,22 @@ use super::Store;
 /// A backend to test on: opens stores on one and the same data, as often as asked.
 pub(crate) struct TestBackend {
     pub name: &'static str,
-    open: Box<dyn Fn() -> Store>,
+    open: Box<dyn Fn() -> super::Result<Store>>,
     _dir: Option<tempfile::TempDir>,
+    /// The database of the PostgreSQL entry (dropped after the test).
+    _pg: Option<super::postgres::testdb::TestDb>,
 }
 
 impl TestBackend {
     pub(crate) fn open(&self) -> Store {
+        match (self.open)() {
+            Ok(s) => s,
+            Err(e) => panic!("cannot open a {} store: {e}", self.name),
+        }
+    }
+
+    /// Opens, answering the error (a test of what opening refuses).
+    pub(crate) fn try_open(&self) -> super::Result<Store> {
         (self.open)()
     }
 }
@@ -22,15 +32,23 @@ impl TestBackend {
 pub(crate) fn backends() -> Vec<TestBackend> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("s.redb");
-    let redb =
-        TestBackend { name: "redb", open: Box::new(move || Store::open(&path).expect("redb store")), _dir: Some(dir) };
+    let redb = TestBackend { name: "redb", open: Box::new(move || Store::open(&path)), _dir: Some(dir), _pg: None };
     let memory = Memory::default();
     let kv = TestBackend {
         name: "memory",
-        open: Box::new(move || Store::open_kv(Box::new(memory.clone())).expect("memory store")),
+        open: Box::new(move || Store::open_kv(Box::new(memory.clone()))),
         _dir: None,
+        _pg: None,
     };
-    vec![redb, kv]
+    let mut all = vec![redb, kv];
+    // PostgreSQL when GATEHOUSE_TEST_PG_URL names a server (scripts/test starts one): a fresh
+    // database per call.
+    if let Some(db) = super::postgres::testdb::TestDb::create() {
+        let cfg = db.config(4);
+        let open = move || Store::open_kv(Box::new(super::postgres::Postgres::open(&cfg)?));
+        all.push(TestBackend { name: "postgres", open: Box::new(open), _dir: None, _pg: Some(db) });
+    }
+    all
 }
 
 /// Runs `test` on a fresh store of every backend (a failure names the backend).

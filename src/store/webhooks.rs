@@ -159,12 +159,12 @@ fn queue(tx: &WriteTx, d: &Delivery, tenant: &str, now: u64) -> Result<()> {
 }
 
 /// In the transaction appending `events`: one delivery per enabled webhook of the event's
-/// tenant subscribed to its webhook event.
-pub(crate) fn fan_out(tx: &WriteTx, events: &[AuditEvent]) -> Result<()> {
+/// tenant subscribed to its webhook event. Answers whether it queued any.
+pub(crate) fn fan_out(tx: &WriteTx, events: &[AuditEvent]) -> Result<bool> {
     let mapped: Vec<(&AuditEvent, &str)> =
         events.iter().filter_map(|e| webhook_event(&e.event).map(|n| (e, n))).collect();
     if mapped.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let hooks: Vec<Webhook> = {
         let t = tx.open_table(WEBHOOKS)?;
@@ -177,6 +177,7 @@ pub(crate) fn fan_out(tx: &WriteTx, events: &[AuditEvent]) -> Result<()> {
         }
         v
     };
+    let mut queued = false;
     for (e, name) in mapped {
         for w in hooks.iter().filter(|w| Some(&w.tenant) == e.tenant.as_ref() && w.events.iter().any(|x| x == name)) {
             let id = next_delivery_id(tx)?;
@@ -193,9 +194,10 @@ pub(crate) fn fan_out(tx: &WriteTx, events: &[AuditEvent]) -> Result<()> {
             };
             tx.open_table(DELIVERIES)?.insert((w.id.as_str(), id), encode(&d).as_slice())?;
             queue(tx, &d, &w.tenant, e.time)?;
+            queued = true;
         }
     }
-    Ok(())
+    Ok(queued)
 }
 
 impl Store {
@@ -309,6 +311,7 @@ impl Store {
         };
         queue(&tx, &d, &webhook.tenant, now)?;
         tx.commit()?;
+        self.deliveries.notify();
         Ok(Redelivery::Queued(d))
     }
 

@@ -10,6 +10,7 @@
 //! tenant refuses it.
 
 use super::keys::SigningKey;
+use super::ring::{KeyRing, Ring, SIGN_RECHECK_MS, UNKNOWN_KID_RECHECK_MS};
 use crate::clock::now_secs;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -107,10 +108,10 @@ pub enum TokenError {
     WrongAudience,
 }
 
-/// Signs with the current key and verifies with any of ours.
+/// Signs with the current key and verifies with any of ours still in its window (see `ring`).
 pub struct Tokens {
     pub issuer: String,
-    keys: Vec<SigningKey>,
+    keys: KeyRing,
     validation: Validation,
 }
 
@@ -123,40 +124,90 @@ impl Tokens {
         // The audience is the tenant, which depends on the request: checked by `verify`.
         validation.validate_aud = false;
         validation.leeway = 5;
-        Tokens { issuer: issuer.to_string(), keys: vec![key], validation }
+        let keys = KeyRing::new(key).expect("a loaded key re-encodes");
+        Tokens { issuer: issuer.to_string(), keys, validation }
     }
 
-    pub fn current(&self) -> &SigningKey {
-        &self.keys[0]
+    /// The key file's key: the code and seed keys derive from it (they do not change when the
+    /// signing key rotates).
+    pub fn root(&self) -> &SigningKey {
+        &self.keys.root
+    }
+
+    /// Signing keys from now on live in `store` (see `ring`); the key file's is imported first.
+    pub fn attach(&self, store: std::sync::Arc<crate::store::Store>) -> Result<(), String> {
+        self.keys.attach(store, now_secs())
+    }
+
+    /// Starts a new signing key; the current one verifies for `overlap_secs` more.
+    pub fn rotate(&self, overlap_secs: u64) -> Result<Vec<crate::store::StoredSigningKey>, String> {
+        self.keys.rotate(overlap_secs, now_secs())
+    }
+
+    /// The stored signing keys, oldest first (none when no store is attached).
+    pub fn stored_keys(&self) -> Result<Vec<crate::store::StoredSigningKey>, String> {
+        self.keys.stored()
+    }
+
+    /// Changes whenever the signing keys in effect change (caches of verified tokens key on it).
+    pub fn key_generation(&self) -> u64 {
+        self.keys.generation()
+    }
+
+    /// The `kid` tokens are signed with now.
+    pub fn signing_kid(&self) -> String {
+        self.keys.load().keys[0].key.kid.clone()
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": self.keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
+        let now = now_secs();
+        let ring = self.keys.load();
+        let keys: Vec<_> = ring.keys.iter().filter(|k| k.live(now)).map(|k| k.key.jwk()).collect();
+        serde_json::json!({ "keys": keys })
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
-        let key = self.current();
+        self.keys.refresh_at_most_every(SIGN_RECHECK_MS, now_secs());
+        let ring = self.keys.load();
+        let key = &ring.keys[0].key;
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TYP.into());
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|_| TokenError::Invalid)
     }
 
-    /// Verifies signature, type, issuer, times, and that the token is for `tenant`.
+    /// Verifies signature, type, issuer, times, and that the token is for `tenant`. A token of
+    /// a previous key comes back with `exp` no later than the end of that key's window.
     pub fn verify(&self, token: &str, tenant: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TYP) {
             return Err(TokenError::WrongType);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::UnknownKey)?;
+        let now = now_secs();
+        let find = |ring: &Ring| ring.keys.iter().position(|k| k.key.kid == kid && k.live(now));
+        // A key retired elsewhere, or one this replica has not seen yet: read the keys again
+        // (rate-limited; verified tokens are cached, so this is not every request's work).
+        let gap = if self.keys.load().keys.iter().any(|k| k.key.kid == kid) {
+            SIGN_RECHECK_MS
+        } else {
+            UNKNOWN_KID_RECHECK_MS
+        };
+        self.keys.refresh_at_most_every(gap, now);
+        let ring = self.keys.load();
+        let at = find(&ring).ok_or(TokenError::UnknownKey)?;
+        let key = &ring.keys[at].key;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation).map_err(|e| match e
             .kind()
         {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
-        let c = data.claims;
+        let mut c = data.claims;
+        // A token counts no longer than its key does (callers cache it until `exp`).
+        if let Some(until) = ring.keys[at].valid_until {
+            c.exp = c.exp.min(until);
+        }
         if c.tid != tenant {
             return Err(TokenError::WrongTenant);
         }
@@ -298,7 +349,7 @@ mod tests {
     fn refuses_alg_none_and_wrong_typ() {
         let t = tokens();
         let c = t.claims_for("u1", "default", "s1", 60);
-        let kid = t.current().kid.clone();
+        let kid = t.signing_kid();
         let none_header = B64.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
         let body = B64.encode(serde_json::to_string(&c).unwrap());
         assert!(t.verify(&format!("{none_header}.{body}."), "default").is_err());
@@ -307,5 +358,90 @@ mod tests {
         let jwt_header = B64.encode(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#));
         assert_eq!(t.verify(&format!("{jwt_header}.{body}.AAAA"), "default"), Err(TokenError::WrongType));
         assert_eq!(t.verify("garbage", "default"), Err(TokenError::Malformed));
+    }
+}
+
+/// Signing keys in the store, shared by replicas and rotated (see `ring`).
+#[cfg(test)]
+mod ring_tests {
+    use super::*;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    fn replica(store: &Arc<Store>, root: &SigningKey) -> Tokens {
+        let t = Tokens::new("http://issuer", SigningKey::from_secret(&root.secret).unwrap());
+        t.attach(store.clone()).unwrap();
+        t
+    }
+
+    fn kids(jwks: &serde_json::Value) -> Vec<String> {
+        jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn the_key_files_key_is_the_first_and_a_rotation_reaches_every_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let root = SigningKey::ephemeral();
+        // A token signed before the upgrade (no store: the key file's key).
+        let before = Tokens::new("http://issuer", SigningKey::from_secret(&root.secret).unwrap());
+        let old_token = before.sign(&before.claims_for("u1", "default", "s1", 600)).unwrap();
+
+        let (a, b) = (replica(&store, &root), replica(&store, &root));
+        assert_eq!(a.signing_kid(), root.kid, "the key file's key is imported as the first key");
+        assert_eq!(store.signing_keys().unwrap().len(), 1, "imported once");
+        assert!(a.verify(&old_token, "default").is_ok());
+
+        let keys = a.rotate(3600).unwrap();
+        assert_eq!(keys.len(), 2);
+        let new_kid = a.signing_kid();
+        assert_ne!(new_kid, root.kid);
+        assert_eq!(kids(&a.jwks()), [new_kid.clone(), root.kid.clone()], "JWKS: current then previous");
+        let new_token = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
+        assert!(a.verify(&old_token, "default").is_ok(), "the previous key verifies in its window");
+
+        // B read the keys just now: an unknown kid does not make it read again at once...
+        assert_eq!(b.verify(&new_token, "default"), Err(TokenError::UnknownKey));
+        assert_eq!(b.signing_kid(), root.kid);
+        // ...but once the last read is a second old, it does, and then signs with the new key.
+        b.keys.forget_last_check();
+        assert!(b.verify(&new_token, "default").is_ok());
+        assert!(b.verify(&old_token, "default").is_ok());
+        assert_eq!(b.signing_kid(), new_kid);
+        assert_eq!(kids(&b.jwks()), kids(&a.jwks()));
+
+        // A rotation with no overlap: the previous key's tokens are refused and it leaves JWKS.
+        a.rotate(0).unwrap();
+        assert_eq!(a.verify(&new_token, "default"), Err(TokenError::UnknownKey));
+        assert_eq!(kids(&a.jwks()).len(), 2, "the new current and the one in its window");
+        assert!(!kids(&a.jwks()).contains(&new_kid));
+        assert_eq!(a.root().kid, root.kid, "codes and seeds keep the key file's keys");
+    }
+
+    #[test]
+    fn a_replica_with_another_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        replica(&store, &SigningKey::ephemeral());
+        let other = Tokens::new("http://issuer", SigningKey::ephemeral());
+        let e = other.attach(store).unwrap_err();
+        assert!(e.contains("every replica needs the same key file"), "{e}");
+    }
+
+    #[test]
+    fn signing_rereads_at_most_every_ten_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let root = SigningKey::ephemeral();
+        let (a, b) = (replica(&store, &root), replica(&store, &root));
+        a.rotate(60).unwrap();
+        let reads = store.write_transactions();
+        assert!(!b.keys.refresh_at_most_every(SIGN_RECHECK_MS, now_secs()));
+        b.sign(&b.claims_for("u1", "default", "s1", 60)).unwrap();
+        assert_eq!(b.signing_kid(), root.kid, "no read yet");
+        b.keys.forget_last_check();
+        b.sign(&b.claims_for("u1", "default", "s1", 60)).unwrap();
+        assert_eq!(b.signing_kid(), a.signing_kid());
+        assert_eq!(store.write_transactions(), reads, "reading the keys writes nothing");
     }
 }

@@ -23,6 +23,10 @@ pub struct SigningKey {
     pub code_key: [u8; 32],
     /// Key that seals authenticator (TOTP) seeds in the store (HKDF-SHA256 of the private key).
     pub seed_key: [u8; 32],
+    /// Key that seals the signing keys kept in the store (HKDF-SHA256 of the private key).
+    pub(super) keys_key: [u8; 32],
+    /// The private key (to seal it into the store).
+    pub(super) secret: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -40,9 +44,10 @@ impl SigningKey {
         h.update(b"gatehouse one-time code key v1\0");
         h.update(key.to_bytes());
         let code_key: [u8; 32] = h.finalize().into();
-        let mut seed_key = [0u8; 32];
-        hkdf::Hkdf::<Sha256>::new(Some(b"gatehouse"), &key.to_bytes())
-            .expand(b"gatehouse totp seed key v1", &mut seed_key)
+        let (mut seed_key, mut keys_key) = ([0u8; 32], [0u8; 32]);
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"gatehouse"), &key.to_bytes());
+        hk.expand(b"gatehouse totp seed key v1", &mut seed_key)
+            .and_then(|()| hk.expand(b"gatehouse signing keys seal v1", &mut keys_key))
             .map_err(|e| format!("cannot derive the seed key: {e}"))?;
         Ok(SigningKey {
             kid,
@@ -51,7 +56,14 @@ impl SigningKey {
             public,
             code_key,
             seed_key,
+            keys_key,
+            secret: zeroize::Zeroizing::new(key.to_bytes()),
         })
+    }
+
+    /// The key of these private key bytes.
+    pub(super) fn from_secret(secret: &[u8; 32]) -> Result<SigningKey, String> {
+        Self::from_dalek(&ed25519_dalek::SigningKey::from_bytes(secret))
     }
 
     /// A key that lives only in memory (tests, benchmarks).

@@ -2,6 +2,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod ring;
 
 pub use jwt::{AccessClaims, Audience, TokenError, Tokens, UserClaims};
 pub use keys::SigningKey;

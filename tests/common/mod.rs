@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod codes;
 mod http;
 mod mail;
+mod pg;
 mod raw;
 mod web;
 // Each test binary uses a part of the harness.
@@ -21,6 +22,8 @@ pub use codes::*;
 pub use http::*;
 #[allow(unused_imports)]
 pub use mail::*;
+#[allow(unused_imports)]
+pub use pg::*;
 #[allow(unused_imports)]
 pub use raw::*;
 #[allow(unused_imports)]

@@ -395,9 +395,10 @@ fn switches(pid: u32) -> std::collections::BTreeMap<String, u64> {
 }
 
 /// An idle gateway sleeps: after proxied requests (pooled upstream connections, timers used),
-/// no thread wakes more than three times in a second. Pingora's timer thread used to wake every
-/// 10 ms (~100); the outbox and event-webhook workers still look for due deliveries once a
-/// second. The second of quiet is what is measured, so it is slept rather than polled.
+/// no thread wakes at all for three seconds. Pingora's timer thread used to wake every 10 ms
+/// (~300 here), the outbox and event-webhook workers once a second (3 each): they now sleep
+/// until their earliest due delivery, or until one is queued. The quiet is what is measured,
+/// so it is slept rather than polled.
 #[test]
 fn an_idle_gateway_wakes_no_thread_periodically() {
     let (gh, _up) = start();
@@ -406,12 +407,12 @@ fn an_idle_gateway_wakes_no_thread_periodically() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     let before = switches(gh.pid());
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::thread::sleep(std::time::Duration::from_secs(3));
     let after = switches(gh.pid());
     let busy: Vec<String> = after
         .iter()
         .filter_map(|(t, n)| before.get(t).map(|b| (t, n - b)))
-        .filter(|(_, d)| *d > 3)
+        .filter(|(_, d)| *d > 0)
         .map(|(t, d)| format!("{t}: {d} wake-ups"))
         .collect();
     assert!(busy.is_empty(), "threads woke while idle: {busy:?}");

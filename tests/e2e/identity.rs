@@ -40,7 +40,7 @@ fn pyjwt_verify(gh: &Gatehouse, token: &str) -> serde_json::Value {
 
 /// Like [`pyjwt_verify`] for a token whose audience is `audience` (an app's id for tokens minted
 /// on `pass_access_token` routes).
-fn pyjwt_verify_for(gh: &Gatehouse, token: &str, audience: &str) -> serde_json::Value {
+pub(crate) fn pyjwt_verify_for(gh: &Gatehouse, token: &str, audience: &str) -> serde_json::Value {
     let jwks = format!("http://127.0.0.1:{}/auth/.well-known/jwks.json", gh.port);
     let python = need("python3");
     let has_pyjwt = std::process::Command::new(&python).args(["-c", "import jwt, cryptography"]).output();

@@ -334,12 +334,12 @@ async fn a_password_change_ends_a_second_factor_step_begun_with_the_old_password
     let s = shared(dir.path());
     let alice = staff(&s, "alice").await;
     let now = crate::clock::now_secs();
-    let step = s.services.mfa.start_at(&alice.id, "default", vec![crate::domain::Amr::Pwd], false, None, now);
-    assert!(s.services.mfa.get(&step, now).is_some());
+    let step = s.services.mfa.start_at(&alice.id, "default", vec![crate::domain::Amr::Pwd], false, None, now).unwrap();
+    assert!(s.services.mfa.get(&step, now).unwrap().is_some());
     let body = json!({"current_password": PASSWORD, "new_password": "a-brand-new-password"});
     let changed = call(&s, "POST", "/auth/account/password", &session(&s, &alice), Some(body)).await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT);
-    assert!(s.services.mfa.get(&step, crate::clock::now_secs()).is_none(), "the pending step ended");
+    assert!(s.services.mfa.get(&step, crate::clock::now_secs()).unwrap().is_none(), "the pending step ended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

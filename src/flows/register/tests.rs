@@ -63,7 +63,8 @@ pub(crate) fn world(extra: &str) -> World {
     let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
     let audit = crate::audit::Audit::start(store.clone());
     let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
-    let svc = Arc::new(Services { store, sessions, pats, hasher, audit, mfa: Default::default(), outbox });
+    let mfa = crate::flows::mfa::MfaPending::new(store.clone());
+    let svc = Arc::new(Services { store, sessions, pats, hasher, audit, mfa, outbox });
     World { rt, svc, syncs, _dir: dir, _wake: wake }
 }
 

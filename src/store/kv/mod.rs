@@ -118,9 +118,13 @@ enum ReadInner<'db> {
 }
 
 impl ReadTx<'_> {
+    /// Opens a table; one never written reads as empty (on every backend).
     pub fn open_table<K: KvKey, V: KvValue>(&self, def: TableDefinition<K, V>) -> Result<ReadTable<'_, K, V>> {
         Ok(ReadTable(match &self.0 {
-            ReadInner::Redb(tx) => RInner::Redb(tx.open_table(def.redb())?),
+            ReadInner::Redb(tx) => match tx.open_table(def.redb()) {
+                Err(redb::TableError::TableDoesNotExist(_)) => RInner::Missing,
+                t => RInner::Redb(t?),
+            },
             ReadInner::Kv(tx) => RInner::Kv(&**tx, def.name),
         }))
     }
@@ -179,6 +183,8 @@ pub struct ReadTable<'t, K: KvKey, V: KvValue>(RInner<'t, K, V>);
 
 enum RInner<'t, K: KvKey, V: KvValue> {
     Redb(redb::ReadOnlyTable<K, V>),
+    /// A redb table not created yet.
+    Missing,
     Kv(&'t dyn ReadTxn, &'static str),
 }
 
@@ -269,11 +275,12 @@ mod on_kv {
 }
 
 macro_rules! readable {
-    ($table:ident, $inner:ident) => {
+    ($table:ident, $inner:ident $(, $missing:ident)?) => {
         impl<K: KvKey, V: KvValue> ReadableTable<K, V> for $table<'_, K, V> {
             fn get<'a>(&self, key: impl Borrow<K::SelfType<'a>>) -> Result<Option<V::Owned>> {
                 match &self.0 {
                     $inner::Redb(t) => on_redb::get(t, key),
+                    $($inner::$missing => Ok(None),)?
                     $inner::Kv(tx, name) => on_kv::get::<K, V>(*tx, name, key),
                 }
             }
@@ -284,6 +291,7 @@ macro_rules! readable {
             {
                 Ok(Range(match &self.0 {
                     $inner::Redb(t) => RangeInner::Redb(redb::ReadableTable::range(t, range)?),
+                    $($inner::$missing => RangeInner::Empty,)?
                     $inner::Kv(tx, name) => {
                         let (lo, hi) = on_kv::bounds::<K, KR>(&range);
                         RangeInner::Kv(scan::Scan::new(*tx, name, lo, hi))
@@ -294,6 +302,7 @@ macro_rules! readable {
             fn iter(&self) -> Result<Range<'_, K, V>> {
                 Ok(Range(match &self.0 {
                     $inner::Redb(t) => RangeInner::Redb(redb::ReadableTable::iter(t)?),
+                    $($inner::$missing => RangeInner::Empty,)?
                     $inner::Kv(tx, name) => {
                         RangeInner::Kv(scan::Scan::new(*tx, name, Bound::Unbounded, Bound::Unbounded))
                     }
@@ -303,6 +312,7 @@ macro_rules! readable {
             fn first(&self) -> Result<Option<(K::Owned, V::Owned)>> {
                 match &self.0 {
                     $inner::Redb(t) => Ok(on_redb::end(redb::ReadableTable::first(t)?)),
+                    $($inner::$missing => Ok(None),)?
                     $inner::Kv(tx, name) => on_kv::end::<K, V>(*tx, name, Dir::Asc),
                 }
             }
@@ -310,6 +320,7 @@ macro_rules! readable {
             fn last(&self) -> Result<Option<(K::Owned, V::Owned)>> {
                 match &self.0 {
                     $inner::Redb(t) => Ok(on_redb::end(redb::ReadableTable::last(t)?)),
+                    $($inner::$missing => Ok(None),)?
                     $inner::Kv(tx, name) => on_kv::end::<K, V>(*tx, name, Dir::Desc),
                 }
             }
@@ -317,6 +328,7 @@ macro_rules! readable {
             fn len(&self) -> Result<u64> {
                 match &self.0 {
                     $inner::Redb(t) => on_redb::len(t),
+                    $($inner::$missing => Ok(0),)?
                     $inner::Kv(tx, name) => on_kv::len(*tx, name),
                 }
             }
@@ -324,7 +336,7 @@ macro_rules! readable {
     };
 }
 
-readable!(ReadTable, RInner);
+readable!(ReadTable, RInner, Missing);
 readable!(WriteTable, WInner);
 
 impl<K: KvKey, V: KvValue> WriteTable<'_, K, V> {
@@ -394,6 +406,7 @@ pub struct Range<'t, K: KvKey, V: KvValue>(RangeInner<'t, K, V>);
 enum RangeInner<'t, K: KvKey, V: KvValue> {
     Redb(redb::Range<'t, K, V>),
     Kv(scan::Scan<'t, K, V>),
+    Empty,
 }
 
 type Row<K, V> = (<K as KvKey>::Owned, <V as KvValue>::Owned);
@@ -412,6 +425,7 @@ impl<K: KvKey, V: KvValue> Iterator for Range<'_, K, V> {
         match &mut self.0 {
             RangeInner::Redb(r) => r.next().map(own_row::<K, V>),
             RangeInner::Kv(s) => s.next(),
+            RangeInner::Empty => None,
         }
     }
 }
@@ -421,6 +435,7 @@ impl<K: KvKey, V: KvValue> DoubleEndedIterator for Range<'_, K, V> {
         match &mut self.0 {
             RangeInner::Redb(r) => r.next_back().map(own_row::<K, V>),
             RangeInner::Kv(s) => s.next_back(),
+            RangeInner::Empty => None,
         }
     }
 }

@@ -145,6 +145,18 @@ fn retain_keeps_what_the_predicate_keeps() {
     });
 }
 
+/// A table never written reads as empty, on redb too (where it does not exist yet).
+#[test]
+fn a_table_never_written_reads_as_empty() {
+    each_backend(|s| {
+        const NONE: TableDefinition<u64, u64> = TableDefinition::new("test_never_written");
+        let tx = s.db.begin_read().unwrap();
+        let t = tx.open_table(NONE).unwrap();
+        assert_eq!((t.get(1).unwrap(), t.first().unwrap(), t.last().unwrap(), t.len().unwrap()), (None, None, None, 0));
+        assert!(t.iter().unwrap().next().is_none() && t.range(0..9).unwrap().next_back().is_none());
+    });
+}
+
 /// Reads see a snapshot; a write is all or nothing; every write transaction is counted.
 #[test]
 fn snapshots_and_all_or_nothing_writes() {

@@ -144,3 +144,39 @@ fn retention_deletes_delivery_rows_in_bounded_transactions() {
         assert!(s.deliveries("a", None, 10).unwrap().is_empty() && s.deliveries("b", None, 10).unwrap().is_empty());
     });
 }
+
+#[test]
+fn a_commit_that_queues_a_delivery_signals_and_each_worker_sees_its_earliest_due_time() {
+    keyed(|s| {
+        s.put_webhook(&hook("a", "t1", &["user.created"], true), Some("k")).unwrap();
+        let ev =
+            |kind: &str| AuditEvent { time: 50, event: kind.into(), tenant: Some("t1".into()), ..Default::default() };
+        let signal = s.delivery_signal();
+        let seen = signal.generation();
+        s.append_audit(&mut [ev("login_failed")]).unwrap();
+        assert_eq!(signal.generation(), seen, "nothing queued: no wake-up");
+        assert_eq!(s.outbox_next_due(true).unwrap(), None, "nothing waits: sleep until woken");
+        s.append_audit(&mut [ev("user_created")]).unwrap();
+        assert_ne!(signal.generation(), seen, "a queued delivery wakes the worker");
+        assert_eq!(s.outbox_next_due(true).unwrap(), Some(0), "due at once");
+        assert_eq!(s.outbox_next_due(false).unwrap(), None, "not the code worker's");
+
+        // A retry is due at its backoff; the earliest of several wins; codes count apart.
+        let (seq, mut m) = s.outbox_due_for(u64::MAX, 1, true).unwrap().remove(0);
+        m.next_attempt = 90;
+        s.outbox_update(seq, &m).unwrap();
+        assert_eq!(s.outbox_next_due(true).unwrap(), Some(90));
+        let code = |at| OutboxMessage { purpose: "login".into(), next_attempt: at, ..Default::default() };
+        s.enqueue(&code(120)).unwrap();
+        s.enqueue(&code(100)).unwrap();
+        assert_eq!((s.outbox_next_due(true).unwrap(), s.outbox_next_due(false).unwrap()), (Some(90), Some(100)));
+
+        // A redelivery signals too.
+        let w = s.webhook("a").unwrap().unwrap();
+        let id = s.deliveries("a", None, 1).unwrap()[0].id;
+        s.record_attempt("a", id, Attempt { at: 60, status: Some(500), error: None }, DeliveryStatus::Failed).unwrap();
+        let seen = signal.generation();
+        assert!(matches!(s.redeliver(&w, id, 70).unwrap(), Redelivery::Queued(_)));
+        assert_ne!(signal.generation(), seen);
+    });
+}
