@@ -384,6 +384,26 @@ impl Sessions {
         out
     }
 
+    /// The live sessions of each of `user_ids`, as [`Sessions::of_user`] lists them (newest
+    /// first), in one pass over the sessions (a page of the console's users table).
+    pub fn of_users(&self, user_ids: &std::collections::HashSet<&str>) -> HashMap<String, Vec<Listed>> {
+        let now = now_secs();
+        let mut out: HashMap<String, Vec<Listed>> = HashMap::new();
+        {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            for (_, l) in m.by_id.values().filter(|(_, l)| user_ids.contains(l.session.user_id.as_str())) {
+                if self.valid(l, now) {
+                    let listed = Listed { session: l.session.clone(), last_seen: l.last_seen.load(Ordering::Relaxed) };
+                    out.entry(l.session.user_id.clone()).or_default().push(listed);
+                }
+            }
+        }
+        for v in out.values_mut() {
+            v.sort_by(|a, b| b.session.created_at.cmp(&a.session.created_at).then(a.session.id.cmp(&b.session.id)));
+        }
+        out
+    }
+
     pub fn count(&self) -> usize {
         self.maps.read().unwrap_or_else(|e| e.into_inner()).by_id.len()
     }
@@ -464,6 +484,35 @@ mod tests {
         assert!(sessions.by_secret(&secret).is_none());
         assert_eq!(sessions.token_session_alive(&s.id), Some(false));
         assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
+    }
+
+    #[test]
+    fn of_users_lists_the_live_sessions_of_each_user_asked_for_in_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let other = User { id: "u2".into(), email: Some("b@example.com".into()), ..user() };
+        let third = User { id: "u3".into(), email: Some("c@example.com".into()), ..user() };
+        for u in [user(), other.clone(), third.clone()] {
+            store.put_user(&u).unwrap();
+        }
+        let sessions = Sessions::load(store, 3600, |_| vec![]).unwrap();
+        let amr = || vec![crate::domain::Amr::Pwd];
+        sessions.create(&user(), amr(), vec![], 600).unwrap();
+        sessions.create(&user(), amr(), vec![], 600).unwrap();
+        let (_, gone, _) = sessions.create(&other, amr(), vec![], 600).unwrap();
+        sessions.create(&third, amr(), vec![], 600).unwrap();
+        let idle = now_secs() - 3601;
+        sessions.maps.read().unwrap().by_id[&gone.id].1.last_seen.store(idle, Ordering::Relaxed);
+        let asked: std::collections::HashSet<&str> = ["u1", "u2", "nobody"].into();
+        let got = sessions.of_users(&asked);
+        assert_eq!(got["u1"].len(), 2);
+        assert_eq!(
+            got["u1"].iter().map(|l| l.session.id.clone()).collect::<Vec<_>>(),
+            sessions.of_user("u1").iter().map(|l| l.session.id.clone()).collect::<Vec<_>>(),
+            "as of_user lists them"
+        );
+        assert!(!got.contains_key("u2"), "an idle session is not live");
+        assert!(!got.contains_key("u3"), "a user not asked for is not listed");
     }
 
     /// A session stored before sessions kept their device still opens (no IP, no user agent).

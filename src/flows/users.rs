@@ -15,6 +15,11 @@ pub use crate::store::{UserPage as SearchPage, UserQuery as SearchQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod activity;
+mod import;
+pub use activity::Activity;
+pub use import::{ImportProgress, ImportReport, Rejected};
+
 /// What the operations touch: the store, and when a server runs, its live sessions, personal
 /// tokens and audit writer (`None`: the CLI works on the store itself).
 pub struct Directory<'a> {
@@ -239,53 +244,6 @@ impl<'a> Directory<'a> {
 }
 
 impl<'a> Directory<'a> {
-    /// Creates or updates users from import rows (see [`import_target`]); each row answered
-    /// separately (`created`, `updated`, or why it was refused), one `users_imported` event.
-    #[allow(clippy::type_complexity)]
-    pub fn import(
-        &self,
-        actor: &Actor,
-        now: u64,
-        rows: Vec<(usize, UserSpec)>,
-    ) -> Result<Vec<(usize, Result<&'static str, UserError>)>, UserError> {
-        let mut out = vec![];
-        let tenant = rows.first().map(|(_, s)| s.tenant.clone());
-        for (line, spec) in rows {
-            let r = self.upsert_row(now, spec);
-            if let Err(UserError::Store(e)) = r {
-                return Err(UserError::Store(e));
-            }
-            out.push((line, r));
-        }
-        let created = out.iter().filter(|(_, r)| matches!(r, Ok("created"))).count();
-        let updated = out.iter().filter(|(_, r)| matches!(r, Ok("updated"))).count();
-        let detail = serde_json::json!({"rows": out.len(), "created": created, "updated": updated});
-        self.record(actor.event(EventKind::UsersImported, tenant.as_deref(), None, detail))?;
-        // Groups may have changed: no personal token keeps a scope its user lost.
-        if let Some(pats) = self.pats {
-            let groups = self.access_groups.clone();
-            pats.rescope(std::sync::Arc::new(move |g: &[String]| crate::policy::scopes_of(g, &groups)), now)?;
-        }
-        Ok(out)
-    }
-
-    fn upsert_row(&self, now: u64, mut spec: UserSpec) -> Result<&'static str, UserError> {
-        validate(&mut spec).map_err(UserError::Invalid)?;
-        let existing = import_target(self.store, &spec)?;
-        self.check_apps(&spec.tenant, &spec.apps, existing.as_ref().map(|u| u.apps.as_slice()).unwrap_or_default())?;
-        let created = existing.is_none();
-        let mut u = to_user(&spec, existing);
-        u.updated_at = now;
-        if created {
-            u.created_at = now;
-        }
-        self.store.put_user(&u).map_err(conflict)?;
-        if !created {
-            self.refresh_identity_sessions(&u);
-        }
-        Ok(if created { "created" } else { "updated" })
-    }
-
     fn refresh_identity_sessions(&self, u: &User) {
         if let Some(live) = self.sessions {
             live.reidentify(u, &crate::policy::scopes_of(&u.groups, self.access_groups));

@@ -286,3 +286,73 @@ fn a_patch_never_undoes_a_disable_or_mfa_reset_committed_after_its_read() {
     assert!(matches!(d.patch_user(&admin(), NOW + 3, &read, patch), Err(UserError::NoUser { .. })));
     assert!(s.user(&u.id).unwrap().is_none());
 }
+
+#[test]
+fn an_import_counts_its_rows_in_progress_and_reports_each_refused_row_by_line() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    d.create(&admin(), NOW, spec("t", "old@example.com", "Old Name")).unwrap();
+    let csv =
+        "email,name,mobile\nnew@example.com,New,\nold@example.com,Renamed,\nbad-address,X,\n,,+1555\n\"unclosed,\n";
+    let (rows, unreadable) = crate::directory::parse_csv(csv.as_bytes(), "t").unwrap();
+    let progress = ImportProgress::default();
+    assert_eq!(progress.get(), (0, 0));
+    let results = d.import_with_progress(&admin(), NOW, rows, &progress).unwrap();
+    assert_eq!(progress.get(), (results.len(), results.len()), "every row counted as done");
+    let report = ImportReport::of(results, unreadable);
+    assert_eq!((report.created, report.updated), (1, 1));
+    let lines: Vec<usize> = report.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [4, 5, 6], "each refused row by its line, in order: {report:?}");
+    assert!(report.rejected[0].reason.contains("bad-address"), "{report:?}");
+    assert!(report.rejected[1].reason.contains("international form"), "{report:?}");
+    assert_eq!(s.find_user("t", "old@example.com").unwrap().unwrap().name.as_deref(), Some("Renamed"));
+    let events = s.audit(50).unwrap();
+    let imported: Vec<_> = events.iter().filter(|e| e.event == "users_imported").collect();
+    assert_eq!(imported.len(), 1, "one event for the whole import");
+    assert_eq!(imported[0].detail["rows"], 5);
+}
+
+#[test]
+fn an_imports_progress_is_readable_from_another_thread_while_it_runs() {
+    let (_t, s) = store();
+    let rows: Vec<(usize, UserSpec)> =
+        (0..200).map(|i| (i + 2, spec("t", &format!("u{i}@example.com"), "User"))).collect();
+    let progress = ImportProgress::default();
+    let seen = std::thread::scope(|sc| {
+        let job = sc.spawn(|| dir(&s).import_with_progress(&admin(), NOW, rows, &progress).map(|r| r.len()));
+        let mut seen = vec![];
+        while !job.is_finished() {
+            seen.push(progress.get());
+            std::thread::yield_now();
+        }
+        assert_eq!(job.join().unwrap().unwrap(), 200);
+        seen
+    });
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "done only grows");
+    assert!(seen.iter().all(|&(done, total)| (done, total) == (0, 0) || (total == 200 && done <= 200)), "{seen:?}");
+    assert_eq!(progress.get(), (200, 200));
+}
+
+#[test]
+fn activity_counts_each_users_sessions_and_distinct_devices() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let a = d.create(&admin(), NOW, spec("t", "a@example.com", "A")).unwrap();
+    let b = d.create(&admin(), NOW, spec("t", "b@example.com", "B")).unwrap();
+    let session = |id: &str, user: &str, ua: Option<&str>| Session {
+        id: id.into(),
+        user_id: user.into(),
+        tenant: "t".into(),
+        user_agent: ua.map(str::to_string),
+        ..Default::default()
+    };
+    s.put_session("h1", &session("s1", &a.id, Some("Firefox"))).unwrap();
+    s.put_session("h2", &session("s2", &a.id, Some("Firefox"))).unwrap();
+    s.put_session("h3", &session("s3", &a.id, None)).unwrap();
+    let c = d.create(&admin(), NOW, spec("t", "c@example.com", "C")).unwrap();
+    s.put_session("h4", &session("s4", &c.id, Some("curl"))).unwrap();
+    let got = d.activity(&[&a.id, &b.id]).unwrap();
+    assert_eq!(got[&a.id], Activity { sessions: 3, devices: 2 });
+    assert!(!got.contains_key(&b.id), "no session, no entry");
+    assert_eq!(got.len(), 1, "only the users asked for");
+}

@@ -21,14 +21,15 @@ const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 /// The whole body must have arrived within this time of the head.
 const BODY_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The body limit of a request for `path`: `server.max_body_bytes`, except on the CSV import
-/// (docs/http-api.md §17), whose larger limit holds only for a caller whose admin credentials
+/// The body limit of a request for `path`: `server.max_body_bytes`, except on the CSV imports
+/// (docs/http-api.md §17, and the console's), whose larger limit holds only for a caller whose admin credentials
 /// (admin bearer token or admin cookie) resolve, so that anonymous callers cannot make Gatehouse
 /// buffer megabytes before any sign-in check.
 pub fn body_limit(rt: &crate::runtime::Runtime, path: &str, headers: &http::HeaderMap) -> usize {
     use crate::identity::{bearer, cookie_in, Caller};
     let small = rt.config.server.max_body_bytes;
-    if path != "/auth/admin/api/users/import" {
+    // The admin API's CSV upload, and the console's (its Directory tab's import).
+    if path != "/auth/admin/api/users/import" && path != "/auth/admin/directory/import" {
         return small;
     }
     let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -545,17 +545,6 @@ pub async fn import(a: Admin, req: axum::extract::Request) -> Result<Response, A
         .map_err(|m| ApiError::new(Code::InvalidField, format!("CSV: {m}")))?;
     let now = crate::clock::now_secs();
     let results = run(&a, move |d, actor, _| d.import(actor, now, rows)).await?;
-    let (mut created, mut updated) = (0, 0);
-    let mut rejected: Vec<(usize, String)> = unreadable;
-    for (line, r) in results {
-        match r {
-            Ok("created") => created += 1,
-            Ok(_) => updated += 1,
-            Err(e) => rejected.push((line, e.to_string())),
-        }
-    }
-    rejected.sort();
-    let rejected: Vec<Value> =
-        rejected.into_iter().map(|(line, reason)| json!({"line": line, "reason": reason})).collect();
-    Ok(no_store(StatusCode::OK, json!({"created": created, "updated": updated, "rejected": rejected})))
+    let report = crate::flows::users::ImportReport::of(results, unreadable);
+    Ok(no_store(StatusCode::OK, json!(report)))
 }
