@@ -6,7 +6,6 @@ use super::values;
 use crate::store::webhooks::{event_names, DeliveryStatus};
 use crate::store::{Delivery, Webhook};
 use crate::web::escape;
-use serde::Deserialize;
 
 /// The create/edit form as submitted (`events` repeated, one per ticked box).
 #[derive(Debug, Default, Clone)]
@@ -37,13 +36,6 @@ impl HookForm {
     pub fn of(w: &Webhook) -> HookForm {
         HookForm { url: w.url.clone(), events: w.events.clone(), secret: String::new(), enabled: w.enabled }
     }
-}
-
-/// Which webhook action the row buttons ask for.
-#[derive(Debug, Deserialize)]
-pub struct Confirm {
-    #[serde(default)]
-    pub confirm: Option<String>,
 }
 
 fn when(t: u64) -> String {
