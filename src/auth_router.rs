@@ -1,4 +1,5 @@
-//! The /auth router: the JSON API's routes (`api`) and the portal's (`portal`) merged, with what
+//! The /auth router: the JSON API's routes (`api`), the portal's (`portal`) and the admin
+//! console's (`console`) merged, with what
 //! every request passes (`api::serve`: one configuration snapshot, the per-IP limit, the
 //! cross-site guard). The content type is chosen here: a form post to a path both answer goes to
 //! the portal, and so does a browser's GET of the account page (`Accept: text/html`); anything
@@ -18,6 +19,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let routes = crate::api::routes()
         .layer(axum::middleware::from_fn_with_state(forms, by_content_type))
         .merge(crate::portal::pages())
+        .merge(crate::console::routes())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::portal::brand_csp));
     crate::api::serve(routes, shared)
 }

@@ -18,6 +18,10 @@
 //! `X-CSRF-Token` (a header a cross-site page cannot send without a preflight, and whose value
 //! only the signed-in console knows).
 //!
+//! The admin console (`/auth/admin/…` but `/auth/admin/api/…`, see `console`) takes, from this
+//! site, a form whose `csrf` field (or any request whose `X-CSRF-Token`) is the admin cookie's
+//! CSRF token; its sign-in forms use the portal's double submit.
+//!
 //! Anything else is `403 cross_site_request`. Requests without those cookies carry no ambient
 //! authority (a bearer token, an app key, a refresh token in the body are not sent by the
 //! browser on its own) and are left to the handlers.
@@ -61,7 +65,11 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     if !same_origin(&rt.config, req.headers()) {
         return refused("The request came from another site");
     }
-    if is_json(req.headers()) || admin_upload_ok(req.method(), req.uri().path(), req.headers()) {
+    let console = is_console_path(req.uri().path());
+    if is_json(req.headers())
+        || admin_upload_ok(req.method(), req.uri().path(), req.headers())
+        || (console && admin_header_ok(req.headers()))
+    {
         return next.run(req).await;
     }
     if !is_form(req.headers()) {
@@ -71,7 +79,8 @@ pub async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Re
     let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
         return ApiError::new(Code::MalformedBody, "The body could not be read.").into_response();
     };
-    if !form_token_ok(&parts.headers, &bytes) {
+    let token_ok = form_token_ok(&parts.headers, &bytes) || (console && console_form_ok(&parts.headers, &bytes));
+    if !token_ok {
         return refused("The form's CSRF token is missing or does not match");
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
@@ -89,12 +98,36 @@ fn admin_upload_ok(method: &axum::http::Method, path: &str, headers: &HeaderMap)
     if method != axum::http::Method::POST || !route {
         return false;
     }
+    admin_header_ok(headers)
+}
+
+/// The admin console's pages and forms: `/auth/admin/…` but the admin API (`/auth/admin/api/…`).
+pub fn is_console_path(path: &str) -> bool {
+    path == "/auth/admin" || (path.starts_with("/auth/admin/") && !path.starts_with("/auth/admin/api/"))
+}
+
+/// The admin cookie's CSRF token (`crate::sessions::admin_csrf`), when the admin cookie is sent.
+pub fn admin_csrf_of(headers: &HeaderMap) -> Option<String> {
     let cookies = headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes());
-    let Some(secret) = cookie_in(cookies, crate::config::ADMIN_COOKIE) else { return false };
-    let expected = crate::sessions::admin_csrf(secret);
+    cookie_in(cookies, crate::config::ADMIN_COOKIE).map(crate::sessions::admin_csrf)
+}
+
+/// One `X-CSRF-Token` equal to the admin cookie's CSRF token (compared in constant time).
+pub fn admin_header_ok(headers: &HeaderMap) -> bool {
+    let Some(expected) = admin_csrf_of(headers) else { return false };
     let mut sent = headers.get_all(crate::api::admin::session::CSRF_HEADER).iter();
     match (sent.next(), sent.next()) {
         (Some(v), None) => bool::from(v.as_bytes().ct_eq(expected.as_bytes())),
+        _ => false,
+    }
+}
+
+/// A console form (urlencoded) whose one `csrf` field is the admin cookie's CSRF token.
+pub fn console_form_ok(headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(expected) = admin_csrf_of(headers) else { return false };
+    let mut fields = url::form_urlencoded::parse(body).filter(|(k, _)| k == "csrf");
+    match (fields.next(), fields.next()) {
+        (Some((_, v)), None) => bool::from(v.as_bytes().ct_eq(expected.as_bytes())),
         _ => false,
     }
 }

@@ -4,7 +4,7 @@
 //! confirmation.
 
 use super::audit_view::{self as view, AuditForm};
-use super::kit::{message, Form, Op, BASE};
+use super::ops_kit::{message, Form, Op, BASE};
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
 use crate::flows::services::blocking;
@@ -92,7 +92,7 @@ async fn list(op: Op, RawQuery(raw): RawQuery) -> Response {
 
 async fn purge(op: Op, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     let at = format!("{}/purge", action());

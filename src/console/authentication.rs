@@ -4,7 +4,7 @@
 //! the platform's (tenant `default`), as in the admin API.
 
 use super::authentication_view::{self as view, TestAnswer};
-use super::kit::{message, Form, Op, BASE};
+use super::ops_kit::{message, Form, Op, BASE};
 use crate::clock::now_secs;
 use crate::flows::platform::{self, Tested};
 use crate::flows::services::blocking;
@@ -24,7 +24,7 @@ pub fn routes() -> Router<Arc<Shared>> {
 
 const TAB: &str = "authentication";
 
-fn render(op: &Op, tested: Option<(&str, &TestAnswer)>) -> Response {
+fn render(op: &Op, tested: Option<(&str, &TestAnswer)>, general: &str) -> Response {
     let cfg = &op.0.rt.config;
     let base = format!("{BASE}/authentication");
     let providers = if op.platform() {
@@ -32,31 +32,32 @@ fn render(op: &Op, tested: Option<(&str, &TestAnswer)>) -> Response {
     } else {
         r#"<p class="notice">The delivery providers are the platform's: only platform administrators (of the <code>default</code> tenant) see and test them.</p>"#.into()
     };
-    let body = format!("{providers}{}", view::settings(&platform::sign_in_settings(cfg)));
+    let body = format!("{general}{providers}{}", view::settings(&platform::sign_in_settings(cfg)));
     op.page(TAB, "Authentication", &body)
 }
 
 async fn show(op: Op) -> Response {
-    render(&op, None)
+    render(&op, None, "")
 }
 
 async fn test(op: Op, Path(name): Path<String>, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     if !op.platform() {
-        return render(&op, None);
+        return render(&op, None, "");
     }
     let raw_to = form.get("to").to_string();
     let to = match platform::test_address(&raw_to) {
         Ok(to) => to,
-        Err(e) => return render(&op, Some((&name, &TestAnswer::Invalid { to: raw_to, message: message(&e) }))),
+        Err(e) => return render(&op, Some((&name, &TestAnswer::Invalid { to: raw_to, message: message(&e) })), ""),
     };
     if crate::notify::provider(&op.0.rt.config, &name).is_none() {
         let known = crate::notify::channel_names(&op.0.rt.config).join(", ");
         let message = format!("There is no provider `{name}` (configured: {known}).");
-        return render(&op, Some((&name, &TestAnswer::Invalid { to, message })));
+        let general = format!(r#"<p class="error" role="alert">{}</p>"#, crate::web::escape(&message));
+        return render(&op, None, &general);
     }
     let (rt, svc, actor, tenant) = (op.0.rt.clone(), op.0.s.services.clone(), op.0.actor(), op.0.user.tenant.clone());
     let (n, t) = (name.clone(), to.clone());
@@ -68,5 +69,5 @@ async fn test(op: Op, Path(name): Path<String>, body: Bytes) -> Response {
         }
         Err(e) => TestAnswer::Failed { to, message: message(&e) },
     };
-    render(&op, Some((&name, &answer)))
+    render(&op, Some((&name, &answer)), "")
 }

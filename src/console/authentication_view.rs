@@ -82,8 +82,12 @@ fn test_form(base: &str, csrf_field: &str, p: &ProviderView, answer: Option<&Tes
     )
 }
 
+/// A path segment: everything but letters, digits, `-`, `_`, `.` and `~` escaped.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn urlencode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn slug(s: &str) -> String {

@@ -1,182 +1,360 @@
-//! What the Authentication, Webhooks, Audit and Platform tabs need from the console: the
-//! signed-in administrator ([`Op`], the admin API's [`Admin`] read from the admin cookie), the
-//! CSRF field of every form and its check, the form body, the page around a tab's body.
+//! What every console page and form stands on (see docs/console.md, "Adding a page").
 
 use crate::api::admin::Admin;
+use crate::api::ApiError;
+use crate::catalogue::Code;
+use crate::flows::admin::Actor;
 use crate::state::Shared;
-use crate::web::{escape, ReqInfo, Snapshot};
-use axum::extract::FromRequestParts;
+use askama::Template;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
-/// Where the console lives.
-pub const BASE: &str = "/auth/admin";
+/// The largest form body a console page takes (uploads go to the admin API).
+pub const MAX_FORM_BYTES: usize = 1 << 20;
 
-/// The administrator behind a console request: the admin API's [`Admin`], from the admin
-/// cookie (the CSRF token is checked per form, from the form's `csrf` field).
-pub struct Op(pub Admin);
+/// A signed-in administrator on a console page (the admin API's [`Admin`]: the same session,
+/// role, tenant and second-factor rules) and the CSRF token their forms carry. Anyone else
+/// gets the sign-in page (anonymous, an end user's session, an ended or idle admin session) or
+/// the reason they cannot use the console (a user without the admin role, no second factor).
+pub struct Console {
+    pub admin: Admin,
+    /// The admin session's CSRF token: every form's hidden `csrf` field.
+    pub csrf: String,
+}
 
-impl FromRequestParts<Arc<Shared>> for Op {
+impl std::ops::Deref for Console {
+    type Target = Admin;
+    fn deref(&self) -> &Admin {
+        &self.admin
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, Response> {
-        let Ok(Snapshot(rt)) = Snapshot::from_request_parts(parts, s).await;
-        let info = ReqInfo::from_request_parts(parts, s).await.map_err(IntoResponse::into_response)?;
-        // The form's token is checked by the handler (`check_csrf`): resolve as a safe method.
-        let Ok((id, csrf)) = crate::api::admin::session::admin_session(&rt, &Method::GET, &parts.headers, &info) else {
-            return Err(sign_in());
-        };
-        let store = s.services.store.clone();
-        let uid = id.user_id.clone();
-        let user = crate::flows::services::blocking(move || Ok(store.user(&uid)?)).await.ok().flatten();
-        let Some(user) = user.filter(|u| u.admin && u.is_active() && u.tenant == id.tenant) else {
-            return Err(sign_in());
-        };
-        if rt.config.admin.require_mfa && id.level != crate::policy::AuthLevel::TwoFactor {
-            return Err(sign_in());
+        // The token of an unsafe request was checked by the console's CSRF layer.
+        match Admin::resolve(parts, s, &Method::GET).await {
+            Ok(admin) => match admin.csrf.clone() {
+                Some(csrf) => Ok(Console { admin, csrf }),
+                // A bearer token is for the API; the console is a browser's, by cookie.
+                None => Err(super::signin::sign_in_page(parts, s, None).await),
+            },
+            Err(e) if e.code == Code::Unauthenticated => Err(super::signin::sign_in_page(parts, s, None).await),
+            Err(e) if e.code == Code::Forbidden => Err(super::signin::sign_in_page(parts, s, Some(e.message)).await),
+            Err(e) => Err(error_page(e)),
         }
-        Ok(Op(Admin { s: s.clone(), rt, info, id, user, csrf }))
     }
 }
 
-/// To the console's sign-in page.
-fn sign_in() -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, format!("{BASE}/"))]).into_response()
-}
-
-impl Op {
-    /// The hidden CSRF field every form carries.
-    pub fn csrf_field(&self) -> String {
-        format!(r#"<input type="hidden" name="csrf" value="{}">"#, escape(self.0.csrf.as_deref().unwrap_or("")))
+impl Console {
+    /// The administrator's tenant (the only one whose directory they see and change).
+    pub fn tenant(&self) -> &str {
+        &self.admin.user.tenant
     }
 
-    /// Whether the form's `csrf` field is this session's token (compared in constant time).
-    pub fn check_csrf(&self, form: &Form) -> Result<(), Response> {
-        let sent = form.get("csrf");
-        let ok = match self.0.csrf.as_deref() {
-            Some(expected) => bool::from(sent.as_bytes().ct_eq(expected.as_bytes())),
-            None => false,
-        };
-        if ok {
-            return Ok(());
+    /// The page chrome of `tab`, titled `title`.
+    pub fn chrome(&self, tab: Tab, title: impl Into<String>) -> Chrome {
+        Chrome {
+            title: title.into(),
+            tab,
+            admin: self.admin.user.display_user(),
+            csrf: self.csrf.clone(),
+            notice: None,
         }
-        let body = r#"<p class="error" role="alert">This form expired or did not come from this console: reload the page and try again.</p>"#;
-        let mut r = self.page("", "Form refused", body);
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        Err(r)
     }
 
-    /// Whether the administrator administers the platform (tenant `default`): the providers,
-    /// the configuration and the reload act on the whole server.
-    pub fn platform(&self) -> bool {
-        self.0.user.tenant == crate::api::admin::platform::PLATFORM_TENANT
-    }
-
-    /// A page of the console: `tab` selected, `title`, `body` (HTML).
-    pub fn page(&self, tab: &str, title: &str, body: &str) -> Response {
-        let tabs: String = [
-            ("authentication", "Authentication"),
-            ("webhooks", "Webhooks"),
-            ("audit", "Audit"),
-            ("platform", "Platform"),
-        ]
-        .iter()
-        .map(|(t, label)| {
-            let current = if *t == tab { r#" aria-current="page""# } else { "" };
-            format!(r#"<li><a href="{BASE}/{t}"{current}>{label}</a></li>"#)
-        })
-        .collect();
-        let html = format!(
-            r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Gatehouse console</title><link rel="stylesheet" href="{BASE}/static/ops.css"></head>
-<body><header><nav aria-label="Console"><ul>{tabs}</ul></nav><p>{user}</p></header>
-<main><h1>{title}</h1>
-{body}
-</main></body></html>"#,
-            title = escape(title),
-            user = escape(&self.0.user.display_user()),
-        );
-        page_response(html)
+    /// Runs store work of a flow on the blocking pool with this administrator as its author;
+    /// a flow's error becomes the admin API's (same code, same sentence).
+    pub async fn run<T, E>(&self, f: impl FnOnce(&Work) -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let w = Work {
+            s: self.admin.s.clone(),
+            rt: self.admin.rt.clone(),
+            tenant: self.tenant().to_string(),
+            actor: self.admin.actor(),
+        };
+        tokio::task::spawn_blocking(move || f(&w).map_err(Into::into))
+            .await
+            .map_err(|_| ApiError::of(Code::Unavailable))?
     }
 }
 
-/// An HTML answer with the console's headers: no caching, no framing, scripts from here only.
-pub fn page_response(html: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-            (header::X_FRAME_OPTIONS, "DENY"),
-        ],
-        html,
-    )
-        .into_response()
+/// What a flow called from a console handler gets: the state, the configuration in effect,
+/// the administrator's tenant and the administrator as the author of changes.
+pub struct Work {
+    pub s: Arc<Shared>,
+    pub rt: Arc<crate::runtime::Runtime>,
+    pub tenant: String,
+    pub actor: Actor,
 }
 
-/// An `application/x-www-form-urlencoded` body: the last value of each name (and every value
-/// of repeated names through [`Form::all`]).
-pub struct Form {
-    pairs: Vec<(String, String)>,
-    last: HashMap<String, String>,
+/// The console's tabs, in the navigation's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Applications,
+    Directory,
+    Authentication,
+    Webhooks,
+    Audit,
+    Platform,
+    Integration,
 }
 
-impl Form {
-    pub fn parse(body: &[u8]) -> Form {
-        let pairs: Vec<(String, String)> =
-            url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let last = pairs.iter().cloned().collect();
-        Form { pairs, last }
+impl Tab {
+    pub const ALL: [Tab; 7] = [
+        Tab::Applications,
+        Tab::Directory,
+        Tab::Authentication,
+        Tab::Webhooks,
+        Tab::Audit,
+        Tab::Platform,
+        Tab::Integration,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Applications => "Applications",
+            Tab::Directory => "Directory",
+            Tab::Authentication => "Authentication",
+            Tab::Webhooks => "Webhooks",
+            Tab::Audit => "Audit",
+            Tab::Platform => "Platform",
+            Tab::Integration => "Integration",
+        }
     }
 
-    pub fn get(&self, name: &str) -> &str {
-        self.last.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
-    }
-
-    pub fn raw(&self) -> Vec<u8> {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        s.extend_pairs(self.pairs.iter());
-        s.finish().into_bytes()
+    /// The tab's page; its other pages live under it.
+    pub fn href(self) -> &'static str {
+        match self {
+            Tab::Applications => "/auth/admin/applications",
+            Tab::Directory => "/auth/admin/directory",
+            Tab::Authentication => "/auth/admin/authentication",
+            Tab::Webhooks => "/auth/admin/webhooks",
+            Tab::Audit => "/auth/admin/audit",
+            Tab::Platform => "/auth/admin/platform",
+            Tab::Integration => "/auth/admin/integration",
+        }
     }
 }
 
-/// `303 See Other` to `to` (after a change: a reload does not post again).
+/// One entry of the navigation.
+pub struct NavItem {
+    pub label: &'static str,
+    pub href: &'static str,
+    pub current: bool,
+}
+
+/// What `templates/console/base.html` shows around a page: the title, the tabs (the current one
+/// marked), who is signed in, the sign-out form, and a notice (a change that was made).
+pub struct Chrome {
+    pub title: String,
+    pub tab: Tab,
+    pub admin: String,
+    pub csrf: String,
+    pub notice: Option<String>,
+}
+
+impl Chrome {
+    pub fn nav(&self) -> Vec<NavItem> {
+        Tab::ALL.iter().map(|&t| NavItem { label: t.label(), href: t.href(), current: t == self.tab }).collect()
+    }
+
+    /// The page with a notice above it ("App `shop` registered.").
+    pub fn with_notice(mut self, notice: impl Into<String>) -> Chrome {
+        self.notice = Some(notice.into());
+        self
+    }
+}
+
+/// A rendered template as an HTML answer with `status` (the console's headers are added by its
+/// layer).
+pub fn html<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(body) => {
+            let mut resp = (status, body).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            resp
+        }
+        Err(e) => {
+            tracing::error!("console template: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.").into_response()
+        }
+    }
+}
+
+/// A rendered template, 200.
+pub fn page<T: Template>(t: &T) -> Response {
+    html(StatusCode::OK, t)
+}
+
+/// 303 to `to` (after a change: the browser GETs the result).
 pub fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
 }
 
-/// A flow's refusal as a message for the page (an internal failure is logged, not shown).
-pub fn message(e: &crate::flows::error::FlowError) -> String {
-    use crate::flows::error::FlowError;
-    e.log_internal();
-    match e {
-        FlowError::Invalid(m) => m.clone(),
-        FlowError::NotFound => "Not found: it may have been deleted meanwhile.".into(),
-        other => other.code().message().to_string(),
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct Message<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A page with one sentence and a way back (no chrome: the caller may not be signed in).
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    html(status, &Message { title, message })
+}
+
+/// The answer to a form refused before its handler (no or a wrong CSRF token, too large).
+pub fn refused_form(status: StatusCode, message: &str) -> Response {
+    message_page(status, "The form was not accepted", message)
+}
+
+/// An error no form field explains, as a page with the catalogue's sentence.
+pub fn error_page(e: ApiError) -> Response {
+    let title = match e.code {
+        Code::NotFound => "Not found",
+        Code::Unavailable => "Try again shortly",
+        _ => "That did not work",
+    };
+    message_page(e.status(), title, &e.message)
+}
+
+/// A urlencoded form's fields (several values of a name kept: checkboxes).
+pub struct Fields(pub HashMap<String, Vec<String>>);
+
+impl Fields {
+    pub fn parse(body: &[u8]) -> Fields {
+        let mut m: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            m.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+        Fields(m)
+    }
+
+    /// The first value of `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).and_then(|v| v.first()).map(String::as_str).unwrap_or("")
+    }
+
+    /// Every value of `name` (checked checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.get(name).cloned().unwrap_or_default()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = Response;
 
-    #[test]
-    fn forms_keep_every_value_of_repeated_names() {
-        let f = Form::parse(b"events=a&events=b&csrf=t&url=http%3A%2F%2Fx");
-        assert_eq!(f.all("events"), ["a", "b"]);
-        assert_eq!((f.get("csrf"), f.get("url"), f.get("none")), ("t", "http://x", ""));
+    async fn from_request(req: Request, _: &S) -> Result<Self, Response> {
+        if !crate::web::is_form(req.headers()) {
+            return Err(refused_form(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the page's form."));
+        }
+        let Ok(bytes) = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES).await else {
+            return Err(refused_form(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."));
+        };
+        Ok(Fields::parse(&bytes))
     }
+}
+
+/// What went wrong with a form: sentences next to the fields they name, and the rest above it.
+#[derive(Default, Debug)]
+pub struct Errors {
+    fields: Vec<(String, String)>,
+    pub general: Option<String>,
+}
+
+impl Errors {
+    /// A flow's refusal: a 422 `invalid_field` whose sentence starts with one of `fields` (as
+    /// `` `name` `` or `name:`) goes next to that field; anything else above the form.
+    pub fn from_api(e: &ApiError, fields: &[&str]) -> Errors {
+        let m = e.message.as_str();
+        let named = fields.iter().find(|f| {
+            m.starts_with(&format!("`{f}`")) || m.starts_with(&format!("{f}:")) || m.starts_with(&format!("{f} "))
+        });
+        match named {
+            Some(f) if e.code == Code::InvalidField => Errors::field(f, m),
+            _ => Errors { fields: vec![], general: Some(m.to_string()) },
+        }
+    }
+
+    /// One sentence next to `name`.
+    pub fn field(name: &str, message: &str) -> Errors {
+        Errors { fields: vec![(name.to_string(), message.to_string())], general: None }
+    }
+
+    /// The sentence next to `name`, if any (templates: `{% if let Some(e) = errors.of("name") %}`).
+    pub fn of(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(f, _)| f == name).map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.general.is_none()
+    }
+
+    /// The status a page showing these errors answers with.
+    pub fn status(&self, e: &ApiError) -> StatusCode {
+        e.status()
+    }
+}
+
+/// A confirmation page for a destructive action: names the object, posts `action` with the
+/// `hidden` fields when confirmed, links back to `cancel`. Works without JavaScript; the
+/// console's script turns the buttons that lead here into a `<dialog>`.
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+pub struct Confirm {
+    pub chrome: Chrome,
+    /// "Disable the app `shop`?"
+    pub question: String,
+    /// What happens, in a sentence.
+    pub consequence: String,
+    pub action: String,
+    pub button: String,
+    pub cancel: String,
+    pub hidden: Vec<(String, String)>,
+}
+
+/// A time (unix seconds) as the console shows it: `2026-12-05 03:10 UTC`.
+pub fn when(secs: u64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs as i64) else { return String::new() };
+    format!("{}-{:02}-{:02} {:02}:{:02} UTC", t.year(), t.month() as u8, t.day(), t.hour(), t.minute())
+}
+
+/// An optional time, or "never".
+pub fn when_or(secs: Option<u64>, none: &str) -> String {
+    secs.map(when).unwrap_or_else(|| none.to_string())
+}
+
+/// A console page's path (and query) to send the browser back to: `/auth/admin/…`, nothing
+/// that leaves the site or the console.
+pub fn local_page(p: &str) -> bool {
+    p.starts_with("/auth/admin/")
+        && !p.starts_with("/auth/admin/api/")
+        && !p.contains("//")
+        && !p.contains('\\')
+        && !p.chars().any(char::is_control)
+}
+
+#[derive(Template)]
+#[template(path = "console/placeholder.html")]
+struct Placeholder {
+    chrome: Chrome,
+    text: &'static str,
+}
+
+/// A tab's page before it has content: its title and one sentence.
+pub fn placeholder(c: &Console, tab: Tab, text: &'static str) -> Response {
+    page(&Placeholder { chrome: c.chrome(tab, tab.label()), text })
 }

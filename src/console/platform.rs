@@ -3,7 +3,7 @@
 //! and the effective configuration without secrets. Platform administrators only (tenant
 //! `default`), as the admin API's platform endpoints.
 
-use super::kit::{Form, Op, BASE};
+use super::ops_kit::{Form, Op, BASE};
 use super::platform_view::{self as view, ExplainAnswer, ExplainForm};
 use crate::state::Shared;
 use crate::web::escape;
@@ -115,7 +115,7 @@ async fn show(op: Op) -> Response {
 
 async fn explain(op: Op, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     if !op.platform() {
@@ -135,7 +135,7 @@ async fn explain(op: Op, body: Bytes) -> Response {
 
 async fn reload(op: Op, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     if !op.platform() {
@@ -147,11 +147,12 @@ async fn reload(op: Op, body: Bytes) -> Response {
     let answer = match done {
         Ok(r) => view::reload_answer(&r),
         Err(e) => {
-            format!(r#"<p class="error" role="alert" id="reload-answer">{}</p>"#, escape(&super::kit::message(&e)))
+            format!(r#"<p class="error" role="alert" id="reload-answer">{}</p>"#, escape(&super::ops_kit::message(&e)))
         }
     };
     // The reload may have changed the configuration: the page shows the new one.
     let rt = op.0.s.runtime.load_full();
-    let op = Op(crate::api::admin::Admin { rt, ..op.0 });
+    let Op(c) = op;
+    let op = Op(super::Console { admin: crate::api::admin::Admin { rt, ..c.admin }, csrf: c.csrf });
     render(&op, &ExplainForm { method: "GET".into(), ..Default::default() }, None, &answer)
 }

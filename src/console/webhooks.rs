@@ -2,7 +2,7 @@
 //! disable, delete (after a confirmation naming it), the delivery log and redelivery — every
 //! change through the webhook flows the admin API uses, audited with the administrator.
 
-use super::kit::{message, see_other, Form, Op, BASE};
+use super::ops_kit::{message, see_other, Form, Op, BASE};
 use super::webhooks_view::{self as view, HookForm};
 use crate::clock::now_secs;
 use crate::flows::error::FlowError;
@@ -76,7 +76,7 @@ fn spec(f: &HookForm) -> Spec {
 
 async fn create(op: Op, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     let f = HookForm::parse(&body);
@@ -122,7 +122,7 @@ async fn edit_page(op: Op, Path(id): Path<String>) -> Response {
 
 async fn edit(op: Op, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     let f = HookForm::parse(&body);
@@ -140,7 +140,7 @@ async fn edit(op: Op, Path(id): Path<String>, body: Bytes) -> Response {
 
 async fn set_enabled(op: Op, id: String, body: Bytes, enabled: bool) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     let (s, actor, tenant) = (op.0.s.clone(), op.0.actor(), op.0.user.tenant.clone());
@@ -168,7 +168,7 @@ async fn delete_page(op: Op, Path(id): Path<String>) -> Response {
 
 async fn delete(op: Op, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     if form.get("confirm") != "yes" {
@@ -205,7 +205,7 @@ async fn deliveries(op: Op, Path(id): Path<String>) -> Response {
 
 async fn redeliver(op: Op, Path((id, delivery)): Path<(String, String)>, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = op.check_csrf(&form) {
+    if let Some(r) = op.check_csrf(&form) {
         return r;
     }
     let (s, actor, tenant, hid) = (op.0.s.clone(), op.0.actor(), op.0.user.tenant.clone(), id.clone());

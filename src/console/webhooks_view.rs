@@ -114,7 +114,7 @@ pub fn form(action: &str, csrf_field: &str, f: &HookForm, editing: bool, error: 
 pub fn created(base: &str, w: &Webhook, secret: &str) -> String {
     format!(
         r#"<div class="notice" role="status" id="webhook-created"><p>Webhook created for <code>{url}</code>. Its signing secret is shown this once: copy it to the receiver now.</p>
-<label for="secret-once">Signing secret</label><input id="secret-once" readonly value="{secret}" class="secret"> <button type="button" class="copy" data-copy="secret-once">Copy</button>
+<div class="secret"><span>Signing secret:</span> <code id="secret-once">{secret}</code> <button type="button" class="secondary" data-copy="secret-once">Copy</button></div>
 <p><a href="{base}">Back to webhooks</a></p></div>"#,
         url = escape(&w.url),
         secret = escape(secret),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Top to bottom. A module may use modules of its own layer (without a cycle) or of any below.
 const LAYERS: &[(&str, &[&str])] = &[
     ("composition root", &["server"]),
-    ("edges", &["proxy", "auth_router", "api", "portal", "cli", "ops", "control", "console"]),
+    ("edges", &["proxy", "auth_router", "api", "portal", "console", "cli", "ops", "control"]),
     ("what the API and the portal share", &["web"]),
     ("shared state", &["state"]),
     ("flows", &["flows"]),

@@ -32,8 +32,8 @@ use crate::runtime::Runtime;
 use crate::state::Shared;
 use crate::store::User;
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -87,9 +87,18 @@ impl FromRequestParts<Arc<Shared>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
+        let method = parts.method.clone();
+        Admin::resolve(parts, s, &method).await
+    }
+}
+
+impl Admin {
+    /// The administrator behind a request, its CSRF header checked as for `method` (the
+    /// console, which checks its forms' token itself, resolves with `GET`).
+    pub(crate) async fn resolve(parts: &mut Parts, s: &Arc<Shared>, method: &Method) -> Result<Admin, ApiError> {
         let Ok(Snapshot(rt)) = Snapshot::from_request_parts(parts, s).await;
         let info = ReqInfo::from_request_parts(parts, s).await?;
-        let (id, csrf) = session::admin_session(&rt, &parts.method, &parts.headers, &info)?;
+        let (id, csrf) = session::admin_session(&rt, method, &parts.headers, &info)?;
         let store = s.services.store.clone();
         let uid = id.user_id.clone();
         let user = blocking(move || Ok(store.user(&uid)?)).await?;
