@@ -19,6 +19,7 @@ mod browser;
 mod budget;
 mod cli;
 mod cli_users;
+mod console;
 mod delivery;
 mod docs;
 mod edge_identity;
