@@ -149,7 +149,7 @@ pub fn table(events: &[AuditEvent], names: &HashMap<String, String>) -> String {
         })
         .collect();
     format!(
-        r#"<div class="table-wrap"><table id="events"><caption>Security events, newest first (times in UTC)</caption><thead><tr><th scope="col">Event</th><th scope="col">User</th><th scope="col">App</th><th scope="col">IP (effective / forwarded / remote)</th><th scope="col">Date</th><th scope="col">Time</th></tr></thead><tbody>{rows}</tbody></table></div>"#
+        r#"<div class="table-wrap" tabindex="0"><table id="events"><caption>Security events, newest first (times in UTC)</caption><thead><tr><th scope="col">Event</th><th scope="col">User</th><th scope="col">App</th><th scope="col">IP (effective / forwarded / remote)</th><th scope="col">Date</th><th scope="col">Time</th></tr></thead><tbody>{rows}</tbody></table></div>"#
     )
 }
 

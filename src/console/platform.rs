@@ -38,7 +38,11 @@ fn render(op: &Op, form: &ExplainForm, answer: Option<&ExplainAnswer>, reloaded:
     let policies: String = view::policy_files(&rt.config.policies_dir)
         .iter()
         .map(|(name, text)| {
-            format!("<details><summary><code>{}</code></summary><pre>{}</pre></details>", escape(name), escape(text))
+            format!(
+                r#"<details><summary><code>{n}</code></summary><pre tabindex="0" aria-label="{n}">{}</pre></details>"#,
+                escape(text),
+                n = escape(name)
+            )
         })
         .collect();
     let error = match answer {

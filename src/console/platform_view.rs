@@ -165,7 +165,10 @@ pub fn reload_answer(r: &Result<(), ConfigErrors>) -> String {
 
 /// The effective configuration as YAML, every secret `[redacted]`.
 pub fn effective(rt: &Runtime) -> String {
-    format!("<pre class=\"config\">{}</pre>", values::yaml(&rt.config.effective))
+    format!(
+        "<pre class=\"config\" tabindex=\"0\" aria-label=\"The configuration in effect\">{}</pre>",
+        values::yaml(&rt.config.effective)
+    )
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub fn list(base: &str, hooks: &[Webhook], csrf_field: &str) -> String {
         })
         .collect();
     format!(
-        r#"<div class="table-wrap"><table id="webhooks"><caption>Webhooks of your tenant</caption><thead><tr><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Changed</th><th scope="col">Actions</th></tr></thead><tbody>{rows}</tbody></table></div>"#
+        r#"<div class="table-wrap" tabindex="0"><table id="webhooks"><caption>Webhooks of your tenant</caption><thead><tr><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Changed</th><th scope="col">Actions</th></tr></thead><tbody>{rows}</tbody></table></div>"#
     )
 }
 
@@ -178,7 +178,7 @@ pub fn deliveries(base: &str, csrf_field: &str, w: &Webhook, ds: &[Delivery]) ->
         })
         .collect();
     format!(
-        r#"{head}<div class="table-wrap"><table id="deliveries"><caption>Newest first (times in UTC)</caption><thead><tr><th scope="col">Event</th><th scope="col">Delivery id</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">Action</th></tr></thead><tbody>{rows}</tbody></table></div>"#
+        r#"{head}<div class="table-wrap" tabindex="0"><table id="deliveries"><caption>Newest first (times in UTC)</caption><thead><tr><th scope="col">Event</th><th scope="col">Delivery id</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">Action</th></tr></thead><tbody>{rows}</tbody></table></div>"#
     )
 }
 

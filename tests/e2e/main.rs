@@ -20,6 +20,7 @@ mod budget;
 mod cli;
 mod cli_users;
 mod console;
+mod console_ops;
 mod delivery;
 mod docs;
 mod edge_identity;
