@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Sessions(c) => with_config(&args.config, |cfg| cli::directory::sessions(cfg, c)),
         Command::App(c) => with_config(&args.config, |cfg| cli::directory::app(cfg, c)),
         Command::Audit(c) => with_config(&args.config, |cfg| cli::directory::audit(cfg, c)),
+        Command::Store(c) => cli::store::store(&args.config, c),
     }
 }
 

@@ -114,8 +114,9 @@ fn bind_early(what: &str, addr: &str) -> anyhow::Result<Bound> {
 }
 
 impl Bound {
-    fn add_to<A: pingora::apps::ServerApp + Send + Sync + 'static>(&self, service: &mut Service<A>) {
-        if self.reserved.is_some() {
+    /// Listens on the address; `shared` when other listeners (the other workers') listen on it too.
+    fn add_to<A: pingora::apps::ServerApp + Send + Sync + 'static>(&self, service: &mut Service<A>, shared: bool) {
+        if self.reserved.is_some() || shared {
             let mut opts = pingora::listeners::TcpSocketOptions::default();
             opts.so_reuseport = Some(true);
             service.add_tcp_with_settings(&self.addr, opts);
@@ -196,15 +197,26 @@ pub fn serve(config_path: &Path) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    // The proxy behind a guard: a cap on open connections and a deadline per request head.
-    let proxy = pingora::proxy::http_proxy(&server.configuration, Gateway::new(shared.clone()));
-    let guarded = Guarded::new(proxy, cfg.server.max_connections, cfg.server.header_timeout);
-    let mut gateway = Service::new("gateway".to_string(), guarded);
-    listen.add_to(&mut gateway);
+    // The proxy behind a guard: a cap on open connections (one for all workers) and a deadline
+    // per request head. Each worker thread is a service of its own with its own listening
+    // socket on the address (SO_REUSEPORT; the kernel spreads the connections), like nginx's
+    // workers: a connection is accepted, registered and served on one thread, so no readiness
+    // event and no pooled upstream connection crosses threads. One listener shared by the
+    // workers woke a second thread for every event of the connections it handed over.
+    let gateway_app = Gateway::new(shared.clone());
+    let slots = Arc::new(tokio::sync::Semaphore::new(cfg.server.max_connections));
+    let workers = cfg.server.workers.max(1);
+    for _ in 0..workers {
+        let proxy = pingora::proxy::http_proxy(&server.configuration, gateway_app.clone());
+        let guarded = Guarded::new(proxy, slots.clone(), cfg.server.header_timeout);
+        let mut gateway = Service::new("gateway".to_string(), guarded);
+        listen.add_to(&mut gateway, workers > 1);
+        gateway.threads = Some(1);
+        server.add_service(gateway);
+    }
     let mut ops = Service::new("ops".to_string(), Ops { shared: shared.clone() });
-    ops_listen.add_to(&mut ops);
+    ops_listen.add_to(&mut ops, false);
     ops.threads = Some(1);
-    server.add_service(gateway);
     server.add_service(ops);
     server.add_service(background_service("housekeeping", Housekeeping { shared }));
 

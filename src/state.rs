@@ -36,9 +36,9 @@ fn store_error(cfg: &Config, e: StoreError) -> ConfigErrors {
     let message = match e {
         StoreError::Locked(_) => format!(
             "the store {} is in use by another process: is a Gatehouse server already running with it?",
-            cfg.storage_path.display()
+            crate::store::postgres::location(cfg)
         ),
-        other => format!("{}: {other}", cfg.storage_path.display()),
+        other => format!("{}: {other}", crate::store::postgres::location(cfg)),
     };
     ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message }])
 }
@@ -46,7 +46,7 @@ fn store_error(cfg: &Config, e: StoreError) -> ConfigErrors {
 impl Shared {
     pub fn load(config_path: &Path) -> Result<Arc<Shared>, ConfigErrors> {
         let cfg = Config::load(config_path)?;
-        let store = Arc::new(Store::open(&cfg.storage_path).map_err(|e| store_error(&cfg, e))?);
+        let store = Arc::new(Store::open_configured(&cfg).map_err(|e| store_error(&cfg, e))?);
         cfg.refuse_taken_app_ids(&crate::appkeys::clashes(&cfg, &store).map_err(|e| store_error(&cfg, e))?)?;
         crate::appkeys::bind_legacy(&cfg, &store).map_err(|e| store_error(&cfg, e))?;
         let groups = cfg.access_groups.clone();

@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod policy_probe;
+pub mod store;
 pub mod users;
 
 use crate::config::Config;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Applications: their API keys.
     #[command(subcommand)]
     App(directory::AppCommand),
+    /// The store: its schema, and copying it between redb and PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,17 +168,17 @@ pub fn check(path: &std::path::Path) -> ExitCode {
 /// Whether no config app takes the id of an app registered in the store (what a start or a
 /// reload refuses). A store in use by a running server is not opened: its reload checks.
 fn store_app_ids_free(cfg: &Config) -> bool {
-    if !cfg.storage_path.exists() {
+    if cfg.postgres.is_none() && !cfg.storage_path.exists() {
         return true;
     }
-    let store = match crate::store::Store::open(&cfg.storage_path) {
+    let store = match crate::store::Store::open_configured(cfg) {
         Ok(s) => s,
         Err(crate::store::StoreError::Locked(_)) => {
             eprintln!("note: the store is in use by a running server, which checks app ids at reload");
             return true;
         }
         Err(e) => {
-            eprintln!("{}: {e}", cfg.storage_path.display());
+            eprintln!("{}: {e}", crate::store::postgres::location(cfg));
             return false;
         }
     };
@@ -185,7 +189,7 @@ fn store_app_ids_free(cfg: &Config) -> bool {
             false
         }
         Err(e) => {
-            eprintln!("{}: {e}", cfg.storage_path.display());
+            eprintln!("{}: {e}", crate::store::postgres::location(cfg));
             false
         }
     }

@@ -109,11 +109,41 @@ impl Default for Server {
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     pub path: String,
+    /// A shared PostgreSQL store instead of the embedded file (exclusive with `path`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Postgres>,
 }
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage { path: "./data/gatehouse.redb".into() }
+        Storage { path: "./data/gatehouse.redb".into(), postgres: None }
+    }
+}
+
+/// `storage.postgres`: where the shared store is and how many connections a process keeps.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Postgres {
+    pub url: String,
+    #[serde(default = "default_pg_pool")]
+    pub pool: usize,
+    /// The longest a store operation waits: for a pooled connection, to connect, for an answer.
+    #[serde(default = "default_pg_timeout")]
+    pub timeout: Dur,
+}
+
+fn default_pg_pool() -> usize {
+    16
+}
+
+fn default_pg_timeout() -> Dur {
+    Dur(std::time::Duration::from_secs(5))
+}
+
+/// The URL holds a password: never printed whole.
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").field("url", &"[redacted]").field("pool", &self.pool).finish()
     }
 }
 

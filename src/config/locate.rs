@@ -94,6 +94,11 @@ impl LineIndex {
     }
 
     /// The line of `path`, or of its nearest ancestor that is known.
+    /// Whether the file writes `path` itself (not only a parent of it).
+    pub fn has(&self, path: &str) -> bool {
+        self.lines.contains_key(path)
+    }
+
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let mut p = path;
         loop {

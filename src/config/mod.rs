@@ -8,6 +8,7 @@ pub mod effective;
 pub mod file;
 pub mod locate;
 pub mod sms;
+pub mod storage;
 pub mod units;
 mod validate;
 
@@ -88,6 +89,11 @@ impl<'a> Reporter<'a> {
 
     pub fn line_of(&self, path: &str) -> Option<usize> {
         self.index.line_of(path)
+    }
+
+    /// Whether the file writes `path` itself.
+    pub fn has(&self, path: &str) -> bool {
+        self.index.has(path)
     }
 }
 
@@ -183,6 +189,8 @@ pub struct Config {
     pub path: PathBuf,
     pub server: ServerConfig,
     pub storage_path: PathBuf,
+    /// The shared PostgreSQL store (`storage.postgres`) used instead of the file at `storage_path`.
+    pub postgres: Option<storage::PostgresConfig>,
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub password: file::Password,

@@ -211,3 +211,27 @@ fn admin_sessions_default_to_mfa_and_fifteen_idle_minutes() {
     let e = load("session: {cookie_name: gatehouse_admin}\n").unwrap_err().to_string();
     assert!(e.contains("cannot be the admin session's cookie"), "{e}");
 }
+
+#[test]
+fn storage_postgres_is_validated_and_exclusive_with_storage_path() {
+    let c = load("storage:\n  postgres: {url: 'postgres://gh:pw-123@db:5432/gatehouse'}\n").unwrap();
+    let pg = c.postgres.unwrap();
+    assert_eq!((pg.pool, pg.timeout), (16, Duration::from_secs(5)));
+    assert!(load("{}").unwrap().postgres.is_none());
+    let e = load("storage:\n  path: x.redb\n  postgres: {url: 'postgres://gh:pw-123@db/gatehouse', pool: 0}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("test.yaml:3: storage.path and storage.postgres exclude each other"), "{e}");
+    assert!(e.contains("storage.postgres.pool must be between 1 and 1024"), "{e}");
+    let e = load("storage: {postgres: {url: 'postgres://gh:pw-123@db'}}\n").unwrap_err().to_string();
+    assert!(e.contains("storage.postgres.url names no database") && !e.contains("pw-123"), "{e}");
+}
+
+/// GET /auth/admin/api/config shows `effective`: the database password never appears there.
+#[test]
+fn the_effective_config_redacts_the_postgres_password() {
+    let c = load("storage: {postgres: {url: 'postgres://gh:pw-9911@db:5432/gatehouse', pool: 4}}\n").unwrap();
+    let shown = c.effective["storage"]["postgres"].to_string();
+    assert!(!shown.contains("pw-9911") && shown.contains("db:5432") && shown.contains("\"pool\":4"), "{shown}");
+    assert!(c.secrets.iter().any(|s| s == "pw-9911"));
+}

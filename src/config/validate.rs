@@ -81,6 +81,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
     let (tenants, tenant_ids) = tenants_section(r, &f.tenants, &f.notifiers);
     let access_groups = f.access_groups.iter().map(|(k, v)| (k.clone(), v.scopes.clone())).collect();
     let apps = apps_section(r, &f.apps, &tenant_ids, resolve);
+    let postgres = super::storage::section(r, &f.storage);
     assemble(
         path,
         base,
@@ -95,6 +96,7 @@ pub(super) fn validate(path: &Path, mut f: file::File, r: &mut Reporter, resolve
             tenants,
             access_groups,
             apps,
+            postgres,
         },
     )
 }
@@ -110,6 +112,7 @@ struct Sections {
     tenants: Vec<TenantConfig>,
     access_groups: BTreeMap<String, Vec<String>>,
     apps: Vec<AppConfig>,
+    postgres: Option<super::storage::PostgresConfig>,
 }
 
 /// `server`: the listeners, the public URL (returned; a placeholder when it is wrong) and the
@@ -401,6 +404,7 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
             public_url: s.public_url.clone(),
         },
         storage_path: resolve_path(base, &f.storage.path),
+        postgres: s.postgres.clone(),
         tokens: TokenConfig {
             issuer: f.tokens.issuer.unwrap_or_else(|| s.public_url.as_str().trim_end_matches('/').to_string()),
             access_ttl: f.tokens.access_ttl.0,

@@ -26,9 +26,9 @@ pub fn run(cfg: &Config, op: Op) -> Result<(Value, bool), ControlError> {
             None => Ok((v.get("ok").cloned().unwrap_or(Value::Null), true)),
         };
     }
-    let store = Store::open(&cfg.storage_path).map_err(|e| match e {
+    let store = Store::open_configured(cfg).map_err(|e| match e {
         StoreError::Locked(_) => ControlError::SocketSilent {
-            store: cfg.storage_path.display().to_string(),
+            store: crate::store::postgres::location(cfg),
             socket: cfg.server.control_socket.display().to_string(),
         },
         other => ControlError::Store(other),

@@ -39,9 +39,10 @@ pub struct Guarded<A> {
 }
 
 impl<A> Guarded<A> {
-    pub fn new(app: A, max_connections: usize, header_timeout: Duration) -> Guarded<A> {
+    /// `slots` bounds the open connections; guards that share it share the bound.
+    pub fn new(app: A, slots: Arc<Semaphore>, header_timeout: Duration) -> Guarded<A> {
         refused_total();
-        Guarded { app: Arc::new(app), slots: Arc::new(Semaphore::new(max_connections)), header_timeout }
+        Guarded { app: Arc::new(app), slots, header_timeout }
     }
 }
 
@@ -70,17 +71,19 @@ impl HeadScan {
             return false;
         };
         let from = self.scanned.saturating_sub(2).max(start);
-        let tail = &buf[from..];
         self.scanned = buf.len();
-        let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-        let crlf = tail.windows(3).position(|w| w == b"\n\r\n").map(|i| i + 3);
-        match lf.into_iter().chain(crlf).min() {
-            Some(end) => {
-                self.end = from + end;
-                true
-            }
-            None => false,
+        // Each line feed, found with memchr, and what follows it: the first that ends the head
+        // ends it earliest (a `\n\r\n` at `i` rules out a `\n\n` at `i + 1`).
+        for i in memchr::memchr_iter(b'\n', &buf[from..]).map(|i| from + i) {
+            let end = match buf.get(i + 1..) {
+                Some([b'\n', ..]) => i + 2,
+                Some([b'\r', b'\n', ..]) => i + 3,
+                _ => continue,
+            };
+            self.end = end;
+            return true;
         }
+        false
     }
 }
 

@@ -105,6 +105,25 @@ fn websocket_upgrade(h: &http::HeaderMap) -> bool {
             .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
 }
 
+/// Hop-by-hop headers an app never receives from the client (`Connection` is re-added for a
+/// WebSocket upgrade, `Upgrade` kept for one).
+const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "http2-settings"];
+
+/// Forwarding headers only a trusted proxy may send (from anyone else they are removed, and
+/// `X-Forwarded-Proto`/`-Host` are set by Gatehouse).
+const FORWARDING_HEADERS: [&str; 5] =
+    ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "forwarded"];
+
+/// Whether a client-sent header is removed before the request goes upstream.
+fn is_dropped(name: &HeaderName, upgrade: bool, peer_trusted: bool) -> bool {
+    let n = name.as_str();
+    HOP_BY_HOP.contains(&n)
+        || (n == "upgrade" && !upgrade)
+        || OVERRIDE_HEADERS.contains(&n)
+        || is_identity_header(name)
+        || (!peer_trusted && FORWARDING_HEADERS.contains(&n))
+}
+
 /// What the gateway knows about the client when it forwards.
 pub struct Forwarding {
     pub client_ip: IpAddr,
@@ -146,26 +165,18 @@ pub fn prepare_upstream(
     // upgrade. Any other protocol (`h2c` above all) would turn the connection into a tunnel to
     // the app in which every later request reaches it unjudged.
     let upgrade = websocket_upgrade(&req.headers);
-    req.remove_header("connection");
-    for h in ["keep-alive", "proxy-connection", "proxy-authorization", "http2-settings"] {
-        req.remove_header(h);
+    // What is removed, found in one pass over the names the client sent (usually none of them):
+    // hop-by-hop headers, path and method overrides, client-sent identity, and forwarding
+    // headers from anyone but a trusted proxy.
+    let dropped: Vec<HeaderName> =
+        req.headers.keys().filter(|n| is_dropped(n, upgrade, fwd.peer_trusted)).cloned().collect();
+    for name in &dropped {
+        req.remove_header(name);
     }
     if upgrade {
         req.insert_header("connection", "upgrade")?;
-    } else {
-        req.remove_header("upgrade");
     }
 
-    // Headers that make some frameworks serve another path (IIS, Symfony, Zend: `X-Original-URL`,
-    // `X-Rewrite-URL`) or another method (`X-HTTP-Method-Override` & co.) than the one judged.
-    for h in OVERRIDE_HEADERS {
-        req.remove_header(h);
-    }
-
-    let spoofed: Vec<HeaderName> = req.headers.keys().filter(|n| is_identity_header(n)).cloned().collect();
-    for name in spoofed {
-        req.remove_header(&name);
-    }
     for (name, value) in IDENTITY_HEADERS.iter().zip(identity_values(identity)) {
         req.insert_header(*name, value)?;
     }
@@ -182,9 +193,6 @@ pub fn prepare_upstream(
             format!("{}, {}", prior.join(", "), fwd.peer)
         }
     } else {
-        for h in ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "forwarded"] {
-            req.remove_header(h);
-        }
         fwd.peer.to_string()
     };
     req.insert_header("x-forwarded-for", xff)?;
@@ -280,6 +288,38 @@ mod tests {
         prepare_upstream(&mut r, None, None, None, &fwd(true)).unwrap();
         assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 127.0.0.1");
         assert_eq!(r.headers.get("x-real-ip").unwrap(), "203.0.113.9");
+    }
+
+    /// The one-pass removal takes exactly the listed names: a trusted proxy's forwarding
+    /// headers and the client's other headers (even ones whose names start alike) stay.
+    #[test]
+    fn only_the_listed_headers_are_removed() {
+        let sent = [
+            ("Host", "wiki.test"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "wiki.example"),
+            ("Forwarded", "for=203.0.113.9"),
+            ("Upgrade-Insecure-Requests", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Upgrade", "h2c"),
+            ("Accept", "text/html"),
+        ];
+        let mut r = req(&sent);
+        prepare_upstream(&mut r, None, None, None, &fwd(true)).unwrap();
+        assert_eq!(r.headers.get("x-forwarded-proto").unwrap(), "https");
+        assert_eq!(r.headers.get("x-forwarded-host").unwrap(), "wiki.example");
+        assert_eq!(r.headers.get("forwarded").unwrap(), "for=203.0.113.9");
+        assert_eq!(r.headers.get("upgrade-insecure-requests").unwrap(), "1");
+        assert_eq!(r.headers.get("accept").unwrap(), "text/html");
+        assert!(r.headers.get("keep-alive").is_none());
+        assert!(r.headers.get("upgrade").is_none());
+        // The same request from an untrusted peer loses the forwarding headers it sent.
+        let mut r = req(&sent);
+        prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
+        assert_eq!(r.headers.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(r.headers.get("x-forwarded-host").unwrap(), "wiki.test");
+        assert!(r.headers.get("forwarded").is_none());
+        assert_eq!(r.headers.get("upgrade-insecure-requests").unwrap(), "1");
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct Ctx {
     label: Option<Label>,
 }
 
+/// The proxy's hooks; cheap to clone (one per worker thread's listener).
+#[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
     api: axum::Router,

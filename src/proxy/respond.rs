@@ -49,16 +49,29 @@ impl Reply {
         self.write(session, None).await
     }
 
-    async fn write(self, session: &mut Session, keepalive: Option<u64>) -> Result<()> {
-        let mut h = ResponseHeader::build_no_case(self.status, Some(4 + self.headers.len()))?;
+    /// The response head: built as `http` parts with names known in advance, so no name is
+    /// parsed or copied per answer (Pingora's `insert_header` parses each one), then handed to
+    /// Pingora as a head without header case, the same as `build_no_case`.
+    fn head(&self) -> Result<ResponseHeader> {
+        let status = http::StatusCode::from_u16(self.status)
+            .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "invalid status", e))?;
+        let mut headers = http::HeaderMap::with_capacity(3 + self.headers.len());
         if !self.content_type.is_empty() {
-            h.insert_header("content-type", self.content_type)?;
+            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(self.content_type));
         }
-        h.insert_header("content-length", self.body.len())?;
-        h.insert_header("cache-control", "no-store")?;
-        for (k, v) in self.headers {
-            h.append_header(k, v)?;
+        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(self.body.len()));
+        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        for (k, v) in &self.headers {
+            headers.append(header_name(k)?, v.clone());
         }
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = status;
+        parts.headers = headers;
+        Ok(ResponseHeader::from(parts))
+    }
+
+    async fn write(self, session: &mut Session, keepalive: Option<u64>) -> Result<()> {
+        let h = self.head()?;
         let head_only = session.req_header().method == http::Method::HEAD;
         session.set_keepalive(keepalive);
         if self.body.is_empty() || head_only {
@@ -68,6 +81,16 @@ impl Reply {
             session.write_response_body(Some(self.body), true).await
         }
     }
+}
+
+/// A header name written in the code: lower case names (all of Gatehouse's) cost nothing,
+/// anything else is parsed.
+fn header_name(name: &'static str) -> Result<http::HeaderName> {
+    if name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !name.is_empty() {
+        return Ok(http::HeaderName::from_static(name));
+    }
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "invalid header name", e))
 }
 
 /// The code of an error answered when a request could not be proxied with status `status`.
@@ -105,6 +128,31 @@ pub async fn fail_to_proxy_answer(session: &mut Session, code: u16) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The head is what `build_no_case` and `insert_header` made: same status, headers and
+    /// order on the wire.
+    #[test]
+    fn the_head_is_written_as_before() {
+        let r = Reply::error(Code::RateLimited, "Too many requests: retry later.")
+            .header("retry-after", "3")
+            .header("www-authenticate", "Bearer")
+            .header("X-Mixed-Case", "1");
+        let mut wire = bytes::BytesMut::new();
+        let h = r.head().unwrap();
+        assert_eq!(h.status, 429);
+        h.header_to_h1_wire(&mut wire);
+        let mut old = ResponseHeader::build_no_case(429, None).unwrap();
+        old.insert_header("content-type", "application/json").unwrap();
+        old.insert_header("content-length", r.body.len()).unwrap();
+        old.insert_header("cache-control", "no-store").unwrap();
+        for (k, v) in &r.headers {
+            old.append_header(*k, v.clone()).unwrap();
+        }
+        let mut want = bytes::BytesMut::new();
+        old.header_to_h1_wire(&mut want);
+        assert_eq!(String::from_utf8_lossy(&wire), String::from_utf8_lossy(&want));
+        assert!(String::from_utf8_lossy(&wire).contains("x-mixed-case: 1\r\n"));
+    }
 
     #[test]
     fn failures_to_proxy_use_the_error_shape() {

@@ -67,7 +67,7 @@ impl Store {
         let out = {
             let mut users = tx.open_table(USERS)?;
             let mut index = tx.open_table(USER_INDEX)?;
-            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(&v)).transpose()?;
             let Some(mut user) = current.filter(|u| u.status == UserStatus::Active && u.tenant == tenant) else {
                 return Ok(Proved::Stale);
             };
@@ -80,7 +80,7 @@ impl Store {
                     user.updated_at = now;
                     Proved::Verified(user.clone())
                 }
-                _ if index.get(new_key.as_str())?.is_some_and(|owner| owner.value() != id) => Proved::Taken,
+                _ if index.get(new_key.as_str())?.is_some_and(|owner| owner != id) => Proved::Taken,
                 _ => {
                     if let Some(p) = previous.as_deref() {
                         index.remove(index_key(tenant, field.as_str(), p).as_str())?;
@@ -109,6 +109,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     fn user(id: &str, email: &str, verified: bool) -> User {
         User {
@@ -123,34 +124,38 @@ mod tests {
 
     #[test]
     fn a_proof_verifies_its_own_value_or_moves_the_address_when_free() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("s.redb")).unwrap();
-        s.put_user(&user("u1", "old@example.com", false)).unwrap();
-        s.put_user(&user("u2", "taken@example.com", false)).unwrap();
-        let f = AddressField::Email;
-        // Its own value (case aside): verified, the value kept.
-        let Proved::Verified(u) = s.prove_address("t", "u1", f, "OLD@example.com", 5).unwrap() else { panic!() };
-        assert_eq!((u.email.as_deref(), u.email_verified, u.updated_at), (Some("old@example.com"), true, 5));
-        // Another account's (even unproved): nothing changes.
-        assert_eq!(s.prove_address("t", "u1", f, "taken@example.com", 6).unwrap(), Proved::Taken);
-        assert_eq!(s.user("u1").unwrap().unwrap().email.as_deref(), Some("old@example.com"));
-        // A free one: replaces, the index follows (the old value is free, the new one held).
-        let Proved::Changed { user, previous } = s.prove_address("t", "u1", f, "new@example.com", 7).unwrap() else {
-            panic!()
-        };
-        assert_eq!((previous.as_deref(), user.email.as_deref()), (Some("old@example.com"), Some("new@example.com")));
-        assert!(s.address_holder("t", "email", "old@example.com").unwrap().is_none());
-        assert_eq!(s.find_user("t", "new@example.com").unwrap().unwrap().id, "u1");
-        // Another tenant, or an account no longer active: nothing.
-        assert_eq!(s.prove_address("x", "u1", f, "n2@example.com", 8).unwrap(), Proved::Stale);
-        s.update_user("u1", |u| {
-            u.status = UserStatus::Disabled;
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
-        assert_eq!(s.prove_address("t", "u1", f, "n2@example.com", 8).unwrap(), Proved::Stale);
-        assert_eq!(s.prove_address("t", "nobody", f, "n2@example.com", 8).unwrap(), Proved::Stale);
+        each_backend(|s| {
+            s.put_user(&user("u1", "old@example.com", false)).unwrap();
+            s.put_user(&user("u2", "taken@example.com", false)).unwrap();
+            let f = AddressField::Email;
+            // Its own value (case aside): verified, the value kept.
+            let Proved::Verified(u) = s.prove_address("t", "u1", f, "OLD@example.com", 5).unwrap() else { panic!() };
+            assert_eq!((u.email.as_deref(), u.email_verified, u.updated_at), (Some("old@example.com"), true, 5));
+            // Another account's (even unproved): nothing changes.
+            assert_eq!(s.prove_address("t", "u1", f, "taken@example.com", 6).unwrap(), Proved::Taken);
+            assert_eq!(s.user("u1").unwrap().unwrap().email.as_deref(), Some("old@example.com"));
+            // A free one: replaces, the index follows (the old value is free, the new one held).
+            let Proved::Changed { user, previous } = s.prove_address("t", "u1", f, "new@example.com", 7).unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(
+                (previous.as_deref(), user.email.as_deref()),
+                (Some("old@example.com"), Some("new@example.com"))
+            );
+            assert!(s.address_holder("t", "email", "old@example.com").unwrap().is_none());
+            assert_eq!(s.find_user("t", "new@example.com").unwrap().unwrap().id, "u1");
+            // Another tenant, or an account no longer active: nothing.
+            assert_eq!(s.prove_address("x", "u1", f, "n2@example.com", 8).unwrap(), Proved::Stale);
+            s.update_user("u1", |u| {
+                u.status = UserStatus::Disabled;
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+            assert_eq!(s.prove_address("t", "u1", f, "n2@example.com", 8).unwrap(), Proved::Stale);
+            assert_eq!(s.prove_address("t", "nobody", f, "n2@example.com", 8).unwrap(), Proved::Stale);
+        });
     }
 
     #[test]

@@ -8,7 +8,6 @@
 
 use super::*;
 use crate::domain::{AppStatus, UserStatus};
-use redb::WriteTransaction;
 use serde::Deserialize;
 
 /// App id → [`StoredApp`].
@@ -81,7 +80,7 @@ fn member_range(tenant: &str, app: &str, after: u64) -> (String, String) {
 /// Moves `next`'s index entries to a new sequence number when its assignment or synced fields
 /// differ from `prev`'s (either may be absent: a new or a deleted user). Call in the write
 /// transaction that writes the user.
-pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Option<&User>) -> Result<()> {
+pub(crate) fn reindex_user(tx: &WriteTx, prev: Option<&User>, next: Option<&User>) -> Result<()> {
     fn view(u: Option<&User>) -> Option<(SyncFields<'_>, &Vec<String>)> {
         u.and_then(|u| SyncFields::of(u).map(|f| (f, &u.apps)))
     }
@@ -92,7 +91,7 @@ pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Opt
     let Some(id) = next.or(prev).map(|u| u.id.as_str()) else { return Ok(()) };
     let mut members = tx.open_table(APP_MEMBERS)?;
     let mut seqs = tx.open_table(MEMBER_SEQ)?;
-    let old = seqs.remove(id)?.map(|v| v.value());
+    let old = seqs.remove(id)?;
     if let (Some(seq), Some(p)) = (old, prev) {
         for app in &p.apps {
             members.remove(member_key(&p.tenant, app, seq).as_str())?;
@@ -101,7 +100,7 @@ pub(crate) fn reindex_user(tx: &WriteTransaction, prev: Option<&User>, next: Opt
     let Some((_, apps)) = after.filter(|(_, apps)| !apps.is_empty()) else { return Ok(()) };
     let tenant = next.map(|u| u.tenant.as_str()).unwrap_or_default();
     let mut meta = tx.open_table(META)?;
-    let seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0) + 1;
+    let seq = meta.get(LAST_SEQ)?.unwrap_or(0) + 1;
     meta.insert(LAST_SEQ, seq)?;
     for app in apps {
         members.insert(member_key(tenant, app, seq).as_str(), id)?;
@@ -149,7 +148,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut t = tx.open_table(APPS)?;
-            let current: Option<StoredApp> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+            let current: Option<StoredApp> = t.get(id)?.map(|v| decode(&v)).transpose()?;
             match current {
                 Some(mut a) => {
                     f(&mut a);
@@ -181,9 +180,9 @@ impl Store {
         let mut out = vec![];
         for row in t.range(from.as_str()..to.as_str())?.take(limit) {
             let (k, id) = row?;
-            let seq = k.value().rsplit('\0').next().and_then(|s| s.parse().ok()).unwrap_or(0);
-            if let Some(u) = users.get(id.value())? {
-                out.push((seq, self.decode_user(u.value())?));
+            let seq = k.rsplit('\0').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            if let Some(u) = users.get(id.as_str())? {
+                out.push((seq, self.decode_user(&u)?));
             }
         }
         Ok(out)
@@ -200,7 +199,7 @@ impl Store {
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = vec![];
             for id in ids {
-                let u: Option<User> = users.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let u: Option<User> = users.get(id.as_str())?.map(|v| decode(&v)).transpose()?;
                 match u.filter(|u| u.tenant == tenant) {
                     Some(u) => found.push(u),
                     None => missing.push(id.clone()),
@@ -248,10 +247,7 @@ impl Store {
             tx.open_table(APP_MEMBERS)?.retain(|_, _| false)?;
             tx.open_table(MEMBER_SEQ)?.retain(|_, _| false)?;
             let users = tx.open_table(USERS)?;
-            let all: Vec<User> = users
-                .iter()?
-                .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| decode(v.value())))
-                .collect::<Result<_>>()?;
+            let all: Vec<User> = users.iter()?.map(|r| r.and_then(|(_, v)| decode(&v))).collect::<Result<_>>()?;
             drop(users);
             for u in &all {
                 reindex_user(&tx, None, Some(u))?;
@@ -274,6 +270,7 @@ pub enum Assigned {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     fn user(id: &str, apps: &[&str]) -> User {
         User {
@@ -293,134 +290,133 @@ mod tests {
 
     #[test]
     fn members_follow_assignment_and_synced_changes_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        store.put_user(&user("a", &["wiki"])).unwrap();
-        store.put_user(&user("b", &["wiki", "crm"])).unwrap();
-        store.put_user(&user("c", &[])).unwrap();
-        assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["a", "b"]);
-        assert_eq!(store.app_user_count("t", "crm").unwrap(), 1);
-        let last = store.app_members("t", "wiki", 0, 10).unwrap().last().unwrap().0;
-        assert!(store.app_members("t", "wiki", last, 10).unwrap().is_empty());
+        each_backend(|store| {
+            store.put_user(&user("a", &["wiki"])).unwrap();
+            store.put_user(&user("b", &["wiki", "crm"])).unwrap();
+            store.put_user(&user("c", &[])).unwrap();
+            assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["a", "b"]);
+            assert_eq!(store.app_user_count("t", "crm").unwrap(), 1);
+            let last = store.app_members("t", "wiki", 0, 10).unwrap().last().unwrap().0;
+            assert!(store.app_members("t", "wiki", last, 10).unwrap().is_empty());
 
-        // A field no app syncs: not a change.
-        store
-            .update_user("a", |u| {
-                u.mfa_by_code = true;
-                Ok(())
-            })
-            .unwrap()
-            .unwrap();
-        assert!(store.app_members("t", "wiki", last, 10).unwrap().is_empty());
-        // A synced field: seen after the last cursor, once.
-        store
-            .update_user("a", |u| {
-                u.name = Some("Ann".into());
-                Ok(())
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(ids(&store.app_members("t", "wiki", last, 10).unwrap()), ["a"]);
-        assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["b", "a"]);
-        assert_eq!(store.app_members("t", "wiki", 0, 1).unwrap().len(), 1);
+            // A field no app syncs: not a change.
+            store
+                .update_user("a", |u| {
+                    u.mfa_by_code = true;
+                    Ok(())
+                })
+                .unwrap()
+                .unwrap();
+            assert!(store.app_members("t", "wiki", last, 10).unwrap().is_empty());
+            // A synced field: seen after the last cursor, once.
+            store
+                .update_user("a", |u| {
+                    u.name = Some("Ann".into());
+                    Ok(())
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(ids(&store.app_members("t", "wiki", last, 10).unwrap()), ["a"]);
+            assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["b", "a"]);
+            assert_eq!(store.app_members("t", "wiki", 0, 1).unwrap().len(), 1);
 
-        // Bulk assignment: all or nothing.
-        let missing = store.set_assignment("t", "crm", &["a".into(), "zz".into()], true, 5).unwrap();
-        assert_eq!(missing, Assigned::Missing(vec!["zz".into()]));
-        assert_eq!(store.app_user_count("t", "crm").unwrap(), 1);
-        let changed = store.set_assignment("t", "crm", &["a".into(), "c".into(), "b".into()], true, 5).unwrap();
-        assert!(matches!(changed, Assigned::Changed(v) if v.len() == 2));
-        assert_eq!(store.app_user_count("t", "crm").unwrap(), 3);
-        assert_eq!(store.user("c").unwrap().unwrap().apps, ["crm"]);
-        let changed = store.set_assignment("t", "crm", &["b".into()], false, 6).unwrap();
-        assert!(matches!(changed, Assigned::Changed(v) if v.len() == 1 && v[0].apps == ["wiki"]));
-        assert_eq!(ids(&store.app_members("t", "crm", 0, 10).unwrap()), ["a", "c"]);
-        assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["a", "b"], "b's change moved it");
-        // The users list's `app` filter sees the assignment (same transaction).
-        let q = UserQuery { app: Some("crm".into()), ..Default::default() };
-        let found: Vec<String> =
-            store.search_users("t", &q, None, 10).unwrap().users.into_iter().map(|u| u.id).collect();
-        assert_eq!(found.len(), 2);
-        assert!(!found.contains(&"b".to_string()));
-        // A deleted user leaves every app.
-        store.delete_user("a").unwrap().unwrap();
-        assert_eq!(ids(&store.app_members("t", "crm", 0, 10).unwrap()), ["c"]);
-        // Another tenant's user is not found.
-        assert!(matches!(store.set_assignment("u", "crm", &["c".into()], true, 7).unwrap(), Assigned::Missing(_)));
+            // Bulk assignment: all or nothing.
+            let missing = store.set_assignment("t", "crm", &["a".into(), "zz".into()], true, 5).unwrap();
+            assert_eq!(missing, Assigned::Missing(vec!["zz".into()]));
+            assert_eq!(store.app_user_count("t", "crm").unwrap(), 1);
+            let changed = store.set_assignment("t", "crm", &["a".into(), "c".into(), "b".into()], true, 5).unwrap();
+            assert!(matches!(changed, Assigned::Changed(v) if v.len() == 2));
+            assert_eq!(store.app_user_count("t", "crm").unwrap(), 3);
+            assert_eq!(store.user("c").unwrap().unwrap().apps, ["crm"]);
+            let changed = store.set_assignment("t", "crm", &["b".into()], false, 6).unwrap();
+            assert!(matches!(changed, Assigned::Changed(v) if v.len() == 1 && v[0].apps == ["wiki"]));
+            assert_eq!(ids(&store.app_members("t", "crm", 0, 10).unwrap()), ["a", "c"]);
+            assert_eq!(ids(&store.app_members("t", "wiki", 0, 10).unwrap()), ["a", "b"], "b's change moved it");
+            // The users list's `app` filter sees the assignment (same transaction).
+            let q = UserQuery { app: Some("crm".into()), ..Default::default() };
+            let found: Vec<String> =
+                store.search_users("t", &q, None, 10).unwrap().users.into_iter().map(|u| u.id).collect();
+            assert_eq!(found.len(), 2);
+            assert!(!found.contains(&"b".to_string()));
+            // A deleted user leaves every app.
+            store.delete_user("a").unwrap().unwrap();
+            assert_eq!(ids(&store.app_members("t", "crm", 0, 10).unwrap()), ["c"]);
+            // Another tenant's user is not found.
+            assert!(matches!(store.set_assignment("u", "crm", &["c".into()], true, 7).unwrap(), Assigned::Missing(_)));
+        });
     }
 
     #[test]
     fn users_of_an_older_store_are_indexed_once_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        {
-            let store = Store::open(&path).unwrap();
-            store.put_user(&user("a", &["wiki"])).unwrap();
-            // As an older build left it: the index keyed `app \0 seq`, without the tenant.
-            let tx = store.db.begin_write().unwrap();
-            let mut meta = tx.open_table(META).unwrap();
-            meta.remove(INDEXED).unwrap();
-            meta.insert("app_members_v1", 1).unwrap();
-            drop(meta);
-            tx.delete_table(APP_MEMBERS).unwrap();
-            tx.open_table(APP_MEMBERS).unwrap().insert("wiki\u{0}00000000000000000001", "a").unwrap();
-            tx.commit().unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let page = store.app_members("t", "wiki", 0, 10).unwrap();
-        assert_eq!(ids(&page), ["a"]);
-        assert!(page[0].0 > 1, "a new sequence number: the next pull sees the user again");
-        let tx = store.db.begin_read().unwrap();
-        let keys: Vec<String> =
-            tx.open_table(APP_MEMBERS).unwrap().iter().unwrap().map(|r| r.unwrap().0.value().to_string()).collect();
-        assert_eq!(keys.len(), 1, "the former entries are gone: {keys:?}");
-        assert!(keys[0].starts_with("t\u{0}wiki\u{0}"));
+        crate::store::testing::each_backend_reopening(|b| {
+            {
+                let store = b.open();
+                store.put_user(&user("a", &["wiki"])).unwrap();
+                // As an older build left it: the index keyed `app \0 seq`, without the tenant.
+                let tx = store.db.begin_write().unwrap();
+                let mut meta = tx.open_table(META).unwrap();
+                meta.remove(INDEXED).unwrap();
+                meta.insert("app_members_v1", 1).unwrap();
+                drop(meta);
+                tx.delete_table(APP_MEMBERS).unwrap();
+                tx.open_table(APP_MEMBERS).unwrap().insert("wiki\u{0}00000000000000000001", "a").unwrap();
+                tx.commit().unwrap();
+            }
+            let store = b.open();
+            let page = store.app_members("t", "wiki", 0, 10).unwrap();
+            assert_eq!(ids(&page), ["a"]);
+            assert!(page[0].0 > 1, "a new sequence number: the next pull sees the user again");
+            let tx = store.db.begin_read().unwrap();
+            let keys: Vec<String> = tx.open_table(APP_MEMBERS).unwrap().iter().unwrap().map(|r| r.unwrap().0).collect();
+            assert_eq!(keys.len(), 1, "the former entries are gone: {keys:?}");
+            assert!(keys[0].starts_with("t\u{0}wiki\u{0}"));
+        });
     }
 
     #[test]
     fn another_tenants_users_neither_count_nor_fill_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        store.put_user(&user("mine", &["crm"])).unwrap();
-        // Written directly: users of t2 whose `apps` name t's `crm`, changed after `mine`.
-        for i in 0..5 {
-            store.put_user(&User { tenant: "t2".into(), ..user(&format!("theirs{i}"), &["crm"]) }).unwrap();
-        }
-        store.put_user(&user("later", &["crm"])).unwrap();
-        assert_eq!(store.app_user_count("t", "crm").unwrap(), 2);
-        assert_eq!(store.app_user_count("t2", "crm").unwrap(), 5);
-        let first = store.app_members("t", "crm", 0, 1).unwrap();
-        assert_eq!(ids(&first), ["mine"]);
-        assert_eq!(ids(&store.app_members("t", "crm", first[0].0, 1).unwrap()), ["later"], "no empty page between");
-        // Unassigning in t leaves t2's entries alone.
-        store.set_assignment("t", "crm", &["mine".into()], false, 9).unwrap();
-        assert_eq!((store.app_user_count("t", "crm").unwrap(), store.app_user_count("t2", "crm").unwrap()), (1, 5));
+        each_backend(|store| {
+            store.put_user(&user("mine", &["crm"])).unwrap();
+            // Written directly: users of t2 whose `apps` name t's `crm`, changed after `mine`.
+            for i in 0..5 {
+                store.put_user(&User { tenant: "t2".into(), ..user(&format!("theirs{i}"), &["crm"]) }).unwrap();
+            }
+            store.put_user(&user("later", &["crm"])).unwrap();
+            assert_eq!(store.app_user_count("t", "crm").unwrap(), 2);
+            assert_eq!(store.app_user_count("t2", "crm").unwrap(), 5);
+            let first = store.app_members("t", "crm", 0, 1).unwrap();
+            assert_eq!(ids(&first), ["mine"]);
+            assert_eq!(ids(&store.app_members("t", "crm", first[0].0, 1).unwrap()), ["later"], "no empty page between");
+            // Unassigning in t leaves t2's entries alone.
+            store.set_assignment("t", "crm", &["mine".into()], false, 9).unwrap();
+            assert_eq!((store.app_user_count("t", "crm").unwrap(), store.app_user_count("t2", "crm").unwrap()), (1, 5));
+        });
     }
 
     #[test]
     fn stored_apps_are_created_once_and_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let app = StoredApp { id: "crm".into(), name: "CRM".into(), tenant: "t".into(), ..Default::default() };
-        // A key a former (config) app `crm` of another tenant left behind goes with the new app.
-        let leftover = AppKey {
-            id: "0123456789ab".into(),
-            app: "crm".into(),
-            tenant: "u".into(),
-            source: Some(crate::domain::AppSource::Config),
-            hash: "h".into(),
-            created_at: 1,
-            last_used: None,
-        };
-        store.put_app_key(&leftover).unwrap();
-        store.put_app_key(&AppKey { id: "ba9876543210".into(), app: "wiki".into(), ..leftover.clone() }).unwrap();
-        assert_eq!(store.create_app(&app).unwrap(), 1);
-        assert!(store.app_keys("crm").unwrap().is_empty());
-        assert_eq!(store.app_keys("wiki").unwrap().len(), 1, "other apps' keys stay");
-        assert!(matches!(store.create_app(&app), Err(StoreError::Conflict(_))));
-        let changed = store.update_app("crm", |a| a.status = AppStatus::Disabled).unwrap().unwrap();
-        assert_eq!(store.stored_app("crm").unwrap().unwrap(), changed);
-        assert!(store.update_app("nope", |_| ()).unwrap().is_none());
-        assert_eq!(store.stored_apps().unwrap().len(), 1);
+        each_backend(|store| {
+            let app = StoredApp { id: "crm".into(), name: "CRM".into(), tenant: "t".into(), ..Default::default() };
+            // A key a former (config) app `crm` of another tenant left behind goes with the new app.
+            let leftover = AppKey {
+                id: "0123456789ab".into(),
+                app: "crm".into(),
+                tenant: "u".into(),
+                source: Some(crate::domain::AppSource::Config),
+                hash: "h".into(),
+                created_at: 1,
+                last_used: None,
+            };
+            store.put_app_key(&leftover).unwrap();
+            store.put_app_key(&AppKey { id: "ba9876543210".into(), app: "wiki".into(), ..leftover.clone() }).unwrap();
+            assert_eq!(store.create_app(&app).unwrap(), 1);
+            assert!(store.app_keys("crm").unwrap().is_empty());
+            assert_eq!(store.app_keys("wiki").unwrap().len(), 1, "other apps' keys stay");
+            assert!(matches!(store.create_app(&app), Err(StoreError::Conflict(_))));
+            let changed = store.update_app("crm", |a| a.status = AppStatus::Disabled).unwrap().unwrap();
+            assert_eq!(store.stored_app("crm").unwrap().unwrap(), changed);
+            assert!(store.update_app("nope", |_| ()).unwrap().is_none());
+            assert_eq!(store.stored_apps().unwrap().len(), 1);
+        });
     }
 }

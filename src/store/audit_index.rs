@@ -60,14 +60,14 @@ pub(crate) fn index_keys(e: &AuditEvent) -> Vec<String> {
     keys
 }
 
-pub(crate) fn index_event(idx: &mut redb::Table<(&str, u64), ()>, e: &AuditEvent) -> Result<()> {
+pub(crate) fn index_event(idx: &mut kv::WriteTable<(&'static str, u64), ()>, e: &AuditEvent) -> Result<()> {
     for k in index_keys(e) {
         idx.insert((k.as_str(), e.seq), ())?;
     }
     Ok(())
 }
 
-fn unindex_event(idx: &mut redb::Table<(&str, u64), ()>, e: &AuditEvent) -> Result<()> {
+fn unindex_event(idx: &mut kv::WriteTable<(&'static str, u64), ()>, e: &AuditEvent) -> Result<()> {
     for k in index_keys(e) {
         idx.remove((k.as_str(), e.seq))?;
     }
@@ -80,14 +80,14 @@ fn prev(idx: &impl ReadableTable<(&'static str, u64), ()>, key: &str, lo: u64, b
         return Ok(None);
     }
     let row = idx.range((key, lo)..(key, below))?.next_back().transpose()?;
-    Ok(row.map(|(k, _)| k.value().1))
+    Ok(row.map(|(k, _)| k.1))
 }
 
 /// The first sequence number whose event has a time of at least `t` (events in time order up to
 /// [`TIME_SKEW`]), or one past the last event.
 fn seq_at(t_audit: &impl ReadableTable<u64, &'static [u8]>, t: u64) -> Result<u64> {
     let (Some(first), Some(last)) = (t_audit.first()?, t_audit.last()?) else { return Ok(1) };
-    let (mut lo, mut hi) = (first.0.value(), last.0.value() + 1);
+    let (mut lo, mut hi) = (first.0, last.0 + 1);
     drop((first, last));
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -95,7 +95,7 @@ fn seq_at(t_audit: &impl ReadableTable<u64, &'static [u8]>, t: u64) -> Result<u6
             hi = mid;
             continue;
         };
-        let (k, v) = (row.0.value(), decode::<AuditEvent>(row.1.value())?);
+        let (k, v) = (row.0, decode::<AuditEvent>(&row.1)?);
         if v.time >= t {
             hi = mid;
         } else {
@@ -144,7 +144,7 @@ impl Store {
         // Leapfrog: `cand` is the largest sequence number every key might still share.
         let mut cand = match keys.first() {
             Some(k) => prev(&idx, k, lo, hi)?,
-            None => events.range(lo..hi)?.next_back().transpose()?.map(|(k, _)| k.value()),
+            None => events.range(lo..hi)?.next_back().transpose()?.map(|(k, _)| k),
         };
         while let Some(c) = cand {
             let mut agreed = true;
@@ -170,7 +170,7 @@ impl Store {
                 }
             } else {
                 if let Some(row) = events.get(c)? {
-                    let e: AuditEvent = decode(row.value())?;
+                    let e: AuditEvent = decode(&row)?;
                     if q.matches(&e) {
                         page.events.push(e);
                     }
@@ -178,7 +178,7 @@ impl Store {
                 steps += 1;
                 cand = match keys.first() {
                     Some(k) => prev(&idx, k, lo, c)?,
-                    None => events.range(lo..c)?.next_back().transpose()?.map(|(k, _)| k.value()),
+                    None => events.range(lo..c)?.next_back().transpose()?.map(|(k, _)| k),
                 };
                 if page.events.len() == q.limit {
                     page.next = cand.map(|c| c + 1);
@@ -226,18 +226,14 @@ impl Store {
                 Some(t) => {
                     let k = key("t", t, None);
                     let rows = idx.range((k.as_str(), 0)..=(k.as_str(), u64::MAX))?.take(max);
-                    rows.map(|r| r.map(|(k, _)| k.value().1)).collect::<std::result::Result<_, _>>()?
+                    rows.map(|r| r.map(|(k, _)| k.1)).collect::<std::result::Result<_, _>>()?
                 }
-                None => events
-                    .iter()?
-                    .take(max)
-                    .map(|r| r.map(|(k, _)| k.value()))
-                    .collect::<std::result::Result<_, _>>()?,
+                None => events.iter()?.take(max).map(|r| r.map(|(k, _)| k)).collect::<std::result::Result<_, _>>()?,
             };
             let mut out = vec![];
             for seq in seqs {
                 let Some(v) = events.get(seq)? else { continue };
-                let e: AuditEvent = decode(v.value())?;
+                let e: AuditEvent = decode(&v)?;
                 if e.time >= before {
                     break;
                 }
@@ -280,7 +276,7 @@ impl Store {
             let mut idx = tx.open_table(AUDIT_INDEX)?;
             for row in events.iter()? {
                 let (_, v) = row?;
-                index_event(&mut idx, &decode(v.value())?)?;
+                index_event(&mut idx, &decode(&v)?)?;
             }
         }
         tx.commit()?;

@@ -21,7 +21,7 @@ impl Store {
         // Re-read in this transaction: a disable or delete committed since the sign-in read
         // the user (during its password hash, say) leaves no session behind.
         let user: Option<User> =
-            tx.open_table(USERS)?.get(s.user_id.as_str())?.map(|v| self.decode_user(v.value())).transpose()?;
+            tx.open_table(USERS)?.get(s.user_id.as_str())?.map(|v| self.decode_user(&v)).transpose()?;
         let may = user.is_some_and(|u| {
             u.is_active() && u.tenant == s.tenant && (s.kind != crate::domain::SessionKind::Admin || u.admin)
         });
@@ -42,7 +42,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(SESSIONS)?;
-            let old: Option<Session> = t.get(secret_hash)?.map(|v| decode(v.value())).transpose()?;
+            let old: Option<Session> = t.get(secret_hash)?.map(|v| decode(&v)).transpose()?;
             if let Some(mut s) = old {
                 s.last_seen = s.last_seen.max(last_seen);
                 t.insert(secret_hash, encode(&s).as_slice())?;
@@ -65,9 +65,9 @@ impl Store {
             let mut sessions = tx.open_table(SESSIONS)?;
             for row in sessions.iter()? {
                 let (k, v) = row?;
-                let s: Session = decode(v.value())?;
+                let s: Session = decode(&v)?;
                 if pred(&s) {
-                    gone.push((k.value().to_string(), s));
+                    gone.push((k.clone(), s));
                 }
             }
             for (k, _) in &gone {
@@ -78,9 +78,9 @@ impl Store {
             let mut dead = vec![];
             for row in refresh.iter()? {
                 let (k, v) = row?;
-                let r: RefreshRecord = decode(v.value())?;
+                let r: RefreshRecord = decode(&v)?;
                 if ids.contains(r.session_id.as_str()) {
-                    dead.push(k.value().to_string());
+                    dead.push(k.clone());
                 }
             }
             for k in dead {
@@ -113,7 +113,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let outcome = {
             let mut t = tx.open_table(REFRESH)?;
-            let rec: Option<RefreshRecord> = t.get(token_hash)?.map(|v| decode(v.value())).transpose()?;
+            let rec: Option<RefreshRecord> = t.get(token_hash)?.map(|v| decode(&v)).transpose()?;
             match rec {
                 None => RefreshOutcome::Unknown,
                 Some(r) if r.used => RefreshOutcome::Reused(r),
@@ -183,7 +183,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let counts = {
             let mut t = tx.open_table(FAILURES)?;
-            let mut times: Vec<u64> = t.get(key)?.map(|v| decode(v.value())).transpose()?.unwrap_or_default();
+            let mut times: Vec<u64> = t.get(key)?.map(|v| decode(&v)).transpose()?.unwrap_or_default();
             times.retain(|&t| t >= since);
             times.push(now);
             // Bounded: NIST's ceiling is 100 attempts.
@@ -194,7 +194,7 @@ impl Store {
             t.insert(key, encode(&times).as_slice())?;
             let mut streaks = tx.open_table(STREAKS)?;
             let run = if streak {
-                let run = streaks.get(key)?.map(|v| v.value()).unwrap_or(0).saturating_add(1);
+                let run = streaks.get(key)?.unwrap_or(0).saturating_add(1);
                 streaks.insert(key, run)?;
                 run
             } else {
@@ -216,9 +216,9 @@ impl Store {
             let mut stale = vec![];
             for row in t.iter()? {
                 let (k, v) = row?;
-                let times: Vec<u64> = decode(v.value())?;
+                let times: Vec<u64> = decode(&v)?;
                 if times.iter().all(|&t| t < before) {
-                    stale.push(k.value().to_string());
+                    stale.push(k.clone());
                 }
             }
             stale
@@ -231,7 +231,7 @@ impl Store {
             let mut t = tx.open_table(FAILURES)?;
             for k in &stale {
                 // Re-checked inside the write: a failure may have arrived since the read.
-                let times: Option<Vec<u64>> = t.get(k.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let times: Option<Vec<u64>> = t.get(k.as_str())?.map(|v| decode(&v)).transpose()?;
                 if times.is_some_and(|ts| ts.iter().all(|&t| t < before)) {
                     t.remove(k.as_str())?;
                 }
@@ -245,7 +245,7 @@ impl Store {
     pub fn failure_streak(&self, key: &str) -> Result<u64> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(STREAKS)?;
-        let v = t.get(key)?.map(|v| v.value()).unwrap_or(0);
+        let v = t.get(key)?.unwrap_or(0);
         Ok(v)
     }
 
@@ -276,8 +276,8 @@ impl Store {
             // The last sequence number is kept in META too, so that it never goes back when
             // retention empties the log (event webhooks' ids are made of it).
             let mut meta = tx.open_table(META)?;
-            let kept = meta.get(AUDIT_SEQ)?.map(|v| v.value()).unwrap_or(0);
-            let first = t.last()?.map(|(k, _)| k.value()).unwrap_or(0).max(kept) + 1;
+            let kept = meta.get(AUDIT_SEQ)?.unwrap_or(0);
+            let first = t.last()?.map(|(k, _)| k).unwrap_or(0).max(kept) + 1;
             let mut last = first - 1;
             for (seq, e) in (first..).zip(events.iter_mut()) {
                 e.seq = seq;
@@ -305,7 +305,7 @@ impl Store {
         let mut out = vec![];
         for row in t.iter()?.rev().take(limit) {
             let (_, v) = row?;
-            out.push(decode(v.value())?);
+            out.push(decode(&v)?);
         }
         Ok(out)
     }
@@ -324,7 +324,7 @@ impl Store {
         let mut out = vec![];
         for row in t.iter()?.rev().take(scan) {
             let (_, v) = row?;
-            let e: AuditEvent = decode(v.value())?;
+            let e: AuditEvent = decode(&v)?;
             if e.user.as_deref() == Some(user_id) && keep(&e) {
                 out.push(e);
                 if out.len() == limit {
@@ -339,56 +339,57 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     #[test]
     fn an_unknown_or_expired_refresh_token_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let rec = RefreshRecord {
-            session_id: "s1".into(),
-            family: "f".into(),
-            user_id: "u1".into(),
-            tenant: "t".into(),
-            used: false,
-            expires_at: 100,
-        };
-        store.put_refresh("old", &rec).unwrap();
-        let before = store.write_transactions();
-        assert_eq!(store.rotate_refresh("nope", 50, "next").unwrap(), RefreshOutcome::Unknown);
-        assert_eq!(store.rotate_refresh("old", 100, "next").unwrap(), RefreshOutcome::Expired);
-        assert_eq!(store.write_transactions(), before, "no write transaction");
-        assert!(store.refresh("next").unwrap().is_none());
-        // A live one rotates (one write), and is reuse afterwards.
-        assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
-        assert_eq!(store.write_transactions(), before + 1);
-        assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
+        each_backend(|store| {
+            let rec = RefreshRecord {
+                session_id: "s1".into(),
+                family: "f".into(),
+                user_id: "u1".into(),
+                tenant: "t".into(),
+                used: false,
+                expires_at: 100,
+            };
+            store.put_refresh("old", &rec).unwrap();
+            let before = store.write_transactions();
+            assert_eq!(store.rotate_refresh("nope", 50, "next").unwrap(), RefreshOutcome::Unknown);
+            assert_eq!(store.rotate_refresh("old", 100, "next").unwrap(), RefreshOutcome::Expired);
+            assert_eq!(store.write_transactions(), before, "no write transaction");
+            assert!(store.refresh("next").unwrap().is_none());
+            // A live one rotates (one write), and is reuse afterwards.
+            assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
+            assert_eq!(store.write_transactions(), before + 1);
+            assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
+        });
     }
 
     /// A user's audit events: theirs only, newest first, `limit` at most, found among the
     /// newest `scan` events only.
     #[test]
     fn a_users_audit_events_are_theirs_and_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let event = |n: u64, user: &str| AuditEvent {
-            seq: 0,
-            time: n,
-            event: if n.is_multiple_of(2) { "login_ok" } else { "login_failed" }.into(),
-            tenant: None,
-            user: Some(user.into()),
-            app: None,
-            ip: None,
-            forwarded: None,
-            remote: None,
-            detail: serde_json::Value::Null,
-        };
-        let mut events: Vec<AuditEvent> = (0..10).map(|n| event(n, if n < 8 { "alice" } else { "bob" })).collect();
-        store.append_audit(&mut events).unwrap();
-        let times = |v: Vec<AuditEvent>| v.into_iter().map(|e| e.time).collect::<Vec<_>>();
-        assert_eq!(times(store.audit_of_user("alice", 100, 3, |_| true).unwrap()), vec![7, 6, 5]);
-        assert_eq!(times(store.audit_of_user("alice", 100, 3, |e| e.event == "login_ok").unwrap()), vec![6, 4, 2]);
-        assert_eq!(times(store.audit_of_user("alice", 4, 10, |_| true).unwrap()), vec![7, 6], "only 4 scanned");
-        assert!(store.audit_of_user("carol", 100, 10, |_| true).unwrap().is_empty());
+        each_backend(|store| {
+            let event = |n: u64, user: &str| AuditEvent {
+                seq: 0,
+                time: n,
+                event: if n.is_multiple_of(2) { "login_ok" } else { "login_failed" }.into(),
+                tenant: None,
+                user: Some(user.into()),
+                app: None,
+                ip: None,
+                forwarded: None,
+                remote: None,
+                detail: serde_json::Value::Null,
+            };
+            let mut events: Vec<AuditEvent> = (0..10).map(|n| event(n, if n < 8 { "alice" } else { "bob" })).collect();
+            store.append_audit(&mut events).unwrap();
+            let times = |v: Vec<AuditEvent>| v.into_iter().map(|e| e.time).collect::<Vec<_>>();
+            assert_eq!(times(store.audit_of_user("alice", 100, 3, |_| true).unwrap()), vec![7, 6, 5]);
+            assert_eq!(times(store.audit_of_user("alice", 100, 3, |e| e.event == "login_ok").unwrap()), vec![6, 4, 2]);
+            assert_eq!(times(store.audit_of_user("alice", 4, 10, |_| true).unwrap()), vec![7, 6], "only 4 scanned");
+            assert!(store.audit_of_user("carol", 100, 10, |_| true).unwrap().is_empty());
+        });
     }
 }
 

@@ -140,7 +140,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut t = tx.open_table(CODES)?;
-            let rec: Option<CodeRecord> = t.get(key)?.map(|v| decode(v.value())).transpose()?;
+            let rec: Option<CodeRecord> = t.get(key)?.map(|v| decode(&v)).transpose()?;
             match rec {
                 None => CodeCheck::Missing,
                 Some(r) if r.expires_at <= now => CodeCheck::Missing,
@@ -199,9 +199,9 @@ impl Store {
         let mut out = vec![];
         for row in t.iter()? {
             let (k, v) = row?;
-            let m: OutboxMessage = decode(v.value())?;
+            let m: OutboxMessage = decode(&v)?;
             if m.next_attempt <= now && keep(&m) {
-                out.push((k.value(), m));
+                out.push((k, m));
                 if out.len() >= limit {
                     break;
                 }
@@ -219,7 +219,7 @@ impl Store {
             let mut waiting = false;
             for row in t.iter()? {
                 let (_, v) = row?;
-                waiting |= decode::<OutboxMessage>(v.value())?.next_attempt != 0;
+                waiting |= decode::<OutboxMessage>(&v)?.next_attempt != 0;
             }
             if !waiting {
                 return Ok(());
@@ -231,7 +231,7 @@ impl Store {
             let mut all = vec![];
             for row in t.iter()? {
                 let (k, v) = row?;
-                all.push((k.value(), decode::<OutboxMessage>(v.value())?));
+                all.push((k, decode::<OutboxMessage>(&v)?));
             }
             for (k, mut m) in all {
                 m.next_attempt = 0;
@@ -272,7 +272,7 @@ impl Store {
             let mut n = 0;
             for row in t.iter()? {
                 let (k, _) = row?;
-                n += usize::from(drop(k.value()));
+                n += usize::from(drop(&k));
             }
             n
         };
@@ -322,7 +322,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let found = {
             let mut t = tx.open_table(APP_KEYS)?;
-            let k: Option<AppKey> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+            let k: Option<AppKey> = t.get(id)?.map(|v| decode(&v)).transpose()?;
             match k {
                 Some(k) if owns(&k) => {
                     t.remove(id)?;
@@ -344,7 +344,7 @@ impl Store {
             let mut t = tx.open_table(APP_KEYS)?;
             let legacy: Vec<AppKey> = t
                 .iter()?
-                .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| decode::<AppKey>(v.value())))
+                .map(|r| r.and_then(|(_, v)| decode::<AppKey>(&v)))
                 .filter(|k| k.as_ref().map_or(true, |k| k.source.is_none()))
                 .collect::<Result<_>>()?;
             for mut k in legacy {
@@ -364,7 +364,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(APP_KEYS)?;
-            let k: Option<AppKey> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+            let k: Option<AppKey> = t.get(id)?.map(|v| decode(&v)).transpose()?;
             if let Some(mut k) = k {
                 k.last_used = Some(now);
                 t.insert(id, encode(&k).as_slice())?;
@@ -403,7 +403,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut t = tx.open_table(VERIFICATIONS)?;
-            let v: Option<Verification> = t.get(key.as_str())?.map(|v| decode(v.value())).transpose()?;
+            let v: Option<Verification> = t.get(key.as_str())?.map(|v| decode(&v)).transpose()?;
             match v {
                 None => None,
                 Some(mut v) => {
@@ -422,9 +422,9 @@ impl Store {
     }
 }
 
-pub(super) fn enqueue(tx: &redb::WriteTransaction, m: &OutboxMessage) -> Result<u64> {
+pub(super) fn enqueue(tx: &WriteTx, m: &OutboxMessage) -> Result<u64> {
     let mut t = tx.open_table(OUTBOX)?;
-    let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+    let seq = t.last()?.map(|(k, _)| k + 1).unwrap_or(1);
     t.insert(seq, encode(m).as_slice())?;
     Ok(seq)
 }

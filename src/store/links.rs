@@ -84,10 +84,10 @@ fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-type Links<'t> = redb::Table<'t, &'static str, &'static [u8]>;
+type Links<'t> = kv::WriteTable<'t, &'static str, &'static [u8]>;
 
 fn get_link(t: &Links, key: &str) -> Result<Option<LinkRecord>> {
-    t.get(key)?.map(|v| decode(v.value())).transpose()
+    t.get(key)?.map(|v| decode(&v)).transpose()
 }
 
 impl Store {
@@ -120,7 +120,7 @@ impl Store {
         let index = tx.open_table(LINK_INDEX)?;
         let Some(key) = index.get(hash)? else { return Ok(None) };
         let links = tx.open_table(LINKS)?;
-        let rec: Option<LinkRecord> = links.get(key.value())?.map(|v| decode(v.value())).transpose()?;
+        let rec: Option<LinkRecord> = links.get(key.as_str())?.map(|v| decode(&v)).transpose()?;
         Ok(rec.filter(|r| r.purpose == purpose && !r.code && ct_eq(&r.hash, hash) && r.expires_at > now))
     }
 
@@ -133,7 +133,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut index = tx.open_table(LINK_INDEX)?;
-            let key = index.get(hash)?.map(|k| k.value().to_string());
+            let key = index.get(hash)?;
             let mut links = tx.open_table(LINKS)?;
             match key {
                 None => None,
@@ -266,12 +266,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("s.redb")).unwrap();
-        (dir, s)
-    }
+    use crate::store::testing::each_backend;
 
     fn link(hash: &str, now: u64) -> LinkRecord {
         LinkRecord {
@@ -292,47 +287,53 @@ mod tests {
 
     #[test]
     fn a_link_is_consumed_once_expires_and_is_superseded() {
-        let (_d, s) = store();
-        s.put_link(&link("aa", 1000), None).unwrap();
-        assert!(s.consume_link(LinkPurpose::MagicLink, "aa", 1001).unwrap().is_none(), "another purpose");
-        assert!(s.consume_link(LinkPurpose::Reset, "aa", 1001).unwrap().is_some());
-        assert!(s.consume_link(LinkPurpose::Reset, "aa", 1001).unwrap().is_none(), "one use");
-        // Expiry: alive at its last second, dead at expires_at; that costs no write.
-        s.put_link(&link("bb", 1000), None).unwrap();
-        let before = s.write_transactions();
-        assert!(s.consume_link(LinkPurpose::Reset, "bb", 1900).unwrap().is_none());
-        assert!(s.consume_link(LinkPurpose::Reset, "nobody", 1000).unwrap().is_none());
-        assert_eq!(s.write_transactions(), before, "unknown or expired tokens are answered from a read");
-        assert!(s.peek_link(LinkPurpose::Reset, "bb", 1899).unwrap().is_some());
-        // A new one supersedes: the earlier token is dead at once, and its index entry gone.
-        s.put_link(&link("cc", 1000), None).unwrap();
-        assert!(s.consume_link(LinkPurpose::Reset, "bb", 1001).unwrap().is_none());
-        assert_eq!(s.links().unwrap().len(), 1);
-        assert!(s.consume_link(LinkPurpose::Reset, "cc", 1899).unwrap().is_some());
-        assert!(s.links().unwrap().is_empty());
+        each_backend(|s| {
+            s.put_link(&link("aa", 1000), None).unwrap();
+            assert!(s.consume_link(LinkPurpose::MagicLink, "aa", 1001).unwrap().is_none(), "another purpose");
+            assert!(s.consume_link(LinkPurpose::Reset, "aa", 1001).unwrap().is_some());
+            assert!(s.consume_link(LinkPurpose::Reset, "aa", 1001).unwrap().is_none(), "one use");
+            // Expiry: alive at its last second, dead at expires_at; that costs no write.
+            s.put_link(&link("bb", 1000), None).unwrap();
+            let before = s.write_transactions();
+            assert!(s.consume_link(LinkPurpose::Reset, "bb", 1900).unwrap().is_none());
+            assert!(s.consume_link(LinkPurpose::Reset, "nobody", 1000).unwrap().is_none());
+            assert_eq!(s.write_transactions(), before, "unknown or expired tokens are answered from a read");
+            assert!(s.peek_link(LinkPurpose::Reset, "bb", 1899).unwrap().is_some());
+            // A new one supersedes: the earlier token is dead at once, and its index entry gone.
+            s.put_link(&link("cc", 1000), None).unwrap();
+            assert!(s.consume_link(LinkPurpose::Reset, "bb", 1001).unwrap().is_none());
+            assert_eq!(s.links().unwrap().len(), 1);
+            assert!(s.consume_link(LinkPurpose::Reset, "cc", 1899).unwrap().is_some());
+            assert!(s.links().unwrap().is_empty());
+        });
     }
 
     #[test]
     fn a_code_counts_attempts_and_a_link_supersedes_it() {
-        let (_d, s) = store();
-        let key = link_key(LinkPurpose::Reset, "t", "u1");
-        let code = LinkRecord { code: true, max_attempts: 2, channel: "sms".into(), ..link("right", 1000) };
-        s.put_link(&code, None).unwrap();
-        assert!(s.peek_link(LinkPurpose::Reset, "right", 1001).unwrap().is_none(), "a code is no link");
-        let before = s.write_transactions();
-        assert_eq!(s.check_link_code(&key, "wrong", 1001, false).unwrap(), LinkCheck::Wrong { attempts_left: 2 });
-        assert_eq!(s.write_transactions(), before, "uncounted: a wrong code writes nothing");
-        assert_eq!(s.check_link_code(&key, "wrong", 1001, true).unwrap(), LinkCheck::Wrong { attempts_left: 1 });
-        assert_eq!(s.check_link_code(&key, "wrong", 1001, true).unwrap(), LinkCheck::Locked);
-        assert_eq!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Locked);
-        s.put_link(&code, None).unwrap();
-        assert!(matches!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Accepted(_)));
-        assert_eq!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Missing);
-        s.put_link(&code, None).unwrap();
-        s.put_link(&link("dd", 1000), None).unwrap();
-        assert_eq!(s.check_link_code(&key, "right", 1001, true).unwrap(), LinkCheck::Missing, "superseded by a link");
-        s.purge_links(1900).unwrap();
-        assert!(s.links().unwrap().is_empty());
-        assert!(s.peek_link(LinkPurpose::Reset, "dd", 1001).unwrap().is_none(), "the index entry went too");
+        each_backend(|s| {
+            let key = link_key(LinkPurpose::Reset, "t", "u1");
+            let code = LinkRecord { code: true, max_attempts: 2, channel: "sms".into(), ..link("right", 1000) };
+            s.put_link(&code, None).unwrap();
+            assert!(s.peek_link(LinkPurpose::Reset, "right", 1001).unwrap().is_none(), "a code is no link");
+            let before = s.write_transactions();
+            assert_eq!(s.check_link_code(&key, "wrong", 1001, false).unwrap(), LinkCheck::Wrong { attempts_left: 2 });
+            assert_eq!(s.write_transactions(), before, "uncounted: a wrong code writes nothing");
+            assert_eq!(s.check_link_code(&key, "wrong", 1001, true).unwrap(), LinkCheck::Wrong { attempts_left: 1 });
+            assert_eq!(s.check_link_code(&key, "wrong", 1001, true).unwrap(), LinkCheck::Locked);
+            assert_eq!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Locked);
+            s.put_link(&code, None).unwrap();
+            assert!(matches!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Accepted(_)));
+            assert_eq!(s.check_link_code(&key, "right", 1001, false).unwrap(), LinkCheck::Missing);
+            s.put_link(&code, None).unwrap();
+            s.put_link(&link("dd", 1000), None).unwrap();
+            assert_eq!(
+                s.check_link_code(&key, "right", 1001, true).unwrap(),
+                LinkCheck::Missing,
+                "superseded by a link"
+            );
+            s.purge_links(1900).unwrap();
+            assert!(s.links().unwrap().is_empty());
+            assert!(s.peek_link(LinkPurpose::Reset, "dd", 1001).unwrap().is_none(), "the index entry went too");
+        });
     }
 }

@@ -1,19 +1,58 @@
-//! The embedded store (redb). Nothing else opens the database: every read and write goes
-//! through [`Store`]'s typed methods. Records are JSON in `&str`-keyed tables; the schema
-//! version lives in `meta` and is checked at open.
+//! The store: the embedded redb by default, or another backend of [`kv`]'s table API. Nothing
+//! else opens the database: every read and write goes through [`Store`]'s typed methods, and
+//! they through [`kv`]. Records are JSON in `&str`-keyed tables; the schema version lives in
+//! `meta` and is checked at open.
 //!
-//! Every write transaction commits with redb's default `Durability::Immediate`: what a client
-//! was told is on disk.
+//! Every write transaction commits durably (redb: its default `Durability::Immediate`): what a
+//! client was told is on disk.
 
 mod records;
 pub use records::*;
+pub mod copy;
+pub mod kv;
+pub mod postgres;
 pub mod seal;
+#[cfg(test)]
+pub(crate) mod testing;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+pub(crate) use kv::{Db, ReadableTable, TableDefinition, WriteTx};
+use redb::Database;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 
+/// The version of the store's data layout (`meta.schema_version`), the same on every backend
+/// (see [`check_schema`]).
 pub const SCHEMA_VERSION: u64 = 1;
+
+/// The migrations of the data layout: `MIGRATIONS[i]` takes a store from version `i + 1` to
+/// `i + 2`, inside the write transaction that then records the new version. None yet: version 1
+/// is the first (the one-time fix-ups at open, marked in `meta`, predate this list).
+type Migration = fn(&Store, &WriteTx) -> Result<()>;
+const MIGRATIONS: &[Migration] = &[];
+
+/// What a schema version found at open means for this build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaState {
+    /// No version stored: a new store (write `known`).
+    New,
+    Current,
+    /// An older version: migrate from it.
+    Older(u64),
+}
+
+/// Checks a stored schema version against the one this build knows, for the store's data
+/// (`meta.schema_version`, read through the table API, so alike on every backend) and for any
+/// schema a backend versions itself (a PostgreSQL backend's tables): a newer one is refused with
+/// [`StoreError::Schema`] — before anything is written — so an older build never runs against
+/// it.
+pub fn check_schema(what: &'static str, found: Option<u64>, known: u64) -> Result<SchemaState> {
+    match found {
+        None => Ok(SchemaState::New),
+        Some(v) if v == known => Ok(SchemaState::Current),
+        Some(v) if v < known => Ok(SchemaState::Older(v)),
+        Some(v) => Err(StoreError::Schema { what, found: v, known }),
+    }
+}
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -50,8 +89,8 @@ pub enum StoreError {
     Locked(String),
     #[error("store error: {0}")]
     Db(String),
-    #[error("the store has schema version {found}, this build knows {SCHEMA_VERSION}: upgrade Gatehouse")]
-    Schema { found: u64 },
+    #[error("the {what} has schema version {found}, this build knows {known}: upgrade Gatehouse")]
+    Schema { what: &'static str, found: u64, known: u64 },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -92,27 +131,6 @@ pub struct Store {
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
     /// The account keys with a sign-in attempt in progress (see `Store::begin_attempt`).
     attempts: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-/// The database, counting its write transactions (tests prove with it that an anonymous
-/// request writes nothing, and that answers which must look alike cost alike).
-pub(crate) struct Db {
-    inner: Database,
-    writes: std::sync::atomic::AtomicU64,
-}
-
-impl Db {
-    pub(crate) fn begin_write(&self) -> std::result::Result<redb::WriteTransaction, redb::TransactionError> {
-        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.begin_write()
-    }
-}
-
-impl std::ops::Deref for Db {
-    type Target = Database;
-    fn deref(&self) -> &Database {
-        &self.inner
-    }
 }
 
 impl std::fmt::Debug for Store {
@@ -207,18 +225,21 @@ impl Store {
         let file = opts.open(path).map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         owned_by_us(&file, path)?;
         private(path, 0o600);
-        let store = Store::on(Database::create(path)?)?;
+        let store = Store::on(Db::redb(Database::create(path)?))?;
+        store.report_legacy_usernames()?;
+        Ok(store)
+    }
+
+    /// Opens (or creates) the store on a byte-level backend (see [`kv`]).
+    pub fn open_kv(backend: Box<dyn kv::Backend>) -> Result<Store> {
+        let store = Store::on(Db::kv(backend))?;
         store.report_legacy_usernames()?;
         Ok(store)
     }
 
     /// The store on an opened database: its schema checked (or written) and migrated.
-    fn on(db: Database) -> Result<Store> {
-        let store = Store {
-            db: Db { inner: db, writes: Default::default() },
-            seed_key: Default::default(),
-            attempts: Default::default(),
-        };
+    fn on(db: Db) -> Result<Store> {
+        let store = Store { db, seed_key: Default::default(), attempts: Default::default() };
         store.init()?;
         store.migrate_address_flags()?;
         store.migrate_audit_index()?;
@@ -230,20 +251,30 @@ impl Store {
     /// A store on another redb backend (tests count its disk syncs).
     #[cfg(test)]
     pub(crate) fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
-        Store::on(Database::builder().create_with_backend(backend)?)
+        Store::on(Db::redb(Database::builder().create_with_backend(backend)?))
+    }
+
+    /// The schema version stored (`None`: a new store).
+    pub fn schema_version(&self) -> Result<Option<u64>> {
+        self.db.begin_read()?.open_table(META)?.get("schema_version")
     }
 
     fn init(&self) -> Result<()> {
+        // A newer schema is refused before any write (an older replica leaves it alone).
+        check_schema("store", self.schema_version()?, SCHEMA_VERSION)?;
         let tx = self.db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| v.value());
-            match found {
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)?;
+            match check_schema("store", meta.get("schema_version")?, SCHEMA_VERSION)? {
+                SchemaState::Current => {}
+                SchemaState::New => meta.insert("schema_version", SCHEMA_VERSION)?,
+                SchemaState::Older(v) => {
+                    drop(meta);
+                    for step in MIGRATIONS.iter().skip(v.saturating_sub(1) as usize) {
+                        step(self, &tx)?;
+                    }
+                    tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
                 }
-                Some(v) if v == SCHEMA_VERSION => {}
-                Some(v) => return Err(StoreError::Schema { found: v }),
             }
             tx.open_table(USERS)?;
             tx.open_table(USER_INDEX)?;
@@ -274,7 +305,7 @@ impl Store {
 
     /// Write transactions begun since the store was opened.
     pub fn write_transactions(&self) -> u64 {
-        self.db.writes.load(std::sync::atomic::Ordering::Relaxed)
+        self.db.writes()
     }
 
     /// A read that proves the store answers (for `/readyz`).
@@ -287,25 +318,24 @@ impl Store {
 
     pub(crate) fn get_json<T: DeserializeOwned>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
+        table: TableDefinition<&'static str, &'static [u8]>,
         key: &str,
     ) -> Result<Option<T>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table)?;
-        let v = t.get(key)?;
-        v.map(|v| decode(v.value())).transpose()
+        t.get(key)?.map(|v| decode(&v)).transpose()
     }
 
     pub(crate) fn all_json<T: DeserializeOwned>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
+        table: TableDefinition<&'static str, &'static [u8]>,
     ) -> Result<Vec<(String, T)>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table)?;
         let mut out = vec![];
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push((k.value().to_string(), decode(v.value())?));
+            out.push((k, decode(&v)?));
         }
         Ok(out)
     }
@@ -385,5 +415,36 @@ mod tests {
         // Root may open the store of the user owning the store's own directory.
         std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
         drop(Store::open(&path).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_reach_the_current_version() {
+        assert_eq!(MIGRATIONS.len() as u64 + 1, SCHEMA_VERSION);
+        assert_eq!(check_schema("x", None, 3).unwrap(), SchemaState::New);
+        assert_eq!(check_schema("x", Some(3), 3).unwrap(), SchemaState::Current);
+        assert_eq!(check_schema("x", Some(2), 3).unwrap(), SchemaState::Older(2));
+        let e = check_schema("PostgreSQL schema", Some(4), 3).unwrap_err().to_string();
+        assert_eq!(e, "the PostgreSQL schema has schema version 4, this build knows 3: upgrade Gatehouse");
+    }
+
+    /// A store written by a newer build is refused on every backend.
+    #[test]
+    fn a_newer_schema_is_refused_on_every_backend() {
+        testing::each_backend_reopening(|b| {
+            let s = b.open();
+            assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+            let tx = s.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert("schema_version", SCHEMA_VERSION + 1).unwrap();
+            tx.commit().unwrap();
+            drop(s);
+            let e = b.try_open().map(|_| ()).unwrap_err();
+            assert!(matches!(e, StoreError::Schema { found, .. } if found == SCHEMA_VERSION + 1), "{e}");
+            assert!(e.to_string().contains("upgrade Gatehouse"));
+        });
     }
 }

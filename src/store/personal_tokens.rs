@@ -46,10 +46,10 @@ impl Store {
             let mut live = 0;
             for row in t.range(p.as_str()..)? {
                 let (k, v) = row?;
-                if !k.value().starts_with(&p) {
+                if !k.starts_with(&p) {
                     break;
                 }
-                let r: PersonalToken = decode(v.value())?;
+                let r: PersonalToken = decode(&v)?;
                 live += usize::from(r.expires_at > now);
             }
             if live >= max {
@@ -74,10 +74,10 @@ impl Store {
         let mut out = vec![];
         for row in t.range(p.as_str()..)? {
             let (k, v) = row?;
-            if !k.value().starts_with(&p) {
+            if !k.starts_with(&p) {
                 break;
             }
-            out.push(decode(v.value())?);
+            out.push(decode(&v)?);
         }
         Ok(out)
     }
@@ -89,7 +89,7 @@ impl Store {
             return Ok(None);
         }
         let tx = self.db.begin_write()?;
-        let gone = tx.open_table(PERSONAL_TOKENS)?.remove(k.as_str())?.map(|v| decode(v.value())).transpose()?;
+        let gone = tx.open_table(PERSONAL_TOKENS)?.remove(k.as_str())?.map(|v| decode(&v)).transpose()?;
         tx.commit()?;
         Ok(gone)
     }
@@ -122,7 +122,7 @@ impl Store {
             let mut t = tx.open_table(PERSONAL_TOKENS)?;
             for (user_id, id, time) in uses {
                 let k = key(user_id, id);
-                let rec: Option<PersonalToken> = t.get(k.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let rec: Option<PersonalToken> = t.get(k.as_str())?.map(|v| decode(&v)).transpose()?;
                 if let Some(mut r) = rec {
                     r.last_used_at = r.last_used_at.max(Some(*time));
                     t.insert(k.as_str(), encode(&r).as_slice())?;
@@ -154,6 +154,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     fn token(user: &str, id: &str, expires_at: u64) -> PersonalToken {
         PersonalToken {
@@ -170,28 +171,28 @@ mod tests {
 
     #[test]
     fn tokens_are_capped_listed_per_user_touched_and_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        assert!(store.put_personal_token_capped(&token("u1", "a", 100), 2, 10).unwrap());
-        assert!(store.put_personal_token_capped(&token("u1", "old", 5), 2, 10).unwrap());
-        // An expired token does not count against the cap; a second live one reaches it.
-        assert!(store.put_personal_token_capped(&token("u1", "b", 100), 2, 10).unwrap());
-        assert!(!store.put_personal_token_capped(&token("u1", "c", 100), 2, 10).unwrap());
-        assert!(store.put_personal_token_capped(&token("u10", "x", 100), 2, 10).unwrap());
-        let ids = |u: &str| store.user_personal_tokens(u).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(ids("u1"), ["a", "b", "old"]);
-        assert_eq!(ids("u10"), ["x"], "a user id that starts like another's is its own range");
-        // Another user's token cannot be named; an unknown id writes nothing.
-        let before = store.write_transactions();
-        assert!(store.delete_personal_token("u10", "a").unwrap().is_none());
-        assert_eq!(store.write_transactions(), before);
-        store.touch_personal_tokens(&[("u1".into(), "a".into(), 50), ("u1".into(), "gone".into(), 50)]).unwrap();
-        assert_eq!(store.user_personal_tokens("u1").unwrap()[0].last_used_at, Some(50));
-        assert_eq!(store.delete_personal_token("u1", "a").unwrap().map(|r| r.id), Some("a".into()));
-        assert_eq!(store.purge_personal_tokens(10).unwrap().len(), 1);
-        assert_eq!(ids("u1"), ["b"]);
-        assert_eq!(store.delete_user_personal_tokens("u1").unwrap().len(), 1);
-        assert!(ids("u1").is_empty());
-        assert_eq!(store.personal_tokens().unwrap().len(), 1);
+        each_backend(|store| {
+            assert!(store.put_personal_token_capped(&token("u1", "a", 100), 2, 10).unwrap());
+            assert!(store.put_personal_token_capped(&token("u1", "old", 5), 2, 10).unwrap());
+            // An expired token does not count against the cap; a second live one reaches it.
+            assert!(store.put_personal_token_capped(&token("u1", "b", 100), 2, 10).unwrap());
+            assert!(!store.put_personal_token_capped(&token("u1", "c", 100), 2, 10).unwrap());
+            assert!(store.put_personal_token_capped(&token("u10", "x", 100), 2, 10).unwrap());
+            let ids = |u: &str| store.user_personal_tokens(u).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
+            assert_eq!(ids("u1"), ["a", "b", "old"]);
+            assert_eq!(ids("u10"), ["x"], "a user id that starts like another's is its own range");
+            // Another user's token cannot be named; an unknown id writes nothing.
+            let before = store.write_transactions();
+            assert!(store.delete_personal_token("u10", "a").unwrap().is_none());
+            assert_eq!(store.write_transactions(), before);
+            store.touch_personal_tokens(&[("u1".into(), "a".into(), 50), ("u1".into(), "gone".into(), 50)]).unwrap();
+            assert_eq!(store.user_personal_tokens("u1").unwrap()[0].last_used_at, Some(50));
+            assert_eq!(store.delete_personal_token("u1", "a").unwrap().map(|r| r.id), Some("a".into()));
+            assert_eq!(store.purge_personal_tokens(10).unwrap().len(), 1);
+            assert_eq!(ids("u1"), ["b"]);
+            assert_eq!(store.delete_user_personal_tokens("u1").unwrap().len(), 1);
+            assert!(ids("u1").is_empty());
+            assert_eq!(store.personal_tokens().unwrap().len(), 1);
+        });
     }
 }

@@ -79,9 +79,9 @@ impl Store {
             let (mut clear, mut unreadable) = (vec![], 0);
             for row in users.iter()? {
                 let (k, v) = row?;
-                let u: User = decode(v.value())?;
+                let u: User = decode(&v)?;
                 match u.totp.as_ref() {
-                    Some(t) if !is_sealed(&t.secret) => clear.push((k.value().to_string(), u)),
+                    Some(t) if !is_sealed(&t.secret) => clear.push((k.clone(), u)),
                     Some(t) if open_seed(&key, &u.id, &t.secret).is_none() => unreadable += 1,
                     _ => {}
                 }
@@ -146,6 +146,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     fn with_seed(id: &str, secret: &str) -> User {
         User {
@@ -162,43 +163,43 @@ mod tests {
     fn raw_secret(store: &Store, id: &str) -> String {
         let tx = store.db.begin_read().unwrap();
         let t = tx.open_table(USERS).unwrap();
-        let u: User = decode(t.get(id).unwrap().unwrap().value()).unwrap();
+        let u: User = decode(&t.get(id).unwrap().unwrap()).unwrap();
         u.totp.unwrap().secret
     }
 
     #[test]
     fn seeds_are_sealed_at_rest_and_clear_ones_migrate() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        // Written by an earlier version: in the clear.
-        store.put_user(&with_seed("old", "JBSWY3DPEHPK3PXP")).unwrap();
-        assert_eq!(raw_secret(&store, "old"), "JBSWY3DPEHPK3PXP");
+        each_backend(|store| {
+            // Written by an earlier version: in the clear.
+            store.put_user(&with_seed("old", "JBSWY3DPEHPK3PXP")).unwrap();
+            assert_eq!(raw_secret(store, "old"), "JBSWY3DPEHPK3PXP");
 
-        let key = [7u8; 32];
-        assert_eq!(store.set_seed_key(key).unwrap(), 1);
-        let at_rest = raw_secret(&store, "old");
-        assert!(at_rest.starts_with("sealed1:") && !at_rest.contains("JBSWY3DPEHPK3PXP"), "{at_rest}");
-        assert_eq!(store.user("old").unwrap().unwrap().totp.unwrap().secret, "JBSWY3DPEHPK3PXP");
+            let key = [7u8; 32];
+            assert_eq!(store.set_seed_key(key).unwrap(), 1);
+            let at_rest = raw_secret(store, "old");
+            assert!(at_rest.starts_with("sealed1:") && !at_rest.contains("JBSWY3DPEHPK3PXP"), "{at_rest}");
+            assert_eq!(store.user("old").unwrap().unwrap().totp.unwrap().secret, "JBSWY3DPEHPK3PXP");
 
-        // New seeds are sealed when written, through every write path, and read back in the clear.
-        store.put_user(&with_seed("new", "GEZDGNBVGY3TQOJQ")).unwrap();
-        assert!(raw_secret(&store, "new").starts_with("sealed1:"));
-        store
-            .update_user("new", |u| {
-                u.totp.as_mut().unwrap().last_step = Some(5);
-                Ok::<_, String>(())
-            })
-            .unwrap()
-            .unwrap();
-        assert!(raw_secret(&store, "new").starts_with("sealed1:"));
-        let u = store.find_user("t", "new@example.com").unwrap().unwrap();
-        assert_eq!(u.totp.unwrap().secret, "GEZDGNBVGY3TQOJQ");
-        assert!(store.users().unwrap().iter().all(|u| !u.totp.as_ref().unwrap().secret.starts_with("sealed1:")));
+            // New seeds are sealed when written, through every write path, and read back in the clear.
+            store.put_user(&with_seed("new", "GEZDGNBVGY3TQOJQ")).unwrap();
+            assert!(raw_secret(store, "new").starts_with("sealed1:"));
+            store
+                .update_user("new", |u| {
+                    u.totp.as_mut().unwrap().last_step = Some(5);
+                    Ok::<_, String>(())
+                })
+                .unwrap()
+                .unwrap();
+            assert!(raw_secret(store, "new").starts_with("sealed1:"));
+            let u = store.find_user("t", "new@example.com").unwrap().unwrap();
+            assert_eq!(u.totp.unwrap().secret, "GEZDGNBVGY3TQOJQ");
+            assert!(store.users().unwrap().iter().all(|u| !u.totp.as_ref().unwrap().secret.starts_with("sealed1:")));
 
-        // Another key, or another user's record, does not open it.
-        let sealed = raw_secret(&store, "new");
-        assert_eq!(open_seed(&key, "new", &sealed).as_deref(), Some("GEZDGNBVGY3TQOJQ"));
-        assert_eq!(open_seed(&[8u8; 32], "new", &sealed), None);
-        assert_eq!(open_seed(&key, "old", &sealed), None);
+            // Another key, or another user's record, does not open it.
+            let sealed = raw_secret(store, "new");
+            assert_eq!(open_seed(&key, "new", &sealed).as_deref(), Some("GEZDGNBVGY3TQOJQ"));
+            assert_eq!(open_seed(&[8u8; 32], "new", &sealed), None);
+            assert_eq!(open_seed(&key, "old", &sealed), None);
+        });
     }
 }

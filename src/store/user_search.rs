@@ -89,7 +89,7 @@ fn entries(u: &User) -> Vec<String> {
 }
 
 /// Moves `old`'s entries to `new`'s (either absent: a user created or deleted) in `tx`.
-pub(crate) fn reindex(tx: &redb::WriteTransaction, old: Option<&User>, new: Option<&User>) -> Result<()> {
+pub(crate) fn reindex(tx: &WriteTx, old: Option<&User>, new: Option<&User>) -> Result<()> {
     let mut t = tx.open_table(USER_SEARCH)?;
     let before = old.map(entries).unwrap_or_default();
     let after = new.map(entries).unwrap_or_default();
@@ -129,7 +129,7 @@ impl Store {
                 let t = tx.open_table(USERS)?;
                 let mut v = vec![];
                 for row in t.iter()? {
-                    v.push(decode(row?.1.value())?);
+                    v.push(decode(&row?.1)?);
                 }
                 v
             };
@@ -176,7 +176,7 @@ impl Store {
         let mut last: Option<String> = None;
         for row in index.range::<&str>((std::ops::Bound::Excluded(start.as_str()), std::ops::Bound::Unbounded))? {
             let (k, _) = row?;
-            let key = k.value();
+            let key = k.as_str();
             if !key.starts_with(&prefix) {
                 last = None;
                 break;
@@ -187,7 +187,7 @@ impl Store {
                 continue;
             };
             let Some(raw) = users.get(id)? else { continue };
-            let u = self.decode_user(raw.value())?;
+            let u = self.decode_user(&raw)?;
             // A user matching by several words is listed at its first one only.
             let this_word = format!("{value}{word}");
             let listed_elsewhere =
@@ -209,7 +209,7 @@ impl Store {
                 .range::<&str>((std::ops::Bound::Excluded(l.as_str()), std::ops::Bound::Unbounded))?
                 .next()
                 .transpose()?
-                .is_some_and(|(k, _)| k.value().starts_with(&prefix));
+                .is_some_and(|(k, _)| k.starts_with(&prefix));
             page.next = more.then(|| l.clone());
         }
         Ok(page)

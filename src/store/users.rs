@@ -43,12 +43,12 @@ impl Store {
         Ok(())
     }
 
-    fn put_user_in(&self, tx: &redb::WriteTransaction, user: &User) -> Result<()> {
+    fn put_user_in(&self, tx: &WriteTx, user: &User) -> Result<()> {
         let mut users = tx.open_table(USERS)?;
         let mut index = tx.open_table(USER_INDEX)?;
         for (kind, key) in index_entries(user) {
             if let Some(owner) = index.get(key.as_str())? {
-                if owner.value() != user.id {
+                if owner != user.id {
                     return Err(StoreError::Conflict(format!(
                         "another user of tenant {} has this {kind}",
                         user.tenant
@@ -56,7 +56,7 @@ impl Store {
                 }
             }
         }
-        let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(v.value())).transpose()?;
+        let previous: Option<User> = users.get(user.id.as_str())?.map(|v| decode(&v)).transpose()?;
         super::user_search::reindex(tx, previous.as_ref(), Some(user))?;
         if let Some(p) = &previous {
             for (_, key) in index_entries(p) {
@@ -82,7 +82,7 @@ impl Store {
         f: impl FnOnce(&mut User) -> std::result::Result<T, E>,
     ) -> Result<std::result::Result<(T, User), E>> {
         let tx = self.db.begin_write()?;
-        let current: Option<User> = tx.open_table(USERS)?.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+        let current: Option<User> = tx.open_table(USERS)?.get(id)?.map(|v| self.decode_user(&v)).transpose()?;
         let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
         let before = user.clone();
         let v = match f(&mut user) {
@@ -122,7 +122,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let out = {
             let mut users = tx.open_table(USERS)?;
-            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+            let current: Option<User> = users.get(id)?.map(|v| self.decode_user(&v)).transpose()?;
             let Some(mut user) = current else { return Err(StoreError::NotFound(format!("no user {id}"))) };
             let before = user.clone();
             match f(&mut user) {
@@ -155,8 +155,8 @@ impl Store {
         let index = tx.open_table(USER_INDEX)?;
         let users = tx.open_table(USERS)?;
         let Some(id) = index.get(index_key(tenant, kind, value).as_str())? else { return Ok(None) };
-        let user = users.get(id.value())?;
-        user.map(|u| self.decode_user(u.value())).transpose()
+        let user = users.get(id.as_str())?;
+        user.map(|u| self.decode_user(&u)).transpose()
     }
 
     /// Finds a user of `tenant` by username, or by an e-mail or mobile the user proved: an
@@ -192,7 +192,7 @@ impl Store {
             let mut users = tx.open_table(USERS)?;
             let mut index = tx.open_table(USER_INDEX)?;
             for id in replaces {
-                let old: Option<User> = users.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                let old: Option<User> = users.get(id.as_str())?.map(|v| decode(&v)).transpose()?;
                 let Some(old) = old else { continue };
                 if old.status != UserStatus::Pending {
                     return Err(StoreError::Conflict(format!("user {id} is no longer a pending registration")));
@@ -244,7 +244,7 @@ impl Store {
             let mut fixed = vec![];
             for row in users.iter()? {
                 let (_, v) = row?;
-                let mut u: User = decode(v.value())?;
+                let mut u: User = decode(&v)?;
                 if u.status != UserStatus::Pending && !u.email_verified && !u.mobile_verified {
                     u.email_verified = u.email.is_some();
                     u.mobile_verified = u.mobile.is_some();
@@ -286,9 +286,9 @@ impl Store {
             let mut index = tx.open_table(USER_INDEX)?;
             for row in users.iter()? {
                 let (k, v) = row?;
-                let u: User = decode(v.value())?;
+                let u: User = decode(&v)?;
                 if u.status == UserStatus::Pending && u.updated_at < before {
-                    gone.push((k.value().to_string(), u));
+                    gone.push((k.clone(), u));
                 }
             }
             for (id, u) in &gone {
@@ -311,11 +311,11 @@ impl Store {
         let tx = self.db.begin_write()?;
         let gone = {
             let mut users = tx.open_table(USERS)?;
-            let old: Option<User> = users.get(id)?.map(|v| self.decode_user(v.value())).transpose()?;
+            let old: Option<User> = users.get(id)?.map(|v| self.decode_user(&v)).transpose()?;
             let Some(old) = old else { return Ok(None) };
             let mut index = tx.open_table(USER_INDEX)?;
             for (_, key) in index_entries(&old) {
-                if index.get(key.as_str())?.is_some_and(|owner| owner.value() == id) {
+                if index.get(key.as_str())?.is_some_and(|owner| owner == id) {
                     index.remove(key.as_str())?;
                 }
             }
@@ -330,15 +330,15 @@ impl Store {
             let mut dead = vec![];
             for row in links.iter()? {
                 let (k, v) = row?;
-                if k.value().ends_with(&suffix) {
-                    dead.push((k.value().to_string(), decode::<LinkRecord>(v.value()).ok().map(|l| l.hash)));
+                if k.ends_with(&suffix) {
+                    dead.push((k.clone(), decode::<LinkRecord>(&v).ok().map(|l| l.hash)));
                 }
             }
             let mut link_index = tx.open_table(LINK_INDEX)?;
             for (k, hash) in dead {
                 links.remove(k.as_str())?;
                 if let Some(h) = hash {
-                    if link_index.get(h.as_str())?.is_some_and(|v| v.value() == k) {
+                    if link_index.get(h.as_str())?.is_some_and(|v| v == k) {
                         link_index.remove(h.as_str())?;
                     }
                 }
@@ -352,11 +352,11 @@ impl Store {
             let mut dead = vec![];
             for row in codes.iter()? {
                 let (k, _) = row?;
-                let parts: Vec<&str> = k.value().split('\0').collect();
+                let parts: Vec<&str> = k.split('\0').collect();
                 let ours = parts.get(1) == Some(&old.tenant.as_str())
                     && parts.last().is_some_and(|who| mine.contains(&who.trim().to_lowercase()));
                 if ours {
-                    dead.push(k.value().to_string());
+                    dead.push(k.clone());
                 }
             }
             for k in dead {
@@ -375,16 +375,16 @@ impl Store {
 
 /// Removes the rows of `table` whose value `dead` says so.
 fn remove_where(
-    tx: &redb::WriteTransaction,
-    table: TableDefinition<&str, &[u8]>,
+    tx: &WriteTx,
+    table: TableDefinition<&'static str, &'static [u8]>,
     dead: impl Fn(&[u8]) -> bool,
 ) -> Result<()> {
     let mut t = tx.open_table(table)?;
     let mut keys = vec![];
     for row in t.iter()? {
         let (k, v) = row?;
-        if dead(v.value()) {
-            keys.push(k.value().to_string());
+        if dead(&v) {
+            keys.push(k.clone());
         }
     }
     for k in keys {
@@ -396,41 +396,42 @@ fn remove_where(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     #[test]
     fn stores_from_before_address_proofs_count_operators_addresses_as_proved() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let user = |id: &str, status: UserStatus, email_verified: bool, mobile_verified: bool| User {
-            id: id.into(),
-            tenant: "t".into(),
-            email: Some(format!("{id}@example.com")),
-            mobile: Some(format!("+1555000{:04}", id.len())),
-            status,
-            email_verified,
-            mobile_verified,
-            ..Default::default()
-        };
-        {
-            let store = Store::open(&path).unwrap();
-            // As an older build left them: the marker absent.
-            let tx = store.db.begin_write().unwrap();
-            tx.open_table(META).unwrap().remove("address_flags_v1").unwrap();
-            tx.commit().unwrap();
-            store.put_user(&user("op", UserStatus::Active, false, false)).unwrap();
-            store.put_user(&user("selfreg", UserStatus::Active, false, true)).unwrap();
-            store.put_user(&user("pend", UserStatus::Pending, false, false)).unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let get = |id: &str| store.user(id).unwrap().unwrap();
-        assert!(get("op").email_verified && get("op").mobile_verified);
-        assert!(!get("selfreg").email_verified && get("selfreg").mobile_verified);
-        assert!(!get("pend").email_verified && !get("pend").mobile_verified);
-        // Once only: a later unproved address stays unproved.
-        store.put_user(&user("later", UserStatus::Active, false, false)).unwrap();
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        assert!(!store.user("later").unwrap().unwrap().email_verified);
+        crate::store::testing::each_backend_reopening(|b| {
+            let user = |id: &str, status: UserStatus, email_verified: bool, mobile_verified: bool| User {
+                id: id.into(),
+                tenant: "t".into(),
+                email: Some(format!("{id}@example.com")),
+                mobile: Some(format!("+1555000{:04}", id.len())),
+                status,
+                email_verified,
+                mobile_verified,
+                ..Default::default()
+            };
+            {
+                let store = b.open();
+                // As an older build left them: the marker absent.
+                let tx = store.db.begin_write().unwrap();
+                tx.open_table(META).unwrap().remove("address_flags_v1").unwrap();
+                tx.commit().unwrap();
+                store.put_user(&user("op", UserStatus::Active, false, false)).unwrap();
+                store.put_user(&user("selfreg", UserStatus::Active, false, true)).unwrap();
+                store.put_user(&user("pend", UserStatus::Pending, false, false)).unwrap();
+            }
+            let store = b.open();
+            let get = |id: &str| store.user(id).unwrap().unwrap();
+            assert!(get("op").email_verified && get("op").mobile_verified);
+            assert!(!get("selfreg").email_verified && get("selfreg").mobile_verified);
+            assert!(!get("pend").email_verified && !get("pend").mobile_verified);
+            // Once only: a later unproved address stays unproved.
+            store.put_user(&user("later", UserStatus::Active, false, false)).unwrap();
+            drop(store);
+            let store = b.open();
+            assert!(!store.user("later").unwrap().unwrap().email_verified);
+        });
     }
 
     /// A username stored by an older build (`bob@example.com`, `+15550001234`, an id's
@@ -438,62 +439,61 @@ mod tests {
     /// the store names such accounts at open.
     #[test]
     fn legacy_usernames_never_become_another_accounts_remote_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let victim = User {
-            id: "v".into(),
-            tenant: "t".into(),
-            email: Some("bob@example.com".into()),
-            email_verified: true,
-            status: UserStatus::Active,
-            ..Default::default()
-        };
-        let legacy = |id: &str, name: &str| User {
-            id: id.into(),
-            tenant: "t".into(),
-            username: Some(name.into()),
-            status: UserStatus::Active,
-            ..Default::default()
-        };
-        let store = Store::open(&path).unwrap();
-        store.put_user(&victim).unwrap();
-        // As an older build stored them (put_user does not judge usernames).
-        store.put_user(&legacy("l1", "bob@example.com")).unwrap();
-        store.put_user(&legacy("l2", "0000000a-0000-0000-0000-00000000000b")).unwrap();
-        store.put_user(&legacy("l3", "Carol")).unwrap();
-        let get = |id: &str| store.user(id).unwrap().unwrap();
-        assert_eq!(get("v").display_user(), "bob@example.com");
-        assert_eq!(get("l1").display_user(), "l1", "not the victim's Remote-User");
-        assert_eq!(get("l3").display_user(), "Carol", "a valid name in another case stays");
-        // Still found by what they type at sign-in.
-        assert_eq!(store.find_user("t", "bob@example.com").unwrap().unwrap().id, "v");
-        let mut named = store.report_legacy_usernames().unwrap();
-        named.sort();
-        assert_eq!(named, vec!["l1".to_string(), "l2".to_string()]);
-        assert_eq!(get("l2").display_user(), "l2");
+        each_backend(|store| {
+            let victim = User {
+                id: "v".into(),
+                tenant: "t".into(),
+                email: Some("bob@example.com".into()),
+                email_verified: true,
+                status: UserStatus::Active,
+                ..Default::default()
+            };
+            let legacy = |id: &str, name: &str| User {
+                id: id.into(),
+                tenant: "t".into(),
+                username: Some(name.into()),
+                status: UserStatus::Active,
+                ..Default::default()
+            };
+            store.put_user(&victim).unwrap();
+            // As an older build stored them (put_user does not judge usernames).
+            store.put_user(&legacy("l1", "bob@example.com")).unwrap();
+            store.put_user(&legacy("l2", "0000000a-0000-0000-0000-00000000000b")).unwrap();
+            store.put_user(&legacy("l3", "Carol")).unwrap();
+            let get = |id: &str| store.user(id).unwrap().unwrap();
+            assert_eq!(get("v").display_user(), "bob@example.com");
+            assert_eq!(get("l1").display_user(), "l1", "not the victim's Remote-User");
+            assert_eq!(get("l3").display_user(), "Carol", "a valid name in another case stays");
+            // Still found by what they type at sign-in.
+            assert_eq!(store.find_user("t", "bob@example.com").unwrap().unwrap().id, "v");
+            let mut named = store.report_legacy_usernames().unwrap();
+            named.sort();
+            assert_eq!(named, vec!["l1".to_string(), "l2".to_string()]);
+            assert_eq!(get("l2").display_user(), "l2");
+        });
     }
 
     #[test]
     fn stale_pending_registrations_are_purged_with_their_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let user = |id: &str, email: &str, status: UserStatus, at: u64| User {
-            id: id.into(),
-            tenant: "t".into(),
-            email: Some(email.into()),
-            status,
-            created_at: at,
-            updated_at: at,
-            ..Default::default()
-        };
-        store.put_user(&user("old", "old@example.com", UserStatus::Pending, 100)).unwrap();
-        store.put_user(&user("new", "new@example.com", UserStatus::Pending, 900)).unwrap();
-        store.put_user(&user("act", "act@example.com", UserStatus::Active, 100)).unwrap();
-        assert_eq!(store.purge_pending(500).unwrap(), 1);
-        assert!(store.address_holder("t", "email", "old@example.com").unwrap().is_none());
-        assert!(store.address_holder("t", "email", "new@example.com").unwrap().is_some());
-        assert!(store.address_holder("t", "email", "act@example.com").unwrap().is_some());
-        // The address is free again.
-        store.put_user(&user("again", "old@example.com", UserStatus::Pending, 1000)).unwrap();
+        each_backend(|store| {
+            let user = |id: &str, email: &str, status: UserStatus, at: u64| User {
+                id: id.into(),
+                tenant: "t".into(),
+                email: Some(email.into()),
+                status,
+                created_at: at,
+                updated_at: at,
+                ..Default::default()
+            };
+            store.put_user(&user("old", "old@example.com", UserStatus::Pending, 100)).unwrap();
+            store.put_user(&user("new", "new@example.com", UserStatus::Pending, 900)).unwrap();
+            store.put_user(&user("act", "act@example.com", UserStatus::Active, 100)).unwrap();
+            assert_eq!(store.purge_pending(500).unwrap(), 1);
+            assert!(store.address_holder("t", "email", "old@example.com").unwrap().is_none());
+            assert!(store.address_holder("t", "email", "new@example.com").unwrap().is_some());
+            assert!(store.address_holder("t", "email", "act@example.com").unwrap().is_some());
+            // The address is free again.
+            store.put_user(&user("again", "old@example.com", UserStatus::Pending, 1000)).unwrap();
+        });
     }
 }

@@ -130,15 +130,15 @@ fn body(e: &AuditEvent, name: &str, event_id: &str) -> String {
         .to_string()
 }
 
-fn next_delivery_id(tx: &redb::WriteTransaction) -> Result<u64> {
+fn next_delivery_id(tx: &WriteTx) -> Result<u64> {
     let mut meta = tx.open_table(META)?;
-    let n = meta.get("delivery_seq")?.map(|v| v.value()).unwrap_or(0) + 1;
+    let n = meta.get("delivery_seq")?.unwrap_or(0) + 1;
     meta.insert("delivery_seq", n)?;
     Ok(n)
 }
 
 /// Queues (in `tx`) the delivery of `d` through the outbox.
-fn queue(tx: &redb::WriteTransaction, d: &Delivery, tenant: &str, now: u64) -> Result<()> {
+fn queue(tx: &WriteTx, d: &Delivery, tenant: &str, now: u64) -> Result<()> {
     let m = OutboxMessage {
         id: format!("{}:{}", d.webhook, d.id),
         channel: EVENT_PURPOSE.into(),
@@ -160,7 +160,7 @@ fn queue(tx: &redb::WriteTransaction, d: &Delivery, tenant: &str, now: u64) -> R
 
 /// In the transaction appending `events`: one delivery per enabled webhook of the event's
 /// tenant subscribed to its webhook event.
-pub(crate) fn fan_out(tx: &redb::WriteTransaction, events: &[AuditEvent]) -> Result<()> {
+pub(crate) fn fan_out(tx: &WriteTx, events: &[AuditEvent]) -> Result<()> {
     let mapped: Vec<(&AuditEvent, &str)> =
         events.iter().filter_map(|e| webhook_event(&e.event).map(|n| (e, n))).collect();
     if mapped.is_empty() {
@@ -170,7 +170,7 @@ pub(crate) fn fan_out(tx: &redb::WriteTransaction, events: &[AuditEvent]) -> Res
         let t = tx.open_table(WEBHOOKS)?;
         let mut v = vec![];
         for row in t.iter()? {
-            let w: Webhook = decode(row?.1.value())?;
+            let w: Webhook = decode(&row?.1)?;
             if w.enabled {
                 v.push(w);
             }
@@ -232,7 +232,7 @@ impl Store {
             None => t.range::<&str>(..)?,
         };
         for row in rows {
-            let w: Webhook = decode(row?.1.value())?;
+            let w: Webhook = decode(&row?.1)?;
             if w.tenant == tenant {
                 out.push(w);
                 if out.len() == limit {
@@ -261,8 +261,8 @@ impl Store {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(DELIVERIES)?;
         let mut out = vec![];
-        for row in t.range((id, 0)..(id, before.unwrap_or(u64::MAX))).map_err(StoreError::from)?.rev().take(limit) {
-            out.push(decode(row?.1.value())?);
+        for row in t.range((id, 0)..(id, before.unwrap_or(u64::MAX)))?.rev().take(limit) {
+            out.push(decode(&row?.1)?);
         }
         Ok(out)
     }
@@ -270,7 +270,7 @@ impl Store {
     pub fn delivery(&self, webhook: &str, id: u64) -> Result<Option<Delivery>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(DELIVERIES)?;
-        t.get((webhook, id))?.map(|v| decode(v.value())).transpose()
+        t.get((webhook, id))?.map(|v| decode(&v)).transpose()
     }
 
     /// Records an attempt of delivery `id` of `webhook` and its new status, when it still exists.
@@ -278,7 +278,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(DELIVERIES)?;
-            let d: Option<Delivery> = t.get((webhook, id))?.map(|v| decode(v.value())).transpose()?;
+            let d: Option<Delivery> = t.get((webhook, id))?.map(|v| decode(&v)).transpose()?;
             if let Some(mut d) = d {
                 d.attempts.push(attempt);
                 // At most the last 20 attempts are kept.
@@ -298,7 +298,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let d = {
             let mut t = tx.open_table(DELIVERIES)?;
-            let d: Option<Delivery> = t.get((webhook.id.as_str(), id))?.map(|v| decode(v.value())).transpose()?;
+            let d: Option<Delivery> = t.get((webhook.id.as_str(), id))?.map(|v| decode(&v)).transpose()?;
             let Some(mut d) = d else { return Ok(Redelivery::NotFound) };
             if d.status == DeliveryStatus::Pending {
                 return Ok(Redelivery::Pending);
@@ -348,13 +348,13 @@ impl Store {
         let t = tx.open_table(DELIVERIES)?;
         let mut old = vec![];
         for row in hooks.iter()? {
-            let id = row?.0.value().to_string();
+            let id = row?.0;
             for row in t.range((id.as_str(), 0)..=(id.as_str(), u64::MAX))? {
                 let (k, v) = row?;
-                if old.len() >= max || decode::<Delivery>(v.value())?.created_at >= before {
+                if old.len() >= max || decode::<Delivery>(&v)?.created_at >= before {
                     break;
                 }
-                old.push((id.clone(), k.value().1));
+                old.push((id.clone(), k.1));
             }
         }
         Ok(old)

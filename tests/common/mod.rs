@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod codes;
 mod http;
 mod mail;
+mod pg;
 mod raw;
 mod web;
 // Each test binary uses a part of the harness.
@@ -21,6 +22,8 @@ pub use codes::*;
 pub use http::*;
 #[allow(unused_imports)]
 pub use mail::*;
+#[allow(unused_imports)]
+pub use pg::*;
 #[allow(unused_imports)]
 pub use raw::*;
 #[allow(unused_imports)]
@@ -270,6 +273,11 @@ impl Gatehouse {
             }
             last = now;
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, sig: i32) {

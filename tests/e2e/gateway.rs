@@ -373,3 +373,46 @@ fn listeners_on_port_0_report_the_ports_they_got() {
         assert_eq!(public.status(), 200);
     }
 }
+
+/// Each thread's voluntary context switches so far (one per sleep), by thread id and name
+/// (Linux `/proc`).
+fn switches(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut all = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let (Ok(status), Ok(name)) =
+            (std::fs::read_to_string(task.path().join("status")), std::fs::read_to_string(task.path().join("comm")))
+        else {
+            continue; // the thread ended meanwhile
+        };
+        let n: u64 = status
+            .lines()
+            .filter(|l| l.starts_with("voluntary_ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum();
+        all.insert(format!("{} {}", task.file_name().to_string_lossy(), name.trim()), n);
+    }
+    all
+}
+
+/// An idle gateway sleeps: after proxied requests (pooled upstream connections, timers used),
+/// no thread wakes more than three times in a second. Pingora's timer thread used to wake every
+/// 10 ms (~100); the outbox and event-webhook workers still look for due deliveries once a
+/// second. The second of quiet is what is measured, so it is slept rather than polled.
+#[test]
+fn an_idle_gateway_wakes_no_thread_periodically() {
+    let (gh, _up) = start();
+    for _ in 0..20 {
+        assert_eq!(gh.get("/public/x").host("app.test").send().status(), 200);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = switches(gh.pid());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = switches(gh.pid());
+    let busy: Vec<String> = after
+        .iter()
+        .filter_map(|(t, n)| before.get(t).map(|b| (t, n - b)))
+        .filter(|(_, d)| *d > 3)
+        .map(|(t, d)| format!("{t}: {d} wake-ups"))
+        .collect();
+    assert!(busy.is_empty(), "threads woke while idle: {busy:?}");
+}

@@ -33,6 +33,7 @@ mod mfa;
 mod openapi;
 mod otp;
 mod portal;
+mod postgres;
 mod providers;
 mod register;
 mod register_options;

@@ -1,0 +1,51 @@
+//! The byte-level contract a store backend other than redb implements (see the module above):
+//! tables of `key bytes → value bytes`, ordered by the key bytes (memcmp), read in snapshots and
+//! written in serialised, all-or-nothing, durable transactions.
+
+use super::super::Result;
+use std::ops::Bound;
+
+/// The order of a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Smallest key first.
+    Asc,
+    /// Largest key first.
+    Desc,
+}
+
+/// A key range: lower and upper bound, as `RangeBounds` gives them.
+pub type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
+/// A database. Shared by every thread of the server (`Store` is behind an `Arc`); its
+/// transactions are used on one thread each (store methods are synchronous and run on blocking
+/// threads: a backend over an async driver may block on its runtime there).
+pub trait Backend: Send + Sync {
+    /// Begins a read transaction: every read in it sees one consistent snapshot (committed
+    /// writes only, none committed after it began).
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>>;
+    /// Begins a write transaction. Write transactions are serialised: one runs at a time (a
+    /// read-modify-write inside one, like a refresh-token rotation, must have one winner, also
+    /// across processes sharing the database). Dropped without `commit`: rolled back.
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// Reads. Tables need no creating: a table never written reads as empty.
+pub trait ReadTxn {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` rows (at least 1) of `table` with keys in `range`, in `dir` order. An empty
+    /// or inverted range yields none. The typed layer asks for batches (16, then doubling up to
+    /// 1,024 rows) and continues after the last key it got, so one range may be several calls.
+    fn scan(&self, table: &str, range: KeyRange<'_>, dir: Dir, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+}
+
+/// Reads (seeing this transaction's own writes) and writes. Methods take `&self` because several
+/// tables of one transaction are open at once: keep the connection in a `RefCell`.
+pub trait WriteTxn: ReadTxn {
+    /// Inserts or replaces.
+    fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Removes; answers the value removed.
+    fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Makes every write of the transaction durable at once, or none (an error).
+    fn commit(self: Box<Self>) -> Result<()>;
+}
