@@ -141,5 +141,28 @@ fn limiter(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, limiter);
+/// What the gateway records after each decision: its time into the histogram (before the
+/// console's dashboard, all it did) and, now, its outcome into the last hour's per-minute ring
+/// (one relaxed load and add; the instant the histogram reads says the minute).
+fn counted(c: &mut Criterion) {
+    use gatehouse::metrics::{metrics, Outcome as Label};
+    use std::time::Instant;
+    let m = metrics();
+    let mut g = c.benchmark_group("after_decision");
+    g.bench_function("histogram_only", |b| {
+        b.iter(|| {
+            let started = black_box(Instant::now());
+            m.decision_seconds.observe(started.elapsed().as_secs_f64())
+        })
+    });
+    g.bench_function("histogram_and_minute_ring", |b| {
+        b.iter(|| {
+            let started = black_box(Instant::now());
+            m.decided(started, Some(Label::Allow))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, limiter, counted);
 criterion_main!(benches);

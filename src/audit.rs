@@ -137,6 +137,9 @@ impl Audit {
     /// behind) the caller writes it itself.
     pub fn record(&self, mut e: AuditEvent) {
         bound(&mut e);
+        if e.event == EventKind::LoginOk.as_str() {
+            crate::metrics::metrics().recent.signed_in(std::time::Instant::now());
+        }
         match self.tx.try_send(e) {
             Ok(()) => {}
             Err(TrySendError::Full(mut e)) | Err(TrySendError::Disconnected(mut e)) => {

@@ -1,8 +1,11 @@
 //! Prometheus metrics. Label sets are resolved once per route when the runtime is built, so the
 //! hot path only increments counters it already holds.
 
+pub mod recent;
+
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use std::sync::OnceLock;
+use std::time::Instant;
 
 /// Every outcome a request can have, as a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +60,8 @@ pub struct Metrics {
     pub deliveries: IntCounterVec,
     /// App API calls (`users/check`, `users/sync`) by app, endpoint and answer status.
     pub app_api: IntCounterVec,
+    /// The last hour minute by minute (the console's dashboard).
+    pub recent: recent::Recent,
 }
 
 /// Counters of one route (or pseudo-route such as `forward-auth`), one per outcome.
@@ -105,13 +110,25 @@ pub fn metrics() -> &'static Metrics {
         }
         registry.register(Box::new(decision_seconds.clone())).expect("unique metric");
         let upstream = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|c| upstream.with_label_values(&[c]));
-        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads, deliveries, app_api }
+        let recent = recent::Recent::default();
+        Metrics { registry, requests, decision_seconds, upstream, ratelimited, reloads, deliveries, app_api, recent }
     })
 }
 
 impl Metrics {
     pub fn route(&self, route: &str) -> RouteCounters {
         RouteCounters(Outcome::ALL.map(|o| self.requests.with_label_values(&[route, o.as_str()])))
+    }
+
+    /// A request decided: the decision's time since `started` (read once: the same instant
+    /// says which minute of the last hour it counts in) and its outcome, when it has one.
+    #[inline]
+    pub fn decided(&self, started: Instant, outcome: Option<Outcome>) {
+        let now = Instant::now();
+        self.decision_seconds.observe(now.saturating_duration_since(started).as_secs_f64());
+        if let Some(o) = outcome {
+            self.recent.decided(o, now);
+        }
     }
 
     pub fn upstream_status(&self, status: u16) {

@@ -223,19 +223,12 @@ pub fn policy(path: &std::path::Path, cmd: &PolicyCommand) -> ExitCode {
                 level: a.level.clone(),
                 forward_auth: a.forward_auth,
             };
-            match cases::refused_path_in(&a.url, a.forward_auth) {
-                Ok(Some(e)) => {
+            match cases::explain_probe(&policy, &probe, &cfg.access_groups) {
+                Ok(cases::Explained::BadPath(e)) => {
                     println!("bad_path (400, before any rule): {e}");
-                    return ExitCode::SUCCESS;
+                    ExitCode::SUCCESS
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            }
-            match cases::judge(&policy, &probe, &cfg.access_groups) {
-                Ok(j) => {
+                Ok(cases::Explained::Judged(j)) => {
                     println!("{}", cases::explain(&j));
                     ExitCode::SUCCESS
                 }

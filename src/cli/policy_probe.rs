@@ -112,6 +112,28 @@ pub fn judge(policy: &Policy, probe: &Probe, access_groups: &BTreeMap<String, Ve
     Ok(Judged { origin: policy.origin_of(&decision), decision, path: path.into_owned(), host: t.host, ip })
 }
 
+/// What `policy explain` answers: the gateway refuses the path before any rule, or the
+/// decision and what it was made from.
+#[derive(Debug)]
+pub enum Explained {
+    BadPath(PathError),
+    Judged(Judged),
+}
+
+/// The `policy explain` engine (the CLI and the console's "test a request" form): the
+/// gateway's path refusal when it would refuse, else the judged probe. `Err`: the probe
+/// itself is wrong (not a URL, a method or an IP).
+pub fn explain_probe(
+    policy: &Policy,
+    probe: &Probe,
+    access_groups: &BTreeMap<String, Vec<String>>,
+) -> Result<Explained, String> {
+    if let Some(e) = refused_path_in(&probe.url, probe.forward_auth)? {
+        return Ok(Explained::BadPath(e));
+    }
+    judge(policy, probe, access_groups).map(Explained::Judged)
+}
+
 /// One line per probe, for `policy explain`.
 pub fn explain(j: &Judged) -> String {
     format!(
@@ -258,6 +280,22 @@ mod tests {
         let j = judge(&p, &probe("http://Wiki.Localhost:8080/public/%2e%2e/search?q=secret#f"), &groups).unwrap();
         assert_eq!((j.path.as_str(), j.decision.verdict, j.decision.rule), ("/search", Verdict::Forbidden, Some(3)));
         assert_eq!(refused_path("http://wiki.localhost/public/%2e%2e/x").unwrap(), None);
+    }
+
+    #[test]
+    fn explain_answers_the_path_refusal_before_any_rule_else_the_decision() {
+        let p = policy();
+        let groups = std::collections::BTreeMap::new();
+        let probe = |url: &str| Probe { url: url.into(), method: "GET".into(), ..Default::default() };
+        let got = explain_probe(&p, &probe("http://wiki.localhost/public/%2fadmin"), &groups);
+        assert!(matches!(got, Ok(Explained::BadPath(_))), "{got:?}");
+        match explain_probe(&p, &probe("http://wiki.localhost/admin"), &groups) {
+            Ok(Explained::Judged(j)) => assert_eq!((j.decision.verdict, j.decision.rule), (Verdict::SignIn, Some(4))),
+            other => panic!("{other:?}"),
+        }
+        assert!(explain_probe(&p, &probe("wiki.localhost/admin"), &groups).unwrap_err().contains("is not a URL"));
+        let bad_ip = Probe { ip: Some("10.0.0".into()), ..probe("http://wiki.localhost/admin") };
+        assert!(explain_probe(&p, &bad_ip, &groups).unwrap_err().contains("is not an IP address"));
     }
 
     #[test]

@@ -27,6 +27,17 @@ pub mod integration;
 pub mod platform;
 pub mod webhooks;
 
+// The Authentication, Webhooks, Audit and Platform tabs' views and helpers.
+mod audit_view;
+mod authentication_view;
+mod chart;
+mod ops_kit;
+#[cfg(test)]
+mod ops_tests;
+mod platform_view;
+mod values;
+mod webhooks_view;
+
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

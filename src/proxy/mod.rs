@@ -238,7 +238,7 @@ impl Gateway {
         let (reply, label) =
             forward_auth::answer(rt, &self.shared.services.audit, endpoint, &session.req_header().headers, peer);
         ctx.label = Some(label);
-        metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
+        metrics().decided(started, Some(label));
         reply.send(session).await
     }
 
@@ -405,7 +405,7 @@ impl ProxyHttp for Gateway {
         }
 
         let refused = self.judge(&rt, session, ctx, peer);
-        metrics().decision_seconds.observe(started.elapsed().as_secs_f64());
+        metrics().decided(started, ctx.label);
         ctx.rt = Some(rt);
         if let Some(reply) = refused {
             reply.send(session).await?;

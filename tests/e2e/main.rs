@@ -21,6 +21,7 @@ mod cli;
 mod cli_users;
 mod console;
 mod console_directory;
+mod console_ops;
 mod delivery;
 mod docs;
 mod edge_identity;

@@ -5,6 +5,9 @@ use super::Admin;
 use crate::api::{ApiError, JsonBody};
 use crate::catalogue::Code;
 use crate::clock::now_secs;
+use crate::config::ConfigErrors;
+use crate::flows::admin::Actor;
+use crate::flows::error::FlowError;
 use crate::flows::platform::{self, Tested};
 use crate::flows::services::blocking;
 use crate::state::Shared;
@@ -76,10 +79,7 @@ pub async fn test_provider(
     JsonBody(b): JsonBody<TestBody>,
 ) -> Result<Response, ApiError> {
     platform_only(&admin)?;
-    let to = b.to.trim().to_string();
-    if to.is_empty() || to.len() > 320 || to.chars().any(char::is_control) {
-        return Err(ApiError::new(Code::InvalidField, "`to` is an address for the provider (at most 320 characters)."));
-    }
+    let to = platform::test_address(&b.to)?;
     if crate::notify::provider(&admin.rt.config, &name).is_none() {
         let known = crate::notify::channel_names(&admin.rt.config).join(", ");
         return Err(ApiError::new(Code::NotFound, format!("There is no provider `{name}` (configured: {known}).")));
@@ -135,10 +135,7 @@ pub async fn reload(admin: Admin) -> Result<Response, ApiError> {
     let actor = admin.actor();
     let (s, tenant) = (admin.s.clone(), admin.user.tenant.clone());
     blocking(move || {
-        let result = s.reload();
-        let errors = result.as_ref().err().map(|e| e.0.len());
-        platform::reloaded(&s.services, &actor, &tenant, errors)?;
-        Ok(match result {
+        Ok(match reload_as(&s, &actor, &tenant)? {
             Ok(()) => no_store(StatusCode::OK, json!({"reloaded": true})),
             Err(e) => {
                 let mut body = Code::InvalidConfig.body(&format!(
@@ -155,6 +152,16 @@ pub async fn reload(admin: Admin) -> Result<Response, ApiError> {
     })
     .await
     .map_err(ApiError::from)
+}
+
+/// The reload an administrator asks for (this API and the console): what SIGHUP does, audited
+/// `config_reloaded` naming them. `Ok(Err(errors))`: refused, the running configuration stays.
+/// Blocking: call it from the blocking pool.
+pub fn reload_as(s: &Shared, actor: &Actor, tenant: &str) -> Result<Result<(), ConfigErrors>, FlowError> {
+    let result = s.reload();
+    let errors = result.as_ref().err().map(|e| e.0.len());
+    platform::reloaded(&s.services, actor, tenant, errors)?;
+    Ok(result)
 }
 
 #[cfg(test)]
