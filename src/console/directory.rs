@@ -1,6 +1,6 @@
 //! The Directory tab, `/auth/admin/directory`: the users of the administrator's tenant (admin
-//! API §17, seed 004's "Create users, assign auth-service administrators, and review MFA flag,
-//! devices, and active sessions"). Every change is a [`Directory`] operation, the one the admin
+//! API, docs/http-api.md §17: create users, make administrators, review second factors,
+//! devices and active sessions). Every change is a [`Directory`] operation, the one the admin
 //! API's handlers run, with the administrator as its [`Actor`](crate::flows::admin::Actor).
 //!
 //! * here: the users table (search, filters, paging by cursor) and what the pages share;
