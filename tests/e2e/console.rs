@@ -36,6 +36,11 @@ pub struct Site {
 /// Gatehouse with `extra` configuration and administrator `root@example.com`, enrolled in TOTP
 /// (its password [`PASSWORD`]).
 pub fn site(extra: &str) -> Site {
+    site_with_policy(extra, "default_policy: deny\n")
+}
+
+/// [`site`] with `policy` as its one policy file.
+pub fn site_with_policy(extra: &str, policy: &str) -> Site {
     // The public URL names the port the server will listen on: take one first.
     let port = free_port();
     // A delivery channel for the codes (the first authenticator needs a code sign-in).
@@ -43,7 +48,7 @@ pub fn site(extra: &str) -> Site {
     let config = format!("{CONFIG}{log}{extra}")
         .replace("{port}", &port.to_string())
         .replace("listen: \"{listen}\"", &format!("listen: \"127.0.0.1:{port}\""));
-    let gh = Gatehouse::start(&config, &[("10.yaml", "default_policy: deny\n")]);
+    let gh = Gatehouse::start(&config, &[("10.yaml", policy)]);
     let admin = "root@example.com".to_string();
     let out = gh.cli_stdin(&["admin", "create", "--email", &admin, "--password-stdin"], &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -4,7 +4,7 @@
 //! their MFA reset. axe-clean; screenshots at 1280 and 390 px.
 
 use crate::common::*;
-use crate::console::{run, site};
+use crate::console::{run, site_with_policy};
 use serde_json::json;
 
 /// Signs `who` in through the JSON API: their access token.
@@ -14,14 +14,23 @@ fn sign_in(gh: &Gatehouse, who: &str) -> String {
     resp.json()["access_token"].as_str().unwrap().to_string()
 }
 
-/// `GET /auth/session` with the token: what the gateway answers an app checking it.
+/// `GET /auth/session` with the token: what Gatehouse answers an app checking it.
 fn session_status(gh: &Gatehouse, token: &str) -> u16 {
     gh.get("/auth/session").bearer(token).send().status().as_u16()
 }
 
+/// A request with the token through the gateway to an app (the built-in `whoami` on `who.test`,
+/// signed-in users only).
+fn gateway_status(gh: &Gatehouse, token: &str) -> u16 {
+    gh.get("/").host("who.test").bearer(token).send().status().as_u16()
+}
+
+const GATEWAY: &str = "apps:\n  - id: who\n    routes:\n      - hosts: [who.test]\n        upstream: builtin:whoami\n";
+const POLICY: &str = "default_policy: deny\nrules:\n  - domain: [who.test]\n    policy: one_factor\n";
+
 #[test]
 fn an_operator_imports_users_disables_one_ends_sessions_and_resets_mfa() {
-    let s = site("");
+    let s = site_with_policy(GATEWAY, POLICY);
     let gh = &s.gh;
     gh.user("bob", &[], Some("violet-tractor-42"));
     gh.user("carol", &[], Some("violet-tractor-42"));
@@ -32,6 +41,7 @@ fn an_operator_imports_users_disables_one_ends_sessions_and_resets_mfa() {
     let confirmed = gh.post_json("/auth/mfa/totp/confirm", json!({"code": oathtool(&secret, totp_instant())}));
     assert_eq!(confirmed.bearer(&carol[0]).send().status(), 200);
     assert_eq!(session_status(gh, &bob), 200);
+    assert_eq!(gateway_status(gh, &bob), 200, "bob's session reaches the app through the gateway");
 
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("staff.csv");
@@ -54,6 +64,7 @@ fn an_operator_imports_users_disables_one_ends_sessions_and_resets_mfa() {
     assert_eq!(v["found"], 1);
     assert_eq!(v["disabled_notice"], "User disabled: their sessions and tokens have ended.");
     assert_eq!(session_status(gh, &bob), 401, "the disabled user's session is refused");
+    assert_eq!(gateway_status(gh, &bob), 401, "and the gateway refuses it before the app");
     assert_eq!((v["sessions_before"].as_u64(), v["sessions_after_one"].as_u64()), (Some(2), Some(1)), "{v}");
     assert_eq!(v["sessions_left"], 0);
     for token in &carol {
