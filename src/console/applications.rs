@@ -216,7 +216,8 @@ struct ShowQuery {
 
 /// What the app's page shows, read for `id` (and the users matching `q`).
 async fn load(c: &Console, id: String, q: &str) -> Result<Show, ApiError> {
-    let query = q.trim().to_string();
+    // As the Directory tab: a search is at most 200 characters (longer input is cut there).
+    let query: String = q.trim().chars().take(200).collect();
     let (view, keys, members, found) = c
         .run(move |w| {
             let (cfg, store) = (&w.rt.config, &w.s.services.store);

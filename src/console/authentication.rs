@@ -30,9 +30,12 @@ fn render(op: &Op, tested: Option<(&str, &TestAnswer)>, general: &str) -> Respon
     let providers = if op.platform() {
         view::providers(&base, &op.csrf_field(), &platform::providers(cfg), tested)
     } else {
-        r#"<p class="notice">The delivery providers are the platform's: only platform administrators (of the <code>default</code> tenant) see and test them.</p>"#.into()
+        r#"<p class="notice">The delivery providers are the platform's: and so are the sign-in settings: only platform administrators (of the <code>default</code> tenant) see them and test the providers.</p>"#.into()
     };
-    let body = format!("{general}{providers}{}", view::settings(&platform::sign_in_settings(cfg)));
+    // The sign-in settings are the platform's too (failure limits included): platform
+    // administrators only, as `GET /auth/admin/api/config` is.
+    let settings = if op.platform() { view::settings(&platform::sign_in_settings(cfg)) } else { String::new() };
+    let body = format!("{general}{providers}{settings}");
     op.page(TAB, "Authentication", &body)
 }
 
