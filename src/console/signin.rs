@@ -189,6 +189,17 @@ fn failed(rt: &Runtime, headers: &HeaderMap, mut p: SignInPage, e: ApiError) -> 
     resp
 }
 
+/// The page state of a posted sign-in form at `step` (its `next` and `identifier`), or the
+/// "form expired" answer when its double-submit token does not match.
+fn posted(rt: &Runtime, headers: &HeaderMap, f: &Fields, step: Step) -> Result<SignInPage, Box<Response>> {
+    let mut p = blank(step, f.get("next"));
+    p.identifier = f.get("identifier").trim().to_string();
+    match login_csrf_ok(headers, f) {
+        true => Ok(p),
+        false => Err(Box::new(expired(rt, headers, p))),
+    }
+}
+
 /// The login CSRF check of a sign-in form; its refusal.
 fn expired(rt: &Runtime, headers: &HeaderMap, p: SignInPage) -> Response {
     let mut p = p;
@@ -227,11 +238,10 @@ async fn password(
     headers: HeaderMap,
     f: Fields,
 ) -> Response {
-    let mut p = blank(Step::Password, f.get("next"));
-    p.identifier = f.get("identifier").trim().to_string();
-    if !login_csrf_ok(&headers, &f) {
-        return expired(&rt, &headers, p);
-    }
+    let p = match posted(&rt, &headers, &f, Step::Password) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
+    };
     let checked = field("identifier", f.get("identifier"), 320).and(field("password", f.get("password"), 1024));
     if let Err(e) = checked {
         return failed(&rt, &headers, p, e);
@@ -266,11 +276,10 @@ async fn code_request(
     headers: HeaderMap,
     f: Fields,
 ) -> Response {
-    let mut p = blank(Step::CodeRequest, f.get("next"));
-    p.identifier = f.get("identifier").trim().to_string();
-    if !login_csrf_ok(&headers, &f) {
-        return expired(&rt, &headers, p);
-    }
+    let mut p = match posted(&rt, &headers, &f, Step::CodeRequest) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
+    };
     let req = CodeRequest { tenant: info.tenant.clone(), app: None, identifier: p.identifier.clone(), channel: None };
     let origin = info.origin();
     match passwordless::request(rt.clone(), s.services.clone(), req, info.ip, origin, now_secs()).await {
@@ -294,11 +303,10 @@ async fn code_verify(
     headers: HeaderMap,
     f: Fields,
 ) -> Response {
-    let mut p = blank(Step::CodeVerify, f.get("next"));
-    p.identifier = f.get("identifier").trim().to_string();
-    if !login_csrf_ok(&headers, &f) {
-        return expired(&rt, &headers, p);
-    }
+    let p = match posted(&rt, &headers, &f, Step::CodeVerify) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
+    };
     let req = CodeSignIn {
         tenant: info.tenant.clone(),
         app: None,
