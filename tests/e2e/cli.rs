@@ -223,3 +223,22 @@ fn a_missing_peer_names_the_command_that_installs_it() {
     assert!(missing("PyJWT").contains("pip install pyjwt cryptography"), "{}", missing("PyJWT"));
     assert!(need("oathtool").is_file(), "an installed peer is found");
 }
+
+/// The scale-out example: its configuration loads (a PostgreSQL store, a shared key file), and
+/// the compose file's replicas are the load balancer's upstreams.
+#[test]
+fn the_scale_out_example_runs_three_replicas_of_one_config_behind_nginx() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scale-out");
+    let cfg = gatehouse::config::Config::load_unresolved(&root.join("config.yaml")).unwrap();
+    let pg = cfg.postgres.as_ref().expect("storage.postgres");
+    assert!(pg.url.contains("${GATEHOUSE_DB_PASSWORD}"), "no password in the file");
+    assert!(cfg.tokens.signing_key.starts_with("/var/lib/gatehouse/keys"), "{:?}", cfg.tokens.signing_key);
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let nginx = std::fs::read_to_string(root.join("nginx.conf")).unwrap();
+    for n in 1..=3 {
+        assert!(compose.contains(&format!("  gatehouse-{n}:\n")), "{compose}");
+        assert!(nginx.contains(&format!("server gatehouse-{n}:8080;")), "{nginx}");
+    }
+    assert!(compose.matches("gatehouse-keys:/var/lib/gatehouse/keys").count() == 1, "one anchor shares the key volume");
+    assert!(!nginx.contains("ip_hash") && !nginx.contains("sticky"), "no sticky sessions");
+}
