@@ -47,6 +47,9 @@ pub struct PersonalTokens {
     /// On a store other replicas share: whether the change feed is up (the map rebuilt since it
     /// connected). While it is down, a copy is trusted for `sessions::TRUST_MS` after its read.
     feed_up: Option<AtomicBool>,
+    /// On a shared store: digests the store holds no token for (tokens are random and never
+    /// come back), so a repeated unknown token costs no read.
+    gone: quick_cache::sync::Cache<[u8; 32], ()>,
 }
 
 /// Why [`PersonalTokens::create_checked`] made no token.
@@ -88,6 +91,7 @@ impl PersonalTokens {
             scopes_of: RwLock::new(scopes_of),
             changes: Mutex::new(()),
             feed_up: store_shared.then(|| AtomicBool::new(false)),
+            gone: quick_cache::sync::Cache::new(if store_shared { 100_000 } else { 1 }),
         };
         let mut users: HashMap<String, Option<User>> = HashMap::new();
         for rec in p.store.personal_tokens()? {
@@ -190,14 +194,13 @@ impl PersonalTokens {
         if !token.starts_with(PREFIX) || token.len() > 128 {
             return SessionState::Unknown;
         }
-        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&digest(token)).cloned();
-        let trusted = |l: &Live| self.trusts(l);
+        let d = digest(token);
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
         let live = match live {
-            Some(l) if trusted(&l) => l,
+            Some(l) if self.trusts(&l) => l,
             Some(_) => return SessionState::Unavailable,
-            None if self.feed_up.as_ref().is_some_and(|up| !up.load(Ordering::Acquire)) => {
-                return SessionState::Unavailable
-            }
+            // On a shared store, a token not read yet (created on another replica a moment ago).
+            None if self.feed_up.is_some() && self.gone.get(&d).is_none() => return SessionState::Unavailable,
             None => return SessionState::Unknown,
         };
         if live.rec.expires_at <= now || live.rec.tenant != tenant {
@@ -225,15 +228,40 @@ impl PersonalTokens {
     /// carrying it is judged (a shared store, the feed down, the copy older than a second).
     pub fn missing(&self, token: &str) -> Option<[u8; 32]> {
         self.feed_up.as_ref()?;
+        if !token.starts_with(PREFIX) || token.len() > 128 {
+            return None;
+        }
         let d = digest(token);
-        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned()?;
-        (!self.trusts(&live)).then_some(d)
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
+        match live {
+            Some(l) => (!self.trusts(&l)).then_some(d),
+            None => self.gone.get(&d).is_none().then_some(d),
+        }
     }
 
-    /// Reads the token behind digest `d` again (see [`PersonalTokens::missing`]). Blocking.
+    /// Reads the token behind digest `d` (see [`PersonalTokens::missing`]) into the map, or
+    /// remembers that there is none. Blocking.
     pub fn fetch(&self, d: &[u8; 32]) -> Result<(), StoreError> {
-        let Some(live) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(d).cloned() else { return Ok(()) };
-        self.apply_token(&live.rec.user_id, &live.rec.id)
+        let known = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(d)
+            .map(|l| (l.rec.user_id.clone(), l.rec.id.clone()));
+        let key = match known {
+            Some(k) => Some(k),
+            None => self.store.personal_token_by_hash(&crate::sessions::hex(d))?.map(|r| (r.user_id, r.id)),
+        };
+        match key {
+            Some((user_id, id)) => self.apply_token(&user_id, &id)?,
+            None => {
+                self.gone.insert(*d, ());
+            }
+        }
+        if self.map.read().unwrap_or_else(|e| e.into_inner()).get(d).is_none() {
+            self.gone.insert(*d, ());
+        }
+        Ok(())
     }
 
     /// The change feed reports a write to token `id` of `user_id` (or a fetch asks again).

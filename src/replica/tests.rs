@@ -140,3 +140,21 @@ fn with_the_feed_down_a_copy_is_trusted_a_second_then_read_again_and_a_lost_feed
     a.sessions.revoke(|_| true).unwrap();
     within("B refuses the revoked session", Duration::from_secs(1), || !active(&b, &secret));
 }
+
+#[test]
+fn a_personal_token_created_on_one_replica_works_at_once_on_the_other_and_its_revocation_is_seen() {
+    let Some((_db, a, b)) = pair() else { return };
+    let (rec, pat) = a.pats.create(&user(), "ci".into(), vec![], 3600, 10, crate::clock::now_secs()).unwrap().unwrap();
+    let state = || b.lookup.personal_token(&pat, "default");
+    prefetch(&b, None, None, Some(&pat));
+    assert!(matches!(state(), SessionState::Active(_)), "read at once: {:?}", state());
+    let forged = format!("{}{}", crate::pats::PREFIX, "x".repeat(43));
+    assert!(matches!(b.lookup.personal_token(&forged, "default"), SessionState::Unavailable), "unread: ask the store");
+    prefetch(&b, None, None, Some(&forged));
+    assert!(matches!(b.lookup.personal_token(&forged, "default"), SessionState::Unknown));
+    assert!(b.lookup.missing(None, None, Some(&forged)).is_empty(), "remembered as gone");
+    a.pats.revoke("u1", &rec.id).unwrap().unwrap();
+    within("B refuses the revoked token", Duration::from_secs(1), || !matches!(state(), SessionState::Active(_)));
+    prefetch(&b, None, None, Some(&pat));
+    assert!(matches!(state(), SessionState::Unknown));
+}

@@ -497,7 +497,8 @@ impl Sessions {
     }
 }
 
-fn hex(d: &Digest32) -> String {
+/// A digest as 64 lower-case hex digits (as the store keys it).
+pub fn hex(d: &Digest32) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 

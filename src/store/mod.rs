@@ -308,6 +308,7 @@ impl Store {
             tx.open_table(mfa_steps::MFA_STEPS)?;
             tx.open_table(mfa_steps::MFA_STEPS_BY_USER)?;
             tx.open_table(lookups::SESSION_IDS)?;
+            tx.open_table(lookups::TOKEN_HASHES)?;
         }
         tx.commit()?;
         Ok(())
