@@ -53,6 +53,11 @@ fn run(copies: Copies, feed: Receiver<Change>) {
                 copies.pats.feed_lost();
                 tracing::warn!("shared store change feed lost: sessions are read again after a second");
             }
+            Ok(Change::Synced { as_of_ms }) if !rebuild => {
+                copies.sessions.feed_synced(as_of_ms);
+                copies.pats.feed_synced(as_of_ms);
+            }
+            Ok(Change::Synced { .. }) => {}
             Ok(Change::Resumed) | Err(RecvTimeoutError::Timeout) => rebuild = !resync(&copies),
             Err(RecvTimeoutError::Disconnected) => return,
         }
