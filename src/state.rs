@@ -75,12 +75,12 @@ impl Shared {
         let hasher = Hasher::new(&cfg.password.argon2, threads, MAX_WAITING_HASHES)
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
-        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let outbox = crate::notify::outbox::OutboxHandle::new(store.clone());
         let mfa = crate::flows::mfa::MfaPending::new(store.clone());
         let services = Arc::new(Services { store, sessions, pats, hasher, audit, mfa, outbox });
         let shared =
             Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
-        crate::notify::outbox::spawn(shared.clone(), wake);
+        crate::notify::outbox::spawn(shared.clone());
         Ok(shared)
     }
 
