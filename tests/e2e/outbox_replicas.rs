@@ -1,0 +1,181 @@
+//! The outbox with two Gatehouse processes (replicas) on one PostgreSQL database: every
+//! message is sent once, by the replica that claimed it; a message whose replica was killed
+//! (`kill -9`) mid-delivery is sent by the other once the claim's lease ends.
+
+use crate::common::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The code configuration (SMTP on `smtp`, the SMS API on `sms`) on the shared database, with
+/// one signing key for both replicas and `notifiers.lease` when given.
+fn replica_config(smtp: u16, sms: u16, db: &TestDb, key_dir: &std::path::Path, lease: Option<&str>) -> String {
+    let lease = lease.map(|l| format!("  lease: {l}\n")).unwrap_or_default();
+    code_config(smtp, sms, "")
+        .replace("storage: {path: \"{dir}/g.redb\"}\n", &pg_storage(&db.url))
+        .replace("{dir}/k.pem", &format!("{}/k.pem", key_dir.display()))
+        .replace("notifiers:\n", &format!("notifiers:\n{lease}"))
+}
+
+/// Two replicas on one fresh database (A started first: it writes the signing key).
+fn replicas(smtp: u16, sms: u16, lease: Option<&str>) -> (TestDb, tempfile::TempDir, Gatehouse, Gatehouse) {
+    let db = pg_db();
+    let keys = tempfile::tempdir().unwrap();
+    let config = replica_config(smtp, sms, &db, keys.path(), lease);
+    assert!(config.contains("postgres:") && !config.contains("g.redb"), "{config}");
+    let a = Gatehouse::start(&config, &[]);
+    let b = Gatehouse::start(&config, &[]);
+    (db, keys, a, b)
+}
+
+fn request_code(gh: &Gatehouse, identifier: &str) {
+    let r = post_json(gh, "/auth/otp/request", json!({"identifier": identifier}));
+    assert_eq!(r.status(), 202, "{}", r.text());
+}
+
+/// Sums a counter of the `/metrics` page of one replica (every label set whose line holds
+/// `labels`).
+fn counter(gh: &Gatehouse, name: &str, labels: &str) -> f64 {
+    let url = format!("http://127.0.0.1:{}/metrics", gh.ops_port);
+    let text = client().get(url).send().and_then(|r| r.text()).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn codes_requested_on_two_replicas_are_each_mailed_once() {
+    const N: usize = 12;
+    let smtp = Smtp::start();
+    let (_db, _keys, a, b) = replicas(smtp.port, free_port(), None);
+    let users: Vec<String> = (0..N).map(|i| format!("u{i}@example.com")).collect();
+    for (i, u) in users.iter().enumerate() {
+        add_user(&a, u, &format!("+1555000{i:04}"), "");
+    }
+    for (i, u) in users.iter().enumerate() {
+        request_code(if i % 2 == 0 { &a } else { &b }, u);
+    }
+    // Every mail arrives; each replica counted what it sent: N in all, none twice.
+    for u in &users {
+        smtp.wait_for(u, 1);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sent = || counter(&a, "gatehouse_deliveries_total", "sent") + counter(&b, "gatehouse_deliveries_total", "sent");
+    while sent() < N as f64 {
+        assert!(Instant::now() < deadline, "{} deliveries counted, {N} expected", sent());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sent(), N as f64, "a message was sent twice");
+    let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
+    for m in smtp.messages() {
+        let to = users.iter().find(|u| m.contains(&format!("To: {u}"))).expect("a mail to one of the users");
+        *per_user.entry(to.clone()).or_default() += 1;
+    }
+    assert_eq!(per_user.len(), N);
+    assert!(per_user.values().all(|n| *n == 1), "a code was mailed twice: {per_user:?}");
+}
+
+/// An SMS API that holds the first request it gets unanswered (its sender stalls mid-delivery)
+/// and answers every later one 200; it keeps every request's body.
+struct StallingSms {
+    port: u16,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl StallingSms {
+    fn start() -> StallingSms {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for stream in listener.incoming().map_while(Result::ok) {
+                let Some(body) = read_request(&stream) else { continue };
+                let first = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(body);
+                    seen.len() == 1
+                };
+                if first {
+                    held.push(stream); // never answered
+                } else {
+                    let mut s = stream;
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                }
+            }
+        });
+        StallingSms { port, bodies }
+    }
+
+    /// Waits (bounded) until `n` requests arrived; returns their bodies.
+    fn wait(&self, n: usize, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let v = self.bodies.lock().unwrap().clone();
+            if v.len() >= n {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "expected {n} SMS requests, got {v:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One HTTP/1.1 request's body (by its Content-Length), `None` when the stream ends first.
+fn read_request(mut s: &TcpStream) -> Option<String> {
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut buf = vec![];
+    let mut chunk = [0u8; 4096];
+    loop {
+        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Some(String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned());
+            }
+        }
+        let n = s.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_message_whose_replica_died_mid_delivery_is_sent_by_the_other_after_the_lease() {
+    let smtp = Smtp::start();
+    let sms = StallingSms::start();
+    let (_db, _keys, a, b) = replicas(smtp.port, sms.port, Some("3s"));
+    add_user(&a, "ann@example.com", "+15550000001", "");
+    add_user(&a, "bob@example.com", "+15550000002", "");
+
+    // A claims ann's SMS and stalls on the provider; it is killed there.
+    request_code(&a, "+15550000001");
+    let stalled = sms.wait(1, Duration::from_secs(20));
+    assert!(stalled[0].contains("+15550000001"), "{stalled:?}");
+    a.signal(libc::SIGKILL);
+    let killed = Instant::now();
+
+    // B, which learns of ann's message when it next looks (here: queuing bob's), sends bob's
+    // at once and ann's when A's lease ends.
+    request_code(&b, "+15550000002");
+    let got = sms.wait(3, Duration::from_secs(30));
+    assert!(got[1].contains("+15550000002"), "bob's first: {got:?}");
+    assert!(got[2].contains("+15550000001"), "then ann's again: {got:?}");
+    assert!(killed.elapsed() >= Duration::from_secs(1), "not before the lease ended");
+    assert_eq!(code_in(&format!("\n\n{}", got[0])), code_in(&format!("\n\n{}", got[2])), "the same message");
+
+    // The code B delivered signs ann in, on B.
+    let code = code_in(&format!("\n\n{}", got[2]));
+    let r = post_json(&b, "/auth/otp/verify", json!({"identifier": "ann@example.com", "otp": code}));
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(sms.bodies.lock().unwrap().len(), 3, "nothing sent twice by B");
+}
