@@ -36,13 +36,12 @@ fn request_code(gh: &Gatehouse, identifier: &str) {
     assert_eq!(r.status(), 202, "{}", r.text());
 }
 
-/// Sums a counter of the `/metrics` page of one replica (every label set whose line holds
-/// `labels`).
-fn counter(gh: &Gatehouse, name: &str, labels: &str) -> f64 {
+/// Sums a counter of the `/metrics` page of one replica (every line holding all of `labels`).
+fn counter(gh: &Gatehouse, name: &str, labels: &[&str]) -> f64 {
     let url = format!("http://127.0.0.1:{}/metrics", gh.ops_port);
     let text = client().get(url).send().and_then(|r| r.text()).unwrap_or_default();
     text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -64,7 +63,10 @@ fn codes_requested_on_two_replicas_are_each_mailed_once() {
         smtp.wait_for(u, 1);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    let sent = || counter(&a, "gatehouse_deliveries_total", "sent") + counter(&b, "gatehouse_deliveries_total", "sent");
+    let sent = || {
+        counter(&a, "gatehouse_deliveries_total", &["\"sent\""])
+            + counter(&b, "gatehouse_deliveries_total", &["\"sent\""])
+    };
     while sent() < N as f64 {
         assert!(Instant::now() < deadline, "{} deliveries counted, {N} expected", sent());
         std::thread::sleep(Duration::from_millis(50));
@@ -79,15 +81,16 @@ fn codes_requested_on_two_replicas_are_each_mailed_once() {
     assert!(per_user.values().all(|n| *n == 1), "a code was mailed twice: {per_user:?}");
 }
 
-/// An SMS API that holds the first request it gets unanswered (its sender stalls mid-delivery)
-/// and answers every later one 200; it keeps every request's body.
-struct StallingSms {
+/// An HTTP receiver (an SMS API, a webhook) that answers 200 after `delay`, except that with
+/// `stall_first` it holds the first request unanswered (its sender stalls mid-delivery); it
+/// keeps every request's body.
+struct SlowReceiver {
     port: u16,
     bodies: Arc<Mutex<Vec<String>>>,
 }
 
-impl StallingSms {
-    fn start() -> StallingSms {
+impl SlowReceiver {
+    fn start(stall_first: bool, delay: Duration) -> SlowReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -101,15 +104,18 @@ impl StallingSms {
                     seen.push(body);
                     seen.len() == 1
                 };
-                if first {
+                if first && stall_first {
                     held.push(stream); // never answered
-                } else {
+                    continue;
+                }
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
                     let mut s = stream;
                     let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-                }
+                });
             }
         });
-        StallingSms { port, bodies }
+        SlowReceiver { port, bodies }
     }
 
     /// Waits (bounded) until `n` requests arrived; returns their bodies.
@@ -120,7 +126,7 @@ impl StallingSms {
             if v.len() >= n {
                 return v;
             }
-            assert!(Instant::now() < deadline, "expected {n} SMS requests, got {v:?}");
+            assert!(Instant::now() < deadline, "expected {n} requests, got {v:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -152,7 +158,7 @@ fn read_request(mut s: &TcpStream) -> Option<String> {
 #[test]
 fn a_message_whose_replica_died_mid_delivery_is_sent_by_the_other_after_the_lease() {
     let smtp = Smtp::start();
-    let sms = StallingSms::start();
+    let sms = SlowReceiver::start(true, Duration::ZERO);
     let (_db, _keys, a, b) = replicas(smtp.port, sms.port, Some("3s"));
     add_user(&a, "ann@example.com", "+15550000001", "");
     add_user(&a, "bob@example.com", "+15550000002", "");
@@ -178,4 +184,54 @@ fn a_message_whose_replica_died_mid_delivery_is_sent_by_the_other_after_the_leas
     let r = post_json(&b, "/auth/otp/verify", json!({"identifier": "ann@example.com", "otp": code}));
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(sms.bodies.lock().unwrap().len(), 3, "nothing sent twice by B");
+}
+
+#[test]
+fn event_webhooks_of_sign_ins_on_two_replicas_are_each_delivered_once() {
+    const N: usize = 8;
+    const PASSWORD: &str = "violet-tractor-42";
+    // Each delivery takes the receiver 300 ms: the other replica looks while one is in flight.
+    let rec = SlowReceiver::start(false, Duration::from_millis(300));
+    let (_db, _keys, a, b) = replicas(free_port(), free_port(), None);
+    let t = a.admin_token("ops@example.com");
+    let created = a
+        .post_json(
+            "/auth/admin/api/webhooks",
+            json!({"url": format!("http://127.0.0.1:{}/events", rec.port), "events": ["user.signed_in"]}),
+        )
+        .host("app.test")
+        .bearer(&t)
+        .send();
+    assert_eq!(created.status(), 201, "{}", created.text());
+    let names: Vec<String> = (0..N).map(|i| format!("user{i}")).collect();
+    for n in &names {
+        a.user(n, &[], Some(PASSWORD));
+    }
+    // All at once, half on each replica: both workers busy at the same time.
+    std::thread::scope(|s| {
+        for (i, n) in names.iter().enumerate() {
+            let gh = if i % 2 == 0 { &a } else { &b };
+            s.spawn(move || {
+                let r = post_json(gh, "/auth/login", json!({"identifier": n, "password": PASSWORD}));
+                assert_eq!(r.status(), 200, "{}", r.text());
+            });
+        }
+    });
+    // Each sign-in's delivery arrives; both replicas' counters say N were sent: none twice.
+    rec.wait(N, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let labels = ["\"event_webhook\"", "\"sent\""];
+    let sent =
+        || counter(&a, "gatehouse_deliveries_total", &labels) + counter(&b, "gatehouse_deliveries_total", &labels);
+    while sent() < N as f64 {
+        assert!(Instant::now() < deadline, "{} deliveries counted, {N} expected", sent());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sent(), N as f64, "a delivery was sent twice");
+    let got: Vec<serde_json::Value> =
+        rec.bodies.lock().unwrap().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!((got.len(), ids.len()), (N, N), "each event once: {ids:?}");
+    let users: std::collections::BTreeSet<&str> = got.iter().map(|r| r["data"]["user"].as_str().unwrap()).collect();
+    assert_eq!(users.len(), N, "one per signed-in user");
 }
