@@ -22,12 +22,7 @@ fn replica(db: &TestDb) -> Replica {
     let pats = Arc::new(
         PersonalTokens::load(store.clone(), Arc::new(|_: &[String]| vec![]), crate::clock::now_secs()).unwrap(),
     );
-    assert!(follow(Copies {
-        store: store.clone(),
-        sessions: sessions.clone(),
-        pats: pats.clone(),
-        wake_outbox: Box::new(|| {}),
-    }));
+    assert!(follow(Copies { store: store.clone(), sessions: sessions.clone(), pats: pats.clone() }));
     let lookup = Lookup { sessions: sessions.clone(), tokens: pats.clone() };
     let r = Replica { store, sessions, pats, lookup };
     within("the feed is up", Duration::from_secs(10), || r.sessions.feed_is_up());
@@ -186,4 +181,32 @@ fn a_personal_token_created_on_one_replica_works_at_once_on_the_other_and_its_re
     within("B refuses the revoked token", Duration::from_secs(1), || !matches!(state(), SessionState::Active(_)));
     prefetch(&b, None, None, Some(&pat));
     assert!(matches!(state(), SessionState::Unknown));
+}
+
+/// Any change of the outbox on one replica (a message queued, claimed or completed) wakes both
+/// outbox workers of the other, which then find what is due (a lease counts at its end).
+#[test]
+fn an_outbox_change_on_one_replica_wakes_the_other_replicas_workers() {
+    let Some((_db, a, b)) = pair() else { return };
+    let signals = |r: &Replica| (r.store.outbox_signal().generation(), r.store.delivery_signal().generation());
+    let woken = |before: (u64, u64)| {
+        within("b's workers woken", Duration::from_secs(5), || {
+            let now = signals(&b);
+            now.0 != before.0 && now.1 != before.1
+        })
+    };
+    let before = signals(&b);
+    let m = crate::store::OutboxMessage { id: "m".into(), purpose: "login".into(), ..Default::default() };
+    let seq = a.store.enqueue(&m).unwrap();
+    woken(before);
+    let before = signals(&b);
+    let (claimed, _) = a.store.outbox_claim(100, false, 60).unwrap().unwrap();
+    assert_eq!(claimed, seq);
+    woken(before);
+    assert_eq!(b.store.outbox_claim(100, false, 60).unwrap(), None, "a holds it");
+    assert_eq!(b.store.outbox_next_due(false).unwrap(), Some(160), "b wakes when a's lease ends");
+    let before = signals(&b);
+    a.store.outbox_remove(seq).unwrap();
+    woken(before);
+    assert_eq!(b.store.outbox_next_due(false).unwrap(), None);
 }
