@@ -208,8 +208,9 @@ class Bench:
         # "Accept() failed … Tokio context … being shutdown" until the process exits.)
         for p in reversed(self.procs):
             if p.poll() is None:
-                # nginx's workers too: they outlive a killed master.
-                for pid in reversed(descendants(p.pid)):
+                # nginx's workers too: they outlive a killed master. The master first, so it
+                # cannot start a new worker in place of one killed before it.
+                for pid in descendants(p.pid):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:

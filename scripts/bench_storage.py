@@ -17,12 +17,16 @@ Three parts in one run, on loopback, against the release binary:
    (`upstream` round robin, keep-alive), the same routes through it: req/s, the replicas' CPU
    per request (all replicas together) and nginx's apart.
 
-What PostgreSQL does for each: `pg_stat_database` of the bench's database (transactions
-committed + rolled back, rows read: `tup_fetched`, rows written: inserted + updated + deleted),
-and the cluster's WAL bytes, read before and after each phase. Each PostgreSQL phase runs its
-own Gatehouse processes and ends by stopping them, so their backends exit and flush their
-statistics (a live backend reports them at most once a second, an idle one after 10 s);
-start-up work left unreported when a phase begins is counted in it (a few transactions).
+What PostgreSQL does for each, read before and after each phase: the transactions of the
+bench's database (`pg_stat_database`: committed + rolled back), the rows its tables read and
+wrote (`pg_stat_user_tables`: sequential + index reads; inserts + updates + deletes), the
+cluster's WAL bytes and, when the server runs on this machine, its processes' CPU. Each
+PostgreSQL phase runs its own Gatehouse processes and ends by stopping them, so their backends
+exit and report their statistics (a live backend reports them at most once a second, an idle
+one 10 s later). What starting those processes costs by itself (loading live sessions, the first
+housekeeping pass) is measured just before (started, left 3 s, stopped) and taken off; it varies
+by a few transactions and a few hundred rows from one start to the next. Autovacuum is off for
+the bench's throwaway database, whose statistics it would otherwise add to.
 """
 
 import argparse
@@ -57,8 +61,9 @@ class Pg:
     def url_of(self, db):
         return urllib.parse.urlunsplit(self.parts._replace(path="/" + db))
 
-    def sql(self, q):
-        r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c", q],
+    def sql(self, q, db=None):
+        url = self.url_of(db) if db else self.url
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", q],
                            capture_output=True, text=True, timeout=60)
         if r.returncode:
             raise SystemExit(f"error: psql: {r.stderr.strip()}")
@@ -84,11 +89,14 @@ class Pg:
         return {"version": v[0], "fsync": v[1], "synchronous_commit": v[2], "full_page_writes": v[3]}
 
     def counters(self, db):
-        v = self.sql(f"""SELECT xact_commit + xact_rollback, tup_fetched,
-            tup_inserted + tup_updated + tup_deleted,
-            pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint
+        """The database's transactions (committed + rolled back) and the cluster's WAL position;
+        rows read (sequential + index) and written (inserted + updated + deleted) in the
+        database's own tables, so not the catalogue reads of each new connection."""
+        v = self.sql(f"""SELECT xact_commit + xact_rollback, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint
             FROM pg_stat_database WHERE datname = '{db}'""")[0]
-        return {"xacts": int(v[0]), "read": int(v[1]), "written": int(v[2]), "wal": int(v[3]), "ticks": self.ticks()}
+        t = self.sql("""SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0),
+            coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables""", db)[0]
+        return {"xacts": int(v[0]), "read": int(t[0]), "written": int(t[1]), "wal": int(v[1]), "ticks": self.ticks()}
 
     def settle(self, db, timeout=15.0):
         """Waits until no backend serves `db` (each flushes its statistics as it exits)."""
@@ -221,6 +229,11 @@ class StorageBench(B.Bench):
         }
         for backend in ("redb", "pga"):
             self.prepare(backend)
+        # Autovacuum would count its own transactions and reads in the database's statistics;
+        # off for this throwaway database's tables (a run is too short to need it).
+        for (table,) in self.pg.sql("SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = "
+                                    "current_schema()::regnamespace", self.db):
+            self.pg.sql(f"ALTER TABLE {table} SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)", self.db)
 
     def cleanup(self):
         super().cleanup()
@@ -246,11 +259,11 @@ class StorageBench(B.Bench):
 
     def startup(self, *names):
         """What starting these Gatehouse processes costs PostgreSQL by itself (each phase's own
-        start-up is taken off with it): started, left 1 s (the first housekeeping pass runs at
-        start), stopped, counted."""
+        start-up is taken off with it): started, left 3 s (the first housekeeping pass runs at
+        start, and some of the start's reads come a few seconds later), stopped, counted."""
         c0 = self.pg.counters(self.db)
         procs = [self.serve(n) for n in names]
-        time.sleep(1.0)
+        time.sleep(3.0)
         self.stop(*procs)
         self.pg.settle(self.db)
         return diff(c0, self.pg.counters(self.db))
@@ -452,6 +465,7 @@ def main():
     ap.add_argument("--parts", default="decision,operations,replicas")
     a = ap.parse_args()
     a.bare = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleaned up (`finally`) when stopped
     pg = Pg(a.pg_url)
     s = pg.settings()
     print()
