@@ -81,7 +81,15 @@ class Pg:
             return None
 
     def ticks(self):
-        return B.ticks([self.master]) if self.master else 0
+        """CPU of the server's processes, those that exited since included (a backend whose
+        client went away: the postmaster reaps it and gains its time as cutime + cstime)."""
+        if not self.master:
+            return 0
+        try:
+            f = B.stat_fields(self.master)
+        except OSError:
+            return 0
+        return B.ticks([self.master]) + int(f[13]) + int(f[14])
 
     def settings(self):
         v = self.sql("SELECT current_setting('server_version'), current_setting('fsync'), "
