@@ -123,7 +123,7 @@ def diff(c0, c1):
 
 def per(delta, n, startup=None):
     """What PostgreSQL did per operation, less what starting the replicas alone did."""
-    d = {k: v - (startup or {}).get(k, 0) for k, v in delta.items()}
+    d = {k: v - (startup or {}).get(k, 0) for k, v in delta.items() if k != "secs"}
     return {k: d[k] / n for k in ("xacts", "read", "written", "wal")} | {"cpu_us": d["ticks"] * 1e6 / B.CLK / n}
 
 
@@ -269,12 +269,13 @@ class StorageBench(B.Bench):
         """What starting these Gatehouse processes costs PostgreSQL by itself (each phase's own
         start-up is taken off with it): started, left 3 s (the first housekeeping pass runs at
         start, and some of the start's reads come a few seconds later), stopped, counted."""
-        c0 = self.pg.counters(self.db)
+        c0, t = self.pg.counters(self.db), time.monotonic()
         procs = [self.serve(n) for n in names]
         time.sleep(3.0)
         self.stop(*procs)
+        secs = time.monotonic() - t
         self.pg.settle(self.db)
-        return diff(c0, self.pg.counters(self.db))
+        return diff(c0, self.pg.counters(self.db)) | {"secs": secs}
 
     def serve(self, name):
         env = dict(os.environ, GATEHOUSE_LOG="warn,pingora_core::connectors=off")
@@ -282,6 +283,14 @@ class StorageBench(B.Bench):
         B.wait_port(self.p[name], proc=proc)
         B.wait_port(self.p[name + "ops"], proc=proc)
         return proc
+
+    def feed_losses(self, *names):
+        """Warnings of the PostgreSQL change feed in these processes' logs (of their last start)."""
+        n = 0
+        for name in names:
+            with open(os.path.join(self.work, f"gatehouse-{name}.log"), errors="replace") as f:
+                n += sum(1 for line in f if "change feed" in line)
+        return n
 
     def stop(self, *procs):
         for proc in procs:
@@ -304,8 +313,34 @@ class StorageBench(B.Bench):
         return r
 
 
-def pct(x):
-    return f"{x:,.0f}" if x >= 100 else f"{x:,.2f}"
+class Counted:
+    """A PostgreSQL phase: what starting its Gatehouse processes costs is measured alone first,
+    then the database's counters are read before they start and after they were stopped."""
+
+    def __init__(self, sb, *names):
+        self.sb, self.names = sb, names
+        self.base = sb.startup(*names)
+        self.c0 = sb.pg.counters(sb.db)
+        self.t = time.monotonic()
+
+    def end(self, n):
+        """Per operation (n of them), less the start; per second; the change feed's losses."""
+        secs = time.monotonic() - self.t
+        self.sb.pg.settle(self.sb.db)
+        d = diff(self.c0, self.sb.pg.counters(self.sb.db))
+        out = per(d, n, self.base)
+        # Time-driven work (the change feed's pings) over the time the start alone did not cover.
+        out["xacts_per_s"] = (d["xacts"] - self.base["xacts"]) / max(secs - self.base["secs"], 1e-3)
+        out["lost"] = self.sb.feed_losses(*self.names)
+        if out["lost"]:
+            B.log(f"  NOTE: the change feed was lost {out['lost']} time(s) (its warnings in the Gatehouse log): a "
+                  f"replica then reads credentials from the store until it is back")
+        return out
+
+
+def feed_note(db):
+    lost = f"; the change feed was lost {db['lost']} time(s)" if db["lost"] else ""
+    return f"{db['xacts_per_s']:.1f} transactions/s over the phase{lost}"
 
 
 # ---------------------------------------------------------------- 1. decision on a cache hit
@@ -313,8 +348,7 @@ def pct(x):
 
 def decision(sb):
     a, pg = sb.args, sb.pg
-    base = sb.startup("pga")
-    c0 = pg.counters(sb.db)
+    counted = Counted(sb, "pga")
     redb, pga = sb.serve("redb"), sb.serve("pga")
     rows = sb.route_rows("redb", sb.p["redb"], [redb.pid], "-redb") + sb.route_rows("pga", sb.p["pga"], [pga.pid], "-pg")
     res = {r[0]: [] for r in rows}
@@ -328,8 +362,7 @@ def decision(sb):
                   f"other processes {r['other_cores']:.2f} cores")
     n_pg = sum(r["requests"] for k, v in res.items() if k.endswith("-pg") for r in v)
     sb.stop(pga, redb)
-    pg.settle(sb.db)
-    db = per(diff(c0, pg.counters(sb.db)), n_pg, base)
+    db = counted.end(n_pg)
     med = {k: B.median([r["cpu_us"] for r in v]) for k, v in res.items()}
     print()
     print(f"**Decision on a cache hit** (gateway, one_factor route, proxied; CPU µs per request of the "
@@ -344,7 +377,7 @@ def decision(sb):
               f"| {rps[0]:,.0f} | {rps[1]:,.0f} |")
     print(f"\nPostgreSQL meanwhile, per 1,000 requests to the PostgreSQL gateway ({n_pg:,} requests; what its "
           f"start alone costs taken off): {1000 * db['xacts']:.2f} transactions, {1000 * db['read']:.2f} rows read, "
-          f"{1000 * db['written']:.2f} rows written.")
+          f"{1000 * db['written']:.2f} rows written; {feed_note(db)}.")
 
 
 # ---------------------------------------------------------------- 2. sign-ins and refreshes
@@ -370,17 +403,13 @@ def operations(sb):
             else:
                 bodies = [lambda i=i: json.dumps({"refresh_token": tokens[i]}) for i in range(CONNS)]
                 path, limit = "/auth/token/refresh", a.refreshes
-            base = sb.startup(name) if name == "pga" else None
-            c0 = pg.counters(sb.db) if name == "pga" else None
+            counted = Counted(sb, name) if name == "pga" else None
             proc = sb.serve(name)
             t0 = B.ticks([proc.pid])
             ok, bad, last, secs = post_load(sb.p[name], path, bodies, keep, limit, seconds)
             gh_ms = (B.ticks([proc.pid]) - t0) * 1e3 / B.CLK / max(ok, 1)
             sb.stop(proc)
-            db = None
-            if name == "pga":
-                pg.settle(sb.db)
-                db = per(diff(c0, pg.counters(sb.db)), max(ok, 1), base)
+            db = counted.end(max(ok, 1)) if counted else None
             if bad:
                 B.log(f"  ERROR {name} {op}: {bad} answers other than 200 (last {last})")
                 sb.failed.append(f"{name} {op}")
@@ -413,8 +442,7 @@ def replicas(sb):
     out = {}
     for n, port in ((1, sb.p["lb1"]), (2, sb.p["lb2"])):
         names = ("pga", "pgb")[:n]
-        base = sb.startup(*names)
-        c0 = pg.counters(sb.db)
+        counted = Counted(sb, *names)
         procs = [sb.serve(name) for name in names]
         rows = sb.route_rows("pga", port, [p.pid for p in procs], f"-{n}")
         res = {r[0]: [] for r in rows}
@@ -426,8 +454,7 @@ def replicas(sb):
                       f"{r['rps']:10.0f} req/s  other processes {r['other_cores']:.2f} cores")
         total = sum(r["requests"] for v in res.values() for r in v)
         sb.stop(*procs)
-        pg.settle(sb.db)
-        out[n] = (res, per(diff(c0, pg.counters(sb.db)), total, base), total, base)
+        out[n] = (res, counted.end(total), total, counted.base)
     print()
     print(f"**Replicas on one PostgreSQL behind nginx** (`upstream` round robin, keep-alive; each replica "
           f"2 workers; median of {a.rounds}; wrk -t{a.threads} -c{a.connections} -d{a.duration}; {os.cpu_count()} cores)")
@@ -449,11 +476,13 @@ def replicas(sb):
               f"Gatehouse CPU per request {two['cpu_us'] / one['cpu_us']:.2f}.")
     print()
     print("| replicas | requests | PostgreSQL per 1,000 requests: transactions | rows read | rows written | WAL bytes "
-          "| starting them: transactions, rows read, rows written |")
-    print("|---:|---:|---:|---:|---:|---:|---|")
+          "| transactions/s | starting them: transactions, rows read, rows written |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for n, (_, db, total, base) in out.items():
+        lost = f" (change feed lost {db['lost']}×)" if db["lost"] else ""
         print(f"| {n} | {total:,} | {1000 * db['xacts']:.2f} | {1000 * db['read']:.2f} | {1000 * db['written']:.2f} "
-              f"| {1000 * db['wal']:,.0f} | {base['xacts']}, {base['read']}, {base['written']} |")
+              f"| {1000 * db['wal']:,.0f} | {db['xacts_per_s']:.1f}{lost} | {base['xacts']}, {base['read']}, "
+              f"{base['written']} |")
 
 
 # ---------------------------------------------------------------- main
