@@ -53,6 +53,29 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::touch_session`] for many sessions in one write transaction (the minute's
+    /// housekeeping: one commit, not one per session).
+    pub fn touch_sessions(&self, uses: &[(String, u64)]) -> Result<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(SESSIONS)?;
+            for (secret_hash, last_seen) in uses {
+                let old: Option<Session> = t.get(secret_hash.as_str())?.map(|v| decode(&v)).transpose()?;
+                if let Some(mut s) = old {
+                    if *last_seen > s.last_seen {
+                        s.last_seen = *last_seen;
+                        t.insert(secret_hash.as_str(), encode(&s).as_slice())?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every stored session with the hash of its secret (loaded into memory at start).
     pub fn sessions(&self) -> Result<Vec<(String, Session)>> {
         self.all_json(SESSIONS)
