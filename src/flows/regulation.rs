@@ -126,9 +126,12 @@ impl Regulation {
     /// Claims the account `key` for one attempt, from before its ban check until its failure
     /// is counted: `None` while another attempt on the same account is in progress. Without it,
     /// parallel guesses all pass the ban check before the first failure is counted, and the
-    /// budget is overrun by as many guesses as the server runs at once.
-    pub fn attempt(&self, key: &str) -> Option<Attempt> {
-        self.store.begin_attempt(key).then(|| Attempt { store: self.store.clone(), key: key.to_string() })
+    /// budget is overrun by as many guesses as the servers run at once: on a shared store the
+    /// claim holds across replicas (`Store::begin_attempt`). A store that cannot claim refuses
+    /// the attempt (an error: 503).
+    pub fn attempt(&self, key: &str) -> Result<Option<Attempt>, StoreError> {
+        let claimed = self.store.begin_attempt(key)?;
+        Ok(claimed.then(|| Attempt { store: self.store.clone(), key: key.to_string() }))
     }
 
     /// A whole sign-in completed (a session was issued): the account's failures, the
@@ -247,11 +250,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
         let r = Regulation::with(store, cfg(5, 100), 64);
-        let a = r.attempt("user:t:u1").expect("free");
-        assert!(r.attempt("user:t:u1").is_none(), "a second attempt while the first runs");
-        let b = r.attempt("user:t:u2").expect("another account is not held up");
+        let a = r.attempt("user:t:u1").unwrap().expect("free");
+        assert!(r.attempt("user:t:u1").unwrap().is_none(), "a second attempt while the first runs");
+        let b = r.attempt("user:t:u2").unwrap().expect("another account is not held up");
         drop(a);
-        assert!(r.attempt("user:t:u1").is_some(), "free again once the first ended");
+        assert!(r.attempt("user:t:u1").unwrap().is_some(), "free again once the first ended");
         drop(b);
     }
 

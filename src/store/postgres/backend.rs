@@ -17,6 +17,15 @@ impl Backend for Postgres {
         let gate = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Box::new(Writing { tx: self.begin_write()?, _gate: gate }))
     }
+
+    /// A session-level advisory lock on this process's claims connection (`claims`).
+    fn claim(&self, key: &str) -> Result<Option<u64>> {
+        self.claims.claim(key)
+    }
+
+    fn release(&self, key: &str, token: u64) {
+        self.claims.release(key, token)
+    }
 }
 
 /// A write transaction and this process's writer slot (released after the transaction).

@@ -23,6 +23,7 @@
 //! connection and connects anew, so the store works again as soon as PostgreSQL is back.
 
 mod backend;
+mod claims;
 mod migrations;
 pub mod testdb;
 #[cfg(test)]
@@ -51,6 +52,8 @@ pub struct Postgres {
     timeout: Duration,
     /// This process's write transactions queue here before taking a connection (`backend`).
     writer: std::sync::Mutex<()>,
+    /// The connection holding this process's attempt claims (see [`claims`]).
+    claims: Arc<claims::Claims>,
     /// Where the store is, without credentials (for messages).
     pub shown: String,
 }
@@ -118,6 +121,7 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Db(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let claims = Arc::new(claims::Claims::new(&pg_config, runtime.handle().clone(), cfg.timeout));
         let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(cfg.pool)
@@ -133,6 +137,7 @@ impl Postgres {
             pool,
             timeout: cfg.timeout,
             writer: Default::default(),
+            claims,
             shown: cfg.display(),
         })
     }
