@@ -292,6 +292,30 @@ mod tests {
         assert!(r.banned(Some(&v), "192.0.2.3".parse().unwrap(), now + 1).unwrap().is_some());
     }
 
+    /// Two replicas on one database (every shared backend, PostgreSQL included): failures
+    /// counted on A and B fill one window and A's ban holds on B; a sign-in completed on B
+    /// clears the consecutive count A recorded; one attempt at a time holds across them.
+    #[test]
+    fn failures_bans_and_attempts_are_every_replicas() {
+        crate::store::testing::each_shared_backend(|a, b| {
+            let (ra, rb) = (Regulation::with(a.clone(), cfg(3, 100), 64), Regulation::with(b.clone(), cfg(3, 100), 64));
+            let u = user_key("default", "u1");
+            let ip = |i: u8| IpAddr::from([198, 51, 100, i]);
+            assert!(ra.failed(Some(&u), ip(1), 1000).unwrap().is_empty());
+            assert!(rb.failed(Some(&u), ip(2), 1001).unwrap().is_empty());
+            rb.signed_in(&u).unwrap();
+            assert_eq!(a.failure_streak(&u).unwrap(), 0, "B's sign-in cleared A's count");
+            assert!(ra.failed(Some(&u), ip(3), 1002).unwrap().is_empty());
+            assert!(rb.failed(Some(&u), ip(4), 1003).unwrap().is_empty());
+            let bans = ra.failed(Some(&u), ip(5), 1004).unwrap();
+            assert_eq!(bans.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(), [u.as_str()], "A bans on the third");
+            assert_eq!(rb.banned(Some(&u), ip(6), 1005).unwrap().map(|b| b.until), Some(1604), "held on B");
+            let held = ra.attempt(&u).unwrap().expect("free");
+            assert!(rb.attempt(&u).unwrap().is_none(), "A's attempt in progress refuses B's");
+            drop(held);
+        });
+    }
+
     #[test]
     fn off_only_when_disabled() {
         let dir = tempfile::tempdir().unwrap();

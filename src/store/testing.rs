@@ -75,9 +75,9 @@ fn run(name: &str, test: impl FnOnce()) {
 
 /// Runs `test` with two stores opened on the same data, as two replicas on one database, on
 /// every backend that can be shared (all but redb, which one process owns).
-pub(crate) fn each_shared_backend(test: impl Fn(&Store, &Store)) {
+pub(crate) fn each_shared_backend(test: impl Fn(&std::sync::Arc<Store>, &std::sync::Arc<Store>)) {
     for b in backends().into_iter().filter(|b| b.name != "redb") {
-        let (one, two) = (b.open(), b.open());
+        let (one, two) = (std::sync::Arc::new(b.open()), std::sync::Arc::new(b.open()));
         run(b.name, || test(&one, &two));
     }
 }
