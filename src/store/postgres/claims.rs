@@ -66,6 +66,21 @@ pub(super) fn lock_id(key: &str) -> i64 {
     i64::from_be_bytes(id)
 }
 
+/// Why a claim was not asked or answered: on a closed connection (its session, and every
+/// lock of it, gone: worth one retry on a new one), or otherwise.
+enum Retry {
+    Closed(StoreError),
+    Failed(StoreError),
+}
+
+impl Retry {
+    fn into_error(self) -> StoreError {
+        match self {
+            Retry::Closed(e) | Retry::Failed(e) => e,
+        }
+    }
+}
+
 /// The boolean of a one-row, one-column simple query.
 fn answer(messages: &[SimpleQueryMessage]) -> Result<bool> {
     for m in messages {
@@ -133,15 +148,25 @@ impl Claims {
         }
     }
 
-    /// Claims `key` (see the module): `Some(generation)` when this process now holds it.
+    /// Claims `key` (see the module): `Some(generation)` when this process now holds it. A
+    /// connection found closed (PostgreSQL restarted, the session ended) is replaced once: its
+    /// session is gone, so it holds nothing.
     pub(super) fn claim(&self, key: &str) -> Result<Option<u64>> {
-        let (generation, client) = self.connection()?;
+        match self.try_claim(key) {
+            Err(Retry::Closed(_)) => self.try_claim(key).map_err(Retry::into_error),
+            other => other.map_err(Retry::into_error),
+        }
+    }
+
+    fn try_claim(&self, key: &str) -> std::result::Result<Option<u64>, Retry> {
+        let (generation, client) = self.connection().map_err(Retry::Failed)?;
         let sql = format!("SELECT pg_try_advisory_lock({})", lock_id(key));
+        let asking = client.clone();
         let asked =
             run_on(
                 &self.handle,
                 self.timeout,
-                async move { answer(&client.simple_query(&sql).await.map_err(pg_err)?) },
+                async move { answer(&asking.simple_query(&sql).await.map_err(pg_err)?) },
             );
         match asked {
             Ok(true) => Ok(Some(generation)),
@@ -149,7 +174,7 @@ impl Claims {
             Err(e) => {
                 // The lock may have been taken after all: close the session rather than guess.
                 self.discard(generation);
-                Err(e)
+                Err(if client.is_closed() { Retry::Closed(e) } else { Retry::Failed(e) })
             }
         }
     }
