@@ -114,7 +114,18 @@ impl Claims {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let _one = lock(&self.connecting);
+        let _one = match self.connecting.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // Another claim is connecting: its outcome is ours (claims waiting for a
+                // database that is down wait one timeout, not one each).
+                drop(lock(&self.connecting));
+                return self
+                    .current()
+                    .ok_or_else(|| StoreError::Db("PostgreSQL: the claims connection could not be opened".into()));
+            }
+        };
         if let Some(c) = self.current() {
             return Ok(c);
         }

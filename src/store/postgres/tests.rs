@@ -216,4 +216,27 @@ fn a_claim_without_the_database_fails_closed() {
     };
     let pg = Postgres::connect(&cfg).unwrap();
     assert!(matches!(pg.claim("user:t:u1"), Err(StoreError::Db(_))));
+
+    // A server that never answers: claims arriving together wait out one connect, not one each.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let cfg = PostgresConfig {
+        url: format!("postgres://gh:pw@127.0.0.1:{port}/gatehouse"),
+        pool: 2,
+        timeout: Duration::from_secs(1),
+    };
+    let pg = Postgres::connect(&cfg).unwrap();
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let claims: Vec<_> = (0..6)
+            .map(|i| {
+                let pg = &pg;
+                s.spawn(move || pg.claim(&format!("user:t:u{i}")))
+            })
+            .collect();
+        for c in claims {
+            assert!(matches!(c.join().unwrap(), Err(StoreError::Db(_))));
+        }
+    });
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}: the claims waited in turn", start.elapsed());
 }
