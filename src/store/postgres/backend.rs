@@ -26,6 +26,18 @@ impl Backend for Postgres {
     fn release(&self, key: &str, token: u64) {
         self.claims.release(key, token)
     }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn follow(&self) -> Option<std::sync::mpsc::Receiver<crate::store::kv::Change>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut config = self.config.clone();
+        config.application_name("gatehouse-feed");
+        super::feed::start(&self.handle, config, self.timeout, tx);
+        Some(rx)
+    }
 }
 
 /// A write transaction and this process's writer slot (released after the transaction).

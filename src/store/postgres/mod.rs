@@ -24,6 +24,7 @@
 
 mod backend;
 mod claims;
+pub mod feed;
 mod migrations;
 pub mod testdb;
 #[cfg(test)]
@@ -56,6 +57,8 @@ pub struct Postgres {
     claims: Arc<claims::Claims>,
     /// Where the store is, without credentials (for messages).
     pub shown: String,
+    /// How to connect (the change feed opens its own connection).
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -122,7 +125,8 @@ impl Postgres {
             .build()
             .map_err(|e| StoreError::Db(format!("cannot start the PostgreSQL runtime: {e}")))?;
         let claims = Arc::new(claims::Claims::new(&pg_config, runtime.handle().clone(), cfg.timeout));
-        let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(pg_config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(cfg.pool)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -139,6 +143,7 @@ impl Postgres {
             writer: Default::default(),
             claims,
             shown: cfg.display(),
+            config: pg_config,
         })
     }
 
