@@ -183,9 +183,11 @@ impl Claims {
             Ok(true) => Ok(Some(generation)),
             Ok(false) => Ok(None),
             Err(e) => {
-                // The lock may have been taken after all: close the session rather than guess.
+                // Closed before we closed it: the session, and any lock of it, is gone.
+                let closed = client.is_closed();
+                // Else the lock may have been taken after all: close the session, not guess.
                 self.discard(generation);
-                Err(if client.is_closed() { Retry::Closed(e) } else { Retry::Failed(e) })
+                Err(if closed { Retry::Closed(e) } else { Retry::Failed(e) })
             }
         }
     }
