@@ -4,6 +4,12 @@
 //! shares) and each replica re-reads them when it may have missed a rotation: at most every
 //! [`SIGN_RECHECK_MS`] when it signs, at most every [`UNKNOWN_KID_RECHECK_MS`] when a token
 //! names a key it does not know, and at every reload. Nothing wakes up while idle.
+//!
+//! Called on a runtime (a request), the re-read runs on the runtime's blocking pool, never on
+//! the request's thread: the request is answered from the keys at hand (a token of a key not
+//! read yet is refused), and the ring is swapped once the read is done — a token of a key
+//! rotated on another replica verifies from about [`UNKNOWN_KID_RECHECK_MS`] after it is first
+//! seen. Off a runtime (the CLI, plain threads) the read is done in place.
 
 use super::keys::SigningKey;
 use crate::store::{seal, Store, StoredSigningKey};
@@ -150,8 +156,9 @@ impl KeyRing {
     }
 
     /// Re-reads the store's keys when the last read is at least `gap_ms` old (one caller at a
-    /// time does). True when it read.
-    pub fn refresh_at_most_every(&self, gap_ms: u64, now: u64) -> bool {
+    /// time does): in the background on a runtime (see the module). True when it read or
+    /// started reading.
+    pub fn refresh_at_most_every(self: &Arc<Self>, gap_ms: u64, now: u64) -> bool {
         if self.store.get().is_none() {
             return false;
         }
@@ -161,8 +168,17 @@ impl KeyRing {
         {
             return false;
         }
-        if let Err(e) = self.refresh(now) {
-            tracing::error!("signing keys: {e}");
+        let read = move |ring: &KeyRing| {
+            if let Err(e) = ring.refresh(now) {
+                tracing::error!("signing keys: {e}");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let ring = self.clone();
+                drop(rt.spawn_blocking(move || read(&ring)));
+            }
+            Err(_) => read(self),
         }
         true
     }

@@ -40,6 +40,7 @@ mod postgres;
 mod providers;
 mod register;
 mod register_options;
+mod regulation_shared;
 mod release;
 mod verify;
 mod wire;
