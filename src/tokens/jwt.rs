@@ -111,7 +111,7 @@ pub enum TokenError {
 /// Signs with the current key and verifies with any of ours still in its window (see `ring`).
 pub struct Tokens {
     pub issuer: String,
-    keys: std::sync::Arc<KeyRing>,
+    pub(super) keys: std::sync::Arc<KeyRing>,
     validation: Validation,
 }
 
