@@ -40,5 +40,6 @@ mod providers;
 mod register;
 mod register_options;
 mod release;
+mod replicas;
 mod verify;
 mod wire;
