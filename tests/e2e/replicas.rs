@@ -270,3 +270,172 @@ fn a_session_ended_on_b_is_refused_on_a_within_a_second() {
     let took = refused_on_a_after(&r, &cookie, &token);
     assert!(took <= Duration::from_secs(1), "an admin revoke on B refused on A after {took:?}");
 }
+
+/// The requests of the PostgreSQL restart test, each with what a right answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Load {
+    /// alice's right password, through nginx: 200, or 503 while the store is away.
+    SignIn,
+    /// eve's wrong password, through nginx: 401, or 503; never 200.
+    WrongPassword,
+    /// A session cookie on the replica that signed it in: 200, or 503; never 401/403.
+    CookieA,
+    CookieB,
+    /// An access token on the replica that issued it: 200, or 503.
+    TokenA,
+    /// The cookie of a session ended before: never 200.
+    EndedCookie,
+}
+
+/// When a request ran, relative to the outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Phase {
+    Before,
+    Down,
+    After,
+    /// Across a stop or a start: only "never a wrong answer" holds.
+    Between,
+}
+
+#[test]
+fn postgres_restarted_under_load_answers_503_meanwhile_never_a_wrong_answer_and_recovers_without_a_restart() {
+    let cluster = PgCluster::start();
+    let r = Arc::new(Replicas::start_on(&cluster.url, REST, &[("10.yaml", POLICY)]));
+    for user in ["alice", "eve", "bob", "carol"] {
+        r.a.user(user, &[], Some(PASSWORD));
+    }
+    let own = |gh: &Gatehouse, user: &str| {
+        let resp = gh.post("/auth/login").host("app.test").json(&login_body(user, PASSWORD)).send();
+        assert_eq!(resp.status(), 200, "{}", resp.text());
+        (cookie_of(&resp), resp.json()["access_token"].as_str().unwrap().to_string())
+    };
+    let ((cookie_a, token_a), (cookie_b, _)) = (own(&r.a, "alice"), own(&r.b, "alice"));
+    let (ended, _) = own(&r.a, "bob");
+    let out = r.a.post("/auth/logout").host("app.test").header("Cookie", &ended).json(&json!({})).send();
+    assert_eq!(out.status(), 204, "{}", out.text());
+    let pids = (r.a.pid(), r.b.pid());
+
+    // Outage bounds, in ms since `t0`: stop asked, stop done, start asked, start done.
+    let t0 = Instant::now();
+    let marks: Arc<Mutex<[u128; 4]>> = Arc::new(Mutex::new([u128::MAX; 4]));
+    let stop = Arc::new(AtomicBool::new(false));
+    type Answer = (Load, u128, u128, u16, String);
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
+    let loads = [Load::SignIn, Load::WrongPassword, Load::CookieA, Load::CookieB, Load::TokenA, Load::EndedCookie];
+    let workers: Vec<_> = loads
+        .into_iter()
+        .map(|load| {
+            let (r, stop, answers) = (r.clone(), stop.clone(), answers.clone());
+            let (cookie_a, cookie_b, token_a, ended) =
+                (cookie_a.clone(), cookie_b.clone(), token_a.clone(), ended.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let begun = t0.elapsed().as_millis();
+                    let resp = match load {
+                        Load::SignIn => r.post("/auth/login").host("app.test").json(&login_body("alice", PASSWORD)),
+                        Load::WrongPassword => {
+                            r.post("/auth/login").host("app.test").json(&login_body("eve", "not-her-password-1"))
+                        }
+                        Load::CookieA => r.a.get("/whoami").host("app.test").header("Cookie", &cookie_a),
+                        Load::CookieB => r.b.get("/whoami").host("app.test").header("Cookie", &cookie_b),
+                        Load::TokenA => r.a.get("/whoami").host("app.test").bearer(&token_a),
+                        Load::EndedCookie => r.a.get("/whoami").host("app.test").header("Cookie", &ended),
+                    }
+                    .send();
+                    let code = serde_json::from_str::<Value>(&resp.text())
+                        .ok()
+                        .and_then(|b| b["error"].as_str().map(str::to_string));
+                    let row = (load, begun, t0.elapsed().as_millis(), resp.status().as_u16(), code.unwrap_or_default());
+                    answers.lock().unwrap().push(row);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
+    let phase = |m: &[u128; 4], (begun, ended): (u128, u128)| {
+        if ended < m[0] {
+            Phase::Before
+        } else if begun > m[1] && ended < m[2] {
+            Phase::Down
+        } else if begun > m[3] {
+            Phase::After
+        } else {
+            Phase::Between
+        }
+    };
+    // Waits (bounded) until every load has `n` answers in phase `p`.
+    let each_has = |p: Phase, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = *marks.lock().unwrap();
+            let got = count(answers.lock().unwrap().iter().filter(|a| phase(&m, (a.1, a.2)) == p).map(|a| a.0));
+            if loads.iter().all(|l| got.get(l).copied().unwrap_or(0) >= n) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{p:?}: not every load answered {n} times: {got:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mark = |i: usize| marks.lock().unwrap()[i] = t0.elapsed().as_millis();
+
+    each_has(Phase::Before, 3);
+    mark(0);
+    cluster.ctl(&["stop", "-m", "fast"]);
+    mark(1);
+    each_has(Phase::Down, 5);
+    // An outage of 2 s at least: longer than a pool's reconnect attempt.
+    while t0.elapsed().as_millis() < marks.lock().unwrap()[1] + 2000 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    mark(2);
+    cluster.ctl(&["start"]);
+    mark(3);
+    let restarted = Instant::now();
+    // Recovery: each replica signs in again, without a restart, within 15 s (carol: two sign-ins
+    // of one account at once answer 429 to one, "another attempt on the account in progress").
+    for gh in [&r.a, &r.b] {
+        let deadline = restarted + Duration::from_secs(15);
+        loop {
+            let s = gh.post("/auth/login").host("app.test").json(&login_body("carol", PASSWORD)).send().status();
+            if s == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no sign-in on port {} 15 s after PostgreSQL came back: {s}", gh.port);
+        }
+    }
+    let recovered = restarted.elapsed();
+    // Success, from now on, for every load.
+    let m = {
+        let mut m = marks.lock().unwrap();
+        m[3] = t0.elapsed().as_millis();
+        *m
+    };
+    each_has(Phase::After, 3);
+    stop.store(true, Ordering::SeqCst);
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    assert_eq!((r.a.pid(), r.b.pid()), pids, "the same processes served throughout");
+
+    let answers = answers.lock().unwrap();
+    let tally = count(answers.iter().map(|a| (a.0, phase(&m, (a.1, a.2)), a.3, a.4.clone())));
+    eprintln!(
+        "PostgreSQL down {} ms; replicas signed in again {recovered:?} after it was back; answers {tally:?}",
+        m[2] - m[1]
+    );
+    for ((load, phase, status, code), n) in &tally {
+        let right = match (load, phase) {
+            (Load::SignIn, Phase::Before | Phase::After) => *status == 200,
+            (Load::SignIn, Phase::Down) => (*status, code.as_str()) == (503, "unavailable"),
+            (Load::WrongPassword, Phase::Before | Phase::After) => {
+                (*status, code.as_str()) == (401, "invalid_credentials")
+            }
+            (Load::CookieA | Load::CookieB | Load::TokenA, Phase::Before | Phase::After) => *status == 200,
+            (Load::EndedCookie, Phase::Before | Phase::After) => *status == 401,
+            // While it is away, or across a stop or start: a right answer or 503, never a
+            // wrong one.
+            (Load::SignIn | Load::CookieA | Load::CookieB | Load::TokenA, _) => [200, 503].contains(status),
+            (Load::WrongPassword | Load::EndedCookie, _) => [401, 503].contains(status),
+        };
+        assert!(right, "{n} × {load:?} {phase:?}: {status} {code}; all: {tally:?}");
+    }
+    assert!(recovered < Duration::from_secs(15));
+}
