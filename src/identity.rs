@@ -158,14 +158,57 @@ pub trait SessionLookup: Send + Sync {
     /// `None` when the store cannot tell.
     fn token_session_alive(&self, sid: &str) -> Option<bool>;
     /// The identity behind a personal API token (`gh_pat_…`) for `tenant`, when it is live.
-    fn personal_token(&self, _token: &str, _tenant: &str) -> Option<Arc<Identity>> {
-        None
+    fn personal_token(&self, _token: &str, _tenant: &str) -> SessionState {
+        SessionState::Unknown
+    }
+    /// Whether other replicas change sessions behind this process's back (a shared store):
+    /// then [`IdentityResolver::prefetch`] asks [`SessionLookup::missing`] before judging.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// What must be read from the shared store before these credentials can be judged from
+    /// memory: a session cookie, an access token's session id, a personal token.
+    fn missing(&self, _cookie: Option<&str>, _sid: Option<&str>, _pat: Option<&str>) -> Vec<Fetch> {
+        vec![]
+    }
+    /// Reads what [`SessionLookup::missing`] named into memory; false when the store failed
+    /// (the lookups then answer "unavailable"). Blocking: called on the blocking pool.
+    fn fetch(&self, _what: &Fetch) -> bool {
+        true
     }
     /// The administrator's session behind an admin cookie value, for `tenant`.
     fn by_admin_cookie(&self, _cookie: &str, _tenant: &str) -> SessionState {
         SessionState::Unknown
     }
 }
+
+/// A credential whose state must be read from a shared store (see [`SessionLookup::missing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// The SHA-256 of a session cookie's secret.
+    Cookie([u8; 32]),
+    /// A session id (an access token's `sid`).
+    Session(String),
+    /// The SHA-256 of a personal token.
+    PersonalToken([u8; 32]),
+}
+
+/// The `tid` claim of a JWT, unverified (it only chooses the tenant to verify it for).
+fn tenant_claim(token: &str) -> Option<String> {
+    use base64::Engine;
+    #[derive(serde::Deserialize)]
+    struct Tid {
+        tid: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Tid>(&bytes).ok().map(|t| t.tid)
+}
+
+/// At most this many store reads for credentials at once per process (a flood of unknown
+/// cookies waits here, and answers "unavailable" after [`FETCH_WAIT`]).
+const FETCHES: usize = 32;
+const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Before sessions exist in the store: no cookie is a session; tokens live until they expire.
 pub struct NoSessions;
@@ -190,6 +233,8 @@ pub enum Caller {
 pub struct IdentityResolver {
     pub tokens: Arc<Tokens>,
     pub sessions: Arc<dyn SessionLookup>,
+    /// Bounds the store reads of [`IdentityResolver::prefetch`].
+    fetches: Arc<tokio::sync::Semaphore>,
     /// Verified tokens, with the generation of the signing keys they were verified under.
     cache: Cache<String, (Arc<Identity>, u64)>,
 }
@@ -245,7 +290,42 @@ pub fn cookie_in<'a>(headers: impl IntoIterator<Item = &'a [u8]>, name: &str) ->
 
 impl IdentityResolver {
     pub fn new(tokens: Arc<Tokens>, sessions: Arc<dyn SessionLookup>, capacity: usize) -> IdentityResolver {
-        IdentityResolver { tokens, sessions, cache: Cache::new(capacity) }
+        IdentityResolver {
+            tokens,
+            sessions,
+            cache: Cache::new(capacity),
+            fetches: Arc::new(tokio::sync::Semaphore::new(FETCHES)),
+        }
+    }
+
+    /// Whether other replicas share the store (see [`IdentityResolver::prefetch`]).
+    pub fn is_shared(&self) -> bool {
+        self.sessions.shared()
+    }
+
+    /// On a store shared with other replicas, reads into memory what the credentials of a
+    /// request need (a session started on another replica a moment ago, a copy not trusted
+    /// while the change feed is down), so that judging it stays a synchronous lookup. Nothing
+    /// to do on a hit, and never anything with redb: one branch.
+    pub async fn prefetch(&self, bearer_token: Option<&str>, cookie: Option<&str>) {
+        if !self.sessions.shared() || (bearer_token.is_none() && cookie.is_none()) {
+            return;
+        }
+        let (mut sid, mut pat) = (None, None);
+        match bearer_token {
+            Some(t) if t.starts_with(PERSONAL_TOKEN_PREFIX) => pat = Some(t),
+            // The session of a token with a valid signature, for whichever tenant it names (the
+            // decision then checks it is the request's).
+            Some(t) => sid = tenant_claim(t).and_then(|tid| self.verified(t, &tid)).map(|id| id.session_id.clone()),
+            None => {}
+        }
+        for what in self.sessions.missing(cookie, sid.as_deref(), pat) {
+            let Ok(Ok(_permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
+                return;
+            };
+            let sessions = self.sessions.clone();
+            let _ = tokio::task::spawn_blocking(move || sessions.fetch(&what)).await;
+        }
     }
 
     /// Resolves the caller from a bearer token, else a session cookie. `app` is the app whose
@@ -288,8 +368,9 @@ impl IdentityResolver {
         match bearer_token {
             Some(t) if t.starts_with(crate::identity::PERSONAL_TOKEN_PREFIX) => {
                 match self.sessions.personal_token(t, tenant) {
-                    Some(id) => Caller::Known(id),
-                    None => self.resolve(None, session_cookie, tenant, app),
+                    SessionState::Active(id) => Caller::Known(id),
+                    SessionState::Unavailable => Caller::Unverifiable,
+                    SessionState::Unknown => self.resolve(None, session_cookie, tenant, app),
                 }
             }
             _ => self.resolve(bearer_token, session_cookie, tenant, app),

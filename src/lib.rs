@@ -31,6 +31,7 @@ pub mod portal;
 pub mod proxy;
 pub mod ratelimit;
 pub mod redirect;
+pub mod replica;
 pub mod routes;
 pub mod runtime;
 pub mod server;

@@ -10,12 +10,12 @@
 //! housekeeping), never on the request path.
 
 use crate::domain::Amr;
-use crate::identity::{Identity, SessionLookup, SessionState};
+use crate::identity::{Fetch, Identity, SessionLookup, SessionState};
 use crate::policy::has_scope;
 use crate::sessions::{digest, digest_hex, from_hex, user_identity, Sessions};
 use crate::store::{PersonalToken, Store, StoreError, User};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// What every personal token starts with (so scanners and people can tell what leaked).
@@ -24,8 +24,7 @@ pub const PREFIX: &str = crate::identity::PERSONAL_TOKEN_PREFIX;
 /// The `amr` of a request made with a personal token.
 pub const AMR: Amr = Amr::Pat;
 
-/// A user's scopes from their groups (`access_groups`, which a reload may change).
-pub type ScopesOf = Arc<dyn Fn(&[String]) -> Vec<String> + Send + Sync>;
+pub use crate::sessions::ScopesOf;
 
 struct Live {
     rec: PersonalToken,
@@ -33,6 +32,8 @@ struct Live {
     /// Last accepted use, in memory; `persisted` is what the store has.
     last_used: AtomicU64,
     persisted: AtomicU64,
+    /// When this copy was read from the store (see `sessions::TRUST_MS`).
+    read_ms: AtomicU64,
 }
 
 pub struct PersonalTokens {
@@ -43,6 +44,9 @@ pub struct PersonalTokens {
     /// happen as one step, so a revocation never runs between a creation's check and its write,
     /// and a rebuild never brings back a token revoked while it read the store.
     changes: Mutex<()>,
+    /// On a store other replicas share: whether the change feed is up (the map rebuilt since it
+    /// connected). While it is down, a copy is trusted for `sessions::TRUST_MS` after its read.
+    feed_up: Option<AtomicBool>,
 }
 
 /// Why [`PersonalTokens::create_checked`] made no token.
@@ -77,11 +81,13 @@ fn identity_for(user: &User, rec: &PersonalToken, user_scopes: &[String]) -> Ide
 impl PersonalTokens {
     /// Loads every unexpired token of an active user.
     pub fn load(store: Arc<Store>, scopes_of: ScopesOf, now: u64) -> Result<PersonalTokens, StoreError> {
+        let store_shared = store.is_shared();
         let p = PersonalTokens {
             store,
             map: RwLock::new(HashMap::new()),
             scopes_of: RwLock::new(scopes_of),
             changes: Mutex::new(()),
+            feed_up: store_shared.then(|| AtomicBool::new(false)),
         };
         let mut users: HashMap<String, Option<User>> = HashMap::new();
         for rec in p.store.personal_tokens()? {
@@ -107,7 +113,13 @@ impl PersonalTokens {
         let Some(d) = from_hex(&rec.hash) else { return };
         let identity = Arc::new(identity_for(user, &rec, &self.scopes(&user.groups)));
         let used = rec.last_used_at.unwrap_or(0);
-        let live = Arc::new(Live { rec, identity, last_used: AtomicU64::new(used), persisted: AtomicU64::new(used) });
+        let live = Arc::new(Live {
+            rec,
+            identity,
+            last_used: AtomicU64::new(used),
+            persisted: AtomicU64::new(used),
+            read_ms: AtomicU64::new(crate::sessions::now_ms()),
+        });
         self.map.write().unwrap_or_else(|e| e.into_inner()).insert(d, live);
     }
 
@@ -166,18 +178,127 @@ impl PersonalTokens {
     /// The identity behind `token` for `tenant`, when it is a live personal token. The
     /// per-request path: a digest, a map lookup, an expiry check.
     pub fn resolve(&self, token: &str, tenant: &str, now: u64) -> Option<Arc<Identity>> {
-        if !token.starts_with(PREFIX) || token.len() > 128 {
-            return None;
+        match self.state(token, tenant, now) {
+            SessionState::Active(id) => Some(id),
+            _ => None,
         }
-        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&digest(token)).cloned()?;
+    }
+
+    /// [`PersonalTokens::resolve`], telling "not a live token" from "the store must answer"
+    /// (a shared store whose change feed is down, and a copy older than `sessions::TRUST_MS`).
+    pub fn state(&self, token: &str, tenant: &str, now: u64) -> SessionState {
+        if !token.starts_with(PREFIX) || token.len() > 128 {
+            return SessionState::Unknown;
+        }
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&digest(token)).cloned();
+        let trusted = |l: &Live| self.trusts(l);
+        let live = match live {
+            Some(l) if trusted(&l) => l,
+            Some(_) => return SessionState::Unavailable,
+            None if self.feed_up.as_ref().is_some_and(|up| !up.load(Ordering::Acquire)) => {
+                return SessionState::Unavailable
+            }
+            None => return SessionState::Unknown,
+        };
         if live.rec.expires_at <= now || live.rec.tenant != tenant {
-            return None;
+            return SessionState::Unknown;
         }
         // Written only when the second changes: no cache-line ping-pong between workers.
         if live.last_used.load(Ordering::Relaxed) < now {
             live.last_used.fetch_max(now, Ordering::Relaxed);
         }
-        Some(live.identity.clone())
+        SessionState::Active(live.identity.clone())
+    }
+
+    fn trusts(&self, l: &Live) -> bool {
+        match &self.feed_up {
+            None => true,
+            Some(up) => {
+                up.load(Ordering::Acquire)
+                    || crate::sessions::now_ms().saturating_sub(l.read_ms.load(Ordering::Relaxed))
+                        <= crate::sessions::TRUST_MS
+            }
+        }
+    }
+
+    /// The digest of `token` when its copy must be read from the store again before a request
+    /// carrying it is judged (a shared store, the feed down, the copy older than a second).
+    pub fn missing(&self, token: &str) -> Option<[u8; 32]> {
+        self.feed_up.as_ref()?;
+        let d = digest(token);
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned()?;
+        (!self.trusts(&live)).then_some(d)
+    }
+
+    /// Reads the token behind digest `d` again (see [`PersonalTokens::missing`]). Blocking.
+    pub fn fetch(&self, d: &[u8; 32]) -> Result<(), StoreError> {
+        let Some(live) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(d).cloned() else { return Ok(()) };
+        self.apply_token(&live.rec.user_id, &live.rec.id)
+    }
+
+    /// The change feed reports a write to token `id` of `user_id` (or a fetch asks again).
+    pub fn apply_token(&self, user_id: &str, id: &str) -> Result<(), StoreError> {
+        let rec = self.store.personal_token(user_id, id)?;
+        let user = match &rec {
+            Some(_) => self.store.user(user_id)?,
+            None => None,
+        };
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        match (rec, user) {
+            (Some(rec), Some(user)) if user.is_active() && rec.expires_at > crate::clock::now_secs() => {
+                self.keep(&user, rec)
+            }
+            _ => {
+                let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+                map.retain(|_, l| !(l.rec.user_id == user_id && l.rec.id == id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The change feed reports a write to user `user_id`: their tokens carry the user as now.
+    pub fn apply_user(&self, user_id: &str) -> Result<(), StoreError> {
+        let user = self.store.user(user_id)?.filter(|u| u.is_active());
+        let recs = match &user {
+            Some(_) => self.store.user_personal_tokens(user_id)?,
+            None => vec![],
+        };
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        self.map.write().unwrap_or_else(|e| e.into_inner()).retain(|_, l| l.rec.user_id != user_id);
+        if let Some(user) = user {
+            let now = crate::clock::now_secs();
+            for rec in recs.into_iter().filter(|r| r.expires_at > now) {
+                self.keep(&user, rec);
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts `rec` as read now, keeping the last use known here.
+    fn keep(&self, user: &User, rec: PersonalToken) {
+        let Some(d) = from_hex(&rec.hash) else { return };
+        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
+        self.insert(user, rec);
+        if let (Some(old), Some(new)) = (old, self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d)) {
+            new.last_used.fetch_max(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+            new.persisted.fetch_max(old.persisted.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// The change feed is down.
+    pub fn feed_lost(&self) {
+        if let Some(up) = &self.feed_up {
+            up.store(false, Ordering::Release);
+        }
+    }
+
+    /// The change feed listens again: the map is rebuilt from the store, then trusted.
+    pub fn feed_resumed(&self) -> Result<(), StoreError> {
+        let Some(up) = &self.feed_up else { return Ok(()) };
+        let scopes = self.scopes_of.read().unwrap_or_else(|e| e.into_inner()).clone();
+        self.rescope(scopes, crate::clock::now_secs())?;
+        up.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// A user's tokens (never the secret), with their last use as known in memory, newest first.
@@ -289,8 +410,38 @@ impl SessionLookup for Lookup {
         self.sessions.token_session_alive(sid)
     }
 
-    fn personal_token(&self, token: &str, tenant: &str) -> Option<Arc<Identity>> {
-        self.tokens.resolve(token, tenant, crate::clock::now_secs())
+    fn personal_token(&self, token: &str, tenant: &str) -> SessionState {
+        self.tokens.state(token, tenant, crate::clock::now_secs())
+    }
+
+    fn shared(&self) -> bool {
+        self.sessions.is_followed()
+    }
+
+    fn missing(&self, cookie: Option<&str>, sid: Option<&str>, pat: Option<&str>) -> Vec<Fetch> {
+        let mut out = vec![];
+        if let Some(d) = cookie.and_then(|c| self.sessions.missing_secret(c)) {
+            out.push(Fetch::Cookie(d));
+        }
+        if let Some(sid) = sid.filter(|s| self.sessions.missing_id(s)) {
+            out.push(Fetch::Session(sid.to_string()));
+        }
+        if let Some(d) = pat.and_then(|t| self.tokens.missing(t)) {
+            out.push(Fetch::PersonalToken(d));
+        }
+        out
+    }
+
+    fn fetch(&self, what: &Fetch) -> bool {
+        let done = match what {
+            Fetch::Cookie(d) => self.sessions.fetch_secret(d),
+            Fetch::Session(id) => self.sessions.fetch_id(id),
+            Fetch::PersonalToken(d) => self.tokens.fetch(d),
+        };
+        if let Err(e) = &done {
+            tracing::warn!("reading a credential from the shared store: {e}");
+        }
+        done.is_ok()
     }
 }
 

@@ -77,7 +77,15 @@ impl Shared {
         let audit = Audit::start(store.clone());
         let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
         let mfa = crate::flows::mfa::MfaPending::new(store.clone());
+        sessions.set_scopes(scopes_fn(&cfg));
         let services = Arc::new(Services { store, sessions, pats, hasher, audit, mfa, outbox });
+        let svc = services.clone();
+        crate::replica::follow(crate::replica::Copies {
+            store: services.store.clone(),
+            sessions: services.sessions.clone(),
+            pats: services.pats.clone(),
+            wake_outbox: Box::new(move || svc.outbox.wake()),
+        });
         let shared =
             Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
         crate::notify::outbox::spawn(shared.clone(), wake);
@@ -100,6 +108,7 @@ impl Shared {
             Ok(rt) => {
                 self.services.sessions.set_inactivity(rt.config.session.inactivity.as_secs());
                 self.services.sessions.set_admin_inactivity(rt.config.admin.inactivity.0.as_secs());
+                self.services.sessions.set_scopes(scopes_fn(&rt.config));
                 // `access_groups` may have changed: no personal token keeps a scope its user lost.
                 if let Err(e) = svc.pats.rescope(scopes_fn(&rt.config), crate::clock::now_secs()) {
                     tracing::error!("personal tokens: {e}");

@@ -385,6 +385,9 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
 
+        if rt.identity.is_shared() {
+            prefetch(&rt, &session.req_header().headers).await;
+        }
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
             let endpoint = match &*path {
@@ -494,3 +497,15 @@ impl ProxyHttp for Gateway {
 
 #[cfg(test)]
 mod tests;
+
+/// On a store other replicas share: reads the request's credentials (bearer token, session
+/// cookie, admin cookie) into memory when this process does not hold them or no longer trusts
+/// its copy, so the decision that follows stays a synchronous lookup (see `sessions::follow`).
+async fn prefetch(rt: &Runtime, h: &http::HeaderMap) {
+    let bearer = h.get("authorization").and_then(|v| identity::bearer(v.as_bytes()));
+    let cookie = |name: &str| identity::cookie_in(h.get_all("cookie").iter().map(|v| v.as_bytes()), name);
+    rt.identity.prefetch(bearer, cookie(&rt.config.session.cookie_name)).await;
+    if let Some(admin) = cookie(crate::config::ADMIN_COOKIE) {
+        rt.identity.prefetch(None, Some(admin)).await;
+    }
+}

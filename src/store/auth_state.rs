@@ -29,6 +29,7 @@ impl Store {
             return Err(StoreError::UserInactive(format!("user {} may not hold this session now", s.user_id)));
         }
         tx.open_table(SESSIONS)?.insert(secret_hash, encode(s).as_slice())?;
+        tx.open_table(lookups::SESSION_IDS)?.insert(s.id.as_str(), secret_hash)?;
         if let Some((hash, r)) = refresh {
             tx.open_table(REFRESH)?.insert(hash, encode(r).as_slice())?;
         }
@@ -70,8 +71,10 @@ impl Store {
                     gone.push((k.clone(), s));
                 }
             }
-            for (k, _) in &gone {
+            let mut index = tx.open_table(lookups::SESSION_IDS)?;
+            for (k, s) in &gone {
                 sessions.remove(k.as_str())?;
+                index.remove(s.id.as_str())?;
             }
             let ids: std::collections::HashSet<&str> = gone.iter().map(|(_, s)| s.id.as_str()).collect();
             let mut refresh = tx.open_table(REFRESH)?;

@@ -78,6 +78,7 @@ pub(crate) const TABLES: &[&dyn AnyTable] = &[
     &super::signing_keys::SIGNING_KEYS,
     &super::mfa_steps::MFA_STEPS,
     &super::mfa_steps::MFA_STEPS_BY_USER,
+    &super::lookups::SESSION_IDS,
 ];
 
 /// The store's own bookkeeping (schema version, one-time migrations done): always replaced

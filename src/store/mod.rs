@@ -10,6 +10,7 @@ mod records;
 pub use records::*;
 pub mod copy;
 pub mod kv;
+mod lookups;
 pub mod postgres;
 pub mod seal;
 pub mod signal;
@@ -249,6 +250,7 @@ impl Store {
         store.migrate_audit_index()?;
         store.migrate_user_search()?;
         store.index_app_members()?;
+        store.index_session_ids()?;
         Ok(store)
     }
 
@@ -305,6 +307,7 @@ impl Store {
             tx.open_table(signing_keys::SIGNING_KEYS)?;
             tx.open_table(mfa_steps::MFA_STEPS)?;
             tx.open_table(mfa_steps::MFA_STEPS_BY_USER)?;
+            tx.open_table(lookups::SESSION_IDS)?;
         }
         tx.commit()?;
         Ok(())

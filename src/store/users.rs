@@ -322,6 +322,20 @@ impl Store {
             super::user_search::reindex(&tx, Some(&old), None)?;
             super::apps::reindex_user(&tx, Some(&old), None)?;
             users.remove(id)?;
+            let ids: Vec<String> = {
+                let t = tx.open_table(SESSIONS)?;
+                let rows: Vec<(String, Vec<u8>)> = t.iter()?.collect::<Result<_>>()?;
+                rows.iter()
+                    .filter_map(|(_, v)| decode::<Session>(v).ok())
+                    .filter(|s| s.user_id == id)
+                    .map(|s| s.id)
+                    .collect()
+            };
+            let mut index = tx.open_table(super::lookups::SESSION_IDS)?;
+            for sid in &ids {
+                index.remove(sid.as_str())?;
+            }
+            drop(index);
             remove_where(&tx, SESSIONS, |v| decode::<Session>(v).is_ok_and(|s| s.user_id == id))?;
             remove_where(&tx, REFRESH, |v| decode::<RefreshRecord>(v).is_ok_and(|r| r.user_id == id))?;
             remove_where(&tx, PERSONAL_TOKENS, |v| decode::<PersonalToken>(v).is_ok_and(|t| t.user_id == id))?;

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
+            "replica",
             "pats",
             "sessions",
             "appkeys",

@@ -28,6 +28,28 @@ pub trait Backend: Send + Sync {
     /// read-modify-write inside one, like a refresh-token rotation, must have one winner, also
     /// across processes sharing the database). Dropped without `commit`: rolled back.
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// Whether other processes may write this database too.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// The changes committed to watched tables by anyone (this process included), in commit
+    /// order, for a process that keeps copies of them: `None` when nothing else writes here.
+    fn follow(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
+        None
+    }
+}
+
+/// What a shared store's change feed reports ([`Backend::follow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A row of a watched table was written or removed (read it again to learn which).
+    Row { table: String, key: Vec<u8> },
+    /// The feed is down: changes may be missed from now until [`Change::Resumed`], so copies
+    /// must not be trusted without reading the store again.
+    Lost,
+    /// The feed is (again) listening: every change committed from now on is reported. Copies
+    /// made before must be rebuilt from the store (changes may have been missed while down).
+    Resumed,
 }
 
 /// Reads. Tables need no creating: a table never written reads as empty.

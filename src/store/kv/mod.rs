@@ -29,7 +29,7 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Backend, Dir, ReadTxn, WriteTxn};
+pub use backend::{Backend, Change, Dir, ReadTxn, WriteTxn};
 pub use codec::{KvKey, KvValue};
 
 use super::Result;
@@ -104,6 +104,22 @@ impl Db {
     }
 
     /// Write transactions begun since the store was opened.
+    /// See [`super::Store::follow`].
+    pub(crate) fn follow(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
+        match &self.engine {
+            Engine::Redb(_) => None,
+            Engine::Kv(b) => b.follow(),
+        }
+    }
+
+    /// See [`super::Store::is_shared`].
+    pub(crate) fn is_shared(&self) -> bool {
+        match &self.engine {
+            Engine::Redb(_) => false,
+            Engine::Kv(b) => b.is_shared(),
+        }
+    }
+
     pub(crate) fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }

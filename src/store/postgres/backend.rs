@@ -17,6 +17,18 @@ impl Backend for Postgres {
         let gate = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Box::new(Writing { tx: self.begin_write()?, _gate: gate }))
     }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn follow(&self) -> Option<std::sync::mpsc::Receiver<crate::store::kv::Change>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut config = self.config.clone();
+        config.application_name("gatehouse-feed");
+        super::feed::start(&self.handle, config, self.timeout, tx);
+        Some(rx)
+    }
 }
 
 /// A write transaction and this process's writer slot (released after the transaction).

@@ -14,8 +14,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order; versions are 1, 2, 3, ...
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "the key-value table", sql: include_str!("migrations/0001_kv.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "the key-value table", sql: include_str!("migrations/0001_kv.sql") },
+    Migration { version: 2, name: "the change feed", sql: include_str!("migrations/0002_changes.sql") },
+];
 
 /// The schema version this build writes.
 pub const SCHEMA: u32 = MIGRATIONS.len() as u32;

@@ -23,6 +23,7 @@
 //! connection and connects anew, so the store works again as soon as PostgreSQL is back.
 
 mod backend;
+pub mod feed;
 mod migrations;
 pub mod testdb;
 #[cfg(test)]
@@ -53,6 +54,8 @@ pub struct Postgres {
     writer: std::sync::Mutex<()>,
     /// Where the store is, without credentials (for messages).
     pub shown: String,
+    /// How to connect (the change feed opens its own connection).
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -118,7 +121,8 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Db(format!("cannot start the PostgreSQL runtime: {e}")))?;
-        let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(pg_config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(cfg.pool)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -134,6 +138,7 @@ impl Postgres {
             timeout: cfg.timeout,
             writer: Default::default(),
             shown: cfg.display(),
+            config: pg_config,
         })
     }
 

@@ -16,6 +16,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+mod follow;
+pub use follow::{now_ms, TRUST_MS};
+
 type Digest32 = [u8; 32];
 
 /// A session's first refresh token: its digest and how to build its record from the session.
@@ -69,12 +72,30 @@ pub struct Listed {
     pub last_seen: u64,
 }
 
-struct Live {
+pub(crate) struct Live {
     session: Session,
     identity: Arc<Identity>,
     last_seen: AtomicU64,
     persisted_seen: AtomicU64,
+    /// When this copy was read from (or written to) the store ([`follow::now_ms`]): how long a
+    /// copy is trusted while a shared store's change feed is down.
+    read_ms: AtomicU64,
 }
+
+impl Live {
+    fn new(session: Session, identity: Arc<Identity>, read_ms: u64) -> Arc<Live> {
+        Arc::new(Live {
+            last_seen: AtomicU64::new(session.last_seen),
+            persisted_seen: AtomicU64::new(session.last_seen),
+            read_ms: AtomicU64::new(read_ms),
+            identity,
+            session,
+        })
+    }
+}
+
+/// A user's scopes from their groups (`access_groups`, which a reload may change).
+pub type ScopesOf = Arc<dyn Fn(&[String]) -> Vec<String> + Send + Sync>;
 
 #[derive(Default)]
 struct Maps {
@@ -93,6 +114,10 @@ pub struct Sessions {
     /// before that revocation looks there (or stored after it, when the store refuses a
     /// disabled or deleted user's).
     order: std::sync::Mutex<()>,
+    /// On a store other replicas share: how far the map may be trusted (see [`follow`]).
+    follow: Option<follow::Follow>,
+    /// The scopes of a user's groups, for sessions read from the store.
+    scopes_of: RwLock<ScopesOf>,
 }
 
 /// The identity a session carries, with the user's scopes from `access_groups`.
@@ -135,29 +160,55 @@ impl Sessions {
         inactivity_secs: u64,
         scopes_of: impl Fn(&[String]) -> Vec<String>,
     ) -> Result<Sessions, StoreError> {
+        let follow = store.is_shared().then(follow::Follow::default);
         let s = Sessions {
             store,
             maps: RwLock::new(Maps::default()),
             inactivity: AtomicU64::new(inactivity_secs),
             admin_inactivity: AtomicU64::new(inactivity_secs),
             order: std::sync::Mutex::new(()),
+            follow,
+            scopes_of: RwLock::new(Arc::new(|_: &[String]| vec![])),
         };
+        for (digest, session, id) in Sessions::read_all(&s.store, inactivity_secs, scopes_of)? {
+            s.insert(digest, session, id);
+        }
+        Ok(s)
+    }
+
+    /// The stored sessions still valid, with the identities they carry.
+    fn read_all(
+        store: &Store,
+        inactivity_secs: u64,
+        scopes_of: impl Fn(&[String]) -> Vec<String>,
+    ) -> Result<Vec<(Digest32, Session, Identity)>, StoreError> {
         let now = now_secs();
-        for (hash_hex, session) in s.store.sessions()? {
+        let mut users: HashMap<String, Option<User>> = HashMap::new();
+        let mut out = vec![];
+        for (hash_hex, session) in store.sessions()? {
             let Some(digest) = from_hex(&hash_hex) else { continue };
             if session.expires_at <= now || now.saturating_sub(session.last_seen) > inactivity_secs {
                 continue;
             }
-            let Some(user) = s.store.user(&session.user_id)? else {
-                continue;
-            };
-            if !user.is_active() {
-                continue;
+            if !users.contains_key(&session.user_id) {
+                users.insert(session.user_id.clone(), store.user(&session.user_id)?);
             }
-            let id = identity_for(&user, &session, scopes_of(&user.groups));
-            s.insert(digest, session, id);
+            let Some(user) = users[&session.user_id].as_ref().filter(|u| u.is_active()) else { continue };
+            let id = identity_for(user, &session, scopes_of(&user.groups));
+            out.push((digest, session, id));
         }
-        Ok(s)
+        Ok(out)
+    }
+
+    /// The scopes of groups (`access_groups`), for sessions read from a shared store; set at
+    /// start and at every reload.
+    pub fn set_scopes(&self, scopes_of: ScopesOf) {
+        *self.scopes_of.write().unwrap_or_else(|e| e.into_inner()) = scopes_of;
+    }
+
+    fn scopes(&self, groups: &[String]) -> Vec<String> {
+        let f = self.scopes_of.read().unwrap_or_else(|e| e.into_inner()).clone();
+        f(groups)
     }
 
     pub fn set_inactivity(&self, secs: u64) {
@@ -188,12 +239,7 @@ impl Sessions {
     }
 
     fn insert_arc(&self, digest: Digest32, session: Session, identity: Arc<Identity>) {
-        let live = Arc::new(Live {
-            last_seen: AtomicU64::new(session.last_seen),
-            persisted_seen: AtomicU64::new(session.last_seen),
-            identity,
-            session,
-        });
+        let live = Live::new(session, identity, follow::now_ms());
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         m.by_id.insert(live.session.id.clone(), (digest, live.clone()));
         m.by_secret.insert(digest, live);
@@ -261,23 +307,56 @@ impl Sessions {
     }
 
     /// The live session with public id `id`, if still valid.
+    /// On a shared store, a session this process does not hold (or no longer trusts) is read
+    /// from the store first: a blocking read, as the flows calling this are on the blocking pool.
     pub fn get(&self, id: &str) -> Option<(Session, Arc<Identity>)> {
-        let live = {
-            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
-            m.by_id.get(id).map(|(_, l)| l.clone())?
-        };
+        if self.missing_id(id) && self.fetch_id(id).is_err() {
+            return None;
+        }
+        let follow::Found::Live(live) = self.find_id(id) else { return None };
         self.valid(&live, now_secs()).then(|| (live.session.clone(), live.identity.clone()))
+    }
+
+    /// The map's answer for the digest of a cookie secret.
+    pub(crate) fn find(&self, d: &Digest32) -> follow::Found {
+        let live = self.maps.read().unwrap_or_else(|e| e.into_inner()).by_secret.get(d).cloned();
+        self.judge(live, |f| f.is_gone(d))
+    }
+
+    /// The map's answer for a session id.
+    pub(crate) fn find_id(&self, id: &str) -> follow::Found {
+        let live = self.maps.read().unwrap_or_else(|e| e.into_inner()).by_id.get(id).map(|(_, l)| l.clone());
+        self.judge(live, |f| f.is_gone_id(id))
+    }
+
+    fn judge(&self, live: Option<Arc<Live>>, gone: impl Fn(&follow::Follow) -> bool) -> follow::Found {
+        use follow::Found;
+        match (live, &self.follow) {
+            (Some(l), None) => Found::Live(l),
+            (None, None) => Found::Absent,
+            (Some(l), Some(f)) if f.trusts(&l) => Found::Live(l),
+            (Some(_), Some(_)) => Found::Unsure,
+            (None, Some(f)) if gone(f) => Found::Absent,
+            (None, Some(_)) => Found::Unsure,
+        }
+    }
+
+    /// What the session behind a cookie secret is now (touching its inactivity clock).
+    fn state_by_secret(&self, secret: &str) -> SessionState {
+        match self.find(&digest(secret)) {
+            follow::Found::Live(live) if self.touch(&live) => SessionState::Active(live.identity.clone()),
+            follow::Found::Live(_) | follow::Found::Absent => SessionState::Unknown,
+            follow::Found::Unsure => SessionState::Unavailable,
+        }
     }
 
     /// The identity of the session behind a cookie secret, if valid (touches its inactivity
     /// clock). The per-request path: a digest, a map lookup, no allocation.
     pub fn by_secret(&self, secret: &str) -> Option<Arc<Identity>> {
-        let d = digest(secret);
-        let live = {
-            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
-            m.by_secret.get(&d).cloned()?
-        };
-        self.touch(&live).then(|| live.identity.clone())
+        match self.state_by_secret(secret) {
+            SessionState::Active(id) => Some(id),
+            _ => None,
+        }
     }
 
     /// Whether `live` is valid now; if so, its last use is now (its inactivity clock restarts).
@@ -297,11 +376,16 @@ impl Sessions {
     /// access tokens asks: that request is a use of the session (its last use, and its
     /// inactivity clock, like a request with its cookie).
     pub fn used_by_token(&self, id: &str) -> bool {
-        let live = {
-            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
-            m.by_id.get(id).map(|(_, l)| l.clone())
-        };
-        live.is_some_and(|l| self.touch(&l))
+        self.token_alive(id) == Some(true)
+    }
+
+    /// [`Sessions::used_by_token`], `None` when the store must be read first.
+    fn token_alive(&self, id: &str) -> Option<bool> {
+        match self.find_id(id) {
+            follow::Found::Live(l) => Some(self.touch(&l)),
+            follow::Found::Absent => Some(false),
+            follow::Found::Unsure => None,
+        }
     }
 
     fn valid(&self, live: &Live, now: u64) -> bool {
@@ -345,7 +429,10 @@ impl Sessions {
             .map(|(_, l)| l.session.id.clone())
             .collect();
         if !stale.is_empty() {
-            self.revoke(|s| stale.contains(&s.id))?;
+            // On a shared store another replica may have used it: its last use as stored
+            // (written by that replica's housekeeping) must be idle too.
+            let idle = |s: &Session| now.saturating_sub(s.last_seen) > self.idle_limit(s.kind);
+            self.revoke(|s| stale.contains(&s.id) && (!self.is_followed() || idle(s)))?;
         }
         Ok(())
     }
@@ -362,6 +449,7 @@ impl Sessions {
                 identity: Arc::new(identity_for(user, &old.session, scopes.to_vec())),
                 last_seen: AtomicU64::new(old.last_seen.load(Ordering::Relaxed)),
                 persisted_seen: AtomicU64::new(old.persisted_seen.load(Ordering::Relaxed)),
+                read_ms: AtomicU64::new(old.read_ms.load(Ordering::Relaxed)),
             });
             m.by_id.insert(live.session.id.clone(), (d, live.clone()));
             m.by_secret.insert(d, live);
@@ -427,248 +515,25 @@ pub(crate) fn from_hex(s: &str) -> Option<Digest32> {
 
 impl SessionLookup for Sessions {
     fn by_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
-        match self.by_secret(cookie) {
-            Some(id) if id.tenant == tenant && !id.admin => SessionState::Active(id),
+        match self.state_by_secret(cookie) {
+            SessionState::Active(id) if id.tenant == tenant && !id.admin => SessionState::Active(id),
+            SessionState::Unavailable => SessionState::Unavailable,
             _ => SessionState::Unknown,
         }
     }
 
     fn by_admin_cookie(&self, cookie: &str, tenant: &str) -> SessionState {
-        match self.by_secret(cookie) {
-            Some(id) if id.tenant == tenant && id.admin => SessionState::Active(id),
+        match self.state_by_secret(cookie) {
+            SessionState::Active(id) if id.tenant == tenant && id.admin => SessionState::Active(id),
+            SessionState::Unavailable => SessionState::Unavailable,
             _ => SessionState::Unknown,
         }
     }
 
     fn token_session_alive(&self, sid: &str) -> Option<bool> {
-        Some(self.used_by_token(sid))
+        self.token_alive(sid)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user() -> User {
-        User {
-            id: "u1".into(),
-            tenant: "default".into(),
-            email: Some("a@example.com".into()),
-            email_verified: true,
-            status: crate::domain::UserStatus::Active,
-            groups: vec!["staff".into()],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn create_lookup_revoke_and_reload() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        store.put_user(&user()).unwrap();
-        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        let (secret, s, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec!["x".into()], 600).unwrap();
-        assert_eq!(secret.len(), 43);
-        assert!(matches!(sessions.by_cookie(&secret, "default"), SessionState::Active(i) if i.user == "a@example.com"));
-        assert!(matches!(sessions.by_cookie(&secret, "other"), SessionState::Unknown));
-        assert!(matches!(sessions.by_cookie("forged", "default"), SessionState::Unknown));
-        assert_eq!(sessions.token_session_alive(&s.id), Some(true));
-        // The store holds only the digest.
-        let stored = store.sessions().unwrap();
-        assert_eq!(stored.len(), 1);
-        assert_ne!(stored[0].0, secret);
-        // A restart finds it again.
-        let again = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        assert!(again.by_secret(&secret).is_some());
-        assert_eq!(sessions.revoke(|x| x.user_id == "u1").unwrap(), 1);
-        assert!(sessions.by_secret(&secret).is_none());
-        assert_eq!(sessions.token_session_alive(&s.id), Some(false));
-        assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().by_secret(&secret).is_none());
-    }
-
-    #[test]
-    fn of_users_lists_the_live_sessions_of_each_user_asked_for_in_one_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        let other = User { id: "u2".into(), email: Some("b@example.com".into()), ..user() };
-        let third = User { id: "u3".into(), email: Some("c@example.com".into()), ..user() };
-        for u in [user(), other.clone(), third.clone()] {
-            store.put_user(&u).unwrap();
-        }
-        let sessions = Sessions::load(store, 3600, |_| vec![]).unwrap();
-        let amr = || vec![crate::domain::Amr::Pwd];
-        sessions.create(&user(), amr(), vec![], 600).unwrap();
-        sessions.create(&user(), amr(), vec![], 600).unwrap();
-        let (_, gone, _) = sessions.create(&other, amr(), vec![], 600).unwrap();
-        sessions.create(&third, amr(), vec![], 600).unwrap();
-        let idle = now_secs() - 3601;
-        sessions.maps.read().unwrap().by_id[&gone.id].1.last_seen.store(idle, Ordering::Relaxed);
-        let asked: std::collections::HashSet<&str> = ["u1", "u2", "nobody"].into();
-        let got = sessions.of_users(&asked);
-        assert_eq!(got["u1"].len(), 2);
-        assert_eq!(
-            got["u1"].iter().map(|l| l.session.id.clone()).collect::<Vec<_>>(),
-            sessions.of_user("u1").iter().map(|l| l.session.id.clone()).collect::<Vec<_>>(),
-            "as of_user lists them"
-        );
-        assert!(!got.contains_key("u2"), "an idle session is not live");
-        assert!(!got.contains_key("u3"), "a user not asked for is not listed");
-    }
-
-    /// A session stored before sessions kept their device still opens (no IP, no user agent).
-    #[test]
-    fn a_session_stored_without_a_device_still_decodes() {
-        let old = r#"{"id":"s1","user_id":"u1","tenant":"default","amr":["pwd"],"created_at":1,"last_seen":2,"expires_at":3}"#;
-        let s: Session = serde_json::from_str(old).unwrap();
-        assert_eq!((s.ip, s.user_agent, s.last_seen), (None, None, 2));
-    }
-
-    /// A request with one of a session's access tokens is a use of it, like one with its
-    /// cookie: its last use (listed to the user) moves and its inactivity clock restarts.
-    #[test]
-    fn a_use_by_access_token_counts_as_a_use_of_the_session() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        store.put_user(&user()).unwrap();
-        let sessions = Sessions::load(store, 60, |_| vec![]).unwrap();
-        let (_, s, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 3600).unwrap();
-        let now = now_secs();
-        let seen = || sessions.of_user("u1")[0].last_seen;
-        sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 50, Ordering::Relaxed);
-        assert_eq!(seen(), now - 50);
-        assert_eq!(sessions.token_session_alive(&s.id), Some(true));
-        assert!(seen() >= now, "the token's use is the session's last use");
-        sessions.maps.read().unwrap().by_id[&s.id].1.last_seen.store(now - 61, Ordering::Relaxed);
-        assert_eq!(sessions.token_session_alive(&s.id), Some(false), "idle too long");
-        assert_eq!(sessions.token_session_alive("nope"), Some(false));
-    }
-
-    /// An admin session is no end user's session (and the reverse), and it ends after
-    /// `admin.inactivity` idle, however long an end user's may idle.
-    #[test]
-    fn admin_sessions_are_separate_and_idle_out_sooner() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        let user = || User { admin: true, ..user() };
-        store.put_user(&user()).unwrap();
-        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        sessions.set_admin_inactivity(900);
-        let amr = || vec![crate::domain::Amr::Pwd];
-        let (admin, a, _) =
-            sessions.start(SessionKind::Admin, &user(), amr(), vec![], 3600, None, Device::default()).unwrap();
-        let (plain, p, _) = sessions.create(&user(), amr(), vec![], 3600).unwrap();
-        assert!(matches!(sessions.by_admin_cookie(&admin, "default"), SessionState::Active(i) if i.admin));
-        assert!(matches!(sessions.by_cookie(&admin, "default"), SessionState::Unknown), "not an end user's");
-        assert!(matches!(sessions.by_admin_cookie(&plain, "default"), SessionState::Unknown), "not an admin's");
-        assert!(matches!(sessions.by_admin_cookie(&admin, "other"), SessionState::Unknown));
-        let now = now_secs();
-        for id in [&a.id, &p.id] {
-            sessions.maps.read().unwrap().by_id[id].1.last_seen.store(now - 901, Ordering::Relaxed);
-        }
-        assert!(matches!(sessions.by_admin_cookie(&admin, "default"), SessionState::Unknown), "idle 15m");
-        assert!(matches!(sessions.by_cookie(&plain, "default"), SessionState::Active(_)), "an hour allowed");
-        // The kind is stored: a restart finds an admin session again.
-        let (again, _, _) =
-            sessions.start(SessionKind::Admin, &user(), amr(), vec![], 3600, None, Device::default()).unwrap();
-        let reloaded = Sessions::load(store, 3600, |_| vec![]).unwrap();
-        assert!(matches!(reloaded.by_admin_cookie(&again, "default"), SessionState::Active(i) if i.admin));
-        sessions.housekeeping().unwrap();
-        assert!(sessions.get(&a.id).is_none() && sessions.get(&p.id).is_some(), "housekeeping ends the idle one");
-    }
-
-    /// A sign-in that read its user before an administrator disabled, deleted or demoted it
-    /// (during the password hash, say) stores no session: the store re-reads the user in the
-    /// transaction that would write it, and nothing reaches the live map either.
-    #[test]
-    fn a_session_for_a_user_disabled_deleted_or_demoted_since_it_was_read_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        let admin = User { admin: true, ..user() };
-        store.put_user(&admin).unwrap();
-        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        let stale = store.user("u1").unwrap().unwrap();
-        let amr = || vec![crate::domain::Amr::Pwd];
-        let start = |kind| sessions.start(kind, &stale, amr(), vec![], 600, None, Device::default());
-        let refused = |r: Result<(String, Session, Arc<Identity>), StoreError>| {
-            assert!(matches!(r, Err(StoreError::UserInactive(_))), "{:?}", r.map(|x| x.1));
-            assert!(store.sessions().unwrap().is_empty(), "nothing stored");
-            assert_eq!(sessions.count(), 0, "nothing live");
-        };
-        // Demoted: no admin session (an end user's is fine).
-        store
-            .update_user("u1", |u| {
-                u.admin = false;
-                Ok::<_, String>(())
-            })
-            .unwrap()
-            .unwrap();
-        refused(start(SessionKind::Admin));
-        let (ok, _, _) = start(SessionKind::User).unwrap();
-        sessions.revoke(|_| true).unwrap();
-        assert!(matches!(sessions.by_cookie(&ok, "default"), SessionState::Unknown));
-        // Disabled: none, with or without a first refresh token.
-        store
-            .update_user("u1", |u| {
-                u.status = crate::domain::UserStatus::Disabled;
-                Ok::<_, String>(())
-            })
-            .unwrap()
-            .unwrap();
-        refused(start(SessionKind::User));
-        let make = |s: &Session| crate::store::RefreshRecord {
-            session_id: s.id.clone(),
-            family: "f".into(),
-            user_id: s.user_id.clone(),
-            tenant: s.tenant.clone(),
-            used: false,
-            expires_at: s.expires_at,
-        };
-        refused(sessions.create_with_refresh(&stale, amr(), vec![], 600, Some(("r1", &make)), Device::default()));
-        assert!(store.refresh("r1").unwrap().is_none(), "no refresh token either");
-        // Deleted: none.
-        store.delete_user("u1").unwrap().unwrap();
-        refused(start(SessionKind::User));
-        assert!(Sessions::load(store, 3600, |_| vec![]).unwrap().count() == 0);
-    }
-
-    /// Housekeeping's write of a session's last use never brings back a session revoked
-    /// meanwhile.
-    #[test]
-    fn a_last_use_written_after_a_revocation_does_not_revive_the_session() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        store.put_user(&user()).unwrap();
-        let sessions = Sessions::load(store.clone(), 3600, |_| vec![]).unwrap();
-        let (secret, _, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 600).unwrap();
-        store.touch_session(&digest_hex(&secret), now_secs() + 40).unwrap();
-        assert!(store.sessions().unwrap()[0].1.last_seen >= now_secs() + 40, "written");
-        store.delete_sessions(|_| true).unwrap();
-        store.touch_session(&digest_hex(&secret), now_secs() + 80).unwrap();
-        assert!(store.sessions().unwrap().is_empty(), "still gone");
-    }
-
-    #[test]
-    fn inactivity_and_absolute_expiry_are_enforced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
-        store.put_user(&user()).unwrap();
-        let sessions = Sessions::load(store.clone(), 60, |_| vec![]).unwrap();
-        let (idle, s1, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 3600).unwrap();
-        let (old, s2, _) = sessions.create(&user(), vec![crate::domain::Amr::Pwd], vec![], 3600).unwrap();
-        let now = now_secs();
-        {
-            let m = sessions.maps.read().unwrap();
-            // Idle for longer than `inactivity`.
-            m.by_id[&s1.id].1.last_seen.store(now - 61, Ordering::Relaxed);
-        }
-        assert!(sessions.by_secret(&idle).is_none(), "inactive too long");
-        assert!(sessions.by_secret(&old).is_some());
-        // Past its absolute expiry, however active.
-        let mut expired = s2.clone();
-        expired.expires_at = now - 1;
-        store.put_session(&digest_hex(&old), &expired).unwrap();
-        let reloaded = Sessions::load(store, 60, |_| vec![]).unwrap();
-        assert!(reloaded.by_secret(&old).is_none(), "expired sessions are not loaded");
-        assert_eq!(reloaded.token_session_alive(&s2.id), Some(false));
-    }
-}
+mod tests;
