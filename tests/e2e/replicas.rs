@@ -102,6 +102,7 @@ fn two_hundred_concurrent_refreshes_of_one_token_across_both_replicas_yield_one_
     let by_replica = count(answers.iter().map(|(_, w, _)| *w));
     assert!(by_replica.get(&Some(Replica::A)) >= Some(&50), "both replicas took part: {by_replica:?}");
     assert!(by_replica.get(&Some(Replica::B)) >= Some(&50), "both replicas took part: {by_replica:?}");
+    eprintln!("200 refreshes in {raced:?}: {tally:?}");
     let winners: Vec<&Value> = answers.iter().filter(|(s, _, _)| *s == 200).map(|(_, _, b)| b).collect();
     assert_eq!(winners.len(), 1, "exactly one successor: {tally:?} in {raced:?}");
     let successor = winners[0]["refresh_token"].clone();
@@ -258,6 +259,7 @@ fn a_session_ended_on_b_is_refused_on_a_within_a_second() {
     let out = r.b.post("/auth/logout").host("app.test").json(&json!({"refresh_token": body["refresh_token"]})).send();
     assert_eq!(out.status(), 204, "{}", out.text());
     let took = refused_on_a_after(&r, &cookie, &token);
+    eprintln!("logout on B: refused on A after {took:?}");
     assert!(took <= Duration::from_secs(1), "logout on B refused on A after {took:?}");
 
     // An administrator on B ends the user's sessions: the same.
@@ -268,6 +270,7 @@ fn a_session_ended_on_b_is_refused_on_a_within_a_second() {
     let out = r.b.request("DELETE", &format!("/auth/admin/api/users/{user}/sessions")).bearer(&admin).send();
     assert_eq!(out.status(), 204, "{}", out.text());
     let took = refused_on_a_after(&r, &cookie, &token);
+    eprintln!("admin revoke on B: refused on A after {took:?}");
     assert!(took <= Duration::from_secs(1), "an admin revoke on B refused on A after {took:?}");
 }
 
