@@ -107,8 +107,11 @@ fn two_hundred_concurrent_refreshes_of_one_token_across_both_replicas_yield_one_
     assert_eq!(winners.len(), 1, "exactly one successor: {tally:?} in {raced:?}");
     let successor = winners[0]["refresh_token"].clone();
     assert!(successor.is_string() && successor != token, "{}", winners[0]);
+    // The rest refused: 401, or (the writes of both replicas queue on one lock, and a loaded
+    // machine may keep one waiting past `storage.postgres.timeout`) 503, failing closed.
     for (status, _, body) in answers.iter().filter(|(s, _, _)| *s != 200) {
-        assert_eq!((*status, body["error"].as_str()), (401, Some("unauthenticated")), "{body}: {tally:?}");
+        let answer = (*status, body["error"].as_str().unwrap_or_default());
+        assert!([(401, "unauthenticated"), (503, "unavailable")].contains(&answer), "{body}: {tally:?}");
     }
 
     // docs/http-api.md: "Presenting a used one again ends the whole session (reuse
@@ -234,17 +237,22 @@ fn a_session_signed_in_on_a_is_honoured_on_b_at_once() {
     assert_eq!(session.json()["session"]["id"], body["session_id"]);
 }
 
-/// Polls (every 10 ms, at most 5 s) until A refuses both the cookie and the token; how long it
-/// took.
-fn refused_on_a_after(r: &Replicas, cookie: &str, token: &str) -> Duration {
-    let start = Instant::now();
+/// Polls A (every 10 ms, at most 5 s) with the cookie and the token until it refuses both:
+/// how long after `since` the last request A still accepted had begun (zero when none), so a
+/// slow answer under load does not count as staleness; printed with when the refusal came.
+fn accepted_on_a_until(r: &Replicas, cookie: &str, token: &str, since: Instant) -> Duration {
+    let mut last = None;
     loop {
+        let begun = since.elapsed();
         let (c, t) = (whoami(&r.a, Some(cookie), None), whoami(&r.a, None, Some(token)));
-        if c != 200 && t != 200 {
+        if c == 200 || t == 200 {
+            last = Some(begun);
+        } else {
             assert_eq!((c, t), (401, 401), "refused as unauthenticated");
-            return start.elapsed();
+            eprintln!("A accepted requests begun until {last:?} after; refused both by {:?}", since.elapsed());
+            return last.unwrap_or_default();
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "A still serves a session B ended (cookie {c}, token {t})");
+        assert!(since.elapsed() < Duration::from_secs(5), "A still serves a session B ended (cookie {c}, token {t})");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -257,10 +265,10 @@ fn a_session_ended_on_b_is_refused_on_a_within_a_second() {
     let (cookie, token, body) = signed_in_on_a(&r);
     assert_eq!((whoami(&r.a, Some(&cookie), None), whoami(&r.a, None, Some(&token))), (200, 200));
     let out = r.b.post("/auth/logout").host("app.test").json(&json!({"refresh_token": body["refresh_token"]})).send();
+    let ended = Instant::now();
     assert_eq!(out.status(), 204, "{}", out.text());
-    let took = refused_on_a_after(&r, &cookie, &token);
-    eprintln!("logout on B: refused on A after {took:?}");
-    assert!(took <= Duration::from_secs(1), "logout on B refused on A after {took:?}");
+    let took = accepted_on_a_until(&r, &cookie, &token, ended);
+    assert!(took <= Duration::from_secs(1), "logout on B: A accepted the session {took:?} after");
 
     // An administrator on B ends the user's sessions: the same.
     let (cookie, token, body) = signed_in_on_a(&r);
@@ -268,10 +276,10 @@ fn a_session_ended_on_b_is_refused_on_a_within_a_second() {
     let admin = r.b.admin_token("root@example.com");
     let user = body["user"]["id"].as_str().unwrap();
     let out = r.b.request("DELETE", &format!("/auth/admin/api/users/{user}/sessions")).bearer(&admin).send();
+    let ended = Instant::now();
     assert_eq!(out.status(), 204, "{}", out.text());
-    let took = refused_on_a_after(&r, &cookie, &token);
-    eprintln!("admin revoke on B: refused on A after {took:?}");
-    assert!(took <= Duration::from_secs(1), "an admin revoke on B refused on A after {took:?}");
+    let took = accepted_on_a_until(&r, &cookie, &token, ended);
+    assert!(took <= Duration::from_secs(1), "an admin revoke on B: A accepted the session {took:?} after");
 }
 
 /// The requests of the PostgreSQL restart test, each with what a right answer is.
