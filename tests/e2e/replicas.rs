@@ -73,7 +73,6 @@ fn consecutive_requests_through_nginx_alternate_the_replicas_which_share_one_sto
 }
 
 #[test]
-#[ignore = "needs the change feed"]
 fn two_hundred_concurrent_refreshes_of_one_token_across_both_replicas_yield_one_successor() {
     let r = Arc::new(start());
     let signed = r.post("/auth/login").host("app.test").json(&login_body("alice", PASSWORD)).send();
@@ -224,7 +223,6 @@ fn signed_in_on_a(r: &Replicas) -> (String, String, Value) {
 }
 
 #[test]
-#[ignore = "needs the change feed"]
 fn a_session_signed_in_on_a_is_honoured_on_b_at_once() {
     let r = start();
     let (cookie, token, body) = signed_in_on_a(&r);
@@ -258,7 +256,6 @@ fn accepted_on_a_until(r: &Replicas, cookie: &str, token: &str, since: Instant) 
 }
 
 #[test]
-#[ignore = "needs the change feed"]
 fn a_session_ended_on_b_is_refused_on_a_within_a_second() {
     let r = start();
     // Logout on B (by refresh token): A, which served the session a moment ago, refuses it.
