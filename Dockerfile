@@ -5,9 +5,16 @@ WORKDIR /src
 # No .git in the build context: pass the commit for `gatehouse --version`
 # (docker build --build-arg GATEHOUSE_COMMIT=$(git rev-parse --short=12 HEAD) .); else "unknown".
 ARG GATEHOUSE_COMMIT=
+# Everything the build reads: the sources, the vendored Pingora patches ([patch.crates-io]),
+# the console's templates, and the documents and examples compiled in (include_str!); a test
+# (release::the_dockerfile_copies_everything_the_build_reads) keeps this list complete.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY benches ./benches
+COPY vendor ./vendor
+COPY templates ./templates
+COPY docs ./docs
+COPY examples ./examples
 RUN cargo build --release --locked --bin gatehouse
 
 FROM debian:bookworm-slim

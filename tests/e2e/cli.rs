@@ -223,3 +223,51 @@ fn a_missing_peer_names_the_command_that_installs_it() {
     assert!(missing("PyJWT").contains("pip install pyjwt cryptography"), "{}", missing("PyJWT"));
     assert!(need("oathtool").is_file(), "an installed peer is found");
 }
+
+/// The scale-out example: its configuration passes `gatehouse check` against a real PostgreSQL
+/// (the test server in place of the compose file's `db`, the password from the environment),
+/// and the compose file's replicas are the load balancer's upstreams.
+#[test]
+fn the_scale_out_example_runs_three_replicas_of_one_config_behind_nginx() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scale-out");
+    let text = std::fs::read_to_string(root.join("config.yaml")).unwrap();
+    let shipped = "postgres://gatehouse:${GATEHOUSE_DB_PASSWORD}@db:5432/gatehouse";
+    assert!(text.contains(shipped), "no password in the file: {text}");
+    let db = crate::common::pg_db();
+    let url = url::Url::parse(&db.url).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let here = format!(
+        "postgres://{}:${{GATEHOUSE_DB_PASSWORD}}@{}:{}{}",
+        url.username(),
+        url.host_str().unwrap(),
+        url.port().unwrap(),
+        url.path()
+    );
+    let keys = dir.path().join("keys");
+    let text = text.replace(shipped, &here).replace("/var/lib/gatehouse/keys", keys.to_str().unwrap());
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), text).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::copy(root.join("policies/10-app.yaml"), dir.path().join("policies/10-app.yaml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-c")
+        .arg(dir.path().join("config.yaml"))
+        .arg("check")
+        .env("GATEHOUSE_DB_PASSWORD", url.password().unwrap())
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let nginx = std::fs::read_to_string(root.join("nginx.conf")).unwrap();
+    for n in 1..=3 {
+        assert!(compose.contains(&format!("  gatehouse-{n}:\n")), "{compose}");
+        assert!(nginx.contains(&format!("server gatehouse-{n}:8080;")), "{nginx}");
+    }
+    assert!(compose.matches("gatehouse-keys:/var/lib/gatehouse/keys").count() == 1, "one anchor shares the key volume");
+    let directives: Vec<&str> = nginx.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        !directives.iter().any(|l| l.starts_with("ip_hash") || l.starts_with("hash ") || l.starts_with("sticky")),
+        "no sticky sessions"
+    );
+}

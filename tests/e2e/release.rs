@@ -182,3 +182,60 @@ fn the_debian_package_installs_runs_as_its_own_user_and_is_removed() {
     assert!(!Path::new("/usr/bin/gatehouse").exists() && !Path::new("/var/lib/gatehouse").exists());
     assert!(!Command::new("id").arg("gatehouse").output().unwrap().status.success(), "the user was removed");
 }
+
+/// The image's build stage copies only some of the repository: every file the build reads must
+/// be under one of its `COPY`s (the vendored crates of `[patch.crates-io]`, the templates, each
+/// `include_str!`/`include_bytes!` target, the benches), or `docker build` fails where no test
+/// runs it (this machine has no Docker engine).
+#[test]
+fn the_dockerfile_copies_everything_the_build_reads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let build_stage = dockerfile.split("\nFROM ").nth(1).unwrap();
+    let copied: Vec<String> = build_stage
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .flat_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            parts[..parts.len() - 1]
+                .iter()
+                .map(|p| p.trim_start_matches("./").trim_end_matches('/').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let covered = |rel: &str| copied.iter().any(|c| rel == c || rel.starts_with(&format!("{c}/")));
+    let mut needed: Vec<String> = vec!["Cargo.toml".into(), "Cargo.lock".into(), "build.rs".into(), "templates".into()];
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    for line in manifest.lines() {
+        if let Some(at) = line.find("path = \"") {
+            let rest = &line[at + 8..];
+            needed.push(rest[..rest.find('"').unwrap()].to_string());
+        }
+    }
+    let mut stack = vec![root.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for macro_ in ["include_str!(\"", "include_bytes!(\""] {
+                for piece in text.split(macro_).skip(1) {
+                    let target = &piece[..piece.find('"').unwrap()];
+                    let full = path.parent().unwrap().join(target);
+                    let full = full.canonicalize().unwrap_or_else(|_| panic!("{} names {target}", path.display()));
+                    needed.push(full.strip_prefix(root.canonicalize().unwrap()).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    let missing: Vec<&String> = needed.iter().filter(|n| !covered(n)).collect();
+    assert!(missing.is_empty(), "the Dockerfile's build stage does not COPY {missing:?} (copies {copied:?})");
+    assert!(
+        needed.iter().any(|n| n.starts_with("vendor/")) && needed.iter().any(|n| n.starts_with("docs/")),
+        "{needed:?}"
+    );
+}
