@@ -106,7 +106,7 @@ pub struct PgCluster {
 impl PgCluster {
     pub fn start() -> PgCluster {
         let bin = pg_bin();
-        let dir = tempfile::Builder::new().prefix("gatehouse-pg-own.").tempdir().unwrap();
+        let dir = tempfile::Builder::new().prefix("gatehouse-own-pg.").tempdir().unwrap();
         let as_postgres = unsafe { libc::geteuid() } == 0;
         let password = uuid::Uuid::new_v4().simple().to_string();
         let port = super::free_port();
