@@ -42,5 +42,6 @@ mod register;
 mod register_options;
 mod regulation_shared;
 mod release;
+mod replicas;
 mod verify;
 mod wire;
