@@ -135,7 +135,7 @@ impl Store {
     pub fn rotate_refresh(&self, token_hash: &str, now: u64, next_hash: &str, grace: u64) -> Result<RefreshOutcome> {
         // A token exchanged `grace` seconds ago or less was presented concurrently with the
         // exchange (two tabs, a retry, replicas racing): refused, its session kept.
-        let superseded = |r: &RefreshRecord| r.used && r.used_at.is_some_and(|t| now.saturating_sub(t) <= grace);
+        let superseded = |r: &RefreshRecord| r.used && r.used_at.is_some_and(|t| now.saturating_sub(t) < grace);
         // An unknown, expired or just-superseded token (anyone can send one) is answered from a
         // read: it never costs a write transaction.
         match self.refresh(token_hash)? {
@@ -433,10 +433,10 @@ mod tests {
             // from a read, the successor kept; after it, it is reuse.
             assert!(matches!(store.rotate_refresh("old", 50, "next", 10).unwrap(), RefreshOutcome::Rotated(_)));
             assert_eq!(store.write_transactions(), before + 1);
-            assert_eq!(store.rotate_refresh("old", 60, "again", 10).unwrap(), RefreshOutcome::Superseded);
+            assert_eq!(store.rotate_refresh("old", 59, "again", 10).unwrap(), RefreshOutcome::Superseded);
             assert_eq!(store.write_transactions(), before + 1, "no write transaction");
             assert!(store.refresh("again").unwrap().is_none() && store.refresh("next").unwrap().is_some());
-            assert!(matches!(store.rotate_refresh("old", 61, "again", 10).unwrap(), RefreshOutcome::Reused(_)));
+            assert!(matches!(store.rotate_refresh("old", 60, "again", 10).unwrap(), RefreshOutcome::Reused(_)));
             assert!(matches!(store.rotate_refresh("next", 61, "third", 0).unwrap(), RefreshOutcome::Rotated(_)));
             assert!(
                 matches!(store.rotate_refresh("next", 61, "fourth", 0).unwrap(), RefreshOutcome::Reused(_)),
