@@ -472,7 +472,9 @@ fn a_session_cookie_on_a_pass_access_token_route_sends_a_verifiable_token_upstre
 
 #[test]
 fn what_was_acknowledged_survives_kill_minus_nine() {
-    let mut gh = start();
+    // No refresh grace: the consumed token presented again is reuse at once.
+    let key = "signing_key: \"{dir}/data/key.pem\"}";
+    let mut gh = start_with(&CONFIG.replace(key, "signing_key: \"{dir}/data/key.pem\", refresh_grace: 0s}"));
     let r = login(&gh, "alice", PASSWORD, true);
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
