@@ -202,9 +202,12 @@ impl Claims {
             return;
         }
         let sql = format!("SELECT pg_advisory_unlock({})", lock_id(key));
-        let done = run_on(&self.handle, self.timeout, async move {
-            client.simple_query(&sql).await.map(|_| ()).map_err(pg_err)
-        });
+        let done =
+            run_on(
+                &self.handle,
+                self.timeout,
+                async move { client.simple_query(&sql).await.map(|_| ()).map_err(pg_err) },
+            );
         if done.is_err() {
             // A lock left on a live session would hold the account on every other replica.
             self.discard(generation);
