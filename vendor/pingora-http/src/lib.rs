@@ -29,7 +29,7 @@ use http::request::Parts as ReqParts;
 use http::response::Builder as RespBuilder;
 use http::response::Parts as RespParts;
 use http::uri::Uri;
-use pingora_error::{ErrorType::*, OrErr, Result};
+use pingora_error::{Error, ErrorType::*, OrErr, Result};
 use std::borrow::Cow;
 use std::ops::Deref;
 
@@ -237,6 +237,45 @@ impl RequestHeader {
         &'a N: 'a + AsHeaderName,
     {
         remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
+    }
+
+    /// Gatehouse patch: [`Self::insert_header`] for a name and value that are already valid
+    /// `http` types: the name is not parsed (nor copied) again. `case` is how the name is
+    /// written on the wire, as for [`Self::insert_header`] with that `&'static str`; it must be
+    /// the same name (any case), else this is an error.
+    pub fn insert_header_parsed(
+        &mut self,
+        name: HeaderName,
+        case: &'static str,
+        value: HeaderValue,
+    ) -> Result<()> {
+        if !name.as_str().eq_ignore_ascii_case(case) {
+            return Error::e_explain(InvalidHTTPHeader, "header name and its case differ");
+        }
+        if let Some(name_map) = self.header_name_map.as_mut() {
+            name_map
+                .try_insert(name.clone(), case.into_case_header_name())
+                .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+        }
+        self.base
+            .headers
+            .try_insert(name, value)
+            .or_err(InvalidHTTPHeader, "header value map size overflows MAX_SIZE")?;
+        Ok(())
+    }
+
+    /// Gatehouse patch: room for `additional` more header names in the header maps, so that
+    /// inserting several headers grows each map once rather than at every power of two.
+    pub fn reserve_headers(&mut self, additional: usize) -> Result<()> {
+        if let Some(name_map) = self.header_name_map.as_mut() {
+            name_map
+                .try_reserve(additional)
+                .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+        }
+        self.base
+            .headers
+            .try_reserve(additional)
+            .or_err(InvalidHTTPHeader, "header value map size overflows MAX_SIZE")
     }
 
     /// Write the header to the `buf` in HTTP/1.1 wire format.
