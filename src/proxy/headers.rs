@@ -86,7 +86,7 @@ pub fn strip_credentials(req: &mut RequestHeader, verified_bearer: Option<&str>,
     let keep_authorization = verified_bearer.is_some_and(|t| {
         let mut all = req.headers.get_all(header::AUTHORIZATION).iter();
         match (all.next(), all.next()) {
-            (Some(v), None) => crate::identity::bearer(v.as_bytes()) == Some(t),
+            (Some(v), None) => crate::identity::is_bearer(v.as_bytes(), t),
             _ => false,
         }
     });
