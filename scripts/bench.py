@@ -209,8 +209,9 @@ class Bench:
         # "Accept() failed … Tokio context … being shutdown" until the process exits.)
         for p in reversed(self.procs):
             if p.poll() is None:
-                # nginx's workers too: they outlive a killed master.
-                for pid in reversed(descendants(p.pid)):
+                # nginx's workers too: they outlive a killed master. The master first, so it
+                # cannot start a new worker in place of one killed before it.
+                for pid in descendants(p.pid):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
@@ -274,13 +275,16 @@ http {{
             proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
 """
 
-    def gatehouse_config(self, name, gh, ghops, workers=2):
+    def gatehouse_config(self, name, gh, ghops, workers=2, storage="", key=None):
+        """`storage`: a `storage:` line (default: redb in the config's directory); `key`: the
+        signing key's path (default: the config's directory; replicas share one)."""
         d = os.path.join(self.work, name)
         os.makedirs(os.path.join(d, "policies"), exist_ok=True)
         hash_threads = os.environ.get("BENCH_HASH_THREADS")
         with open(os.path.join(d, "config.yaml"), "w") as f:
             f.write(f"""server: {{listen: "127.0.0.1:{gh}", ops_listen: "127.0.0.1:{ghops}", workers: {workers}, trusted_proxies: [127.0.0.1/32]}}
-tokens: {{signing_key: "{d}/key.pem"}}
+tokens: {{signing_key: "{key or d + '/key.pem'}"}}
+{storage}
 rate_limits:
   auth: {{per: ip, rate: 1000000/s, burst: 1000000}}
   login: {{per: ip, rate: 1000000/s, burst: 1000000}}

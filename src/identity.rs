@@ -207,7 +207,7 @@ fn tenant_claim(token: &str) -> Option<String> {
 
 /// At most this many store reads for credentials at once per process (a flood of unknown
 /// cookies waits here, and answers "unavailable" after [`FETCH_WAIT`]).
-const FETCHES: usize = 32;
+const FETCHES: usize = 8;
 const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Before sessions exist in the store: no cookie is a session; tokens live until they expire.
@@ -372,11 +372,16 @@ impl IdentityResolver {
             None => {}
         }
         for what in self.sessions.missing(cookie, sid.as_deref(), pat) {
-            let Ok(Ok(_permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
+            let Ok(Ok(permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
                 return;
             };
             let sessions = self.sessions.clone();
-            let _ = tokio::task::spawn_blocking(move || sessions.fetch(&what)).await;
+            // The permit goes with the read: a request dropped meanwhile does not free it early.
+            let _ = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                sessions.fetch(&what)
+            })
+            .await;
         }
     }
 

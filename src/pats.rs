@@ -15,7 +15,7 @@ use crate::policy::has_scope;
 use crate::sessions::{digest, digest_hex, from_hex, user_identity, Sessions};
 use crate::store::{PersonalToken, Store, StoreError, User};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// What every personal token starts with (so scanners and people can tell what leaked).
@@ -46,7 +46,14 @@ pub struct PersonalTokens {
     changes: Mutex<()>,
     /// On a store other replicas share: whether the change feed is up (the map rebuilt since it
     /// connected). While it is down, a copy is trusted for `sessions::TRUST_MS` after its read.
-    feed_up: Option<AtomicBool>,
+    feed: Option<crate::sessions::Freshness>,
+    /// On a shared store: digests the store holds no token for (tokens are random and never
+    /// come back), so a repeated unknown token costs no read.
+    gone: quick_cache::sync::Cache<[u8; 32], ()>,
+    /// Bumped (under `changes`) by every change of the map made from the store or a revocation:
+    /// a read that started before one is made again with changes held off, so an older read
+    /// never overwrites a newer change.
+    map_changes: AtomicU64,
 }
 
 /// Why [`PersonalTokens::create_checked`] made no token.
@@ -87,7 +94,9 @@ impl PersonalTokens {
             map: RwLock::new(HashMap::new()),
             scopes_of: RwLock::new(scopes_of),
             changes: Mutex::new(()),
-            feed_up: store_shared.then(|| AtomicBool::new(false)),
+            feed: store_shared.then(crate::sessions::Freshness::default),
+            gone: quick_cache::sync::Cache::new(if store_shared { 100_000 } else { 1 }),
+            map_changes: AtomicU64::new(0),
         };
         let mut users: HashMap<String, Option<User>> = HashMap::new();
         for rec in p.store.personal_tokens()? {
@@ -190,14 +199,13 @@ impl PersonalTokens {
         if !token.starts_with(PREFIX) || token.len() > 128 {
             return SessionState::Unknown;
         }
-        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&digest(token)).cloned();
-        let trusted = |l: &Live| self.trusts(l);
+        let d = digest(token);
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
         let live = match live {
-            Some(l) if trusted(&l) => l,
+            Some(l) if self.trusts(&l) => l,
             Some(_) => return SessionState::Unavailable,
-            None if self.feed_up.as_ref().is_some_and(|up| !up.load(Ordering::Acquire)) => {
-                return SessionState::Unavailable
-            }
+            // On a shared store, a token not read yet (created on another replica a moment ago).
+            None if self.feed.is_some() && self.gone.get(&d).is_none() => return SessionState::Unavailable,
             None => return SessionState::Unknown,
         };
         if live.rec.expires_at <= now || live.rec.tenant != tenant {
@@ -211,39 +219,74 @@ impl PersonalTokens {
     }
 
     fn trusts(&self, l: &Live) -> bool {
-        match &self.feed_up {
-            None => true,
-            Some(up) => {
-                up.load(Ordering::Acquire)
-                    || crate::sessions::now_ms().saturating_sub(l.read_ms.load(Ordering::Relaxed))
-                        <= crate::sessions::TRUST_MS
-            }
-        }
+        self.feed.as_ref().is_none_or(|f| f.trusts(l.read_ms.load(Ordering::Relaxed)))
     }
 
     /// The digest of `token` when its copy must be read from the store again before a request
     /// carrying it is judged (a shared store, the feed down, the copy older than a second).
     pub fn missing(&self, token: &str) -> Option<[u8; 32]> {
-        self.feed_up.as_ref()?;
+        self.feed.as_ref()?;
+        if !token.starts_with(PREFIX) || token.len() > 128 {
+            return None;
+        }
         let d = digest(token);
-        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned()?;
-        (!self.trusts(&live)).then_some(d)
+        let live = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
+        match live {
+            Some(l) => (!self.trusts(&l)).then_some(d),
+            None => self.gone.get(&d).is_none().then_some(d),
+        }
     }
 
-    /// Reads the token behind digest `d` again (see [`PersonalTokens::missing`]). Blocking.
+    /// Reads the token behind digest `d` (see [`PersonalTokens::missing`]) into the map, or
+    /// remembers that there is none. Blocking.
     pub fn fetch(&self, d: &[u8; 32]) -> Result<(), StoreError> {
-        let Some(live) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(d).cloned() else { return Ok(()) };
-        self.apply_token(&live.rec.user_id, &live.rec.id)
+        let known = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(d)
+            .map(|l| (l.rec.user_id.clone(), l.rec.id.clone()));
+        let key = match known {
+            Some(k) => Some(k),
+            None => self.store.personal_token_by_hash(&crate::sessions::hex(d))?.map(|r| (r.user_id, r.id)),
+        };
+        match key {
+            Some((user_id, id)) => self.apply_token(&user_id, &id)?,
+            None => {
+                self.gone.insert(*d, ());
+            }
+        }
+        if self.map.read().unwrap_or_else(|e| e.into_inner()).get(d).is_none() {
+            self.gone.insert(*d, ());
+        }
+        Ok(())
     }
 
     /// The change feed reports a write to token `id` of `user_id` (or a fetch asks again).
     pub fn apply_token(&self, user_id: &str, id: &str) -> Result<(), StoreError> {
-        let rec = self.store.personal_token(user_id, id)?;
-        let user = match &rec {
-            Some(_) => self.store.user(user_id)?,
-            None => None,
+        let forget = || {
+            self.map
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, l| !(l.rec.user_id == user_id && l.rec.id == id))
         };
+        let read = || {
+            self.store.personal_token(user_id, id).and_then(|rec| match &rec {
+                Some(_) => Ok((rec, self.store.user(user_id)?)),
+                None => Ok((rec, None)),
+            })
+        };
+        let generation = self.map_changes.load(Ordering::Acquire);
+        let mut got = read();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.map_changes.load(Ordering::Acquire) != generation {
+            // A rebuild ran meanwhile: this read may be older than its, or newer. Read again
+            // with changes held off.
+            got = read();
+        }
+        // Unknown now: no copy (the next use reads it again).
+        self.map_changes.fetch_add(1, Ordering::AcqRel);
+        let (rec, user) = got.inspect_err(|_| forget())?;
         match (rec, user) {
             (Some(rec), Some(user)) if user.is_active() && rec.expires_at > crate::clock::now_secs() => {
                 self.keep(&user, rec)
@@ -258,13 +301,26 @@ impl PersonalTokens {
 
     /// The change feed reports a write to user `user_id`: their tokens carry the user as now.
     pub fn apply_user(&self, user_id: &str) -> Result<(), StoreError> {
-        let user = self.store.user(user_id)?.filter(|u| u.is_active());
-        let recs = match &user {
-            Some(_) => self.store.user_personal_tokens(user_id)?,
-            None => vec![],
+        let read = || {
+            self.store.user(user_id).and_then(|user| {
+                let user = user.filter(|u| u.is_active());
+                let recs = match &user {
+                    Some(_) => self.store.user_personal_tokens(user_id)?,
+                    None => vec![],
+                };
+                Ok((user, recs))
+            })
         };
+        let generation = self.map_changes.load(Ordering::Acquire);
+        let mut got = read();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.map_changes.load(Ordering::Acquire) != generation {
+            got = read();
+        }
         self.map.write().unwrap_or_else(|e| e.into_inner()).retain(|_, l| l.rec.user_id != user_id);
+        // Unknown now: no copies of the user's tokens (the next use reads them again).
+        self.map_changes.fetch_add(1, Ordering::AcqRel);
+        let (user, recs) = got?;
         if let Some(user) = user {
             let now = crate::clock::now_secs();
             for rec in recs.into_iter().filter(|r| r.expires_at > now) {
@@ -287,17 +343,24 @@ impl PersonalTokens {
 
     /// The change feed is down.
     pub fn feed_lost(&self) {
-        if let Some(up) = &self.feed_up {
-            up.store(false, Ordering::Release);
+        if let Some(f) = &self.feed {
+            f.lost();
+        }
+    }
+
+    /// The feed's heartbeat (see `sessions::Freshness`).
+    pub fn feed_synced(&self, as_of_ms: u64) {
+        if let Some(f) = &self.feed {
+            f.synced(as_of_ms);
         }
     }
 
     /// The change feed listens again: the map is rebuilt from the store, then trusted.
     pub fn feed_resumed(&self) -> Result<(), StoreError> {
-        let Some(up) = &self.feed_up else { return Ok(()) };
+        let Some(f) = &self.feed else { return Ok(()) };
         let scopes = self.scopes_of.read().unwrap_or_else(|e| e.into_inner()).clone();
         self.rescope(scopes, crate::clock::now_secs())?;
-        up.store(true, Ordering::Release);
+        f.rebuilt();
         Ok(())
     }
 
@@ -329,6 +392,7 @@ impl PersonalTokens {
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let gone = self.store.delete_personal_token(user_id, id)?;
         self.forget(gone.as_slice());
+        self.map_changes.fetch_add(1, Ordering::AcqRel);
         Ok(gone)
     }
 
@@ -343,6 +407,7 @@ impl PersonalTokens {
         self.forget(&mine);
         let gone = self.store.delete_user_personal_tokens(user_id)?;
         self.forget(&gone);
+        self.map_changes.fetch_add(1, Ordering::AcqRel);
         Ok(gone.len().max(mine.len()))
     }
 
@@ -363,6 +428,7 @@ impl PersonalTokens {
             }
         }
         *map = fresh;
+        self.map_changes.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 

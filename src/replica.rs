@@ -21,8 +21,6 @@ pub struct Copies {
     pub store: Arc<Store>,
     pub sessions: Arc<Sessions>,
     pub pats: Arc<PersonalTokens>,
-    /// Wakes the outbox worker (a message was queued or leased elsewhere).
-    pub wake_outbox: Box<dyn Fn() + Send>,
 }
 
 /// Starts following the store's changes, when it is shared; false when there is nothing to
@@ -53,6 +51,11 @@ fn run(copies: Copies, feed: Receiver<Change>) {
                 copies.pats.feed_lost();
                 tracing::warn!("shared store change feed lost: sessions are read again after a second");
             }
+            Ok(Change::Synced { as_of_ms }) if !rebuild => {
+                copies.sessions.feed_synced(as_of_ms);
+                copies.pats.feed_synced(as_of_ms);
+            }
+            Ok(Change::Synced { .. }) => {}
             Ok(Change::Resumed) | Err(RecvTimeoutError::Timeout) => rebuild = !resync(&copies),
             Err(RecvTimeoutError::Disconnected) => return,
         }
@@ -65,9 +68,8 @@ fn resync(copies: &Copies) -> bool {
     match done {
         Ok(()) => {
             tracing::info!("shared store change feed listening; {} sessions in memory", copies.sessions.count());
-            // Messages queued while the feed was down may be waiting.
-            (copies.wake_outbox)();
-            copies.store.delivery_signal().notify();
+            // Messages queued (or leases ended) while the feed was down may be waiting.
+            copies.store.outbox_changed();
             true
         }
         Err(e) => {
@@ -79,7 +81,8 @@ fn resync(copies: &Copies) -> bool {
 
 fn apply(copies: &Copies, table: &str, key: &[u8]) {
     match table {
-        "outbox" => return (copies.wake_outbox)(),
+        // Either worker's message (codes or event deliveries): both look again.
+        "outbox" => return copies.store.outbox_changed(),
         "webhook_deliveries" => return copies.store.delivery_signal().notify(),
         _ => {}
     }

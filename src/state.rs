@@ -75,20 +75,18 @@ impl Shared {
         let hasher = Hasher::new(&cfg.password.argon2, threads, MAX_WAITING_HASHES)
             .map_err(|m| ConfigErrors(vec![ConfigError { file: cfg.path.clone(), line: None, message: m }]))?;
         let audit = Audit::start(store.clone());
-        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let outbox = crate::notify::outbox::OutboxHandle::new(store.clone());
         let mfa = crate::flows::mfa::MfaPending::new(store.clone());
         sessions.set_scopes(scopes_fn(&cfg));
         let services = Arc::new(Services { store, sessions, pats, hasher, audit, mfa, outbox });
-        let svc = services.clone();
         crate::replica::follow(crate::replica::Copies {
             store: services.store.clone(),
             sessions: services.sessions.clone(),
             pats: services.pats.clone(),
-            wake_outbox: Box::new(move || svc.outbox.wake()),
         });
         let shared =
             Arc::new(Shared { runtime: ArcSwap::from_pointee(rt), services, config_path: config_path.to_path_buf() });
-        crate::notify::outbox::spawn(shared.clone(), wake);
+        crate::notify::outbox::spawn(shared.clone());
         Ok(shared)
     }
 

@@ -184,7 +184,7 @@ pub async fn session(
         return Err(ApiError::new(Code::Unauthenticated, "Sign in first: send a session cookie or an access token.")
             .www_authenticate());
     };
-    let Some((sess, _)) = s.services.sessions.get(&id.session_id) else {
+    let Some((sess, _)) = s.services.sessions.get_live(&id.session_id) else {
         return Err(ApiError::new(Code::Unauthenticated, "The session has ended.").www_authenticate());
     };
     let user = s

@@ -406,6 +406,8 @@ pub struct Notifiers {
     pub templates: BTreeMap<String, Template>,
     /// Delivery attempts of one message before it is given up (and audited as failed).
     pub max_attempts: Option<u32>,
+    /// How long a replica's claim on a message lasts (`store::outbox`); default 60 s.
+    pub lease: Option<Dur>,
 }
 
 impl Notifiers {

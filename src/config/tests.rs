@@ -235,3 +235,15 @@ fn the_effective_config_redacts_the_postgres_password() {
     assert!(!shown.contains("pw-9911") && shown.contains("db:5432") && shown.contains("\"pool\":4"), "{shown}");
     assert!(c.secrets.iter().any(|s| s == "pw-9911"));
 }
+
+/// A replica's claim on an outbox message lasts `notifiers.lease`: 1 s to 1 h (default 60 s,
+/// `store::outbox::DEFAULT_LEASE`, applied by the worker).
+#[test]
+fn the_outbox_lease_is_bounded() {
+    assert_eq!(load("").unwrap().notifiers.lease, None);
+    assert_eq!(load("notifiers: {lease: 2m}\n").unwrap().notifiers.lease.map(|l| l.0.as_secs()), Some(120));
+    for bad in ["0s", "500ms", "2h"] {
+        let e = load(&format!("notifiers: {{lease: {bad}}}\n")).unwrap_err().to_string();
+        assert!(e.contains("test.yaml:1:") && e.contains("notifiers.lease must be between 1s and 1h"), "{e}");
+    }
+}

@@ -106,6 +106,7 @@ pub fn message(rt: &Runtime, m: &Message, now: u64) -> OutboxMessage {
         attempts: 0,
         next_attempt: now,
         created_at: now,
+        leased_by: None,
     }
 }
 

@@ -189,7 +189,6 @@ mod tests {
         svc: Services,
         totp: Totp,
         _dir: tempfile::TempDir,
-        _wake: std::sync::mpsc::Receiver<()>,
     }
 
     fn world() -> World {
@@ -206,7 +205,7 @@ mod tests {
             Arc::new(crate::pats::PersonalTokens::load(store.clone(), Arc::new(|_: &[String]| vec![]), 0).unwrap());
         let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
         let audit = crate::audit::Audit::start(store.clone());
-        let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+        let outbox = crate::notify::outbox::OutboxHandle::new(store.clone());
         let secret = new_secret_base32();
         let totp = Totp::from_config(&rt.config.totp, &secret).unwrap();
         let user = User {
@@ -220,7 +219,7 @@ mod tests {
         store.put_user(&user).unwrap();
         let mfa = MfaPending::new(store.clone());
         let svc = Services { store, sessions, pats, hasher, audit, mfa, outbox };
-        World { rt, svc, totp, _dir: dir, _wake: wake }
+        World { rt, svc, totp, _dir: dir }
     }
 
     impl World {

@@ -120,6 +120,7 @@ pub fn message(rt: &Runtime, store: &Store, s: &Send, code: &str, now: u64) -> O
         attempts: 0,
         next_attempt: now,
         created_at: now,
+        leased_by: None,
     }
 }
 

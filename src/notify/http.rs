@@ -154,6 +154,7 @@ mod tests {
             attempts: 0,
             next_attempt: 0,
             created_at: 0,
+            leased_by: None,
         };
         let e = send_sms(&Client::new(), &p, &m).unwrap_err();
         assert!(e.starts_with("request failed") && e.contains("onnect"), "{e}");

@@ -17,6 +17,7 @@ fn msg(to: &str, code: Option<&str>) -> OutboxMessage {
         attempts: 0,
         next_attempt: 0,
         created_at: 0,
+        leased_by: None,
     }
 }
 

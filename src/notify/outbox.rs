@@ -4,33 +4,37 @@
 //! records every outcome in the audit log. After a crash or restart every waiting message is
 //! tried again at once. An idle worker sleeps until its earliest due attempt, or until woken
 //! when nothing waits: it never polls.
+//!
+//! Replicas sharing a store each run these workers: a worker claims a message (a lease of
+//! `notifiers.lease`, see `store::outbox`) before delivering it, so each is delivered by one
+//! replica, and by another once the lease ends when its replica died mid-delivery.
 
 use crate::audit::{Audit, EventKind, Origin};
 use crate::clock::now_secs;
 use crate::config::Config;
+use crate::store::outbox::DEFAULT_LEASE;
+use crate::store::signal::Signal;
 use crate::store::OutboxMessage;
 use crate::store::Store;
 use serde_json::json;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Delivery attempts of one message unless `notifiers.max_attempts` says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
-/// Wakes the worker when a message was queued.
+/// Wakes the code worker when a message was queued.
 pub struct OutboxHandle {
-    wake: SyncSender<()>,
+    store: Arc<Store>,
 }
 
 impl OutboxHandle {
-    pub fn new() -> (OutboxHandle, Receiver<()>) {
-        let (wake, rx) = sync_channel(1);
-        (OutboxHandle { wake }, rx)
+    pub fn new(store: Arc<Store>) -> OutboxHandle {
+        OutboxHandle { store }
     }
 
     pub fn wake(&self) {
-        let _ = self.wake.try_send(());
+        self.store.outbox_signal().notify();
     }
 }
 
@@ -52,6 +56,11 @@ fn backoff(attempts: u32) -> u64 {
     1u64 << attempts.saturating_sub(1).min(8).min(63)
 }
 
+/// How long a claim on a message lasts (`notifiers.lease`, seconds).
+fn lease(cfg: &Config) -> u64 {
+    cfg.notifiers.lease.map_or(DEFAULT_LEASE, |l| l.0.as_secs().max(1))
+}
+
 /// What the worker needs of the running server: the store, the audit log and the
 /// configuration in effect (read again for every message, so a reload applies at once).
 pub trait Deps: Send + Sync + 'static {
@@ -62,9 +71,13 @@ pub trait Deps: Send + Sync + 'static {
 
 /// Starts the worker threads: one for codes and account messages, one for event webhooks, so
 /// a slow webhook receiver never delays a code.
-pub fn spawn<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
+pub fn spawn<D: Deps>(shared: Arc<D>) {
+    // Messages that survived a restart are due at once (before either worker claims one).
+    if let Err(e) = shared.store().outbox_make_due(now_secs()) {
+        tracing::error!("outbox: {e}");
+    }
     let events = shared.clone();
-    let spawned = std::thread::Builder::new().name("gatehouse-outbox".into()).spawn(move || run(shared, wake));
+    let spawned = std::thread::Builder::new().name("gatehouse-outbox".into()).spawn(move || run(shared));
     if let Err(e) = spawned {
         tracing::error!("cannot start the outbox worker ({e}); messages wait in the store");
     }
@@ -74,48 +87,46 @@ pub fn spawn<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
     }
 }
 
-/// How long the webhook worker spends on one due-list before reading it again.
-const EVENTS_ROUND: Duration = Duration::from_secs(10);
+/// One worker's loop: claims its due messages (`events`: the event webhook deliveries, else
+/// the others) one at a time and hands each to `deliver` with the attempt counted. Idle, it
+/// sleeps until its earliest due message — another replica's lease counts at its end — or
+/// until `signal` is bumped (a message queued here, or the outbox changed on another replica).
+fn work<D: Deps>(shared: &D, events: bool, signal: &Signal, mut deliver: impl FnMut(&Config, u64, OutboxMessage)) -> ! {
+    let store = shared.store();
+    loop {
+        let seen = signal.generation();
+        let cfg = shared.config();
+        let looked = match store.outbox_claim(now_secs(), events, lease(&cfg)) {
+            Ok(Some((seq, m))) => {
+                deliver(&cfg, seq, m);
+                continue;
+            }
+            Ok(None) => store.outbox_next_due(events),
+            Err(e) => Err(e),
+        };
+        match looked {
+            Ok(next) => signal.wait(seen, idle_for(since_epoch(), next)),
+            Err(e) => {
+                tracing::error!("outbox: {e}");
+                std::thread::sleep(STORE_RETRY);
+            }
+        }
+    }
+}
 
-/// The event webhook worker: due deliveries, oldest first, one at a time, in rounds of at most
-/// [`EVENTS_ROUND`]. Idle, it sleeps until the earliest due delivery or until the store signals
-/// a new one (deliveries are queued by audit appends and redeliveries, in their transaction).
+/// The event webhook worker: due deliveries, oldest first, one at a time. Idle, it waits on
+/// the store's delivery signal (deliveries are queued by audit appends and redeliveries, in
+/// their transaction).
 fn run_events<D: Deps>(shared: Arc<D>) {
     let Some(client) = crate::notify::events::client() else {
         tracing::error!("cannot build the HTTP client for event webhooks; deliveries wait in the store");
         return;
     };
     let store = shared.store().clone();
-    loop {
-        let seen = store.delivery_signal().generation();
-        let due = match store.outbox_due_for(now_secs(), 16, true) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("outbox: {e}");
-                std::thread::sleep(STORE_RETRY);
-                continue;
-            }
-        };
-        if due.is_empty() {
-            match store.outbox_next_due(true) {
-                Ok(next) => store.delivery_signal().wait(seen, idle_for(since_epoch(), next)),
-                Err(e) => {
-                    tracing::error!("outbox: {e}");
-                    std::thread::sleep(STORE_RETRY);
-                }
-            }
-            continue;
-        }
-        let round = std::time::Instant::now();
-        for (seq, mut m) in due {
-            if round.elapsed() >= EVENTS_ROUND {
-                break;
-            }
-            let max = shared.config().notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
-            m.attempts += 1;
-            deliver_event(&store, &client, seq, m, max);
-        }
-    }
+    work(&*shared, true, store.delivery_signal(), |cfg, seq, m| {
+        let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        deliver_event(&store, &client, seq, m, max);
+    })
 }
 
 fn event(name: EventKind, m: &OutboxMessage, detail: serde_json::Value) -> crate::store::AuditEvent {
@@ -125,7 +136,8 @@ fn event(name: EventKind, m: &OutboxMessage, detail: serde_json::Value) -> crate
     e
 }
 
-fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
+/// The code worker: codes and account messages through their providers.
+fn run<D: Deps>(shared: Arc<D>) {
     let client = match reqwest::blocking::Client::builder().timeout(Duration::from_secs(15)).build() {
         Ok(c) => c,
         Err(e) => {
@@ -134,80 +146,44 @@ fn run<D: Deps>(shared: Arc<D>, wake: Receiver<()>) {
         }
     };
     let store = shared.store().clone();
-    // Messages that survived a restart are due at once.
-    if let Err(e) = store.outbox_make_due() {
-        tracing::error!("outbox: {e}");
-    }
-    loop {
-        let now = now_secs();
-        let due = match store.outbox_due_for(now, 16, false) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("outbox: {e}");
-                std::thread::sleep(STORE_RETRY);
-                continue;
-            }
-        };
-        let worked = !due.is_empty();
-        for (seq, mut m) in due {
-            let cfg = shared.config();
-            let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
-            m.attempts += 1;
-            let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
-            // A provider's error may echo the request: never let the code into logs or audit.
-            let result = crate::notify::deliver(&cfg, &client, &m).map_err(|why| match m.code.as_deref() {
-                Some(code) if !code.is_empty() => why.replace(code, "[code]"),
-                _ => why,
-            });
-            let audit = shared.audit();
-            let stored = match result {
-                Ok(()) => {
-                    crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "sent"]).inc();
-                    audit.record(event(EventKind::MessageSent, &m, base));
-                    store.outbox_remove(seq)
-                }
-                Err(why) if m.attempts >= max => {
-                    crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "failed"]).inc();
-                    tracing::error!(message = %m.id, channel = %m.channel, "delivery abandoned after {} attempts: {why}", m.attempts);
-                    let mut d = base;
-                    d["error"] = json!(why);
-                    audit.record(event(EventKind::MessageFailed, &m, d));
-                    store.outbox_remove(seq)
-                }
-                Err(why) => {
-                    crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "retry"]).inc();
-                    tracing::warn!(message = %m.id, channel = %m.channel, attempt = m.attempts, "delivery failed, will retry: {why}");
-                    m.next_attempt = now_secs() + backoff(m.attempts);
-                    store.outbox_update(seq, &m)
-                }
-            };
-            if let Err(e) = stored {
-                tracing::error!("outbox: {e}");
-            }
-        }
-        if !worked {
-            idle(&store, &wake);
-        }
-    }
+    work(&*shared, false, store.outbox_signal(), |cfg, seq, m| deliver(&*shared, cfg, &client, seq, m))
 }
 
-/// Sleeps until the earliest waiting message is due or a new one is queued (`wake`), or for
-/// [`STORE_RETRY`] when the store cannot say.
-fn idle(store: &Store, wake: &Receiver<()>) {
-    let next = match store.outbox_next_due(false) {
-        Ok(next) => idle_for(since_epoch(), next),
-        Err(e) => {
-            tracing::error!("outbox: {e}");
-            Some(STORE_RETRY)
+/// One attempt of a claimed code or account message: sent and removed, given up and removed,
+/// or stored for a retry after the backoff. Every outcome is audited.
+fn deliver<D: Deps>(shared: &D, cfg: &Config, client: &reqwest::blocking::Client, seq: u64, mut m: OutboxMessage) {
+    let store = shared.store();
+    let max = cfg.notifiers.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    let base = json!({"message": m.id, "channel": m.channel, "purpose": m.purpose, "to": m.to, "attempts": m.attempts});
+    // A provider's error may echo the request: never let the code into logs or audit.
+    let result = crate::notify::deliver(cfg, client, &m).map_err(|why| match m.code.as_deref() {
+        Some(code) if !code.is_empty() => why.replace(code, "[code]"),
+        _ => why,
+    });
+    let audit = shared.audit();
+    let stored = match result {
+        Ok(()) => {
+            crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "sent"]).inc();
+            audit.record(event(EventKind::MessageSent, &m, base));
+            store.outbox_remove(seq)
+        }
+        Err(why) if m.attempts >= max => {
+            crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "failed"]).inc();
+            tracing::error!(message = %m.id, channel = %m.channel, "delivery abandoned after {} attempts: {why}", m.attempts);
+            let mut d = base;
+            d["error"] = json!(why);
+            audit.record(event(EventKind::MessageFailed, &m, d));
+            store.outbox_remove(seq)
+        }
+        Err(why) => {
+            crate::metrics::metrics().deliveries.with_label_values(&[m.channel.as_str(), "retry"]).inc();
+            tracing::warn!(message = %m.id, channel = %m.channel, attempt = m.attempts, "delivery failed, will retry: {why}");
+            m.next_attempt = now_secs() + backoff(m.attempts);
+            store.outbox_retry(seq, &m).map(drop)
         }
     };
-    let woke = match next {
-        Some(t) => wake.recv_timeout(t),
-        None => wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
-    };
-    if let Err(RecvTimeoutError::Disconnected) = woke {
-        // Nobody can wake us any more (the server is going away): look again now and then.
-        std::thread::sleep(next.unwrap_or(STORE_RETRY).min(STORE_RETRY));
+    if let Err(e) = stored {
+        tracing::error!("outbox: {e}");
     }
 }
 
@@ -231,7 +207,7 @@ fn deliver_event(store: &Store, client: &reqwest::blocking::Client, seq: u64, mu
         Outcome::Retry(why) => {
             tracing::warn!(webhook = %m.to, attempt = m.attempts, "event webhook delivery failed, will retry: {why}");
             m.next_attempt = now_secs() + backoff(m.attempts);
-            store.outbox_update(seq, &m)
+            store.outbox_retry(seq, &m).map(drop)
         }
     };
     if let Err(e) = stored {
@@ -245,6 +221,13 @@ mod tests {
     fn backoff_doubles_and_is_capped() {
         assert_eq!((1..=4).map(super::backoff).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
         assert_eq!(super::backoff(50), 256);
+    }
+
+    #[test]
+    fn a_claim_lasts_notifiers_lease_or_a_minute() {
+        let load = |text: &str| crate::config::Config::from_str(std::path::Path::new("t.yaml"), text).unwrap();
+        assert_eq!(super::lease(&load("{}")), 60);
+        assert_eq!(super::lease(&load("notifiers: {lease: 3s}")), 3);
     }
 
     #[test]

@@ -22,12 +22,7 @@ fn replica(db: &TestDb) -> Replica {
     let pats = Arc::new(
         PersonalTokens::load(store.clone(), Arc::new(|_: &[String]| vec![]), crate::clock::now_secs()).unwrap(),
     );
-    assert!(follow(Copies {
-        store: store.clone(),
-        sessions: sessions.clone(),
-        pats: pats.clone(),
-        wake_outbox: Box::new(|| {}),
-    }));
+    assert!(follow(Copies { store: store.clone(), sessions: sessions.clone(), pats: pats.clone() }));
     let lookup = Lookup { sessions: sessions.clone(), tokens: pats.clone() };
     let r = Replica { store, sessions, pats, lookup };
     within("the feed is up", Duration::from_secs(10), || r.sessions.feed_is_up());
@@ -122,13 +117,6 @@ fn with_the_feed_down_a_copy_is_trusted_a_second_then_read_again_and_a_lost_feed
     let Some((db, a, b)) = pair() else { return };
     let (secret, _, _) = a.sessions.create(&user(), vec![Amr::Pwd], vec![], 3600).unwrap();
     within("B knows the session", Duration::from_secs(1), || active(&b, &secret));
-    // The feed goes down (as the feed thread is told): copies read over a second ago are not
-    // trusted; the store is asked again.
-    b.sessions.feed_lost();
-    b.sessions.age_copies_for_tests();
-    assert!(matches!(b.lookup.by_cookie(&secret, "default"), SessionState::Unavailable));
-    prefetch(&b, Some(&secret), None, None);
-    assert!(active(&b, &secret), "read again: still valid");
 
     // The listener's connection really dies: the feed reconnects, rebuilds, and changes flow.
     let admin = Postgres::open(&db.config(1)).unwrap();
@@ -137,6 +125,88 @@ fn with_the_feed_down_a_copy_is_trusted_a_second_then_read_again_and_a_lost_feed
         .unwrap();
     within("B's feed is down", Duration::from_secs(2), || !b.sessions.feed_is_up());
     within("B's feed is back", Duration::from_secs(5), || b.sessions.feed_is_up());
+    let (other, _, _) = a.sessions.create(&user(), vec![Amr::Pwd], vec![], 3600).unwrap();
+    within("B knows a new session", Duration::from_secs(1), || active(&b, &other));
+
+    // The feed goes down (as the feed thread is told): copies read over a second ago are not
+    // trusted; the store is asked again.
+    b.sessions.feed_lost();
+    b.sessions.age_copies_for_tests();
+    assert!(matches!(b.lookup.by_cookie(&secret, "default"), SessionState::Unavailable));
+    prefetch(&b, Some(&secret), None, None);
+    assert!(active(&b, &secret), "read again: still valid");
     a.sessions.revoke(|_| true).unwrap();
-    within("B refuses the revoked session", Duration::from_secs(1), || !active(&b, &secret));
+    within("B refuses the revoked sessions", Duration::from_secs(1), || {
+        prefetch(&b, Some(&secret), None, None);
+        prefetch(&b, Some(&other), None, None);
+        !active(&b, &secret) && !active(&b, &other)
+    });
+}
+
+/// The feed's heartbeat goes through the trigger: with the trigger disabled (a restore that
+/// lost it, say), no change is announced, yet the connection is fine. The heartbeat stops
+/// coming back, so within a second the copies are no longer trusted and are read again: a
+/// revocation that no notification announced is still refused within a second.
+#[test]
+fn without_the_trigger_copies_stop_being_trusted_and_revocations_are_still_seen_within_a_second() {
+    let Some((db, a, b)) = pair() else { return };
+    let (secret, _, _) = a.sessions.create(&user(), vec![Amr::Pwd], vec![], 3600).unwrap();
+    within("B knows the session", Duration::from_secs(1), || active(&b, &secret));
+    let admin = Postgres::open(&db.config(1)).unwrap();
+    admin.execute("ALTER TABLE gatehouse_kv DISABLE TRIGGER gatehouse_kv_written; ALTER TABLE gatehouse_kv DISABLE TRIGGER gatehouse_kv_deleted").unwrap();
+    a.sessions.revoke(|_| true).unwrap();
+    let took = within("B refuses the revoked session", Duration::from_millis(1500), || {
+        prefetch(&b, Some(&secret), None, None);
+        !active(&b, &secret)
+    });
+    eprintln!("unannounced revocation refused on B after {took:?}");
+    assert!(!b.sessions.feed_is_up(), "no heartbeat: not trusted");
+    admin.execute("ALTER TABLE gatehouse_kv ENABLE TRIGGER gatehouse_kv_written; ALTER TABLE gatehouse_kv ENABLE TRIGGER gatehouse_kv_deleted").unwrap();
+    within("B's feed is trusted again", Duration::from_secs(8), || b.sessions.feed_is_up());
+}
+
+#[test]
+fn a_personal_token_created_on_one_replica_works_at_once_on_the_other_and_its_revocation_is_seen() {
+    let Some((_db, a, b)) = pair() else { return };
+    let (rec, pat) = a.pats.create(&user(), "ci".into(), vec![], 3600, 10, crate::clock::now_secs()).unwrap().unwrap();
+    let state = || b.lookup.personal_token(&pat, "default");
+    prefetch(&b, None, None, Some(&pat));
+    assert!(matches!(state(), SessionState::Active(_)), "read at once: {:?}", state());
+    let forged = format!("{}{}", crate::pats::PREFIX, "x".repeat(43));
+    assert!(matches!(b.lookup.personal_token(&forged, "default"), SessionState::Unavailable), "unread: ask the store");
+    prefetch(&b, None, None, Some(&forged));
+    assert!(matches!(b.lookup.personal_token(&forged, "default"), SessionState::Unknown));
+    assert!(b.lookup.missing(None, None, Some(&forged)).is_empty(), "remembered as gone");
+    a.pats.revoke("u1", &rec.id).unwrap().unwrap();
+    within("B refuses the revoked token", Duration::from_secs(1), || !matches!(state(), SessionState::Active(_)));
+    prefetch(&b, None, None, Some(&pat));
+    assert!(matches!(state(), SessionState::Unknown));
+}
+
+/// Any change of the outbox on one replica (a message queued, claimed or completed) wakes both
+/// outbox workers of the other, which then find what is due (a lease counts at its end).
+#[test]
+fn an_outbox_change_on_one_replica_wakes_the_other_replicas_workers() {
+    let Some((_db, a, b)) = pair() else { return };
+    let signals = |r: &Replica| (r.store.outbox_signal().generation(), r.store.delivery_signal().generation());
+    let woken = |before: (u64, u64)| {
+        within("b's workers woken", Duration::from_secs(5), || {
+            let now = signals(&b);
+            now.0 != before.0 && now.1 != before.1
+        })
+    };
+    let before = signals(&b);
+    let m = crate::store::OutboxMessage { id: "m".into(), purpose: "login".into(), ..Default::default() };
+    let seq = a.store.enqueue(&m).unwrap();
+    woken(before);
+    let before = signals(&b);
+    let (claimed, _) = a.store.outbox_claim(100, false, 60).unwrap().unwrap();
+    assert_eq!(claimed, seq);
+    woken(before);
+    assert_eq!(b.store.outbox_claim(100, false, 60).unwrap(), None, "a holds it");
+    assert_eq!(b.store.outbox_next_due(false).unwrap(), Some(160), "b wakes when a's lease ends");
+    let before = signals(&b);
+    a.store.outbox_remove(seq).unwrap();
+    woken(before);
+    assert_eq!(b.store.outbox_next_due(false).unwrap(), None);
 }

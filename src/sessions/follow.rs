@@ -1,8 +1,9 @@
 //! Sessions on a store other replicas share (PostgreSQL): this process's map is a cache that
 //! the store's change feed keeps true, and that is read through on a miss.
 //!
-//! * **Feed up** (connected, and the map rebuilt since it connected): an entry in the map is
-//!   the truth, as with redb — the request path never waits on the database on a hit. Every
+//! * **Feed fresh** (the map rebuilt since the feed connected, and its heartbeat back within
+//!   [`TRUST_MS`]: see [`Freshness`]): an entry in the map is the truth, as with redb — the
+//!   request path never waits on the database on a hit. Every
 //!   change another replica commits to a session or a user arrives within milliseconds and is
 //!   applied here ([`Sessions::apply_session`], [`Sessions::apply_user`]).
 //! * **A miss** (a session started on another replica a moment ago, or one this process never
@@ -10,8 +11,8 @@
 //!   [`Sessions::fetch_id`], called by the identity resolver's prefetch on the blocking pool).
 //!   A secret or id the store does not hold is remembered as gone: secrets and ids are random
 //!   and never come back, so a second request with it costs no read.
-//! * **Feed down** (or not yet caught up): an entry is trusted for [`TRUST_MS`] after it was
-//!   read from the store, then read again, so a revocation made on another replica is seen
+//! * **Feed not fresh** (down, the trigger missing, this process behind): an entry is trusted
+//!   for [`TRUST_MS`] after it was read from the store, then read again, so a revocation made on another replica is seen
 //!   within a second even when its notification was lost. When the store cannot be read
 //!   either, the answer is "unavailable" (503 on protected routes), never a stale "yes".
 //!
@@ -24,9 +25,8 @@ use super::{from_hex, hex, identity_for, Digest32, Live, Sessions};
 use crate::domain::SessionKind;
 use crate::identity::Identity;
 use crate::store::{Session, StoreError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 /// How long, with the feed down, an entry read from the store is trusted.
 pub const TRUST_MS: u64 = 1000;
@@ -34,8 +34,47 @@ pub const TRUST_MS: u64 = 1000;
 /// Remembered secrets and ids that name no stored session.
 const GONE: usize = 100_000;
 
+/// How fresh a replica's copies are: rebuilt since the feed last (re)connected, and as of which
+/// heartbeat ([`crate::store::kv::Change::Synced`]). Copies are trusted while that heartbeat is
+/// under [`TRUST_MS`] old: when heartbeats stop (feed lost, trigger missing, follower behind),
+/// trust ends by itself within a second.
+#[derive(Default)]
+pub struct Freshness {
+    rebuilt: AtomicBool,
+    synced_ms: AtomicU64,
+}
+
+impl Freshness {
+    /// Whether copies kept by the feed are true now.
+    pub fn fresh(&self) -> bool {
+        self.rebuilt.load(Ordering::Acquire)
+            && now_ms().saturating_sub(self.synced_ms.load(Ordering::Acquire)) <= TRUST_MS
+    }
+
+    /// The feed is down: nothing is trusted from it until it is back and the copies rebuilt.
+    pub fn lost(&self) {
+        self.rebuilt.store(false, Ordering::Release);
+        self.synced_ms.store(0, Ordering::Release);
+    }
+
+    /// The copies were rebuilt from the store after the feed (re)connected.
+    pub fn rebuilt(&self) {
+        self.rebuilt.store(true, Ordering::Release);
+    }
+
+    /// Every change committed before `as_of_ms` has been applied.
+    pub fn synced(&self, as_of_ms: u64) {
+        self.synced_ms.fetch_max(as_of_ms, Ordering::AcqRel);
+    }
+
+    /// Whether a copy read from the store at `read_ms` may be trusted now.
+    pub fn trusts(&self, read_ms: u64) -> bool {
+        self.fresh() || now_ms().saturating_sub(read_ms) <= TRUST_MS
+    }
+}
+
 pub(crate) struct Follow {
-    up: AtomicBool,
+    pub(crate) freshness: Freshness,
     gate: RwLock<()>,
     gone: quick_cache::sync::Cache<Digest32, ()>,
     gone_ids: quick_cache::sync::Cache<String, ()>,
@@ -44,7 +83,7 @@ pub(crate) struct Follow {
 impl Default for Follow {
     fn default() -> Self {
         Follow {
-            up: AtomicBool::new(false),
+            freshness: Freshness::default(),
             gate: RwLock::new(()),
             gone: quick_cache::sync::Cache::new(GONE),
             gone_ids: quick_cache::sync::Cache::new(GONE),
@@ -52,10 +91,9 @@ impl Default for Follow {
     }
 }
 
-/// Milliseconds on a monotonic clock of this process.
+/// Milliseconds on this process's monotonic clock.
 pub fn now_ms() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+    crate::clock::mono_ms()
 }
 
 /// What the map can say about a secret or id.
@@ -69,7 +107,7 @@ pub(crate) enum Found {
 
 impl Follow {
     pub(crate) fn trusts(&self, live: &Live) -> bool {
-        self.up.load(Ordering::Acquire) || now_ms().saturating_sub(live.read_ms.load(Ordering::Relaxed)) <= TRUST_MS
+        self.freshness.trusts(live.read_ms.load(Ordering::Relaxed))
     }
 
     pub(crate) fn is_gone(&self, d: &Digest32) -> bool {
@@ -81,8 +119,9 @@ impl Follow {
     }
 }
 
-/// A session as the store holds it now, with the identity it carries (`None`: no session).
-type Reread = Option<(Session, Identity)>;
+/// A session as the store held it at an instant ([`now_ms`], taken before the read), with the
+/// identity it carries (`None`: no session).
+type Reread = (u64, Option<(Session, Identity)>);
 
 impl Sessions {
     fn followed(&self) -> Option<&Follow> {
@@ -104,6 +143,9 @@ impl Sessions {
 
     /// Whether session `id` (an access token's `sid`) must be read from the store first.
     pub fn missing_id(&self, id: &str) -> bool {
+        if id.len() > super::MAX_ID {
+            return false;
+        }
         self.followed().is_some() && matches!(self.find_id(id), Found::Unsure)
     }
 
@@ -120,6 +162,9 @@ impl Sessions {
     /// Reads session `id` from the store into the map (or remembers it gone). Blocking.
     pub fn fetch_id(&self, id: &str) -> Result<(), StoreError> {
         let Some(f) = self.followed() else { return Ok(()) };
+        if id.len() > super::MAX_ID {
+            return Ok(());
+        }
         let _shared = f.gate.read().unwrap_or_else(|e| e.into_inner());
         match self.store.session_hash(id)?.as_deref().and_then(from_hex) {
             Some(d) => {
@@ -166,7 +211,14 @@ impl Sessions {
 
     /// Whether the change feed is up and the map rebuilt since (always false with redb).
     pub fn feed_is_up(&self) -> bool {
-        self.followed().is_some_and(|f| f.up.load(Ordering::Acquire))
+        self.followed().is_some_and(|f| f.freshness.fresh())
+    }
+
+    /// The feed's heartbeat: every change committed before `as_of_ms` has been applied.
+    pub fn feed_synced(&self, as_of_ms: u64) {
+        if let Some(f) = self.followed() {
+            f.freshness.synced(as_of_ms);
+        }
     }
 
     /// Tests: every copy as if read long ago.
@@ -180,7 +232,7 @@ impl Sessions {
     /// The feed is down: entries are trusted for [`TRUST_MS`] after their last read.
     pub fn feed_lost(&self) {
         if let Some(f) = self.followed() {
-            f.up.store(false, Ordering::Release);
+            f.freshness.lost();
         }
     }
 
@@ -201,25 +253,26 @@ impl Sessions {
             m.by_secret.insert(d, live);
         }
         drop(m);
-        f.up.store(true, Ordering::Release);
+        f.freshness.rebuilt();
         Ok(())
     }
 
     fn reread(&self, d: &Digest32) -> Result<Reread, StoreError> {
-        let Some(s) = self.store.session(&hex(d))? else { return Ok(None) };
+        let stamp = now_ms();
+        let Some(s) = self.store.session(&hex(d))? else { return Ok((stamp, None)) };
         if s.expires_at <= crate::clock::now_secs() {
-            return Ok(None);
+            return Ok((stamp, None));
         }
-        let Some(user) = self.store.user(&s.user_id)? else { return Ok(None) };
-        if !user.is_active() || user.tenant != s.tenant || (s.kind == SessionKind::Admin && !user.admin) {
-            return Ok(None);
+        let Some(user) = self.store.user(&s.user_id)? else { return Ok((stamp, None)) };
+        if !super::may_hold(&user, &s) {
+            return Ok((stamp, None));
         }
         let id = identity_for(&user, &s, self.scopes(&user.groups));
-        Ok(Some((s, id)))
+        Ok((stamp, Some((s, id))))
     }
 
     /// Puts what the store said about digest `d` (asked as session `id`, when known) in the map.
-    fn settle(&self, f: &Follow, d: &Digest32, id: Option<&str>, now: Reread) {
+    fn settle(&self, f: &Follow, d: &Digest32, id: Option<&str>, (stamp, now): Reread) {
         match now {
             None => {
                 f.gone.insert(*d, ());
@@ -233,11 +286,28 @@ impl Sessions {
             Some((session, identity)) => {
                 let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
                 let seen = m.by_secret.get(d).map_or(0, |l| l.last_seen.load(Ordering::Relaxed));
-                let live = Live::new(session, Arc::new(identity), now_ms());
+                let live = Live::new(session, Arc::new(identity), stamp);
                 live.last_seen.fetch_max(seen, Ordering::Relaxed);
                 m.by_id.insert(live.session.id.clone(), (*d, live.clone()));
                 m.by_secret.insert(*d, live);
             }
+        }
+    }
+
+    /// A local revocation (`Sessions::revoke`) holds the gate exclusively from its store delete
+    /// to its map removal, so a fetch that read a session before the delete cannot bring it back.
+    pub(crate) fn revoking(&self) -> Option<std::sync::RwLockWriteGuard<'_, ()>> {
+        self.followed().map(|f| f.gate.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Remembers revoked digests and ids as gone.
+    pub(crate) fn mark_gone(&self, gone: &[(String, Session)]) {
+        let Some(f) = self.followed() else { return };
+        for (hash, s) in gone {
+            if let Some(d) = from_hex(hash) {
+                f.gone.insert(d, ());
+            }
+            f.gone_ids.insert(s.id.clone(), ());
         }
     }
 

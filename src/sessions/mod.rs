@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 mod follow;
-pub use follow::{now_ms, TRUST_MS};
+pub use follow::{now_ms, Freshness, TRUST_MS};
 
 type Digest32 = [u8; 32];
 
@@ -120,6 +120,15 @@ pub struct Sessions {
     scopes_of: RwLock<ScopesOf>,
 }
 
+/// The longest session id looked up (ids are UUIDs): a longer one is no session, never a read.
+const MAX_ID: usize = 64;
+
+/// Whether `user` may hold `session` now: active, of its tenant, and an administrator for an
+/// admin session (as the store checks when it writes one).
+fn may_hold(user: &User, session: &Session) -> bool {
+    user.is_active() && user.tenant == session.tenant && (session.kind != SessionKind::Admin || user.admin)
+}
+
 /// The identity a session carries, with the user's scopes from `access_groups`.
 pub fn identity_for(user: &User, session: &Session, scopes: Vec<String>) -> Identity {
     let mut id = user_identity(user, session.id.clone(), scopes, session.amr.clone(), session.expires_at);
@@ -193,7 +202,7 @@ impl Sessions {
             if !users.contains_key(&session.user_id) {
                 users.insert(session.user_id.clone(), store.user(&session.user_id)?);
             }
-            let Some(user) = users[&session.user_id].as_ref().filter(|u| u.is_active()) else { continue };
+            let Some(user) = users[&session.user_id].as_ref().filter(|u| may_hold(u, &session)) else { continue };
             let id = identity_for(user, &session, scopes_of(&user.groups));
             out.push((digest, session, id));
         }
@@ -313,6 +322,12 @@ impl Sessions {
         if self.missing_id(id) && self.fetch_id(id).is_err() {
             return None;
         }
+        self.get_live(id)
+    }
+
+    /// [`Sessions::get`] from memory only (never a store read: for async handlers, right after
+    /// the request's credentials were resolved, and so read if they had to be).
+    pub fn get_live(&self, id: &str) -> Option<(Session, Arc<Identity>)> {
         let follow::Found::Live(live) = self.find_id(id) else { return None };
         self.valid(&live, now_secs()).then(|| (live.session.clone(), live.identity.clone()))
     }
@@ -325,6 +340,9 @@ impl Sessions {
 
     /// The map's answer for a session id.
     pub(crate) fn find_id(&self, id: &str) -> follow::Found {
+        if id.len() > MAX_ID {
+            return follow::Found::Absent;
+        }
         let live = self.maps.read().unwrap_or_else(|e| e.into_inner()).by_id.get(id).map(|(_, l)| l.clone());
         self.judge(live, |f| f.is_gone_id(id))
     }
@@ -396,7 +414,9 @@ impl Sessions {
     /// Ends the sessions matching `pred`, in the store and here, with their refresh tokens.
     pub fn revoke(&self, pred: impl Fn(&Session) -> bool) -> Result<usize, StoreError> {
         let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let _gate = self.revoking();
         let gone = self.store.delete_sessions(&pred)?;
+        self.mark_gone(&gone);
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<String> =
             m.by_id.values().filter(|(_, l)| pred(&l.session)).map(|(_, l)| l.session.id.clone()).collect();
@@ -497,7 +517,8 @@ impl Sessions {
     }
 }
 
-fn hex(d: &Digest32) -> String {
+/// A digest as 64 lower-case hex digits (as the store keys it).
+pub fn hex(d: &Digest32) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 

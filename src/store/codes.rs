@@ -1,4 +1,5 @@
-//! One-time codes, the delivery outbox, application keys and address verifications.
+//! One-time codes, the delivery outbox's messages (its worker's side: `outbox`), application
+//! keys and address verifications.
 //!
 //! A code is stored only as an HMAC bound to its purpose, tenant, app and identifier (see
 //! `flows::otp`); checking one is a single write transaction, so two guesses at once are
@@ -55,8 +56,12 @@ pub struct OutboxMessage {
     #[serde(default)]
     pub extra: serde_json::Value,
     pub attempts: u32,
+    /// When the next attempt is due; while a replica delivers it, when its lease ends.
     pub next_attempt: u64,
     pub created_at: u64,
+    /// The store (replica) delivering it now, until `next_attempt` (see `store::outbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leased_by: Option<String>,
 }
 
 /// An application's API key (the secret itself is never stored).
@@ -174,116 +179,6 @@ impl Store {
         let seq = enqueue(&tx, m)?;
         tx.commit()?;
         Ok(seq)
-    }
-
-    /// Messages whose next attempt is due, oldest first.
-    pub fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<(u64, OutboxMessage)>> {
-        self.outbox_due_where(now, limit, |_| true)
-    }
-
-    /// Due messages, oldest first: the event webhook deliveries (`events`), or all the others
-    /// (codes and account messages), so that each has its own worker and neither waits for the
-    /// other.
-    pub fn outbox_due_for(&self, now: u64, limit: usize, events: bool) -> Result<Vec<(u64, OutboxMessage)>> {
-        self.outbox_due_where(now, limit, |m| (m.purpose == super::webhooks::EVENT_PURPOSE) == events)
-    }
-
-    /// The earliest next attempt among the waiting messages of one worker (as
-    /// [`Store::outbox_due_for`] divides them), `None` when none waits. It reads every waiting
-    /// message (the outbox holds only undelivered ones, usually none), so the workers ask only
-    /// when they go idle.
-    pub fn outbox_next_due(&self, events: bool) -> Result<Option<u64>> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(OUTBOX)?;
-        let mut next: Option<u64> = None;
-        for row in t.iter()? {
-            let m: OutboxMessage = decode(&row?.1)?;
-            if (m.purpose == super::webhooks::EVENT_PURPOSE) == events {
-                next = Some(next.map_or(m.next_attempt, |n| n.min(m.next_attempt)));
-            }
-        }
-        Ok(next)
-    }
-
-    /// Bumped after every commit that queued an event webhook delivery: the event worker
-    /// waits on it when idle.
-    pub fn delivery_signal(&self) -> &signal::Signal {
-        &self.deliveries
-    }
-
-    fn outbox_due_where(
-        &self,
-        now: u64,
-        limit: usize,
-        keep: impl Fn(&OutboxMessage) -> bool,
-    ) -> Result<Vec<(u64, OutboxMessage)>> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(OUTBOX)?;
-        let mut out = vec![];
-        for row in t.iter()? {
-            let (k, v) = row?;
-            let m: OutboxMessage = decode(&v)?;
-            if m.next_attempt <= now && keep(&m) {
-                out.push((k, m));
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Makes every waiting message due now (at start: they waited through a restart).
-    pub fn outbox_make_due(&self) -> Result<()> {
-        // Read first: a start with nothing waiting writes nothing.
-        {
-            let tx = self.db.begin_read()?;
-            let t = tx.open_table(OUTBOX)?;
-            let mut waiting = false;
-            for row in t.iter()? {
-                let (_, v) = row?;
-                waiting |= decode::<OutboxMessage>(&v)?.next_attempt != 0;
-            }
-            if !waiting {
-                return Ok(());
-            }
-        }
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(OUTBOX)?;
-            let mut all = vec![];
-            for row in t.iter()? {
-                let (k, v) = row?;
-                all.push((k, decode::<OutboxMessage>(&v)?));
-            }
-            for (k, mut m) in all {
-                m.next_attempt = 0;
-                t.insert(k, encode(&m).as_slice())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Removes a delivered (or abandoned) message.
-    pub fn outbox_remove(&self, seq: u64) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        tx.open_table(OUTBOX)?.remove(seq)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Stores a message's attempt count and next attempt time.
-    pub fn outbox_update(&self, seq: u64, m: &OutboxMessage) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(OUTBOX)?;
-            if t.get(seq)?.is_some() {
-                t.insert(seq, encode(m).as_slice())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// Drops every code whose key `drop` names; returns how many. Reads first: when none is

@@ -79,6 +79,7 @@ pub(crate) const TABLES: &[&dyn AnyTable] = &[
     &super::mfa_steps::MFA_STEPS,
     &super::mfa_steps::MFA_STEPS_BY_USER,
     &super::lookups::SESSION_IDS,
+    &super::lookups::TOKEN_HASHES,
 ];
 
 /// The store's own bookkeeping (schema version, one-time migrations done): always replaced

@@ -10,8 +10,13 @@ use super::*;
 /// session) and goes when the session's deletion or the next index rebuild removes it.
 pub(crate) const SESSION_IDS: TableDefinition<&str, &str> = TableDefinition::new("session_ids");
 
-/// `meta` key set once every stored session is in [`SESSION_IDS`].
-const INDEXED: &str = "session_ids_v1";
+/// SHA-256 (hex) of a personal token → its key (`user_id \0 token id`): finds a token created on
+/// another replica a moment ago. As [`SESSION_IDS`], an entry whose token is gone is harmless.
+pub(crate) const TOKEN_HASHES: TableDefinition<&str, &str> = TableDefinition::new("personal_token_hashes");
+
+/// `meta` key set once every stored session is in [`SESSION_IDS`] and every personal token in
+/// [`TOKEN_HASHES`].
+const INDEXED: &str = "credential_indexes_v1";
 
 impl Store {
     /// The stored session whose secret has SHA-256 `secret_hash` (hex).
@@ -22,6 +27,13 @@ impl Store {
     /// The digest (hex) of the secret of session `id`, if indexed.
     pub fn session_hash(&self, id: &str) -> Result<Option<String>> {
         self.db.begin_read()?.open_table(SESSION_IDS)?.get(id)
+    }
+
+    /// The personal token whose SHA-256 (hex) is `hash`, if indexed.
+    pub fn personal_token_by_hash(&self, hash: &str) -> Result<Option<PersonalToken>> {
+        let Some(key) = self.db.begin_read()?.open_table(TOKEN_HASHES)?.get(hash)? else { return Ok(None) };
+        let Some((user_id, id)) = key.split_once('\0') else { return Ok(None) };
+        Ok(self.personal_token(user_id, id)?.filter(|t| t.hash == hash))
     }
 
     /// Token `id` of `user_id`.
@@ -47,6 +59,15 @@ impl Store {
             let mut ids = tx.open_table(SESSION_IDS)?;
             for (hash, s) in &sessions {
                 ids.insert(s.id.as_str(), hash.as_str())?;
+            }
+            let tokens: Vec<PersonalToken> = {
+                let t = tx.open_table(personal_tokens::PERSONAL_TOKENS)?;
+                let rows: Vec<(String, Vec<u8>)> = t.iter()?.collect::<Result<_>>()?;
+                rows.into_iter().filter_map(|(_, v)| decode::<PersonalToken>(&v).ok()).collect()
+            };
+            let mut hashes = tx.open_table(TOKEN_HASHES)?;
+            for t in &tokens {
+                hashes.insert(t.hash.as_str(), format!("{}\0{}", t.user_id, t.id).as_str())?;
             }
         }
         tx.commit()?;

@@ -135,6 +135,10 @@ pub struct Store {
     attempts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Bumped after a commit that queued an event webhook delivery (see [`signal`]).
     deliveries: signal::Signal,
+    /// Bumped when a code or account message was queued (see [`outbox`]).
+    outbox: signal::Signal,
+    /// This store's name on its outbox leases (see [`outbox`]): random, one per process.
+    replica: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -243,8 +247,14 @@ impl Store {
 
     /// The store on an opened database: its schema checked (or written) and migrated.
     fn on(db: Db) -> Result<Store> {
-        let store =
-            Store { db, seed_key: Default::default(), attempts: Default::default(), deliveries: Default::default() };
+        let store = Store {
+            db,
+            seed_key: Default::default(),
+            attempts: Default::default(),
+            deliveries: Default::default(),
+            outbox: Default::default(),
+            replica: format!("{:016x}", rand::random::<u64>()),
+        };
         store.init()?;
         store.migrate_address_flags()?;
         store.migrate_audit_index()?;
@@ -308,6 +318,7 @@ impl Store {
             tx.open_table(mfa_steps::MFA_STEPS)?;
             tx.open_table(mfa_steps::MFA_STEPS_BY_USER)?;
             tx.open_table(lookups::SESSION_IDS)?;
+            tx.open_table(lookups::TOKEN_HASHES)?;
         }
         tx.commit()?;
         Ok(())
@@ -360,6 +371,7 @@ pub use auth_state::*;
 
 mod codes;
 pub use codes::*;
+pub mod outbox;
 
 mod links;
 pub use links::*;

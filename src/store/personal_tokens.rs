@@ -56,6 +56,8 @@ impl Store {
                 return Ok(false);
             }
             t.insert(key(&rec.user_id, &rec.id).as_str(), encode(rec).as_slice())?;
+            tx.open_table(super::lookups::TOKEN_HASHES)?
+                .insert(rec.hash.as_str(), key(&rec.user_id, &rec.id).as_str())?;
         }
         tx.commit()?;
         Ok(true)
@@ -89,7 +91,11 @@ impl Store {
             return Ok(None);
         }
         let tx = self.db.begin_write()?;
-        let gone = tx.open_table(PERSONAL_TOKENS)?.remove(k.as_str())?.map(|v| decode(&v)).transpose()?;
+        let gone: Option<PersonalToken> =
+            tx.open_table(PERSONAL_TOKENS)?.remove(k.as_str())?.map(|v| decode(&v)).transpose()?;
+        if let Some(r) = &gone {
+            tx.open_table(super::lookups::TOKEN_HASHES)?.remove(r.hash.as_str())?;
+        }
         tx.commit()?;
         Ok(gone)
     }
@@ -103,8 +109,10 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(PERSONAL_TOKENS)?;
+            let mut hashes = tx.open_table(super::lookups::TOKEN_HASHES)?;
             for r in &gone {
                 t.remove(key(&r.user_id, &r.id).as_str())?;
+                hashes.remove(r.hash.as_str())?;
             }
         }
         tx.commit()?;
@@ -142,8 +150,10 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(PERSONAL_TOKENS)?;
+            let mut hashes = tx.open_table(super::lookups::TOKEN_HASHES)?;
             for r in &expired {
                 t.remove(key(&r.user_id, &r.id).as_str())?;
+                hashes.remove(r.hash.as_str())?;
             }
         }
         tx.commit()?;

@@ -1,7 +1,8 @@
-//! A wake-up for the event webhook worker. Deliveries are queued inside the transaction that
-//! appends their audit event (or redelivers one); after that commit the store bumps this
-//! signal, so the worker sleeps until then — or until its earliest due attempt — instead of
-//! polling. The generation is read before the worker looks in the store, and waited on after:
+//! A wake-up for an outbox worker. Deliveries are queued inside the transaction that appends
+//! their audit event (or redelivers one), codes and account messages by the flows; after that
+//! commit the store (or the flow) bumps the worker's signal — as does a change of the outbox on
+//! another replica (`Store::outbox_changed`) — so the worker sleeps until then, or until its
+//! earliest due attempt, instead of polling. The generation is read before the worker looks in the store, and waited on after:
 //! a commit in between is never missed.
 
 use std::sync::{Condvar, Mutex, MutexGuard};

@@ -153,6 +153,7 @@ fn queue(tx: &WriteTx, d: &Delivery, tenant: &str, now: u64) -> Result<()> {
         attempts: 0,
         next_attempt: 0,
         created_at: now,
+        leased_by: None,
     };
     super::codes::enqueue(tx, &m)?;
     Ok(())

@@ -34,6 +34,7 @@ mod links;
 mod mfa;
 mod openapi;
 mod otp;
+mod outbox_replicas;
 mod portal;
 mod postgres;
 mod providers;

@@ -251,7 +251,7 @@ pub async fn mfa_verify(
     )
 )]
 pub async fn session(admin: Admin) -> Result<Response, ApiError> {
-    let Some((sess, _)) = admin.s.services.sessions.get(&admin.id.session_id) else {
+    let Some((sess, _)) = admin.s.services.sessions.get_live(&admin.id.session_id) else {
         return Err(ApiError::new(Code::Unauthenticated, "The admin session has ended.").www_authenticate());
     };
     let scopes = admin.rt.scopes_of(&admin.user.groups);

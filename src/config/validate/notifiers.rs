@@ -22,6 +22,12 @@ pub(super) fn notifiers_section(
     if n.max_attempts.is_some_and(|n| n == 0 || n > 100) {
         r.error("notifiers.max_attempts", "notifiers.max_attempts must be between 1 and 100");
     }
+    if n.lease.is_some_and(|l| !(1..=3600).contains(&l.0.as_secs())) {
+        r.error(
+            "notifiers.lease",
+            "notifiers.lease must be between 1s and 1h (keep it above the providers' 15 s timeout)",
+        );
+    }
     channel_names(r, n);
     if let Some(e) = &n.email {
         if e.from.parse::<lettre::message::Mailbox>().is_err() {

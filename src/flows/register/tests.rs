@@ -42,7 +42,6 @@ pub(crate) struct World {
     pub(crate) svc: Arc<Services>,
     syncs: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
-    _wake: std::sync::mpsc::Receiver<()>,
 }
 
 pub(crate) fn world(extra: &str) -> World {
@@ -62,10 +61,10 @@ pub(crate) fn world(extra: &str) -> World {
     let pats = Arc::new(crate::pats::PersonalTokens::load(store.clone(), Arc::new(|_: &[String]| vec![]), 0).unwrap());
     let hasher = crate::flows::passwords::Hasher::new(&Default::default(), 1, 8).unwrap();
     let audit = crate::audit::Audit::start(store.clone());
-    let (outbox, wake) = crate::notify::outbox::OutboxHandle::new();
+    let outbox = crate::notify::outbox::OutboxHandle::new(store.clone());
     let mfa = crate::flows::mfa::MfaPending::new(store.clone());
     let svc = Arc::new(Services { store, sessions, pats, hasher, audit, mfa, outbox });
-    World { rt, svc, syncs, _dir: dir, _wake: wake }
+    World { rt, svc, syncs, _dir: dir }
 }
 
 fn reg(email: &str, mobile: Option<&str>, password: &str, sources: Option<&[&str]>) -> Registration {

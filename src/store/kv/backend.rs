@@ -50,6 +50,10 @@ pub enum Change {
     /// The feed is (again) listening: every change committed from now on is reported. Copies
     /// made before must be rebuilt from the store (changes may have been missed while down).
     Resumed,
+    /// Every change committed before `as_of_ms` ([`crate::clock::mono_ms`]) has been reported
+    /// before this: a copy kept true by the changes so far is as fresh as that instant. Sent a
+    /// few times a second; when they stop coming, copies go stale.
+    Synced { as_of_ms: u64 },
 }
 
 /// Reads. Tables need no creating: a table never written reads as empty.

@@ -103,6 +103,11 @@ impl Db {
         }))
     }
 
+    /// Whether this is redb: a file one process holds (no other process shares its data).
+    pub(crate) fn is_redb(&self) -> bool {
+        matches!(self.engine, Engine::Redb(_))
+    }
+
     /// Write transactions begun since the store was opened.
     /// See [`super::Store::follow`].
     pub(crate) fn follow(&self) -> Option<std::sync::mpsc::Receiver<Change>> {

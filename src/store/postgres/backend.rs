@@ -23,11 +23,9 @@ impl Backend for Postgres {
     }
 
     fn follow(&self) -> Option<std::sync::mpsc::Receiver<crate::store::kv::Change>> {
-        let (tx, rx) = std::sync::mpsc::channel();
         let mut config = self.config.clone();
         config.application_name("gatehouse-feed");
-        super::feed::start(&self.handle, config, self.timeout, tx);
-        Some(rx)
+        Some(super::feed::start(&self.handle, config, self.timeout))
     }
 }
 
