@@ -9,8 +9,9 @@ connections opened per 1,000 requests. Rounds are interleaved; medians are shown
 
 Profile (--profile): instructions per request from callgrind over a fixed N requests sent one
 after another on one keep-alive connection (instrumentation switched on around them only),
-syscalls per request from `strace -f -c` over a fixed N, for the gateway's bypass route, the
-bare Pingora proxy (examples/bare_proxy.rs) and nginx proxy_pass.
+syscalls per request from `strace -f -c` over a fixed N, for the gateway's bypass route (and
+instructions also for its JWT and session cookie routes), the bare Pingora proxy
+(examples/bare_proxy.rs) and nginx proxy_pass.
 
 Sign-ins (--signin): password sign-ins per second counting only 200 answers.
 """
@@ -330,9 +331,9 @@ rules:
                                     capture_output=True, text=True, check=True).stdout.strip()
         self.cookie = self.sign_in_cookie()
 
-    def sign_in_cookie(self):
+    def sign_in_cookie(self, port=None):
         import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.p["gh"], timeout=30)
+        c = http.client.HTTPConnection("127.0.0.1", port or self.p["gh"], timeout=300)
         body = f'{{"identifier":"bench","password":"{PASSWORD}","set_cookie":true}}'
         c.request("POST", "/auth/login", body, {"Content-Type": "application/json", "Host": "jwt.bench"})
         r = c.getresponse()
@@ -553,11 +554,12 @@ def callgrind_dump(pid, out, before):
     raise SystemExit(f"error: callgrind wrote no dump for {out}")
 
 
-def callgrind_run(b, name, cmd, port, host, n, ready_ports=(), idle_secs=3.0):
+def callgrind_run(b, name, cmd, port, host, n, ready_ports=(), idle_secs=3.0, credential=None):
     """Instructions per request over n sequential requests. The server's time-driven work (idle
     timers, a thread waking every few ms) is measured first, idle, for idle_secs, and its rate
     times the counted run's duration is taken off, so the figure does not depend on how fast
-    valgrind ran."""
+    valgrind ran. `credential(port)`, once the server is up, gives headers every request sends
+    (a JWT, a session cookie)."""
     out = os.path.join(b.work, f"callgrind.{name}.out")
     vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "-q"]
     p = subprocess.Popen(vg + cmd, stdout=subprocess.DEVNULL, stderr=open(out + ".log", "w"))
@@ -565,7 +567,8 @@ def callgrind_run(b, name, cmd, port, host, n, ready_ports=(), idle_secs=3.0):
     try:
         for rp in ready_ports or (port,):
             wait_port(rp, timeout=300, proc=p)
-        client(port, host, 200)  # warm: the upstream connection, lazy statics, allocator pages
+        headers = credential(port) if credential else ()
+        client(port, host, 200, headers=headers)  # warm: the upstream connection, lazy statics, allocator pages
         ctl("-i", "on")
         t = time.monotonic()
         time.sleep(idle_secs)
@@ -575,7 +578,7 @@ def callgrind_run(b, name, cmd, port, host, n, ready_ports=(), idle_secs=3.0):
         acc0 = b.upstream_accepts()
         ctl("-i", "on")
         t = time.monotonic()
-        st = client(port, host, n)
+        st = client(port, host, n, headers=headers)
         run_t = time.monotonic() - t
         ctl("-i", "off")
         acc1 = b.upstream_accepts()
@@ -631,26 +634,52 @@ def profile(b, cpu_keys_ok=True):
     # random runtime (and its socket's events on the accepting one), which moves the count by
     # ~2 % from run to run; with one, runs agree within ~0.1 %.
     cfg = b.gatehouse_config("gh-cg", ghp, ghops, workers=1)
-    targets = [("bypass", [a.bin, "-c", cfg, "serve"], ghp, "bypass.bench", (ghp, ghops))]
+    gh_cmd = [a.bin, "-c", cfg, "serve"]
+    targets = [("bypass", gh_cmd, ghp, "bypass.bench", (ghp, ghops), None)]
+    # The authenticated routes on the same instance: a JWT issued by this store's key, a session
+    # cookie from a password sign-in (each run is a fresh process on the same store).
+    users = []
+
+    def bench_user():
+        if not users:
+            subprocess.run([a.bin, "-c", cfg, "user", "add", "--email", "bench@example.com", "--username", "bench",
+                            "--password-stdin"], input=PASSWORD + "\n", text=True, check=True,
+                           stdout=subprocess.DEVNULL)
+            users.append(1)
+
+    def jwt(_port):
+        bench_user()
+        t = subprocess.run([a.bin, "-c", cfg, "token", "issue", "--user", "bench", "--ttl", "1h"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+        return [f"Authorization: Bearer {t}"]
+
+    def cookie(port):
+        bench_user()
+        return [f"Cookie: {b.sign_in_cookie(port)}"]
+
+    targets += [("jwt", gh_cmd, ghp, "jwt.bench", (ghp, ghops), jwt),
+                ("cookie", gh_cmd, ghp, "jwt.bench", (ghp, ghops), cookie)]
     if a.bare and os.path.exists(a.bare):
         bp = free_port()
-        targets.append(("bare", [a.bare, f"127.0.0.1:{bp}", f"127.0.0.1:{p['up']}", "1"], bp, "bare", (bp,)))
+        targets.append(("bare", [a.bare, f"127.0.0.1:{bp}", f"127.0.0.1:{p['up']}", "1"], bp, "bare", (bp,), None))
     np_ = free_port()
     d, conf = b.nginx_conf("front-cg", f"""
     server {{ listen 127.0.0.1:{np_};
         location / {{ proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://bare; }} }}""",
                            single=True)
-    targets.append(("nginx-proxy", ["nginx", "-p", d, "-c", conf, "-e", "stderr"], np_, "nginx", (np_,)))
+    targets.append(("nginx-proxy", ["nginx", "-p", d, "-c", conf, "-e", "stderr"], np_, "nginx", (np_,), None))
     names = {"bypass": "Gatehouse gateway, bypass route (1 worker)", "bare": "bare Pingora proxy (1 worker)",
+             "jwt": "Gatehouse gateway, JWT one_factor route (1 worker)",
+             "cookie": "Gatehouse gateway, session cookie one_factor route (1 worker)",
              "nginx-proxy": "nginx proxy_pass (1 worker, master_process off)"}
     print()
     print("| path | instructions / request | (counted, before the idle work is taken off) | idle: instructions / s "
           "| upstream conns / 1000 req |")
     print("|---|---:|---:|---:|---:|")
-    for key, cmd, port, host, ready in targets:
+    for key, cmd, port, host, ready, credential in targets:
         if a.profile_only and key not in a.profile_only:
             continue
-        r = callgrind_run(b, key, cmd, port, host, n, ready)
+        r = callgrind_run(b, key, cmd, port, host, n, ready, credential=credential)
         per[key] = r["per_request"]
         results[key] = out = r["out"]
         print(f"| {names[key]} | {r['per_request']:,.0f} | {r['raw']:,.0f} in {r['run_s']:.1f} s | "
@@ -663,26 +692,34 @@ def profile(b, cpu_keys_ok=True):
               f"{100 * ours / per['bypass']:.0f} % of the gateway's"
               + (f"; the bare proxy is {per['bare'] / per['nginx-proxy']:.1f}× nginx's, the gateway "
                  f"{per['bypass'] / per['nginx-proxy']:.1f}×." if "nginx-proxy" in per else "."))
-    for key in ("bypass", "bare"):
+    for key in ("jwt", "cookie"):
+        if key in per and "bypass" in per:
+            print(f"{names[key].split(' (')[0]}: {per[key] - per['bypass']:+,.0f} instructions per request over "
+                  f"the bypass route ({per[key] / per['bypass']:.3f}×).")
+    for key in ("bypass", "jwt", "cookie", "bare"):
         if key not in results:
             continue
         out = results[key]
         total = callgrind_total(out)
-        print()
-        print(f"**callgrind, {names[key]}: instructions by the crate whose source they come from (inlined code "
-              f"counts for the crate that wrote it)**")
-        print()
-        by = {}
-        for ir, _, file, fn, obj in annotate(out, False, 0):
-            c = crate_of(file, obj)
-            by[c] = by.get(c, 0) + ir
-        print("| crate | instructions / request | % |")
-        print("|---|---:|---:|")
-        for c, ir in sorted(by.items(), key=lambda kv: -kv[1])[:14]:
-            print(f"| {c} | {ir / n:,.0f} | {100 * ir / total:.1f} |")
-        if key == "bypass":
+        # The authenticated routes: only our own code's table (the rest is the bypass route's).
+        auth = key in ("jwt", "cookie")
+        if not auth:
             print()
-            print("**callgrind, Gatehouse's own code on the path: inclusive cost of each hook and of the guard**")
+            print(f"**callgrind, {names[key]}: instructions by the crate whose source they come from (inlined code "
+                  f"counts for the crate that wrote it)**")
+            print()
+            by = {}
+            for ir, _, file, fn, obj in annotate(out, False, 0):
+                c = crate_of(file, obj)
+                by[c] = by.get(c, 0) + ir
+            print("| crate | instructions / request | % |")
+            print("|---|---:|---:|")
+            for c, ir in sorted(by.items(), key=lambda kv: -kv[1])[:14]:
+                print(f"| {c} | {ir / n:,.0f} | {100 * ir / total:.1f} |")
+        if key != "bare":
+            print()
+            print(f"**callgrind, {names[key]}: Gatehouse's own code on the path: inclusive cost of each hook and "
+                  f"of the guard**")
             print()
             print("| inclusive instr / request | % | function |")
             print("|---:|---:|---|")
@@ -693,6 +730,8 @@ def profile(b, cpu_keys_ok=True):
                     continue
                 seen.add(name)
                 print(f"| {ir / n:,.0f} | {pct:.1f} | `{name[:110]}` |")
+        if auth:
+            continue
         print()
         print(f"**callgrind, {names[key]}: top functions by inclusive cost**")
         print()
@@ -824,7 +863,7 @@ def main():
     ap.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS", 64)))
     ap.add_argument("--no-cpu", action="store_true")
     ap.add_argument("--profile", action="store_true", help="callgrind and strace")
-    ap.add_argument("--profile-only", help="callgrind targets: bypass,bare,nginx-proxy")
+    ap.add_argument("--profile-only", help="callgrind targets: bypass,jwt,cookie,bare,nginx-proxy")
     ap.add_argument("--profile-requests", type=int, default=2000)
     ap.add_argument("--strace-requests", type=int, default=2000)
     ap.add_argument("--strace-conns", type=int, default=1)

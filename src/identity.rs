@@ -236,7 +236,35 @@ pub struct IdentityResolver {
     /// Bounds the store reads of [`IdentityResolver::prefetch`].
     fetches: Arc<tokio::sync::Semaphore>,
     /// Verified tokens, with the generation of the signing keys they were verified under.
-    cache: Cache<String, (Arc<Identity>, u64)>,
+    cache: Cache<String, (Arc<Identity>, u64), quick_cache::UnitWeighter, TailHash>,
+}
+
+/// How many of a token's last bytes the verified-token cache hashes.
+const HASHED_TAIL: usize = 32;
+
+/// Hashes a verified-token cache key by its length and last [`HASHED_TAIL`] bytes (a JWT's
+/// signature: random) instead of all ~300 of them; keys still compare in full. Only verified
+/// tokens are ever stored, so a caller cannot fill a bucket with chosen tails.
+#[derive(Clone, Default)]
+struct TailHash(quick_cache::DefaultHashBuilder);
+
+struct TailHasher(<quick_cache::DefaultHashBuilder as std::hash::BuildHasher>::Hasher);
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+impl std::hash::Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_usize(bytes.len());
+        self.0.write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+    }
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
 }
 
 /// The value of `Authorization: Bearer <token>`, if that is what the header holds.
@@ -249,8 +277,26 @@ pub fn bearer(value: &[u8]) -> Option<&str> {
     let token = token.trim();
     // Only the shape is checked here; the signature check (or the cache of verified tokens)
     // decides. Header values cannot hold control characters.
-    let ok = !token.is_empty() && token.len() <= 8192 && !token.contains(' ');
+    // (`memchr`: a JWT is ~300 bytes, and this runs on every request that carries one.)
+    let ok = !token.is_empty() && token.len() <= 8192 && memchr::memchr(b' ', token.as_bytes()).is_none();
     ok.then_some(token)
+}
+
+/// Whether `value` is `Authorization: Bearer <token>` for exactly `token`, i.e.
+/// `bearer(value) == Some(token)`, without parsing the usual spelling again: a request's
+/// token is checked once more before it is passed on.
+pub fn is_bearer(value: &[u8], token: &str) -> bool {
+    const SCHEME: &[u8] = b"bearer ";
+    // `Bearer <token>` exactly, with a token `bearer` would give back as it is: then `bearer`
+    // reads the same token (the first space ends the scheme, nothing is trimmed).
+    let usual = value.len() == SCHEME.len() + token.len()
+        && value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
+        && &value[SCHEME.len()..] == token.as_bytes()
+        && !token.is_empty()
+        && token.len() <= 8192
+        && token.trim() == token
+        && memchr::memchr(b' ', token.as_bytes()).is_none();
+    usual || bearer(value) == Some(token)
 }
 
 /// The value of cookie `name` in a `Cookie` header, if present and well-formed (see
@@ -293,7 +339,13 @@ impl IdentityResolver {
         IdentityResolver {
             tokens,
             sessions,
-            cache: Cache::new(capacity),
+            cache: Cache::with(
+                capacity,
+                capacity as u64,
+                quick_cache::UnitWeighter,
+                TailHash::default(),
+                Default::default(),
+            ),
             fetches: Arc::new(tokio::sync::Semaphore::new(FETCHES)),
         }
     }
@@ -450,6 +502,53 @@ mod tests {
     fn resolver() -> IdentityResolver {
         let tokens = Arc::new(Tokens::new("http://issuer", SigningKey::ephemeral()));
         IdentityResolver::new(tokens, Arc::new(NoSessions), 100)
+    }
+
+    /// The cache hashes a token's tail only: tokens that share it are still different keys.
+    #[test]
+    fn the_token_cache_tells_apart_tokens_with_the_same_tail() {
+        let cache: Cache<String, u8, quick_cache::UnitWeighter, TailHash> =
+            Cache::with(10, 10, quick_cache::UnitWeighter, TailHash::default(), Default::default());
+        let tail = "s".repeat(HASHED_TAIL + 5);
+        cache.insert(format!("a.{tail}"), 1);
+        cache.insert(format!("b.{tail}"), 2);
+        cache.insert("short".to_string(), 3);
+        assert_eq!(cache.get(format!("a.{tail}").as_str()), Some(1));
+        assert_eq!(cache.get(format!("b.{tail}").as_str()), Some(2));
+        assert_eq!(cache.get(format!("c.{tail}").as_str()), None);
+        assert_eq!(cache.get(tail.as_str()), None);
+        assert_eq!(cache.get("short"), Some(3));
+        assert_eq!(cache.get("shor"), None);
+    }
+
+    #[test]
+    fn is_bearer_is_bearer_equals() {
+        let long = "t".repeat(8193);
+        let values: [&[u8]; 14] = [
+            b"Bearer abc.def",
+            b"bearer abc.def",
+            b"BEARER abc.def",
+            b"Bearer  abc.def",
+            b" Bearer abc.def ",
+            b"Bearer abc.def\t",
+            b"Basic abc.def",
+            b"Bearer abc def",
+            b"Bearer ",
+            b"Bearer abc.de",
+            b"Bearer \xc2\xa0abc.def",
+            b"Bearer abc.def\xc2\xa0",
+            b"Bearer \xffabc",
+            b"Bearerabc.def",
+        ];
+        let tokens = ["abc.def", "abc def", " abc.def", "abc.def\u{a0}", "\u{a0}abc.def", "", "abc.de", long.as_str()];
+        for v in values.iter().copied().chain([format!("Bearer {long}").as_bytes()]) {
+            for t in tokens {
+                assert_eq!(is_bearer(v, t), bearer(v) == Some(t), "{:?} {t:?}", String::from_utf8_lossy(v));
+            }
+        }
+        assert!(is_bearer(b"Bearer abc.def", "abc.def"));
+        assert!(is_bearer(b" bearer  abc.def ", "abc.def"));
+        assert!(!is_bearer(b"Bearer abc def", "abc def"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! forwarding headers it cannot vouch for, hop-by-hop tricks) and what it adds (identity).
 
 use crate::identity::Identity;
-use http::header::HeaderName;
+use http::header::{self, HeaderName};
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
@@ -10,6 +10,44 @@ use std::net::IpAddr;
 /// Identity headers, in the order they are written.
 pub const IDENTITY_HEADERS: [&str; 7] =
     ["remote-user", "remote-email", "remote-name", "remote-groups", "remote-scopes", "remote-user-id", "remote-tenant"];
+
+/// A header Gatehouse sets: its `http` name, built at compile time, and how it is written on
+/// the wire (as spelt: lowercase, what `insert_header` with the same `&'static str` writes).
+type Named = (HeaderName, &'static str);
+
+const fn named(name: &'static str) -> Named {
+    (HeaderName::from_static(name), name)
+}
+
+/// `X-Forwarded-For`, built at compile time (looking a `&str` name up parses it first).
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// [`IDENTITY_HEADERS`], [`Named`].
+const IDENTITY_NAMES: [Named; 7] = [
+    named(IDENTITY_HEADERS[0]),
+    named(IDENTITY_HEADERS[1]),
+    named(IDENTITY_HEADERS[2]),
+    named(IDENTITY_HEADERS[3]),
+    named(IDENTITY_HEADERS[4]),
+    named(IDENTITY_HEADERS[5]),
+    named(IDENTITY_HEADERS[6]),
+];
+const CONNECTION: Named = named("connection");
+const AUTHORIZATION: Named = named("authorization");
+const SET_X_FORWARDED_FOR: Named = named("x-forwarded-for");
+const X_REAL_IP: Named = named("x-real-ip");
+const X_FORWARDED_PROTO: Named = named("x-forwarded-proto");
+const X_FORWARDED_HOST: Named = named("x-forwarded-host");
+
+/// Sets header `name` to `value`, replacing any other value. Unlike `insert_header`, the name is
+/// neither parsed nor copied (a vendored pingora-http patch: vendor/README.md).
+fn set(req: &mut RequestHeader, (name, case): Named, value: HeaderValue) -> pingora::Result<()> {
+    req.insert_header_parsed(name, case, value)
+}
+
+/// How many headers [`prepare_upstream`] adds at most (the identity, `Authorization`, four
+/// forwarding headers and `Connection`): the header maps grow once for them.
+const ADDED: usize = IDENTITY_HEADERS.len() + 6;
 
 /// The values of [`IDENTITY_HEADERS`] for `id` (all empty when unknown). Cheap: the values
 /// were built when the identity was.
@@ -46,22 +84,22 @@ pub fn is_identity_header(name: &HeaderName) -> bool {
 ///   every occurrence in every `Cookie` header; the app's other cookies stay as sent.
 pub fn strip_credentials(req: &mut RequestHeader, verified_bearer: Option<&str>, cookie_names: &[&str]) {
     let keep_authorization = verified_bearer.is_some_and(|t| {
-        let mut all = req.headers.get_all("authorization").iter();
+        let mut all = req.headers.get_all(header::AUTHORIZATION).iter();
         match (all.next(), all.next()) {
-            (Some(v), None) => crate::identity::bearer(v.as_bytes()) == Some(t),
+            (Some(v), None) => crate::identity::is_bearer(v.as_bytes(), t),
             _ => false,
         }
     });
     if !keep_authorization {
-        req.remove_header("authorization");
+        req.remove_header(&header::AUTHORIZATION);
     }
 
-    if !req.headers.get_all("cookie").iter().any(|v| has_cookie(v.as_bytes(), cookie_names)) {
+    if !req.headers.get_all(header::COOKIE).iter().any(|v| has_cookie(v.as_bytes(), cookie_names)) {
         return;
     }
     let kept: Vec<HeaderValue> = req
         .headers
-        .get_all("cookie")
+        .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| {
             let text = std::str::from_utf8(v.as_bytes()).ok()?;
@@ -73,7 +111,7 @@ pub fn strip_credentials(req: &mut RequestHeader, verified_bearer: Option<&str>,
             HeaderValue::from_str(&rest.join("; ")).ok().filter(|v| !v.is_empty())
         })
         .collect();
-    req.remove_header("cookie");
+    req.remove_header(&header::COOKIE);
     for v in kept {
         // Cannot fail: the name is valid and the value came from a header.
         let _ = req.append_header("cookie", v);
@@ -94,13 +132,13 @@ fn has_cookie(header: &[u8], names: &[&str]) -> bool {
 /// Whether the request asks for a WebSocket and nothing else: exactly one `Upgrade` header,
 /// naming only `websocket`, and `upgrade` among the `Connection` options.
 fn websocket_upgrade(h: &http::HeaderMap) -> bool {
-    let mut up = h.get_all("upgrade").iter();
+    let mut up = h.get_all(header::UPGRADE).iter();
     let only_websocket = match (up.next(), up.next()) {
         (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"),
         _ => false,
     };
     only_websocket
-        && h.get_all("connection")
+        && h.get_all(header::CONNECTION)
             .iter()
             .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
 }
@@ -173,39 +211,47 @@ pub fn prepare_upstream(
     for name in &dropped {
         req.remove_header(name);
     }
+    req.reserve_headers(ADDED)?;
     if upgrade {
-        req.insert_header("connection", "upgrade")?;
+        set(req, CONNECTION, HeaderValue::from_static("upgrade"))?;
     }
 
-    for (name, value) in IDENTITY_HEADERS.iter().zip(identity_values(identity)) {
-        req.insert_header(*name, value)?;
+    for (name, value) in IDENTITY_NAMES.into_iter().zip(identity_values(identity)) {
+        set(req, name, value)?;
     }
     if let Some(token) = access_token {
-        req.insert_header("authorization", format!("Bearer {token}"))?;
+        set(req, AUTHORIZATION, header_value(format!("Bearer {token}"))?)?;
     }
 
-    // Forwarding headers: extended from a trusted proxy, replaced for anyone else.
-    let xff = if fwd.peer_trusted {
-        let prior: Vec<&str> = req.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-        if prior.is_empty() {
-            fwd.peer.to_string()
-        } else {
-            format!("{}, {}", prior.join(", "), fwd.peer)
-        }
+    // Forwarding headers: extended from a trusted proxy, replaced for anyone else. The peer's
+    // address is formatted once (usually it is the client's too).
+    let peer = header_value(fwd.peer.to_string())?;
+    let prior: Vec<&str> = if fwd.peer_trusted {
+        req.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect()
     } else {
-        fwd.peer.to_string()
+        Vec::new()
     };
-    req.insert_header("x-forwarded-for", xff)?;
-    req.insert_header("x-real-ip", fwd.client_ip.to_string())?;
-    if req.headers.get("x-forwarded-proto").is_none() {
-        req.insert_header("x-forwarded-proto", "http")?;
+    let xff =
+        if prior.is_empty() { peer.clone() } else { header_value(format!("{}, {}", prior.join(", "), fwd.peer))? };
+    let real_ip = if fwd.client_ip == fwd.peer { peer } else { header_value(fwd.client_ip.to_string())? };
+    set(req, SET_X_FORWARDED_FOR, xff)?;
+    set(req, X_REAL_IP, real_ip)?;
+    if !req.headers.contains_key(&X_FORWARDED_PROTO.0) {
+        set(req, X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
     }
-    if req.headers.get("x-forwarded-host").is_none() {
-        if let Some(host) = req.headers.get("host").cloned() {
-            req.insert_header("x-forwarded-host", host)?;
+    if !req.headers.contains_key(&X_FORWARDED_HOST.0) {
+        if let Some(host) = req.headers.get(header::HOST).cloned() {
+            set(req, X_FORWARDED_HOST, host)?;
         }
     }
     Ok(())
+}
+
+/// A header value from text Gatehouse built (an address, a token already in a header): the
+/// error `insert_header` gives for an invalid one.
+fn header_value(text: String) -> pingora::Result<HeaderValue> {
+    use pingora::OrErr;
+    HeaderValue::try_from(text).explain_err(pingora::ErrorType::InvalidHTTPHeader, |_| "invalid value while insert")
 }
 
 #[cfg(test)]
@@ -404,6 +450,49 @@ mod tests {
         let mut r = req(&[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Upgrade", "h2c")]);
         prepare_upstream(&mut r, None, None, None, &fwd(false)).unwrap();
         assert!(r.headers.get("upgrade").is_none());
+    }
+
+    /// The headers Gatehouse adds go out exactly as `insert_header` with the same names wrote
+    /// them (name case, values, replacing what the client sent), and the map stays consistent.
+    #[test]
+    fn added_headers_are_written_as_insert_header_writes_them() {
+        let id = Identity::new(
+            "u-1".into(),
+            "ann".into(),
+            "ann@example.com".into(),
+            "Ann".into(),
+            vec!["staff".into(), "ops".into()],
+            vec![],
+            "default".into(),
+            "s-1".into(),
+            vec![],
+            0,
+            None,
+        );
+        let sent = [("Host", "wiki.test"), ("X-Real-IP", "6.6.6.6"), ("Accept", "*/*")];
+        let mut ours = req(&sent);
+        prepare_upstream(&mut ours, None, Some(&id), Some("tok.en"), &fwd(false)).unwrap();
+        let mut before = req(&sent);
+        for (name, value) in IDENTITY_HEADERS.iter().zip(identity_values(Some(&id))) {
+            before.insert_header(*name, value).unwrap();
+        }
+        before.insert_header("authorization", "Bearer tok.en").unwrap();
+        before.insert_header("x-forwarded-for", "127.0.0.1").unwrap();
+        before.insert_header("x-real-ip", "203.0.113.9").unwrap();
+        before.insert_header("x-forwarded-proto", "http").unwrap();
+        before.insert_header("x-forwarded-host", "wiki.test").unwrap();
+        let wire = |r: &RequestHeader| {
+            let mut buf = bytes::BytesMut::new();
+            r.header_to_h1_wire(&mut buf);
+            buf
+        };
+        assert_eq!(wire(&ours), wire(&before));
+        assert!(std::str::from_utf8(&wire(&ours)).unwrap().contains("\r\nremote-groups: staff,ops\r\n"));
+        // A name and a wire case that differ are refused, never written.
+        let e =
+            ours.insert_header_parsed(HeaderName::from_static("remote-user"), "x-other", HeaderValue::from_static("x"));
+        assert!(e.is_err());
+        assert_eq!(ours.headers.get("remote-user").unwrap(), "ann");
     }
 
     #[test]

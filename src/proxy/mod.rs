@@ -157,7 +157,7 @@ fn summary(req: &RequestHeader) -> String {
 fn request_host(req: &RequestHeader) -> Option<&str> {
     match req.uri.host() {
         Some(_) => req.uri.authority().map(|a| a.as_str()),
-        None => req.headers.get("host").and_then(|v| v.to_str().ok()),
+        None => req.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()),
     }
 }
 
@@ -276,7 +276,7 @@ impl Gateway {
         ctx.peer_trusted = cfg.server.trusted_proxies.contains(peer);
         let ip = match effective_ip(
             peer,
-            req.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes()),
+            req.headers.get_all(&headers::X_FORWARDED_FOR).iter().map(|v| v.as_bytes()),
             &cfg.server.trusted_proxies,
         ) {
             Ok(ip) => ip,
@@ -292,9 +292,9 @@ impl Gateway {
             path: req.uri.path(),
             query: req.uri.query(),
             ip,
-            bearer: req.headers.get("authorization").and_then(|v| identity::bearer(v.as_bytes())),
+            bearer: req.headers.get(http::header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes())),
             cookie: identity::cookie_in(
-                req.headers.get_all("cookie").iter().map(|v| v.as_bytes()),
+                req.headers.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes()),
                 &cfg.session.cookie_name,
             ),
         };
