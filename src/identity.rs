@@ -311,6 +311,14 @@ impl IdentityResolver {
         if !self.sessions.shared() || (bearer_token.is_none() && cookie.is_none()) {
             return;
         }
+        if let Some(t) = bearer_token.filter(|t| !t.starts_with(PERSONAL_TOKEN_PREFIX)) {
+            if self.tokens.names_unknown_key(t) {
+                // A key rotated in on another replica: read the keys before judging (at most
+                // once a second, whatever the tokens name).
+                let tokens = self.tokens.clone();
+                let _ = tokio::task::spawn_blocking(move || tokens.reread_keys()).await;
+            }
+        }
         let (mut sid, mut pat) = (None, None);
         match bearer_token {
             Some(t) if t.starts_with(PERSONAL_TOKEN_PREFIX) => pat = Some(t),

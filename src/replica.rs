@@ -38,11 +38,17 @@ pub fn follow(copies: Copies) -> bool {
 const RETRY: Duration = Duration::from_millis(500);
 
 fn run(copies: Copies, feed: Receiver<Change>) {
-    // A rebuild the copies still need (the feed resumed but the store could not be read).
+    // A rebuild the copies still need (the feed resumed but the store could not be read), and
+    // when it was last tried: retried every RETRY, even while changes keep arriving.
     let mut rebuild = false;
+    let mut tried = std::time::Instant::now();
     loop {
         let change =
             if rebuild { feed.recv_timeout(RETRY) } else { feed.recv().map_err(|_| RecvTimeoutError::Disconnected) };
+        if rebuild && tried.elapsed() >= RETRY && !matches!(change, Ok(Change::Resumed) | Ok(Change::Lost)) {
+            tried = std::time::Instant::now();
+            rebuild = !resync(&copies);
+        }
         match change {
             Ok(Change::Row { table, key }) => apply(&copies, &table, &key),
             Ok(Change::Lost) => {
@@ -56,7 +62,11 @@ fn run(copies: Copies, feed: Receiver<Change>) {
                 copies.pats.feed_synced(as_of_ms);
             }
             Ok(Change::Synced { .. }) => {}
-            Ok(Change::Resumed) | Err(RecvTimeoutError::Timeout) => rebuild = !resync(&copies),
+            Ok(Change::Resumed) => {
+                tried = std::time::Instant::now();
+                rebuild = !resync(&copies);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }

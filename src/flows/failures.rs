@@ -22,9 +22,10 @@ pub fn account_key(rt: &Runtime, user: Option<&User>, tenant: &str, identifier: 
 
 /// One attempt at a time per account (see [`Regulation::attempt`]): a second attempt on the
 /// same account while the first is in progress is refused at once (429), unchecked and
-/// uncounted, so parallel guesses cannot all pass the ban check before one is counted.
+/// uncounted, so parallel guesses cannot all pass the ban check before one is counted. A store
+/// that cannot claim refuses it (503).
 pub fn claim(regulation: &Regulation, key: &str) -> Result<crate::flows::regulation::Attempt, FlowError> {
-    regulation.attempt(key).ok_or_else(|| {
+    regulation.attempt(key)?.ok_or_else(|| {
         crate::metrics::metrics().rate_limited("attempt");
         FlowError::RateLimited(Duration::from_secs(1))
     })

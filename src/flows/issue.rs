@@ -133,7 +133,16 @@ pub fn issue_as(
 /// Exchanges a refresh token for a new pair; a reused token revokes its session.
 pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: u64) -> Result<Value, FlowError> {
     let next = new_secret();
-    match svc.store.rotate_refresh(&digest_hex(token), now, &digest_hex(&next))? {
+    let hash = digest_hex(token);
+    // The session is looked up before the exchange: of concurrent presenters of one token the
+    // losers end the session as reuse, possibly (on another replica) before the winner would
+    // look it up, and the winner's answer must survive that (one succeeds). An unknown token
+    // costs a read, as before.
+    let held = match svc.store.refresh(&hash)? {
+        Some(r) => svc.sessions.get(&r.session_id),
+        None => None,
+    };
+    match svc.store.rotate_refresh(&hash, now, &digest_hex(&next))? {
         RefreshOutcome::Unknown | RefreshOutcome::Expired => {
             Err(FlowError::Unauthenticated("The refresh token is not valid."))
         }
@@ -148,7 +157,7 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: 
             Err(FlowError::Unauthenticated("The refresh token was already used; the session has been ended."))
         }
         RefreshOutcome::Rotated(r) => {
-            let Some((session, _)) = svc.sessions.get(&r.session_id) else {
+            let Some((session, _)) = held.filter(|(s, _)| s.id == r.session_id) else {
                 return Err(FlowError::Unauthenticated("The session has ended."));
             };
             let user = svc

@@ -126,9 +126,12 @@ impl Regulation {
     /// Claims the account `key` for one attempt, from before its ban check until its failure
     /// is counted: `None` while another attempt on the same account is in progress. Without it,
     /// parallel guesses all pass the ban check before the first failure is counted, and the
-    /// budget is overrun by as many guesses as the server runs at once.
-    pub fn attempt(&self, key: &str) -> Option<Attempt> {
-        self.store.begin_attempt(key).then(|| Attempt { store: self.store.clone(), key: key.to_string() })
+    /// budget is overrun by as many guesses as the servers run at once: on a shared store the
+    /// claim holds across replicas (`Store::begin_attempt`). A store that cannot claim refuses
+    /// the attempt (an error: 503).
+    pub fn attempt(&self, key: &str) -> Result<Option<Attempt>, StoreError> {
+        let claimed = self.store.begin_attempt(key)?;
+        Ok(claimed.then(|| Attempt { store: self.store.clone(), key: key.to_string() }))
     }
 
     /// A whole sign-in completed (a session was issued): the account's failures, the
@@ -247,11 +250,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.redb")).unwrap());
         let r = Regulation::with(store, cfg(5, 100), 64);
-        let a = r.attempt("user:t:u1").expect("free");
-        assert!(r.attempt("user:t:u1").is_none(), "a second attempt while the first runs");
-        let b = r.attempt("user:t:u2").expect("another account is not held up");
+        let a = r.attempt("user:t:u1").unwrap().expect("free");
+        assert!(r.attempt("user:t:u1").unwrap().is_none(), "a second attempt while the first runs");
+        let b = r.attempt("user:t:u2").unwrap().expect("another account is not held up");
         drop(a);
-        assert!(r.attempt("user:t:u1").is_some(), "free again once the first ended");
+        assert!(r.attempt("user:t:u1").unwrap().is_some(), "free again once the first ended");
         drop(b);
     }
 
@@ -287,6 +290,30 @@ mod tests {
         let v = user_key("default", "u2");
         store.ban(&Ban { key: v.clone(), until: now + 60, reason: "admin".into(), created_at: now }).unwrap();
         assert!(r.banned(Some(&v), "192.0.2.3".parse().unwrap(), now + 1).unwrap().is_some());
+    }
+
+    /// Two replicas on one database (every shared backend, PostgreSQL included): failures
+    /// counted on A and B fill one window and A's ban holds on B; a sign-in completed on B
+    /// clears the consecutive count A recorded; one attempt at a time holds across them.
+    #[test]
+    fn failures_bans_and_attempts_are_every_replicas() {
+        crate::store::testing::each_shared_backend(|a, b| {
+            let (ra, rb) = (Regulation::with(a.clone(), cfg(3, 100), 64), Regulation::with(b.clone(), cfg(3, 100), 64));
+            let u = user_key("default", "u1");
+            let ip = |i: u8| IpAddr::from([198, 51, 100, i]);
+            assert!(ra.failed(Some(&u), ip(1), 1000).unwrap().is_empty());
+            assert!(rb.failed(Some(&u), ip(2), 1001).unwrap().is_empty());
+            rb.signed_in(&u).unwrap();
+            assert_eq!(a.failure_streak(&u).unwrap(), 0, "B's sign-in cleared A's count");
+            assert!(ra.failed(Some(&u), ip(3), 1002).unwrap().is_empty());
+            assert!(rb.failed(Some(&u), ip(4), 1003).unwrap().is_empty());
+            let bans = ra.failed(Some(&u), ip(5), 1004).unwrap();
+            assert_eq!(bans.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(), [u.as_str()], "A bans on the third");
+            assert_eq!(rb.banned(Some(&u), ip(6), 1005).unwrap().map(|b| b.until), Some(1604), "held on B");
+            let held = ra.attempt(&u).unwrap().expect("free");
+            assert!(rb.attempt(&u).unwrap().is_none(), "A's attempt in progress refuses B's");
+            drop(held);
+        });
     }
 
     #[test]

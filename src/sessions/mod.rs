@@ -435,12 +435,17 @@ impl Sessions {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
             m.by_id.values().map(|(d, l)| (*d, l.clone())).collect()
         };
-        for (d, l) in &lives {
-            let seen = l.last_seen.load(Ordering::Relaxed);
-            if seen > l.persisted_seen.load(Ordering::Relaxed) + 30 && self.valid(l, now) {
-                self.store.touch_session(&hex(d), seen)?;
-                l.persisted_seen.store(seen, Ordering::Relaxed);
-            }
+        let touched: Vec<(&Arc<Live>, String, u64)> = lives
+            .iter()
+            .filter_map(|(d, l)| {
+                let seen = l.last_seen.load(Ordering::Relaxed);
+                (seen > l.persisted_seen.load(Ordering::Relaxed) + 30 && self.valid(l, now)).then(|| (l, hex(d), seen))
+            })
+            .collect();
+        let uses: Vec<(String, u64)> = touched.iter().map(|(_, h, seen)| (h.clone(), *seen)).collect();
+        self.store.touch_sessions(&uses)?;
+        for (l, _, seen) in &touched {
+            l.persisted_seen.store(*seen, Ordering::Relaxed);
         }
         self.revoke(|s| s.expires_at <= now)?;
         let stale: Vec<String> = lives

@@ -5,6 +5,10 @@ use super::*;
 /// META key of the last audit sequence number given.
 const AUDIT_SEQ: &str = "audit_seq";
 
+/// Sign-in attempts one process runs at once at most (more are refused like a busy account):
+/// bounds what claims hold, in memory and in a shared database's lock table.
+pub const MAX_ATTEMPTS: usize = 1024;
+
 impl Store {
     pub fn put_session(&self, secret_hash: &str, s: &Session) -> Result<()> {
         self.put_session_with_refresh(secret_hash, s, None)
@@ -47,6 +51,29 @@ impl Store {
             if let Some(mut s) = old {
                 s.last_seen = s.last_seen.max(last_seen);
                 t.insert(secret_hash, encode(&s).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// [`Store::touch_session`] for many sessions in one write transaction (the minute's
+    /// housekeeping: one commit, not one per session).
+    pub fn touch_sessions(&self, uses: &[(String, u64)]) -> Result<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(SESSIONS)?;
+            for (secret_hash, last_seen) in uses {
+                let old: Option<Session> = t.get(secret_hash.as_str())?.map(|v| decode(&v)).transpose()?;
+                if let Some(mut s) = old {
+                    if *last_seen > s.last_seen {
+                        s.last_seen = *last_seen;
+                        t.insert(secret_hash.as_str(), encode(&s).as_slice())?;
+                    }
+                }
             }
         }
         tx.commit()?;
@@ -167,16 +194,47 @@ impl Store {
     }
 
     /// Claims `key` (an account's budget key) for one attempt: false when another attempt on
-    /// it is still in progress. In memory only (one process owns the store); see
-    /// `Regulation::attempt`.
-    pub fn begin_attempt(&self, key: &str) -> bool {
-        let mut set = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(key.to_string())
+    /// it is still in progress — in this process or, on a shared database, in any replica —
+    /// or when [`MAX_ATTEMPTS`] are in progress here. An error (the database unreachable)
+    /// refuses the attempt too: the caller answers 503. See `Regulation::attempt`.
+    ///
+    /// This process's attempts are kept in memory (redb is one process's: that is the whole
+    /// claim); a shared backend then claims the key across replicas (PostgreSQL: a
+    /// session-level advisory lock on a dedicated connection, see `postgres::claims`), which
+    /// writes nothing, so anonymous callers naming any identifier cannot make the store write.
+    pub fn begin_attempt(&self, key: &str) -> Result<bool> {
+        {
+            let mut held = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+            if held.len() >= MAX_ATTEMPTS || held.contains_key(key) {
+                return Ok(false);
+            }
+            // Held here while the backend claims: a second local attempt is refused meanwhile.
+            held.insert(key.to_string(), 0);
+        }
+        let claimed = self.db.claim(key);
+        let mut held = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        match claimed {
+            Ok(Some(token)) => {
+                held.insert(key.to_string(), token);
+                Ok(true)
+            }
+            Ok(None) => {
+                held.remove(key);
+                Ok(false)
+            }
+            Err(e) => {
+                held.remove(key);
+                Err(e)
+            }
+        }
     }
 
-    /// Ends the attempt `begin_attempt` claimed.
+    /// Ends the attempt `begin_attempt` claimed (never waits on the database).
     pub fn end_attempt(&self, key: &str) {
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        let token = self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        if let Some(token) = token {
+            self.db.release(key, token);
+        }
     }
 
     /// Records a failure for `key` at `now` in one write: returns how many happened since

@@ -131,8 +131,9 @@ pub struct Store {
     pub(crate) db: Db,
     /// Seals authenticator seeds at rest once set (see `seal`).
     seed_key: std::sync::RwLock<Option<[u8; 32]>>,
-    /// The account keys with a sign-in attempt in progress (see `Store::begin_attempt`).
-    attempts: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The account keys with a sign-in attempt in progress in this process, with the token of
+    /// the backend's claim (see `Store::begin_attempt`).
+    attempts: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Bumped after a commit that queued an event webhook delivery (see [`signal`]).
     deliveries: signal::Signal,
     /// Bumped when a code or account message was queued (see [`outbox`]).
@@ -391,6 +392,9 @@ mod signing_keys;
 pub use mfa_steps::MfaStep;
 pub mod import_jobs;
 pub use signing_keys::StoredSigningKey;
+
+#[cfg(test)]
+mod attempt_tests;
 
 #[cfg(all(test, unix))]
 mod tests {

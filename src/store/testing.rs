@@ -72,3 +72,12 @@ fn run(name: &str, test: impl FnOnce()) {
         std::panic::resume_unwind(e);
     }
 }
+
+/// Runs `test` with two stores opened on the same data, as two replicas on one database, on
+/// every backend that can be shared (all but redb, which one process owns).
+pub(crate) fn each_shared_backend(test: impl Fn(&std::sync::Arc<Store>, &std::sync::Arc<Store>)) {
+    for b in backends().into_iter().filter(|b| b.name != "redb") {
+        let (one, two) = (std::sync::Arc::new(b.open()), std::sync::Arc::new(b.open()));
+        run(b.name, || test(&one, &two));
+    }
+}

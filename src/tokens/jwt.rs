@@ -111,7 +111,7 @@ pub enum TokenError {
 /// Signs with the current key and verifies with any of ours still in its window (see `ring`).
 pub struct Tokens {
     pub issuer: String,
-    keys: KeyRing,
+    pub(super) keys: std::sync::Arc<KeyRing>,
     validation: Validation,
 }
 
@@ -124,7 +124,7 @@ impl Tokens {
         // The audience is the tenant, which depends on the request: checked by `verify`.
         validation.validate_aud = false;
         validation.leeway = 5;
-        let keys = KeyRing::new(key).expect("a loaded key re-encodes");
+        let keys = std::sync::Arc::new(KeyRing::new(key).expect("a loaded key re-encodes"));
         Tokens { issuer: issuer.to_string(), keys, validation }
     }
 
@@ -187,7 +187,8 @@ impl Tokens {
         let now = now_secs();
         let find = |ring: &Ring| ring.keys.iter().position(|k| k.key.kid == kid && k.live(now));
         // A key retired elsewhere, or one this replica has not seen yet: read the keys again
-        // (rate-limited; verified tokens are cached, so this is not every request's work).
+        // (rate-limited, and in the background on a runtime: this answer is the keys at hand;
+        // verified tokens are cached, so this is not every request's work).
         let gap = if self.keys.load().keys.iter().any(|k| k.key.kid == kid) {
             SIGN_RECHECK_MS
         } else {
@@ -416,6 +417,57 @@ mod ring_tests {
         assert_eq!(kids(&a.jwks()).len(), 2, "the new current and the one in its window");
         assert!(!kids(&a.jwks()).contains(&new_kid));
         assert_eq!(a.root().kid, root.kid, "codes and seeds keep the key file's keys");
+    }
+
+    /// On a runtime (a request), a token of a key not read yet is answered from the keys at
+    /// hand — refused — while the read runs on the blocking pool (here held busy, so the answer
+    /// cannot have waited for it); once the read is done the token verifies.
+    #[test]
+    fn on_a_runtime_an_unknown_kid_is_read_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let root = SigningKey::ephemeral();
+        let (a, b) = (replica(&store, &root), replica(&store, &root));
+        a.rotate(3600).unwrap();
+        let token = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
+        b.keys.forget_last_check();
+        let rt = tokio::runtime::Builder::new_current_thread().max_blocking_threads(1).enable_all().build().unwrap();
+        rt.block_on(async {
+            let (free, busy) = std::sync::mpsc::channel::<()>();
+            let blocker = tokio::task::spawn_blocking(move || busy.recv());
+            assert_eq!(b.verify(&token, "default"), Err(TokenError::UnknownKey), "no read in place");
+            free.send(()).unwrap();
+            blocker.await.unwrap().unwrap();
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while b.verify(&token, "default").is_err() {
+                assert!(std::time::Instant::now() < end, "the background read did not swap the keys in");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        assert_eq!(b.signing_kid(), a.signing_kid());
+    }
+
+    /// Two replicas on one shared store (PostgreSQL included): a token signed with a key rotated
+    /// on one verifies on the other within about `UNKNOWN_KID_RECHECK_MS` of being first seen,
+    /// though the other read the keys just before the rotation.
+    #[test]
+    fn a_key_rotated_on_another_replica_verifies_within_the_recheck_bound() {
+        crate::store::testing::each_shared_backend(|one, two| {
+            let root = SigningKey::ephemeral();
+            let (a, b) = (replica(one, &root), replica(two, &root));
+            a.rotate(3600).unwrap();
+            let token = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            rt.block_on(async {
+                let start = std::time::Instant::now();
+                let bound = std::time::Duration::from_millis(UNKNOWN_KID_RECHECK_MS + 2_000);
+                while b.verify(&token, "default").is_err() {
+                    assert!(start.elapsed() < bound, "not verified within {bound:?}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            });
+            assert_eq!(b.signing_kid(), a.signing_kid());
+        });
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! shares) and each replica re-reads them when it may have missed a rotation: at most every
 //! [`SIGN_RECHECK_MS`] when it signs, at most every [`UNKNOWN_KID_RECHECK_MS`] when a token
 //! names a key it does not know, and at every reload. Nothing wakes up while idle.
+//!
+//! Called on a runtime (a request), the re-read runs on the runtime's blocking pool, never on
+//! the request's thread: the request is answered from the keys at hand (a token of a key not
+//! read yet is refused), and the ring is swapped once the read is done — a token of a key
+//! rotated on another replica verifies from about [`UNKNOWN_KID_RECHECK_MS`] after it is first
+//! seen. Off a runtime (the CLI, plain threads) the read is done in place.
 
 use super::keys::SigningKey;
 use crate::store::{seal, Store, StoredSigningKey};
@@ -150,21 +156,52 @@ impl KeyRing {
     }
 
     /// Re-reads the store's keys when the last read is at least `gap_ms` old (one caller at a
-    /// time does). True when it read.
-    pub fn refresh_at_most_every(&self, gap_ms: u64, now: u64) -> bool {
+    /// time does): in the background on a runtime (see the module). True when it read or
+    /// started reading.
+    pub fn refresh_at_most_every(self: &Arc<Self>, gap_ms: u64, now: u64) -> bool {
+        if !self.claim_read(gap_ms) {
+            return false;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let ring = self.clone();
+                drop(rt.spawn_blocking(move || ring.read_logged(now)));
+            }
+            Err(_) => self.read_logged(now),
+        }
+        true
+    }
+
+    /// [`KeyRing::refresh_at_most_every`], reading on this thread: a blocking read, for the
+    /// blocking pool (a request's prefetch awaits it, so a token of a key rotated on another
+    /// replica is verified on its first request, not refused).
+    pub fn refresh_here_at_most_every(&self, gap_ms: u64, now: u64) -> bool {
+        let claimed = self.claim_read(gap_ms);
+        if claimed {
+            self.read_logged(now);
+        }
+        claimed
+    }
+
+    /// Whether the ring holds key `kid` now.
+    pub fn has(&self, kid: &str) -> bool {
+        self.load().keys.iter().any(|k| k.key.kid == kid)
+    }
+
+    /// Whether this caller is the one to read the keys again (the last read is `gap_ms` old).
+    fn claim_read(&self, gap_ms: u64) -> bool {
         if self.store.get().is_none() {
             return false;
         }
         let (at, last) = (self.now_ms(), self.checked_ms.load(Ordering::Relaxed));
-        if at.saturating_sub(last) < gap_ms
-            || self.checked_ms.compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed).is_err()
-        {
-            return false;
-        }
+        at.saturating_sub(last) >= gap_ms
+            && self.checked_ms.compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    fn read_logged(&self, now: u64) {
         if let Err(e) = self.refresh(now) {
             tracing::error!("signing keys: {e}");
         }
-        true
     }
 
     /// Starts a new signing key; the current one verifies for `overlap` more seconds.
@@ -183,5 +220,20 @@ impl KeyRing {
             Some(s) => s.signing_keys().map_err(|e| e.to_string()),
             None => Ok(vec![]),
         }
+    }
+}
+
+impl super::Tokens {
+    /// Whether `token` names a signing key this replica does not hold (one rotated in on another
+    /// replica a moment ago, or a forged `kid`).
+    pub fn names_unknown_key(&self, token: &str) -> bool {
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
+        kid.is_some_and(|kid| !self.keys.has(&kid))
+    }
+
+    /// Reads the keys again on this thread, at most once per [`UNKNOWN_KID_RECHECK_MS`] (a
+    /// blocking read: for the blocking pool).
+    pub fn reread_keys(&self) {
+        self.keys.refresh_here_at_most_every(UNKNOWN_KID_RECHECK_MS, crate::clock::now_secs());
     }
 }

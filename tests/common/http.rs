@@ -49,6 +49,11 @@ impl Gatehouse {
 }
 
 impl Req {
+    /// A request built elsewhere (to a peer in front of Gatehouse, such as nginx).
+    pub fn to(builder: RequestBuilder) -> Req {
+        Req(builder)
+    }
+
     /// The `Host` header (which app or portal the request is for).
     pub fn host(self, host: &str) -> Req {
         self.header("Host", host)

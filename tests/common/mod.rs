@@ -14,6 +14,7 @@ mod http;
 mod mail;
 mod pg;
 mod raw;
+mod replicas;
 mod web;
 // Each test binary uses a part of the harness.
 #[allow(unused_imports)]
@@ -26,6 +27,8 @@ pub use mail::*;
 pub use pg::*;
 #[allow(unused_imports)]
 pub use raw::*;
+#[allow(unused_imports)]
+pub use replicas::*;
 #[allow(unused_imports)]
 pub use web::*;
 

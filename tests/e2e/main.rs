@@ -40,6 +40,8 @@ mod postgres;
 mod providers;
 mod register;
 mod register_options;
+mod regulation_shared;
 mod release;
+mod replicas;
 mod verify;
 mod wire;

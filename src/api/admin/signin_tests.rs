@@ -160,7 +160,7 @@ async fn an_end_users_password_at_the_admin_sign_in_draws_on_their_budget() {
     assert_eq!((st, a["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")), "{a:?}");
     assert_eq!(streak(), 2, "his right password at the admin door counts as a wrong one");
     let regulation = crate::flows::regulation::Regulation::new(s.services.store.clone(), &s.runtime.load().config);
-    let held = regulation.attempt(&key).expect("no attempt in progress");
+    let held = regulation.attempt(&key).unwrap().expect("no attempt in progress");
     for uri in ["/auth/login", "/auth/admin/api/login"] {
         let (st, a) = login(uri, "wrong-password-2").await;
         assert_eq!((st, a["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{uri}: {a:?}");

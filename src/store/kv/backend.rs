@@ -28,6 +28,18 @@ pub trait Backend: Send + Sync {
     /// read-modify-write inside one, like a refresh-token rotation, must have one winner, also
     /// across processes sharing the database). Dropped without `commit`: rolled back.
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// Claims `key` for one holder across every process sharing this database, until
+    /// [`Backend::release`] — or until this process's hold on the database ends, so a claim
+    /// whose holder died does not stay. `Ok(Some(token))`: claimed (the token goes back to
+    /// `release`); `Ok(None)`: another process holds it; an error: not claimed (fail closed).
+    /// Claims write nothing to the tables. Within one process the store claims first in
+    /// memory, so a backend sees at most one claim of a key per process at a time. The
+    /// default is a database one process owns, where that in-memory claim is the whole claim.
+    fn claim(&self, _key: &str) -> Result<Option<u64>> {
+        Ok(Some(0))
+    }
+    /// Ends a claim [`Backend::claim`] made (without waiting: it may be called anywhere).
+    fn release(&self, _key: &str, _token: u64) {}
     /// Whether other processes may write this database too.
     fn is_shared(&self) -> bool {
         false

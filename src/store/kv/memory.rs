@@ -20,6 +20,9 @@ pub struct Memory(Arc<Inner>);
 struct Inner {
     committed: Mutex<Arc<Tables>>,
     writer: Mutex<()>,
+    /// The keys claimed (`Backend::claim`): stores opened on clones share them, as replicas
+    /// on one database do.
+    claims: Mutex<std::collections::HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -35,6 +38,14 @@ impl Backend for Memory {
         let writer = lock(&self.0.writer);
         let tables = (**lock(&self.0.committed)).clone();
         Ok(Box::new(Writing { _writer: writer, inner: &self.0, tables: RefCell::new(tables) }))
+    }
+
+    fn claim(&self, key: &str) -> Result<Option<u64>> {
+        Ok(lock(&self.0.claims).insert(key.to_string()).then_some(0))
+    }
+
+    fn release(&self, key: &str, _token: u64) {
+        lock(&self.0.claims).remove(key);
     }
 }
 

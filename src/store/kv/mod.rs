@@ -103,6 +103,22 @@ impl Db {
         }))
     }
 
+    /// Claims `key` across the processes sharing the database (see [`Backend::claim`]); redb
+    /// is one process's, so its claim is the store's in-memory one alone.
+    pub(crate) fn claim(&self, key: &str) -> Result<Option<u64>> {
+        match &self.engine {
+            Engine::Redb(_) => Ok(Some(0)),
+            Engine::Kv(b) => b.claim(key),
+        }
+    }
+
+    /// Ends a claim of [`Db::claim`].
+    pub(crate) fn release(&self, key: &str, token: u64) {
+        if let Engine::Kv(b) = &self.engine {
+            b.release(key, token)
+        }
+    }
+
     /// Whether this is redb: a file one process holds (no other process shares its data).
     pub(crate) fn is_redb(&self) -> bool {
         matches!(self.engine, Engine::Redb(_))

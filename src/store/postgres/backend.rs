@@ -18,6 +18,15 @@ impl Backend for Postgres {
         Ok(Box::new(Writing { tx: self.begin_write()?, _gate: gate }))
     }
 
+    /// A session-level advisory lock on this process's claims connection (`claims`).
+    fn claim(&self, key: &str) -> Result<Option<u64>> {
+        self.claims.claim(key)
+    }
+
+    fn release(&self, key: &str, token: u64) {
+        self.claims.release(key, token)
+    }
+
     fn is_shared(&self) -> bool {
         true
     }

@@ -23,6 +23,7 @@
 //! connection and connects anew, so the store works again as soon as PostgreSQL is back.
 
 mod backend;
+mod claims;
 pub mod feed;
 mod migrations;
 pub mod testdb;
@@ -52,6 +53,8 @@ pub struct Postgres {
     timeout: Duration,
     /// This process's write transactions queue here before taking a connection (`backend`).
     writer: std::sync::Mutex<()>,
+    /// The connection holding this process's attempt claims (see [`claims`]).
+    claims: Arc<claims::Claims>,
     /// Where the store is, without credentials (for messages).
     pub shown: String,
     /// How to connect (the change feed opens its own connection).
@@ -121,6 +124,7 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Db(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let claims = Arc::new(claims::Claims::new(&pg_config, runtime.handle().clone(), cfg.timeout));
         let manager =
             Manager::from_config(pg_config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -137,6 +141,7 @@ impl Postgres {
             pool,
             timeout: cfg.timeout,
             writer: Default::default(),
+            claims,
             shown: cfg.display(),
             config: pg_config,
         })

@@ -175,3 +175,73 @@ fn an_unreachable_server_is_a_db_error() {
     assert!(matches!(e, StoreError::Db(_)), "{e:?}");
     assert!(!e.to_string().contains("secret-pw"), "{e}");
 }
+
+/// A claim is held by the claims connection of its process: when that connection dies (the
+/// process crashed), the claim goes with it and another replica can take the key; the first
+/// process claims anew on a new connection, and its stale release frees nothing of the new
+/// holder's.
+#[test]
+fn a_claim_whose_holder_died_is_released() {
+    use crate::store::kv::Backend;
+    let Some((db, a)) = open() else { return };
+    let b = Postgres::open(&db.config(2)).unwrap();
+    let token = a.claim("user:t:u1").unwrap().expect("free");
+    assert_eq!(b.claim("user:t:u1").unwrap(), None, "held by A");
+    let pid = a.claims.backend_pid().unwrap();
+    b.execute(&format!("SELECT pg_terminate_backend({pid})")).unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    let held = loop {
+        if let Some(t) = b.claim("user:t:u1").unwrap() {
+            break t;
+        }
+        assert!(std::time::Instant::now() < end, "A's claim outlived its connection");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A claims again on a new connection (a claim racing the old one's close may be refused).
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while !matches!(a.claim("user:t:u2"), Ok(Some(_))) {
+        assert!(std::time::Instant::now() < end, "A did not reconnect");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.release("user:t:u1", token);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(a.claim("user:t:u1").unwrap(), None, "A's stale release freed nothing of B's");
+    b.release("user:t:u1", held);
+}
+
+/// No database: a claim is an error (the attempt is refused, 503), not a free pass.
+#[test]
+fn a_claim_without_the_database_fails_closed() {
+    use crate::store::kv::Backend;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = PostgresConfig {
+        url: format!("postgres://gh:pw@127.0.0.1:{port}/gatehouse"),
+        pool: 2,
+        timeout: Duration::from_secs(2),
+    };
+    let pg = Postgres::connect(&cfg).unwrap();
+    assert!(matches!(pg.claim("user:t:u1"), Err(StoreError::Db(_))));
+
+    // A server that never answers: claims arriving together wait out one connect, not one each.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let cfg = PostgresConfig {
+        url: format!("postgres://gh:pw@127.0.0.1:{port}/gatehouse"),
+        pool: 2,
+        timeout: Duration::from_secs(1),
+    };
+    let pg = Postgres::connect(&cfg).unwrap();
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let claims: Vec<_> = (0..6)
+            .map(|i| {
+                let pg = &pg;
+                s.spawn(move || pg.claim(&format!("user:t:u{i}")))
+            })
+            .collect();
+        for c in claims {
+            assert!(matches!(c.join().unwrap(), Err(StoreError::Db(_))));
+        }
+    });
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}: the claims waited in turn", start.elapsed());
+}
