@@ -61,11 +61,11 @@ pub fn href(id: &str) -> String {
 /// Reads `csv` and starts importing its rows into the administrator's tenant: the job's id, or
 /// why not (a file without its header row or with an unknown column: 422, nothing imported; an
 /// import of the tenant running: 429).
-pub async fn start(c: &Console, file: &str, csv: Vec<u8>) -> Result<String, ApiError> {
+pub async fn start(c: &Console, file: &str, csv: axum::body::Bytes) -> Result<String, ApiError> {
     let file: String = file.chars().filter(|ch| !ch.is_control()).take(200).collect();
     let (id, rows, unreadable) = c
         .run(move |w: &Work| {
-            let (rows, unreadable) = crate::directory::parse_csv(csv.as_slice(), &w.tenant).map_err(|m| {
+            let (rows, unreadable) = crate::directory::parse_csv(&csv[..], &w.tenant).map_err(|m| {
                 ApiError::new(Code::InvalidField, format!("file: the CSV cannot be imported: {m}."))
             })?;
             let id: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
@@ -200,7 +200,7 @@ async fn upload(c: Console, req: Request) -> Response {
         let m = format!("file: the file is larger than {} MiB: split it.", MAX_IMPORT_BYTES >> 20);
         return ApiError::new(Code::BodyTooLarge, m).into_response();
     };
-    match start(&c, &name, bytes.to_vec()).await {
+    match start(&c, &name, bytes).await {
         Ok(id) => (StatusCode::ACCEPTED, Json(json!({"job": href(&id)}))).into_response(),
         Err(e) => e.into_response(),
     }
