@@ -153,6 +153,9 @@ pub struct Tokens {
     pub issuer: Option<String>,
     pub access_ttl: Dur,
     pub refresh_ttl: Dur,
+    /// How long after a refresh token was exchanged another presentation of it is refused
+    /// without ending its session (concurrent refreshes of one token: one wins).
+    pub refresh_grace: Dur,
     pub signing_key: String,
 }
 
@@ -162,6 +165,7 @@ impl Default for Tokens {
             issuer: None,
             access_ttl: Dur(std::time::Duration::from_secs(900)),
             refresh_ttl: Dur(std::time::Duration::from_secs(30 * 86_400)),
+            refresh_grace: Dur(std::time::Duration::from_secs(10)),
             signing_key: "./data/signing-key.pem".into(),
         }
     }

@@ -272,6 +272,7 @@ pub struct TokenConfig {
     pub issuer: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    pub refresh_grace: Duration,
     pub signing_key: PathBuf,
 }
 

@@ -169,6 +169,12 @@ fn tokens_section(r: &mut Reporter, t: &file::Tokens) {
     if t.access_ttl.0.is_zero() || t.access_ttl.0 > Duration::from_secs(86_400) {
         r.error("tokens.access_ttl", "tokens.access_ttl must be between 1s and 24h");
     }
+    if t.refresh_grace.0 > Duration::from_secs(60) {
+        r.error(
+            "tokens.refresh_grace",
+            "tokens.refresh_grace must be at most 60s (0s: every second presentation ends the session)",
+        );
+    }
 }
 
 /// `password`: hashing threads, the shortest password, argon2 at OWASP's floor or above.
@@ -409,6 +415,7 @@ fn assemble(path: &Path, base: &Path, f: file::File, s: Sections) -> Config {
             issuer: f.tokens.issuer.unwrap_or_else(|| s.public_url.as_str().trim_end_matches('/').to_string()),
             access_ttl: f.tokens.access_ttl.0,
             refresh_ttl: f.tokens.refresh_ttl.0,
+            refresh_grace: f.tokens.refresh_grace.0,
             signing_key: resolve_path(base, &f.tokens.signing_key),
         },
         session: SessionConfig {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! refresh: token hash ─► unknown/expired ─401─► (read only: nothing written)
+//!          used ≤ tokens.refresh_grace ago ─401─► (read only: session kept; one winner)
 //!          already used ─► session revoked (reuse) ─401─►
 //!          fresh ─► marked used, successor stored, new access token
 //! ```
@@ -117,6 +118,7 @@ pub fn issue_as(
         tenant: s.tenant.clone(),
         used: false,
         expires_at: (s.created_at + refresh_ttl).min(s.expires_at),
+        used_at: None,
     };
     let (cookie, session, _) = svc.sessions.create_with_refresh(
         user,
@@ -142,7 +144,11 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: 
         Some(r) => svc.sessions.get(&r.session_id),
         None => None,
     };
-    match svc.store.rotate_refresh(&hash, now, &digest_hex(&next))? {
+    let grace = rt.config.tokens.refresh_grace.as_secs();
+    match svc.store.rotate_refresh(&hash, now, &digest_hex(&next), grace)? {
+        RefreshOutcome::Superseded => Err(FlowError::Unauthenticated(
+            "This refresh token was just exchanged by another request: use the refresh token that request received.",
+        )),
         RefreshOutcome::Unknown | RefreshOutcome::Expired => {
             Err(FlowError::Unauthenticated("The refresh token is not valid."))
         }

@@ -176,6 +176,7 @@ fn a_session_for_a_user_disabled_deleted_or_demoted_since_it_was_read_is_refused
         tenant: s.tenant.clone(),
         used: false,
         expires_at: s.expires_at,
+        used_at: None,
     };
     refused(sessions.create_with_refresh(&stale, amr(), vec![], 600, Some(("r1", &make)), Device::default()));
     assert!(store.refresh("r1").unwrap().is_none(), "no refresh token either");

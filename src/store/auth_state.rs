@@ -132,12 +132,16 @@ impl Store {
     /// under `next_hash`; one already used is reported as reuse (the caller revokes the
     /// session). redb serialises write transactions, so two concurrent exchanges of one token
     /// yield one successor and one reuse.
-    pub fn rotate_refresh(&self, token_hash: &str, now: u64, next_hash: &str) -> Result<RefreshOutcome> {
-        // An unknown or expired token (anyone can send one) is answered from a read: it never
-        // costs a write transaction.
+    pub fn rotate_refresh(&self, token_hash: &str, now: u64, next_hash: &str, grace: u64) -> Result<RefreshOutcome> {
+        // A token exchanged `grace` seconds ago or less was presented concurrently with the
+        // exchange (two tabs, a retry, replicas racing): refused, its session kept.
+        let superseded = |r: &RefreshRecord| r.used && r.used_at.is_some_and(|t| now.saturating_sub(t) < grace);
+        // An unknown, expired or just-superseded token (anyone can send one) is answered from a
+        // read: it never costs a write transaction.
         match self.refresh(token_hash)? {
             None => return Ok(RefreshOutcome::Unknown),
             Some(r) if !r.used && r.expires_at <= now => return Ok(RefreshOutcome::Expired),
+            Some(r) if superseded(&r) => return Ok(RefreshOutcome::Superseded),
             Some(_) => {}
         }
         let tx = self.db.begin_write()?;
@@ -146,12 +150,14 @@ impl Store {
             let rec: Option<RefreshRecord> = t.get(token_hash)?.map(|v| decode(&v)).transpose()?;
             match rec {
                 None => RefreshOutcome::Unknown,
+                Some(r) if superseded(&r) => RefreshOutcome::Superseded,
                 Some(r) if r.used => RefreshOutcome::Reused(r),
                 Some(r) if r.expires_at <= now => RefreshOutcome::Expired,
                 Some(mut r) => {
                     r.used = true;
+                    r.used_at = Some(now);
                     t.insert(token_hash, encode(&r).as_slice())?;
-                    let next = RefreshRecord { used: false, ..r.clone() };
+                    let next = RefreshRecord { used: false, used_at: None, ..r.clone() };
                     t.insert(next_hash, encode(&next).as_slice())?;
                     RefreshOutcome::Rotated(r)
                 }
@@ -415,17 +421,27 @@ mod tests {
                 tenant: "t".into(),
                 used: false,
                 expires_at: 100,
+                used_at: None,
             };
             store.put_refresh("old", &rec).unwrap();
             let before = store.write_transactions();
-            assert_eq!(store.rotate_refresh("nope", 50, "next").unwrap(), RefreshOutcome::Unknown);
-            assert_eq!(store.rotate_refresh("old", 100, "next").unwrap(), RefreshOutcome::Expired);
+            assert_eq!(store.rotate_refresh("nope", 50, "next", 10).unwrap(), RefreshOutcome::Unknown);
+            assert_eq!(store.rotate_refresh("old", 100, "next", 10).unwrap(), RefreshOutcome::Expired);
             assert_eq!(store.write_transactions(), before, "no write transaction");
             assert!(store.refresh("next").unwrap().is_none());
-            // A live one rotates (one write), and is reuse afterwards.
-            assert!(matches!(store.rotate_refresh("old", 50, "next").unwrap(), RefreshOutcome::Rotated(_)));
+            // A live one rotates (one write); within the grace a second presentation is refused
+            // from a read, the successor kept; after it, it is reuse.
+            assert!(matches!(store.rotate_refresh("old", 50, "next", 10).unwrap(), RefreshOutcome::Rotated(_)));
             assert_eq!(store.write_transactions(), before + 1);
-            assert!(matches!(store.rotate_refresh("old", 50, "again").unwrap(), RefreshOutcome::Reused(_)));
+            assert_eq!(store.rotate_refresh("old", 59, "again", 10).unwrap(), RefreshOutcome::Superseded);
+            assert_eq!(store.write_transactions(), before + 1, "no write transaction");
+            assert!(store.refresh("again").unwrap().is_none() && store.refresh("next").unwrap().is_some());
+            assert!(matches!(store.rotate_refresh("old", 60, "again", 10).unwrap(), RefreshOutcome::Reused(_)));
+            assert!(matches!(store.rotate_refresh("next", 61, "third", 0).unwrap(), RefreshOutcome::Rotated(_)));
+            assert!(
+                matches!(store.rotate_refresh("next", 61, "fourth", 0).unwrap(), RefreshOutcome::Reused(_)),
+                "no grace"
+            );
         });
     }
 
@@ -462,6 +478,9 @@ mod tests {
 pub enum RefreshOutcome {
     Rotated(RefreshRecord),
     Reused(RefreshRecord),
+    /// Exchanged by a concurrent presentation moments ago (within the grace): refused, the
+    /// session kept.
+    Superseded,
     Expired,
     Unknown,
 }

@@ -137,6 +137,10 @@ pub struct RefreshRecord {
     /// Set when the token was exchanged; presenting it again is reuse.
     pub used: bool,
     pub expires_at: u64,
+    /// When it was exchanged (a presentation within `tokens.refresh_grace` of it is refused
+    /// without ending the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

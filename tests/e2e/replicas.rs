@@ -113,15 +113,13 @@ fn two_hundred_concurrent_refreshes_of_one_token_across_both_replicas_yield_one_
         assert!([(401, "unauthenticated"), (503, "unavailable")].contains(&answer), "{body}: {tally:?}");
     }
 
-    // docs/http-api.md: "Presenting a used one again ends the whole session (reuse
-    // detection)": the 199 losers presented a used token, so the family ends, successor too.
-    assert!(!stored_sessions(&r.store_url).contains(&session), "the reused token's session ended");
+    // The losers presented a token exchanged moments before (within `tokens.refresh_grace`):
+    // refused without ending the family. The session lives on, the successor refreshes.
+    assert!(stored_sessions(&r.store_url).contains(&session), "the family is intact");
     let next = refresh(&r, &successor);
-    assert_eq!(
-        (next.status(), next.json()["error"].clone()),
-        (reqwest::StatusCode::UNAUTHORIZED, json!("unauthenticated"))
-    );
-    assert!(r.a.audit_events().iter().any(|e| e == "refresh_reuse"), "{:?}", r.a.audit_events());
+    assert_eq!(next.status(), reqwest::StatusCode::OK, "the successor works");
+    assert!(!r.a.audit_events().iter().any(|e| e == "refresh_reuse"), "{:?}", r.a.audit_events());
+    assert!(!r.b.audit_events().iter().any(|e| e == "refresh_reuse"), "{:?}", r.b.audit_events());
 }
 
 /// One sign-in's outcome as the client saw it.

@@ -192,21 +192,23 @@ impl Claims {
         }
     }
 
-    /// Releases `key`'s claim taken on the connection of `generation`, in the background.
+    /// Releases `key`'s claim taken on the connection of `generation`, and waits for it (as the
+    /// claim did: the attempt ends on the blocking pool): the answer to the attempt goes out
+    /// only once the account is free, so the client's next attempt, on any replica, is not
+    /// refused as concurrent with the one it was told about.
     pub(super) fn release(self: &Arc<Self>, key: &str, generation: u64) {
         let Some((current, client)) = self.current() else { return };
         if current != generation {
             return;
         }
         let sql = format!("SELECT pg_advisory_unlock({})", lock_id(key));
-        let (claims, timeout) = (self.clone(), self.timeout);
-        self.handle.spawn(async move {
-            let done = tokio::time::timeout(timeout, client.simple_query(&sql)).await;
-            if !matches!(done, Ok(Ok(_))) {
-                // A lock left on a live session would hold the account on every other replica.
-                claims.discard(generation);
-            }
+        let done = run_on(&self.handle, self.timeout, async move {
+            client.simple_query(&sql).await.map(|_| ()).map_err(pg_err)
         });
+        if done.is_err() {
+            // A lock left on a live session would hold the account on every other replica.
+            self.discard(generation);
+        }
     }
 
     /// The backend process of the claims' connection (tests terminate it, as a crash would).
