@@ -69,6 +69,9 @@ impl BackgroundService for Housekeeping {
                         if let Err(e) = services.store.purge_mfa_steps(now) {
                             tracing::error!("MFA step housekeeping: {e}");
                         }
+                        if let Err(e) = services.store.purge_import_jobs(now) {
+                            tracing::error!("import job housekeeping: {e}");
+                        }
                         if let Err(e) = services.store.purge_links(now) {
                             tracing::error!("link housekeeping: {e}");
                         }

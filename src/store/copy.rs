@@ -80,6 +80,7 @@ pub(crate) const TABLES: &[&dyn AnyTable] = &[
     &super::mfa_steps::MFA_STEPS_BY_USER,
     &super::lookups::SESSION_IDS,
     &super::lookups::TOKEN_HASHES,
+    &super::import_jobs::IMPORT_JOBS,
 ];
 
 /// The store's own bookkeeping (schema version, one-time migrations done): always replaced

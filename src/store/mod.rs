@@ -320,6 +320,7 @@ impl Store {
             tx.open_table(mfa_steps::MFA_STEPS_BY_USER)?;
             tx.open_table(lookups::SESSION_IDS)?;
             tx.open_table(lookups::TOKEN_HASHES)?;
+            tx.open_table(import_jobs::IMPORT_JOBS)?;
         }
         tx.commit()?;
         Ok(())
@@ -389,6 +390,7 @@ pub use apps::*;
 mod mfa_steps;
 mod signing_keys;
 pub use mfa_steps::MfaStep;
+pub mod import_jobs;
 pub use signing_keys::StoredSigningKey;
 
 #[cfg(test)]
