@@ -112,6 +112,38 @@ pub struct Gatehouse {
     pub port: u16,
     pub ops_port: u16,
     child: Child,
+    /// The PostgreSQL database it runs on, with `GATEHOUSE_TEST_STORE=postgres` (dropped last).
+    _db: Option<TestDb>,
+}
+
+/// With `GATEHOUSE_TEST_STORE=postgres` (scripts/test's second pass), a config's
+/// `storage: {path: …}` line becomes a fresh database on the test PostgreSQL: the suite checks
+/// every feature on the shared store too.
+fn on_test_store(config: String) -> (String, Option<TestDb>) {
+    if std::env::var("GATEHOUSE_TEST_STORE").as_deref() != Ok("postgres") {
+        return (config, None);
+    }
+    // A test that chose its store itself (a PostgreSQL one, say) keeps it.
+    if config.lines().any(|l| l.starts_with("storage:") && !l.starts_with("storage: {path:")) {
+        return (config, None);
+    }
+    let db = pg_db();
+    let line = format!("storage: {{postgres: {{url: \"{}\", pool: 8, timeout: 5s}}}}\n", db.url);
+    let mut replaced = false;
+    let text: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("storage: {path:") {
+                replaced = true;
+                line.trim_end().to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = if replaced { text + "\n" } else { format!("{text}\n{line}") };
+    (text, Some(db))
 }
 
 impl Gatehouse {
@@ -123,13 +155,14 @@ impl Gatehouse {
             .replace("{listen}", "127.0.0.1:0")
             .replace("{ops}", "127.0.0.1:0")
             .replace("{dir}", dir.path().to_str().unwrap());
+        let (text, db) = on_test_store(text);
         std::fs::write(dir.path().join("config.yaml"), text).unwrap();
         std::fs::create_dir_all(dir.path().join("policies")).unwrap();
         for (name, body) in policies {
             std::fs::write(dir.path().join("policies").join(name), body).unwrap();
         }
         let (child, port, ops_port) = Self::spawn(&dir.path().join("config.yaml"));
-        Gatehouse { dir, port, ops_port, child }
+        Gatehouse { dir, port, ops_port, child, _db: db }
     }
 
     /// Starts the binary and waits (bounded) for its `listening gateway=ADDR ops=ADDR` line.

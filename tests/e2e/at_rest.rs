@@ -17,6 +17,12 @@ fn mode(p: &std::path::Path) -> u32 {
 
 #[test]
 fn the_store_is_private_and_holds_no_authenticator_secret_in_the_clear() {
+    if std::env::var("GATEHOUSE_TEST_STORE").as_deref() == Ok("postgres") {
+        // The redb file's modes and bytes: no file on the PostgreSQL pass (the sealing itself is
+        // the store's, the same on both: store::seal's tests).
+        eprintln!("at_rest: the redb file is checked on the redb pass");
+        return;
+    }
     let gh = Gatehouse::start(CONFIG, &[("10.yaml", "rules: [{domain: '*.test', policy: one_factor}]\n")]);
     let store = gh.dir.path().join("store/g.redb");
     assert_eq!((mode(&store), mode(store.parent().unwrap())), (0o600, 0o700));
