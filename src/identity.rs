@@ -383,6 +383,11 @@ impl IdentityResolver {
             let Ok(Ok(permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
                 return;
             };
+            // Many requests with one credential wait here together (a copy just went stale under
+            // load): the first one's read serves the others.
+            if !self.sessions.missing(cookie, sid.as_deref(), pat).contains(&what) {
+                continue;
+            }
             let sessions = self.sessions.clone();
             // The permit goes with the read: a request dropped meanwhile does not free it early.
             let _ = tokio::task::spawn_blocking(move || {
