@@ -192,7 +192,11 @@ fn a_replica_killed_mid_sign_ins_loses_no_acknowledged_session_and_the_other_kee
     // No wrong answer to a right password: a 200, or a failure the dying replica caused
     // (nginx's 502, a dropped connection) or the hash pool being full (503 busy).
     let statuses = count(seen.iter().map(|s| (s.status, s.after_kill)));
-    assert!(statuses.keys().all(|(s, _)| [0, 200, 502, 503].contains(s)), "{statuses:?}");
+    // After the kill, also 429 for the account whose attempt was in flight on A: its claim (a
+    // PostgreSQL advisory lock) holds until the server sees A's connection gone, and a second
+    // attempt meanwhile is refused as concurrent, as documented, never let through.
+    let allowed = |(s, after): &(u16, bool)| [0, 200, 502, 503].contains(s) || (*s == 429 && *after);
+    assert!(statuses.keys().all(allowed), "{statuses:?}");
     assert_eq!(ok_from(&seen, Replica::A, true), 0, "nothing came from the dead replica");
     eprintln!("sign-ins (status, after the kill): {statuses:?}; B served 20 after {served_again:?}");
     // The survivor serves directly too.
