@@ -13,63 +13,13 @@ use axum::http::Request;
 use gatehouse::domain::{Amr, SessionKind, UserStatus};
 use gatehouse::sessions::Device;
 use gatehouse::state::Shared;
-use gatehouse::store::{TotpState, User};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::ServiceExt;
 
-const FIRST: &[&str] = &[
-    "maria", "john", "wei", "fatima", "olga", "ahmed", "lucia", "kenji", "amara", "lars", "priya", "diego", "anna",
-    "tomas", "chen", "sofia", "ivan", "noor", "jose", "emma", "yusuf", "hana", "pedro", "ingrid", "omar",
-];
-const LAST: &[&str] = &[
-    "garcia", "smith", "wang", "khan", "ivanova", "hassan", "rossi", "tanaka", "okafor", "nielsen", "patel", "lopez",
-    "kowalska", "novak", "li", "moreau", "petrov", "haddad", "silva", "brown", "yilmaz", "sato", "santos", "berg",
-    "aziz", "muller", "jensen", "costa", "dubois", "fischer",
-];
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn user(i: u64, r: &mut Rng) -> User {
-    let (f, l) = (FIRST[r.below(FIRST.len() as u64) as usize], LAST[r.below(LAST.len() as u64) as usize]);
-    User {
-        id: format!("{:016x}-{i:08}", r.next()),
-        tenant: "default".into(),
-        email: Some(format!("{f}.{l}{i}@example{}.com", i % 50)),
-        email_verified: true,
-        mobile: (i.is_multiple_of(3)).then(|| format!("+1555{i:07}")),
-        mobile_verified: i.is_multiple_of(3),
-        name: Some(format!("{f} {l}")),
-        emp_id: Some(format!("E{i:06}")),
-        apps: if i.is_multiple_of(10) { vec!["crm".into()] } else { vec![] },
-        admin: i.is_multiple_of(1000),
-        status: if i % 50 == 25 { UserStatus::Disabled } else { UserStatus::Active },
-        totp: (i.is_multiple_of(5)).then(|| TotpState {
-            secret: "JBSWY3DPEHPK3PXP".into(),
-            confirmed: true,
-            last_step: None,
-        }),
-        created_at: 1_760_000_000 + i,
-        updated_at: 1_760_000_000 + i,
-        ..Default::default()
-    }
-}
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
+#[path = "common/people.rs"]
+mod people;
+use people::{pct, user, Rng, FIRST, LAST};
 
 fn shared(dir: &std::path::Path) -> Arc<Shared> {
     let d = dir.display();
@@ -97,7 +47,11 @@ async fn main() {
     let mut all = Vec::with_capacity(n as usize);
     let mut batch = Vec::with_capacity(5000);
     for i in 0..n {
-        let u = user(i, &mut r);
+        let mut u = user(i, &mut r, "default");
+        // The administrators stay active: the page is requested as one of them.
+        if u.admin {
+            u.status = UserStatus::Active;
+        }
         all.push(u.clone());
         batch.push(u);
         if batch.len() == 5000 {

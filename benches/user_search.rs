@@ -6,66 +6,12 @@
 //!   USER_BENCH_USERS=20000 cargo bench --bench user_search
 
 use gatehouse::domain::UserStatus;
-use gatehouse::store::{Store, TotpState, User, UserQuery};
-use std::time::{Duration, Instant};
+use gatehouse::store::{Store, UserQuery};
+use std::time::Instant;
 
-const FIRST: &[&str] = &[
-    "maria", "john", "wei", "fatima", "olga", "ahmed", "lucia", "kenji", "amara", "lars", "priya", "diego", "anna",
-    "tomas", "chen", "sofia", "ivan", "noor", "jose", "emma", "yusuf", "hana", "pedro", "ingrid", "omar",
-];
-const LAST: &[&str] = &[
-    "garcia", "smith", "wang", "khan", "ivanova", "hassan", "rossi", "tanaka", "okafor", "nielsen", "patel", "lopez",
-    "kowalska", "novak", "li", "moreau", "petrov", "haddad", "silva", "brown", "yilmaz", "sato", "santos", "berg",
-    "aziz", "muller", "jensen", "costa", "dubois", "fischer",
-];
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn user(i: u64, r: &mut Rng) -> User {
-    let (f, l) = (FIRST[r.below(FIRST.len() as u64) as usize], LAST[r.below(LAST.len() as u64) as usize]);
-    User {
-        id: format!("{:016x}-{i:08}", r.next()),
-        tenant: "bench".into(),
-        email: Some(format!("{f}.{l}{i}@example{}.com", i % 50)),
-        email_verified: true,
-        mobile: (i.is_multiple_of(3)).then(|| format!("+1555{i:07}")),
-        mobile_verified: i.is_multiple_of(3),
-        name: Some(format!("{} {}", cap(f), cap(l))),
-        emp_id: Some(format!("E{i:06}")),
-        apps: if i.is_multiple_of(10) { vec!["crm".into()] } else { vec![] },
-        admin: i.is_multiple_of(1000),
-        status: if i.is_multiple_of(50) { UserStatus::Disabled } else { UserStatus::Active },
-        totp: (i.is_multiple_of(5)).then(|| TotpState {
-            secret: "JBSWY3DPEHPK3PXP".into(),
-            confirmed: true,
-            last_step: None,
-        }),
-        created_at: 1_760_000_000 + i,
-        updated_at: 1_760_000_000 + i,
-        ..Default::default()
-    }
-}
-
-fn cap(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
+#[path = "common/people.rs"]
+mod people;
+use people::{pct, user, Rng, FIRST, LAST};
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this once as a smoke test.
@@ -78,7 +24,7 @@ fn main() {
     let mut batch = Vec::with_capacity(5000);
     let mut emails = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let u = user(i, &mut r);
+        let u = user(i, &mut r, "bench");
         emails.push(u.email.clone().unwrap_or_default());
         batch.push(u);
         if batch.len() == 5000 {
