@@ -116,11 +116,16 @@ pub struct Gatehouse {
     _db: Option<TestDb>,
 }
 
+/// Whether this is scripts/test's PostgreSQL pass (`GATEHOUSE_TEST_STORE=postgres`).
+pub fn on_test_postgres() -> bool {
+    std::env::var("GATEHOUSE_TEST_STORE").as_deref() == Ok("postgres")
+}
+
 /// With `GATEHOUSE_TEST_STORE=postgres` (scripts/test's second pass), a config's
 /// `storage: {path: …}` line becomes a fresh database on the test PostgreSQL: the suite checks
 /// every feature on the shared store too.
 fn on_test_store(config: String) -> (String, Option<TestDb>) {
-    if std::env::var("GATEHOUSE_TEST_STORE").as_deref() != Ok("postgres") {
+    if !on_test_postgres() {
         return (config, None);
     }
     // A test that chose its store itself (a PostgreSQL one, say) keeps it.

@@ -17,7 +17,7 @@ fn mode(p: &std::path::Path) -> u32 {
 
 #[test]
 fn the_store_is_private_and_holds_no_authenticator_secret_in_the_clear() {
-    if std::env::var("GATEHOUSE_TEST_STORE").as_deref() == Ok("postgres") {
+    if on_test_postgres() {
         // The redb file's modes and bytes: no file on the PostgreSQL pass (the sealing itself is
         // the store's, the same on both: store::seal's tests).
         eprintln!("at_rest: the redb file is checked on the redb pass");

@@ -415,12 +415,8 @@ fn an_idle_gateway_wakes_no_thread_periodically() {
         .filter(|(_, d)| *d > 0)
         // On a PostgreSQL store (GATEHOUSE_TEST_STORE=postgres) the change feed's heartbeat is
         // the one periodic work (docs/scale-out.md §2): its runtime and the thread applying it.
-        .filter(|(t, _)| !(on_postgres() && (t.ends_with(" gatehouse-pg") || t.ends_with(" gatehouse-feed"))))
+        .filter(|(t, _)| !(on_test_postgres() && (t.ends_with(" gatehouse-pg") || t.ends_with(" gatehouse-feed"))))
         .map(|(t, d)| format!("{t}: {d} wake-ups"))
         .collect();
     assert!(busy.is_empty(), "threads woke while idle: {busy:?}");
-}
-
-fn on_postgres() -> bool {
-    std::env::var("GATEHOUSE_TEST_STORE").as_deref() == Ok("postgres")
 }
