@@ -363,29 +363,20 @@ impl IdentityResolver {
         if !self.sessions.shared() || (bearer_token.is_none() && cookie.is_none()) {
             return;
         }
-        if let Some(t) = bearer_token.filter(|t| !t.starts_with(PERSONAL_TOKEN_PREFIX)) {
-            if self.tokens.names_unknown_key(t) {
-                // A key rotated in on another replica: read the keys before judging (at most
-                // once a second, whatever the tokens name).
-                let tokens = self.tokens.clone();
-                let _ = tokio::task::spawn_blocking(move || tokens.reread_keys()).await;
-            }
-        }
-        let (mut sid, mut pat) = (None, None);
+        let (mut token_id, mut pat) = (None, None);
         match bearer_token {
             Some(t) if t.starts_with(PERSONAL_TOKEN_PREFIX) => pat = Some(t),
-            // The session of a token with a valid signature, for whichever tenant it names (the
-            // decision then checks it is the request's).
-            Some(t) => sid = tenant_claim(t).and_then(|tid| self.verified(t, &tid)).map(|id| id.session_id.clone()),
+            Some(t) => token_id = self.verified_any_tenant(t).await,
             None => {}
         }
-        for what in self.sessions.missing(cookie, sid.as_deref(), pat) {
+        let sid = token_id.as_deref().map(|id| id.session_id.as_str());
+        for what in self.sessions.missing(cookie, sid, pat) {
             let Ok(Ok(permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
                 return;
             };
             // Many requests with one credential wait here together (a copy just went stale under
             // load): the first one's read serves the others.
-            if !self.sessions.missing(cookie, sid.as_deref(), pat).contains(&what) {
+            if !self.sessions.missing(cookie, sid, pat).contains(&what) {
                 continue;
             }
             let sessions = self.sessions.clone();
@@ -396,6 +387,24 @@ impl IdentityResolver {
             })
             .await;
         }
+    }
+
+    /// The identity of a JWT with a valid signature, for whichever tenant it names (the
+    /// decision then checks it is the request's): a hit of the verified-token cache costs no
+    /// parsing; otherwise, when it names a signing key this replica does not hold (one rotated
+    /// in on another replica), the keys are read first (at most once a second, whatever the
+    /// tokens name).
+    async fn verified_any_tenant(&self, token: &str) -> Option<Arc<Identity>> {
+        if let Some((id, g)) = self.cache.get(token) {
+            if g == self.tokens.key_generation() {
+                return Some(id);
+            }
+        }
+        if self.tokens.names_unknown_key(token) {
+            let tokens = self.tokens.clone();
+            let _ = tokio::task::spawn_blocking(move || tokens.reread_keys()).await;
+        }
+        self.verified(token, &tenant_claim(token)?)
     }
 
     /// Resolves the caller from a bearer token, else a session cookie. `app` is the app whose

@@ -502,8 +502,8 @@ mod tests;
 /// cookie, admin cookie) into memory when this process does not hold them or no longer trusts
 /// its copy, so the decision that follows stays a synchronous lookup (see `sessions::follow`).
 async fn prefetch(rt: &Runtime, h: &http::HeaderMap) {
-    let bearer = h.get("authorization").and_then(|v| identity::bearer(v.as_bytes()));
-    let cookie = |name: &str| identity::cookie_in(h.get_all("cookie").iter().map(|v| v.as_bytes()), name);
+    let bearer = h.get(http::header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
+    let cookie = |name: &str| identity::cookie_in(h.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes()), name);
     rt.identity.prefetch(bearer, cookie(&rt.config.session.cookie_name)).await;
     if let Some(admin) = cookie(crate::config::ADMIN_COOKIE) {
         rt.identity.prefetch(None, Some(admin)).await;
