@@ -84,17 +84,25 @@ def descendants(root):
     return out
 
 
-def ticks(roots):
-    """utime+stime, in clock ticks, of every process of these trees (threads included)."""
-    total = 0
+def ticks_split(roots):
+    """(utime, stime), in clock ticks, of every process of these trees (threads included). The
+    kernel's share (stime) holds the system calls and the loopback TCP work done in the
+    process's context, softirqs included: what any proxy pays for the same sockets."""
+    user = system = 0
     for root in roots:
         for pid in descendants(root):
             try:
                 f = stat_fields(pid)
             except OSError:
                 continue
-            total += int(f[11]) + int(f[12])  # utime, stime (fields 14 and 15)
-    return total
+            user += int(f[11])  # utime (field 14)
+            system += int(f[12])  # stime (field 15)
+    return user, system
+
+
+def ticks(roots):
+    """utime+stime, in clock ticks, of every process of these trees (threads included)."""
+    return sum(ticks_split(roots))
 
 
 def all_ticks():
@@ -381,9 +389,9 @@ rules:
     def measure(self, row):
         key, _, port, path, headers, trees, want2xx = row
         a = self.args
-        acc0, t0, b0, all0 = self.upstream_accepts(), ticks(trees), machine_busy(), all_ticks()
+        acc0, t0, b0, all0 = self.upstream_accepts(), ticks_split(trees), machine_busy(), all_ticks()
         r = wrk(f"http://127.0.0.1:{port}{path}", headers, a.duration, a.threads, a.connections)
-        t1, b1, all1 = ticks(trees), machine_busy(), all_ticks()
+        t1, b1, all1 = ticks_split(trees), machine_busy(), all_ticks()
         acc1 = self.upstream_accepts()
         n = r["requests"]
         if n == 0:
@@ -391,8 +399,9 @@ rules:
         bad = r["non2xx"] if want2xx else n - r["non2xx"]
         if bad or r["sockerr"]:
             log(f"  WARNING {key}: {bad} answers of the wrong class, {r['sockerr']} socket errors of {n}")
-        ours = t1 - t0
-        r["cpu_us"] = ours * 1e6 / CLK / n
+        r["user_us"] = (t1[0] - t0[0]) * 1e6 / CLK / n
+        r["kernel_us"] = (t1[1] - t0[1]) * 1e6 / CLK / n
+        r["cpu_us"] = r["user_us"] + r["kernel_us"]
         r["conns_per_1000"] = max(acc1 - acc0 - 1, 0) * 1000 / n
         # What else the machine ran meanwhile, in cores: user processes other than the bench's
         # (builds of other engineers, ...), and kernel threads (ksoftirqd carries part of the
@@ -443,14 +452,15 @@ def cpu_table(b, keys):
           f"other load on the machine meanwhile: {median([r['other_cores'] for v in res.values() for r in v]):.2f} cores "
           f"of {os.cpu_count()})")
     print()
-    print("| path | CPU µs/request | (min–max) | req/s | p99 | upstream conns / 1000 req |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| path | CPU µs/request | (min–max) | user | kernel | req/s | p99 | upstream conns / 1000 req |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         v = res[row[0]]
         cs = [r["cpu_us"] for r in v]
         p99 = median([r["p99"] or 0 for r in v])
         up = f"{median([r['conns_per_1000'] for r in v]):.2f}" if row[0] not in ("nginx-200", "healthz", "unknown", "fa") else "–"
-        print(f"| {row[1]} | {cpu[row[0]]:.1f} | {min(cs):.1f}–{max(cs):.1f} | {median([r['rps'] for r in v]):,.0f} "
+        split = f"{median([r['user_us'] for r in v]):.1f} | {median([r['kernel_us'] for r in v]):.1f}"
+        print(f"| {row[1]} | {cpu[row[0]]:.1f} | {min(cs):.1f}–{max(cs):.1f} | {split} | {median([r['rps'] for r in v]):,.0f} "
               f"| {p99:.2f} ms | {up} |")
     bad = {k: sum(r["bad"] for r in v) for k, v in res.items() if any(r["bad"] for r in v)}
     if bad:
@@ -476,6 +486,8 @@ def cpu_table(b, keys):
     ratio("unknown host / ops /healthz", "unknown", "healthz")
     ratio("bare Pingora proxy / nginx proxy_pass", "bare", "nginx-proxy")
     ratio("gateway bypass / bare Pingora proxy", "bypass", "bare")
+    # The JWT target's floor: a proxy that runs none of Gatehouse's code, against the chain.
+    ratio("bare Pingora proxy / nginx + auth_request chain (the JWT target's floor)", "bare", "chain")
     if all(k in cpu for k in ("nginx-200", "nginx-proxy", "healthz", "bypass", "bare")):
         print(f"\nProxying adds, over serving by itself: nginx {cpu['nginx-proxy'] - cpu['nginx-200']:.1f} µs; "
               f"Gatehouse bypass {cpu['bypass'] - cpu['healthz']:.1f} µs over /healthz; "
