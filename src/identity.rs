@@ -396,8 +396,9 @@ impl IdentityResolver {
     /// tokens name).
     async fn verified_any_tenant(&self, token: &str) -> Option<Arc<Identity>> {
         if let Some((id, g)) = self.cache.get(token) {
+            // An expired token names no session worth reading (the decision refuses it anyway).
             if g == self.tokens.key_generation() {
-                return Some(id);
+                return (id.expires_at >= now_secs()).then_some(id);
             }
         }
         if self.tokens.names_unknown_key(token) {
@@ -476,17 +477,23 @@ impl IdentityResolver {
     /// The identity of a token with a valid signature for `tenant`, not expired (cached).
     fn verified(&self, token: &str, tenant: &str) -> Option<Arc<Identity>> {
         // A change of the signing keys (a rotation ends a key's window) verifies tokens again.
+        // The generation is read before verifying: the ring is swapped before the generation
+        // moves, so a token verified under the keys of before a rotation is stamped with the
+        // generation of before too, and verified again on its next use.
         let generation = self.tokens.key_generation();
         let id = match self.cache.get(token) {
             Some((id, g)) if g == generation => id,
-            _ => {
-                let claims = self.tokens.verify(token, tenant).ok()?;
-                let id = Arc::new(Identity::from_claims(claims, Some(token.to_string())));
-                self.cache.insert(token.to_string(), (id.clone(), self.tokens.key_generation()));
-                id
-            }
+            _ => self.remember(token, self.tokens.verify(token, tenant).ok()?, generation),
         };
         (id.tenant == tenant && id.expires_at >= now_secs()).then_some(id)
+    }
+
+    /// Caches the identity of a token verified under the keys of `generation` (read before it
+    /// was verified: [`IdentityResolver::verified`]).
+    fn remember(&self, token: &str, claims: AccessClaims, generation: u64) -> Arc<Identity> {
+        let id = Arc::new(Identity::from_claims(claims, Some(token.to_string())));
+        self.cache.insert(token.to_string(), (id.clone(), generation));
+        id
     }
 
     /// `id` if the session it names is still alive.
@@ -516,6 +523,29 @@ mod tests {
     fn resolver() -> IdentityResolver {
         let tokens = Arc::new(Tokens::new("http://issuer", SigningKey::ephemeral()));
         IdentityResolver::new(tokens, Arc::new(NoSessions), 100)
+    }
+
+    /// A rotation that lands between reading the generation and verifying (`verified` does
+    /// both, in that order): the token verified under the keys of before is stamped with the
+    /// generation of before, so its next use verifies it again, and the key the rotation
+    /// removed refuses it (stamped with the generation after, it stayed accepted until `exp`).
+    #[test]
+    fn a_token_verified_across_a_rotation_is_verified_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::Store::open(&dir.path().join("s.redb")).unwrap());
+        let tokens = Arc::new(Tokens::new("http://issuer", SigningKey::ephemeral()));
+        tokens.attach(store).unwrap();
+        let r = IdentityResolver::new(tokens.clone(), Arc::new(NoSessions), 100);
+        let jwt = tokens.sign(&tokens.claims_for("u1", "default", "s1", 600)).unwrap();
+        let generation = tokens.key_generation();
+        let claims = tokens.verify(&jwt, "default").unwrap();
+        tokens.rotate(0).unwrap();
+        r.remember(&jwt, claims, generation);
+        assert!(r.verified(&jwt, "default").is_none(), "the removed key's token is refused");
+        // Without a rotation in between, the cached identity serves.
+        let jwt = tokens.sign(&tokens.claims_for("u1", "default", "s1", 600)).unwrap();
+        assert!(r.verified(&jwt, "default").is_some());
+        assert!(r.verified(&jwt, "default").is_some());
     }
 
     /// The cache hashes a token's tail only: tokens that share it are still different keys.
