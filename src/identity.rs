@@ -366,7 +366,17 @@ impl IdentityResolver {
         let (mut token_id, mut pat) = (None, None);
         match bearer_token {
             Some(t) if t.starts_with(PERSONAL_TOKEN_PREFIX) => pat = Some(t),
-            Some(t) => token_id = self.verified_any_tenant(t).await,
+            Some(t) => {
+                // Another replica may have rotated the keys (with no overlap: a leaked key) while
+                // this one's verified tokens are cached: the keys are read again before judging
+                // when the last read is a second old, so a removed key's tokens stop working
+                // here within about a second, whatever the change feed does.
+                if self.tokens.keys_may_be_stale() {
+                    let tokens = self.tokens.clone();
+                    let _ = tokio::task::spawn_blocking(move || tokens.reread_keys()).await;
+                }
+                token_id = self.verified_any_tenant(t).await;
+            }
             None => {}
         }
         let sid = token_id.as_deref().map(|id| id.session_id.as_str());
@@ -546,6 +556,52 @@ mod tests {
         let jwt = tokens.sign(&tokens.claims_for("u1", "default", "s1", 600)).unwrap();
         assert!(r.verified(&jwt, "default").is_some());
         assert!(r.verified(&jwt, "default").is_some());
+    }
+
+    /// A store other replicas share, whose sessions are all alive.
+    struct Shared;
+    impl SessionLookup for Shared {
+        fn by_cookie(&self, _cookie: &str, _tenant: &str) -> SessionState {
+            SessionState::Unknown
+        }
+        fn token_session_alive(&self, _sid: &str) -> Option<bool> {
+            Some(true)
+        }
+        fn shared(&self) -> bool {
+            true
+        }
+    }
+
+    /// A zero-overlap rotation on another replica (the response to a leaked key): a token this
+    /// replica verified and cached is refused once its keys are a second old, on the next request,
+    /// not at the token's `exp` (with no token of the new key ever arriving to make it look).
+    #[tokio::test]
+    async fn a_key_removed_on_another_replica_ends_its_cached_tokens_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::Store::open(&dir.path().join("s.redb")).unwrap());
+        let key_file = dir.path().join("key.pem");
+        let replica = || {
+            let t = Tokens::new("http://issuer", SigningKey::load_or_create(&key_file).unwrap());
+            t.attach(store.clone()).unwrap();
+            Arc::new(t)
+        };
+        let (a, b) = (replica(), replica());
+        let r = IdentityResolver::new(b.clone(), Arc::new(Shared), 100);
+        let jwt = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
+        r.prefetch(Some(&jwt), None).await;
+        assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Known(_)));
+
+        a.rotate(0).unwrap();
+        // Within the second since B read its keys, B answers from them (and its cache).
+        r.prefetch(Some(&jwt), None).await;
+        assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Known(_)));
+        b.forget_key_check();
+        r.prefetch(Some(&jwt), None).await;
+        assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Anonymous));
+        // The new key's tokens verify on B.
+        let jwt = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
+        r.prefetch(Some(&jwt), None).await;
+        assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Known(_)));
     }
 
     /// The cache hashes a token's tail only: tokens that share it are still different keys.

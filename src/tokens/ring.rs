@@ -188,6 +188,12 @@ impl KeyRing {
         self.load().keys.iter().any(|k| k.key.kid == kid)
     }
 
+    /// Whether the last read of the store's keys is at least `gap_ms` old (false without a
+    /// store: the key file's key is all there is).
+    pub fn read_before(&self, gap_ms: u64) -> bool {
+        self.store.get().is_some() && self.now_ms().saturating_sub(self.checked_ms.load(Ordering::Relaxed)) >= gap_ms
+    }
+
     /// Whether this caller is the one to read the keys again (the last read is `gap_ms` old).
     fn claim_read(&self, gap_ms: u64) -> bool {
         if self.store.get().is_none() {
@@ -229,6 +235,18 @@ impl super::Tokens {
     pub fn names_unknown_key(&self, token: &str) -> bool {
         let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
         kid.is_some_and(|kid| !self.keys.has(&kid))
+    }
+
+    /// As if the keys were last read from the store long ago (tests).
+    #[cfg(test)]
+    pub fn forget_key_check(&self) {
+        self.keys.forget_last_check();
+    }
+
+    /// Whether the keys were last read from the store [`UNKNOWN_KID_RECHECK_MS`] ago or more
+    /// (never, without a store).
+    pub fn keys_may_be_stale(&self) -> bool {
+        self.keys.read_before(UNKNOWN_KID_RECHECK_MS)
     }
 
     /// Reads the keys again on this thread, at most once per [`UNKNOWN_KID_RECHECK_MS`] (a
