@@ -90,7 +90,10 @@ fn url_without_secrets(u: &str, secrets: &mut Vec<String>) -> String {
     }
     if !url.cannot_be_a_base() && !matches!(url.path(), "" | "/") {
         let path = url.path().to_string();
-        secrets.extend(path.split('/').filter(|p| !p.is_empty()).map(str::to_string));
+        // Each segment that could be a key; a plain word (`/send`, `/v1/messages`) is not, and
+        // scrubbing it would garble the provider's own words ("error [redacted]ing request").
+        // The whole path is remembered either way.
+        secrets.extend(path.split('/').filter(|p| !p.is_empty() && !plain_word(p)).map(str::to_string));
         secrets.push(path);
         url.set_path(&format!("/{REDACTED}"));
     }
@@ -104,6 +107,12 @@ fn url_without_secrets(u: &str, secrets: &mut Vec<String>) -> String {
         url.query_pairs_mut().clear().extend_pairs(pairs.iter().map(|(k, _)| (k.as_str(), REDACTED)));
     }
     url.to_string()
+}
+
+/// A URL path segment that reads as a word rather than a key: lowercase letters (and `-`, `_`),
+/// fewer than 16 of them. Keys in paths are longer, or mix case or digits.
+fn plain_word(segment: &str) -> bool {
+    segment.len() < 16 && segment.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
 }
 
 /// `text` with every secret of `secrets` (longest first, at least 4 characters) replaced by
@@ -149,5 +158,11 @@ mod tests {
             scrub("401 from sms.example: bad key K1-4411 (Bearer T1-4411), to x", &secrets),
             "401 from sms.example: bad key [redacted] ([redacted]), to x"
         );
+        // The provider's own words stay readable: `/send` is no key, the URL is still hidden.
+        assert_eq!(
+            scrub("error sending request for url (https://sms.example/send?key=K1-4411&to=x)", &secrets),
+            "error sending request for url (https://sms.example[redacted]?key=[redacted]&to=x)"
+        );
+        assert!(secrets.contains(&"P1-4411".to_string()) && secrets.contains(&"/services/T1/B1/P1-4411".to_string()));
     }
 }
