@@ -23,7 +23,7 @@ pub struct CodeSent {
     pub message: &'static str,
     /// Seconds the code stays valid.
     pub expires_in: u64,
-    /// The code itself, only with `otp.dev_mode` (never in production).
+    /// The code itself, only with `otp.dev_show_codes: true` (never in production).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_code: Option<String>,
     /// The channel the code went to: only in an MFA step, where the caller already knows the user.
