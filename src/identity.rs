@@ -6,10 +6,13 @@
 //! lets a request through.
 
 use crate::clock::now_secs;
+use crate::config::LimitSpec;
 use crate::domain::Amr;
 use crate::policy::{AuthLevel, Subject};
+use crate::ratelimit::Limiter;
 use crate::tokens::{AccessClaims, Tokens, UserClaims};
 use quick_cache::sync::Cache;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a personal API token starts with (`pats::PREFIX`).
@@ -210,6 +213,23 @@ fn tenant_claim(token: &str) -> Option<String> {
 const FETCHES: usize = 8;
 const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A client address's budget of store reads for credentials this replica does not hold (a
+/// token bucket of 100, refilled 50 a second): a session started on another replica costs one
+/// read, and a copy not trusted while the change feed is down one a second per credential, so
+/// only a flood of made-up credentials meets it — it is then judged without them (anonymous),
+/// and cannot hold the [`FETCHES`] read slots that other clients' new sessions wait for.
+pub const MISS_READS: (u32, u32) = (50, 100);
+/// Client addresses the budget remembers at once (the least recently seen are forgotten).
+const MISS_READ_CLIENTS: usize = 100_000;
+
+fn miss_reads() -> LimitSpec {
+    LimitSpec {
+        per: crate::config::LimitKey::Ip,
+        rate: crate::config::Rate { count: MISS_READS.0, period: std::time::Duration::from_secs(1) },
+        burst: MISS_READS.1,
+    }
+}
+
 /// Before sessions exist in the store: no cookie is a session; tokens live until they expire.
 pub struct NoSessions;
 
@@ -235,6 +255,8 @@ pub struct IdentityResolver {
     pub sessions: Arc<dyn SessionLookup>,
     /// Bounds the store reads of [`IdentityResolver::prefetch`].
     fetches: Arc<tokio::sync::Semaphore>,
+    /// Each client address's budget of those reads ([`MISS_READS`]).
+    pub misses: Arc<Limiter>,
     /// Verified tokens, with the generation of the signing keys they were verified under.
     cache: Cache<String, (Arc<Identity>, u64), quick_cache::UnitWeighter, TailHash>,
 }
@@ -347,6 +369,7 @@ impl IdentityResolver {
                 Default::default(),
             ),
             fetches: Arc::new(tokio::sync::Semaphore::new(FETCHES)),
+            misses: Arc::new(Limiter::new(&miss_reads(), MISS_READ_CLIENTS)),
         }
     }
 
@@ -359,7 +382,10 @@ impl IdentityResolver {
     /// request need (a session started on another replica a moment ago, a copy not trusted
     /// while the change feed is down), so that judging it stays a synchronous lookup. Nothing
     /// to do on a hit, and never anything with redb: one branch.
-    pub async fn prefetch(&self, bearer_token: Option<&str>, cookie: Option<&str>) {
+    ///
+    /// `client` is the request's client address and `v6_prefix` the `server.ipv6_prefix` its
+    /// budget of reads is counted by ([`MISS_READS`]).
+    pub async fn prefetch(&self, bearer_token: Option<&str>, cookie: Option<&str>, client: IpAddr, v6_prefix: u8) {
         if !self.sessions.shared() || (bearer_token.is_none() && cookie.is_none()) {
             return;
         }
@@ -381,6 +407,9 @@ impl IdentityResolver {
         }
         let sid = token_id.as_deref().map(|id| id.session_id.as_str());
         for what in self.sessions.missing(cookie, sid, pat) {
+            if self.misses.check_ip(client, v6_prefix).is_err() {
+                return;
+            }
             let Ok(Ok(permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
                 return;
             };
@@ -588,20 +617,73 @@ mod tests {
         let (a, b) = (replica(), replica());
         let r = IdentityResolver::new(b.clone(), Arc::new(Shared), 100);
         let jwt = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
-        r.prefetch(Some(&jwt), None).await;
+        r.prefetch(Some(&jwt), None, LOCAL, 64).await;
         assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Known(_)));
 
         a.rotate(0).unwrap();
         // Within the second since B read its keys, B answers from them (and its cache).
-        r.prefetch(Some(&jwt), None).await;
+        r.prefetch(Some(&jwt), None, LOCAL, 64).await;
         assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Known(_)));
         b.forget_key_check();
-        r.prefetch(Some(&jwt), None).await;
+        r.prefetch(Some(&jwt), None, LOCAL, 64).await;
         assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Anonymous));
         // The new key's tokens verify on B.
         let jwt = a.sign(&a.claims_for("u1", "default", "s1", 600)).unwrap();
-        r.prefetch(Some(&jwt), None).await;
+        r.prefetch(Some(&jwt), None, LOCAL, 64).await;
         assert!(matches!(r.resolve(Some(&jwt), None, "default", None), Caller::Known(_)));
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    /// A shared store that holds no session: every cookie is a miss to read (counted).
+    #[derive(Default)]
+    struct Misses(std::sync::atomic::AtomicUsize);
+    impl SessionLookup for Misses {
+        fn by_cookie(&self, _cookie: &str, _tenant: &str) -> SessionState {
+            SessionState::Unknown
+        }
+        fn token_session_alive(&self, _sid: &str) -> Option<bool> {
+            Some(false)
+        }
+        fn shared(&self) -> bool {
+            true
+        }
+        fn missing(&self, cookie: Option<&str>, _sid: Option<&str>, _pat: Option<&str>) -> Vec<Fetch> {
+            cookie.map(|c| Fetch::Session(c.to_string())).into_iter().collect()
+        }
+        fn fetch(&self, _what: &Fetch) -> bool {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        }
+    }
+
+    /// A flood of made-up cookies from one address reads the store at most its budget's burst
+    /// (and refill) times; another address's new session is still read.
+    #[tokio::test]
+    async fn a_flood_of_unknown_credentials_from_one_address_reads_within_its_budget() {
+        let lookup = Arc::new(Misses::default());
+        let tokens = Arc::new(Tokens::new("http://issuer", SigningKey::ephemeral()));
+        let r = IdentityResolver::new(tokens, lookup.clone(), 100);
+        let flood: IpAddr = "198.51.100.7".parse().unwrap();
+        let t = std::time::Instant::now();
+        for i in 0..400 {
+            r.prefetch(None, Some(&format!("made-up-{i}")), flood, 64).await;
+        }
+        let reads = lookup.0.load(std::sync::atomic::Ordering::Relaxed);
+        let refilled = (t.elapsed().as_secs_f64() * f64::from(MISS_READS.0)).ceil() as usize;
+        assert!(reads >= MISS_READS.1 as usize, "the burst is read: {reads}");
+        assert!(reads <= MISS_READS.1 as usize + refilled, "{reads} reads for 400 made-up cookies");
+        // An IPv6 flood is counted by its network (`server.ipv6_prefix`), not per address.
+        let before = lookup.0.load(std::sync::atomic::Ordering::Relaxed);
+        for i in 0..400u16 {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i));
+            r.prefetch(None, Some(&format!("v6-{i}")), ip, 64).await;
+        }
+        let v6 = lookup.0.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(v6 < 400 && v6 >= MISS_READS.1 as usize, "{v6}");
+        let before = lookup.0.load(std::sync::atomic::Ordering::Relaxed);
+        r.prefetch(None, Some("a-real-new-session"), "203.0.113.5".parse().unwrap(), 64).await;
+        assert_eq!(lookup.0.load(std::sync::atomic::Ordering::Relaxed), before + 1, "another client is read");
     }
 
     /// The cache hashes a token's tail only: tokens that share it are still different keys.

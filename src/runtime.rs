@@ -152,5 +152,6 @@ impl Runtime {
             .chain(self.auth_limit.iter())
             .chain(self.verify_page_limit.iter())
             .chain(self.routes.routes.iter().filter_map(|r| r.limiter.as_ref()))
+            .chain(std::iter::once(&self.identity.misses))
     }
 }

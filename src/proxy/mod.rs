@@ -386,7 +386,7 @@ impl ProxyHttp for Gateway {
         }
 
         if rt.identity.is_shared() {
-            prefetch(&rt, &session.req_header().headers).await;
+            prefetch(&rt, &session.req_header().headers, peer).await;
         }
         if let Some(path) = auth_path(session.req_header().uri.path()) {
             ctx.rt = Some(rt.clone());
@@ -501,11 +501,15 @@ mod tests;
 /// On a store other replicas share: reads the request's credentials (bearer token, session
 /// cookie, admin cookie) into memory when this process does not hold them or no longer trusts
 /// its copy, so the decision that follows stays a synchronous lookup (see `sessions::follow`).
-async fn prefetch(rt: &Runtime, h: &http::HeaderMap) {
+async fn prefetch(rt: &Runtime, h: &http::HeaderMap, peer: IpAddr) {
+    let xff = h.get_all(&headers::X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
+    // A malformed X-Forwarded-For is refused before anything is judged: nothing to read for it.
+    let Ok(client) = effective_ip(peer, xff, &rt.config.server.trusted_proxies) else { return };
+    let v6 = rt.config.server.ipv6_prefix;
     let bearer = h.get(http::header::AUTHORIZATION).and_then(|v| identity::bearer(v.as_bytes()));
     let cookie = |name: &str| identity::cookie_in(h.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes()), name);
-    rt.identity.prefetch(bearer, cookie(&rt.config.session.cookie_name)).await;
+    rt.identity.prefetch(bearer, cookie(&rt.config.session.cookie_name), client, v6).await;
     if let Some(admin) = cookie(crate::config::ADMIN_COOKIE) {
-        rt.identity.prefetch(None, Some(admin)).await;
+        rt.identity.prefetch(None, Some(admin), client, v6).await;
     }
 }
