@@ -179,6 +179,22 @@ fn routes_parse() {
     assert!(matches!(&r.upstreams, Upstreams::Addrs(a) if a.len() == 2));
 }
 
+/// `sms` names the first SMS provider anyway: that one may be called so (the contract's example
+/// configuration does), no other; likewise `whatsapp`.
+#[test]
+fn the_first_provider_of_a_channel_may_bear_its_name() {
+    let ok = "notifiers:\n  sms:\n    - {name: sms, kind: http, url: 'https://sms.example/send', body: '{{to}} {{message}}'}\n    - {name: whatsapp, kind: twilio, channel: whatsapp, account: AC1, auth_token: t, from: '+15550001', template: HX1}\n    - {name: carrier-email, kind: http, url: 'https://b.example/{{to}}'}\n";
+    let c = load(ok).unwrap();
+    assert_eq!(c.notifiers.phone(crate::config::file::PhoneChannel::Sms).unwrap().name, "sms");
+    let second = "notifiers:\n  sms:\n    - {name: first, kind: http, url: 'https://a.example/{{to}}'}\n    - {name: sms, kind: http, url: 'https://b.example/{{to}}'}\n";
+    let e = load(second).unwrap_err().to_string();
+    assert!(e.contains("test.yaml:4: provider name `sms` is taken"), "{e}");
+    let twice = "notifiers:\n  sms:\n    - {name: sms, kind: http, url: 'https://a.example/{{to}}'}\n    - {name: sms, kind: http, url: 'https://b.example/{{to}}'}\n";
+    assert!(load(twice).unwrap_err().to_string().contains("provider name `sms` is taken"));
+    let wrong_channel = "notifiers:\n  sms:\n    - {name: whatsapp, kind: http, url: 'https://a.example/{{to}}'}\n";
+    assert!(load(wrong_channel).unwrap_err().to_string().contains("provider name `whatsapp` is taken"));
+}
+
 #[test]
 fn named_sms_kinds_need_their_keys_and_take_no_others() {
     let ok = "notifiers:\n  sms:\n    - {name: tw, kind: twilio, account: AC1, auth_token: t, from: '+15550001'}\n    - {name: tw-wa, kind: twilio, channel: whatsapp, account: AC1, auth_token: t, from: '+15550001', template: HX1}\n    - {name: ka, kind: kaleyra, account: HX1, api_key: k, from: GATEHS}\n    - {name: ka-wa, kind: kaleyra, channel: whatsapp, account: HX1, api_key: k, from: '+9180000', template: otp, language: en}\n    - {name: f2s, kind: fast2sms, api_key: k}\n    - {name: aws, kind: aws_sms, region: eu-west-1, from: '+15550002'}\n";

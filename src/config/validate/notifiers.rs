@@ -68,8 +68,13 @@ fn smtp_transport(r: &mut Reporter, base: &Path, smtp: &mut file::Smtp) {
 fn channel_names(r: &mut Reporter, n: &file::Notifiers) {
     let mut channels: std::collections::HashSet<&str> = ["email", "sms", "whatsapp", "log"].into_iter().collect();
     for (i, p) in n.sms.iter().enumerate() {
-        if !channels.insert(p.name.as_str()) || !valid_channel_name(&p.name) {
-            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, and not email, sms, whatsapp or log", p.name));
+        // `sms` (`whatsapp`) names the first provider of that channel: that provider may be
+        // called so (the contract's own example does), no other may.
+        let names_itself = n.phone(p.channel).is_some_and(|first| std::ptr::eq(first, p))
+            && p.name == p.channel.as_str()
+            && n.sms.iter().filter(|q| q.name == p.name).count() == 1;
+        if !(names_itself || channels.insert(p.name.as_str())) || !valid_channel_name(&p.name) {
+            r.error(&format!("notifiers.sms[{i}].name"), format!("provider name `{}` is taken or invalid; names are unique letters, digits, `-` and `_`, not email or log, and sms or whatsapp only for the first provider of that channel", p.name));
         }
         if let Some(u) = &p.url {
             let at = format!("notifiers.sms[{i}].url");
