@@ -158,6 +158,34 @@ rules:
     assert_eq!(q("id=42x"), Verdict::Forbidden);
 }
 
+/// `not equal` and `not pattern` hold when no value of the key equals (matches): every value
+/// is checked, and an absent key satisfies them.
+#[test]
+fn negated_query_operators() {
+    let p = from_str(
+        "q.yaml",
+        r#"
+rules:
+  - domain: a.test
+    query: [[{key: mode, operator: not equal, value: admin}, {key: next, operator: not pattern, value: '^https?://'}]]
+    policy: bypass
+"#,
+    )
+    .unwrap();
+    let q = |query: &'static str| {
+        let mut r = req("a.test", "/");
+        r.query = Some(query);
+        decide(&p, &r, None).0
+    };
+    assert_eq!(q("mode=view&next=/home"), Verdict::Allow);
+    assert_eq!(q(""), Verdict::Allow, "absent keys satisfy both");
+    assert_eq!(q("mode=admin"), Verdict::Forbidden);
+    assert_eq!(q("mode=view&mode=admin"), Verdict::Forbidden, "every value is checked");
+    assert_eq!(q("mode=ad%6Din"), Verdict::Forbidden, "values are compared decoded");
+    assert_eq!(q("next=https://evil.test"), Verdict::Forbidden);
+    assert_eq!(q("next=/a&next=http://evil.test"), Verdict::Forbidden);
+}
+
 #[test]
 fn errors_name_file_and_line() {
     let e = from_str("bad.yaml", "rules:\n  - domain: a.test\n    policy: maybe\n").unwrap_err().to_string();

@@ -26,6 +26,9 @@ apps:
       - hosts: [limited.test]
         upstream: 127.0.0.1:{upstream}
         rate_limit: {{per: ip, rate: 1/min, burst: 2}}
+      - hosts: [per-user.test]
+        upstream: 127.0.0.1:{upstream}
+        rate_limit: {{per: user, rate: 1/min, burst: 2}}
 "#
     )
 }
@@ -202,6 +205,32 @@ fn client_networks_and_rate_limits() {
     let m = client().get(format!("http://127.0.0.1:{}/metrics", gh.ops_port)).send().unwrap().text().unwrap();
     assert!(m.contains(r#"gatehouse_rate_limited_total{limit="route"} 1"#), "{m}");
     assert!(m.contains(r#"gatehouse_requests_total{decision="rate_limited",route="app#4"} 1"#), "{m}");
+}
+
+/// `rate_limit: {per: user}`: each signed-in user has a budget of their own, whatever address
+/// they come from; anonymous callers are counted by address.
+#[test]
+fn a_per_user_route_limit_counts_each_user_apart() {
+    let (gh, _up) = start();
+    let (alice, bob) = (gh.token("alice", &["staff"], "pwd"), gh.token("bob", &["staff"], "pwd"));
+    let get = |token: &str| gh.get("/").host("per-user.test").bearer(token).send();
+    for _ in 0..2 {
+        assert_eq!(get(&alice).status(), 200);
+    }
+    let r = get(&alice);
+    assert_eq!(r.status(), 429);
+    assert_eq!(json(r)["error"], "rate_limited");
+    // Bob, from the same address, still has his budget; Alice's is still spent.
+    for _ in 0..2 {
+        assert_eq!(get(&bob).status(), 200);
+    }
+    assert_eq!(get(&bob).status(), 429);
+    assert_eq!(get(&alice).status(), 429);
+    // Anonymous callers are counted by address: their own budget, not a signed-in user's.
+    for _ in 0..2 {
+        assert_eq!(gh.get("/public/").host("per-user.test").send().status(), 200);
+    }
+    assert_eq!(gh.get("/public/").host("per-user.test").send().status(), 429);
 }
 
 #[test]

@@ -276,6 +276,40 @@ fn unknown_user_and_wrong_password_answer_alike_and_the_budget_bans() {
     }
 }
 
+/// `bans add`: an operator bans an account or an address by hand; a ban holds whatever the
+/// password, answers like a budget's ban (a banned account as a wrong password, so a ban tells
+/// no one the account exists; a banned address `429`), and is listed, revoked and audited the
+/// same way.
+#[test]
+fn an_operator_bans_an_account_and_an_address_by_hand() {
+    let gh = start();
+    let out = gh.cli(&["bans", "add", "--user", "alice", "--duration", "10m", "--reason", "phished"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = login_from(&gh, "203.0.113.9", "alice@example.com", PASSWORD);
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["error"], "invalid_credentials");
+    let out = gh.cli(&["bans", "add", "--ip", "198.51.100.9"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    gh.user("carol", &[], Some(PASSWORD));
+    let r = login_from(&gh, "198.51.100.9", "carol", PASSWORD);
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(json(r)["error"], "too_many_failures");
+    assert_eq!(login_from(&gh, "198.51.100.10", "carol", PASSWORD).status(), 200, "another address");
+
+    let listed = String::from_utf8_lossy(&gh.cli(&["bans", "list"]).stdout).to_string();
+    assert!(listed.contains("user:default:") && listed.contains("ip:198.51.100.9"), "{listed}");
+    assert!(listed.contains("phished"), "the reason is listed: {listed}");
+    // An unknown account is an error that says so, and bans nothing.
+    let out = gh.cli(&["bans", "add", "--user", "nobody@example.com"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody@example.com"));
+
+    assert!(gh.cli(&["bans", "revoke", "--user", "alice"]).status.success());
+    assert_eq!(login_from(&gh, "203.0.113.9", "alice@example.com", PASSWORD).status(), 200);
+    assert!(gh.audit_events().iter().any(|e| e == "ban_added"), "audited");
+}
+
 #[test]
 fn admin_revocation_takes_effect_on_the_next_request() {
     let gh = start();
