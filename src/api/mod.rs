@@ -142,6 +142,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/auth/mfa/totp/confirm", post(mfa::confirm))
         .route("/auth/mfa/totp/remove", post(mfa::remove))
         .route("/auth/mfa/recovery-codes/regenerate", post(mfa::regenerate))
+        .route("/auth/mfa/code-factor", post(account::code_factor))
         .route("/auth/account", get(account::overview))
         .route("/auth/account/password", post(account::password))
         .route("/auth/account/sessions", get(account::sessions).delete(account::end_other_sessions))

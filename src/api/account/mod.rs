@@ -142,7 +142,42 @@ pub async fn password(ask: Ask, JsonBody(b): JsonBody<PasswordBody>) -> Result<R
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /auth/account/sessions`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeFactorBody {
+    /// `true`: every sign-in asks for a second factor, a code by message among them; `false`:
+    /// no longer.
+    on: bool,
+}
+
+/// `POST /auth/mfa/code-factor {on}` → 200 `{"by_code", "changed"}`: the account page's switch
+/// of a code by message as the second factor, for apps that build their own pages.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/code-factor",
+    tag = "account",
+    request_body = CodeFactorBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The setting now (`by_code`), and whether this call changed it (`changed`).", body = crate::api::openapi::schemas::CodeFactor),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 401, response = crate::api::openapi::errors::Unauthorized),
+        (status = 403, response = crate::api::openapi::errors::Forbidden),
+        (status = 422, response = crate::api::openapi::errors::Unprocessable)
+    )
+)]
+pub async fn code_factor(ask: Ask, JsonBody(b): JsonBody<CodeFactorBody>) -> Result<Response, ApiError> {
+    let id = ask.signed_in()?;
+    let Ask { s, rt, info, .. } = ask;
+    let (svc, origin, on) = (s.services.clone(), info.origin(), b.on);
+    let changed = blocking(move || {
+        Ok(crate::flows::mfa_by_code::set(&rt, &svc, &Who { id: &id, ip: info.ip, origin: &origin }, on, now_secs()))
+    })
+    .await??;
+    Ok(no_store(json!({"by_code": on, "changed": changed})))
+}
+
+/// `GET /auth/account/sessions`./// `GET /auth/account/sessions`.
 #[utoipa::path(
     get,
     path = "/auth/account/sessions",

@@ -368,3 +368,66 @@ async fn a_personal_token_needs_a_recent_sign_in() {
     assert!(create(&rt, &s.services, &who, ask(), session.created_at + FRESH_SIGN_IN_SECS).is_ok());
     assert_eq!(s.services.pats.list(&alice.id).unwrap().len(), 1);
 }
+
+/// `POST /auth/mfa/code-factor`: on needs an address a code can reach, off a two-factor
+/// session; what is stored, audited, answered, and that a sign-in then asks for a second factor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_factor_is_switched_by_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    let cfg = "storage: {path: g.redb}\ntokens: {signing_key: k.pem}\n\
+               notifiers: {email: {smtp: {host: 127.0.0.1, port: 9}, from: 'G <g@example.com>'}}\n";
+    std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+    let s = Shared::load(&dir.path().join("config.yaml")).unwrap();
+    let mut alice = staff(&s, "alice").await;
+    let one = session(&s, &alice);
+    let on = Some(json!({"on": true}));
+
+    // No verified address yet: refused, nothing stored.
+    alice.email_verified = false;
+    s.services.store.put_user(&alice).unwrap();
+    let r = call(&s, "POST", "/auth/mfa/code-factor", &one, on.clone()).await;
+    assert_eq!((r.status, r.body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")));
+    alice.email_verified = true;
+    s.services.store.put_user(&alice).unwrap();
+
+    let r = call(&s, "POST", "/auth/mfa/code-factor", &one, on.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, json!({"by_code": true, "changed": true}));
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert!(s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code, "stored");
+    assert_eq!(audited(&s, "mfa_by_code_changed").await.detail["on"], true);
+    let again = call(&s, "POST", "/auth/mfa/code-factor", &one, on).await;
+    assert_eq!(again.body, json!({"by_code": true, "changed": false}));
+    let overview = call(&s, "GET", "/auth/account", &one, None).await;
+    assert_eq!(overview.body["mfa"]["by_code"], true);
+
+    // Off needs both factors: a stolen password cannot strip the second factor it lacks.
+    let off = Some(json!({"on": false}));
+    let r = call(&s, "POST", "/auth/mfa/code-factor", &one, off.clone()).await;
+    assert_eq!((r.status, r.body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{}", r.body);
+    assert!(s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);
+    let (secret, _, _) = s
+        .services
+        .sessions
+        .create(&alice, vec![crate::domain::Amr::Pwd, crate::domain::Amr::Otp], vec![], 600)
+        .unwrap();
+    let two = format!("gatehouse_session={secret}");
+    let r = call(&s, "POST", "/auth/mfa/code-factor", &two, off).await;
+    assert_eq!(r.body, json!({"by_code": false, "changed": true}));
+    assert!(!s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);
+
+    // Bodies of the wrong shape answer the error shape and change nothing; so does no JSON.
+    let r = call(&s, "POST", "/auth/mfa/code-factor", &two, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    for bad in [json!({}), json!({"on": "yes"}), json!({"on": true, "extra": 1})] {
+        let r = call(&s, "POST", "/auth/mfa/code-factor", &two, Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{bad}: {}", r.body);
+    }
+    assert!(!s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);
+    assert_eq!(
+        call(&s, "POST", "/auth/mfa/code-factor", "", Some(json!({"on": true}))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

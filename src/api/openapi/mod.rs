@@ -64,6 +64,7 @@ use super::{account, addresses, app_users, auth, discovery, links, mfa, otp, ver
         mfa::regenerate,
         account::overview,
         account::password,
+        account::code_factor,
         account::sessions,
         account::end_other_sessions,
         account::end_session,

@@ -206,6 +206,15 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// `POST /auth/mfa/code-factor`.
+#[derive(Serialize, ToSchema)]
+pub struct CodeFactor {
+    /// Whether every sign-in now asks for a second factor, a code by message among them.
+    pub by_code: bool,
+    /// Whether this call changed it.
+    pub changed: bool,
+}
+
 /// `GET /auth/providers`: the delivery channels an app may name.
 #[derive(Serialize, ToSchema)]
 pub struct Providers {
