@@ -179,6 +179,9 @@ words! {
         Ban => "ban",
         Logout => "logout",
         RefreshReuse => "refresh_reuse",
+        /// A refresh token presented again within `tokens.refresh_grace` of its exchange:
+        /// refused, the session kept.
+        RefreshSuperseded => "refresh_superseded",
         RequestDenied => "request_denied",
         OtpSent => "otp_sent",
         OtpNotSent => "otp_not_sent",

@@ -146,9 +146,20 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: 
     };
     let grace = rt.config.tokens.refresh_grace.as_secs();
     match svc.store.rotate_refresh(&hash, now, &digest_hex(&next), grace)? {
-        RefreshOutcome::Superseded => Err(FlowError::Unauthenticated(
-            "This refresh token was just exchanged by another request: use the refresh token that request received.",
-        )),
+        RefreshOutcome::Superseded(r) => {
+            // Two tabs or a retry, usually; or a stolen token replayed just after its owner's
+            // refresh (or just before: then the owner's is the one refused). Either way refused
+            // without ending the session, so it is recorded for whoever reads the audit log.
+            svc.audit.record(Audit::event(
+                EventKind::RefreshSuperseded,
+                origin,
+                Some(&r.user_id),
+                json!({"session": r.session_id, "family": r.family}),
+            ));
+            Err(FlowError::Unauthenticated(
+                "This refresh token was just exchanged by another request: use the refresh token that request received.",
+            ))
+        }
         RefreshOutcome::Unknown | RefreshOutcome::Expired => {
             Err(FlowError::Unauthenticated("The refresh token is not valid."))
         }

@@ -141,7 +141,7 @@ impl Store {
         match self.refresh(token_hash)? {
             None => return Ok(RefreshOutcome::Unknown),
             Some(r) if !r.used && r.expires_at <= now => return Ok(RefreshOutcome::Expired),
-            Some(r) if superseded(&r) => return Ok(RefreshOutcome::Superseded),
+            Some(r) if superseded(&r) => return Ok(RefreshOutcome::Superseded(r)),
             Some(_) => {}
         }
         let tx = self.db.begin_write()?;
@@ -150,7 +150,7 @@ impl Store {
             let rec: Option<RefreshRecord> = t.get(token_hash)?.map(|v| decode(&v)).transpose()?;
             match rec {
                 None => RefreshOutcome::Unknown,
-                Some(r) if superseded(&r) => RefreshOutcome::Superseded,
+                Some(r) if superseded(&r) => RefreshOutcome::Superseded(r),
                 Some(r) if r.used => RefreshOutcome::Reused(r),
                 Some(r) if r.expires_at <= now => RefreshOutcome::Expired,
                 Some(mut r) => {
@@ -433,7 +433,7 @@ mod tests {
             // from a read, the successor kept; after it, it is reuse.
             assert!(matches!(store.rotate_refresh("old", 50, "next", 10).unwrap(), RefreshOutcome::Rotated(_)));
             assert_eq!(store.write_transactions(), before + 1);
-            assert_eq!(store.rotate_refresh("old", 59, "again", 10).unwrap(), RefreshOutcome::Superseded);
+            assert!(matches!(store.rotate_refresh("old", 59, "again", 10).unwrap(), RefreshOutcome::Superseded(_)));
             assert_eq!(store.write_transactions(), before + 1, "no write transaction");
             assert!(store.refresh("again").unwrap().is_none() && store.refresh("next").unwrap().is_some());
             assert!(matches!(store.rotate_refresh("old", 60, "again", 10).unwrap(), RefreshOutcome::Reused(_)));
@@ -480,7 +480,7 @@ pub enum RefreshOutcome {
     Reused(RefreshRecord),
     /// Exchanged by a concurrent presentation moments ago (within the grace): refused, the
     /// session kept.
-    Superseded,
+    Superseded(RefreshRecord),
     Expired,
     Unknown,
 }

@@ -188,7 +188,9 @@ fn refresh_rotates_and_reuse_revokes_the_session() {
     assert_eq!(said["error"], "unauthenticated");
     assert!(said["message"].as_str().unwrap().contains("just exchanged"), "{said}");
     assert_eq!(whoami(&gh, "app.test", Some(("Authorization", &access))).status(), 200);
-    assert!(!gh.audit_events().iter().any(|e| e == "refresh_reuse"));
+    let events = gh.audit_events();
+    assert!(!events.iter().any(|e| e == "refresh_reuse"));
+    assert!(events.iter().any(|e| e == "refresh_superseded"), "{events:?}");
 
     // After the grace, the old token again: reuse. The whole session dies, the successor too.
     wait_until_unix(unix_secs() + 4);
