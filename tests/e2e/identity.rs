@@ -120,6 +120,41 @@ fn password_sign_in_issues_tokens_that_an_independent_verifier_accepts() {
     assert_eq!(login(&gh, "ALICE@example.com", PASSWORD, false).status(), 200);
 }
 
+/// `session.domains`: one session cookie per domain, the same session in each; a logout clears
+/// every one of them.
+#[test]
+fn a_session_cookie_is_set_and_cleared_for_each_configured_domain() {
+    let old = "session: {allowed_redirect_domains: [test]}";
+    assert!(CONFIG.contains(old));
+    let gh = start_with(&CONFIG.replace(old, "session: {allowed_redirect_domains: [test], domains: [a.test, b.test]}"));
+    let r = login(&gh, "alice", PASSWORD, true);
+    assert_eq!(r.status(), 200);
+    let set: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert_eq!(set.len(), 2, "{set:?}");
+    assert!(set[0].ends_with("; Domain=a.test") && set[1].ends_with("; Domain=b.test"), "{set:?}");
+    let cookie = set[0].split(';').next().unwrap().to_string();
+    assert_eq!(set[1].split(';').next().unwrap(), cookie, "one session in each");
+    assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
+
+    let r = gh
+        .post("/auth/logout")
+        .host("app.test")
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/json")
+        .send();
+    assert_eq!(r.status(), 204);
+    let cleared: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert_eq!(cleared.len(), 2, "{cleared:?}");
+    for d in ["a.test", "b.test"] {
+        assert!(
+            cleared.iter().any(|c| c.contains("Max-Age=0") && c.ends_with(&format!("; Domain={d}"))),
+            "{cleared:?}"
+        );
+    }
+    assert_eq!(whoami(&gh, "app.test", Some(("Cookie", &cookie))).status(), 401);
+}
+
 #[test]
 fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
     let gh = start();

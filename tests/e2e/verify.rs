@@ -242,6 +242,25 @@ fn the_hosted_page_may_be_framed_only_by_the_app() {
     assert_eq!(r.status(), 415);
     let r = e.gh.get("/auth/v/shop/nope").host("127.0.0.1").send();
     assert_eq!(r.status(), 404);
+
+    // The app's own words on the page (`address_description` while no address is given,
+    // `channel_description` once a code is sent), escaped as text; answered back as given.
+    let words = json!({"id": "x2", "channel": "email", "address_description": "Your <b>work</b> address, please.",
+                       "channel_description": "Check the inbox of your work address."});
+    let r = e.call("POST", "/auth/verifications", Some(words));
+    assert_eq!(r.status(), 201);
+    let v = json(r);
+    assert_eq!(v["address_description"], "Your <b>work</b> address, please.");
+    assert_eq!(v["channel_description"], "Check the inbox of your work address.");
+    let html = e.gh.get("/auth/v/shop/x2").host("127.0.0.1").send().text();
+    assert!(html.contains("Your &lt;b&gt;work&lt;/b&gt; address, please."), "{html}");
+    assert!(!html.contains("<b>work</b>"));
+    let sent = json!({"id": "x3", "to": "ann@example.com", "channel": "email",
+                      "channel_description": "Check the inbox of your work address."});
+    assert_eq!(e.call("POST", "/auth/verifications", Some(sent)).status(), 201);
+    let html = e.gh.get("/auth/v/shop/x3").host("127.0.0.1").send().text();
+    assert!(html.contains("Check the inbox of your work address."), "{html}");
+    assert!(!html.contains("We sent a code to your e-mail address."), "the app's words replace the default");
     let r = e.gh.get("/auth/static/verify.js").send();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
