@@ -312,6 +312,37 @@ fn an_import_counts_its_rows_in_progress_and_reports_each_refused_row_by_line() 
     assert_eq!(imported[0].detail["rows"], 5);
 }
 
+/// Rows are written a chunk to a store transaction; a chunk that names one user twice is written
+/// row by row, with the answers a row-by-row import gives (the second row updates the user the
+/// first created).
+#[test]
+fn an_import_writes_its_rows_in_chunks_and_answers_as_row_by_row() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let old = d.create(&admin(), NOW, spec("t", "old@example.com", "Old")).unwrap();
+    let mut rows: Vec<(usize, UserSpec)> =
+        (0..450).map(|i| (i + 2, spec("t", &format!("u{i}@example.com"), "User"))).collect();
+    rows[10].1 = spec("t", "old@example.com", "Renamed");
+    rows[405].1 = spec("t", "twice@example.com", "First");
+    rows[406].1 = spec("t", "twice@example.com", "Second");
+    let before = s.write_transactions();
+    let results = d.import(&admin(), NOW, rows).unwrap();
+    let writes = s.write_transactions() - before;
+    assert_eq!(results.len(), 450);
+    let answers: Vec<&str> = results.iter().map(|(_, r)| *r.as_ref().unwrap()).collect();
+    assert_eq!(answers.iter().filter(|a| **a == "created").count(), 448);
+    assert_eq!((answers[10], answers[405], answers[406]), ("updated", "created", "updated"));
+    assert!(results.iter().enumerate().all(|(i, (line, _))| *line == i + 2), "answered in order, by line");
+    let twice = s.find_user("t", "twice@example.com").unwrap().unwrap();
+    assert_eq!(twice.name.as_deref(), Some("Second"));
+    let renamed = s.find_user("t", "old@example.com").unwrap().unwrap();
+    assert_eq!((renamed.id, renamed.name.as_deref()), (old.id, Some("Renamed")));
+    assert!(s.find_user("t", "u449@example.com").unwrap().is_some());
+    // Two chunks of 200 in one transaction each, the last 50 (with the doubled user) one by
+    // one, and the import's event: 53 writes where row by row took 451.
+    assert!(writes <= 2 + 50 + 2, "{writes} write transactions");
+}
+
 #[test]
 fn an_imports_progress_is_readable_from_another_thread_while_it_runs() {
     let (_t, s) = store();

@@ -46,7 +46,8 @@ fn an_operator_imports_users_disables_one_ends_sessions_and_resets_mfa() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("staff.csv");
     let mut body = String::from("name,email,mobile,emp_id,groups\n");
-    for i in 0..1000 {
+    // Large enough to take a while: the import writes 200 rows per transaction.
+    for i in 0..3_000 {
         body += &format!("Staff {i},staff{i}@example.com,+1555{i:07},E{i:05},staff\n");
     }
     body += "Broken,not-an-address,,,\nNo Address,,,,\n";
@@ -54,13 +55,13 @@ fn an_operator_imports_users_disables_one_ends_sessions_and_resets_mfa() {
 
     let v = run(&s, "directory.mjs", json!({"csv": csv, "disable": "bob", "sessions": "carol"}));
     let progress: Vec<u64> = v["progress"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
-    assert!(progress.iter().any(|&p| p > 0 && p < 1002), "the bar moved through the import: {progress:?}");
+    assert!(progress.iter().any(|&p| p > 0 && p < 3_002), "the bar moved through the import: {progress:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
-    assert_eq!(progress.last(), Some(&1002), "{progress:?}");
-    assert_eq!(v["summary"], "1000 created, 0 updated, 2 refused.");
+    assert_eq!(progress.last(), Some(&3_002), "{progress:?}");
+    assert_eq!(v["summary"], "3000 created, 0 updated, 2 refused.");
     let report = v["report"].as_array().unwrap();
-    assert!(report[0].as_str().unwrap().starts_with("1002") && report[0].as_str().unwrap().contains("not-an-address"));
-    assert!(report[1].as_str().unwrap().starts_with("1003"), "{v}");
+    assert!(report[0].as_str().unwrap().starts_with("3002") && report[0].as_str().unwrap().contains("not-an-address"));
+    assert!(report[1].as_str().unwrap().starts_with("3003"), "{v}");
     assert_eq!(v["found"], 1);
     assert_eq!(v["disabled_notice"], "User disabled: their sessions and tokens have ended.");
     assert_eq!(session_status(gh, &bob), 401, "the disabled user's session is refused");
