@@ -210,7 +210,7 @@ class Bench:
         self.args = args
         self.work = tempfile.mkdtemp(prefix="gatehouse-bench-")
         self.procs = []
-        self.p = {k: free_port() for k in ("up", "upstat", "ngx200", "ngx", "ngxauth", "gh", "ghops", "bare")}
+        self.p = {k: free_port() for k in ("up", "upstat", "ngx200", "ngx", "ngxauth", "gh", "ghops", "bare", "lean")}
 
     def cleanup(self):
         # Nothing to keep: killed outright. (On SIGINT, Pingora 0.9's accept loops can spin on
@@ -333,6 +333,11 @@ rules:
         wait_port(p["ghops"], proc=self.gh)
         if self.bare:
             wait_port(p["bare"], proc=self.bare)
+        self.lean = None
+        lean = getattr(a, "lean", None)
+        if lean and os.path.exists(lean):
+            self.lean = self.spawn([lean, f"127.0.0.1:{p['lean']}", f"127.0.0.1:{p['up']}", "2"], log_name="lean_proxy.log")
+            wait_port(p["lean"], proc=self.lean)
         subprocess.run([a.bin, "-c", self.cfg, "user", "add", "--email", "bench@example.com", "--username", "bench",
                         "--password-stdin"], input=PASSWORD + "\n", text=True, check=True, stdout=subprocess.DEVNULL)
         self.token = subprocess.run([a.bin, "-c", self.cfg, "token", "issue", "--user", "bench", "--ttl", "1h"],
@@ -373,6 +378,8 @@ rules:
             ("nginx-200", "nginx `return 200` by itself", p["ngx200"], "/", [], [front], True),
             ("nginx-proxy", "nginx `proxy_pass`, upstream keep-alive pool", p["ngx"], "/", [], [front], True),
             ("bare", "bare Pingora `ProxyHttp` (examples/bare_proxy.rs)", p["bare"], "/", [], [self.bare.pid] if self.bare else None, True),
+            ("lean", "a loop of our own on Pingora's HTTP/1 layer, no `HttpProxy` (examples/lean_proxy.rs)", p["lean"], "/", [],
+             [self.lean.pid] if self.lean else None, True),
             ("healthz", "Gatehouse ops `/healthz` (Pingora serving by itself)", p["ghops"], "/healthz", fa, [gh], True),
             ("unknown", "Gatehouse gateway, unknown host (404)", p["gh"], "/", ["Host: nowhere.bench"], [gh], False),
             ("fa", "Gatehouse forward-auth, valid JWT", p["gh"], "/auth/authz/forward-auth", fa, [gh], True),
@@ -488,6 +495,8 @@ def cpu_table(b, keys):
     ratio("gateway bypass / bare Pingora proxy", "bypass", "bare")
     # The JWT target's floor: a proxy that runs none of Gatehouse's code, against the chain.
     ratio("bare Pingora proxy / nginx + auth_request chain (the JWT target's floor)", "bare", "chain")
+    ratio("own loop on Pingora's HTTP/1 layer / nginx + auth_request chain", "lean", "chain")
+    ratio("own loop on Pingora's HTTP/1 layer / bare Pingora proxy", "lean", "bare")
     if all(k in cpu for k in ("nginx-200", "nginx-proxy", "healthz", "bypass", "bare")):
         print(f"\nProxying adds, over serving by itself: nginx {cpu['nginx-proxy'] - cpu['nginx-200']:.1f} µs; "
               f"Gatehouse bypass {cpu['bypass'] - cpu['healthz']:.1f} µs over /healthz; "
@@ -674,6 +683,9 @@ def profile(b, cpu_keys_ok=True):
     if a.bare and os.path.exists(a.bare):
         bp = free_port()
         targets.append(("bare", [a.bare, f"127.0.0.1:{bp}", f"127.0.0.1:{p['up']}", "1"], bp, "bare", (bp,), None))
+    if getattr(a, "lean", None) and os.path.exists(a.lean):
+        lp = free_port()
+        targets.append(("lean", [a.lean, f"127.0.0.1:{lp}", f"127.0.0.1:{p['up']}", "1"], lp, "lean", (lp,), None))
     np_ = free_port()
     d, conf = b.nginx_conf("front-cg", f"""
     server {{ listen 127.0.0.1:{np_};
@@ -681,6 +693,7 @@ def profile(b, cpu_keys_ok=True):
                            single=True)
     targets.append(("nginx-proxy", ["nginx", "-p", d, "-c", conf, "-e", "stderr"], np_, "nginx", (np_,), None))
     names = {"bypass": "Gatehouse gateway, bypass route (1 worker)", "bare": "bare Pingora proxy (1 worker)",
+             "lean": "own loop on Pingora's HTTP/1 layer (1 worker)",
              "jwt": "Gatehouse gateway, JWT one_factor route (1 worker)",
              "cookie": "Gatehouse gateway, session cookie one_factor route (1 worker)",
              "nginx-proxy": "nginx proxy_pass (1 worker, master_process off)"}
@@ -860,13 +873,14 @@ def signins(b):
 
 # ---------------------------------------------------------------- main
 
-ALL = ["nginx-200", "nginx-proxy", "bare", "healthz", "unknown", "fa", "bypass", "jwt", "cookie", "chain"]
+ALL = ["nginx-200", "nginx-proxy", "bare", "lean", "healthz", "unknown", "fa", "bypass", "jwt", "cookie", "chain"]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--bare", help="the bare_proxy example binary")
+    ap.add_argument("--lean", help="the lean_proxy example binary (path `lean`, measured when given)")
     ap.add_argument("--quick", action="store_true", help="1 round of 3s, CPU table only")
     ap.add_argument("--paths", help="comma-separated, of: " + ",".join(ALL))
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
