@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
-use tokio::time::{timeout_at, Instant};
+use std::time::Instant;
 
 /// How long a kept-alive connection may wait for its next request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -108,8 +108,13 @@ async fn read_head(stream: &mut Stream, first: bool, header_timeout: Duration, s
     }
     let mut shutdown = shutdown.clone();
     loop {
+        // Pingora's own timer (a shared wheel and one timer thread, as its keep-alive loop
+        // uses), not tokio's: arming a tokio timer while the runtime has none due sooner makes
+        // tokio wake its own driver through its eventfd, a `write` per request on an otherwise
+        // quiet connection (measured: 7 syscalls per proxied request instead of Pingora's 6).
+        let left = deadline.saturating_duration_since(Instant::now());
         let read = tokio::select! {
-            r = timeout_at(deadline, stream.read_buf(&mut buf)) => r,
+            r = pingora_timeout::timeout(left, stream.read_buf(&mut buf)) => r,
             // A stopping server does not wait for the next request on an idle connection.
             _ = shutdown.changed(), if buf.is_empty() => return Head::Gone,
         };
