@@ -23,9 +23,9 @@ use pingora::server::ShutdownWatch;
 use prometheus::{IntCounterVec, Opts};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
-use std::time::Instant;
 
 /// How long a kept-alive connection may wait for its next request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
