@@ -174,6 +174,12 @@ pub trait SessionLookup: Send + Sync {
     fn missing(&self, _cookie: Option<&str>, _sid: Option<&str>, _pat: Option<&str>) -> Vec<Fetch> {
         vec![]
     }
+    /// Whether this process holds a copy of `what` (one not trusted just now: the change feed
+    /// is down): such re-reads are of real credentials, bounded by their number, and draw on
+    /// no client's budget ([`MISS_READS`]).
+    fn held(&self, _what: &Fetch) -> bool {
+        false
+    }
     /// Reads what [`SessionLookup::missing`] named into memory; false when the store failed
     /// (the lookups then answer "unavailable"). Blocking: called on the blocking pool.
     fn fetch(&self, _what: &Fetch) -> bool {
@@ -213,11 +219,12 @@ fn tenant_claim(token: &str) -> Option<String> {
 const FETCHES: usize = 8;
 const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A client address's budget of store reads for credentials this replica does not hold (a
+/// A client address's budget of store reads for credentials this replica holds no copy of (a
 /// token bucket of 100, refilled 50 a second): a session started on another replica costs one
-/// read, and a copy not trusted while the change feed is down one a second per credential, so
-/// only a flood of made-up credentials meets it — it is then judged without them (anonymous),
-/// and cannot hold the [`FETCHES`] read slots that other clients' new sessions wait for.
+/// read, so only a flood of made-up credentials meets it. Beyond it they are judged unread —
+/// as credentials the store cannot confirm: 503 on a protected route, 401 on `/auth` — and
+/// cannot hold the [`FETCHES`] read slots other clients' new sessions wait for. Re-reading a
+/// copy held but not trusted (the change feed down) draws on no budget.
 pub const MISS_READS: (u32, u32) = (50, 100);
 /// Client addresses the budget remembers at once (the least recently seen are forgotten).
 const MISS_READ_CLIENTS: usize = 100_000;
@@ -407,7 +414,7 @@ impl IdentityResolver {
         }
         let sid = token_id.as_deref().map(|id| id.session_id.as_str());
         for what in self.sessions.missing(cookie, sid, pat) {
-            if self.misses.check_ip(client, v6_prefix).is_err() {
+            if !self.sessions.held(&what) && self.misses.check_ip(client, v6_prefix).is_err() {
                 return;
             }
             let Ok(Ok(permit)) = tokio::time::timeout(FETCH_WAIT, self.fetches.clone().acquire_owned()).await else {
@@ -655,6 +662,9 @@ mod tests {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             true
         }
+        fn held(&self, what: &Fetch) -> bool {
+            matches!(what, Fetch::Session(c) if c.starts_with("held-"))
+        }
     }
 
     /// A flood of made-up cookies from one address reads the store at most its budget's burst
@@ -673,6 +683,14 @@ mod tests {
         let refilled = (t.elapsed().as_secs_f64() * f64::from(MISS_READS.0)).ceil() as usize;
         assert!(reads >= MISS_READS.1 as usize, "the burst is read: {reads}");
         assert!(reads <= MISS_READS.1 as usize + refilled, "{reads} reads for 400 made-up cookies");
+        // A copy this process holds (not trusted while the feed is down) is read again all the
+        // same: real credentials behind one address are not refused for the flood's budget.
+        for i in 0..5 {
+            r.prefetch(None, Some(&format!("more-{i}")), flood, 64).await;
+        }
+        let before = lookup.0.load(std::sync::atomic::Ordering::Relaxed);
+        r.prefetch(None, Some("held-by-this-replica"), flood, 64).await;
+        assert_eq!(lookup.0.load(std::sync::atomic::Ordering::Relaxed), before + 1);
         // An IPv6 flood is counted by its network (`server.ipv6_prefix`), not per address.
         let before = lookup.0.load(std::sync::atomic::Ordering::Relaxed);
         for i in 0..400u16 {

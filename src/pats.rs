@@ -237,6 +237,11 @@ impl PersonalTokens {
         }
     }
 
+    /// Whether the map holds a copy of the token behind digest `d`, trusted or not.
+    pub fn holds(&self, d: &[u8; 32]) -> bool {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).contains_key(d)
+    }
+
     /// Reads the token behind digest `d` (see [`PersonalTokens::missing`]) into the map, or
     /// remembers that there is none. Blocking.
     pub fn fetch(&self, d: &[u8; 32]) -> Result<(), StoreError> {
@@ -496,6 +501,14 @@ impl SessionLookup for Lookup {
             out.push(Fetch::PersonalToken(d));
         }
         out
+    }
+
+    fn held(&self, what: &Fetch) -> bool {
+        match what {
+            Fetch::Cookie(d) => self.sessions.holds_secret(d),
+            Fetch::Session(id) => self.sessions.holds_id(id),
+            Fetch::PersonalToken(d) => self.tokens.holds(d),
+        }
     }
 
     fn fetch(&self, what: &Fetch) -> bool {

@@ -38,8 +38,8 @@ pub fn of(f: &File) -> (Value, Vec<String>) {
     redact(&mut v, &mut secrets);
     // A value of a few characters (`to=1`) is no secret worth hiding, and scrubbing it from
     // error messages would garble them.
-    secrets.retain(|s| s.len() >= MIN_SCRUBBED);
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.retain(|s| s.trim_start_matches(WHOLE_WORD).len() >= MIN_SCRUBBED);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.trim_start_matches(WHOLE_WORD).len()));
     secrets.dedup();
     (v, secrets)
 }
@@ -90,10 +90,12 @@ fn url_without_secrets(u: &str, secrets: &mut Vec<String>) -> String {
     }
     if !url.cannot_be_a_base() && !matches!(url.path(), "" | "/") {
         let path = url.path().to_string();
-        // Each segment that could be a key; a plain word (`/send`, `/v1/messages`) is not, and
-        // scrubbing it would garble the provider's own words ("error [redacted]ing request").
-        // The whole path is remembered either way.
-        secrets.extend(path.split('/').filter(|p| !p.is_empty() && !plain_word(p)).map(str::to_string));
+        // Each segment; one that reads as a word (`/send`, `/v1/messages`, an `acme-alerts`
+        // topic) only as a whole word, so the provider's own words stay readable ("error
+        // sending request", not "error [redacted]ing request"). The whole path too.
+        for segment in path.split('/').filter(|p| !p.is_empty()) {
+            secrets.push(if plain_word(segment) { format!("{WHOLE_WORD}{segment}") } else { segment.to_string() });
+        }
         secrets.push(path);
         url.set_path(&format!("/{REDACTED}"));
     }
@@ -115,10 +117,34 @@ fn plain_word(segment: &str) -> bool {
     segment.len() < 16 && segment.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
 }
 
+/// Marks a remembered secret that is scrubbed only where it stands as a whole word.
+const WHOLE_WORD: char = '\0';
+
 /// `text` with every secret of `secrets` (longest first, at least 4 characters) replaced by
-/// [`REDACTED`].
+/// [`REDACTED`]: anywhere, then those marked [`WHOLE_WORD`] where they stand as whole words.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
-    secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), REDACTED))
+    let anywhere = secrets.iter().filter(|s| !s.starts_with(WHOLE_WORD));
+    let text = anywhere.fold(text.to_string(), |t, s| t.replace(s.as_str(), REDACTED));
+    let words = secrets.iter().filter_map(|s| s.strip_prefix(WHOLE_WORD));
+    words.fold(text, |t, word| replace_whole_words(&t, word))
+}
+
+/// `text` with each occurrence of `word` that no letter, digit, `-` or `_` touches replaced.
+fn replace_whole_words(text: &str, word: &str) -> String {
+    let part_of_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in text.match_indices(word) {
+        let end = at + word.len();
+        if at < last || part_of_word(text[..at].chars().next_back()) || part_of_word(text[end..].chars().next()) {
+            continue;
+        }
+        out.push_str(&text[last..at]);
+        out.push_str(REDACTED);
+        last = end;
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 #[cfg(test)]
@@ -140,7 +166,7 @@ mod tests {
         });
         let mut secrets = vec![];
         redact(&mut v, &mut secrets);
-        secrets.retain(|s| s.len() >= MIN_SCRUBBED);
+        secrets.retain(|s| s.trim_start_matches(WHOLE_WORD).len() >= MIN_SCRUBBED);
         let text = v.to_string();
         for s in ["p@ss", "pw-4411", "K1-4411", "T1-4411", "K2-4411", "S1-4411", "P1-4411", "U1-4411"] {
             assert!(!text.contains(s), "{s} in {text}");
@@ -158,11 +184,13 @@ mod tests {
             scrub("401 from sms.example: bad key K1-4411 (Bearer T1-4411), to x", &secrets),
             "401 from sms.example: bad key [redacted] ([redacted]), to x"
         );
-        // The provider's own words stay readable: `/send` is no key, the URL is still hidden.
+        // The provider's own words stay readable: `/send` is scrubbed as a whole word only; the
+        // URL is still hidden.
         assert_eq!(
             scrub("error sending request for url (https://sms.example/send?key=K1-4411&to=x)", &secrets),
             "error sending request for url (https://sms.example[redacted]?key=[redacted]&to=x)"
         );
+        assert_eq!(scrub("send failed: send (sending)", &secrets), "[redacted] failed: [redacted] (sending)");
         assert!(secrets.contains(&"P1-4411".to_string()) && secrets.contains(&"/services/T1/B1/P1-4411".to_string()));
     }
 }

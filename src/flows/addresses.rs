@@ -118,8 +118,7 @@ pub fn request(
 /// cookie or access token could otherwise move the account's address to the thief's and
 /// then reset the password there (an account takeover that outlives logout).
 fn fresh_sign_in(svc: &Services, who: &Who<'_>, now: u64) -> Result<(), FlowError> {
-    let began = svc.sessions.get(&who.id.session_id).map(|(s, _)| s.created_at);
-    if began.is_some_and(|t| now.saturating_sub(t) <= crate::flows::personal_tokens::FRESH_SIGN_IN_SECS) {
+    if crate::flows::personal_tokens::signed_in_recently(svc, who.id, now) {
         return Ok(());
     }
     Err(FlowError::Unauthenticated(

@@ -149,8 +149,10 @@ pub fn refresh(rt: &Runtime, svc: &Services, token: &str, origin: &Origin, now: 
         RefreshOutcome::Superseded(r) => {
             // Two tabs or a retry, usually; or a stolen token replayed just after its owner's
             // refresh (or just before: then the owner's is the one refused). Either way refused
-            // without ending the session, so it is recorded for whoever reads the audit log.
-            svc.audit.record(Audit::event(
+            // without ending the session, so it is recorded for whoever reads the audit log —
+            // within the budget of events callers can cause, since one token may be replayed
+            // as often as the grace and the rate limits allow.
+            svc.audit.record_request(Audit::event(
                 EventKind::RefreshSuperseded,
                 origin,
                 Some(&r.user_id),

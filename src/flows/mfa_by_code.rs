@@ -29,6 +29,14 @@ pub fn set(rt: &Runtime, svc: &Services, who: &Who<'_>, on: bool, now: u64) -> R
         )
         .into());
     }
+    // Dropping a second factor is an account takeover's first step: a session cookie or access
+    // token stolen later cannot do it (as it cannot change an address or mint a token).
+    if !on && !crate::flows::personal_tokens::signed_in_recently(svc, who.id, now) {
+        return Err(FlowError::Unauthenticated(
+            "Turning the second factor off needs a recent sign-in (within 15 minutes): sign in again, then turn it off.",
+        )
+        .into());
+    }
     svc.store
         .update_user(&user.id, |u| {
             u.mfa_by_code = on;

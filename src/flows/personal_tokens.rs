@@ -117,10 +117,16 @@ pub fn check_ttl(rt: &Runtime, expires_in: Option<u64>) -> Result<u64, Refused> 
 /// logout and the session's expiry.
 pub const FRESH_SIGN_IN_SECS: u64 = 15 * 60;
 
+/// Whether the caller's session began at most [`FRESH_SIGN_IN_SECS`] before `now`: what
+/// creating a token, changing an address and dropping a second factor ask for.
+pub fn signed_in_recently(svc: &Services, id: &Identity, now: u64) -> bool {
+    let began = svc.sessions.get(&id.session_id).map(|(s, _)| s.created_at);
+    began.is_some_and(|t| now.saturating_sub(t) <= FRESH_SIGN_IN_SECS)
+}
+
 /// Refuses a caller whose session began more than [`FRESH_SIGN_IN_SECS`] before `now`.
 fn fresh_sign_in(svc: &Services, id: &Identity, now: u64) -> Result<(), Refused> {
-    let began = svc.sessions.get(&id.session_id).map(|(s, _)| s.created_at);
-    if began.is_some_and(|t| now.saturating_sub(t) <= FRESH_SIGN_IN_SECS) {
+    if signed_in_recently(svc, id, now) {
         return Ok(());
     }
     Err(FlowError::Unauthenticated(

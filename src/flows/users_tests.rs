@@ -343,6 +343,38 @@ fn an_import_writes_its_rows_in_chunks_and_answers_as_row_by_row() {
     assert!(writes <= 2 + 50 + 2, "{writes} write transactions");
 }
 
+/// An import's chunk is written only if none of its users changed since the import read them:
+/// a disable made meanwhile is never overwritten by the copy read before it (the import then
+/// goes row by row, reading each user again).
+#[test]
+fn a_chunk_whose_user_changed_since_it_was_read_is_not_written() {
+    let (_t, s) = store();
+    let d = dir(&s);
+    let ann = d.create(&admin(), NOW, spec("t", "ann@example.com", "Ann")).unwrap();
+    let read = s.user(&ann.id).unwrap();
+    let mut disabled = read.clone().unwrap();
+    disabled.status = UserStatus::Disabled;
+    s.put_user(&disabled).unwrap();
+    let mut renamed = read.clone().unwrap();
+    renamed.name = Some("Ann B".into());
+    let new = crate::store::User {
+        id: "n1".into(),
+        tenant: "t".into(),
+        email: Some("new@example.com".into()),
+        ..Default::default()
+    };
+    let e = s.put_users_as_read(&[(new, None), (renamed, read)]).unwrap_err();
+    assert!(matches!(e, crate::store::StoreError::Conflict(_)), "{e:?}");
+    let stored = s.user(&ann.id).unwrap().unwrap();
+    assert_eq!((stored.status, stored.name.as_deref()), (UserStatus::Disabled, Some("Ann")), "the disable stays");
+    assert!(s.user("n1").unwrap().is_none(), "nothing of the chunk is written");
+    // The import itself: the row is applied to the user as it is now.
+    let rows = vec![(2, spec("t", "ann@example.com", "Ann C"))];
+    assert_eq!(*d.import(&admin(), NOW, rows).unwrap()[0].1.as_ref().unwrap(), "updated");
+    let stored = s.user(&ann.id).unwrap().unwrap();
+    assert_eq!((stored.status, stored.name.as_deref()), (UserStatus::Disabled, Some("Ann C")));
+}
+
 #[test]
 fn an_imports_progress_is_readable_from_another_thread_while_it_runs() {
     let (_t, s) = store();

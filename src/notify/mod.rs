@@ -83,7 +83,8 @@ pub fn channel_names(cfg: &Config) -> Vec<String> {
             v.push(ch.as_str().to_string());
         }
     }
-    v.extend(n.sms.iter().map(|p| p.name.clone()));
+    // A provider named `sms` (`whatsapp`) is the first of its channel, already listed.
+    v.extend(n.sms.iter().filter(|p| p.name != p.channel.as_str()).map(|p| p.name.clone()));
     v.extend(n.webhooks.iter().map(|w| w.name.clone()));
     if n.log {
         v.push("log".to_string());
@@ -278,6 +279,9 @@ mod tests {
             Some(("whatsapp".into(), "+15557777".into()))
         );
         assert_eq!(channel_names(&only_wa), ["whatsapp", "wa"]);
+        // A provider bearing its channel's name is listed once.
+        let named = cfg("  - {name: sms, kind: fast2sms, api_key: k}\n  - {name: other, kind: fast2sms, api_key: k}\n");
+        assert_eq!(channel_names(&named), ["sms", "other"]);
         assert_eq!(provider(&only_wa, "whatsapp").unwrap().address_kind(), AddressKind::Phone);
         let both = cfg(&format!("{wa}{sms}"));
         assert_eq!(phone_channel(&both), Some("sms"));

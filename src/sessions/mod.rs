@@ -338,6 +338,16 @@ impl Sessions {
         self.judge(live, |f| f.is_gone(d))
     }
 
+    /// Whether the map holds a copy of the session behind digest `d`, trusted or not.
+    pub(crate) fn holds_secret(&self, d: &Digest32) -> bool {
+        self.maps.read().unwrap_or_else(|e| e.into_inner()).by_secret.contains_key(d)
+    }
+
+    /// Whether the map holds a copy of session `id`, trusted or not.
+    pub(crate) fn holds_id(&self, id: &str) -> bool {
+        self.maps.read().unwrap_or_else(|e| e.into_inner()).by_id.contains_key(id)
+    }
+
     /// The map's answer for a session id.
     pub(crate) fn find_id(&self, id: &str) -> follow::Found {
         if id.len() > MAX_ID {

@@ -43,6 +43,28 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::put_users`] for users read before this transaction (an import's chunk): each
+    /// must still be as it was read (`None`: still absent), else nothing is written and the
+    /// answer is a conflict, so that a change made meanwhile (a disable, a password reset, a
+    /// used recovery code) is never overwritten by the copy read before it.
+    pub fn put_users_as_read(&self, users: &[(User, Option<User>)]) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let stored = tx.open_table(USERS)?;
+            for (user, read) in users {
+                let now: Option<User> = stored.get(user.id.as_str())?.map(|v| decode(&v)).transpose()?;
+                if now.as_ref() != read.as_ref() {
+                    return Err(StoreError::Conflict(format!("user {} changed since it was read", user.id)));
+                }
+            }
+        }
+        for (user, _) in users {
+            self.put_user_in(&tx, user)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn put_user_in(&self, tx: &WriteTx, user: &User) -> Result<()> {
         let mut users = tx.open_table(USERS)?;
         let mut index = tx.open_table(USER_INDEX)?;

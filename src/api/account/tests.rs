@@ -413,6 +413,20 @@ async fn the_code_factor_is_switched_by_json() {
         .create(&alice, vec![crate::domain::Amr::Pwd, crate::domain::Amr::Otp], vec![], 600)
         .unwrap();
     let two = format!("gatehouse_session={secret}");
+    // A sign-in older than 15 minutes cannot turn it off either (the flow, with the clock moved).
+    let rt = s.runtime.load_full();
+    let crate::identity::Caller::Known(id) = rt.identity.resolve(None, Some(&secret), "default", None) else {
+        panic!("the two-factor session resolves")
+    };
+    let origin = crate::audit::Origin::default();
+    let who = crate::flows::account::Who { id: &id, ip: std::net::Ipv4Addr::LOCALHOST.into(), origin: &origin };
+    let late = crate::clock::now_secs() + crate::flows::personal_tokens::FRESH_SIGN_IN_SECS + 1;
+    let stale = crate::flows::mfa_by_code::set(&rt, &s.services, &who, false, late);
+    assert!(matches!(
+        stale,
+        Err(crate::flows::account::Refused::Flow(crate::flows::error::FlowError::Unauthenticated(_)))
+    ));
+    assert!(s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code, "still on");
     let r = call(&s, "POST", "/auth/mfa/code-factor", &two, off).await;
     assert_eq!(r.body, json!({"by_code": false, "changed": true}));
     assert!(!s.services.store.user(&alice.id).unwrap().unwrap().mfa_by_code);

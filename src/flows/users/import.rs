@@ -112,9 +112,10 @@ impl<'a> Directory<'a> {
         Ok(out)
     }
 
-    /// Writes a chunk of rows in one store transaction when their users are distinct and none
-    /// conflicts; otherwise (a file naming one user twice, an address another user holds) row
-    /// by row, each answered separately as before. A store failure ends the import.
+    /// Writes a chunk of rows in one store transaction when their users are distinct, none
+    /// conflicts and none changed since it was read; otherwise (a file naming one user twice,
+    /// an address another user holds, a user changed meanwhile) row by row, each answered
+    /// separately as before. A store failure ends the import.
     #[allow(clippy::type_complexity)]
     fn import_chunk(
         &self,
@@ -129,13 +130,16 @@ impl<'a> Directory<'a> {
                 r => prepared.push((line, r)),
             }
         }
-        let users: Vec<User> = prepared.iter().filter_map(|(_, r)| r.as_ref().ok().map(|(u, _)| u.clone())).collect();
+        let users: Vec<(User, Option<User>)> = prepared
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|(u, _, read)| (u.clone(), read.clone())))
+            .collect();
         let mut ids = std::collections::HashSet::new();
-        if users.iter().all(|u| ids.insert(u.id.as_str())) {
-            match self.store.put_users(&users) {
+        if users.iter().all(|(u, _)| ids.insert(u.id.as_str())) {
+            match self.store.put_users_as_read(&users) {
                 Ok(()) => {
                     for (line, r) in prepared {
-                        out.push((line, r.map(|(u, created)| self.written(&u, created))));
+                        out.push((line, r.map(|(u, created, _)| self.written(&u, created))));
                     }
                     return Ok(());
                 }
@@ -144,7 +148,7 @@ impl<'a> Directory<'a> {
             }
         }
         for (line, spec) in chunk {
-            let r = self.prepare_row(now, spec).and_then(|(u, created)| {
+            let r = self.prepare_row(now, spec).and_then(|(u, created, _)| {
                 self.store.put_user(&u).map_err(conflict)?;
                 Ok(self.written(&u, created))
             });
@@ -156,18 +160,19 @@ impl<'a> Directory<'a> {
         Ok(())
     }
 
-    /// The user a row makes (an existing one updated, or a new one), and whether it is new.
-    fn prepare_row(&self, now: u64, mut spec: UserSpec) -> Result<(User, bool), UserError> {
+    /// The user a row makes (an existing one updated, or a new one), whether it is new, and the
+    /// user as read (`None`: none yet).
+    fn prepare_row(&self, now: u64, mut spec: UserSpec) -> Result<(User, bool, Option<User>), UserError> {
         validate(&mut spec).map_err(UserError::Invalid)?;
         let existing = import_target(self.store, &spec)?;
         self.check_apps(&spec.tenant, &spec.apps, existing.as_ref().map(|u| u.apps.as_slice()).unwrap_or_default())?;
         let created = existing.is_none();
-        let mut u = to_user(&spec, existing);
+        let mut u = to_user(&spec, existing.clone());
         u.updated_at = now;
         if created {
             u.created_at = now;
         }
-        Ok((u, created))
+        Ok((u, created, existing))
     }
 
     /// What a row that was written answers; an updated user's live sessions take its changes.

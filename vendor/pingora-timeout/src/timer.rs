@@ -72,10 +72,16 @@ pub struct TimerStub(Arc<Notify>, Arc<AtomicBool>);
 impl TimerStub {
     /// Wait for the timer to expire.
     pub async fn poll(self) {
+        // Gatehouse patch (cloudflare/pingora#983): the waiter is registered before the fired
+        // flag is checked. Checked first, a `fire()` between the check and the registration
+        // was lost (`notify_waiters` keeps no permit) and the timeout never fired.
+        let notified = self.0.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         if self.1.load(Ordering::SeqCst) {
             return;
         }
-        self.0.notified().await;
+        notified.await;
     }
 }
 
