@@ -14,10 +14,11 @@
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
-use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
 use pingora::Result;
 use std::net::SocketAddr;
+
+#[path = "support/layout.rs"]
+mod layout;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,37 +39,18 @@ impl ProxyHttp for Bare {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(listen), Some(upstream)) = (args.get(1), args.get(2).and_then(|u| u.parse().ok())) else {
-        eprintln!("usage: bare_proxy LISTEN_ADDR UPSTREAM_ADDR [THREADS]");
-        std::process::exit(2);
-    };
-    let threads = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(2);
-    let dir = std::env::temp_dir();
-    let conf = ServerConf {
-        pid_file: dir.join(format!("bare_proxy-{}.pid", std::process::id())).to_string_lossy().into_owned(),
-        upgrade_sock: dir.join(format!("bare_proxy-{}.sock", std::process::id())).to_string_lossy().into_owned(),
-        threads,
-        work_stealing: false,
-        upstream_keepalive_pool_size: 1024,
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
+    let a = layout::args("bare_proxy");
+    let mut server = layout::server("bare_proxy", a.threads);
+    let upstream = a.upstream;
     if std::env::var_os("BARE_ONE_LISTENER").is_some() {
         let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
-        proxy.threads = Some(threads);
-        proxy.add_tcp(listen);
+        proxy.threads = Some(a.threads);
+        proxy.add_tcp(&a.listen);
         server.add_service(proxy);
     } else {
-        for _ in 0..threads {
-            let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
-            let mut opts = pingora::listeners::TcpSocketOptions::default();
-            opts.so_reuseport = Some(true);
-            proxy.add_tcp_with_settings(listen, opts);
-            proxy.threads = Some(1);
-            server.add_service(proxy);
-        }
+        layout::per_worker(&mut server, &a.listen, a.threads, |s| {
+            pingora::proxy::http_proxy_service(&s.configuration, Bare { upstream })
+        });
     }
     server.run_forever()
 }

@@ -20,11 +20,13 @@ use pingora::connectors::ConnectorOptions;
 use pingora::prelude::HttpPeer;
 use pingora::protocols::http::v1::server::HttpSession;
 use pingora::protocols::Stream;
-use pingora::server::configuration::ServerConf;
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::ShutdownWatch;
 use pingora::services::listening::Service;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+#[path = "support/layout.rs"]
+mod layout;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -65,32 +67,12 @@ impl ServerApp for Lean {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(listen), Some(upstream)) = (args.get(1), args.get(2).and_then(|u| u.parse().ok())) else {
-        eprintln!("usage: lean_proxy LISTEN_ADDR UPSTREAM_ADDR [THREADS]");
-        std::process::exit(2);
-    };
-    let threads = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(2);
-    let dir = std::env::temp_dir();
-    let conf = ServerConf {
-        pid_file: dir.join(format!("lean_proxy-{}.pid", std::process::id())).to_string_lossy().into_owned(),
-        upgrade_sock: dir.join(format!("lean_proxy-{}.sock", std::process::id())).to_string_lossy().into_owned(),
-        threads,
-        work_stealing: false,
-        upstream_keepalive_pool_size: 1024,
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-    for _ in 0..threads {
-        let options = ConnectorOptions::from_server_conf(&server.configuration);
-        let app = Lean { upstream, connector: Connector::new(Some(options)) };
-        let mut service = Service::new("lean proxy".to_string(), app);
-        let mut opts = pingora::listeners::TcpSocketOptions::default();
-        opts.so_reuseport = Some(true);
-        service.add_tcp_with_settings(listen, opts);
-        service.threads = Some(1);
-        server.add_service(service);
-    }
+    let a = layout::args("lean_proxy");
+    let mut server = layout::server("lean_proxy", a.threads);
+    let upstream = a.upstream;
+    layout::per_worker(&mut server, &a.listen, a.threads, |s| {
+        let options = ConnectorOptions::from_server_conf(&s.configuration);
+        Service::new("lean proxy".to_string(), Lean { upstream, connector: Connector::new(Some(options)) })
+    });
     server.run_forever()
 }

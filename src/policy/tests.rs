@@ -132,6 +132,13 @@ fn a_query_never_satisfies_a_path_rule() {
     assert_eq!(decide(&p, &r, None), (Verdict::Forbidden, Some(3)));
 }
 
+/// What `p` decides for an anonymous `GET a.test/?query`.
+fn query_verdict(p: &Policy, query: &'static str) -> Verdict {
+    let mut r = req("a.test", "/");
+    r.query = Some(query);
+    decide(p, &r, None).0
+}
+
 #[test]
 fn query_operators() {
     let p = from_str(
@@ -146,11 +153,7 @@ rules:
 "#,
     )
     .unwrap();
-    let q = |query: &'static str| {
-        let mut r = req("a.test", "/");
-        r.query = Some(query);
-        decide(&p, &r, None).0
-    };
+    let q = |query: &'static str| query_verdict(&p, query);
     assert_eq!(q("mode=view"), Verdict::Allow);
     assert_eq!(q("mode=view&debug=1"), Verdict::Forbidden);
     assert_eq!(q("mode=view&mode=edit"), Verdict::Forbidden);
@@ -172,11 +175,7 @@ rules:
 "#,
     )
     .unwrap();
-    let q = |query: &'static str| {
-        let mut r = req("a.test", "/");
-        r.query = Some(query);
-        decide(&p, &r, None).0
-    };
+    let q = |query: &'static str| query_verdict(&p, query);
     assert_eq!(q("mode=view&next=/home"), Verdict::Allow);
     assert_eq!(q(""), Verdict::Allow, "absent keys satisfy both");
     assert_eq!(q("mode=admin"), Verdict::Forbidden);

@@ -271,6 +271,12 @@ impl Gatehouse {
         child.wait_with_output().unwrap()
     }
 
+    /// `POST /auth/logout` with a session cookie, as the site's own page sends it (JSON: the
+    /// cross-site guard's condition for a cookie-carrying change).
+    pub fn logout_cookie(&self, host: &str, cookie: &str) -> Resp {
+        self.post("/auth/logout").host(host).header("Cookie", cookie).header("Content-Type", "application/json").send()
+    }
+
     /// An access token for a session of user `username` (created with `groups` if needed).
     pub fn token(&self, username: &str, groups: &[&str], amr: &str) -> String {
         self.user(username, groups, None);

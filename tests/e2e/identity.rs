@@ -136,12 +136,7 @@ fn a_session_cookie_is_set_and_cleared_for_each_configured_domain() {
     assert_eq!(set[1].split(';').next().unwrap(), cookie, "one session in each");
     assert_eq!(json(whoami(&gh, "app.test", Some(("Cookie", &cookie))))["headers"]["remote-user"], "alice");
 
-    let r = gh
-        .post("/auth/logout")
-        .host("app.test")
-        .header("Cookie", &cookie)
-        .header("Content-Type", "application/json")
-        .send();
+    let r = gh.logout_cookie("app.test", &cookie);
     assert_eq!(r.status(), 204);
     let cleared: Vec<String> =
         r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
@@ -181,12 +176,7 @@ fn cookie_sessions_work_at_the_gateway_and_logout_ends_them_everywhere() {
     assert_eq!(s["session"]["amr"], json!(["pwd"]));
 
     // A cookie-authenticated POST is JSON from this site (the cross-site guard).
-    let r = gh
-        .post("/auth/logout")
-        .host("app.test")
-        .header("Cookie", &cookie)
-        .header("Content-Type", "application/json")
-        .send();
+    let r = gh.logout_cookie("app.test", &cookie);
     assert_eq!(r.status(), 204);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     // The very next request: cookie and access token of that session are dead.

@@ -74,12 +74,7 @@ fn a_server_on_postgres_serves_sign_in_and_fails_closed_while_it_is_away() {
     let r = refresh(&gh, &next["refresh_token"]);
     assert_eq!(r.status(), 200, "the refresh token survived the outage");
 
-    let r = gh
-        .post("/auth/logout")
-        .host("app.test")
-        .header("Cookie", &cookie)
-        .header("Content-Type", "application/json")
-        .send();
+    let r = gh.logout_cookie("app.test", &cookie);
     assert_eq!(r.status(), 204);
     assert_eq!(whoami().status(), 401);
 }
