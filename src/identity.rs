@@ -400,15 +400,16 @@ impl IdentityResolver {
         match bearer_token {
             Some(t) if t.starts_with(PERSONAL_TOKEN_PREFIX) => pat = Some(t),
             Some(t) => {
-                // Another replica may have rotated the keys (with no overlap: a leaked key) while
-                // this one's verified tokens are cached: the keys are read again before judging
-                // when the last read is a second old, so a removed key's tokens stop working
-                // here within about a second, whatever the change feed does.
+                // Another replica may have rotated the keys: a key rotated in there (a token of
+                // a `kid` this one does not hold yet), or one removed (with no overlap: a leaked
+                // key) while this one's verified tokens are cached. The keys are read again
+                // before judging when the last read is a second old, so either is seen here
+                // within about a second, whatever the change feed does.
                 if self.tokens.keys_may_be_stale() {
                     let tokens = self.tokens.clone();
                     let _ = tokio::task::spawn_blocking(move || tokens.reread_keys()).await;
                 }
-                token_id = self.verified_any_tenant(t).await;
+                token_id = self.verified_any_tenant(t);
             }
             None => {}
         }
@@ -437,19 +438,13 @@ impl IdentityResolver {
 
     /// The identity of a JWT with a valid signature, for whichever tenant it names (the
     /// decision then checks it is the request's): a hit of the verified-token cache costs no
-    /// parsing; otherwise, when it names a signing key this replica does not hold (one rotated
-    /// in on another replica), the keys are read first (at most once a second, whatever the
-    /// tokens name).
-    async fn verified_any_tenant(&self, token: &str) -> Option<Arc<Identity>> {
+    /// parsing.
+    fn verified_any_tenant(&self, token: &str) -> Option<Arc<Identity>> {
         if let Some((id, g)) = self.cache.get(token) {
             // An expired token names no session worth reading (the decision refuses it anyway).
             if g == self.tokens.key_generation() {
                 return (id.expires_at >= now_secs()).then_some(id);
             }
-        }
-        if self.tokens.names_unknown_key(token) {
-            let tokens = self.tokens.clone();
-            let _ = tokio::task::spawn_blocking(move || tokens.reread_keys()).await;
         }
         self.verified(token, &tenant_claim(token)?)
     }

@@ -136,7 +136,7 @@ fn replace_whole_words(text: &str, word: &str) -> String {
     let mut last = 0;
     for (at, _) in text.match_indices(word) {
         let end = at + word.len();
-        if at < last || part_of_word(text[..at].chars().next_back()) || part_of_word(text[end..].chars().next()) {
+        if part_of_word(text[..at].chars().next_back()) || part_of_word(text[end..].chars().next()) {
             continue;
         }
         out.push_str(&text[last..at]);

@@ -183,11 +183,6 @@ impl KeyRing {
         claimed
     }
 
-    /// Whether the ring holds key `kid` now.
-    pub fn has(&self, kid: &str) -> bool {
-        self.load().keys.iter().any(|k| k.key.kid == kid)
-    }
-
     /// Whether the last read of the store's keys is at least `gap_ms` old (false without a
     /// store: the key file's key is all there is).
     pub fn read_before(&self, gap_ms: u64) -> bool {
@@ -230,13 +225,6 @@ impl KeyRing {
 }
 
 impl super::Tokens {
-    /// Whether `token` names a signing key this replica does not hold (one rotated in on another
-    /// replica a moment ago, or a forged `kid`).
-    pub fn names_unknown_key(&self, token: &str) -> bool {
-        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
-        kid.is_some_and(|kid| !self.keys.has(&kid))
-    }
-
     /// As if the keys were last read from the store long ago (tests).
     #[cfg(test)]
     pub fn forget_key_check(&self) {
